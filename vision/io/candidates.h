@@ -1,0 +1,52 @@
+// Nodule candidates: multi-scale blob detection inside the lung mask, tuned
+// for sensitivity (the fusion head decides which are nodules).
+//
+// Inside the mask the HU image is kept (clamped to [-1000, 200]); outside it
+// is replaced by the parenchyma level, so the chest wall and mediastinum
+// vanish and a juxtapleural nodule (kept inside by the mask's closing) becomes
+// an isolated blob. At each scale sigma (mm) the image is Gaussian-smoothed
+// (ITK, on a grid coarsened to about sigma / 1.2); candidates are strict local
+// maxima of the smoothed image whose Hessian is negative definite with
+// |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0).
+// Response = sigma^2 * lambda_min^2 / |lambda_max| (scale-normalised "dot"
+// filter). Maxima of all scales go through 3D non-maximum suppression and the
+// strongest max_candidates are kept. See docs/findings.md, "Candidates".
+#pragma once
+
+#include <vector>
+
+#include "model/progress.h"
+#include "model/result.h"
+#include "vision/io/lung_mask.h"
+#include "vision/volume.h"
+
+namespace hilum {
+
+struct CandidateOptions {
+  // Ball diameter ~ 2 * sqrt(3) * sigma: 0.9 .. 8 mm covers 3 .. 28 mm nodules.
+  std::vector<double> sigmas_mm = {0.9, 1.3, 1.9, 2.7, 3.9, 5.6, 8.0};
+  int max_candidates = 300;
+  double min_contrast_hu = 60;   // smoothed peak above the parenchyma level
+  double min_blobness = 0.3;     // |lambda_min| / |lambda_max|
+};
+
+struct Candidate {
+  Vec3 center_mm{};      // world LPS (sub-voxel)
+  Vec3 voxel{};          // continuous voxel index (x, y, z)
+  double sigma_mm = 0;   // scale of the strongest response
+  double diameter_mm = 0;  // 2 * sqrt(3) * sigma: a rough size for NMS and sizing
+  double response = 0;
+  double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale
+  double blobness = 0;
+  uint8_t lung = kNoLung;
+};
+
+// Candidates by decreasing response. An empty mask gives no candidates.
+Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
+                                                 const CandidateOptions& options, Progress& progress);
+
+// Eigenvalues of the symmetric 3x3 matrix [[a, d, e], [d, b, f], [e, f, c]],
+// sorted by decreasing magnitude.
+std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double d, double e, double f);
+
+}  // namespace hilum
