@@ -203,7 +203,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     c.center_mm = w;
     c.voxel = m.voxel;
     c.sigma_mm = m.sigma;
-    c.diameter_mm = 2 * std::sqrt(3.0) * m.sigma;
+    c.diameter_mm = 4.0 * m.sigma;  // measured on synthetic balls (3-25 mm)
     c.response = m.response;
     c.contrast_hu = m.contrast;
     c.blobness = m.blobness;

@@ -23,7 +23,7 @@
 namespace hilum {
 
 struct CandidateOptions {
-  // Ball diameter ~ 2 * sqrt(3) * sigma: 0.9 .. 8 mm covers 3 .. 28 mm nodules.
+  // A ball of diameter D responds most near sigma = D / 4: 0.9 .. 8 mm covers 3 .. 30 mm nodules.
   std::vector<double> sigmas_mm = {0.9, 1.3, 1.9, 2.7, 3.9, 5.6, 8.0};
   int max_candidates = 300;
   double min_contrast_hu = 60;   // smoothed peak above the parenchyma level
@@ -34,7 +34,7 @@ struct Candidate {
   Vec3 center_mm{};      // world LPS (sub-voxel)
   Vec3 voxel{};          // continuous voxel index (x, y, z)
   double sigma_mm = 0;   // scale of the strongest response
-  double diameter_mm = 0;  // 2 * sqrt(3) * sigma: a rough size for NMS and sizing
+  double diameter_mm = 0;  // 4 * sigma: a rough size (+-40 %) for NMS and sizing
   double response = 0;
   double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale
   double blobness = 0;
