@@ -49,7 +49,7 @@ TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
     ASSERT_NE(hit, nullptr);
     EXPECT_LE(best, std::max(r, 1.5)) << "ball at " << b.center[0] << "," << b.center[1] << "," << b.center[2]
                                       << " radius " << r;
-    if (hit) EXPECT_NEAR(hit->diameter_mm, 2 * r, std::max(2.0, 0.8 * r)) << "size estimate";
+    EXPECT_NEAR(hit->diameter_mm, 2 * r, std::max(2.0, 0.8 * r)) << "size estimate";
   }
   // Along the vessels, away from their junction and ends, few candidates.
   int on_vessels = 0;
