@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #include "cuda/cross_attention.h"
 #include "cuda/device.h"
 #include "model/half.h"
+#include "model/parallel.h"
 
 namespace hilum {
 namespace {
@@ -53,21 +53,9 @@ void attend_rows(const float* q, const float* k, const float* v, float* out, con
 
 void cross_attention_reference(const float* q, const float* k, const float* v, float* out,
                                const AttentionShape& s, float scale) {
-  const int64_t work = s.queries * std::max<int64_t>(s.keys, 1) * s.width();
-  const int threads =
-      work < (1 << 20) ? 1 : static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1u, 16u));
-  if (threads <= 1 || s.queries < 2) {
-    attend_rows(q, k, v, out, s, scale, 0, s.queries);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const int64_t per = (s.queries + threads - 1) / threads;
-  for (int i = 0; i < threads; ++i) {
-    const int64_t b = i * per, e = std::min(s.queries, b + per);
-    if (b >= e) break;
-    pool.emplace_back(attend_rows, q, k, v, out, std::cref(s), scale, b, e);
-  }
-  for (auto& t : pool) t.join();
+  const int64_t per_row = std::max<int64_t>(s.keys, 1) * s.width();
+  parallel_for(s.queries, std::max<int64_t>(1, (1 << 16) / per_row),
+               [&](int64_t begin, int64_t end) { attend_rows(q, k, v, out, s, scale, begin, end); });
 }
 
 Result<Tensor> cross_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,

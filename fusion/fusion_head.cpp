@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <thread>
 #include <vector>
 
 #include "fusion/cross_attention.h"
+#include "model/gemm.h"
 #include "model/safetensors.h"
 
 namespace hilum {
@@ -14,35 +14,12 @@ namespace {
 
 constexpr float kLayerNormEps = 1e-5f;
 
-// y[r, o] = sum_i x[r, i] * w[o, i] + b[o]   (torch.nn.Linear), threaded over rows.
+// y[r, o] = sum_i x[r, i] * w[o, i] + b[o]   (torch.nn.Linear)
 void linear(const float* x, int64_t rows, int64_t in, const float* w, const float* b, int64_t out, float* y) {
-  auto work = [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* xr = x + r * in;
-      for (int64_t o = 0; o < out; ++o) {
-        const float* wo = w + o * in;
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t i = 0;
-        for (; i + 8 <= in; i += 8)
-          for (int j = 0; j < 8; ++j) acc[j] += xr[i + j] * wo[i + j];
-        float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; i < in; ++i) s += xr[i] * wo[i];
-        y[r * out + o] = s + (b ? b[o] : 0.f);
-      }
-    }
-  };
-  const int threads = rows * in * out < (1 << 22) ? 1 : std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
-  if (threads == 1) {
-    work(0, rows);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const int64_t per = (rows + threads - 1) / threads;
-  for (int t = 0; t < threads; ++t) {
-    const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
-    if (r0 < r1) pool.emplace_back(work, r0, r1);
-  }
-  for (auto& th : pool) th.join();
+  sgemm(/*trans_b=*/true, rows, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+  if (b)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t o = 0; o < out; ++o) y[r * out + o] += b[o];
 }
 
 void layer_norm(float* x, int64_t rows, int64_t width, const float* gamma, const float* beta) {
