@@ -213,11 +213,17 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     note["series_uid"] = ph.info.series_instance_uid;
     note["text"] = ph.clinical_text;
     const ClinicalProfile& cp = ph.clinical;
-    note["profile"] = {{"age", cp.age},           {"sex", cp.sex},
-                       {"pack_years", cp.pack_years}, {"current_smoker", cp.current_smoker},
-                       {"never_smoker", cp.never_smoker}, {"years_since_quit", cp.years_since_quit},
-                       {"prior_cancer", cp.prior_cancer}, {"family_history", cp.family_history},
-                       {"emphysema", cp.emphysema},   {"note_logit", cp.note_logit}};
+    nlohmann::ordered_json profile;
+    profile["age"] = cp.age;
+    profile["sex"] = cp.sex;
+    profile["pack_years"] = cp.pack_years;
+    profile["current_smoker"] = cp.current_smoker;
+    profile["years_since_quit"] = cp.years_since_quit;
+    profile["prior_cancer"] = cp.prior_cancer;
+    profile["family_history"] = cp.family_history;
+    profile["emphysema"] = cp.emphysema;
+    profile["symptoms"] = cp.symptoms;
+    note["profile"] = std::move(profile);
     notes += note.dump() + "\n";
     ++sum.studies;
     step.report(1.0, "export");
