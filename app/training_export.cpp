@@ -65,7 +65,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   std::vector<uint8_t> patches;
   std::string labels =
       "study,seed,candidate,source,is_nodule,malignant,nodule,diameter_mm,type,distance_mm,x_mm,y_mm,z_mm,"
-      "response,contrast_hu,blobness,scale_mm,estimated_diameter_mm,lung\n";
+      "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung\n";
   std::string nodules_csv =
       "study,seed,nodule,x_mm,y_mm,z_mm,diameter_mm,type,solid_diameter_mm,malignant,malignancy_probability,"
       "juxtapleural,juxtavascular,detected,distance_mm,candidate_rank,measured_mean_mm,measured_long_mm,"
@@ -133,7 +133,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
         negatives.push_back({static_cast<int>(i), -1, -1, cands[i].center_mm});
       }
     }
-    // Candidates come by decreasing response: the first negatives are the hardest.
+    // Candidates come by decreasing score: the first negatives are the hardest.
     const size_t keep = o.negatives_per_study < 0 ? negatives.size()
                                                   : std::min(negatives.size(), static_cast<size_t>(o.negatives_per_study));
     rows.insert(rows.end(), negatives.begin(), negatives.begin() + static_cast<std::ptrdiff_t>(keep));
@@ -160,10 +160,10 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                          fmt("%.2f", r.center[1]) + "," + fmt("%.2f", r.center[2]);
       if (r.candidate >= 0) {
         const Candidate& c = cands[r.candidate];
-        line += "," + fmt("%.3f", c.response) + "," + fmt("%.1f", c.contrast_hu) + "," + fmt("%.3f", c.blobness) + "," +
+        line += "," + fmt("%.3f", c.response) + "," + fmt("%.1f", c.contrast_hu) + "," + fmt("%.3f", c.blobness) + "," + fmt("%.3f", c.isolation) + "," + fmt("%.2f", c.score) + "," +
                 fmt("%.2f", c.sigma_mm) + "," + fmt("%.2f", c.diameter_mm) + "," + std::to_string(c.lung);
       } else {
-        line += ",,,,,,";
+        line += ",,,,,,,,";
       }
       labels += line + "\n";
       sum.positives += pos;

@@ -21,7 +21,7 @@ struct Level {
 
 struct Maximum {
   Vec3 voxel;  // native continuous index
-  double sigma, response, contrast, blobness;
+  double sigma, response, contrast, blobness, isolation;
   uint8_t lung;
 };
 
@@ -118,6 +118,13 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     return L;
   };
 
+  // 64 directions spread over the sphere (Fibonacci lattice) for the isolation shell.
+  std::vector<std::array<double, 3>> shell(64);
+  for (size_t i = 0; i < shell.size(); ++i) {
+    const double zc = 1.0 - (2.0 * i + 1.0) / shell.size();
+    const double r = std::sqrt(1.0 - zc * zc), phi = 2.399963229728653 * i;
+    shell[i] = {r * std::cos(phi), r * std::sin(phi), zc};
+  }
   std::vector<Maximum> maxima;
   for (size_t si = 0; si < o.sigmas_mm.size(); ++si) {
     if (progress.cancelled()) return cancelled_error();
@@ -173,6 +180,20 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
           m.contrast = c - fill;
           m.blobness = blobness;
+          // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
+          // not bright. A vessel crosses the shell where it enters and leaves.
+          {
+            int bright = 0;
+            const float half_level = fill + 0.5f * (c - fill);
+            for (const auto& d : shell) {
+              const double px = x + d[0] * 4 * sigma / hx, py = y + d[1] * 4 * sigma / hy, pz = z + d[2] * 4 * sigma / hz;
+              const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
+                            iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
+                            iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
+              bright += s[g.index(ix, iy, iz)] > half_level;
+            }
+            m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
+          }
           m.lung = L.mask[i];
           maxima.push_back(m);
         }
@@ -207,12 +228,15 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     c.response = m.response;
     c.contrast_hu = m.contrast;
     c.blobness = m.blobness;
+    c.isolation = m.isolation;
+    c.score = m.contrast * m.blobness * m.sigma * m.isolation * m.isolation;
     c.lung = m.lung;
     out.push_back(c);
     kept_mm.push_back(w);
     kept_r.push_back(r);
-    if (static_cast<int>(out.size()) >= o.max_candidates) break;
   }
+  std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  if (static_cast<int>(out.size()) > o.max_candidates) out.resize(static_cast<size_t>(o.max_candidates));
   progress.report(1.0, "candidates");
   return out;
 }

@@ -9,8 +9,10 @@
 // maxima of the smoothed image whose Hessian is negative definite with
 // |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0).
 // Response = sigma^2 * lambda_min^2 / |lambda_max| (scale-normalised "dot"
-// filter). Maxima of all scales go through 3D non-maximum suppression and the
-// strongest max_candidates are kept. See docs/findings.md, "Candidates".
+// filter). Maxima of all scales go through 3D non-maximum suppression (by
+// response), then are ranked by a score that also rewards large, isolated
+// blobs (vessels cross a shell around the candidate where isolated nodules do
+// not) and the best max_candidates are kept. See docs/findings.md, "Candidates".
 #pragma once
 
 #include <vector>
@@ -38,10 +40,12 @@ struct Candidate {
   double response = 0;
   double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale
   double blobness = 0;
+  double isolation = 0;  // share of a shell at twice its radius that is not bright (vessels cross it)
+  double score = 0;      // ranking: contrast * blobness * sigma * isolation^2
   uint8_t lung = kNoLung;
 };
 
-// Candidates by decreasing response. An empty mask gives no candidates.
+// Candidates by decreasing score. An empty mask gives no candidates.
 Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
                                                  const CandidateOptions& options, Progress& progress);
 
