@@ -41,7 +41,7 @@ struct Candidate {
   double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale
   double blobness = 0;
   double isolation = 0;  // share of a shell at twice its radius that is not bright (vessels cross it)
-  double score = 0;      // ranking: contrast * blobness * sigma * isolation^2
+  double score = 0;      // ranking: contrast * blobness * sigma * isolation^2, x4 when isolated
   uint8_t lung = kNoLung;
 };
 
