@@ -164,7 +164,9 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
           if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
           const double blobness = std::abs(l[2]) / std::abs(l[0]);
-          if (blobness < o.min_blobness) continue;
+          // Slices thicker than the scale flatten the z curvature of a small blob: relax.
+          const double relax = std::min(1.0, 1.5 * sigma / volume.spacing[2]);
+          if (blobness < o.min_blobness * relax) continue;
           // Sub-voxel peak by a parabola per axis.
           auto refine = [](double m, double c0, double p) {
             const double den = m - 2 * c0 + p;
@@ -185,8 +187,10 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           {
             int bright = 0;
             const float half_level = fill + 0.5f * (c - fill);
+            // At least two grid steps out along every axis (thick slices).
+            const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy), rz = std::max(4 * sigma, 2 * hz);
             for (const auto& d : shell) {
-              const double px = x + d[0] * 4 * sigma / hx, py = y + d[1] * 4 * sigma / hy, pz = z + d[2] * 4 * sigma / hz;
+              const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
               const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
                             iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
                             iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
@@ -200,21 +204,23 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     progress.report(0.9 * (si + 1) / o.sigmas_mm.size(), "candidates");
   }
 
-  // Non-maximum suppression across scales: a weaker maximum inside a stronger
-  // one's ball (radius sqrt(3) sigma, at least 2 mm) goes.
+  // Non-maximum suppression across scales, strongest response first. A weaker
+  // maximum goes when it lies within max(2 mm, sigma) of a kept one, or inside
+  // the kept one's radius (2 sigma) with a similar contrast (the same tissue at
+  // another scale). A faint blob beside a bright vessel survives: ground-glass
+  // nodules next to vessels.
   std::sort(maxima.begin(), maxima.end(), [](const Maximum& a, const Maximum& b) { return a.response > b.response; });
   std::vector<Candidate> out;
   std::vector<Vec3> kept_mm;
-  std::vector<double> kept_r;
+  std::vector<double> kept_sigma, kept_contrast;
   for (const Maximum& m : maxima) {
     const Vec3 w = volume.world_from_voxel(m.voxel);
-    const double r = std::max(2.0, std::sqrt(3.0) * m.sigma);
     bool suppressed = false;
     for (size_t k = 0; k < kept_mm.size(); ++k) {
-      const double lim = std::max(r, kept_r[k]);
       const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) + (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
                         (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
-      if (d2 < lim * lim) {
+      const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
+      if (d2 < core * core || (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
         suppressed = true;
         break;
       }
@@ -236,7 +242,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     c.lung = m.lung;
     out.push_back(c);
     kept_mm.push_back(w);
-    kept_r.push_back(r);
+    kept_sigma.push_back(m.sigma);
+    kept_contrast.push_back(m.contrast);
   }
   std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   if (static_cast<int>(out.size()) > o.max_candidates) out.resize(static_cast<size_t>(o.max_candidates));

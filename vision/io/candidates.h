@@ -7,7 +7,8 @@
 // an isolated blob. At each scale sigma (mm) the image is Gaussian-smoothed
 // (ITK, on a grid coarsened to about sigma / 1.2); candidates are strict local
 // maxima of the smoothed image whose Hessian is negative definite with
-// |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0).
+// |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0;
+// relaxed where slices are thicker than 1.5 sigma).
 // Response = sigma^2 * lambda_min^2 / |lambda_max| (scale-normalised "dot"
 // filter). Maxima of all scales go through 3D non-maximum suppression (by
 // response), then are ranked by a score that also rewards large, isolated
