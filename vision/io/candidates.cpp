@@ -126,12 +126,25 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     shell[i] = {r * std::cos(phi), r * std::sin(phi), zc};
   }
   std::vector<Maximum> maxima;
-  for (size_t si = 0; si < o.sigmas_mm.size(); ++si) {
+  // Passes: every scale on the image, then the larger scales again on the image
+  // clipped at ground-glass density, where a vessel running through or beside a
+  // ground-glass nodule no longer outweighs it.
+  std::vector<std::pair<double, bool>> passes;
+  for (double sigma : o.sigmas_mm) passes.push_back({sigma, false});
+  for (double sigma : o.sigmas_mm)
+    if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, true});
+  for (size_t si = 0; si < passes.size(); ++si) {
     if (progress.cancelled()) return cancelled_error();
-    const double sigma = o.sigmas_mm[si];
+    const double sigma = passes[si].first;
     Level& L = level_for(sigma);
     const Grid& g = L.grid;
-    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(L.image, g, sigma));
+    std::vector<float> input;
+    if (passes[si].second) {
+      input = L.image;
+      for (float& v : input) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
+    }
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> s,
+                           itk_bridge::smooth_gaussian(passes[si].second ? input : L.image, g, sigma));
     const float threshold = fill + static_cast<float>(o.min_contrast_hu);
     const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
     const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
@@ -201,7 +214,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           m.lung = L.mask[i];
           maxima.push_back(m);
         }
-    progress.report(0.9 * (si + 1) / o.sigmas_mm.size(), "candidates");
+    progress.report(0.9 * (si + 1) / passes.size(), "candidates");
   }
 
   // Non-maximum suppression across scales, strongest response first. A weaker
