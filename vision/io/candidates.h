@@ -9,7 +9,7 @@
 // maxima of the smoothed image whose Hessian is negative definite with
 // |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0;
 // relaxed where slices are thicker than 1.5 sigma). The larger scales run a
-// second time on the image clipped at ground-glass density (-450 HU), so that a
+// second time on the image clipped at ground-glass density (-650 HU), so that a
 // vessel beside or through a ground-glass nodule does not pull its maximum away.
 // Response = sigma^2 * lambda_min^2 / |lambda_max| (scale-normalised "dot"
 // filter). Maxima of all scales go through 3D non-maximum suppression (by
@@ -35,7 +35,7 @@ struct CandidateOptions {
   double min_blobness = 0.3;     // |lambda_min| / |lambda_max|
   // Second pass for ground-glass nodules: scales >= this on the image clipped at clip_hu.
   double ground_glass_min_sigma_mm = 2.5;
-  double ground_glass_clip_hu = -450;
+  double ground_glass_clip_hu = -650;
 };
 
 struct Candidate {
