@@ -178,7 +178,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
           const double blobness = std::abs(l[2]) / std::abs(l[0]);
           // Slices thicker than the scale flatten the z curvature of a small blob: relax.
-          const double relax = std::min(1.0, 1.5 * sigma / volume.spacing[2]);
+          // The clipped pass flattens the tops of blobs: relax there too.
+          const double relax = std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (passes[si].second ? 0.5 : 1.0);
           if (blobness < o.min_blobness * relax) continue;
           // Sub-voxel peak by a parabola per axis.
           auto refine = [](double m, double c0, double p) {
