@@ -99,6 +99,10 @@ Result<CsvTable> parse_csv(std::string_view text, std::string source, bool has_h
     bool any_quoted = false;
     while (true) {
       std::string field;
+      // Blanks before an opening quote are tolerated (and dropped).
+      size_t first = i;
+      while (first < n && is_blank(text[first])) ++first;
+      if (first < n && text[first] == '"') i = first;
       if (i < n && text[i] == '"') {
         any_quoted = true;
         const size_t open_line = line;
@@ -121,6 +125,7 @@ Result<CsvTable> parse_csv(std::string_view text, std::string source, bool has_h
           field += c;
           ++i;
         }
+        while (i < n && is_blank(text[i])) ++i;
         if (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
           return bad_input(src + ":" + std::to_string(line) + ": unexpected text after a closing quote");
         }

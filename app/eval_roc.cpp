@@ -142,7 +142,6 @@ RocPoint youden_point(const std::vector<RocPoint>& curve) {
   assert(!curve.empty());
   const RocPoint* best = nullptr;
   for (const RocPoint& p : curve) {
-    if (!std::isfinite(p.threshold)) continue;
     // Equal indices computed from different fractions may differ in the last
     // bit; a margin keeps the first of truly tied points.
     if (!best || p.sensitivity + p.specificity > best->sensitivity + best->specificity + 1e-12) best = &p;

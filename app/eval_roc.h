@@ -72,10 +72,10 @@ struct RocPoint {
 // The empirical ROC curve, one point per threshold, from (sens 1, spec 0) to (0, 1).
 std::vector<RocPoint> roc_curve(const ScoredSample& sample);
 
-// The curve point that maximises sensitivity + specificity - 1 over the finite
-// thresholds (the first, i.e. lowest, threshold on ties, as pROC lists it
-// first). When all scores are equal there is no finite threshold and the point
-// at -inf is returned.
+// The curve point that maximises Youden's index, sensitivity + specificity - 1,
+// taking the first (lowest threshold) of tied points as pROC lists it first.
+// When no threshold beats chance this is the point at -inf (index 0: every
+// subject called positive).
 RocPoint youden_point(const std::vector<RocPoint>& curve);
 
 }  // namespace hilum
