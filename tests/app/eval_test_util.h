@@ -81,7 +81,7 @@ inline CommandResult run_command(const std::vector<std::string>& args) {
                         ("hilum_eval_cmd_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   std::string cmd;
   for (const auto& a : args) cmd += shell_quote(a) + " ";
-  cmd += ">" + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
+  cmd += std::string(">") + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
   const int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
