@@ -244,17 +244,18 @@ Plot froc_plot(const FrocResult& f, const std::string& title) {
 
 Status OutputFiles::commit(const fs::path& dir) const {
   std::error_code ec;
-  bool created = false;
+  fs::path created;  // the outermost directory this call creates, if any
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec)) return bad_input(dir.string() + ": exists and is not a directory");
   } else {
+    created = dir;
+    for (fs::path p = dir.parent_path(); !p.empty() && !fs::exists(p, ec); p = p.parent_path()) created = p;
     fs::create_directories(dir, ec);
     if (ec) return bad_input(dir.string() + ": cannot create the output directory: " + ec.message());
-    created = true;
   }
   auto remove_created_dir = [&] {
     std::error_code ignored;
-    if (created) fs::remove_all(dir, ignored);
+    if (!created.empty()) fs::remove_all(created, ignored);
   };
 
   std::vector<std::unique_ptr<AtomicFile>> temps;
