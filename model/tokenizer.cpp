@@ -18,6 +18,7 @@ namespace {
 
 struct AddedToken {
   std::string content;
+  std::string text;  // what the id decodes to: the content, normalized for a `normalized` token
   int32_t id = -1;
   bool special = false, single_word = false, lstrip = false, rstrip = false, normalized = true;
 };
@@ -142,13 +143,13 @@ bool ends_with_word_char(std::string_view s) {
   if (s.empty()) return false;
   size_t start = s.size() - 1;
   while (start > 0 && (static_cast<uint8_t>(s[start]) & 0xC0) == 0x80) --start;
-  return tok::is_alphanumeric(tok::next_code_point(s, start));
+  return tok::is_word_char(tok::next_code_point(s, start));
 }
 
 bool starts_with_word_char(std::string_view s) {
   if (s.empty()) return false;
   size_t pos = 0;
-  return tok::is_alphanumeric(tok::next_code_point(s, pos));
+  return tok::is_word_char(tok::next_code_point(s, pos));
 }
 
 }  // namespace
@@ -306,13 +307,14 @@ Status build(const json& j, Tokenizer::Impl& m) {
     }
   }
   for (size_t i = 0; i < m.added.size(); ++i) {
-    const AddedToken& t = m.added[i];
+    AddedToken& t = m.added[i];
+    t.text = t.content;
     if (!t.normalized) {
       m.raw_trie.add(t.content, i);
     } else {
-      std::string pattern = t.content;
-      if (m.normalizer) m.normalizer->normalize(pattern);
-      m.normalized_trie.add(pattern, i);
+      // Matched in normalized text; the reference also decodes the id to this form.
+      if (m.normalizer) m.normalizer->normalize(t.text);
+      m.normalized_trie.add(t.text, i);
     }
   }
 
@@ -418,7 +420,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
     auto it = m.added_by_id.find(id);
     if (it != m.added_by_id.end()) {
       const AddedToken& t = m.added[it->second];
-      if (!(skip_special_tokens && t.special)) tokens.push_back(t.content);
+      if (!(skip_special_tokens && t.special)) tokens.push_back(t.text);
       continue;
     }
     if (const std::string* s = m.model->id_to_token(id)) tokens.push_back(*s);
@@ -442,7 +444,7 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const { re
 
 std::string Tokenizer::id_to_token(int32_t id) const {
   auto it = impl_->added_by_id.find(id);
-  if (it != impl_->added_by_id.end()) return impl_->added[it->second].content;
+  if (it != impl_->added_by_id.end()) return impl_->added[it->second].text;
   const std::string* s = impl_->model->id_to_token(id);
   return s ? *s : std::string();
 }

@@ -36,9 +36,11 @@ void append_utf8(std::string& out, char32_t cp);
 std::string utf8_lossy(std::string_view bytes);
 size_t code_point_count(std::string_view s);
 
-// Character classes as Rust's char methods define them (Unicode properties).
+// Character classes (Unicode properties), as the reference defines them.
 bool is_whitespace(char32_t c);    // White_Space
-bool is_alphanumeric(char32_t c);  // Alphabetic or a number (Nd, Nl, No)
+// A regex \w character (Unicode TR18: Alphabetic, M, Nd, Pc, Join_Control), as
+// the reference's single_word check uses.
+bool is_word_char(char32_t c);
 bool is_numeric(char32_t c);       // Nd, Nl, No
 bool is_punctuation(char32_t c);   // ASCII punctuation or Unicode P*
 

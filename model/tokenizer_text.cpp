@@ -162,13 +162,17 @@ void init_oniguruma() {
 }
 
 struct UnicodeClasses {
-  int alphabetic, numeric, white_space, punctuation;
+  int alphabetic, numeric, white_space, punctuation, mark, decimal, connector, join_control;
   UnicodeClasses() {
     init_oniguruma();
     alphabetic = ctype("Alphabetic");
     numeric = ctype("N");
     white_space = ctype("White_Space");
     punctuation = ctype("P");
+    mark = ctype("M");
+    decimal = ctype("Nd");
+    connector = ctype("Pc");
+    join_control = ctype("Join_Control");
   }
   static int ctype(const char* name) {
     auto* p = reinterpret_cast<OnigUChar*>(const_cast<char*>(name));
@@ -198,9 +202,11 @@ bool is_numeric(char32_t c) {
   return classes().is(c, classes().numeric);
 }
 
-bool is_alphanumeric(char32_t c) {
-  if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
-  return classes().is(c, classes().alphabetic) || classes().is(c, classes().numeric);
+bool is_word_char(char32_t c) {
+  if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c == '_';
+  const auto& k = classes();
+  return k.is(c, k.alphabetic) || k.is(c, k.mark) || k.is(c, k.decimal) || k.is(c, k.connector) ||
+         k.is(c, k.join_control);
 }
 
 bool is_punctuation(char32_t c) {

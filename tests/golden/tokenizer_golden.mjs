@@ -95,6 +95,17 @@ function buildStyle(style, corpusFile) {
   };
 }
 
+function fnv1a(ids) {
+  let h = 0x811c9dc5;
+  for (const id of ids) {
+    for (let k = 0; k < 4; ++k) {
+      h ^= (id >>> (8 * k)) & 0xff;
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+  }
+  return h >>> 0;
+}
+
 const corpusFile = path.join(os.tmpdir(), `hilum-golden-corpus-${process.pid}.txt`);
 fs.writeFileSync(corpusFile, spec.corpus.join('\n') + '\n');
 const expected = { generator: `tokenizers ${version} (npm binding of the Rust crate)`, styles: {} };
@@ -110,7 +121,7 @@ for (const style of spec.styles) {
     const withSpecial = await tok.encode(s, null, { addSpecialTokens: true });
     const plain = await tok.encode(s, null, { addSpecialTokens: false });
     const ids = withSpecial.getIds();
-    cases.push({ text: s, ids, ids_no_special: plain.getIds(), tokens: plain.getTokens(),
+    cases.push({ text: s, ids, ids_no_special: plain.getIds(),
                  decode: await tok.decode(ids, false), decode_skip_special: await tok.decode(ids, true) });
   }
   const decodeCases = [];
@@ -122,9 +133,26 @@ for (const style of spec.styles) {
     });
     decodeCases.push({ tokens, ids, decode: await tok.decode(ids, false), decode_skip_special: await tok.decode(ids, true) });
   }
-  expected.styles[style.name] = { vocab_size: tok.getVocabSize(true), cases, decode_cases: decodeCases };
+  // A long text: compared through its length and a hash of the ids (FNV-1a over
+  // the ids as unsigned 32-bit little-endian values), to keep the file small.
+  const longIds = (await tok.encode(spec.long_text, null, { addSpecialTokens: true })).getIds();
+  expected.styles[style.name] = { vocab_size: tok.getVocabSize(true), cases, decode_cases: decodeCases,
+                                  long_text: { count: longIds.length, fnv1a: fnv1a(longIds),
+                                               decode_equal: (await tok.decode(longIds, true)) === spec.long_text } };
   console.log(`${style.name}: ${Object.keys(json.model.vocab).length} vocab, ${json.model.merges.length} merges, ${cases.length} cases`);
 }
 fs.unlinkSync(corpusFile);
-fs.writeFileSync(path.join(outDir, 'expected.json'), JSON.stringify(expected, null, 1) + '\n');
+// One case per line keeps the file compact and its diffs readable.
+const lines = [`{"generator": ${JSON.stringify(expected.generator)}, "styles": {`];
+Object.entries(expected.styles).forEach(([name, st], k) => {
+  lines.push(` ${JSON.stringify(name)}: {"vocab_size": ${st.vocab_size}, "long_text": ${JSON.stringify(st.long_text)},`);
+  lines.push('  "decode_cases": [');
+  lines.push(st.decode_cases.map((c) => '   ' + JSON.stringify(c)).join(',\n'));
+  lines.push('  ],');
+  lines.push('  "cases": [');
+  lines.push(st.cases.map((c) => '   ' + JSON.stringify(c)).join(',\n'));
+  lines.push(`  ]}${k + 1 < Object.keys(expected.styles).length ? ',' : ''}`);
+});
+lines.push('}}');
+fs.writeFileSync(path.join(outDir, 'expected.json'), lines.join('\n') + '\n');
 console.log(`wrote ${outDir}/expected.json`);

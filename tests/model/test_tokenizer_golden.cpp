@@ -65,6 +65,22 @@ TEST_P(TokenizerGolden, MatchesHuggingFaceTokenizers) {
     if (got != ids) ++failures;
     if (failures > 10) FAIL() << "stopping after 10 failing strings";
   }
+  // The long text (the training corpus) is compared through a hash of its ids.
+  auto spec_text = read_file(fs::path(HILUM_TEST_DATA_DIR) / "golden" / "tokenizer_golden_spec.json");
+  ASSERT_TRUE(spec_text.ok()) << spec_text.error().message();
+  const std::string long_text = nlohmann::json::parse(*spec_text)["long_text"].get<std::string>();
+  const auto long_ids = tok->encode(long_text, true);
+  uint32_t hash = 0x811c9dc5u;
+  for (int32_t id : long_ids) {
+    for (int k = 0; k < 4; ++k) {
+      hash ^= (static_cast<uint32_t>(id) >> (8 * k)) & 0xFFu;
+      hash *= 0x01000193u;
+    }
+  }
+  EXPECT_EQ(long_ids.size(), golden["long_text"]["count"].get<size_t>()) << style << ": long text";
+  EXPECT_EQ(hash, golden["long_text"]["fnv1a"].get<uint32_t>()) << style << ": long text ids differ";
+  if (golden["long_text"]["decode_equal"].get<bool>()) EXPECT_EQ(tok->decode(long_ids, true), long_text);
+
   for (const auto& c : golden["decode_cases"]) {
     const auto ids = c["ids"].get<std::vector<int32_t>>();
     EXPECT_EQ(tok->decode(ids, false), c["decode"].get<std::string>()) << style << ": decode of " << c["tokens"].dump();
