@@ -258,7 +258,13 @@ void Pattern::find_all(std::string_view text, std::vector<Range>& matches) const
   }
   const auto* begin = reinterpret_cast<const OnigUChar*>(text.data());
   const auto* end = begin + text.size();
-  OnigRegion* region = onig_region_new();
+  // One match region per thread, reused: a Split runs once per word.
+  struct RegionHolder {
+    OnigRegion* region = onig_region_new();
+    ~RegionHolder() { onig_region_free(region, 1); }
+  };
+  thread_local RegionHolder holder;
+  OnigRegion* region = holder.region;
   size_t search_from = 0;
   std::optional<size_t> last_match_end;
   while (search_from <= text.size()) {
@@ -278,7 +284,7 @@ void Pattern::find_all(std::string_view text, std::vector<Range>& matches) const
     search_from = e;
     last_match_end = e;
   }
-  onig_region_free(region, 1);
+  onig_region_clear(region);
 }
 
 Result<Pattern> parse_pattern(const json& j, const std::string& field) {
