@@ -3,16 +3,15 @@
 // their output.
 #pragma once
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/test_support.h"
 
 namespace hilum::testing {
 
@@ -21,27 +20,14 @@ namespace fs = std::filesystem;
 inline fs::path fixtures_dir() { return fs::path(HILUM_TEST_DATA_DIR) / "fixtures" / "eval"; }
 inline fs::path golden_dir() { return fs::path(HILUM_TEST_DATA_DIR) / "golden"; }
 
-// A fresh, empty directory removed at the end of the test.
-class TempDir {
+// A fresh, empty directory removed at the end of the test (a ScratchDir whose
+// tag is unique within the process, so one test may hold several).
+class TempDir : public test::ScratchDir {
  public:
-  explicit TempDir(const std::string& name) {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("hilum_eval_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
+  explicit TempDir(const std::string& name) : test::ScratchDir(name + std::to_string(counter_++)) {}
 
  private:
-  fs::path path_;
+  static inline int counter_ = 0;
 };
 
 inline std::string read_text(const fs::path& p) {
@@ -57,40 +43,12 @@ inline void write_text(const fs::path& p, const std::string& text) {
   f << text;
 }
 
-inline std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
+using test::CommandResult;
+using test::shell_quote;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs `args` (quoted for the shell) and captures stdout, stderr and the exit code.
+// Runs `args` (program first) and captures stdout, stderr and the exit code.
 inline CommandResult run_command(const std::vector<std::string>& args) {
-  static int counter = 0;
-  const fs::path base = fs::temp_directory_path() /
-                        ("hilum_eval_cmd_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::string cmd;
-  for (const auto& a : args) cmd += shell_quote(a) + " ";
-  cmd += std::string(">") + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
-  const int status = std::system(cmd.c_str());
-  CommandResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(base.string() + ".out");
-  r.err = read_text(base.string() + ".err");
-  std::error_code ec;
-  fs::remove(base.string() + ".out", ec);
-  fs::remove(base.string() + ".err", ec);
-  return r;
+  return test::run_command(args.front(), std::vector<std::string>(args.begin() + 1, args.end()));
 }
 
 // Whether `program` is found on PATH (or is an existing executable path).
