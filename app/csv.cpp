@@ -160,7 +160,8 @@ Result<CsvTable> parse_csv(std::string_view text, std::string source, bool has_h
       for (auto& name : row.fields) {
         name = std::string(trim(name));
         if (!name.empty() && !seen.insert(name).second) {
-          return bad_input(src + ":" + std::to_string(row.line) + ": column '" + name + "' appears twice in the header");
+          return bad_input(src + ":" + std::to_string(row.line) + ": column '" + name +
+                           "' appears twice in the header");
         }
       }
       table.header_ = std::move(row.fields);
@@ -179,7 +180,8 @@ Result<CsvTable> parse_csv(std::string_view text, std::string source, bool has_h
 
 Result<CsvTable> read_csv(const std::filesystem::path& path, bool has_header) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return bad_input(path.string() + ": is a directory, expected a CSV file");
+  if (std::filesystem::is_directory(path, ec))
+    return bad_input(path.string() + ": is a directory, expected a CSV file");
   auto bytes = read_file(path);
   if (!bytes.ok()) return bad_input(bytes.error().message());
   return parse_csv(*bytes, path.string(), has_header);

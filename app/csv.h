@@ -4,11 +4,10 @@
 // Accepted: comma separator; fields quoted with '"' (a doubled "" inside quotes
 // is one quote; quoted fields may hold commas and line breaks); LF, CRLF or CR
 // line ends; a UTF-8 byte-order mark; blank lines anywhere (skipped); a missing
-// line end at the end of the file; blanks around a quoted field (dropped). Rejected with a bad-input error naming the
-// file and the line: an unterminated quote, text after a closing quote, a quote
-// inside an unquoted field, a row whose field count differs from the header's,
-// an empty file (no header row), two columns with the same non-empty name.
-// (Unnamed columns, as pandas writes for an index, are allowed.)
+// line end at the end of the file; blanks around a quoted field (dropped). Rejected with a bad-input error
+// naming the file and the line: an unterminated quote, text after a closing quote, a quote inside an unquoted
+// field, a row whose field count differs from the header's, an empty file (no header row), two columns with
+// the same non-empty name. (Unnamed columns, as pandas writes for an index, are allowed.)
 //
 // Field values are kept verbatim; the accessors trim ASCII blanks where a value
 // is interpreted (numbers, column names).

@@ -85,12 +85,14 @@ Result<std::vector<StudyFindings>> read_batch(const fs::path& dir) {
   if (!fs::is_directory(dir, ec)) return bad_input(dir.string() + ": not a directory");
   std::vector<fs::path> folders;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_directory() && fs::is_regular_file(entry.path() / "findings.json")) folders.push_back(entry.path());
+    if (entry.is_directory() && fs::is_regular_file(entry.path() / "findings.json"))
+      folders.push_back(entry.path());
   }
   if (ec) return bad_input(dir.string() + ": cannot list: " + ec.message());
   std::sort(folders.begin(), folders.end());
   if (folders.empty()) {
-    return bad_input(dir.string() + ": no study folder with a findings.json (expected <batch>/<study>/findings.json)");
+    return bad_input(dir.string() +
+                     ": no study folder with a findings.json (expected <batch>/<study>/findings.json)");
   }
   std::vector<StudyFindings> studies;
   std::map<std::string, fs::path> seen;
@@ -119,7 +121,8 @@ Result<std::vector<TruthNodule>> read_truth(const fs::path& path) {
   for (size_t r = 0; r < t.size(); ++r) {
     const auto v = parse_decimal(t.text(r, col));
     if (!v || (*v != 0.0 && *v != 1.0)) {
-      return bad_input(t.where(r, col) + "'" + std::string(t.trimmed(r, col)) + "' is not 0 or 1 (1 = malignant)");
+      return bad_input(t.where(r, col) + "'" + std::string(t.trimmed(r, col)) +
+                       "' is not 0 or 1 (1 = malignant)");
     }
     out.push_back({nodules[r], static_cast<int>(*v)});
   }
@@ -155,7 +158,8 @@ Status run_batch_eval(const BatchEvalOptions& o) {
     HILUM_ASSIGN_OR_RETURN(in.marks, read_candidates_csv(combined));
   } else {
     for (const StudyFindings& s : studies) {
-      for (const BatchFinding& f : s.findings) in.marks.push_back({s.series_uid, f.x, f.y, f.z, f.probability});
+      for (const BatchFinding& f : s.findings)
+        in.marks.push_back({s.series_uid, f.x, f.y, f.z, f.probability});
     }
   }
 
@@ -187,8 +191,9 @@ Status run_batch_eval(const BatchEvalOptions& o) {
     const double score = best ? best->malignancy : 0.0;
     (t.malignant ? scores.positives : scores.negatives).push_back(score);
     const NoduleAnnotation& a = t.annotation;
-    table += csv_quote(a.seriesuid) + "," + g17(a.x) + "," + g17(a.y) + "," + g17(a.z) + "," + g17(a.diameter_mm) +
-             "," + std::to_string(t.malignant) + "," + (best ? "1" : "0") + "," + g17(score) + "\n";
+    table += csv_quote(a.seriesuid) + "," + g17(a.x) + "," + g17(a.y) + "," + g17(a.z) + "," +
+             g17(a.diameter_mm) + "," + std::to_string(t.malignant) + "," + (best ? "1" : "0") + "," +
+             g17(score) + "\n";
   }
   if (on_missing_scans > 0) {
     log_warning(std::to_string(on_missing_scans) + " nodules of " + o.truth.string() +

@@ -181,10 +181,12 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
     std::vector<const CadMark*>& scan_marks = marks[s];
     // The per-scan limit: keep the marks strictly above the (limit+1)-th highest
     // probability (ties at that value all go, so fewer may remain).
-    if (options.max_marks_per_scan > 0 && scan_marks.size() > static_cast<size_t>(options.max_marks_per_scan)) {
+    if (options.max_marks_per_scan > 0 &&
+        scan_marks.size() > static_cast<size_t>(options.max_marks_per_scan)) {
       std::vector<double> probs;
       for (const CadMark* m : scan_marks) probs.push_back(m->probability);
-      std::nth_element(probs.begin(), probs.begin() + options.max_marks_per_scan, probs.end(), std::greater<>());
+      std::nth_element(probs.begin(), probs.begin() + options.max_marks_per_scan, probs.end(),
+                       std::greater<>());
       const double cut = probs[options.max_marks_per_scan];
       std::vector<const CadMark*> kept;
       for (const CadMark* m : scan_marks) {
@@ -273,7 +275,8 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
       const std::array<double, 7> s = at_rates(c);
       for (size_t i = 0; i < 7; ++i) at_rate[i].push_back(s[i]);
       cpms.push_back(mean7(s));
-      for (int i = 0; i < points; ++i) at_band[i].push_back(numpy_interp(bs.band_fps[i], c.fps, c.sensitivity));
+      for (int i = 0; i < points; ++i)
+        at_band[i].push_back(numpy_interp(bs.band_fps[i], c.fps, c.sensitivity));
     }
     for (size_t i = 0; i < 7; ++i) band_stats(at_rate[i], bs.mean[i], bs.low[i], bs.high[i]);
     band_stats(cpms, bs.cpm_mean, bs.cpm_low, bs.cpm_high);

@@ -69,7 +69,7 @@ struct FrocBootstrap {
   // At kFrocRates: mean and the 2.5 % / 97.5 % order statistics (the LUNA16
   // script's rule: sorted[floor(0.025 n)], sorted[floor(0.975 n)]).
   std::array<double, 7> mean{}, low{}, high{};
-  double cpm_mean = 0, cpm_low = 0, cpm_high = 0;  // the same for the CPM of each sample
+  double cpm_mean = 0, cpm_low = 0, cpm_high = 0;                // the same for the CPM of each sample
   std::vector<double> band_fps, band_mean, band_low, band_high;  // for the plot
 };
 

@@ -59,8 +59,8 @@ void draw(const Plot& plot, Canvas& c) {
   }
 
   // The frame goes under the data, so curves along an edge stay visible.
-  c.polyline({{f.left, f.top}, {f.right, f.top}, {f.right, f.bottom}, {f.left, f.bottom}, {f.left, f.top}}, kBlack,
-             1.5, LineStyle::kSolid);
+  c.polyline({{f.left, f.top}, {f.right, f.top}, {f.right, f.bottom}, {f.left, f.bottom}, {f.left, f.top}},
+             kBlack, 1.5, LineStyle::kSolid);
   for (const PlotBand& band : plot.bands) {
     std::vector<Pt> poly;
     for (size_t i = 0; i < band.x.size(); ++i) poly.push_back(P(band.x[i], band.high[i]));
@@ -112,10 +112,18 @@ std::string svg_escape(const std::string& s) {
   std::string out;
   for (char ch : s) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
       default:
         // Control characters are not allowed in XML 1.0.
         out += (static_cast<unsigned char>(ch) < 0x20 && ch != '\t') ? '?' : ch;
@@ -142,21 +150,24 @@ class SvgCanvas final : public Canvas {
   void polyline(const std::vector<Pt>& pts, Rgb color, double width, LineStyle style) override {
     out_ += "<polyline fill=\"none\" stroke=\"" + rgb_text(color) + "\" stroke-width=\"" + num(width) +
             "\" stroke-linejoin=\"round\" stroke-linecap=\"round\"";
-    if (style == LineStyle::kDashed) out_ += " stroke-dasharray=\"" + num(3 * width) + " " + num(2.5 * width) + "\"";
+    if (style == LineStyle::kDashed)
+      out_ += " stroke-dasharray=\"" + num(3 * width) + " " + num(2.5 * width) + "\"";
     if (style == LineStyle::kDotted) out_ += " stroke-dasharray=\"0.1 " + num(2.2 * width) + "\"";
     out_ += " points=\"";
     append_points(pts);
     out_ += "\"/>\n";
   }
   void polygon(const std::vector<Pt>& pts, Rgb color, double opacity) override {
-    out_ += "<polygon stroke=\"none\" fill=\"" + rgb_text(color) + "\" fill-opacity=\"" + num(opacity) + "\" points=\"";
+    out_ += "<polygon stroke=\"none\" fill=\"" + rgb_text(color) + "\" fill-opacity=\"" + num(opacity) +
+            "\" points=\"";
     append_points(pts);
     out_ += "\"/>\n";
   }
   void text(double x, double y, const std::string& s, Rgb color, Anchor anchor, bool vertical) override {
     if (s.empty()) return;
     const char* a = anchor == Anchor::kStart ? "start" : anchor == Anchor::kMiddle ? "middle" : "end";
-    out_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" fill=\"" + rgb_text(color) + "\" text-anchor=\"" + a + "\"";
+    out_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" fill=\"" + rgb_text(color) +
+            "\" text-anchor=\"" + a + "\"";
     if (vertical) out_ += " transform=\"rotate(-90 " + num(x) + " " + num(y) + ")\"";
     out_ += ">";
     out_ += svg_escape(s);
@@ -238,7 +249,7 @@ class RasterCanvas final : public Canvas {
         for (int col = 0; col < 5; ++col) {
           if (!font_pixel(s[g], col, row)) continue;
           const int along = off + static_cast<int>(g) * 6 * scale + col * scale;  // along the baseline
-          const int across = (row - 7) * scale;                                    // from the baseline, downwards
+          const int across = (row - 7) * scale;  // from the baseline, downwards
           for (int dy = 0; dy < scale; ++dy) {
             for (int dx = 0; dx < scale; ++dx) {
               if (vertical) {

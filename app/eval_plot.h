@@ -23,9 +23,9 @@ struct PlotSeries {
   Rgb color;
   double width = 2.5;  // pixels
   LineStyle style = LineStyle::kSolid;
-  std::string legend;      // empty: not in the legend
-  bool markers = false;    // a dot on every point
-  bool line = true;        // false: markers only
+  std::string legend;    // empty: not in the legend
+  bool markers = false;  // a dot on every point
+  bool line = true;      // false: markers only
 };
 
 // A shaded region between two curves over the same x values.

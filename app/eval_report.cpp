@@ -18,7 +18,8 @@ constexpr Rgb kOrange{230, 110, 10};
 constexpr Rgb kGray{150, 150, 150};
 
 std::string auc_legend(const std::string& name, const AucInterval& d) {
-  return name + ": AUC " + format_3(d.auc) + " (95% CI " + format_3(d.ci_low) + "-" + format_3(d.ci_high) + ")";
+  return name + ": AUC " + format_3(d.auc) + " (95% CI " + format_3(d.ci_low) + "-" + format_3(d.ci_high) +
+         ")";
 }
 
 PlotSeries roc_series(const std::vector<RocPoint>& curve, Rgb color, std::string legend) {
@@ -83,7 +84,8 @@ ojson roc_metrics_json(const RocReport& r) {
   if (r.bootstrap) {
     j["bootstrap_ci_low"] = r.bootstrap->ci_low;
     j["bootstrap_ci_high"] = r.bootstrap->ci_high;
-    j["bootstrap"] = {{"replicates", r.bootstrap->replicates}, {"seed", r.seed}, {"method", "stratified percentile"}};
+    j["bootstrap"] = {
+        {"replicates", r.bootstrap->replicates}, {"seed", r.seed}, {"method", "stratified percentile"}};
   }
   j["youden"] = {{"threshold", r.youden.threshold},
                  {"sensitivity", r.youden.sensitivity},
@@ -125,11 +127,13 @@ Plot roc_plot(const RocReport& r, const std::string& title) {
   if (r.bootstrap) {
     PlotSeries note;  // a legend line without a swatch
     note.color = kBlue;
-    note.legend = "  bootstrap 95% CI " + format_3(r.bootstrap->ci_low) + "-" + format_3(r.bootstrap->ci_high);
+    note.legend =
+        "  bootstrap 95% CI " + format_3(r.bootstrap->ci_low) + "-" + format_3(r.bootstrap->ci_high);
     p.series.push_back(note);
   }
   if (r.compare) {
-    p.series.push_back(roc_series(r.compare->curve_b, kOrange, auc_legend(r.compare->score_name_b, r.compare->delong_b)));
+    p.series.push_back(
+        roc_series(r.compare->curve_b, kOrange, auc_legend(r.compare->score_name_b, r.compare->delong_b)));
   }
   PlotSeries youden;
   youden.x = {1.0 - r.youden.specificity};

@@ -42,7 +42,7 @@ DelongEstimate fast_delong(const std::vector<ScoredSample>& samples);
 struct AucInterval {
   double auc = 0;
   double variance = 0;
-  double ci_low = 0;   // auc -/+ 1.96 sqrt(variance), clipped to [0, 1] as pROC does
+  double ci_low = 0;  // auc -/+ 1.96 sqrt(variance), clipped to [0, 1] as pROC does
   double ci_high = 0;
 };
 AucInterval delong_interval(const ScoredSample& sample);

@@ -37,8 +37,8 @@ Result<int> binary_label(const CsvTable& t, size_t row, size_t col) {
 
 Status check_counts(const std::string& source, const std::string& what, size_t pos, size_t neg) {
   if (pos >= 2 && neg >= 2) return Status::Ok();
-  return bad_input(source + ": " + std::to_string(pos) + " positive and " + std::to_string(neg) + " negative " +
-                   what + "; the ROC analysis needs at least 2 of each");
+  return bad_input(source + ": " + std::to_string(pos) + " positive and " + std::to_string(neg) +
+                   " negative " + what + "; the ROC analysis needs at least 2 of each");
 }
 
 }  // namespace
@@ -86,7 +86,8 @@ Result<std::vector<std::string>> read_scan_list(const fs::path& path) {
     std::string uid(t.trimmed(r, 0));
     if (r == 0 && uid == "seriesuid") continue;
     if (uid.empty()) return bad_input(t.where(r, 0) + "empty series UID");
-    if (!seen.insert(uid).second) return bad_input(t.where(r, 0) + "series UID '" + uid + "' is listed twice");
+    if (!seen.insert(uid).second)
+      return bad_input(t.where(r, 0) + "series UID '" + uid + "' is listed twice");
     scans.push_back(std::move(uid));
   }
   if (scans.empty()) return bad_input(path.string() + ": no series UIDs listed");
@@ -101,7 +102,8 @@ Status run_roc_eval(const RocEvalOptions& o) {
   HILUM_ASSIGN_OR_RETURN(size_t col_a, t.column(name_a));
   std::optional<size_t> col_b;
   if (o.compare) {
-    if (o.compare->second == o.compare->first) return bad_input("--compare needs two different score columns");
+    if (o.compare->second == o.compare->first)
+      return bad_input("--compare needs two different score columns");
     HILUM_ASSIGN_OR_RETURN(size_t b, t.column(o.compare->second));
     col_b = b;
   }
@@ -172,8 +174,8 @@ Status run_froc_eval(const FrocEvalOptions& o) {
     std::snprintf(buf, sizeof buf, "%.17g,%.17g\n", f.curve_fps[i], f.curve_sensitivity[i]);
     curve += buf;
   }
-  const Plot plot = froc_plot(f, "FROC (" + std::to_string(f.scans) + " scans, " +
-                                     std::to_string(f.nodules_total) + " nodules)");
+  const Plot plot = froc_plot(
+      f, "FROC (" + std::to_string(f.scans) + " scans, " + std::to_string(f.nodules_total) + " nodules)");
   OutputFiles files;
   files.add("froc_curve.csv", curve);
   files.add("froc.svg", render_svg(plot));

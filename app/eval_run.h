@@ -39,9 +39,9 @@ struct RocEvalOptions {
 Status run_roc_eval(const RocEvalOptions& options);
 
 struct FrocEvalOptions {
-  std::filesystem::path annotations;  // seriesuid,coordX,coordY,coordZ,diameter_mm
-  std::filesystem::path seriesuids;   // one series UID per line (first column; no header needed)
-  std::filesystem::path candidates;   // seriesuid,coordX,coordY,coordZ,probability
+  std::filesystem::path annotations;              // seriesuid,coordX,coordY,coordZ,diameter_mm
+  std::filesystem::path seriesuids;               // one series UID per line (first column; no header needed)
+  std::filesystem::path candidates;               // seriesuid,coordX,coordY,coordZ,probability
   std::optional<std::filesystem::path> excluded;  // as annotations
   std::filesystem::path out_dir;
   int bootstrap = 0;

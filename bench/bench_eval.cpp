@@ -76,7 +76,8 @@ FrocInput luna16_sized() {
     const std::string& scan = in.scans[rng() % in.scans.size()];
     const NoduleAnnotation n{scan, pos(rng), pos(rng), pos(rng), 3 + 25 * u(rng) * u(rng)};
     in.nodules.push_back(n);
-    if (u(rng) < 0.85) in.marks.push_back({scan, n.x + g(rng), n.y + g(rng), n.z + g(rng), 0.5 + 0.5 * u(rng)});
+    if (u(rng) < 0.85)
+      in.marks.push_back({scan, n.x + g(rng), n.y + g(rng), n.z + g(rng), 0.5 + 0.5 * u(rng)});
   }
   for (const std::string& scan : in.scans) {
     for (int k = 0; k < 100; ++k) in.marks.push_back({scan, pos(rng), pos(rng), pos(rng), u(rng) * u(rng)});

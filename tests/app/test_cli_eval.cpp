@@ -32,7 +32,8 @@ std::string fixture(const std::string& name) { return (fixtures_dir() / name).st
 void expect_bad_input(const Args& args, const fs::path& out, const std::vector<std::string>& needles) {
   const CommandResult r = hilum(args);
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "want: " << n;
+  for (const auto& n : needles)
+    EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "want: " << n;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_FALSE(fs::exists(out)) << "outputs left behind: " << ::testing::PrintToString(list_dir(out));
 }
@@ -74,20 +75,22 @@ TEST(CliEvalRoc, ComparesTwoScoresWithBootstrap) {
 
 TEST(CliEvalRoc, MessyCsvGivesTheSameNumbersAsTheCleanOne) {
   TempDir tmp("cli_roc_messy");
-  ASSERT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", (tmp / "a").string(), "--score-col",
-                   "model_b"})
+  ASSERT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", (tmp / "a").string(),
+                   "--score-col", "model_b"})
                 .exit_code,
             0);
   const CommandResult r = hilum({"eval", "roc", "--csv", fixture("roc_compare_messy.csv"), "--out",
                                  (tmp / "b").string(), "--score-col", "model_b"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto a = metrics(tmp / "a"), b = metrics(tmp / "b");
-  for (const char* k : {"auc", "ci_low", "ci_high", "n_positive", "n_negative", "youden"}) EXPECT_EQ(a[k], b[k]) << k;
+  for (const char* k : {"auc", "ci_low", "ci_high", "n_positive", "n_negative", "youden"})
+    EXPECT_EQ(a[k], b[k]) << k;
 }
 
 TEST(CliEvalRoc, DefaultColumnsAndYoudenAtMinusInfinityIsNull) {
   TempDir tmp("cli_roc_inv");
-  const CommandResult r = hilum({"eval", "roc", "--csv", fixture("roc_inverse.csv"), "--out", (tmp / "o").string()});
+  const CommandResult r =
+      hilum({"eval", "roc", "--csv", fixture("roc_inverse.csv"), "--out", (tmp / "o").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = metrics(tmp / "o");
   EXPECT_NEAR(m["auc"].get<double>(), 0.12, 1e-12);
@@ -105,7 +108,8 @@ TEST(CliEvalRoc, BadInputs) {
     write_text(tmp / name, text);
     return (tmp / name).string();
   };
-  expect_bad_input({"eval", "roc", "--csv", (tmp / "none.csv").string(), "--out", o}, out, {"none.csv", "cannot open"});
+  expect_bad_input({"eval", "roc", "--csv", (tmp / "none.csv").string(), "--out", o}, out,
+                   {"none.csv", "cannot open"});
   expect_bad_input({"eval", "roc", "--csv", csv("e.csv", ""), "--out", o}, out, {"e.csv", "empty file"});
   expect_bad_input({"eval", "roc", "--csv", csv("h.csv", "label,score\n"), "--out", o}, out,
                    {"h.csv", "0 positive and 0 negative rows", "at least 2"});
@@ -113,33 +117,39 @@ TEST(CliEvalRoc, BadInputs) {
                    {"nl.csv", "missing column 'label'", "columns: truth, score"});
   expect_bad_input({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", o, "--score-col", "prob"}, out,
                    {"roc_tiny.csv", "missing column 'prob'"});
-  expect_bad_input({"eval", "roc", "--csv", csv("nn.csv", "label,score\n0,0.1\n1,0.9\n0,high\n1,0.7\n"), "--out", o},
-                   out, {"nn.csv:4: column 'score': 'high' is not a number"});
-  expect_bad_input({"eval", "roc", "--csv", csv("l2.csv", "label,score\n0,0.1\n2,0.9\n0,0.2\n1,0.7\n"), "--out", o},
-                   out, {"l2.csv:3: column 'label': label '2' is not 0 or 1"});
-  expect_bad_input({"eval", "roc", "--csv", csv("one.csv", "label,score\n0,0.1\n1,0.9\n0,0.2\n0,0.7\n"), "--out", o},
-                   out, {"one.csv", "1 positive and 3 negative rows"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", csv("nn.csv", "label,score\n0,0.1\n1,0.9\n0,high\n1,0.7\n"), "--out", o}, out,
+      {"nn.csv:4: column 'score': 'high' is not a number"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", csv("l2.csv", "label,score\n0,0.1\n2,0.9\n0,0.2\n1,0.7\n"), "--out", o}, out,
+      {"l2.csv:3: column 'label': label '2' is not 0 or 1"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", csv("one.csv", "label,score\n0,0.1\n1,0.9\n0,0.2\n0,0.7\n"), "--out", o}, out,
+      {"one.csv", "1 positive and 3 negative rows"});
   expect_bad_input({"eval", "roc", "--csv", csv("q.csv", "label,score\n0,\"0.1\n1,0.9\n"), "--out", o}, out,
                    {"q.csv:2: quoted field is never closed"});
   expect_bad_input({"eval", "roc", "--csv", csv("w.csv", "label,score\n0,0.1,7\n"), "--out", o}, out,
                    {"w.csv:2: 3 fields, but the header has 2"});
-  expect_bad_input({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a"}, out,
-                   {"--compare takes two score columns"});
-  expect_bad_input({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_a"},
-                   out, {"two different score columns"});
-  expect_bad_input({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_c"},
-                   out, {"missing column 'model_c'"});
-  // Second score column with a bad value deep in the file.
+  expect_bad_input({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a"},
+                   out, {"--compare takes two score columns"});
   expect_bad_input(
-      {"eval", "roc", "--csv", csv("cb.csv", "label,a,b\n0,1,1\n1,2,2\n0,1,1\n1,3,x\n"), "--out", o, "--compare", "a,b"},
-      out, {"cb.csv:5: column 'b': 'x' is not a number"});
+      {"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_a"}, out,
+      {"two different score columns"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_c"}, out,
+      {"missing column 'model_c'"});
+  // Second score column with a bad value deep in the file.
+  expect_bad_input({"eval", "roc", "--csv", csv("cb.csv", "label,a,b\n0,1,1\n1,2,2\n0,1,1\n1,3,x\n"), "--out",
+                    o, "--compare", "a,b"},
+                   out, {"cb.csv:5: column 'b': 'x' is not a number"});
   // Command-line mistakes are bad input too.
   EXPECT_EQ(hilum({"eval", "roc", "--out", o}).exit_code, 2);
-  EXPECT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_b",
-                   "--score-col", "model_a"})
+  EXPECT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare",
+                   "model_a,model_b", "--score-col", "model_a"})
                 .exit_code,
             2);
-  EXPECT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", o, "--bootstrap", "-3"}).exit_code, 2);
+  EXPECT_EQ(
+      hilum({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", o, "--bootstrap", "-3"}).exit_code, 2);
   EXPECT_EQ(hilum({"eval"}).exit_code, 2);
   EXPECT_FALSE(fs::exists(out));
 }
@@ -148,12 +158,14 @@ TEST(CliEvalRoc, ErrorsLeaveAnExistingOutputDirectoryAlone) {
   TempDir tmp("cli_roc_keep");
   write_text(tmp / "out" / "notes.txt", "mine");
   write_text(tmp / "bad.csv", "label,score\n0,1\n1,oops\n");
-  const CommandResult r = hilum({"eval", "roc", "--csv", (tmp / "bad.csv").string(), "--out", (tmp / "out").string()});
+  const CommandResult r =
+      hilum({"eval", "roc", "--csv", (tmp / "bad.csv").string(), "--out", (tmp / "out").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"notes.txt"}));
   // An output path that is a file.
   write_text(tmp / "file", "x");
-  const CommandResult f = hilum({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", (tmp / "file").string()});
+  const CommandResult f =
+      hilum({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", (tmp / "file").string()});
   EXPECT_EQ(f.exit_code, 2);
   EXPECT_NE(f.err.find("not a directory"), std::string::npos) << f.err;
   EXPECT_EQ(read_text(tmp / "file"), "x");
@@ -163,8 +175,11 @@ TEST(CliEvalRoc, ErrorsLeaveAnExistingOutputDirectoryAlone) {
 
 Args froc_args(const std::string& dir, const fs::path& out) {
   const fs::path d = fixtures_dir() / dir;
-  return {"eval", "froc", "--annotations", (d / "annotations.csv").string(), "--seriesuids",
-          (d / "seriesuids.csv").string(), "--candidates", (d / "candidates.csv").string(), "--out", out.string()};
+  return {"eval",          "froc",
+          "--annotations", (d / "annotations.csv").string(),
+          "--seriesuids",  (d / "seriesuids.csv").string(),
+          "--candidates",  (d / "candidates.csv").string(),
+          "--out",         out.string()};
 }
 
 TEST(CliEvalFroc, RulesFixture) {
@@ -175,7 +190,8 @@ TEST(CliEvalFroc, RulesFixture) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // One warning: the candidate on the unlisted scan.
   EXPECT_NE(r.err.find("1 candidates lie on scans not in"), std::string::npos) << r.err;
-  EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"froc.png", "froc.svg", "froc_curve.csv", "metrics.json"}));
+  EXPECT_EQ(list_dir(tmp / "out"),
+            (std::vector<std::string>{"froc.png", "froc.svg", "froc_curve.csv", "metrics.json"}));
   const auto m = metrics(tmp / "out");
   EXPECT_NEAR(m["cpm"].get<double>(), 55.0 / 84, 1e-12);  // derived in test_eval_froc.cpp
   EXPECT_EQ(m["fp_rates"], nlohmann::json({0.125, 0.25, 0.5, 1, 2, 4, 8}));
@@ -190,8 +206,8 @@ TEST(CliEvalFroc, RulesFixture) {
 TEST(CliEvalFroc, Bootstrap) {
   TempDir tmp("cli_froc_bs");
   Args args = froc_args("froc_random", tmp / "out");
-  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv"), "--bootstrap", "100",
-                           "--seed", "9"});
+  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv"), "--bootstrap",
+                           "100", "--seed", "9"});
   const CommandResult r = hilum(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = metrics(tmp / "out");
@@ -214,16 +230,17 @@ TEST(CliEvalFroc, BadInputs) {
     }
     return a;
   };
-  expect_bad_input(with("--candidates", "c.csv", "seriesuid,coordX,coordY,coordZ\n1.2.826.0.1.1,0,0,0\n"), out,
-                   {"c.csv", "missing column 'probability'"});
+  expect_bad_input(with("--candidates", "c.csv", "seriesuid,coordX,coordY,coordZ\n1.2.826.0.1.1,0,0,0\n"),
+                   out, {"c.csv", "missing column 'probability'"});
   expect_bad_input(
-      with("--candidates", "c2.csv", "seriesuid,coordX,coordY,coordZ,probability\n1.2.826.0.1.1,0,0,0,nan\n"), out,
-      {"c2.csv:2: column 'probability': 'nan' is not a number"});
+      with("--candidates", "c2.csv", "seriesuid,coordX,coordY,coordZ,probability\n1.2.826.0.1.1,0,0,0,nan\n"),
+      out, {"c2.csv:2: column 'probability': 'nan' is not a number"});
+  expect_bad_input(with("--annotations", "a.csv",
+                        "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.826.0.1.1,0,zero,0,5\n"),
+                   out, {"a.csv:2: column 'coordY': 'zero' is not a number"});
   expect_bad_input(
-      with("--annotations", "a.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.826.0.1.1,0,zero,0,5\n"), out,
-      {"a.csv:2: column 'coordY': 'zero' is not a number"});
-  expect_bad_input(with("--annotations", "a2.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\nother,0,0,0,5\n"),
-                   out, {"a2.csv", "no nodule"});
+      with("--annotations", "a2.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\nother,0,0,0,5\n"), out,
+      {"a2.csv", "no nodule"});
   expect_bad_input(with("--seriesuids", "s.csv", "\n\n"), out, {"s.csv", "no series UIDs"});
   expect_bad_input(with("--seriesuids", "s2.csv", "1.2.826.0.1.1\n1.2.826.0.1.2\n1.2.826.0.1.1\n"), out,
                    {"s2.csv:3", "listed twice"});
@@ -231,7 +248,8 @@ TEST(CliEvalFroc, BadInputs) {
   write_text(tmp / "x.csv", "seriesuid,coordX,coordY,coordZ\n1.2.826.0.1.1,0,0,0\n");
   excl.insert(excl.end(), {"--excluded", (tmp / "x.csv").string()});
   expect_bad_input(excl, out, {"x.csv", "missing column 'diameter_mm'"});
-  EXPECT_EQ(hilum({"eval", "froc", "--annotations", (d / "annotations.csv").string(), "--out", out.string()}).exit_code,
+  EXPECT_EQ(hilum({"eval", "froc", "--annotations", (d / "annotations.csv").string(), "--out", out.string()})
+                .exit_code,
             2);
   EXPECT_FALSE(fs::exists(out));
 }
@@ -246,8 +264,8 @@ struct BatchFixture {
 
   BatchFixture() {
     auto study = [&](const std::string& folder, const std::string& uid, const std::string& findings) {
-      write_text(batch / folder / "findings.json",
-                 "{\"schema_version\": 1, \"series_uid\": \"" + uid + "\", \"findings\": [" + findings + "]}");
+      write_text(batch / folder / "findings.json", "{\"schema_version\": 1, \"series_uid\": \"" + uid +
+                                                       "\", \"findings\": [" + findings + "]}");
     };
     auto f = [](double x, double y, double z, double p, double m) {
       char buf[200];
@@ -257,8 +275,9 @@ struct BatchFixture {
                     x, y, z, p, m);
       return std::string(buf);
     };
-    study("study_a", "1.2.3.1", f(10, 11, 10, 0.9, 0.8) + "," + f(10, 10, 12, 0.5, 0.3) + "," +
-                                    f(-40, 1, 0, 0.7, 0.35) + "," + f(100, 100, 100, 0.6, 0.9));
+    study("study_a", "1.2.3.1",
+          f(10, 11, 10, 0.9, 0.8) + "," + f(10, 10, 12, 0.5, 0.3) + "," + f(-40, 1, 0, 0.7, 0.35) + "," +
+              f(100, 100, 100, 0.6, 0.9));
     study("study_b", "1.2.3.2", f(0, 0, 1, 0.8, 0.6));
     study("study_c", "1.2.3.3", f(20, 20, 21, 0.4, 0.4));
     study("study_d", "1.2.3.4", f(30, 0, 0, 0.3, 0.7));
@@ -293,8 +312,8 @@ TEST(CliEvalBatch, DetectionAndMalignancyByHand) {
       {"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out", out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("1 nodules of"), std::string::npos) << r.err;  // T6
-  EXPECT_EQ(list_dir(out), (std::vector<std::string>{"froc.png", "froc.svg", "malignancy_scores.csv", "metrics.json",
-                                                     "roc.png", "roc.svg"}));
+  EXPECT_EQ(list_dir(out), (std::vector<std::string>{"froc.png", "froc.svg", "malignancy_scores.csv",
+                                                     "metrics.json", "roc.png", "roc.svg"}));
   const auto m = metrics(out);
   EXPECT_EQ(m["kind"], "batch");
   EXPECT_EQ(m["batch"]["studies"], 4);
@@ -316,15 +335,16 @@ TEST(CliEvalBatch, DetectionAndMalignancyByHand) {
   EXPECT_EQ(mal["unmatched_nodules"], "score_zero");
 
   // The per-nodule table reproduces the malignancy ROC through `eval roc`.
-  const CommandResult again = hilum({"eval", "roc", "--csv", (out / "malignancy_scores.csv").string(), "--label-col",
-                                     "malignant", "--score-col", "malignancy", "--out", (fx.tmp / "roc").string()});
+  const CommandResult again =
+      hilum({"eval", "roc", "--csv", (out / "malignancy_scores.csv").string(), "--label-col", "malignant",
+             "--score-col", "malignancy", "--out", (fx.tmp / "roc").string()});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   const auto roc = metrics(fx.tmp / "roc");
   for (const char* k : {"auc", "ci_low", "ci_high", "youden"}) EXPECT_EQ(roc[k], mal[k]) << k;
 
   // Unmatched nodules left out.
-  const CommandResult ex = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out",
-                                  (fx.tmp / "ex").string(), "--unmatched", "exclude"});
+  const CommandResult ex = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(),
+                                  "--out", (fx.tmp / "ex").string(), "--unmatched", "exclude"});
   ASSERT_EQ(ex.exit_code, 0) << ex.err;
   EXPECT_EQ(metrics(fx.tmp / "ex")["malignancy"]["auc"], 1.0);
 }
@@ -343,9 +363,8 @@ TEST(CliEvalBatch, CombinedCandidatesCsvIsPreferred) {
              "1.2.3.2,0,0,1,0.8\n1.2.3.3,20,20,21,0.4\n1.2.3.4,30,0,0,0.3\n"
              "1.2.3.3,-50,-50,-50,0.95\n7.7.7,0,0,0,0.5\n");
   const fs::path out = fx.tmp / "out";
-  const CommandResult r =
-      hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out", out.string(),
-             "--bootstrap", "50", "--seed", "2"});
+  const CommandResult r = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(),
+                                 "--out", out.string(), "--bootstrap", "50", "--seed", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = metrics(out);
   EXPECT_EQ(m["batch"]["marks_source"], "candidates.csv");
@@ -360,9 +379,10 @@ TEST(CliEvalBatch, CombinedCandidatesCsvIsPreferred) {
 TEST(CliEvalBatch, BadInputs) {
   BatchFixture fx;
   const fs::path out = fx.tmp / "out";
-  const Args base = {"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out",
-                     out.string()};
-  auto run_with = [&](const fs::path& file, const std::string& text, const std::vector<std::string>& needles) {
+  const Args base = {"eval",    "batch",           "--batch", fx.batch.string(),
+                     "--truth", fx.truth.string(), "--out",   out.string()};
+  auto run_with = [&](const fs::path& file, const std::string& text,
+                      const std::vector<std::string>& needles) {
     const std::string saved = fs::exists(file) ? read_text(file) : "";
     write_text(file, text);
     expect_bad_input(base, out, needles);
@@ -377,7 +397,8 @@ TEST(CliEvalBatch, BadInputs) {
   run_with(fa, "{\"findings\": []}", {"study_a/findings.json", "series_uid"});
   run_with(fa, "{\"series_uid\": \"1.2.3.1\", \"findings\": [{\"center_mm\": [1, 2], \"probability\": 0.5}]}",
            {"study_a/findings.json: findings[0]: 'center_mm' must be an array of 3 numbers"});
-  run_with(fa, "{\"series_uid\": \"1.2.3.1\", \"findings\": [{\"center_mm\": [1, 2, 3], \"probability\": 0.5}]}",
+  run_with(fa,
+           "{\"series_uid\": \"1.2.3.1\", \"findings\": [{\"center_mm\": [1, 2, 3], \"probability\": 0.5}]}",
            {"study_a/findings.json: findings[0]: missing 'malignancy'"});
   run_with(fa, "{\"series_uid\": \"1.2.3.2\", \"findings\": []}", {"series '1.2.3.2' also in", "study_b"});
   run_with(fx.truth, "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3.1,10,10,10,8\n",
@@ -395,11 +416,11 @@ TEST(CliEvalBatch, BadInputs) {
   expect_bad_input({"eval", "batch", "--batch", empty.path().string(), "--truth", fx.truth.string(), "--out",
                     out.string()},
                    out, {"no study folder with a findings.json"});
-  expect_bad_input({"eval", "batch", "--batch", (fx.tmp / "nope").string(), "--truth", fx.truth.string(), "--out",
-                    out.string()},
+  expect_bad_input({"eval", "batch", "--batch", (fx.tmp / "nope").string(), "--truth", fx.truth.string(),
+                    "--out", out.string()},
                    out, {"nope: not a directory"});
-  EXPECT_EQ(hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out", out.string(),
-                   "--unmatched", "maybe"})
+  EXPECT_EQ(hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out",
+                   out.string(), "--unmatched", "maybe"})
                 .exit_code,
             2);
 }

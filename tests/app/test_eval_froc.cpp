@@ -46,9 +46,9 @@ TEST(EvalFroc, NumpyInterpRules) {
 TEST(EvalFroc, HitRuleIsStrictlyInsideTheRadius) {
   const NoduleAnnotation n{"s", 0, 0, 0, 10};
   EXPECT_TRUE(mark_hits(n, 4.999, 0, 0));
-  EXPECT_FALSE(mark_hits(n, 5, 0, 0));  // exactly on the radius: not a hit
-  EXPECT_TRUE(mark_hits(n, 3, 3, 2));   // 22 < 25
-  EXPECT_FALSE(mark_hits(n, 3, 3, 3));  // 27 > 25
+  EXPECT_FALSE(mark_hits(n, 5, 0, 0));                    // exactly on the radius: not a hit
+  EXPECT_TRUE(mark_hits(n, 3, 3, 2));                     // 22 < 25
+  EXPECT_FALSE(mark_hits(n, 3, 3, 3));                    // 27 > 25
   const NoduleAnnotation unknown_size{"s", 0, 0, 0, -1};  // negative diameter: 10 mm
   EXPECT_TRUE(mark_hits(unknown_size, 0, 0, 4.9));
   EXPECT_FALSE(mark_hits(unknown_size, 0, 0, 5));
@@ -207,9 +207,13 @@ nlohmann::json run_reference(const fs::path& dir, const ReferenceCase& c, std::s
     skip = "/usr/bin/python3 is missing";
     return {};
   }
-  std::vector<std::string> args = {"/usr/bin/python3", (golden_dir() / "froc_reference.py").string(),
-                                   (dir / "annotations.csv").string(), (dir / "seriesuids.csv").string(),
-                                   (dir / "candidates.csv").string(), "--max-marks", std::to_string(c.max_marks)};
+  std::vector<std::string> args = {"/usr/bin/python3",
+                                   (golden_dir() / "froc_reference.py").string(),
+                                   (dir / "annotations.csv").string(),
+                                   (dir / "seriesuids.csv").string(),
+                                   (dir / "candidates.csv").string(),
+                                   "--max-marks",
+                                   std::to_string(c.max_marks)};
   if (c.excluded) {
     args.push_back("--excluded");
     args.push_back((dir / "annotations_excluded.csv").string());
@@ -231,7 +235,8 @@ void expect_same(const nlohmann::json& got, const nlohmann::json& want, const st
   ASSERT_EQ(got.is_array(), want.is_array());
   if (got.is_array()) {
     ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i].get<double>(), want[i].get<double>(), 1e-9) << i;
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_NEAR(got[i].get<double>(), want[i].get<double>(), 1e-9) << i;
   } else {
     EXPECT_NEAR(got.get<double>(), want.get<double>(), 1e-9);
   }
@@ -279,7 +284,8 @@ void compare_with_reference(const fs::path& dir, const ReferenceCase& c) {
     const auto& gb = got["bootstrap"];
     const auto& wb = want["bootstrap"];
     EXPECT_EQ(gb["used"], wb["used"]);
-    for (const char* k : {"sensitivity_mean", "sensitivity_low", "sensitivity_high", "cpm_mean", "cpm_low", "cpm_high"}) {
+    for (const char* k :
+         {"sensitivity_mean", "sensitivity_low", "sensitivity_high", "cpm_mean", "cpm_low", "cpm_high"}) {
       expect_same(gb[k], wb[k], std::string("bootstrap.") + k);
     }
   } else {
@@ -287,7 +293,9 @@ void compare_with_reference(const fs::path& dir, const ReferenceCase& c) {
   }
 }
 
-TEST(EvalFrocReference, RulesFixture) { compare_with_reference(fixtures_dir() / "froc_rules", {"", true, 100, 0}); }
+TEST(EvalFrocReference, RulesFixture) {
+  compare_with_reference(fixtures_dir() / "froc_rules", {"", true, 100, 0});
+}
 TEST(EvalFrocReference, RulesFixtureWithoutExcludedList) {
   compare_with_reference(fixtures_dir() / "froc_rules", {"", false, 100, 0});
 }
@@ -303,12 +311,14 @@ TEST(EvalFrocReference, SmallSetsWithBootstrap) {
   // no detection or no false positive.
   TempDir dir("froc_small");
   write_text(dir / "seriesuids.csv", "seriesuid\ns1\ns2\ns3\n");
-  write_text(dir / "annotations.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\ns1,0,0,0,10\ns2,0,0,0,6\n");
+  write_text(dir / "annotations.csv",
+             "seriesuid,coordX,coordY,coordZ,diameter_mm\ns1,0,0,0,10\ns2,0,0,0,6\n");
   write_text(dir / "candidates.csv",
              "seriesuid,coordX,coordY,coordZ,probability\ns1,0,0,1,0.7\ns2,40,0,0,0.7\ns3,0,0,0,0.2\n"
              "s3,9,9,9,0.9\n");
   compare_with_reference(dir.path(), {"", false, 100, 300});
-  write_text(dir / "candidates.csv", "seriesuid,coordX,coordY,coordZ,probability\ns1,0,0,1,0.7\ns2,0,1,0,0.2\n");
+  write_text(dir / "candidates.csv",
+             "seriesuid,coordX,coordY,coordZ,probability\ns1,0,0,1,0.7\ns2,0,1,0,0.2\n");
   compare_with_reference(dir.path(), {"", false, 100, 100});
 }
 

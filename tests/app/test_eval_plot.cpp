@@ -54,7 +54,8 @@ DecodedPng decode_png(const std::string& png) {
     const std::string body = png.substr(pos + 4, 4 + len);
     EXPECT_EQ(be32(png, pos + 8 + len), png_crc32(body)) << type;
 #if HILUM_HAVE_ZLIB
-    EXPECT_EQ(be32(png, pos + 8 + len), uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+    EXPECT_EQ(be32(png, pos + 8 + len),
+              uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
 #endif
     const std::string data = png.substr(pos + 8, len);
     if (type == "IHDR") {
@@ -77,8 +78,8 @@ DecodedPng decode_png(const std::string& png) {
 #if HILUM_HAVE_ZLIB
     raw.resize(size_t(d.width * 3 + 1) * d.height);
     uLongf size = raw.size();
-    EXPECT_EQ(uncompress(reinterpret_cast<Bytef*>(raw.data()), &size, reinterpret_cast<const Bytef*>(idat.data()),
-                         idat.size()),
+    EXPECT_EQ(uncompress(reinterpret_cast<Bytef*>(raw.data()), &size,
+                         reinterpret_cast<const Bytef*>(idat.data()), idat.size()),
               Z_OK);
     EXPECT_EQ(size, raw.size());
 #else
@@ -200,7 +201,8 @@ TEST(EvalPlot, RasterShowsLineBandTextAndFrame) {
 TEST(EvalPlot, SvgIsWellFormedAndEscaped) {
   const std::string svg = render_svg(test_plot());
   EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
-  EXPECT_NE(svg.find("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" height=\"360\""), std::string::npos);
+  EXPECT_NE(svg.find("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" height=\"360\""),
+            std::string::npos);
   EXPECT_NE(svg.find("Test &lt;plot&gt; &amp; co"), std::string::npos);
   EXPECT_EQ(svg.find("<plot>"), std::string::npos);
   EXPECT_NE(svg.find("stroke=\"#ff0000\""), std::string::npos);

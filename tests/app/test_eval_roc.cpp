@@ -185,8 +185,10 @@ TEST(EvalRoc, BootstrapReplaysTheStratifiedDraws) {
   std::vector<double> aucs;
   for (int r = 0; r < 300; ++r) {
     ScoredSample d;
-    for (size_t i = 0; i < s.positives.size(); ++i) d.positives.push_back(s.positives[rng.index(s.positives.size())]);
-    for (size_t j = 0; j < s.negatives.size(); ++j) d.negatives.push_back(s.negatives[rng.index(s.negatives.size())]);
+    for (size_t i = 0; i < s.positives.size(); ++i)
+      d.positives.push_back(s.positives[rng.index(s.positives.size())]);
+    for (size_t j = 0; j < s.negatives.size(); ++j)
+      d.negatives.push_back(s.negatives[rng.index(s.negatives.size())]);
     aucs.push_back(naive_delong({d}).auc[0]);
   }
   EXPECT_NEAR(got.ci_low, quantile_type7(aucs, 0.025), 1e-12);
@@ -216,9 +218,12 @@ struct ProcSpec {
 
 const std::vector<ProcSpec>& proc_specs() {
   static const std::vector<ProcSpec> specs = {
-      {"roc_ties.csv", "label", "rating", ""},          {"roc_perfect.csv", "label", "score", ""},
-      {"roc_tiny.csv", "label", "score", ""},           {"roc_unbalanced.csv", "label", "score", ""},
-      {"roc_inverse.csv", "label", "score", ""},        {"roc_compare.csv", "label", "model_a", "model_b"},
+      {"roc_ties.csv", "label", "rating", ""},
+      {"roc_perfect.csv", "label", "score", ""},
+      {"roc_tiny.csv", "label", "score", ""},
+      {"roc_unbalanced.csv", "label", "score", ""},
+      {"roc_inverse.csv", "label", "score", ""},
+      {"roc_compare.csv", "label", "model_a", "model_b"},
       {"roc_compare_messy.csv", "label", "model_a", "model_b"},
   };
   return specs;
