@@ -137,7 +137,7 @@ std::string g17(double v) {
 
 }  // namespace
 
-Status run_batch_eval(const BatchEvalOptions& o) {
+Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   HILUM_ASSIGN_OR_RETURN(std::vector<StudyFindings> studies, read_batch(o.batch_dir));
   HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, read_truth(o.truth));
@@ -236,7 +236,8 @@ Status run_batch_eval(const BatchEvalOptions& o) {
   files.add("roc.svg", render_svg(roc_p));
   files.add("roc.png", render_png(roc_p));
   files.add("metrics.json", metrics.dump(2) + "\n");
-  return files.commit(o.out_dir);
+  HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
+  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc);
 }
 
 }  // namespace hilum

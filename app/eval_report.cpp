@@ -146,6 +146,39 @@ Plot roc_plot(const RocReport& r, const std::string& title) {
   return p;
 }
 
+std::string roc_summary(const RocReport& r) {
+  std::string s = "AUC " + format_3(r.delong.auc) + " (95% CI " + format_3(r.delong.ci_low) + "-" +
+                  format_3(r.delong.ci_high);
+  if (r.bootstrap) s += "; bootstrap " + format_3(r.bootstrap->ci_low) + "-" + format_3(r.bootstrap->ci_high);
+  s += "), " + std::to_string(r.n_positive) + " positive, " + std::to_string(r.n_negative) + " negative";
+  s += "; Youden: sensitivity " + format_3(r.youden.sensitivity) + ", specificity " +
+       format_3(r.youden.specificity);
+  if (r.compare) {
+    const auto& c = *r.compare;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "; %s AUC %.3f, DeLong z = %.3f, p = %.4g", c.score_name_b.c_str(),
+                  c.test.auc_b, c.test.z, c.test.p_value);
+    s += buf;
+  }
+  return s;
+}
+
+std::string froc_summary(const FrocResult& f) {
+  std::string s = "CPM " + format_3(f.cpm);
+  if (f.bootstrap && f.bootstrap->used > 0) {
+    s += " (95% CI " + format_3(f.bootstrap->cpm_low) + "-" + format_3(f.bootstrap->cpm_high) + ")";
+  }
+  s += "; sensitivity at 1/8..8 FPs per scan:";
+  for (double v : f.sensitivities) {
+    s += ' ';
+    s += format_3(v);
+  }
+  s += "; " + std::to_string(f.nodules_detected) + " of " + std::to_string(f.nodules_total) +
+       " nodules hit, " + std::to_string(f.false_positives) + " false positives on " +
+       std::to_string(f.scans) + " scans";
+  return s;
+}
+
 ojson froc_metrics_json(const FrocResult& f, int max_marks_per_scan) {
   ojson j;
   j["cpm"] = f.cpm;

@@ -44,6 +44,10 @@ RocReport analyze_scores(const ScoredSample& a, std::string name_a,
 nlohmann::ordered_json roc_metrics_json(const RocReport& report);
 Plot roc_plot(const RocReport& report, const std::string& title);
 
+// One-line console summaries.
+std::string roc_summary(const RocReport& report);
+std::string froc_summary(const FrocResult& result);
+
 nlohmann::ordered_json froc_metrics_json(const FrocResult& result, int max_marks_per_scan);
 Plot froc_plot(const FrocResult& result, const std::string& title);
 

@@ -94,7 +94,7 @@ Result<std::vector<std::string>> read_scan_list(const fs::path& path) {
   return scans;
 }
 
-Status run_roc_eval(const RocEvalOptions& o) {
+Result<std::string> run_roc_eval(const RocEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(o.csv));
   HILUM_ASSIGN_OR_RETURN(size_t label_col, t.column(o.label_column));
@@ -139,10 +139,11 @@ Status run_roc_eval(const RocEvalOptions& o) {
   files.add("roc.svg", render_svg(plot));
   files.add("roc.png", render_png(plot));
   files.add("metrics.json", dump(metrics));
-  return files.commit(o.out_dir);
+  HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
+  return roc_summary(report);
 }
 
-Status run_froc_eval(const FrocEvalOptions& o) {
+Result<std::string> run_froc_eval(const FrocEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   FrocInput in;
   HILUM_ASSIGN_OR_RETURN(in.nodules, read_nodule_csv(o.annotations));
@@ -181,7 +182,8 @@ Status run_froc_eval(const FrocEvalOptions& o) {
   files.add("froc.svg", render_svg(plot));
   files.add("froc.png", render_png(plot));
   files.add("metrics.json", dump(metrics));
-  return files.commit(o.out_dir);
+  HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
+  return froc_summary(f);
 }
 
 }  // namespace hilum

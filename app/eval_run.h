@@ -3,6 +3,9 @@
 // into an output directory. docs/evaluation.md documents formulas, rules and
 // the metrics.json schema.
 //
+// On success each returns a short human summary of the main numbers (what the
+// CLI prints).
+//
 // Failure contract: bad input (a missing file or column, a value that is not a
 // number, a label other than 0/1, too few positives or negatives, no nodule on
 // the listed scans...) returns a kBadInput error whose one-line message names
@@ -36,7 +39,7 @@ struct RocEvalOptions {
   uint64_t seed = 0;
 };
 // Writes metrics.json, roc.png, roc.svg.
-Status run_roc_eval(const RocEvalOptions& options);
+Result<std::string> run_roc_eval(const RocEvalOptions& options);
 
 struct FrocEvalOptions {
   std::filesystem::path annotations;              // seriesuid,coordX,coordY,coordZ,diameter_mm
@@ -49,7 +52,7 @@ struct FrocEvalOptions {
   int max_marks_per_scan = kLuna16MaxMarksPerScan;
 };
 // Writes metrics.json, froc.png, froc.svg.
-Status run_froc_eval(const FrocEvalOptions& options);
+Result<std::string> run_froc_eval(const FrocEvalOptions& options);
 
 // How a true nodule that no finding hits enters the malignancy ROC.
 enum class UnmatchedNodules {
@@ -68,7 +71,7 @@ struct BatchEvalOptions {
 };
 // Writes metrics.json (detection + malignancy), froc.png/.svg, roc.png/.svg and
 // malignancy_scores.csv (the per-nodule table, readable by run_roc_eval).
-Status run_batch_eval(const BatchEvalOptions& options);
+Result<std::string> run_batch_eval(const BatchEvalOptions& options);
 
 // Input readers shared with other tools. Errors name the file, line and column.
 Result<std::vector<NoduleAnnotation>> read_nodule_csv(const std::filesystem::path& path);

@@ -1,4 +1,5 @@
 // `hilum eval roc|froc|batch`: clinical evaluation (see docs/evaluation.md).
+#include <cstdio>
 #include <memory>
 
 #include "app/cli/cli.h"
@@ -13,6 +14,13 @@ void add_bootstrap_options(CLI::App* cmd, int& bootstrap, uint64_t& seed) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--seed", seed, "Seed of the bootstrap's random generator (same seed, same intervals)")
       ->capture_default_str();
+}
+
+// Prints the summary of a finished evaluation on stdout.
+Status print_summary(const Result<std::string>& result, const std::filesystem::path& out_dir) {
+  if (!result.ok()) return result.error();
+  std::printf("%s\nwrote %s\n", result->c_str(), (out_dir / "metrics.json").c_str());
+  return Status::Ok();
 }
 
 }  // namespace
@@ -36,7 +44,7 @@ void register_eval_commands(CommandLine& cl) {
                    }
                    o->compare = std::make_pair(compare->substr(0, comma), compare->substr(comma + 1));
                  }
-                 return run_roc_eval(*o);
+                 return print_summary(run_roc_eval(*o), o->out_dir);
                });
     cmd->add_option("--csv", o->csv, "CSV table with a header row")->required();
     cmd->add_option("--out", o->out_dir, "Output directory")->required();
@@ -60,7 +68,7 @@ void register_eval_commands(CommandLine& cl) {
                "CPM; metrics.json, froc.png, froc.svg, froc_curve.csv",
                [o, excluded]() -> Status {
                  if (!excluded->empty()) o->excluded = *excluded;
-                 return run_froc_eval(*o);
+                 return print_summary(run_froc_eval(*o), o->out_dir);
                });
     cmd->add_option("--annotations", o->annotations, "Nodules: seriesuid,coordX,coordY,coordZ,diameter_mm")
         ->required();
@@ -89,7 +97,7 @@ void register_eval_commands(CommandLine& cl) {
                              if (!excluded->empty()) o->excluded = *excluded;
                              o->unmatched = *unmatched == "exclude" ? UnmatchedNodules::kExclude
                                                                     : UnmatchedNodules::kScoreZero;
-                             return run_batch_eval(*o);
+                             return print_summary(run_batch_eval(*o), o->out_dir);
                            });
     cmd->add_option("--batch", o->batch_dir, "Batch output directory (<study>/findings.json, candidates.csv)")
         ->required();

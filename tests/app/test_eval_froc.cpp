@@ -258,7 +258,7 @@ void compare_with_reference(const fs::path& dir, const ReferenceCase& c) {
   o.max_marks_per_scan = c.max_marks;
   o.bootstrap = c.bootstrap;
   o.seed = 11;
-  const Status st = run_froc_eval(o);
+  const auto st = run_froc_eval(o);
   ASSERT_TRUE(st.ok()) << st.error().message();
   const auto got = nlohmann::json::parse(read_text(out / "metrics.json"));
 

@@ -276,7 +276,7 @@ TEST(EvalRocProc, AucDelongIntervalAndPairedTestMatchPRoc) {
     o.label_column = s.label;
     o.score_column = s.score;
     if (!s.score_b.empty()) o.compare = std::make_pair(s.score, s.score_b);
-    const Status st = run_roc_eval(o);
+    const auto st = run_roc_eval(o);
     ASSERT_TRUE(st.ok()) << st.error().message();
     const auto m = nlohmann::json::parse(hilum::testing::read_text(out / "metrics.json"));
     constexpr double kTol = 1e-6;  // the contract; observed differences are ~1e-15
