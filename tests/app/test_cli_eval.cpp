@@ -47,6 +47,8 @@ TEST(CliEvalRoc, ComparesTwoScoresWithBootstrap) {
                                  "--compare", "model_a,model_b", "--bootstrap", "300", "--seed", "4"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(list_dir(out), (std::vector<std::string>{"metrics.json", "roc.png", "roc.svg"}));
+  EXPECT_NE(r.out.find("AUC 0.805 (95% CI 0.712-0.898; bootstrap "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model_b AUC 0.711, DeLong z = 1.955, p = 0.05053"), std::string::npos) << r.out;
   const auto m = metrics(out);
   EXPECT_EQ(m["kind"], "roc");
   EXPECT_EQ(m["n_positive"], 35);
@@ -194,6 +196,8 @@ TEST(CliEvalFroc, RulesFixture) {
             (std::vector<std::string>{"froc.png", "froc.svg", "froc_curve.csv", "metrics.json"}));
   const auto m = metrics(tmp / "out");
   EXPECT_NEAR(m["cpm"].get<double>(), 55.0 / 84, 1e-12);  // derived in test_eval_froc.cpp
+  EXPECT_NE(r.out.find("CPM 0.655; sensitivity at 1/8..8 FPs per scan: 0.167 0.500 0.583 0.833"), std::string::npos)
+      << r.out;
   EXPECT_EQ(m["fp_rates"], nlohmann::json({0.125, 0.25, 0.5, 1, 2, 4, 8}));
   EXPECT_EQ(m["sensitivities"].size(), 7u);
   EXPECT_EQ(m["nodules_total"], 6);
