@@ -5,12 +5,14 @@
 #
 #   OUT=/some/dir scripts/gpu/bench_fusion.sh
 #
-# Files in $OUT: conformance.txt (ctest output), hilum_attention.jsonl,
-# torch_sdpa.jsonl, bench_fusion.md (the side-by-side table and ratios).
+# Files in $OUT (5): build.log, conformance.txt (ctest output),
+# hilum_attention.jsonl, torch_sdpa.jsonl, bench_fusion.md (the side-by-side
+# table and ratios). Exit status: that of the conformance tests.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-OUT=${OUT:-$PWD/out}
+: "${OUT:?set OUT to the output folder}"
 mkdir -p "$OUT"
+source scripts/gpu/env.sh
 PY=${PYTHON:-python3}
 
 cmake --preset gpu-machine >"$OUT/build.log" 2>&1 &&
