@@ -57,7 +57,7 @@ TEST(ExportTrainingSet, WritesPatchesLabelsNotesAndStatistics) {
 
 TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {
   test::ScratchDir dir;
-  for (const char* seeds : {"5-2", "x", "1-", "-3"}) {
+  for (const char* seeds : {"5-2", "x", "1-", "2-x"}) {
     auto r = test::run_hilum({"export-training-set", "--out", (dir / "set").string(), "--seeds", seeds});
     EXPECT_EQ(r.exit_code, 2) << seeds;
     EXPECT_NE(r.err.find("--seeds"), std::string::npos) << r.err;
