@@ -7,7 +7,8 @@
 //   patches.npy    uint8 [N, 3, S, S] windowed planes (vision/patches.h)
 //   labels.csv     one row per patch (study, candidate, source, is_nodule, malignant, ...)
 //   notes.jsonl    one line per study: its clinical text and profile
-//   nodules.csv    one row per true nodule: detected?, candidate distance, sizing vs truth
+//   nodules.csv    one row per true nodule: truth (axial long/short axis and volume from the
+//                  phantom labels), detected?, candidate distance, sizing
 //   studies.csv    one row per study: slices, candidates, sensitivity, stage times
 //   manifest.json  options (patch geometry, window, normalisation), seeds, counts
 #pragma once

@@ -77,8 +77,8 @@ Result<std::vector<uint8_t>> central_component(const std::vector<uint8_t>& m, co
   return out;
 }
 
-// Cuts attached vessels: an opening with a ball half as thick as the object
-// (radius 0.5-2 mm) separates thin protrusions; those reaching farther than
+// Cuts attached vessels: an opening with a ball 0.7 times the object's inscribed
+// radius (0.5-3 mm) separates thin protrusions; those reaching farther than
 // 2 radii from the opened body (vessels) go, short caps (the ends of an
 // elongated nodule the ball could not reach into) stay. Kept inside the input.
 // ITK's Maurer distances are measured to the object's contour voxels (half a
@@ -87,7 +87,7 @@ Result<std::vector<uint8_t>> cut_vessels(const std::vector<uint8_t>& m, const Gr
   const double half = 0.5 * g.spacing[0];
   HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(m, g));
   const double inscribed = -*std::min_element(d1.begin(), d1.end()) + half;
-  const double r = std::clamp(0.5 * inscribed, 0.5, 2.0);
+  const double r = std::clamp(0.7 * inscribed, 0.5, 3.0);
   std::vector<uint8_t> eroded(m.size());
   for (size_t i = 0; i < m.size(); ++i) eroded[i] = d1[i] < -(r - half);
   if (std::none_of(eroded.begin(), eroded.end(), [](uint8_t v) { return v; })) return m;
@@ -107,6 +107,32 @@ Result<std::vector<uint8_t>> cut_vessels(const std::vector<uint8_t>& m, const Gr
   for (size_t i = 0; i < m.size(); ++i)
     if (parts[i] && reach[parts[i]] <= 2 * r + half) opened[i] = 1;
   return opened;
+}
+
+// Fills, slice by slice (constant z), background not connected to the slice border.
+void fill_slice_holes(std::vector<uint8_t>& m, const Grid& g) {
+  std::vector<uint8_t> outside(static_cast<size_t>(g.nx * g.ny));
+  std::vector<int64_t> stack;
+  for (int64_t z = 0; z < g.nz; ++z) {
+    uint8_t* s = m.data() + z * g.nx * g.ny;
+    std::fill(outside.begin(), outside.end(), 0);
+    auto push = [&](int64_t i) {
+      if (!s[i] && !outside[i]) outside[i] = 1, stack.push_back(i);
+    };
+    for (int64_t x = 0; x < g.nx; ++x) push(x), push((g.ny - 1) * g.nx + x);
+    for (int64_t y = 0; y < g.ny; ++y) push(y * g.nx), push(y * g.nx + g.nx - 1);
+    while (!stack.empty()) {
+      const int64_t i = stack.back();
+      stack.pop_back();
+      const int64_t x = i % g.nx, y = i / g.nx;
+      if (x > 0) push(i - 1);
+      if (x + 1 < g.nx) push(i + 1);
+      if (y > 0) push(i - g.nx);
+      if (y + 1 < g.ny) push(i + g.nx);
+    }
+    for (int64_t i = 0; i < g.nx * g.ny; ++i)
+      if (!outside[i]) s[i] = 1;
+  }
 }
 
 double percentile(std::vector<float> v, double q) {
@@ -229,9 +255,14 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     out.parenchyma_hu = b;
     if (core_hu - b < 50) return bad_input("sizing: no nodule tissue at the finding's centre");
 
-    auto segment = [&](double threshold) -> Result<std::vector<uint8_t>> {
+    // Voxels above `threshold` in the lungs; with `dense_limit`, voxels above it
+    // (vessels) only where `keep` has them (a solid core), holes filled per slice.
+    auto segment = [&](double threshold, double dense_limit = 1e9,
+                       const std::vector<uint8_t>* keep = nullptr) -> Result<std::vector<uint8_t>> {
       std::vector<uint8_t> m(c.hu.size());
-      for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && c.lung[i];
+      for (size_t i = 0; i < m.size(); ++i)
+        m[i] = c.hu[i] > threshold && c.lung[i] && (c.hu[i] < dense_limit || (keep && (*keep)[i]));
+      if (dense_limit < 1e9) fill_slice_holes(m, g);
       HILUM_ASSIGN_OR_RETURN(m, central_component(m, g, std::max(2.0, hint / 2) / h));
       int64_t n = std::count(m.begin(), m.end(), 1);
       if (n == 0) return m;
@@ -246,23 +277,23 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     if (core_hu <= o.solid_core_hu) {
       out.type = NoduleType::kGroundGlass;
       out.threshold_hu = (core_hu + b) / 2;
-      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu));
+      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, o.solid_core_hu));
     } else {
       const double t_solid = (core_hu + b) / 2;
       HILUM_ASSIGN_OR_RETURN(solid, segment(t_solid));
       out.type = NoduleType::kSolid;
       out.threshold_hu = t_solid;
       whole = solid;
-      // Ground glass around the solid part? Look at a shell 1-3 mm outside it.
+      // Ground glass around the solid part? Look at a shell 0.5-2 mm outside it.
       HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(solid, g));
       std::vector<float> shell;
       for (size_t i = 0; i < sd.size(); ++i)
-        if (sd[i] >= 1.0 && sd[i] <= 3.0 && c.lung[i]) shell.push_back(c.hu[i]);
+        if (sd[i] >= 0.5 && sd[i] <= 2.0 && c.lung[i]) shell.push_back(c.hu[i]);
       const double ggo = shell.size() > 20 ? percentile(shell, 0.5) : b;
       if (ggo - b >= o.ground_glass_margin_hu && ggo < t_solid) {
         const double t_whole = (ggo + b) / 2, t_core = (core_hu + ggo) / 2;
-        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole));
         HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
+        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, o.solid_core_hu, &s));
         if (std::count(w.begin(), w.end(), 1) > std::count(s.begin(), s.end(), 1) * 3 / 2) {
           out.type = NoduleType::kPartSolid;
           whole = std::move(w);
