@@ -255,14 +255,31 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     out.parenchyma_hu = b;
     if (core_hu - b < 50) return bad_input("sizing: no nodule tissue at the finding's centre");
 
-    // Voxels above `threshold` in the lungs; with `dense_limit`, voxels above it
-    // (vessels) only where `keep` has them (a solid core), holes filled per slice.
-    auto segment = [&](double threshold, double dense_limit = 1e9,
+    // Nodule tissue may not extend beyond this distance from the centre (a leak
+    // along vessels stops there).
+    const double r_limit = std::max(6.0, 0.75 * hint + 4.0);
+    std::vector<uint8_t> within(c.hu.size());
+    for (int64_t z = 0; z < g.nz; ++z)
+      for (int64_t y = 0; y < g.ny; ++y)
+        for (int64_t x = 0; x < g.nx; ++x)
+          within[g.index(x, y, z)] =
+              h * h * (double(x - mid) * (x - mid) + double(y - mid) * (y - mid) + double(z - mid) * (z - mid)) <=
+              r_limit * r_limit;
+
+    // Voxels above `threshold` in the lungs, within the limit. With `ground_glass`,
+    // dense voxels (vessels) and everything within 1 mm of them are left out,
+    // except a solid core in `keep`; holes are filled per slice at the end.
+    auto segment = [&](double threshold, bool ground_glass = false,
                        const std::vector<uint8_t>* keep = nullptr) -> Result<std::vector<uint8_t>> {
       std::vector<uint8_t> m(c.hu.size());
-      for (size_t i = 0; i < m.size(); ++i)
-        m[i] = c.hu[i] > threshold && c.lung[i] && (c.hu[i] < dense_limit || (keep && (*keep)[i]));
-      if (dense_limit < 1e9) fill_slice_holes(m, g);
+      for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && c.lung[i] && within[i];
+      if (ground_glass) {
+        std::vector<uint8_t> dense(c.hu.size());
+        for (size_t i = 0; i < m.size(); ++i) dense[i] = c.hu[i] > o.solid_core_hu && !(keep && (*keep)[i]);
+        HILUM_ASSIGN_OR_RETURN(std::vector<float> dd, itk_bridge::signed_distance(dense, g));
+        for (size_t i = 0; i < m.size(); ++i)
+          if (dd[i] <= 1.0 && !(keep && (*keep)[i])) m[i] = 0;
+      }
       HILUM_ASSIGN_OR_RETURN(m, central_component(m, g, std::max(2.0, hint / 2) / h));
       int64_t n = std::count(m.begin(), m.end(), 1);
       if (n == 0) return m;
@@ -270,6 +287,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g));
       HILUM_ASSIGN_OR_RETURN(opened, central_component(opened, g, std::max(2.0, hint / 2) / h));
       if (std::count(opened.begin(), opened.end(), 1) > n / 4) m = std::move(opened);
+      if (ground_glass) fill_slice_holes(m, g);
       return m;
     };
 
@@ -277,23 +295,24 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     if (core_hu <= o.solid_core_hu) {
       out.type = NoduleType::kGroundGlass;
       out.threshold_hu = (core_hu + b) / 2;
-      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, o.solid_core_hu));
+      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, true));
     } else {
       const double t_solid = (core_hu + b) / 2;
       HILUM_ASSIGN_OR_RETURN(solid, segment(t_solid));
       out.type = NoduleType::kSolid;
       out.threshold_hu = t_solid;
       whole = solid;
-      // Ground glass around the solid part? Look at a shell 0.5-2 mm outside it.
+      // Ground glass around the solid part? Look at a shell 1-3 mm outside it
+      // (closer, the blurred edge of a solid nodule would pass for ground glass).
       HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(solid, g));
       std::vector<float> shell;
       for (size_t i = 0; i < sd.size(); ++i)
-        if (sd[i] >= 0.5 && sd[i] <= 2.0 && c.lung[i]) shell.push_back(c.hu[i]);
+        if (sd[i] >= 1.0 && sd[i] <= 3.0 && c.lung[i]) shell.push_back(c.hu[i]);
       const double ggo = shell.size() > 20 ? percentile(shell, 0.5) : b;
       if (ggo - b >= o.ground_glass_margin_hu && ggo < t_solid) {
         const double t_whole = (ggo + b) / 2, t_core = (core_hu + ggo) / 2;
         HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
-        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, o.solid_core_hu, &s));
+        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, true, &s));
         if (std::count(w.begin(), w.end(), 1) > std::count(s.begin(), s.end(), 1) * 3 / 2) {
           out.type = NoduleType::kPartSolid;
           whole = std::move(w);
