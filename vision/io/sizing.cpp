@@ -274,11 +274,19 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       std::vector<uint8_t> m(c.hu.size());
       for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && c.lung[i] && within[i];
       if (ground_glass) {
+        // The solid core and its blurred rim (1.5 mm) are nodule, not vessel.
+        std::vector<uint8_t> core(c.hu.size(), 0);
+        if (keep) {
+          HILUM_ASSIGN_OR_RETURN(std::vector<float> dk, itk_bridge::signed_distance(*keep, g));
+          for (size_t i = 0; i < m.size(); ++i) core[i] = dk[i] <= 1.5;
+        }
         std::vector<uint8_t> dense(c.hu.size());
-        for (size_t i = 0; i < m.size(); ++i) dense[i] = c.hu[i] > o.solid_core_hu && !(keep && (*keep)[i]);
+        for (size_t i = 0; i < m.size(); ++i) dense[i] = c.hu[i] > o.solid_core_hu && !core[i];
         HILUM_ASSIGN_OR_RETURN(std::vector<float> dd, itk_bridge::signed_distance(dense, g));
-        for (size_t i = 0; i < m.size(); ++i)
-          if (dd[i] <= 1.0 && !(keep && (*keep)[i])) m[i] = 0;
+        for (size_t i = 0; i < m.size(); ++i) {
+          if (core[i]) m[i] = c.lung[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
+          else if (dd[i] <= 1.0) m[i] = 0;
+        }
       }
       HILUM_ASSIGN_OR_RETURN(m, central_component(m, g, std::max(2.0, hint / 2) / h));
       int64_t n = std::count(m.begin(), m.end(), 1);

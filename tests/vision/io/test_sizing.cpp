@@ -116,6 +116,23 @@ TEST(Sizing, GroundGlassAndPartSolidByHu) {
   EXPECT_NEAR(p->solid_component_mm, 6, 0.5);
 }
 
+TEST(Sizing, GroundGlassWithAnAttachedVesselDoesNotLeak) {
+  Scene s = make_scene({{5, 5, 5}, -600}, -1e9, true);
+  auto m = measure_nodule(s.volume, s.mask, {0, 0, 0}, 8);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_EQ(m->type, NoduleType::kGroundGlass);
+  EXPECT_NEAR(m->mean_diameter_mm, 10, 0.7);
+}
+
+TEST(Sizing, PartSolidWithDenseGroundGlass) {
+  Scene s = make_scene({{8, 8, 8}, -500, 30, 3.5});
+  auto m = measure_nodule(s.volume, s.mask, {0, 0, 0}, 14);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_EQ(m->type, NoduleType::kPartSolid);
+  EXPECT_NEAR(m->mean_diameter_mm, 16, 0.7);
+  EXPECT_NEAR(m->solid_component_mm, 7, 0.7);
+}
+
 TEST(Sizing, JuxtapleuralNoduleIsCutAtTheWall) {
   // Wall at x = -3: the ball (radius 5) is cut there; its lung part spans x in [-3, 5].
   Scene s = make_scene({{5, 5, 5}}, -3.0);
