@@ -190,7 +190,7 @@ void MainWindow::createActions() {
   m_actions["undo"] = undoAction;
   QAction* redoAction = undo->createRedoAction(this, tr("&Redo"));
   redoAction->setObjectName(QStringLiteral("redo"));
-  redoAction->setShortcuts({QKeySequence::Redo, QKeySequence(Qt::CTRL | Qt::Key_Y)});
+  redoAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
   addAction(redoAction);
   m_actions["redo"] = redoAction;
   connect(makeAction("deleteMeasurement", tr("&Delete Measurement"), QKeySequence::Delete), &QAction::triggered, this,
