@@ -143,8 +143,19 @@ QImage SliceRenderer::render(Plane plane, int slice, WindowLevel window, double 
       }
       continue;
     }
+    if (sliceStep == 1) {
+      // Sagittal slab: the normal is the contiguous axis, so each pixel's slab
+      // is a short run of adjacent voxels.
+      for (int x = 0; x < width; ++x) {
+        const float* p = row + x * colStep;
+        float best = p[0];
+        for (int s = 1; s < count; ++s) best = std::max(best, p[s]);
+        out[x] = table[WindowLut::index(best)];
+      }
+      continue;
+    }
     // Slab MIP: accumulate the row's maxima slice by slice, so the inner loop
-    // walks memory in order for the axial plane and stays in cache for the others.
+    // walks memory in order for the axial plane and stays in cache for coronal.
     float* m = maxima.data();
     for (int x = 0; x < width; ++x) m[x] = row[x * colStep];
     for (int s = 1; s < count; ++s) {
