@@ -363,11 +363,11 @@ void MainWindow::createDocks() {
     return d;
   };
   m_seriesBrowser = new SeriesBrowser(this);
-  connect(m_seriesBrowser, &SeriesBrowser::seriesActivated, this, [this](const QString& uid) {
-    if (uid.toStdString() == m_document->info().series_instance_uid) return;
+  connect(m_seriesBrowser, &SeriesBrowser::seriesActivated, this, [this](const QString& selector) {
+    if (selector.toStdString() == m_loadedSelector || m_currentRequest.inputs.empty()) return;
     QStringList paths;
     for (const auto& p : m_currentRequest.inputs) paths << QString::fromStdString(p.string());
-    openStudy(paths, uid);
+    openStudy(paths, selector);
   });
   dock(QStringLiteral("seriesDock"), tr("Series"), m_seriesBrowser, Qt::LeftDockWidgetArea);
 
@@ -503,11 +503,11 @@ bool MainWindow::isLoading() const { return m_loadTask->isRunning(); }
 
 bool MainWindow::isAnalyzing() const { return m_analysisTask->isRunning(); }
 
-void MainWindow::openStudy(const QStringList& paths, const QString& seriesUid) {
+void MainWindow::openStudy(const QStringList& paths, const QString& series) {
   if (paths.isEmpty()) return;
   StudyRequest request;
   request.inputs = toPaths(paths);
-  if (!seriesUid.isEmpty()) request.seriesUid = seriesUid.toStdString();
+  if (!series.isEmpty()) request.series = series.toStdString();
   if (!dicomLoaderAvailable()) {
     const QString message = tr("This build of Hilum has no DICOM loader.");
     statusBar()->showMessage(message, 10000);
@@ -536,7 +536,8 @@ void MainWindow::openStudy(const QStringList& paths, const QString& seriesUid) {
 void MainWindow::showStudy(const StudyRequest& request, LoadedStudyData data) {
   m_analysisTask->cancel();
   m_currentRequest = request;
-  const std::string loadedUid = data.info.series_instance_uid;
+  m_loadedSelector = data.loadedSelector.empty() ? data.info.series_instance_uid : data.loadedSelector;
+  const std::string loadedUid = m_loadedSelector;
   m_document->setStudy(data.volume, data.info);
   m_document->setClinicalText(data.clinicalText);
   m_clinicalPanel->setSource(data.clinicalTextPath);
@@ -564,13 +565,14 @@ void MainWindow::showStudy(const StudyRequest& request, LoadedStudyData data) {
 }
 
 void MainWindow::startThumbnails(const StudyRequest& request, const std::vector<SeriesSummary>& series,
-                                 const std::string& loadedUid) {
+                                 const std::string& loadedSelector) {
   // The other series get their thumbnails in the background, one at a time.
   std::vector<std::string> pending;
   for (const SeriesSummary& s : series) {
-    if (s.series_uid != loadedUid && !s.is_localizer && s.num_slices > 0 &&
-        std::find(pending.begin(), pending.end(), s.series_uid) == pending.end()) {
-      pending.push_back(s.series_uid);
+    const std::string selector = seriesSelector(s);
+    if (selector != loadedSelector && !s.is_localizer && s.num_slices > 1 &&
+        std::find(pending.begin(), pending.end(), selector) == pending.end()) {
+      pending.push_back(selector);
     }
   }
   if (pending.empty() || request.inputs.empty()) return;

@@ -71,7 +71,8 @@ class MainWindow : public QMainWindow {
   QString viewportGeometry(double devicePixelRatio) const;
 
  public slots:
-  void openStudy(const QStringList& paths, const QString& seriesUid = {});
+  // `series`: a stack selector from the scan ("UID" or "UID#k"); empty: the default.
+  void openStudy(const QStringList& paths, const QString& series = {});
   void analyze();
   void applyWindowPreset(hilum::ui::WindowLevel window);
 
@@ -102,7 +103,7 @@ class MainWindow : public QMainWindow {
   void showProbe(const Vec3& voxel);
   void showError(const QString& title, const QString& message);
   void startThumbnails(const StudyRequest& request, const std::vector<SeriesSummary>& series,
-                       const std::string& loadedUid);
+                       const std::string& loadedSelector);
   StudyContext studyContext() const;
 
   void openFolderDialog();
@@ -142,6 +143,7 @@ class MainWindow : public QMainWindow {
   QProgressBar* m_progressBar = nullptr;
   QToolButton* m_cancelButton = nullptr;
   StudyRequest m_currentRequest;
+  std::string m_loadedSelector;
 };
 
 }  // namespace hilum::ui

@@ -20,6 +20,7 @@
 #include <QVBoxLayout>
 
 #include "ui/study_document.h"
+#include "ui/study_loader.h"
 
 namespace hilum::ui {
 
@@ -78,11 +79,11 @@ SeriesBrowser::SeriesBrowser(QWidget* parent) : QWidget(parent) {
   m_placeholder = QIcon(empty);
 
   connect(m_list, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
-    emit seriesActivated(item->data(SeriesUidRole).toString());
+    emit seriesActivated(item->data(SelectorRole).toString());
   });
 }
 
-void SeriesBrowser::setSeries(const std::vector<SeriesSummary>& series, const std::string& loadedUid) {
+void SeriesBrowser::setSeries(const std::vector<SeriesSummary>& series, const std::string& loadedSelector) {
   m_list->clear();
   for (const SeriesSummary& s : series) {
     QString title = QString::fromStdString(s.description);
@@ -93,11 +94,11 @@ void SeriesBrowser::setSeries(const std::vector<SeriesSummary>& series, const st
     if (s.spacing[2] > 0) details += tr(" · %1 mm").arg(s.spacing[2], 0, 'f', 2);
     if (s.is_localizer) details += tr(" · localizer");
     auto* item = new QListWidgetItem(m_placeholder, title + QLatin1Char('\n') + details, m_list);
-    item->setData(SeriesUidRole, QString::fromStdString(s.series_uid));
+    item->setData(SelectorRole, QString::fromStdString(seriesSelector(s)));
     QString tip = details;
     for (const std::string& w : s.warnings) tip += QLatin1Char('\n') + QString::fromStdString(w);
     item->setToolTip(tip);
-    if (s.series_uid == loadedUid) {
+    if (seriesSelector(s) == loadedSelector) {
       QFont font = item->font();
       font.setBold(true);
       item->setFont(font);
@@ -106,7 +107,7 @@ void SeriesBrowser::setSeries(const std::vector<SeriesSummary>& series, const st
   }
 }
 
-void SeriesBrowser::setThumbnail(const std::string& seriesUid, const QImage& thumbnail) {
+void SeriesBrowser::setThumbnail(const std::string& selector, const QImage& thumbnail) {
   if (thumbnail.isNull()) return;
   QPixmap framed(m_list->iconSize());
   framed.fill(Qt::black);
@@ -114,9 +115,9 @@ void SeriesBrowser::setThumbnail(const std::string& seriesUid, const QImage& thu
   const QImage scaled = thumbnail.scaled(framed.size(), Qt::KeepAspectRatio, Qt::SmoothTransformation);
   p.drawImage((framed.width() - scaled.width()) / 2, (framed.height() - scaled.height()) / 2, scaled);
   p.end();
-  const QString uid = QString::fromStdString(seriesUid);
+  const QString key = QString::fromStdString(selector);
   for (int i = 0; i < m_list->count(); ++i) {
-    if (m_list->item(i)->data(SeriesUidRole).toString() == uid) m_list->item(i)->setIcon(QIcon(framed));
+    if (m_list->item(i)->data(SelectorRole).toString() == key) m_list->item(i)->setIcon(QIcon(framed));
   }
 }
 

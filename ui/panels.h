@@ -28,21 +28,22 @@ class StudyDocument;
 
 // The series of the opened inputs, with thumbnails, description and slice
 // count. Activating (double-click, Enter) a series asks for it to be loaded.
+// Series are named by their stack selector ("UID" or "UID#k").
 class SeriesBrowser : public QWidget {
   Q_OBJECT
 
  public:
-  static constexpr int SeriesUidRole = Qt::UserRole + 1;
+  static constexpr int SelectorRole = Qt::UserRole + 1;
 
   explicit SeriesBrowser(QWidget* parent = nullptr);
-  void setSeries(const std::vector<SeriesSummary>& series, const std::string& loadedUid);
-  void setThumbnail(const std::string& seriesUid, const QImage& thumbnail);
+  void setSeries(const std::vector<SeriesSummary>& series, const std::string& loadedSelector);
+  void setThumbnail(const std::string& selector, const QImage& thumbnail);
   void setStudyText(const QString& text);  // the study summary above the list
   void clear();
   QListWidget* list() const { return m_list; }
 
  signals:
-  void seriesActivated(const QString& seriesUid);
+  void seriesActivated(const QString& selector);
 
  private:
   QLabel* m_studyLabel;

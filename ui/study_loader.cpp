@@ -10,6 +10,10 @@ namespace hilum::ui {
 
 namespace fs = std::filesystem;
 
+std::string seriesSelector(const SeriesSummary& series) {
+  return series.stack_index > 0 ? series.series_uid + "#" + std::to_string(series.stack_index) : series.series_uid;
+}
+
 bool dicomLoaderAvailable() {
 #if defined(HILUM_HAVE_IMAGING) && HILUM_HAVE_IMAGING
   return true;
@@ -50,18 +54,21 @@ Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progres
 #if defined(HILUM_HAVE_IMAGING) && HILUM_HAVE_IMAGING
   LoadedStudyData data;
   ProgressRange scanning(progress, 0.0, 0.05);
-  HILUM_ASSIGN_OR_RETURN(data.series, scan_dicom(request.inputs, scanning));
+  HILUM_ASSIGN_OR_RETURN(DicomInventory inventory, scan_dicom(request.inputs, scanning));
   if (progress.cancelled()) return cancelled_error();
+  data.series = std::move(inventory.series);
+  data.warnings = std::move(inventory.warnings);
 
   LoadOptions options;
-  options.series_uid = request.seriesUid;
+  options.series_uid = request.series;
   ProgressRange loading(progress, 0.05, 0.97);
   HILUM_ASSIGN_OR_RETURN(LoadedStudy study, load_dicom_volume(request.inputs, options, loading));
   if (progress.cancelled()) return cancelled_error();
 
   data.volume = std::make_shared<const Volume>(std::move(study.volume));
   data.info = std::move(study.info);
-  data.warnings = std::move(study.warnings);
+  data.loadedSelector = study.series_selector;
+  data.warnings.insert(data.warnings.end(), study.warnings.begin(), study.warnings.end());
   data.selectionNote = std::move(study.selection_note);
 
   progress.report(0.98, "clinical text");
@@ -88,16 +95,16 @@ Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progres
 #endif
 }
 
-Result<QImage> loadSeriesThumbnail(const std::vector<fs::path>& inputs, const std::string& seriesUid,
+Result<QImage> loadSeriesThumbnail(const std::vector<fs::path>& inputs, const std::string& selector,
                                    Progress& progress) {
 #if defined(HILUM_HAVE_IMAGING) && HILUM_HAVE_IMAGING
   LoadOptions options;
-  options.series_uid = seriesUid;
+  options.series_uid = selector;
   options.threads = 1;  // background work: leave the other core to the radiologist
   HILUM_ASSIGN_OR_RETURN(LoadedStudy study, load_dicom_volume(inputs, options, progress));
   return makeThumbnail(std::make_shared<const Volume>(std::move(study.volume)));
 #else
-  (void)inputs, (void)seriesUid, (void)progress;
+  (void)inputs, (void)selector, (void)progress;
   return unsupported("this build of Hilum has no DICOM loader (vision/io is not built)");
 #endif
 }

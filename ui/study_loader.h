@@ -23,13 +23,18 @@ namespace hilum::ui {
 
 struct StudyRequest {
   std::vector<std::filesystem::path> inputs;  // folders, DICOMDIRs or files
-  std::optional<std::string> seriesUid;       // else the loader's default choice
+  std::optional<std::string> series;  // a stack selector ("UID" or "UID#k"); else the loader's default
 };
+
+// The selector load_dicom_volume takes for one stack of the scan: "UID" for a
+// series' main stack, "UID#k" for the others.
+std::string seriesSelector(const SeriesSummary& series);
 
 struct LoadedStudyData {
   std::shared_ptr<const Volume> volume;
   StudyInfo info;  // PHI: shown on screen, never logged
-  std::vector<SeriesSummary> series;
+  std::vector<SeriesSummary> series;  // every stack the scan found
+  std::string loadedSelector;         // which of them this is
   std::vector<std::string> warnings;
   std::string selectionNote;
   QString clinicalText;  // empty when no sidecar was found
@@ -43,7 +48,7 @@ bool dicomLoaderAvailable();
 Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progress);
 
 // Loads one series only to draw its thumbnail (for the series browser).
-Result<QImage> loadSeriesThumbnail(const std::vector<std::filesystem::path>& inputs, const std::string& seriesUid,
+Result<QImage> loadSeriesThumbnail(const std::vector<std::filesystem::path>& inputs, const std::string& selector,
                                    Progress& progress);
 
 // The clinical text that came with a study: "clinical.txt" (or, failing that,
