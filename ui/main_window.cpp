@@ -369,7 +369,7 @@ void MainWindow::createDocks() {
     for (const auto& p : m_currentRequest.inputs) paths << QString::fromStdString(p.string());
     openStudy(paths, selector);
   });
-  dock(QStringLiteral("seriesDock"), tr("Series"), m_seriesBrowser, Qt::LeftDockWidgetArea);
+  QDockWidget* seriesDock = dock(QStringLiteral("seriesDock"), tr("Series"), m_seriesBrowser, Qt::LeftDockWidgetArea);
 
   m_findingsPanel = new FindingsPanel(m_document, this);
   m_findingsPanel->setActions({m_actions["analyze"], m_actions["acceptFinding"], m_actions["rejectFinding"],
@@ -392,7 +392,8 @@ void MainWindow::createDocks() {
   tabifyDockWidget(report, assistant);
   clinical->raise();
   resizeDocks({findings, clinical}, {3, 2}, Qt::Vertical);
-  resizeDocks({findings}, {520}, Qt::Horizontal);
+  // The images get most of the screen.
+  resizeDocks({findings, seriesDock}, {420, 200}, Qt::Horizontal);
 }
 
 void MainWindow::createStatusBar() {

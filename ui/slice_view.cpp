@@ -287,13 +287,13 @@ void SliceView::paintAnnotations(QPainter& p, const ViewTransform& t) {
   p.setFont(font);
   const QRectF area = QRectF(rect()).adjusted(8, 6, -8, -6);
 
-  // Top left: plane and slice; top right: window.
+  // Top left: plane and slice; bottom left: window.
   QString topLeft = QStringLiteral("%1  %2 / %3").arg(planeName(m_plane)).arg(m_document->slice(m_plane) + 1).arg(
       r->sliceCount(m_plane));
   if (m_document->mipEnabled()) topLeft += QStringLiteral("\nMIP %1 mm").arg(m_document->slabMm(), 0, 'f', 0);
   drawOverlayText(p, area, Qt::AlignLeft | Qt::AlignTop, topLeft, planeColor(m_plane).lighter(130));
   const WindowLevel w = m_document->windowLevel();
-  drawOverlayText(p, area, Qt::AlignRight | Qt::AlignTop,
+  drawOverlayText(p, area, Qt::AlignLeft | Qt::AlignBottom,
                   QStringLiteral("W %1  L %2").arg(std::lround(w.width)).arg(std::lround(w.level)));
 
   // Orientation labels at the middle of each edge.

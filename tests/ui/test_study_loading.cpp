@@ -234,8 +234,10 @@ double stdDev(const QImage& gray, const QRect& r, double* darkFraction, double* 
       sum += v;
       sum2 += double(v) * v;
       ++n;
-      dark += v < 110;     // lung and air in the lung window (-850 HU -> 85)
-      bright += v > 200;   // soft tissue and bone
+      // In the lung window lung (-850 HU) is 85 and air 60; the black around
+      // the image does not count.
+      dark += v >= 40 && v < 130;
+      bright += v > 200;  // soft tissue and bone
     }
   }
   *darkFraction = double(dark) / n;
@@ -267,13 +269,15 @@ TEST_F(Screenshot, ShowsTheStudyInEveryPlane) {
     ASSERT_EQ(f.size(), 5) << line.toStdString();
     const QRect viewport(f[1].toInt(), f[2].toInt(), f[3].toInt(), f[4].toInt());
     ASSERT_TRUE(gray.rect().contains(viewport)) << line.toStdString();
-    // The middle half, clear of the corner text.
-    const QRect middle = viewport.adjusted(viewport.width() / 4, viewport.height() / 4, -viewport.width() / 4,
-                                           -viewport.height() / 4);
-    const double sd = stdDev(gray, middle, &dark, &bright);
+    // Axial: the middle half (both lungs and the mediastinum); the others:
+    // all but the edges with their labels.
+    const bool axial = f[0] == QLatin1String("axial");
+    const int mx = viewport.width() / (axial ? 4 : 12), my = viewport.height() / (axial ? 4 : 12);
+    const QRect region = viewport.adjusted(mx, my, -mx, -my);
+    const double sd = stdDev(gray, region, &dark, &bright);
     EXPECT_GT(sd, 30.0) << line.toStdString();
-    EXPECT_GT(dark, 0.05) << line.toStdString();
-    EXPECT_GT(bright, 0.05) << line.toStdString();
+    EXPECT_GT(dark, 0.03) << line.toStdString();
+    EXPECT_GT(bright, 0.03) << line.toStdString();
   }
   EXPECT_TRUE(out.contains(QStringLiteral("axial ")));
   EXPECT_TRUE(out.contains(QStringLiteral("sagittal ")));
