@@ -42,9 +42,12 @@ std::shared_ptr<const Volume> benchVolume() {
 
 const char* planeLabel(Plane plane) {
   switch (plane) {
-    case Plane::Axial: return "axial";
-    case Plane::Coronal: return "coronal";
-    case Plane::Sagittal: return "sagittal";
+    case Plane::Axial:
+      return "axial";
+    case Plane::Coronal:
+      return "coronal";
+    case Plane::Sagittal:
+      return "sagittal";
   }
   return "";
 }
@@ -76,7 +79,8 @@ void BM_ScrollStep(benchmark::State& state) {
   const int slices = document.renderer()->sliceCount(plane);
   int direction = 1;
   for (auto _ : state) {
-    if (document.slice(plane) + direction < slices / 4 || document.slice(plane) + direction > slices * 3 / 4) {
+    if (document.slice(plane) + direction < slices / 4 ||
+        document.slice(plane) + direction > slices * 3 / 4) {
       direction = -direction;
     }
     document.stepSlice(plane, direction);

@@ -33,7 +33,8 @@ BackgroundTask::~BackgroundTask() {
   m_watcher.waitForFinished();
 }
 
-void BackgroundTask::start(const QString& title, std::function<void(Progress&)> job, std::function<void()> done) {
+void BackgroundTask::start(const QString& title, std::function<void(Progress&)> job,
+                           std::function<void()> done) {
   Job next{title, std::move(job), std::move(done)};
   if (m_running) {
     m_progress->cancel();

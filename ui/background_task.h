@@ -58,7 +58,8 @@ class BackgroundTask : public QObject {
 
   // Typed convenience: the job's Result is handed to done() on the GUI thread.
   template <typename T>
-  void run(const QString& title, std::function<Result<T>(Progress&)> job, std::function<void(Result<T>)> done) {
+  void run(const QString& title, std::function<Result<T>(Progress&)> job,
+           std::function<void(Result<T>)> done) {
     auto slot = std::make_shared<std::optional<Result<T>>>();
     start(
         title,

@@ -29,9 +29,13 @@ QString tr(const char* text) { return QCoreApplication::translate("hilum::ui::Fi
 
 }  // namespace
 
-ReviewFindingCommand::ReviewFindingCommand(FindingsModel* model, int id, ReviewedFinding after, const QString& text,
-                                           QUndoCommand* parent)
-    : QUndoCommand(text, parent), m_model(model), m_id(id), m_before(reviewOf(model, id)), m_after(std::move(after)) {}
+ReviewFindingCommand::ReviewFindingCommand(FindingsModel* model, int id, ReviewedFinding after,
+                                           const QString& text, QUndoCommand* parent)
+    : QUndoCommand(text, parent),
+      m_model(model),
+      m_id(id),
+      m_before(reviewOf(model, id)),
+      m_after(std::move(after)) {}
 
 void ReviewFindingCommand::redo() { m_model->replace(m_id, m_after); }
 
@@ -46,7 +50,8 @@ RejectFindingCommand::RejectFindingCommand(FindingsModel* model, int id)
                            tr("Reject finding %1").arg(id)) {}
 
 EditFindingCommand::EditFindingCommand(FindingsModel* model, int id, const Finding& edited)
-    : ReviewFindingCommand(model, id, withCurrent(reviewOf(model, id), edited), tr("Edit finding %1").arg(id)) {}
+    : ReviewFindingCommand(model, id, withCurrent(reviewOf(model, id), edited),
+                           tr("Edit finding %1").arg(id)) {}
 
 AddMeasurementCommand::AddMeasurementCommand(StudyDocument* document, Measurement measurement)
     : QUndoCommand(tr("Add measurement")), m_document(document), m_measurement(measurement) {}

@@ -8,9 +8,12 @@ namespace hilum::ui {
 
 QString reviewStateName(ReviewState state) {
   switch (state) {
-    case ReviewState::Pending: return QStringLiteral("pending");
-    case ReviewState::Accepted: return QStringLiteral("accepted");
-    case ReviewState::Rejected: return QStringLiteral("rejected");
+    case ReviewState::Pending:
+      return QStringLiteral("pending");
+    case ReviewState::Accepted:
+      return QStringLiteral("accepted");
+    case ReviewState::Rejected:
+      return QStringLiteral("rejected");
   }
   return {};
 }
@@ -26,16 +29,26 @@ namespace {
 
 QString formatCell(const Finding& f, int column) {
   switch (column) {
-    case FindingsModel::Id: return QString::number(f.id);
-    case FindingsModel::Location: return f.location;
-    case FindingsModel::LongAxis: return QString::number(f.longAxisMm, 'f', 1);
-    case FindingsModel::ShortAxis: return QString::number(f.shortAxisMm, 'f', 1);
-    case FindingsModel::Volume: return QString::number(f.volumeMm3, 'f', 0);
-    case FindingsModel::Type: return noduleTypeLabel(f.type);
-    case FindingsModel::Probability: return QString::number(f.probability * 100, 'f', 0) + QStringLiteral(" %");
-    case FindingsModel::Malignancy: return QString::number(f.malignancy * 100, 'f', 0) + QStringLiteral(" %");
-    case FindingsModel::LungRads: return f.lungRads;
-    default: return {};
+    case FindingsModel::Id:
+      return QString::number(f.id);
+    case FindingsModel::Location:
+      return f.location;
+    case FindingsModel::LongAxis:
+      return QString::number(f.longAxisMm, 'f', 1);
+    case FindingsModel::ShortAxis:
+      return QString::number(f.shortAxisMm, 'f', 1);
+    case FindingsModel::Volume:
+      return QString::number(f.volumeMm3, 'f', 0);
+    case FindingsModel::Type:
+      return noduleTypeLabel(f.type);
+    case FindingsModel::Probability:
+      return QString::number(f.probability * 100, 'f', 0) + QStringLiteral(" %");
+    case FindingsModel::Malignancy:
+      return QString::number(f.malignancy * 100, 'f', 0) + QStringLiteral(" %");
+    case FindingsModel::LungRads:
+      return f.lungRads;
+    default:
+      return {};
   }
 }
 
@@ -58,11 +71,13 @@ QVariant FindingsModel::data(const QModelIndex& index, int role) const {
   switch (role) {
     case Qt::DisplayRole:
       if (column == Review) {
-        return r.isEdited() ? reviewStateName(r.state) + QStringLiteral(" (edited)") : reviewStateName(r.state);
+        return r.isEdited() ? reviewStateName(r.state) + QStringLiteral(" (edited)")
+                            : reviewStateName(r.state);
       }
       return formatCell(r.current, column);
     case Qt::ToolTipRole:
-      if (cellEdited) return tr("Edited by the radiologist; AI reported: %1").arg(formatCell(r.original, column));
+      if (cellEdited)
+        return tr("Edited by the radiologist; AI reported: %1").arg(formatCell(r.original, column));
       return {};
     case Qt::FontRole:
       if (cellEdited || r.state == ReviewState::Rejected) {
@@ -77,27 +92,41 @@ QVariant FindingsModel::data(const QModelIndex& index, int role) const {
       if (column == Review && r.state == ReviewState::Accepted) return QBrush(QColor(110, 200, 120));
       return {};
     case Qt::TextAlignmentRole:
-      if (column == Location || column == Type || column == Review) return int(Qt::AlignLeft | Qt::AlignVCenter);
+      if (column == Location || column == Type || column == Review)
+        return int(Qt::AlignLeft | Qt::AlignVCenter);
       return int(Qt::AlignRight | Qt::AlignVCenter);
-    case FindingIdRole: return r.current.id;
-    default: return {};
+    case FindingIdRole:
+      return r.current.id;
+    default:
+      return {};
   }
 }
 
 QVariant FindingsModel::headerData(int section, Qt::Orientation orientation, int role) const {
   if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
   switch (section) {
-    case Id: return tr("ID");
-    case Location: return tr("Location");
-    case LongAxis: return tr("Long (mm)");
-    case ShortAxis: return tr("Short (mm)");
-    case Volume: return tr("Volume (mm³)");
-    case Type: return tr("Type");
-    case Probability: return tr("Nodule p");
-    case Malignancy: return tr("Malignancy");
-    case LungRads: return tr("Lung-RADS");
-    case Review: return tr("Review");
-    default: return {};
+    case Id:
+      return tr("ID");
+    case Location:
+      return tr("Location");
+    case LongAxis:
+      return tr("Long (mm)");
+    case ShortAxis:
+      return tr("Short (mm)");
+    case Volume:
+      return tr("Volume (mm³)");
+    case Type:
+      return tr("Type");
+    case Probability:
+      return tr("Nodule p");
+    case Malignancy:
+      return tr("Malignancy");
+    case LungRads:
+      return tr("Lung-RADS");
+    case Review:
+      return tr("Review");
+    default:
+      return {};
   }
 }
 

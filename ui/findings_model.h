@@ -17,7 +17,19 @@ class FindingsModel : public QAbstractTableModel {
   Q_OBJECT
 
  public:
-  enum Column { Id, Location, LongAxis, ShortAxis, Volume, Type, Probability, Malignancy, LungRads, Review, ColumnCount };
+  enum Column {
+    Id,
+    Location,
+    LongAxis,
+    ShortAxis,
+    Volume,
+    Type,
+    Probability,
+    Malignancy,
+    LungRads,
+    Review,
+    ColumnCount
+  };
   static constexpr int FindingIdRole = Qt::UserRole + 1;
 
   explicit FindingsModel(QObject* parent = nullptr);

@@ -55,16 +55,19 @@ QString studySummary(const LoadedStudyData& data) {
   QStringList lines;
   // Patient identifiers are shown to the user who opened the study; they are
   // never logged.
-  const QString name = QString::fromStdString(info.patient.name).replace(QLatin1Char('^'), QLatin1Char(' ')).trimmed();
+  const QString name =
+      QString::fromStdString(info.patient.name).replace(QLatin1Char('^'), QLatin1Char(' ')).trimmed();
   if (!name.isEmpty() || !info.patient.id.empty()) {
-    lines << QStringLiteral("<b>%1</b> %2").arg(name.toHtmlEscaped(), QString::fromStdString(info.patient.id).toHtmlEscaped());
+    lines << QStringLiteral("<b>%1</b> %2")
+                 .arg(name.toHtmlEscaped(), QString::fromStdString(info.patient.id).toHtmlEscaped());
   }
   QStringList demo;
   if (!info.patient_age.empty()) demo << QString::fromStdString(info.patient_age);
   if (!info.patient.sex.empty()) demo << QString::fromStdString(info.patient.sex);
   if (!info.study_date.empty()) demo << QString::fromStdString(info.study_date);
   if (!demo.isEmpty()) lines << demo.join(QStringLiteral(" · ")).toHtmlEscaped();
-  if (!info.study_description.empty()) lines << QString::fromStdString(info.study_description).toHtmlEscaped();
+  if (!info.study_description.empty())
+    lines << QString::fromStdString(info.study_description).toHtmlEscaped();
   lines << QStringLiteral("%1 × %2 × %3 voxels, %4 × %5 × %6 mm")
                .arg(v.nx())
                .arg(v.ny())
@@ -72,7 +75,8 @@ QString studySummary(const LoadedStudyData& data) {
                .arg(v.spacing[0], 0, 'f', 2)
                .arg(v.spacing[1], 0, 'f', 2)
                .arg(v.spacing[2], 0, 'f', 2);
-  if (!info.convolution_kernel.empty()) lines << QObject::tr("Kernel %1").arg(QString::fromStdString(info.convolution_kernel).toHtmlEscaped());
+  if (!info.convolution_kernel.empty())
+    lines << QObject::tr("Kernel %1").arg(QString::fromStdString(info.convolution_kernel).toHtmlEscaped());
   return lines.join(QStringLiteral("<br>"));
 }
 
@@ -163,20 +167,22 @@ QAction* MainWindow::action(const QString& name) const {
 void MainWindow::createActions() {
   connect(makeAction("openFolder", tr("Open &Folder…"), QKeySequence::Open), &QAction::triggered, this,
           &MainWindow::openFolderDialog);
-  connect(makeAction("openFiles", tr("Open F&iles or DICOMDIR…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O)),
-          &QAction::triggered, this, &MainWindow::openFilesDialog);
-  connect(makeAction("closeStudy", tr("&Close Study"), QKeySequence::Close), &QAction::triggered, this, [this] {
-    m_loadTask->cancel();
-    m_analysisTask->cancel();
-    m_thumbnailTask->cancel();
-    m_document->closeStudy();
-    m_seriesBrowser->clear();
-    m_clinicalPanel->setSource({});
-    setWindowTitle(tr("Hilum Workstation"));
-  });
+  connect(
+      makeAction("openFiles", tr("Open F&iles or DICOMDIR…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O)),
+      &QAction::triggered, this, &MainWindow::openFilesDialog);
+  connect(makeAction("closeStudy", tr("&Close Study"), QKeySequence::Close), &QAction::triggered, this,
+          [this] {
+            m_loadTask->cancel();
+            m_analysisTask->cancel();
+            m_thumbnailTask->cancel();
+            m_document->closeStudy();
+            m_seriesBrowser->clear();
+            m_clinicalPanel->setSource({});
+            setWindowTitle(tr("Hilum Workstation"));
+          });
   connect(makeAction("saveScreenshot", tr("Save &Screenshot…")), &QAction::triggered, this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, tr("Save Screenshot"), QStringLiteral("hilum.png"),
-                                                      tr("PNG images (*.png)"));
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save Screenshot"),
+                                                      QStringLiteral("hilum.png"), tr("PNG images (*.png)"));
     if (path.isEmpty()) return;
     if (Status s = saveScreenshot(path); !s.ok()) showError(tr("Screenshot"), errorText(s.error()));
   });
@@ -190,33 +196,37 @@ void MainWindow::createActions() {
   m_actions["undo"] = undoAction;
   QAction* redoAction = undo->createRedoAction(this, tr("&Redo"));
   redoAction->setObjectName(QStringLiteral("redo"));
-  redoAction->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
+  redoAction->setShortcuts(
+      {QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)});
   addAction(redoAction);
   m_actions["redo"] = redoAction;
-  connect(makeAction("deleteMeasurement", tr("&Delete Measurement"), QKeySequence::Delete), &QAction::triggered, this,
+  connect(makeAction("deleteMeasurement", tr("&Delete Measurement"), QKeySequence::Delete),
+          &QAction::triggered, this,
           [this] { m_document->deleteMeasurement(m_document->selectedMeasurementId()); });
 
-  connect(makeAction("presetLung", tr("&Lung (W1500 L-600)"), QKeySequence(Qt::Key_1)), &QAction::triggered, this,
-          [this] { applyWindowPreset(kLungWindow); });
+  connect(makeAction("presetLung", tr("&Lung (W1500 L-600)"), QKeySequence(Qt::Key_1)), &QAction::triggered,
+          this, [this] { applyWindowPreset(kLungWindow); });
   connect(makeAction("presetMediastinum", tr("&Mediastinum (W350 L50)"), QKeySequence(Qt::Key_2)),
           &QAction::triggered, this, [this] { applyWindowPreset(kMediastinumWindow); });
-  connect(makeAction("presetBone", tr("&Bone (W2000 L500)"), QKeySequence(Qt::Key_3)), &QAction::triggered, this,
-          [this] { applyWindowPreset(kBoneWindow); });
+  connect(makeAction("presetBone", tr("&Bone (W2000 L500)"), QKeySequence(Qt::Key_3)), &QAction::triggered,
+          this, [this] { applyWindowPreset(kBoneWindow); });
   QAction* mip = makeAction("toggleMip", tr("Thick-Slab &MIP"), QKeySequence(Qt::Key_M));
   mip->setCheckable(true);
   mip->setToolTip(tr("Maximum intensity over a slab along each plane's normal (M); slab [ and ]"));
   connect(mip, &QAction::toggled, m_document, &StudyDocument::setMipEnabled);
-  connect(makeAction("thickerSlab", tr("Thicker Slab"), QKeySequence(Qt::Key_BracketRight)), &QAction::triggered,
-          this, [this] { m_document->setSlabMm(m_document->slabMm() + 2); });
-  connect(makeAction("thinnerSlab", tr("Thinner Slab"), QKeySequence(Qt::Key_BracketLeft)), &QAction::triggered,
-          this, [this] { m_document->setSlabMm(m_document->slabMm() - 2); });
-  connect(makeAction("resetViews", tr("&Fit Views"), QKeySequence(Qt::Key_F)), &QAction::triggered, this, [this] {
-    for (SliceView* v : m_views) v->resetView();
-  });
+  connect(makeAction("thickerSlab", tr("Thicker Slab"), QKeySequence(Qt::Key_BracketRight)),
+          &QAction::triggered, this, [this] { m_document->setSlabMm(m_document->slabMm() + 2); });
+  connect(makeAction("thinnerSlab", tr("Thinner Slab"), QKeySequence(Qt::Key_BracketLeft)),
+          &QAction::triggered, this, [this] { m_document->setSlabMm(m_document->slabMm() - 2); });
+  connect(makeAction("resetViews", tr("&Fit Views"), QKeySequence(Qt::Key_F)), &QAction::triggered, this,
+          [this] {
+            for (SliceView* v : m_views) v->resetView();
+          });
 
   auto* tools = new QActionGroup(this);
-  const std::pair<const char*, ToolMode> toolActions[] = {
-      {"toolWindowLevel", ToolMode::WindowLevel}, {"toolCrosshair", ToolMode::Crosshair}, {"toolCaliper", ToolMode::Caliper}};
+  const std::pair<const char*, ToolMode> toolActions[] = {{"toolWindowLevel", ToolMode::WindowLevel},
+                                                          {"toolCrosshair", ToolMode::Crosshair},
+                                                          {"toolCaliper", ToolMode::Caliper}};
   const QString toolText[] = {tr("&Window/Level"), tr("&Crosshair"), tr("&Caliper (Distance)")};
   const QKeySequence toolKeys[] = {QKeySequence(Qt::Key_W), QKeySequence(Qt::Key_X), QKeySequence(Qt::Key_D)};
   for (int i = 0; i < 3; ++i) {
@@ -228,8 +238,8 @@ void MainWindow::createActions() {
   }
   m_actions["toolWindowLevel"]->setChecked(true);
 
-  connect(makeAction("analyze", tr("&Analyze"), QKeySequence(Qt::CTRL | Qt::Key_Return)), &QAction::triggered, this,
-          &MainWindow::analyze);
+  connect(makeAction("analyze", tr("&Analyze"), QKeySequence(Qt::CTRL | Qt::Key_Return)), &QAction::triggered,
+          this, &MainWindow::analyze);
   connect(makeAction("acceptFinding", tr("&Accept"), QKeySequence(Qt::Key_A)), &QAction::triggered, this,
           &MainWindow::acceptSelected);
   connect(makeAction("rejectFinding", tr("&Reject"), QKeySequence(Qt::Key_R)), &QAction::triggered, this,
@@ -243,7 +253,8 @@ void MainWindow::createActions() {
   connect(makeAction("previousFinding", tr("&Previous Finding"), QKeySequence(Qt::SHIFT | Qt::Key_N)),
           &QAction::triggered, this, [this] { stepFinding(-1); });
 
-  connect(makeAction("draftReport", tr("&Draft Report")), &QAction::triggered, this, &MainWindow::draftReport);
+  connect(makeAction("draftReport", tr("&Draft Report")), &QAction::triggered, this,
+          &MainWindow::draftReport);
   connect(makeAction("exportPdf", tr("Export &PDF…")), &QAction::triggered, this,
           [this] { exportReport(m_backends.exportPdf, tr("Export PDF"), tr("PDF (*.pdf)")); });
   connect(makeAction("exportSr", tr("Export DICOM &SR…")), &QAction::triggered, this,
@@ -252,17 +263,18 @@ void MainWindow::createActions() {
           [this] { exportReport(m_backends.exportJson, tr("Export findings JSON"), tr("JSON (*.json)")); });
   connect(makeAction("askAssistant", tr("Ask")), &QAction::triggered, this, &MainWindow::askAssistant);
 
-  connect(makeAction("shortcuts", tr("&Keyboard Shortcuts"), QKeySequence::HelpContents), &QAction::triggered, this,
-          &MainWindow::showShortcuts);
+  connect(makeAction("shortcuts", tr("&Keyboard Shortcuts"), QKeySequence::HelpContents), &QAction::triggered,
+          this, &MainWindow::showShortcuts);
   connect(makeAction("about", tr("&About Hilum")), &QAction::triggered, this, [this] {
     if (!m_options.interactive) return;
     QMessageBox::about(this, tr("About Hilum"),
                        tr("<b>Hilum Workstation</b><p>Lung-nodule CT reading.</p>"
                           "<p>Research software, not a medical device.</p>"));
   });
-  connect(makeAction("cancelTask", tr("Cancel"), QKeySequence(Qt::Key_Escape)), &QAction::triggered, this, [this] {
-    if (m_visibleTask) m_visibleTask->cancel();
-  });
+  connect(makeAction("cancelTask", tr("Cancel"), QKeySequence(Qt::Key_Escape)), &QAction::triggered, this,
+          [this] {
+            if (m_visibleTask) m_visibleTask->cancel();
+          });
   m_actions["cancelTask"]->setShortcutContext(Qt::WindowShortcut);
 }
 
@@ -312,7 +324,8 @@ void MainWindow::createMenus() {
   findings->addAction(m_actions["previousFinding"]);
 
   QMenu* report = menuBar()->addMenu(tr("&Report"));
-  for (const char* name : {"draftReport", "exportPdf", "exportSr", "exportJson"}) report->addAction(m_actions[name]);
+  for (const char* name : {"draftReport", "exportPdf", "exportSr", "exportJson"})
+    report->addAction(m_actions[name]);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(m_actions["shortcuts"]);
@@ -358,7 +371,8 @@ void MainWindow::createDocks() {
     auto* d = new QDockWidget(title, this);
     d->setObjectName(name);
     d->setWidget(widget);
-    d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetClosable | QDockWidget::DockWidgetFloatable);
+    d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetClosable |
+                   QDockWidget::DockWidgetFloatable);
     addDockWidget(area, d);
     return d;
   };
@@ -369,23 +383,29 @@ void MainWindow::createDocks() {
     for (const auto& p : m_currentRequest.inputs) paths << QString::fromStdString(p.string());
     openStudy(paths, selector);
   });
-  QDockWidget* seriesDock = dock(QStringLiteral("seriesDock"), tr("Series"), m_seriesBrowser, Qt::LeftDockWidgetArea);
+  QDockWidget* seriesDock =
+      dock(QStringLiteral("seriesDock"), tr("Series"), m_seriesBrowser, Qt::LeftDockWidgetArea);
 
   m_findingsPanel = new FindingsPanel(m_document, this);
   m_findingsPanel->setActions({m_actions["analyze"], m_actions["acceptFinding"], m_actions["rejectFinding"],
                                m_actions["editFinding"]});
-  QDockWidget* findings = dock(QStringLiteral("findingsDock"), tr("Findings"), m_findingsPanel, Qt::RightDockWidgetArea);
+  QDockWidget* findings =
+      dock(QStringLiteral("findingsDock"), tr("Findings"), m_findingsPanel, Qt::RightDockWidgetArea);
 
   m_clinicalPanel = new ClinicalTextPanel(m_document, this);
-  QDockWidget* clinical = dock(QStringLiteral("clinicalDock"), tr("Clinical Text"), m_clinicalPanel, Qt::RightDockWidgetArea);
+  QDockWidget* clinical =
+      dock(QStringLiteral("clinicalDock"), tr("Clinical Text"), m_clinicalPanel, Qt::RightDockWidgetArea);
 
   m_reportPanel = new ReportPanel(this);
-  m_reportPanel->setActions({m_actions["draftReport"], m_actions["exportPdf"], m_actions["exportSr"], m_actions["exportJson"]});
-  QDockWidget* report = dock(QStringLiteral("reportDock"), tr("Report"), m_reportPanel, Qt::RightDockWidgetArea);
+  m_reportPanel->setActions(
+      {m_actions["draftReport"], m_actions["exportPdf"], m_actions["exportSr"], m_actions["exportJson"]});
+  QDockWidget* report =
+      dock(QStringLiteral("reportDock"), tr("Report"), m_reportPanel, Qt::RightDockWidgetArea);
 
   m_assistantPanel = new AssistantPanel(this);
   m_assistantPanel->setAskAction(m_actions["askAssistant"]);
-  QDockWidget* assistant = dock(QStringLiteral("assistantDock"), tr("Assistant"), m_assistantPanel, Qt::RightDockWidgetArea);
+  QDockWidget* assistant =
+      dock(QStringLiteral("assistantDock"), tr("Assistant"), m_assistantPanel, Qt::RightDockWidgetArea);
 
   splitDockWidget(findings, clinical, Qt::Vertical);
   tabifyDockWidget(clinical, report);
@@ -452,8 +472,8 @@ void MainWindow::updateActions() {
     a->setToolTip(backend ? (readyTip.isEmpty() ? a->text().remove(QLatin1Char('&')) : readyTip)
                           : QString::fromLatin1(missing));
   };
-  enable(m_actions["analyze"], bool(m_backends.analyze), study && !m_analysisTask->isRunning(), kNeedsPipeline,
-         tr("Find lung nodules with the AI (Ctrl+Enter)"));
+  enable(m_actions["analyze"], bool(m_backends.analyze), study && !m_analysisTask->isRunning(),
+         kNeedsPipeline, tr("Find lung nodules with the AI (Ctrl+Enter)"));
   for (const char* name : {"acceptFinding", "rejectFinding", "editFinding"}) {
     m_actions[name]->setEnabled(selected >= 0);
   }
@@ -468,11 +488,14 @@ void MainWindow::updateActions() {
   enable(m_actions["exportPdf"], bool(m_backends.exportPdf), study && !reportBusy, kNeedsReports);
   enable(m_actions["exportSr"], bool(m_backends.exportDicomSr), study && !reportBusy, kNeedsReports);
   enable(m_actions["exportJson"], bool(m_backends.exportJson), study && !reportBusy, kNeedsReports);
-  enable(m_actions["askAssistant"], bool(m_backends.ask), study && !m_assistantTask->isRunning(), kNeedsTextModel);
+  enable(m_actions["askAssistant"], bool(m_backends.ask), study && !m_assistantTask->isRunning(),
+         kNeedsTextModel);
   m_assistantPanel->setAvailable(bool(m_backends.ask), tr(kNeedsTextModel));
 
-  const bool reports = m_backends.draftReport || m_backends.exportPdf || m_backends.exportDicomSr || m_backends.exportJson;
-  m_reportPanel->setMessage(reports ? QString() : tr("Report drafting and export %1.").arg(tr(kNeedsReports)));
+  const bool reports =
+      m_backends.draftReport || m_backends.exportPdf || m_backends.exportDicomSr || m_backends.exportJson;
+  m_reportPanel->setMessage(reports ? QString()
+                                    : tr("Report drafting and export %1.").arg(tr(kNeedsReports)));
   m_reportPanel->editor()->setEnabled(reports);
 
   if (!m_backends.analyze) {
@@ -482,8 +505,9 @@ void MainWindow::updateActions() {
   } else if (!hasFindings && !m_analysisTask->isRunning()) {
     m_findingsPanel->setMessage(tr("Not analyzed yet."));
   } else if (hasFindings) {
-    m_findingsPanel->setMessage(tr("AI findings: review each (A accept, R reject, E edit; N next). "
-                                   "Your changes are kept apart from the AI's values."));
+    m_findingsPanel->setMessage(
+        tr("AI findings: review each (A accept, R reject, E edit; N next). "
+           "Your changes are kept apart from the AI's values."));
   }
 }
 
@@ -495,8 +519,8 @@ void MainWindow::openFolderDialog() {
 }
 
 void MainWindow::openFilesDialog() {
-  const QStringList files = QFileDialog::getOpenFileNames(
-      this, tr("Open DICOM Files or DICOMDIR"), {}, tr("DICOM (*.dcm *.DCM DICOMDIR);;All files (*)"));
+  const QStringList files = QFileDialog::getOpenFileNames(this, tr("Open DICOM Files or DICOMDIR"), {},
+                                                          tr("DICOM (*.dcm *.DCM DICOMDIR);;All files (*)"));
   if (!files.isEmpty()) openStudy(files);
 }
 
@@ -579,21 +603,21 @@ void MainWindow::startThumbnails(const StudyRequest& request, const std::vector<
   if (pending.empty() || request.inputs.empty()) return;
   QPointer<SeriesBrowser> browser = m_seriesBrowser;
   const auto inputs = request.inputs;
-  m_thumbnailTask->start(
-      tr("Thumbnails"),
-      [inputs, pending, browser](Progress& progress) {
-        for (const std::string& uid : pending) {
-          if (progress.cancelled()) return;
-          Result<QImage> thumbnail = loadSeriesThumbnail(inputs, uid, progress);
-          if (!thumbnail.ok()) continue;  // the placeholder icon stays
-          QMetaObject::invokeMethod(
-              browser.data(), [browser, uid, image = *thumbnail] {
-                if (browser) browser->setThumbnail(uid, image);
-              },
-              Qt::QueuedConnection);
-        }
-      },
-      {});
+  m_thumbnailTask->start(tr("Thumbnails"),
+                         [inputs, pending, browser](Progress& progress) {
+                           for (const std::string& uid : pending) {
+                             if (progress.cancelled()) return;
+                             Result<QImage> thumbnail = loadSeriesThumbnail(inputs, uid, progress);
+                             if (!thumbnail.ok()) continue;  // the placeholder icon stays
+                             QMetaObject::invokeMethod(
+                                 browser.data(),
+                                 [browser, uid, image = *thumbnail] {
+                                   if (browser) browser->setThumbnail(uid, image);
+                                 },
+                                 Qt::QueuedConnection);
+                           }
+                         },
+                         {});
 }
 
 void MainWindow::addRecent(const QStringList& paths) {
@@ -609,8 +633,8 @@ void MainWindow::addRecent(const QStringList& paths) {
 
 void MainWindow::updateRecentMenu() {
   m_recentMenu->clear();
-  const QVariantList recent = m_options.useSettings ? QSettings().value(QStringLiteral("recentStudies")).toList()
-                                                    : QVariantList();
+  const QVariantList recent =
+      m_options.useSettings ? QSettings().value(QStringLiteral("recentStudies")).toList() : QVariantList();
   for (const QVariant& entry : recent) {
     const QStringList paths = entry.toStringList();
     if (paths.isEmpty()) continue;
@@ -701,7 +725,8 @@ void MainWindow::editSelected() {
     caliper = measurementLengthMm(*m_document->volume(), *m);
   }
   EditFindingDialog dialog(m_document->findings()->at(row).current, caliper, this);
-  if (dialog.exec() == QDialog::Accepted) m_document->editFinding(m_document->selectedFindingId(), dialog.finding());
+  if (dialog.exec() == QDialog::Accepted)
+    m_document->editFinding(m_document->selectedFindingId(), dialog.finding());
 }
 
 void MainWindow::caliperToSelected() {
@@ -764,7 +789,8 @@ void MainWindow::exportReport(const ReportExporter& exporter, const QString& tit
 
 void MainWindow::askAssistant() {
   const QString question = m_assistantPanel->question();
-  if (!m_backends.ask || question.isEmpty() || !m_document->hasStudy() || m_assistantTask->isRunning()) return;
+  if (!m_backends.ask || question.isEmpty() || !m_document->hasStudy() || m_assistantTask->isRunning())
+    return;
   AssistantQuery query{question, studyContext(), m_document->findings()->reportedFindings()};
   AssistantResponder responder = m_backends.ask;
   QPointer<AssistantPanel> panel = m_assistantPanel;
@@ -775,7 +801,8 @@ void MainWindow::askAssistant() {
         // Tokens are posted to the GUI thread as they come.
         TokenSink sink = [panel](const QString& token) {
           QMetaObject::invokeMethod(
-              panel.data(), [panel, token] {
+              panel.data(),
+              [panel, token] {
                 if (panel) panel->appendToken(token);
               },
               Qt::QueuedConnection);
@@ -787,8 +814,8 @@ void MainWindow::askAssistant() {
         if (result.ok()) {
           m_assistantPanel->endAnswer({});
         } else {
-          m_assistantPanel->endAnswer(result.error().kind() == ErrorKind::kCancelled ? tr("stopped")
-                                                                                      : errorText(result.error()));
+          m_assistantPanel->endAnswer(
+              result.error().kind() == ErrorKind::kCancelled ? tr("stopped") : errorText(result.error()));
         }
         updateActions();
       });
@@ -804,12 +831,12 @@ void MainWindow::showShortcuts() {
                      a->text().remove(QLatin1Char('&')).toHtmlEscaped());
   }
   rows.sort();
-  const QString views = tr(
-      "<tr><td><b>Wheel, Up/Down</b></td><td>Previous/next slice</td></tr>"
-      "<tr><td><b>PgUp/PgDn, Home/End</b></td><td>10 slices, first/last</td></tr>"
-      "<tr><td><b>Ctrl+wheel, right-drag</b></td><td>Zoom</td></tr>"
-      "<tr><td><b>Middle-drag, Shift+drag</b></td><td>Pan</td></tr>"
-      "<tr><td><b>Double-click</b></td><td>Move the crosshair</td></tr>");
+  const QString views =
+      tr("<tr><td><b>Wheel, Up/Down</b></td><td>Previous/next slice</td></tr>"
+         "<tr><td><b>PgUp/PgDn, Home/End</b></td><td>10 slices, first/last</td></tr>"
+         "<tr><td><b>Ctrl+wheel, right-drag</b></td><td>Zoom</td></tr>"
+         "<tr><td><b>Middle-drag, Shift+drag</b></td><td>Pan</td></tr>"
+         "<tr><td><b>Double-click</b></td><td>Move the crosshair</td></tr>");
   const QString html = QStringLiteral("<table cellspacing=4>%1%2</table>").arg(views, rows.join(QString()));
   if (m_options.interactive) QMessageBox::information(this, tr("Keyboard Shortcuts"), html);
 }
@@ -821,8 +848,10 @@ Status MainWindow::saveScreenshot(const QString& path) {
   QByteArray bytes;
   QBuffer buffer(&bytes);
   buffer.open(QIODevice::WriteOnly);
-  if (pixmap.isNull() || !pixmap.save(&buffer, "PNG")) return internal_error("could not encode the window as PNG");
-  HILUM_RETURN_IF_ERROR(write_file_atomic(path.toStdString(), std::string_view(bytes.constData(), bytes.size())));
+  if (pixmap.isNull() || !pixmap.save(&buffer, "PNG"))
+    return internal_error("could not encode the window as PNG");
+  HILUM_RETURN_IF_ERROR(
+      write_file_atomic(path.toStdString(), std::string_view(bytes.constData(), bytes.size())));
   return Status::Ok();
 }
 
@@ -845,8 +874,10 @@ QString MainWindow::viewportGeometry(double dpr) const {
 
 void MainWindow::restoreSettings() {
   QSettings settings;
-  if (settings.contains(QStringLiteral("geometry"))) restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
-  if (settings.contains(QStringLiteral("windowState"))) restoreState(settings.value(QStringLiteral("windowState")).toByteArray());
+  if (settings.contains(QStringLiteral("geometry")))
+    restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
+  if (settings.contains(QStringLiteral("windowState")))
+    restoreState(settings.value(QStringLiteral("windowState")).toByteArray());
   if (settings.contains(QStringLiteral("window/width"))) {
     m_document->setWindowLevel({settings.value(QStringLiteral("window/width")).toDouble(),
                                 settings.value(QStringLiteral("window/level")).toDouble()});

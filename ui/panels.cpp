@@ -78,9 +78,8 @@ SeriesBrowser::SeriesBrowser(QWidget* parent) : QWidget(parent) {
   p.end();
   m_placeholder = QIcon(empty);
 
-  connect(m_list, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
-    emit seriesActivated(item->data(SelectorRole).toString());
-  });
+  connect(m_list, &QListWidget::itemActivated, this,
+          [this](QListWidgetItem* item) { emit seriesActivated(item->data(SelectorRole).toString()); });
 }
 
 void SeriesBrowser::setSeries(const std::vector<SeriesSummary>& series, const std::string& loadedSelector) {
@@ -89,8 +88,11 @@ void SeriesBrowser::setSeries(const std::vector<SeriesSummary>& series, const st
     QString title = QString::fromStdString(s.description);
     if (title.isEmpty()) title = tr("(no description)");
     if (s.stack_index > 0) title += tr(" [stack %1]").arg(s.stack_index + 1);
-    QString details = tr("%1 · %2 slices · %3×%4").arg(QString::fromStdString(s.modality)).arg(s.num_slices)
-                          .arg(s.columns).arg(s.rows);
+    QString details = tr("%1 · %2 slices · %3×%4")
+                          .arg(QString::fromStdString(s.modality))
+                          .arg(s.num_slices)
+                          .arg(s.columns)
+                          .arg(s.rows);
     if (s.spacing[2] > 0) details += tr(" · %1 mm").arg(s.spacing[2], 0, 'f', 2);
     if (s.is_localizer) details += tr(" · localizer");
     auto* item = new QListWidgetItem(m_placeholder, title + QLatin1Char('\n') + details, m_list);
@@ -130,7 +132,8 @@ void SeriesBrowser::clear() {
 
 // ---- findings ---------------------------------------------------------------
 
-FindingsPanel::FindingsPanel(StudyDocument* document, QWidget* parent) : QWidget(parent), m_document(document) {
+FindingsPanel::FindingsPanel(StudyDocument* document, QWidget* parent)
+    : QWidget(parent), m_document(document) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
   m_table = new QTableView(this);
@@ -193,9 +196,11 @@ ClinicalTextPanel::ClinicalTextPanel(StudyDocument* document, QWidget* parent)
   layout->addWidget(m_source);
   layout->addWidget(m_editor, 1);
   setSource({});
-  connect(m_editor, &QPlainTextEdit::textChanged, this, [this] { m_document->setClinicalText(m_editor->toPlainText()); });
+  connect(m_editor, &QPlainTextEdit::textChanged, this,
+          [this] { m_document->setClinicalText(m_editor->toPlainText()); });
   connect(document, &StudyDocument::clinicalTextChanged, this, [this] {
-    if (m_editor->toPlainText() != m_document->clinicalText()) m_editor->setPlainText(m_document->clinicalText());
+    if (m_editor->toPlainText() != m_document->clinicalText())
+      m_editor->setPlainText(m_document->clinicalText());
   });
 }
 
@@ -307,8 +312,9 @@ EditFindingDialog::EditFindingDialog(const Finding& current, double caliperMm, Q
   longRow->addWidget(m_long, 1);
   auto* fromCaliper = new QPushButton(tr("From caliper"), this);
   fromCaliper->setEnabled(caliperMm > 0);
-  fromCaliper->setToolTip(caliperMm > 0 ? tr("Use the selected caliper measurement (%1 mm)").arg(caliperMm, 0, 'f', 1)
-                                        : tr("Select a caliper measurement first"));
+  fromCaliper->setToolTip(caliperMm > 0
+                              ? tr("Use the selected caliper measurement (%1 mm)").arg(caliperMm, 0, 'f', 1)
+                              : tr("Select a caliper measurement first"));
   connect(fromCaliper, &QPushButton::clicked, this, [this, caliperMm] { m_long->setValue(caliperMm); });
   longRow->addWidget(fromCaliper);
   m_type = new QComboBox(this);

@@ -10,9 +10,12 @@ namespace hilum::ui {
 
 QString planeName(Plane plane) {
   switch (plane) {
-    case Plane::Axial: return QStringLiteral("Axial");
-    case Plane::Coronal: return QStringLiteral("Coronal");
-    case Plane::Sagittal: return QStringLiteral("Sagittal");
+    case Plane::Axial:
+      return QStringLiteral("Axial");
+    case Plane::Coronal:
+      return QStringLiteral("Coronal");
+    case Plane::Sagittal:
+      return QStringLiteral("Sagittal");
   }
   return {};
 }
@@ -78,9 +81,12 @@ SliceRenderer::SliceRenderer(std::shared_ptr<const Volume> volume)
 
 int64_t SliceRenderer::extent(int axis) const {
   switch (axis) {
-    case 0: return m_volume->nx();
-    case 1: return m_volume->ny();
-    default: return m_volume->nz();
+    case 0:
+      return m_volume->nx();
+    case 1:
+      return m_volume->ny();
+    default:
+      return m_volume->nz();
   }
 }
 
@@ -94,7 +100,9 @@ QSizeF SliceRenderer::pixelSpacing(Plane plane) const {
   return QSizeF(m_volume->spacing[l.colAxis], m_volume->spacing[l.rowAxis]);
 }
 
-int SliceRenderer::sliceCount(Plane plane) const { return static_cast<int>(extent(layout(plane).normalAxis)); }
+int SliceRenderer::sliceCount(Plane plane) const {
+  return static_cast<int>(extent(layout(plane).normalAxis));
+}
 
 double SliceRenderer::sliceSpacing(Plane plane) const { return m_volume->spacing[layout(plane).normalAxis]; }
 
@@ -124,8 +132,7 @@ QImage SliceRenderer::render(Plane plane, int slice, WindowLevel window, double 
   const int64_t rowStep = l.rowReversed ? -m_strides[l.rowAxis] : m_strides[l.rowAxis];
   const int64_t sliceStep = m_strides[l.normalAxis];
   const int64_t origin = (l.colReversed ? (width - 1) * m_strides[l.colAxis] : 0) +
-                         (l.rowReversed ? (height - 1) * m_strides[l.rowAxis] : 0) +
-                         first * sliceStep;
+                         (l.rowReversed ? (height - 1) * m_strides[l.rowAxis] : 0) + first * sliceStep;
 
   const WindowLut lut(window);
   const uint8_t* table = lut.table();

@@ -70,7 +70,7 @@ class WindowLut {
 // 2: LPS z, inferior->superior) map onto the voxel axes (0: column i, 1: row j,
 // 2: slice k).
 struct AxisMapping {
-  std::array<int, 3> voxelAxis{0, 1, 2};        // indexed by patient axis
+  std::array<int, 3> voxelAxis{0, 1, 2};              // indexed by patient axis
   std::array<bool, 3> reversed{false, false, false};  // voxel index runs against the patient axis
 };
 AxisMapping axisMappingFor(const Volume& volume);
@@ -96,11 +96,11 @@ class SliceRenderer {
   const Volume& volume() const { return *m_volume; }
   const AxisMapping& mapping() const { return m_mapping; }
 
-  QSize imageSize(Plane plane) const;     // columns x rows of the plane's image
+  QSize imageSize(Plane plane) const;      // columns x rows of the plane's image
   QSizeF pixelSpacing(Plane plane) const;  // mm per image pixel (x, y)
   int sliceCount(Plane plane) const;
   double sliceSpacing(Plane plane) const;  // mm between slices along the normal
-  int normalAxis(Plane plane) const;        // voxel axis along the plane's normal
+  int normalAxis(Plane plane) const;       // voxel axis along the plane's normal
 
   // Number of slices a slab of `slabMm` covers (at least 1).
   int slabSlices(Plane plane, double slabMm) const;
@@ -140,9 +140,9 @@ QString directionLetters(const Vec3& lps);
 // Where an image lies in a viewport: fitted (zoom 1) with its true aspect ratio
 // from the pixel spacing, then zoomed about the viewport centre and panned.
 struct ViewTransform {
-  QSizeF imageSize;       // pixels
+  QSizeF imageSize;           // pixels
   QSizeF pixelSpacing{1, 1};  // mm per pixel
-  QSizeF viewport;        // logical widget pixels
+  QSizeF viewport;            // logical widget pixels
   double zoom = 1;
   QPointF pan;  // offset of the image centre from the viewport centre, viewport pixels
 

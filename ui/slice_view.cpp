@@ -12,9 +12,12 @@ namespace hilum::ui {
 
 QColor planeColor(Plane plane) {
   switch (plane) {
-    case Plane::Axial: return QColor(224, 82, 82);
-    case Plane::Coronal: return QColor(88, 196, 96);
-    case Plane::Sagittal: return QColor(230, 196, 64);
+    case Plane::Axial:
+      return QColor(224, 82, 82);
+    case Plane::Coronal:
+      return QColor(88, 196, 96);
+    case Plane::Sagittal:
+      return QColor(230, 196, 64);
   }
   return Qt::white;
 }
@@ -28,15 +31,19 @@ Plane horizontalLinePlane(Plane plane) { return plane == Plane::Axial ? Plane::C
 
 QColor reviewColor(ReviewState state) {
   switch (state) {
-    case ReviewState::Pending: return QColor(255, 196, 40);
-    case ReviewState::Accepted: return QColor(80, 210, 110);
-    case ReviewState::Rejected: return QColor(150, 150, 150);
+    case ReviewState::Pending:
+      return QColor(255, 196, 40);
+    case ReviewState::Accepted:
+      return QColor(80, 210, 110);
+    case ReviewState::Rejected:
+      return QColor(150, 150, 150);
   }
   return Qt::white;
 }
 
 // Text with a dark outline, legible on any grey.
-void drawOverlayText(QPainter& p, const QRectF& rect, int flags, const QString& text, const QColor& color = Qt::white) {
+void drawOverlayText(QPainter& p, const QRectF& rect, int flags, const QString& text,
+                     const QColor& color = Qt::white) {
   p.save();
   p.setPen(QColor(0, 0, 0, 200));
   for (const QPointF& d : {QPointF(1, 1), QPointF(-1, 1), QPointF(1, -1), QPointF(-1, -1)}) {
@@ -177,8 +184,9 @@ void SliceView::paintEvent(QPaintEvent*) {
   if (!r) {
     p.setPen(QColor(150, 150, 150));
     p.drawText(rect().adjusted(12, 12, -12, -12), Qt::AlignCenter | Qt::TextWordWrap,
-               m_plane == Plane::Axial ? tr("No study open.\nFile ▸ Open Folder (Ctrl+O), or drop a folder here.")
-                                       : planeName(m_plane));
+               m_plane == Plane::Axial
+                   ? tr("No study open.\nFile ▸ Open Folder (Ctrl+O), or drop a folder here.")
+                   : planeName(m_plane));
   } else {
     const ViewTransform t = viewTransform();
     // The painter maps logical to device pixels (devicePixelRatio), so the
@@ -224,8 +232,8 @@ void SliceView::paintFindings(QPainter& p, const ViewTransform& t) {
     p.drawEllipse(c, rp, rp);
     QString label = QString::number(f.original.id);
     if (selected) label += QStringLiteral("  %1 mm").arg(f.current.longAxisMm, 0, 'f', 1);
-    drawOverlayText(p, QRectF(c.x() + rp * 0.72, c.y() - rp * 0.72 - 16, 160, 16), Qt::AlignLeft | Qt::AlignBottom,
-                    label, reviewColor(f.state));
+    drawOverlayText(p, QRectF(c.x() + rp * 0.72, c.y() - rp * 0.72 - 16, 160, 16),
+                    Qt::AlignLeft | Qt::AlignBottom, label, reviewColor(f.state));
   }
 }
 
@@ -248,7 +256,8 @@ void SliceView::paintMeasurements(QPainter& p, const ViewTransform&) {
     }
     const Measurement m{0, m_plane, a, b};
     const QString text = QStringLiteral("%1 mm").arg(measurementLengthMm(r->volume(), m), 0, 'f', 1);
-    drawOverlayText(p, QRectF(pb + QPointF(6, -8), QSizeF(120, 18)), Qt::AlignLeft | Qt::AlignVCenter, text, color);
+    drawOverlayText(p, QRectF(pb + QPointF(6, -8), QSizeF(120, 18)), Qt::AlignLeft | Qt::AlignVCenter, text,
+                    color);
   };
   for (const Measurement& m : m_document->measurements()) {
     if (m.plane != m_plane || std::lround(m.start[r->normalAxis(m_plane)]) != slice) continue;
@@ -288,8 +297,10 @@ void SliceView::paintAnnotations(QPainter& p, const ViewTransform& t) {
   const QRectF area = QRectF(rect()).adjusted(8, 6, -8, -6);
 
   // Top left: plane and slice; bottom left: window.
-  QString topLeft = QStringLiteral("%1  %2 / %3").arg(planeName(m_plane)).arg(m_document->slice(m_plane) + 1).arg(
-      r->sliceCount(m_plane));
+  QString topLeft = QStringLiteral("%1  %2 / %3")
+                        .arg(planeName(m_plane))
+                        .arg(m_document->slice(m_plane) + 1)
+                        .arg(r->sliceCount(m_plane));
   if (m_document->mipEnabled()) topLeft += QStringLiteral("\nMIP %1 mm").arg(m_document->slabMm(), 0, 'f', 0);
   drawOverlayText(p, area, Qt::AlignLeft | Qt::AlignTop, topLeft, planeColor(m_plane).lighter(130));
   const WindowLevel w = m_document->windowLevel();
@@ -343,7 +354,9 @@ void SliceView::mousePressEvent(QMouseEvent* event) {
     m_drag = Drag::Zoom;
   } else if (event->button() == Qt::LeftButton) {
     switch (m_document->toolMode()) {
-      case ToolMode::WindowLevel: m_drag = Drag::WindowLevel; break;
+      case ToolMode::WindowLevel:
+        m_drag = Drag::WindowLevel;
+        break;
       case ToolMode::Crosshair:
         m_drag = Drag::Crosshair;
         moveCursorTo(event->position());
@@ -368,11 +381,12 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
   const QPointF pos = event->position();
   const QPointF delta = pos - m_dragStart;
   switch (m_drag) {
-    case Drag::None: break;
+    case Drag::None:
+      break;
     case Drag::WindowLevel: {
       const double sensitivity = std::max(1.0, m_dragStartWindow.width / 250.0);  // HU per pixel
-      m_document->setWindowLevel(
-          {m_dragStartWindow.width + delta.x() * sensitivity, m_dragStartWindow.level + delta.y() * sensitivity});
+      m_document->setWindowLevel({m_dragStartWindow.width + delta.x() * sensitivity,
+                                  m_dragStartWindow.level + delta.y() * sensitivity});
       break;
     }
     case Drag::Pan:
@@ -392,7 +406,9 @@ void SliceView::mouseMoveEvent(QMouseEvent* event) {
       update();
       break;
     }
-    case Drag::Crosshair: moveCursorTo(pos); break;
+    case Drag::Crosshair:
+      moveCursorTo(pos);
+      break;
     case Drag::Caliper:
       m_caliperEnd = voxelAt(pos);
       update();
@@ -453,12 +469,24 @@ void SliceView::keyPressEvent(QKeyEvent* event) {
   const SliceRenderer* r = m_document->renderer();
   if (!r) return QWidget::keyPressEvent(event);
   switch (event->key()) {
-    case Qt::Key_Up: m_document->stepSlice(m_plane, -1); break;
-    case Qt::Key_Down: m_document->stepSlice(m_plane, 1); break;
-    case Qt::Key_PageUp: m_document->stepSlice(m_plane, -10); break;
-    case Qt::Key_PageDown: m_document->stepSlice(m_plane, 10); break;
-    case Qt::Key_Home: m_document->setSlice(m_plane, 0); break;
-    case Qt::Key_End: m_document->setSlice(m_plane, r->sliceCount(m_plane) - 1); break;
+    case Qt::Key_Up:
+      m_document->stepSlice(m_plane, -1);
+      break;
+    case Qt::Key_Down:
+      m_document->stepSlice(m_plane, 1);
+      break;
+    case Qt::Key_PageUp:
+      m_document->stepSlice(m_plane, -10);
+      break;
+    case Qt::Key_PageDown:
+      m_document->stepSlice(m_plane, 10);
+      break;
+    case Qt::Key_Home:
+      m_document->setSlice(m_plane, 0);
+      break;
+    case Qt::Key_End:
+      m_document->setSlice(m_plane, r->sliceCount(m_plane) - 1);
+      break;
     case Qt::Key_Delete:
     case Qt::Key_Backspace:
       if (m_document->selectedMeasurementId() < 0) return QWidget::keyPressEvent(event);
@@ -469,7 +497,8 @@ void SliceView::keyPressEvent(QKeyEvent* event) {
       m_drag = Drag::None;
       update();
       break;
-    default: return QWidget::keyPressEvent(event);
+    default:
+      return QWidget::keyPressEvent(event);
   }
   event->accept();
 }

@@ -33,7 +33,8 @@ void StudyDocument::setStudy(std::shared_ptr<const Volume> volume, StudyInfo inf
   m_renderer = m_volume ? std::make_unique<SliceRenderer>(m_volume) : nullptr;
   ++m_generation;
   if (m_volume) {
-    m_cursor = {std::floor(m_volume->nx() / 2.0), std::floor(m_volume->ny() / 2.0), std::floor(m_volume->nz() / 2.0)};
+    m_cursor = {std::floor(m_volume->nx() / 2.0), std::floor(m_volume->ny() / 2.0),
+                std::floor(m_volume->nz() / 2.0)};
   } else {
     m_cursor = {};
   }
@@ -175,14 +176,16 @@ void StudyDocument::deleteMeasurement(int id) {
 }
 
 void StudyDocument::insertMeasurement(const Measurement& measurement, int index) {
-  if (index < 0 || index > static_cast<int>(m_measurements.size())) index = static_cast<int>(m_measurements.size());
+  if (index < 0 || index > static_cast<int>(m_measurements.size()))
+    index = static_cast<int>(m_measurements.size());
   m_measurements.insert(m_measurements.begin() + index, measurement);
   m_selectedMeasurementId = measurement.id;
   emit measurementsChanged();
 }
 
 int StudyDocument::removeMeasurement(int id) {
-  auto it = std::find_if(m_measurements.begin(), m_measurements.end(), [id](const Measurement& m) { return m.id == id; });
+  auto it = std::find_if(m_measurements.begin(), m_measurements.end(),
+                         [id](const Measurement& m) { return m.id == id; });
   if (it == m_measurements.end()) return -1;
   const int index = static_cast<int>(it - m_measurements.begin());
   m_measurements.erase(it);

@@ -11,7 +11,8 @@ namespace hilum::ui {
 namespace fs = std::filesystem;
 
 std::string seriesSelector(const SeriesSummary& series) {
-  return series.stack_index > 0 ? series.series_uid + "#" + std::to_string(series.stack_index) : series.series_uid;
+  return series.stack_index > 0 ? series.series_uid + "#" + std::to_string(series.stack_index)
+                                : series.series_uid;
 }
 
 bool dicomLoaderAvailable() {
@@ -83,7 +84,8 @@ Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progres
         data.warnings.push_back("clinical text not read: " + text.error().message());
       }
     } else {
-      data.warnings.push_back("clinical text " + sidecar->filename().string() + " skipped (larger than 1 MiB)");
+      data.warnings.push_back("clinical text " + sidecar->filename().string() +
+                              " skipped (larger than 1 MiB)");
     }
   }
   data.thumbnail = makeThumbnail(data.volume);

@@ -32,7 +32,7 @@ std::string seriesSelector(const SeriesSummary& series);
 
 struct LoadedStudyData {
   std::shared_ptr<const Volume> volume;
-  StudyInfo info;  // PHI: shown on screen, never logged
+  StudyInfo info;                     // PHI: shown on screen, never logged
   std::vector<SeriesSummary> series;  // every stack the scan found
   std::string loadedSelector;         // which of them this is
   std::vector<std::string> warnings;
@@ -48,8 +48,8 @@ bool dicomLoaderAvailable();
 Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progress);
 
 // Loads one series only to draw its thumbnail (for the series browser).
-Result<QImage> loadSeriesThumbnail(const std::vector<std::filesystem::path>& inputs, const std::string& selector,
-                                   Progress& progress);
+Result<QImage> loadSeriesThumbnail(const std::vector<std::filesystem::path>& inputs,
+                                   const std::string& selector, Progress& progress);
 
 // The clinical text that came with a study: "clinical.txt" (or, failing that,
 // the only *.txt file) in the study folder, or in its parent folder. For a

@@ -32,13 +32,15 @@ int runWorkstation(QApplication& app, WorkstationBackends backends) {
   parser.setApplicationDescription(
       QStringLiteral("Hilum Workstation: lung-nodule CT reading (research software, not a medical device)."));
   parser.addHelpOption();
-  parser.addPositionalArgument(QStringLiteral("STUDY"), QStringLiteral("Study folder, DICOMDIR or DICOM files"),
+  parser.addPositionalArgument(QStringLiteral("STUDY"),
+                               QStringLiteral("Study folder, DICOMDIR or DICOM files"),
                                QStringLiteral("[STUDY...]"));
   QCommandLineOption screenshot(QStringLiteral("screenshot"),
                                 QStringLiteral("Load STUDY, save the window as a PNG image and exit."),
                                 QStringLiteral("OUT.png"));
   QCommandLineOption analyze(QStringLiteral("analyze"), QStringLiteral("With --screenshot: analyze first."));
-  QCommandLineOption size(QStringLiteral("size"), QStringLiteral("With --screenshot: window size (default 1600x1000)."),
+  QCommandLineOption size(QStringLiteral("size"),
+                          QStringLiteral("With --screenshot: window size (default 1600x1000)."),
                           QStringLiteral("WxH"), QStringLiteral("1600x1000"));
   parser.addOption(screenshot);
   parser.addOption(analyze);
@@ -55,7 +57,8 @@ int runWorkstation(QApplication& app, WorkstationBackends backends) {
   }
 
   if (study.isEmpty()) return fail(2, QStringLiteral("--screenshot needs a STUDY"));
-  const QRegularExpressionMatch wh = QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(size));
+  const QRegularExpressionMatch wh =
+      QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(size));
   if (!wh.hasMatch()) return fail(2, QStringLiteral("--size must look like 1600x1000"));
   if (parser.isSet(analyze) && !backends.analyze) {
     return fail(2, QStringLiteral("--analyze %1").arg(QString::fromLatin1(kNeedsPipeline)));

@@ -75,7 +75,8 @@ TEST_F(FindingsReview, RejectLeavesTheFindingOutOfTheReport) {
   document.rejectFinding(2);
   EXPECT_EQ(changed.count(), 1);
   EXPECT_EQ(model().at(1).state, ReviewState::Rejected);
-  EXPECT_TRUE(model().data(model().index(1, FindingsModel::LongAxis), Qt::FontRole).value<QFont>().strikeOut());
+  EXPECT_TRUE(
+      model().data(model().index(1, FindingsModel::LongAxis), Qt::FontRole).value<QFont>().strikeOut());
   auto reported = model().reportedFindings();
   ASSERT_EQ(reported.size(), 1u);
   EXPECT_EQ(reported[0].id, 1);

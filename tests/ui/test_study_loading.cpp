@@ -55,7 +55,8 @@ void writeCtSeries(const fs::path& dir, const Volume& volume, const std::string&
     s.pixels.resize(static_cast<size_t>(s.rows) * s.columns);
     for (int j = 0; j < s.rows; ++j)
       for (int i = 0; i < s.columns; ++i) {
-        s.pixels[static_cast<size_t>(j) * s.columns + i] = static_cast<uint16_t>(std::lround(volume.at(i, j, k) + 1024));
+        s.pixels[static_cast<size_t>(j) * s.columns + i] =
+            static_cast<uint16_t>(std::lround(volume.at(i, j, k) + 1024));
       }
     slices.push_back(std::move(s));
   }
@@ -177,8 +178,8 @@ struct Region {
 // Runs `program args`, returning the exit code (-1 when it did not finish).
 // The child gets a real display from xvfb-run, not this process's offscreen
 // platform.
-int runProcess(const QString& program, const QStringList& args, QString* out = nullptr, QString* err = nullptr,
-               int timeoutMs = 120000) {
+int runProcess(const QString& program, const QStringList& args, QString* out = nullptr,
+               QString* err = nullptr, int timeoutMs = 120000) {
   QProcess p;
   QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
   if (program.endsWith(QLatin1String("xvfb-run"))) env.remove(QStringLiteral("QT_QPA_PLATFORM"));
@@ -213,7 +214,8 @@ class Screenshot : public ::testing::Test {
     if (rc == 0) return study;
 #if HILUM_UI_HAVE_DICOM_WRITER
     auto volume = test::makeChest(128, 112, 40, {0.7, 0.7, 2.0});
-    writeCtSeries(study.toStdString() + "/dicom", *volume, hilum::testing::new_uid(), hilum::testing::new_uid(), "Chest");
+    writeCtSeries(study.toStdString() + "/dicom", *volume, hilum::testing::new_uid(),
+                  hilum::testing::new_uid(), "Chest");
     return study;
 #else
     return {};
@@ -252,8 +254,8 @@ TEST_F(Screenshot, ShowsTheStudyInEveryPlane) {
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QString out, err;
   const int rc = runProcess(xvfbRun,
-                            {"-a", "-s", "-screen 0 1600x1200x24", QStringLiteral(HILUM_WORKSTATION), "--screenshot",
-                             png, "--size", "1280x800", study},
+                            {"-a", "-s", "-screen 0 1600x1200x24", QStringLiteral(HILUM_WORKSTATION),
+                             "--screenshot", png, "--size", "1280x800", study},
                             &out, &err);
   ASSERT_EQ(rc, 0) << err.toStdString();
   QImage image(png);
@@ -287,9 +289,9 @@ TEST_F(Screenshot, BadStudyExitsTwoWithoutWritingAnImage) {
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QDir().mkpath(dir.filePath(QStringLiteral("empty")));
   QString err;
-  const int rc = runProcess(xvfbRun,
-                            {"-a", QStringLiteral(HILUM_WORKSTATION), "--screenshot", png, dir.filePath("empty")},
-                            nullptr, &err);
+  const int rc = runProcess(
+      xvfbRun, {"-a", QStringLiteral(HILUM_WORKSTATION), "--screenshot", png, dir.filePath("empty")}, nullptr,
+      &err);
   EXPECT_EQ(rc, 2) << err.toStdString();
   EXPECT_TRUE(err.contains(QStringLiteral("hilum-workstation:"))) << err.toStdString();
   EXPECT_FALSE(QFile::exists(png));
@@ -301,11 +303,16 @@ TEST(WorkstationCommandLine, RefusesWhatItCannotDo) {
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QString err;
   // --analyze without the pipeline is refused up front.
-  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()}, nullptr, &err), 2);
-  EXPECT_TRUE(err.contains(QStringLiteral("--analyze requires the analysis pipeline (not built yet)"))) << err.toStdString();
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()},
+                       nullptr, &err),
+            2);
+  EXPECT_TRUE(err.contains(QStringLiteral("--analyze requires the analysis pipeline (not built yet)")))
+      << err.toStdString();
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png}, nullptr, &err), 2);
   EXPECT_TRUE(err.contains(QStringLiteral("needs a STUDY"))) << err.toStdString();
-  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--size", "big", dir.path()}, nullptr, &err), 2);
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--size", "big", dir.path()},
+                       nullptr, &err),
+            2);
   EXPECT_FALSE(QFile::exists(png));
 }
 

@@ -66,8 +66,8 @@ class Workstation : public ::testing::Test {
     mouse(w, QEvent::MouseButtonRelease, to, button, Qt::NoButton, modifiers);
   }
   void wheel(QWidget* w, QPointF pos, int delta, Qt::KeyboardModifiers modifiers = Qt::NoModifier) {
-    QWheelEvent e(pos, w->mapToGlobal(pos), QPoint(), QPoint(0, delta), Qt::NoButton, modifiers, Qt::NoScrollPhase,
-                  false);
+    QWheelEvent e(pos, w->mapToGlobal(pos), QPoint(), QPoint(0, delta), Qt::NoButton, modifiers,
+                  Qt::NoScrollPhase, false);
     QApplication::sendEvent(w, &e);
   }
   void setFindings() {
@@ -138,8 +138,8 @@ TEST_F(Workstation, WindowLevelByDragging) {
   const WindowLevel before = doc().windowLevel();
   drag(axial(), {300, 300}, {340, 280});
   const WindowLevel after = doc().windowLevel();
-  EXPECT_GT(after.width, before.width);   // right: wider
-  EXPECT_LT(after.level, before.level);   // up: lower level
+  EXPECT_GT(after.width, before.width);                     // right: wider
+  EXPECT_LT(after.level, before.level);                     // up: lower level
   EXPECT_NEAR(after.width - before.width, 40 * 6.0, 1e-9);  // 1500 / 250 HU per pixel
 }
 
@@ -230,7 +230,8 @@ TEST_F(Workstation, MipToggleAndSlabThickness) {
   press(axial(), Qt::Key_BracketLeft);
   press(axial(), Qt::Key_BracketLeft);
   EXPECT_EQ(doc().slabMm(), 8);
-  EXPECT_EQ(axial()->image(), doc().renderer()->render(Plane::Axial, doc().slice(Plane::Axial), doc().windowLevel(), 8));
+  EXPECT_EQ(axial()->image(),
+            doc().renderer()->render(Plane::Axial, doc().slice(Plane::Axial), doc().windowLevel(), 8));
   press(axial(), Qt::Key_M);
   EXPECT_FALSE(doc().mipEnabled());
 }
@@ -240,7 +241,8 @@ TEST_F(Workstation, SelectingAFindingCentresEveryPlane) {
   setFindings();
   QTableView* table = window->findingsPanel()->table();
   for (SliceView* v : {axial(), window->view(Plane::Coronal), window->view(Plane::Sagittal)}) v->setZoom(3);
-  QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::NoModifier, table->visualRect(table->model()->index(1, 1)).center());
+  QTest::mouseClick(table->viewport(), Qt::LeftButton, Qt::NoModifier,
+                    table->visualRect(table->model()->index(1, 1)).center());
   EXPECT_EQ(doc().selectedFindingId(), 2);
   EXPECT_EQ(doc().slice(Plane::Axial), 10);
   EXPECT_EQ(doc().slice(Plane::Coronal), 30);
@@ -435,10 +437,13 @@ TEST(BackgroundTask, ReportsProgressOnTheGuiThreadAndSupersedes) {
       },
       [&](Result<int> r) { done.push_back(*r); });
   QTest::qWait(20);
-  task.run<int>("second", [](Progress& p) -> Result<int> {
-    p.report(1.0, "done");
-    return 2;
-  }, [&](Result<int> r) { done.push_back(*r); });
+  task.run<int>(
+      "second",
+      [](Progress& p) -> Result<int> {
+        p.report(1.0, "done");
+        return 2;
+      },
+      [&](Result<int> r) { done.push_back(*r); });
   ASSERT_TRUE(test::waitUntil([&] { return !done.empty() && !task.isRunning(); }));
   EXPECT_TRUE(firstCancelled);
   EXPECT_EQ(done, std::vector<int>{2});  // the superseded job's result is dropped

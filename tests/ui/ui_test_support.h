@@ -16,8 +16,10 @@ namespace hilum::ui::test {
 // A chest-like volume: air outside, a soft-tissue body ellipse, two lungs
 // (-850 HU), a bone "spine" (700 HU), and a 6 mm solid nodule (40 HU) in the
 // right lung at voxel `noduleVoxel()`.
-inline std::shared_ptr<Volume> makeChest(int nx = 96, int ny = 80, int nz = 40, Vec3 spacing = {0.8, 0.8, 2.0}) {
-  auto v = std::make_shared<Volume>(Volume::allocate(nx, ny, nz, spacing, {-nx * spacing[0] / 2, -ny * spacing[1] / 2, -100}));
+inline std::shared_ptr<Volume> makeChest(int nx = 96, int ny = 80, int nz = 40,
+                                         Vec3 spacing = {0.8, 0.8, 2.0}) {
+  auto v = std::make_shared<Volume>(
+      Volume::allocate(nx, ny, nz, spacing, {-nx * spacing[0] / 2, -ny * spacing[1] / 2, -100}));
   for (int k = 0; k < nz; ++k) {
     for (int j = 0; j < ny; ++j) {
       for (int i = 0; i < nx; ++i) {
@@ -38,15 +40,19 @@ inline std::shared_ptr<Volume> makeChest(int nx = 96, int ny = 80, int nz = 40, 
 }
 
 // Voxel (i, j, k) of the nodule painted by addNodule().
-inline Vec3 noduleVoxel(const Volume& v) { return {std::round(v.nx() * 0.3), std::round(v.ny() * 0.5), std::round(v.nz() * 0.6)}; }
+inline Vec3 noduleVoxel(const Volume& v) {
+  return {std::round(v.nx() * 0.3), std::round(v.ny() * 0.5), std::round(v.nz() * 0.6)};
+}
 
 inline void addNodule(Volume& v, double diameterMm = 6) {
   const Vec3 c = noduleVoxel(v);
   for (int k = 0; k < v.nz(); ++k)
     for (int j = 0; j < v.ny(); ++j)
       for (int i = 0; i < v.nx(); ++i) {
-        const double dx = (i - c[0]) * v.spacing[0], dy = (j - c[1]) * v.spacing[1], dz = (k - c[2]) * v.spacing[2];
-        if (dx * dx + dy * dy + dz * dz <= diameterMm * diameterMm / 4) v.data()[(int64_t(k) * v.ny() + j) * v.nx() + i] = 40;
+        const double dx = (i - c[0]) * v.spacing[0], dy = (j - c[1]) * v.spacing[1],
+                     dz = (k - c[2]) * v.spacing[2];
+        if (dx * dx + dy * dy + dz * dz <= diameterMm * diameterMm / 4)
+          v.data()[(int64_t(k) * v.ny() + j) * v.nx() + i] = 40;
       }
 }
 
