@@ -4,10 +4,12 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTableView>
@@ -466,6 +468,94 @@ TEST(ClinicalSidecar, FoundInTheStudyFolderOrItsParent) {
   EXPECT_EQ(findClinicalSidecar({root / "dicom"}), root / "dicom" / "referral.txt");
   std::ofstream(root / "dicom" / "other.txt") << "x";
   EXPECT_FALSE(findClinicalSidecar({root / "dicom"}).has_value());
+}
+
+}  // namespace
+}  // namespace hilum::ui
+
+namespace hilum::ui {
+namespace {
+
+TEST_F(Workstation, FindingsAreDrawnInEveryPlane) {
+  open();
+  setFindings();
+  doc().selectFinding(1);
+  doc().acceptFinding(1);
+  for (Plane plane : kPlanes) {
+    SliceView* v = window->view(plane);
+    const QImage shot = v->grab().toImage();
+    const double dpr = shot.devicePixelRatio();
+    const QPointF centre = v->widgetPoint(doc().cursor()) * dpr;
+    // The accepted finding's outline is green, around the nodule (3 mm radius + margin).
+    const double radius = (3.0 * v->viewTransform().viewportPixelsPerMm() + 4) * dpr;
+    int green = 0, greenFar = 0;
+    for (int y = 0; y < shot.height(); ++y) {
+      for (int x = 0; x < shot.width(); ++x) {
+        const QColor c = shot.pixelColor(x, y);
+        if (!(c.green() > 150 && c.red() < 140 && c.blue() < 160)) continue;
+        const double d = std::hypot(x - centre.x(), y - centre.y());
+        (std::abs(d - radius) < 3 * dpr ? green : greenFar)++;
+      }
+    }
+    EXPECT_GT(green, 20) << planeName(plane).toStdString();
+    // Elsewhere only the coronal crosshair line and the coronal label are green.
+    EXPECT_LT(greenFar, shot.width() + shot.height() + 2000) << planeName(plane).toStdString();
+  }
+  // Far from the nodule the finding is not drawn.
+  doc().setSlice(Plane::Axial, 0);
+  const QImage far = axial()->grab().toImage();
+  const QPointF at = axial()->widgetPoint(doc().cursor()) * far.devicePixelRatio();
+  const QColor c = far.pixelColor(
+      at.toPoint() +
+      QPoint(0, -int((3.0 * axial()->viewTransform().viewportPixelsPerMm() + 4) * far.devicePixelRatio())));
+  EXPECT_FALSE(c.green() > 150 && c.red() < 140);
+}
+
+TEST_F(Workstation, ReportDraftFollowsTheReview) {
+  std::vector<Finding> seen;
+  WorkstationBackends backends;
+  backends.draftReport = [&seen](const ReportInput& input, Progress&) -> Result<QString> {
+    seen = input.findings;
+    QString text = QStringLiteral("Findings: %1.").arg(input.findings.size());
+    for (const Finding& f : input.findings)
+      text += QStringLiteral(" #%1 %2 mm").arg(f.id).arg(f.longAxisMm, 0, 'f', 1);
+    return text;
+  };
+  open(std::move(backends));
+  setFindings();
+  doc().rejectFinding(2);
+  Finding edited = doc().findings()->at(0).current;
+  edited.longAxisMm = 7.5;
+  doc().editFinding(1, edited);
+  ASSERT_TRUE(window->action("draftReport")->isEnabled());
+  EXPECT_FALSE(window->action("exportPdf")->isEnabled());  // that back end is still missing
+  window->action("draftReport")->trigger();
+  ASSERT_TRUE(test::waitUntil([&] { return !window->reportPanel()->draft().isEmpty(); }));
+  EXPECT_EQ(window->reportPanel()->draft(), "Findings: 1. #1 7.5 mm");
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].id, 1);
+}
+
+TEST(EditFindingDialog, TakesTheCaliperAndTheCategories) {
+  Finding f = test::makeFinding(3, {0, 0, 0}, 6.0, "3");
+  EditFindingDialog dialog(f, 8.34);
+  auto* fromCaliper = dialog.findChild<QPushButton*>();
+  ASSERT_NE(fromCaliper, nullptr);
+  EXPECT_TRUE(fromCaliper->isEnabled());
+  fromCaliper->click();
+  auto combos = dialog.findChildren<QComboBox*>();
+  ASSERT_EQ(combos.size(), 2);
+  combos[0]->setCurrentIndex(combos[0]->findText("part-solid"));
+  combos[1]->setCurrentText("4A");
+  const Finding edited = dialog.finding();
+  EXPECT_NEAR(edited.longAxisMm, 8.3, 1e-9);
+  EXPECT_EQ(edited.type, NoduleType::kPartSolid);
+  EXPECT_EQ(edited.lungRads, "4A");
+  EXPECT_EQ(edited.id, 3);
+  EXPECT_DOUBLE_EQ(edited.probability, f.probability);
+  // Without a caliper the button is disabled.
+  EditFindingDialog none(f, 0);
+  EXPECT_FALSE(none.findChild<QPushButton*>()->isEnabled());
 }
 
 }  // namespace
