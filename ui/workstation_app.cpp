@@ -5,6 +5,7 @@
 #include <QRegularExpression>
 #include <QTimer>
 #include <cstdio>
+#include <optional>
 
 #include "ui/main_window.h"
 #include "ui/study_document.h"
@@ -42,7 +43,11 @@ int runWorkstation(QApplication& app, WorkstationBackends backends) {
   QCommandLineOption size(QStringLiteral("size"),
                           QStringLiteral("With --screenshot: window size (default 1600x1000)."),
                           QStringLiteral("WxH"), QStringLiteral("1600x1000"));
+  QCommandLineOption cursor(QStringLiteral("cursor"),
+                            QStringLiteral("With --screenshot: put the crosshair at this LPS position (mm)."),
+                            QStringLiteral("X,Y,Z"));
   parser.addOption(screenshot);
+  parser.addOption(cursor);
   parser.addOption(analyze);
   parser.addOption(size);
   parser.process(app);  // --help, unknown options: prints and exits
@@ -60,6 +65,15 @@ int runWorkstation(QApplication& app, WorkstationBackends backends) {
   const QRegularExpressionMatch wh =
       QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(size));
   if (!wh.hasMatch()) return fail(2, QStringLiteral("--size must look like 1600x1000"));
+  std::optional<Vec3> cursorMm;
+  if (parser.isSet(cursor)) {
+    const QStringList xyz = parser.value(cursor).split(QLatin1Char(','));
+    bool ok = xyz.size() == 3;
+    Vec3 v{};
+    for (int a = 0; ok && a < 3; ++a) v[a] = xyz[a].toDouble(&ok);
+    if (!ok) return fail(2, QStringLiteral("--cursor must look like -12.5,30,-110 (LPS mm)"));
+    cursorMm = v;
+  }
   if (parser.isSet(analyze) && !backends.analyze) {
     return fail(2, QStringLiteral("--analyze %1").arg(QString::fromLatin1(kNeedsPipeline)));
   }
@@ -103,6 +117,7 @@ int runWorkstation(QApplication& app, WorkstationBackends backends) {
   });
   const bool withAnalysis = parser.isSet(analyze);
   QObject::connect(&window, &MainWindow::studyLoaded, &app, [&] {
+    if (cursorMm) window.document()->setCursor(window.document()->volume()->voxel_from_world(*cursorMm));
     if (withAnalysis) {
       window.analyze();
     } else {

@@ -2,7 +2,7 @@
 // identity, theme, and the screenshot mode.
 //
 //   hilum-workstation [STUDY...]
-//   hilum-workstation --screenshot OUT.png [--analyze] [--size WxH] STUDY...
+//   hilum-workstation --screenshot OUT.png [--analyze] [--size WxH] [--cursor X,Y,Z] STUDY...
 //
 // The screenshot mode opens the study, waits until it is loaded (and analysed
 // with --analyze), grabs the main window into OUT.png (written atomically),

@@ -313,6 +313,10 @@ TEST(WorkstationCommandLine, RefusesWhatItCannotDo) {
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--size", "big", dir.path()},
                        nullptr, &err),
             2);
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--cursor", "1,2", dir.path()},
+                       nullptr, &err),
+            2);
+  EXPECT_TRUE(err.contains(QStringLiteral("--cursor"))) << err.toStdString();
   EXPECT_FALSE(QFile::exists(png));
 }
 
