@@ -848,7 +848,8 @@ Status MainWindow::saveScreenshot(const QString& path) {
   QByteArray bytes;
   QBuffer buffer(&bytes);
   buffer.open(QIODevice::WriteOnly);
-  if (pixmap.isNull() || !pixmap.save(&buffer, "PNG"))
+  // Quality 0: the strongest PNG compression (lossless either way).
+  if (pixmap.isNull() || !pixmap.save(&buffer, "PNG", 0))
     return internal_error("could not encode the window as PNG");
   HILUM_RETURN_IF_ERROR(
       write_file_atomic(path.toStdString(), std::string_view(bytes.constData(), bytes.size())));
