@@ -6,6 +6,7 @@
 //   BM_ScrollStep/<plane>    a whole step as the viewer does it: move the cursor one slice,
 //                            re-render and paint the view (image scaled, overlays, text)
 //                            into an 800 x 800 offscreen image
+//   BM_ScrollStepMip10mm/<plane>  the same with the 10 mm MIP on
 //
 // Results: bench/RESULTS.md ("Workstation" section).
 #include <benchmark/benchmark.h>
@@ -68,11 +69,12 @@ void renderSlices(benchmark::State& state, double slabMm) {
 void BM_Render(benchmark::State& state) { renderSlices(state, 0); }
 void BM_RenderMip10mm(benchmark::State& state) { renderSlices(state, 10); }
 
-void BM_ScrollStep(benchmark::State& state) {
+void scrollSteps(benchmark::State& state, bool mip) {
   const Plane plane = static_cast<Plane>(state.range(0));
   state.SetLabel(planeLabel(plane));
   StudyDocument document;
   document.setStudy(benchVolume(), {});
+  document.setMipEnabled(mip);
   SliceView view(&document, plane);
   view.resize(800, 800);
   QImage target(800, 800, QImage::Format_ARGB32_Premultiplied);
@@ -89,9 +91,13 @@ void BM_ScrollStep(benchmark::State& state) {
   }
 }
 
+void BM_ScrollStep(benchmark::State& state) { scrollSteps(state, false); }
+void BM_ScrollStepMip10mm(benchmark::State& state) { scrollSteps(state, true); }
+
 BENCHMARK(BM_Render)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RenderMip10mm)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ScrollStep)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ScrollStepMip10mm)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

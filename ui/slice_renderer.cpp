@@ -155,9 +155,18 @@ QImage SliceRenderer::render(Plane plane, int slice, WindowLevel window, double 
       // is a short run of adjacent voxels.
       for (int x = 0; x < width; ++x) {
         const float* p = row + x * colStep;
-        float best = p[0];
-        for (int s = 1; s < count; ++s) best = std::max(best, p[s]);
-        out[x] = table[WindowLut::index(best)];
+        // Four independent chains: the maximum's latency, not the loads, is
+        // what limits this loop.
+        float m0 = p[0], m1 = p[count - 1], m2 = p[count / 2], m3 = p[(count - 1) / 2];
+        int s = 0;
+        for (; s + 4 <= count; s += 4) {
+          m0 = std::max(m0, p[s]);
+          m1 = std::max(m1, p[s + 1]);
+          m2 = std::max(m2, p[s + 2]);
+          m3 = std::max(m3, p[s + 3]);
+        }
+        for (; s < count; ++s) m0 = std::max(m0, p[s]);
+        out[x] = table[WindowLut::index(std::max(std::max(m0, m1), std::max(m2, m3)))];
       }
       continue;
     }
