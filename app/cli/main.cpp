@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   cli::register_dicom_commands(cl);
 #endif
   cli::register_tokenize_command(cl);
+  cli::register_eval_commands(cl);
 
   try {
     app.parse(argc, argv);
