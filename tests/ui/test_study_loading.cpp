@@ -27,6 +27,7 @@
 #if defined(HILUM_HAVE_IMAGING) && HILUM_HAVE_IMAGING && __has_include("tests/vision/io/dicom_writer.h")
 #include "tests/vision/io/dicom_writer.h"
 #define HILUM_UI_HAVE_DICOM_WRITER 1
+namespace dicomw = hilum::dicomtest;
 #else
 #define HILUM_UI_HAVE_DICOM_WRITER 0
 #endif
@@ -40,9 +41,9 @@ namespace fs = std::filesystem;
 // Writes `volume` as an axial CT series (one file per slice, HU + 1024 stored).
 void writeCtSeries(const fs::path& dir, const Volume& volume, const std::string& studyUid,
                    const std::string& seriesUid, const std::string& description) {
-  std::vector<hilum::testing::SliceSpec> slices;
+  std::vector<dicomw::SliceSpec> slices;
   for (int k = 0; k < volume.nz(); ++k) {
-    hilum::testing::SliceSpec s;
+    dicomw::SliceSpec s;
     s.study_uid = studyUid;
     s.series_uid = seriesUid;
     s.description = description;
@@ -60,7 +61,7 @@ void writeCtSeries(const fs::path& dir, const Volume& volume, const std::string&
       }
     slices.push_back(std::move(s));
   }
-  const std::string error = hilum::testing::write_series(dir, slices, description.substr(0, 2));
+  const std::string error = dicomw::write_series(dir, slices, description.substr(0, 2));
   ASSERT_TRUE(error.empty()) << error;
 }
 #endif
@@ -75,9 +76,9 @@ class StudyLoading : public ::testing::Test {
     root = dir.path().toStdString();
     chest = test::makeChest(64, 56, 24, {0.7, 0.7, 2.5});
     small = test::makeChest(40, 40, 6, {1.0, 1.0, 5.0});
-    studyUid = hilum::testing::new_uid();
-    chestUid = hilum::testing::new_uid();
-    smallUid = hilum::testing::new_uid();
+    studyUid = dicomw::new_uid();
+    chestUid = dicomw::new_uid();
+    smallUid = dicomw::new_uid();
     writeCtSeries(root / "dicom", *chest, studyUid, chestUid, "Chest 2.5 mm");
     writeCtSeries(root / "dicom", *small, studyUid, smallUid, "Scout-like 5 mm");
     std::ofstream(root / "clinical.txt") << "Referral: 64-year-old, 40 pack-years.";
@@ -165,7 +166,7 @@ TEST_F(StudyLoading, BadInputIsReportedAndNothingChanges) {
   EXPECT_FALSE(window.document()->hasStudy());
 #if HILUM_UI_HAVE_DICOM_WRITER
   // No patient identifier in the message.
-  EXPECT_FALSE(failed.at(0).at(0).toString().contains(hilum::testing::kSecretName));
+  EXPECT_FALSE(failed.at(0).at(0).toString().contains(dicomw::kSecretName));
 #endif
 }
 
@@ -214,8 +215,8 @@ class Screenshot : public ::testing::Test {
     if (rc == 0) return study;
 #if HILUM_UI_HAVE_DICOM_WRITER
     auto volume = test::makeChest(128, 112, 40, {0.7, 0.7, 2.0});
-    writeCtSeries(study.toStdString() + "/dicom", *volume, hilum::testing::new_uid(),
-                  hilum::testing::new_uid(), "Chest");
+    writeCtSeries(study.toStdString() + "/dicom", *volume, dicomw::new_uid(),
+                  dicomw::new_uid(), "Chest");
     return study;
 #else
     return {};
