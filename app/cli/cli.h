@@ -34,5 +34,6 @@ class CommandLine {
 
 // Register functions, one per command family (defined in cli/cmd_*.cpp).
 void register_dicom_commands(CommandLine& cl);   // info, volume, phantom
+void register_text_commands(CommandLine& cl);    // lm-logits, generate
 
 }  // namespace hilum::cli
