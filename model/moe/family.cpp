@@ -94,6 +94,8 @@ void parse_common(ConfigReader& r, TextConfig& c, const CommonDefaults& d) {
             "_attn_implementation",
             "_attn_implementation_autoset",
             "_experts_implementation",
+            "experts_implementation",
+            "use_return_dict",
             "attn_implementation",
             "auto_map",
             "use_cache",
@@ -288,6 +290,27 @@ void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c) {
       return;
     }
     c.sliding_window[i] = window;
+  }
+}
+
+void parse_layer_types(ConfigReader& r, TextConfig& c, int64_t window) {
+  const std::vector<std::string> types = r.string_list("layer_types");
+  c.sliding_window.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), window);
+  if (types.empty()) return;
+  if (static_cast<int64_t>(types.size()) != c.num_layers) {
+    r.fail(r.field_error("layer_types", "has " + std::to_string(types.size()) + " entries for " +
+                                            std::to_string(c.num_layers) + " layers"));
+    return;
+  }
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    if (types[i] == "full_attention") {
+      c.sliding_window[i] = 0;
+    } else if (types[i] == "sliding_attention" && window > 0) {
+      c.sliding_window[i] = window;
+    } else {
+      r.fail(r.field_error("layer_types", "entry '" + types[i] + "' is not supported here", ErrorKind::kUnsupported));
+      return;
+    }
   }
 }
 

@@ -48,6 +48,9 @@ void parse_activation(ConfigReader& r, TextConfig& c);
 // Sliding-window layout of qwen2-style configs (use_sliding_window,
 // sliding_window, max_window_layers, layer_types).
 void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c);
+// layer_types (when present) with one sliding window for every sliding layer;
+// without layer_types every layer gets `window` (0: none).
+void parse_layer_types(ConfigReader& r, TextConfig& c, int64_t window);
 
 // ---- shared weight loading ---------------------------------------------------
 

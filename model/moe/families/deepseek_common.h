@@ -29,6 +29,9 @@ inline void parse_shared(ConfigReader& r, TextConfig& c, const Defaults& d) {
   c.qk_nope_head_dim = r.integer("qk_nope_head_dim", 128);
   c.qk_rope_head_dim = r.integer("qk_rope_head_dim", 64);
   c.v_head_dim = r.integer("v_head_dim", 128);
+  if (auto qk = r.optional_integer("qk_head_dim"); qk && *qk != c.qk_nope_head_dim + c.qk_rope_head_dim) {
+    r.fail(r.field_error("qk_head_dim", "must equal qk_nope_head_dim + qk_rope_head_dim"));
+  }
   c.intermediate_size = r.integer("intermediate_size", 0);
   c.moe_intermediate_size = r.integer("moe_intermediate_size", d.moe_intermediate_size);
   // n_routed_experts / n_shared_experts: null means none.

@@ -10,6 +10,7 @@ void parse(ConfigReader& r, TextConfig& c) {
   c.qkv_bias = c.o_bias = r.boolean("attention_bias", false);
   c.mlp_bias = r.boolean("mlp_bias", false);
   c.intermediate_size = r.integer("intermediate_size");
+  parse_layer_types(r, c, 0);
   parse_rope(r, c, c.head_dim, 10000.0);
 }
 

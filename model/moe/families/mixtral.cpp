@@ -14,10 +14,10 @@ void parse(ConfigReader& r, TextConfig& c) {
   c.router.kind = RouterKind::kSoftmaxTopK;
   c.router.num_experts = static_cast<int>(r.integer("num_local_experts", 8));
   c.router.top_k = static_cast<int>(r.integer("num_experts_per_tok", 2));
-  c.router.norm_topk_prob = true;
+  c.router.norm_topk_prob = r.boolean("norm_topk_prob", true);
   c.layer_is_moe.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), true);
   const int64_t window = r.optional_integer("sliding_window").value_or(0);
-  c.sliding_window.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), window);
+  parse_layer_types(r, c, window);
   parse_rope(r, c, c.head_dim, 1e6);
 }
 

@@ -17,6 +17,9 @@ void parse(ConfigReader& r, TextConfig& c) {
   c.router.num_experts = static_cast<int>(r.integer("num_experts", 64));
   c.router.top_k = static_cast<int>(r.integer("num_experts_per_tok", 8));
   c.router.norm_topk_prob = r.boolean("norm_topk_prob", false);
+  // transformers' OlmoeModel builds a plain causal mask whatever sliding_window says.
+  r.ignore({"sliding_window"});
+  parse_layer_types(r, c, 0);
   c.layer_is_moe.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), true);
   parse_rope(r, c, c.head_dim, 10000.0);
 }

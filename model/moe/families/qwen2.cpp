@@ -7,7 +7,8 @@ namespace {
 
 void parse(ConfigReader& r, TextConfig& c) {
   parse_common(r, c, CommonDefaults{1e-6, 10000.0, false});
-  c.qkv_bias = true;  // transformers' Qwen2Attention always has q/k/v biases
+  // transformers' Qwen2Attention always has q/k/v biases; load them when present.
+  c.qkv_bias = r.boolean("qkv_bias", true);
   c.o_bias = false;
   r.ignore({"attention_bias"});
   c.intermediate_size = r.integer("intermediate_size");
