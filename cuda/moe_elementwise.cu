@@ -80,6 +80,48 @@ __global__ void rope_kernel(float* x, int64_t ld, int64_t head_stride, int64_t o
   }
 }
 
+// One block per row.
+__global__ void greedy_advance_kernel(const float* logits, int64_t V, int32_t* ids, int32_t* positions,
+                                      int32_t* history) {
+  __shared__ float best_v[32];
+  __shared__ int64_t best_i[32];
+  const int64_t b = blockIdx.x;
+  const float* row = logits + b * V;
+  float v = -INFINITY;
+  int64_t idx = V;
+  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+    if (row[i] > v) {  // strided in increasing order: keeps the lowest index on ties
+      v = row[i];
+      idx = i;
+    }
+  }
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+    const int64_t oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ov > v || (ov == v && oi < idx)) {
+      v = ov;
+      idx = oi;
+    }
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) {
+    best_v[warp] = v;
+    best_i[warp] = idx;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < static_cast<int>(blockDim.x >> 5); ++w) {
+      if (best_v[w] > v || (best_v[w] == v && best_i[w] < idx)) {
+        v = best_v[w];
+        idx = best_i[w];
+      }
+    }
+    ids[b] = static_cast<int32_t>(idx);
+    positions[b] += 1;
+    if (history) history[b] = static_cast<int32_t>(idx);
+  }
+}
+
 __device__ __forceinline__ uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -158,6 +200,13 @@ Status rope(float* x, int64_t T, int64_t heads, int64_t ld, int64_t head_stride,
   rope_kernel<<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(heads)), threads, 0, stream_of(s)>>>(
       x, ld, head_stride, offset, half, inv_freq, attention_scaling, interleaved ? 1 : 0, positions);
   return launch_status("rope");
+}
+
+Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions, int32_t* history,
+                      Stream s) {
+  if (B <= 0) return Status::Ok();
+  greedy_advance_kernel<<<static_cast<unsigned>(B), 256, 0, stream_of(s)>>>(logits, V, ids, positions, history);
+  return launch_status("greedy_advance");
 }
 
 Status fill_random_bf16(bf16* w, int64_t n, float std, float mean, uint64_t seed, Stream s) {

@@ -17,6 +17,8 @@ __global__ void to_bf16_kernel(const float* x, int64_t ldx, int64_t T, int64_t n
 __global__ void glu_kernel(int act, const float* gu, int64_t rows, int64_t inter, float* h, uint16_t* hb);
 __global__ void rope_kernel(float* x, int64_t ld, int64_t head_stride, int64_t offset, int64_t half,
                             const float* inv_freq, float scaling, int interleaved, const int32_t* positions);
+__global__ void greedy_advance_kernel(const float* logits, int64_t V, int32_t* ids, int32_t* positions,
+                                      int32_t* history);
 __global__ void fill_random_kernel(uint16_t* w, int64_t n, float std, float mean, uint64_t seed);
 
 }  // namespace hilum::cuda::moe::detail

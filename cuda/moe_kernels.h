@@ -150,6 +150,13 @@ Status attention_prefill(const float* q, int64_t ldq, int64_t T, int nh, int slo
                          float scale, const KvLayout& kv, const float* k_cache, const float* v_cache, float* out,
                          int64_t ldo, Stream s);
 
+// ---- greedy decoding on the device ---------------------------------------------------------
+
+// For each row b < B of logits [B, V]: ids[b] = argmax (lowest index on ties),
+// positions[b] += 1, and history[b] = ids[b] when history is not null.
+Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions, int32_t* history,
+                      Stream s);
+
 // ---- random weights (benchmarks) ------------------------------------------------------
 
 // w[i] = bf16(std * N(0,1)-ish hash noise of (seed, i)), deterministic.

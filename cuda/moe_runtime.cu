@@ -91,6 +91,11 @@ Status GpuContext::copy_to_host(void* dst, const void* src, size_t bytes) {
   return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl_->stream), "cudaMemcpyAsync D2H");
 }
 
+Status GpuContext::copy_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return Status::Ok();
+  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, impl_->stream), "cudaMemcpyAsync D2D");
+}
+
 Status GpuContext::memset(void* dst, int value, size_t bytes) {
   if (bytes == 0) return Status::Ok();
   return cuda_status(cudaMemsetAsync(dst, value, bytes, impl_->stream), "cudaMemsetAsync");

@@ -33,6 +33,7 @@ class GpuContext {
 
   Status copy_to_device(void* dst, const void* src, size_t bytes);  // async on the stream
   Status copy_to_host(void* dst, const void* src, size_t bytes);    // async on the stream
+  Status copy_device(void* dst, const void* src, size_t bytes);     // async on the stream
   Status memset(void* dst, int value, size_t bytes);
 
   // Graph capture of everything enqueued between begin_capture() and
