@@ -1,5 +1,6 @@
 // Text-model commands: `hilum lm-logits` (logits of every position for given
 // token ids) and `hilum generate` (streams a continuation of a prompt).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "app/cli/terminal_progress.h"
 #include "cuda/device.h"
 #include "model/log.h"
+#include "model/moe/cuda_engine.h"
 #include "model/moe/generate.h"
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
@@ -122,6 +124,41 @@ class TextStream {
 };
 #endif
 
+// Generation on the GPU engine (adapter folded in): prefill, then one decode
+// step per token, sampling on the host.
+Result<moe::GenerateResult> generate_on_gpu(const LoadedModel& m, const std::vector<int32_t>& prompt,
+                                            const moe::GenerateOptions& gen, const moe::TokenCallback& on_token,
+                                            Progress& cancel) {
+  HILUM_RETURN_IF_ERROR(moe::validate(gen.sampling));
+  moe::CudaEngineOptions opt;
+  opt.max_seq = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(gen.max_new_tokens, 1);
+  HILUM_ASSIGN_OR_RETURN(auto gpu, moe::CudaTextModel::upload(*m.model, opt, m.adapter.get()));
+  std::vector<int32_t> stops = gen.stop_tokens;
+  if (stops.empty() && gen.use_model_stop_tokens) stops = m.model->config().eos_token_ids;
+  moe::GenerateResult result;
+  if (gen.max_new_tokens == 0) return result;
+  moe::Sampler sampler(gen.sampling);
+  HILUM_ASSIGN_OR_RETURN(Tensor logits, gpu->prefill(0, prompt, false));
+  while (true) {
+    if (cancel.cancelled()) return cancelled_error();
+    const int32_t token = sampler.next(logits.span<const float>());
+    result.tokens.push_back(token);
+    if (on_token && !on_token(token)) {
+      result.stop = moe::GenerateResult::Stop::kCallback;
+      break;
+    }
+    if (std::find(stops.begin(), stops.end(), token) != stops.end()) {
+      result.stop = moe::GenerateResult::Stop::kStopToken;
+      break;
+    }
+    if (static_cast<int64_t>(result.tokens.size()) >= gen.max_new_tokens) break;
+    const int slot[1] = {0};
+    const int32_t id[1] = {token};
+    HILUM_ASSIGN_OR_RETURN(logits, gpu->decode(slot, id));
+  }
+  return result;
+}
+
 }  // namespace
 
 void register_text_commands(CommandLine& cl) {
@@ -135,10 +172,17 @@ void register_text_commands(CommandLine& cl) {
                            [o]() -> Status {
                              HILUM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parse_ids(o->ids));
                              HILUM_ASSIGN_OR_RETURN(bool cuda, use_cuda(o->device));
-                             if (cuda) {
-                               return unsupported("--device cuda: the CUDA text engine is not available in lm-logits");
-                             }
                              HILUM_ASSIGN_OR_RETURN(LoadedModel m, load_model(o->model, o->lora, o->merge));
+                             process_progress().finish();
+                             if (cuda) {
+                               // The GPU engine folds an adapter into its bf16 weights.
+                               moe::CudaEngineOptions opt;
+                               opt.max_seq = static_cast<int64_t>(ids.size());
+                               HILUM_ASSIGN_OR_RETURN(auto gpu, moe::CudaTextModel::upload(*m.model, opt,
+                                                                                           m.adapter.get()));
+                               HILUM_ASSIGN_OR_RETURN(Tensor logits, gpu->prefill(0, ids, true));
+                               return write_npy(o->out, logits);
+                             }
                              HILUM_ASSIGN_OR_RETURN(moe::ForwardOutput out,
                                                     m.model->forward(ids, m.adapter.get()));
                              return write_npy(o->out, out.logits);
@@ -174,7 +218,6 @@ void register_text_commands(CommandLine& cl) {
           HILUM_RETURN_IF_ERROR(moe::validate(gen.sampling));
           if (o->prompt.empty() == o->ids.empty()) return bad_input("give exactly one of --prompt and --ids");
           HILUM_ASSIGN_OR_RETURN(bool cuda, use_cuda(o->device));
-          if (cuda) return unsupported("--device cuda: the CUDA text engine is not available in generate");
           QuietCancellation quiet;
           if (!o->ids.empty()) {
             // Token ids in, token ids out (a JSON array), no tokenizer needed.
@@ -182,7 +225,8 @@ void register_text_commands(CommandLine& cl) {
             HILUM_ASSIGN_OR_RETURN(LoadedModel m, load_model(o->model, o->lora, false));
             process_progress().finish();
             HILUM_ASSIGN_OR_RETURN(moe::GenerateResult r,
-                                   moe::generate(*m.model, ids, m.adapter.get(), gen, nullptr, &quiet));
+                                   cuda ? generate_on_gpu(m, ids, gen, nullptr, quiet)
+                                        : moe::generate(*m.model, ids, m.adapter.get(), gen, nullptr, &quiet));
             std::string s = "[";
             for (size_t i = 0; i < r.tokens.size(); ++i) s += (i ? ", " : "") + std::to_string(r.tokens[i]);
             std::printf("%s]\n", s.c_str());
@@ -196,12 +240,13 @@ void register_text_commands(CommandLine& cl) {
           const std::vector<int32_t> ids = tok.encode(o->prompt, /*add_special_tokens=*/true);
           if (ids.empty()) return bad_input("--prompt: the tokenizer produced no tokens");
           TextStream stream(tok);
-          HILUM_ASSIGN_OR_RETURN(moe::GenerateResult r, moe::generate(*m.model, ids, m.adapter.get(), gen,
-                                                                      [&](int32_t t) {
-                                                                        stream.push(t);
-                                                                        return true;
-                                                                      },
-                                                                      &quiet));
+          const moe::TokenCallback push = [&](int32_t t) {
+            stream.push(t);
+            return true;
+          };
+          HILUM_ASSIGN_OR_RETURN(moe::GenerateResult r,
+                                 cuda ? generate_on_gpu(m, ids, gen, push, quiet)
+                                      : moe::generate(*m.model, ids, m.adapter.get(), gen, push, &quiet));
           (void)r;
           std::printf("\n");
           return Status::Ok();
