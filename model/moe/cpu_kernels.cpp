@@ -67,7 +67,8 @@ void linear(const float* x, int64_t T, int64_t in, const float* w, int64_t out, 
             int64_t ldy, bool accumulate) {
   if (T <= 0 || out <= 0) return;
   if (T <= kGemvMaxRows) {
-    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(in, 1));
+    // Small products run on the calling thread: waking the pool costs more.
+    const int64_t grain = T * out * in < (int64_t{1} << 17) ? out : std::max<int64_t>(1, 32768 / std::max<int64_t>(in, 1));
     parallel_for(out, grain, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o) {
         const float* wr = w + o * in;
@@ -171,7 +172,9 @@ void attention(const float* q, int64_t T, int64_t nh, int64_t dk, int64_t ldq, c
                int64_t nkv, int64_t dv, int64_t pos0, int64_t window, float scale, float* out, int64_t ldo) {
   const int64_t group = nh / nkv;
   const int64_t ldk = nkv * dk, ldv = nkv * dv;
-  parallel_for(T * nh, 1, [&](int64_t i0, int64_t i1) {
+  // Short contexts run on the calling thread (waking the pool costs more).
+  const int64_t work = T * nh * (pos0 + T) * (dk + dv);
+  parallel_for(T * nh, work < (int64_t{1} << 16) ? T * nh : 1, [&](int64_t i0, int64_t i1) {
     std::vector<float> p;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / nh, h = i % nh, kh = h / group;

@@ -137,30 +137,41 @@ void moe_block(const TextConfig& c, const Moe& m, const float* x, int64_t T, flo
     std::vector<int64_t> fill(count.begin(), count.end() - 1);
     for (int64_t i = 0; i < T * K; ++i) order[fill[ids[i]]++] = i;
   }
-  std::fill(out, out + T * H, 0.0f);
+  // Each active expert runs its tokens as one batch; experts run in parallel
+  // (their inner products then run serially), and the weighted sum below is
+  // taken in a fixed order, so results do not depend on the thread count.
+  std::vector<int64_t> active;
+  for (int64_t e = 0; e < E; ++e) {
+    if (count[e + 1] > count[e]) active.push_back(e);
+  }
+  Buf d(static_cast<size_t>(T * K * H));  // expert outputs by sorted pair
   const float* gate_up = m.experts.gate_up.data<float>();
   const float* down = m.experts.down.data<float>();
-  Buf xe, gu, h, d;
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t n = count[e + 1] - count[e];
-    if (n == 0) continue;
-    const int64_t* rows = order.data() + count[e];
-    xe.resize(static_cast<size_t>(n * H));
-    for (int64_t r = 0; r < n; ++r) std::memcpy(&xe[r * H], x + (rows[r] / K) * H, sizeof(float) * H);
-    gu.resize(static_cast<size_t>(n * 2 * I));
-    h.resize(static_cast<size_t>(n * I));
-    d.resize(static_cast<size_t>(n * H));
-    cpu::linear(xe.data(), n, H, gate_up + e * 2 * I * H, 2 * I, nullptr, gu.data(), 2 * I);
-    apply_lora(ad, m.experts.gate_up_slot0 + static_cast<int>(e), xe.data(), n, H, gu.data(), 2 * I);
-    cpu::glu(c.hidden_act, gu.data(), n, I, h.data());
-    cpu::linear(h.data(), n, I, down + e * H * I, H, nullptr, d.data(), H);
-    apply_lora(ad, m.experts.down_slot0 + static_cast<int>(e), h.data(), n, I, d.data(), H);
-    for (int64_t r = 0; r < n; ++r) {
-      const float wt = wts[rows[r]];
-      float* o = out + (rows[r] / K) * H;
-      const float* dr = &d[r * H];
-      for (int64_t j = 0; j < H; ++j) o[j] += wt * dr[j];
+  parallel_for(static_cast<int64_t>(active.size()), 1, [&](int64_t a0, int64_t a1) {
+    Buf xe, gu, h;
+    for (int64_t a = a0; a < a1; ++a) {
+      const int64_t e = active[a];
+      const int64_t n = count[e + 1] - count[e];
+      const int64_t* rows = order.data() + count[e];
+      xe.resize(static_cast<size_t>(n * H));
+      for (int64_t r = 0; r < n; ++r) std::memcpy(&xe[r * H], x + (rows[r] / K) * H, sizeof(float) * H);
+      gu.resize(static_cast<size_t>(n * 2 * I));
+      h.resize(static_cast<size_t>(n * I));
+      float* dout = d.data() + count[e] * H;
+      cpu::linear(xe.data(), n, H, gate_up + e * 2 * I * H, 2 * I, nullptr, gu.data(), 2 * I);
+      apply_lora(ad, m.experts.gate_up_slot0 + static_cast<int>(e), xe.data(), n, H, gu.data(), 2 * I);
+      cpu::glu(c.hidden_act, gu.data(), n, I, h.data());
+      cpu::linear(h.data(), n, I, down + e * H * I, H, nullptr, dout, H);
+      apply_lora(ad, m.experts.down_slot0 + static_cast<int>(e), h.data(), n, I, dout, H);
     }
+  });
+  std::fill(out, out + T * H, 0.0f);
+  for (int64_t p = 0; p < T * K; ++p) {
+    const int64_t pair = order[p];
+    const float wt = wts[pair];
+    float* o = out + (pair / K) * H;
+    const float* dr = d.data() + p * H;
+    for (int64_t j = 0; j < H; ++j) o[j] += wt * dr[j];
   }
   if (m.has_shared) {
     Buf s(static_cast<size_t>(T * H));
