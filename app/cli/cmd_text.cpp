@@ -97,32 +97,6 @@ class QuietCancellation final : public Progress {
   bool cancelled() const override { return process_progress().cancelled(); }
 };
 
-#if HILUM_TEXT_HAS_TOKENIZER
-// Emits the text of a growing token sequence as it becomes final: a trailing
-// U+FFFD means a multi-byte character is still incomplete.
-class TextStream {
- public:
-  explicit TextStream(const Tokenizer& tok) : tok_(tok) {}
-  void push(int32_t id) {
-    ids_.push_back(id);
-    std::string text = tok_.decode(ids_, /*skip_special_tokens=*/true);
-    static const std::string kReplacement = "\xEF\xBF\xBD";
-    if (text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0) return;
-    size_t common = 0;
-    while (common < printed_.size() && common < text.size() && printed_[common] == text[common]) ++common;
-    if (text.size() > common) {
-      std::fwrite(text.data() + common, 1, text.size() - common, stdout);
-      std::fflush(stdout);
-    }
-    printed_ = std::move(text);
-  }
-
- private:
-  const Tokenizer& tok_;
-  std::vector<int32_t> ids_;
-  std::string printed_;
-};
-#endif
 
 // Generation on the GPU engine (adapter folded in): prefill, then one decode
 // step per token, sampling on the host.
@@ -239,16 +213,19 @@ void register_text_commands(CommandLine& cl) {
           process_progress().finish();
           const std::vector<int32_t> ids = tok.encode(o->prompt, /*add_special_tokens=*/true);
           if (ids.empty()) return bad_input("--prompt: the tokenizer produced no tokens");
-          TextStream stream(tok);
+          Tokenizer::StreamDecoder stream(tok, /*skip_special_tokens=*/true);
           const moe::TokenCallback push = [&](int32_t t) {
-            stream.push(t);
+            const std::string piece = stream.step(t);
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+            std::fflush(stdout);
             return true;
           };
           HILUM_ASSIGN_OR_RETURN(moe::GenerateResult r,
                                  cuda ? generate_on_gpu(m, ids, gen, push, quiet)
                                       : moe::generate(*m.model, ids, m.adapter.get(), gen, push, &quiet));
           (void)r;
-          std::printf("\n");
+          const std::string rest = stream.flush();
+          std::printf("%s\n", rest.c_str());
           return Status::Ok();
 #else
           return unsupported("generate --prompt needs the tokenizer (model/tokenizer.h is not in this build); "
