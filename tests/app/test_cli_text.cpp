@@ -12,6 +12,7 @@
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
 #include "model/npy.h"
+#include "model/tokenizer.h"
 #include "tests/model/moe_fixture.h"
 
 namespace hilum {
@@ -131,6 +132,28 @@ TEST(CliText, GenerateIdsMatchesTheLibrary) {
                              kIdsArg + " --max-tokens 6 --temperature 1.3 --top-p 0.9 --top-k 20 --seed 11";
   EXPECT_EQ(run(sample).out, run(sample).out);
   EXPECT_EQ(run(sample).exit_code, 0);
+}
+
+TEST(CliText, GenerateStreamsTheTokenizersText) {
+  TempDir d;
+  moe::testing::FixtureOptions o;
+  o.model_type = "olmoe";
+  o.vocab = 2048;  // covers the test tokenizer's ids
+  o.weight_std = 0.3f;
+  moe::testing::write_fixture(moe::testing::FixtureBuilder(o).build(), d.path() / "model");
+  const fs::path tok_src = fs::path(HILUM_TEST_DATA_DIR) / "golden" / "tokenizers" / "olmoe" / "tokenizer.json";
+  fs::copy_file(tok_src, d.path() / "model" / "tokenizer.json");
+  auto tok = Tokenizer::from_file(tok_src);
+  ASSERT_TRUE(tok.ok()) << tok.error().message();
+  const std::string prompt = "A 6 mm solid nodule in the right upper lobe";
+  auto model = *moe::TextModel::load(d.path() / "model");
+  moe::GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  auto want = *moe::generate(*model, tok->encode(prompt, true), nullptr, opt);
+  const std::string text = tok->decode(want.tokens, /*skip_special_tokens=*/true);
+  CliRun r = run("-q generate --model " + d.str("model") + " --prompt '" + prompt + "' --max-tokens 12 --greedy");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, text + "\n");
 }
 
 TEST(CliText, BadInputsExit2WithoutOutput) {
