@@ -210,6 +210,11 @@ Result<TextConfig> parse_text_config(const std::string& json_text, const std::st
   c.family = family->family;
   c.model_type = model_type;
   family->parse(r, c);
+  // Switches a family does not read are fine while they are off.
+  for (const char* key : {"sliding_window", "use_sliding_window", "layer_types", "rope_scaling", "rope_parameters",
+                          "clip_qkv", "attention_bias", "mlp_bias", "qkv_bias", "use_mrope"}) {
+    r.ignore_if_off(key);
+  }
   HILUM_RETURN_IF_ERROR(r.finish("model_type '" + model_type + "'"));
   if (c.sliding_window.empty()) c.sliding_window.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), 0);
   if (c.layer_is_moe.empty()) c.layer_is_moe.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), false);

@@ -154,6 +154,16 @@ void ConfigReader::ignore(std::initializer_list<const char*> keys) {
   for (const char* k : keys) seen_.insert(k);
 }
 
+void ConfigReader::ignore_if_off(const std::string& key) {
+  if (!object_.is_object()) return;
+  auto it = object_.find(key);
+  if (it == object_.end()) return;
+  const json& v = *it;
+  const bool off = v.is_null() || (v.is_boolean() && !v.get<bool>()) || (v.is_array() && v.empty()) ||
+                   (v.is_object() && v.empty());
+  if (off) seen_.insert(key);
+}
+
 void ConfigReader::require_absent(const std::string& key, const std::string& why) {
   const json* v = lookup(key);
   if (!v) return;

@@ -39,6 +39,9 @@ class ConfigReader {
   const nlohmann::json* raw(const std::string& key);
 
   void ignore(std::initializer_list<const char*> keys);  // informational keys
+  // Marks the key understood when it is absent, null, false or empty (a feature
+  // switched off); any other value stays for finish() to report.
+  void ignore_if_off(const std::string& key);
   // A key whose presence with a non-null, non-empty/false value is unsupported.
   void require_absent(const std::string& key, const std::string& why);
 

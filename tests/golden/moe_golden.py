@@ -108,7 +108,7 @@ def cases():
               kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8,
               n_shared_experts=2, num_experts_per_tok=2, first_k_dense_replace=0, topk_method="greedy",
               routed_scaling_factor=2.0, norm_topk_prob=False, rope_parameters=rope()),
-         ["q_proj", "kv_a_proj_with_mqa", "gate"], experts, "MLA without q_lora_rank, greedy routing"),
+         ["q_proj", "kv_a_proj_with_mqa", "o_proj"], experts, "MLA without q_lora_rank, greedy routing"),
         ("deepseek_v3", "DeepseekV3Config",
          dict(common, num_key_value_heads=4, intermediate_size=96, moe_intermediate_size=16, q_lora_rank=32,
               kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, n_routed_experts=8,

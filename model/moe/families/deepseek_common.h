@@ -59,6 +59,7 @@ inline void parse_shared(ConfigReader& r, TextConfig& c, const Defaults& d) {
     c.layer_is_moe[i] = c.router.num_experts > 0 && i >= first_dense;
   }
   r.ignore({"num_nextn_predict_layers"});
+  parse_layer_types(r, c, 0);
 }
 
 // Layer loading; `load_router` reads mlp.gate (and the v3 score bias).
