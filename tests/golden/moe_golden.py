@@ -66,9 +66,9 @@ def cases():
     experts = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
     return [
         ("llama", "LlamaConfig",
-         dict(common, num_key_value_heads=2, intermediate_size=96, hidden_act="silu",
+         dict(common, num_key_value_heads=2, intermediate_size=96, hidden_act="silu", tie_word_embeddings=True,
               rope_parameters=rope()),
-         ["q_proj", "v_proj", "gate_proj", "down_proj"], None, "dense GQA, rotate_half RoPE"),
+         ["q_proj", "v_proj", "gate_proj", "down_proj"], None, "dense GQA, rotate_half RoPE, tied embeddings"),
         ("qwen2", "Qwen2Config",
          dict(common, num_key_value_heads=2, intermediate_size=96, use_sliding_window=False,
               rope_parameters=rope(rope_theta=1000000.0)),
@@ -83,7 +83,7 @@ def cases():
          ["q_proj", "v_proj", "o_proj"], experts, "q/k RMSNorm over the whole projection"),
         ("olmoe_64x8", "OlmoeConfig",
          dict(common, num_key_value_heads=4, intermediate_size=8, num_experts=64, num_experts_per_tok=8,
-              norm_topk_prob=False, rope_parameters=rope()),
+              norm_topk_prob=False, num_hidden_layers=1, rope_parameters=rope()),
          ["q_proj", "v_proj"], experts, "64 experts, top-8 (OLMoE's routing width)"),
         ("olmoe_fused", "OlmoeConfig",
          dict(common, num_key_value_heads=2, intermediate_size=16, num_experts=8, num_experts_per_tok=2,
