@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "cuda/moe_gemv.cuh"
 
 namespace hilum::cuda::moe {
@@ -75,8 +77,9 @@ __global__ void gemv_kernel(const uint16_t* __restrict__ W, const float* __restr
 template <int MAXP>
 __global__ void expert_gate_up_kernel(int act, const uint16_t* __restrict__ gate_up, int64_t H, int64_t I,
                                       const float* __restrict__ x, int64_t ldx, const int32_t* offsets,
-                                      const int32_t* sorted_pairs, int K, float* h) {
-  const int e = blockIdx.y;
+                                      const int32_t* active, const int32_t* sorted_pairs, int K, float* h) {
+  const int e = active[blockIdx.y];
+  if (e < 0) return;
   const int p0 = offsets[e];
   int n = offsets[e + 1] - p0;
   if (n <= 0) return;
@@ -101,8 +104,10 @@ __global__ void expert_gate_up_kernel(int act, const uint16_t* __restrict__ gate
 
 template <int MAXP>
 __global__ void expert_down_kernel(const uint16_t* __restrict__ down, int64_t H, int64_t I,
-                                   const float* __restrict__ h, const int32_t* offsets, float* y) {
-  const int e = blockIdx.y;
+                                   const float* __restrict__ h, const int32_t* offsets, const int32_t* active,
+                                   float* y) {
+  const int e = active[blockIdx.y];
+  if (e < 0) return;
   const int p0 = offsets[e];
   int n = offsets[e + 1] - p0;
   if (n <= 0) return;
@@ -146,21 +151,22 @@ Status gemv(const bf16* W, const float* bias, int64_t N, int64_t K, const float*
 }
 
 Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64_t I, const float* x, int64_t ldx,
-                           const int32_t* offsets, const int32_t* sorted_pairs, int K, float* h, Stream s) {
-  if (E <= 0 || I <= 0) return Status::Ok();
+                           const int32_t* offsets, const int32_t* active, const int32_t* sorted_pairs, int K,
+                           int64_t TK, float* h, Stream s) {
+  if (E <= 0 || I <= 0 || TK <= 0) return Status::Ok();
   if (E > 65535) return internal_error("expert_gate_up_gemv: too many experts");
-  const dim3 grid(blocks_for(I, kWarps), static_cast<unsigned>(E));
+  const dim3 grid(blocks_for(I, kWarps), static_cast<unsigned>(std::min<int64_t>(E, TK)));
   expert_gate_up_kernel<kMaxGemvRows><<<grid, kWarps * 32, 0, stream_of(s)>>>(
-      static_cast<int>(act), gate_up, H, I, x, ldx, offsets, sorted_pairs, K, h);
+      static_cast<int>(act), gate_up, H, I, x, ldx, offsets, active, sorted_pairs, K, h);
   return launch_status("expert_gate_up_gemv");
 }
 
 Status expert_down_gemv(const bf16* down, int E, int64_t H, int64_t I, const float* h, const int32_t* offsets,
-                        float* y, Stream s) {
-  if (E <= 0 || H <= 0) return Status::Ok();
+                        const int32_t* active, int64_t TK, float* y, Stream s) {
+  if (E <= 0 || H <= 0 || TK <= 0) return Status::Ok();
   if (E > 65535) return internal_error("expert_down_gemv: too many experts");
-  const dim3 grid(blocks_for(H, kWarps), static_cast<unsigned>(E));
-  expert_down_kernel<kMaxGemvRows><<<grid, kWarps * 32, 0, stream_of(s)>>>(down, H, I, h, offsets, y);
+  const dim3 grid(blocks_for(H, kWarps), static_cast<unsigned>(std::min<int64_t>(E, TK)));
+  expert_down_kernel<kMaxGemvRows><<<grid, kWarps * 32, 0, stream_of(s)>>>(down, H, I, h, offsets, active, y);
   return launch_status("expert_down_gemv");
 }
 

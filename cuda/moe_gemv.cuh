@@ -15,10 +15,11 @@ __global__ void gemv_kernel(const uint16_t* __restrict__ W, const float* __restr
 template <int MAXP>
 __global__ void expert_gate_up_kernel(int act, const uint16_t* __restrict__ gate_up, int64_t H, int64_t I,
                                       const float* __restrict__ x, int64_t ldx, const int32_t* offsets,
-                                      const int32_t* sorted_pairs, int K, float* h);
+                                      const int32_t* active, const int32_t* sorted_pairs, int K, float* h);
 
 template <int MAXP>
 __global__ void expert_down_kernel(const uint16_t* __restrict__ down, int64_t H, int64_t I,
-                                   const float* __restrict__ h, const int32_t* offsets, float* y);
+                                   const float* __restrict__ h, const int32_t* offsets, const int32_t* active,
+                                   float* y);
 
 }  // namespace hilum::cuda::moe::detail

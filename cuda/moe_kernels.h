@@ -80,19 +80,22 @@ Status route(const RouterParams& p, const float* logits, int64_t T, const float*
 // Groups the T*K (token, slot) pairs by expert: offsets[E + 1] (exclusive
 // prefix of the counts), sorted_pairs[TK] (pair indices t*K + k, grouped by
 // expert, any order inside an expert), pair_pos[TK] (inverse of sorted_pairs),
-// max_count[1] (largest expert group). One block: T*K <= 1 << 20, E <= 1024.
+// max_count[1] (largest expert group), and active[E]: the experts with pairs,
+// in increasing order, then -1. One block: T*K <= 1 << 20, E <= 1024.
 Status group_by_expert(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
-                       int32_t* pair_pos, int32_t* max_count, Stream s);
+                       int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s);
 
 // Decode-sized expert FFN over grouped pairs (every expert's group <= 16 pairs,
 // which holds when T <= 16): for the pair at sorted position p of expert e,
 //   h[p, i] = act(x[t] . gate_up[e, i]) * (x[t] . gate_up[e, I + i])   (i < I)
 //   y[p, o] = h[p] . down[e, o]                                        (o < H)
 // with t = sorted_pairs[p] / K. gate_up: bf16 [E, 2I, H]; down: bf16 [E, H, I].
+// Blocks cover the active experts only (at most min(E, TK) of them).
 Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64_t I, const float* x, int64_t ldx,
-                           const int32_t* offsets, const int32_t* sorted_pairs, int K, float* h, Stream s);
+                           const int32_t* offsets, const int32_t* active, const int32_t* sorted_pairs, int K,
+                           int64_t TK, float* h, Stream s);
 Status expert_down_gemv(const bf16* down, int E, int64_t H, int64_t I, const float* h, const int32_t* offsets,
-                        float* y, Stream s);
+                        const int32_t* active, int64_t TK, float* y, Stream s);
 
 // Prefill-sized expert FFN via padded batches (TK = T*K pairs, max_rows >= the
 // largest group): xp[e, j, :] = bf16(x[t]) for the j-th pair of expert e (rows

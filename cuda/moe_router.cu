@@ -147,7 +147,7 @@ __global__ void route_kernel(RouterParams p, const float* logits, int64_t T, con
 
 // One block of 1024 threads.
 __global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
-                                       int32_t* pair_pos, int32_t* max_count) {
+                                       int32_t* pair_pos, int32_t* max_count, int32_t* active) {
   extern __shared__ int32_t counts[];  // E counts, then E cursors
   int32_t* cursor = counts + E;
   for (int e = threadIdx.x; e < E; e += blockDim.x) counts[e] = 0;
@@ -155,13 +155,15 @@ __global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, in
   for (int64_t i = threadIdx.x; i < TK; i += blockDim.x) atomicAdd(&counts[ids[i]], 1);
   __syncthreads();
   if (threadIdx.x == 0) {
-    int32_t run = 0, mx = 0;
+    int32_t run = 0, mx = 0, n_active = 0;
     for (int e = 0; e < E; ++e) {
       offsets[e] = run;
       cursor[e] = run;
       run += counts[e];
       mx = counts[e] > mx ? counts[e] : mx;
+      if (counts[e] > 0) active[n_active++] = e;
     }
+    for (int e = n_active; e < E; ++e) active[e] = -1;
     offsets[E] = run;
     *max_count = mx;
   }
@@ -232,10 +234,10 @@ Status route(const RouterParams& p, const float* logits, int64_t T, const float*
 }
 
 Status group_by_expert(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
-                       int32_t* pair_pos, int32_t* max_count, Stream s) {
+                       int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s) {
   if (E <= 0 || E > 1024 || TK < 0 || TK > (int64_t{1} << 20)) return internal_error("group_by_expert: bad shape");
   group_by_expert_kernel<<<1, 1024, sizeof(int32_t) * 2 * E, stream_of(s)>>>(ids, TK, E, offsets, sorted_pairs,
-                                                                             pair_pos, max_count);
+                                                                             pair_pos, max_count, active);
   return launch_status("group_by_expert");
 }
 

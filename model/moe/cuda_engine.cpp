@@ -96,7 +96,8 @@ struct CudaTextModel::Impl {
   float *sh = nullptr, *sg = nullptr, *partial = nullptr;
   bf16 *hn_b = nullptr, *qa_b = nullptr, *lat_b = nullptr, *attn_b = nullptr, *h_b = nullptr, *xp = nullptr,
        *hp = nullptr;
-  int32_t *ids = nullptr, *offsets = nullptr, *sorted = nullptr, *pair_pos = nullptr, *max_count = nullptr;
+  int32_t *ids = nullptr, *offsets = nullptr, *sorted = nullptr, *pair_pos = nullptr, *max_count = nullptr,
+          *active = nullptr;
 
   template <typename T>
   Result<T*> alloc(int64_t count) {
@@ -213,6 +214,7 @@ Status CudaTextModel::Impl::allocate_workspace() {
     HILUM_ASSIGN_OR_RETURN(sorted, alloc<int32_t>(R * K));
     HILUM_ASSIGN_OR_RETURN(pair_pos, alloc<int32_t>(R * K));
     HILUM_ASSIGN_OR_RETURN(max_count, alloc<int32_t>(1));
+    HILUM_ASSIGN_OR_RETURN(active, alloc<int32_t>(E));
     HILUM_ASSIGN_OR_RETURN(eh, alloc<float>(km::kMaxGemvRows * K * Ie));
     HILUM_ASSIGN_OR_RETURN(ey, alloc<float>(km::kMaxGemvRows * K * H));
     if (R > km::kMaxGemvRows) {
@@ -447,9 +449,8 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
                                          proj + nh * hd, P, nullptr, 0, st));
     }
     if (c.clip_qkv) HILUM_RETURN_IF_ERROR(km::clamp(proj, P, T, P, *c.clip_qkv, st));
-    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh, P, hd, 0, c.rope.dim, inv_freq, c.rope.attention_scaling, interleaved,
-                                   d_pos, st));
-    HILUM_RETURN_IF_ERROR(km::rope(proj + nh * hd, T, nkv, P, hd, 0, c.rope.dim, inv_freq, c.rope.attention_scaling,
+    // q and k heads sit side by side in the fused projection: one launch rotates both.
+    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq, c.rope.attention_scaling,
                                    interleaved, d_pos, st));
     HILUM_RETURN_IF_ERROR(km::kv_append(proj + nh * hd, P, proj + (nh + nkv) * hd, P, T, d_slots, d_pos, kv,
                                         L.k_cache, L.v_cache, st));
@@ -510,12 +511,13 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   rp.n_group = c.router.n_group;
   rp.topk_group = c.router.topk_group;
   HILUM_RETURN_IF_ERROR(km::route(rp, rlogits, T, L.score_bias, ids, wts, st));
-  HILUM_RETURN_IF_ERROR(km::group_by_expert(ids, TK, E, offsets, sorted, pair_pos, max_count, st));
+  HILUM_RETURN_IF_ERROR(km::group_by_expert(ids, TK, E, offsets, sorted, pair_pos, max_count, active, st));
   int64_t padded = 0;
   const float* y = nullptr;
   if (!big) {
-    HILUM_RETURN_IF_ERROR(km::expert_gate_up_gemv(act, L.experts_gate_up, E, H, Ie, hn_f, H, offsets, sorted, K, eh, st));
-    HILUM_RETURN_IF_ERROR(km::expert_down_gemv(L.experts_down, E, H, Ie, eh, offsets, ey, st));
+    HILUM_RETURN_IF_ERROR(
+        km::expert_gate_up_gemv(act, L.experts_gate_up, E, H, Ie, hn_f, H, offsets, active, sorted, K, TK, eh, st));
+    HILUM_RETURN_IF_ERROR(km::expert_down_gemv(L.experts_down, E, H, Ie, eh, offsets, active, TK, ey, st));
     y = ey;
   } else {
     int32_t mc = 0;

@@ -214,9 +214,10 @@ TEST(MoeKernels, GroupingCoversEveryPairOnce) {
     std::shuffle(e.begin(), e.end(), rng);
     for (int k = 0; k < K; ++k) ids[t * K + k] = e[k];
   }
-  Dev<int32_t> di(ids), doff(E + 1), dsorted(TK), dpos(TK), dmax(1);
-  ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), nullptr).ok());
-  auto off = doff.host(), sorted = dsorted.host(), pos = dpos.host();
+  Dev<int32_t> di(ids), doff(E + 1), dsorted(TK), dpos(TK), dmax(1), dact(E);
+  ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), dact.get(),
+                                  nullptr).ok());
+  auto off = doff.host(), sorted = dsorted.host(), pos = dpos.host(), act = dact.host();
   std::vector<int32_t> count(E, 0);
   for (int32_t e : ids) ++count[e];
   EXPECT_EQ(dmax.host()[0], *std::max_element(count.begin(), count.end()));
@@ -226,6 +227,12 @@ TEST(MoeKernels, GroupingCoversEveryPairOnce) {
     for (int32_t p = off[e]; p < off[e + 1]; ++p) EXPECT_EQ(ids[sorted[p]], e);
   }
   for (int64_t i = 0; i < TK; ++i) EXPECT_EQ(sorted[pos[i]], i);
+  std::vector<int32_t> want_active;
+  for (int e = 0; e < E; ++e) {
+    if (count[e] > 0) want_active.push_back(e);
+  }
+  want_active.resize(E, -1);
+  EXPECT_EQ(act, want_active);
 }
 
 // CPU reference of the expert FFN for one (token, expert) pair.
@@ -256,11 +263,12 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
     auto w = randn(TK, 15), x0 = randn(T * ldx, 16), shared = randn(T * H, 17), gate = randn(T, 18);
     Dev<uint16_t> dgu(gub), ddn(dnb);
     Dev<float> dx(x), dh(TK * I), dy(TK * H), dw(w);
-    Dev<int32_t> di(ids), doff(E + 1), dsorted(TK), dpos(TK), dmax(1);
-    ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), nullptr).ok());
-    ASSERT_TRUE(km::expert_gate_up_gemv(km::Act::kSilu, dgu.get(), E, H, I, dx.get(), ldx, doff.get(), dsorted.get(),
-                                        K, dh.get(), nullptr).ok());
-    ASSERT_TRUE(km::expert_down_gemv(ddn.get(), E, H, I, dh.get(), doff.get(), dy.get(), nullptr).ok());
+    Dev<int32_t> di(ids), doff(E + 1), dsorted(TK), dpos(TK), dmax(1), dact(E);
+    ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), dact.get(),
+                                    nullptr).ok());
+    ASSERT_TRUE(km::expert_gate_up_gemv(km::Act::kSilu, dgu.get(), E, H, I, dx.get(), ldx, doff.get(), dact.get(),
+                                        dsorted.get(), K, TK, dh.get(), nullptr).ok());
+    ASSERT_TRUE(km::expert_down_gemv(ddn.get(), E, H, I, dh.get(), doff.get(), dact.get(), TK, dy.get(), nullptr).ok());
     auto sorted = dsorted.host(), pos = dpos.host();
     auto h = dh.host(), y = dy.host();
     std::vector<float> want_x0 = x0;
