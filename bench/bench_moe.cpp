@@ -71,8 +71,8 @@ void BM_CpuPrefill(benchmark::State& state) {
     auto out = m.forward(ids, nullptr, opt);
     if (!out.ok()) state.SkipWithError(out.error().message().c_str());
   }
-  state.counters["tok/s"] =
-      benchmark::Counter(static_cast<double>(state.range(0)) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.range(0)) * state.iterations(),
+                                               benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CpuPrefill)->Name("Cpu/prefill")->Arg(128)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -143,7 +143,9 @@ GpuModels& gpu_models() {
 CudaTextModel* gpu_model(const std::string& which) {
   if (cuda::device_count() == 0) return nullptr;
   GpuModels& g = gpu_models();
-  std::unique_ptr<CudaTextModel>* slot = which == "olmoe" ? &g.olmoe : which == "olmoe16" ? &g.olmoe16 : &g.v2lite;
+  std::unique_ptr<CudaTextModel>* slot = which == "olmoe"     ? &g.olmoe
+                                         : which == "olmoe16" ? &g.olmoe16
+                                                              : &g.v2lite;
   if (!*slot) {
     // One large model on the device at a time.
     g.olmoe.reset();
@@ -172,17 +174,23 @@ void BM_CudaPrefill(benchmark::State& state) {
   const auto ids = tokens(state.range(0), m->config().vocab_size);
   for (auto _ : state) {
     m->reset(0);
-    auto ms = m->time_ms([&]() -> Status { return m->prefill(0, ids, false).ok() ? Status::Ok() : internal_error("prefill"); });
+    auto ms = m->time_ms([&]() -> Status {
+      return m->prefill(0, ids, false).ok() ? Status::Ok() : internal_error("prefill");
+    });
     if (!ms.ok()) {
       state.SkipWithError(ms.error().message().c_str());
       return;
     }
     state.SetIterationTime(*ms / 1000.0);
   }
-  state.counters["tok/s"] =
-      benchmark::Counter(static_cast<double>(state.range(0)) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.range(0)) * state.iterations(),
+                                               benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_CudaPrefill)->Name("Cuda/olmoe_1b_7b/prefill")->Arg(512)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaPrefill)
+    ->Name("Cuda/olmoe_1b_7b/prefill")
+    ->Arg(512)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void decode_bench(benchmark::State& state, const std::string& which) {
   const int B = static_cast<int>(state.range(0));
@@ -225,7 +233,9 @@ void decode_bench(benchmark::State& state, const std::string& which) {
   state.counters["batch"] = B;
 }
 
-void BM_CudaOlmoeDecode(benchmark::State& state) { decode_bench(state, state.range(0) > 1 ? "olmoe16" : "olmoe"); }
+void BM_CudaOlmoeDecode(benchmark::State& state) {
+  decode_bench(state, state.range(0) > 1 ? "olmoe16" : "olmoe");
+}
 BENCHMARK(BM_CudaOlmoeDecode)
     ->Name("Cuda/olmoe_1b_7b/decode")
     ->Arg(1)

@@ -11,8 +11,9 @@ __device__ __forceinline__ int64_t cache_row(const KvLayout& kv, int slot, int64
 }  // namespace
 
 // grid (T, kv_heads)
-__global__ void kv_append_kernel(const float* k, int64_t ldk, const float* v, int64_t ldv, const int32_t* slots,
-                                 const int32_t* positions, KvLayout kv, float* k_cache, float* v_cache) {
+__global__ void kv_append_kernel(const float* k, int64_t ldk, const float* v, int64_t ldv,
+                                 const int32_t* slots, const int32_t* positions, KvLayout kv, float* k_cache,
+                                 float* v_cache) {
   const int64_t t = blockIdx.x;
   const int h = blockIdx.y;
   const int64_t row = cache_row(kv, slots[t], positions[t], h);
@@ -59,7 +60,8 @@ __global__ void decode_partial_kernel(const float* q, int64_t ldq, int nh, const
   }
   const int n = static_cast<int>(end - start);
   const int kh = h / (nh / kv.kv_heads);
-  for (int d = threadIdx.x; d < kv.dk; d += blockDim.x) qs[d] = q[t * ldq + static_cast<int64_t>(h) * kv.dk + d];
+  for (int d = threadIdx.x; d < kv.dk; d += blockDim.x)
+    qs[d] = q[t * ldq + static_cast<int64_t>(h) * kv.dk + d];
   __syncthreads();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
   for (int j = warp; j < n; j += nwarps) {
@@ -92,7 +94,8 @@ __global__ void decode_partial_kernel(const float* q, int64_t ldq, int nh, const
 }
 
 // grid (nh, T), 128 threads.
-__global__ void decode_combine_kernel(const float* partial, int n_chunks, int nh, int dv, float* out, int64_t ldo) {
+__global__ void decode_combine_kernel(const float* partial, int n_chunks, int nh, int dv, float* out,
+                                      int64_t ldo) {
   const int h = blockIdx.x;
   const int64_t t = blockIdx.y;
   const float* base = partial + (t * nh + h) * n_chunks * static_cast<int64_t>(dv + 2);
@@ -116,9 +119,9 @@ __global__ void decode_combine_kernel(const float* partial, int n_chunks, int nh
 // grid (ceil(T / kPrefillQ), nh), 128 threads; dynamic shared memory laid out
 // as Q [kPrefillQ][dk], K [kPrefillK][dk + 1], V [kPrefillK][dv],
 // S [kPrefillQ][kPrefillK], m/l/alpha [kPrefillQ].
-__global__ void prefill_kernel(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0, int64_t window,
-                               float scale, KvLayout kv, const float* k_cache, const float* v_cache, float* out,
-                               int64_t ldo) {
+__global__ void prefill_kernel(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0,
+                               int64_t window, float scale, KvLayout kv, const float* k_cache,
+                               const float* v_cache, float* out, int64_t ldo) {
   extern __shared__ float sm[];
   const int dk = kv.dk, dv = kv.dv, ldks = dk + 1;
   float* Qs = sm;
@@ -239,19 +242,20 @@ Status kv_append(const float* k, int64_t ldk, const float* v, int64_t ldv, int64
                  const int32_t* positions, const KvLayout& kv, float* k_cache, float* v_cache, Stream s) {
   if (T <= 0) return Status::Ok();
   HILUM_RETURN_IF_ERROR(check_layout(kv, kv.kv_heads, "kv_append"));
-  kv_append_kernel<<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(kv.kv_heads)), 128, 0, stream_of(s)>>>(
-      k, ldk, v, ldv, slots, positions, kv, k_cache, v_cache);
+  kv_append_kernel<<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(kv.kv_heads)), 128, 0,
+                     stream_of(s)>>>(k, ldk, v, ldv, slots, positions, kv, k_cache, v_cache);
   return launch_status("kv_append");
 }
 
 Status mla_append(const float* kvb, const float* k_pe, int64_t ld_pe, int64_t T, int nope, int rope_dim,
-                  const int32_t* slots, const int32_t* positions, const KvLayout& kv, float* k_cache, float* v_cache,
-                  Stream s) {
+                  const int32_t* slots, const int32_t* positions, const KvLayout& kv, float* k_cache,
+                  float* v_cache, Stream s) {
   if (T <= 0) return Status::Ok();
   HILUM_RETURN_IF_ERROR(check_layout(kv, kv.kv_heads, "mla_append"));
   if (nope + rope_dim != kv.dk) return internal_error("mla_append: key size is not nope + rope");
-  mla_append_kernel<<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(kv.kv_heads)), 128, 0, stream_of(s)>>>(
-      kvb, k_pe, ld_pe, nope, rope_dim, slots, positions, kv, k_cache, v_cache);
+  mla_append_kernel<<<dim3(static_cast<unsigned>(T), static_cast<unsigned>(kv.kv_heads)), 128, 0,
+                      stream_of(s)>>>(kvb, k_pe, ld_pe, nope, rope_dim, slots, positions, kv, k_cache,
+                                      v_cache);
   return launch_status("mla_append");
 }
 
@@ -267,31 +271,33 @@ Status attention_decode(const float* q, int64_t ldq, int64_t T, int nh, const in
   HILUM_RETURN_IF_ERROR(check_layout(kv, nh, "attention_decode"));
   const int64_t chunks = decode_chunks(kv);
   if (chunks > 65535 || T > 65535 || nh > 65535) return internal_error("attention_decode: grid too large");
-  decode_partial_kernel<<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(nh), static_cast<unsigned>(T)),
-                          128, 0, stream_of(s)>>>(q, ldq, nh, slots, positions, window, scale, kv, k_cache, v_cache,
-                                                  partial);
+  decode_partial_kernel<<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(nh),
+                               static_cast<unsigned>(T)),
+                          128, 0, stream_of(s)>>>(q, ldq, nh, slots, positions, window, scale, kv, k_cache,
+                                                  v_cache, partial);
   HILUM_RETURN_IF_ERROR(launch_status("attention_decode (partial)"));
   decode_combine_kernel<<<dim3(static_cast<unsigned>(nh), static_cast<unsigned>(T)), 128, 0, stream_of(s)>>>(
       partial, static_cast<int>(chunks), nh, kv.dv, out, ldo);
   return launch_status("attention_decode (combine)");
 }
 
-Status attention_prefill(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0, int64_t window,
-                         float scale, const KvLayout& kv, const float* k_cache, const float* v_cache, float* out,
-                         int64_t ldo, Stream s) {
+Status attention_prefill(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0,
+                         int64_t window, float scale, const KvLayout& kv, const float* k_cache,
+                         const float* v_cache, float* out, int64_t ldo, Stream s) {
   if (T <= 0) return Status::Ok();
   HILUM_RETURN_IF_ERROR(check_layout(kv, nh, "attention_prefill"));
-  const size_t floats = static_cast<size_t>(kPrefillQ) * kv.dk + static_cast<size_t>(kPrefillK) * (kv.dk + 1) +
+  const size_t floats = static_cast<size_t>(kPrefillQ) * kv.dk +
+                        static_cast<size_t>(kPrefillK) * (kv.dk + 1) +
                         static_cast<size_t>(kPrefillK) * kv.dv + kPrefillQ * kPrefillK + 3 * kPrefillQ;
   const size_t bytes = floats * sizeof(float);
   if (bytes > 48 * 1024) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    const cudaError_t e = cudaFuncSetAttribute(prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(bytes));
     if (e != cudaSuccess) return internal_error(std::string("attention_prefill: ") + cudaGetErrorString(e));
   }
   const int64_t blocks = (T + kPrefillQ - 1) / kPrefillQ;
-  prefill_kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(nh)), 128, bytes, stream_of(s)>>>(
-      q, ldq, T, nh, slot, pos0, window, scale, kv, k_cache, v_cache, out, ldo);
+  prefill_kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(nh)), 128, bytes,
+                   stream_of(s)>>>(q, ldq, T, nh, slot, pos0, window, scale, kv, k_cache, v_cache, out, ldo);
   return launch_status("attention_prefill");
 }
 

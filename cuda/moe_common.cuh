@@ -23,7 +23,9 @@ inline unsigned blocks_for(int64_t n, int per) { return static_cast<unsigned>((n
 
 __device__ __forceinline__ float bf16_lo(uint32_t v) { return __uint_as_float(v << 16); }
 __device__ __forceinline__ float bf16_hi(uint32_t v) { return __uint_as_float(v & 0xffff0000u); }
-__device__ __forceinline__ float bf16_val(uint16_t v) { return __uint_as_float(static_cast<uint32_t>(v) << 16); }
+__device__ __forceinline__ float bf16_val(uint16_t v) {
+  return __uint_as_float(static_cast<uint32_t>(v) << 16);
+}
 
 // Round to nearest even, like the CPU's f32_to_bf16 (NaN kept quiet).
 __device__ __forceinline__ uint16_t to_bf16_bits(float f) {
@@ -76,10 +78,14 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 
 __device__ __forceinline__ float activate(int act, float x) {
   switch (act) {
-    case 0: return x / (1.0f + expf(-x));
-    case 1: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case 2: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-    default: return x > 0.0f ? x : 0.0f;
+    case 0:
+      return x / (1.0f + expf(-x));
+    case 1:
+      return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case 2:
+      return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    default:
+      return x > 0.0f ? x : 0.0f;
   }
 }
 

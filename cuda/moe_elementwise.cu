@@ -47,7 +47,8 @@ __global__ void clamp_kernel(float* x, int64_t ld, int64_t T, int64_t n, float l
   }
 }
 
-__global__ void to_bf16_kernel(const float* x, int64_t ldx, int64_t T, int64_t n, uint16_t* out, int64_t ldo) {
+__global__ void to_bf16_kernel(const float* x, int64_t ldx, int64_t T, int64_t n, uint16_t* out,
+                               int64_t ldo) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < T * n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     out[(i / n) * ldo + i % n] = to_bf16_bits(x[(i / n) * ldx + i % n]);
@@ -158,12 +159,12 @@ Status embed(const bf16* table, int64_t dim, const int32_t* ids, int64_t T, floa
   return launch_status("embed");
 }
 
-Status rms_norm(float* x, int64_t ldx, const float* delta, int64_t ld_delta, const float* w, int64_t T, int64_t dim,
-                float eps, float* y, int64_t ldy, bf16* yb, int64_t ldyb, Stream s) {
+Status rms_norm(float* x, int64_t ldx, const float* delta, int64_t ld_delta, const float* w, int64_t T,
+                int64_t dim, float eps, float* y, int64_t ldy, bf16* yb, int64_t ldyb, Stream s) {
   if (T <= 0) return Status::Ok();
   const int threads = dim >= 1024 ? 512 : (dim >= 256 ? 256 : 128);
-  rms_norm_kernel<<<static_cast<unsigned>(T), threads, 0, stream_of(s)>>>(x, ldx, delta, ld_delta, w, dim, eps, y,
-                                                                           ldy, yb, ldyb);
+  rms_norm_kernel<<<static_cast<unsigned>(T), threads, 0, stream_of(s)>>>(x, ldx, delta, ld_delta, w, dim,
+                                                                          eps, y, ldy, yb, ldyb);
   return launch_status("rms_norm");
 }
 
@@ -192,7 +193,8 @@ Status glu(Act act, const float* gu, int64_t rows, int64_t inter, float* h, bf16
 }
 
 Status rope(float* x, int64_t T, int64_t heads, int64_t ld, int64_t head_stride, int64_t offset, int64_t dim,
-            const float* inv_freq, float attention_scaling, bool interleaved, const int32_t* positions, Stream s) {
+            const float* inv_freq, float attention_scaling, bool interleaved, const int32_t* positions,
+            Stream s) {
   if (T <= 0 || heads <= 0) return Status::Ok();
   if (dim % 2 != 0 || heads > 65535) return internal_error("rope: bad dimensions");
   const int64_t half = dim / 2;
@@ -202,10 +204,11 @@ Status rope(float* x, int64_t T, int64_t heads, int64_t ld, int64_t head_stride,
   return launch_status("rope");
 }
 
-Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions, int32_t* history,
-                      Stream s) {
+Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions,
+                      int32_t* history, Stream s) {
   if (B <= 0) return Status::Ok();
-  greedy_advance_kernel<<<static_cast<unsigned>(B), 256, 0, stream_of(s)>>>(logits, V, ids, positions, history);
+  greedy_advance_kernel<<<static_cast<unsigned>(B), 256, 0, stream_of(s)>>>(logits, V, ids, positions,
+                                                                            history);
   return launch_status("greedy_advance");
 }
 

@@ -26,8 +26,8 @@ __device__ __forceinline__ void dot8(const uint4 raw, const float* const* xs, in
 // Dot products of one bf16 weight row with n <= MAXT activation rows, summed
 // over the warp (every lane returns the totals in acc).
 template <int MAXT>
-__device__ __forceinline__ void row_dots(const uint16_t* __restrict__ w, int64_t K, const float* const* xs, int n,
-                                         float* acc) {
+__device__ __forceinline__ void row_dots(const uint16_t* __restrict__ w, int64_t K, const float* const* xs,
+                                         int n, float* acc) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int j = 0; j < MAXT; ++j) acc[j] = 0.0f;
@@ -53,8 +53,9 @@ __device__ __forceinline__ void row_dots(const uint16_t* __restrict__ w, int64_t
 }  // namespace
 
 template <int MAXT>
-__global__ void gemv_kernel(const uint16_t* __restrict__ W, const float* __restrict__ bias, int64_t N, int64_t K,
-                            const float* __restrict__ x, int64_t ldx, int T, float* y, int64_t ldy, int accumulate) {
+__global__ void gemv_kernel(const uint16_t* __restrict__ W, const float* __restrict__ bias, int64_t N,
+                            int64_t K, const float* __restrict__ x, int64_t ldx, int T, float* y, int64_t ldy,
+                            int accumulate) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
   if (row >= N) return;
   const float* xs[MAXT];
@@ -88,7 +89,8 @@ __global__ void expert_gate_up_kernel(int act, const uint16_t* __restrict__ gate
   if (i >= I) return;
   const float* xs[MAXP];
 #pragma unroll
-  for (int j = 0; j < MAXP; ++j) xs[j] = x + static_cast<int64_t>(sorted_pairs[p0 + (j < n ? j : 0)] / K) * ldx;
+  for (int j = 0; j < MAXP; ++j)
+    xs[j] = x + static_cast<int64_t>(sorted_pairs[p0 + (j < n ? j : 0)] / K) * ldx;
   const uint16_t* wg = gate_up + (static_cast<int64_t>(e) * 2 * I + i) * H;
   const uint16_t* wu = wg + I * H;
   float g[MAXP], u[MAXP];
@@ -131,8 +133,8 @@ __global__ void expert_down_kernel(const uint16_t* __restrict__ down, int64_t H,
 
 using namespace detail;
 
-Status gemv(const bf16* W, const float* bias, int64_t N, int64_t K, const float* x, int64_t ldx, int64_t T, float* y,
-            int64_t ldy, bool accumulate, Stream s) {
+Status gemv(const bf16* W, const float* bias, int64_t N, int64_t K, const float* x, int64_t ldx, int64_t T,
+            float* y, int64_t ldy, bool accumulate, Stream s) {
   if (T <= 0 || N <= 0) return Status::Ok();
   if (T > kMaxGemvRows) return internal_error("gemv: more than 16 activation rows");
   const dim3 grid(blocks_for(N, kWarps));
@@ -150,9 +152,9 @@ Status gemv(const bf16* W, const float* bias, int64_t N, int64_t K, const float*
   return launch_status("gemv");
 }
 
-Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64_t I, const float* x, int64_t ldx,
-                           const int32_t* offsets, const int32_t* active, const int32_t* sorted_pairs, int K,
-                           int64_t TK, float* h, Stream s) {
+Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64_t I, const float* x,
+                           int64_t ldx, const int32_t* offsets, const int32_t* active,
+                           const int32_t* sorted_pairs, int K, int64_t TK, float* h, Stream s) {
   if (E <= 0 || I <= 0 || TK <= 0) return Status::Ok();
   if (E > 65535) return internal_error("expert_gate_up_gemv: too many experts");
   const dim3 grid(blocks_for(I, kWarps), static_cast<unsigned>(std::min<int64_t>(E, TK)));

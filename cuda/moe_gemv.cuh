@@ -9,8 +9,9 @@
 namespace hilum::cuda::moe::detail {
 
 template <int MAXT>
-__global__ void gemv_kernel(const uint16_t* __restrict__ W, const float* __restrict__ bias, int64_t N, int64_t K,
-                            const float* __restrict__ x, int64_t ldx, int T, float* y, int64_t ldy, int accumulate);
+__global__ void gemv_kernel(const uint16_t* __restrict__ W, const float* __restrict__ bias, int64_t N,
+                            int64_t K, const float* __restrict__ x, int64_t ldx, int T, float* y, int64_t ldy,
+                            int accumulate);
 
 template <int MAXP>
 __global__ void expert_gate_up_kernel(int act, const uint16_t* __restrict__ gate_up, int64_t H, int64_t I,

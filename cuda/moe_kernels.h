@@ -48,7 +48,8 @@ Status glu(Act act, const float* gu, int64_t rows, int64_t inter, float* h, bf16
 // inv_freq: dim/2 floats on the device; interleaved: DeepSeek's pairs (2i, 2i+1)
 // instead of rotate_half (i, i + dim/2).
 Status rope(float* x, int64_t T, int64_t heads, int64_t ld, int64_t head_stride, int64_t offset, int64_t dim,
-            const float* inv_freq, float attention_scaling, bool interleaved, const int32_t* positions, Stream s);
+            const float* inv_freq, float attention_scaling, bool interleaved, const int32_t* positions,
+            Stream s);
 
 // ---- matrix-vector products (decode: up to 16 rows of activations) --------------
 
@@ -61,7 +62,12 @@ Status gemv(const bf16* W, const float* bias, int64_t N, int64_t K, const float*
 
 // ---- routing -----------------------------------------------------------------------
 
-enum class RouterKind : int { kSoftmaxTopK = 0, kSoftmaxGreedy = 1, kSoftmaxGroupLimited = 2, kSigmoidNoAuxTc = 3 };
+enum class RouterKind : int {
+  kSoftmaxTopK = 0,
+  kSoftmaxGreedy = 1,
+  kSoftmaxGroupLimited = 2,
+  kSigmoidNoAuxTc = 3
+};
 
 struct RouterParams {
   RouterKind kind = RouterKind::kSoftmaxTopK;
@@ -69,7 +75,7 @@ struct RouterParams {
   int top_k = 0;        // <= 16
   bool norm_topk_prob = false;
   float routed_scaling_factor = 1.0f;
-  int n_group = 1;      // <= 32
+  int n_group = 1;  // <= 32
   int topk_group = 1;
 };
 
@@ -91,28 +97,30 @@ Status group_by_expert(const int32_t* ids, int64_t TK, int E, int32_t* offsets, 
 //   y[p, o] = h[p] . down[e, o]                                        (o < H)
 // with t = sorted_pairs[p] / K. gate_up: bf16 [E, 2I, H]; down: bf16 [E, H, I].
 // Blocks cover the active experts only (at most min(E, TK) of them).
-Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64_t I, const float* x, int64_t ldx,
-                           const int32_t* offsets, const int32_t* active, const int32_t* sorted_pairs, int K,
-                           int64_t TK, float* h, Stream s);
+Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64_t I, const float* x,
+                           int64_t ldx, const int32_t* offsets, const int32_t* active,
+                           const int32_t* sorted_pairs, int K, int64_t TK, float* h, Stream s);
 Status expert_down_gemv(const bf16* down, int E, int64_t H, int64_t I, const float* h, const int32_t* offsets,
                         const int32_t* active, int64_t TK, float* y, Stream s);
 
 // Prefill-sized expert FFN via padded batches (TK = T*K pairs, max_rows >= the
 // largest group): xp[e, j, :] = bf16(x[t]) for the j-th pair of expert e (rows
 // j >= count are left as they are).
-Status gather_padded(const float* x, int64_t ldx, int64_t H, const int32_t* offsets, const int32_t* sorted_pairs,
-                     int K, int E, int64_t TK, int64_t max_rows, bf16* xp, Stream s);
+Status gather_padded(const float* x, int64_t ldx, int64_t H, const int32_t* offsets,
+                     const int32_t* sorted_pairs, int K, int E, int64_t TK, int64_t max_rows, bf16* xp,
+                     Stream s);
 // hp[e, j, i] = bf16(act(gu[e, j, i]) * gu[e, j, I + i]) for j < count(e).
-Status glu_padded(Act act, const float* gu, int E, int64_t TK, int64_t max_rows, int64_t I, const int32_t* offsets,
-                  bf16* hp, Stream s);
+Status glu_padded(Act act, const float* gu, int E, int64_t TK, int64_t max_rows, int64_t I,
+                  const int32_t* offsets, bf16* hp, Stream s);
 
 // x[t, o] += sum_k weights[t, k] * y[row(t, k), o]  (+ gate(t) * shared[t, o])
 // where row = pair_pos[t*K + k] for grouped rows (padded_rows == 0) or
 // e*padded_rows + (pair_pos - offsets[e]) for padded rows. shared may be null;
 // shared_gate_logit (may be null) gives gate(t) = sigmoid(logit[t]), else 1.
-Status combine_experts(float* x, int64_t ldx, int64_t T, int64_t H, int K, const int32_t* ids, const float* weights,
-                       const int32_t* pair_pos, const int32_t* offsets, int64_t padded_rows, const float* y,
-                       const float* shared, const float* shared_gate_logit, Stream s);
+Status combine_experts(float* x, int64_t ldx, int64_t T, int64_t H, int K, const int32_t* ids,
+                       const float* weights, const int32_t* pair_pos, const int32_t* offsets,
+                       int64_t padded_rows, const float* y, const float* shared,
+                       const float* shared_gate_logit, Stream s);
 
 // ---- attention -----------------------------------------------------------------------
 
@@ -149,16 +157,16 @@ Status attention_decode(const float* q, int64_t ldq, int64_t T, int nh, const in
 
 // Causal attention of T queries of one sequence in `slot` at positions
 // pos0 .. pos0+T-1 over keys 0 .. pos0+T-1 (tiled, online softmax).
-Status attention_prefill(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0, int64_t window,
-                         float scale, const KvLayout& kv, const float* k_cache, const float* v_cache, float* out,
-                         int64_t ldo, Stream s);
+Status attention_prefill(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0,
+                         int64_t window, float scale, const KvLayout& kv, const float* k_cache,
+                         const float* v_cache, float* out, int64_t ldo, Stream s);
 
 // ---- greedy decoding on the device ---------------------------------------------------------
 
 // For each row b < B of logits [B, V]: ids[b] = argmax (lowest index on ties),
 // positions[b] += 1, and history[b] = ids[b] when history is not null.
-Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions, int32_t* history,
-                      Stream s);
+Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions,
+                      int32_t* history, Stream s);
 
 // ---- random weights (benchmarks) ------------------------------------------------------
 

@@ -51,8 +51,8 @@ __device__ __forceinline__ int find_expert(const int32_t* offsets, int E, int p)
 }  // namespace
 
 // One warp per token; shared memory: 2 * E floats per warp.
-__global__ void route_kernel(RouterParams p, const float* logits, int64_t T, const float* score_bias, int32_t* ids,
-                             float* weights) {
+__global__ void route_kernel(RouterParams p, const float* logits, int64_t T, const float* score_bias,
+                             int32_t* ids, float* weights) {
   extern __shared__ float smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kRouterWarps + warp;
@@ -146,8 +146,9 @@ __global__ void route_kernel(RouterParams p, const float* logits, int64_t T, con
 }
 
 // One block of 1024 threads.
-__global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
-                                       int32_t* pair_pos, int32_t* max_count, int32_t* active) {
+__global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, int32_t* offsets,
+                                       int32_t* sorted_pairs, int32_t* pair_pos, int32_t* max_count,
+                                       int32_t* active) {
   extern __shared__ int32_t counts[];  // E counts, then E cursors
   int32_t* cursor = counts + E;
   for (int e = threadIdx.x; e < E; e += blockDim.x) counts[e] = 0;
@@ -177,7 +178,8 @@ __global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, in
 
 // grid: one block per sorted pair.
 __global__ void gather_padded_kernel(const float* x, int64_t ldx, int64_t H, const int32_t* offsets,
-                                     const int32_t* sorted_pairs, int K, int E, int64_t max_rows, uint16_t* xp) {
+                                     const int32_t* sorted_pairs, int K, int E, int64_t max_rows,
+                                     uint16_t* xp) {
   const int p = blockIdx.x;
   const int e = find_expert(offsets, E, p);
   const int64_t row = static_cast<int64_t>(e) * max_rows + (p - offsets[e]);
@@ -191,13 +193,15 @@ __global__ void glu_padded_kernel(int act, const float* gu, int E, int64_t max_r
   const int e = find_expert(offsets, E, p);
   const int64_t row = static_cast<int64_t>(e) * max_rows + (p - offsets[e]);
   const float* g = gu + row * 2 * I;
-  for (int64_t i = threadIdx.x; i < I; i += blockDim.x) hp[row * I + i] = to_bf16_bits(activate(act, g[i]) * g[I + i]);
+  for (int64_t i = threadIdx.x; i < I; i += blockDim.x)
+    hp[row * I + i] = to_bf16_bits(activate(act, g[i]) * g[I + i]);
 }
 
 // grid: one block per token.
-__global__ void combine_kernel(float* x, int64_t ldx, int64_t H, int K, const int32_t* ids, const float* weights,
-                               const int32_t* pair_pos, const int32_t* offsets, int64_t padded_rows, const float* y,
-                               const float* shared, const float* shared_gate_logit) {
+__global__ void combine_kernel(float* x, int64_t ldx, int64_t H, int K, const int32_t* ids,
+                               const float* weights, const int32_t* pair_pos, const int32_t* offsets,
+                               int64_t padded_rows, const float* y, const float* shared,
+                               const float* shared_gate_logit) {
   const int64_t t = blockIdx.x;
   int64_t rows[16];
   float w[16];
@@ -228,43 +232,46 @@ Status route(const RouterParams& p, const float* logits, int64_t T, const float*
     return internal_error("route: unsupported router shape");
   }
   const size_t smem = sizeof(float) * 2 * p.num_experts * kRouterWarps;
-  route_kernel<<<blocks_for(T, kRouterWarps), kRouterWarps * 32, smem, stream_of(s)>>>(p, logits, T, score_bias, ids,
-                                                                                       weights);
+  route_kernel<<<blocks_for(T, kRouterWarps), kRouterWarps * 32, smem, stream_of(s)>>>(
+      p, logits, T, score_bias, ids, weights);
   return launch_status("route");
 }
 
 Status group_by_expert(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
                        int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s) {
-  if (E <= 0 || E > 1024 || TK < 0 || TK > (int64_t{1} << 20)) return internal_error("group_by_expert: bad shape");
-  group_by_expert_kernel<<<1, 1024, sizeof(int32_t) * 2 * E, stream_of(s)>>>(ids, TK, E, offsets, sorted_pairs,
-                                                                             pair_pos, max_count, active);
+  if (E <= 0 || E > 1024 || TK < 0 || TK > (int64_t{1} << 20))
+    return internal_error("group_by_expert: bad shape");
+  group_by_expert_kernel<<<1, 1024, sizeof(int32_t) * 2 * E, stream_of(s)>>>(
+      ids, TK, E, offsets, sorted_pairs, pair_pos, max_count, active);
   return launch_status("group_by_expert");
 }
 
-Status gather_padded(const float* x, int64_t ldx, int64_t H, const int32_t* offsets, const int32_t* sorted_pairs,
-                     int K, int E, int64_t TK, int64_t max_rows, bf16* xp, Stream s) {
+Status gather_padded(const float* x, int64_t ldx, int64_t H, const int32_t* offsets,
+                     const int32_t* sorted_pairs, int K, int E, int64_t TK, int64_t max_rows, bf16* xp,
+                     Stream s) {
   if (TK <= 0) return Status::Ok();
   if (TK > 0x7fffffff) return internal_error("gather_padded: too many pairs");
-  gather_padded_kernel<<<static_cast<unsigned>(TK), 256, 0, stream_of(s)>>>(x, ldx, H, offsets, sorted_pairs, K, E,
-                                                                            max_rows, xp);
+  gather_padded_kernel<<<static_cast<unsigned>(TK), 256, 0, stream_of(s)>>>(x, ldx, H, offsets, sorted_pairs,
+                                                                            K, E, max_rows, xp);
   return launch_status("gather_padded");
 }
 
-Status glu_padded(Act act, const float* gu, int E, int64_t TK, int64_t max_rows, int64_t I, const int32_t* offsets,
-                  bf16* hp, Stream s) {
+Status glu_padded(Act act, const float* gu, int E, int64_t TK, int64_t max_rows, int64_t I,
+                  const int32_t* offsets, bf16* hp, Stream s) {
   if (TK <= 0) return Status::Ok();
-  glu_padded_kernel<<<static_cast<unsigned>(TK), 256, 0, stream_of(s)>>>(static_cast<int>(act), gu, E, max_rows, I,
-                                                                         offsets, hp);
+  glu_padded_kernel<<<static_cast<unsigned>(TK), 256, 0, stream_of(s)>>>(static_cast<int>(act), gu, E,
+                                                                         max_rows, I, offsets, hp);
   return launch_status("glu_padded");
 }
 
-Status combine_experts(float* x, int64_t ldx, int64_t T, int64_t H, int K, const int32_t* ids, const float* weights,
-                       const int32_t* pair_pos, const int32_t* offsets, int64_t padded_rows, const float* y,
-                       const float* shared, const float* shared_gate_logit, Stream s) {
+Status combine_experts(float* x, int64_t ldx, int64_t T, int64_t H, int K, const int32_t* ids,
+                       const float* weights, const int32_t* pair_pos, const int32_t* offsets,
+                       int64_t padded_rows, const float* y, const float* shared,
+                       const float* shared_gate_logit, Stream s) {
   if (T <= 0) return Status::Ok();
   if (K > 16) return internal_error("combine_experts: top_k above 16");
-  combine_kernel<<<static_cast<unsigned>(T), 256, 0, stream_of(s)>>>(x, ldx, H, K, ids, weights, pair_pos, offsets,
-                                                                     padded_rows, y, shared, shared_gate_logit);
+  combine_kernel<<<static_cast<unsigned>(T), 256, 0, stream_of(s)>>>(
+      x, ldx, H, K, ids, weights, pair_pos, offsets, padded_rows, y, shared, shared_gate_logit);
   return launch_status("combine_experts");
 }
 

@@ -1,5 +1,3 @@
-#include "cuda/moe_runtime.h"
-
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -7,6 +5,7 @@
 #include <string>
 
 #include "cuda/device.h"
+#include "cuda/moe_runtime.h"
 
 namespace hilum::cuda::moe {
 namespace {
@@ -35,12 +34,14 @@ Result<std::unique_ptr<GpuContext>> GpuContext::create() {
   if (device_count() == 0) return unsupported("no CUDA device: " + unavailable_reason());
   std::unique_ptr<GpuContext> ctx(new GpuContext());
   ctx->impl_ = std::make_unique<Impl>();
-  HILUM_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&ctx->impl_->stream, cudaStreamNonBlocking),
-                                    "cudaStreamCreate"));
+  HILUM_RETURN_IF_ERROR(
+      cuda_status(cudaStreamCreateWithFlags(&ctx->impl_->stream, cudaStreamNonBlocking), "cudaStreamCreate"));
   HILUM_RETURN_IF_ERROR(blas_status(cublasCreate(&ctx->impl_->blas), "cublasCreate"));
-  HILUM_RETURN_IF_ERROR(blas_status(cublasSetStream(ctx->impl_->blas, ctx->impl_->stream), "cublasSetStream"));
+  HILUM_RETURN_IF_ERROR(
+      blas_status(cublasSetStream(ctx->impl_->blas, ctx->impl_->stream), "cublasSetStream"));
   // Tensor-core bf16 GEMMs accumulate in fp32.
-  HILUM_RETURN_IF_ERROR(blas_status(cublasSetMathMode(ctx->impl_->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
+  HILUM_RETURN_IF_ERROR(
+      blas_status(cublasSetMathMode(ctx->impl_->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
   return std::move(ctx);
 }
 
@@ -53,47 +54,52 @@ GpuContext::~GpuContext() {
 
 Stream GpuContext::stream() const { return impl_->stream; }
 
-Status GpuContext::synchronize() { return cuda_status(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize"); }
+Status GpuContext::synchronize() {
+  return cuda_status(cudaStreamSynchronize(impl_->stream), "cudaStreamSynchronize");
+}
 
-Status GpuContext::gemm(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W, int64_t ldw,
-                        float* C, int64_t ldc, float beta) {
+Status GpuContext::gemm(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W,
+                        int64_t ldw, float* C, int64_t ldc, float beta) {
   if (M <= 0 || N <= 0) return Status::Ok();
   const float alpha = 1.0f;
   // Row-major C = A W^T is column-major C^T = W A^T: W with OP_T, A with OP_N.
-  return blas_status(cublasGemmEx(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
-                                  static_cast<int>(K), &alpha, W, CUDA_R_16BF, static_cast<int>(ldw), A, CUDA_R_16BF,
-                                  static_cast<int>(lda), &beta, C, CUDA_R_32F, static_cast<int>(ldc),
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+  return blas_status(cublasGemmEx(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N),
+                                  static_cast<int>(M), static_cast<int>(K), &alpha, W, CUDA_R_16BF,
+                                  static_cast<int>(ldw), A, CUDA_R_16BF, static_cast<int>(lda), &beta, C,
+                                  CUDA_R_32F, static_cast<int>(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "cublasGemmEx");
 }
 
 Status GpuContext::gemm_batched(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, int64_t stride_a,
-                                const bf16* W, int64_t ldw, int64_t stride_w, float* C, int64_t ldc, int64_t stride_c,
-                                int64_t batch, float beta) {
+                                const bf16* W, int64_t ldw, int64_t stride_w, float* C, int64_t ldc,
+                                int64_t stride_c, int64_t batch, float beta) {
   if (M <= 0 || N <= 0 || batch <= 0) return Status::Ok();
   const float alpha = 1.0f;
   return blas_status(
-      cublasGemmStridedBatchedEx(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
-                                 static_cast<int>(K), &alpha, W, CUDA_R_16BF, static_cast<int>(ldw), stride_w, A,
-                                 CUDA_R_16BF, static_cast<int>(lda), stride_a, &beta, C, CUDA_R_32F,
-                                 static_cast<int>(ldc), stride_c, static_cast<int>(batch), CUBLAS_COMPUTE_32F,
-                                 CUBLAS_GEMM_DEFAULT),
+      cublasGemmStridedBatchedEx(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N),
+                                 static_cast<int>(M), static_cast<int>(K), &alpha, W, CUDA_R_16BF,
+                                 static_cast<int>(ldw), stride_w, A, CUDA_R_16BF, static_cast<int>(lda),
+                                 stride_a, &beta, C, CUDA_R_32F, static_cast<int>(ldc), stride_c,
+                                 static_cast<int>(batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
       "cublasGemmStridedBatchedEx");
 }
 
 Status GpuContext::copy_to_device(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return Status::Ok();
-  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, impl_->stream), "cudaMemcpyAsync H2D");
+  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, impl_->stream),
+                     "cudaMemcpyAsync H2D");
 }
 
 Status GpuContext::copy_to_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return Status::Ok();
-  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl_->stream), "cudaMemcpyAsync D2H");
+  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, impl_->stream),
+                     "cudaMemcpyAsync D2H");
 }
 
 Status GpuContext::copy_device(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return Status::Ok();
-  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, impl_->stream), "cudaMemcpyAsync D2D");
+  return cuda_status(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, impl_->stream),
+                     "cudaMemcpyAsync D2D");
 }
 
 Status GpuContext::memset(void* dst, int value, size_t bytes) {
@@ -102,7 +108,8 @@ Status GpuContext::memset(void* dst, int value, size_t bytes) {
 }
 
 Status GpuContext::begin_capture() {
-  return cuda_status(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  return cuda_status(cudaStreamBeginCapture(impl_->stream, cudaStreamCaptureModeThreadLocal),
+                     "cudaStreamBeginCapture");
 }
 
 Status GpuContext::end_capture(int key) {

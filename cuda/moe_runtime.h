@@ -24,12 +24,12 @@ class GpuContext {
   Status synchronize();
 
   // C[M, N] (fp32, row stride ldc) = A[M, K] (bf16, lda) . W[N, K]^T (bf16, ldw) + beta * C.
-  Status gemm(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W, int64_t ldw, float* C,
-              int64_t ldc, float beta);
+  Status gemm(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W, int64_t ldw,
+              float* C, int64_t ldc, float beta);
   // The same for `batch` independent problems, operands `stride*` elements apart.
-  Status gemm_batched(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, int64_t stride_a, const bf16* W,
-                      int64_t ldw, int64_t stride_w, float* C, int64_t ldc, int64_t stride_c, int64_t batch,
-                      float beta);
+  Status gemm_batched(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, int64_t stride_a,
+                      const bf16* W, int64_t ldw, int64_t stride_w, float* C, int64_t ldc, int64_t stride_c,
+                      int64_t batch, float beta);
 
   Status copy_to_device(void* dst, const void* src, size_t bytes);  // async on the stream
   Status copy_to_host(void* dst, const void* src, size_t bytes);    // async on the stream

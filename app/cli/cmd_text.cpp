@@ -78,7 +78,8 @@ Result<LoadedModel> load_model(const std::string& model_dir, const std::string& 
   HILUM_ASSIGN_OR_RETURN(out.model, TextModel::load(model_dir, &process_progress()));
   if (!lora_dir.empty()) {
     HILUM_ASSIGN_OR_RETURN(out.adapter, LoraAdapter::load(lora_dir, *out.model));
-    log_info("LoRA adapter " + lora_dir + ": " + std::to_string(out.adapter->adapted_slots()) + " adapted projections");
+    log_info("LoRA adapter " + lora_dir + ": " + std::to_string(out.adapter->adapted_slots()) +
+             " adapted projections");
     if (merge) {
       HILUM_ASSIGN_OR_RETURN(out.model, out.model->merged(*out.adapter));
       out.adapter.reset();
@@ -97,12 +98,11 @@ class QuietCancellation final : public Progress {
   bool cancelled() const override { return process_progress().cancelled(); }
 };
 
-
 // Generation on the GPU engine (adapter folded in): prefill, then one decode
 // step per token, sampling on the host.
 Result<moe::GenerateResult> generate_on_gpu(const LoadedModel& m, const std::vector<int32_t>& prompt,
-                                            const moe::GenerateOptions& gen, const moe::TokenCallback& on_token,
-                                            Progress& cancel) {
+                                            const moe::GenerateOptions& gen,
+                                            const moe::TokenCallback& on_token, Progress& cancel) {
   HILUM_RETURN_IF_ERROR(moe::validate(gen.sampling));
   moe::CudaEngineOptions opt;
   opt.max_seq = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(gen.max_new_tokens, 1);
@@ -142,26 +142,26 @@ void register_text_commands(CommandLine& cl) {
       bool merge = false;
     };
     auto o = std::make_shared<Opts>();
-    CLI::App* sub = cl.add(nullptr, "lm-logits", "Logits of a Hugging Face causal LM for every position of --ids",
-                           [o]() -> Status {
-                             HILUM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parse_ids(o->ids));
-                             HILUM_ASSIGN_OR_RETURN(bool cuda, use_cuda(o->device));
-                             HILUM_ASSIGN_OR_RETURN(LoadedModel m, load_model(o->model, o->lora, o->merge));
-                             process_progress().finish();
-                             if (cuda) {
-                               // The GPU engine folds an adapter into its bf16 weights.
-                               moe::CudaEngineOptions opt;
-                               opt.max_seq = static_cast<int64_t>(ids.size());
-                               HILUM_ASSIGN_OR_RETURN(auto gpu, moe::CudaTextModel::upload(*m.model, opt,
-                                                                                           m.adapter.get()));
-                               HILUM_ASSIGN_OR_RETURN(Tensor logits, gpu->prefill(0, ids, true));
-                               return write_npy(o->out, logits);
-                             }
-                             HILUM_ASSIGN_OR_RETURN(moe::ForwardOutput out,
-                                                    m.model->forward(ids, m.adapter.get()));
-                             return write_npy(o->out, out.logits);
-                           });
-    sub->add_option("--model", o->model, "Hugging Face model directory (config.json + safetensors)")->required();
+    CLI::App* sub = cl.add(
+        nullptr, "lm-logits", "Logits of a Hugging Face causal LM for every position of --ids",
+        [o]() -> Status {
+          HILUM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parse_ids(o->ids));
+          HILUM_ASSIGN_OR_RETURN(bool cuda, use_cuda(o->device));
+          HILUM_ASSIGN_OR_RETURN(LoadedModel m, load_model(o->model, o->lora, o->merge));
+          process_progress().finish();
+          if (cuda) {
+            // The GPU engine folds an adapter into its bf16 weights.
+            moe::CudaEngineOptions opt;
+            opt.max_seq = static_cast<int64_t>(ids.size());
+            HILUM_ASSIGN_OR_RETURN(auto gpu, moe::CudaTextModel::upload(*m.model, opt, m.adapter.get()));
+            HILUM_ASSIGN_OR_RETURN(Tensor logits, gpu->prefill(0, ids, true));
+            return write_npy(o->out, logits);
+          }
+          HILUM_ASSIGN_OR_RETURN(moe::ForwardOutput out, m.model->forward(ids, m.adapter.get()));
+          return write_npy(o->out, out.logits);
+        });
+    sub->add_option("--model", o->model, "Hugging Face model directory (config.json + safetensors)")
+        ->required();
     sub->add_option("--lora", o->lora, "PEFT LoRA adapter directory, applied unmerged");
     sub->add_flag("--merge", o->merge, "Fold the adapter into the weights instead");
     sub->add_option("--ids", o->ids, "Token ids, comma-separated (e.g. 1,2,3)")->required();
@@ -179,7 +179,8 @@ void register_text_commands(CommandLine& cl) {
     };
     auto o = std::make_shared<Opts>();
     CLI::App* sub = cl.add(
-        nullptr, "generate", "Stream a continuation of --prompt from a Hugging Face causal LM", [o]() -> Status {
+        nullptr, "generate", "Stream a continuation of --prompt from a Hugging Face causal LM",
+        [o]() -> Status {
           moe::GenerateOptions gen;
           gen.max_new_tokens = o->max_tokens;
           const bool sampling = o->temperature || o->top_p || o->top_k;
@@ -198,9 +199,9 @@ void register_text_commands(CommandLine& cl) {
             HILUM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, parse_ids(o->ids));
             HILUM_ASSIGN_OR_RETURN(LoadedModel m, load_model(o->model, o->lora, false));
             process_progress().finish();
-            HILUM_ASSIGN_OR_RETURN(moe::GenerateResult r,
-                                   cuda ? generate_on_gpu(m, ids, gen, nullptr, quiet)
-                                        : moe::generate(*m.model, ids, m.adapter.get(), gen, nullptr, &quiet));
+            HILUM_ASSIGN_OR_RETURN(moe::GenerateResult r, cuda ? generate_on_gpu(m, ids, gen, nullptr, quiet)
+                                                               : moe::generate(*m.model, ids, m.adapter.get(),
+                                                                               gen, nullptr, &quiet));
             std::string s = "[";
             for (size_t i = 0; i < r.tokens.size(); ++i) s += (i ? ", " : "") + std::to_string(r.tokens[i]);
             std::printf("%s]\n", s.c_str());
@@ -228,15 +229,18 @@ void register_text_commands(CommandLine& cl) {
           std::printf("%s\n", rest.c_str());
           return Status::Ok();
 #else
-          return unsupported("generate --prompt needs the tokenizer (model/tokenizer.h is not in this build); "
-                             "use --ids to generate token ids");
+          return unsupported(
+              "generate --prompt needs the tokenizer (model/tokenizer.h is not in this build); "
+              "use --ids to generate token ids");
 #endif
         });
-    sub->add_option("--model", o->model, "Hugging Face model directory (config.json, safetensors, tokenizer.json)")
+    sub->add_option("--model", o->model,
+                    "Hugging Face model directory (config.json, safetensors, tokenizer.json)")
         ->required();
     sub->add_option("--lora", o->lora, "PEFT LoRA adapter directory, applied unmerged");
     sub->add_option("--prompt", o->prompt, "Prompt text");
-    sub->add_option("--ids", o->ids, "Prompt as token ids (comma-separated); prints the new ids instead of text");
+    sub->add_option("--ids", o->ids,
+                    "Prompt as token ids (comma-separated); prints the new ids instead of text");
     sub->add_option("--max-tokens", o->max_tokens, "Most new tokens")->capture_default_str();
     sub->add_flag("--greedy", o->greedy, "Argmax decoding (the default without sampling options)");
     sub->add_option("--temperature", o->temperature, "Sampling temperature (> 0)");

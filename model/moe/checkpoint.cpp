@@ -28,17 +28,20 @@ Result<Checkpoint> Checkpoint::open(const fs::path& dir) {
     }
     std::map<std::string, size_t> file_index;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it->is_string()) return bad_input(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
+      if (!it->is_string())
+        return bad_input(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
       const std::string shard = it->get<std::string>();
       if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos ||
           shard == "." || shard == "..") {
-        return bad_input(index.string() + ": weight_map entry '" + it.key() + "' names an invalid shard '" + shard + "'");
+        return bad_input(index.string() + ": weight_map entry '" + it.key() + "' names an invalid shard '" +
+                         shard + "'");
       }
       auto f = file_index.find(shard);
       if (f == file_index.end()) {
         const fs::path shard_path = dir / shard;
         if (!fs::exists(shard_path, ec)) {
-          return bad_input(index.string() + ": shard '" + shard + "' (holding '" + it.key() + "') is missing");
+          return bad_input(index.string() + ": shard '" + shard + "' (holding '" + it.key() +
+                           "') is missing");
         }
         HILUM_ASSIGN_OR_RETURN(SafetensorsFile sf, SafetensorsFile::open(shard_path));
         ck.files_.push_back(std::make_shared<SafetensorsFile>(std::move(sf)));
@@ -60,7 +63,8 @@ Result<Checkpoint> Checkpoint::open(const fs::path& dir) {
     return ck;
   }
   if (fs::exists(dir / "pytorch_model.bin", ec) || fs::exists(dir / "pytorch_model.bin.index.json", ec)) {
-    return unsupported(dir.string() + ": only safetensors checkpoints are supported (found pytorch_model.bin)");
+    return unsupported(dir.string() +
+                       ": only safetensors checkpoints are supported (found pytorch_model.bin)");
   }
   return bad_input(dir.string() + ": no model.safetensors or model.safetensors.index.json");
 }

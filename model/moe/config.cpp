@@ -15,13 +15,20 @@ using json = nlohmann::json;
 
 std::string_view family_name(Family f) {
   switch (f) {
-    case Family::kLlama: return "llama";
-    case Family::kQwen2: return "qwen2";
-    case Family::kMixtral: return "mixtral";
-    case Family::kOlmoe: return "olmoe";
-    case Family::kQwen2Moe: return "qwen2_moe";
-    case Family::kDeepseekV2: return "deepseek_v2";
-    case Family::kDeepseekV3: return "deepseek_v3";
+    case Family::kLlama:
+      return "llama";
+    case Family::kQwen2:
+      return "qwen2";
+    case Family::kMixtral:
+      return "mixtral";
+    case Family::kOlmoe:
+      return "olmoe";
+    case Family::kQwen2Moe:
+      return "qwen2_moe";
+    case Family::kDeepseekV2:
+      return "deepseek_v2";
+    case Family::kDeepseekV3:
+      return "deepseek_v3";
   }
   return "?";
 }
@@ -55,7 +62,8 @@ Status validate(const TextConfig& c, const std::string& file) {
     HILUM_RETURN_IF_ERROR(positive("num_key_value_heads", c.num_kv_heads));
     HILUM_RETURN_IF_ERROR(positive("head_dim", c.head_dim));
     if (c.num_heads % c.num_kv_heads != 0) {
-      return bad("num_key_value_heads", "(" + std::to_string(c.num_kv_heads) + ") must divide num_attention_heads (" +
+      return bad("num_key_value_heads", "(" + std::to_string(c.num_kv_heads) +
+                                            ") must divide num_attention_heads (" +
                                             std::to_string(c.num_heads) + ")");
     }
     if (c.head_dim % 2 != 0) return bad("head_dim", "must be even for RoPE");
@@ -83,7 +91,8 @@ Status validate(const TextConfig& c, const std::string& file) {
     }
     if (r.kind == RouterKind::kSoftmaxGroupLimited || r.kind == RouterKind::kSigmoidNoAuxTc) {
       if (r.n_group <= 0 || r.num_experts % r.n_group != 0) {
-        return bad("n_group", "(" + std::to_string(r.n_group) + ") must divide the number of routed experts (" +
+        return bad("n_group", "(" + std::to_string(r.n_group) +
+                                  ") must divide the number of routed experts (" +
                                   std::to_string(r.num_experts) + ")");
       }
       if (r.topk_group <= 0 || r.topk_group > r.n_group) {
@@ -91,7 +100,8 @@ Status validate(const TextConfig& c, const std::string& file) {
       }
       const int per_group = r.num_experts / r.n_group;
       if (r.kind == RouterKind::kSigmoidNoAuxTc && per_group < 2) {
-        return bad("n_group", "leaves fewer than 2 experts per group (noaux_tc scores groups by their top 2)");
+        return bad("n_group",
+                   "leaves fewer than 2 experts per group (noaux_tc scores groups by their top 2)");
       }
       if (r.top_k > r.topk_group * per_group) {
         return bad("num_experts_per_tok", "exceeds the experts in topk_group groups");
@@ -141,8 +151,8 @@ Status compute_rope_tables(RopeConfig& rope, int64_t max_position_embeddings) {
         if (wavelen > low_wavelen) out = static_cast<float>(inv / factor);
         const bool medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
         if (medium) {
-          const double smooth = (old_len / wavelen - rope.low_freq_factor) /
-                                (rope.high_freq_factor - rope.low_freq_factor);
+          const double smooth =
+              (old_len / wavelen - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
           out = static_cast<float>((1.0 - smooth) * out / factor + smooth * out);
         }
         rope.inv_freq[i] = out;
@@ -157,13 +167,14 @@ Status compute_rope_tables(RopeConfig& rope, int64_t max_position_embeddings) {
       if (rope.attention_factor) {
         rope.attention_scaling = static_cast<float>(*rope.attention_factor);
       } else if (rope.mscale != 0.0 && rope.mscale_all_dim != 0.0) {
-        rope.attention_scaling =
-            static_cast<float>(yarn_get_mscale(factor, rope.mscale) / yarn_get_mscale(factor, rope.mscale_all_dim));
+        rope.attention_scaling = static_cast<float>(yarn_get_mscale(factor, rope.mscale) /
+                                                    yarn_get_mscale(factor, rope.mscale_all_dim));
       } else {
         rope.attention_scaling = static_cast<float>(yarn_get_mscale(factor, 1.0));
       }
       auto correction_dim = [&](double rotations) {
-        return (static_cast<double>(dim) * std::log(orig / (rotations * 2.0 * M_PI))) / (2.0 * std::log(base));
+        return (static_cast<double>(dim) * std::log(orig / (rotations * 2.0 * M_PI))) /
+               (2.0 * std::log(base));
       };
       double low = correction_dim(rope.beta_fast);
       double high = correction_dim(rope.beta_slow);
@@ -181,7 +192,8 @@ Status compute_rope_tables(RopeConfig& rope, int64_t max_position_embeddings) {
         float ramp = static_cast<float>((static_cast<double>(i) - low) / (high - low));
         ramp = std::clamp(ramp, 0.0f, 1.0f);
         const float extrapolation_factor = 1.0f - ramp;
-        rope.inv_freq[i] = interpolation * (1.0f - extrapolation_factor) + extrapolation * extrapolation_factor;
+        rope.inv_freq[i] =
+            interpolation * (1.0f - extrapolation_factor) + extrapolation * extrapolation_factor;
       }
       break;
     }
@@ -211,13 +223,16 @@ Result<TextConfig> parse_text_config(const std::string& json_text, const std::st
   c.model_type = model_type;
   family->parse(r, c);
   // Switches a family does not read are fine while they are off.
-  for (const char* key : {"sliding_window", "use_sliding_window", "layer_types", "rope_scaling", "rope_parameters",
-                          "clip_qkv", "attention_bias", "mlp_bias", "qkv_bias", "use_mrope"}) {
+  for (const char* key :
+       {"sliding_window", "use_sliding_window", "layer_types", "rope_scaling", "rope_parameters", "clip_qkv",
+        "attention_bias", "mlp_bias", "qkv_bias", "use_mrope"}) {
     r.ignore_if_off(key);
   }
   HILUM_RETURN_IF_ERROR(r.finish("model_type '" + model_type + "'"));
-  if (c.sliding_window.empty()) c.sliding_window.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), 0);
-  if (c.layer_is_moe.empty()) c.layer_is_moe.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), false);
+  if (c.sliding_window.empty())
+    c.sliding_window.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), 0);
+  if (c.layer_is_moe.empty())
+    c.layer_is_moe.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), false);
   HILUM_RETURN_IF_ERROR(validate(c, name));
   if (c.rope.dim == 0) c.rope.dim = c.mla ? c.qk_rope_head_dim : c.head_dim;
   Status rs = compute_rope_tables(c.rope, c.max_position_embeddings);
@@ -235,7 +250,8 @@ Result<TextConfig> read_text_config(const fs::path& dir) {
   const fs::path path = dir / "config.json";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return bad_input(dir.string() + ": not a model directory");
-  if (!fs::exists(path, ec)) return bad_input(path.string() + ": missing (not a Hugging Face model directory?)");
+  if (!fs::exists(path, ec))
+    return bad_input(path.string() + ": missing (not a Hugging Face model directory?)");
   HILUM_ASSIGN_OR_RETURN(std::string text, read_file(path));
   HILUM_ASSIGN_OR_RETURN(TextConfig c, parse_text_config(text, path.string()));
   const fs::path gen = dir / "generation_config.json";
@@ -258,8 +274,8 @@ Result<TextConfig> read_text_config(const fs::path& dir) {
   }
   for (int32_t e : c.eos_token_ids) {
     if (e < 0 || e >= c.vocab_size) {
-      return bad_input(path.string() + ": eos_token_id " + std::to_string(e) + " is outside the vocabulary (" +
-                       std::to_string(c.vocab_size) + ")");
+      return bad_input(path.string() + ": eos_token_id " + std::to_string(e) +
+                       " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
     }
   }
   return c;

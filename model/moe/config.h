@@ -88,9 +88,9 @@ struct TextConfig {
   RopeConfig rope;
 
   // Grouped-query attention.
-  bool qkv_bias = false;    // biases on q/k/v projections
-  bool o_bias = false;      // bias on o_proj
-  bool qk_norm = false;     // olmoe: RMSNorm over the whole q and k projections
+  bool qkv_bias = false;  // biases on q/k/v projections
+  bool o_bias = false;    // bias on o_proj
+  bool qk_norm = false;   // olmoe: RMSNorm over the whole q and k projections
   std::optional<float> clip_qkv;
   std::vector<int64_t> sliding_window;  // per layer; 0 = full causal attention
 
@@ -107,10 +107,10 @@ struct TextConfig {
   float attn_scale = 1.0f;
 
   // Feed-forward.
-  int64_t intermediate_size = 0;      // dense MLP layers
-  int64_t moe_intermediate_size = 0;  // each routed expert
+  int64_t intermediate_size = 0;         // dense MLP layers
+  int64_t moe_intermediate_size = 0;     // each routed expert
   int64_t shared_intermediate_size = 0;  // 0: no shared expert
-  bool shared_expert_gate = false;   // qwen2_moe: sigmoid(x . g) scales the shared expert
+  bool shared_expert_gate = false;       // qwen2_moe: sigmoid(x . g) scales the shared expert
   bool mlp_bias = false;
   std::vector<bool> layer_is_moe;  // per layer
   RouterConfig router;

@@ -46,7 +46,8 @@ class ConfigReader {
   void require_absent(const std::string& key, const std::string& why);
 
   void fail(Error error);
-  Error field_error(const std::string& key, const std::string& what, ErrorKind kind = ErrorKind::kBadInput) const;
+  Error field_error(const std::string& key, const std::string& what,
+                    ErrorKind kind = ErrorKind::kBadInput) const;
   bool ok() const { return !error_.has_value(); }
   // Reports the first error, or the first key nobody read.
   Status finish(const std::string& context);

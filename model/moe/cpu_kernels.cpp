@@ -23,12 +23,11 @@ inline v8 load8(const float* p) {
   return v;
 }
 
-inline float hsum(v8 v) {
-  return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
+inline float hsum(v8 v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-float dot(const float* a, const float* b, int64_t n) {
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) float dot(const float* a,
+                                                                                        const float* b,
+                                                                                        int64_t n) {
   v8 s0{}, s1{}, s2{}, s3{};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -44,8 +43,8 @@ float dot(const float* a, const float* b, int64_t n) {
 }
 
 // y[t] (+)= sum_j p[j] * v[j * ldv + 0:d] for j < n.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-void weighted_rows(const float* p, const float* v, int64_t n, int64_t ldv, int64_t d, float* y) {
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void weighted_rows(
+    const float* p, const float* v, int64_t n, int64_t ldv, int64_t d, float* y) {
   int64_t c = 0;
   for (; c + 8 <= d; c += 8) {
     v8 acc{};
@@ -68,7 +67,8 @@ void linear(const float* x, int64_t T, int64_t in, const float* w, int64_t out, 
   if (T <= 0 || out <= 0) return;
   if (T <= kGemvMaxRows) {
     // Small products run on the calling thread: waking the pool costs more.
-    const int64_t grain = T * out * in < (int64_t{1} << 17) ? out : std::max<int64_t>(1, 32768 / std::max<int64_t>(in, 1));
+    const int64_t grain =
+        T * out * in < (int64_t{1} << 17) ? out : std::max<int64_t>(1, 32768 / std::max<int64_t>(in, 1));
     parallel_for(out, grain, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o) {
         const float* wr = w + o * in;
@@ -109,13 +109,16 @@ void rms_norm(const float* x, int64_t T, int64_t dim, int64_t ldx, const float* 
 
 float activate(Activation act, float x) {
   switch (act) {
-    case Activation::kSilu: return x / (1.0f + std::exp(-x));
-    case Activation::kGelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case Activation::kSilu:
+      return x / (1.0f + std::exp(-x));
+    case Activation::kGelu:
+      return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case Activation::kGeluTanh: {
       const float k = 0.79788456080286536f;  // sqrt(2/pi)
       return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
     }
-    case Activation::kRelu: return x > 0 ? x : 0.0f;
+    case Activation::kRelu:
+      return x > 0 ? x : 0.0f;
   }
   return x;
 }

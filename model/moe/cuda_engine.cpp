@@ -54,20 +54,28 @@ struct GLayer {
 
 km::Act act_of(Activation a) {
   switch (a) {
-    case Activation::kSilu: return km::Act::kSilu;
-    case Activation::kGelu: return km::Act::kGelu;
-    case Activation::kGeluTanh: return km::Act::kGeluTanh;
-    case Activation::kRelu: return km::Act::kRelu;
+    case Activation::kSilu:
+      return km::Act::kSilu;
+    case Activation::kGelu:
+      return km::Act::kGelu;
+    case Activation::kGeluTanh:
+      return km::Act::kGeluTanh;
+    case Activation::kRelu:
+      return km::Act::kRelu;
   }
   return km::Act::kSilu;
 }
 
 km::RouterKind router_of(RouterKind k) {
   switch (k) {
-    case RouterKind::kSoftmaxTopK: return km::RouterKind::kSoftmaxTopK;
-    case RouterKind::kSoftmaxGreedy: return km::RouterKind::kSoftmaxGreedy;
-    case RouterKind::kSoftmaxGroupLimited: return km::RouterKind::kSoftmaxGroupLimited;
-    case RouterKind::kSigmoidNoAuxTc: return km::RouterKind::kSigmoidNoAuxTc;
+    case RouterKind::kSoftmaxTopK:
+      return km::RouterKind::kSoftmaxTopK;
+    case RouterKind::kSoftmaxGreedy:
+      return km::RouterKind::kSoftmaxGreedy;
+    case RouterKind::kSoftmaxGroupLimited:
+      return km::RouterKind::kSoftmaxGroupLimited;
+    case RouterKind::kSigmoidNoAuxTc:
+      return km::RouterKind::kSigmoidNoAuxTc;
   }
   return km::RouterKind::kSoftmaxTopK;
 }
@@ -101,7 +109,8 @@ struct CudaTextModel::Impl {
 
   template <typename T>
   Result<T*> alloc(int64_t count) {
-    HILUM_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::allocate(sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1))));
+    HILUM_ASSIGN_OR_RETURN(
+        DeviceBuffer b, DeviceBuffer::allocate(sizeof(T) * static_cast<size_t>(std::max<int64_t>(count, 1))));
     T* p = b.as<T>();
     owned.push_back(std::move(b));
     return p;
@@ -111,7 +120,7 @@ struct CudaTextModel::Impl {
   Result<const bf16*> upload_bf16(const float* src, int64_t n) {
     std::vector<uint16_t> tmp(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) tmp[i] = f32_to_bf16(src[i]);
-    HILUM_ASSIGN_OR_RETURN(bf16* d, alloc<bf16>(n));
+    HILUM_ASSIGN_OR_RETURN(bf16 * d, alloc<bf16>(n));
     HILUM_RETURN_IF_ERROR(ctx->copy_to_device(d, tmp.data(), sizeof(bf16) * n));
     HILUM_RETURN_IF_ERROR(ctx->synchronize());
     return static_cast<const bf16*>(d);
@@ -151,7 +160,7 @@ struct CudaTextModel::Impl {
     GLinear g;
     g.out = out;
     g.in = in;
-    HILUM_ASSIGN_OR_RETURN(bf16* w, alloc<bf16>(out * in));
+    HILUM_ASSIGN_OR_RETURN(bf16 * w, alloc<bf16>(out * in));
     HILUM_RETURN_IF_ERROR(km::fill_random_bf16(w, out * in, 0.02f, 0.0f, seed++, ctx->stream()));
     g.w = w;
     if (bias) {
@@ -229,8 +238,10 @@ Status CudaTextModel::Impl::allocate_workspace() {
       HILUM_ASSIGN_OR_RETURN(sg, alloc<float>(R));
     }
   }
-  HILUM_ASSIGN_OR_RETURN(partial, alloc<float>(km::decode_partial_floats(km::kMaxGemvRows, static_cast<int>(nh), kv)));
-  HILUM_ASSIGN_OR_RETURN(inv_freq, upload_f32(c.rope.inv_freq.data(), static_cast<int64_t>(c.rope.inv_freq.size())));
+  HILUM_ASSIGN_OR_RETURN(partial,
+                         alloc<float>(km::decode_partial_floats(km::kMaxGemvRows, static_cast<int>(nh), kv)));
+  HILUM_ASSIGN_OR_RETURN(inv_freq,
+                         upload_f32(c.rope.inv_freq.data(), static_cast<int64_t>(c.rope.inv_freq.size())));
   for (GLayer& L : layers) {
     const int64_t n = static_cast<int64_t>(opt.max_slots) * kv.capacity * kv.kv_heads;
     HILUM_ASSIGN_OR_RETURN(L.k_cache, alloc<float>(n * kv.dk));
@@ -243,8 +254,10 @@ Status CudaTextModel::Impl::allocate_workspace() {
 namespace {
 
 Status check_supported(const TextConfig& c, const CudaEngineOptions& o) {
-  if (o.max_slots < 1 || o.max_slots > km::kMaxGemvRows) return bad_input("CUDA engine: max_slots must be 1..16");
-  if (o.max_seq < 1 || o.prefill_chunk < 1) return bad_input("CUDA engine: max_seq and prefill_chunk must be positive");
+  if (o.max_slots < 1 || o.max_slots > km::kMaxGemvRows)
+    return bad_input("CUDA engine: max_slots must be 1..16");
+  if (o.max_seq < 1 || o.prefill_chunk < 1)
+    return bad_input("CUDA engine: max_seq and prefill_chunk must be positive");
   if (c.q_head_dim() > 256 || c.v_dim() > 256) {
     return unsupported("CUDA engine: attention heads above 256 dimensions are not supported");
   }
@@ -256,7 +269,8 @@ Status check_supported(const TextConfig& c, const CudaEngineOptions& o) {
 
 }  // namespace
 
-Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& model, const CudaEngineOptions& options,
+Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& model,
+                                                             const CudaEngineOptions& options,
                                                              const LoraAdapter* merge) {
   std::shared_ptr<const TextModel> merged;
   const TextModel* src = &model;
@@ -291,8 +305,10 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
     if (!c.mla) {
       HILUM_ASSIGN_OR_RETURN(G.qkv, I.upload_linear({&A.q, &A.k, &A.v}));
       if (A.q_norm.defined()) {
-        HILUM_ASSIGN_OR_RETURN(G.q_norm, I.upload_f32(A.q_norm.weight.data<float>(), A.q_norm.weight.numel()));
-        HILUM_ASSIGN_OR_RETURN(G.k_norm, I.upload_f32(A.k_norm.weight.data<float>(), A.k_norm.weight.numel()));
+        HILUM_ASSIGN_OR_RETURN(G.q_norm,
+                               I.upload_f32(A.q_norm.weight.data<float>(), A.q_norm.weight.numel()));
+        HILUM_ASSIGN_OR_RETURN(G.k_norm,
+                               I.upload_f32(A.k_norm.weight.data<float>(), A.k_norm.weight.numel()));
       }
     } else {
       if (c.q_lora_rank > 0) {
@@ -317,8 +333,10 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
       if (M.score_bias.defined()) {
         HILUM_ASSIGN_OR_RETURN(G.score_bias, I.upload_f32(M.score_bias.data<float>(), M.score_bias.numel()));
       }
-      HILUM_ASSIGN_OR_RETURN(G.experts_gate_up, I.upload_bf16(M.experts.gate_up.data<float>(), M.experts.gate_up.numel()));
-      HILUM_ASSIGN_OR_RETURN(G.experts_down, I.upload_bf16(M.experts.down.data<float>(), M.experts.down.numel()));
+      HILUM_ASSIGN_OR_RETURN(G.experts_gate_up,
+                             I.upload_bf16(M.experts.gate_up.data<float>(), M.experts.gate_up.numel()));
+      HILUM_ASSIGN_OR_RETURN(G.experts_down,
+                             I.upload_bf16(M.experts.down.data<float>(), M.experts.down.numel()));
       G.has_shared = M.has_shared;
       if (M.has_shared) {
         HILUM_ASSIGN_OR_RETURN(G.shared_gate_up, I.upload_linear({&M.shared.gate, &M.shared.up}));
@@ -333,7 +351,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
   return m;
 }
 
-Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c, const CudaEngineOptions& options,
+Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c,
+                                                             const CudaEngineOptions& options,
                                                              uint64_t seed) {
   HILUM_RETURN_IF_ERROR(check_supported(c, options));
   std::unique_ptr<CudaTextModel> m(new CudaTextModel());
@@ -345,7 +364,7 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c
   I.kv = km::KvLayout{options.max_seq, static_cast<int>(c.kv_heads()), static_cast<int>(c.q_head_dim()),
                       static_cast<int>(c.v_dim())};
   const int64_t H = c.hidden_size, nh = c.num_heads;
-  HILUM_ASSIGN_OR_RETURN(bf16* embed, I.alloc<bf16>(c.vocab_size * H));
+  HILUM_ASSIGN_OR_RETURN(bf16 * embed, I.alloc<bf16>(c.vocab_size * H));
   HILUM_RETURN_IF_ERROR(km::fill_random_bf16(embed, c.vocab_size * H, 1.0f, 0.0f, seed++, I.ctx->stream()));
   I.embed = embed;
   HILUM_ASSIGN_OR_RETURN(I.final_norm, I.ones(H));
@@ -358,7 +377,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c
     HILUM_ASSIGN_OR_RETURN(G.attn_norm, I.ones(H));
     HILUM_ASSIGN_OR_RETURN(G.ffn_norm, I.ones(H));
     if (!c.mla) {
-      HILUM_ASSIGN_OR_RETURN(G.qkv, I.random_linear((nh + 2 * c.num_kv_heads) * c.head_dim, H, seed, c.qkv_bias));
+      HILUM_ASSIGN_OR_RETURN(G.qkv,
+                             I.random_linear((nh + 2 * c.num_kv_heads) * c.head_dim, H, seed, c.qkv_bias));
       if (c.qk_norm) {
         HILUM_ASSIGN_OR_RETURN(G.q_norm, I.ones(nh * c.head_dim));
         HILUM_ASSIGN_OR_RETURN(G.k_norm, I.ones(c.num_kv_heads * c.head_dim));
@@ -375,7 +395,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c
       }
       HILUM_ASSIGN_OR_RETURN(G.kv_a, I.random_linear(c.kv_lora_rank + c.qk_rope_head_dim, H, seed));
       HILUM_ASSIGN_OR_RETURN(G.kv_a_norm, I.ones(c.kv_lora_rank));
-      HILUM_ASSIGN_OR_RETURN(G.kv_b, I.random_linear(nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, seed));
+      HILUM_ASSIGN_OR_RETURN(G.kv_b,
+                             I.random_linear(nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank, seed));
       HILUM_ASSIGN_OR_RETURN(G.o, I.random_linear(H, nh * c.v_head_dim, seed));
     }
     G.is_moe = c.layer_is_moe[li];
@@ -390,9 +411,9 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c
         HILUM_RETURN_IF_ERROR(I.ctx->memset(b, 0, sizeof(float) * E));
         G.score_bias = b;
       }
-      HILUM_ASSIGN_OR_RETURN(bf16* gu, I.alloc<bf16>(E * 2 * Ie * H));
+      HILUM_ASSIGN_OR_RETURN(bf16 * gu, I.alloc<bf16>(E * 2 * Ie * H));
       HILUM_RETURN_IF_ERROR(km::fill_random_bf16(gu, E * 2 * Ie * H, 0.02f, 0.0f, seed++, I.ctx->stream()));
-      HILUM_ASSIGN_OR_RETURN(bf16* dn, I.alloc<bf16>(E * H * Ie));
+      HILUM_ASSIGN_OR_RETURN(bf16 * dn, I.alloc<bf16>(E * H * Ie));
       HILUM_RETURN_IF_ERROR(km::fill_random_bf16(dn, E * H * Ie, 0.02f, 0.0f, seed++, I.ctx->stream()));
       G.experts_gate_up = gu;
       G.experts_down = dn;
@@ -420,12 +441,13 @@ void CudaTextModel::reset(int slot) { impl_->lengths.at(static_cast<size_t>(slot
 
 // ---- forward ---------------------------------------------------------------------------
 
-Status CudaTextModel::Impl::linear(const GLinear& l, const float* in_f, const bf16* in_b, int64_t ld_in, int64_t T,
-                                   float* out, int64_t ldo, bool accumulate) {
+Status CudaTextModel::Impl::linear(const GLinear& l, const float* in_f, const bf16* in_b, int64_t ld_in,
+                                   int64_t T, float* out, int64_t ldo, bool accumulate) {
   if (T <= km::kMaxGemvRows) {
     return km::gemv(l.w, l.bias, l.out, l.in, in_f, ld_in, T, out, ldo, accumulate, ctx->stream());
   }
-  HILUM_RETURN_IF_ERROR(ctx->gemm(T, l.out, l.in, in_b, ld_in, l.w, l.in, out, ldo, accumulate ? 1.0f : 0.0f));
+  HILUM_RETURN_IF_ERROR(
+      ctx->gemm(T, l.out, l.in, in_b, ld_in, l.w, l.in, out, ldo, accumulate ? 1.0f : 0.0f));
   if (l.bias) return km::add_bias(out, ldo, l.bias, T, l.out, ctx->stream());
   return Status::Ok();
 }
@@ -435,8 +457,8 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   km::Stream st = ctx->stream();
   const int64_t H = c.hidden_size, nh = c.num_heads, dk = c.q_head_dim(), dv = c.v_dim();
   const bool big = T > km::kMaxGemvRows;
-  HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, big ? hn_b : nullptr,
-                                     H, st));
+  HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H,
+                                     big ? hn_b : nullptr, H, st));
   const float* qptr = nullptr;
   int64_t ldq = 0;
   const bool interleaved = c.rope.layout == RopeLayout::kInterleaved;
@@ -444,14 +466,15 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
     const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
     HILUM_RETURN_IF_ERROR(linear(L.qkv, hn_f, hn_b, H, T, proj, P, false));
     if (L.q_norm) {
-      HILUM_RETURN_IF_ERROR(km::rms_norm(proj, P, nullptr, 0, L.q_norm, T, nh * hd, c.rms_norm_eps, proj, P, nullptr, 0, st));
+      HILUM_RETURN_IF_ERROR(
+          km::rms_norm(proj, P, nullptr, 0, L.q_norm, T, nh * hd, c.rms_norm_eps, proj, P, nullptr, 0, st));
       HILUM_RETURN_IF_ERROR(km::rms_norm(proj + nh * hd, P, nullptr, 0, L.k_norm, T, nkv * hd, c.rms_norm_eps,
                                          proj + nh * hd, P, nullptr, 0, st));
     }
     if (c.clip_qkv) HILUM_RETURN_IF_ERROR(km::clamp(proj, P, T, P, *c.clip_qkv, st));
     // q and k heads sit side by side in the fused projection: one launch rotates both.
-    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq, c.rope.attention_scaling,
-                                   interleaved, d_pos, st));
+    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq,
+                                   c.rope.attention_scaling, interleaved, d_pos, st));
     HILUM_RETURN_IF_ERROR(km::kv_append(proj + nh * hd, P, proj + (nh + nkv) * hd, P, T, d_slots, d_pos, kv,
                                         L.k_cache, L.v_cache, st));
     qptr = proj;
@@ -468,30 +491,31 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
       HILUM_RETURN_IF_ERROR(linear(L.q, hn_f, hn_b, H, T, q, nh * dk, false));
     }
     HILUM_RETURN_IF_ERROR(linear(L.kv_a, hn_f, hn_b, H, T, ckv, kvr + rd, false));
-    HILUM_RETURN_IF_ERROR(km::rms_norm(ckv, kvr + rd, nullptr, 0, L.kv_a_norm, T, kvr, c.mla_norm_eps, lat_f, kvr,
-                                       big ? lat_b : nullptr, kvr, st));
+    HILUM_RETURN_IF_ERROR(km::rms_norm(ckv, kvr + rd, nullptr, 0, L.kv_a_norm, T, kvr, c.mla_norm_eps, lat_f,
+                                       kvr, big ? lat_b : nullptr, kvr, st));
     HILUM_RETURN_IF_ERROR(linear(L.kv_b, lat_f, lat_b, kvr, T, kvb, nh * (nope + dv), false));
-    HILUM_RETURN_IF_ERROR(km::rope(q, T, nh, nh * dk, dk, nope, rd, inv_freq, c.rope.attention_scaling, interleaved,
-                                   d_pos, st));
-    HILUM_RETURN_IF_ERROR(km::rope(ckv, T, 1, kvr + rd, 0, kvr, rd, inv_freq, c.rope.attention_scaling, interleaved,
-                                   d_pos, st));
-    HILUM_RETURN_IF_ERROR(km::mla_append(kvb, ckv + kvr, kvr + rd, T, static_cast<int>(nope), static_cast<int>(rd),
-                                         d_slots, d_pos, kv, L.k_cache, L.v_cache, st));
+    HILUM_RETURN_IF_ERROR(km::rope(q, T, nh, nh * dk, dk, nope, rd, inv_freq, c.rope.attention_scaling,
+                                   interleaved, d_pos, st));
+    HILUM_RETURN_IF_ERROR(km::rope(ckv, T, 1, kvr + rd, 0, kvr, rd, inv_freq, c.rope.attention_scaling,
+                                   interleaved, d_pos, st));
+    HILUM_RETURN_IF_ERROR(km::mla_append(kvb, ckv + kvr, kvr + rd, T, static_cast<int>(nope),
+                                         static_cast<int>(rd), d_slots, d_pos, kv, L.k_cache, L.v_cache, st));
     qptr = q;
     ldq = nh * dk;
   }
   if (!big || !single_seq) {
     HILUM_RETURN_IF_ERROR(km::attention_decode(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos, L.window,
-                                               c.attn_scale, kv, L.k_cache, L.v_cache, partial, attn, nh * dv, st));
+                                               c.attn_scale, kv, L.k_cache, L.v_cache, partial, attn, nh * dv,
+                                               st));
   } else {
-    HILUM_RETURN_IF_ERROR(km::attention_prefill(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window, c.attn_scale,
-                                                kv, L.k_cache, L.v_cache, attn, nh * dv, st));
+    HILUM_RETURN_IF_ERROR(km::attention_prefill(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
+                                                c.attn_scale, kv, L.k_cache, L.v_cache, attn, nh * dv, st));
     HILUM_RETURN_IF_ERROR(km::to_bf16(attn, nh * dv, T, nh * dv, attn_b, nh * dv, st));
   }
   HILUM_RETURN_IF_ERROR(linear(L.o, attn, attn_b, nh * dv, T, x, H, true));
 
-  HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, big ? hn_b : nullptr,
-                                     H, st));
+  HILUM_RETURN_IF_ERROR(
+      km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, big ? hn_b : nullptr, H, st));
   const km::Act act = act_of(c.hidden_act);
   if (!L.is_moe) {
     const int64_t Id = L.down.in;
@@ -515,8 +539,8 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   int64_t padded = 0;
   const float* y = nullptr;
   if (!big) {
-    HILUM_RETURN_IF_ERROR(
-        km::expert_gate_up_gemv(act, L.experts_gate_up, E, H, Ie, hn_f, H, offsets, active, sorted, K, TK, eh, st));
+    HILUM_RETURN_IF_ERROR(km::expert_gate_up_gemv(act, L.experts_gate_up, E, H, Ie, hn_f, H, offsets, active,
+                                                  sorted, K, TK, eh, st));
     HILUM_RETURN_IF_ERROR(km::expert_down_gemv(L.experts_down, E, H, Ie, eh, offsets, active, TK, ey, st));
     y = ey;
   } else {
@@ -525,11 +549,11 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
     HILUM_RETURN_IF_ERROR(ctx->synchronize());
     padded = std::max<int64_t>(mc, 1);
     HILUM_RETURN_IF_ERROR(km::gather_padded(hn_f, H, H, offsets, sorted, K, E, TK, padded, xp, st));
-    HILUM_RETURN_IF_ERROR(ctx->gemm_batched(padded, 2 * Ie, H, xp, H, padded * H, L.experts_gate_up, H, 2 * Ie * H, gup,
-                                            2 * Ie, padded * 2 * Ie, E, 0.0f));
+    HILUM_RETURN_IF_ERROR(ctx->gemm_batched(padded, 2 * Ie, H, xp, H, padded * H, L.experts_gate_up, H,
+                                            2 * Ie * H, gup, 2 * Ie, padded * 2 * Ie, E, 0.0f));
     HILUM_RETURN_IF_ERROR(km::glu_padded(act, gup, E, TK, padded, Ie, offsets, hp, st));
-    HILUM_RETURN_IF_ERROR(ctx->gemm_batched(padded, H, Ie, hp, Ie, padded * Ie, L.experts_down, Ie, H * Ie, yp, H,
-                                            padded * H, E, 0.0f));
+    HILUM_RETURN_IF_ERROR(ctx->gemm_batched(padded, H, Ie, hp, Ie, padded * Ie, L.experts_down, Ie, H * Ie,
+                                            yp, H, padded * H, E, 0.0f));
     y = yp;
   }
   const float* shared = nullptr;
@@ -578,8 +602,8 @@ Result<Tensor> CudaTextModel::prefill(int slot, std::span<const int32_t> ids_in,
   const int64_t T = static_cast<int64_t>(ids_in.size()), V = c.vocab_size;
   int64_t& len = I.lengths[slot];
   if (len + T > I.opt.max_seq) {
-    return bad_input("sequence of " + std::to_string(len + T) + " tokens exceeds the CUDA engine's capacity (" +
-                     std::to_string(I.opt.max_seq) + ")");
+    return bad_input("sequence of " + std::to_string(len + T) +
+                     " tokens exceeds the CUDA engine's capacity (" + std::to_string(I.opt.max_seq) + ")");
   }
   Tensor out = Tensor::empty({all_logits ? T : 1, V}, DType::kF32);
   std::vector<int32_t> slots(static_cast<size_t>(I.R), slot), pos(static_cast<size_t>(I.R));
@@ -617,7 +641,8 @@ Result<Tensor> CudaTextModel::decode(std::span<const int> slots, std::span<const
       if (slots[j] == slots[b]) return bad_input("CUDA engine: a slot appears twice in one decode step");
     }
     if (ids_in[b] < 0 || ids_in[b] >= c.vocab_size) return bad_input("token id outside the vocabulary");
-    if (I.lengths[slots[b]] + 1 > I.opt.max_seq) return bad_input("sequence exceeds the CUDA engine's capacity");
+    if (I.lengths[slots[b]] + 1 > I.opt.max_seq)
+      return bad_input("sequence exceeds the CUDA engine's capacity");
     sl[b] = slots[b];
     pos[b] = static_cast<int32_t>(I.lengths[slots[b]]);
   }
@@ -633,7 +658,8 @@ Result<Tensor> CudaTextModel::decode(std::span<const int> slots, std::span<const
 }
 
 Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span<const int> slots,
-                                                                       std::span<const int32_t> first, int64_t steps) {
+                                                                       std::span<const int32_t> first,
+                                                                       int64_t steps) {
   Impl& I = *impl_;
   const int64_t B = static_cast<int64_t>(slots.size());
   if (B == 0 || B != static_cast<int64_t>(first.size()) || B > I.opt.max_slots || steps < 0) {
@@ -642,11 +668,13 @@ Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span
   std::vector<int32_t> sl(static_cast<size_t>(B)), pos(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     if (slots[b] < 0 || slots[b] >= I.opt.max_slots) return bad_input("CUDA engine: slot out of range");
-    if (I.lengths[slots[b]] + steps > I.opt.max_seq) return bad_input("sequence exceeds the CUDA engine's capacity");
+    if (I.lengths[slots[b]] + steps > I.opt.max_seq)
+      return bad_input("sequence exceeds the CUDA engine's capacity");
     sl[b] = slots[b];
     pos[b] = static_cast<int32_t>(I.lengths[slots[b]]);
   }
-  HILUM_ASSIGN_OR_RETURN(DeviceBuffer hist, DeviceBuffer::allocate(sizeof(int32_t) * std::max<int64_t>(steps * B, 1)));
+  HILUM_ASSIGN_OR_RETURN(DeviceBuffer hist,
+                         DeviceBuffer::allocate(sizeof(int32_t) * std::max<int64_t>(steps * B, 1)));
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_device(I.d_ids, first.data(), sizeof(int32_t) * B));
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_device(I.d_slots, sl.data(), sizeof(int32_t) * B));
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_device(I.d_pos, pos.data(), sizeof(int32_t) * B));
@@ -677,7 +705,8 @@ Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_host(flat.data(), hist.as<int32_t>(), sizeof(int32_t) * steps * B));
   HILUM_RETURN_IF_ERROR(I.ctx->synchronize());
   for (int64_t b = 0; b < B; ++b) I.lengths[slots[b]] += steps;
-  std::vector<std::vector<int32_t>> out(static_cast<size_t>(steps), std::vector<int32_t>(static_cast<size_t>(B)));
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(steps),
+                                        std::vector<int32_t>(static_cast<size_t>(B)));
   for (int64_t s = 0; s < steps; ++s) {
     for (int64_t b = 0; b < B; ++b) out[s][b] = flat[s * B + b];
   }
@@ -708,7 +737,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel&, c
                                                              const LoraAdapter*) {
   return no_cuda();
 }
-Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig&, const CudaEngineOptions&, uint64_t) {
+Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig&, const CudaEngineOptions&,
+                                                             uint64_t) {
   return no_cuda();
 }
 CudaTextModel::~CudaTextModel() = default;
@@ -717,8 +747,8 @@ int64_t CudaTextModel::length(int) const { return 0; }
 void CudaTextModel::reset(int) {}
 Result<Tensor> CudaTextModel::prefill(int, std::span<const int32_t>, bool) { return no_cuda(); }
 Result<Tensor> CudaTextModel::decode(std::span<const int>, std::span<const int32_t>) { return no_cuda(); }
-Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span<const int>, std::span<const int32_t>,
-                                                                       int64_t) {
+Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span<const int>,
+                                                                       std::span<const int32_t>, int64_t) {
   return no_cuda();
 }
 Result<double> CudaTextModel::time_ms(const std::function<Status()>&) { return no_cuda(); }

@@ -39,12 +39,13 @@ struct CudaEngineOptions {
 class CudaTextModel {
  public:
   // Uploads `model`'s weights as bf16; with `merge`, the adapter folded in.
-  static Result<std::unique_ptr<CudaTextModel>> upload(const TextModel& model, const CudaEngineOptions& options,
+  static Result<std::unique_ptr<CudaTextModel>> upload(const TextModel& model,
+                                                       const CudaEngineOptions& options,
                                                        const LoraAdapter* merge = nullptr);
   // A model of `config`'s shape with deterministic random bf16 weights made on
   // the GPU (benchmarks: no checkpoint needed).
-  static Result<std::unique_ptr<CudaTextModel>> random(const TextConfig& config, const CudaEngineOptions& options,
-                                                       uint64_t seed);
+  static Result<std::unique_ptr<CudaTextModel>> random(const TextConfig& config,
+                                                       const CudaEngineOptions& options, uint64_t seed);
   ~CudaTextModel();
 
   const TextConfig& config() const;
@@ -59,8 +60,8 @@ class CudaTextModel {
   // `steps` greedy tokens for each slot without leaving the device (a graph
   // replay per step). `first` are the tokens to feed first (the argmax of the
   // prefill logits). Returns the tokens fed after `first`: [steps][B].
-  Result<std::vector<std::vector<int32_t>>> decode_greedy(std::span<const int> slots, std::span<const int32_t> first,
-                                                          int64_t steps);
+  Result<std::vector<std::vector<int32_t>>> decode_greedy(std::span<const int> slots,
+                                                          std::span<const int32_t> first, int64_t steps);
   // Waits for the device and times `body` in milliseconds (benchmarks).
   Result<double> time_ms(const std::function<Status()>& body);
 

@@ -15,8 +15,9 @@ extern const FamilyDef kDeepseekV2Family;
 extern const FamilyDef kDeepseekV3Family;
 
 namespace {
-const FamilyDef* const kFamilies[] = {&kDeepseekV2Family, &kDeepseekV3Family, &kLlamaFamily, &kMixtralFamily,
-                                      &kOlmoeFamily,      &kQwen2Family,      &kQwen2MoeFamily};
+const FamilyDef* const kFamilies[] = {&kDeepseekV2Family, &kDeepseekV3Family, &kLlamaFamily,
+                                      &kMixtralFamily,    &kOlmoeFamily,      &kQwen2Family,
+                                      &kQwen2MoeFamily};
 }  // namespace
 
 const FamilyDef* find_family(std::string_view model_type) {
@@ -50,7 +51,8 @@ void parse_activation(ConfigReader& r, TextConfig& c) {
   } else if (act == "relu") {
     c.hidden_act = Activation::kRelu;
   } else {
-    r.fail(r.field_error("hidden_act", "value '" + act + "' is not supported (silu, gelu, gelu_pytorch_tanh, relu)",
+    r.fail(r.field_error("hidden_act",
+                         "value '" + act + "' is not supported (silu, gelu, gelu_pytorch_tanh, relu)",
                          ErrorKind::kUnsupported));
   }
 }
@@ -230,14 +232,17 @@ void parse_rope(ConfigReader& r, TextConfig& c, int64_t dim, double default_thet
       rope.factor = p.number("factor");
       break;
     case RopeConfig::Type::kYarn: {
-      const int64_t original = top_original ? *top_original
-                                            : p.integer("original_max_position_embeddings", c.max_position_embeddings);
+      const int64_t original = top_original
+                                   ? *top_original
+                                   : p.integer("original_max_position_embeddings", c.max_position_embeddings);
       p.ignore({"original_max_position_embeddings"});
       rope.original_max_position = original;
       if (auto f = p.optional_number("factor")) {
         rope.factor = *f;
       } else {
-        rope.factor = original > 0 ? static_cast<double>(c.max_position_embeddings) / static_cast<double>(original) : 1.0;
+        rope.factor = original > 0
+                          ? static_cast<double>(c.max_position_embeddings) / static_cast<double>(original)
+                          : 1.0;
       }
       rope.attention_factor = p.optional_number("attention_factor");
       // transformers: `get("beta_fast") or 32` — zero and null both mean the default.
@@ -281,12 +286,14 @@ void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c) {
   for (int64_t i = 0; i < c.num_layers; ++i) {
     if (types[i] == "full_attention") continue;
     if (types[i] != "sliding_attention") {
-      r.fail(r.field_error("layer_types", "entry '" + types[i] + "' is not supported", ErrorKind::kUnsupported));
+      r.fail(
+          r.field_error("layer_types", "entry '" + types[i] + "' is not supported", ErrorKind::kUnsupported));
       return;
     }
     if (window <= 0) {
-      r.fail(r.field_error("layer_types", "marks layer " + std::to_string(i) +
-                                              " sliding_attention but use_sliding_window/sliding_window is off"));
+      r.fail(r.field_error("layer_types",
+                           "marks layer " + std::to_string(i) +
+                               " sliding_attention but use_sliding_window/sliding_window is off"));
       return;
     }
     c.sliding_window[i] = window;
@@ -308,7 +315,8 @@ void parse_layer_types(ConfigReader& r, TextConfig& c, int64_t window) {
     } else if (types[i] == "sliding_attention" && window > 0) {
       c.sliding_window[i] = window;
     } else {
-      r.fail(r.field_error("layer_types", "entry '" + types[i] + "' is not supported here", ErrorKind::kUnsupported));
+      r.fail(r.field_error("layer_types", "entry '" + types[i] + "' is not supported here",
+                           ErrorKind::kUnsupported));
       return;
     }
   }
@@ -368,8 +376,8 @@ Status LoadContext::mla_attention(const std::string& prefix, Attention& a) {
     HILUM_ASSIGN_OR_RETURN(a.q_a_norm, norm(prefix + ".q_a_layernorm", cfg.q_lora_rank, cfg.mla_norm_eps));
     HILUM_ASSIGN_OR_RETURN(a.q_b, linear(prefix + ".q_b_proj", nh * qk, cfg.q_lora_rank, Bias::kNone));
   }
-  HILUM_ASSIGN_OR_RETURN(a.kv_a, linear(prefix + ".kv_a_proj_with_mqa", cfg.kv_lora_rank + cfg.qk_rope_head_dim, H,
-                                        in_bias));
+  HILUM_ASSIGN_OR_RETURN(
+      a.kv_a, linear(prefix + ".kv_a_proj_with_mqa", cfg.kv_lora_rank + cfg.qk_rope_head_dim, H, in_bias));
   HILUM_ASSIGN_OR_RETURN(a.kv_a_norm, norm(prefix + ".kv_a_layernorm", cfg.kv_lora_rank, cfg.mla_norm_eps));
   HILUM_ASSIGN_OR_RETURN(a.kv_b, linear(prefix + ".kv_b_proj", nh * (cfg.qk_nope_head_dim + cfg.v_head_dim),
                                         cfg.kv_lora_rank, Bias::kNone));
@@ -426,7 +434,8 @@ Status LoadContext::experts(const std::string& prefix, const std::string& legacy
     }
   }
   e.gate_up_slot0 = static_cast<int>(w.slots.size());
-  for (int64_t x = 0; x < E; ++x) add_slot(prefix + ".experts." + std::to_string(x) + ".gate_up_proj", H, 2 * I);
+  for (int64_t x = 0; x < E; ++x)
+    add_slot(prefix + ".experts." + std::to_string(x) + ".gate_up_proj", H, 2 * I);
   e.down_slot0 = static_cast<int>(w.slots.size());
   for (int64_t x = 0; x < E; ++x) add_slot(prefix + ".experts." + std::to_string(x) + ".down_proj", I, H);
   return Status::Ok();

@@ -92,8 +92,9 @@ int32_t Sampler::next(std::span<const float> logits) {
   return idx[keep - 1];
 }
 
-Result<GenerateResult> generate(const TextModel& model, std::span<const int32_t> prompt, const LoraAdapter* adapter,
-                                const GenerateOptions& options, const TokenCallback& on_token, Progress* progress) {
+Result<GenerateResult> generate(const TextModel& model, std::span<const int32_t> prompt,
+                                const LoraAdapter* adapter, const GenerateOptions& options,
+                                const TokenCallback& on_token, Progress* progress) {
   HILUM_RETURN_IF_ERROR(validate(options.sampling));
   if (prompt.empty()) return bad_input("the prompt has no tokens");
   if (options.max_new_tokens < 0) return bad_input("max tokens must not be negative");
@@ -124,8 +125,9 @@ Result<GenerateResult> generate(const TextModel& model, std::span<const int32_t>
       break;
     }
     if (progress) {
-      progress->report(static_cast<double>(result.tokens.size()) / static_cast<double>(options.max_new_tokens),
-                       "generating");
+      progress->report(
+          static_cast<double>(result.tokens.size()) / static_cast<double>(options.max_new_tokens),
+          "generating");
     }
     const int32_t one[1] = {token};
     HILUM_ASSIGN_OR_RETURN(out, model.forward(one, cache, adapter, fo));

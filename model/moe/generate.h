@@ -15,7 +15,7 @@
 namespace hilum::moe {
 
 struct SamplingOptions {
-  bool greedy = true;       // argmax; the fields below are ignored
+  bool greedy = true;        // argmax; the fields below are ignored
   float temperature = 1.0f;  // > 0
   int top_k = 0;             // 0: no top-k filter
   float top_p = 1.0f;        // (0, 1]; 1: no nucleus filter
@@ -58,8 +58,8 @@ using TokenCallback = std::function<bool(int32_t token)>;
 
 // Generates a continuation of `prompt` (not empty). `adapter` may be null.
 // Polls progress->cancelled() between tokens.
-Result<GenerateResult> generate(const TextModel& model, std::span<const int32_t> prompt, const LoraAdapter* adapter,
-                                const GenerateOptions& options, const TokenCallback& on_token = nullptr,
-                                Progress* progress = nullptr);
+Result<GenerateResult> generate(const TextModel& model, std::span<const int32_t> prompt,
+                                const LoraAdapter* adapter, const GenerateOptions& options,
+                                const TokenCallback& on_token = nullptr, Progress* progress = nullptr);
 
 }  // namespace hilum::moe

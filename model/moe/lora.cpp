@@ -51,13 +51,15 @@ Result<AdapterConfig> read_adapter_config(const fs::path& path) {
   AdapterConfig c;
   const std::string type = r.string("peft_type", "LORA");
   if (type != "LORA") {
-    r.fail(r.field_error("peft_type", "value '" + type + "' is not supported (LORA)", ErrorKind::kUnsupported));
+    r.fail(
+        r.field_error("peft_type", "value '" + type + "' is not supported (LORA)", ErrorKind::kUnsupported));
   }
   c.r = r.integer("r");
   if (r.ok() && c.r <= 0) r.fail(r.field_error("r", "must be positive"));
   const double alpha = r.number("lora_alpha", 8.0);
   const bool rslora = r.boolean("use_rslora", false);
-  if (c.r > 0) c.scale = static_cast<float>(rslora ? alpha / std::sqrt(static_cast<double>(c.r)) : alpha / c.r);
+  if (c.r > 0)
+    c.scale = static_cast<float>(rslora ? alpha / std::sqrt(static_cast<double>(c.r)) : alpha / c.r);
   if (const json* t = r.raw("target_modules")) {
     if (t->is_string()) {
       const std::string s = t->get<std::string>();
@@ -73,8 +75,10 @@ Result<AdapterConfig> read_adapter_config(const fs::path& path) {
   c.target_parameters = r.string_list("target_parameters");
   const std::string bias = r.string("bias", "none");
   if (bias != "none") {
-    r.fail(r.field_error("bias", "value '" + bias + "' is not supported (none): the adapter would carry trained "
-                                                   "base biases",
+    r.fail(r.field_error("bias",
+                         "value '" + bias +
+                             "' is not supported (none): the adapter would carry trained "
+                             "base biases",
                          ErrorKind::kUnsupported));
   }
   r.boolean("fan_in_fan_out", false);  // PEFT resets it to false for nn.Linear targets
@@ -91,10 +95,10 @@ Result<AdapterConfig> read_adapter_config(const fs::path& path) {
   r.require_absent("arrow_config", "is set: Arrow routing is not supported");
   r.require_absent("megatron_config", "is set: Megatron layers are not supported");
   r.require_absent("use_bdlora", "is true: not supported");
-  r.ignore({"task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping", "lora_dropout",
-            "init_lora_weights", "layers_to_transform", "layers_pattern", "exclude_modules", "loftq_config",
-            "eva_config", "corda_config", "megatron_core", "runtime_config", "ensure_weight_tying",
-            "qalora_group_size", "lora_ga_config", "target_modules"});
+  r.ignore({"task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping",
+            "lora_dropout", "init_lora_weights", "layers_to_transform", "layers_pattern", "exclude_modules",
+            "loftq_config", "eva_config", "corda_config", "megatron_core", "runtime_config",
+            "ensure_weight_tying", "qalora_group_size", "lora_ga_config", "target_modules"});
   HILUM_RETURN_IF_ERROR(r.finish("LoRA adapters"));
   return c;
 }
@@ -165,10 +169,12 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
   const fs::path st_path = dir / "adapter_model.safetensors";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return bad_input(dir.string() + ": not an adapter directory");
-  if (!fs::exists(cfg_path, ec)) return bad_input(cfg_path.string() + ": missing (not a PEFT adapter directory?)");
+  if (!fs::exists(cfg_path, ec))
+    return bad_input(cfg_path.string() + ": missing (not a PEFT adapter directory?)");
   if (!fs::exists(st_path, ec)) {
     if (fs::exists(dir / "adapter_model.bin", ec)) {
-      return unsupported(dir.string() + ": only adapter_model.safetensors is supported (found adapter_model.bin)");
+      return unsupported(dir.string() +
+                         ": only adapter_model.safetensors is supported (found adapter_model.bin)");
     }
     return bad_input(st_path.string() + ": missing");
   }
@@ -183,7 +189,8 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
   const std::string prefix = "base_model.model.";
   for (const std::string& name : file.names()) {
     if (name.rfind(prefix, 0) != 0) {
-      return bad_input(fname + ": tensor '" + name + "' does not start with '" + prefix + "' (not a PEFT adapter?)");
+      return bad_input(fname + ": tensor '" + name + "' does not start with '" + prefix +
+                       "' (not a PEFT adapter?)");
     }
     const std::string rest = name.substr(prefix.size());
     if (rest.find("lora_embedding_") != std::string::npos) {
@@ -196,7 +203,8 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
     if (!dtype_is_float(t.dtype())) return bad_input(fname + ": tensor '" + name + "' is not a float tensor");
     HILUM_ASSIGN_OR_RETURN(t, t.to_dtype(DType::kF32));
     if (t.rank() != 2) {
-      return bad_input(fname + ": tensor '" + name + "' has shape " + shape_string(t.shape()) + ", expected a matrix");
+      return bad_input(fname + ": tensor '" + name + "' has shape " + shape_string(t.shape()) +
+                       ", expected a matrix");
     }
     if (ends_with(rest, ".lora_A.weight")) {
       Pair& p = pairs[rest.substr(0, rest.size() - 14)];
@@ -220,21 +228,25 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
 
   auto check_rank = [&](const Pair& p, int64_t in, int64_t out) -> Status {
     if (p.a.dim(0) != r || p.a.dim(1) != in) {
-      return bad_input(fname + ": tensor '" + p.a_name + "' has shape " + shape_string(p.a.shape()) + ", expected " +
-                       shape_string({r, in}) + " for this base model (adapter for another model?)");
+      return bad_input(fname + ": tensor '" + p.a_name + "' has shape " + shape_string(p.a.shape()) +
+                       ", expected " + shape_string({r, in}) +
+                       " for this base model (adapter for another model?)");
     }
     if (p.b.dim(0) != out || p.b.dim(1) != r) {
-      return bad_input(fname + ": tensor '" + p.b_name + "' has shape " + shape_string(p.b.shape()) + ", expected " +
-                       shape_string({out, r}) + " for this base model (adapter for another model?)");
+      return bad_input(fname + ": tensor '" + p.b_name + "' has shape " + shape_string(p.b.shape()) +
+                       ", expected " + shape_string({out, r}) +
+                       " for this base model (adapter for another model?)");
     }
     return Status::Ok();
   };
   auto not_targeted = [&](const std::string& module) {
-    return bad_input(fname + ": has LoRA weights for '" + module + "', which adapter_config.json target_modules "
+    return bad_input(fname + ": has LoRA weights for '" + module +
+                     "', which adapter_config.json target_modules "
                      "does not name");
   };
 
-  static const std::regex kPerExpert(R"(^model\.layers\.(\d+)\.(mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w2|w3)$)");
+  static const std::regex kPerExpert(
+      R"(^model\.layers\.(\d+)\.(mlp|block_sparse_moe)\.experts\.(\d+)\.(gate_proj|up_proj|down_proj|w1|w2|w3)$)");
   static const std::regex kFused(R"(^model\.layers\.(\d+)\.mlp\.experts((\.base_layer)*)$)");
 
   // Fused experts: first pass to classify, then resolve ambiguous readings with
@@ -264,8 +276,10 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
       const int layer = std::stoi(m[1].str());
       const int64_t e = std::stoll(m[3].str());
       const std::string proj = m[4].str();
-      if (layer >= static_cast<int>(w.layers.size()) || !w.layers[layer].is_moe || e >= w.layers[layer].moe.experts.num) {
-        return bad_input(fname + ": has LoRA weights for '" + module + "', which the base model does not have");
+      if (layer >= static_cast<int>(w.layers.size()) || !w.layers[layer].is_moe ||
+          e >= w.layers[layer].moe.experts.num) {
+        return bad_input(fname + ": has LoRA weights for '" + module +
+                         "', which the base model does not have");
       }
       const Experts& ex = w.layers[layer].moe.experts;
       if (proj == "down_proj" || proj == "w2") {
@@ -279,13 +293,14 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
     } else if (std::regex_match(module, m, kFused)) {
       const int layer = std::stoi(m[1].str());
       if (layer >= static_cast<int>(w.layers.size()) || !w.layers[layer].is_moe) {
-        return bad_input(fname + ": has LoRA weights for '" + module + "', which the base model does not have");
+        return bad_input(fname + ": has LoRA weights for '" + module +
+                         "', which the base model does not have");
       }
       const Experts& ex = w.layers[layer].moe.experts;
       const int64_t E = ex.num, H = ex.hidden, I = ex.inter;
       if (p.a.dim(0) != r * E || p.b.dim(1) != r * E) {
-        return bad_input(fname + ": tensors '" + p.a_name + "' " + shape_string(p.a.shape()) + " and '" + p.b_name +
-                         "' " + shape_string(p.b.shape()) + " do not fit " + std::to_string(E) +
+        return bad_input(fname + ": tensors '" + p.a_name + "' " + shape_string(p.a.shape()) + " and '" +
+                         p.b_name + "' " + shape_string(p.b.shape()) + " do not fit " + std::to_string(E) +
                          " experts at rank " + std::to_string(r) + " (adapter for another model?)");
       }
       const int64_t pa = p.a.dim(1), qb = p.b.dim(0);
@@ -295,29 +310,32 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
       if (pa == H && qb == I) fp.readings.push_back({false, false});
       if (pa == I && qb == H) fp.readings.push_back({false, true});
       if (fp.readings.empty()) {
-        return bad_input(fname + ": tensors '" + p.a_name + "' " + shape_string(p.a.shape()) + " and '" + p.b_name +
-                         "' " + shape_string(p.b.shape()) + " fit neither experts.gate_up_proj [" + std::to_string(E) +
-                         ", " + std::to_string(2 * I) + ", " + std::to_string(H) + "] nor experts.down_proj [" +
-                         std::to_string(E) + ", " + std::to_string(H) + ", " + std::to_string(I) +
-                         "] (adapter for another model?)");
+        return bad_input(fname + ": tensors '" + p.a_name + "' " + shape_string(p.a.shape()) + " and '" +
+                         p.b_name + "' " + shape_string(p.b.shape()) + " fit neither experts.gate_up_proj [" +
+                         std::to_string(E) + ", " + std::to_string(2 * I) + ", " + std::to_string(H) +
+                         "] nor experts.down_proj [" + std::to_string(E) + ", " + std::to_string(H) + ", " +
+                         std::to_string(I) + "] (adapter for another model?)");
       }
       bool all_same = true;
       for (const FusedReading& rd : fp.readings) all_same &= rd.swapped == fp.readings[0].swapped;
       if (all_same && !orientation) orientation = fp.readings[0].swapped;
       fused.push_back(std::move(fp));
     } else {
-      return bad_input(fname + ": has LoRA weights for '" + module + "', which is not an adaptable module of this " +
-                       mc.model_type + " model (adapter for another model?)");
+      return bad_input(fname + ": has LoRA weights for '" + module +
+                       "', which is not an adaptable module of this " + mc.model_type +
+                       " model (adapter for another model?)");
     }
   }
 
   if (!fused.empty()) {
     if (cfg.target_parameters.empty()) {
-      return bad_input(fname + ": has fused-expert LoRA weights but adapter_config.json has no target_parameters");
+      return bad_input(fname +
+                       ": has fused-expert LoRA weights but adapter_config.json has no target_parameters");
     }
     if (!orientation) {
       orientation = peft_swaps_expert_axes(cfg.peft_version);
-      log_warning(cfg_path.string() + ": expert LoRA shapes do not show PEFT's axis convention; assuming the " +
+      log_warning(cfg_path.string() +
+                  ": expert LoRA shapes do not show PEFT's axis convention; assuming the " +
                   std::string(*orientation ? "PEFT >= 0.19.1" : "PEFT < 0.19.1") + " layout");
     }
     std::map<std::pair<int, bool>, std::string> seen;  // (layer, gate_up) -> module
@@ -326,12 +344,14 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
       for (const FusedReading& rd : fp.readings) {
         if (rd.swapped != *orientation) continue;
         if (pick && pick->gate_up != rd.gate_up) {
-          return bad_input(fname + ": cannot tell whether '" + fp.module + "' adapts gate_up_proj or down_proj");
+          return bad_input(fname + ": cannot tell whether '" + fp.module +
+                           "' adapts gate_up_proj or down_proj");
         }
         pick = rd;
       }
       if (!pick) {
-        return bad_input(fname + ": '" + fp.module + "' uses a different PEFT expert layout than the other expert "
+        return bad_input(fname + ": '" + fp.module +
+                         "' uses a different PEFT expert layout than the other expert "
                          "LoRA weights");
       }
       const std::string param = pick->gate_up ? "gate_up_proj" : "down_proj";
@@ -342,14 +362,15 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const fs::path& dir
                          "', which adapter_config.json target_parameters does not name");
       }
       if (!seen.emplace(std::make_pair(fp.layer, pick->gate_up), fp.module).second) {
-        return bad_input(fname + ": two LoRA weight pairs adapt layer " + std::to_string(fp.layer) + "'s " + param);
+        return bad_input(fname + ": two LoRA weight pairs adapt layer " + std::to_string(fp.layer) + "'s " +
+                         param);
       }
       const Experts& ex = w.layers[fp.layer].moe.experts;
       const int64_t E = ex.num;
       const int64_t d1 = pick->gate_up ? 2 * ex.inter : ex.hidden;  // output rows
       const int64_t d2 = pick->gate_up ? ex.hidden : ex.inter;      // input size
-      const float* A = fp.pair->a.data<float>();  // [r*E, pa]
-      const float* B = fp.pair->b.data<float>();  // [qb, r*E]
+      const float* A = fp.pair->a.data<float>();                    // [r*E, pa]
+      const float* B = fp.pair->b.data<float>();                    // [qb, r*E]
       for (int64_t e = 0; e < E; ++e) {
         Tensor ta = Tensor::empty({r, d2}, DType::kF32);  // input side
         Tensor tb = Tensor::empty({d1, r}, DType::kF32);  // output side

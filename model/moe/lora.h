@@ -37,7 +37,8 @@ struct LoraTerm {
 
 class LoraAdapter {
  public:
-  static Result<std::shared_ptr<const LoraAdapter>> load(const std::filesystem::path& dir, const TextModel& model);
+  static Result<std::shared_ptr<const LoraAdapter>> load(const std::filesystem::path& dir,
+                                                         const TextModel& model);
 
   // The updates of LoRA slot `slot` (see Weights::slots); empty when none.
   const std::vector<LoraTerm>& terms(int slot) const;

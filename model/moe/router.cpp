@@ -46,7 +46,8 @@ void mask_groups(const RouterConfig& rc, float* choice, GroupScore group_score) 
   std::vector<char> kept(static_cast<size_t>(G), 0);
   for (int g : keep) kept[g] = 1;
   for (int g = 0; g < G; ++g) {
-    if (!kept[g]) std::fill(choice + g * per, choice + (g + 1) * per, -std::numeric_limits<float>::infinity());
+    if (!kept[g])
+      std::fill(choice + g * per, choice + (g + 1) * per, -std::numeric_limits<float>::infinity());
   }
 }
 

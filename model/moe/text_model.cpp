@@ -93,7 +93,8 @@ namespace {
 
 using Buf = std::vector<float>;
 
-void apply_lora(const LoraAdapter* ad, int slot, const float* x, int64_t T, int64_t in, float* y, int64_t ldy) {
+void apply_lora(const LoraAdapter* ad, int slot, const float* x, int64_t T, int64_t in, float* y,
+                int64_t ldy) {
   if (!ad || slot < 0) return;
   for (const LoraTerm& term : ad->terms(slot)) {
     const int64_t r = term.a.dim(0), rows = term.b.dim(0);
@@ -105,12 +106,13 @@ void apply_lora(const LoraAdapter* ad, int slot, const float* x, int64_t T, int6
 }
 
 void apply_linear(const Linear& l, const float* x, int64_t T, float* y, int64_t ldy, const LoraAdapter* ad) {
-  cpu::linear(x, T, l.in(), l.weight.data<float>(), l.out(), l.bias.defined() ? l.bias.data<float>() : nullptr, y,
-              ldy);
+  cpu::linear(x, T, l.in(), l.weight.data<float>(), l.out(),
+              l.bias.defined() ? l.bias.data<float>() : nullptr, y, ldy);
   apply_lora(ad, l.slot, x, T, l.in(), y, ldy);
 }
 
-void mlp_block(const TextConfig& c, const Mlp& m, const float* x, int64_t T, float* out, const LoraAdapter* ad) {
+void mlp_block(const TextConfig& c, const Mlp& m, const float* x, int64_t T, float* out,
+               const LoraAdapter* ad) {
   const int64_t I = m.gate.out();
   Buf gu(static_cast<size_t>(T * 2 * I)), h(static_cast<size_t>(T * I));
   apply_linear(m.gate, x, T, gu.data(), 2 * I, ad);
@@ -119,15 +121,16 @@ void mlp_block(const TextConfig& c, const Mlp& m, const float* x, int64_t T, flo
   apply_linear(m.down, h.data(), T, out, c.hidden_size, ad);
 }
 
-void moe_block(const TextConfig& c, const Moe& m, const float* x, int64_t T, float* out, const LoraAdapter* ad) {
+void moe_block(const TextConfig& c, const Moe& m, const float* x, int64_t T, float* out,
+               const LoraAdapter* ad) {
   const int64_t E = m.experts.num, H = c.hidden_size, I = m.experts.inter;
   const int K = c.router.top_k;
   Buf logits(static_cast<size_t>(T * E));
   apply_linear(m.router, x, T, logits.data(), E, ad);
   std::vector<int32_t> ids(static_cast<size_t>(T * K));
   Buf wts(static_cast<size_t>(T * K));
-  route_tokens(c.router, logits.data(), T, m.score_bias.defined() ? m.score_bias.data<float>() : nullptr, ids.data(),
-               wts.data());
+  route_tokens(c.router, logits.data(), T, m.score_bias.defined() ? m.score_bias.data<float>() : nullptr,
+               ids.data(), wts.data());
   // Group the (token, slot) pairs by expert.
   std::vector<int64_t> count(static_cast<size_t>(E + 1), 0);
   for (int32_t e : ids) ++count[e + 1];
@@ -193,7 +196,8 @@ void moe_block(const TextConfig& c, const Moe& m, const float* x, int64_t T, flo
 
 // ---- forward -----------------------------------------------------------------------
 
-Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const LoraAdapter* ad, float* x) const {
+Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const LoraAdapter* ad,
+                            float* x) const {
   const TextConfig& c = config_;
   const Weights& w = weights_;
   const int64_t T = static_cast<int64_t>(ids.size()), H = c.hidden_size;
@@ -211,7 +215,8 @@ Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const 
   }
 
   const float* embed = w.embed.data<float>();
-  for (int64_t t = 0; t < T; ++t) std::memcpy(x + t * H, embed + static_cast<int64_t>(ids[t]) * H, sizeof(float) * H);
+  for (int64_t t = 0; t < T; ++t)
+    std::memcpy(x + t * H, embed + static_cast<int64_t>(ids[t]) * H, sizeof(float) * H);
 
   Buf h(static_cast<size_t>(T * H)), o(static_cast<size_t>(T * H));
   Buf q(static_cast<size_t>(T * nh * dk)), attn(static_cast<size_t>(T * nh * dv));
@@ -229,9 +234,10 @@ Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const 
       apply_linear(A.k, h.data(), T, kn.data(), nkv * hd, ad);
       apply_linear(A.v, h.data(), T, vn.data(), nkv * hd, ad);
       if (A.q_norm.defined()) {
-        cpu::rms_norm(q.data(), T, nh * hd, nh * hd, A.q_norm.weight.data<float>(), A.q_norm.eps, q.data(), nh * hd);
-        cpu::rms_norm(kn.data(), T, nkv * hd, nkv * hd, A.k_norm.weight.data<float>(), A.k_norm.eps, kn.data(),
-                      nkv * hd);
+        cpu::rms_norm(q.data(), T, nh * hd, nh * hd, A.q_norm.weight.data<float>(), A.q_norm.eps, q.data(),
+                      nh * hd);
+        cpu::rms_norm(kn.data(), T, nkv * hd, nkv * hd, A.k_norm.weight.data<float>(), A.k_norm.eps,
+                      kn.data(), nkv * hd);
       }
       if (c.clip_qkv) {
         const float lim = *c.clip_qkv;
@@ -258,8 +264,8 @@ Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const 
       Buf ckv(static_cast<size_t>(T * (kvr + rd))), lat(static_cast<size_t>(T * kvr));
       Buf kvb(static_cast<size_t>(T * nh * (nope + dv)));
       apply_linear(A.kv_a, h.data(), T, ckv.data(), kvr + rd, ad);
-      cpu::rms_norm(ckv.data(), T, kvr, kvr + rd, A.kv_a_norm.weight.data<float>(), A.kv_a_norm.eps, lat.data(),
-                    kvr);
+      cpu::rms_norm(ckv.data(), T, kvr, kvr + rd, A.kv_a_norm.weight.data<float>(), A.kv_a_norm.eps,
+                    lat.data(), kvr);
       apply_linear(A.kv_b, lat.data(), T, kvb.data(), nh * (nope + dv), ad);
       cpu::rope(c.rope, q.data(), T, nh, nh * dk, dk, nope, pos0);
       cpu::rope(c.rope, ckv.data(), T, 1, kvr + rd, 0, kvr, pos0);
@@ -274,8 +280,8 @@ Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const 
         }
       }
     }
-    cpu::attention(q.data(), T, nh, dk, nh * dk, kc, vc, nkv, dv, pos0, L.sliding_window, c.attn_scale, attn.data(),
-                   nh * dv);
+    cpu::attention(q.data(), T, nh, dk, nh * dk, kc, vc, nkv, dv, pos0, L.sliding_window, c.attn_scale,
+                   attn.data(), nh * dv);
     apply_linear(A.o, attn.data(), T, o.data(), H, ad);
     for (int64_t i = 0; i < T * H; ++i) x[i] += o[i];
 
@@ -291,8 +297,8 @@ Status TextModel::run_chunk(std::span<const int32_t> ids, KvCache& cache, const 
   return Status::Ok();
 }
 
-Result<ForwardOutput> TextModel::forward(std::span<const int32_t> ids, KvCache& cache, const LoraAdapter* adapter,
-                                         const ForwardOptions& options) const {
+Result<ForwardOutput> TextModel::forward(std::span<const int32_t> ids, KvCache& cache,
+                                         const LoraAdapter* adapter, const ForwardOptions& options) const {
   const TextConfig& c = config_;
   if (ids.empty()) return bad_input("no token ids to run");
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -329,8 +335,10 @@ Result<ForwardOutput> TextModel::forward(std::span<const int32_t> ids, KvCache& 
     const bool want_last = options.logits == ForwardOptions::Logits::kLast && last_chunk;
     if (!want_all && !want_last && !options.hidden_states) continue;
     hn.resize(static_cast<size_t>(n * H));
-    cpu::rms_norm(x.data(), n, H, H, weights_.final_norm.weight.data<float>(), weights_.final_norm.eps, hn.data(), H);
-    if (options.hidden_states) std::memcpy(out.hidden_states.data<float>() + b * H, hn.data(), sizeof(float) * n * H);
+    cpu::rms_norm(x.data(), n, H, H, weights_.final_norm.weight.data<float>(), weights_.final_norm.eps,
+                  hn.data(), H);
+    if (options.hidden_states)
+      std::memcpy(out.hidden_states.data<float>() + b * H, hn.data(), sizeof(float) * n * H);
     if (want_all) {
       apply_linear(weights_.lm_head, hn.data(), n, out.logits.data<float>() + b * V, V, adapter);
     } else if (want_last) {
@@ -353,7 +361,8 @@ namespace {
 // W[row_offset + i, :] += scale * B[i, :] A for one term; W is [rows_total, in].
 void fold_term(float* w, int64_t in, const LoraTerm& t) {
   const int64_t r = t.a.dim(0), rows = t.b.dim(0);
-  sgemm(false, rows, in, r, t.scale, t.b.data<float>(), r, t.a.data<float>(), in, 1.0f, w + t.row_offset * in, in);
+  sgemm(false, rows, in, r, t.scale, t.b.data<float>(), r, t.a.data<float>(), in, 1.0f, w + t.row_offset * in,
+        in);
 }
 
 void fold_linear(Linear& l, const LoraAdapter& ad) {
@@ -383,16 +392,18 @@ void fold_experts(Experts& e, const LoraAdapter& ad) {
 }  // namespace
 
 Result<std::shared_ptr<const TextModel>> TextModel::merged(const LoraAdapter& adapter) const {
-  if (adapter.base() != this) return bad_input("LoRA adapter " + adapter.source() + " was loaded for another model");
+  if (adapter.base() != this)
+    return bad_input("LoRA adapter " + adapter.source() + " was loaded for another model");
   Weights w = weights_;
-  const bool tied_adapted = config_.tie_word_embeddings && w.lm_head.slot >= 0 && !adapter.terms(w.lm_head.slot).empty();
+  const bool tied_adapted =
+      config_.tie_word_embeddings && w.lm_head.slot >= 0 && !adapter.terms(w.lm_head.slot).empty();
   for (Layer& L : w.layers) {
     Attention& a = L.attn;
     for (Linear* l : {&a.q, &a.k, &a.v, &a.o, &a.q_a, &a.q_b, &a.kv_a, &a.kv_b}) {
       if (l->defined()) fold_linear(*l, adapter);
     }
-    for (Linear* l : {&L.mlp.gate, &L.mlp.up, &L.mlp.down, &L.moe.router, &L.moe.shared.gate, &L.moe.shared.up,
-                      &L.moe.shared.down, &L.moe.shared_gate}) {
+    for (Linear* l : {&L.mlp.gate, &L.mlp.up, &L.mlp.down, &L.moe.router, &L.moe.shared.gate,
+                      &L.moe.shared.up, &L.moe.shared.down, &L.moe.shared_gate}) {
       if (l->defined()) fold_linear(*l, adapter);
     }
     if (L.is_moe) fold_experts(L.moe.experts, adapter);

@@ -74,7 +74,8 @@ class TextModel {
   // for. `adapter` (or null for the base model) must have been loaded for this
   // model. Token ids outside the vocabulary are an error and leave the cache
   // unchanged.
-  Result<ForwardOutput> forward(std::span<const int32_t> ids, KvCache& cache, const LoraAdapter* adapter = nullptr,
+  Result<ForwardOutput> forward(std::span<const int32_t> ids, KvCache& cache,
+                                const LoraAdapter* adapter = nullptr,
                                 const ForwardOptions& options = {}) const;
   // A fresh sequence without keeping the cache.
   Result<ForwardOutput> forward(std::span<const int32_t> ids, const LoraAdapter* adapter = nullptr,

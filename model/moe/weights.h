@@ -44,14 +44,14 @@ struct Mlp {  // down(act(gate(x)) * up(x))
 // Routed experts, stored fused whatever the checkpoint's layout.
 struct Experts {
   int64_t num = 0, hidden = 0, inter = 0;
-  Tensor gate_up;  // f32 [E, 2I, H]: rows [0, I) gate, [I, 2I) up
-  Tensor down;     // f32 [E, H, I]
+  Tensor gate_up;          // f32 [E, 2I, H]: rows [0, I) gate, [I, 2I) up
+  Tensor down;             // f32 [E, H, I]
   int gate_up_slot0 = -1;  // LoRA slot of expert e's gate_up: gate_up_slot0 + e
   int down_slot0 = -1;
 };
 
 struct Moe {
-  Linear router;     // [E, H]
+  Linear router;      // [E, H]
   Tensor score_bias;  // [E]: deepseek_v3 e_score_correction_bias
   Experts experts;
   bool has_shared = false;

@@ -42,7 +42,8 @@ class TempDir {
  public:
   TempDir() {
     static std::atomic<int> n{0};
-    path_ = fs::temp_directory_path() / ("hilum_cli_text_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    path_ = fs::temp_directory_path() /
+            ("hilum_cli_text_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -63,8 +64,9 @@ void write_model(const fs::path& model_dir, const fs::path& lora_dir) {
   o.weight_std = 0.3f;
   moe::testing::write_fixture(moe::testing::FixtureBuilder(o).build(), model_dir);
   fs::create_directories(lora_dir);
-  nlohmann::json cfg = {{"peft_type", "LORA"}, {"r", 2}, {"lora_alpha", 4}, {"target_modules", {"q_proj", "down_proj"}},
-                        {"bias", "none"}, {"task_type", "CAUSAL_LM"}};
+  nlohmann::json cfg = {{"peft_type", "LORA"}, {"r", 2},
+                        {"lora_alpha", 4},     {"target_modules", {"q_proj", "down_proj"}},
+                        {"bias", "none"},      {"task_type", "CAUSAL_LM"}};
   ASSERT_TRUE(write_file_atomic(lora_dir / "adapter_config.json", cfg.dump()).ok());
   std::mt19937_64 rng(5);
   std::normal_distribution<float> d(0, 0.3f);
@@ -97,7 +99,8 @@ TEST(CliText, LmLogitsMatchesTheLibraryWithAndWithoutLora) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   Tensor got = *read_npy(d.path() / "base.npy");
   ASSERT_EQ(got.shape(), base.logits.shape());
-  for (int64_t i = 0; i < got.numel(); ++i) ASSERT_FLOAT_EQ(got.data<float>()[i], base.logits.data<float>()[i]);
+  for (int64_t i = 0; i < got.numel(); ++i)
+    ASSERT_FLOAT_EQ(got.data<float>()[i], base.logits.data<float>()[i]);
 
   for (const char* merge : {"", " --merge"}) {
     r = run("lm-logits --model " + d.str("model") + " --lora " + d.str("lora") + merge + " --ids " + kIdsArg +
@@ -106,8 +109,10 @@ TEST(CliText, LmLogitsMatchesTheLibraryWithAndWithoutLora) {
     got = *read_npy(d.path() / "tuned.npy");
     double diff = 0, moved = 0;
     for (int64_t i = 0; i < got.numel(); ++i) {
-      diff = std::max(diff, static_cast<double>(std::fabs(got.data<float>()[i] - tuned.logits.data<float>()[i])));
-      moved = std::max(moved, static_cast<double>(std::fabs(got.data<float>()[i] - base.logits.data<float>()[i])));
+      diff = std::max(diff,
+                      static_cast<double>(std::fabs(got.data<float>()[i] - tuned.logits.data<float>()[i])));
+      moved = std::max(moved,
+                       static_cast<double>(std::fabs(got.data<float>()[i] - base.logits.data<float>()[i])));
     }
     EXPECT_LT(diff, 1e-4) << merge;
     EXPECT_GT(moved, 1e-3) << "the adapter changed nothing" << merge;
@@ -128,8 +133,9 @@ TEST(CliText, GenerateIdsMatchesTheLibrary) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find(expect), std::string::npos) << r.out << " vs " << expect;
   // Seeded sampling is reproducible.
-  const std::string sample = "-q generate --model " + d.str("model") + " --lora " + d.str("lora") + " --ids " +
-                             kIdsArg + " --max-tokens 6 --temperature 1.3 --top-p 0.9 --top-k 20 --seed 11";
+  const std::string sample = "-q generate --model " + d.str("model") + " --lora " + d.str("lora") +
+                             " --ids " + kIdsArg +
+                             " --max-tokens 6 --temperature 1.3 --top-p 0.9 --top-k 20 --seed 11";
   EXPECT_EQ(run(sample).out, run(sample).out);
   EXPECT_EQ(run(sample).exit_code, 0);
 }
@@ -141,7 +147,8 @@ TEST(CliText, GenerateStreamsTheTokenizersText) {
   o.vocab = 2048;  // covers the test tokenizer's ids
   o.weight_std = 0.3f;
   moe::testing::write_fixture(moe::testing::FixtureBuilder(o).build(), d.path() / "model");
-  const fs::path tok_src = fs::path(HILUM_TEST_DATA_DIR) / "golden" / "tokenizers" / "olmoe" / "tokenizer.json";
+  const fs::path tok_src =
+      fs::path(HILUM_TEST_DATA_DIR) / "golden" / "tokenizers" / "olmoe" / "tokenizer.json";
   fs::copy_file(tok_src, d.path() / "model" / "tokenizer.json");
   auto tok = Tokenizer::from_file(tok_src);
   ASSERT_TRUE(tok.ok()) << tok.error().message();
@@ -151,7 +158,8 @@ TEST(CliText, GenerateStreamsTheTokenizersText) {
   opt.max_new_tokens = 12;
   auto want = *moe::generate(*model, tok->encode(prompt, true), nullptr, opt);
   const std::string text = tok->decode(want.tokens, /*skip_special_tokens=*/true);
-  CliRun r = run("-q generate --model " + d.str("model") + " --prompt '" + prompt + "' --max-tokens 12 --greedy");
+  CliRun r =
+      run("-q generate --model " + d.str("model") + " --prompt '" + prompt + "' --max-tokens 12 --greedy");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(r.out, text + "\n");
 }

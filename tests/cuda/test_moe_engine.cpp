@@ -24,14 +24,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define SKIP_WITHOUT_GPU()                                                                 \
+#define SKIP_WITHOUT_GPU() \
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
 
 struct Tmp {
   fs::path dir;
   Tmp() {
     static std::atomic<int> n{0};
-    dir = fs::temp_directory_path() / ("hilum_cuda_moe_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    dir = fs::temp_directory_path() /
+          ("hilum_cuda_moe_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
   }
   ~Tmp() {
     std::error_code ec;
@@ -210,7 +211,8 @@ TEST(MoeCudaEngine, GoldenFilesAgreeWithinBf16Tolerance) {
   SKIP_WITHOUT_GPU();
   const fs::path root = fs::path(HILUM_TEST_DATA_DIR) / "golden" / "moe";
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) GTEST_SKIP() << root << " is absent (tests/golden/moe_golden.py writes it)";
+  if (!fs::is_directory(root, ec))
+    GTEST_SKIP() << root << " is absent (tests/golden/moe_golden.py writes it)";
   int cases = 0;
   for (const auto& e : fs::directory_iterator(root)) {
     if (!fs::exists(e.path() / "logits.npy")) continue;

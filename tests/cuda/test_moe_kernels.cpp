@@ -24,7 +24,7 @@
 namespace hilum::moe {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                                 \
+#define SKIP_WITHOUT_GPU() \
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
 
 #if HILUM_HAVE_CUDA
@@ -93,8 +93,9 @@ TEST(MoeKernels, RmsNormWithResidualAddAndBothOutputs) {
     auto x = randn(T * ldx, 1), delta = randn(T * dim, 2), w = randn(dim, 3);
     Dev<float> dx(x), dd(delta), dw(w), dy(T * dim);
     Dev<uint16_t> dyb(T * dim);
-    ASSERT_TRUE(km::rms_norm(dx.get(), ldx, dd.get(), dim, dw.get(), T, dim, 1e-5f, dy.get(), dim, dyb.get(), dim,
-                             nullptr).ok());
+    ASSERT_TRUE(km::rms_norm(dx.get(), ldx, dd.get(), dim, dw.get(), T, dim, 1e-5f, dy.get(), dim, dyb.get(),
+                             dim, nullptr)
+                    .ok());
     std::vector<float> xr = x, want(T * dim);
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t i = 0; i < dim; ++i) xr[t * ldx + i] += delta[t * dim + i];
@@ -126,7 +127,8 @@ TEST(MoeKernels, RopeMatchesCpuInBothLayouts) {
     Dev<float> dx(x), dinv(rope.inv_freq);
     Dev<int32_t> dpos(positions);
     ASSERT_TRUE(km::rope(dx.get(), T, heads, ld, stride, offset, rope.dim, dinv.get(), rope.attention_scaling,
-                         interleaved, dpos.get(), nullptr).ok());
+                         interleaved, dpos.get(), nullptr)
+                    .ok());
     std::vector<float> want = x;
     cpu::rope(rope, want.data(), T, heads, ld, stride, offset, pos0);
     expect_close(dx.host(), want, 2e-5, 2e-5, interleaved ? "rope interleaved" : "rope half");
@@ -138,7 +140,8 @@ TEST(MoeKernels, GemvMatchesCpuLinearOnAwkwardShapes) {
   struct Shape3 {
     int64_t N, K, T;
   };
-  for (Shape3 s : {Shape3{37, 1000, 1}, {37, 1000, 3}, {5, 77, 9}, {130, 264, 16}, {1, 8, 2}, {64, 2048, 16}}) {
+  for (Shape3 s :
+       {Shape3{37, 1000, 1}, {37, 1000, 3}, {5, 77, 9}, {130, 264, 16}, {1, 8, 2}, {64, 2048, 16}}) {
     const int64_t ldx = s.K + 3, ldy = s.N + 1;
     std::vector<float> wr;
     auto wb = to_bf16(randn(s.N * s.K, 5, 0.1f), &wr);
@@ -146,7 +149,8 @@ TEST(MoeKernels, GemvMatchesCpuLinearOnAwkwardShapes) {
     for (bool acc : {false, true}) {
       Dev<uint16_t> dw(wb);
       Dev<float> dx(x), db(bias), dy(y0);
-      ASSERT_TRUE(km::gemv(dw.get(), db.get(), s.N, s.K, dx.get(), ldx, s.T, dy.get(), ldy, acc, nullptr).ok());
+      ASSERT_TRUE(
+          km::gemv(dw.get(), db.get(), s.N, s.K, dx.get(), ldx, s.T, dy.get(), ldy, acc, nullptr).ok());
       std::vector<float> want = y0, xc(s.T * s.K);
       for (int64_t t = 0; t < s.T; ++t) std::copy_n(&x[t * ldx], s.K, &xc[t * s.K]);
       cpu::linear(xc.data(), s.T, s.K, wr.data(), s.N, bias.data(), want.data(), ldy, acc);
@@ -168,7 +172,8 @@ TEST(MoeKernels, RouterMatchesCpuForEveryKind) {
     bool norm;
     float scale;
   };
-  for (C c : {C{RouterKind::kSoftmaxTopK, 64, 8, 1, 1, false, 1.0f}, C{RouterKind::kSoftmaxTopK, 8, 2, 1, 1, true, 1.0f},
+  for (C c : {C{RouterKind::kSoftmaxTopK, 64, 8, 1, 1, false, 1.0f},
+              C{RouterKind::kSoftmaxTopK, 8, 2, 1, 1, true, 1.0f},
               C{RouterKind::kSoftmaxGreedy, 60, 6, 1, 1, false, 1.5f},
               C{RouterKind::kSoftmaxGroupLimited, 16, 3, 4, 2, false, 1.0f},
               C{RouterKind::kSigmoidNoAuxTc, 32, 4, 8, 3, true, 2.5f},
@@ -215,8 +220,9 @@ TEST(MoeKernels, GroupingCoversEveryPairOnce) {
     for (int k = 0; k < K; ++k) ids[t * K + k] = e[k];
   }
   Dev<int32_t> di(ids), doff(E + 1), dsorted(TK), dpos(TK), dmax(1), dact(E);
-  ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), dact.get(),
-                                  nullptr).ok());
+  ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(),
+                                  dact.get(), nullptr)
+                  .ok());
   auto off = doff.host(), sorted = dsorted.host(), pos = dpos.host(), act = dact.host();
   std::vector<int32_t> count(E, 0);
   for (int32_t e : ids) ++count[e];
@@ -236,8 +242,8 @@ TEST(MoeKernels, GroupingCoversEveryPairOnce) {
 }
 
 // CPU reference of the expert FFN for one (token, expert) pair.
-void expert_ref(const std::vector<float>& gu, const std::vector<float>& dn, int64_t H, int64_t I, int e, const float* x,
-                std::vector<float>& h, std::vector<float>& y) {
+void expert_ref(const std::vector<float>& gu, const std::vector<float>& dn, int64_t H, int64_t I, int e,
+                const float* x, std::vector<float>& h, std::vector<float>& y) {
   std::vector<float> g(2 * I);
   cpu::linear(x, 1, H, gu.data() + e * 2 * I * H, 2 * I, nullptr, g.data(), 2 * I);
   h.resize(I);
@@ -264,11 +270,15 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
     Dev<uint16_t> dgu(gub), ddn(dnb);
     Dev<float> dx(x), dh(TK * I), dy(TK * H), dw(w);
     Dev<int32_t> di(ids), doff(E + 1), dsorted(TK), dpos(TK), dmax(1), dact(E);
-    ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), dact.get(),
-                                    nullptr).ok());
-    ASSERT_TRUE(km::expert_gate_up_gemv(km::Act::kSilu, dgu.get(), E, H, I, dx.get(), ldx, doff.get(), dact.get(),
-                                        dsorted.get(), K, TK, dh.get(), nullptr).ok());
-    ASSERT_TRUE(km::expert_down_gemv(ddn.get(), E, H, I, dh.get(), doff.get(), dact.get(), TK, dy.get(), nullptr).ok());
+    ASSERT_TRUE(km::group_by_expert(di.get(), TK, E, doff.get(), dsorted.get(), dpos.get(), dmax.get(),
+                                    dact.get(), nullptr)
+                    .ok());
+    ASSERT_TRUE(km::expert_gate_up_gemv(km::Act::kSilu, dgu.get(), E, H, I, dx.get(), ldx, doff.get(),
+                                        dact.get(), dsorted.get(), K, TK, dh.get(), nullptr)
+                    .ok());
+    ASSERT_TRUE(
+        km::expert_down_gemv(ddn.get(), E, H, I, dh.get(), doff.get(), dact.get(), TK, dy.get(), nullptr)
+            .ok());
     auto sorted = dsorted.host(), pos = dpos.host();
     auto h = dh.host(), y = dy.host();
     std::vector<float> want_x0 = x0;
@@ -276,8 +286,10 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
       std::vector<float> hr, yr;
       expert_ref(gur, dnr, H, I, ids[i], &x[(i / K) * ldx], hr, yr);
       const int32_t p = pos[i];
-      expect_close(std::vector<float>(h.begin() + p * I, h.begin() + (p + 1) * I), hr, 3e-5, 1e-4, "expert h");
-      expect_close(std::vector<float>(y.begin() + p * H, y.begin() + (p + 1) * H), yr, 3e-5, 1e-4, "expert y");
+      expect_close(std::vector<float>(h.begin() + p * I, h.begin() + (p + 1) * I), hr, 3e-5, 1e-4,
+                   "expert h");
+      expect_close(std::vector<float>(y.begin() + p * H, y.begin() + (p + 1) * H), yr, 3e-5, 1e-4,
+                   "expert y");
       for (int64_t o = 0; o < H; ++o) want_x0[(i / K) * ldx + o] += w[i] * yr[o];
     }
     for (int64_t t = 0; t < T; ++t) {
@@ -286,8 +298,9 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
     }
     // Combine from the grouped rows.
     Dev<float> dx0(x0), dsh(shared), dg(gate);
-    ASSERT_TRUE(km::combine_experts(dx0.get(), ldx, T, H, K, di.get(), dw.get(), dpos.get(), doff.get(), 0, dy.get(),
-                                    dsh.get(), dg.get(), nullptr).ok());
+    ASSERT_TRUE(km::combine_experts(dx0.get(), ldx, T, H, K, di.get(), dw.get(), dpos.get(), doff.get(), 0,
+                                    dy.get(), dsh.get(), dg.get(), nullptr)
+                    .ok());
     expect_close(dx0.host(), want_x0, 1e-4, 1e-4, "combine grouped");
     // The padded path: gather, batched GEMMs, GLU, combine.
     auto ctx = km::GpuContext::create();
@@ -297,13 +310,20 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
     Dev<float> dgup(E * M * 2 * I), dyp(E * M * H), dx1(x0);
     ASSERT_TRUE(cuda::synchronize().ok());
     km::Stream st = (*ctx)->stream();
-    ASSERT_TRUE(km::gather_padded(dx.get(), ldx, H, doff.get(), dsorted.get(), K, E, TK, M, dxp.get(), st).ok());
-    ASSERT_TRUE((*ctx)->gemm_batched(M, 2 * I, H, dxp.get(), H, M * H, dgu.get(), H, 2 * I * H, dgup.get(), 2 * I,
-                                     M * 2 * I, E, 0.0f).ok());
+    ASSERT_TRUE(
+        km::gather_padded(dx.get(), ldx, H, doff.get(), dsorted.get(), K, E, TK, M, dxp.get(), st).ok());
+    ASSERT_TRUE((*ctx)
+                    ->gemm_batched(M, 2 * I, H, dxp.get(), H, M * H, dgu.get(), H, 2 * I * H, dgup.get(),
+                                   2 * I, M * 2 * I, E, 0.0f)
+                    .ok());
     ASSERT_TRUE(km::glu_padded(km::Act::kSilu, dgup.get(), E, TK, M, I, doff.get(), dhp.get(), st).ok());
-    ASSERT_TRUE((*ctx)->gemm_batched(M, H, I, dhp.get(), I, M * I, ddn.get(), I, H * I, dyp.get(), H, M * H, E, 0.0f).ok());
-    ASSERT_TRUE(km::combine_experts(dx1.get(), ldx, T, H, K, di.get(), dw.get(), dpos.get(), doff.get(), M, dyp.get(),
-                                    dsh.get(), dg.get(), st).ok());
+    ASSERT_TRUE(
+        (*ctx)
+            ->gemm_batched(M, H, I, dhp.get(), I, M * I, ddn.get(), I, H * I, dyp.get(), H, M * H, E, 0.0f)
+            .ok());
+    ASSERT_TRUE(km::combine_experts(dx1.get(), ldx, T, H, K, di.get(), dw.get(), dpos.get(), doff.get(), M,
+                                    dyp.get(), dsh.get(), dg.get(), st)
+                    .ok());
     ASSERT_TRUE((*ctx)->synchronize().ok());
     // bf16 activations in the GEMMs: 1e-2 relative.
     expect_close(dx1.host(), want_x0, 2e-2, 2e-2, "combine padded");
@@ -311,12 +331,13 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
 }
 
 // CPU attention of one query (position `pos`) over a slot's cache rows.
-std::vector<float> attention_ref(const std::vector<float>& q, int64_t nh, int64_t dk, const std::vector<float>& kc,
-                                 const std::vector<float>& vc, int64_t slot, int64_t cap, int64_t nkv, int64_t dv,
-                                 int64_t T, int64_t pos0, int64_t window, float scale) {
+std::vector<float> attention_ref(const std::vector<float>& q, int64_t nh, int64_t dk,
+                                 const std::vector<float>& kc, const std::vector<float>& vc, int64_t slot,
+                                 int64_t cap, int64_t nkv, int64_t dv, int64_t T, int64_t pos0,
+                                 int64_t window, float scale) {
   std::vector<float> out(T * nh * dv);
-  cpu::attention(q.data(), T, nh, dk, nh * dk, kc.data() + slot * cap * nkv * dk, vc.data() + slot * cap * nkv * dv,
-                 nkv, dv, pos0, window, scale, out.data(), nh * dv);
+  cpu::attention(q.data(), T, nh, dk, nh * dk, kc.data() + slot * cap * nkv * dk,
+                 vc.data() + slot * cap * nkv * dv, nkv, dv, pos0, window, scale, out.data(), nh * dv);
   return out;
 }
 
@@ -332,14 +353,15 @@ TEST(MoeKernels, DecodeAttentionMatchesCpu) {
   for (int64_t window : {0, 100}) {
     Dev<float> dq(q), dkc(kc), dvc(vc), dout(T * nh * dv), dpart(km::decode_partial_floats(T, nh, kv));
     Dev<int32_t> dsl(sl), dpos(pos);
-    ASSERT_TRUE(km::attention_decode(dq.get(), nh * dk, T, nh, dsl.get(), dpos.get(), window, 0.3f, kv, dkc.get(),
-                                     dvc.get(), dpart.get(), dout.get(), nh * dv, nullptr).ok());
+    ASSERT_TRUE(km::attention_decode(dq.get(), nh * dk, T, nh, dsl.get(), dpos.get(), window, 0.3f, kv,
+                                     dkc.get(), dvc.get(), dpart.get(), dout.get(), nh * dv, nullptr)
+                    .ok());
     auto got = dout.host();
     for (int64_t t = 0; t < T; ++t) {
       std::vector<float> qt(q.begin() + t * nh * dk, q.begin() + (t + 1) * nh * dk);
       auto want = attention_ref(qt, nh, dk, kc, vc, sl[t], cap, nkv, dv, 1, pos[t], window, 0.3f);
-      expect_close(std::vector<float>(got.begin() + t * nh * dv, got.begin() + (t + 1) * nh * dv), want, 2e-5, 2e-5,
-                   "decode attention row " + std::to_string(t) + " window " + std::to_string(window));
+      expect_close(std::vector<float>(got.begin() + t * nh * dv, got.begin() + (t + 1) * nh * dv), want, 2e-5,
+                   2e-5, "decode attention row " + std::to_string(t) + " window " + std::to_string(window));
     }
   }
 }
@@ -350,14 +372,16 @@ TEST(MoeKernels, PrefillAttentionMatchesCpu) {
     int nh, nkv, dk, dv;
     int64_t T, pos0, window;
   };
-  for (C c : {C{4, 2, 24, 20, 37, 5, 0}, C{4, 4, 192, 128, 33, 0, 0}, C{2, 1, 64, 64, 50, 3, 9}, C{3, 3, 256, 256, 17, 0, 0}}) {
+  for (C c : {C{4, 2, 24, 20, 37, 5, 0}, C{4, 4, 192, 128, 33, 0, 0}, C{2, 1, 64, 64, 50, 3, 9},
+              C{3, 3, 256, 256, 17, 0, 0}}) {
     const int64_t cap = c.pos0 + c.T + 3;
     km::KvLayout kv{cap, c.nkv, c.dk, c.dv};
     auto kc = randn(2 * cap * c.nkv * c.dk, 22), vc = randn(2 * cap * c.nkv * c.dv, 23);
     auto q = randn(c.T * c.nh * c.dk, 24);
     Dev<float> dq(q), dkc(kc), dvc(vc), dout(c.T * c.nh * c.dv);
-    ASSERT_TRUE(km::attention_prefill(dq.get(), c.nh * c.dk, c.T, c.nh, 1, c.pos0, c.window, 0.125f, kv, dkc.get(),
-                                      dvc.get(), dout.get(), c.nh * c.dv, nullptr).ok());
+    ASSERT_TRUE(km::attention_prefill(dq.get(), c.nh * c.dk, c.T, c.nh, 1, c.pos0, c.window, 0.125f, kv,
+                                      dkc.get(), dvc.get(), dout.get(), c.nh * c.dv, nullptr)
+                    .ok());
     auto want = attention_ref(q, c.nh, c.dk, kc, vc, 1, cap, c.nkv, c.dv, c.T, c.pos0, c.window, 0.125f);
     expect_close(dout.host(), want, 3e-5, 3e-5, "prefill attention dk=" + std::to_string(c.dk));
   }
@@ -372,8 +396,9 @@ TEST(MoeKernels, CacheAppendsPlaceRows) {
   auto k = randn(T * (nkv * dk + 2), 25), v = randn(T * (nkv * dv + 1), 26);
   Dev<float> dk_(k), dv_(v), kc(slots * cap * nkv * dk), vc(slots * cap * nkv * dv);
   Dev<int32_t> dsl(sl), dpos(pos);
-  ASSERT_TRUE(km::kv_append(dk_.get(), nkv * dk + 2, dv_.get(), nkv * dv + 1, T, dsl.get(), dpos.get(), kv, kc.get(),
-                            vc.get(), nullptr).ok());
+  ASSERT_TRUE(km::kv_append(dk_.get(), nkv * dk + 2, dv_.get(), nkv * dv + 1, T, dsl.get(), dpos.get(), kv,
+                            kc.get(), vc.get(), nullptr)
+                  .ok());
   auto hk = kc.host(), hv = vc.host();
   for (int64_t t = 0; t < T; ++t) {
     for (int h = 0; h < nkv; ++h) {
@@ -386,8 +411,9 @@ TEST(MoeKernels, CacheAppendsPlaceRows) {
   const int nope = 7, rd = 3;
   auto kvb = randn(T * nkv * (nope + dv), 27), pe = randn(T * 5, 28);
   Dev<float> dkvb(kvb), dpe(pe);
-  ASSERT_TRUE(km::mla_append(dkvb.get(), dpe.get(), 5, T, nope, rd, dsl.get(), dpos.get(), kv, kc.get(), vc.get(),
-                             nullptr).ok());
+  ASSERT_TRUE(km::mla_append(dkvb.get(), dpe.get(), 5, T, nope, rd, dsl.get(), dpos.get(), kv, kc.get(),
+                             vc.get(), nullptr)
+                  .ok());
   hk = kc.host();
   hv = vc.host();
   for (int64_t t = 0; t < T; ++t) {

@@ -27,12 +27,12 @@ struct FixtureOptions {
   std::string model_type = "llama";
   int64_t vocab = 61, hidden = 32, layers = 2, heads = 4, kv_heads = 2, head_dim = 8;
   int64_t inter = 40, moe_inter = 24, experts = 8, top_k = 2;
-  bool norm_topk = false;       // olmoe / qwen2_moe
-  bool fused_experts = false;   // transformers 5 fused tensors instead of per-expert ones
-  bool mixtral_legacy = true;   // mixtral: block_sparse_moe.* names (as save_pretrained writes)
+  bool norm_topk = false;      // olmoe / qwen2_moe
+  bool fused_experts = false;  // transformers 5 fused tensors instead of per-expert ones
+  bool mixtral_legacy = true;  // mixtral: block_sparse_moe.* names (as save_pretrained writes)
   int shards = 1;
   bool tie = false;
-  int64_t sliding_window = 0;   // mixtral: every layer; qwen2: layers >= max_window_layers
+  int64_t sliding_window = 0;  // mixtral: every layer; qwen2: layers >= max_window_layers
   int64_t max_window_layers = 1;
   bool attention_bias = false;  // llama
   double clip_qkv = 0;          // olmoe
@@ -104,8 +104,9 @@ inline nlohmann::json make_config(const FixtureOptions& o) {
   c["attention_dropout"] = 0.0;
   nlohmann::json rope = {{"rope_theta", o.theta}, {"rope_type", "default"}};
   if (o.yarn) {
-    rope = {{"rope_theta", o.theta}, {"rope_type", "yarn"}, {"factor", o.yarn_factor},
-            {"original_max_position_embeddings", o.yarn_original}, {"beta_fast", 32}, {"beta_slow", 1}};
+    rope = {{"rope_theta", o.theta},   {"rope_type", "yarn"},
+            {"factor", o.yarn_factor}, {"original_max_position_embeddings", o.yarn_original},
+            {"beta_fast", 32},         {"beta_slow", 1}};
     if (o.mscale != 0) rope["mscale"] = o.mscale;
     if (o.mscale_all_dim != 0) rope["mscale_all_dim"] = o.mscale_all_dim;
   }
@@ -281,8 +282,8 @@ inline Tensor to_tensor(const std::pair<Shape, std::vector<float>>& t) {
 
 // The per-expert tensors of one MoE layer (read under `src`, gate/up/down or
 // Mixtral's w1/w3/w2) fused the transformers 5 way under `dst`.
-inline void fuse_experts(const FixtureOptions& o, const TensorMap& in, const std::string& src, const std::string& dst,
-                         std::vector<std::pair<std::string, Tensor>>& out) {
+inline void fuse_experts(const FixtureOptions& o, const TensorMap& in, const std::string& src,
+                         const std::string& dst, std::vector<std::pair<std::string, Tensor>>& out) {
   const int64_t E = o.experts, H = o.hidden, I = o.moe_inter;
   std::vector<float> gu(static_cast<size_t>(E * 2 * I * H)), dn(static_cast<size_t>(E * H * I));
   for (int64_t e = 0; e < E; ++e) {
@@ -319,8 +320,9 @@ inline void write_fixture(const Fixture& f, const fs::path& dir) {
       if (!layer_is_moe(o, i)) continue;
       FixtureOptions unfused = o;
       unfused.fused_experts = false;
-      const std::string src = f.tensors.count(moe_prefix(unfused, i) + ".gate.weight") ? moe_prefix(unfused, i)
-                                                                                       : moe_prefix(o, i);
+      const std::string src = f.tensors.count(moe_prefix(unfused, i) + ".gate.weight")
+                                  ? moe_prefix(unfused, i)
+                                  : moe_prefix(o, i);
       fuse_experts(o, f.tensors, src, "model.layers." + std::to_string(i) + ".mlp", list);
     }
   }
@@ -470,7 +472,8 @@ class Reference {
       chosen = top(masked, K);
       double sum = 0;
       for (int64_t e : chosen) sum += s[e];
-      for (int64_t e : chosen) weight.push_back((o_.norm_topk ? s[e] / (sum + 1e-20) : s[e]) * o_.routed_scaling);
+      for (int64_t e : chosen)
+        weight.push_back((o_.norm_topk ? s[e] / (sum + 1e-20) : s[e]) * o_.routed_scaling);
     } else {
       std::vector<double> p(E);
       double mx = *std::max_element(logits.begin(), logits.end()), sum = 0;
@@ -524,7 +527,9 @@ class Reference {
     for (int64_t i = 0; i < dim / 2; ++i) inv[i] = 1.0 / std::pow(o_.theta, 2.0 * i / dim);
     if (!o_.yarn) return;
     const double f = o_.yarn_factor, orig = static_cast<double>(o_.yarn_original);
-    auto corr = [&](double rot) { return dim * std::log(orig / (rot * 2 * M_PI)) / (2 * std::log(o_.theta)); };
+    auto corr = [&](double rot) {
+      return dim * std::log(orig / (rot * 2 * M_PI)) / (2 * std::log(o_.theta));
+    };
     double lo = std::max(std::floor(corr(32)), 0.0), hi = std::min(std::ceil(corr(1)), dim - 1.0);
     if (lo == hi) hi += 0.001;
     for (int64_t i = 0; i < dim / 2; ++i) {
@@ -543,16 +548,18 @@ class Reference {
     const int64_t half = dim / 2;
     for (int64_t i = 0; i < half; ++i) {
       const double c = std::cos(pos * inv[i]) * ms, s = std::sin(pos * inv[i]) * ms;
-      const size_t a = interleaved ? off + 2 * i : off + i, b = interleaved ? off + 2 * i + 1 : off + i + half;
+      const size_t a = interleaved ? off + 2 * i : off + i,
+                   b = interleaved ? off + 2 * i + 1 : off + i + half;
       const double x1 = v[a], x2 = v[b];
       v[a] = x1 * c - x2 * s;
       v[b] = x2 * c + x1 * s;
     }
   }
 
-  static std::vector<double> attend(const std::vector<std::vector<double>>& q, const std::vector<std::vector<double>>& k,
-                                    const std::vector<std::vector<double>>& v, int64_t nh, int64_t nkv, int64_t dk,
-                                    int64_t dv, double scale, int64_t window, int64_t t) {
+  static std::vector<double> attend(const std::vector<std::vector<double>>& q,
+                                    const std::vector<std::vector<double>>& k,
+                                    const std::vector<std::vector<double>>& v, int64_t nh, int64_t nkv,
+                                    int64_t dk, int64_t dv, double scale, int64_t window, int64_t t) {
     std::vector<double> out(static_cast<size_t>(nh * dv), 0.0);
     for (int64_t h = 0; h < nh; ++h) {
       const int64_t kh = h / (nh / nkv);
@@ -602,14 +609,16 @@ class Reference {
     return out;
   }
 
-  std::vector<std::vector<double>> mla(const std::vector<std::vector<double>>& h, const std::string& a) const {
+  std::vector<std::vector<double>> mla(const std::vector<std::vector<double>>& h,
+                                       const std::string& a) const {
     const int64_t T = static_cast<int64_t>(h.size()), nh = o_.heads, nope = o_.nope, rd = o_.rope_dim;
     const int64_t dk = nope + rd, dv = o_.v_head, kvr = o_.kv_lora_rank;
     const bool inter = o_.model_type == "deepseek_v2" || o_.rope_interleave;
     std::vector<std::vector<double>> q(T), k(T), v(T), out(T);
     for (int64_t t = 0; t < T; ++t) {
-      q[t] = o_.q_lora_rank > 0 ? lin(a + ".q_b_proj", rms(lin(a + ".q_a_proj", h[t]), a + ".q_a_layernorm.weight", 1e-6))
-                                : lin(a + ".q_proj", h[t]);
+      q[t] = o_.q_lora_rank > 0
+                 ? lin(a + ".q_b_proj", rms(lin(a + ".q_a_proj", h[t]), a + ".q_a_layernorm.weight", 1e-6))
+                 : lin(a + ".q_proj", h[t]);
       auto ckv = lin(a + ".kv_a_proj_with_mqa", h[t]);
       std::vector<double> lat(ckv.begin(), ckv.begin() + kvr), pe(ckv.begin() + kvr, ckv.end());
       auto kvb = lin(a + ".kv_b_proj", rms(lat, a + ".kv_a_layernorm.weight", 1e-6));

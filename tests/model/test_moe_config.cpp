@@ -12,7 +12,9 @@ namespace {
 const char* kBase = R"({"model_type": "llama", "vocab_size": 32, "hidden_size": 16, "num_hidden_layers": 2,
   "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 64)";
 
-Result<TextConfig> parse(const std::string& extra) { return parse_text_config(std::string(kBase) + extra + "}", "c.json"); }
+Result<TextConfig> parse(const std::string& extra) {
+  return parse_text_config(std::string(kBase) + extra + "}", "c.json");
+}
 
 TEST(MoeConfig, Llama3RopeFollowsItsFormula) {
   auto c = parse(R"(, "head_dim": 64, "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0,
@@ -51,9 +53,11 @@ TEST(MoeConfig, YarnAttentionFactorAndLegacyRopeScaling) {
 
 TEST(MoeConfig, SwitchedOffFeaturesAreAcceptedAndOnesThatAreOnAreNot) {
   EXPECT_TRUE(parse(R"(, "sliding_window": null, "use_sliding_window": false, "layer_types":
-      ["full_attention", "full_attention"], "clip_qkv": null, "quantization_config": null)").ok());
+      ["full_attention", "full_attention"], "clip_qkv": null, "quantization_config": null)")
+                  .ok());
   for (const char* bad : {R"(, "sliding_window": 4096)", R"(, "layer_types": ["full_attention",
-      "sliding_attention"])", R"(, "partial_rotary_factor": 0.5)", R"(, "pretraining_tp": 2)",
+      "sliding_attention"])",
+                          R"(, "partial_rotary_factor": 0.5)", R"(, "pretraining_tp": 2)",
                           R"(, "quantization_config": {"quant_method": "fp8"})"}) {
     auto c = parse(bad);
     EXPECT_FALSE(c.ok()) << bad;

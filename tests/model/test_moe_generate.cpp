@@ -77,7 +77,8 @@ TEST(Generate, SamplingIsDeterministicPerSeed) {
   opt.sampling.top_k = 1;
   GenerateOptions greedy = opt;
   greedy.sampling.greedy = true;
-  EXPECT_EQ(generate(*m.model, kPrompt, nullptr, opt)->tokens, generate(*m.model, kPrompt, nullptr, greedy)->tokens);
+  EXPECT_EQ(generate(*m.model, kPrompt, nullptr, opt)->tokens,
+            generate(*m.model, kPrompt, nullptr, greedy)->tokens);
 }
 
 TEST(Sampler, FrequenciesFollowTemperatureTopKAndTopP) {

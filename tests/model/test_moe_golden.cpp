@@ -48,7 +48,8 @@ std::vector<int32_t> ints(const nlohmann::json& j) {
   return v;
 }
 
-std::vector<int32_t> greedy(const TextModel& m, const std::vector<int32_t>& prompt, const LoraAdapter* ad, size_t n) {
+std::vector<int32_t> greedy(const TextModel& m, const std::vector<int32_t>& prompt, const LoraAdapter* ad,
+                            size_t n) {
   GenerateOptions opt;
   opt.max_new_tokens = static_cast<int64_t>(n);
   opt.use_model_stop_tokens = false;
@@ -60,7 +61,8 @@ std::vector<int32_t> greedy(const TextModel& m, const std::vector<int32_t>& prom
 TEST(MoeGolden, CpuEngineMatchesTransformers) {
   const auto cases = golden_cases();
   if (cases.empty()) {
-    GTEST_SKIP() << golden_root() << " holds no golden cases yet: run `python3 tests/golden/moe_golden.py --out "
+    GTEST_SKIP() << golden_root()
+                 << " holds no golden cases yet: run `python3 tests/golden/moe_golden.py --out "
                  << "tests/golden/moe` where transformers is installed (scripts/gpu/moe.sh does)";
   }
   for (const fs::path& dir : cases) {

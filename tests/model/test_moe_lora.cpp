@@ -23,7 +23,8 @@ class TempDir {
  public:
   TempDir() {
     static std::atomic<int> n{0};
-    path_ = fs::temp_directory_path() / ("hilum_lora_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    path_ =
+        fs::temp_directory_path() / ("hilum_lora_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -48,10 +49,13 @@ std::vector<float> randn(int64_t n, std::mt19937_64& rng, float std = 0.3f) {
 // An adapter being written: config + tensors, with the deltas the reference
 // should add to the base weights.
 struct AdapterWriter {
-  json config = {{"peft_type", "LORA"}, {"r", 4}, {"lora_alpha", 8}, {"use_rslora", false}, {"bias", "none"},
-                 {"target_modules", json::array()}, {"task_type", "CAUSAL_LM"}, {"lora_dropout", 0.0},
-                 {"fan_in_fan_out", false}, {"modules_to_save", nullptr}, {"use_dora", false},
-                 {"peft_version", "0.19.1"}, {"inference_mode", true}, {"init_lora_weights", true}};
+  json config = {{"peft_type", "LORA"},      {"r", 4},
+                 {"lora_alpha", 8},          {"use_rslora", false},
+                 {"bias", "none"},           {"target_modules", json::array()},
+                 {"task_type", "CAUSAL_LM"}, {"lora_dropout", 0.0},
+                 {"fan_in_fan_out", false},  {"modules_to_save", nullptr},
+                 {"use_dora", false},        {"peft_version", "0.19.1"},
+                 {"inference_mode", true},   {"init_lora_weights", true}};
   std::vector<std::pair<std::string, Tensor>> tensors;
   std::mt19937_64 rng{7};
 
@@ -85,15 +89,18 @@ struct AdapterWriter {
     const int64_t R = r();
     const int64_t in = swapped ? d2 : d1, out = swapped ? d1 : d2;
     auto a = randn(R * E * in, rng), b = randn(out * R * E, rng);
-    tensors.emplace_back("base_model.model." + key_module + ".lora_A.weight", Tensor::from_f32({R * E, in}, a));
-    tensors.emplace_back("base_model.model." + key_module + ".lora_B.weight", Tensor::from_f32({out, R * E}, b));
+    tensors.emplace_back("base_model.model." + key_module + ".lora_A.weight",
+                         Tensor::from_f32({R * E, in}, a));
+    tensors.emplace_back("base_model.model." + key_module + ".lora_B.weight",
+                         Tensor::from_f32({out, R * E}, b));
     std::vector<float> delta(static_cast<size_t>(E * d1 * d2), 0.0f);
     // A.reshape(E, r, in)[e, k, i] = a[(e*R + k)*in + i]; B.reshape(out, r, E)[o, k, e] = b[o*R*E + k*E + e].
     for (int64_t e = 0; e < E; ++e) {
       for (int64_t i = 0; i < in; ++i) {
         for (int64_t o = 0; o < out; ++o) {
           double s = 0;
-          for (int64_t k = 0; k < R; ++k) s += static_cast<double>(b[o * R * E + k * E + e]) * a[(e * R + k) * in + i];
+          for (int64_t k = 0; k < R; ++k)
+            s += static_cast<double>(b[o * R * E + k * E + e]) * a[(e * R + k) * in + i];
           // unswapped: "o r e, e r i -> e i o"; swapped: "-> e o i".
           const int64_t j1 = swapped ? o : i, j2 = swapped ? i : o;
           delta[(e * d1 + j1) * d2 + j2] = static_cast<float>(scale() * s);
@@ -137,7 +144,8 @@ struct Loaded {
 
 // Loads base + adapter and checks: unmerged == reference(W + delta), merged ==
 // unmerged, and the base without the adapter is unchanged.
-void check_adapter(const Fixture& f, const testing::Reference& ref, const AdapterWriter& ad, const char* what) {
+void check_adapter(const Fixture& f, const testing::Reference& ref, const AdapterWriter& ad,
+                   const char* what) {
   TempDir base, adir;
   testing::write_fixture(f, base.path());
   ad.write(adir.path());
@@ -155,7 +163,8 @@ void check_adapter(const Fixture& f, const testing::Reference& ref, const Adapte
   ASSERT_TRUE(m.ok());
   double d = 0;
   for (int64_t i = 0; i < m->logits.numel(); ++i) {
-    d = std::max(d, static_cast<double>(std::fabs(m->logits.data<float>()[i] - with->logits.data<float>()[i])));
+    d = std::max(d,
+                 static_cast<double>(std::fabs(m->logits.data<float>()[i] - with->logits.data<float>()[i])));
   }
   EXPECT_LT(d, 2e-4) << what << ": merged differs from unmerged";
   auto plain = (*model)->forward(kIds);
@@ -177,9 +186,12 @@ TEST(Lora, LinearModulesIncludingSharedExpertsAndLmHead) {
   const int64_t H = o.hidden, hd = o.head_dim;
   for (int L = 0; L < 3; ++L) {
     const std::string p = "model.layers." + std::to_string(L);
-    add_delta(ref.weights(), p + ".self_attn.q_proj.weight", ad.linear(p + ".self_attn.q_proj", o.heads * hd, H).data());
-    add_delta(ref.weights(), p + ".self_attn.v_proj.weight", ad.linear(p + ".self_attn.v_proj", o.kv_heads * hd, H).data());
-    add_delta(ref.weights(), p + ".self_attn.o_proj.weight", ad.linear(p + ".self_attn.o_proj", H, o.heads * hd).data());
+    add_delta(ref.weights(), p + ".self_attn.q_proj.weight",
+              ad.linear(p + ".self_attn.q_proj", o.heads * hd, H).data());
+    add_delta(ref.weights(), p + ".self_attn.v_proj.weight",
+              ad.linear(p + ".self_attn.v_proj", o.kv_heads * hd, H).data());
+    add_delta(ref.weights(), p + ".self_attn.o_proj.weight",
+              ad.linear(p + ".self_attn.o_proj", H, o.heads * hd).data());
   }
   add_delta(ref.weights(), "model.layers.0.mlp.shared_expert.gate_proj.weight",
             ad.linear("model.layers.0.mlp.shared_expert.gate_proj", o.shared_inter, H).data());
@@ -187,7 +199,8 @@ TEST(Lora, LinearModulesIncludingSharedExpertsAndLmHead) {
             ad.linear("model.layers.1.mlp.shared_expert.down_proj", H, o.shared_inter).data());
   add_delta(ref.weights(), "model.layers.1.mlp.shared_expert_gate.weight",
             ad.linear("model.layers.1.mlp.shared_expert_gate", 1, H).data());
-  add_delta(ref.weights(), "model.layers.2.mlp.gate_proj.weight", ad.linear("model.layers.2.mlp.gate_proj", o.inter, H).data());
+  add_delta(ref.weights(), "model.layers.2.mlp.gate_proj.weight",
+            ad.linear("model.layers.2.mlp.gate_proj", o.inter, H).data());
   add_delta(ref.weights(), "lm_head.weight", ad.linear("lm_head", o.vocab, H).data());
   check_adapter(f, ref, ad, "linear modules");
 }
@@ -209,7 +222,8 @@ TEST(Lora, RsloraAndRegexTargetsOnDeepseekAttention) {
               ad.linear(a + ".kv_b_proj", o.heads * (o.nope + o.v_head), o.kv_lora_rank).data());
   }
   // deepseek_v2's router is an nn.Linear.
-  add_delta(ref.weights(), "model.layers.1.mlp.gate.weight", ad.linear("model.layers.1.mlp.gate", o.experts, H).data());
+  add_delta(ref.weights(), "model.layers.1.mlp.gate.weight",
+            ad.linear("model.layers.1.mlp.gate", o.experts, H).data());
   check_adapter(f, ref, ad, "rslora + regex");
 }
 
@@ -221,7 +235,8 @@ TEST(Lora, PerExpertModules) {
     testing::Reference ref(f);
     AdapterWriter ad;
     const bool mixtral = std::string(type) == "mixtral";
-    ad.config["target_modules"] = mixtral ? json{"w1", "w2", "w3"} : json{"gate_proj", "up_proj", "down_proj"};
+    ad.config["target_modules"] =
+        mixtral ? json{"w1", "w2", "w3"} : json{"gate_proj", "up_proj", "down_proj"};
     const int64_t H = o.hidden, I = o.moe_inter;
     for (int L = 0; L < 2; ++L) {
       const std::string m = testing::moe_prefix(o, L);
@@ -275,7 +290,8 @@ TEST(Lora, AmbiguousFusedGateUpFollowsPeftVersion) {
     ad.config["target_parameters"] = {"experts.gate_up_proj"};
     ad.config["peft_version"] = swapped ? "0.19.1" : "0.18.0";
     const std::string m = "model.layers.1.mlp";
-    add_fused_delta(ref.weights(), o, m, true, ad.fused(m + ".experts", o.experts, 2 * o.moe_inter, o.hidden, swapped));
+    add_fused_delta(ref.weights(), o, m, true,
+                    ad.fused(m + ".experts", o.experts, 2 * o.moe_inter, o.hidden, swapped));
     check_adapter(f, ref, ad, swapped ? "ambiguous, 0.19.1" : "ambiguous, 0.18.0");
   }
 }
@@ -309,12 +325,12 @@ std::string load_error(Setup& s) {
 
 TEST(Lora, UnsupportedConfigFieldsAreNamed) {
   for (auto [field, value] : std::vector<std::pair<std::string, json>>{{"use_dora", true},
-                                                                        {"modules_to_save", {"lm_head"}},
-                                                                        {"bias", "all"},
-                                                                        {"lora_bias", true},
-                                                                        {"rank_pattern", {{"q_proj", 8}}},
-                                                                        {"peft_type", "IA3"},
-                                                                        {"mystery_knob", 1}}) {
+                                                                       {"modules_to_save", {"lm_head"}},
+                                                                       {"bias", "all"},
+                                                                       {"lora_bias", true},
+                                                                       {"rank_pattern", {{"q_proj", 8}}},
+                                                                       {"peft_type", "IA3"},
+                                                                       {"mystery_knob", 1}}) {
     auto s = make_setup();
     s->ad.config[field] = value;
     const std::string msg = load_error(*s);

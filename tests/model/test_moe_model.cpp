@@ -21,7 +21,8 @@ class TempDir {
  public:
   TempDir() {
     static std::atomic<int> n{0};
-    path_ = fs::temp_directory_path() / ("hilum_moe_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
+    path_ =
+        fs::temp_directory_path() / ("hilum_moe_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -193,8 +194,9 @@ TEST(TextModel, ChunkedPrefillMatchesSinglePass) {
   auto b = model->forward(kIds, nullptr, chunked);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_LT(max_abs_diff(a->logits.data<float>(), b->logits.data<float>(), a->logits.numel()), 1e-5);
-  EXPECT_LT(max_abs_diff(a->hidden_states.data<float>(), b->hidden_states.data<float>(), a->hidden_states.numel()),
-            1e-5);
+  EXPECT_LT(
+      max_abs_diff(a->hidden_states.data<float>(), b->hidden_states.data<float>(), a->hidden_states.numel()),
+      1e-5);
 }
 
 TEST(TextModel, HiddenStatesAreTheFinalNormOutput) {
@@ -294,37 +296,55 @@ void edit_config(const fs::path& dir, const std::function<void(nlohmann::json&)>
 
 TEST(TextModel, BadCheckpointsFailWithAMessageNamingTheProblem) {
   const std::vector<ErrorCase> cases = {
-      {"missing config", [](const fs::path& d) { fs::remove(d / "config.json"); }, {"config.json", "missing"}},
-      {"unknown model_type", [](const fs::path& d) { edit_config(d, [](auto& j) { j["model_type"] = "gpt_neox"; }); },
+      {"missing config",
+       [](const fs::path& d) { fs::remove(d / "config.json"); },
+       {"config.json", "missing"}},
+      {"unknown model_type",
+       [](const fs::path& d) { edit_config(d, [](auto& j) { j["model_type"] = "gpt_neox"; }); },
        {"model_type", "gpt_neox"}},
-      {"unknown field", [](const fs::path& d) { edit_config(d, [](auto& j) { j["attn_logit_softcapping"] = 30.0; }); },
+      {"unknown field",
+       [](const fs::path& d) { edit_config(d, [](auto& j) { j["attn_logit_softcapping"] = 30.0; }); },
        {"attn_logit_softcapping"}},
-      {"quantized", [](const fs::path& d) { edit_config(d, [](auto& j) { j["quantization_config"] = {{"bits", 4}}; }); },
+      {"quantized",
+       [](const fs::path& d) { edit_config(d, [](auto& j) {
+                                 j["quantization_config"] = {{"bits", 4}};
+                               }); },
        {"quantization_config"}},
-      {"rope type", [](const fs::path& d) {
-         edit_config(d, [](auto& j) { j["rope_parameters"] = {{"rope_type", "longrope"}, {"rope_theta", 1e4}}; });
-       }, {"rope_type", "longrope"}},
-      {"rope field", [](const fs::path& d) {
-         edit_config(d, [](auto& j) { j["rope_parameters"]["mystery"] = 1; });
-       }, {"rope_parameters.mystery"}},
-      {"activation", [](const fs::path& d) { edit_config(d, [](auto& j) { j["hidden_act"] = "swiglu_oai"; }); },
+      {"rope type",
+       [](const fs::path& d) {
+         edit_config(d, [](auto& j) {
+           j["rope_parameters"] = {{"rope_type", "longrope"}, {"rope_theta", 1e4}};
+         });
+       },
+       {"rope_type", "longrope"}},
+      {"rope field",
+       [](const fs::path& d) { edit_config(d, [](auto& j) { j["rope_parameters"]["mystery"] = 1; }); },
+       {"rope_parameters.mystery"}},
+      {"activation",
+       [](const fs::path& d) { edit_config(d, [](auto& j) { j["hidden_act"] = "swiglu_oai"; }); },
        {"hidden_act", "swiglu_oai"}},
-      {"bad type", [](const fs::path& d) { edit_config(d, [](auto& j) { j["hidden_size"] = "big"; }); },
+      {"bad type",
+       [](const fs::path& d) { edit_config(d, [](auto& j) { j["hidden_size"] = "big"; }); },
        {"hidden_size", "integer"}},
-      {"shape", [](const fs::path& d) { edit_config(d, [](auto& j) { j["intermediate_size"] = 48; }); },
+      {"shape",
+       [](const fs::path& d) { edit_config(d, [](auto& j) { j["intermediate_size"] = 48; }); },
        {"gate_proj.weight", "shape", "[48, 32]"}},
       {"no weights", [](const fs::path& d) { fs::remove(d / "model.safetensors"); }, {"model.safetensors"}},
-      {"extra tensor", [](const fs::path& d) {
+      {"extra tensor",
+       [](const fs::path& d) {
          std::vector<std::pair<std::string, Tensor>> list;
          auto f = *SafetensorsFile::open(d / "model.safetensors");
          for (const auto& n : f.names()) list.emplace_back(n, *f.get(n));
          list.emplace_back("model.layers.0.self_attn.q_norm.weight", Tensor::zeros({8}, DType::kF32));
          ASSERT_TRUE(write_safetensors(d / "model.safetensors", list).ok());
-       }, {"q_norm.weight", "not part of"}},
-      {"truncated safetensors", [](const fs::path& d) {
+       },
+       {"q_norm.weight", "not part of"}},
+      {"truncated safetensors",
+       [](const fs::path& d) {
          std::string bytes = *read_file(d / "model.safetensors");
          ASSERT_TRUE(write_file_atomic(d / "model.safetensors", bytes.substr(0, bytes.size() / 2)).ok());
-       }, {"model.safetensors"}},
+       },
+       {"model.safetensors"}},
   };
   for (const ErrorCase& c : cases) {
     FixtureOptions o;
@@ -334,7 +354,8 @@ TEST(TextModel, BadCheckpointsFailWithAMessageNamingTheProblem) {
     c.corrupt(dir.path());
     auto m = TextModel::load(dir.path());
     ASSERT_FALSE(m.ok()) << c.name;
-    EXPECT_TRUE(m.error().kind() == ErrorKind::kBadInput || m.error().kind() == ErrorKind::kUnsupported) << c.name;
+    EXPECT_TRUE(m.error().kind() == ErrorKind::kBadInput || m.error().kind() == ErrorKind::kUnsupported)
+        << c.name;
     for (const std::string& part : c.message_parts) {
       EXPECT_NE(m.error().message().find(part), std::string::npos) << c.name << ": " << m.error().message();
     }
@@ -350,7 +371,8 @@ TEST(TextModel, MissingShardIsNamed) {
   fs::remove(dir.path() / "model-00002-of-00002.safetensors");
   auto m = TextModel::load(dir.path());
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.error().message().find("model-00002-of-00002.safetensors"), std::string::npos) << m.error().message();
+  EXPECT_NE(m.error().message().find("model-00002-of-00002.safetensors"), std::string::npos)
+      << m.error().message();
   EXPECT_NE(m.error().message().find("missing"), std::string::npos);
 }
 

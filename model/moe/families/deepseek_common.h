@@ -35,23 +35,28 @@ inline void parse_shared(ConfigReader& r, TextConfig& c, const Defaults& d) {
   c.intermediate_size = r.integer("intermediate_size", 0);
   c.moe_intermediate_size = r.integer("moe_intermediate_size", d.moe_intermediate_size);
   // n_routed_experts / n_shared_experts: null means none.
-  c.router.num_experts = static_cast<int>(
-      r.present("n_routed_experts") ? r.optional_integer("n_routed_experts").value_or(0) : d.n_routed_experts);
+  c.router.num_experts =
+      static_cast<int>(r.present("n_routed_experts") ? r.optional_integer("n_routed_experts").value_or(0)
+                                                     : d.n_routed_experts);
   const int64_t shared =
       r.present("n_shared_experts") ? r.optional_integer("n_shared_experts").value_or(0) : d.n_shared_experts;
   c.shared_intermediate_size = shared > 0 ? c.moe_intermediate_size * shared : 0;
   auto k = r.optional_integer("num_experts_per_tok");
   if (!k) k = d.num_experts_per_tok;
   c.router.top_k = static_cast<int>(k.value_or(0));
-  c.router.routed_scaling_factor = static_cast<float>(r.number("routed_scaling_factor", d.routed_scaling_factor));
+  c.router.routed_scaling_factor =
+      static_cast<float>(r.number("routed_scaling_factor", d.routed_scaling_factor));
   const int64_t first_dense = r.integer("first_k_dense_replace", d.first_k_dense_replace);
   const int64_t freq = r.integer("moe_layer_freq", 1);
   if (freq != 1) {
-    r.fail(r.field_error("moe_layer_freq", "must be 1 (transformers builds every layer from first_k_dense_replace "
-                                           "on as MoE)", ErrorKind::kUnsupported));
+    r.fail(r.field_error("moe_layer_freq",
+                         "must be 1 (transformers builds every layer from first_k_dense_replace "
+                         "on as MoE)",
+                         ErrorKind::kUnsupported));
   }
   if (c.num_kv_heads != c.num_heads) {
-    r.fail(r.field_error("num_key_value_heads", "must equal num_attention_heads for multi-head latent attention",
+    r.fail(r.field_error("num_key_value_heads",
+                         "must equal num_attention_heads for multi-head latent attention",
                          ErrorKind::kUnsupported));
   }
   c.layer_is_moe.assign(static_cast<size_t>(std::max<int64_t>(c.num_layers, 0)), false);
@@ -69,7 +74,8 @@ inline Status load_layer(LoadContext& ctx, int index, Layer& layer,
   const TextConfig& c = ctx.cfg;
   HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
   HILUM_RETURN_IF_ERROR(ctx.mla_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm, ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
+                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
   if (!c.layer_is_moe[index]) return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
   layer.is_moe = true;
   Moe& m = layer.moe;

@@ -20,7 +20,8 @@ void parse(ConfigReader& r, TextConfig& c) {
   } else if (method == "group_limited_greedy") {
     c.router.kind = RouterKind::kSoftmaxGroupLimited;
   } else {
-    r.fail(r.field_error("topk_method", "value '" + method + "' is not supported (greedy, group_limited_greedy)",
+    r.fail(r.field_error("topk_method",
+                         "value '" + method + "' is not supported (greedy, group_limited_greedy)",
                          ErrorKind::kUnsupported));
   }
   c.router.n_group = static_cast<int>(r.optional_integer("n_group").value_or(1));
@@ -41,8 +42,8 @@ void parse(ConfigReader& r, TextConfig& c) {
 
 Status load_router(LoadContext& ctx, const std::string& mlp, Moe& m) {
   // An nn.Linear in transformers, so LoRA may target it.
-  HILUM_ASSIGN_OR_RETURN(m.router, ctx.linear(mlp + ".gate", ctx.cfg.router.num_experts, ctx.cfg.hidden_size,
-                                              Bias::kNone));
+  HILUM_ASSIGN_OR_RETURN(
+      m.router, ctx.linear(mlp + ".gate", ctx.cfg.router.num_experts, ctx.cfg.hidden_size, Bias::kNone));
   return Status::Ok();
 }
 

@@ -12,7 +12,8 @@ namespace {
 void parse(ConfigReader& r, TextConfig& c) {
   deepseek::parse_shared(r, c, deepseek::Defaults{2048, 256, 1, 8, 3, 2.5});
   if (r.boolean("mlp_bias", false)) {
-    r.fail(r.field_error("mlp_bias", "is true, but deepseek_v3's MLPs have no bias", ErrorKind::kUnsupported));
+    r.fail(
+        r.field_error("mlp_bias", "is true, but deepseek_v3's MLPs have no bias", ErrorKind::kUnsupported));
   }
   const std::string method = r.string("topk_method", "noaux_tc");
   if (method != "noaux_tc") {

@@ -26,11 +26,13 @@ Status load_layer(LoadContext& ctx, int index, Layer& layer) {
   const TextConfig& c = ctx.cfg;
   HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
   HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm, ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
+                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
   layer.is_moe = true;
   // The router is a plain parameter in transformers 5 (not LoRA-adaptable).
   const std::string mlp = p + ".mlp", legacy = p + ".block_sparse_moe";
-  const std::string gate = ctx.ck.contains(mlp + ".gate.weight") ? mlp + ".gate.weight" : legacy + ".gate.weight";
+  const std::string gate =
+      ctx.ck.contains(mlp + ".gate.weight") ? mlp + ".gate.weight" : legacy + ".gate.weight";
   HILUM_ASSIGN_OR_RETURN(layer.moe.router.weight, ctx.ck.f32(gate, {c.router.num_experts, c.hidden_size}));
   return ctx.experts(mlp, legacy, layer.moe.experts);
 }

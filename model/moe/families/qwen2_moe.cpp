@@ -39,15 +39,18 @@ Status load_layer(LoadContext& ctx, int index, Layer& layer) {
   const TextConfig& c = ctx.cfg;
   HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
   HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm, ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
+                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
   if (!c.layer_is_moe[index]) return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
   layer.is_moe = true;
   Moe& m = layer.moe;
-  HILUM_ASSIGN_OR_RETURN(m.router.weight, ctx.ck.f32(p + ".mlp.gate.weight", {c.router.num_experts, c.hidden_size}));
+  HILUM_ASSIGN_OR_RETURN(m.router.weight,
+                         ctx.ck.f32(p + ".mlp.gate.weight", {c.router.num_experts, c.hidden_size}));
   HILUM_RETURN_IF_ERROR(ctx.experts(p + ".mlp", "", m.experts));
   m.has_shared = true;
   HILUM_RETURN_IF_ERROR(ctx.mlp(p + ".mlp.shared_expert", c.shared_intermediate_size, m.shared));
-  HILUM_ASSIGN_OR_RETURN(m.shared_gate, ctx.linear(p + ".mlp.shared_expert_gate", 1, c.hidden_size, Bias::kNone));
+  HILUM_ASSIGN_OR_RETURN(m.shared_gate,
+                         ctx.linear(p + ".mlp.shared_expert_gate", 1, c.hidden_size, Bias::kNone));
   return Status::Ok();
 }
 
