@@ -158,17 +158,39 @@ Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64
   if (E <= 0 || I <= 0 || TK <= 0) return Status::Ok();
   if (E > 65535) return internal_error("expert_gate_up_gemv: too many experts");
   const dim3 grid(blocks_for(I, kWarps), static_cast<unsigned>(std::min<int64_t>(E, TK)));
-  expert_gate_up_kernel<kMaxGemvRows><<<grid, kWarps * 32, 0, stream_of(s)>>>(
-      static_cast<int>(act), gate_up, H, I, x, ldx, offsets, active, sorted_pairs, K, h);
+  // A token visits an expert at most once, so a group holds at most T = TK / K pairs.
+  const int64_t T = TK / std::max(K, 1);
+  cudaStream_t st = stream_of(s);
+  const int a = static_cast<int>(act);
+  if (T <= 1) {
+    expert_gate_up_kernel<1><<<grid, kWarps * 32, 0, st>>>(a, gate_up, H, I, x, ldx, offsets, active, sorted_pairs, K, h);
+  } else if (T <= 4) {
+    expert_gate_up_kernel<4><<<grid, kWarps * 32, 0, st>>>(a, gate_up, H, I, x, ldx, offsets, active, sorted_pairs, K, h);
+  } else if (T <= 8) {
+    expert_gate_up_kernel<8><<<grid, kWarps * 32, 0, st>>>(a, gate_up, H, I, x, ldx, offsets, active, sorted_pairs, K, h);
+  } else {
+    expert_gate_up_kernel<16><<<grid, kWarps * 32, 0, st>>>(a, gate_up, H, I, x, ldx, offsets, active, sorted_pairs, K,
+                                                           h);
+  }
   return launch_status("expert_gate_up_gemv");
 }
 
 Status expert_down_gemv(const bf16* down, int E, int64_t H, int64_t I, const float* h, const int32_t* offsets,
-                        const int32_t* active, int64_t TK, float* y, Stream s) {
+                        const int32_t* active, int K, int64_t TK, float* y, Stream s) {
   if (E <= 0 || H <= 0 || TK <= 0) return Status::Ok();
   if (E > 65535) return internal_error("expert_down_gemv: too many experts");
   const dim3 grid(blocks_for(H, kWarps), static_cast<unsigned>(std::min<int64_t>(E, TK)));
-  expert_down_kernel<kMaxGemvRows><<<grid, kWarps * 32, 0, stream_of(s)>>>(down, H, I, h, offsets, active, y);
+  const int64_t T = TK / std::max(K, 1);
+  cudaStream_t st = stream_of(s);
+  if (T <= 1) {
+    expert_down_kernel<1><<<grid, kWarps * 32, 0, st>>>(down, H, I, h, offsets, active, y);
+  } else if (T <= 4) {
+    expert_down_kernel<4><<<grid, kWarps * 32, 0, st>>>(down, H, I, h, offsets, active, y);
+  } else if (T <= 8) {
+    expert_down_kernel<8><<<grid, kWarps * 32, 0, st>>>(down, H, I, h, offsets, active, y);
+  } else {
+    expert_down_kernel<16><<<grid, kWarps * 32, 0, st>>>(down, H, I, h, offsets, active, y);
+  }
   return launch_status("expert_down_gemv");
 }
 

@@ -101,7 +101,7 @@ Status expert_gate_up_gemv(Act act, const bf16* gate_up, int E, int64_t H, int64
                            int64_t ldx, const int32_t* offsets, const int32_t* active,
                            const int32_t* sorted_pairs, int K, int64_t TK, float* h, Stream s);
 Status expert_down_gemv(const bf16* down, int E, int64_t H, int64_t I, const float* h, const int32_t* offsets,
-                        const int32_t* active, int64_t TK, float* y, Stream s);
+                        const int32_t* active, int K, int64_t TK, float* y, Stream s);
 
 // Prefill-sized expert FFN via padded batches (TK = T*K pairs, max_rows >= the
 // largest group): xp[e, j, :] = bf16(x[t]) for the j-th pair of expert e (rows

@@ -70,6 +70,17 @@ Status GpuContext::gemm(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t 
                      "cublasGemmEx");
 }
 
+Status GpuContext::gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw,
+                            float* C, int64_t ldc, float beta) {
+  if (M <= 0 || N <= 0) return Status::Ok();
+  const float alpha = 1.0f;
+  return blas_status(cublasGemmEx(impl_->blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(N), static_cast<int>(M),
+                                  static_cast<int>(K), &alpha, W, CUDA_R_32F, static_cast<int>(ldw), A, CUDA_R_32F,
+                                  static_cast<int>(lda), &beta, C, CUDA_R_32F, static_cast<int>(ldc),
+                                  CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT),
+                     "cublasGemmEx (fp32)");
+}
+
 Status GpuContext::gemm_batched(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, int64_t stride_a,
                                 const bf16* W, int64_t ldw, int64_t stride_w, float* C, int64_t ldc,
                                 int64_t stride_c, int64_t batch, float beta) {

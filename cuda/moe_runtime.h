@@ -26,6 +26,9 @@ class GpuContext {
   // C[M, N] (fp32, row stride ldc) = A[M, K] (bf16, lda) . W[N, K]^T (bf16, ldw) + beta * C.
   Status gemm(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, const bf16* W, int64_t ldw,
               float* C, int64_t ldc, float beta);
+  // The same in plain fp32 (no tensor-core rounding): A[M, K] . W[N, K]^T.
+  Status gemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* W, int64_t ldw, float* C,
+                  int64_t ldc, float beta);
   // The same for `batch` independent problems, operands `stride*` elements apart.
   Status gemm_batched(int64_t M, int64_t N, int64_t K, const bf16* A, int64_t lda, int64_t stride_a,
                       const bf16* W, int64_t ldw, int64_t stride_w, float* C, int64_t ldc, int64_t stride_c,

@@ -42,6 +42,7 @@ struct GLayer {
   bool is_moe = false;
   GLinear gate_up, down;  // dense (gate | up fused)
   GLinear router;
+  const float* router_f32 = nullptr;  // [E, H]: prefill routes on fp32 activations, like the CPU
   const float* score_bias = nullptr;
   const bf16* experts_gate_up = nullptr;  // [E, 2I, H]
   const bf16* experts_down = nullptr;     // [E, H, I]
@@ -330,6 +331,12 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
     } else {
       const Moe& M = L.moe;
       HILUM_ASSIGN_OR_RETURN(G.router, I.upload_linear({&M.router}));
+      {
+        // The bf16 values as fp32 (the GEMV path sees the same numbers).
+        std::vector<float> r(M.router.weight.data<float>(), M.router.weight.data<float>() + M.router.weight.numel());
+        for (float& v : r) v = bf16_to_f32(f32_to_bf16(v));
+        HILUM_ASSIGN_OR_RETURN(G.router_f32, I.upload_f32(r.data(), static_cast<int64_t>(r.size())));
+      }
       if (M.score_bias.defined()) {
         HILUM_ASSIGN_OR_RETURN(G.score_bias, I.upload_f32(M.score_bias.data<float>(), M.score_bias.numel()));
       }
@@ -525,7 +532,11 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   }
   const int E = c.router.num_experts, K = c.router.top_k;
   const int64_t Ie = c.moe_intermediate_size, TK = T * K;
-  HILUM_RETURN_IF_ERROR(linear(L.router, hn_f, hn_b, H, T, rlogits, E, false));
+  if (big && L.router_f32) {
+    HILUM_RETURN_IF_ERROR(ctx->gemm_f32(T, E, H, hn_f, H, L.router_f32, H, rlogits, E, 0.0f));
+  } else {
+    HILUM_RETURN_IF_ERROR(linear(L.router, hn_f, hn_b, H, T, rlogits, E, false));
+  }
   km::RouterParams rp;
   rp.kind = router_of(c.router.kind);
   rp.num_experts = E;
@@ -541,7 +552,7 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   if (!big) {
     HILUM_RETURN_IF_ERROR(km::expert_gate_up_gemv(act, L.experts_gate_up, E, H, Ie, hn_f, H, offsets, active,
                                                   sorted, K, TK, eh, st));
-    HILUM_RETURN_IF_ERROR(km::expert_down_gemv(L.experts_down, E, H, Ie, eh, offsets, active, TK, ey, st));
+    HILUM_RETURN_IF_ERROR(km::expert_down_gemv(L.experts_down, E, H, Ie, eh, offsets, active, K, TK, ey, st));
     y = ey;
   } else {
     int32_t mc = 0;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -40,9 +41,11 @@ struct Tmp {
   }
 };
 
-// max |a - b| / max |b|, and the share of rows whose argmax agrees.
+// max |a - b| / max |b|, the median over rows of the same per row, and the
+// share of rows whose argmax agrees.
 struct Compare {
   double rel = 0;
+  double median_row_rel = 0;
   double top1 = 0;
 };
 Compare compare(const Tensor& got, const Tensor& want) {
@@ -50,16 +53,23 @@ Compare compare(const Tensor& got, const Tensor& want) {
   const int64_t rows = want.dim(0), V = want.dim(1);
   double num = 0, den = 1e-12;
   int agree = 0;
+  std::vector<double> per_row;
   for (int64_t r = 0; r < rows; ++r) {
     const float* a = got.data<float>() + r * V;
     const float* b = want.data<float>() + r * V;
+    double rn = 0, rd = 1e-12;
     for (int64_t v = 0; v < V; ++v) {
-      num = std::max(num, static_cast<double>(std::fabs(a[v] - b[v])));
-      den = std::max(den, static_cast<double>(std::fabs(b[v])));
+      rn = std::max(rn, static_cast<double>(std::fabs(a[v] - b[v])));
+      rd = std::max(rd, static_cast<double>(std::fabs(b[v])));
     }
+    num = std::max(num, rn);
+    den = std::max(den, rd);
+    per_row.push_back(rn / rd);
     agree += std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
   }
+  std::sort(per_row.begin(), per_row.end());
   c.rel = num / den;
+  c.median_row_rel = per_row[per_row.size() / 2];
   c.top1 = static_cast<double>(agree) / static_cast<double>(rows);
   return c;
 }
@@ -97,23 +107,40 @@ TEST(MoeCudaEngine, PrefillAndDecodeMatchTheCpuEngine) {
     testing::write_fixture(testing::FixtureBuilder(o).build(), tmp.dir);
     auto cpu = TextModel::load(tmp.dir);
     ASSERT_TRUE(cpu.ok()) << cpu.error().message();
+    const bool moe = testing::is_moe_family(o.model_type);
+    // Two engines: prefill in chunks of 16 rows runs the fp32-activation GEMV
+    // path; chunks of 64 run cuBLAS with bf16 activations, where a near-tie in
+    // a router may pick another expert for a token (so MoE families are held to
+    // the per-row median there).
+    for (int64_t chunk : {int64_t{16}, int64_t{64}}) {
+      CudaEngineOptions opt;
+      opt.max_slots = 2;
+      opt.max_seq = 128;
+      opt.prefill_chunk = chunk;
+      auto gpu = CudaTextModel::upload(**cpu, opt);
+      ASSERT_TRUE(gpu.ok()) << gpu.error().message();
+      for (int64_t n : {int64_t{9}, int64_t{40}}) {
+        const auto ids = prompt(n, o.vocab);
+        auto want = (*cpu)->forward(ids);
+        ASSERT_TRUE(want.ok());
+        auto got = (*gpu)->prefill(0, ids, true);
+        ASSERT_TRUE(got.ok()) << got.error().message();
+        (*gpu)->reset(0);
+        const Compare c = compare(*got, want->logits);
+        if (chunk == 16 || !moe) {
+          EXPECT_LE(c.rel, 2e-2) << "prefill of " << n << ", chunk " << chunk;
+          EXPECT_GE(c.top1, 0.95) << "prefill of " << n << ", chunk " << chunk;
+        } else {
+          EXPECT_LE(c.median_row_rel, 2e-2) << "prefill of " << n << ", chunk " << chunk;
+          EXPECT_GE(c.top1, 0.8) << "prefill of " << n << ", chunk " << chunk;
+        }
+      }
+    }
     CudaEngineOptions opt;
     opt.max_slots = 2;
     opt.max_seq = 128;
-    opt.prefill_chunk = 24;  // the 40-token prompt runs as a 24-row GEMM chunk and a 16-row GEMV chunk
     auto gpu = CudaTextModel::upload(**cpu, opt);
     ASSERT_TRUE(gpu.ok()) << gpu.error().message();
-    for (int64_t n : {int64_t{9}, int64_t{40}}) {
-      const auto ids = prompt(n, o.vocab);
-      auto want = (*cpu)->forward(ids);
-      ASSERT_TRUE(want.ok());
-      (*gpu)->reset(0);
-      auto got = (*gpu)->prefill(0, ids, true);
-      ASSERT_TRUE(got.ok()) << got.error().message();
-      const Compare c = compare(*got, want->logits);
-      EXPECT_LE(c.rel, 2e-2) << "prefill of " << n;
-      EXPECT_GE(c.top1, 0.9) << "prefill of " << n;
-    }
     // Decode after a prefill, two sequences in one batch.
     const auto a = prompt(7, o.vocab), b = prompt(12, o.vocab);
     (*gpu)->reset(0);

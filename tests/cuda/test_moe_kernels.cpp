@@ -277,7 +277,7 @@ TEST(MoeKernels, ExpertGemvAndPaddedPathsMatchCpu) {
                                         dact.get(), dsorted.get(), K, TK, dh.get(), nullptr)
                     .ok());
     ASSERT_TRUE(
-        km::expert_down_gemv(ddn.get(), E, H, I, dh.get(), doff.get(), dact.get(), TK, dy.get(), nullptr)
+        km::expert_down_gemv(ddn.get(), E, H, I, dh.get(), doff.get(), dact.get(), K, TK, dy.get(), nullptr)
             .ok());
     auto sorted = dsorted.host(), pos = dpos.host();
     auto h = dh.host(), y = dy.host();
