@@ -9,10 +9,10 @@ OUTDIR=${2:-${OUT:-out}}
 mkdir -p "$OUTDIR"
 if [ -x "$BUILD/bench/bench_moe" ]; then
   echo "=== bench_moe (CUDA engine, random bf16 weights)"
-  timeout 300 "$BUILD/bench/bench_moe" --benchmark_filter='Cuda' \
+  timeout 180 "$BUILD/bench/bench_moe" --benchmark_filter='Cuda' \
     --benchmark_out="$OUTDIR/bench_moe.json" --benchmark_out_format=json || echo "bench_moe failed ($?)"
 else
   echo "bench_moe was not built"
 fi
 echo "=== transformers reference"
-PYTHONUNBUFFERED=1 timeout 300 python3 bench/moe_torch.py --out "$OUTDIR/bench_torch.json" || echo "moe_torch.py failed ($?)"
+PYTHONUNBUFFERED=1 timeout 150 python3 bench/moe_torch.py --models "${TORCH_MODELS:-olmoe}" --out "$OUTDIR/bench_torch.json" || echo "moe_torch.py failed ($?)"

@@ -23,7 +23,7 @@ python3 -c 'import torch, transformers; print("torch", torch.__version__, "trans
 python3 -c 'import peft; print("peft", peft.__version__)' 2>&1
 
 step "golden files (tests/golden/moe_golden.py)"
-timeout 300 python3 tests/golden/moe_golden.py --out tests/golden/moe || echo "golden script failed ($?)"
+timeout 180 python3 tests/golden/moe_golden.py --out tests/golden/moe || echo "golden script failed ($?)"
 tar -czf "$OUT/moe_golden.tar.gz" -C tests/golden moe && ls -l "$OUT/moe_golden.tar.gz"
 
 step "build (cmake --preset gpu-machine)"
@@ -31,11 +31,11 @@ BUILD=build-gpu
 timeout 120 cmake --preset gpu-machine -DHILUM_BUILD_BENCH=ON > "$OUT/cmake_configure.txt" 2>&1 ||
   { echo "configure failed"; tail -30 "$OUT/cmake_configure.txt"; }
 rm -f "$OUT/cmake_configure.txt"
-timeout 360 cmake --build "$BUILD" -j16 --target test_model test_cuda hilum 2>&1 | tail -30
+timeout 300 cmake --build "$BUILD" -j16 --target test_model test_cuda hilum 2>&1 | tail -30
 timeout 120 cmake --build "$BUILD" -j16 --target bench_moe 2>&1 | tail -10
 
 step "GPU tests (ctest -L gpu)"
-timeout 240 ctest --test-dir "$BUILD" -L gpu --output-on-failure 2>&1 | tail -60 || echo "gpu tests failed"
+timeout 150 ctest --test-dir "$BUILD" -L gpu --output-on-failure 2>&1 | tail -60 || echo "gpu tests failed"
 
 step "CPU parity against the new goldens"
 timeout 120 "$BUILD/tests/test_model" --gtest_filter='MoeGolden*:Families*' 2>&1 | tail -40 || echo "golden parity failed"
