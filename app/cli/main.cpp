@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
 #if HILUM_HAVE_IMAGING
   cli::register_dicom_commands(cl);
 #endif
+  cli::register_resnet_command(cl);
 
   try {
     app.parse(argc, argv);
