@@ -152,7 +152,23 @@ const ResNetConfig& ResNet::config() const { return net_->config; }
 
 std::string ResNet::engine_name() const { return engine_->name(); }
 
-Result<Tensor> ResNet::forward(const Tensor& images, ResNetOutput output) {
+Result<Shape> ResNet::output_shape(const Shape& images, ResNetOutput output) const {
+  const ResNetConfig& c = net_->config;
+  if (images.size() != 4) {
+    return bad_input("images must have shape (N, " + std::to_string(c.in_channels) + ", H, W), got " +
+                     shape_string(images));
+  }
+  switch (output) {
+    case ResNetOutput::kLogits: return Shape{images[0], c.num_classes};
+    case ResNetOutput::kFeatures: return Shape{images[0], c.feature_channels()};
+    case ResNetOutput::kSpatialFeatures:
+      return Shape{images[0], c.feature_channels(), resnet_output_side(images[2]), resnet_output_side(images[3])};
+  }
+  return internal_error("unknown ResNetOutput");
+}
+
+// Validates the images and returns them as float32.
+Result<Tensor> ResNet::checked_images(const Tensor& images, ResNetOutput output) const {
   const ResNetConfig& c = net_->config;
   if (!images.defined() || images.rank() != 4) {
     return bad_input("images must have shape (N, " + std::to_string(c.in_channels) + ", H, W), got " +
@@ -171,13 +187,31 @@ Result<Tensor> ResNet::forward(const Tensor& images, ResNetOutput output) {
   if (output == ResNetOutput::kLogits && c.num_classes == 0) {
     return bad_input("this network has no fc layer (num_classes 0): ask for features instead of logits");
   }
-  Tensor x = images;
-  if (x.dtype() != DType::kF32) {
-    if (x.device() != Device::kCPU) return bad_input("CUDA images must be f32, got " + std::string(dtype_name(x.dtype())));
-    HILUM_ASSIGN_OR_RETURN(x, x.to_dtype(DType::kF32));
+  if (images.dtype() == DType::kF32) return images;
+  if (images.device() != Device::kCPU) {
+    return bad_input("CUDA images must be f32, got " + std::string(dtype_name(images.dtype())));
+  }
+  return images.to_dtype(DType::kF32);
+}
+
+Result<Tensor> ResNet::forward(const Tensor& images, ResNetOutput output) {
+  HILUM_ASSIGN_OR_RETURN(Tensor x, checked_images(images, output));
+  HILUM_ASSIGN_OR_RETURN(Shape shape, output_shape(x.shape(), output));
+  HILUM_ASSIGN_OR_RETURN(Tensor out, Tensor::empty_on(shape, DType::kF32, x.device()));
+  std::lock_guard<std::mutex> lock(mu_);
+  HILUM_RETURN_IF_ERROR(engine_->run(x, output, out));
+  return out;
+}
+
+Status ResNet::forward_into(const Tensor& images, ResNetOutput output, Tensor& out) {
+  HILUM_ASSIGN_OR_RETURN(Tensor x, checked_images(images, output));
+  HILUM_ASSIGN_OR_RETURN(Shape shape, output_shape(x.shape(), output));
+  if (!out.defined() || out.dtype() != DType::kF32 || out.shape() != shape) {
+    return bad_input("output tensor must be f32 " + shape_string(shape) + ", got " +
+                     (out.defined() ? out.describe() : std::string("nothing")));
   }
   std::lock_guard<std::mutex> lock(mu_);
-  return engine_->forward(x, output);
+  return engine_->run(x, output, out);
 }
 
 }  // namespace hilum

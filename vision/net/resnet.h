@@ -69,12 +69,22 @@ class ResNet {
   // "cpu-reference", "cpu-onednn", "cuda-f16", "cuda-bf16".
   std::string engine_name() const;
 
-  // Runs the network. Wrong rank, channel count or dtype is kBadInput;
-  // kLogits on a network without fc is kBadInput too.
+  // Runs the network; the result is a new tensor on the images' device.
+  // Wrong rank, channel count or dtype is kBadInput; kLogits on a network
+  // without fc is kBadInput too.
   Result<Tensor> forward(const Tensor& images, ResNetOutput output = ResNetOutput::kLogits);
+
+  // The same into a caller-owned float32 tensor of output_shape() (CPU engines:
+  // CPU memory; CUDA engine: either device). With device-resident images and
+  // output, a batch shape seen before runs without any allocation.
+  Status forward_into(const Tensor& images, ResNetOutput output, Tensor& out);
+
+  // The shape forward() returns for images of shape (N, C, H, W).
+  Result<Shape> output_shape(const Shape& images, ResNetOutput output) const;
 
  private:
   ResNet() = default;
+  Result<Tensor> checked_images(const Tensor& images, ResNetOutput output) const;
   std::shared_ptr<const FoldedResNet> net_;
   std::unique_ptr<ResNetEngine> engine_;
   std::mutex mu_;

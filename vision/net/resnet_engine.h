@@ -44,10 +44,10 @@ class ResNetEngine {
  public:
   virtual ~ResNetEngine() = default;
   virtual std::string name() const = 0;
-  // `images` is float32 (N, C, H, W), validated, on the device the engine
-  // accepts (CPU engines: CPU; CUDA engine: either). The result is float32
-  // on the input's device.
-  virtual Result<Tensor> forward(const Tensor& images, ResNetOutput output) = 0;
+  // `images` is float32 (N, C, H, W), validated; `out` is float32 with
+  // ResNet::output_shape(). CPU engines take both in CPU memory; the CUDA
+  // engine takes either device for each.
+  virtual Status run(const Tensor& images, ResNetOutput output, Tensor& out) = 0;
 };
 
 // Output spatial size of the stem + max pool + stages for an input side.

@@ -75,8 +75,10 @@ class OneDnnEngine final : public ResNetEngine {
       : net_(std::move(net)), engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
   std::string name() const override { return "cpu-onednn"; }
 
-  Result<Tensor> forward(const Tensor& images, ResNetOutput output) override {
-    if (images.device() != Device::kCPU) return bad_input("the CPU engine needs images in CPU memory");
+  Status run(const Tensor& images, ResNetOutput output, Tensor& out) override {
+    if (images.device() != Device::kCPU || out.device() != Device::kCPU) {
+      return bad_input("the CPU engine needs images and output in CPU memory");
+    }
     try {
       const auto key = std::make_tuple(images.dim(0), images.dim(2), images.dim(3));
       auto it = plans_.find(key);
@@ -88,7 +90,8 @@ class OneDnnEngine final : public ResNetEngine {
       plan.input.set_data_handle(images.raw());
       for (Step& s : plan.steps) s.primitive.execute(stream_, s.args);
       stream_.wait();
-      return finish(plan, images.dim(0), output);
+      finish(plan, images.dim(0), output, out);
+      return Status::Ok();
     } catch (const dnnl::error& e) {
       return internal_error(std::string("oneDNN: ") + e.what());
     }
@@ -97,22 +100,21 @@ class OneDnnEngine final : public ResNetEngine {
  private:
   static constexpr size_t kMaxPlans = 8;
 
-  Result<Tensor> finish(const Plan& plan, int64_t n, ResNetOutput output) {
+  void finish(const Plan& plan, int64_t n, ResNetOutput output, Tensor& out) {
     const float* spatial = static_cast<const float*>(plan.output.get_data_handle());
     const int64_t c = plan.channels;
     if (output == ResNetOutput::kSpatialFeatures) {
-      Tensor t = Tensor::empty({n, c, plan.out_h, plan.out_w}, DType::kF32);
-      std::copy(spatial, spatial + t.numel(), t.data<float>());
-      return t;
+      std::copy(spatial, spatial + out.numel(), out.data<float>());
+      return;
     }
-    Tensor features = Tensor::empty({n, c}, DType::kF32);
-    global_avg_pool_nchw(n, c, plan.out_h, plan.out_w, spatial, features.data<float>());
-    if (output == ResNetOutput::kFeatures) return features;
-    const int64_t classes = net_->config.num_classes;
-    Tensor logits = Tensor::empty({n, classes}, DType::kF32);
-    linear_f32(n, c, classes, features.data<float>(), net_->fc_weight.data(), net_->fc_bias.data(),
-               logits.data<float>());
-    return logits;
+    if (output == ResNetOutput::kFeatures) {
+      global_avg_pool_nchw(n, c, plan.out_h, plan.out_w, spatial, out.data<float>());
+      return;
+    }
+    std::vector<float> features(static_cast<size_t>(n * c));
+    global_avg_pool_nchw(n, c, plan.out_h, plan.out_w, spatial, features.data());
+    linear_f32(n, c, net_->config.num_classes, features.data(), net_->fc_weight.data(), net_->fc_bias.data(),
+               out.data<float>());
   }
 
   // A memory in a pool slot; bound to its buffer once the plan is complete.

@@ -41,8 +41,10 @@ class ReferenceEngine final : public ResNetEngine {
   explicit ReferenceEngine(std::shared_ptr<const FoldedResNet> net) : net_(std::move(net)) {}
   std::string name() const override { return "cpu-reference"; }
 
-  Result<Tensor> forward(const Tensor& images, ResNetOutput output) override {
-    if (images.device() != Device::kCPU) return bad_input("the CPU engine needs images in CPU memory");
+  Status run(const Tensor& images, ResNetOutput output, Tensor& out) override {
+    if (images.device() != Device::kCPU || out.device() != Device::kCPU) {
+      return bad_input("the CPU engine needs images and output in CPU memory");
+    }
     const int64_t n = images.dim(0);
     Activation x;
     x.channels = images.dim(1);
@@ -50,7 +52,7 @@ class ReferenceEngine final : public ResNetEngine {
     x.w = images.dim(3);
     x.data.assign(images.data<float>(), images.data<float>() + images.numel());
 
-    Activation stem, t1, t2, shortcut, out;
+    Activation stem, t1, t2, shortcut, result;
     run_conv(net_->stem, n, x, nullptr, true, stem);
     x.channels = stem.channels;
     x.h = (stem.h + 2 - 3) / 2 + 1;
@@ -67,27 +69,27 @@ class ReferenceEngine final : public ResNetEngine {
       run_conv(b.conv1, n, x, nullptr, true, t1);
       if (b.has_conv3) {
         run_conv(b.conv2, n, t1, nullptr, true, t2);
-        run_conv(b.conv3, n, t2, residual, true, out);
+        run_conv(b.conv3, n, t2, residual, true, result);
       } else {
-        run_conv(b.conv2, n, t1, residual, true, out);
+        run_conv(b.conv2, n, t1, residual, true, result);
       }
-      std::swap(x, out);
+      std::swap(x, result);
     }
 
     const int64_t c = x.channels;
     if (output == ResNetOutput::kSpatialFeatures) {
-      Tensor t = Tensor::empty({n, c, x.h, x.w}, DType::kF32);
-      std::copy(x.data.begin(), x.data.end(), t.data<float>());
-      return t;
+      std::copy(x.data.begin(), x.data.end(), out.data<float>());
+      return Status::Ok();
     }
-    Tensor features = Tensor::empty({n, c}, DType::kF32);
-    global_avg_pool_nchw(n, c, x.h, x.w, x.data.data(), features.data<float>());
-    if (output == ResNetOutput::kFeatures) return features;
-    const int64_t classes = net_->config.num_classes;
-    Tensor logits = Tensor::empty({n, classes}, DType::kF32);
-    linear_f32(n, c, classes, features.data<float>(), net_->fc_weight.data(), net_->fc_bias.data(),
-               logits.data<float>());
-    return logits;
+    if (output == ResNetOutput::kFeatures) {
+      global_avg_pool_nchw(n, c, x.h, x.w, x.data.data(), out.data<float>());
+      return Status::Ok();
+    }
+    std::vector<float> features(static_cast<size_t>(n * c));
+    global_avg_pool_nchw(n, c, x.h, x.w, x.data.data(), features.data());
+    linear_f32(n, c, net_->config.num_classes, features.data(), net_->fc_weight.data(), net_->fc_bias.data(),
+               out.data<float>());
+    return Status::Ok();
   }
 
  private:
