@@ -41,8 +41,8 @@ int64_t round_up8(int64_t v) { return (v + 7) / 8 * 8; }
 // A convolution's weights in device memory: [k, r, s, c] in the precision,
 // bias in the precision and in f32.
 struct DeviceConv {
-  int64_t in_channels = 0;  // as stored (the stem's input is padded to 8)
-  int64_t out_channels = 0, kernel = 1, stride = 1, pad = 0;
+  int64_t in_channels = 0, out_channels = 0;  // as stored: padded to multiples of 8
+  int64_t kernel = 1, stride = 1, pad = 0;
   size_t weight = 0, bias = 0, bias_f32 = 0;  // byte offsets into the weight buffer
 };
 
@@ -127,37 +127,39 @@ class CudaEngine final : public ResNetEngine {
 
   // ---- weights -------------------------------------------------------------
 
-  // Appends a conv's weights to the host image; `extra_bias` (the downsample's
-  // folded bias, or null) is added to the conv's own.
-  DeviceConv add_conv(std::vector<unsigned char>& image, const FoldedConv& f, int64_t stored_in, bool with_bias,
+  // Appends a conv's weights to the host image, with input and output
+  // channels zero-padded to multiples of 8 (cuDNN's tensor-core kernels want
+  // 16-byte channel vectors; padded channels stay zero through the network).
+  // `extra_bias` (the downsample's folded bias, or null) is added to the conv's own.
+  DeviceConv add_conv(std::vector<unsigned char>& image, const FoldedConv& f, bool with_bias,
                       const FoldedConv* extra_bias) {
     DeviceConv d;
-    d.in_channels = stored_in;
-    d.out_channels = f.out_channels;
+    d.in_channels = round_up8(f.in_channels);
+    d.out_channels = round_up8(f.out_channels);
     d.kernel = f.kernel;
     d.stride = f.stride;
     d.pad = f.pad;
-    const int64_t k = f.out_channels, r = f.kernel, c = f.in_channels;
+    const int64_t k = f.out_channels, r = f.kernel, c = f.in_channels, cs = d.in_channels, ks = d.out_channels;
     auto put16 = [&](size_t offset, size_t index, float v) {
       const uint16_t bits = precision_ == Precision::kF16 ? f32_to_f16(v) : f32_to_bf16(v);
       std::memcpy(image.data() + offset + index * 2, &bits, 2);
     };
     d.weight = align_up(image.size());
-    image.resize(d.weight + static_cast<size_t>(k * r * r * stored_in) * 2, 0);
+    image.resize(d.weight + static_cast<size_t>(ks * r * r * cs) * 2, 0);
     for (int64_t o = 0; o < k; ++o) {
       for (int64_t i = 0; i < c; ++i) {
         for (int64_t y = 0; y < r; ++y) {
           for (int64_t x = 0; x < r; ++x) {
             const float v = f.weight[((o * c + i) * r + y) * r + x];
-            put16(d.weight, static_cast<size_t>(((o * r + y) * r + x) * stored_in + i), v);
+            put16(d.weight, static_cast<size_t>(((o * r + y) * r + x) * cs + i), v);
           }
         }
       }
     }
     d.bias = align_up(image.size());
-    image.resize(d.bias + static_cast<size_t>(k) * 2, 0);
+    image.resize(d.bias + static_cast<size_t>(ks) * 2, 0);
     d.bias_f32 = align_up(image.size());
-    image.resize(d.bias_f32 + static_cast<size_t>(k) * 4, 0);
+    image.resize(d.bias_f32 + static_cast<size_t>(ks) * 4, 0);
     for (int64_t o = 0; o < k; ++o) {
       float b = with_bias ? f.bias[o] : 0.0f;
       if (extra_bias) b += extra_bias->bias[o];
@@ -169,17 +171,17 @@ class CudaEngine final : public ResNetEngine {
 
   Status upload_weights() {
     std::vector<unsigned char> image;
-    stem_ = add_conv(image, net_->stem, stem_channels(), true, nullptr);
+    stem_ = add_conv(image, net_->stem, true, nullptr);
     for (const FoldedBlock& b : net_->blocks) {
       DeviceBlock d;
       d.has_conv3 = b.has_conv3;
       d.has_downsample = b.has_downsample;
       const FoldedConv* ds = b.has_downsample ? &b.downsample : nullptr;
       // The downsample runs without bias; its bias joins the last conv's.
-      if (b.has_downsample) d.downsample = add_conv(image, b.downsample, b.downsample.in_channels, false, nullptr);
-      d.conv1 = add_conv(image, b.conv1, b.conv1.in_channels, true, nullptr);
-      d.conv2 = add_conv(image, b.conv2, b.conv2.in_channels, true, b.has_conv3 ? nullptr : ds);
-      if (b.has_conv3) d.conv3 = add_conv(image, b.conv3, b.conv3.in_channels, true, ds);
+      if (b.has_downsample) d.downsample = add_conv(image, b.downsample, false, nullptr);
+      d.conv1 = add_conv(image, b.conv1, true, nullptr);
+      d.conv2 = add_conv(image, b.conv2, true, b.has_conv3 ? nullptr : ds);
+      if (b.has_conv3) d.conv3 = add_conv(image, b.conv3, true, ds);
       blocks_.push_back(d);
     }
     if (net_->config.num_classes > 0) {
