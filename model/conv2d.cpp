@@ -31,7 +31,10 @@ thread_local std::vector<float> t_acc;
 
 // Fills col[k][t] for the output positions j = j0 + t, t in [0, j1 - j0), where
 // j runs over the whole batch (image-major) and k over (in_channel, ky, kx).
-void im2col(const Conv2dGeometry& g, const float* x, int64_t j0, int64_t j1, float* col) {
+// Input pixel (n, ci, y, x) is at x[n * image_stride + ci * channel_stride + y * W + x]
+// (NCHW: image_stride = C*H*W, channel_stride = H*W; CNHW: H*W and N*H*W).
+void im2col(const Conv2dGeometry& g, const float* x, int64_t image_stride, int64_t channel_stride, int64_t j0,
+            int64_t j1, float* col) {
   const int64_t kh = g.kernel_h, kw = g.kernel_w;
   const int64_t K = g.in_channels * kh * kw;
   const int64_t ho = g.out_h(), wo = g.out_w(), plane = ho * wo;
@@ -46,23 +49,32 @@ void im2col(const Conv2dGeometry& g, const float* x, int64_t j0, int64_t j1, flo
       const int64_t ox_lo = std::clamp<int64_t>(-floor_div(kx - pad, s), 0, wo);
       const int64_t ox_hi = std::clamp<int64_t>(floor_div(W - 1 + pad - kx, s) + 1, ox_lo, wo);
       float* dst = col + k * width;
+      // Walk output rows (n, oy) from j0; only the first and last may be partial.
+      int64_t n = j0 / plane, oy = (j0 % plane) / wo, ox_begin = j0 % wo;
       int64_t j = j0;
       while (j < j1) {
-        const int64_t n = j / plane;
-        const int64_t oy = (j % plane) / wo;
-        const int64_t ox_begin = j % wo;
         const int64_t ox_end = std::min(wo, ox_begin + (j1 - j));
-        float* out = dst + (j - j0);
+        float* out = dst + (j - j0) - ox_begin;  // indexed by ox
         const int64_t iy = oy * s - pad + ky;
         if (iy < 0 || iy >= H) {
-          std::fill(out, out + (ox_end - ox_begin), 0.0f);
+          std::fill(out + ox_begin, out + ox_end, 0.0f);
         } else {
-          const float* row = x + ((n * g.in_channels + ci) * H + iy) * W;
-          for (int64_t ox = ox_begin; ox < ox_end; ++ox) {
-            out[ox - ox_begin] = (ox >= ox_lo && ox < ox_hi) ? row[ox * s - pad + kx] : 0.0f;
+          const float* row = x + n * image_stride + ci * channel_stride + iy * W - pad + kx;  // indexed by ox*s
+          const int64_t lo = std::clamp(ox_lo, ox_begin, ox_end), hi = std::clamp(ox_hi, lo, ox_end);
+          std::fill(out + ox_begin, out + lo, 0.0f);
+          if (s == 1) {
+            std::copy(row + lo, row + hi, out + lo);
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) out[ox] = row[ox * s];
           }
+          std::fill(out + hi, out + ox_end, 0.0f);
         }
         j += ox_end - ox_begin;
+        ox_begin = 0;
+        if (++oy == ho) {
+          oy = 0;
+          ++n;
+        }
       }
     }
   });
@@ -99,7 +111,7 @@ void conv2d_nchw(const Conv2dGeometry& g, const float* x, const float* w, const 
           ldb = plane;
         } else {
           float* col = scratch(t_col, K * (p1 - p0));
-          im2col(g, x, n * plane + p0, n * plane + p1, col);
+          im2col(g, x, g.in_channels * g.in_h * g.in_w, g.in_h * g.in_w, n * plane + p0, n * plane + p1, col);
           B = col;
           ldb = p1 - p0;
         }
@@ -126,7 +138,7 @@ void conv2d_nchw(const Conv2dGeometry& g, const float* x, const float* w, const 
     const int64_t j1 = std::min(total, j0 + block);
     const int64_t width = j1 - j0;
     float* col = scratch(t_col, K * width);
-    im2col(g, x, j0, j1, col);
+    im2col(g, x, g.in_channels * g.in_h * g.in_w, g.in_h * g.in_w, j0, j1, col);
     float* acc = scratch(t_acc, M * width);
     sgemm(false, M, width, K, 1.0f, w, K, col, width, 0.0f, acc, width);
     parallel_for(M, std::max<int64_t>(1, 8192 / width), [&](int64_t c0, int64_t c1) {
@@ -140,6 +152,37 @@ void conv2d_nchw(const Conv2dGeometry& g, const float* x, const float* w, const 
         }
       }
     });
+  }
+}
+
+void conv2d_cnhw(const Conv2dGeometry& g, const float* x, const float* w, const Conv2dEpilogue& e, float* y) {
+  const int64_t total = g.batch * g.out_h() * g.out_w();
+  const int64_t K = g.in_channels * g.kernel_h * g.kernel_w;
+  const int64_t M = g.out_channels;
+  if (total <= 0 || M <= 0) return;
+  const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.pad == 0;
+  const int64_t block = pointwise ? total : std::max<int64_t>(16, kMaxColumnFloats / std::max<int64_t>(K, 1));
+  for (int64_t j0 = 0; j0 < total; j0 += block) {
+    const int64_t j1 = std::min(total, j0 + block);
+    const float* B = x + j0;
+    int64_t ldb = total;
+    if (!pointwise) {
+      float* col = scratch(t_col, K * (j1 - j0));
+      im2col(g, x, g.in_h * g.in_w, g.batch * g.in_h * g.in_w, j0, j1, col);
+      B = col;
+      ldb = j1 - j0;
+    }
+    sgemm(false, M, j1 - j0, K, 1.0f, w, K, B, ldb, 0.0f, y + j0, total);
+    if (e.bias || e.residual || e.relu) {
+      parallel_for(M, std::max<int64_t>(1, 8192 / (j1 - j0)), [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const float b = e.bias ? e.bias[c] : 0.0f;
+          float* row = y + c * total;
+          const float* res = e.residual ? e.residual + c * total : nullptr;
+          for (int64_t j = j0; j < j1; ++j) row[j] = finish(row[j], b, res, j, e.relu);
+        }
+      });
+    }
   }
 }
 

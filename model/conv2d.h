@@ -42,6 +42,12 @@ void conv2d_nchw(const Conv2dGeometry& g, const float* x, const float* w, const 
 void conv2d_nchw_reference(const Conv2dGeometry& g, const float* x, const float* w,
                            const Conv2dEpilogue& epilogue, float* y);
 
+// The same convolution on channel-major arrays: x [in_channels, batch, in_h,
+// in_w], y and residual [out_channels, batch, out_h, out_w]. One GEMM spans the
+// whole batch and a 1x1 stride-1 convolution needs no im2col, so a network kept
+// in this layout avoids most copies (the CPU ResNet engine does).
+void conv2d_cnhw(const Conv2dGeometry& g, const float* x, const float* w, const Conv2dEpilogue& epilogue, float* y);
+
 // Max pooling (PyTorch semantics: padded positions never win). y is
 // [batch, channels, (h + 2p - k)/s + 1, (w + 2p - k)/s + 1].
 void max_pool2d_nchw(int64_t batch, int64_t channels, int64_t h, int64_t w, int64_t kernel, int64_t stride,

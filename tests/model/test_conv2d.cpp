@@ -65,6 +65,43 @@ TEST(Conv2d, FastPathMatchesReferenceOnAwkwardShapes) {
   }
 }
 
+// [N, C, H, W] <-> [C, N, H, W]
+std::vector<float> swap01(const std::vector<float>& x, int64_t a, int64_t b, int64_t plane) {
+  std::vector<float> out(x.size());
+  for (int64_t i = 0; i < a; ++i)
+    for (int64_t j = 0; j < b; ++j)
+      for (int64_t p = 0; p < plane; ++p) out[(j * a + i) * plane + p] = x[(i * b + j) * plane + p];
+  return out;
+}
+
+TEST(Conv2d, ChannelMajorMatchesReference) {
+  const ConvCase cases[] = {
+      {{3, 3, 17, 13, 5, 7, 7, 2, 3}, true, false, true},
+      {{2, 8, 9, 11, 16, 3, 3, 1, 1}, true, true, true},
+      {{4, 6, 5, 3, 4, 1, 1, 1, 0}, true, true, false},   // pointwise: no im2col
+      {{2, 4, 33, 31, 3, 1, 1, 2, 0}, false, false, false},
+      {{1, 2, 1, 1, 3, 3, 3, 2, 1}, true, false, true},
+  };
+  std::mt19937 rng(9);
+  for (const ConvCase& c : cases) {
+    const Conv2dGeometry& g = c.g;
+    const int64_t ho = g.out_h(), wo = g.out_w();
+    auto x = random_vector(g.batch * g.in_channels * g.in_h * g.in_w, rng);
+    auto w = random_vector(g.out_channels * g.in_channels * g.kernel_h * g.kernel_w, rng);
+    auto b = random_vector(g.out_channels, rng);
+    auto r = random_vector(g.batch * g.out_channels * ho * wo, rng);
+    std::vector<float> want(r.size());
+    conv2d_nchw_reference(g, x.data(), w.data(), {c.bias ? b.data() : nullptr, c.residual ? r.data() : nullptr, c.relu},
+                          want.data());
+    auto xc = swap01(x, g.batch, g.in_channels, g.in_h * g.in_w);
+    auto rc = swap01(r, g.batch, g.out_channels, ho * wo);
+    std::vector<float> yc(r.size(), NAN);
+    conv2d_cnhw(g, xc.data(), w.data(), {c.bias ? b.data() : nullptr, c.residual ? rc.data() : nullptr, c.relu},
+                yc.data());
+    expect_close(swap01(yc, g.out_channels, g.batch, ho * wo), want, 1e-4f, 1e-4f);
+  }
+}
+
 TEST(Conv2d, ResidualMayAliasTheOutput) {
   Conv2dGeometry g{2, 4, 6, 6, 4, 3, 3, 1, 1};
   std::mt19937 rng(3);
