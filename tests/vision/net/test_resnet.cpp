@@ -86,7 +86,12 @@ INSTANTIATE_TEST_SUITE_P(CpuEngines, ResNetGolden,
                          ::testing::Combine(::testing::Values(GoldenCase{"basic", false},
                                                               GoldenCase{"bottleneck", true},
                                                               GoldenCase{"bottleneck", false}),
-                                            ::testing::Values(CpuEngine::kReference, CpuEngine::kOneDnn)));
+                                            ::testing::Values(CpuEngine::kReference, CpuEngine::kOneDnn)),
+                         [](const auto& info) {
+                           const GoldenCase& g = std::get<0>(info.param);
+                           return std::string(g.name) + (g.with_config ? "_config_" : "_inferred_") +
+                                  (std::get<1>(info.param) == CpuEngine::kOneDnn ? "onednn" : "reference");
+                         });
 
 TEST(ResNetConfig, InfersTheArchitectureFromTensorNames) {
   auto f = SafetensorsFile::open(kGolden / "bottleneck_weights.safetensors");

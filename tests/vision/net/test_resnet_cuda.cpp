@@ -83,7 +83,11 @@ TEST_P(ResNetCuda, MatchesTorchvision) {
 
 INSTANTIATE_TEST_SUITE_P(Goldens, ResNetCuda,
                          ::testing::Combine(::testing::Values("basic", "bottleneck"),
-                                            ::testing::Values(DType::kF16, DType::kBF16)));
+                                            ::testing::Values(DType::kF16, DType::kBF16)),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param)) + "_" +
+                                  std::string(dtype_name(std::get<1>(info.param)));
+                         });
 
 TEST(ResNetCudaErrors, CudaNeedsHalfPrecisionAndADevice) {
   ResNetOptions f32_cuda;
