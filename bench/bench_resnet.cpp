@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "model/log.h"
 #include "model/parallel.h"
 #include "model/safetensors.h"
 #include "vision/net/resnet.h"
@@ -91,6 +92,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   Options o;
+  set_log_level(LogLevel::kInfo);  // the CUDA engine reports its planning per batch shape
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {

@@ -43,7 +43,8 @@ def main():
             if r is None:
                 cells.append("-")
             elif "images_per_s" in r:
-                cells.append(f"{r['images_per_s']:,.0f} ({r['ms_per_batch']:.2f} ms)")
+                ips = r["images_per_s"]
+                cells.append((f"{ips:,.0f}" if ips >= 100 else f"{ips:.3g}") + f" ({r['ms_per_batch']:.2f} ms)")
             else:
                 cells.append(r.get("skipped") or r.get("error", "?")[:60])
         ratios = []

@@ -1,6 +1,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 #include <utility>
@@ -25,8 +26,17 @@ bool fits_int(const ConvShape& s) {
   return s.n * s.c * s.h * s.w < lim && s.n * s.k * s.out_h() * s.out_w() < lim && s.k * s.r * s.s * s.c < lim;
 }
 
-// How many of cuDNN's heuristic candidates are timed per shape.
+// How many of cuDNN's heuristic candidates are timed per shape, and how many
+// of those also in the fused form (a fused call may build its kernel on first
+// use, which costs planning time).
 constexpr int kMaxCandidates = 4;
+constexpr int kMaxFusedCandidates = 2;
+
+// HILUM_CUDNN_FUSED=0 plans without the fused call (for diagnosis).
+bool fused_allowed() {
+  const char* v = std::getenv("HILUM_CUDNN_FUSED");
+  return !(v && v[0] == '0');
+}
 
 }  // namespace
 
@@ -189,9 +199,12 @@ struct Convolutions::Impl {
     bool found = false;
     ConvPlan best_choice;  // only the scalar fields are used
     std::string last_error = "no candidate algorithm";
-    for (const Candidate& c : candidates) {
+    const bool try_fused = fused_allowed();
+    for (size_t ci = 0; ci < candidates.size(); ++ci) {
+      const Candidate& c = candidates[ci];
       bool fused_works = false;
       for (const Variant& v : variants) {
+        if (v.fused && (!try_fused || static_cast<int>(ci) >= kMaxFusedCandidates)) continue;
         if (v.fused && v.float_bias && fused_works) continue;  // the native-bias form already works
         plan->algo = c.algo;
         plan->math = c.math;

@@ -70,7 +70,8 @@ TEST_P(ResNetCuda, MatchesTorchvision) {
   ASSERT_TRUE((*net)->forward_into(*dev_in, ResNetOutput::kLogits, *dev_out).ok());
   auto back = dev_out->to(Device::kCPU);
   ASSERT_TRUE(back.ok());
-  EXPECT_EQ(*max_abs_error(*back, *host), 0.0);
+  // The same graph on the same values; allow for a non-deterministic algorithm.
+  EXPECT_LE(*relative_l2_error(*back, *host), 1e-3);
 
   // Another batch size gets its own plan; a single image matches its row.
   auto one = input->slice0(1, 2);
