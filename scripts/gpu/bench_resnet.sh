@@ -22,6 +22,7 @@ PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 status=0
 
+source scripts/gpu/env.sh
 if [ ! -x "$BUILD/bench/bench_resnet" ]; then
   cmake --preset gpu-machine >/dev/null
   cmake --build "$BUILD" -j"$(nproc)" --target bench_resnet

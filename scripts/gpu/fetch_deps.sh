@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Downloads (here, where Debian's archive is reachable) the C++ packages the
-# gpu-machine build needs but a bare GPU image may lack, into .gpudeps/. Carry
-# that folder in the device run; scripts/gpu/resnet.sh unpacks it into /tmp.
-#
-#   echo /.gpudeps/ >> .git/info/exclude; scripts/gpu/fetch_deps.sh
+# Run HERE (Debian 12) before a GPU-machine call: downloads the Debian packages
+# the GPU build needs but the bare GPU image lacks (header-only JSON/CLI
+# libraries, Oniguruma, ICU, GoogleTest, Google Benchmark) into .gpu-deps/,
+# which the device call carries (name it in `carry`). scripts/gpu/env.sh
+# unpacks them there. Nothing is downloaded on the GPU machine itself.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-mkdir -p .gpudeps
-cd .gpudeps
-apt-get download nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libonig-dev libonig5
-ls -l
+mkdir -p .gpu-deps
+cd .gpu-deps
+apt-get download nlohmann-json3-dev libcli11-dev libonig-dev libonig5 libgtest-dev libgmock-dev \
+  libbenchmark-dev libbenchmark1debian libicu-dev libicu72 2>&1 | grep -v "^W: Download is performed unsandboxed" || true
+ls -la

@@ -12,8 +12,8 @@
 #
 # Writes to $OUT (default ./out): resnet.log (everything), ctest.log,
 # parity.json, parity.md, bench.json, bench.md.
-# If the machine lacks the build's C++ packages (nlohmann-json, CLI11, GTest,
-# Oniguruma), carry .gpudeps/ made by scripts/gpu/fetch_deps.sh.
+# Run scripts/gpu/fetch_deps.sh here first and carry .gpu-deps (the GPU image
+# lacks the build's C++ packages; scripts/gpu/env.sh unpacks them there).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
@@ -48,19 +48,8 @@ echo "cores: $(nproc)"; cmake --version | head -1; nvcc --version 2>/dev/null | 
 "$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__, "cuda", torch.cuda.is_available())' || true
 grep -h "define CUDNN_M[AI][JN]OR\|define CUDNN_PATCHLEVEL" /usr/include/x86_64-linux-gnu/cudnn_version*.h /usr/include/cudnn_version*.h 2>/dev/null | head -3 || true
 
-# Optional carried Debian packages for the build's C++ dependencies.
-if ls .gpudeps/*.deb >/dev/null 2>&1; then
-  step "unpacking carried build dependencies (.gpudeps)"
-  DEPS=/tmp/hilum-deps
-  mkdir -p "$DEPS"
-  for f in .gpudeps/*.deb; do dpkg -x "$f" "$DEPS"; done
-  for pc in "$DEPS"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc; do
-    sed -i "s|^prefix=.*|prefix=$DEPS/usr|; s|^exec_prefix=.*|exec_prefix=\${prefix}|; s|^libdir=.*|libdir=\${prefix}/lib/x86_64-linux-gnu|; s|^includedir=.*|includedir=\${prefix}/include|" "$pc"
-  done
-  export CMAKE_PREFIX_PATH="$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-  export PKG_CONFIG_PATH="$DEPS/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-  export LD_LIBRARY_PATH="$DEPS/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+# The build's C++ packages, carried in .gpu-deps/ (scripts/gpu/fetch_deps.sh).
+source scripts/gpu/env.sh
 
 step "configure (preset gpu-machine)"
 TARGETS="hilum bench_resnet"
