@@ -46,7 +46,8 @@ struct Options {
 // Multiply-adds x 2 of every convolution and the fc layer, per image.
 double gflop_per_image(const ResNetConfig& c, int64_t h, int64_t w) {
   double flops = 0;
-  auto conv = [&](int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad, int64_t& hh, int64_t& ww) {
+  auto conv = [&](int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad, int64_t& hh,
+                  int64_t& ww) {
     hh = (hh + 2 * pad - k) / stride + 1;
     ww = (ww + 2 * pad - k) / stride + 1;
     flops += 2.0 * cin * cout * k * k * hh * ww;
@@ -81,10 +82,11 @@ double gflop_per_image(const ResNetConfig& c, int64_t h, int64_t w) {
 }
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: bench_resnet [--device cpu|cuda] [--dtype f32|f16|bf16] [--cpu-engine auto|reference|onednn]\n"
-               "                    [--weights W.safetensors | --depth D --width W --classes K]\n"
-               "                    [--cases NxS,...] [--min-time SECONDS] [--min-iters N] [--json FILE]\n");
+  std::fprintf(
+      stderr,
+      "usage: bench_resnet [--device cpu|cuda] [--dtype f32|f16|bf16] [--cpu-engine auto|reference|onednn]\n"
+      "                    [--weights W.safetensors | --depth D --width W --classes K]\n"
+      "                    [--cases NxS,...] [--min-time SECONDS] [--min-iters N] [--json FILE]\n");
   return 2;
 }
 
@@ -102,19 +104,32 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--device") o.device = next();
-    else if (a == "--dtype") o.dtype = next();
-    else if (a == "--cpu-engine") o.cpu_engine = next();
-    else if (a == "--weights") o.weights = next();
-    else if (a == "--json") o.json = next();
-    else if (a == "--cases") o.cases = next();
-    else if (a == "--depth") o.depth = std::atoi(next().c_str());
-    else if (a == "--width") o.width = std::atoll(next().c_str());
-    else if (a == "--classes") o.classes = std::atoll(next().c_str());
-    else if (a == "--min-time") o.min_time = std::atof(next().c_str());
-    else if (a == "--min-iters") o.min_iters = std::atoi(next().c_str());
-    else if (a == "--peak-tflops") o.peak_tflops = std::atof(next().c_str());
-    else return usage();
+    if (a == "--device")
+      o.device = next();
+    else if (a == "--dtype")
+      o.dtype = next();
+    else if (a == "--cpu-engine")
+      o.cpu_engine = next();
+    else if (a == "--weights")
+      o.weights = next();
+    else if (a == "--json")
+      o.json = next();
+    else if (a == "--cases")
+      o.cases = next();
+    else if (a == "--depth")
+      o.depth = std::atoi(next().c_str());
+    else if (a == "--width")
+      o.width = std::atoll(next().c_str());
+    else if (a == "--classes")
+      o.classes = std::atoll(next().c_str());
+    else if (a == "--min-time")
+      o.min_time = std::atof(next().c_str());
+    else if (a == "--min-iters")
+      o.min_iters = std::atoi(next().c_str());
+    else if (a == "--peak-tflops")
+      o.peak_tflops = std::atof(next().c_str());
+    else
+      return usage();
   }
 
   ResNetOptions options;
@@ -158,7 +173,8 @@ int main(int argc, char** argv) {
 
   std::ofstream json;
   if (!o.json.empty()) json.open(o.json, std::ios::app);
-  std::printf("# %s, engine %s, %d CPU threads\n", cfg.describe().c_str(), net.engine_name().c_str(), num_threads());
+  std::printf("# %s, engine %s, %d CPU threads\n", cfg.describe().c_str(), net.engine_name().c_str(),
+              num_threads());
   std::printf("%-10s %8s %12s %12s %12s %10s %8s %10s\n", "case", "iters", "first_ms", "ms/batch", "images/s",
               "GFLOP/img", "TFLOP/s", "peak_frac");
 
@@ -179,7 +195,8 @@ int main(int argc, char** argv) {
     const ResNetOutput output = cfg.num_classes > 0 ? ResNetOutput::kLogits : ResNetOutput::kFeatures;
     auto out_shape = net.output_shape(shape, output);
     auto images = host.to(options.device);
-    auto out = out_shape.ok() ? Tensor::empty_on(*out_shape, DType::kF32, options.device) : Result<Tensor>(out_shape.error());
+    auto out = out_shape.ok() ? Tensor::empty_on(*out_shape, DType::kF32, options.device)
+                              : Result<Tensor>(out_shape.error());
     if (!images.ok() || !out.ok()) {
       std::fprintf(stderr, "bench_resnet: %s: cannot allocate (%s)\n", item.c_str(),
                    (!images.ok() ? images.error() : out.error()).message().c_str());
@@ -215,14 +232,15 @@ int main(int argc, char** argv) {
     const double gflop = gflop_per_image(cfg, side, side);
     const double tflops = gflop * ips / 1e3;
     const double frac = options.device == Device::kCUDA ? tflops / o.peak_tflops : 0.0;
-    std::printf("%-10s %8d %12.1f %12.3f %12.1f %10.3f %8.2f %10.4f\n", item.c_str(), iters, first_ms, ms, ips, gflop,
-                tflops, frac);
+    std::printf("%-10s %8d %12.1f %12.3f %12.1f %10.3f %8.2f %10.4f\n", item.c_str(), iters, first_ms, ms,
+                ips, gflop, tflops, frac);
     std::fflush(stdout);
     if (json.is_open()) {
-      json << "{\"impl\": \"hilum\", \"engine\": \"" << net.engine_name() << "\", \"model\": \"" << cfg.describe()
-           << "\", \"batch\": " << batch << ", \"side\": " << side << ", \"iters\": " << iters
-           << ", \"first_call_ms\": " << first_ms << ", \"ms_per_batch\": " << ms << ", \"images_per_s\": " << ips
-           << ", \"gflop_per_image\": " << gflop << ", \"tflops\": " << tflops << ", \"peak_fraction\": " << frac
+      json << "{\"impl\": \"hilum\", \"engine\": \"" << net.engine_name() << "\", \"model\": \""
+           << cfg.describe() << "\", \"batch\": " << batch << ", \"side\": " << side
+           << ", \"iters\": " << iters << ", \"first_call_ms\": " << first_ms << ", \"ms_per_batch\": " << ms
+           << ", \"images_per_s\": " << ips << ", \"gflop_per_image\": " << gflop
+           << ", \"tflops\": " << tflops << ", \"peak_fraction\": " << frac
            << ", \"threads\": " << num_threads() << "}\n";
     }
   }

@@ -23,7 +23,8 @@ cudnnDataType_t dnn_type(Precision p) { return p == Precision::kF16 ? CUDNN_DATA
 
 bool fits_int(const ConvShape& s) {
   const int64_t lim = 0x7fffffff;
-  return s.n * s.c * s.h * s.w < lim && s.n * s.k * s.out_h() * s.out_w() < lim && s.k * s.r * s.s * s.c < lim;
+  return s.n * s.c * s.h * s.w < lim && s.n * s.k * s.out_h() * s.out_w() < lim &&
+         s.k * s.r * s.s * s.c < lim;
 }
 
 // How many of cuDNN's heuristic candidates are timed per shape, and how many
@@ -42,8 +43,8 @@ bool fused_allowed() {
 
 std::string ConvShape::describe() const {
   std::ostringstream os;
-  os << "n" << n << " c" << c << " " << h << "x" << w << " -> k" << k << " " << r << "x" << s << " s" << stride
-     << " p" << pad;
+  os << "n" << n << " c" << c << " " << h << "x" << w << " -> k" << k << " " << r << "x" << s << " s"
+     << stride << " p" << pad;
   return os.str();
 }
 
@@ -57,8 +58,8 @@ struct ConvPlan {
   cudnnActivationDescriptor_t act = nullptr;
   cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   cudnnMathType_t math = CUDNN_TENSOR_OP_MATH;
-  bool fused = false;        // cudnnConvolutionBiasActivationForward, else forward + epilogue pass
-  bool float_bias = false;   // the fused call reads the f32 bias
+  bool fused = false;       // cudnnConvolutionBiasActivationForward, else forward + epilogue pass
+  bool float_bias = false;  // the fused call reads the f32 bias
   size_t workspace = 0;
   float ms = 0;
 
@@ -89,38 +90,45 @@ struct Convolutions::Impl {
     const cudnnDataType_t dt = dnn_type(p.precision);
     HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&p.x), "cudnnCreateTensorDescriptor"));
     HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&p.y), "cudnnCreateTensorDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&p.bias_native), "cudnnCreateTensorDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&p.bias_float), "cudnnCreateTensorDescriptor"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnCreateTensorDescriptor(&p.bias_native), "cudnnCreateTensorDescriptor"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnCreateTensorDescriptor(&p.bias_float), "cudnnCreateTensorDescriptor"));
     HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateFilterDescriptor(&p.w), "cudnnCreateFilterDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateConvolutionDescriptor(&p.conv), "cudnnCreateConvolutionDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateActivationDescriptor(&p.act), "cudnnCreateActivationDescriptor"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnCreateConvolutionDescriptor(&p.conv), "cudnnCreateConvolutionDescriptor"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnCreateActivationDescriptor(&p.act), "cudnnCreateActivationDescriptor"));
     const int n = static_cast<int>(s.n), c = static_cast<int>(s.c), h = static_cast<int>(s.h),
               w = static_cast<int>(s.w), k = static_cast<int>(s.k);
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, dt, n, c, h, w), "cudnnSetTensor4dDescriptor x"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetFilter4dDescriptor(p.w, dt, CUDNN_TENSOR_NHWC, k, c, static_cast<int>(s.r),
-                                                               static_cast<int>(s.s)),
+    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, dt, n, c, h, w),
+                                    "cudnnSetTensor4dDescriptor x"));
+    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetFilter4dDescriptor(p.w, dt, CUDNN_TENSOR_NHWC, k, c,
+                                                               static_cast<int>(s.r), static_cast<int>(s.s)),
                                     "cudnnSetFilter4dDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(
-        cudnnSetConvolution2dDescriptor(p.conv, static_cast<int>(s.pad), static_cast<int>(s.pad),
-                                        static_cast<int>(s.stride), static_cast<int>(s.stride), 1, 1,
-                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-        "cudnnSetConvolution2dDescriptor"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnSetConvolution2dDescriptor(p.conv, static_cast<int>(s.pad), static_cast<int>(s.pad),
+                                                  static_cast<int>(s.stride), static_cast<int>(s.stride), 1,
+                                                  1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                  "cudnnSetConvolution2dDescriptor"));
     int on = 0, oc = 0, oh = 0, ow = 0;
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &on, &oc, &oh, &ow),
-                                    "cudnnGetConvolution2dForwardOutputDim"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &on, &oc, &oh, &ow),
+                  "cudnnGetConvolution2dForwardOutputDim"));
     if (on != n || oc != k || oh != s.out_h() || ow != s.out_w()) {
       return internal_error("cuDNN output shape disagrees for conv " + s.describe());
     }
+    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, dt, n, k, oh, ow),
+                                    "cudnnSetTensor4dDescriptor y"));
     HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, dt, n, k, oh, ow), "cudnnSetTensor4dDescriptor y"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(p.bias_native, CUDNN_TENSOR_NCHW, dt, 1, k, 1, 1),
-                                    "cudnnSetTensor4dDescriptor bias"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(p.bias_float, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, k, 1,
-                                                               1),
-                                    "cudnnSetTensor4dDescriptor bias f32"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetActivationDescriptor(p.act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
-                                    "cudnnSetActivationDescriptor"));
+        dnn_check(cudnnSetTensor4dDescriptor(p.bias_native, CUDNN_TENSOR_NCHW, dt, 1, k, 1, 1),
+                  "cudnnSetTensor4dDescriptor bias"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnSetTensor4dDescriptor(p.bias_float, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, k, 1, 1),
+                  "cudnnSetTensor4dDescriptor bias f32"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnSetActivationDescriptor(p.act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
+                  "cudnnSetActivationDescriptor"));
     return Status::Ok();
   }
 
@@ -131,16 +139,17 @@ struct Convolutions::Impl {
       // Without a residual, z is y itself with weight zero (cuDNN reads nothing useful from it).
       const void* z = residual ? a.z : a.y;
       const void* bias = p.float_bias ? static_cast<const void*>(a.bias_f32) : a.bias;
-      return dnn_check(cudnnConvolutionBiasActivationForward(handle, &alpha1, p.x, a.x, p.w, a.w, p.conv, p.algo,
-                                                             a.workspace, a.workspace_bytes, &alpha2, p.y, z,
-                                                             p.float_bias ? p.bias_float : p.bias_native, bias, p.act,
-                                                             p.y, a.y),
-                       "cudnnConvolutionBiasActivationForward");
+      return dnn_check(
+          cudnnConvolutionBiasActivationForward(
+              handle, &alpha1, p.x, a.x, p.w, a.w, p.conv, p.algo, a.workspace, a.workspace_bytes, &alpha2,
+              p.y, z, p.float_bias ? p.bias_float : p.bias_native, bias, p.act, p.y, a.y),
+          "cudnnConvolutionBiasActivationForward");
     }
     const float alpha = 1.0f, beta = 0.0f;
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnConvolutionForward(handle, &alpha, p.x, a.x, p.w, a.w, p.conv, p.algo,
-                                                            a.workspace, a.workspace_bytes, &beta, p.y, a.y),
-                                    "cudnnConvolutionForward"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnConvolutionForward(handle, &alpha, p.x, a.x, p.w, a.w, p.conv, p.algo, a.workspace,
+                                          a.workspace_bytes, &beta, p.y, a.y),
+                  "cudnnConvolutionForward"));
     if (p.epilogue == ConvEpilogue::kNone) return Status::Ok();
     return bias_residual_relu_nhwc(*stream, p.precision, a.y, a.bias_f32, residual ? a.z : nullptr,
                                    p.shape.n * p.shape.out_h() * p.shape.out_w(), p.shape.k, true);
@@ -148,7 +157,8 @@ struct Convolutions::Impl {
 
   Result<const ConvPlan*> make_plan(const ConvShape& shape, ConvEpilogue epilogue, const ConvArgs& trial,
                                     size_t workspace_limit) {
-    if (!fits_int(shape)) return internal_error("conv " + shape.describe() + " is too large for cuDNN's int sizes");
+    if (!fits_int(shape))
+      return internal_error("conv " + shape.describe() + " is too large for cuDNN's int sizes");
     auto plan = std::make_unique<ConvPlan>();
     plan->shape = shape;
     plan->epilogue = epilogue;
@@ -160,9 +170,10 @@ struct Convolutions::Impl {
                                     "cudnnGetConvolutionForwardAlgorithmMaxCount"));
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_algos, 1)));
     int returned = 0;
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnGetConvolutionForwardAlgorithm_v7(handle, plan->x, plan->w, plan->conv,
-                                                                           plan->y, max_algos, &returned, perf.data()),
-                                    "cudnnGetConvolutionForwardAlgorithm_v7"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnGetConvolutionForwardAlgorithm_v7(handle, plan->x, plan->w, plan->conv, plan->y,
+                                                         max_algos, &returned, perf.data()),
+                  "cudnnGetConvolutionForwardAlgorithm_v7"));
 
     struct Candidate {
       cudnnConvolutionFwdAlgo_t algo;
@@ -178,8 +189,8 @@ struct Convolutions::Impl {
       if (seen) continue;
       if (cudnnSetConvolutionMathType(plan->conv, perf[i].mathType) != CUDNN_STATUS_SUCCESS) continue;
       size_t ws = 0;
-      if (cudnnGetConvolutionForwardWorkspaceSize(handle, plan->x, plan->w, plan->conv, plan->y, perf[i].algo, &ws) !=
-          CUDNN_STATUS_SUCCESS) {
+      if (cudnnGetConvolutionForwardWorkspaceSize(handle, plan->x, plan->w, plan->conv, plan->y, perf[i].algo,
+                                                  &ws) != CUDNN_STATUS_SUCCESS) {
         continue;
       }
       if (ws > workspace_limit || ws > trial.workspace_bytes) continue;
@@ -219,7 +230,8 @@ struct Convolutions::Impl {
           last_error = first.error().message();
           continue;
         }
-        auto ms = time_on_stream(*stream, [&] { return enqueue(*plan, args); }, 1, 2);
+        auto ms = time_on_stream(
+            *stream, [&] { return enqueue(*plan, args); }, 1, 2);
         if (!ms.ok()) {
           last_error = ms.error().message();
           continue;
@@ -238,9 +250,9 @@ struct Convolutions::Impl {
     }
     best_choice.x = best_choice.y = best_choice.bias_native = best_choice.bias_float = nullptr;
     if (!found) {
-      return internal_error("cuDNN found no working " + std::string(precision_name(precision)) + " algorithm for conv " +
-                            shape.describe() + " within " + std::to_string(workspace_limit >> 20) +
-                            " MiB of workspace (" + last_error + ")");
+      return internal_error("cuDNN found no working " + std::string(precision_name(precision)) +
+                            " algorithm for conv " + shape.describe() + " within " +
+                            std::to_string(workspace_limit >> 20) + " MiB of workspace (" + last_error + ")");
     }
     plan->algo = best_choice.algo;
     plan->math = best_choice.math;
@@ -248,7 +260,8 @@ struct Convolutions::Impl {
     plan->float_bias = best_choice.float_bias;
     plan->workspace = best_choice.workspace;
     plan->ms = best_choice.ms;
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetConvolutionMathType(plan->conv, plan->math), "cudnnSetConvolutionMathType"));
+    HILUM_RETURN_IF_ERROR(
+        dnn_check(cudnnSetConvolutionMathType(plan->conv, plan->math), "cudnnSetConvolutionMathType"));
     const ConvPlan* result = plan.get();
     plans[{shape.key(), epilogue}] = std::move(plan);
     return result;
@@ -263,14 +276,15 @@ Result<std::unique_ptr<Convolutions>> Convolutions::create(const Stream& stream,
   impl->stream = &stream;
   impl->precision = precision;
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreate(&impl->handle), "cudnnCreate"));
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetStream(impl->handle, as_stream(stream.native())), "cudnnSetStream"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnSetStream(impl->handle, as_stream(stream.native())), "cudnnSetStream"));
   return std::unique_ptr<Convolutions>(new Convolutions(std::move(impl)));
 }
 
 Precision Convolutions::precision() const { return impl_->precision; }
 
-Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue epilogue, const ConvArgs& trial,
-                                           size_t workspace_limit) {
+Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue epilogue,
+                                           const ConvArgs& trial, size_t workspace_limit) {
   auto it = impl_->plans.find({shape.key(), epilogue});
   if (it != impl_->plans.end()) return static_cast<const ConvPlan*>(it->second.get());
   return impl_->make_plan(shape, epilogue, trial, workspace_limit);
@@ -278,8 +292,9 @@ Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue 
 
 Status Convolutions::run(const ConvPlan& plan, const ConvArgs& args) const {
   if (args.workspace_bytes < plan.workspace) {
-    return internal_error("conv " + plan.shape.describe() + ": workspace of " + std::to_string(args.workspace_bytes) +
-                          " bytes, needs " + std::to_string(plan.workspace));
+    return internal_error("conv " + plan.shape.describe() + ": workspace of " +
+                          std::to_string(args.workspace_bytes) + " bytes, needs " +
+                          std::to_string(plan.workspace));
   }
   return impl_->enqueue(plan, args);
 }
@@ -289,8 +304,9 @@ size_t Convolutions::workspace_bytes(const ConvPlan& plan) { return plan.workspa
 std::string Convolutions::describe(const ConvPlan& plan) {
   std::ostringstream os;
   os << plan.shape.describe() << ": algo " << static_cast<int>(plan.algo)
-     << (plan.math == CUDNN_DEFAULT_MATH ? " default-math" : " tensor-op") << (plan.fused ? " fused" : " unfused")
-     << (plan.fused && plan.float_bias ? " f32-bias" : "") << ", " << plan.ms << " ms";
+     << (plan.math == CUDNN_DEFAULT_MATH ? " default-math" : " tensor-op")
+     << (plan.fused ? " fused" : " unfused") << (plan.fused && plan.float_bias ? " f32-bias" : "") << ", "
+     << plan.ms << " ms";
   return os.str();
 }
 

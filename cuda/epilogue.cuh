@@ -6,8 +6,8 @@
 namespace hilum::cuda {
 
 template <typename T, int kVec>
-__global__ void bias_residual_relu_kernel(T* __restrict__ y, const float* __restrict__ bias, const T* __restrict__ z,
-                                          long long rows, long long c, bool relu) {
+__global__ void bias_residual_relu_kernel(T* __restrict__ y, const float* __restrict__ bias,
+                                          const T* __restrict__ z, long long rows, long long c, bool relu) {
   const long long groups = rows * c / kVec;
   for (long long g = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; g < groups;
        g += static_cast<long long>(gridDim.x) * blockDim.x) {

@@ -14,8 +14,8 @@ namespace hilum::cuda {
 
 // rows = n * h * w. bias: f32 [c] or null; z: [rows, c] in `precision` or null.
 // Sums in f32, rounds once.
-Status bias_residual_relu_nhwc(const Stream& stream, Precision precision, void* y, const float* bias, const void* z,
-                               int64_t rows, int64_t c, bool relu);
+Status bias_residual_relu_nhwc(const Stream& stream, Precision precision, void* y, const float* bias,
+                               const void* z, int64_t rows, int64_t c, bool relu);
 
 // y [rows, c] (f32) = bias broadcast over rows (the fc output's starting value).
 Status broadcast_rows_f32(const Stream& stream, const float* bias, int64_t rows, int64_t c, float* y);

@@ -12,7 +12,8 @@ Status nchw_f32_to_nhwc(const Stream& stream, const float* src, int64_t n, int64
   const unsigned blocks = grid_for(total, kThreads);
   cudaStream_t s = as_stream(stream.native());
   if (precision == Precision::kF16) {
-    nchw_f32_to_nhwc_kernel<__half><<<blocks, kThreads, 0, s>>>(src, n, c, h * w, c_padded, static_cast<__half*>(dst));
+    nchw_f32_to_nhwc_kernel<__half>
+        <<<blocks, kThreads, 0, s>>>(src, n, c, h * w, c_padded, static_cast<__half*>(dst));
   } else {
     nchw_f32_to_nhwc_kernel<__nv_bfloat16>
         <<<blocks, kThreads, 0, s>>>(src, n, c, h * w, c_padded, static_cast<__nv_bfloat16*>(dst));
@@ -28,7 +29,8 @@ Status nhwc_to_nchw_f32(const Stream& stream, const void* src, int64_t n, int64_
   const unsigned blocks = grid_for(total, kThreads);
   cudaStream_t s = as_stream(stream.native());
   if (precision == Precision::kF16) {
-    nhwc_to_nchw_f32_kernel<__half><<<blocks, kThreads, 0, s>>>(static_cast<const __half*>(src), n, c, h * w, dst);
+    nhwc_to_nchw_f32_kernel<__half>
+        <<<blocks, kThreads, 0, s>>>(static_cast<const __half*>(src), n, c, h * w, dst);
   } else {
     nhwc_to_nchw_f32_kernel<__nv_bfloat16>
         <<<blocks, kThreads, 0, s>>>(static_cast<const __nv_bfloat16*>(src), n, c, h * w, dst);

@@ -34,18 +34,20 @@ Result<std::unique_ptr<Blas>> Blas::create(const Stream& stream) {
   auto impl = std::make_unique<Impl>();
   impl->stream = &stream;
   HILUM_RETURN_IF_ERROR(blas_check(cublasCreate(&impl->handle), "cublasCreate"));
-  HILUM_RETURN_IF_ERROR(blas_check(cublasSetStream(impl->handle, as_stream(stream.native())), "cublasSetStream"));
-  HILUM_ASSIGN_OR_RETURN(impl->workspace, DeviceBuffer::allocate(kWorkspaceBytes));
   HILUM_RETURN_IF_ERROR(
-      blas_check(cublasSetWorkspace(impl->handle, impl->workspace.data(), kWorkspaceBytes), "cublasSetWorkspace"));
-  HILUM_RETURN_IF_ERROR(blas_check(cublasSetMathMode(impl->handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
+      blas_check(cublasSetStream(impl->handle, as_stream(stream.native())), "cublasSetStream"));
+  HILUM_ASSIGN_OR_RETURN(impl->workspace, DeviceBuffer::allocate(kWorkspaceBytes));
+  HILUM_RETURN_IF_ERROR(blas_check(cublasSetWorkspace(impl->handle, impl->workspace.data(), kWorkspaceBytes),
+                                   "cublasSetWorkspace"));
+  HILUM_RETURN_IF_ERROR(
+      blas_check(cublasSetMathMode(impl->handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode"));
   HILUM_RETURN_IF_ERROR(
       blas_check(cublasSetPointerMode(impl->handle, CUBLAS_POINTER_MODE_HOST), "cublasSetPointerMode"));
   return std::unique_ptr<Blas>(new Blas(std::move(impl)));
 }
 
-Status Blas::linear_f32(int64_t rows, int64_t in_features, int64_t out_features, const float* x, const float* w,
-                        const float* bias, float* y) {
+Status Blas::linear_f32(int64_t rows, int64_t in_features, int64_t out_features, const float* x,
+                        const float* w, const float* bias, float* y) {
   if (rows == 0 || out_features == 0) return Status::Ok();
   if (rows > INT_MAX || in_features > INT_MAX || out_features > INT_MAX) {
     return internal_error("linear_f32: dimensions beyond cuBLAS's int range");
@@ -59,8 +61,9 @@ Status Blas::linear_f32(int64_t rows, int64_t in_features, int64_t out_features,
   // Row-major y[rows, out] is column-major y^T[out, rows] = w[out, in] (column-major
   // w^T, transposed back) * x^T (column-major [in, rows]).
   const int m = static_cast<int>(out_features), n = static_cast<int>(rows), k = static_cast<int>(in_features);
-  return blas_check(cublasSgemm(impl_->handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, w, k, x, k, &beta, y, m),
-                    "cublasSgemm");
+  return blas_check(
+      cublasSgemm(impl_->handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, w, k, x, k, &beta, y, m),
+      "cublasSgemm");
 }
 
 }  // namespace hilum::cuda

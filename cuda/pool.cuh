@@ -7,8 +7,8 @@ namespace hilum::cuda {
 
 // One thread per (output pixel, group of `kVec` channels); kVec is 8 (c % 8 == 0) or 1.
 template <typename T, int kVec>
-__global__ void max_pool_nhwc_kernel(const T* __restrict__ x, long long n, int h, int w, long long c, int ho, int wo,
-                                     int kernel, int stride, int pad, T* __restrict__ y) {
+__global__ void max_pool_nhwc_kernel(const T* __restrict__ x, long long n, int h, int w, long long c, int ho,
+                                     int wo, int kernel, int stride, int pad, T* __restrict__ y) {
   const long long groups = c / kVec;
   const long long total = n * ho * wo * groups;
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;

@@ -1,7 +1,7 @@
+#include <utility>
+
 #include "cuda/common.cuh"
 #include "cuda/stream.h"
-
-#include <utility>
 
 namespace hilum::cuda {
 
@@ -36,11 +36,13 @@ Status Stream::synchronize() const {
 }
 
 Status Stream::copy_to_device(void* dst, const void* src, size_t bytes) const {
-  return cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, as_stream(handle_)), "cudaMemcpyAsync H2D");
+  return cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, as_stream(handle_)),
+                    "cudaMemcpyAsync H2D");
 }
 
 Status Stream::copy_to_host(void* dst, const void* src, size_t bytes) const {
-  return cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, as_stream(handle_)), "cudaMemcpyAsync D2H");
+  return cuda_check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, as_stream(handle_)),
+                    "cudaMemcpyAsync D2H");
 }
 
 Status Stream::copy_device_to_device(void* dst, const void* src, size_t bytes) const {
@@ -133,7 +135,8 @@ Status Graph::launch(const Stream& stream) const {
 
 // ---- Timing --------------------------------------------------------------------
 
-Result<float> time_on_stream(const Stream& stream, const std::function<Status()>& enqueue, int warmup, int reps) {
+Result<float> time_on_stream(const Stream& stream, const std::function<Status()>& enqueue, int warmup,
+                             int reps) {
   cudaStream_t s = as_stream(stream.native());
   cudaEvent_t start = nullptr, stop = nullptr;
   HILUM_RETURN_IF_ERROR(cuda_check(cudaEventCreate(&start), "cudaEventCreate"));

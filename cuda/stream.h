@@ -54,7 +54,9 @@ class DeviceBuffer {
 
   void* data() const { return data_; }
   template <typename T>
-  T* as() const { return static_cast<T*>(data_); }
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
   size_t size() const { return size_; }
 
  private:
@@ -86,6 +88,7 @@ class Graph {
 
 // Mean milliseconds of `enqueue` (which enqueues work on `stream`) over
 // `reps` runs after `warmup` runs, measured with CUDA events.
-Result<float> time_on_stream(const Stream& stream, const std::function<Status()>& enqueue, int warmup, int reps);
+Result<float> time_on_stream(const Stream& stream, const std::function<Status()>& enqueue, int warmup,
+                             int reps);
 
 }  // namespace hilum::cuda

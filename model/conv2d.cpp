@@ -59,7 +59,8 @@ void im2col(const Conv2dGeometry& g, const float* x, int64_t image_stride, int64
         if (iy < 0 || iy >= H) {
           std::fill(out + ox_begin, out + ox_end, 0.0f);
         } else {
-          const float* row = x + n * image_stride + ci * channel_stride + iy * W - pad + kx;  // indexed by ox*s
+          const float* row =
+              x + n * image_stride + ci * channel_stride + iy * W - pad + kx;  // indexed by ox*s
           const int64_t lo = std::clamp(ox_lo, ox_begin, ox_end), hi = std::clamp(ox_hi, lo, ox_end);
           std::fill(out + ox_begin, out + lo, 0.0f);
           if (s == 1) {
@@ -80,7 +81,6 @@ void im2col(const Conv2dGeometry& g, const float* x, int64_t image_stride, int64
   });
 }
 
-
 inline float finish(float v, float bias, const float* residual, int64_t i, bool relu) {
   v += bias;
   if (residual) v += residual[i];
@@ -96,7 +96,7 @@ void conv2d_nchw(const Conv2dGeometry& g, const float* x, const float* w, const 
   if (g.batch <= 0 || M <= 0 || plane <= 0) return;
   const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.pad == 0;
   const int64_t block = std::max<int64_t>(16, std::min<int64_t>(kMaxColumnFloats / std::max<int64_t>(K, 1),
-                                                                  kMaxColumnFloats / std::max<int64_t>(M, 1)));
+                                                                kMaxColumnFloats / std::max<int64_t>(M, 1)));
 
   if (plane >= kPerImagePlane) {
     for (int64_t n = 0; n < g.batch; ++n) {
@@ -258,7 +258,8 @@ void global_avg_pool_nchw(int64_t batch, int64_t channels, int64_t h, int64_t w,
 
 void linear_f32(int64_t rows, int64_t in_features, int64_t out_features, const float* x, const float* weight,
                 const float* bias, float* y) {
-  sgemm(true, rows, out_features, in_features, 1.0f, x, in_features, weight, in_features, 0.0f, y, out_features);
+  sgemm(true, rows, out_features, in_features, 1.0f, x, in_features, weight, in_features, 0.0f, y,
+        out_features);
   if (!bias) return;
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t o = 0; o < out_features; ++o) y[r * out_features + o] += bias[o];

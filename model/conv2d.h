@@ -46,7 +46,8 @@ void conv2d_nchw_reference(const Conv2dGeometry& g, const float* x, const float*
 // in_w], y and residual [out_channels, batch, out_h, out_w]. One GEMM spans the
 // whole batch and a 1x1 stride-1 convolution needs no im2col, so a network kept
 // in this layout avoids most copies (the CPU ResNet engine does).
-void conv2d_cnhw(const Conv2dGeometry& g, const float* x, const float* w, const Conv2dEpilogue& epilogue, float* y);
+void conv2d_cnhw(const Conv2dGeometry& g, const float* x, const float* w, const Conv2dEpilogue& epilogue,
+                 float* y);
 
 // Max pooling (PyTorch semantics: padded positions never win). y is
 // [batch, channels, (h + 2p - k)/s + 1, (w + 2p - k)/s + 1].

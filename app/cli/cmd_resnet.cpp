@@ -82,8 +82,9 @@ Status run_resnet(const ResNetArgs& a) {
 
 void register_resnet_command(CommandLine& cl) {
   auto args = std::make_shared<ResNetArgs>();
-  CLI::App* cmd = cl.add(nullptr, "resnet", "Run the ResNet image branch on a batch of images (NPY in, NPY out)",
-                         [args] { return run_resnet(*args); });
+  CLI::App* cmd =
+      cl.add(nullptr, "resnet", "Run the ResNet image branch on a batch of images (NPY in, NPY out)",
+             [args] { return run_resnet(*args); });
   cmd->add_option("--weights", args->weights, "torchvision-named ResNet weights (safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -93,9 +94,10 @@ void register_resnet_command(CommandLine& cl) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--out", args->out, "output NPY: logits (N, classes), or features")->required();
-  auto* features = cmd->add_flag("--features", args->features, "write pooled features (N, C) instead of logits");
-  auto* spatial =
-      cmd->add_flag("--spatial", args->spatial, "write the last stage's feature map (N, C, h, w) instead of logits");
+  auto* features =
+      cmd->add_flag("--features", args->features, "write pooled features (N, C) instead of logits");
+  auto* spatial = cmd->add_flag("--spatial", args->spatial,
+                                "write the last stage's feature map (N, C, h, w) instead of logits");
   features->excludes(spatial);
   cmd->add_option("--device", args->device, "cpu, cuda or auto (CUDA when a GPU is usable)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));

@@ -29,7 +29,8 @@ class CliResNet : public ::testing::Test {
   // Runs `hilum resnet <args>`; returns the exit code, stderr in err_.
   int run(const std::string& args) {
     const fs::path err = dir_ / "stderr.txt";
-    const std::string cmd = std::string(HILUM_CLI) + " -q resnet " + args + " 2>" + err.string() + " >/dev/null";
+    const std::string cmd =
+        std::string(HILUM_CLI) + " -q resnet " + args + " 2>" + err.string() + " >/dev/null";
     const int status = std::system(cmd.c_str());
     std::ifstream in(err);
     std::stringstream ss;

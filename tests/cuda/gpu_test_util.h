@@ -17,8 +17,8 @@
 #endif
 
 // Every GPU test starts with this: skipped, not failed, where no GPU exists.
-#define HILUM_REQUIRE_GPU()                                                         \
-  do {                                                                              \
+#define HILUM_REQUIRE_GPU()                                                                  \
+  do {                                                                                       \
     if (hilum::cuda::device_count() == 0) GTEST_SKIP() << hilum::cuda::unavailable_reason(); \
   } while (0)
 
@@ -35,11 +35,17 @@ inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0
 #if HILUM_HAVE_CUDA
 using cuda::Precision;
 
-inline uint16_t to_bits(float v, Precision p) { return p == Precision::kF16 ? f32_to_f16(v) : f32_to_bf16(v); }
-inline float from_bits(uint16_t b, Precision p) { return p == Precision::kF16 ? f16_to_f32(b) : bf16_to_f32(b); }
+inline uint16_t to_bits(float v, Precision p) {
+  return p == Precision::kF16 ? f32_to_f16(v) : f32_to_bf16(v);
+}
+inline float from_bits(uint16_t b, Precision p) {
+  return p == Precision::kF16 ? f16_to_f32(b) : bf16_to_f32(b);
+}
 inline float round_to(float v, Precision p) { return from_bits(to_bits(v, p), p); }
 // Unit roundoff of the storage type.
-inline double unit_roundoff(Precision p) { return p == Precision::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8); }
+inline double unit_roundoff(Precision p) {
+  return p == Precision::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+}
 
 inline std::vector<uint16_t> to_bits(const std::vector<float>& v, Precision p) {
   std::vector<uint16_t> out(v.size());
@@ -70,14 +76,16 @@ std::vector<T> download(const cuda::DeviceBuffer& b, size_t count) {
 }
 
 // NCHW float -> NHWC, and back (host side).
-inline std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int64_t n, int64_t c, int64_t h, int64_t w) {
+inline std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int64_t n, int64_t c, int64_t h,
+                                       int64_t w) {
   std::vector<float> out(x.size());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t p = 0; p < h * w; ++p) out[(i * h * w + p) * c + ch] = x[(i * c + ch) * h * w + p];
   return out;
 }
-inline std::vector<float> nhwc_to_nchw(const std::vector<float>& x, int64_t n, int64_t c, int64_t h, int64_t w) {
+inline std::vector<float> nhwc_to_nchw(const std::vector<float>& x, int64_t n, int64_t c, int64_t h,
+                                       int64_t w) {
   std::vector<float> out(x.size());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t ch = 0; ch < c; ++ch)

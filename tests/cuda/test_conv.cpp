@@ -32,9 +32,9 @@ TEST(CudaConv, MatchesCpuReferenceForEveryEpilogue) {
     ASSERT_TRUE(convs.ok()) << convs.error().message();
     for (const ConvCase& cc : cases) {
       for (ConvEpilogue e : {ConvEpilogue::kNone, ConvEpilogue::kBiasRelu, ConvEpilogue::kBiasResidualRelu}) {
-        SCOPED_TRACE(::testing::Message() << cuda::precision_name(p) << " n" << cc.n << " c" << cc.c << " " << cc.h
-                                          << "x" << cc.w << " k" << cc.k << " r" << cc.r << " s" << cc.stride
-                                          << " epilogue " << static_cast<int>(e));
+        SCOPED_TRACE(::testing::Message() << cuda::precision_name(p) << " n" << cc.n << " c" << cc.c << " "
+                                          << cc.h << "x" << cc.w << " k" << cc.k << " r" << cc.r << " s"
+                                          << cc.stride << " epilogue " << static_cast<int>(e));
         cuda::ConvShape s;
         s.n = cc.n, s.c = cc.c, s.h = cc.h, s.w = cc.w, s.k = cc.k, s.r = s.s = cc.r, s.stride = cc.stride,
         s.pad = cc.pad;
@@ -58,7 +58,8 @@ TEST(CudaConv, MatchesCpuReferenceForEveryEpilogue) {
         std::vector<float> w_krsc(w.size());
         for (int64_t o = 0; o < cc.k; ++o)
           for (int64_t i = 0; i < cc.c; ++i)
-            for (int64_t q = 0; q < cc.r * cc.r; ++q) w_krsc[(o * cc.r * cc.r + q) * cc.c + i] = w[(o * cc.c + i) * cc.r * cc.r + q];
+            for (int64_t q = 0; q < cc.r * cc.r; ++q)
+              w_krsc[(o * cc.r * cc.r + q) * cc.c + i] = w[(o * cc.c + i) * cc.r * cc.r + q];
         auto dx = upload(to_bits(nchw_to_nhwc(x, cc.n, cc.c, cc.h, cc.w), p));
         auto dw = upload(to_bits(w_krsc, p));
         auto db = upload(to_bits(bias, p));

@@ -17,8 +17,8 @@ TEST(CudaEpilogue, BiasResidualReluMatchesHost) {
       for (int variant = 0; variant < 4; ++variant) {
         const bool with_bias = variant & 1, with_z = variant & 2, relu = c != 8;
         const int64_t rows = 37;
-        SCOPED_TRACE(::testing::Message() << cuda::precision_name(p) << " c" << c << " bias " << with_bias << " z "
-                                          << with_z << " relu " << relu);
+        SCOPED_TRACE(::testing::Message() << cuda::precision_name(p) << " c" << c << " bias " << with_bias
+                                          << " z " << with_z << " relu " << relu);
         auto y = random_floats(rows * c, 1, -2, 2);
         auto z = random_floats(rows * c, 2, -2, 2);
         auto bias = random_floats(c, 3, -1, 1);

@@ -18,8 +18,8 @@ TEST(CudaLinear, MatchesCpuLinearOnAwkwardSizes) {
     int64_t rows, in, out;
     bool bias;
   };
-  for (const Case& c : {Case{3, 37, 11, true}, Case{1, 2048, 1000, true}, Case{257, 64, 2, false},
-                        Case{5, 1, 3, true}}) {
+  for (const Case& c :
+       {Case{3, 37, 11, true}, Case{1, 2048, 1000, true}, Case{257, 64, 2, false}, Case{5, 1, 3, true}}) {
     SCOPED_TRACE(::testing::Message() << c.rows << "x" << c.in << " -> " << c.out);
     auto x = random_floats(c.rows * c.in, 1);
     auto w = random_floats(c.out * c.in, 2);
@@ -29,13 +29,15 @@ TEST(CudaLinear, MatchesCpuLinearOnAwkwardSizes) {
     auto dx = upload(x), dw = upload(w), db = upload(b);
     auto dy = cuda::DeviceBuffer::allocate(want.size() * 4);
     ASSERT_TRUE(dy.ok());
-    ASSERT_TRUE((*blas)->linear_f32(c.rows, c.in, c.out, dx.as<float>(), dw.as<float>(),
-                                    c.bias ? db.as<float>() : nullptr, dy->as<float>())
+    ASSERT_TRUE((*blas)
+                    ->linear_f32(c.rows, c.in, c.out, dx.as<float>(), dw.as<float>(),
+                                 c.bias ? db.as<float>() : nullptr, dy->as<float>())
                     .ok());
     ASSERT_TRUE(stream->synchronize().ok());
     auto got = download<float>(*dy, want.size());
     // fp32 both sides, different summation order: K * 2^-24 * sum|x w| <= 2048 * 6e-8 * ~20.
-    for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-4 + 1e-5 * std::fabs(want[i])) << i;
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-4 + 1e-5 * std::fabs(want[i])) << i;
   }
 }
 

@@ -19,10 +19,10 @@ TEST(CudaStream, GraphReplaysWhatWasCaptured) {
   ASSERT_TRUE(stream->memset(dy->data(), 0, dy->size()).ok());
   // Captured: y += bias twice (no ReLU). Capturing runs nothing.
   auto graph = cuda::Graph::capture(*stream, [&]() -> Status {
-    HILUM_RETURN_IF_ERROR(
-        cuda::bias_residual_relu_nhwc(*stream, Precision::kF16, dy->data(), db.as<float>(), nullptr, rows, c, false));
-    return cuda::bias_residual_relu_nhwc(*stream, Precision::kF16, dy->data(), db.as<float>(), nullptr, rows, c,
-                                         false);
+    HILUM_RETURN_IF_ERROR(cuda::bias_residual_relu_nhwc(*stream, Precision::kF16, dy->data(), db.as<float>(),
+                                                        nullptr, rows, c, false));
+    return cuda::bias_residual_relu_nhwc(*stream, Precision::kF16, dy->data(), db.as<float>(), nullptr, rows,
+                                         c, false);
   });
   ASSERT_TRUE(graph.ok()) << graph.error().message();
   ASSERT_TRUE(graph->valid());
@@ -48,7 +48,8 @@ TEST(CudaStream, FailedRecordLeavesTheStreamUsable) {
   EXPECT_NE(graph.error().message().find("planted failure"), std::string::npos);
   auto buf = cuda::DeviceBuffer::allocate(256);
   ASSERT_TRUE(buf.ok());
-  auto ms = cuda::time_on_stream(*stream, [&] { return stream->memset(buf->data(), 0, 256); }, 1, 3);
+  auto ms = cuda::time_on_stream(
+      *stream, [&] { return stream->memset(buf->data(), 0, 256); }, 1, 3);
   ASSERT_TRUE(ms.ok()) << ms.error().message();
   EXPECT_GE(*ms, 0.0f);
   EXPECT_TRUE(stream->synchronize().ok());

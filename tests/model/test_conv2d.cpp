@@ -33,22 +33,22 @@ struct ConvCase {
 TEST(Conv2d, FastPathMatchesReferenceOnAwkwardShapes) {
   const ConvCase cases[] = {
       // batch, cin, h, w, cout, kh, kw, stride, pad
-      {{1, 3, 17, 13, 5, 7, 7, 2, 3}, true, false, true},      // ResNet stem, odd sizes
-      {{2, 8, 9, 11, 16, 3, 3, 1, 1}, true, true, true},       // basic-block conv2 with residual
-      {{3, 5, 7, 7, 7, 3, 3, 2, 1}, false, false, false},      // strided 3x3, batched small planes
-      {{2, 6, 5, 3, 4, 1, 1, 1, 0}, true, true, false},        // pointwise, tiny planes
-      {{1, 4, 40, 30, 6, 1, 1, 1, 0}, true, false, true},      // pointwise, per-image path
-      {{2, 4, 33, 31, 3, 1, 1, 2, 0}, true, false, false},     // strided pointwise (downsample)
-      {{1, 2, 1, 1, 3, 3, 3, 2, 1}, true, false, true},        // 1x1 input, kernel larger than input
-      {{2, 3, 2, 5, 2, 3, 3, 2, 1}, false, true, true},        // stride 2 over a width-2 input
-      {{1, 16, 45, 23, 9, 3, 3, 1, 1}, true, true, true},      // per-image path with residual
+      {{1, 3, 17, 13, 5, 7, 7, 2, 3}, true, false, true},   // ResNet stem, odd sizes
+      {{2, 8, 9, 11, 16, 3, 3, 1, 1}, true, true, true},    // basic-block conv2 with residual
+      {{3, 5, 7, 7, 7, 3, 3, 2, 1}, false, false, false},   // strided 3x3, batched small planes
+      {{2, 6, 5, 3, 4, 1, 1, 1, 0}, true, true, false},     // pointwise, tiny planes
+      {{1, 4, 40, 30, 6, 1, 1, 1, 0}, true, false, true},   // pointwise, per-image path
+      {{2, 4, 33, 31, 3, 1, 1, 2, 0}, true, false, false},  // strided pointwise (downsample)
+      {{1, 2, 1, 1, 3, 3, 3, 2, 1}, true, false, true},     // 1x1 input, kernel larger than input
+      {{2, 3, 2, 5, 2, 3, 3, 2, 1}, false, true, true},     // stride 2 over a width-2 input
+      {{1, 16, 45, 23, 9, 3, 3, 1, 1}, true, true, true},   // per-image path with residual
   };
   std::mt19937 rng(7);
   for (const ConvCase& c : cases) {
     const Conv2dGeometry& g = c.g;
-    SCOPED_TRACE(::testing::Message() << "N" << g.batch << " C" << g.in_channels << " " << g.in_h << "x" << g.in_w
-                                      << " K" << g.out_channels << " k" << g.kernel_h << " s" << g.stride << " p"
-                                      << g.pad);
+    SCOPED_TRACE(::testing::Message()
+                 << "N" << g.batch << " C" << g.in_channels << " " << g.in_h << "x" << g.in_w << " K"
+                 << g.out_channels << " k" << g.kernel_h << " s" << g.stride << " p" << g.pad);
     auto x = random_vector(g.batch * g.in_channels * g.in_h * g.in_w, rng);
     auto w = random_vector(g.out_channels * g.in_channels * g.kernel_h * g.kernel_w, rng);
     auto b = random_vector(g.out_channels, rng);
@@ -76,11 +76,9 @@ std::vector<float> swap01(const std::vector<float>& x, int64_t a, int64_t b, int
 
 TEST(Conv2d, ChannelMajorMatchesReference) {
   const ConvCase cases[] = {
-      {{3, 3, 17, 13, 5, 7, 7, 2, 3}, true, false, true},
-      {{2, 8, 9, 11, 16, 3, 3, 1, 1}, true, true, true},
-      {{4, 6, 5, 3, 4, 1, 1, 1, 0}, true, true, false},   // pointwise: no im2col
-      {{2, 4, 33, 31, 3, 1, 1, 2, 0}, false, false, false},
-      {{1, 2, 1, 1, 3, 3, 3, 2, 1}, true, false, true},
+      {{3, 3, 17, 13, 5, 7, 7, 2, 3}, true, false, true},   {{2, 8, 9, 11, 16, 3, 3, 1, 1}, true, true, true},
+      {{4, 6, 5, 3, 4, 1, 1, 1, 0}, true, true, false},  // pointwise: no im2col
+      {{2, 4, 33, 31, 3, 1, 1, 2, 0}, false, false, false}, {{1, 2, 1, 1, 3, 3, 3, 2, 1}, true, false, true},
   };
   std::mt19937 rng(9);
   for (const ConvCase& c : cases) {
@@ -91,13 +89,14 @@ TEST(Conv2d, ChannelMajorMatchesReference) {
     auto b = random_vector(g.out_channels, rng);
     auto r = random_vector(g.batch * g.out_channels * ho * wo, rng);
     std::vector<float> want(r.size());
-    conv2d_nchw_reference(g, x.data(), w.data(), {c.bias ? b.data() : nullptr, c.residual ? r.data() : nullptr, c.relu},
+    conv2d_nchw_reference(g, x.data(), w.data(),
+                          {c.bias ? b.data() : nullptr, c.residual ? r.data() : nullptr, c.relu},
                           want.data());
     auto xc = swap01(x, g.batch, g.in_channels, g.in_h * g.in_w);
     auto rc = swap01(r, g.batch, g.out_channels, ho * wo);
     std::vector<float> yc(r.size(), NAN);
-    conv2d_cnhw(g, xc.data(), w.data(), {c.bias ? b.data() : nullptr, c.residual ? rc.data() : nullptr, c.relu},
-                yc.data());
+    conv2d_cnhw(g, xc.data(), w.data(),
+                {c.bias ? b.data() : nullptr, c.residual ? rc.data() : nullptr, c.relu}, yc.data());
     expect_close(swap01(yc, g.out_channels, g.batch, ho * wo), want, 1e-4f, 1e-4f);
   }
 }

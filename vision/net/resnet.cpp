@@ -17,8 +17,8 @@ Result<Tensor> get_f32(const SafetensorsFile& f, const std::string& name) {
 
 // conv `name` followed by batch norm `bn`, folded: w' = w * s, b' = beta - mean * s
 // with s = gamma / sqrt(var + eps) (computed in double).
-Result<FoldedConv> fold(const SafetensorsFile& f, const std::string& conv, const std::string& bn, int64_t stride,
-                        int64_t pad) {
+Result<FoldedConv> fold(const SafetensorsFile& f, const std::string& conv, const std::string& bn,
+                        int64_t stride, int64_t pad) {
   HILUM_ASSIGN_OR_RETURN(Tensor w, get_f32(f, conv + ".weight"));
   HILUM_ASSIGN_OR_RETURN(Tensor gamma, get_f32(f, bn + ".weight"));
   HILUM_ASSIGN_OR_RETURN(Tensor beta, get_f32(f, bn + ".bias"));
@@ -37,8 +37,8 @@ Result<FoldedConv> fold(const SafetensorsFile& f, const std::string& conv, const
   for (int64_t o = 0; o < c.out_channels; ++o) {
     const double v = var.data<float>()[o];
     if (!(v + kBatchNormEps > 0)) {
-      return bad_input(f.path().string() + ": tensor '" + bn + ".running_var' has a negative or NaN entry at " +
-                       std::to_string(o));
+      return bad_input(f.path().string() + ": tensor '" + bn +
+                       ".running_var' has a negative or NaN entry at " + std::to_string(o));
     }
     const double s = gamma.data<float>()[o] / std::sqrt(v + kBatchNormEps);
     for (int64_t i = 0; i < per_out; ++i) {
@@ -49,7 +49,8 @@ Result<FoldedConv> fold(const SafetensorsFile& f, const std::string& conv, const
   return c;
 }
 
-Result<std::shared_ptr<const FoldedResNet>> fold_network(const SafetensorsFile& f, const ResNetConfig& config) {
+Result<std::shared_ptr<const FoldedResNet>> fold_network(const SafetensorsFile& f,
+                                                         const ResNetConfig& config) {
   auto net = std::make_shared<FoldedResNet>();
   net->config = config;
   HILUM_ASSIGN_OR_RETURN(net->stem, fold(f, "conv1", "bn1", 2, 3));
@@ -90,8 +91,8 @@ Result<std::shared_ptr<const FoldedResNet>> fold_network(const SafetensorsFile& 
 }  // namespace
 
 int64_t resnet_output_side(int64_t side) {
-  side = (side + 2 * 3 - 7) / 2 + 1;  // stem conv
-  side = (side + 2 * 1 - 3) / 2 + 1;  // max pool
+  side = (side + 2 * 3 - 7) / 2 + 1;                                          // stem conv
+  side = (side + 2 * 1 - 3) / 2 + 1;                                          // max pool
   for (int stage = 1; stage < 4; ++stage) side = (side + 2 * 1 - 3) / 2 + 1;  // stride-2 3x3 (= 1x1 stride 2)
   return side;
 }
@@ -99,12 +100,14 @@ int64_t resnet_output_side(int64_t side) {
 bool resnet_cuda_available() { return cuda::built_with_cuda() && cuda::device_count() > 0; }
 
 Result<std::unique_ptr<ResNet>> ResNet::load(const std::filesystem::path& weights,
-                                             const std::optional<ResNetConfig>& config, const ResNetOptions& options) {
+                                             const std::optional<ResNetConfig>& config,
+                                             const ResNetOptions& options) {
   HILUM_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(weights));
   return load(f, config, options);
 }
 
-Result<std::unique_ptr<ResNet>> ResNet::load(const SafetensorsFile& f, const std::optional<ResNetConfig>& config,
+Result<std::unique_ptr<ResNet>> ResNet::load(const SafetensorsFile& f,
+                                             const std::optional<ResNetConfig>& config,
                                              const ResNetOptions& options) {
   // Check the device/dtype pairing before the (possibly long) weight folding.
   if (options.device == Device::kCPU && options.dtype != DType::kF32) {
@@ -113,9 +116,11 @@ Result<std::unique_ptr<ResNet>> ResNet::load(const SafetensorsFile& f, const std
   }
   if (options.device == Device::kCUDA) {
     if (options.dtype != DType::kF16 && options.dtype != DType::kBF16) {
-      return unsupported("the CUDA engine runs f16 or bf16 (got " + std::string(dtype_name(options.dtype)) + ")");
+      return unsupported("the CUDA engine runs f16 or bf16 (got " + std::string(dtype_name(options.dtype)) +
+                         ")");
     }
-    if (!resnet_cuda_available()) return unsupported("CUDA device requested but none is usable: " + cuda::unavailable_reason());
+    if (!resnet_cuda_available())
+      return unsupported("CUDA device requested but none is usable: " + cuda::unavailable_reason());
   }
 
   ResNetConfig cfg;
@@ -159,10 +164,13 @@ Result<Shape> ResNet::output_shape(const Shape& images, ResNetOutput output) con
                      shape_string(images));
   }
   switch (output) {
-    case ResNetOutput::kLogits: return Shape{images[0], c.num_classes};
-    case ResNetOutput::kFeatures: return Shape{images[0], c.feature_channels()};
+    case ResNetOutput::kLogits:
+      return Shape{images[0], c.num_classes};
+    case ResNetOutput::kFeatures:
+      return Shape{images[0], c.feature_channels()};
     case ResNetOutput::kSpatialFeatures:
-      return Shape{images[0], c.feature_channels(), resnet_output_side(images[2]), resnet_output_side(images[3])};
+      return Shape{images[0], c.feature_channels(), resnet_output_side(images[2]),
+                   resnet_output_side(images[3])};
   }
   return internal_error("unknown ResNetOutput");
 }
@@ -175,8 +183,8 @@ Result<Tensor> ResNet::checked_images(const Tensor& images, ResNetOutput output)
                      (images.defined() ? shape_string(images.shape()) : std::string("nothing")));
   }
   if (images.dim(1) != c.in_channels) {
-    return bad_input("images have " + std::to_string(images.dim(1)) + " channels " + shape_string(images.shape()) +
-                     ", the network expects " + std::to_string(c.in_channels));
+    return bad_input("images have " + std::to_string(images.dim(1)) + " channels " +
+                     shape_string(images.shape()) + ", the network expects " + std::to_string(c.in_channels));
   }
   if (images.dim(0) < 1 || images.dim(2) < 1 || images.dim(3) < 1) {
     return bad_input("images have an empty dimension " + shape_string(images.shape()));

@@ -40,7 +40,7 @@ enum class CpuEngine { kAuto, kReference, kOneDnn };
 
 struct ResNetOptions {
   Device device = Device::kCPU;
-  DType dtype = DType::kF32;            // f32 on the CPU; f16 or bf16 on CUDA
+  DType dtype = DType::kF32;                // f32 on the CPU; f16 or bf16 on CUDA
   CpuEngine cpu_engine = CpuEngine::kAuto;  // kAuto: oneDNN when built with it
 };
 

@@ -43,7 +43,8 @@ Status validate(const ResNetConfig& c, const std::string& source) {
     if (n < 1 || n > 1000) return fail("layers", "needs 4 block counts between 1 and 1000");
   }
   if (c.width < 1 || c.width > 65536) return fail("width", "must be between 1 and 65536");
-  if (c.width_per_group < 1 || c.width_per_group > 65536) return fail("width_per_group", "must be between 1 and 65536");
+  if (c.width_per_group < 1 || c.width_per_group > 65536)
+    return fail("width_per_group", "must be between 1 and 65536");
   if (c.block == ResNetBlock::kBottleneck && (c.width * c.width_per_group) % 64 != 0) {
     return fail("width_per_group", "times width must be a multiple of 64");
   }
@@ -52,13 +53,14 @@ Status validate(const ResNetConfig& c, const std::string& source) {
   return Status::Ok();
 }
 
-void add_conv(std::vector<std::pair<std::string, Shape>>& out, const std::string& name, int64_t cout, int64_t cin,
-              int64_t k) {
+void add_conv(std::vector<std::pair<std::string, Shape>>& out, const std::string& name, int64_t cout,
+              int64_t cin, int64_t k) {
   out.emplace_back(name + ".weight", Shape{cout, cin, k, k});
 }
 
 void add_bn(std::vector<std::pair<std::string, Shape>>& out, const std::string& name, int64_t c) {
-  for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"}) out.emplace_back(name + p, Shape{c});
+  for (const char* p : {".weight", ".bias", ".running_mean", ".running_var"})
+    out.emplace_back(name + p, Shape{c});
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {
@@ -76,9 +78,10 @@ std::string ResNetConfig::describe() const {
     for (int n : layers) convs += n * (block == ResNetBlock::kBottleneck ? 3 : 2);
     os << "ResNet-" << convs << "-custom";
   }
-  os << " (" << block_name(block) << ' ' << layers[0] << '-' << layers[1] << '-' << layers[2] << '-' << layers[3]
-     << ", width " << width;
-  if (block == ResNetBlock::kBottleneck && width_per_group != 64) os << ", width_per_group " << width_per_group;
+  os << " (" << block_name(block) << ' ' << layers[0] << '-' << layers[1] << '-' << layers[2] << '-'
+     << layers[3] << ", width " << width;
+  if (block == ResNetBlock::kBottleneck && width_per_group != 64)
+    os << ", width_per_group " << width_per_group;
   os << ", " << num_classes << " classes, " << in_channels << " input channels)";
   return os.str();
 }
@@ -93,20 +96,23 @@ Result<ResNetConfig> resnet_config_for_depth(int depth) {
       return c;
     }
   }
-  return bad_input("unsupported ResNet depth " + std::to_string(depth) + " (expected 18, 34, 50, 101 or 152)");
+  return bad_input("unsupported ResNet depth " + std::to_string(depth) +
+                   " (expected 18, 34, 50, 101 or 152)");
 }
 
 Result<ResNetConfig> parse_resnet_config(std::string_view text, const std::string& source) {
   json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_input(source + ": not valid JSON");
   if (!j.is_object()) return bad_input(source + ": expected a JSON object");
-  static const std::set<std::string> kFields = {"depth",           "block",       "layers",     "width",
-                                                "width_multiplier", "width_per_group", "num_classes", "in_channels"};
+  static const std::set<std::string> kFields = {
+      "depth",           "block",       "layers",     "width", "width_multiplier",
+      "width_per_group", "num_classes", "in_channels"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (!kFields.count(it.key())) {
-      return bad_input(source + ": unknown field '" + it.key() +
-                       "' (known: depth, block, layers, width, width_multiplier, width_per_group, num_classes, "
-                       "in_channels)");
+      return bad_input(
+          source + ": unknown field '" + it.key() +
+          "' (known: depth, block, layers, width, width_multiplier, width_per_group, num_classes, "
+          "in_channels)");
     }
   }
   auto integer = [&](const char* field, int64_t& out) -> Status {
@@ -132,15 +138,18 @@ Result<ResNetConfig> parse_resnet_config(std::string_view text, const std::strin
     }
     c.block = b == "basic" ? ResNetBlock::kBasic : ResNetBlock::kBottleneck;
     const json& l = j["layers"];
-    if (!l.is_array() || l.size() != 4) return bad_input(source + ": field 'layers' must be an array of 4 integers");
+    if (!l.is_array() || l.size() != 4)
+      return bad_input(source + ": field 'layers' must be an array of 4 integers");
     for (int i = 0; i < 4; ++i) {
-      if (!l[i].is_number_integer()) return bad_input(source + ": field 'layers' must be an array of 4 integers");
+      if (!l[i].is_number_integer())
+        return bad_input(source + ": field 'layers' must be an array of 4 integers");
       int64_t n = l[i].get<int64_t>();
       c.layers[i] = static_cast<int>(std::clamp<int64_t>(n, -1, 1001));
     }
     c.depth = depth_of(c.block, c.layers);
     if (depth != 0 && depth != c.depth) {
-      return bad_input(source + ": field 'depth' (" + std::to_string(depth) + ") disagrees with 'block' and 'layers'");
+      return bad_input(source + ": field 'depth' (" + std::to_string(depth) +
+                       ") disagrees with 'block' and 'layers'");
     }
   } else if (depth != 0) {
     auto d = resnet_config_for_depth(static_cast<int>(depth));
@@ -160,7 +169,8 @@ Result<ResNetConfig> parse_resnet_config(std::string_view text, const std::strin
     const double mult = m.get<double>();
     const double w = 64.0 * mult;
     if (!(w >= 1 && w <= 65536) || std::fabs(w - std::round(w)) > 1e-9) {
-      return bad_input(source + ": field 'width_multiplier' must make 64 x multiplier a whole number of channels");
+      return bad_input(source +
+                       ": field 'width_multiplier' must make 64 x multiplier a whole number of channels");
     }
     c.width = static_cast<int64_t>(std::llround(w));
   }
@@ -233,8 +243,8 @@ Result<ResNetConfig> infer_resnet_config(const SafetensorsFile& f) {
     const auto* e = f.entry(name);
     if (!e) return bad_input(file + ": missing tensor '" + name + "' (cannot infer the ResNet architecture)");
     if (e->shape.size() != rank) {
-      return bad_input(file + ": tensor '" + name + "' has shape " + shape_string(e->shape) + ", expected rank " +
-                       std::to_string(rank));
+      return bad_input(file + ": tensor '" + name + "' has shape " + shape_string(e->shape) +
+                       ", expected rank " + std::to_string(rank));
     }
     return e->shape;
   };
@@ -256,7 +266,8 @@ Result<ResNetConfig> infer_resnet_config(const SafetensorsFile& f) {
     HILUM_ASSIGN_OR_RETURN(Shape first, shape_of("layer1.0.conv1.weight", 4));
     if (c.width <= 0 || (first[0] * 64) % c.width != 0) {
       return bad_input(file + ": tensor 'layer1.0.conv1.weight' has shape " + shape_string(first) +
-                       ", which fits no bottleneck width for a stem of " + std::to_string(c.width) + " channels");
+                       ", which fits no bottleneck width for a stem of " + std::to_string(c.width) +
+                       " channels");
     }
     c.width_per_group = first[0] * 64 / c.width;
   }
@@ -277,7 +288,8 @@ Status check_resnet_tensors(const ResNetConfig& config, const SafetensorsFile& f
   for (const auto& [name, shape] : resnet_tensor_shapes(config)) {
     expected.insert(name);
     const auto* e = f.entry(name);
-    if (!e) return bad_input(file + ": missing tensor '" + name + "' (expected shape " + shape_string(shape) + ")");
+    if (!e)
+      return bad_input(file + ": missing tensor '" + name + "' (expected shape " + shape_string(shape) + ")");
     if (e->shape != shape) {
       return bad_input(file + ": tensor '" + name + "' has shape " + shape_string(e->shape) + ", expected " +
                        shape_string(shape) + " for " + config.describe());

@@ -27,10 +27,10 @@ enum class ResNetBlock { kBasic, kBottleneck };
 struct ResNetConfig {
   int depth = 0;  // 18, 34, 50, 101, 152; 0 for a custom `layers`
   ResNetBlock block = ResNetBlock::kBottleneck;
-  std::array<int, 4> layers{};  // residual blocks per stage
-  int64_t width = 64;           // stem channels and planes of stage 1 (stage i has width * 2^i)
-  int64_t width_per_group = 64; // bottleneck inner width = planes * width_per_group / 64
-  int64_t num_classes = 1000;   // 0: no fc layer (features only)
+  std::array<int, 4> layers{};   // residual blocks per stage
+  int64_t width = 64;            // stem channels and planes of stage 1 (stage i has width * 2^i)
+  int64_t width_per_group = 64;  // bottleneck inner width = planes * width_per_group / 64
+  int64_t num_classes = 1000;    // 0: no fc layer (features only)
   int64_t in_channels = 3;
 
   int expansion() const { return block == ResNetBlock::kBottleneck ? 4 : 1; }

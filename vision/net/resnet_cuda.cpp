@@ -139,7 +139,8 @@ class CudaEngine final : public ResNetEngine {
     d.kernel = f.kernel;
     d.stride = f.stride;
     d.pad = f.pad;
-    const int64_t k = f.out_channels, r = f.kernel, c = f.in_channels, cs = d.in_channels, ks = d.out_channels;
+    const int64_t k = f.out_channels, r = f.kernel, c = f.in_channels, cs = d.in_channels,
+                  ks = d.out_channels;
     auto put16 = [&](size_t offset, size_t index, float v) {
       const uint16_t bits = precision_ == Precision::kF16 ? f32_to_f16(v) : f32_to_bf16(v);
       std::memcpy(image.data() + offset + index * 2, &bits, 2);
@@ -288,12 +289,14 @@ class CudaEngine final : public ResNetEngine {
       HILUM_ASSIGN_OR_RETURN(b, cuda::DeviceBuffer::allocate(act_bytes));
       HILUM_RETURN_IF_ERROR(stream_.memset(b.data(), 0, act_bytes));
     }
-    HILUM_ASSIGN_OR_RETURN(p->staging,
-                           cuda::DeviceBuffer::allocate(static_cast<size_t>(n * net_->config.in_channels * h * w) * 4));
+    HILUM_ASSIGN_OR_RETURN(p->staging, cuda::DeviceBuffer::allocate(
+                                           static_cast<size_t>(n * net_->config.in_channels * h * w) * 4));
     HILUM_ASSIGN_OR_RETURN(p->features, cuda::DeviceBuffer::allocate(static_cast<size_t>(n * channels) * 4));
-    HILUM_ASSIGN_OR_RETURN(
-        p->logits, cuda::DeviceBuffer::allocate(static_cast<size_t>(n * std::max<int64_t>(1, net_->config.num_classes)) * 4));
-    HILUM_ASSIGN_OR_RETURN(p->spatial, cuda::DeviceBuffer::allocate(static_cast<size_t>(n * channels * ch * cw) * 4));
+    HILUM_ASSIGN_OR_RETURN(p->logits,
+                           cuda::DeviceBuffer::allocate(
+                               static_cast<size_t>(n * std::max<int64_t>(1, net_->config.num_classes)) * 4));
+    HILUM_ASSIGN_OR_RETURN(p->spatial,
+                           cuda::DeviceBuffer::allocate(static_cast<size_t>(n * channels * ch * cw) * 4));
 
     // Choose every convolution's algorithm on these buffers.
     HILUM_ASSIGN_OR_RETURN(cuda::DeviceBuffer trial_ws, cuda::DeviceBuffer::allocate(kWorkspaceLimit));
@@ -347,7 +350,8 @@ class CudaEngine final : public ResNetEngine {
     HILUM_RETURN_IF_ERROR(record(*p, ResNetOutput::kFeatures));
     HILUM_RETURN_IF_ERROR(stream_.synchronize());
 
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     size_t fused = 0;
     std::set<const cuda::ConvPlan*> unique;
     for (const Step& s : p->steps) {
@@ -358,10 +362,11 @@ class CudaEngine final : public ResNetEngine {
       if (d.find(" fused") != std::string::npos) ++fused;
       log_debug("resnet cuda: " + d);
     }
-    log_info("resnet cuda: planned batch " + std::to_string(n) + " at " + std::to_string(h) + "x" + std::to_string(w) +
-             " (" + std::to_string(unique.size()) + " distinct convolutions, " + std::to_string(fused) +
-             " fused; activations " + std::to_string(4 * act_bytes >> 20) + " MiB, workspace " +
-             std::to_string(workspace >> 20) + " MiB) in " + std::to_string(static_cast<int>(ms)) + " ms");
+    log_info("resnet cuda: planned batch " + std::to_string(n) + " at " + std::to_string(h) + "x" +
+             std::to_string(w) + " (" + std::to_string(unique.size()) + " distinct convolutions, " +
+             std::to_string(fused) + " fused; activations " + std::to_string(4 * act_bytes >> 20) +
+             " MiB, workspace " + std::to_string(workspace >> 20) + " MiB) in " +
+             std::to_string(static_cast<int>(ms)) + " ms");
     return p;
   }
 
@@ -371,20 +376,22 @@ class CudaEngine final : public ResNetEngine {
       if (s.kind == Step::kConv) {
         HILUM_RETURN_IF_ERROR(convs_->run(*s.plan, s.args));
       } else {
-        HILUM_RETURN_IF_ERROR(cuda::max_pool_nhwc(stream_, precision_, s.x, s.n, s.h, s.w, s.c, 3, 2, 1, s.y));
+        HILUM_RETURN_IF_ERROR(
+            cuda::max_pool_nhwc(stream_, precision_, s.x, s.n, s.h, s.w, s.c, 3, 2, 1, s.y));
       }
     }
     const int64_t channels = net_->config.feature_channels();
     const void* last = p.act[p.final_buffer].data();
     if (output == ResNetOutput::kSpatialFeatures) {
-      return cuda::nhwc_to_nchw_f32(stream_, last, p.n, channels, p.out_h, p.out_w, precision_, p.spatial.as<float>());
+      return cuda::nhwc_to_nchw_f32(stream_, last, p.n, channels, p.out_h, p.out_w, precision_,
+                                    p.spatial.as<float>());
     }
-    HILUM_RETURN_IF_ERROR(cuda::global_avg_pool_nhwc(stream_, precision_, last, p.n, p.out_h * p.out_w, channels,
-                                                     p.features.as<float>()));
+    HILUM_RETURN_IF_ERROR(cuda::global_avg_pool_nhwc(stream_, precision_, last, p.n, p.out_h * p.out_w,
+                                                     channels, p.features.as<float>()));
     if (output == ResNetOutput::kFeatures) return Status::Ok();
     return blas_->linear_f32(p.n, channels, net_->config.num_classes, p.features.as<float>(),
-                             static_cast<const float*>(at(fc_weight_)), static_cast<const float*>(at(fc_bias_)),
-                             p.logits.as<float>());
+                             static_cast<const float*>(at(fc_weight_)),
+                             static_cast<const float*>(at(fc_bias_)), p.logits.as<float>());
   }
 
   // Replays the graph for `output` (capturing it the first time); falls back
@@ -397,7 +404,8 @@ class CudaEngine final : public ResNetEngine {
         if (g.ok()) {
           it = p.graphs.emplace(output, std::move(g).value()).first;
         } else {
-          log_warning("resnet cuda: CUDA graph capture failed, running without graphs: " + g.error().message());
+          log_warning("resnet cuda: CUDA graph capture failed, running without graphs: " +
+                      g.error().message());
           p.use_graphs = false;
           HILUM_RETURN_IF_ERROR(stream_.synchronize());
         }
@@ -426,7 +434,8 @@ Result<std::unique_ptr<ResNetEngine>> make_cuda_engine(std::shared_ptr<const Fol
     return unsupported("the CUDA engine runs f16 or bf16, not " + std::string(dtype_name(dtype)));
   }
   if (cuda::device_count() == 0) return unsupported("no CUDA device: " + cuda::unavailable_reason());
-  auto engine = std::make_unique<CudaEngine>(std::move(net), dtype == DType::kF16 ? Precision::kF16 : Precision::kBF16);
+  auto engine =
+      std::make_unique<CudaEngine>(std::move(net), dtype == DType::kF16 ? Precision::kF16 : Precision::kBF16);
   HILUM_RETURN_IF_ERROR(engine->init());
   return std::unique_ptr<ResNetEngine>(std::move(engine));
 }

@@ -6,10 +6,9 @@
 
 #if HILUM_HAVE_ONEDNN
 
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <map>
 #include <tuple>
 #include <unordered_map>
@@ -157,8 +156,8 @@ class OneDnnEngine final : public ResNetEngine {
 
   // conv(x) + bias [+ residual] [relu]. With a residual, the result is
   // accumulated into the residual's buffer (sum post-op), which it takes over.
-  Value conv(Plan& plan, SlotPool& slots, const FoldedConv& c, const Value& x, int64_t n, int64_t h, int64_t w,
-             const Value* residual, bool relu, bool consume_x, int64_t& out_h, int64_t& out_w) {
+  Value conv(Plan& plan, SlotPool& slots, const FoldedConv& c, const Value& x, int64_t n, int64_t h,
+             int64_t w, const Value* residual, bool relu, bool consume_x, int64_t& out_h, int64_t& out_w) {
     out_h = (h + 2 * c.pad - c.kernel) / c.stride + 1;
     out_w = (w + 2 * c.pad - c.kernel) / c.stride + 1;
     const auto f32 = memory::data_type::f32;
@@ -180,8 +179,8 @@ class OneDnnEngine final : public ResNetEngine {
     const Dims strides = {c.stride, c.stride}, pad = {c.pad, c.pad};
 #if DNNL_VERSION_MAJOR >= 3
     dnnl::convolution_forward::primitive_desc pd(engine_, dnnl::prop_kind::forward_inference,
-                                                 dnnl::algorithm::convolution_direct, src_md, w_md, b_md, dst_md,
-                                                 strides, pad, pad, attr);
+                                                 dnnl::algorithm::convolution_direct, src_md, w_md, b_md,
+                                                 dst_md, strides, pad, pad, attr);
 #else
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       src_md, w_md, b_md, dst_md, strides, pad, pad);
@@ -197,7 +196,9 @@ class OneDnnEngine final : public ResNetEngine {
       dst = new_value(plan, slots, pd.dst_desc());
     }
     plan.steps.push_back({dnnl::convolution_forward(pd),
-                          {{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, bias},
+                          {{DNNL_ARG_SRC, src.mem},
+                           {DNNL_ARG_WEIGHTS, weights},
+                           {DNNL_ARG_BIAS, bias},
                            {DNNL_ARG_DST, dst.mem}}});
     if (src.slot != x.slot) release(slots, src);
     if (consume_x) release(slots, x);
@@ -209,7 +210,8 @@ class OneDnnEngine final : public ResNetEngine {
     SlotPool slots;
     const auto f32 = memory::data_type::f32;
     const ResNetConfig& cfg = net_->config;
-    plan->input = memory({{n, cfg.in_channels, h, w}, f32, memory::format_tag::nchw}, engine_, DNNL_MEMORY_NONE);
+    plan->input =
+        memory({{n, cfg.in_channels, h, w}, f32, memory::format_tag::nchw}, engine_, DNNL_MEMORY_NONE);
     Value x{plan->input, -1};
 
     int64_t oh, ow;
@@ -228,7 +230,8 @@ class OneDnnEngine final : public ResNetEngine {
     dnnl::pooling_forward::primitive_desc pool_pd(pool_d, engine_);
 #endif
     Value pooled = new_value(*plan, slots, pool_pd.dst_desc());
-    plan->steps.push_back({dnnl::pooling_forward(pool_pd), {{DNNL_ARG_SRC, stem.mem}, {DNNL_ARG_DST, pooled.mem}}});
+    plan->steps.push_back(
+        {dnnl::pooling_forward(pool_pd), {{DNNL_ARG_SRC, stem.mem}, {DNNL_ARG_DST, pooled.mem}}});
     release(slots, stem);
     x = pooled;
     h = ph;

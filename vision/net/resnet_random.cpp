@@ -22,8 +22,9 @@ std::vector<std::pair<std::string, Tensor>> random_resnet_weights(const ResNetCo
     float* p = t.data<float>();
     const int64_t n = t.numel();
     // The norm that closes a residual branch: bn2 of a basic block, bn3 of a bottleneck.
-    const bool closes_branch = (config.block == ResNetBlock::kBasic && name.find(".bn2.") != std::string::npos) ||
-                               name.find(".bn3.") != std::string::npos;
+    const bool closes_branch =
+        (config.block == ResNetBlock::kBasic && name.find(".bn2.") != std::string::npos) ||
+        name.find(".bn3.") != std::string::npos;
     if (shape.size() == 4) {
       const double fan_out = static_cast<double>(shape[0] * shape[2] * shape[3]);
       const float std = static_cast<float>(std::sqrt(2.0 / fan_out));

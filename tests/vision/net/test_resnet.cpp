@@ -65,8 +65,9 @@ TEST_P(ResNetGolden, MatchesTorchvision) {
     ResNetOutput output;
     const char* file;
   };
-  for (const Want& w : {Want{ResNetOutput::kLogits, "_logits.npy"}, Want{ResNetOutput::kFeatures, "_features.npy"},
-                        Want{ResNetOutput::kSpatialFeatures, "_spatial.npy"}}) {
+  for (const Want& w :
+       {Want{ResNetOutput::kLogits, "_logits.npy"}, Want{ResNetOutput::kFeatures, "_features.npy"},
+        Want{ResNetOutput::kSpatialFeatures, "_spatial.npy"}}) {
     Tensor want = load_npy(name + w.file);
     auto got = (*net)->forward(input, w.output);
     ASSERT_TRUE(got.ok()) << got.error().message();
@@ -190,7 +191,8 @@ class ResNetFiles : public ::testing::Test {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
     EXPECT_NE(r.error().message().find(p.string()), std::string::npos) << r.error().message();
-    for (const auto& f : fragments) EXPECT_NE(r.error().message().find(f), std::string::npos) << r.error().message();
+    for (const auto& f : fragments)
+      EXPECT_NE(r.error().message().find(f), std::string::npos) << r.error().message();
   }
 
   fs::path dir_;
@@ -206,7 +208,8 @@ TEST_F(ResNetFiles, MisShapedTensorGivesExpectedAndActual) {
   for (auto& [name, t] : tensors_) {
     if (name == "layer2.0.conv2.weight") t = Tensor::zeros({16, 16, 1, 3}, DType::kF32);
   }
-  expect_load_error(write(tensors_), {"'layer2.0.conv2.weight'", "[16, 16, 1, 3]", "expected [16, 16, 3, 3]"});
+  expect_load_error(write(tensors_),
+                    {"'layer2.0.conv2.weight'", "[16, 16, 1, 3]", "expected [16, 16, 3, 3]"});
 }
 
 TEST_F(ResNetFiles, UnexpectedTensorAndNonFloatDtypeAreErrors) {

@@ -43,8 +43,9 @@ TEST_P(ResNetCuda, MatchesTorchvision) {
     ResNetOutput output;
     const char* file;
   };
-  for (const Want& w : {Want{ResNetOutput::kLogits, "_logits.npy"}, Want{ResNetOutput::kFeatures, "_features.npy"},
-                        Want{ResNetOutput::kSpatialFeatures, "_spatial.npy"}}) {
+  for (const Want& w :
+       {Want{ResNetOutput::kLogits, "_logits.npy"}, Want{ResNetOutput::kFeatures, "_features.npy"},
+        Want{ResNetOutput::kSpatialFeatures, "_spatial.npy"}}) {
     auto want = read_npy(kGolden / (name + w.file));
     ASSERT_TRUE(want.ok());
     // Twice: the first call plans and captures, the second replays the graph.
