@@ -34,6 +34,10 @@ Status run_resnet(const ResNetArgs& a) {
     device = Device::kCPU;
   } else if (a.device == "cuda") {
     device = Device::kCUDA;
+  } else if (a.dtype == "f32") {
+    device = Device::kCPU;  // only the CPU engines run f32
+  } else if (a.dtype == "f16" || a.dtype == "bf16") {
+    device = Device::kCUDA;  // only the CUDA engine runs half precision
   } else {
     device = resnet_cuda_available() ? Device::kCUDA : Device::kCPU;
   }
@@ -99,7 +103,8 @@ void register_resnet_command(CommandLine& cl) {
   auto* spatial = cmd->add_flag("--spatial", args->spatial,
                                 "write the last stage's feature map (N, C, h, w) instead of logits");
   features->excludes(spatial);
-  cmd->add_option("--device", args->device, "cpu, cuda or auto (CUDA when a GPU is usable)")
+  cmd->add_option("--device", args->device,
+                  "cpu, cuda or auto (the device --dtype needs, else CUDA when a GPU is usable)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("--dtype", args->dtype, "f32 (CPU), f16 or bf16 (CUDA); default f32 on CPU, f16 on CUDA")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
