@@ -47,6 +47,7 @@ struct Stack {
   bool localizer = false;
   std::string localizer_reason;
   std::string problem;
+  ErrorKind problem_kind = ErrorKind::kBadInput;  // kUnsupported for valid but unhandled pixel formats
   std::vector<std::string> notes;  // split explanations
 };
 
@@ -172,7 +173,11 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
         }
       }
       if (!target) {
-        clusters.push_back(Stack{uid, 0, {}, fi.localizer, fi.localizer ? "LOCALIZER image type" : "", "", {}});
+        Stack c;
+        c.series_uid = uid;
+        c.localizer = fi.localizer;
+        if (fi.localizer) c.localizer_reason = "LOCALIZER image type";
+        clusters.push_back(std::move(c));
         target = &clusters.back();
       }
       target->slices.push_back(s);
@@ -261,6 +266,7 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
         std::string p = pixel_format_problem(hs[static_cast<size_t>(s.instance)]);
         if (!p.empty()) {
           split[i].problem = p;
+          split[i].problem_kind = ErrorKind::kUnsupported;
           break;
         }
       }
@@ -506,6 +512,11 @@ std::string stack_problem(const Analysed& a, size_t i) {
   return a.geometry[i].refusal;
 }
 
+Error stack_error(const Analysed& a, size_t i) {
+  const ErrorKind kind = a.stacks[i].problem.empty() ? ErrorKind::kBadInput : a.stacks[i].problem_kind;
+  return Error(kind, "series " + selector_of(a.stacks[i], a.stacks) + ": " + stack_problem(a, i));
+}
+
 struct Choice {
   size_t stack = 0;
   std::string note;
@@ -548,12 +559,8 @@ Result<Choice> choose(const Analysed& a, const std::vector<InstanceHeader>& hs, 
                          std::to_string(in_series.size()) + ")");
       }
       pick = *it;
-    } else if (!a.stacks[pick].problem.empty()) {
-      return bad_input("series " + uid + ": " + a.stacks[pick].problem);
     }
-    if (std::string p = stack_problem(a, pick); !p.empty()) {
-      return bad_input("series " + selector_of(a.stacks[pick], a.stacks) + ": " + p);
-    }
+    if (!stack_problem(a, pick).empty()) return stack_error(a, pick);
     Choice c{pick, ""};
     if (a.stacks[pick].localizer) c.note = "loading a localizer/scout stack as asked";
     if (!index && in_series.size() > 1) {
@@ -578,9 +585,7 @@ Result<Choice> choose(const Analysed& a, const std::vector<InstanceHeader>& hs, 
   }
   if (!best) {
     for (size_t i = 0; i < a.stacks.size(); ++i) {
-      if (!a.stacks[i].localizer) {
-        return bad_input("series " + selector_of(a.stacks[i], a.stacks) + ": " + stack_problem(a, i));
-      }
+      if (!a.stacks[i].localizer) return stack_error(a, i);
     }
     return bad_input("only localizer/scout images found (" + available() +
                      "); choose one explicitly with --series UID#k");
