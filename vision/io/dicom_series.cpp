@@ -48,6 +48,7 @@ struct Stack {
   std::string localizer_reason;
   std::string problem;
   ErrorKind problem_kind = ErrorKind::kBadInput;  // kUnsupported for valid but unhandled pixel formats
+  bool conflict = false;  // the problem is only that the series holds rival stacks
   std::vector<std::string> notes;  // split explanations
 };
 
@@ -208,6 +209,7 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
       std::string list;
       for (size_t i = 0; i < rivals.size(); ++i) list += (i ? ", " : "") + std::to_string(rivals[i]->slices.size());
       for (Stack* r : rivals) {
+        r->conflict = true;
         r->problem = "series has " + std::to_string(rivals.size()) +
                      " stacks with different orientation or matrix size (" + list +
                      " slices); choose one with --series UID#k";
@@ -506,15 +508,18 @@ Analysed analyse_all(const std::vector<InstanceHeader>& hs, const LoadOptions& o
   return a;
 }
 
-std::string stack_problem(const Analysed& a, size_t i) {
-  if (!a.stacks[i].problem.empty()) return a.stacks[i].problem;
+// Why stack i cannot be loaded; a rival-stack conflict does not count when the
+// stack was named explicitly (UID#k).
+std::string stack_problem(const Analysed& a, size_t i, bool named = false) {
+  if (!a.stacks[i].problem.empty() && !(named && a.stacks[i].conflict)) return a.stacks[i].problem;
   if (!a.geometry[i].error.empty()) return a.geometry[i].error;
   return a.geometry[i].refusal;
 }
 
-Error stack_error(const Analysed& a, size_t i) {
-  const ErrorKind kind = a.stacks[i].problem.empty() ? ErrorKind::kBadInput : a.stacks[i].problem_kind;
-  return Error(kind, "series " + selector_of(a.stacks[i], a.stacks) + ": " + stack_problem(a, i));
+Error stack_error(const Analysed& a, size_t i, bool named = false) {
+  const std::string problem = stack_problem(a, i, named);
+  const ErrorKind kind = problem == a.stacks[i].problem ? a.stacks[i].problem_kind : ErrorKind::kBadInput;
+  return Error(kind, "series " + selector_of(a.stacks[i], a.stacks) + ": " + problem);
 }
 
 struct Choice {
@@ -560,7 +565,7 @@ Result<Choice> choose(const Analysed& a, const std::vector<InstanceHeader>& hs, 
       }
       pick = *it;
     }
-    if (!stack_problem(a, pick).empty()) return stack_error(a, pick);
+    if (!stack_problem(a, pick, index.has_value()).empty()) return stack_error(a, pick, index.has_value());
     Choice c{pick, ""};
     if (a.stacks[pick].localizer) c.note = "loading a localizer/scout stack as asked";
     if (!index && in_series.size() > 1) {
