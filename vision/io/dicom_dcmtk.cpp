@@ -498,7 +498,8 @@ Result<CollectedInputs> collect_inputs(const std::vector<fs::path>& inputs) {
 
 bool parallel_for(size_t count, int threads, Progress& progress, std::string_view stage,
                   const std::function<void(size_t)>& fn) {
-  if (count == 0) return !progress.cancelled();
+  if (progress.cancelled()) return false;
+  if (count == 0) return true;
   size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
   workers = std::min(workers, count);
   std::atomic<size_t> next{0}, done{0};

@@ -11,6 +11,7 @@
 
 #include "dcmtk/config/osconfig.h"  // must come first
 #include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfcache.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcpixel.h"
 #include "dcmtk/dcmdata/dcpixseq.h"
@@ -286,11 +287,72 @@ std::string pixel_format_problem(const InstanceHeader& h) {
   return "";
 }
 
+namespace {
+
+bool is_native_unpacked(E_TransferSyntax x) {
+  return x == EXS_LittleEndianExplicit || x == EXS_LittleEndianImplicit || x == EXS_BigEndianExplicit ||
+         x == EXS_BigEndianImplicit;
+}
+
+Status check_native_length(const InstanceHeader& h, uint64_t have) {
+  const size_t pixels = static_cast<size_t>(h.rows) * static_cast<size_t>(h.columns);
+  const uint64_t need = static_cast<uint64_t>(pixels) * static_cast<uint64_t>(h.bits_allocated / 8) *
+                        static_cast<uint64_t>(h.frames);
+  if (have < need) {
+    return bad_input(h.path.string() + ": PixelData holds " + std::to_string(have) + " bytes but " +
+                     std::to_string(h.rows) + "x" + std::to_string(h.columns) + "x" + std::to_string(h.frames) +
+                     " pixels at " + std::to_string(h.bits_allocated) + " bits need " + std::to_string(need) +
+                     " (truncated file?)");
+  }
+  return Status::Ok();
+}
+
+// Native pixel data read straight from the file, frame by frame, into a
+// per-thread buffer (DCMTK's partial value access swaps to host byte order);
+// avoids loading and copying the whole value per file.
+Status decode_native(const InstanceHeader& h, const std::vector<int>& frames, const std::vector<float*>& dest,
+                     const ValueMapping& mapping) {
+  const std::string where = h.path.string() + ": ";
+  DcmFileFormat ff;
+  OFCondition cond = ff.loadFile(OFFilename(h.path.c_str()), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect);
+  if (cond.bad()) return bad_input(where + "cannot read DICOM (" + std::string(cond.text()) + ")");
+  DcmElement* elem = nullptr;
+  if (ff.getDataset()->findAndGetElement(DCM_PixelData, elem).bad() || !elem) {
+    return bad_input(where + "no PixelData");
+  }
+  HILUM_RETURN_IF_ERROR(check_native_length(h, elem->getLengthField()));
+  const size_t pixels = static_cast<size_t>(h.rows) * static_cast<size_t>(h.columns);
+  const size_t frame_bytes = pixels * static_cast<size_t>(h.bits_allocated / 8);
+  thread_local std::vector<uint16_t> buffer;
+  buffer.resize((frame_bytes + 1) / 2);
+  const BitLayout layout = make_layout(h, /*codec_output=*/false, mapping);
+  DcmFileCache cache;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const size_t f = static_cast<size_t>(frames[i]);
+    cond = elem->getPartialValue(buffer.data(), static_cast<Uint32>(f * frame_bytes),
+                                 static_cast<Uint32>(frame_bytes), &cache);
+    if (cond.bad()) return bad_input(where + "cannot read PixelData (" + std::string(cond.text()) + ")");
+    if (h.bits_allocated == 16) {
+      convert_frame(buffer.data(), pixels, layout, h.frame_info[f], mapping, dest[i]);
+    } else {
+      convert_frame(reinterpret_cast<const uint8_t*>(buffer.data()), pixels, layout, h.frame_info[f], mapping,
+                    dest[i]);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status decode_frames(const InstanceHeader& h, const std::vector<int>& frames, const std::vector<float*>& dest,
                      const ValueMapping& mapping) {
   ensure_dcmtk_ready();
   const std::string where = h.path.string() + ": ";
   if (std::string p = pixel_format_problem(h); !p.empty()) return unsupported(where + p);
+  {
+    DcmXfer original(h.transfer_syntax_uid.c_str());
+    if (is_native_unpacked(original.getXfer())) return decode_native(h, frames, dest, mapping);
+  }
   DcmFileFormat ff;
   OFCondition cond = ff.loadFile(OFFilename(h.path.c_str()));
   if (cond.bad()) return bad_input(where + "cannot read DICOM (" + std::string(cond.text()) + ")");
@@ -325,15 +387,7 @@ Status decode_frames(const InstanceHeader& h, const std::vector<int>& frames, co
   }
   DcmElement* elem = nullptr;
   if (ds->findAndGetElement(DCM_PixelData, elem).bad() || !elem) return bad_input(where + "no PixelData");
-  const size_t bytes_per_pixel = static_cast<size_t>(h.bits_allocated / 8);
-  const uint64_t need = static_cast<uint64_t>(pixels) * bytes_per_pixel * static_cast<uint64_t>(h.frames);
-  const uint64_t have = elem->getLength();
-  if (have < need) {
-    return bad_input(where + "PixelData holds " + std::to_string(have) + " bytes but " +
-                     std::to_string(h.rows) + "x" + std::to_string(h.columns) + "x" + std::to_string(h.frames) +
-                     " pixels at " + std::to_string(h.bits_allocated) + " bits need " + std::to_string(need) +
-                     " (truncated file?)");
-  }
+  HILUM_RETURN_IF_ERROR(check_native_length(h, elem->getLength()));
   const BitLayout layout = make_layout(h, /*codec_output=*/xf.isEncapsulated(), mapping);
   if (h.bits_allocated == 16) {
     Uint16* data = nullptr;
