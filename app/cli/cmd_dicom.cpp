@@ -182,22 +182,28 @@ Status run_volume(const VolumeArgs& args) {
 
 void register_dicom_commands(CommandLine& cl) {
   auto info = std::make_shared<InfoArgs>();
-  CLI::App* ic = cl.add(nullptr, "info",
-                        "List the DICOM series found: UID, modality, slices, matrix, spacing, orientation,\n"
-                        "transfer syntax and warnings (never patient identifiers). '*' marks the series\n"
-                        "`hilum volume` loads by default.",
+  CLI::App* ic = cl.add(nullptr, "info", "List the DICOM series found, their geometry and warnings (no PHI)",
                         [info] { return run_info(*info); });
+  ic->footer(
+      "Prints per series (or per stack, when one series holds several orientations or\n"
+      "acquisitions): UID, modality, description, slices, matrix, spacing, orientation,\n"
+      "transfer syntax, localizer/scout marks and warnings. Never patient identifiers.\n"
+      "'*' marks what `hilum volume` loads by default. Exit code 2 on bad input.");
   ic->add_option("PATH", info->inputs, "Folders (searched recursively), DICOMDIR files or DICOM files")
       ->required();
   ic->add_flag("--json", info->json, "Print JSON instead of text");
   ic->add_option("--threads", info->threads, "Header-reading threads (0 = all cores)")->check(CLI::NonNegativeNumber);
 
   auto vol = std::make_shared<VolumeArgs>();
-  CLI::App* vc = cl.add(nullptr, "volume",
-                        "Load one series as a float32 HU volume: NPY in (z, y, x) order, z following the\n"
-                        "slices sorted along the slice normal, plus meta.json (spacing, origin, direction,\n"
-                        "series_uid, warnings). Without --series: the CT series with the most slices.",
+  CLI::App* vc = cl.add(nullptr, "volume", "Load one DICOM series as a float32 HU volume (NPY + meta.json)",
                         [vol] { return run_volume(*vol); });
+  vc->footer(
+      "Writes the volume as NPY in (z, y, x) order, z following the slices sorted along\n"
+      "the slice normal, and meta.json: spacing [x,y,z] mm, origin [x,y,z] (first slice's\n"
+      "ImagePositionPatient), direction (9 numbers, row-major, columns = x,y,z axes),\n"
+      "series_uid, warnings. Without --series the CT series with the most slices is loaded\n"
+      "(said on stderr and in meta.json). Both files appear together or not at all.\n"
+      "Exit code 2 on bad input (the message names the file or series). See docs/dicom.md.");
   vc->add_option("PATH", vol->inputs, "Folders (searched recursively), DICOMDIR files or DICOM files")->required();
   vc->add_option("--out", vol->out, "Output volume (.npy, float32)")->required();
   vc->add_option("--meta", vol->meta, "Output geometry and warnings (.json)")->required();
