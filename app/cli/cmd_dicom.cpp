@@ -130,6 +130,9 @@ Status check_output_folder(const std::string& option, const fs::path& p) {
 Status run_volume(const VolumeArgs& args) {
   HILUM_RETURN_IF_ERROR(check_output_folder("--out", args.out));
   HILUM_RETURN_IF_ERROR(check_output_folder("--meta", args.meta));
+  if (fs::path(args.out).lexically_normal() == fs::path(args.meta).lexically_normal()) {
+    return bad_input("--out and --meta name the same file: " + args.out);
+  }
   LoadOptions options;
   if (!args.series.empty()) options.series_uid = args.series;
   options.threads = args.threads;
