@@ -291,7 +291,14 @@ HeaderRead read_header(const fs::path& path) {
   h.pixel_representation = get_int(ds, DCM_PixelRepresentation, 0);
   h.samples_per_pixel = get_int(ds, DCM_SamplesPerPixel, 1);
   long frames = 1;
-  if (get_long(ds, DCM_NumberOfFrames, &frames) && frames >= 1) h.frames = static_cast<int>(frames);
+  if (get_long(ds, DCM_NumberOfFrames, &frames) && frames >= 1) {
+    if (frames > 100000) {
+      out.kind = HeaderRead::Kind::kUnreadable;
+      out.problem = "NumberOfFrames " + std::to_string(frames) + " is implausible";
+      return out;
+    }
+    h.frames = static_cast<int>(frames);
+  }
   h.padding_value = get_stored_value(ds, DCM_PixelPaddingValue, h.pixel_representation);
   h.padding_limit = get_stored_value(ds, DCM_PixelPaddingRangeLimit, h.pixel_representation);
   get_doubles(ds, DCM_SpacingBetweenSlices, &h.spacing_between_slices, 1);

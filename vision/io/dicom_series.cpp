@@ -772,6 +772,23 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
     out.warnings.push_back(std::string("PixelPaddingValue pixels set to ") + (is_ct ? "-1024 HU (air)" : "0"));
   }
 
+  // Check sizes before allocating: a header may promise more than the file holds.
+  for (const Slice& s : stack.slices) {
+    const InstanceHeader& h = hs[static_cast<size_t>(s.instance)];
+    const uint64_t need = static_cast<uint64_t>(h.rows) * h.columns * (h.bits_allocated / 8) * h.frames;
+    if (!h.encapsulated && h.pixel_data_bytes != 0xffffffffu && h.pixel_data_bytes < need) {
+      return bad_input(h.path.string() + ": PixelData holds " + std::to_string(h.pixel_data_bytes) + " bytes but " +
+                       std::to_string(h.columns) + "x" + std::to_string(h.rows) + "x" + std::to_string(h.frames) +
+                       " pixels need " + std::to_string(need) + " (truncated file?)");
+    }
+  }
+
+  constexpr uint64_t kMaxVoxels = uint64_t{1} << 31;
+  if (static_cast<uint64_t>(n) * plane > kMaxVoxels) {
+    return bad_input("series " + selector + ": " + std::to_string(n) + " slices of " + std::to_string(cols) + "x" +
+                     std::to_string(rows) + " are too large a volume");
+  }
+
   // Decode every sorted slice (duplicates included), one task per file.
   Tensor raw = Tensor::empty({static_cast<int64_t>(n), rows, cols}, DType::kF32);
   advise_huge_pages(raw);

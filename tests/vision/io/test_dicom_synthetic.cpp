@@ -786,6 +786,20 @@ TEST(DicomBadInput, MissingPixelData) {
   EXPECT_NE(r.error().message().find("empty.dcm: no PixelData"), std::string::npos) << r.error().message();
 }
 
+TEST(DicomBadInput, HeaderPromisingAHugeImageIsRefusedBeforeAllocating) {
+  TempDir dir("huge");
+  SeriesSpec spec;
+  auto slices = axial_series(spec);
+  slices[0].rows = 60000;
+  slices[0].columns = 60000;  // 14 GB of float32, with 96 bytes of pixel data
+  ASSERT_EQ(write_slice(dir / "huge.dcm", slices[0]), "");
+  auto r = load(dir / "huge.dcm");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+  EXPECT_NE(r.error().message().find("huge.dcm: PixelData holds 96 bytes"), std::string::npos)
+      << r.error().message();
+}
+
 TEST(DicomBadInput, ZeroOrNegativePixelSpacing) {
   for (double bad : {0.0, -0.7}) {
     TempDir dir("spacing");
