@@ -1,4 +1,5 @@
 // `hilum info` and `hilum volume`: the DICOM loader on the command line.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -139,11 +140,24 @@ Status run_volume(const VolumeArgs& args) {
   options.resample_tilt = !args.no_resample_tilt;
   options.resample_spacing = !args.no_resample_spacing;
   options.max_gap_slices = args.max_gap;
+  // The volume file is written while later slices still decode; both outputs
+  // appear together at the end or not at all (AtomicFile removes them on error).
+  std::unique_ptr<AtomicFile> npy;
+  const auto start = std::chrono::steady_clock::now();
+  options.on_slices = [&](const Volume& v, int64_t begin, int64_t end) -> Status {
+    if (!npy) {
+      HILUM_ASSIGN_OR_RETURN(npy, AtomicFile::create(args.out));
+      HILUM_RETURN_IF_ERROR(npy->write(npy_header(v.hu.shape())));
+    }
+    const size_t plane = static_cast<size_t>(v.nx() * v.ny());
+    return npy->write(v.data() + begin * plane, static_cast<size_t>(end - begin) * plane * sizeof(float));
+  };
   HILUM_ASSIGN_OR_RETURN(LoadedStudy study, load_dicom_volume(to_paths(args.inputs), options, process_progress()));
   process_progress().finish();
   const bool chatty = log_level() <= LogLevel::kWarning;
   if (!study.selection_note.empty() && chatty) std::fprintf(stderr, "hilum: note: %s\n", study.selection_note.c_str());
   for (const auto& w : study.warnings) log_warning(w);
+  if (!npy) return internal_error("volume was loaded but never handed to the writer");
 
   const Volume& v = study.volume;
   const std::string uid = study.series_selector.substr(0, study.series_selector.find('#'));
@@ -160,11 +174,7 @@ Status run_volume(const VolumeArgs& args) {
       {"warnings", study.warnings},
       {"selection_note", study.selection_note},
   };
-  // Both outputs appear together or not at all.
-  HILUM_ASSIGN_OR_RETURN(auto npy, AtomicFile::create(args.out));
   HILUM_ASSIGN_OR_RETURN(auto json, AtomicFile::create(args.meta));
-  HILUM_RETURN_IF_ERROR(npy->write(npy_header(v.hu.shape())));
-  HILUM_RETURN_IF_ERROR(npy->write(v.hu.raw(), v.hu.nbytes()));
   HILUM_RETURN_IF_ERROR(json->write(meta.dump(2) + "\n"));
   HILUM_RETURN_IF_ERROR(npy->commit());
   Status meta_status = json->commit();
@@ -173,6 +183,10 @@ Status run_volume(const VolumeArgs& args) {
     fs::remove(args.out, ec);
     return meta_status;
   }
+  log_info("dicom: load and write took " +
+           std::to_string(
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()) +
+           " ms");
   if (chatty) {
     std::fprintf(stderr, "hilum: wrote %s (%lld x %lld x %lld, spacing %.3f x %.3f x %.3f mm) and %s\n",
                  args.out.c_str(), static_cast<long long>(v.nz()), static_cast<long long>(v.ny()),

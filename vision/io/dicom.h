@@ -17,6 +17,7 @@
 
 #include <array>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -58,6 +59,14 @@ struct DicomInventory {
   std::vector<std::string> warnings;  // skipped files and other input-level notes, no PHI
 };
 
+// Streaming consumer of a load in progress (e.g. a file writer). Called on
+// the calling thread with the volume being built (geometry final, `hu`
+// allocated to its final shape) and the slices [begin, end) that just became
+// final, in order, ending with end == volume.nz(). A stack that needs
+// resampling or duplicate removal is delivered in one call at the end. An
+// error returned stops the load with that error.
+using SliceSink = std::function<Status(const Volume& volume, int64_t begin, int64_t end)>;
+
 struct LoadOptions {
   // "UID" (the main stack of that series) or "UID#k"; else the CT stack with most slices.
   std::optional<std::string> series_uid;
@@ -65,6 +74,7 @@ struct LoadOptions {
   bool resample_spacing = true;  // non-uniform spacing / small gaps: resample; false: refuse
   int max_gap_slices = 2;        // a gap of more missing slices is refused, never interpolated
   int threads = 0;               // decode threads; 0 = hardware concurrency
+  SliceSink on_slices;           // optional: receive slices while later ones still decode
 };
 
 struct LoadedStudy {

@@ -504,11 +504,21 @@ Result<CollectedInputs> collect_inputs(const std::vector<fs::path>& inputs) {
 }
 
 bool parallel_for(size_t count, int threads, Progress& progress, std::string_view stage,
-                  const std::function<void(size_t)>& fn) {
+                  const std::function<void(size_t)>& fn, const std::function<bool()>& poll) {
   if (progress.cancelled()) return false;
-  if (count == 0) return true;
+  if (count == 0) return !poll || poll();
   size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
   workers = std::min(workers, count);
+  if (workers == 1) {
+    // Single worker: run inline, polling between items.
+    for (size_t i = 0; i < count; ++i) {
+      if (progress.cancelled()) return false;
+      fn(i);
+      if (poll && !poll()) return false;
+      progress.report(static_cast<double>(i + 1) / count, stage);
+    }
+    return true;
+  }
   std::atomic<size_t> next{0}, done{0};
   std::atomic<bool> stop{false};
   std::mutex mu;
@@ -518,40 +528,37 @@ bool parallel_for(size_t count, int threads, Progress& progress, std::string_vie
       size_t i = next.fetch_add(1);
       if (i >= count) break;
       fn(i);
-      if (done.fetch_add(1) + 1 == count) {
-        std::lock_guard<std::mutex> lock(mu);
-        cv.notify_all();
-      }
+      done.fetch_add(1);
+      std::lock_guard<std::mutex> lock(mu);
+      cv.notify_all();
     }
   };
-  if (workers == 1) {
-    // Single worker: run inline, polling between items.
-    for (size_t i = 0; i < count; ++i) {
-      if (progress.cancelled()) return false;
-      fn(i);
-      progress.report(static_cast<double>(i + 1) / count, stage);
-    }
-    return true;
-  }
-  // The calling thread only reports and watches for cancellation.
+  // The calling thread reports progress, runs `poll` (streaming output) and
+  // watches for cancellation while the workers decode.
   std::vector<std::thread> pool;
   pool.reserve(workers);
   for (size_t t = 0; t < workers; ++t) pool.emplace_back(work);
+  bool ok = true;
   {
     std::unique_lock<std::mutex> lock(mu);
-    while (done.load() < count) {
-      cv.wait_for(lock, std::chrono::milliseconds(50));
-      if (progress.cancelled()) {
-        stop.store(true);
-        break;
-      }
+    size_t seen = 0;
+    while (true) {
+      const size_t now = done.load();
+      if (now == seen && now < count) cv.wait_for(lock, std::chrono::milliseconds(50));
+      seen = done.load();
       lock.unlock();
-      progress.report(static_cast<double>(done.load()) / count, stage);
+      if (progress.cancelled() || (poll && !poll())) {
+        ok = false;
+        stop.store(true);
+      } else {
+        progress.report(static_cast<double>(seen) / count, stage);
+      }
       lock.lock();
+      if (!ok || seen >= count) break;
     }
   }
   for (auto& t : pool) t.join();
-  if (stop.load()) return false;
+  if (!ok) return false;
   progress.report(1.0, stage);
   return true;
 }

@@ -2,15 +2,18 @@
 // parallel decoding and (when needed) resampling onto a regular grid.
 // The rules are documented in docs/dicom.md; keep the two in step.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <sstream>
 
 #include <sys/mman.h>
 
+#include "model/log.h"
 #include "vision/io/dicom.h"
 #include "vision/io/dicom_internal.h"
 
@@ -725,8 +728,14 @@ Result<DicomInventory> scan_dicom(const std::vector<fs::path>& inputs, Progress&
 
 Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const LoadOptions& options,
                                       Progress& progress) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto ms_since = [](Clock::time_point t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count()) + " ms";
+  };
   ProgressRange scan_progress(progress, 0.0, 0.2);
   HILUM_ASSIGN_OR_RETURN(ScanResult scan, scan_headers(inputs, options.threads, scan_progress));
+  log_info("dicom: read " + std::to_string(scan.files) + " file header(s) in " + ms_since(t0));
   const std::vector<InstanceHeader>& hs = scan.images;
   Analysed a = analyse_all(hs, options);
   HILUM_ASSIGN_OR_RETURN(Choice choice, choose(a, hs, options));
@@ -789,40 +798,87 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
                      std::to_string(rows) + " are too large a volume");
   }
 
-  // Decode every sorted slice (duplicates included), one task per file.
+  // The geometry is final before any pixel is decoded.
+  Volume& vol = out.volume;
+  const Slice& first = stack.slices[static_cast<size_t>(g.order[0])];
+  const FrameInfo& ff = frame_of(hs, first);
+  vol.spacing = {g.sx, g.sy, g.needs_resample() ? g.step_out : g.spacing_z};
+  vol.origin = ff.has_position ? ff.position : Vec3{0, 0, 0};
+  vol.direction = {g.x[0], g.y[0], g.n[0], g.x[1], g.y[1], g.n[1], g.x[2], g.y[2], g.n[2]};
+  const size_t nu = g.unique.size();
+
+  // Decode every sorted slice (duplicates included), one task per file, in z
+  // order of each file's first slice.
   Tensor raw = Tensor::empty({static_cast<int64_t>(n), rows, cols}, DType::kF32);
   advise_huge_pages(raw);
   float* raw_data = raw.data<float>();
-  std::map<int, std::pair<std::vector<int>, std::vector<float*>>> per_instance;
+  struct Task {
+    int instance;
+    std::vector<int> frames, z;
+    std::vector<float*> dest;
+  };
+  std::vector<Task> tasks;
+  std::map<int, size_t> task_of;
   for (size_t k = 0; k < n; ++k) {
     const Slice& s = stack.slices[static_cast<size_t>(g.order[k])];
-    auto& entry = per_instance[s.instance];
-    entry.first.push_back(s.frame);
-    entry.second.push_back(raw_data + k * plane);
+    auto [it, inserted] = task_of.emplace(s.instance, tasks.size());
+    if (inserted) tasks.push_back(Task{s.instance, {}, {}, {}});
+    Task& t = tasks[it->second];
+    t.frames.push_back(s.frame);
+    t.z.push_back(static_cast<int>(k));
+    t.dest.push_back(raw_data + k * plane);
   }
-  std::vector<std::pair<int, std::pair<std::vector<int>, std::vector<float*>>>> tasks(per_instance.begin(),
-                                                                                        per_instance.end());
+  // Slices reach the sink as they become final, unless resampling or
+  // duplicate removal will rewrite the volume afterwards.
+  const bool streaming = options.on_slices && !g.needs_resample() && nu == n;
+  if (streaming) vol.hu = raw;
+  std::unique_ptr<std::atomic<bool>[]> ready(new std::atomic<bool>[n]);
+  for (size_t k = 0; k < n; ++k) ready[k].store(false);
+  size_t delivered = 0;
   std::mutex error_mu;
   std::optional<Error> first_error;
   std::atomic<bool> failed{false};
-  ProgressRange decode_progress(progress, 0.2, 0.95);
-  const bool finished = parallel_for(tasks.size(), options.threads, decode_progress, "decoding slices", [&](size_t i) {
-    if (failed.load()) return;
-    Status st;
-    try {
-      const auto& [inst, frames] = tasks[i];
-      st = decode_frames(hs[static_cast<size_t>(inst)], frames.first, frames.second, mapping);
-    } catch (const std::exception& e) {
-      st = internal_error(hs[static_cast<size_t>(tasks[i].first)].path.string() + ": decoding failed: " + e.what());
-    }
+  auto deliver_ready = [&]() -> bool {
+    if (!streaming || failed.load()) return !failed.load();
+    size_t end = delivered;
+    while (end < n && ready[end].load(std::memory_order_acquire)) ++end;
+    if (end == delivered) return true;
+    Status st = options.on_slices(vol, static_cast<int64_t>(delivered), static_cast<int64_t>(end));
+    delivered = end;
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(error_mu);
       if (!first_error) first_error = st.error();
       failed.store(true);
+      return false;
     }
-  });
+    return true;
+  };
+  ProgressRange decode_progress(progress, 0.2, 0.95);
+  const auto t_decode = Clock::now();
+  const bool finished = parallel_for(
+      tasks.size(), options.threads, decode_progress, "decoding slices",
+      [&](size_t i) {
+        if (failed.load()) return;
+        const Task& t = tasks[i];
+        Status st;
+        try {
+          st = decode_frames(hs[static_cast<size_t>(t.instance)], t.frames, t.dest, mapping);
+        } catch (const std::exception& e) {
+          st = internal_error(hs[static_cast<size_t>(t.instance)].path.string() + ": decoding failed: " + e.what());
+        }
+        if (!st.ok()) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (!first_error) first_error = st.error();
+          failed.store(true);
+          return;
+        }
+        for (int z : t.z) ready[static_cast<size_t>(z)].store(true, std::memory_order_release);
+      },
+      deliver_ready);
+  if (finished && streaming && delivered < n) deliver_ready();
   if (first_error) return *first_error;
   if (!finished) return cancelled_error();
+  log_info("dicom: decoded " + std::to_string(n) + " slice(s) of " + selector + " in " + ms_since(t_decode));
 
   // Duplicates: identical pixels -> keep one; different pixels -> refuse.
   size_t dropped = 0;
@@ -844,8 +900,6 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
     out.warnings.push_back("dropped " + std::to_string(dropped) + " duplicate slice(s) (same position, identical pixels)");
   }
 
-  Volume& vol = out.volume;
-  const size_t nu = g.unique.size();
   if (g.needs_resample()) {
     vol.hu = Tensor::empty({g.nz_out, rows, cols}, DType::kF32);
     resample(raw_data, g, rows, cols, mapping.padding_fill, vol.hu.data<float>());
@@ -858,11 +912,9 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
                   plane * sizeof(float));
     }
   }
-  const Slice& first = stack.slices[static_cast<size_t>(g.order[0])];
-  const FrameInfo& ff = frame_of(hs, first);
-  vol.spacing = {g.sx, g.sy, g.needs_resample() ? g.step_out : g.spacing_z};
-  vol.origin = ff.has_position ? ff.position : Vec3{0, 0, 0};
-  vol.direction = {g.x[0], g.y[0], g.n[0], g.x[1], g.y[1], g.n[1], g.x[2], g.y[2], g.n[2]};
+  if (options.on_slices && !streaming) {
+    HILUM_RETURN_IF_ERROR(options.on_slices(vol, 0, vol.nz()));
+  }
 
   const InstanceHeader& hf = hs[static_cast<size_t>(first.instance)];
   out.info = hf.study;
