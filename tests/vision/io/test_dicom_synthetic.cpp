@@ -700,6 +700,53 @@ TEST(DicomSynthetic, ThreadCountDoesNotChangeTheResult) {
   EXPECT_EQ(std::memcmp(a->volume.data(), b->volume.data(), a->volume.hu.nbytes()), 0);
 }
 
+TEST(DicomSynthetic, SliceSinkReceivesEverySliceInOrder) {
+  TempDir dir("sink");
+  SeriesSpec spec;
+  spec.slices = 23;
+  auto slices = axial_series(spec);
+  std::mt19937 rng(9);
+  std::shuffle(slices.begin(), slices.end(), rng);
+  ASSERT_EQ(write_series(dir / "uniform", slices), "");
+  for (int threads : {1, 3}) {
+    LoadOptions options;
+    options.threads = threads;
+    int64_t next = 0;
+    int calls = 0;
+    options.on_slices = [&](const Volume& v, int64_t begin, int64_t end) -> Status {
+      EXPECT_EQ(begin, next);
+      EXPECT_GT(end, begin);
+      for (int64_t z = begin; z < end; ++z) EXPECT_FLOAT_EQ(v.at(1, 2, z), pattern_hu(2, 1, static_cast<int>(z)));
+      EXPECT_DOUBLE_EQ(v.spacing[2], 2.5);  // geometry is final from the first call
+      next = end;
+      ++calls;
+      return Status::Ok();
+    };
+    auto r = load(dir / "uniform", options);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(next, 23) << threads;
+    EXPECT_GE(calls, 1);
+  }
+  // A resampled stack arrives in one call, after resampling.
+  slices.erase(slices.begin() + 3);
+  ASSERT_EQ(write_series(dir / "gap", slices), "");
+  LoadOptions options;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  options.on_slices = [&](const Volume& v, int64_t begin, int64_t end) -> Status {
+    ranges.emplace_back(begin, end);
+    return Status::Ok();
+  };
+  auto r = load(dir / "gap", options);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(ranges.size(), 1u);
+  EXPECT_EQ(ranges[0], std::make_pair(int64_t{0}, int64_t{23}));
+  // A failing sink stops the load with its error.
+  options.on_slices = [](const Volume&, int64_t, int64_t) -> Status { return internal_error("disk full"); };
+  auto failed = load(dir / "uniform", options);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message(), "disk full");
+}
+
 TEST(DicomSynthetic, CancellationStopsTheLoad) {
   TempDir dir("cancel");
   SeriesSpec spec;
