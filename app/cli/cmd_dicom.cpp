@@ -1,7 +1,12 @@
 // `hilum info` and `hilum volume`: the DICOM loader on the command line.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -128,6 +133,62 @@ Status check_output_folder(const std::string& option, const fs::path& p) {
   return Status::Ok();
 }
 
+// Writes the NPY as slices arrive from the decode threads (pwrite at each
+// slice's offset), so no volume-sized buffer is ever allocated. The file is an
+// AtomicFile: its commit() fsyncs the inode (covering these writes) and
+// renames it into place; without commit() the temporary file is removed.
+class NpyVolumeWriter final : public VolumeWriter {
+ public:
+  explicit NpyVolumeWriter(fs::path path) : path_(std::move(path)) {}
+  ~NpyVolumeWriter() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status begin(const Volume&, const Shape& shape) override {
+    HILUM_ASSIGN_OR_RETURN(file_, AtomicFile::create(path_));
+    fd_ = ::open(file_->temp_path().c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) return internal_error(path_.string() + ": cannot open for writing: " + std::strerror(errno));
+    shape_ = shape;
+    const std::string header = npy_header(shape);
+    data_offset_ = header.size();
+    slice_bytes_ = static_cast<size_t>(shape[1] * shape[2]) * sizeof(float);
+    return write_at(0, header.data(), header.size());
+  }
+
+  Status write(int64_t z, const float* slice) override {
+    return write_at(data_offset_ + static_cast<uint64_t>(z) * slice_bytes_, slice, slice_bytes_);
+  }
+
+  const Shape& shape() const { return shape_; }
+  Status commit() {
+    if (!file_) return internal_error(path_.string() + ": no volume was written");
+    if (::close(fd_) != 0) return internal_error(path_.string() + ": write failed: " + std::strerror(errno));
+    fd_ = -1;
+    return file_->commit();
+  }
+
+ private:
+  Status write_at(uint64_t offset, const void* data, size_t bytes) {
+    const char* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const ssize_t n = ::pwrite(fd_, p, bytes, static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return internal_error(path_.string() + ": write failed: " + std::strerror(errno));
+      p += n;
+      bytes -= static_cast<size_t>(n);
+      offset += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  fs::path path_;
+  std::unique_ptr<AtomicFile> file_;
+  int fd_ = -1;
+  Shape shape_;
+  uint64_t data_offset_ = 0;
+  size_t slice_bytes_ = 0;
+};
+
 Status run_volume(const VolumeArgs& args) {
   HILUM_RETURN_IF_ERROR(check_output_folder("--out", args.out));
   HILUM_RETURN_IF_ERROR(check_output_folder("--meta", args.meta));
@@ -140,24 +201,16 @@ Status run_volume(const VolumeArgs& args) {
   options.resample_tilt = !args.no_resample_tilt;
   options.resample_spacing = !args.no_resample_spacing;
   options.max_gap_slices = args.max_gap;
-  // The volume file is written while later slices still decode; both outputs
-  // appear together at the end or not at all (AtomicFile removes them on error).
-  std::unique_ptr<AtomicFile> npy;
+  // Slices go to the file while later ones still decode; both outputs appear
+  // together at the end or not at all.
+  NpyVolumeWriter npy(args.out);
+  options.writer = &npy;
   const auto start = std::chrono::steady_clock::now();
-  options.on_slices = [&](const Volume& v, int64_t begin, int64_t end) -> Status {
-    if (!npy) {
-      HILUM_ASSIGN_OR_RETURN(npy, AtomicFile::create(args.out));
-      HILUM_RETURN_IF_ERROR(npy->write(npy_header(v.hu.shape())));
-    }
-    const size_t plane = static_cast<size_t>(v.nx() * v.ny());
-    return npy->write(v.data() + begin * plane, static_cast<size_t>(end - begin) * plane * sizeof(float));
-  };
   HILUM_ASSIGN_OR_RETURN(LoadedStudy study, load_dicom_volume(to_paths(args.inputs), options, process_progress()));
   process_progress().finish();
   const bool chatty = log_level() <= LogLevel::kWarning;
   if (!study.selection_note.empty() && chatty) std::fprintf(stderr, "hilum: note: %s\n", study.selection_note.c_str());
   for (const auto& w : study.warnings) log_warning(w);
-  if (!npy) return internal_error("volume was loaded but never handed to the writer");
 
   const Volume& v = study.volume;
   const std::string uid = study.series_selector.substr(0, study.series_selector.find('#'));
@@ -166,7 +219,7 @@ Status run_volume(const VolumeArgs& args) {
       {"series", study.series_selector},
       {"modality", study.info.modality},
       {"units", study.info.modality == "CT" ? "HU" : "modality values"},
-      {"shape", {v.nz(), v.ny(), v.nx()}},
+      {"shape", npy.shape()},
       {"spacing", {v.spacing[0], v.spacing[1], v.spacing[2]}},
       {"origin", {v.origin[0], v.origin[1], v.origin[2]}},
       {"direction", v.direction},
@@ -176,7 +229,7 @@ Status run_volume(const VolumeArgs& args) {
   };
   HILUM_ASSIGN_OR_RETURN(auto json, AtomicFile::create(args.meta));
   HILUM_RETURN_IF_ERROR(json->write(meta.dump(2) + "\n"));
-  HILUM_RETURN_IF_ERROR(npy->commit());
+  HILUM_RETURN_IF_ERROR(npy.commit());
   Status meta_status = json->commit();
   if (!meta_status.ok()) {
     std::error_code ec;
@@ -188,9 +241,10 @@ Status run_volume(const VolumeArgs& args) {
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()) +
            " ms");
   if (chatty) {
+    const Shape& sh = npy.shape();
     std::fprintf(stderr, "hilum: wrote %s (%lld x %lld x %lld, spacing %.3f x %.3f x %.3f mm) and %s\n",
-                 args.out.c_str(), static_cast<long long>(v.nz()), static_cast<long long>(v.ny()),
-                 static_cast<long long>(v.nx()), v.spacing[0], v.spacing[1], v.spacing[2], args.meta.c_str());
+                 args.out.c_str(), static_cast<long long>(sh[0]), static_cast<long long>(sh[1]),
+                 static_cast<long long>(sh[2]), v.spacing[0], v.spacing[1], v.spacing[2], args.meta.c_str());
   }
   return Status::Ok();
 }

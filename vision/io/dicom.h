@@ -17,7 +17,6 @@
 
 #include <array>
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,13 +58,19 @@ struct DicomInventory {
   std::vector<std::string> warnings;  // skipped files and other input-level notes, no PHI
 };
 
-// Streaming consumer of a load in progress (e.g. a file writer). Called on
-// the calling thread with the volume being built (geometry final, `hu`
-// allocated to its final shape) and the slices [begin, end) that just became
-// final, in order, ending with end == volume.nz(). A stack that needs
-// resampling or duplicate removal is delivered in one call at the end. An
-// error returned stops the load with that error.
-using SliceSink = std::function<Status(const Volume& volume, int64_t begin, int64_t end)>;
+// Receives the volume slice by slice instead of holding it in memory (the CLI
+// writes the NPY file this way: no volume-sized buffer, no copy). begin() is
+// called once, on the calling thread, with the final geometry and shape
+// [slices, rows, columns] before any slice; write() is then called once per
+// slice z, possibly concurrently from decode threads and in any order. An
+// error from either stops the load with that error. With a writer set,
+// LoadedStudy::volume has its geometry but an empty `hu`.
+class VolumeWriter {
+ public:
+  virtual ~VolumeWriter() = default;
+  virtual Status begin(const Volume& geometry, const Shape& shape) = 0;
+  virtual Status write(int64_t z, const float* slice) = 0;  // rows*columns floats; thread-safe
+};
 
 struct LoadOptions {
   // "UID" (the main stack of that series) or "UID#k"; else the CT stack with most slices.
@@ -74,11 +79,11 @@ struct LoadOptions {
   bool resample_spacing = true;  // non-uniform spacing / small gaps: resample; false: refuse
   int max_gap_slices = 2;        // a gap of more missing slices is refused, never interpolated
   int threads = 0;               // decode threads; 0 = hardware concurrency
-  SliceSink on_slices;           // optional: receive slices while later ones still decode
+  VolumeWriter* writer = nullptr;  // optional: stream slices out instead of keeping them
 };
 
 struct LoadedStudy {
-  Volume volume;
+  Volume volume;                      // `hu` is empty when LoadOptions::writer took the slices
   StudyInfo info;                     // PHI lives here and only here
   std::string series_selector;        // the stack that was loaded ("UID" or "UID#k")
   std::string transfer_syntax;

@@ -504,9 +504,9 @@ Result<CollectedInputs> collect_inputs(const std::vector<fs::path>& inputs) {
 }
 
 bool parallel_for(size_t count, int threads, Progress& progress, std::string_view stage,
-                  const std::function<void(size_t)>& fn, const std::function<bool()>& poll) {
+                  const std::function<void(size_t)>& fn) {
   if (progress.cancelled()) return false;
-  if (count == 0) return !poll || poll();
+  if (count == 0) return true;
   size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
   workers = std::min(workers, count);
   if (workers == 1) {
@@ -514,7 +514,6 @@ bool parallel_for(size_t count, int threads, Progress& progress, std::string_vie
     for (size_t i = 0; i < count; ++i) {
       if (progress.cancelled()) return false;
       fn(i);
-      if (poll && !poll()) return false;
       progress.report(static_cast<double>(i + 1) / count, stage);
     }
     return true;
@@ -533,8 +532,8 @@ bool parallel_for(size_t count, int threads, Progress& progress, std::string_vie
       cv.notify_all();
     }
   };
-  // The calling thread reports progress, runs `poll` (streaming output) and
-  // watches for cancellation while the workers decode.
+  // The calling thread reports progress and watches for cancellation while
+  // the workers run.
   std::vector<std::thread> pool;
   pool.reserve(workers);
   for (size_t t = 0; t < workers; ++t) pool.emplace_back(work);
@@ -547,7 +546,7 @@ bool parallel_for(size_t count, int threads, Progress& progress, std::string_vie
       if (now == seen && now < count) cv.wait_for(lock, std::chrono::milliseconds(50));
       seen = done.load();
       lock.unlock();
-      if (progress.cancelled() || (poll && !poll())) {
+      if (progress.cancelled()) {
         ok = false;
         stop.store(true);
       } else {

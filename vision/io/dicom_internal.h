@@ -87,11 +87,10 @@ struct HeaderRead {
 HeaderRead read_header(const fs::path& path);
 
 // Runs fn(i) for i in [0, count) on up to `threads` threads (0 = hardware
-// concurrency). The calling thread reports progress, polls cancellation and
-// calls `poll` (when set) each time items complete and once at the end.
-// Returns false when cancelled or when `poll` returned false.
+// concurrency), reporting progress and polling cancellation from the calling
+// thread. Returns false when cancelled.
 bool parallel_for(size_t count, int threads, Progress& progress, std::string_view stage,
-                  const std::function<void(size_t)>& fn, const std::function<bool()>& poll = {});
+                  const std::function<void(size_t)>& fn);
 
 // ---- dicom_pixels.cpp -----------------------------------------------------
 

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <numeric>
 #include <sstream>
@@ -808,74 +807,64 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
   const size_t nu = g.unique.size();
 
   // Decode every sorted slice (duplicates included), one task per file, in z
-  // order of each file's first slice.
-  Tensor raw = Tensor::empty({static_cast<int64_t>(n), rows, cols}, DType::kF32);
-  advise_huge_pages(raw);
-  float* raw_data = raw.data<float>();
+  // order of each file's first slice. With a writer and nothing to rewrite
+  // afterwards (resampling, duplicates), slices go straight to the writer
+  // through a small per-thread buffer; otherwise into the raw volume.
+  const bool streaming = options.writer && !g.needs_resample() && nu == n;
+  Tensor raw;
+  float* raw_data = nullptr;
+  if (!streaming) {
+    raw = Tensor::empty({static_cast<int64_t>(n), rows, cols}, DType::kF32);
+    advise_huge_pages(raw);
+    raw_data = raw.data<float>();
+  } else {
+    HILUM_RETURN_IF_ERROR(options.writer->begin(vol, {static_cast<int64_t>(n), rows, cols}));
+  }
   struct Task {
     int instance;
     std::vector<int> frames, z;
-    std::vector<float*> dest;
   };
   std::vector<Task> tasks;
   std::map<int, size_t> task_of;
   for (size_t k = 0; k < n; ++k) {
     const Slice& s = stack.slices[static_cast<size_t>(g.order[k])];
     auto [it, inserted] = task_of.emplace(s.instance, tasks.size());
-    if (inserted) tasks.push_back(Task{s.instance, {}, {}, {}});
-    Task& t = tasks[it->second];
-    t.frames.push_back(s.frame);
-    t.z.push_back(static_cast<int>(k));
-    t.dest.push_back(raw_data + k * plane);
+    if (inserted) tasks.push_back(Task{s.instance, {}, {}});
+    tasks[it->second].frames.push_back(s.frame);
+    tasks[it->second].z.push_back(static_cast<int>(k));
   }
-  // Slices reach the sink as they become final, unless resampling or
-  // duplicate removal will rewrite the volume afterwards.
-  const bool streaming = options.on_slices && !g.needs_resample() && nu == n;
-  if (streaming) vol.hu = raw;
-  std::unique_ptr<std::atomic<bool>[]> ready(new std::atomic<bool>[n]);
-  for (size_t k = 0; k < n; ++k) ready[k].store(false);
-  size_t delivered = 0;
   std::mutex error_mu;
   std::optional<Error> first_error;
   std::atomic<bool> failed{false};
-  auto deliver_ready = [&]() -> bool {
-    if (!streaming || failed.load()) return !failed.load();
-    size_t end = delivered;
-    while (end < n && ready[end].load(std::memory_order_acquire)) ++end;
-    if (end == delivered) return true;
-    Status st = options.on_slices(vol, static_cast<int64_t>(delivered), static_cast<int64_t>(end));
-    delivered = end;
-    if (!st.ok()) {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!first_error) first_error = st.error();
-      failed.store(true);
-      return false;
-    }
-    return true;
+  auto fail = [&](const Status& st) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (!first_error) first_error = st.error();
+    failed.store(true);
   };
   ProgressRange decode_progress(progress, 0.2, 0.95);
   const auto t_decode = Clock::now();
-  const bool finished = parallel_for(
-      tasks.size(), options.threads, decode_progress, "decoding slices",
-      [&](size_t i) {
+  const bool finished =
+      parallel_for(tasks.size(), options.threads, decode_progress, "decoding slices", [&](size_t i) {
         if (failed.load()) return;
         const Task& t = tasks[i];
+        const InstanceHeader& h = hs[static_cast<size_t>(t.instance)];
+        thread_local std::vector<float> buffer;
+        std::vector<float*> dest(t.frames.size());
+        if (streaming) {
+          buffer.resize(plane * t.frames.size());
+          for (size_t f = 0; f < dest.size(); ++f) dest[f] = buffer.data() + f * plane;
+        } else {
+          for (size_t f = 0; f < dest.size(); ++f) dest[f] = raw_data + static_cast<size_t>(t.z[f]) * plane;
+        }
         Status st;
         try {
-          st = decode_frames(hs[static_cast<size_t>(t.instance)], t.frames, t.dest, mapping);
+          st = decode_frames(h, t.frames, dest, mapping);
+          for (size_t f = 0; st.ok() && streaming && f < dest.size(); ++f) st = options.writer->write(t.z[f], dest[f]);
         } catch (const std::exception& e) {
-          st = internal_error(hs[static_cast<size_t>(t.instance)].path.string() + ": decoding failed: " + e.what());
+          st = internal_error(h.path.string() + ": decoding failed: " + e.what());
         }
-        if (!st.ok()) {
-          std::lock_guard<std::mutex> lock(error_mu);
-          if (!first_error) first_error = st.error();
-          failed.store(true);
-          return;
-        }
-        for (int z : t.z) ready[static_cast<size_t>(z)].store(true, std::memory_order_release);
-      },
-      deliver_ready);
-  if (finished && streaming && delivered < n) deliver_ready();
+        if (!st.ok()) fail(st);
+      });
   if (first_error) return *first_error;
   if (!finished) return cancelled_error();
   log_info("dicom: decoded " + std::to_string(n) + " slice(s) of " + selector + " in " + ms_since(t_decode));
@@ -900,8 +889,11 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
     out.warnings.push_back("dropped " + std::to_string(dropped) + " duplicate slice(s) (same position, identical pixels)");
   }
 
-  if (g.needs_resample()) {
+  if (streaming) {
+    // Already written; the volume keeps its geometry only.
+  } else if (g.needs_resample()) {
     vol.hu = Tensor::empty({g.nz_out, rows, cols}, DType::kF32);
+    advise_huge_pages(vol.hu);
     resample(raw_data, g, rows, cols, mapping.padding_fill, vol.hu.data<float>());
   } else if (nu == n) {
     vol.hu = raw;
@@ -912,8 +904,12 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
                   plane * sizeof(float));
     }
   }
-  if (options.on_slices && !streaming) {
-    HILUM_RETURN_IF_ERROR(options.on_slices(vol, 0, vol.nz()));
+  if (options.writer && !streaming) {
+    HILUM_RETURN_IF_ERROR(options.writer->begin(vol, vol.hu.shape()));
+    for (int64_t z = 0; z < vol.nz(); ++z) {
+      HILUM_RETURN_IF_ERROR(options.writer->write(z, vol.data() + static_cast<size_t>(z) * plane));
+    }
+    vol.hu = Tensor();
   }
 
   const InstanceHeader& hf = hs[static_cast<size_t>(first.instance)];

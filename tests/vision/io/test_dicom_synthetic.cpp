@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <random>
 
 #include "tests/vision/io/dicom_writer.h"
@@ -700,8 +701,37 @@ TEST(DicomSynthetic, ThreadCountDoesNotChangeTheResult) {
   EXPECT_EQ(std::memcmp(a->volume.data(), b->volume.data(), a->volume.hu.nbytes()), 0);
 }
 
-TEST(DicomSynthetic, SliceSinkReceivesEverySliceInOrder) {
-  TempDir dir("sink");
+// Collects what a VolumeWriter receives (write() may run on several threads).
+class RecordingWriter final : public VolumeWriter {
+ public:
+  Status begin(const Volume& geometry, const Shape& shape) override {
+    EXPECT_FALSE(begun_);
+    begun_ = true;
+    shape_ = shape;
+    spacing_ = geometry.spacing;
+    data_.assign(static_cast<size_t>(shape_numel(shape)), std::nanf(""));
+    writes_.assign(static_cast<size_t>(shape[0]), 0);
+    return fail_ ? internal_error("disk full") : Status::Ok();
+  }
+  Status write(int64_t z, const float* slice) override {
+    EXPECT_TRUE(begun_);
+    const size_t plane = static_cast<size_t>(shape_[1] * shape_[2]);
+    std::lock_guard<std::mutex> lock(mu_);
+    std::copy(slice, slice + plane, data_.begin() + static_cast<std::ptrdiff_t>(z * plane));
+    ++writes_[static_cast<size_t>(z)];
+    return Status::Ok();
+  }
+  bool fail_ = false;
+  bool begun_ = false;
+  Shape shape_;
+  Vec3 spacing_{};
+  std::vector<float> data_;
+  std::vector<int> writes_;
+  std::mutex mu_;
+};
+
+TEST(DicomSynthetic, VolumeWriterReceivesEverySliceOnce) {
+  TempDir dir("writer");
   SeriesSpec spec;
   spec.slices = 23;
   auto slices = axial_series(spec);
@@ -709,39 +739,37 @@ TEST(DicomSynthetic, SliceSinkReceivesEverySliceInOrder) {
   std::shuffle(slices.begin(), slices.end(), rng);
   ASSERT_EQ(write_series(dir / "uniform", slices), "");
   for (int threads : {1, 3}) {
+    RecordingWriter writer;
     LoadOptions options;
     options.threads = threads;
-    int64_t next = 0;
-    int calls = 0;
-    options.on_slices = [&](const Volume& v, int64_t begin, int64_t end) -> Status {
-      EXPECT_EQ(begin, next);
-      EXPECT_GT(end, begin);
-      for (int64_t z = begin; z < end; ++z) EXPECT_FLOAT_EQ(v.at(1, 2, z), pattern_hu(2, 1, static_cast<int>(z)));
-      EXPECT_DOUBLE_EQ(v.spacing[2], 2.5);  // geometry is final from the first call
-      next = end;
-      ++calls;
-      return Status::Ok();
-    };
+    options.writer = &writer;
     auto r = load(dir / "uniform", options);
     ASSERT_TRUE(r.ok()) << r.error().message();
-    EXPECT_EQ(next, 23) << threads;
-    EXPECT_GE(calls, 1);
+    EXPECT_FALSE(r->volume.hu.defined());  // the writer took the slices
+    EXPECT_DOUBLE_EQ(r->volume.spacing[2], 2.5);
+    ASSERT_EQ(writer.shape_, (Shape{23, spec.rows, spec.columns}));
+    EXPECT_DOUBLE_EQ(writer.spacing_[2], 2.5);
+    for (int z = 0; z < 23; ++z) {
+      EXPECT_EQ(writer.writes_[static_cast<size_t>(z)], 1) << z;
+      EXPECT_FLOAT_EQ(writer.data_[static_cast<size_t>((z * spec.rows + 2) * spec.columns + 1)], pattern_hu(2, 1, z));
+    }
   }
-  // A resampled stack arrives in one call, after resampling.
+  // A resampled stack reaches the writer after resampling (same values as in memory).
   slices.erase(slices.begin() + 3);
   ASSERT_EQ(write_series(dir / "gap", slices), "");
+  RecordingWriter writer;
   LoadOptions options;
-  std::vector<std::pair<int64_t, int64_t>> ranges;
-  options.on_slices = [&](const Volume& v, int64_t begin, int64_t end) -> Status {
-    ranges.emplace_back(begin, end);
-    return Status::Ok();
-  };
+  options.writer = &writer;
   auto r = load(dir / "gap", options);
   ASSERT_TRUE(r.ok()) << r.error().message();
-  ASSERT_EQ(ranges.size(), 1u);
-  EXPECT_EQ(ranges[0], std::make_pair(int64_t{0}, int64_t{23}));
-  // A failing sink stops the load with its error.
-  options.on_slices = [](const Volume&, int64_t, int64_t) -> Status { return internal_error("disk full"); };
+  auto in_memory = load(dir / "gap");
+  ASSERT_TRUE(in_memory.ok());
+  ASSERT_EQ(writer.shape_, in_memory->volume.hu.shape());
+  EXPECT_EQ(std::memcmp(writer.data_.data(), in_memory->volume.data(), in_memory->volume.hu.nbytes()), 0);
+  // A failing writer stops the load with its error.
+  RecordingWriter failing;
+  failing.fail_ = true;
+  options.writer = &failing;
   auto failed = load(dir / "uniform", options);
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().message(), "disk full");
