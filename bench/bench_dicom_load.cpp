@@ -51,7 +51,8 @@ void BM_LoadVolume(benchmark::State& state) {
     voxels = r->volume.hu.numel();
     benchmark::DoNotOptimize(r->volume.data());
   }
-  state.counters["voxels/s"] = benchmark::Counter(static_cast<double>(voxels), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["voxels/s"] =
+      benchmark::Counter(static_cast<double>(voxels), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_LoadVolume)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -78,7 +78,8 @@ nlohmann::json series_json(const SeriesSummary& s) {
 }
 
 Status run_info(const InfoArgs& args) {
-  HILUM_ASSIGN_OR_RETURN(DicomInventory inv, scan_dicom(to_paths(args.inputs), process_progress(), args.threads));
+  HILUM_ASSIGN_OR_RETURN(DicomInventory inv,
+                         scan_dicom(to_paths(args.inputs), process_progress(), args.threads));
   process_progress().finish();
   if (args.json) {
     nlohmann::json j = {{"files", inv.files}, {"dicom_images", inv.dicom_images}, {"warnings", inv.warnings}};
@@ -99,9 +100,10 @@ Status run_info(const InfoArgs& args) {
                 s.num_slices, s.num_files, s.columns, s.rows, num(s.spacing[0], 3).c_str(),
                 num(s.spacing[1], 3).c_str(), num(s.spacing[2], 3).c_str());
     std::printf("    orientation %s %s %s %s %s %s (%s), %s\n", num(s.orientation[0], 4).c_str(),
-                num(s.orientation[1], 4).c_str(), num(s.orientation[2], 4).c_str(), num(s.orientation[3], 4).c_str(),
-                num(s.orientation[4], 4).c_str(), num(s.orientation[5], 4).c_str(),
-                plane_name(s.orientation).c_str(), s.transfer_syntax.c_str());
+                num(s.orientation[1], 4).c_str(), num(s.orientation[2], 4).c_str(),
+                num(s.orientation[3], 4).c_str(), num(s.orientation[4], 4).c_str(),
+                num(s.orientation[5], 4).c_str(), plane_name(s.orientation).c_str(),
+                s.transfer_syntax.c_str());
     if (!s.image_type.empty()) std::printf("    image type %s\n", s.image_type.c_str());
     if (!s.problem.empty()) std::printf("    cannot load: %s\n", s.problem.c_str());
     for (const auto& w : s.warnings) std::printf("    warning: %s\n", w.c_str());
@@ -112,7 +114,9 @@ Status run_info(const InfoArgs& args) {
 // NPY v1.0 header for a little-endian float32 C-order array.
 std::string npy_header(const Shape& shape) {
   std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (";
-  for (size_t i = 0; i < shape.size(); ++i) dict += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "") + (i + 1 < shape.size() ? " " : "");
+  for (size_t i = 0; i < shape.size(); ++i)
+    dict += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "") +
+            (i + 1 < shape.size() ? " " : "");
   dict += "), }";
   const size_t unpadded = 10 + dict.size() + 1;
   dict.append((unpadded + 63) / 64 * 64 - unpadded, ' ');
@@ -206,10 +210,12 @@ Status run_volume(const VolumeArgs& args) {
   NpyVolumeWriter npy(args.out);
   options.writer = &npy;
   const auto start = std::chrono::steady_clock::now();
-  HILUM_ASSIGN_OR_RETURN(LoadedStudy study, load_dicom_volume(to_paths(args.inputs), options, process_progress()));
+  HILUM_ASSIGN_OR_RETURN(LoadedStudy study,
+                         load_dicom_volume(to_paths(args.inputs), options, process_progress()));
   process_progress().finish();
   const bool chatty = log_level() <= LogLevel::kWarning;
-  if (!study.selection_note.empty() && chatty) std::fprintf(stderr, "hilum: note: %s\n", study.selection_note.c_str());
+  if (!study.selection_note.empty() && chatty)
+    std::fprintf(stderr, "hilum: note: %s\n", study.selection_note.c_str());
   for (const auto& w : study.warnings) log_warning(w);
 
   const Volume& v = study.volume;
@@ -238,7 +244,8 @@ Status run_volume(const VolumeArgs& args) {
   }
   log_info("dicom: load and write took " +
            std::to_string(
-               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()) +
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+                   .count()) +
            " ms");
   if (chatty) {
     const Shape& sh = npy.shape();
@@ -263,7 +270,8 @@ void register_dicom_commands(CommandLine& cl) {
   ic->add_option("PATH", info->inputs, "Folders (searched recursively), DICOMDIR files or DICOM files")
       ->required();
   ic->add_flag("--json", info->json, "Print JSON instead of text");
-  ic->add_option("--threads", info->threads, "Header-reading threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  ic->add_option("--threads", info->threads, "Header-reading threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
 
   auto vol = std::make_shared<VolumeArgs>();
   CLI::App* vc = cl.add(nullptr, "volume", "Load one DICOM series as a float32 HU volume (NPY + meta.json)",
@@ -275,12 +283,15 @@ void register_dicom_commands(CommandLine& cl) {
       "series_uid, warnings. Without --series the CT series with the most slices is loaded\n"
       "(said on stderr and in meta.json). Both files appear together or not at all.\n"
       "Exit code 2 on bad input (the message names the file or series). See docs/dicom.md.");
-  vc->add_option("PATH", vol->inputs, "Folders (searched recursively), DICOMDIR files or DICOM files")->required();
+  vc->add_option("PATH", vol->inputs, "Folders (searched recursively), DICOMDIR files or DICOM files")
+      ->required();
   vc->add_option("--out", vol->out, "Output volume (.npy, float32)")->required();
   vc->add_option("--meta", vol->meta, "Output geometry and warnings (.json)")->required();
-  vc->add_option("--series", vol->series, "SeriesInstanceUID to load (UID#k for split stacks; see `hilum info`)");
+  vc->add_option("--series", vol->series,
+                 "SeriesInstanceUID to load (UID#k for split stacks; see `hilum info`)");
   vc->add_option("--threads", vol->threads, "Decode threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  vc->add_option("--max-gap", vol->max_gap, "Most missing slices in one gap that may be interpolated (default 2)")
+  vc->add_option("--max-gap", vol->max_gap,
+                 "Most missing slices in one gap that may be interpolated (default 2)")
       ->check(CLI::NonNegativeNumber);
   vc->add_flag("--no-resample-tilt", vol->no_resample_tilt,
                "Refuse gantry-tilted series instead of resampling them onto an orthogonal grid");

@@ -34,7 +34,8 @@ std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 
 CliRun hilum(const std::string& args) {
   TempDir io("cli-io");
-  const std::string cmd = std::string(HILUM_CLI) + " " + args + " >" + quote(io / "out") + " 2>" + quote(io / "err");
+  const std::string cmd =
+      std::string(HILUM_CLI) + " " + args + " >" + quote(io / "out") + " 2>" + quote(io / "err");
   const int status = std::system(cmd.c_str());
   CliRun r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -70,7 +71,7 @@ TEST(CliDicom, VolumeWritesNpyAndMeta) {
   ASSERT_EQ(write_series(dir / "in", slices), "");
   fs::create_directories(dir / "out");
   CliRun r = hilum("volume " + quote(dir / "in") + " --out " + quote(dir / "out/vol.npy") + " --meta " +
-                quote(dir / "out/meta.json"));
+                   quote(dir / "out/meta.json"));
   ASSERT_EQ(r.code, 0) << r.err;
   auto t = read_npy(dir / "out/vol.npy");
   ASSERT_TRUE(t.ok()) << t.error().message();
@@ -125,15 +126,16 @@ TEST(CliDicom, SeveralSeriesSaySoOnStderrAndInMeta) {
   b.slices = 7;
   ASSERT_EQ(write_series(dir / "in/a", axial_series(a)), "");
   ASSERT_EQ(write_series(dir / "in/b", axial_series(b)), "");
-  CliRun r = hilum("volume " + quote(dir / "in") + " --out " + quote(dir / "v.npy") + " --meta " + quote(dir / "m.json"));
+  CliRun r = hilum("volume " + quote(dir / "in") + " --out " + quote(dir / "v.npy") + " --meta " +
+                   quote(dir / "m.json"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("hilum: note: 2 series"), std::string::npos) << r.err;
   auto meta = nlohmann::json::parse(slurp(dir / "m.json"));
   EXPECT_EQ(meta["series_uid"], b.series_uid);
   EXPECT_NE(meta["selection_note"].get<std::string>().find("most slices"), std::string::npos);
 
-  CliRun pick = hilum("-q volume " + quote(dir / "in") + " --series " + a.series_uid + " --out " + quote(dir / "v.npy") +
-                   " --meta " + quote(dir / "m.json"));
+  CliRun pick = hilum("-q volume " + quote(dir / "in") + " --series " + a.series_uid + " --out " +
+                      quote(dir / "v.npy") + " --meta " + quote(dir / "m.json"));
   ASSERT_EQ(pick.code, 0) << pick.err;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir / "m.json"))["shape"][0], 4);
 }
@@ -143,7 +145,7 @@ TEST(CliDicom, SeveralSeriesSaySoOnStderrAndInMeta) {
 struct BadCase {
   std::string name;
   std::function<std::string(const fs::path& dir)> make;  // writes the input, returns the extra args
-  std::string needle;                                     // must appear in the message
+  std::string needle;                                    // must appear in the message
 };
 
 void expect_refused(const BadCase& c) {
@@ -152,7 +154,7 @@ void expect_refused(const BadCase& c) {
   fs::create_directories(dir / "out");
   const std::string input_args = c.make(dir.path());
   CliRun r = hilum("-q volume " + input_args + " --out " + quote(dir / "out/vol.npy") + " --meta " +
-                quote(dir / "out/meta.json"));
+                   quote(dir / "out/meta.json"));
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_EQ(r.err.rfind("hilum: error: ", 0), 0u) << r.err;
@@ -267,7 +269,8 @@ TEST(CliDicomBadInput, TiltRefusedWhenAsked) {
                   [](const fs::path& d) {
                     SeriesSpec s;
                     auto slices = axial_series(s);
-                    for (size_t i = 0; i < slices.size(); ++i) slices[i].position[1] = 0.9 * static_cast<double>(i);
+                    for (size_t i = 0; i < slices.size(); ++i)
+                      slices[i].position[1] = 0.9 * static_cast<double>(i);
                     write_series(d / "in", slices);
                     return quote(d / "in") + " --no-resample-tilt";
                   },
@@ -275,12 +278,13 @@ TEST(CliDicomBadInput, TiltRefusedWhenAsked) {
 }
 
 TEST(CliDicomBadInput, MissingInputAndOutputFolder) {
-  expect_refused({"missing input", [](const fs::path& d) { return quote(d / "nothing-here"); }, "no such file or folder"});
+  expect_refused({"missing input", [](const fs::path& d) { return quote(d / "nothing-here"); },
+                  "no such file or folder"});
   TempDir dir("cli-outdir");
   SeriesSpec s;
   ASSERT_EQ(write_series(dir / "in", axial_series(s)), "");
-  CliRun r = hilum("-q volume " + quote(dir / "in") + " --out " + quote(dir / "no/such/vol.npy") + " --meta " +
-                quote(dir / "m.json"));
+  CliRun r = hilum("-q volume " + quote(dir / "in") + " --out " + quote(dir / "no/such/vol.npy") +
+                   " --meta " + quote(dir / "m.json"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "m.json"));

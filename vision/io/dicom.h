@@ -33,20 +33,20 @@ namespace hilum {
 // duplicate positions) AcquisitionNumber.
 struct SeriesSummary {
   std::string series_uid;
-  std::string selector;        // what `--series` takes for this stack: "UID" or "UID#k"
+  std::string selector;  // what `--series` takes for this stack: "UID" or "UID#k"
   std::string modality;
-  std::string description;     // SeriesDescription (not PHI)
-  std::string image_type;      // e.g. "ORIGINAL\PRIMARY\AXIAL"
-  int stack_index = 0;         // k of "UID#k"; 0 = the series' main stack
-  int num_slices = 0;          // images (or frames of a multi-frame object)
+  std::string description;  // SeriesDescription (not PHI)
+  std::string image_type;   // e.g. "ORIGINAL\PRIMARY\AXIAL"
+  int stack_index = 0;      // k of "UID#k"; 0 = the series' main stack
+  int num_slices = 0;       // images (or frames of a multi-frame object)
   int num_files = 0;
   int rows = 0, columns = 0;
-  Vec3 spacing{0, 0, 0};       // x, y, z mm (z from position deltas; 0 when unknown)
+  Vec3 spacing{0, 0, 0};                // x, y, z mm (z from position deltas; 0 when unknown)
   std::array<double, 6> orientation{};  // ImageOrientationPatient (row, column cosines)
-  std::string transfer_syntax;  // name of the (first) transfer syntax
-  bool is_localizer = false;   // LOCALIZER image type or scout: never chosen automatically
-  bool is_default = false;     // what load_dicom_volume picks without LoadOptions::series_uid
-  std::string problem;         // non-empty: why this stack cannot become a volume
+  std::string transfer_syntax;          // name of the (first) transfer syntax
+  bool is_localizer = false;            // LOCALIZER image type or scout: never chosen automatically
+  bool is_default = false;              // what load_dicom_volume picks without LoadOptions::series_uid
+  std::string problem;                  // non-empty: why this stack cannot become a volume
   std::vector<std::string> warnings;
 };
 
@@ -75,17 +75,17 @@ class VolumeWriter {
 struct LoadOptions {
   // "UID" (the main stack of that series) or "UID#k"; else the CT stack with most slices.
   std::optional<std::string> series_uid;
-  bool resample_tilt = true;     // gantry tilt: resample onto an orthogonal grid; false: refuse
-  bool resample_spacing = true;  // non-uniform spacing / small gaps: resample; false: refuse
-  int max_gap_slices = 2;        // a gap of more missing slices is refused, never interpolated
-  int threads = 0;               // decode threads; 0 = hardware concurrency
+  bool resample_tilt = true;       // gantry tilt: resample onto an orthogonal grid; false: refuse
+  bool resample_spacing = true;    // non-uniform spacing / small gaps: resample; false: refuse
+  int max_gap_slices = 2;          // a gap of more missing slices is refused, never interpolated
+  int threads = 0;                 // decode threads; 0 = hardware concurrency
   VolumeWriter* writer = nullptr;  // optional: stream slices out instead of keeping them
 };
 
 struct LoadedStudy {
-  Volume volume;                      // `hu` is empty when LoadOptions::writer took the slices
-  StudyInfo info;                     // PHI lives here and only here
-  std::string series_selector;        // the stack that was loaded ("UID" or "UID#k")
+  Volume volume;                // `hu` is empty when LoadOptions::writer took the slices
+  StudyInfo info;               // PHI lives here and only here
+  std::string series_selector;  // the stack that was loaded ("UID" or "UID#k")
   std::string transfer_syntax;
   std::vector<std::string> warnings;  // geometry and decoding warnings, no PHI
   std::string selection_note;         // why this series was chosen when several were present

@@ -391,10 +391,9 @@ std::optional<fs::path> resolve_file_id(const fs::path& root, const std::vector<
     bool found = false;
     for (const auto& entry : fs::directory_iterator(cur, ec)) {
       std::string name = entry.path().filename().string();
-      if (name.size() == p.size() &&
-          std::equal(name.begin(), name.end(), p.begin(),
-                     [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) ==
-                                                 std::toupper(static_cast<unsigned char>(b)); })) {
+      if (name.size() == p.size() && std::equal(name.begin(), name.end(), p.begin(), [](char a, char b) {
+            return std::toupper(static_cast<unsigned char>(a)) == std::toupper(static_cast<unsigned char>(b));
+          })) {
         cur = entry.path();
         found = true;
         break;
@@ -507,7 +506,8 @@ bool parallel_for(size_t count, int threads, Progress& progress, std::string_vie
                   const std::function<void(size_t)>& fn) {
   if (progress.cancelled()) return false;
   if (count == 0) return true;
-  size_t workers = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  size_t workers =
+      threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
   workers = std::min(workers, count);
   if (workers == 1) {
     // Single worker: run inline, polling between items.

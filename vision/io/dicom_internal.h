@@ -32,8 +32,8 @@ struct FrameInfo {
   double row_spacing = 0, column_spacing = 0;  // PixelSpacing[0] (between rows), [1] (between columns)
   bool has_rescale = false;
   double slope = 1, intercept = 0;
-  bool localizer = false;  // ImageType / FrameType value 3 is LOCALIZER
-  std::string stack_id;    // enhanced: FrameContentSequence StackID
+  bool localizer = false;             // ImageType / FrameType value 3 is LOCALIZER
+  std::string stack_id;               // enhanced: FrameContentSequence StackID
   bool position_synthesized = false;  // legacy multi-frame: IPP + f * spacing along the normal
 };
 
@@ -50,10 +50,10 @@ struct InstanceHeader {
   bool has_pixel_data = false;
   bool float_pixel_data = false;
   bool encapsulated = false;
-  uint64_t pixel_data_bytes = 0;  // length field of native PixelData
+  uint64_t pixel_data_bytes = 0;                        // length field of native PixelData
   std::optional<int32_t> padding_value, padding_limit;  // stored-value space
   double spacing_between_slices = 0, slice_thickness = 0, gantry_tilt = 0;
-  bool enhanced = false;  // has per-frame functional groups
+  bool enhanced = false;              // has per-frame functional groups
   std::vector<FrameInfo> frame_info;  // size == frames
   StudyInfo study;                    // study-level facts incl. PHI (never logged)
 };

@@ -25,9 +25,9 @@ namespace {
 
 // How to turn one container value into a stored value.
 struct BitLayout {
-  int shift = 0;          // HighBit + 1 - BitsStored (0 for codec output)
+  int shift = 0;  // HighBit + 1 - BitsStored (0 for codec output)
   uint32_t mask = 0xffff;
-  int32_t sign = 0;       // 1 << (BitsStored - 1) for signed data, else 0
+  int32_t sign = 0;  // 1 << (BitsStored - 1) for signed data, else 0
   bool has_padding = false;
   int32_t pad_lo = 0, pad_hi = -1;
   bool pad_in_container = false;  // padding value lies outside the BitsStored range
@@ -183,15 +183,16 @@ Status decode_j2k(const std::vector<uint8_t>& bytes, const InstanceHeader& h, st
             opj_decode(codec, stream, image) && opj_end_decompress(codec, stream);
   Status status;
   if (!ok || !image) {
-    status = bad_input(h.path.string() + ": JPEG 2000 decoding failed" + (error.empty() ? "" : " (" + error + ")"));
+    status = bad_input(h.path.string() + ": JPEG 2000 decoding failed" +
+                       (error.empty() ? "" : " (" + error + ")"));
   } else if (image->numcomps != 1) {
     status = unsupported(h.path.string() + ": JPEG 2000 image has " + std::to_string(image->numcomps) +
                          " components; only grayscale is supported");
-  } else if (static_cast<int>(image->comps[0].w) != h.columns || static_cast<int>(image->comps[0].h) != h.rows ||
-             !image->comps[0].data) {
+  } else if (static_cast<int>(image->comps[0].w) != h.columns ||
+             static_cast<int>(image->comps[0].h) != h.rows || !image->comps[0].data) {
     status = bad_input(h.path.string() + ": JPEG 2000 image is " + std::to_string(image->comps[0].w) + "x" +
-                       std::to_string(image->comps[0].h) + " but the header says " + std::to_string(h.columns) +
-                       "x" + std::to_string(h.rows));
+                       std::to_string(image->comps[0].h) + " but the header says " +
+                       std::to_string(h.columns) + "x" + std::to_string(h.rows));
   } else {
     const size_t n = static_cast<size_t>(h.rows) * h.columns;
     out.assign(image->comps[0].data, image->comps[0].data + n);
@@ -214,7 +215,8 @@ bool starts_codestream(const std::vector<uint8_t>& f) {
 
 // Splits encapsulated pixel data into one byte stream per frame (Basic Offset
 // Table when present, else one fragment per frame, else codestream starts).
-Status encapsulated_frames(DcmDataset* ds, const InstanceHeader& h, std::vector<std::vector<uint8_t>>& frames) {
+Status encapsulated_frames(DcmDataset* ds, const InstanceHeader& h,
+                           std::vector<std::vector<uint8_t>>& frames) {
   const std::string where = h.path.string() + ": ";
   DcmElement* elem = nullptr;
   if (ds->findAndGetElement(DCM_PixelData, elem).bad() || !elem) return bad_input(where + "no PixelData");
@@ -255,7 +257,8 @@ Status encapsulated_frames(DcmDataset* ds, const InstanceHeader& h, std::vector<
     if (table->getUint8Array(t).good() && t) {
       for (size_t f = 0; f < nframes; ++f) {
         bot.push_back(static_cast<uint32_t>(t[4 * f]) | (static_cast<uint32_t>(t[4 * f + 1]) << 8) |
-                      (static_cast<uint32_t>(t[4 * f + 2]) << 16) | (static_cast<uint32_t>(t[4 * f + 3]) << 24));
+                      (static_cast<uint32_t>(t[4 * f + 2]) << 16) |
+                      (static_cast<uint32_t>(t[4 * f + 3]) << 24));
       }
     }
   }
@@ -275,8 +278,8 @@ Status encapsulated_frames(DcmDataset* ds, const InstanceHeader& h, std::vector<
     }
   }
   if (frames.size() != nframes) {
-    return bad_input(where + "cannot split " + std::to_string(fragments.size()) + " PixelData fragments into " +
-                     std::to_string(nframes) + " frames");
+    return bad_input(where + "cannot split " + std::to_string(fragments.size()) +
+                     " PixelData fragments into " + std::to_string(nframes) + " frames");
   }
   return Status::Ok();
 }
@@ -301,7 +304,8 @@ std::string pixel_format_problem(const InstanceHeader& h) {
            std::to_string(h.bits_allocated);
   }
   if (h.high_bit < h.bits_stored - 1 || h.high_bit >= h.bits_allocated) {
-    return "HighBit " + std::to_string(h.high_bit) + " does not fit BitsStored " + std::to_string(h.bits_stored);
+    return "HighBit " + std::to_string(h.high_bit) + " does not fit BitsStored " +
+           std::to_string(h.bits_stored);
   }
   return "";
 }
@@ -319,9 +323,9 @@ Status check_native_length(const InstanceHeader& h, uint64_t have) {
                         static_cast<uint64_t>(h.frames);
   if (have < need) {
     return bad_input(h.path.string() + ": PixelData holds " + std::to_string(have) + " bytes but " +
-                     std::to_string(h.rows) + "x" + std::to_string(h.columns) + "x" + std::to_string(h.frames) +
-                     " pixels at " + std::to_string(h.bits_allocated) + " bits need " + std::to_string(need) +
-                     " (truncated file?)");
+                     std::to_string(h.rows) + "x" + std::to_string(h.columns) + "x" +
+                     std::to_string(h.frames) + " pixels at " + std::to_string(h.bits_allocated) +
+                     " bits need " + std::to_string(need) + " (truncated file?)");
   }
   return Status::Ok();
 }

@@ -1,6 +1,8 @@
 // From headers to a Volume: series and stacks, geometry checks, selection,
 // parallel decoding and (when needed) resampling onto a regular grid.
 // The rules are documented in docs/dicom.md; keep the two in step.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,8 +11,6 @@
 #include <mutex>
 #include <numeric>
 #include <sstream>
-
-#include <sys/mman.h>
 
 #include "model/log.h"
 #include "vision/io/dicom.h"
@@ -52,8 +52,8 @@ struct Stack {
   std::string localizer_reason;
   std::string problem;
   ErrorKind problem_kind = ErrorKind::kBadInput;  // kUnsupported for valid but unhandled pixel formats
-  bool conflict = false;  // the problem is only that the series holds rival stacks
-  std::vector<std::string> notes;  // split explanations
+  bool conflict = false;                          // the problem is only that the series holds rival stacks
+  std::vector<std::string> notes;                 // split explanations
 };
 
 const FrameInfo& frame_of(const std::vector<InstanceHeader>& hs, const Slice& s) {
@@ -135,17 +135,19 @@ Result<ScanResult> scan_headers(const std::vector<fs::path>& inputs, int threads
     }
   }
   if (not_dicom) out.warnings.push_back("skipped " + std::to_string(not_dicom) + " non-DICOM file(s)");
-  if (no_pixels) out.warnings.push_back("skipped " + std::to_string(no_pixels) + " DICOM file(s) without pixel data");
+  if (no_pixels)
+    out.warnings.push_back("skipped " + std::to_string(no_pixels) + " DICOM file(s) without pixel data");
   if (unreadable) {
-    out.warnings.push_back("skipped " + std::to_string(unreadable) + " unreadable DICOM file(s) (first: " +
-                           first_unreadable + ")");
+    out.warnings.push_back("skipped " + std::to_string(unreadable) +
+                           " unreadable DICOM file(s) (first: " + first_unreadable + ")");
   }
   if (repeated) {
     out.warnings.push_back("ignored " + std::to_string(repeated) +
                            " file(s) repeating an SOPInstanceUID already read (copies)");
   }
   if (out.images.empty()) {
-    std::string why = out.files == 0 ? "no files" : std::to_string(out.files) + " file(s), none a DICOM image";
+    std::string why =
+        out.files == 0 ? "no files" : std::to_string(out.files) + " file(s), none a DICOM image";
     if (unreadable) why += "; " + first_unreadable;
     return bad_input("no DICOM images found in " + join_inputs(inputs) + " (" + why + ")");
   }
@@ -203,7 +205,8 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
       const size_t n = c.slices.size();
       if (main && n <= kScoutMaxSlices && n * 4 <= main->slices.size()) {
         c.localizer = true;
-        c.localizer_reason = "scout: " + std::to_string(n) + " slice(s) with another orientation or matrix size";
+        c.localizer_reason =
+            "scout: " + std::to_string(n) + " slice(s) with another orientation or matrix size";
       } else {
         rivals.push_back(&c);
       }
@@ -211,7 +214,8 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
     if (!rivals.empty()) {
       rivals.insert(rivals.begin(), const_cast<Stack*>(main));
       std::string list;
-      for (size_t i = 0; i < rivals.size(); ++i) list += (i ? ", " : "") + std::to_string(rivals[i]->slices.size());
+      for (size_t i = 0; i < rivals.size(); ++i)
+        list += (i ? ", " : "") + std::to_string(rivals[i]->slices.size());
       for (Stack* r : rivals) {
         r->conflict = true;
         r->problem = "series has " + std::to_string(rivals.size()) +
@@ -246,14 +250,15 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
       };
       bool separated = false;
       if (!c.localizer && all_have_acq && by_acq.size() > 1 && has_duplicates(c.slices)) {
-        separated = std::none_of(by_acq.begin(), by_acq.end(), [&](auto& kv) { return has_duplicates(kv.second); });
+        separated =
+            std::none_of(by_acq.begin(), by_acq.end(), [&](auto& kv) { return has_duplicates(kv.second); });
       }
       if (separated) {
         for (auto& [acq, v] : by_acq) {
           Stack s = c;
           s.slices = v;
-          s.notes.push_back("AcquisitionNumber " + std::to_string(acq) + " of " + std::to_string(by_acq.size()) +
-                            " acquisitions at the same positions (split)");
+          s.notes.push_back("AcquisitionNumber " + std::to_string(acq) + " of " +
+                            std::to_string(by_acq.size()) + " acquisitions at the same positions (split)");
           split.push_back(std::move(s));
         }
       } else {
@@ -283,29 +288,28 @@ std::vector<Stack> build_stacks(const std::vector<InstanceHeader>& hs) {
 }
 
 std::string selector_of(const Stack& s, const std::vector<Stack>& all) {
-  const bool alone = std::count_if(all.begin(), all.end(), [&](const Stack& o) {
-                       return o.series_uid == s.series_uid;
-                     }) == 1;
+  const bool alone = std::count_if(all.begin(), all.end(),
+                                   [&](const Stack& o) { return o.series_uid == s.series_uid; }) == 1;
   return alone || s.index == 0 ? s.series_uid : s.series_uid + "#" + std::to_string(s.index);
 }
 
 // ---- geometry -------------------------------------------------------------
 
 struct Geometry {
-  std::string error;   // cannot be a volume whatever the options
-  std::string refusal; // could be resampled, but the options say no
-  std::vector<int> order;           // indices into stack.slices, sorted along the normal
-  std::vector<double> dist;         // per sorted slice, mm along the normal
+  std::string error;                          // cannot be a volume whatever the options
+  std::string refusal;                        // could be resampled, but the options say no
+  std::vector<int> order;                     // indices into stack.slices, sorted along the normal
+  std::vector<double> dist;                   // per sorted slice, mm along the normal
   std::vector<std::array<double, 2>> offset;  // per sorted slice, in-plane shift vs the first (mm along x, y)
   std::vector<std::vector<int>> duplicates;   // groups of sorted indices sharing a position
-  std::vector<int> unique;          // first sorted index of each distinct position
+  std::vector<int> unique;                    // first sorted index of each distinct position
   Vec3 x{1, 0, 0}, y{0, 1, 0}, n{0, 0, 1};
-  double sx = 1, sy = 1;            // mm between columns (x) and rows (y)
+  double sx = 1, sy = 1;  // mm between columns (x) and rows (y)
   double spacing_z = 1;
   bool uniform = true;
   bool sheared = false;
   double tilt_deg = 0;
-  int nz_out = 1;                   // slices after resampling (== unique.size() when no resampling)
+  int nz_out = 1;  // slices after resampling (== unique.size() when no resampling)
   double step_out = 1;
   std::vector<std::string> warnings;
   bool needs_resample() const { return sheared || !uniform; }
@@ -320,8 +324,8 @@ Geometry analyze(const Stack& stack, const std::vector<InstanceHeader>& hs, cons
   // In-plane geometry.
   if (f0.has_pixel_spacing) {
     if (!(f0.row_spacing > 0) || !(f0.column_spacing > 0)) {
-      g.error = "PixelSpacing " + fmt(f0.row_spacing, 4) + "\\" + fmt(f0.column_spacing, 4) + " is not positive (" +
-                h0.path.string() + ")";
+      g.error = "PixelSpacing " + fmt(f0.row_spacing, 4) + "\\" + fmt(f0.column_spacing, 4) +
+                " is not positive (" + h0.path.string() + ")";
       return g;
     }
     g.sy = f0.row_spacing;
@@ -330,7 +334,8 @@ Geometry analyze(const Stack& stack, const std::vector<InstanceHeader>& hs, cons
       const FrameInfo& fi = frame_of(hs, s);
       if (!fi.has_pixel_spacing || std::fabs(fi.row_spacing - g.sy) > 1e-3 * g.sy ||
           std::fabs(fi.column_spacing - g.sx) > 1e-3 * g.sx) {
-        g.error = "PixelSpacing differs between slices (" + hs[static_cast<size_t>(s.instance)].path.string() + ")";
+        g.error =
+            "PixelSpacing differs between slices (" + hs[static_cast<size_t>(s.instance)].path.string() + ")";
         return g;
       }
     }
@@ -344,7 +349,8 @@ Geometry analyze(const Stack& stack, const std::vector<InstanceHeader>& hs, cons
     if (nx < 0.5 || ny < 0.5 || std::fabs(dot(x, y)) > 0.1 * nx * ny) {
       std::string o;
       for (int i = 0; i < 6; ++i) o += (i ? "\\" : "") + fmt(f0.orientation[i], 4);
-      g.error = "ImageOrientationPatient " + o + " is not two orthogonal unit vectors (" + h0.path.string() + ")";
+      g.error =
+          "ImageOrientationPatient " + o + " is not two orthogonal unit vectors (" + h0.path.string() + ")";
       return g;
     }
     for (auto& v : x) v /= nx;
@@ -380,11 +386,13 @@ Geometry analyze(const Stack& stack, const std::vector<InstanceHeader>& hs, cons
 
   // Order along the normal (never InstanceNumber).
   std::vector<double> d(n, 0.0);
-  for (size_t i = 0; i < n; ++i) d[i] = have_positions ? dot(frame_of(hs, stack.slices[i]).position, g.n) : 0.0;
+  for (size_t i = 0; i < n; ++i)
+    d[i] = have_positions ? dot(frame_of(hs, stack.slices[i]).position, g.n) : 0.0;
   g.order.resize(n);
   std::iota(g.order.begin(), g.order.end(), 0);
   std::stable_sort(g.order.begin(), g.order.end(), [&](int a, int b) { return d[a] < d[b]; });
-  const Vec3 p0 = have_positions ? frame_of(hs, stack.slices[static_cast<size_t>(g.order[0])]).position : Vec3{};
+  const Vec3 p0 =
+      have_positions ? frame_of(hs, stack.slices[static_cast<size_t>(g.order[0])]).position : Vec3{};
   for (int idx : g.order) {
     g.dist.push_back(d[static_cast<size_t>(idx)]);
     const Vec3 p = have_positions ? frame_of(hs, stack.slices[static_cast<size_t>(idx)]).position : Vec3{};
@@ -407,7 +415,8 @@ Geometry analyze(const Stack& stack, const std::vector<InstanceHeader>& hs, cons
   if (!g.duplicates.empty()) {
     size_t extra = 0;
     for (auto& grp : g.duplicates) extra += grp.size() - 1;
-    g.warnings.push_back(std::to_string(extra) + " slice(s) repeat a position already present (duplicates at " +
+    g.warnings.push_back(std::to_string(extra) +
+                         " slice(s) repeat a position already present (duplicates at " +
                          std::to_string(g.duplicates.size()) + " position(s))");
   }
 
@@ -490,10 +499,11 @@ Geometry analyze(const Stack& stack, const std::vector<InstanceHeader>& hs, cons
     g.refusal = missing ? "slices missing (" + std::to_string(missing) + "); resampling is turned off"
                         : "non-uniform slice spacing; resampling is turned off";
   } else if (g.sheared && !options.resample_tilt) {
-    g.refusal = "gantry tilt of " + fmt(g.tilt_deg, 1) + " deg; resampling onto an orthogonal grid is turned off";
+    g.refusal =
+        "gantry tilt of " + fmt(g.tilt_deg, 1) + " deg; resampling onto an orthogonal grid is turned off";
   } else if (g.needs_resample()) {
-    g.warnings.push_back("resampled onto a regular orthogonal grid: " + std::to_string(g.nz_out) + " slices of " +
-                         fmt(g.step_out, 3) + " mm (linear interpolation)");
+    g.warnings.push_back("resampled onto a regular orthogonal grid: " + std::to_string(g.nz_out) +
+                         " slices of " + fmt(g.step_out, 3) + " mm (linear interpolation)");
   }
   return g;
 }
@@ -532,14 +542,17 @@ struct Choice {
 };
 
 Result<Choice> choose(const Analysed& a, const std::vector<InstanceHeader>& hs, const LoadOptions& options) {
-  auto modality = [&](size_t i) { return hs[static_cast<size_t>(a.stacks[i].slices.front().instance)].modality; };
+  auto modality = [&](size_t i) {
+    return hs[static_cast<size_t>(a.stacks[i].slices.front().instance)].modality;
+  };
   auto describe = [&](size_t i) {
     return modality(i) + " series " + selector_of(a.stacks[i], a.stacks) + " (" +
            std::to_string(a.stacks[i].slices.size()) + " slices)";
   };
   auto available = [&]() {
     std::string s;
-    for (size_t i = 0; i < a.stacks.size() && i < 8; ++i) s += (i ? ", " : "") + selector_of(a.stacks[i], a.stacks);
+    for (size_t i = 0; i < a.stacks.size() && i < 8; ++i)
+      s += (i ? ", " : "") + selector_of(a.stacks[i], a.stacks);
     if (a.stacks.size() > 8) s += ", ...";
     return s;
   };
@@ -559,10 +572,12 @@ Result<Choice> choose(const Analysed& a, const std::vector<InstanceHeader>& hs, 
     for (size_t i = 0; i < a.stacks.size(); ++i) {
       if (a.stacks[i].series_uid == uid) in_series.push_back(i);
     }
-    if (in_series.empty()) return bad_input("no series " + uid + " in the input (found: " + available() + ")");
+    if (in_series.empty())
+      return bad_input("no series " + uid + " in the input (found: " + available() + ")");
     size_t pick = in_series.front();
     if (index) {
-      auto it = std::find_if(in_series.begin(), in_series.end(), [&](size_t i) { return a.stacks[i].index == *index; });
+      auto it = std::find_if(in_series.begin(), in_series.end(),
+                             [&](size_t i) { return a.stacks[i].index == *index; });
       if (it == in_series.end()) {
         return bad_input("series " + uid + " has no stack #" + std::to_string(*index) + " (it has " +
                          std::to_string(in_series.size()) + ")");
@@ -573,8 +588,8 @@ Result<Choice> choose(const Analysed& a, const std::vector<InstanceHeader>& hs, 
     Choice c{pick, ""};
     if (a.stacks[pick].localizer) c.note = "loading a localizer/scout stack as asked";
     if (!index && in_series.size() > 1) {
-      c.note = "series " + uid + " holds " + std::to_string(in_series.size()) + " stacks; loaded " + describe(pick) +
-               " (pick another with --series " + uid + "#k)";
+      c.note = "series " + uid + " holds " + std::to_string(in_series.size()) + " stacks; loaded " +
+               describe(pick) + " (pick another with --series " + uid + "#k)";
     }
     return c;
   }
@@ -651,7 +666,8 @@ void resample(const float* raw, const Geometry& g, int rows, int cols, float fil
       return;
     }
     for (int j = 0; j < rows; ++j) {
-      for (int i = 0; i < cols; ++i) dst[static_cast<size_t>(j) * cols + i] = bilinear(img, rows, cols, i - dx, j - dy, fill);
+      for (int i = 0; i < cols; ++i)
+        dst[static_cast<size_t>(j) * cols + i] = bilinear(img, rows, cols, i - dx, j - dy, fill);
     }
   };
   size_t loaded_a = SIZE_MAX, loaded_b = SIZE_MAX;
@@ -730,7 +746,8 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   auto ms_since = [](Clock::time_point t) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count()) + " ms";
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count()) +
+           " ms";
   };
   ProgressRange scan_progress(progress, 0.0, 0.2);
   HILUM_ASSIGN_OR_RETURN(ScanResult scan, scan_headers(inputs, options.threads, scan_progress));
@@ -772,12 +789,14 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
   }
   mapping.invert = any_inverted;
   if (any_mono1) {
-    out.warnings.push_back(any_inverted ? "MONOCHROME1 without a modality LUT: values inverted so that bright is high"
-                                        : "MONOCHROME1: values are modality values (rescale applied); MONOCHROME1 "
-                                          "only affects display");
+    out.warnings.push_back(any_inverted
+                               ? "MONOCHROME1 without a modality LUT: values inverted so that bright is high"
+                               : "MONOCHROME1: values are modality values (rescale applied); MONOCHROME1 "
+                                 "only affects display");
   }
   if (any_padding) {
-    out.warnings.push_back(std::string("PixelPaddingValue pixels set to ") + (is_ct ? "-1024 HU (air)" : "0"));
+    out.warnings.push_back(std::string("PixelPaddingValue pixels set to ") +
+                           (is_ct ? "-1024 HU (air)" : "0"));
   }
 
   // Check sizes before allocating: a header may promise more than the file holds.
@@ -785,16 +804,17 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
     const InstanceHeader& h = hs[static_cast<size_t>(s.instance)];
     const uint64_t need = static_cast<uint64_t>(h.rows) * h.columns * (h.bits_allocated / 8) * h.frames;
     if (!h.encapsulated && h.pixel_data_bytes != 0xffffffffu && h.pixel_data_bytes < need) {
-      return bad_input(h.path.string() + ": PixelData holds " + std::to_string(h.pixel_data_bytes) + " bytes but " +
-                       std::to_string(h.columns) + "x" + std::to_string(h.rows) + "x" + std::to_string(h.frames) +
-                       " pixels need " + std::to_string(need) + " (truncated file?)");
+      return bad_input(h.path.string() + ": PixelData holds " + std::to_string(h.pixel_data_bytes) +
+                       " bytes but " + std::to_string(h.columns) + "x" + std::to_string(h.rows) + "x" +
+                       std::to_string(h.frames) + " pixels need " + std::to_string(need) +
+                       " (truncated file?)");
     }
   }
 
   constexpr uint64_t kMaxVoxels = uint64_t{1} << 31;
   if (static_cast<uint64_t>(n) * plane > kMaxVoxels) {
-    return bad_input("series " + selector + ": " + std::to_string(n) + " slices of " + std::to_string(cols) + "x" +
-                     std::to_string(rows) + " are too large a volume");
+    return bad_input("series " + selector + ": " + std::to_string(n) + " slices of " + std::to_string(cols) +
+                     "x" + std::to_string(rows) + " are too large a volume");
   }
 
   // The geometry is final before any pixel is decoded.
@@ -859,7 +879,8 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
         Status st;
         try {
           st = decode_frames(h, t.frames, dest, mapping);
-          for (size_t f = 0; st.ok() && streaming && f < dest.size(); ++f) st = options.writer->write(t.z[f], dest[f]);
+          for (size_t f = 0; st.ok() && streaming && f < dest.size(); ++f)
+            st = options.writer->write(t.z[f], dest[f]);
         } catch (const std::exception& e) {
           st = internal_error(h.path.string() + ": decoding failed: " + e.what());
         }
@@ -876,17 +897,21 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
     for (size_t m = 1; m < group.size(); ++m) {
       const float* other = raw_data + static_cast<size_t>(group[m]) * plane;
       if (std::memcmp(ref, other, plane * sizeof(float)) != 0) {
-        const auto& ha = hs[static_cast<size_t>(stack.slices[static_cast<size_t>(g.order[group.front()])].instance)];
-        const auto& hb = hs[static_cast<size_t>(stack.slices[static_cast<size_t>(g.order[group[m]])].instance)];
+        const auto& ha =
+            hs[static_cast<size_t>(stack.slices[static_cast<size_t>(g.order[group.front()])].instance)];
+        const auto& hb =
+            hs[static_cast<size_t>(stack.slices[static_cast<size_t>(g.order[group[m]])].instance)];
         return bad_input("series " + selector + ": two slices at the same position (z=" +
-                         fmt(g.dist[static_cast<size_t>(group.front())]) + " mm) differ (" + ha.path.string() +
-                         ", " + hb.path.string() + "); two acquisitions mixed in one series?");
+                         fmt(g.dist[static_cast<size_t>(group.front())]) + " mm) differ (" +
+                         ha.path.string() + ", " + hb.path.string() +
+                         "); two acquisitions mixed in one series?");
       }
       ++dropped;
     }
   }
   if (dropped) {
-    out.warnings.push_back("dropped " + std::to_string(dropped) + " duplicate slice(s) (same position, identical pixels)");
+    out.warnings.push_back("dropped " + std::to_string(dropped) +
+                           " duplicate slice(s) (same position, identical pixels)");
   }
 
   if (streaming) {
@@ -915,7 +940,8 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
   const InstanceHeader& hf = hs[static_cast<size_t>(first.instance)];
   out.info = hf.study;
   for (size_t u = 0; u < nu; ++u) {
-    const auto& h = hs[static_cast<size_t>(stack.slices[static_cast<size_t>(g.order[static_cast<size_t>(g.unique[u])])].instance)];
+    const auto& h = hs[static_cast<size_t>(
+        stack.slices[static_cast<size_t>(g.order[static_cast<size_t>(g.unique[u])])].instance)];
     out.info.sop_class_uids.push_back(h.sop_class_uid);
     out.info.sop_instance_uids.push_back(h.sop_instance_uid);
   }

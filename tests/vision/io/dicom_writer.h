@@ -139,7 +139,8 @@ inline std::string write_slice(const fs::path& path, const SliceSpec& s) {
   ds->putAndInsertString(DCM_SOPInstanceUID, (s.sop_uid.empty() ? new_uid() : s.sop_uid).c_str());
   ds->putAndInsertString(DCM_ImageType, s.image_type.c_str());
   ds->putAndInsertString(DCM_InstanceNumber, std::to_string(s.instance_number).c_str());
-  if (s.acquisition_number) ds->putAndInsertString(DCM_AcquisitionNumber, std::to_string(*s.acquisition_number).c_str());
+  if (s.acquisition_number)
+    ds->putAndInsertString(DCM_AcquisitionNumber, std::to_string(*s.acquisition_number).c_str());
   ds->putAndInsertString(DCM_ImagePositionPatient, ds_list(s.position.data(), 3).c_str());
   ds->putAndInsertString(DCM_ImageOrientationPatient, ds_list(s.orientation.data(), 6).c_str());
   if (s.pixel_spacing) ds->putAndInsertString(DCM_PixelSpacing, ds_list(s.pixel_spacing->data(), 2).c_str());
@@ -157,7 +158,8 @@ inline std::string write_slice(const fs::path& path, const SliceSpec& s) {
   ds->putAndInsertUint16(DCM_HighBit, static_cast<Uint16>(s.high_bit));
   ds->putAndInsertUint16(DCM_PixelRepresentation, static_cast<Uint16>(s.pixel_representation));
   if (s.padding) put_stored_value(ds, DCM_PixelPaddingValue, *s.padding, s.pixel_representation);
-  if (s.padding_limit) put_stored_value(ds, DCM_PixelPaddingRangeLimit, *s.padding_limit, s.pixel_representation);
+  if (s.padding_limit)
+    put_stored_value(ds, DCM_PixelPaddingRangeLimit, *s.padding_limit, s.pixel_representation);
   if (s.pixel_data) {
     if (s.bits_allocated == 8) {
       std::vector<Uint8> bytes(s.pixels.begin(), s.pixels.end());
@@ -188,13 +190,16 @@ inline std::string write_slice(const fs::path& path, const SliceSpec& s) {
 inline std::vector<uint16_t> pattern(int rows, int columns, int z, int base = 1000) {
   std::vector<uint16_t> p(static_cast<size_t>(rows) * columns);
   for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < columns; ++c) p[static_cast<size_t>(r) * columns + c] = static_cast<uint16_t>(base + 100 * z + 10 * r + c);
+    for (int c = 0; c < columns; ++c)
+      p[static_cast<size_t>(r) * columns + c] = static_cast<uint16_t>(base + 100 * z + 10 * r + c);
   }
   return p;
 }
 
 // Expected value of pattern() after rescale (slope 1, intercept -1024).
-inline float pattern_hu(int r, int c, int z, int base = 1000) { return static_cast<float>(base + 100 * z + 10 * r + c - 1024); }
+inline float pattern_hu(int r, int c, int z, int base = 1000) {
+  return static_cast<float>(base + 100 * z + 10 * r + c - 1024);
+}
 
 // A plain axial CT series: slice z at position (0, 0, z0 + z * step); pixels = pattern(z).
 struct SeriesSpec {
@@ -246,8 +251,9 @@ struct EnhancedFrame {
 
 // Writes an Enhanced CT Image Storage object (signed 16-bit) with shared
 // orientation/spacing/rescale and per-frame positions.
-inline std::string write_enhanced_ct(const fs::path& path, const std::string& series_uid, int rows, int columns,
-                                     const std::vector<EnhancedFrame>& frames, double slope, double intercept,
+inline std::string write_enhanced_ct(const fs::path& path, const std::string& series_uid, int rows,
+                                     int columns, const std::vector<EnhancedFrame>& frames, double slope,
+                                     double intercept,
                                      std::array<double, 6> orientation = {1, 0, 0, 0, 1, 0}) {
   ensure_encoders();
   DcmFileFormat ff;
@@ -307,7 +313,8 @@ inline std::string write_enhanced_ct(const fs::path& path, const std::string& se
 inline std::string write_dicomdir(const fs::path& dir, const std::vector<std::string>& files) {
   DicomDirInterface ddir;
   ddir.enableInventMode(OFTrue);
-  OFCondition c = ddir.createNewDicomDir(DicomDirInterface::AP_GeneralPurpose, (dir / "DICOMDIR").c_str(), "HILUMTEST");
+  OFCondition c =
+      ddir.createNewDicomDir(DicomDirInterface::AP_GeneralPurpose, (dir / "DICOMDIR").c_str(), "HILUMTEST");
   if (c.bad()) return std::string("createNewDicomDir: ") + c.text();
   for (const auto& f : files) {
     c = ddir.addDicomFile(f.c_str(), dir.c_str());

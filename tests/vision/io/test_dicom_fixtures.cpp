@@ -29,8 +29,8 @@ const nlohmann::json& expected() {
   return j;
 }
 
-#define SKIP_WITHOUT_PYDICOM()                                                         \
-  if (!fs::exists(pydicom_files() / "CT_small.dcm")) {                                 \
+#define SKIP_WITHOUT_PYDICOM()                                                            \
+  if (!fs::exists(pydicom_files() / "CT_small.dcm")) {                                    \
     GTEST_SKIP() << "pydicom test files not installed (apt-get install python3-pydicom)"; \
   }
 
@@ -66,7 +66,8 @@ TEST_P(PydicomFile, ModalityValuesAndGeometryMatchPydicom) {
   }
   EXPECT_NEAR(mn, e["min"].get<double>(), value_tol);
   EXPECT_NEAR(mx, e["max"].get<double>(), value_tol);
-  EXPECT_NEAR(sum / n, e["mean"].get<double>(), tol == 0 ? 1e-6 * std::fabs(e["mean"].get<double>()) + 1e-6 : tol);
+  EXPECT_NEAR(sum / n, e["mean"].get<double>(),
+              tol == 0 ? 1e-6 * std::fabs(e["mean"].get<double>()) + 1e-6 : tol);
   if (tol == 0) {
     EXPECT_NEAR(sum, e["sum"].get<double>(), 1e-6 * std::fabs(e["sum"].get<double>()) + 1e-3);
   }
@@ -95,7 +96,8 @@ INSTANTIATE_TEST_SUITE_P(Golden, PydicomFile, ::testing::Range<size_t>(0, 15),
                          [](const ::testing::TestParamInfo<size_t>& info) {
                            std::string name = expected()["files"][info.param]["file"];
                            std::string out;
-                           for (char c : name.substr(0, name.size() - 4)) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           for (char c : name.substr(0, name.size() - 4))
+                             out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return out;
                          });
 
@@ -185,7 +187,8 @@ TEST(PydicomFixtures, TruncatedPixelDataIsAnErrorNamingTheFile) {
 
 TEST(PydicomFixtures, ColourImagesAreRefusedClearly) {
   SKIP_WITHOUT_PYDICOM();
-  for (const char* f : {"SC_rgb_rle.dcm", "ExplVR_BigEnd.dcm", "SC_rgb_jpeg_gdcm.dcm", "GDCMJ2K_TextGBR.dcm"}) {
+  for (const char* f :
+       {"SC_rgb_rle.dcm", "ExplVR_BigEnd.dcm", "SC_rgb_jpeg_gdcm.dcm", "GDCMJ2K_TextGBR.dcm"}) {
     auto r = load(pydicom_files() / f);
     ASSERT_FALSE(r.ok()) << f;
     EXPECT_EQ(r.error().kind(), ErrorKind::kUnsupported) << f;

@@ -231,7 +231,7 @@ TEST(DicomSynthetic, GantryTiltIsResampledOntoAnOrthogonalGridOrRefused) {
   const int rows = 16, cols = 12, n = 6;
   const double step = 2.0, tilt_deg = 20.0;
   const double shift = step * std::tan(tilt_deg * M_PI / 180.0);  // mm along y per slice
-  const double sy = 0.75;  // PixelSpacing[0], the writer's default
+  const double sy = 0.75;                                         // PixelSpacing[0], the writer's default
   std::vector<SliceSpec> slices;
   const std::string uid = new_uid();
   // World-linear content: HU = 2*y_world + 5*z_world (+1024 stored offset).
@@ -248,7 +248,8 @@ TEST(DicomSynthetic, GantryTiltIsResampledOntoAnOrthogonalGridOrRefused) {
     for (int j = 0; j < rows; ++j) {
       for (int i = 0; i < cols; ++i) {
         const double y = s.position[1] + j * sy, z = s.position[2];
-        s.pixels[static_cast<size_t>(j * cols + i)] = static_cast<uint16_t>(std::lround(world_hu(y, z) * 4 + 1024));
+        s.pixels[static_cast<size_t>(j * cols + i)] =
+            static_cast<uint16_t>(std::lround(world_hu(y, z) * 4 + 1024));
       }
     }
     s.slope = 0.25;
@@ -287,7 +288,8 @@ TEST(DicomSynthetic, GantryTiltIsResampledOntoAnOrthogonalGridOrRefused) {
   auto refused = load(dir.path(), refuse);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().kind(), ErrorKind::kBadInput);
-  EXPECT_NE(refused.error().message().find("gantry tilt of 20.0 deg"), std::string::npos) << refused.error().message();
+  EXPECT_NE(refused.error().message().find("gantry tilt of 20.0 deg"), std::string::npos)
+      << refused.error().message();
 }
 
 TEST(DicomSynthetic, Monochrome1KeepsModalityValuesButInvertsImagesWithoutRescale) {
@@ -435,7 +437,8 @@ TEST(DicomSynthetic, MixedSeriesPickTheLargestCtUnlessAsked) {
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->info.series_instance_uid, a.series_uid);
   EXPECT_EQ(r->volume.nz(), 6);
-  EXPECT_NE(r->selection_note.find("the CT series with the most slices"), std::string::npos) << r->selection_note;
+  EXPECT_NE(r->selection_note.find("the CT series with the most slices"), std::string::npos)
+      << r->selection_note;
 
   LoadOptions pick;
   pick.series_uid = b.series_uid;
@@ -452,7 +455,8 @@ TEST(DicomSynthetic, MixedSeriesPickTheLargestCtUnlessAsked) {
   auto missing = load(dir.path(), pick);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind(), ErrorKind::kBadInput);
-  EXPECT_NE(missing.error().message().find("no series 1.2.3.4.404"), std::string::npos) << missing.error().message();
+  EXPECT_NE(missing.error().message().find("no series 1.2.3.4.404"), std::string::npos)
+      << missing.error().message();
   EXPECT_NE(missing.error().message().find(a.series_uid), std::string::npos);  // lists what is there
 
   NullProgress progress;
@@ -672,19 +676,20 @@ TEST_P(TransferSyntax, DecodesLikeTheUncompressedSeries) {
   EXPECT_NE(b->transfer_syntax, a->transfer_syntax);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Dcmtk, TransferSyntax,
-    ::testing::Values(SyntaxCase{"ImplicitLittle", EXS_LittleEndianImplicit, 0, 16},
-                      SyntaxCase{"ExplicitBig", EXS_BigEndianExplicit, 0, 16},
-                      SyntaxCase{"Deflated", EXS_DeflatedLittleEndianExplicit, 0, 16},
-                      SyntaxCase{"Rle", EXS_RLELossless, 0, 16},
-                      SyntaxCase{"JpegLosslessSV1", EXS_JPEGProcess14SV1, 0, 12},
-                      SyntaxCase{"JpegLossless14", EXS_JPEGProcess14, 0, 12},
-                      SyntaxCase{"JpegLsLossless", EXS_JPEGLSLossless, 0, 16},
-                      SyntaxCase{"JpegLsNearLossless", EXS_JPEGLSLossy, 2, 12, 2},
-                      SyntaxCase{"JpegBaseline", EXS_JPEGProcess1, 12, 8},
-                      SyntaxCase{"JpegExtended12", EXS_JPEGProcess2_4, 12, 12}),
-    [](const ::testing::TestParamInfo<SyntaxCase>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Dcmtk, TransferSyntax,
+                         ::testing::Values(SyntaxCase{"ImplicitLittle", EXS_LittleEndianImplicit, 0, 16},
+                                           SyntaxCase{"ExplicitBig", EXS_BigEndianExplicit, 0, 16},
+                                           SyntaxCase{"Deflated", EXS_DeflatedLittleEndianExplicit, 0, 16},
+                                           SyntaxCase{"Rle", EXS_RLELossless, 0, 16},
+                                           SyntaxCase{"JpegLosslessSV1", EXS_JPEGProcess14SV1, 0, 12},
+                                           SyntaxCase{"JpegLossless14", EXS_JPEGProcess14, 0, 12},
+                                           SyntaxCase{"JpegLsLossless", EXS_JPEGLSLossless, 0, 16},
+                                           SyntaxCase{"JpegLsNearLossless", EXS_JPEGLSLossy, 2, 12, 2},
+                                           SyntaxCase{"JpegBaseline", EXS_JPEGProcess1, 12, 8},
+                                           SyntaxCase{"JpegExtended12", EXS_JPEGProcess2_4, 12, 12}),
+                         [](const ::testing::TestParamInfo<SyntaxCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST(DicomSynthetic, ThreadCountDoesNotChangeTheResult) {
   TempDir dir("threads");
@@ -751,7 +756,8 @@ TEST(DicomSynthetic, VolumeWriterReceivesEverySliceOnce) {
     EXPECT_DOUBLE_EQ(writer.spacing_[2], 2.5);
     for (int z = 0; z < 23; ++z) {
       EXPECT_EQ(writer.writes_[static_cast<size_t>(z)], 1) << z;
-      EXPECT_FLOAT_EQ(writer.data_[static_cast<size_t>((z * spec.rows + 2) * spec.columns + 1)], pattern_hu(2, 1, z));
+      EXPECT_FLOAT_EQ(writer.data_[static_cast<size_t>((z * spec.rows + 2) * spec.columns + 1)],
+                      pattern_hu(2, 1, z));
     }
   }
   // A resampled stack reaches the writer after resampling (same values as in memory).
@@ -907,7 +913,8 @@ TEST(DicomBadInput, DegenerateOrientationIsRefused) {
   ASSERT_EQ(write_series(dir.path(), slices), "");
   auto r = load(dir.path());
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message().find("not two orthogonal unit vectors"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("not two orthogonal unit vectors"), std::string::npos)
+      << r.error().message();
 }
 
 TEST(DicomBadInput, MessagesAndWarningsCarryNoPatientIdentifiers) {
