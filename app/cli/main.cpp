@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
 #if HILUM_HAVE_IMAGING
   cli::register_dicom_commands(cl);
 #endif
+  cli::register_tokenize_command(cl);
+  cli::register_eval_commands(cl);
 
   try {
     app.parse(argc, argv);
