@@ -16,7 +16,7 @@
 namespace hilum {
 namespace {
 
-using namespace hilum::testing;
+using namespace hilum::dicomtest;
 
 struct CliRun {
   int code = -1;

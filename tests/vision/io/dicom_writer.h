@@ -1,4 +1,5 @@
-// Test helper: writes small real DICOM series with DCMTK (any transfer syntax
+// Test helper (namespace hilum::dicomtest, distinct from other test helpers so
+// that inline definitions never collide): writes small real DICOM series with DCMTK (any transfer syntax
 // DCMTK can encode), enhanced multi-frame CT and DICOMDIRs, so the loader is
 // tested on real files with known content. Header-only; used by the vision/io
 // and the CLI tests.
@@ -29,7 +30,7 @@
 #include "dcmtk/dcmjpls/djrparam.h"
 #include "dcmtk/oflog/oflog.h"
 
-namespace hilum::testing {
+namespace hilum::dicomtest {
 
 namespace fs = std::filesystem;
 
@@ -354,4 +355,4 @@ inline void truncate_copy(const fs::path& from, const fs::path& to, double keep_
   write_text(to, bytes);
 }
 
-}  // namespace hilum::testing
+}  // namespace hilum::dicomtest

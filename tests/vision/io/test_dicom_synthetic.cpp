@@ -15,7 +15,7 @@
 namespace hilum {
 namespace {
 
-using namespace hilum::testing;
+using namespace hilum::dicomtest;
 
 Result<LoadedStudy> load(const std::vector<fs::path>& inputs, LoadOptions options = {}) {
   NullProgress progress;
