@@ -1,8 +1,8 @@
-// Test helper (namespace hilum::dicomtest, distinct from other test helpers so
-// that inline definitions never collide): writes small real DICOM series with DCMTK (any transfer syntax
+// Test helper: writes small real DICOM series with DCMTK (any transfer syntax
 // DCMTK can encode), enhanced multi-frame CT and DICOMDIRs, so the loader is
 // tested on real files with known content. Header-only; used by the vision/io
-// and the CLI tests.
+// and the CLI tests. Its own namespace (hilum::dicomtest) keeps its inline
+// definitions apart from other test helpers linked into the same binary.
 #pragma once
 
 #include <array>
