@@ -86,12 +86,14 @@ print(f"- machine: {cpu}, {cores} cores, {platform.system()} {platform.release()
 print(f"- commands: `{sys.argv[5]}` vs `{sys.argv[6]}` (and the same followed by `sync` of its output); "
       f"hyperfine, {len(h['times'])} runs, 2 warm-up")
 print()
-print("| tool | mean s | stddev s | min s | median s |")
-print("|---|---|---|---|---|")
+print("| tool | median s | mean s | stddev s | min s | CPU s (user + system, mean) |")
+print("|---|---|---|---|---|---|")
 for name, r in (("hilum volume (fsync)", h), ("dcm2niix -z n", d), ("dcm2niix -z n + sync", ds)):
-    print(f"| {name} | {r['mean']:.3f} | {r['stddev']:.3f} | {r['min']:.3f} | {r['median']:.3f} |")
+    print(f"| {name} | {r['median']:.3f} | {r['mean']:.3f} | {r['stddev']:.3f} | {r['min']:.3f} | "
+          f"{r['user'] + r['system']:.3f} |")
 print()
 print(f"Ratio hilum / dcm2niix: median {h['median']/d['median']:.2f}, mean {h['mean']/d['mean']:.2f}, "
       f"min {h['min']/d['min']:.2f}; hilum / (dcm2niix + sync): median {h['median']/ds['median']:.2f}, "
-      f"mean {h['mean']/ds['mean']:.2f}, min {h['min']/ds['min']:.2f} (below 1 = Hilum faster).")
+      f"mean {h['mean']/ds['mean']:.2f}, min {h['min']/ds['min']:.2f}; CPU time hilum / dcm2niix "
+      f"{(h['user'] + h['system']) / (d['user'] + d['system']):.2f} (below 1 = Hilum faster).")
 EOF

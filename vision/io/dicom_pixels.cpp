@@ -7,6 +7,7 @@
 #include <openjpeg-2.5/openjpeg.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "dcmtk/config/osconfig.h"  // must come first
@@ -69,8 +70,7 @@ void convert_loop(const T* src, size_t n, const BitLayout& b, float slope, float
   const int shift = b.shift;
   const uint32_t mask = b.mask;
   const int32_t sign = b.sign;
-  const int32_t pad_lo = b.pad_lo;
-  const uint32_t pad_range = static_cast<uint32_t>(b.pad_hi - b.pad_lo);
+  const int32_t pad_lo = b.pad_lo, pad_hi = b.pad_hi;
   const uint32_t cmask = b.container_bits >= 16 ? 0xffffu : 0xffu;
   const int32_t csign = b.container_signed ? (b.container_bits >= 16 ? 0x8000 : 0x80) : 0;
   const int32_t invert_base = b.invert_max;
@@ -78,15 +78,21 @@ void convert_loop(const T* src, size_t n, const BitLayout& b, float slope, float
     const uint32_t raw = static_cast<uint32_t>(src[i]);
     int32_t v = static_cast<int32_t>((raw >> shift) & mask);
     v = (v ^ sign) - sign;
-    bool pad = false;
+    int32_t pad_mask = 0;  // all ones for padding pixels
     if constexpr (kPadding) {
       int32_t probe = v;
       if constexpr (kPadInContainer) probe = (static_cast<int32_t>(raw & cmask) ^ csign) - csign;
-      pad = static_cast<uint32_t>(probe - pad_lo) <= pad_range;
+      pad_mask = -static_cast<int32_t>((probe >= pad_lo) & (probe <= pad_hi));
     }
     if constexpr (kInvert) v = invert_base - v;
     const float value = static_cast<float>(v) * slope + intercept;
-    dst[i] = pad ? fill : value;
+    if constexpr (kPadding) {
+      // A bitwise select: GCC does not vectorise `pad ? fill : value` on floats.
+      const int32_t bits = (std::bit_cast<int32_t>(fill) & pad_mask) | (std::bit_cast<int32_t>(value) & ~pad_mask);
+      dst[i] = std::bit_cast<float>(bits);
+    } else {
+      dst[i] = value;
+    }
   }
 }
 
