@@ -165,7 +165,8 @@ class NpyVolumeWriter final : public VolumeWriter {
 #ifdef SYNC_FILE_RANGE_WRITE
     // Start writing this slice to disk now, so that the fsync in commit() finds
     // little left to do (a hint: errors surface in that fsync).
-    ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(slice_bytes_), SYNC_FILE_RANGE_WRITE);
+    ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(slice_bytes_),
+                      SYNC_FILE_RANGE_WRITE);
 #endif
     return Status::Ok();
   }

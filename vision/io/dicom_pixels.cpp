@@ -88,7 +88,8 @@ void convert_loop(const T* src, size_t n, const BitLayout& b, float slope, float
     const float value = static_cast<float>(v) * slope + intercept;
     if constexpr (kPadding) {
       // A bitwise select: GCC does not vectorise `pad ? fill : value` on floats.
-      const int32_t bits = (std::bit_cast<int32_t>(fill) & pad_mask) | (std::bit_cast<int32_t>(value) & ~pad_mask);
+      const int32_t bits =
+          (std::bit_cast<int32_t>(fill) & pad_mask) | (std::bit_cast<int32_t>(value) & ~pad_mask);
       dst[i] = std::bit_cast<float>(bits);
     } else {
       dst[i] = value;

@@ -868,11 +868,19 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
         if (failed.load()) return;
         const Task& t = tasks[i];
         const InstanceHeader& h = hs[static_cast<size_t>(t.instance)];
-        thread_local std::vector<float> buffer;
+        thread_local std::vector<float> slice_buffer;  // reused: one slice per thread
+        std::vector<float> frames_buffer;              // multi-frame files: freed after the task
         std::vector<float*> dest(t.frames.size());
         if (streaming) {
-          buffer.resize(plane * t.frames.size());
-          for (size_t f = 0; f < dest.size(); ++f) dest[f] = buffer.data() + f * plane;
+          float* base = nullptr;
+          if (dest.size() == 1) {
+            slice_buffer.resize(plane);
+            base = slice_buffer.data();
+          } else {
+            frames_buffer.resize(plane * dest.size());
+            base = frames_buffer.data();
+          }
+          for (size_t f = 0; f < dest.size(); ++f) dest[f] = base + f * plane;
         } else {
           for (size_t f = 0; f < dest.size(); ++f) dest[f] = raw_data + static_cast<size_t>(t.z[f]) * plane;
         }
