@@ -781,6 +781,29 @@ TEST(DicomSynthetic, VolumeWriterReceivesEverySliceOnce) {
   EXPECT_EQ(failed.error().message(), "disk full");
 }
 
+TEST(DicomSynthetic, VolumeWriterGetsEveryFrameOfAnEnhancedCt) {
+  TempDir dir("writer-enhanced");
+  std::vector<EnhancedFrame> frames;
+  for (int f = 0; f < 7; ++f) {
+    EnhancedFrame fr;
+    fr.position = {0, 0, 3.0 * ((f * 3) % 7)};  // stored out of order
+    fr.pixels = pattern(8, 6, (f * 3) % 7);
+    frames.push_back(fr);
+  }
+  ASSERT_EQ(write_enhanced_ct(dir / "mf.dcm", new_uid(), 8, 6, frames, 1.0, -1024.0), "");
+  RecordingWriter writer;
+  LoadOptions options;
+  options.writer = &writer;
+  options.threads = 2;
+  auto r = load(dir / "mf.dcm", options);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(writer.shape_, (Shape{7, 8, 6}));
+  for (int z = 0; z < 7; ++z) {
+    EXPECT_EQ(writer.writes_[static_cast<size_t>(z)], 1);
+    EXPECT_FLOAT_EQ(writer.data_[static_cast<size_t>((z * 8 + 4) * 6 + 5)], pattern_hu(4, 5, z)) << z;
+  }
+}
+
 TEST(DicomSynthetic, CancellationStopsTheLoad) {
   TempDir dir("cancel");
   SeriesSpec spec;
