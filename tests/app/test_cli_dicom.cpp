@@ -12,6 +12,7 @@
 
 #include "model/npy.h"
 #include "tests/vision/io/dicom_writer.h"
+#include "vision/volume.h"
 
 namespace hilum {
 namespace {
@@ -138,6 +139,51 @@ TEST(CliDicom, SeveralSeriesSaySoOnStderrAndInMeta) {
                       quote(dir / "v.npy") + " --meta " + quote(dir / "m.json"));
   ASSERT_EQ(pick.code, 0) << pick.err;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir / "m.json"))["shape"][0], 4);
+}
+
+// End to end with the phantom generator (once `hilum phantom` is in the build):
+// the nodules of truth.csv sit, in world coordinates, where the loaded volume
+// shows tissue denser than lung.
+TEST(CliDicomPhantom, TruthNodulesAreDenseInTheLoadedVolume) {
+  const CliRun help = hilum("--help");
+  if (help.out.find("\n  phantom ") == std::string::npos) GTEST_SKIP() << "this build has no `hilum phantom`";
+  TempDir dir("cli-phantom");
+  const CliRun gen =
+      hilum("-q phantom --out " + quote(dir / "study") + " --seed 11 --nodules 4 --slices 120");
+  ASSERT_EQ(gen.code, 0) << gen.err;
+  const CliRun load = hilum("-q volume " + quote(dir / "study") + " --out " + quote(dir / "v.npy") +
+                            " --meta " + quote(dir / "m.json"));
+  ASSERT_EQ(load.code, 0) << load.err;
+  auto vol = read_npy(dir / "v.npy");
+  ASSERT_TRUE(vol.ok()) << vol.error().message();
+  const auto meta = nlohmann::json::parse(slurp(dir / "m.json"));
+  ASSERT_EQ(meta["shape"][0], 120);
+  Volume v;
+  v.hu = *vol;
+  for (int a = 0; a < 3; ++a) {
+    v.spacing[a] = meta["spacing"][a];
+    v.origin[a] = meta["origin"][a];
+  }
+  for (int i = 0; i < 9; ++i) v.direction[i] = meta["direction"][i];
+  std::istringstream truth(slurp(dir / "study/truth.csv"));
+  std::string line;
+  std::getline(truth, line);  // header
+  int checked = 0;
+  while (std::getline(truth, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    ASSERT_GE(f.size(), 5u) << line;
+    EXPECT_EQ(f[0], meta["series_uid"].get<std::string>());
+    if (std::stod(f[4]) < 8) continue;  // small nodules blur into 2.5 mm slices
+    const Vec3 ijk = v.voxel_from_world({std::stod(f[1]), std::stod(f[2]), std::stod(f[3])});
+    const int x = static_cast<int>(std::lround(ijk[0])), y = static_cast<int>(std::lround(ijk[1])),
+              z = static_cast<int>(std::lround(ijk[2]));
+    ASSERT_TRUE(x >= 0 && y >= 0 && z >= 0 && x < v.nx() && y < v.ny() && z < v.nz()) << line;
+    EXPECT_GT(v.at(x, y, z), -750.0f) << "nodule " << line;  // lung parenchyma is about -850 HU
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
 }
 
 // ---- bad input: exit 2, one line naming the file or series, no output left -----
