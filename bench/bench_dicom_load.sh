@@ -70,12 +70,13 @@ D2N_SYNC_CMD="$D2N_CMD && sync $OUT/nifti/vol.nii"
 hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$WORK/hyperfine.json" \
   --prepare "rm -f $OUT/vol.npy $OUT/meta.json" -n hilum "$HILUM_CMD" \
   --prepare "rm -rf $OUT/nifti && mkdir -p $OUT/nifti" -n dcm2niix "$D2N_CMD" \
-  --prepare "rm -rf $OUT/nifti && mkdir -p $OUT/nifti" -n dcm2niix+sync "$D2N_SYNC_CMD" >&2
+  --prepare "rm -rf $OUT/nifti && mkdir -p $OUT/nifti" -n dcm2niix+sync "$D2N_SYNC_CMD" \
+  --prepare "true" -n hilum-startup "$HILUM --version" >&2
 
 /usr/bin/python3 - "$WORK/hyperfine.json" "$SOURCE" "$SHAPE" "$OUT" "$HILUM_CMD" "$D2N_CMD" <<'EOF'
 import json, platform, subprocess, sys, datetime
 res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-h, d, ds = res["hilum"], res["dcm2niix"], res["dcm2niix+sync"]
+h, d, ds, st = res["hilum"], res["dcm2niix"], res["dcm2niix+sync"], res["hilum-startup"]
 cpu = subprocess.run("lscpu | sed -n 's/^Model name: *//p'", shell=True, capture_output=True, text=True).stdout.strip()
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 load = open("/proc/loadavg").read().split()[:3]
@@ -88,7 +89,8 @@ print(f"- commands: `{sys.argv[5]}` vs `{sys.argv[6]}` (and the same followed by
 print()
 print("| tool | median s | mean s | stddev s | min s | CPU s (user + system, mean) |")
 print("|---|---|---|---|---|---|")
-for name, r in (("hilum volume (fsync)", h), ("dcm2niix -z n", d), ("dcm2niix -z n + sync", ds)):
+for name, r in (("hilum volume (fsync)", h), ("dcm2niix -z n", d), ("dcm2niix -z n + sync", ds),
+                ("hilum --version (process start-up)", st)):
     print(f"| {name} | {r['median']:.3f} | {r['mean']:.3f} | {r['stddev']:.3f} | {r['min']:.3f} | "
           f"{r['user'] + r['system']:.3f} |")
 print()
