@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   cli::CommandLine cl(app);
 #if HILUM_HAVE_IMAGING
   cli::register_dicom_commands(cl);
+  cli::register_phantom_command(cl);
 #endif
 
   try {
