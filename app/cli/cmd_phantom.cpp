@@ -41,6 +41,7 @@ Status run_phantom(const PhantomArgs& args) {
   options.slices = args.slices;
   HILUM_RETURN_IF_ERROR(validate_phantom_options(options));
   if (args.out.empty()) return bad_input("--out must name a folder");
+  HILUM_RETURN_IF_ERROR(check_phantom_output_dir(args.out));
 
   TerminalProgress& progress = process_progress();
   Phantom phantom;

@@ -16,14 +16,7 @@
 #include "vision/io/phantom_parallel.h"
 
 namespace hilum {
-
-using phantom::Anatomy;
-using phantom::Lucency;
-using phantom::NoduleShape;
-using phantom::Rng;
-using phantom::Tube;
-using phantom::V3;
-
+namespace phantom {
 namespace {
 
 // Bumped whenever the generator's output changes, so that UIDs of a changed
@@ -58,18 +51,10 @@ double tube_distance(const Tube& t, const V3& p, double* radius) {
 }
 
 // Acquisition geometry drawn from the seed (or fixed by the options).
-struct Acquisition {
-  int nz = 0;
-  double thickness = 1.25;
-  double fov = 360, ps = 0.703125;
-  V3 origin{};  // centre of voxel (0, 0, 0); slice k at z = origin z + k * thickness
-  double noise_sd = 15, psf_sigma = 0.45;
-  int kvp = 120, tube_current = 40;
-};
-
-Acquisition draw_acquisition(const Anatomy& a, const PhantomOptions& options) {
+phantom::Scan draw_acquisition(const Anatomy& a, const PhantomOptions& options) {
   Rng rng(options.seed, "acquisition");
-  Acquisition q;
+  phantom::Scan q;
+  q.seed = options.seed;
   constexpr double kCoverage = 300;
   if (options.slices > 0) {
     q.nz = options.slices;
@@ -104,9 +89,8 @@ Acquisition draw_acquisition(const Anatomy& a, const PhantomOptions& options) {
   if (span >= a.z_top() - a.z_bottom()) z_mid = 0.5 * (a.z_top() + a.z_bottom());
   q.origin[2] = std::round((z_mid - 0.5 * span) * 2) / 2;  // half-millimetre table positions
   q.noise_sd = rng.uniform(10, 20);
-  q.psf_sigma = rng.uniform(0.38, 0.55);
+  q.psf_sigma_mm = rng.uniform(0.38, 0.55);
   q.kvp = rng.chance(0.6) ? 120 : 100;
-  q.tube_current = rng.integer(25, 80);
   return q;
 }
 
@@ -124,7 +108,7 @@ class NodulePlacer {
   NodulePlacer(const Anatomy& a, double z_lo, double z_hi) : a_(a), z_lo_(z_lo), z_hi_(z_hi) {
     for (size_t i = a.n_mediastinal; i < a.tubes.size(); ++i) {
       const Tube& t = a.tubes[i];
-      if (t.kind == phantom::TubeKind::kVessel && std::min(t.ra, t.rb) >= 0.8 && std::max(t.ra, t.rb) <= 3.5) {
+      if (t.kind == TubeKind::kVessel && std::min(t.ra, t.rb) >= 1.0 && std::max(t.ra, t.rb) <= 3.5) {
         const double zm = 0.5 * (t.a[2] + t.b[2]);
         if (zm > z_lo && zm < z_hi) mid_vessels_.push_back(static_cast<int>(i));
       }
@@ -132,24 +116,28 @@ class NodulePlacer {
   }
 
   // Tries to place a nodule of radius r (reach = r plus spicules) at `site`.
-  bool place(Rng& rng, Site site, double r, double reach, const std::vector<Placed>& others, V3* out) {
+  // `crowded`: closer to other nodules, touching vessels allowed (when the
+  // scanned slab is too thin for the asked-for number of nodules).
+  bool place(Rng& rng, Site site, double r, double reach, const std::vector<Placed>& others, V3* out,
+             bool crowded = false) {
+    const double separation = crowded ? 2 : 8;
     for (int attempt = 0; attempt < 400; ++attempt) {
       V3 c{};
       if (!candidate(rng, site, r, &c)) continue;
       if (c[2] - reach < z_lo_ + 1 || c[2] + reach > z_hi_ - 1) continue;
       if (!a_.in_lung(c)) continue;
       bool clear = true;
-      for (const Placed& o : others) clear &= norm(sub(o.c, c)) > reach + o.reach + 8;
+      for (const Placed& o : others) clear &= norm(sub(o.c, c)) > reach + o.reach + separation;
       if (!clear) continue;
       // Clear of the airways and of the core of large vessels; only
       // juxtavascular ones touch a vessel of 2 mm or more.
       if (airway_gap(c, r) < 1) continue;
       const double touch = vessel_gap(c, r);
       if (touch < -0.5 * r) continue;
-      if (site != Site::kJuxtavascular && touch < 1.5) continue;
+      if (site != Site::kJuxtavascular && touch < 1.5 && !crowded) continue;
       bool wall = false;
       const double edge = a_.distance_to_lung_edge(c, r + 4, &wall);
-      if (site == Site::kIsolated && edge < r + 3) continue;
+      if (site == Site::kIsolated && edge < (crowded ? r + 1 : r + 3)) continue;
       if (site == Site::kJuxtavascular && edge < r + 2) continue;
       if (site == Site::kJuxtapleural && !(wall && edge <= r + 0.5 && edge >= 0.45 * r)) continue;
       *out = c;
@@ -290,6 +278,7 @@ std::string uid_for(uint64_t base, std::string_view what, uint64_t index = 0) {
 }
 
 }  // namespace
+}  // namespace phantom
 
 std::string_view nodule_margin_name(NoduleMargin m) {
   switch (m) {
@@ -312,47 +301,49 @@ Status validate_phantom_options(const PhantomOptions& o) {
   return Status::Ok();
 }
 
-Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) {
+namespace phantom {
+
+Result<PhantomPlan> plan_phantom(const PhantomOptions& options) {
   HILUM_RETURN_IF_ERROR(validate_phantom_options(options));
   const uint64_t seed = options.seed;
-  progress.report(0, "anatomy");
-
-  Phantom ph;
+  PhantomPlan plan;
+  Phantom& ph = plan.phantom;
   {
     Rng rng(seed, "clinical");
-    ph.clinical = phantom::draw_clinical_profile(rng);
+    ph.clinical = draw_clinical_profile(rng);
     Rng note_rng(seed, "note");
-    ph.clinical_text = phantom::write_referral_note(ph.clinical, note_rng);
+    ph.clinical_text = write_referral_note(ph.clinical, note_rng);
   }
 
-  Anatomy anatomy = phantom::draw_anatomy(seed);
-  phantom::grow_trees(anatomy, seed);
-  if (progress.cancelled()) return cancelled_error();
-  const Acquisition acq = draw_acquisition(anatomy, options);
-  const double z_lo = acq.origin[2], z_hi = acq.origin[2] + (acq.nz - 1) * acq.thickness;
-  progress.report(0.05, "nodules");
+  plan.anatomy = draw_anatomy(seed);
+  Anatomy& anatomy = plan.anatomy;
+  grow_trees(anatomy, seed);
+  plan.scan = draw_acquisition(anatomy, options);
+  const Scan& scan = plan.scan;
+  const double z_lo = scan.origin[2], z_hi = scan.origin[2] + (scan.nz - 1) * scan.thickness;
 
   // Nodules: appearance, site, shape, label.
   Rng count_rng(seed, "nodule-count");
-  const int count = options.nodules >= 0 ? options.nodules : phantom::draw_nodule_count(count_rng);
+  const int count = options.nodules >= 0 ? options.nodules : draw_nodule_count(count_rng);
   NodulePlacer placer(anatomy, z_lo, z_hi);
-  std::vector<NoduleShape> shapes;
   std::vector<Placed> placed;
   for (int i = 0; i < count; ++i) {
     Rng rng(seed, "nodule", static_cast<uint64_t>(i));
-    phantom::NoduleFeatures f = phantom::draw_nodule_appearance(rng);
+    NoduleFeatures f = draw_nodule_appearance(rng);
     const size_t site_pick = rng.weighted({0.5, 0.25, 0.25});
     Site site = site_pick == 0 ? Site::kIsolated : site_pick == 1 ? Site::kJuxtapleural : Site::kJuxtavascular;
     const double spicule_reach = f.margin == NoduleMargin::kSpiculated ? 1.1 * 0.5 * f.diameter_mm + 2.5 : 0;
     V3 c{};
     bool ok = false;
-    // The asked-for site, else an isolated one, else a smaller nodule.
-    for (int shrink = 0; shrink < 6 && !ok; ++shrink) {
+    // The asked-for site, else an isolated one, else a smaller nodule, else
+    // one closer to its neighbours.
+    for (int shrink = 0; shrink < 8 && !ok; ++shrink) {
       const double r = 0.5 * f.diameter_mm;
-      ok = placer.place(rng, site, r, r + spicule_reach, placed, &c);
+      const bool crowded = shrink >= 4;
+      ok = placer.place(rng, site, r, r + spicule_reach, placed, &c, crowded);
       if (!ok && site != Site::kIsolated) {
         site = Site::kIsolated;
-        ok = placer.place(rng, site, r, r + spicule_reach, placed, &c);
+        ok = placer.place(rng, site, r, r + spicule_reach, placed, &c, crowded);
       }
       if (!ok) {
         f.diameter_mm = std::max(3.0, std::round(f.diameter_mm * 0.8 * 10) / 10);
@@ -382,21 +373,20 @@ Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) 
     n.upper_zone = f.upper_zone;
     n.juxtapleural = f.juxtapleural;
     n.juxtavascular = placer.vessel_gap(c, r) < 1.5;
-    n.image_logit = phantom::image_logit(f);
-    n.malignancy_probability = phantom::malignancy_probability(n.image_logit, ph.clinical.note_logit);
+    n.image_logit = image_logit(f);
+    n.malignancy_probability = malignancy_probability(n.image_logit, ph.clinical.note_logit);
     Rng label_rng(seed, "label", static_cast<uint64_t>(i));
     n.malignant = label_rng.uniform() < n.malignancy_probability;
     ph.nodules.push_back(n);
     placed.push_back({c, shape.reach});
-    shapes.push_back(std::move(shape));
+    plan.shapes.push_back(std::move(shape));
   }
 
   // Emphysema: low-attenuation foci in the upper two thirds, away from nodules.
-  std::vector<Lucency> lucencies;
   if (ph.clinical.emphysema) {
     Rng rng(seed, "emphysema");
     const int n = rng.integer(40, 120);
-    for (int tries = 0; tries < 20 * n && static_cast<int>(lucencies.size()) < n; ++tries) {
+    for (int tries = 0; tries < 20 * n && static_cast<int>(plan.lucencies.size()) < n; ++tries) {
       Lucency e;
       e.r = rng.uniform(1.5, 5);
       e.c = {rng.uniform(anatomy.xc - anatomy.cav_a, anatomy.xc + anatomy.cav_a),
@@ -405,45 +395,14 @@ Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) 
       if (!anatomy.in_lung(e.c)) continue;
       bool clear = true;
       for (const Placed& p : placed) clear &= norm(sub(p.c, e.c)) > p.reach + e.r + 10;
-      if (clear) lucencies.push_back(e);
+      if (clear) plan.lucencies.push_back(e);
     }
   }
-  progress.report(0.1, "rendering");
-
-  // Render.
-  phantom::Scan scan;
-  scan.nx = scan.ny = 512;
-  scan.nz = acq.nz;
-  scan.ps = acq.ps;
-  scan.thickness = acq.thickness;
-  scan.origin = acq.origin;
-  scan.noise_sd = acq.noise_sd;
-  scan.psf_sigma_mm = acq.psf_sigma;
-  scan.seed = seed;
-  phantom::Renderer renderer(anatomy, scan, shapes, lucencies, seed);
-  ph.volume = Volume::allocate(scan.nx, scan.ny, scan.nz, {acq.ps, acq.ps, acq.thickness}, acq.origin);
-  ph.labels = Tensor::zeros({scan.nz, scan.ny, scan.nx}, DType::kU8);
-  float* hu = ph.volume.data();
-  uint8_t* labels = ph.labels.data<uint8_t>();
-  const size_t slice = static_cast<size_t>(scan.nx) * scan.ny;
-  {
-    ProgressRange sub(progress, 0.1, 0.9);
-    HILUM_RETURN_IF_ERROR(phantom::parallel_for(scan.nz, sub, "rendering slices", [&](int k) {
-      renderer.render_slice(k, hu + k * slice, labels + k * slice);
-    }));
-  }
-  {
-    ProgressRange sub(progress, 0.9, 1.0);
-    constexpr int kRows = 16;
-    HILUM_RETURN_IF_ERROR(phantom::parallel_for((scan.ny + kRows - 1) / kRows, sub, "slice profile", [&](int b) {
-      renderer.finish_rows(hu, b * kRows, std::min(scan.ny, (b + 1) * kRows));
-    }));
-  }
-  ph.noise_sd_hu = acq.noise_sd;
+  ph.noise_sd_hu = scan.noise_sd;
 
   // Study facts (synthetic; the patient block says so).
-  const uint64_t base = phantom::hash_mix(
-      phantom::hash_mix(phantom::hash_mix(seed, kGeneratorVersion), static_cast<uint64_t>(options.nodules + 2)),
+  const uint64_t base = hash_mix(
+      hash_mix(hash_mix(seed, kGeneratorVersion), static_cast<uint64_t>(options.nodules + 2)),
       static_cast<uint64_t>(options.slices + 2));
   StudyInfo& info = ph.info;
   info.patient.name = "PHANTOM^SEED" + std::to_string(seed);
@@ -462,12 +421,43 @@ Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) 
   info.manufacturer = "Hilum";
   info.institution_name = "Synthetic data";
   info.body_part = "CHEST";
-  info.convolution_kernel = acq.psf_sigma < 0.45 ? "SHARP" : "STANDARD";
-  info.slice_thickness_mm = acq.thickness;
-  info.kvp = acq.kvp;
+  info.convolution_kernel = scan.psf_sigma_mm < 0.45 ? "SHARP" : "STANDARD";
+  info.slice_thickness_mm = scan.thickness;
+  info.kvp = scan.kvp;
   for (int k = 0; k < scan.nz; ++k) {
     info.sop_class_uids.push_back("1.2.840.10008.5.1.4.1.1.2");
     info.sop_instance_uids.push_back(uid_for(base, "sop-instance", static_cast<uint64_t>(k)));
+  }
+  return plan;
+}
+
+}  // namespace phantom
+
+Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) {
+  progress.report(0, "anatomy");
+  HILUM_ASSIGN_OR_RETURN(phantom::PhantomPlan plan, phantom::plan_phantom(options));
+  if (progress.cancelled()) return cancelled_error();
+  progress.report(0.1, "rendering");
+  Phantom ph = std::move(plan.phantom);
+  const phantom::Scan& scan = plan.scan;
+  phantom::Renderer renderer(plan.anatomy, scan, plan.shapes, plan.lucencies, options.seed);
+  ph.volume = Volume::allocate(scan.nx, scan.ny, scan.nz, {scan.ps, scan.ps, scan.thickness}, scan.origin);
+  ph.labels = Tensor::zeros({scan.nz, scan.ny, scan.nx}, DType::kU8);
+  float* hu = ph.volume.data();
+  uint8_t* labels = ph.labels.data<uint8_t>();
+  const size_t slice = static_cast<size_t>(scan.nx) * scan.ny;
+  {
+    ProgressRange sub(progress, 0.1, 0.9);
+    HILUM_RETURN_IF_ERROR(phantom::parallel_for(scan.nz, sub, "rendering slices", [&](int k) {
+      renderer.render_slice(k, hu + k * slice, labels + k * slice);
+    }));
+  }
+  {
+    ProgressRange sub(progress, 0.9, 1.0);
+    constexpr int kRows = 16;
+    HILUM_RETURN_IF_ERROR(phantom::parallel_for((scan.ny + kRows - 1) / kRows, sub, "slice profile", [&](int b) {
+      renderer.finish_rows(hu, b * kRows, std::min(scan.ny, (b + 1) * kRows));
+    }));
   }
   progress.report(1, "done");
   return ph;

@@ -116,6 +116,12 @@ struct PhantomWriteOptions {
 Status write_phantom_study(const Phantom& phantom, const std::filesystem::path& dir, Progress& progress,
                            const PhantomWriteOptions& options = {});
 
+// A cheap early check that `dir` can become a study folder (an existing
+// folder, or a path whose nearest existing ancestor is a writable folder), so
+// that callers can refuse bad output paths before generating anything. Bad
+// input when not; write_phantom_study remains the real test.
+Status check_phantom_output_dir(const std::filesystem::path& dir);
+
 // The truth.csv text (LUNA16 columns + type, solid_diameter_mm, malignant,
 // juxtapleural, juxtavascular, margin, malignancy_probability).
 std::string phantom_truth_csv(const Phantom& phantom);

@@ -19,9 +19,6 @@ V3 normalize(const V3& a) {
   const double n = norm(a);
   return n > 1e-12 ? mul(a, 1.0 / n) : V3{0, 0, 1};
 }
-V3 cross(const V3& a, const V3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
 double smoothstep(double e0, double e1, double x) {
   const double t = std::clamp((x - e0) / (e1 - e0), 0.0, 1.0);
   return t * t * (3 - 2 * t);

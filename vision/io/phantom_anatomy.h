@@ -152,8 +152,21 @@ struct Scan {
   V3 origin{};                        // centre of voxel (0, 0, 0); slice k at origin z + k * thickness
   double noise_sd = 15;               // HU after blur
   double psf_sigma_mm = 0.45;         // in-plane Gaussian
+  double fov = 360;                   // reconstruction diameter, mm (= nx * ps)
+  int kvp = 120;
   uint64_t seed = 1;
 };
+
+// Everything drawn from the seed before rendering: `phantom` holds the
+// nodules, the profile, the note and the study facts but no volume yet.
+struct PhantomPlan {
+  Anatomy anatomy;
+  Scan scan;
+  std::vector<NoduleShape> shapes;  // parallel to phantom.nodules
+  std::vector<Lucency> lucencies;
+  Phantom phantom;
+};
+Result<PhantomPlan> plan_phantom(const PhantomOptions& options);
 
 class Renderer {
  public:

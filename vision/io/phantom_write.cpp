@@ -230,6 +230,24 @@ Status move_into_place(const fs::path& staging, const fs::path& dir) {
 
 }  // namespace
 
+Status check_phantom_output_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec).lexically_normal();
+  if (ec) return bad_input(dir.string() + ": not a usable path: " + ec.message());
+  if (fs::exists(p, ec) && !fs::is_directory(p, ec)) return bad_input(dir.string() + ": exists and is not a folder");
+  while (!p.empty() && !fs::exists(p, ec)) {
+    if (p == p.parent_path()) break;
+    p = p.parent_path();
+  }
+  if (!fs::is_directory(p, ec)) {
+    return bad_input(dir.string() + ": cannot create the output folder: " + p.string() + " is not a folder");
+  }
+  if (::access(p.c_str(), W_OK | X_OK) != 0) {
+    return bad_input(dir.string() + ": cannot create the output folder: " + p.string() + " is not writable");
+  }
+  return Status::Ok();
+}
+
 Status write_phantom_study(const Phantom& ph, const fs::path& dir, Progress& progress, const PhantomWriteOptions& options) {
   if (!ph.volume.hu.defined() || ph.info.sop_instance_uids.size() != static_cast<size_t>(ph.volume.nz())) {
     return internal_error("write_phantom_study: the phantom has no volume or no instance UIDs");
