@@ -441,8 +441,11 @@ Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) 
   Phantom ph = std::move(plan.phantom);
   const phantom::Scan& scan = plan.scan;
   phantom::Renderer renderer(plan.anatomy, scan, plan.shapes, plan.lucencies, options.seed);
-  ph.volume = Volume::allocate(scan.nx, scan.ny, scan.nz, {scan.ps, scan.ps, scan.thickness}, scan.origin);
-  ph.labels = Tensor::zeros({scan.nz, scan.ny, scan.nx}, DType::kU8);
+  // Every voxel is rendered, so the memory need not be zeroed first.
+  ph.volume.hu = Tensor::empty({scan.nz, scan.ny, scan.nx}, DType::kF32);
+  ph.volume.spacing = {scan.ps, scan.ps, scan.thickness};
+  ph.volume.origin = scan.origin;
+  ph.labels = Tensor::empty({scan.nz, scan.ny, scan.nx}, DType::kU8);
   float* hu = ph.volume.data();
   uint8_t* labels = ph.labels.data<uint8_t>();
   const size_t slice = static_cast<size_t>(scan.nx) * scan.ny;

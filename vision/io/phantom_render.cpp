@@ -606,10 +606,20 @@ void Renderer::render_slice(int k, float* hu, uint8_t* labels) const {
   for (int j = 0; j < ny; ++j) {
     const float* src = hu + static_cast<size_t>(j) * nx;
     float* dst = tmp.data() + static_cast<size_t>(j) * nx;
-    for (int i = 0; i < nx; ++i) {
-      float acc = 0;
-      for (int t = -radius; t <= radius; ++t) acc += kernel_[t + radius] * src[std::clamp(i + t, 0, nx - 1)];
-      dst[i] = acc;
+    for (int i = 0; i < radius; ++i) {  // borders: clamp to the edge
+      float a = 0, b = 0;
+      for (int t = -radius; t <= radius; ++t) {
+        a += kernel_[t + radius] * src[std::clamp(i + t, 0, nx - 1)];
+        b += kernel_[t + radius] * src[std::clamp(nx - 1 - i + t, 0, nx - 1)];
+      }
+      dst[i] = a;
+      dst[nx - 1 - i] = b;
+    }
+    std::fill(dst + radius, dst + nx - radius, 0.f);
+    for (int t = -radius; t <= radius; ++t) {
+      const float w = kernel_[t + radius];
+      const float* s = src + t;
+      for (int i = radius; i < nx - radius; ++i) dst[i] += w * s[i];
     }
   }
   for (int j = 0; j < ny; ++j) {
@@ -626,20 +636,22 @@ void Renderer::render_slice(int k, float* hu, uint8_t* labels) const {
 void Renderer::finish_rows(float* volume, int y0, int y1) const {
   const int nx = s_.nx, ny = s_.ny, nz = s_.nz;
   const float w = static_cast<float>(z_weight_), c = 1 - 2 * w;
-  std::vector<float> column(static_cast<size_t>(nz) * nx);
+  // In place along z, keeping the unfiltered previous and current rows.
+  std::vector<float> prev(nx), cur(nx);
   for (int j = y0; j < y1; ++j) {
+    auto row = [&](int k) { return volume + (static_cast<size_t>(k) * ny + j) * nx; };
+    std::copy(row(0), row(0) + nx, cur.data());
+    std::copy(row(0), row(0) + nx, prev.data());
     for (int k = 0; k < nz; ++k) {
-      std::memcpy(column.data() + static_cast<size_t>(k) * nx, volume + (static_cast<size_t>(k) * ny + j) * nx,
-                  sizeof(float) * nx);
-    }
-    for (int k = 0; k < nz; ++k) {
-      const float* prev = column.data() + static_cast<size_t>(std::max(k - 1, 0)) * nx;
-      const float* cur = column.data() + static_cast<size_t>(k) * nx;
-      const float* next = column.data() + static_cast<size_t>(std::min(k + 1, nz - 1)) * nx;
-      float* out = volume + (static_cast<size_t>(k) * ny + j) * nx;
+      float* out = row(k);
+      const float* next = k + 1 < nz ? row(k + 1) : cur.data();
       for (int i = 0; i < nx; ++i) {
         const float v = w * prev[i] + c * cur[i] + w * next[i];
         out[i] = std::clamp(std::floor(v + 0.5f), -1024.f, 3071.f);
+      }
+      if (k + 1 < nz) {
+        std::swap(prev, cur);
+        std::copy(next, next + nx, cur.data());
       }
     }
   }
