@@ -28,7 +28,7 @@ done
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  nlohmann-json3-dev libcli11-dev libonig-dev libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libcli11-dev libonig-dev libicu-dev libgtest-dev libgmock-dev libbenchmark-dev
   libdnnl-dev ocl-icd-opencl-dev
   libdcmtk-dev dcmtk libinsighttoolkit5-dev libopencv-dev libopenjp2-7-dev libcharls-dev zlib1g-dev
   qt6-base-dev qt6-base-dev-tools libqt6svg6-dev libgl-dev fonts-dejavu-core

@@ -35,5 +35,6 @@ class CommandLine {
 // Register functions, one per command family (defined in cli/cmd_*.cpp).
 void register_dicom_commands(CommandLine& cl);   // info, volume, phantom
 void register_phantom_command(CommandLine& cl);  // phantom (cmd_phantom.cpp)
+void register_tokenize_command(CommandLine& cl);  // tokenize
 
 }  // namespace hilum::cli

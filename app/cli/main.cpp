@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   cli::register_dicom_commands(cl);
   cli::register_phantom_command(cl);
 #endif
+  cli::register_tokenize_command(cl);
 
   try {
     app.parse(argc, argv);
