@@ -139,7 +139,7 @@ class NodulePlacer {
       const double edge = a_.distance_to_lung_edge(c, r + 4, &wall);
       if (site == Site::kIsolated && edge < (crowded ? r + 1 : r + 3)) continue;
       if (site == Site::kJuxtavascular && edge < r + 2) continue;
-      if (site == Site::kJuxtapleural && !(wall && edge <= r + 0.5 && edge >= 0.45 * r)) continue;
+      if (site == Site::kJuxtapleural && !(wall && edge <= r + 0.5 && edge >= 0.3 * r)) continue;
       *out = c;
       return true;
     }
@@ -170,7 +170,9 @@ class NodulePlacer {
       while (s < 300 && a_.in_lung(add(p, mul(d, s + 0.5)))) s += 0.5;
       const V3 exit = add(p, mul(d, s + 0.25));
       if (a_.classify(exit[0] + 2 * d[0], exit[1] + 2 * d[1], exit[2]) != phantom::CavityPart::kOutside) return false;
-      *c = sub(exit, mul(d, 0.9 * r));
+      // Deep enough that even the shortest axis of the nodule reaches the
+      // wall (which then flattens it).
+      *c = sub(exit, mul(d, 0.65 * r));
       return true;
     }
     if (mid_vessels_.empty()) return false;
@@ -229,6 +231,10 @@ NoduleShape shape_nodule(Rng& rng, const phantom::NoduleFeatures& f, const V3& c
       e.axis = {e0, e1, e2};
       const double body = f.margin == NoduleMargin::kSpiculated ? 0.92 : 1.0;
       e.semi = {r * body, r * body * rng.uniform(0.8, 1.0), r * body * rng.uniform(0.75, 1.0)};
+      for (int k = 0; k < 3; ++k) {
+        e.relief_dir[k] = random_unit(rng);
+        e.relief_amp[k] = rng.uniform(-0.08, 0.08);
+      }
       s.outer.push_back(e);
       break;
     }
@@ -264,6 +270,7 @@ NoduleShape shape_nodule(Rng& rng, const phantom::NoduleFeatures& f, const V3& c
       s.reach = std::max(s.reach, r + len + 0.5);
     }
   }
+  if (f.type != NoduleType::kSolid) s.edge_mm = rng.uniform(1.2, 2.0);
   if (f.type == NoduleType::kPartSolid) {
     s.core_r = 0.5 * f.solid_diameter_mm;
     s.core_c = add(c, mul(random_unit(rng), 0.15 * (r - s.core_r)));

@@ -131,8 +131,13 @@ struct NoduleShape {
     V3 c{};
     std::array<V3, 3> axis{};  // unit axes
     std::array<double, 3> semi{};
+    // Gentle surface relief: the radius along unit direction u is scaled by
+    // 1 + sum_k relief_amp[k] * ((u . relief_dir[k])^2 - 1/3).
+    std::array<V3, 3> relief_dir{};
+    std::array<double, 3> relief_amp{};
   };
   std::vector<Ellipsoid> outer;  // union: the whole nodule (GGO part for part-solid)
+  double edge_mm = 0;  // width of the outer edge blur (ground glass is hazy); 0: one pixel
   V3 core_c{};
   double core_r = 0;  // part-solid: solid component
   std::vector<Tube> spicules;

@@ -121,13 +121,14 @@ void rasterize_tube(const Tube& t, double extra, const SliceGeometry& g, Coverag
 
 // Coverage of a nodule's outer union, its solid core and its spicules.
 void rasterize_nodule(const NoduleShape& n, const SliceGeometry& g, Coverage& outer, Coverage& solid) {
-  if (std::abs(n.c[2] - g.z) > n.reach + g.thickness) return;
-  const Box b = g.box(n.c[0] - n.reach - g.ps, n.c[0] + n.reach + g.ps, n.c[1] - n.reach - g.ps,
-                      n.c[1] + n.reach + g.ps);
+  const double pad = n.reach + std::max(g.ps, n.edge_mm);
+  if (std::abs(n.c[2] - g.z) > pad + g.thickness) return;
+  const Box b = g.box(n.c[0] - pad, n.c[0] + pad, n.c[1] - pad, n.c[1] + pad);
   if (b.i0 > b.i1 || b.j0 > b.j1) return;
   outer.touch(b);
   solid.touch(b);
   const float inv_sub = 1.0f / g.n_sub;
+  const double edge = std::max(g.ps, n.edge_mm);
   for (int j = b.j0; j <= b.j1; ++j) {
     const double y = g.oy + j * g.ps;
     float* orow = outer.row(j);
@@ -147,9 +148,16 @@ void rasterize_nodule(const NoduleShape& n, const SliceGeometry& g, Coverage& ou
             q2 += q * q;
           }
           const double sr = std::sqrt(q2);
+          double relief = 1;
+          if (dist > 1e-9) {
+            for (int k = 0; k < 3; ++k) {
+              const double u = (px * e.relief_dir[k][0] + py * e.relief_dir[k][1] + pz * e.relief_dir[k][2]) / dist;
+              relief += e.relief_amp[k] * (u * u - 1.0 / 3);
+            }
+          }
           // Signed distance to the surface along the ray from the centre.
-          const double d = sr > 1e-9 ? dist * (1 - 1 / sr) : -1e9;
-          best = std::max(best, static_cast<float>(std::clamp(0.5 - d / g.ps, 0.0, 1.0)));
+          const double d = sr > 1e-9 ? dist * (1 - relief / sr) : -1e9;
+          best = std::max(best, static_cast<float>(std::clamp(0.5 - d / edge, 0.0, 1.0)));
         }
         fo += best;
         if (n.core_r > 0) {
@@ -582,9 +590,10 @@ void Renderer::render_slice(int k, float* hu, uint8_t* labels) const {
         if (o <= 0 && s <= 0) continue;
         float v = hu[p];
         if (n.type != NoduleType::kSolid && o > 0) {
-          // Ground glass keeps some of the texture and every vessel inside it.
-          const float texture = 0.4f * (v - static_cast<float>(a.lung_hu));
-          const float ggo = static_cast<float>(n.hu_ggo) + std::clamp(texture, -60.f, 60.f);
+          // Ground glass is patchy (the parenchymal texture, amplified) and
+          // keeps every vessel inside it.
+          const float texture = 1.5f * (v - static_cast<float>(a.lung_hu));
+          const float ggo = static_cast<float>(n.hu_ggo) + std::clamp(texture, -80.f, 80.f);
           v = std::max(v, v + o * (ggo - v));
         }
         if (s > 0) v += s * (static_cast<float>(n.hu_solid) - v);
