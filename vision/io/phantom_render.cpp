@@ -305,14 +305,21 @@ void Renderer::render_slice(int k, float* hu, uint8_t* labels) const {
     if (std::abs(dy) >= b) return -1.0;
     return ea * std::sqrt(1 - (dy / b) * (dy / b));
   };
+  // The back is flatter than an ellipse (a superellipse, exponent 3, behind
+  // the centre), as a patient lying on the table is.
+  auto outer_half_width = [&](double ea, double b_ant, double b_post, double dy) {
+    if (dy < 0) return half_width(ea, b_ant, b_post, dy);
+    if (dy >= b_post) return -1.0;
+    return ea * std::cbrt(1 - std::pow(dy / b_post, 3));
+  };
   const double left_dome_top = a.z_base_left + a.dome_height;
   const bool gas_bubble_here = z < left_dome_top && z > left_dome_top - 35;
 
   for (int j = 0; j < ny; ++j) {
     const double y = g.oy + j * g.ps;
     const double dy = y - a.yc;
-    const double hw_body = half_width(body_a, body_b_ant, body_b_post, dy);
-    const double hw_mus = half_width(mus_a, mus_b_ant, mus_b_post, dy);
+    const double hw_body = outer_half_width(body_a, body_b_ant, body_b_post, dy);
+    const double hw_mus = outer_half_width(mus_a, mus_b_ant, mus_b_post, dy);
     const double hw_ring = half_width(ring_a, ring_b, ring_b, dy);
     const double hw_cav = half_width(ca, cb, cb, dy);
     float* h = hu + static_cast<size_t>(j) * nx;
@@ -482,6 +489,32 @@ void Renderer::render_slice(int k, float* hu, uint8_t* labels) const {
               break;
             }
           }
+        }
+      }
+    }
+  }
+
+  // ---- Scapulae: thin curved blades behind the upper ribs, outside the wall.
+  if (z < a.z_apex + 25 && z > a.z_apex - 0.45 * a.lung_height) {
+    const double ea = ring_a + 6, eb = ring_b + 6;
+    const double reach = std::clamp((a.z_apex + 25 - z) / 40, 0.0, 1.0);  // blades widen below the spine of the scapula
+    for (int j = 0; j < ny; ++j) {
+      const double y = g.oy + j * g.ps;
+      const double dy = y - a.yc;
+      if (dy < 0.2 * eb) continue;  // posterior only
+      for (int side = -1; side <= 1; side += 2) {
+        const double hw = half_width(ea + 4, eb + 4, eb + 4, dy);
+        if (hw < 0) continue;
+        const Box b = side < 0 ? g.box(a.xc - hw, a.xc - 0.25 * ea, y, y) : g.box(a.xc + 0.25 * ea, a.xc + hw, y, y);
+        for (int i = b.i0; i <= b.i1; ++i) {
+          const double adx = std::abs(g.ox + i * g.ps - a.xc);
+          const double u = adx / ea, v = dy / eb;
+          const double rho = std::sqrt(u * u + v * v);
+          const double radial = (rho - 1) * std::sqrt(std::pow(ea * u / rho, 2) + std::pow(eb * v / rho, 2));
+          const double phi = std::atan2(u, v) / kPi;
+          if (phi < 0.17 || phi > 0.17 + 0.22 * reach) continue;
+          const double half = phi > 0.14 + 0.22 * reach ? 3.0 : 1.4;  // thick lateral border
+          if (std::abs(radial) <= half) paint(i, j, std::abs(radial) > half - 0.9 ? kHuCortex - 150 : kHuMarrow, kTissueBone);
         }
       }
     }
