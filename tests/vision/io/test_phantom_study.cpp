@@ -264,6 +264,22 @@ TEST(PhantomStudy, UnwritableOutputIsBadInputAndLeavesNothing) {
   fs::remove_all(base.parent_path());
 }
 
+TEST(PhantomStudy, OutputFolderCheckBeforeGenerating) {
+  const fs::path base = fresh_dir("check");
+  fs::create_directories(base);
+  ASSERT_TRUE(write_file_atomic(base / "a_file", "x").ok());
+  EXPECT_TRUE(check_phantom_output_dir(base).ok());
+  EXPECT_TRUE(check_phantom_output_dir(base / "new" / "deeper").ok());
+  for (const fs::path& bad : {base / "a_file", base / "a_file" / "study"}) {
+    const Status s = check_phantom_output_dir(bad);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.error().kind(), ErrorKind::kBadInput);
+    EXPECT_NE(s.error().message().find("a_file"), std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(base / "new"));  // checking creates nothing
+  fs::remove_all(base.parent_path());
+}
+
 TEST(PhantomStudy, CancelledWriteRemovesWhatItCreatedAndKeepsAnEarlierStudy) {
   class CancelAfter : public Progress {
    public:
