@@ -1,5 +1,6 @@
 // `hilum phantom`: writes a synthetic chest CT study (DICOM series, truth.csv,
-// clinical.txt). See docs/phantom.md.
+// clinical.txt). See docs/phantom.md. Built only with imaging (DCMTK).
+#if HILUM_HAVE_IMAGING
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -85,3 +86,4 @@ void register_phantom_command(CommandLine& cl) {
 }
 
 }  // namespace hilum::cli
+#endif  // HILUM_HAVE_IMAGING

@@ -1,4 +1,6 @@
 // `hilum phantom` run as a real process: exit codes, files, messages.
+// (The command exists only in builds with imaging.)
+#if HILUM_HAVE_IMAGING
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,3 +143,4 @@ TEST_F(CliPhantom, BadArgumentsExitTwoWithAClearMessageAndNoOutput) {
 }
 
 }  // namespace
+#endif  // HILUM_HAVE_IMAGING
