@@ -74,14 +74,20 @@ void register_phantom_command(CommandLine& cl) {
                          "Write a synthetic chest CT study: DIR/dicom/ (CT series), DIR/truth.csv (nodules, LUNA16 "
                          "format plus type and malignancy) and DIR/clinical.txt (referral note). Same seed, same bytes.",
                          [args] { return run_phantom(*args); });
-  cmd->add_option("--out", args->out, "Output folder (created; an earlier phantom there is replaced)")->required();
-  cmd->add_option("--seed", args->seed, "Seed, a whole number >= 0: it decides everything in the study")->required();
+  cmd->add_option("--out", args->out, "Output folder (created; an earlier phantom there is replaced)")
+      ->required()
+      ->type_name("DIR");
+  cmd->add_option("--seed", args->seed, "Seed, a whole number >= 0: it decides everything in the study")
+      ->required()
+      ->type_name("N");
   cmd->add_option("--nodules", args->nodules,
-                  "Number of nodules, 0-" + std::to_string(PhantomOptions::kMaxNodules) + " (default: 1-4 from the seed)");
+                  "Number of nodules, 0-" + std::to_string(PhantomOptions::kMaxNodules) + " (default: 1-4 from the seed)")
+      ->type_name("K");
   cmd->add_option("--slices", args->slices,
                   "Number of axial slices, " + std::to_string(PhantomOptions::kMinSlices) + "-" +
                       std::to_string(PhantomOptions::kMaxSlices) +
-                      "; slice thickness is 300 mm / slices within 0.625-2.5 mm (default: from the seed)");
+                      "; slice thickness is 300 mm / slices within 0.625-2.5 mm (default: from the seed)")
+      ->type_name("Z");
   cmd->add_flag("--labels", args->labels, "Also write DIR/labels.npy (u8 tissue labels, z/y/x)");
 }
 
