@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   cli::register_phantom_command(cl);
 #endif
   cli::register_tokenize_command(cl);
+  cli::register_eval_commands(cl);
 
   try {
     app.parse(argc, argv);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "model/tokenizer.h"
+#include "tests/support/test_support.h"
 
 namespace hilum {
 namespace {
@@ -16,52 +17,22 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kGolden = fs::path(HILUM_TEST_DATA_DIR) / "golden" / "tokenizers";
 
-struct CliRun {
-  int exit_code;
-  std::string out, err;
-};
+using CliRun = test::CommandResult;
 
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-CliRun run_cli(const std::vector<std::string>& args) {
-  const fs::path err_path = fs::path(testing::TempDir()) / "hilum_cli_tokenize_stderr.txt";
-  std::string cmd = quote(HILUM_CLI);
-  for (const auto& a : args) {
-    cmd.push_back(' ');
-    cmd.append(quote(a));
-  }
-  cmd.append(" 2>");
-  cmd.append(quote(err_path.string()));
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return {-1, "", "popen failed"};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(err_path);
-  std::stringstream ss;
-  ss << err.rdbuf();
-  r.err = ss.str();
-  return r;
-}
+CliRun run_cli(const std::vector<std::string>& args) { return test::run_hilum(args); }
 
 class CliTokenize : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(testing::TempDir()) / "hilum_cli_tokenize";
-    fs::create_directories(dir_);
+    scratch_ = std::make_unique<test::ScratchDir>();
+    dir_ = scratch_->path();
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { scratch_.reset(); }
   fs::path write(const std::string& name, const std::string& content) {
     std::ofstream(dir_ / name, std::ios::binary) << content;
     return dir_ / name;
   }
+  std::unique_ptr<test::ScratchDir> scratch_;
   fs::path dir_;
 };
 

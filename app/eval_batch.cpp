@@ -1,0 +1,243 @@
+// `hilum eval batch`: detection (LUNA16 FROC) and malignancy (ROC) of a batch
+// run against a truth table. The batch directory contract is in
+// docs/evaluation.md.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "app/csv.h"
+#include "app/eval_report.h"
+#include "app/eval_run.h"
+#include "model/file_io.h"
+#include "model/log.h"
+
+namespace hilum {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+struct BatchFinding {
+  double x = 0, y = 0, z = 0;
+  double probability = 0;
+  double malignancy = 0;
+};
+
+struct StudyFindings {
+  std::string series_uid;
+  std::vector<BatchFinding> findings;
+};
+
+Result<double> json_number(const nlohmann::json& item, const char* key, const std::string& where) {
+  auto it = item.find(key);
+  if (it == item.end()) return bad_input(where + ": missing '" + key + "'");
+  if (!it->is_number()) return bad_input(where + ": '" + key + "' is not a number");
+  const double v = it->get<double>();
+  if (!std::isfinite(v)) return bad_input(where + ": '" + key + "' is not finite");
+  return v;
+}
+
+Result<StudyFindings> read_findings(const fs::path& file) {
+  HILUM_ASSIGN_OR_RETURN(std::string text, read_file(file));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    return bad_input(file.string() + ": not valid JSON (" + e.what() + ")");
+  }
+  const std::string name = file.string();
+  if (!j.is_object()) return bad_input(name + ": expected a JSON object");
+  StudyFindings s;
+  auto uid = j.find("series_uid");
+  if (uid == j.end() || !uid->is_string() || uid->get<std::string>().empty()) {
+    return bad_input(name + ": missing or empty 'series_uid'");
+  }
+  s.series_uid = uid->get<std::string>();
+  auto list = j.find("findings");
+  if (list == j.end() || !list->is_array()) return bad_input(name + ": missing 'findings' array");
+  for (size_t i = 0; i < list->size(); ++i) {
+    const nlohmann::json& item = (*list)[i];
+    const std::string where = name + ": findings[" + std::to_string(i) + "]";
+    if (!item.is_object()) return bad_input(where + ": expected an object");
+    auto c = item.find("center_mm");
+    if (c == item.end() || !c->is_array() || c->size() != 3 || !(*c)[0].is_number() || !(*c)[1].is_number() ||
+        !(*c)[2].is_number()) {
+      return bad_input(where + ": 'center_mm' must be an array of 3 numbers");
+    }
+    BatchFinding f;
+    f.x = (*c)[0].get<double>();
+    f.y = (*c)[1].get<double>();
+    f.z = (*c)[2].get<double>();
+    if (!std::isfinite(f.x) || !std::isfinite(f.y) || !std::isfinite(f.z)) {
+      return bad_input(where + ": 'center_mm' is not finite");
+    }
+    HILUM_ASSIGN_OR_RETURN(f.probability, json_number(item, "probability", where));
+    HILUM_ASSIGN_OR_RETURN(f.malignancy, json_number(item, "malignancy", where));
+    s.findings.push_back(f);
+  }
+  return s;
+}
+
+Result<std::vector<StudyFindings>> read_batch(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return bad_input(dir.string() + ": not a directory");
+  std::vector<fs::path> folders;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.is_directory() && fs::is_regular_file(entry.path() / "findings.json"))
+      folders.push_back(entry.path());
+  }
+  if (ec) return bad_input(dir.string() + ": cannot list: " + ec.message());
+  std::sort(folders.begin(), folders.end());
+  if (folders.empty()) {
+    return bad_input(dir.string() +
+                     ": no study folder with a findings.json (expected <batch>/<study>/findings.json)");
+  }
+  std::vector<StudyFindings> studies;
+  std::map<std::string, fs::path> seen;
+  for (const fs::path& folder : folders) {
+    HILUM_ASSIGN_OR_RETURN(StudyFindings s, read_findings(folder / "findings.json"));
+    auto [it, fresh] = seen.emplace(s.series_uid, folder);
+    if (!fresh) {
+      return bad_input((folder / "findings.json").string() + ": series '" + s.series_uid + "' also in " +
+                       (it->second / "findings.json").string());
+    }
+    studies.push_back(std::move(s));
+  }
+  return studies;
+}
+
+struct TruthNodule {
+  NoduleAnnotation annotation;
+  int malignant = 0;
+};
+
+Result<std::vector<TruthNodule>> read_truth(const fs::path& path) {
+  HILUM_ASSIGN_OR_RETURN(std::vector<NoduleAnnotation> nodules, read_nodule_csv(path));
+  HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(path));
+  HILUM_ASSIGN_OR_RETURN(size_t col, t.column("malignant"));
+  std::vector<TruthNodule> out;
+  for (size_t r = 0; r < t.size(); ++r) {
+    const auto v = parse_decimal(t.text(r, col));
+    if (!v || (*v != 0.0 && *v != 1.0)) {
+      return bad_input(t.where(r, col) + "'" + std::string(t.trimmed(r, col)) +
+                       "' is not 0 or 1 (1 = malignant)");
+    }
+    out.push_back({nodules[r], static_cast<int>(*v)});
+  }
+  return out;
+}
+
+std::string g17(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
+  if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
+  HILUM_ASSIGN_OR_RETURN(std::vector<StudyFindings> studies, read_batch(o.batch_dir));
+  HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, read_truth(o.truth));
+
+  FrocInput in;
+  std::map<std::string, size_t> study_of;
+  for (size_t i = 0; i < studies.size(); ++i) {
+    in.scans.push_back(studies[i].series_uid);
+    study_of[studies[i].series_uid] = i;
+  }
+  for (const TruthNodule& t : truth) in.nodules.push_back(t.annotation);
+  if (o.excluded) {
+    HILUM_ASSIGN_OR_RETURN(in.excluded, read_nodule_csv(*o.excluded));
+  }
+  const fs::path combined = o.batch_dir / "candidates.csv";
+  const bool have_combined = fs::is_regular_file(combined);
+  if (have_combined) {
+    HILUM_ASSIGN_OR_RETURN(in.marks, read_candidates_csv(combined));
+  } else {
+    for (const StudyFindings& s : studies) {
+      for (const BatchFinding& f : s.findings)
+        in.marks.push_back({s.series_uid, f.x, f.y, f.z, f.probability});
+    }
+  }
+
+  // Malignancy score per true nodule: the malignancy of the finding that hits
+  // it with the highest detection probability (ties: the higher malignancy).
+  int on_missing_scans = 0, matched = 0, unmatched = 0;
+  ScoredSample scores;
+  std::string table = "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant,matched,malignancy\n";
+  for (const TruthNodule& t : truth) {
+    auto it = study_of.find(t.annotation.seriesuid);
+    if (it == study_of.end()) {
+      ++on_missing_scans;
+      continue;
+    }
+    const BatchFinding* best = nullptr;
+    for (const BatchFinding& f : studies[it->second].findings) {
+      if (!mark_hits(t.annotation, f.x, f.y, f.z)) continue;
+      if (!best || f.probability > best->probability ||
+          (f.probability == best->probability && f.malignancy > best->malignancy)) {
+        best = &f;
+      }
+    }
+    if (best) {
+      ++matched;
+    } else {
+      ++unmatched;
+      if (o.unmatched == UnmatchedNodules::kExclude) continue;
+    }
+    const double score = best ? best->malignancy : 0.0;
+    (t.malignant ? scores.positives : scores.negatives).push_back(score);
+    const NoduleAnnotation& a = t.annotation;
+    table += csv_quote(a.seriesuid) + "," + g17(a.x) + "," + g17(a.y) + "," + g17(a.z) + "," +
+             g17(a.diameter_mm) + "," + std::to_string(t.malignant) + "," + (best ? "1" : "0") + "," +
+             g17(score) + "\n";
+  }
+  if (on_missing_scans > 0) {
+    log_warning(std::to_string(on_missing_scans) + " nodules of " + o.truth.string() +
+                " lie on series that are not in the batch and are not evaluated");
+  }
+  if (scores.positives.size() < 2 || scores.negatives.size() < 2) {
+    return bad_input(o.truth.string() + ": " + std::to_string(scores.positives.size()) + " malignant and " +
+                     std::to_string(scores.negatives.size()) +
+                     " benign nodules are evaluated; the malignancy ROC needs at least 2 of each");
+  }
+
+  FrocOptions fo;
+  fo.bootstrap_samples = o.bootstrap;
+  fo.seed = o.seed;
+  auto froc = evaluate_froc(in, fo);
+  if (!froc.ok()) return froc.error().with_context(o.truth.string());
+  const RocReport roc = analyze_scores(scores, "malignancy", std::nullopt, o.bootstrap, o.seed);
+
+  ojson metrics;
+  metrics["schema_version"] = 1;
+  metrics["kind"] = "batch";
+  metrics["batch"] = {{"studies", studies.size()},
+                      {"marks_source", have_combined ? "candidates.csv" : "findings.json"},
+                      {"truth_nodules_on_missing_scans", on_missing_scans}};
+  metrics["detection"] = froc_metrics_json(*froc, fo.max_marks_per_scan);
+  ojson malignancy = roc_metrics_json(roc);
+  malignancy["unmatched_nodules"] = o.unmatched == UnmatchedNodules::kExclude ? "exclude" : "score_zero";
+  malignancy["nodules_matched"] = matched;
+  malignancy["nodules_unmatched"] = unmatched;
+  metrics["malignancy"] = malignancy;
+
+  const Plot froc_p = froc_plot(*froc, "Detection FROC (" + std::to_string(froc->scans) + " scans, " +
+                                           std::to_string(froc->nodules_total) + " nodules)");
+  const Plot roc_p = roc_plot(roc, "Malignancy ROC (" + std::to_string(roc.n_positive) + " malignant, " +
+                                       std::to_string(roc.n_negative) + " benign)");
+  OutputFiles files;
+  files.add("malignancy_scores.csv", table);
+  files.add("froc.svg", render_svg(froc_p));
+  files.add("froc.png", render_png(froc_p));
+  files.add("roc.svg", render_svg(roc_p));
+  files.add("roc.png", render_png(roc_p));
+  files.add("metrics.json", metrics.dump(2) + "\n");
+  HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
+  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc);
+}
+
+}  // namespace hilum

@@ -1,0 +1,439 @@
+// `hilum eval` through the real binary: happy paths, and every bad-input path
+// exits 2 with a one-line message naming the file and leaves no output behind.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/app/eval_test_util.h"
+
+namespace hilum {
+namespace {
+
+using ::hilum::testing::CommandResult;
+using ::hilum::testing::fixtures_dir;
+using ::hilum::testing::list_dir;
+using ::hilum::testing::read_text;
+using ::hilum::testing::TempDir;
+using ::hilum::testing::write_text;
+namespace fs = std::filesystem;
+using Args = std::vector<std::string>;
+
+CommandResult hilum(Args args) {
+  args.insert(args.begin(), HILUM_CLI);
+  return hilum::testing::run_command(args);
+}
+
+nlohmann::json metrics(const fs::path& dir) { return nlohmann::json::parse(read_text(dir / "metrics.json")); }
+
+std::string fixture(const std::string& name) { return (fixtures_dir() / name).string(); }
+
+// Runs a command that must fail as bad input: exit 2, one stderr line holding
+// every `needles` string, and `out` left as it was (absent).
+void expect_bad_input(const Args& args, const fs::path& out, const std::vector<std::string>& needles) {
+  const CommandResult r = hilum(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  for (const auto& n : needles)
+    EXPECT_NE(r.err.find(n), std::string::npos) << "stderr: " << r.err << "want: " << n;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(out)) << "outputs left behind: " << ::testing::PrintToString(list_dir(out));
+}
+
+// ---- roc --------------------------------------------------------------------
+
+TEST(CliEvalRoc, ComparesTwoScoresWithBootstrap) {
+  TempDir tmp("cli_roc");
+  const fs::path out = tmp / "out";
+  const CommandResult r = hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", out.string(),
+                                 "--compare", "model_a,model_b", "--bootstrap", "300", "--seed", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(list_dir(out), (std::vector<std::string>{"metrics.json", "roc.png", "roc.svg"}));
+  EXPECT_NE(r.out.find("AUC 0.805 (95% CI 0.712-0.898; bootstrap "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("model_b AUC 0.711, DeLong z = 1.955, p = 0.05053"), std::string::npos) << r.out;
+  const auto m = metrics(out);
+  EXPECT_EQ(m["kind"], "roc");
+  EXPECT_EQ(m["n_positive"], 35);
+  EXPECT_EQ(m["n_negative"], 55);
+  EXPECT_EQ(m["score_column"], "model_a");
+  for (const char* k : {"auc", "ci_low", "ci_high", "bootstrap_ci_low", "bootstrap_ci_high"}) {
+    ASSERT_TRUE(m.contains(k)) << k;
+  }
+  EXPECT_LT(m["ci_low"].get<double>(), m["auc"].get<double>());
+  EXPECT_LT(m["bootstrap_ci_low"].get<double>(), m["auc"].get<double>());
+  EXPECT_GT(m["bootstrap_ci_high"].get<double>(), m["auc"].get<double>());
+  EXPECT_EQ(m["bootstrap"]["seed"], 4);
+  for (const char* k : {"threshold", "sensitivity", "specificity"}) EXPECT_TRUE(m["youden"].contains(k)) << k;
+  for (const char* k : {"auc_a", "auc_b", "z", "p_value"}) EXPECT_TRUE(m["compare"].contains(k)) << k;
+  EXPECT_EQ(m["compare"]["auc_a"], m["auc"]);
+  EXPECT_EQ(read_text(out / "roc.png").substr(1, 3), "PNG");
+  EXPECT_NE(read_text(out / "roc.svg").find("model_b: AUC"), std::string::npos);
+
+  // Same seed, same interval; the run overwrites the previous outputs.
+  ASSERT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", out.string(), "--compare",
+                   "model_a,model_b", "--bootstrap", "300", "--seed", "4"})
+                .exit_code,
+            0);
+  EXPECT_EQ(metrics(out)["bootstrap_ci_low"], m["bootstrap_ci_low"]);
+}
+
+TEST(CliEvalRoc, MessyCsvGivesTheSameNumbersAsTheCleanOne) {
+  TempDir tmp("cli_roc_messy");
+  ASSERT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", (tmp / "a").string(),
+                   "--score-col", "model_b"})
+                .exit_code,
+            0);
+  const CommandResult r = hilum({"eval", "roc", "--csv", fixture("roc_compare_messy.csv"), "--out",
+                                 (tmp / "b").string(), "--score-col", "model_b"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto a = metrics(tmp / "a"), b = metrics(tmp / "b");
+  for (const char* k : {"auc", "ci_low", "ci_high", "n_positive", "n_negative", "youden"})
+    EXPECT_EQ(a[k], b[k]) << k;
+}
+
+TEST(CliEvalRoc, DefaultColumnsAndYoudenAtMinusInfinityIsNull) {
+  TempDir tmp("cli_roc_inv");
+  const CommandResult r =
+      hilum({"eval", "roc", "--csv", fixture("roc_inverse.csv"), "--out", (tmp / "o").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = metrics(tmp / "o");
+  EXPECT_NEAR(m["auc"].get<double>(), 0.12, 1e-12);
+  EXPECT_TRUE(m["youden"]["threshold"].is_null());
+  EXPECT_EQ(m["youden"]["sensitivity"], 1.0);
+  EXPECT_FALSE(m.contains("compare"));
+  EXPECT_FALSE(m.contains("bootstrap_ci_low"));
+}
+
+TEST(CliEvalRoc, BadInputs) {
+  TempDir tmp("cli_roc_bad");
+  const fs::path out = tmp / "out";
+  const std::string o = out.string();
+  auto csv = [&](const std::string& name, const std::string& text) {
+    write_text(tmp / name, text);
+    return (tmp / name).string();
+  };
+  expect_bad_input({"eval", "roc", "--csv", (tmp / "none.csv").string(), "--out", o}, out,
+                   {"none.csv", "cannot open"});
+  expect_bad_input({"eval", "roc", "--csv", csv("e.csv", ""), "--out", o}, out, {"e.csv", "empty file"});
+  expect_bad_input({"eval", "roc", "--csv", csv("h.csv", "label,score\n"), "--out", o}, out,
+                   {"h.csv", "0 positive and 0 negative rows", "at least 2"});
+  expect_bad_input({"eval", "roc", "--csv", csv("nl.csv", "truth,score\n1,0.5\n"), "--out", o}, out,
+                   {"nl.csv", "missing column 'label'", "columns: truth, score"});
+  expect_bad_input({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", o, "--score-col", "prob"}, out,
+                   {"roc_tiny.csv", "missing column 'prob'"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", csv("nn.csv", "label,score\n0,0.1\n1,0.9\n0,high\n1,0.7\n"), "--out", o}, out,
+      {"nn.csv:4: column 'score': 'high' is not a number"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", csv("l2.csv", "label,score\n0,0.1\n2,0.9\n0,0.2\n1,0.7\n"), "--out", o}, out,
+      {"l2.csv:3: column 'label': label '2' is not 0 or 1"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", csv("one.csv", "label,score\n0,0.1\n1,0.9\n0,0.2\n0,0.7\n"), "--out", o}, out,
+      {"one.csv", "1 positive and 3 negative rows"});
+  expect_bad_input({"eval", "roc", "--csv", csv("q.csv", "label,score\n0,\"0.1\n1,0.9\n"), "--out", o}, out,
+                   {"q.csv:2: quoted field is never closed"});
+  expect_bad_input({"eval", "roc", "--csv", csv("w.csv", "label,score\n0,0.1,7\n"), "--out", o}, out,
+                   {"w.csv:2: 3 fields, but the header has 2"});
+  expect_bad_input({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a"},
+                   out, {"--compare takes two score columns"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_a"}, out,
+      {"two different score columns"});
+  expect_bad_input(
+      {"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare", "model_a,model_c"}, out,
+      {"missing column 'model_c'"});
+  // Second score column with a bad value deep in the file.
+  expect_bad_input({"eval", "roc", "--csv", csv("cb.csv", "label,a,b\n0,1,1\n1,2,2\n0,1,1\n1,3,x\n"), "--out",
+                    o, "--compare", "a,b"},
+                   out, {"cb.csv:5: column 'b': 'x' is not a number"});
+  // Command-line mistakes are bad input too.
+  EXPECT_EQ(hilum({"eval", "roc", "--out", o}).exit_code, 2);
+  EXPECT_EQ(hilum({"eval", "roc", "--csv", fixture("roc_compare.csv"), "--out", o, "--compare",
+                   "model_a,model_b", "--score-col", "model_a"})
+                .exit_code,
+            2);
+  EXPECT_EQ(
+      hilum({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", o, "--bootstrap", "-3"}).exit_code, 2);
+  EXPECT_EQ(hilum({"eval"}).exit_code, 2);
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliEvalRoc, ErrorsLeaveAnExistingOutputDirectoryAlone) {
+  TempDir tmp("cli_roc_keep");
+  write_text(tmp / "out" / "notes.txt", "mine");
+  write_text(tmp / "bad.csv", "label,score\n0,1\n1,oops\n");
+  const CommandResult r =
+      hilum({"eval", "roc", "--csv", (tmp / "bad.csv").string(), "--out", (tmp / "out").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"notes.txt"}));
+  // An output path that is a file.
+  write_text(tmp / "file", "x");
+  const CommandResult f =
+      hilum({"eval", "roc", "--csv", fixture("roc_tiny.csv"), "--out", (tmp / "file").string()});
+  EXPECT_EQ(f.exit_code, 2);
+  EXPECT_NE(f.err.find("not a directory"), std::string::npos) << f.err;
+  EXPECT_EQ(read_text(tmp / "file"), "x");
+}
+
+// ---- froc -------------------------------------------------------------------
+
+Args froc_args(const std::string& dir, const fs::path& out) {
+  const fs::path d = fixtures_dir() / dir;
+  return {"eval",          "froc",
+          "--annotations", (d / "annotations.csv").string(),
+          "--seriesuids",  (d / "seriesuids.csv").string(),
+          "--candidates",  (d / "candidates.csv").string(),
+          "--out",         out.string()};
+}
+
+TEST(CliEvalFroc, RulesFixture) {
+  TempDir tmp("cli_froc");
+  Args args = froc_args("froc_rules", tmp / "out");
+  args.insert(args.end(), {"--excluded", fixture("froc_rules/annotations_excluded.csv")});
+  const CommandResult r = hilum(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // One warning: the candidate on the unlisted scan.
+  EXPECT_NE(r.err.find("1 candidates lie on scans not in"), std::string::npos) << r.err;
+  EXPECT_EQ(list_dir(tmp / "out"),
+            (std::vector<std::string>{"froc.png", "froc.svg", "froc_curve.csv", "metrics.json"}));
+  const auto m = metrics(tmp / "out");
+  EXPECT_NEAR(m["cpm"].get<double>(), 55.0 / 84, 1e-12);  // derived in test_eval_froc.cpp
+  EXPECT_NE(r.out.find("CPM 0.655; sensitivity at 1/8..8 FPs per scan: 0.167 0.500 0.583 0.833"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(m["fp_rates"], nlohmann::json({0.125, 0.25, 0.5, 1, 2, 4, 8}));
+  EXPECT_EQ(m["sensitivities"].size(), 7u);
+  EXPECT_EQ(m["nodules_total"], 6);
+  EXPECT_EQ(m["nodules_detected"], 5);
+  EXPECT_EQ(m["false_positives"], 5);
+  EXPECT_EQ(m["max_marks_per_scan"], 100);
+  EXPECT_FALSE(m.contains("bootstrap"));
+}
+
+TEST(CliEvalFroc, Bootstrap) {
+  TempDir tmp("cli_froc_bs");
+  Args args = froc_args("froc_random", tmp / "out");
+  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv"), "--bootstrap",
+                           "100", "--seed", "9"});
+  const CommandResult r = hilum(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = metrics(tmp / "out");
+  ASSERT_TRUE(m.contains("bootstrap"));
+  EXPECT_EQ(m["bootstrap"]["samples"], 100);
+  EXPECT_EQ(m["bootstrap"]["sensitivity_low"].size(), 7u);
+  EXPECT_LE(m["bootstrap"]["cpm_low"].get<double>(), m["cpm"].get<double>());
+  EXPECT_NE(read_text(tmp / "out" / "froc.svg").find("95% CI"), std::string::npos);
+}
+
+TEST(CliEvalFroc, BadInputs) {
+  TempDir tmp("cli_froc_bad");
+  const fs::path out = tmp / "out";
+  const fs::path d = fixtures_dir() / "froc_rules";
+  auto with = [&](const std::string& flag, const std::string& name, const std::string& text) {
+    write_text(tmp / name, text);
+    Args a = froc_args("froc_rules", out);
+    for (size_t i = 0; i + 1 < a.size(); ++i) {
+      if (a[i] == flag) a[i + 1] = (tmp / name).string();
+    }
+    return a;
+  };
+  expect_bad_input(with("--candidates", "c.csv", "seriesuid,coordX,coordY,coordZ\n1.2.826.0.1.1,0,0,0\n"),
+                   out, {"c.csv", "missing column 'probability'"});
+  expect_bad_input(
+      with("--candidates", "c2.csv", "seriesuid,coordX,coordY,coordZ,probability\n1.2.826.0.1.1,0,0,0,nan\n"),
+      out, {"c2.csv:2: column 'probability': 'nan' is not a number"});
+  expect_bad_input(with("--annotations", "a.csv",
+                        "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.826.0.1.1,0,zero,0,5\n"),
+                   out, {"a.csv:2: column 'coordY': 'zero' is not a number"});
+  expect_bad_input(
+      with("--annotations", "a2.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\nother,0,0,0,5\n"), out,
+      {"a2.csv", "no nodule"});
+  expect_bad_input(with("--seriesuids", "s.csv", "\n\n"), out, {"s.csv", "no series UIDs"});
+  expect_bad_input(with("--seriesuids", "s2.csv", "1.2.826.0.1.1\n1.2.826.0.1.2\n1.2.826.0.1.1\n"), out,
+                   {"s2.csv:3", "listed twice"});
+  Args excl = froc_args("froc_rules", out);
+  write_text(tmp / "x.csv", "seriesuid,coordX,coordY,coordZ\n1.2.826.0.1.1,0,0,0\n");
+  excl.insert(excl.end(), {"--excluded", (tmp / "x.csv").string()});
+  expect_bad_input(excl, out, {"x.csv", "missing column 'diameter_mm'"});
+  EXPECT_EQ(hilum({"eval", "froc", "--annotations", (d / "annotations.csv").string(), "--out", out.string()})
+                .exit_code,
+            2);
+  EXPECT_FALSE(fs::exists(out));
+}
+
+// ---- batch --------------------------------------------------------------------
+
+// A batch directory whose numbers are derived by hand (see the test below).
+struct BatchFixture {
+  TempDir tmp{"cli_batch"};
+  fs::path batch = tmp / "batch";
+  fs::path truth = tmp / "truth.csv";
+
+  BatchFixture() {
+    auto study = [&](const std::string& folder, const std::string& uid, const std::string& findings) {
+      write_text(batch / folder / "findings.json", "{\"schema_version\": 1, \"series_uid\": \"" + uid +
+                                                       "\", \"findings\": [" + findings + "]}");
+    };
+    auto f = [](double x, double y, double z, double p, double m) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "{\"id\": 1, \"center_mm\": [%g, %g, %g], \"probability\": %g, \"malignancy\": %g, "
+                    "\"lung_rads\": \"4A\"}",
+                    x, y, z, p, m);
+      return std::string(buf);
+    };
+    study("study_a", "1.2.3.1",
+          f(10, 11, 10, 0.9, 0.8) + "," + f(10, 10, 12, 0.5, 0.3) + "," + f(-40, 1, 0, 0.7, 0.35) + "," +
+              f(100, 100, 100, 0.6, 0.9));
+    study("study_b", "1.2.3.2", f(0, 0, 1, 0.8, 0.6));
+    study("study_c", "1.2.3.3", f(20, 20, 21, 0.4, 0.4));
+    study("study_d", "1.2.3.4", f(30, 0, 0, 0.3, 0.7));
+    fs::create_directories(batch / "logs");  // no findings.json: not a study
+    write_text(truth,
+               "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant\n"
+               "1.2.3.1,10,10,10,8,1\n"
+               "1.2.3.1,-40,0,0,6,0\n"
+               "1.2.3.2,0,0,0,10,1\n"
+               "1.2.3.3,20,20,20,5,0\n"
+               "1.2.3.4,0,0,0,12,0\n"
+               "1.2.3.9,0,0,0,8,1\n"
+               "1.2.3.2,50,0,0,20,1\n");
+  }
+};
+
+// Truth nodules T1..T7 in file order. Hits (distance < radius):
+//   T1 <- (10,11,10) p.9 m.8 and (10,10,12) p.5 m.3: the p.9 finding scores it: .8
+//   T2 <- (-40,1,0) p.7: .35        T3 <- (0,0,1) p.8: .6     T4 <- (20,20,21) p.4: .4
+//   T5, T7: no finding (score 0 with --unmatched zero)      T6: series not in the batch
+// Malignant {.8, .6, 0} vs benign {.35, .4, 0}: 8 wins and one tie (0 vs 0) of 9
+// pairs -> AUC 6.5/9. With --unmatched exclude: {.8, .6} vs {.35, .4} -> 1.
+// Detection (marks = findings): 4 scans, 6 nodules (T1-T5, T7), detected with
+// .9 .8 .7 .4, FPs .6 (study a) and .3 (study d). Cumulative (TP, FP): .9 (1,0)
+// .8 (2,0) .7 (3,0) .6 (3,1) .4 (4,1) .3 (4,2); (2,0) is dropped (evenly spaced).
+// x = FP/4: 0 0 0 .25 .25 .5; y = TP/6: 0 1/6 1/2 1/2 2/3 2/3. At 1/8 -> 1/2,
+// at 1/4 (repeated x: the last point) and above -> 2/3. CPM = (1/2 + 6 * 2/3) / 7 = 9/14.
+TEST(CliEvalBatch, DetectionAndMalignancyByHand) {
+  BatchFixture fx;
+  const fs::path out = fx.tmp / "out";
+  const CommandResult r = hilum(
+      {"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("1 nodules of"), std::string::npos) << r.err;  // T6
+  EXPECT_EQ(list_dir(out), (std::vector<std::string>{"froc.png", "froc.svg", "malignancy_scores.csv",
+                                                     "metrics.json", "roc.png", "roc.svg"}));
+  const auto m = metrics(out);
+  EXPECT_EQ(m["kind"], "batch");
+  EXPECT_EQ(m["batch"]["studies"], 4);
+  EXPECT_EQ(m["batch"]["marks_source"], "findings.json");
+  EXPECT_EQ(m["batch"]["truth_nodules_on_missing_scans"], 1);
+  const auto& d = m["detection"];
+  EXPECT_NEAR(d["cpm"].get<double>(), 9.0 / 14, 1e-12);
+  EXPECT_NEAR(d["sensitivities"][0].get<double>(), 0.5, 1e-12);
+  EXPECT_NEAR(d["sensitivities"][1].get<double>(), 2.0 / 3, 1e-12);
+  EXPECT_EQ(d["nodules_total"], 6);
+  EXPECT_EQ(d["nodules_detected"], 4);
+  EXPECT_EQ(d["false_positives"], 2);
+  const auto& mal = m["malignancy"];
+  EXPECT_NEAR(mal["auc"].get<double>(), 6.5 / 9, 1e-12);
+  EXPECT_EQ(mal["n_positive"], 3);
+  EXPECT_EQ(mal["n_negative"], 3);
+  EXPECT_EQ(mal["nodules_matched"], 4);
+  EXPECT_EQ(mal["nodules_unmatched"], 2);
+  EXPECT_EQ(mal["unmatched_nodules"], "score_zero");
+
+  // The per-nodule table reproduces the malignancy ROC through `eval roc`.
+  const CommandResult again =
+      hilum({"eval", "roc", "--csv", (out / "malignancy_scores.csv").string(), "--label-col", "malignant",
+             "--score-col", "malignancy", "--out", (fx.tmp / "roc").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto roc = metrics(fx.tmp / "roc");
+  for (const char* k : {"auc", "ci_low", "ci_high", "youden"}) EXPECT_EQ(roc[k], mal[k]) << k;
+
+  // Unmatched nodules left out.
+  const CommandResult ex = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(),
+                                  "--out", (fx.tmp / "ex").string(), "--unmatched", "exclude"});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_EQ(metrics(fx.tmp / "ex")["malignancy"]["auc"], 1.0);
+}
+
+// With the run's combined candidates.csv the detection uses it instead of the
+// findings: an extra FP at .95 on study c leads the ranking (and a mark on an
+// unknown series is ignored). Cumulative (TP, FP): .95 (0,1) .9 (1,1) .8 (2,1)
+// .7 (3,1) .6 (3,2) .4 (4,2) .3 (4,3); (1,1) and (2,1) are dropped. x = FP/4:
+// 0 .25 .25 .5 .5 .75, y = TP/6: 0 0 1/2 1/2 2/3 2/3. At 1/8 -> 0, at 1/4 -> 1/2,
+// at 1/2 and above -> 2/3. CPM = (0 + 1/2 + 5 * 2/3) / 7 = 23/42.
+TEST(CliEvalBatch, CombinedCandidatesCsvIsPreferred) {
+  BatchFixture fx;
+  write_text(fx.batch / "candidates.csv",
+             "seriesuid,coordX,coordY,coordZ,probability\n"
+             "1.2.3.1,10,11,10,0.9\n1.2.3.1,10,10,12,0.5\n1.2.3.1,-40,1,0,0.7\n1.2.3.1,100,100,100,0.6\n"
+             "1.2.3.2,0,0,1,0.8\n1.2.3.3,20,20,21,0.4\n1.2.3.4,30,0,0,0.3\n"
+             "1.2.3.3,-50,-50,-50,0.95\n7.7.7,0,0,0,0.5\n");
+  const fs::path out = fx.tmp / "out";
+  const CommandResult r = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(),
+                                 "--out", out.string(), "--bootstrap", "50", "--seed", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto m = metrics(out);
+  EXPECT_EQ(m["batch"]["marks_source"], "candidates.csv");
+  EXPECT_NEAR(m["detection"]["cpm"].get<double>(), 23.0 / 42, 1e-12);
+  EXPECT_EQ(m["detection"]["false_positives"], 3);
+  EXPECT_EQ(m["detection"]["marks"]["on_unlisted_scans"], 1);
+  EXPECT_TRUE(m["detection"].contains("bootstrap"));
+  EXPECT_TRUE(m["malignancy"].contains("bootstrap_ci_low"));
+  EXPECT_NEAR(m["malignancy"]["auc"].get<double>(), 6.5 / 9, 1e-12);  // from the findings, unchanged
+}
+
+TEST(CliEvalBatch, BadInputs) {
+  BatchFixture fx;
+  const fs::path out = fx.tmp / "out";
+  const Args base = {"eval",    "batch",           "--batch", fx.batch.string(),
+                     "--truth", fx.truth.string(), "--out",   out.string()};
+  auto run_with = [&](const fs::path& file, const std::string& text,
+                      const std::vector<std::string>& needles) {
+    const std::string saved = fs::exists(file) ? read_text(file) : "";
+    write_text(file, text);
+    expect_bad_input(base, out, needles);
+    if (saved.empty()) {
+      fs::remove(file);
+    } else {
+      write_text(file, saved);
+    }
+  };
+  const fs::path fa = fx.batch / "study_a" / "findings.json";
+  run_with(fa, "{\"series_uid\": \"1.2.3.1\", \"findings\": [", {"study_a/findings.json", "not valid JSON"});
+  run_with(fa, "{\"findings\": []}", {"study_a/findings.json", "series_uid"});
+  run_with(fa, "{\"series_uid\": \"1.2.3.1\", \"findings\": [{\"center_mm\": [1, 2], \"probability\": 0.5}]}",
+           {"study_a/findings.json: findings[0]: 'center_mm' must be an array of 3 numbers"});
+  run_with(fa,
+           "{\"series_uid\": \"1.2.3.1\", \"findings\": [{\"center_mm\": [1, 2, 3], \"probability\": 0.5}]}",
+           {"study_a/findings.json: findings[0]: missing 'malignancy'"});
+  run_with(fa, "{\"series_uid\": \"1.2.3.2\", \"findings\": []}", {"series '1.2.3.2' also in", "study_b"});
+  run_with(fx.truth, "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3.1,10,10,10,8\n",
+           {"truth.csv", "missing column 'malignant'"});
+  run_with(fx.truth, "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant\n1.2.3.1,10,10,10,8,yes\n",
+           {"truth.csv:2: column 'malignant': 'yes' is not 0 or 1"});
+  run_with(fx.truth,
+           "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant\n1.2.3.1,10,10,10,8,1\n1.2.3.2,0,0,0,10,0\n"
+           "1.2.3.3,20,20,20,5,0\n",
+           {"truth.csv", "1 malignant and 2 benign", "at least 2"});
+  run_with(fx.batch / "candidates.csv", "seriesuid,coordX,coordY,coordZ,probability\n1.2.3.1,1,2,3,\n",
+           {"candidates.csv:2: column 'probability': empty value"});
+
+  TempDir empty("cli_batch_empty");
+  expect_bad_input({"eval", "batch", "--batch", empty.path().string(), "--truth", fx.truth.string(), "--out",
+                    out.string()},
+                   out, {"no study folder with a findings.json"});
+  expect_bad_input({"eval", "batch", "--batch", (fx.tmp / "nope").string(), "--truth", fx.truth.string(),
+                    "--out", out.string()},
+                   out, {"nope: not a directory"});
+  EXPECT_EQ(hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out",
+                   out.string(), "--unmatched", "maybe"})
+                .exit_code,
+            2);
+}
+
+TEST(CliEval, HelpListsTheSubcommands) {
+  const CommandResult r = hilum({"eval", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* c : {"roc", "froc", "batch"}) EXPECT_NE(r.out.find(c), std::string::npos) << c;
+}
+
+}  // namespace
+}  // namespace hilum
