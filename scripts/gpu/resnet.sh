@@ -77,6 +77,8 @@ fi
 if [ "$PARITY" = 1 ]; then
   step "ResNet-152 parity: PyTorch references"
   WORK=/tmp/hilum_resnet152
+  HILUM="$BUILD/hilum"
+  [ -x "$HILUM" ] || HILUM="$BUILD/app/hilum"
   if "$PY" scripts/gpu/resnet_parity.py prepare "$WORK"; then
     for case in 224 64; do
       for run in cpu-f32 cuda-f16 cuda-bf16; do
@@ -86,7 +88,7 @@ if [ "$PARITY" = 1 ]; then
           flag=""
           [ "$what" = features ] && flag="--features"
           step "hilum resnet $run $what, input $case"
-          if ! "$BUILD/app/hilum" -v resnet --weights "$WORK/resnet152.safetensors" --input "$WORK/input_$case.npy" \
+          if ! "$HILUM" -v resnet --weights "$WORK/resnet152.safetensors" --input "$WORK/input_$case.npy" \
                --out "$WORK/hilum_${run}_${what}_$case.npy" --device "$device" --dtype "$dtype" $flag; then
             echo "hilum resnet $run $what $case FAILED"
             status=1
