@@ -95,6 +95,9 @@ Result<AdapterConfig> read_adapter_config(const fs::path& path) {
   r.require_absent("arrow_config", "is set: Arrow routing is not supported");
   r.require_absent("megatron_config", "is set: Megatron layers are not supported");
   r.require_absent("use_bdlora", "is true: not supported");
+  r.require_absent("kasa_config", "is set: KaSA adapters are not supported");
+  r.require_absent("monteclora_config", "is set: MonteCLoRA is not supported");
+  r.require_absent("velora_config", "is set: VeLoRA is not supported");
   r.ignore({"task_type", "base_model_name_or_path", "revision", "inference_mode", "auto_mapping",
             "lora_dropout", "init_lora_weights", "layers_to_transform", "layers_pattern", "exclude_modules",
             "loftq_config", "eva_config", "corda_config", "megatron_core", "runtime_config",
