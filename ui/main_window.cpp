@@ -861,12 +861,17 @@ QString MainWindow::viewportGeometry(double dpr) const {
   for (Plane plane : kPlanes) {
     const SliceView* v = view(plane);
     const QPoint topLeft = v->mapTo(this, QPoint(0, 0));
-    lines << QStringLiteral("%1 %2 %3 %4 %5")
-                 .arg(planeName(plane).toLower())
-                 .arg(std::lround(topLeft.x() * dpr))
-                 .arg(std::lround(topLeft.y() * dpr))
-                 .arg(std::lround(v->width() * dpr))
-                 .arg(std::lround(v->height() * dpr));
+    QString line = QStringLiteral("%1 %2 %3 %4 %5")
+                       .arg(planeName(plane).toLower())
+                       .arg(std::lround(topLeft.x() * dpr))
+                       .arg(std::lround(topLeft.y() * dpr))
+                       .arg(std::lround(v->width() * dpr))
+                       .arg(std::lround(v->height() * dpr));
+    if (m_document->hasStudy()) {
+      const QPointF cross = (v->widgetPoint(m_document->cursor()) + QPointF(topLeft)) * dpr;
+      line += QStringLiteral(" %1 %2").arg(std::lround(cross.x())).arg(std::lround(cross.y()));
+    }
+    lines << line;
   }
   return lines.join(QLatin1Char('\n'));
 }

@@ -67,7 +67,7 @@ class MainWindow : public QMainWindow {
   // Grabs the window and writes it as PNG, atomically.
   Status saveScreenshot(const QString& path);
   // Where each plane lies in the window, in the grabbed image's pixels:
-  // "axial x y w h" lines.
+  // "axial X Y W H CX CY" lines (CX CY: the crosshair, when a study is open).
   QString viewportGeometry(double devicePixelRatio) const;
 
  public slots:

@@ -6,7 +6,8 @@
 //
 // The screenshot mode opens the study, waits until it is loaded (and analysed
 // with --analyze), grabs the main window into OUT.png (written atomically),
-// prints where each plane lies in the image ("axial X Y W H") and exits:
+// prints where each plane and its crosshair lie in the image ("axial X Y W H
+// CX CY") and exits:
 // 0 ok, 2 bad input (unreadable study, bad arguments, a back end that is not
 // built), 1 other failures.
 #pragma once

@@ -1,6 +1,6 @@
 // Opening real DICOM studies (written with DCMTK by the loader's test writer):
 // the worker-thread loader, the series browser, drag and drop, bad input, and
-// the screenshot mode under Xvfb on a phantom study.
+// the screenshot mode under Xvfb on a `hilum phantom` study.
 #include <gtest/gtest.h>
 
 #include <QDropEvent>
@@ -205,22 +205,14 @@ class Screenshot : public ::testing::Test {
     ASSERT_TRUE(dir.isValid());
   }
 
-  // A phantom study from `hilum phantom` when the CLI has it, else the
-  // synthetic chest written with DCMTK.
+  // A 40-slice phantom study (`hilum phantom`).
   QString makeStudy() {
     const QString study = dir.filePath(QStringLiteral("study"));
     QString err;
     const int rc = runProcess(QStringLiteral(HILUM_CLI),
                               {"phantom", "--out", study, "--seed", "7", "--slices", "40"}, nullptr, &err);
-    if (rc == 0) return study;
-#if HILUM_UI_HAVE_DICOM_WRITER
-    auto volume = test::makeChest(128, 112, 40, {0.7, 0.7, 2.0});
-    writeCtSeries(study.toStdString() + "/dicom", *volume, dicomw::new_uid(),
-                  dicomw::new_uid(), "Chest");
-    return study;
-#else
-    return {};
-#endif
+    EXPECT_EQ(rc, 0) << err.toStdString();
+    return rc == 0 ? study : QString();
   }
 
   QString xvfbRun;
@@ -249,14 +241,38 @@ double stdDev(const QImage& gray, const QRect& r, double* darkFraction, double* 
   return std::sqrt(std::max(0.0, sum2 / n - mean * mean));
 }
 
-TEST_F(Screenshot, ShowsTheStudyInEveryPlane) {
+// Mean grey of the (2r+1)^2 pixels around (x, y).
+double meanAround(const QImage& gray, int x, int y, int r) {
+  double sum = 0;
+  int n = 0;
+  for (int yy = y - r; yy <= y + r; ++yy)
+    for (int xx = x - r; xx <= x + r; ++xx) {
+      if (!gray.rect().contains(xx, yy)) continue;
+      sum += gray.constScanLine(yy)[xx];
+      ++n;
+    }
+  return n ? sum / n : 0;
+}
+
+TEST_F(Screenshot, ShowsThePhantomsAnatomyAndItsNodule) {
   const QString study = makeStudy();
   ASSERT_FALSE(study.isEmpty());
+  // The crosshair goes to the first nodule of the phantom's ground truth.
+  QFile truth(study + QStringLiteral("/truth.csv"));
+  ASSERT_TRUE(truth.open(QIODevice::ReadOnly));
+  const QStringList rows = QString::fromUtf8(truth.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+  ASSERT_GE(rows.size(), 2) << "the phantom has no nodule";
+  const QStringList header = rows[0].split(QLatin1Char(',')), nodule = rows[1].split(QLatin1Char(','));
+  const auto field = [&](const char* name) { return nodule.value(header.indexOf(QLatin1String(name))); };
+  const QString cursor = field("coordX") + "," + field("coordY") + "," + field("coordZ");
+  const double diameter = field("diameter_mm").toDouble();
+  ASSERT_GT(diameter, 3.0);
+
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QString out, err;
   const int rc = runProcess(xvfbRun,
                             {"-a", "-s", "-screen 0 1600x1200x24", QStringLiteral(HILUM_WORKSTATION),
-                             "--screenshot", png, "--size", "1280x800", study},
+                             "--screenshot", png, "--size", "1280x800", "--cursor", cursor, study},
                             &out, &err);
   ASSERT_EQ(rc, 0) << err.toStdString();
   QImage image(png);
@@ -266,24 +282,27 @@ TEST_F(Screenshot, ShowsTheStudyInEveryPlane) {
   double dark = 0, bright = 0;
   EXPECT_GT(stdDev(gray, gray.rect(), &dark, &bright), 20.0);  // not blank
 
-  // Every plane's viewport holds anatomy: dark lung and bright body pixels.
-  for (const QString& line : out.split(QLatin1Char('\n'), Qt::SkipEmptyParts)) {
+  const QStringList lines = out.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+  ASSERT_EQ(lines.size(), 3) << out.toStdString();
+  for (const QString& line : lines) {
     const QStringList f = line.split(QLatin1Char(' '));
-    ASSERT_EQ(f.size(), 5) << line.toStdString();
+    ASSERT_EQ(f.size(), 7) << line.toStdString();
     const QRect viewport(f[1].toInt(), f[2].toInt(), f[3].toInt(), f[4].toInt());
     ASSERT_TRUE(gray.rect().contains(viewport)) << line.toStdString();
-    // Axial: the middle half (both lungs and the mediastinum); the others:
-    // all but the edges with their labels.
+    // Anatomy: dark lung/air and bright body in the plane (axial: the middle
+    // half, both lungs and the mediastinum; the others: all but the edges).
     const bool axial = f[0] == QLatin1String("axial");
     const int mx = viewport.width() / (axial ? 4 : 12), my = viewport.height() / (axial ? 4 : 12);
-    const QRect region = viewport.adjusted(mx, my, -mx, -my);
-    const double sd = stdDev(gray, region, &dark, &bright);
+    const double sd = stdDev(gray, viewport.adjusted(mx, my, -mx, -my), &dark, &bright);
     EXPECT_GT(sd, 30.0) << line.toStdString();
     EXPECT_GT(dark, 0.03) << line.toStdString();
     EXPECT_GT(bright, 0.03) << line.toStdString();
+    // The nodule sits under the crosshair (its gap leaves the centre visible):
+    // denser than lung (-850 HU is grey 85 in the lung window) in every plane.
+    const QPoint cross(f[5].toInt(), f[6].toInt());
+    ASSERT_TRUE(viewport.contains(cross)) << line.toStdString();
+    EXPECT_GT(meanAround(gray, cross.x(), cross.y(), 1), 110) << line.toStdString();
   }
-  EXPECT_TRUE(out.contains(QStringLiteral("axial ")));
-  EXPECT_TRUE(out.contains(QStringLiteral("sagittal ")));
 }
 
 TEST_F(Screenshot, BadStudyExitsTwoWithoutWritingAnImage) {
@@ -314,8 +333,8 @@ TEST(WorkstationCommandLine, RefusesWhatItCannotDo) {
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--size", "big", dir.path()},
                        nullptr, &err),
             2);
-  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--cursor", "1,2", dir.path()},
-                       nullptr, &err),
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION),
+                       {"--screenshot", png, "--cursor", "1,2", dir.path()}, nullptr, &err),
             2);
   EXPECT_TRUE(err.contains(QStringLiteral("--cursor"))) << err.toStdString();
   EXPECT_FALSE(QFile::exists(png));
