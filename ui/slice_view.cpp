@@ -316,7 +316,9 @@ void SliceView::paintAnnotations(QPainter& p, const ViewTransform& t) {
   drawOverlayText(p, area, Qt::AlignLeft | Qt::AlignVCenter, labels.left, labelColor);
   drawOverlayText(p, area, Qt::AlignRight | Qt::AlignVCenter, labels.right, labelColor);
   drawOverlayText(p, area.adjusted(0, 18, 0, 0), Qt::AlignHCenter | Qt::AlignTop, labels.top, labelColor);
-  drawOverlayText(p, area, Qt::AlignHCenter | Qt::AlignBottom, labels.bottom, labelColor);
+  // Above the window text and the scale bar on the bottom row.
+  drawOverlayText(p, area.adjusted(0, 0, 0, -18), Qt::AlignHCenter | Qt::AlignBottom, labels.bottom,
+                  labelColor);
   p.setFont(font);
 
   // Scale bar, bottom right: a round length up to a fifth of the view.
