@@ -254,7 +254,8 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
           if (d >= r_bg && c.lung[i] && c.hu[i] < -500) bg.push_back(c.hu[i]);
         }
     const double b = bg.size() > 50 ? percentile(bg, 0.5) : mask.parenchyma_hu;
-    const double core_hu = percentile(core, 0.9);
+    // 75th percentile: robust to a vessel crossing the core sphere, still sees a solid core.
+    const double core_hu = percentile(core, 0.75);
     out.core_hu = core_hu;
     out.parenchyma_hu = b;
     if (core_hu - b < 50) return bad_input("sizing: no nodule tissue at the finding's centre");
