@@ -195,7 +195,10 @@ struct Convolutions::Impl {
     // family's first choice is tried before anyone's second.
     const detail::ConvContext ctx = context();
     std::vector<std::vector<ConvCandidate>> families;
+    std::string note;
     auto add = [&](const char* name, Result<std::vector<ConvCandidate>> found) {
+      if (!note.empty()) plan->report.push_back("    (" + note + ")");
+      note.clear();
       if (!found.ok()) {
         plan->report.push_back(std::string("    ") + name + ": " + found.error().message());
         return;
@@ -205,17 +208,17 @@ struct Convolutions::Impl {
     const bool want_fused = search.fused && epilogue != ConvEpilogue::kNone;
     const bool want_unfused = search.unfused || epilogue == ConvEpilogue::kNone;
     if (search.graph && want_fused)
-      add("graph-fused", detail::graph_candidates(ctx, shape, epilogue, true, false, search, limit));
+      add("graph-fused", detail::graph_candidates(ctx, shape, epilogue, true, false, search, limit, &note));
     if (search.gemm && (want_fused || epilogue == ConvEpilogue::kNone))
-      add("gemm", detail::gemm_candidates(ctx, shape, epilogue, search, limit));
+      add("gemm", detail::gemm_candidates(ctx, shape, epilogue, trial.bias, search, limit));
     if (search.graph && want_unfused)
-      add("graph", detail::graph_candidates(ctx, shape, epilogue, false, false, search, limit));
+      add("graph", detail::graph_candidates(ctx, shape, epilogue, false, false, search, limit, &note));
     if (search.legacy && want_fused)
       add("legacy-fused", detail::legacy_candidates(ctx, shape, epilogue, true, search, limit));
     if (search.legacy && want_unfused)
       add("legacy", detail::legacy_candidates(ctx, shape, epilogue, false, search, limit));
     if (search.graph && want_fused)
-      add("graph-fused-f32bias", detail::graph_candidates(ctx, shape, epilogue, true, true, search, limit));
+      add("graph-fused-f32bias", detail::graph_candidates(ctx, shape, epilogue, true, true, search, limit, &note));
     std::vector<ConvCandidate*> order;
     for (size_t rank = 0;; ++rank) {
       bool any = false;
@@ -264,24 +267,27 @@ struct Convolutions::Impl {
       }
       auto run = [&] { return enqueue(*runner, shape, epilogue, args); };
       bool capturable = true;
-      auto ms = time_graph_adaptive(*stream, run, 0.15f, 16, 2);
-      if (!ms.ok()) {
+      float ms = 0;
+      if (auto in_graph = time_graph_adaptive(*stream, run, 0.15f, 16, 2); in_graph.ok()) {
+        ms = *in_graph;
+      } else {
         capturable = false;
-        ms = time_on_stream(*stream, run, 1, 3);
-      }
-      if (!ms.ok()) {
-        last_error = name + ": " + ms.error().message();
-        plan->report.push_back("    " + name + ": failed while timed: " + ms.error().message());
-        HILUM_RETURN_IF_ERROR(stream->synchronize());
-        continue;
+        auto eager = time_on_stream(*stream, run, 1, 3);
+        if (!eager.ok()) {
+          last_error = name + ": " + eager.error().message();
+          plan->report.push_back("    " + name + ": failed while timed: " + eager.error().message());
+          HILUM_RETURN_IF_ERROR(stream->synchronize());
+          continue;
+        }
+        ms = *eager;
       }
       std::ostringstream line;
       line << "    " << name << (runner->fused() || epilogue == ConvEpilogue::kNone ? "" : " + epilogue pass") << ": "
-           << fmt_ms(*ms) << ", ws " << mib(runner->workspace());
+           << fmt_ms(ms) << ", ws " << mib(runner->workspace());
       if (build_ms >= 1) line << ", built in " << static_cast<int>(build_ms) << " ms";
       if (!capturable) line << ", NOT capturable in a CUDA graph";
       plan->report.push_back(line.str());
-      working.push_back({std::move(runner), *ms, capturable, plan->report.size() - 1});
+      working.push_back({std::move(runner), ms, capturable, plan->report.size() - 1});
     }
     // The fastest one a graph can hold (the engines replay graphs), else the fastest.
     Tried* best = nullptr;

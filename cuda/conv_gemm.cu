@@ -66,8 +66,8 @@ class GemmRunner final : public ConvRunner {
 }  // namespace
 
 Result<std::vector<ConvCandidate>> gemm_candidates(const ConvContext& ctx, const ConvShape& s,
-                                                   ConvEpilogue epilogue, const ConvSearch& search,
-                                                   size_t workspace_limit) {
+                                                   ConvEpilogue epilogue, const void* bias,
+                                                   const ConvSearch& search, size_t workspace_limit) {
   std::vector<ConvCandidate> out;
   if (s.r != 1 || s.s != 1 || s.stride != 1 || s.pad != 0 || !ctx.lt) return out;
   auto g = std::make_shared<LtGemm>();
@@ -87,6 +87,10 @@ Result<std::vector<ConvCandidate>> gemm_candidates(const ConvContext& ctx, const
   const cublasLtEpilogue_t ep = epilogue == ConvEpilogue::kNone ? CUBLASLT_EPILOGUE_DEFAULT : CUBLASLT_EPILOGUE_RELU_BIAS;
   HILUM_RETURN_IF_ERROR(
       lt_check(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)), "epilogue"));
+  if (epilogue != ConvEpilogue::kNone) {
+    HILUM_RETURN_IF_ERROR(lt_check(
+        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "bias"));
+  }
   // W is [k, c] row-major = [c, k] column-major, read transposed; X is [rows, c]
   // row-major = [c, rows] column-major; Y/Z are [rows, k] row-major = [k, rows].
   HILUM_RETURN_IF_ERROR(lt_check(cublasLtMatrixLayoutCreate(&g->a, type, depth, m, depth), "layout w"));

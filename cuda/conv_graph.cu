@@ -388,7 +388,8 @@ class GraphRunner final : public ConvRunner {
 
 Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, const ConvShape& shape,
                                                     ConvEpilogue epilogue, bool fused, bool bias_f32,
-                                                    const ConvSearch& search, size_t workspace_limit) {
+                                                    const ConvSearch& search, size_t workspace_limit,
+                                                    std::string* note) {
   std::vector<ConvCandidate> out;
   if (fused && epilogue == ConvEpilogue::kNone) return out;
   HILUM_ASSIGN_OR_RETURN(std::shared_ptr<OpGraph> graph, build_graph(ctx, shape, epilogue, fused, bias_f32));
@@ -397,9 +398,10 @@ Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, cons
   std::vector<std::shared_ptr<Desc>> configs;
   std::vector<ConfigInfo> infos;
   std::set<std::string> seen;
-  int runtime_compiled = 0;
+  int runtime_compiled = 0, skipped_rtc = 0, skipped_inexact = 0, offered = 0;
   std::string last_error;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    if (static_cast<int>(configs.size()) >= search.per_family) break;
     auto found = heuristic_configs(*graph, mode);
     if (!found.ok()) {
       last_error = found.error().message();
@@ -410,17 +412,34 @@ Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, cons
       ConfigInfo info = inspect(*cfg);
       const std::string key = std::to_string(info.engine) + "/" + info.knobs;
       if (!seen.insert(key).second) continue;
+      ++offered;
       // Accumulation in less than f32, or transforms that lose accuracy: never.
-      if (info.reduced_precision || info.winograd_or_fft || info.down_convert) continue;
+      if (info.reduced_precision || info.winograd_or_fft || info.down_convert) {
+        ++skipped_inexact;
+        continue;
+      }
       if (info.runtime_compiled) {
-        if (!search.runtime_compiled || runtime_compiled >= 1) continue;
+        if (!search.runtime_compiled || runtime_compiled >= 1) {
+          ++skipped_rtc;
+          continue;
+        }
         ++runtime_compiled;
       }
       configs.push_back(cfg);
       infos.push_back(info);
     }
   }
-  if (configs.empty() && !last_error.empty()) return internal_error(family + " heuristics: " + last_error);
+  if (note && (skipped_rtc || skipped_inexact || offered == 0)) {
+    std::ostringstream os;
+    os << family << ": cuDNN offered " << offered << " engine config(s)";
+    if (skipped_rtc) os << ", " << skipped_rtc << " runtime-compiled left out (HILUM_CUDNN_RTC=1 allows one)";
+    if (skipped_inexact) os << ", " << skipped_inexact << " inexact (reduced-precision/Winograd/FFT) left out";
+    if (!last_error.empty()) os << "; " << last_error;
+    *note = os.str();
+  }
+  if (configs.empty() && offered == 0 && !last_error.empty()) {
+    return internal_error(family + " heuristics: " + last_error);
+  }
 
   for (size_t i = 0; i < configs.size(); ++i) {
     ConvCandidate c;

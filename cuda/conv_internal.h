@@ -45,16 +45,20 @@ struct ConvContext {
 // preference; an empty list when the family cannot express the problem. An
 // error only for a failure worth reporting (the planner records it and goes on).
 //   graph: fused = conv + pointwise epilogue in one graph (bias in f32 when
-//   bias_f32, else in the precision), or conv alone.
+//   bias_f32, else in the precision), or conv alone. `note` receives what was
+//   left out (runtime-compiled or inexact engines), for the search report.
 Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, const ConvShape& shape,
                                                     ConvEpilogue epilogue, bool fused, bool bias_f32,
-                                                    const ConvSearch& search, size_t workspace_limit);
+                                                    const ConvSearch& search, size_t workspace_limit,
+                                                    std::string* note);
 Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, const ConvShape& shape,
                                                      ConvEpilogue epilogue, bool fused,
                                                      const ConvSearch& search, size_t workspace_limit);
+//   gemm: `bias` is a representative bias pointer (cuBLASLt's heuristics look
+//   at the epilogue's attributes, the pointer's alignment included).
 Result<std::vector<ConvCandidate>> gemm_candidates(const ConvContext& ctx, const ConvShape& shape,
-                                                   ConvEpilogue epilogue, const ConvSearch& search,
-                                                   size_t workspace_limit);
+                                                   ConvEpilogue epilogue, const void* bias,
+                                                   const ConvSearch& search, size_t workspace_limit);
 
 cudnnDataType_t dnn_type(Precision p);
 // A failed cuDNN call as an error, with cuDNN's own last message when it has one.
