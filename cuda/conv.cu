@@ -92,6 +92,7 @@ struct ConvPlan {
   std::unique_ptr<ConvRunner> runner;
   float ms = 0;
   bool capturable = true;
+  bool verified = true;
   double planning_ms = 0;
   std::vector<std::string> report;  // one line per candidate
 };
@@ -146,10 +147,13 @@ struct Convolutions::Impl {
     HILUM_RETURN_IF_ERROR(stream->copy_to_host(host.data(), values, host.size() * sizeof(float)));
     HILUM_RETURN_IF_ERROR(stream->synchronize());
     const double u = precision == Precision::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+    // Outputs beyond the storage type's range say nothing about the kernel.
+    const double largest = precision == Precision::kF16 ? 65504.0 * 0.99 : 3.0e38;
     int bad = 0, worst = -1;
     double worst_ratio = 0;
     for (int i = 0; i < samples; ++i) {
       const double ref = host[i], scale = host[kSamples + i], got = host[2 * kSamples + i];
+      if (!(std::fabs(ref) < largest)) continue;
       // One rounding of the result, one of an intermediate (unfused) or of the
       // bias (native-precision bias), the f32 sums: within 4 unit roundoffs.
       const double tol = 4 * u * scale + 1e-6;
@@ -238,6 +242,9 @@ struct Convolutions::Impl {
       size_t line;
     };
     std::vector<Tried> working;
+    // Candidates that ran but failed the check, kept in case every one does
+    // (then the check itself is suspect, and the engine must still run).
+    std::vector<Tried> unverified;
     std::string last_error = order.empty() ? "no candidate from any family" : "";
     for (ConvCandidate* c : order) {
       const std::string name = c->family + " " + c->label;
@@ -263,6 +270,12 @@ struct Convolutions::Impl {
       if (Status ok = verify(*runner, shape, epilogue, args, samples); !ok.ok()) {
         last_error = name + ": " + ok.error().message();
         plan->report.push_back("    " + name + ": rejected: " + ok.error().message());
+        HILUM_RETURN_IF_ERROR(stream->synchronize());
+        if (ok.error().message().rfind("wrong result", 0) == 0 && unverified.empty()) {
+          auto t = time_on_stream(
+              *stream, [&] { return enqueue(*runner, shape, epilogue, args); }, 1, 3);
+          if (t.ok()) unverified.push_back({std::move(runner), *t, true, plan->report.size() - 1});
+        }
         continue;
       }
       auto run = [&] { return enqueue(*runner, shape, epilogue, args); };
@@ -297,6 +310,11 @@ struct Convolutions::Impl {
       if (better) best = &t;
     }
     plan->planning_ms = elapsed_ms(t0);
+    if (!best && !unverified.empty()) {
+      best = &unverified.front();
+      plan->report[best->line] += "  [USED ANYWAY: no candidate passed the check]";
+      plan->verified = false;
+    }
     if (!best) {
       return internal_error("no working " + std::string(precision_name(precision)) + " implementation for conv " +
                             shape.describe() + " (" + epilogue_name(epilogue) + ") within " + mib(limit) +
@@ -354,12 +372,15 @@ bool Convolutions::fused(const ConvPlan& plan) {
 
 float Convolutions::planned_ms(const ConvPlan& plan) { return plan.ms; }
 
+bool Convolutions::checked(const ConvPlan& plan) { return plan.verified; }
+
 std::string Convolutions::describe(const ConvPlan& plan) {
   std::ostringstream os;
   os << plan.shape.describe() << " " << epilogue_name(plan.epilogue) << ": " << plan.runner->describe()
      << (fused(plan) ? "" : " + epilogue pass") << ", ws " << mib(plan.runner->workspace()) << ", "
      << fmt_ms(plan.ms);
   if (!plan.capturable) os << ", not capturable";
+  if (!plan.verified) os << ", FAILED THE SAMPLED CHECK";
   return os.str();
 }
 

@@ -109,6 +109,9 @@ class Convolutions {
   static size_t workspace_bytes(const ConvPlan& plan);
   static bool fused(const ConvPlan& plan);
   static float planned_ms(const ConvPlan& plan);  // the chosen candidate's time when planned
+  // False when no candidate passed the sampled check and the planner fell
+  // back to the fastest that ran (a bug in a family or in the check: see the report).
+  static bool checked(const ConvPlan& plan);
   // "n64 c256 56x56 -> k64 1x1 s1 p0 bias+relu: gemm algo 21 fused, ws 0 MiB, 0.031 ms"
   static std::string describe(const ConvPlan& plan);
   // Every candidate tried (time, or why it was rejected), one per line, the chosen one starred.

@@ -423,6 +423,10 @@ class CudaEngine final : public ResNetEngine {
     }
     for (const cuda::ConvPlan* cp : unique) {
       if (cuda::Convolutions::fused(*cp)) ++fused;
+      if (!cuda::Convolutions::checked(*cp)) {
+        log_warning("resnet cuda: no implementation passed the planner's check for " +
+                    cuda::Convolutions::describe(*cp) + "\n" + cuda::Convolutions::search_report(*cp));
+      }
       log_debug("resnet cuda: " + cuda::Convolutions::describe(*cp));
     }
     log_info("resnet cuda: planned batch " + std::to_string(n) + " at " + std::to_string(h) + "x" +
