@@ -146,8 +146,11 @@ Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, con
                                                                          static_cast<int>(perf.size()), &returned,
                                                                          perf.data()),
                                   "cudnnGetConvolutionForwardAlgorithm_v7"));
+  // At most two algorithms: the legacy API reaches fewer kernels than the
+  // graph API, and planning time is better spent there.
+  const int max_algos_tried = std::min(search.per_family, 2);
   std::vector<cudnnConvolutionFwdAlgo_t> algos;
-  for (int i = 0; i < returned && static_cast<int>(algos.size()) < search.per_family; ++i) {
+  for (int i = 0; i < returned && static_cast<int>(algos.size()) < max_algos_tried; ++i) {
     if (perf[i].status != CUDNN_STATUS_SUCCESS || !accurate(perf[i].algo)) continue;
     if (std::find(algos.begin(), algos.end(), perf[i].algo) != algos.end()) continue;
     algos.push_back(perf[i].algo);
@@ -162,7 +165,9 @@ Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, con
         ws > workspace_limit) {
       continue;
     }
-    for (bool float_bias : fused ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+    // The f32-bias form of the fused call for the first algorithm only.
+    const bool first = algo == algos.front();
+    for (bool float_bias : fused && first ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
       ConvCandidate c;
       c.family = fused ? "legacy-fused" : "legacy";
       std::ostringstream label;
