@@ -419,7 +419,8 @@ Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, cons
         continue;
       }
       if (info.runtime_compiled) {
-        if (!search.runtime_compiled || runtime_compiled >= 1) {
+        // Only worth its compile time where it fuses the epilogue.
+        if (!search.runtime_compiled || !graph->fused || runtime_compiled >= 1) {
           ++skipped_rtc;
           continue;
         }
