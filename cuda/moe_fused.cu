@@ -93,34 +93,49 @@ __device__ __forceinline__ void dot_rows(const uint16_t* const (&wrow)[RR], bool
   }
 }
 
-// Stages src[t][k0 : k0 + klen) for t < n into xs (row stride KC), as
-// norm_w[k] * (v * scale[t]) when norm_w is set. The whole block takes part.
+// Stages src[t][k0 : k0 + klen) for t < n into xs (row stride KC); with
+// norm_w the values are multiplied by norm_w[k] and their squares (before
+// that) are added to the thread's ss[t]. The whole block takes part.
+template <int MAXT>
 __device__ __forceinline__ void stage_rows(float* xs, int KC, const float* const* src, int n, int64_t k0, int klen,
-                                           const float* scale, const float* norm_w) {
-  for (int t = 0; t < n; ++t) {
-    const float* s = src[t] + k0;
-    float* d = xs + t * KC;
-    const float sc = norm_w ? scale[t] : 1.0f;
-    for (int kk = threadIdx.x; kk < klen; kk += blockDim.x) {
-      float v = s[kk];
-      if (norm_w) v = norm_w[k0 + kk] * (v * sc);
-      d[stage_pos(kk)] = v;
+                                           const float* norm_w, float (&ss)[MAXT]) {
+#pragma unroll
+  for (int t = 0; t < MAXT; ++t) {
+    if (t < n) {
+      const float* s = src[t] + k0;
+      float* d = xs + t * KC;
+      for (int kk = threadIdx.x; kk < klen; kk += blockDim.x) {
+        float v = s[kk];
+        if (norm_w) {
+          ss[t] = fmaf(v, v, ss[t]);
+          v *= norm_w[k0 + kk];
+        }
+        d[stage_pos(kk)] = v;
+      }
     }
   }
 }
 
-// scale[t] = 1 / sqrt(mean(src[t][0 : K)^2) + eps), one warp per row.
-__device__ __forceinline__ void row_scales(const float* const* src, int n, int64_t K, float eps, float* scale) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
-  for (int t = warp; t < n; t += nw) {
-    float ss = 0.0f;
-    for (int64_t i = lane; i < K; i += 32) {
-      const float v = src[t][i];
-      ss += v * v;
+// scale[t] = 1 / sqrt(sum of every thread's ss[t] / K + eps) for t < n, summed
+// in a fixed order (deterministic). Every thread of the block calls it.
+template <int MAXT>
+__device__ __forceinline__ void norm_scales(float (&ss)[MAXT], int n, int64_t K, float eps,
+                                            float (*partial)[kMaxFusedRows], float* scale) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int t = 0; t < MAXT; ++t) {
+    if (t < n) {
+      const float v = warp_sum(ss[t]);
+      if (lane == 0) partial[warp][t] = v;
     }
-    ss = warp_sum(ss);
-    if (lane == 0) scale[t] = 1.0f / sqrtf(ss / static_cast<float>(K) + eps);
   }
+  __syncthreads();
+  if (threadIdx.x < n) {
+    float total = 0.0f;
+    for (int w = 0; w < kFusedThreads / 32; ++w) total += partial[w][threadIdx.x];
+    scale[threadIdx.x] = 1.0f / sqrtf(total / static_cast<float>(K) + eps);
+  }
+  __syncthreads();
 }
 
 // Sums acc[r][t] over the warp; lane t (< n) gets row t's totals in mine[r].
@@ -156,8 +171,11 @@ __device__ __forceinline__ void prefetch_row(const uint16_t* row, int64_t k) {
 
 }  // namespace
 
+// RMSNorm folded in: the staged values are x * norm_w, and the products are
+// scaled by 1 / rms(x) at the end (the sum of squares is gathered while
+// staging, so no pass over x comes first).
 template <int MAXT, bool GLU>
-__global__ void __launch_bounds__(kFusedThreads) staged_gemv_kernel(StagedGemvParams a) {
+__global__ void __launch_bounds__(kFusedThreads, 2) staged_gemv_kernel(StagedGemvParams a) {
   constexpr int R = GLU ? 1 : FusedShape<MAXT>::R;
   constexpr int RR = GLU ? 2 : R;
   constexpr int U = FusedShape<MAXT>::U;
@@ -165,6 +183,7 @@ __global__ void __launch_bounds__(kFusedThreads) staged_gemv_kernel(StagedGemvPa
   float* xs = reinterpret_cast<float*>(staged_smem);
   __shared__ const float* src[kMaxFusedRows];
   __shared__ float scale[kMaxFusedRows];
+  __shared__ float partial[kFusedThreads / 32][kMaxFusedRows];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t row0 = (static_cast<int64_t>(blockIdx.x) * (kFusedThreads / 32) + warp) * R;
   const bool vec = (a.k & 7) == 0;
@@ -184,17 +203,16 @@ __global__ void __launch_bounds__(kFusedThreads) staged_gemv_kernel(StagedGemvPa
   const int n = a.rows;
   if (threadIdx.x < n) src[threadIdx.x] = a.x + threadIdx.x * a.ldx;
   __syncthreads();
-  if (a.norm_w) {
-    row_scales(src, n, a.k, a.eps, scale);
-    __syncthreads();
-  }
   float acc[RR][MAXT];
   zero(acc);
+  float ss[MAXT];
+#pragma unroll
+  for (int t = 0; t < MAXT; ++t) ss[t] = 0.0f;
   const int KC = a.kc;
   for (int64_t k0 = 0; k0 < a.k; k0 += KC) {
     const int klen = static_cast<int>(min(static_cast<int64_t>(KC), a.k - k0));
     if (k0 > 0) __syncthreads();
-    stage_rows(xs, KC, src, n, k0, klen, scale, a.norm_w);
+    stage_rows<MAXT>(xs, KC, src, n, k0, klen, a.norm_w, ss);
     __syncthreads();
     if (row0 < a.n) {
       const uint16_t* wr[RR];
@@ -203,21 +221,23 @@ __global__ void __launch_bounds__(kFusedThreads) staged_gemv_kernel(StagedGemvPa
       dot_rows<MAXT, RR, U>(wr, vec, klen, xs, KC, n, acc);
     }
   }
+  if (a.norm_w) norm_scales<MAXT>(ss, n, a.k, a.eps, partial, scale);
   if (row0 >= a.n) return;
   float mine[RR];
   reduce_to_lanes<MAXT, RR>(acc, n, mine);
   if (lane >= n) return;
+  const float sc = a.norm_w ? scale[lane] : 1.0f;
   if constexpr (GLU) {
     const int64_t o = row0;
-    const float g = mine[0] + (a.bias ? a.bias[o] : 0.0f);
-    const float u = mine[1] + (a.bias ? a.bias[a.n + o] : 0.0f);
+    const float g = mine[0] * sc + (a.bias ? a.bias[o] : 0.0f);
+    const float u = mine[1] * sc + (a.bias ? a.bias[a.n + o] : 0.0f);
     a.y[lane * a.ldy + o] = activate(a.act, g) * u;
   } else {
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const int64_t o = row0 + r;
       if (o < a.n) {
-        const float v = mine[r] + (a.bias ? a.bias[o] : 0.0f);
+        const float v = mine[r] * sc + (a.bias ? a.bias[o] : 0.0f);
         float* dst = a.y + lane * a.ldy + o;
         *dst = a.accumulate ? *dst + v : v;
       }
@@ -229,7 +249,7 @@ __global__ void __launch_bounds__(kFusedThreads) staged_gemv_kernel(StagedGemvPa
 // expert of pair p for every pair routed to it, unless an earlier pair has
 // the same expert (then that pair's blocks do it).
 template <int MAXT>
-__global__ void __launch_bounds__(kFusedThreads) expert_glu_kernel(ExpertParams a) {
+__global__ void __launch_bounds__(kFusedThreads, 2) expert_glu_kernel(ExpertParams a) {
   constexpr int U = FusedShape<MAXT>::U;
   extern __shared__ float4 staged_smem[];
   float* xs = reinterpret_cast<float*>(staged_smem);
@@ -283,11 +303,12 @@ __global__ void __launch_bounds__(kFusedThreads) expert_glu_kernel(ExpertParams 
   const bool vec = (a.H & 7) == 0;
   float acc[2][MAXT];
   zero(acc);
+  float unused_ss[MAXT];
   const int KC = a.kc;
   for (int64_t k0 = 0; k0 < a.H; k0 += KC) {
     const int klen = static_cast<int>(min(static_cast<int64_t>(KC), a.H - k0));
     if (k0 > 0) __syncthreads();
-    stage_rows(xs, KC, src, n, k0, klen, nullptr, nullptr);
+    stage_rows<MAXT>(xs, KC, src, n, k0, klen, nullptr, unused_ss);
     __syncthreads();
     if (i0 < a.I) {
       const uint16_t* wr[2] = {wrow[0] + k0, wrow[1] + k0};
@@ -304,7 +325,7 @@ __global__ void __launch_bounds__(kFusedThreads) expert_glu_kernel(ExpertParams 
 // active experts (in the order of their first pair), then the shared expert;
 // lane t accumulates token t's weighted sum and adds it to the residual.
 template <int MAXT>
-__global__ void __launch_bounds__(kFusedThreads) expert_down_combine_kernel(ExpertParams a) {
+__global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(ExpertParams a) {
   constexpr int R = FusedShape<MAXT>::R;
   constexpr int U = FusedShape<MAXT>::U;
   extern __shared__ float4 staged_smem[];
@@ -339,6 +360,7 @@ __global__ void __launch_bounds__(kFusedThreads) expert_down_combine_kernel(Expe
   }
   __syncthreads();
   const int KC = a.kc;
+  float unused_ss[MAXT];
   float mine[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) mine[r] = 0.0f;
@@ -364,7 +386,7 @@ __global__ void __launch_bounds__(kFusedThreads) expert_down_combine_kernel(Expe
     for (int64_t k0 = 0; k0 < a.I; k0 += KC) {
       const int klen = static_cast<int>(min(static_cast<int64_t>(KC), a.I - k0));
       if (k0 > 0) __syncthreads();
-      stage_rows(xs, KC, src, n, k0, klen, nullptr, nullptr);
+      stage_rows<MAXT>(xs, KC, src, n, k0, klen, nullptr, unused_ss);
       __syncthreads();
       if (o0 < a.H) {
         const uint16_t* wr[R];
@@ -405,7 +427,7 @@ __global__ void __launch_bounds__(kFusedThreads) expert_down_combine_kernel(Expe
     for (int64_t k0 = 0; k0 < a.Is; k0 += KC) {
       const int klen = static_cast<int>(min(static_cast<int64_t>(KC), a.Is - k0));
       __syncthreads();
-      stage_rows(xs, KC, src, n, k0, klen, nullptr, nullptr);
+      stage_rows<MAXT>(xs, KC, src, n, k0, klen, nullptr, unused_ss);
       __syncthreads();
       if (o0 < a.H) {
         const uint16_t* wr[R];
