@@ -9,7 +9,7 @@ OUTDIR=${2:-${OUT:-out}}
 mkdir -p "$OUTDIR"
 if [ -x "$BUILD/bench/bench_moe" ]; then
   echo "=== bench_moe (CUDA engine, random bf16 weights)"
-  timeout 180 "$BUILD/bench/bench_moe" --benchmark_filter='Cuda' \
+  timeout 240 "$BUILD/bench/bench_moe" --benchmark_filter='Cuda' \
     --benchmark_out="$OUTDIR/bench_moe.json" --benchmark_out_format=json || echo "bench_moe failed ($?)"
 else
   echo "bench_moe was not built"
