@@ -335,6 +335,11 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
   __shared__ int tok[kMaxFusedRows];
   __shared__ int leaders[kMaxFusedRows * kMaxFusedRows];
   __shared__ int n_leaders;
+  // whole mode: every pair in expert order (flat), with its token and weight,
+  // and where each expert's rows start.
+  __shared__ int flat[kMaxFusedRows * kMaxFusedRows], ftok[kMaxFusedRows * kMaxFusedRows];
+  __shared__ float fwgt[kMaxFusedRows * kMaxFusedRows];
+  __shared__ int gstart[kMaxFusedRows * kMaxFusedRows + 1];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o0 = (static_cast<int64_t>(blockIdx.x) * (kFusedThreads / 32) + warp) * R;
   if (a.shared_w && a.prefetch && o0 < a.H) {
@@ -365,7 +370,58 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
 #pragma unroll
   for (int r = 0; r < R; ++r) mine[r] = 0.0f;
   const int nl = n_leaders;
-  for (int g = 0; g < nl; ++g) {
+  if (a.whole) {
+    // Every routed row fits: stage them all once, grouped by expert, then
+    // stream the experts' weights with no block-wide barrier in between.
+    const int ipad = a.ipad;
+    if (threadIdx.x == 0) {
+      int f = 0;
+      for (int g = 0; g < nl; ++g) {
+        const int q = leaders[g];
+        gstart[g] = f;
+        const int n = min(static_cast<int>(cnt[q]), kMaxFusedRows);
+        for (int j = 0; j < n; ++j, ++f) {
+          const int pr = lst[q * kMaxFusedRows + j];
+          flat[f] = pr;
+          ftok[f] = pr / a.K;
+          fwgt[f] = a.weights[pr];
+        }
+      }
+      gstart[nl] = f;
+    }
+    __syncthreads();
+    const int rows_total = gstart[nl];
+    const int total = rows_total * static_cast<int>(a.I);
+    for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
+      const int f = idx / static_cast<int>(a.I), kk = idx - f * static_cast<int>(a.I);
+      xs[f * ipad + stage_pos(kk)] = a.x[static_cast<int64_t>(flat[f]) * a.I + kk];
+    }
+    __syncthreads();
+    const bool vec = (a.I & 7) == 0;
+    if (o0 < a.H) {
+      for (int g = 0; g < nl; ++g) {
+        const int f0 = gstart[g], n = gstart[g + 1] - f0;
+        const int e = a.ids[leaders[g]];
+        const uint16_t* wr[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) wr[r] = a.w + (static_cast<int64_t>(e) * a.H + min(o0 + r, a.H - 1)) * a.I;
+        float acc[R][MAXT];
+        zero(acc);
+        dot_rows<MAXT, R, U>(wr, vec, static_cast<int>(a.I), xs + f0 * ipad, ipad, n, acc);
+#pragma unroll
+        for (int j = 0; j < MAXT; ++j) {
+          if (j < n) {
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+              const float v = warp_sum(acc[r][j]);
+              if (lane == ftok[f0 + j]) mine[r] += fwgt[f0 + j] * v;
+            }
+          }
+        }
+      }
+    }
+  }
+  for (int g = 0; g < (a.whole ? 0 : nl); ++g) {
     const int q = leaders[g];
     const int e = a.ids[q];
     const int n = min(static_cast<int>(cnt[q]), kMaxFusedRows);
@@ -594,6 +650,7 @@ __global__ void __launch_bounds__(128)
                         int splits, float* partial, int32_t* counters, float* out, int64_t ldo) {
   __shared__ float qs[256];
   __shared__ float sc[kFlashDecodeKeys];
+  __shared__ float red[4 * 256];
   __shared__ float scratch[33];
   __shared__ int is_last;
   pdl_wait();
@@ -622,6 +679,7 @@ __global__ void __launch_bounds__(128)
         kr[u] = k_cache + kv_row(kv, slot, j0 + min(jb + u, tile - 1), kh) * dk;
         s[u] = 0.0f;
       }
+#pragma unroll 4
       for (int d = lane; d < dk; d += 32) {
         const float qv = qs[d];
 #pragma unroll
@@ -651,17 +709,34 @@ __global__ void __launch_bounds__(128)
     ps = block_sum(ps, scratch);  // also publishes sc
     l_run = l_run * alpha + ps;
     m_run = m_new;
-    float a0 = 0.0f, a1 = 0.0f;
+    // P V: warp w takes keys w, w + 4, ... (all their loads in flight), lanes
+    // the dimensions; the four warps' sums meet in shared memory.
+    float part[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) part[i] = 0.0f;
 #pragma unroll 4
-    for (int j = 0; j < tile; ++j) {
+    for (int j = warp; j < tile; j += 4) {
       const float* vr = v_cache + kv_row(kv, slot, j0 + j, kh) * dv;
       const float pj = sc[j];
-      if (tid < dv) a0 = fmaf(pj, vr[tid], a0);
-      if (tid + 128 < dv) a1 = fmaf(pj, vr[tid + 128], a1);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int d = lane + 32 * i;
+        if (d < dv) part[i] = fmaf(pj, vr[d], part[i]);
+      }
     }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int d = lane + 32 * i;
+      if (d < dv) red[warp * 256 + d] = part[i];
+    }
+    __syncthreads();
+    const float a0 = tid < dv ? (red[tid] + red[256 + tid]) + (red[512 + tid] + red[768 + tid]) : 0.0f;
+    const float a1 = tid + 128 < dv
+                         ? (red[tid + 128] + red[256 + tid + 128]) + (red[512 + tid + 128] + red[768 + tid + 128])
+                         : 0.0f;
     acc0 = acc0 * alpha + a0;
     acc1 = acc1 * alpha + a1;
-    __syncthreads();  // sc is rewritten by the next tile
+    __syncthreads();  // sc and red are rewritten by the next tile
   }
   const int64_t stride = dv + 2;
   float* part = partial + ((t * nh + h) * splits + c) * stride;
@@ -753,7 +828,9 @@ Status launch_expert_glu(const ExpertParams& a, const Launch& l) {
 
 template <int MAXT>
 Status launch_expert_down(const ExpertParams& a, const Launch& l) {
-  const size_t smem = sizeof(float) * static_cast<size_t>(a.rows) * a.kc;
+  const int64_t staged = std::max<int64_t>(static_cast<int64_t>(a.rows) * a.kc,
+                                           a.whole ? static_cast<int64_t>(a.rows) * a.K * a.ipad : 0);
+  const size_t smem = sizeof(float) * static_cast<size_t>(staged);
   const unsigned grid = blocks_for(a.H, (kFusedThreads / 32) * FusedShape<MAXT>::R);
   return launch_result(
       launch_kernel(expert_down_combine_kernel<MAXT>, dim3(grid), dim3(kFusedThreads), smem, l, a),
@@ -853,6 +930,9 @@ Status expert_down_combine(const bf16* down, int64_t H, int64_t I, const float* 
   a.shared_gate_logit = shared_gate_logit;
   a.prefetch = l.pdl ? 1 : 0;
   a.kc = stage_stride(maxt, std::max(I, a.Is));
+  // All routed rows staged at once when they fit (decode of a few tokens).
+  a.ipad = static_cast<int>(round_up(I, 256));
+  a.whole = rows * K * a.ipad <= kWholeStageFloats ? 1 : 0;
   switch (maxt) {
     case 1:
       return launch_expert_down<1>(a, l);

@@ -14,6 +14,7 @@ namespace hilum::cuda::moe::detail {
 
 constexpr int kFusedThreads = 256;   // 8 warps
 constexpr int kStageFloats = 8192;   // staged activations per block (32 KB)
+constexpr int kWholeStageFloats = 10240;  // expert_down_combine staging every routed row (40 KB)
 constexpr int kMaxFusedRows = 16;    // activation rows
 constexpr int kFlashDecodeKeys = 64; // keys per tile of the split decode kernel
 constexpr int kMaxDecodeSplits = 32;
@@ -66,7 +67,9 @@ struct ExpertParams {
   const float* shared_gate_logit;
   int act;
   int prefetch;
-  int kc;  // staging stride
+  int kc;     // staging stride
+  int whole;  // expert_down_combine: every routed row staged at once (rows * K * ipad <= kWholeStageFloats)
+  int ipad;   // their row stride: I rounded up to 256
 };
 
 template <int MAXT, bool GLU>

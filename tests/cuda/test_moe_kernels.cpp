@@ -650,9 +650,12 @@ TEST(MoeKernels, FusedExpertsMatchCpu) {
     int E, K;
     bool shared_gate, shared_bias;
   };
+  // Rows staged all at once (few tokens) and expert by expert (many), the
+  // 16-byte and the scalar loads, shared experts with gate and bias.
   for (C c : {C{1, 72, 40, 0, 5, 2, false, false}, C{3, 36, 20, 24, 7, 3, true, false},
               C{16, 264, 48, 13, 6, 4, false, true}, C{9, 1024, 1408, 2816, 64, 6, false, false},
-              C{16, 2048, 1024, 0, 64, 8, false, false}}) {
+              C{16, 2048, 1024, 0, 64, 8, false, false}, C{1, 2048, 1024, 0, 64, 8, false, false},
+              C{1, 2048, 1408, 2816, 64, 6, false, false}, C{2, 128, 64, 96, 16, 4, true, false}}) {
     const std::string what = "experts T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
                              " I=" + std::to_string(c.I) + " Is=" + std::to_string(c.Is);
     const int64_t TK = c.T * c.K, ldx = c.H + 4;
