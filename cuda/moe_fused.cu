@@ -514,63 +514,77 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
   }
 }
 
-// One block per token: RMSNorm, router logits (and the shared-expert gate),
-// top-k by the first warp.
-__global__ void __launch_bounds__(kFusedThreads)
-    route_fused_kernel(RouterParams p, const float* x, int64_t ldx, int64_t H, const float* norm_w, float eps,
-                       const uint16_t* router_w, const float* score_bias, const uint16_t* shared_gate_w, float* hn,
-                       int32_t* ids, float* weights, float* shared_gate_logit) {
+// grid (rows, splits): block (t, s) normalises x[t] (block s = 0 also writes
+// hn[t]), each of its warps computes one router row, s*8 + warp (row E is the
+// shared-expert gate), and the last block of token t to finish picks the
+// experts from the logits of all blocks.
+__global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedParams a) {
   extern __shared__ float4 route_smem[];
   __shared__ float scratch[33];
+  __shared__ int is_last;
+  const RouterParams& p = a.p;
   const int E = p.num_experts;
+  const int64_t H = a.H;
   float* hs = reinterpret_cast<float*>(route_smem);
   float* lg = hs + ((H + 3) & ~int64_t{3});
-  float* score = lg + E + 1;
+  float* score = lg + E;
   float* choice = score + E;
+  const int64_t t = blockIdx.x;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int row = blockIdx.y * (kFusedThreads / 32) + warp;
+  const int rows = E + (a.shared_gate_w ? 1 : 0);
+  const uint16_t* wr = row < E ? a.router_w + static_cast<int64_t>(row) * H : a.shared_gate_w;
+  if (a.prefetch && row < rows) prefetch_row(wr, H);
   pdl_wait();
   pdl_trigger();
-  const int64_t t = blockIdx.x;
-  const float* xr = x + t * ldx;
+  const float* xr = a.x + t * a.ldx;
   float ss = 0.0f;
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
     const float v = xr[i];
     ss += v * v;
   }
   ss = block_sum(ss, scratch);
-  const float r = 1.0f / sqrtf(ss / static_cast<float>(H) + eps);
+  const float r = 1.0f / sqrtf(ss / static_cast<float>(H) + a.eps);
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
-    const float v = norm_w[i] * (xr[i] * r);
+    const float v = a.norm_w[i] * (xr[i] * r);
     hs[i] = v;
-    hn[t * H + i] = v;
+    if (blockIdx.y == 0) a.hn[t * H + i] = v;
   }
   __syncthreads();
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int rows = E + (shared_gate_w ? 1 : 0);
-  const bool vec = (H & 7) == 0;
-  for (int e = warp; e < rows; e += kFusedThreads / 32) {
-    const uint16_t* wr = e < E ? router_w + static_cast<int64_t>(e) * H : shared_gate_w;
+  if (row < rows) {
     float s = 0.0f;
-    if (vec) {
+    if ((H & 7) == 0) {
+#pragma unroll 8
       for (int64_t k = lane * 8; k < H; k += 256) {
         const uint4 w = __ldg(reinterpret_cast<const uint4*>(wr + k));
-        const float4 a = *reinterpret_cast<const float4*>(hs + k);
-        const float4 b = *reinterpret_cast<const float4*>(hs + k + 4);
-        s = dot8_staged(w, a, b, s);
+        const float4 x0 = *reinterpret_cast<const float4*>(hs + k);
+        const float4 x1 = *reinterpret_cast<const float4*>(hs + k + 4);
+        s = dot8_staged(w, x0, x1, s);
       }
     } else {
       for (int64_t k = lane; k < H; k += 32) s = fmaf(bf16_val(wr[k]), hs[k], s);
     }
     s = warp_sum(s);
     if (lane == 0) {
-      if (e < E) {
-        lg[e] = s;
+      if (row < E) {
+        a.logits[t * E + row] = s;
       } else {
-        shared_gate_logit[t] = s;
+        a.shared_gate_logit[t] = s;
       }
     }
   }
+  __threadfence();
   __syncthreads();
-  if (warp == 0) route_row(p, lg, score_bias, score, choice, ids + t * p.top_k, weights + t * p.top_k);
+  if (threadIdx.x == 0) is_last = atomicAdd(&a.counters[t], 1) == static_cast<int>(gridDim.y) - 1 ? 1 : 0;
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  for (int e = threadIdx.x; e < E; e += blockDim.x) lg[e] = __ldcg(a.logits + t * E + e);
+  __syncthreads();
+  if (warp == 0) {
+    route_row(p, lg, a.score_bias, score, choice, a.ids + t * p.top_k, a.weights + t * p.top_k);
+    if (lane == 0) a.counters[t] = 0;  // ready for the next launch
+  }
 }
 
 // One block per token.
@@ -856,19 +870,40 @@ Status staged_gemv(const StagedGemv& g, const Launch& l) {
 
 Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w, float eps,
                    const bf16* router_w, const float* score_bias, const bf16* shared_gate_w, int64_t rows,
-                   float* hn, int32_t* ids, float* weights, float* shared_gate_logit, const Launch& l) {
+                   float* hn, int32_t* ids, float* weights, float* shared_gate_logit, float* logits,
+                   int32_t* counters, const Launch& l) {
   if (rows <= 0) return Status::Ok();
   if (p.num_experts <= 0 || p.num_experts > 1024 || p.top_k <= 0 || p.top_k > 16 || p.top_k > p.num_experts ||
       p.n_group <= 0 || p.n_group > 32 || p.num_experts % p.n_group != 0 || H <= 0 ||
-      H > kMaxFusedRouterHidden) {
+      H > kMaxFusedRouterHidden || rows > kMaxFusedRows) {
     return internal_error("route_fused: unsupported router shape");
   }
-  const size_t smem = sizeof(float) * static_cast<size_t>(round_up(H, 4) + 3 * p.num_experts + 1);
-  return launch_result(launch_kernel(route_fused_kernel, dim3(static_cast<unsigned>(rows)), dim3(kFusedThreads),
-                                     smem, l, p, x, ldx, H, norm_w, eps, router_w, score_bias, shared_gate_w, hn,
-                                     ids, weights, shared_gate_logit),
+  RouteFusedParams a{};
+  a.p = p;
+  a.x = x;
+  a.ldx = ldx;
+  a.H = H;
+  a.norm_w = norm_w;
+  a.eps = eps;
+  a.router_w = router_w;
+  a.score_bias = score_bias;
+  a.shared_gate_w = shared_gate_w;
+  a.hn = hn;
+  a.ids = ids;
+  a.weights = weights;
+  a.shared_gate_logit = shared_gate_logit;
+  a.logits = logits;
+  a.counters = counters;
+  a.prefetch = l.pdl ? 1 : 0;
+  const int router_rows = p.num_experts + (shared_gate_w ? 1 : 0);
+  const unsigned splits = static_cast<unsigned>((router_rows + kFusedThreads / 32 - 1) / (kFusedThreads / 32));
+  const size_t smem = sizeof(float) * static_cast<size_t>(round_up(H, 4) + 3 * p.num_experts);
+  return launch_result(launch_kernel(route_fused_kernel, dim3(static_cast<unsigned>(rows), splits),
+                                     dim3(kFusedThreads), smem, l, a),
                        "route_fused");
 }
+
+int64_t route_fused_counters(int64_t max_rows) { return max_rows; }
 
 int64_t expert_group_ints(int64_t pairs) { return pairs * (2 + kMaxFusedRows); }
 

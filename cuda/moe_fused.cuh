@@ -79,10 +79,25 @@ __global__ void expert_glu_kernel(ExpertParams a);
 template <int MAXT>
 __global__ void expert_down_combine_kernel(ExpertParams a);
 
-__global__ void route_fused_kernel(RouterParams p, const float* x, int64_t ldx, int64_t H, const float* norm_w,
-                                   float eps, const uint16_t* router_w, const float* score_bias,
-                                   const uint16_t* shared_gate_w, float* hn, int32_t* ids, float* weights,
-                                   float* shared_gate_logit);
+struct RouteFusedParams {
+  RouterParams p;
+  const float* x;
+  int64_t ldx, H;
+  const float* norm_w;
+  float eps;
+  const uint16_t* router_w;
+  const float* score_bias;
+  const uint16_t* shared_gate_w;
+  float* hn;
+  int32_t* ids;
+  float* weights;
+  float* shared_gate_logit;
+  float* logits;      // [rows, E] scratch between the blocks of a token
+  int32_t* counters;  // [rows], zero between launches
+  int prefetch;
+};
+
+__global__ void route_fused_kernel(RouteFusedParams a);
 __global__ void qkv_finish_kernel(QkvFinish f, KvLayout kv, float* k_cache, float* v_cache);
 __global__ void flash_decode_kernel(const float* q, int64_t ldq, int nh, const int32_t* slots,
                                     const int32_t* positions, int64_t window, float scale, KvLayout kv,

@@ -208,13 +208,17 @@ struct StagedGemv {
 Status staged_gemv(const StagedGemv& g, const Launch& l);
 
 // The router of rows <= 16 tokens in one launch: hn[t] = RMSNorm(x[t]) *
-// norm_w (row stride H), logits with the bf16 router weight [E, H], top-k as
-// route(); with shared_gate_w (bf16 [1, H]) also shared_gate_logit[t].
-// H <= kMaxFusedRouterHidden.
+// norm_w (row stride H), logits with the bf16 router weight [E, H] (eight rows
+// per block, all blocks at once), top-k as route() by the last block of each
+// token; with shared_gate_w (bf16 [1, H]) also shared_gate_logit[t].
+// logits: rows * E floats of scratch; counters: route_fused_counters(rows)
+// ints, zero before the first launch (left zero). H <= kMaxFusedRouterHidden.
 constexpr int64_t kMaxFusedRouterHidden = 8192;
+int64_t route_fused_counters(int64_t max_rows);
 Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w, float eps,
                    const bf16* router_w, const float* score_bias, const bf16* shared_gate_w, int64_t rows,
-                   float* hn, int32_t* ids, float* weights, float* shared_gate_logit, const Launch& l);
+                   float* hn, int32_t* ids, float* weights, float* shared_gate_logit, float* logits,
+                   int32_t* counters, const Launch& l);
 
 // Routed expert FFN of rows <= 16 tokens (ids [rows * K]), every active
 // expert's weights read once. expert_glu: for each pair p = t*K + k with

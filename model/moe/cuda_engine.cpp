@@ -126,7 +126,7 @@ struct CudaTextModel::Impl {
           *active = nullptr;
   // Fused decode: split-K attention partials and counters, expert groups.
   float* split_partial = nullptr;
-  int32_t *counters = nullptr, *groups = nullptr;
+  int32_t *counters = nullptr, *route_counters = nullptr, *groups = nullptr;
   // Tensor-core prefill: grouped GEMM tiles, GLU rows and expert outputs by sorted pair.
   int32_t* tile_offsets = nullptr;
   bf16* hs_sorted = nullptr;
@@ -266,6 +266,11 @@ Status CudaTextModel::Impl::allocate_workspace() {
     HILUM_ASSIGN_OR_RETURN(eh, alloc<float>(km::kMaxGemvRows * K * Ie));
     HILUM_ASSIGN_OR_RETURN(ey, alloc<float>(km::kMaxGemvRows * K * H));
     HILUM_ASSIGN_OR_RETURN(groups, alloc<int32_t>(km::expert_group_ints(km::kMaxGemvRows * K)));
+    {
+      const int64_t n = km::route_fused_counters(km::kMaxGemvRows);
+      HILUM_ASSIGN_OR_RETURN(route_counters, alloc<int32_t>(n));
+      HILUM_RETURN_IF_ERROR(ctx->memset(route_counters, 0, sizeof(int32_t) * n));
+    }
     HILUM_ASSIGN_OR_RETURN(tile_offsets, alloc<int32_t>(E + 1));
     if (R > km::kMaxGemvRows && grouped_ok) {
       HILUM_ASSIGN_OR_RETURN(hs_sorted, alloc<bf16>(R * K * Ie));
@@ -758,7 +763,8 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
   if (fused_router_ok) {
     // hn_f = RMSNorm(x), routing, and the shared expert's gate logit in one launch.
     HILUM_RETURN_IF_ERROR(km::route_fused(router_params(c), x, H, H, L.ffn_norm, L.ffn_norm_eps, L.router.w,
-                                          L.score_bias, shared_gate_w, T, hn_f, ids, wts, sg, ln));
+                                          L.score_bias, shared_gate_w, T, hn_f, ids, wts, sg, rlogits,
+                                          route_counters, ln));
   } else {
     HILUM_RETURN_IF_ERROR(
         km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, nullptr, 0, st));
