@@ -63,6 +63,36 @@ __device__ __forceinline__ void store4_bf16(uint16_t* dst, float4 v) {
   *reinterpret_cast<uint2*>(dst) = make_uint2(lo, hi);
 }
 
+// dst[r * ld + c] = bf16(src_row(r)[c]) for r < rows, c < cols (cols a
+// multiple of 4; src_row(r) == nullptr gives zeros), eight 16-byte loads in
+// flight per thread.
+template <typename RowPtr>
+__device__ __forceinline__ void load_tile_bf16(uint16_t* dst, int ld, int rows, int cols, RowPtr src_row) {
+  constexpr int kBatch = 8;
+  const int c4 = cols / 4, total = rows * c4;
+  for (int base = threadIdx.x; base < total; base += blockDim.x * kBatch) {
+    float4 v[kBatch];
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int i = base + u * blockDim.x;
+      v[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (i < total) {
+        const int r = i / c4;
+        const float* row = src_row(r);
+        if (row) v[u] = *reinterpret_cast<const float4*>(row + (i - r * c4) * 4);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int i = base + u * blockDim.x;
+      if (i < total) {
+        const int r = i / c4;
+        store4_bf16(dst + r * ld + (i - r * c4) * 4, v[u]);
+      }
+    }
+  }
+}
+
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros
@@ -99,13 +129,9 @@ __global__ void __launch_bounds__(128)
   const int kh = h / (nh / kv.kv_heads);
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int rows = static_cast<int>(min(static_cast<int64_t>(kFaRows), T - q0));
-  const int dk4 = dk / 4, dv4 = dv / 4;
-  for (int i = tid; i < kFaRows * dk4; i += blockDim.x) {
-    const int r = i / dk4, d = (i - r * dk4) * 4;
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (r < rows) v = *reinterpret_cast<const float4*>(q + (q0 + r) * ldq + static_cast<int64_t>(h) * dk + d);
-    store4_bf16(Qs + r * L.ldq + d, v);
-  }
+  load_tile_bf16(Qs, L.ldq, kFaRows, dk, [&](int r) -> const float* {
+    return r < rows ? q + (q0 + r) * ldq + static_cast<int64_t>(h) * dk : nullptr;
+  });
   for (int i = tid; i < kFaRows * dv; i += blockDim.x) {
     const int r = i / dv;
     O[r * L.ldo + (i - r * dv)] = 0.0f;
@@ -120,20 +146,12 @@ __global__ void __launch_bounds__(128)
   const int c_own = (lane & 1) * (kFaKeys / 2);
   for (int64_t k0 = klo; k0 <= last; k0 += kFaKeys) {
     __syncthreads();  // the previous tile is consumed (and the set-up above is visible)
-    for (int i = tid; i < kFaKeys * dk4; i += blockDim.x) {
-      const int j = i / dk4, d = (i - j * dk4) * 4;
-      const int64_t key = k0 + j;
-      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (key <= last) v = *reinterpret_cast<const float4*>(k_cache + cache_at(kv, slot, key, kh) * dk + d);
-      store4_bf16(Ks + j * L.ldk + d, v);
-    }
-    for (int i = tid; i < kFaKeys * dv4; i += blockDim.x) {
-      const int j = i / dv4, d = (i - j * dv4) * 4;
-      const int64_t key = k0 + j;
-      float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (key <= last) v = *reinterpret_cast<const float4*>(v_cache + cache_at(kv, slot, key, kh) * dv + d);
-      store4_bf16(Vs + j * L.ldv + d, v);
-    }
+    load_tile_bf16(Ks, L.ldk, kFaKeys, dk, [&](int j) -> const float* {
+      return k0 + j <= last ? k_cache + cache_at(kv, slot, k0 + j, kh) * dk : nullptr;
+    });
+    load_tile_bf16(Vs, L.ldv, kFaKeys, dv, [&](int j) -> const float* {
+      return k0 + j <= last ? v_cache + cache_at(kv, slot, k0 + j, kh) * dv : nullptr;
+    });
     __syncthreads();
     // S = Q K^T for this warp's 16 rows and the tile's 64 keys.
     for (int nt = 0; nt < kFaKeys / 16; ++nt) {
