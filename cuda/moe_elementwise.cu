@@ -159,8 +159,8 @@ unsigned grid_for(int64_t n) {
 
 Status embed(const bf16* table, int64_t dim, const int32_t* ids, int64_t T, float* out, Stream s, bool pdl) {
   if (T <= 0) return Status::Ok();
-  return launch_result(launch_kernel(embed_kernel, dim3(static_cast<unsigned>(T)), dim3(256), 0, Launch{s, pdl},
-                                     table, dim, ids, out),
+  return launch_result(launch_kernel(embed_kernel, dim3(static_cast<unsigned>(T)), dim3(256), 0,
+                                     Launch{s, pdl}, table, dim, ids, out),
                        "embed");
 }
 

@@ -44,7 +44,8 @@ __device__ __forceinline__ float dot8_staged(const uint4 w, const float4 a, cons
 // the rows 16-byte aligned); otherwise one bf16 at a time.
 template <int MAXT, int RR, int U>
 __device__ __forceinline__ void dot_rows(const uint16_t* const (&wrow)[RR], bool vec, int klen,
-                                         const float* __restrict__ xs, int KC, int n, float (&acc)[RR][MAXT]) {
+                                         const float* __restrict__ xs, int KC, int n,
+                                         float (&acc)[RR][MAXT]) {
   const int lane = threadIdx.x & 31;
   if (vec) {
     const int steps = (klen + 255) >> 8;
@@ -55,7 +56,8 @@ __device__ __forceinline__ void dot_rows(const uint16_t* const (&wrow)[RR], bool
         const int k = (s0 + u) * 256 + lane * 8;
 #pragma unroll
         for (int r = 0; r < RR; ++r) {
-          w[u][r] = k < klen ? __ldg(reinterpret_cast<const uint4*>(wrow[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
+          w[u][r] =
+              k < klen ? __ldg(reinterpret_cast<const uint4*>(wrow[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
         }
       }
 #pragma unroll
@@ -97,8 +99,8 @@ __device__ __forceinline__ void dot_rows(const uint16_t* const (&wrow)[RR], bool
 // norm_w the values are multiplied by norm_w[k] and their squares (before
 // that) are added to the thread's ss[t]. The whole block takes part.
 template <int MAXT>
-__device__ __forceinline__ void stage_rows(float* xs, int KC, const float* const* src, int n, int64_t k0, int klen,
-                                           const float* norm_w, float (&ss)[MAXT]) {
+__device__ __forceinline__ void stage_rows(float* xs, int KC, const float* const* src, int n, int64_t k0,
+                                           int klen, const float* norm_w, float (&ss)[MAXT]) {
 #pragma unroll
   for (int t = 0; t < MAXT; ++t) {
     if (t < n) {
@@ -404,7 +406,8 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
         const int e = a.ids[leaders[g]];
         const uint16_t* wr[R];
 #pragma unroll
-        for (int r = 0; r < R; ++r) wr[r] = a.w + (static_cast<int64_t>(e) * a.H + min(o0 + r, a.H - 1)) * a.I;
+        for (int r = 0; r < R; ++r)
+          wr[r] = a.w + (static_cast<int64_t>(e) * a.H + min(o0 + r, a.H - 1)) * a.I;
         float acc[R][MAXT];
         zero(acc);
         dot_rows<MAXT, R, U>(wr, vec, static_cast<int>(a.I), xs + f0 * ipad, ipad, n, acc);
@@ -469,8 +472,7 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
     __syncthreads();
     if (threadIdx.x < n) {
       src[threadIdx.x] = a.hs + threadIdx.x * a.Is;
-      wgt[threadIdx.x] =
-          a.shared_gate_logit ? 1.0f / (1.0f + expf(-a.shared_gate_logit[threadIdx.x])) : 1.0f;
+      wgt[threadIdx.x] = a.shared_gate_logit ? 1.0f / (1.0f + expf(-a.shared_gate_logit[threadIdx.x])) : 1.0f;
       tok[threadIdx.x] = threadIdx.x;
     }
     __syncthreads();
@@ -745,9 +747,9 @@ __global__ void __launch_bounds__(128)
     }
     __syncthreads();
     const float a0 = tid < dv ? (red[tid] + red[256 + tid]) + (red[512 + tid] + red[768 + tid]) : 0.0f;
-    const float a1 = tid + 128 < dv
-                         ? (red[tid + 128] + red[256 + tid + 128]) + (red[512 + tid + 128] + red[768 + tid + 128])
-                         : 0.0f;
+    const float a1 = tid + 128 < dv ? (red[tid + 128] + red[256 + tid + 128]) +
+                                          (red[512 + tid + 128] + red[768 + tid + 128])
+                                    : 0.0f;
     acc0 = acc0 * alpha + a0;
     acc1 = acc1 * alpha + a1;
     __syncthreads();  // sc and red are rewritten by the next tile
@@ -823,12 +825,14 @@ Status launch_staged(const StagedGemv& g, const Launch& l) {
   const size_t smem = sizeof(float) * static_cast<size_t>(g.rows) * kc;
   if (g.glu) {
     const unsigned grid = blocks_for(g.n, kFusedThreads / 32);
-    return launch_result(launch_kernel(staged_gemv_kernel<MAXT, true>, dim3(grid), dim3(kFusedThreads), smem, l, a),
-                         "staged_gemv (glu)");
+    return launch_result(
+        launch_kernel(staged_gemv_kernel<MAXT, true>, dim3(grid), dim3(kFusedThreads), smem, l, a),
+        "staged_gemv (glu)");
   }
   const unsigned grid = blocks_for(g.n, (kFusedThreads / 32) * FusedShape<MAXT>::R);
-  return launch_result(launch_kernel(staged_gemv_kernel<MAXT, false>, dim3(grid), dim3(kFusedThreads), smem, l, a),
-                       "staged_gemv");
+  return launch_result(
+      launch_kernel(staged_gemv_kernel<MAXT, false>, dim3(grid), dim3(kFusedThreads), smem, l, a),
+      "staged_gemv");
 }
 
 template <int MAXT>
@@ -868,10 +872,10 @@ Status staged_gemv(const StagedGemv& g, const Launch& l) {
   }
 }
 
-Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w, float eps,
-                   const bf16* router_w, const float* score_bias, const bf16* shared_gate_w, int64_t rows,
-                   float* hn, int32_t* ids, float* weights, float* shared_gate_logit, float* logits,
-                   int32_t* counters, const Launch& l) {
+Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w,
+                   float eps, const bf16* router_w, const float* score_bias, const bf16* shared_gate_w,
+                   int64_t rows, float* hn, int32_t* ids, float* weights, float* shared_gate_logit,
+                   float* logits, int32_t* counters, const Launch& l) {
   if (rows <= 0) return Status::Ok();
   if (p.num_experts <= 0 || p.num_experts > 1024 || p.top_k <= 0 || p.top_k > 16 || p.top_k > p.num_experts ||
       p.n_group <= 0 || p.n_group > 32 || p.num_experts % p.n_group != 0 || H <= 0 ||
@@ -896,7 +900,8 @@ Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H
   a.counters = counters;
   a.prefetch = l.pdl ? 1 : 0;
   const int router_rows = p.num_experts + (shared_gate_w ? 1 : 0);
-  const unsigned splits = static_cast<unsigned>((router_rows + kFusedThreads / 32 - 1) / (kFusedThreads / 32));
+  const unsigned splits =
+      static_cast<unsigned>((router_rows + kFusedThreads / 32 - 1) / (kFusedThreads / 32));
   const size_t smem = sizeof(float) * static_cast<size_t>(round_up(H, 4) + 3 * p.num_experts);
   return launch_result(launch_kernel(route_fused_kernel, dim3(static_cast<unsigned>(rows), splits),
                                      dim3(kFusedThreads), smem, l, a),
@@ -986,8 +991,8 @@ Status qkv_finish(const QkvFinish& f, const KvLayout& kv, float* k_cache, float*
       f.rope_dim % 2 != 0 || kv.kv_heads != f.nkv || kv.dk != f.hd || kv.dv != f.hd || f.rows > 0x7fffffff) {
     return internal_error("qkv_finish: unsupported shape");
   }
-  return launch_result(launch_kernel(qkv_finish_kernel, dim3(static_cast<unsigned>(f.rows)), dim3(kFusedThreads), 0,
-                                     l, f, kv, k_cache, v_cache),
+  return launch_result(launch_kernel(qkv_finish_kernel, dim3(static_cast<unsigned>(f.rows)),
+                                     dim3(kFusedThreads), 0, l, f, kv, k_cache, v_cache),
                        "qkv_finish");
 }
 
@@ -1001,7 +1006,8 @@ int decode_splits(int64_t rows, int nh, const KvLayout& kv) {
 
 int64_t flash_decode_partial_floats(int64_t max_rows, int nh, const KvLayout& kv) {
   int64_t most = 0;
-  for (int64_t r = 1; r <= max_rows; ++r) most = std::max(most, r * nh * decode_splits(r, nh, kv) * (kv.dv + 2));
+  for (int64_t r = 1; r <= max_rows; ++r)
+    most = std::max(most, r * nh * decode_splits(r, nh, kv) * (kv.dv + 2));
   return most;
 }
 
@@ -1020,8 +1026,8 @@ Status attention_decode_split(const float* q, int64_t ldq, int64_t rows, int nh,
   return launch_result(launch_kernel(flash_decode_kernel,
                                      dim3(static_cast<unsigned>(splits), static_cast<unsigned>(nh),
                                           static_cast<unsigned>(rows)),
-                                     dim3(128), 0, l, q, ldq, nh, slots, positions, window, scale, kv, k_cache,
-                                     v_cache, splits, partial, counters, out, ldo),
+                                     dim3(128), 0, l, q, ldq, nh, slots, positions, window, scale, kv,
+                                     k_cache, v_cache, splits, partial, counters, out, ldo),
                        "attention_decode_split");
 }
 

@@ -12,11 +12,11 @@
 
 namespace hilum::cuda::moe::detail {
 
-constexpr int kFusedThreads = 256;   // 8 warps
-constexpr int kStageFloats = 8192;   // staged activations per block (32 KB)
+constexpr int kFusedThreads = 256;        // 8 warps
+constexpr int kStageFloats = 8192;        // staged activations per block (32 KB)
 constexpr int kWholeStageFloats = 10240;  // expert_down_combine staging every routed row (40 KB)
-constexpr int kMaxFusedRows = 16;    // activation rows
-constexpr int kFlashDecodeKeys = 64; // keys per tile of the split decode kernel
+constexpr int kMaxFusedRows = 16;         // activation rows
+constexpr int kFlashDecodeKeys = 64;      // keys per tile of the split decode kernel
 constexpr int kMaxDecodeSplits = 32;
 
 __host__ __device__ constexpr int stage_pos(int kk) {
@@ -56,7 +56,7 @@ struct ExpertParams {
   const int32_t* ids;
   const float* weights;
   int K;
-  int rows;  // tokens
+  int rows;    // tokens
   float* out;  // expert_glu: h [pairs, I]; expert_down: residual x (ldo)
   int64_t ldo;
   int32_t* groups;

@@ -215,10 +215,10 @@ Status staged_gemv(const StagedGemv& g, const Launch& l);
 // ints, zero before the first launch (left zero). H <= kMaxFusedRouterHidden.
 constexpr int64_t kMaxFusedRouterHidden = 8192;
 int64_t route_fused_counters(int64_t max_rows);
-Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w, float eps,
-                   const bf16* router_w, const float* score_bias, const bf16* shared_gate_w, int64_t rows,
-                   float* hn, int32_t* ids, float* weights, float* shared_gate_logit, float* logits,
-                   int32_t* counters, const Launch& l);
+Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w,
+                   float eps, const bf16* router_w, const float* score_bias, const bf16* shared_gate_w,
+                   int64_t rows, float* hn, int32_t* ids, float* weights, float* shared_gate_logit,
+                   float* logits, int32_t* counters, const Launch& l);
 
 // Routed expert FFN of rows <= 16 tokens (ids [rows * K]), every active
 // expert's weights read once. expert_glu: for each pair p = t*K + k with
@@ -293,8 +293,8 @@ Status expert_gemm_glu(Act act, const bf16* x, int64_t ldx, const int32_t* sorte
                        const int32_t* offsets, const int32_t* tile_offsets, int E, int64_t TK,
                        const bf16* gate_up, int64_t H, int64_t I, bf16* hs, Stream s);
 // ys[p, o] = hs[p] . down_e[o] (fp32 rows of H, sorted positions).
-Status expert_gemm_down(const bf16* hs, const int32_t* offsets, const int32_t* tile_offsets, int E, int64_t TK,
-                        const bf16* down, int64_t H, int64_t I, float* ys, Stream s);
+Status expert_gemm_down(const bf16* hs, const int32_t* offsets, const int32_t* tile_offsets, int E,
+                        int64_t TK, const bf16* down, int64_t H, int64_t I, float* ys, Stream s);
 
 // ---- random weights (benchmarks) ------------------------------------------------------
 

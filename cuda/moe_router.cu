@@ -129,8 +129,8 @@ Status route(const RouterParams& p, const float* logits, int64_t T, const float*
 }
 
 Status group_by_expert(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
-                       int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s, int32_t* tile_offsets,
-                       int tile_rows) {
+                       int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s,
+                       int32_t* tile_offsets, int tile_rows) {
   if (E <= 0 || E > 1024 || TK < 0 || TK > (int64_t{1} << 20))
     return internal_error("group_by_expert: bad shape");
   if (tile_offsets && tile_rows <= 0) return internal_error("group_by_expert: tile_rows must be positive");

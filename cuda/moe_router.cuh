@@ -42,7 +42,6 @@ __device__ __forceinline__ int warp_select(const float* values, int n) {
   return idx;
 }
 
-
 // Routes one token with one full warp: logits lg[E] (any memory) -> ids[K],
 // weights[K]. score and choice: E floats each of scratch private to the warp.
 __device__ __forceinline__ void route_row(const RouterParams& p, const float* lg, const float* score_bias,

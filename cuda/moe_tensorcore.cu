@@ -58,8 +58,10 @@ __host__ __device__ inline FaLayout fa_layout(int dk, int dv) {
 
 // Four fp32 values to four bf16 at dst (8-byte aligned).
 __device__ __forceinline__ void store4_bf16(uint16_t* dst, float4 v) {
-  const uint32_t lo = static_cast<uint32_t>(to_bf16_bits(v.x)) | (static_cast<uint32_t>(to_bf16_bits(v.y)) << 16);
-  const uint32_t hi = static_cast<uint32_t>(to_bf16_bits(v.z)) | (static_cast<uint32_t>(to_bf16_bits(v.w)) << 16);
+  const uint32_t lo =
+      static_cast<uint32_t>(to_bf16_bits(v.x)) | (static_cast<uint32_t>(to_bf16_bits(v.y)) << 16);
+  const uint32_t hi =
+      static_cast<uint32_t>(to_bf16_bits(v.z)) | (static_cast<uint32_t>(to_bf16_bits(v.w)) << 16);
   *reinterpret_cast<uint2*>(dst) = make_uint2(lo, hi);
 }
 
@@ -109,9 +111,9 @@ __device__ __forceinline__ void cp_async_wait() {
 // grid (ceil(T / 64), nh), 128 threads: warp w owns queries 16w .. 16w+15 of
 // the block (scores S, probabilities P, output O, running max m and sum l).
 __global__ void __launch_bounds__(128)
-    flash_prefill_kernel(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0, int64_t window,
-                         float scale, KvLayout kv, const float* k_cache, const float* v_cache, float* out,
-                         uint16_t* out_b, int64_t ldo) {
+    flash_prefill_kernel(const float* q, int64_t ldq, int64_t T, int nh, int slot, int64_t pos0,
+                         int64_t window, float scale, KvLayout kv, const float* k_cache, const float* v_cache,
+                         float* out, uint16_t* out_b, int64_t ldo) {
   extern __shared__ __align__(128) unsigned char fa_smem[];
   const int dk = kv.dk, dv = kv.dv;
   const FaLayout L = fa_layout(dk, dv);
@@ -399,16 +401,16 @@ Status attention_prefill_tc(const float* q, int64_t ldq, int64_t T, int nh, int 
     return internal_error("attention_prefill_tc: unsupported attention shape");
   }
   const size_t bytes = fa_layout(kv.dk, kv.dv).total;
-  const cudaError_t e =
-      cudaFuncSetAttribute(flash_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  const cudaError_t e = cudaFuncSetAttribute(
+      flash_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   if (e != cudaSuccess) {
     cudaGetLastError();
     return internal_error(std::string("attention_prefill_tc: ") + cudaGetErrorString(e));
   }
   const int64_t blocks = (T + kFaRows - 1) / kFaRows;
   flash_prefill_kernel<<<dim3(static_cast<unsigned>(blocks), static_cast<unsigned>(nh)), 128, bytes,
-                         stream_of(s)>>>(q, ldq, T, nh, slot, pos0, window, scale, kv, k_cache, v_cache, out, out_b,
-                                         ldo);
+                         stream_of(s)>>>(q, ldq, T, nh, slot, pos0, window, scale, kv, k_cache, v_cache, out,
+                                         out_b, ldo);
   return launch_status("attention_prefill_tc");
 }
 
@@ -436,8 +438,8 @@ Status expert_gemm_glu(Act act, const bf16* x, int64_t ldx, const int32_t* sorte
   return launch_status("expert_gemm_glu");
 }
 
-Status expert_gemm_down(const bf16* hs, const int32_t* offsets, const int32_t* tile_offsets, int E, int64_t TK,
-                        const bf16* down, int64_t H, int64_t I, float* ys, Stream s) {
+Status expert_gemm_down(const bf16* hs, const int32_t* offsets, const int32_t* tile_offsets, int E,
+                        int64_t TK, const bf16* down, int64_t H, int64_t I, float* ys, Stream s) {
   if (TK <= 0) return Status::Ok();
   HILUM_RETURN_IF_ERROR(check_grouped(E, TK, H, I));
   GroupedGemmParams p{};

@@ -208,8 +208,8 @@ struct CudaTextModel::Impl {
                 int64_t ldo, bool accumulate);
   // Staged GEMV (<= 16 rows) with an optional fused RMSNorm of the input; glu:
   // l holds [gate; up] and out gets act(gate) * up.
-  Status gemv(const GLinear& l, const float* in, int64_t ld_in, int64_t T, float* out, int64_t ldo, bool accumulate,
-              const float* norm_w = nullptr, float eps = 0.0f, bool glu = false);
+  Status gemv(const GLinear& l, const float* in, int64_t ld_in, int64_t T, float* out, int64_t ldo,
+              bool accumulate, const float* norm_w = nullptr, float eps = 0.0f, bool glu = false);
   Status run(int64_t T, bool single_seq, int slot, int64_t pos0, int logits_mode);
   Status layer(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0);
   Status layer_fused(GLayer& L, int64_t T);
@@ -286,8 +286,8 @@ Status CudaTextModel::Impl::allocate_workspace() {
   }
   HILUM_ASSIGN_OR_RETURN(partial,
                          alloc<float>(km::decode_partial_floats(km::kMaxGemvRows, static_cast<int>(nh), kv)));
-  HILUM_ASSIGN_OR_RETURN(
-      split_partial, alloc<float>(km::flash_decode_partial_floats(km::kMaxGemvRows, static_cast<int>(nh), kv)));
+  HILUM_ASSIGN_OR_RETURN(split_partial, alloc<float>(km::flash_decode_partial_floats(
+                                            km::kMaxGemvRows, static_cast<int>(nh), kv)));
   {
     const int64_t n = km::flash_decode_counters(km::kMaxGemvRows, static_cast<int>(nh));
     HILUM_ASSIGN_OR_RETURN(counters, alloc<int32_t>(n));
@@ -397,7 +397,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
       HILUM_ASSIGN_OR_RETURN(G.router, I.upload_linear({&M.router}));
       {
         // The bf16 values as fp32 (the GEMV path sees the same numbers).
-        std::vector<float> r(M.router.weight.data<float>(), M.router.weight.data<float>() + M.router.weight.numel());
+        std::vector<float> r(M.router.weight.data<float>(),
+                             M.router.weight.data<float>() + M.router.weight.numel());
         for (float& v : r) v = bf16_to_f32(f32_to_bf16(v));
         HILUM_ASSIGN_OR_RETURN(G.router_f32, I.upload_f32(r.data(), static_cast<int64_t>(r.size())));
       }
@@ -576,15 +577,15 @@ Status CudaTextModel::Impl::mla_projections(GLayer& L, int64_t T, bool big) {
     HILUM_RETURN_IF_ERROR(linear(L.q, hn_f, hn_b, H, T, q, nh * dk, false));
   }
   HILUM_RETURN_IF_ERROR(linear(L.kv_a, hn_f, hn_b, H, T, ckv, kvr + rd, false));
-  HILUM_RETURN_IF_ERROR(km::rms_norm(ckv, kvr + rd, nullptr, 0, L.kv_a_norm, T, kvr, c.mla_norm_eps, lat_f, kvr,
-                                     big ? lat_b : nullptr, kvr, st));
+  HILUM_RETURN_IF_ERROR(km::rms_norm(ckv, kvr + rd, nullptr, 0, L.kv_a_norm, T, kvr, c.mla_norm_eps, lat_f,
+                                     kvr, big ? lat_b : nullptr, kvr, st));
   HILUM_RETURN_IF_ERROR(linear(L.kv_b, lat_f, lat_b, kvr, T, kvb, nh * (nope + dv), false));
-  HILUM_RETURN_IF_ERROR(km::rope(q, T, nh, nh * dk, dk, nope, rd, inv_freq, c.rope.attention_scaling, interleaved,
-                                 d_pos, st));
-  HILUM_RETURN_IF_ERROR(km::rope(ckv, T, 1, kvr + rd, 0, kvr, rd, inv_freq, c.rope.attention_scaling, interleaved,
-                                 d_pos, st));
-  return km::mla_append(kvb, ckv + kvr, kvr + rd, T, static_cast<int>(nope), static_cast<int>(rd), d_slots, d_pos,
-                        kv, L.k_cache, L.v_cache, st);
+  HILUM_RETURN_IF_ERROR(
+      km::rope(q, T, nh, nh * dk, dk, nope, rd, inv_freq, c.rope.attention_scaling, interleaved, d_pos, st));
+  HILUM_RETURN_IF_ERROR(
+      km::rope(ckv, T, 1, kvr + rd, 0, kvr, rd, inv_freq, c.rope.attention_scaling, interleaved, d_pos, st));
+  return km::mla_append(kvb, ckv + kvr, kvr + rd, T, static_cast<int>(nope), static_cast<int>(rd), d_slots,
+                        d_pos, kv, L.k_cache, L.v_cache, st);
 }
 
 // The first-generation MoE block on hn_f / hn_b: router, routing, grouping,
@@ -661,8 +662,8 @@ Status CudaTextModel::Impl::layer_legacy(GLayer& L, int64_t T, bool single_seq, 
     }
     if (c.clip_qkv) HILUM_RETURN_IF_ERROR(km::clamp(proj, P, T, P, *c.clip_qkv, st));
     // q and k heads sit side by side in the fused projection: one launch rotates both.
-    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq, c.rope.attention_scaling,
-                                   interleaved, d_pos, st));
+    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq,
+                                   c.rope.attention_scaling, interleaved, d_pos, st));
     HILUM_RETURN_IF_ERROR(km::kv_append(proj + nh * hd, P, proj + (nh + nkv) * hd, P, T, d_slots, d_pos, kv,
                                         L.k_cache, L.v_cache, st));
     qptr = proj;
@@ -736,14 +737,15 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
     qptr = proj;
     ldq = P;
   } else {
-    HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
+    HILUM_RETURN_IF_ERROR(
+        km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
     HILUM_RETURN_IF_ERROR(mla_projections(L, T, false));
     qptr = q;
     ldq = nh * dk;
   }
-  HILUM_RETURN_IF_ERROR(km::attention_decode_split(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos, L.window,
-                                                   c.attn_scale, kv, L.k_cache, L.v_cache, split_partial, counters,
-                                                   attn, nh * dv, ln));
+  HILUM_RETURN_IF_ERROR(km::attention_decode_split(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos,
+                                                   L.window, c.attn_scale, kv, L.k_cache, L.v_cache,
+                                                   split_partial, counters, attn, nh * dv, ln));
   HILUM_RETURN_IF_ERROR(gemv(L.o, attn, nh * dv, T, x, H, true));
 
   if (!L.is_moe) {
@@ -779,9 +781,9 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
   }
   HILUM_RETURN_IF_ERROR(
       km::expert_glu(act_of(c.hidden_act), L.experts_gate_up, H, Ie, hn_f, H, ids, K, T, eh, groups, ln));
-  return km::expert_down_combine(L.experts_down, H, Ie, eh, ids, wts, K, T, groups,
-                                 L.has_shared ? L.shared_down.w : nullptr, L.has_shared ? L.shared_down.bias : nullptr,
-                                 Is, h_f, shared_gate_w ? sg : nullptr, x, H, ln);
+  return km::expert_down_combine(
+      L.experts_down, H, Ie, eh, ids, wts, K, T, groups, L.has_shared ? L.shared_down.w : nullptr,
+      L.has_shared ? L.shared_down.bias : nullptr, Is, h_f, shared_gate_w ? sg : nullptr, x, H, ln);
 }
 
 // More than 16 rows of one sequence: cuBLAS for the dense projections,
@@ -824,8 +826,8 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
   }
   if (km::attention_prefill_tc_supported(kv) && ldq % 4 == 0) {
     HILUM_RETURN_IF_ERROR(km::attention_prefill_tc(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
-                                                   c.attn_scale, kv, L.k_cache, L.v_cache, nullptr, attn_b, nh * dv,
-                                                   st));
+                                                   c.attn_scale, kv, L.k_cache, L.v_cache, nullptr, attn_b,
+                                                   nh * dv, st));
   } else {
     HILUM_RETURN_IF_ERROR(km::attention_prefill(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
                                                 c.attn_scale, kv, L.k_cache, L.v_cache, attn, nh * dv, st));
@@ -833,7 +835,8 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
   }
   HILUM_RETURN_IF_ERROR(linear(L.o, attn, attn_b, nh * dv, T, x, H, true));
 
-  HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, hn_b, H, st));
+  HILUM_RETURN_IF_ERROR(
+      km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, hn_b, H, st));
   const km::Act act = act_of(c.hidden_act);
   if (!L.is_moe) {
     const int64_t Id = L.down.in;
@@ -869,7 +872,8 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
       shared_gate = sg;
     }
   }
-  return km::combine_experts(x, H, T, H, K, ids, wts, pair_pos, offsets, 0, ys_sorted, shared, shared_gate, st);
+  return km::combine_experts(x, H, T, H, K, ids, wts, pair_pos, offsets, 0, ys_sorted, shared, shared_gate,
+                             st);
 }
 
 // logits_mode: 0 none, 1 last row, 2 every row.

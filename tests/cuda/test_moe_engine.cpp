@@ -91,8 +91,8 @@ std::string describe(const Compare& c) {
   std::ostringstream os;
   os.precision(3);
   os << "rel " << c.rel << " (max |diff| " << c.max_abs << " at position " << c.worst_row << ", vocab "
-     << c.worst_col << "; |logits| up to " << c.scale << "), median row rel " << c.median_row_rel << ", top-1 "
-     << 100.0 * c.top1 << "%";
+     << c.worst_col << "; |logits| up to " << c.scale << "), median row rel " << c.median_row_rel
+     << ", top-1 " << 100.0 * c.top1 << "%";
   return os.str();
 }
 
@@ -181,7 +181,9 @@ std::vector<Variant> variants() {
   CudaKernels fused;
   CudaKernels pdl;
   pdl.programmatic_launch = true;
-  return {{"first-generation kernels", first}, {"fused decode + tensor-core prefill", fused}, {"fused + PDL", pdl}};
+  return {{"first-generation kernels", first},
+          {"fused decode + tensor-core prefill", fused},
+          {"fused + PDL", pdl}};
 }
 
 // ---- diagnostics -----------------------------------------------------------------------------
@@ -235,7 +237,8 @@ std::string diagnose(const TextModel& cpu, const Measure& measure, double tol) {
   return os.str();
 }
 
-Result<Compare> measure_prefill(const TextModel& m, const CudaEngineOptions& opt, std::span<const int32_t> ids) {
+Result<Compare> measure_prefill(const TextModel& m, const CudaEngineOptions& opt,
+                                std::span<const int32_t> ids) {
   HILUM_ASSIGN_OR_RETURN(ForwardOutput want, m.forward(ids));
   HILUM_ASSIGN_OR_RETURN(auto gpu, CudaTextModel::upload(m, opt));
   HILUM_ASSIGN_OR_RETURN(Tensor got, gpu->prefill(0, ids, true));
@@ -260,7 +263,8 @@ Result<std::pair<Compare, Compare>> measure_decode(const TextModel& m, const Cud
   HILUM_ASSIGN_OR_RETURN(ForwardOutput wb, m.forward(b2, nullptr, last));
   HILUM_ASSIGN_OR_RETURN(Tensor row0, step.slice0(0, 1));
   HILUM_ASSIGN_OR_RETURN(Tensor row1, step.slice0(1, 2));
-  if (gpu->length(0) != static_cast<int64_t>(a2.size()) || gpu->length(1) != static_cast<int64_t>(b2.size())) {
+  if (gpu->length(0) != static_cast<int64_t>(a2.size()) ||
+      gpu->length(1) != static_cast<int64_t>(b2.size())) {
     return internal_error("decode did not advance the sequence lengths");
   }
   return std::make_pair(compare(row0, wb.logits), compare(row1, wa.logits));
@@ -507,7 +511,8 @@ TEST(MoeCudaEngine, GoldenFilesAgreeWithinBf16Tolerance) {
   SKIP_WITHOUT_GPU();
   const fs::path root = fs::path(HILUM_TEST_DATA_DIR) / "golden" / "moe";
   std::error_code ec;
-  if (!fs::is_directory(root, ec)) GTEST_SKIP() << root << " is absent (tests/golden/moe_golden.py writes it)";
+  if (!fs::is_directory(root, ec))
+    GTEST_SKIP() << root << " is absent (tests/golden/moe_golden.py writes it)";
   int cases = 0;
   for (const auto& e : fs::directory_iterator(root)) {
     if (!fs::exists(e.path() / "logits.npy")) continue;

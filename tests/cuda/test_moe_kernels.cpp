@@ -492,7 +492,6 @@ TEST(MoeKernels, CublasGemmMatchesCpu) {
   expect_close(dc.host(), want, 1e-4, 1e-4, "cublas gemm");
 }
 
-
 // ---- fused decode path -----------------------------------------------------------------
 
 // Prints where two arrays differ most (the conformance tests' failure detail).
@@ -507,7 +506,8 @@ std::string worst_difference(const std::vector<float>& got, const std::vector<fl
     }
   }
   return "largest difference " + std::to_string(most) + " at " + std::to_string(at) +
-         (at < got.size() ? " (got " + std::to_string(got[at]) + ", want " + std::to_string(want[at]) + ")" : "");
+         (at < got.size() ? " (got " + std::to_string(got[at]) + ", want " + std::to_string(want[at]) + ")"
+                          : "");
 }
 
 void expect_all_close(const std::vector<float>& got, const std::vector<float>& want, double atol, double rtol,
@@ -569,14 +569,16 @@ TEST(MoeKernels, StagedGemvMatchesCpuOnAwkwardShapes) {
     std::vector<float> want = y0;
     for (int64_t t = 0; t < c.T; ++t) {
       for (int64_t o = 0; o < c.N; ++o) {
-        const float v = c.glu ? cpu::activate(Activation::kSilu, lin[t * rows_w + o]) * lin[t * rows_w + c.N + o]
-                              : lin[t * rows_w + o];
+        const float v =
+            c.glu ? cpu::activate(Activation::kSilu, lin[t * rows_w + o]) * lin[t * rows_w + c.N + o]
+                  : lin[t * rows_w + o];
         want[t * ldy + o] = c.acc ? y0[t * ldy + o] + v : v;
       }
     }
     auto got = dy.host();
     for (int64_t t = 0; t < c.T; ++t) {
-      for (int64_t o = c.N; o < ldy; ++o) ASSERT_EQ(got[t * ldy + o], y0[t * ldy + o]) << what << ": wrote past N";
+      for (int64_t o = c.N; o < ldy; ++o)
+        ASSERT_EQ(got[t * ldy + o], y0[t * ldy + o]) << what << ": wrote past N";
     }
     expect_all_close(got, want, 3e-5 * std::sqrt(static_cast<double>(c.K)), 1e-4, what);
   }
@@ -680,8 +682,8 @@ TEST(MoeKernels, FusedExpertsMatchCpu) {
     Dev<uint16_t> dgu(gub), ddn(dnb), dsd(sdb);
     Dev<float> dx(x), dw(w), dhs(hs), dgate(gate), dsb(sbias), dres(resid), dh(TK * c.I);
     Dev<int32_t> dids(ids), dgroups(km::expert_group_ints(TK));
-    ASSERT_TRUE(km::expert_glu(km::Act::kSilu, dgu.get(), c.H, c.I, dx.get(), ldx, dids.get(), c.K, c.T, dh.get(),
-                               dgroups.get(), km::Launch{})
+    ASSERT_TRUE(km::expert_glu(km::Act::kSilu, dgu.get(), c.H, c.I, dx.get(), ldx, dids.get(), c.K, c.T,
+                               dh.get(), dgroups.get(), km::Launch{})
                     .ok())
         << what;
     ASSERT_TRUE(km::expert_down_combine(ddn.get(), c.H, c.I, dh.get(), dids.get(), dw.get(), c.K, c.T,
@@ -701,7 +703,8 @@ TEST(MoeKernels, FusedExpertsMatchCpu) {
     }
     if (c.Is) {
       std::vector<float> s(c.T * c.H);
-      cpu::linear(hs.data(), c.T, c.Is, sdr.data(), c.H, c.shared_bias ? sbias.data() : nullptr, s.data(), c.H);
+      cpu::linear(hs.data(), c.T, c.Is, sdr.data(), c.H, c.shared_bias ? sbias.data() : nullptr, s.data(),
+                  c.H);
       for (int64_t t = 0; t < c.T; ++t) {
         const float g = c.shared_gate ? 1.0f / (1.0f + std::exp(-gate[t])) : 1.0f;
         for (int64_t o = 0; o < c.H; ++o) want[t * ldx + o] += g * s[t * c.H + o];
@@ -729,7 +732,8 @@ TEST(MoeKernels, QkvFinishMatchesCpu) {
     const int64_t T = 5, cap = 40, slots = 3;
     const int64_t P = (c.nh + 2 * c.nkv) * c.hd, ldp = P + 3;
     const std::vector<int32_t> sl = {2, 0, 2, 1, 0}, pos = {0, 17, 39, 3, 18};
-    auto proj = randn(T * ldp, 60, 2.0f), qn = randn(c.nh * c.hd, 61, 0.1f), kn = randn(c.nkv * c.hd, 62, 0.1f);
+    auto proj = randn(T * ldp, 60, 2.0f), qn = randn(c.nh * c.hd, 61, 0.1f),
+         kn = randn(c.nkv * c.hd, 62, 0.1f);
     for (float& v : qn) v += 1.0f;
     for (float& v : kn) v += 1.0f;
     km::KvLayout kv{cap, c.nkv, c.hd, c.hd};
@@ -798,34 +802,38 @@ TEST(MoeKernels, SplitDecodeAttentionMatchesCpuAndResetsItsCounters) {
     int nh, nkv, dk, dv;
     int64_t cap;
   };
-  for (C c : {C{4, 2, 24, 20, 600}, C{16, 16, 128, 128, 1024}, C{16, 16, 192, 128, 300}, C{3, 1, 256, 256, 70}}) {
+  for (C c :
+       {C{4, 2, 24, 20, 600}, C{16, 16, 128, 128, 1024}, C{16, 16, 192, 128, 300}, C{3, 1, 256, 256, 70}}) {
     km::KvLayout kv{c.cap, c.nkv, c.dk, c.dv};
     const int slots = 3;
     auto kc = randn(slots * c.cap * c.nkv * c.dk, 65), vc = randn(slots * c.cap * c.nkv * c.dv, 66);
     const std::vector<int32_t> sl = {2, 0, 1, 0, 1};
-    const std::vector<int32_t> pos = {0, 255, static_cast<int32_t>(c.cap - 1), static_cast<int32_t>(c.cap / 2), 1};
+    const std::vector<int32_t> pos = {0, 255, static_cast<int32_t>(c.cap - 1),
+                                      static_cast<int32_t>(c.cap / 2), 1};
     const int64_t T = static_cast<int64_t>(sl.size());
     auto q = randn(T * c.nh * c.dk, 67);
     Dev<float> dq(q), dkc(kc), dvc(vc), dout(T * c.nh * c.dv),
         dpart(km::flash_decode_partial_floats(km::kMaxGemvRows, c.nh, kv));
-    Dev<int32_t> dsl(sl), dpos(pos), dcnt(std::vector<int32_t>(km::flash_decode_counters(km::kMaxGemvRows, c.nh), 0));
+    Dev<int32_t> dsl(sl), dpos(pos),
+        dcnt(std::vector<int32_t>(km::flash_decode_counters(km::kMaxGemvRows, c.nh), 0));
     for (int64_t window : {int64_t{0}, int64_t{100}}) {
       for (int rep = 0; rep < 2; ++rep) {  // the second launch relies on the counters left at zero
         for (int64_t rows : {int64_t{1}, T}) {
-          ASSERT_TRUE(km::attention_decode_split(dq.get(), c.nh * c.dk, rows, c.nh, dsl.get(), dpos.get(), window,
-                                                 0.3f, kv, dkc.get(), dvc.get(), dpart.get(), dcnt.get(),
-                                                 dout.get(), c.nh * c.dv, km::Launch{})
+          ASSERT_TRUE(km::attention_decode_split(dq.get(), c.nh * c.dk, rows, c.nh, dsl.get(), dpos.get(),
+                                                 window, 0.3f, kv, dkc.get(), dvc.get(), dpart.get(),
+                                                 dcnt.get(), dout.get(), c.nh * c.dv, km::Launch{})
                           .ok());
           auto got = dout.host();
           for (int64_t t = 0; t < rows; ++t) {
             std::vector<float> qt(q.begin() + t * c.nh * c.dk, q.begin() + (t + 1) * c.nh * c.dk);
-            auto want = attention_ref(qt, c.nh, c.dk, kc, vc, sl[t], c.cap, c.nkv, c.dv, 1, pos[t], window, 0.3f);
+            auto want =
+                attention_ref(qt, c.nh, c.dk, kc, vc, sl[t], c.cap, c.nkv, c.dv, 1, pos[t], window, 0.3f);
             expect_all_close(
-                std::vector<float>(got.begin() + t * c.nh * c.dv, got.begin() + (t + 1) * c.nh * c.dv), want, 3e-5,
-                3e-5,
-                "split decode attention dk=" + std::to_string(c.dk) + " row " + std::to_string(t) + " window " +
-                    std::to_string(window) + " rows " + std::to_string(rows));
-        }
+                std::vector<float>(got.begin() + t * c.nh * c.dv, got.begin() + (t + 1) * c.nh * c.dv), want,
+                3e-5, 3e-5,
+                "split decode attention dk=" + std::to_string(c.dk) + " row " + std::to_string(t) +
+                    " window " + std::to_string(window) + " rows " + std::to_string(rows));
+          }
         }
       }
     }
@@ -864,8 +872,8 @@ TEST(MoeKernels, TensorCorePrefillAttentionMatchesCpu) {
     // Reference on the bf16-rounded q, k, v (what the tensor cores multiply).
     std::vector<float> qc(c.T * c.nh * c.dk);
     for (int64_t t = 0; t < c.T; ++t) std::copy_n(&q[t * ldq], c.nh * c.dk, &qc[t * c.nh * c.dk]);
-    auto want = attention_ref(round_bf16(qc), c.nh, c.dk, round_bf16(kc), round_bf16(vc), 1, cap, c.nkv, c.dv, c.T,
-                              c.pos0, c.window, 0.125f);
+    auto want = attention_ref(round_bf16(qc), c.nh, c.dk, round_bf16(kc), round_bf16(vc), 1, cap, c.nkv, c.dv,
+                              c.T, c.pos0, c.window, 0.125f);
     // P is rounded to bf16 before P V: a few 1e-3 relative.
     expect_all_close(dout.host(), want, 1e-2, 1e-2, what);
     std::vector<float> outb;
@@ -904,19 +912,20 @@ TEST(MoeKernels, GroupedExpertGemmsMatchCpu) {
     Dev<uint16_t> dgu(gub), ddn(dnb), dx(xb), dhs(TK * c.I);
     Dev<float> dys(TK * c.H);
     Dev<int32_t> di(ids), doff(c.E + 1), dsorted(TK), dpos(TK), dmax(1), dact(c.E), dtiles(c.E + 1);
-    ASSERT_TRUE(km::group_by_expert(di.get(), TK, c.E, doff.get(), dsorted.get(), dpos.get(), dmax.get(), dact.get(),
-                                    nullptr, dtiles.get(), km::kGroupedTileRows)
+    ASSERT_TRUE(km::group_by_expert(di.get(), TK, c.E, doff.get(), dsorted.get(), dpos.get(), dmax.get(),
+                                    dact.get(), nullptr, dtiles.get(), km::kGroupedTileRows)
                     .ok());
     auto off = doff.host(), tiles = dtiles.host();
     for (int e = 0; e < c.E; ++e) {
-      ASSERT_EQ(tiles[e + 1] - tiles[e], (off[e + 1] - off[e] + km::kGroupedTileRows - 1) / km::kGroupedTileRows);
+      ASSERT_EQ(tiles[e + 1] - tiles[e],
+                (off[e + 1] - off[e] + km::kGroupedTileRows - 1) / km::kGroupedTileRows);
     }
-    ASSERT_TRUE(km::expert_gemm_glu(km::Act::kSilu, dx.get(), c.H, dsorted.get(), c.K, doff.get(), dtiles.get(), c.E,
-                                    TK, dgu.get(), c.H, c.I, dhs.get(), nullptr)
+    ASSERT_TRUE(km::expert_gemm_glu(km::Act::kSilu, dx.get(), c.H, dsorted.get(), c.K, doff.get(),
+                                    dtiles.get(), c.E, TK, dgu.get(), c.H, c.I, dhs.get(), nullptr)
                     .ok())
         << what;
-    ASSERT_TRUE(km::expert_gemm_down(dhs.get(), doff.get(), dtiles.get(), c.E, TK, ddn.get(), c.H, c.I, dys.get(),
-                                     nullptr)
+    ASSERT_TRUE(km::expert_gemm_down(dhs.get(), doff.get(), dtiles.get(), c.E, TK, ddn.get(), c.H, c.I,
+                                     dys.get(), nullptr)
                     .ok())
         << what;
     auto sorted = dsorted.host();
