@@ -101,18 +101,28 @@ __device__ __forceinline__ void dot_rows(const uint16_t* const (&wrow)[RR], bool
 template <int MAXT>
 __device__ __forceinline__ void stage_rows(float* xs, int KC, const float* const* src, int n, int64_t k0,
                                            int klen, const float* norm_w, float (&ss)[MAXT]) {
+  constexpr int kBatch = 8;  // loads in flight per thread
 #pragma unroll
   for (int t = 0; t < MAXT; ++t) {
     if (t < n) {
       const float* s = src[t] + k0;
       float* d = xs + t * KC;
-      for (int kk = threadIdx.x; kk < klen; kk += blockDim.x) {
-        float v = s[kk];
-        if (norm_w) {
-          ss[t] = fmaf(v, v, ss[t]);
-          v *= norm_w[k0 + kk];
+      for (int base = threadIdx.x; base < klen; base += blockDim.x * kBatch) {
+        float v[kBatch], w[kBatch];
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int kk = base + u * blockDim.x;
+          v[u] = kk < klen ? s[kk] : 0.0f;
+          w[u] = norm_w && kk < klen ? norm_w[k0 + kk] : 1.0f;
         }
-        d[stage_pos(kk)] = v;
+#pragma unroll
+        for (int u = 0; u < kBatch; ++u) {
+          const int kk = base + u * blockDim.x;
+          if (kk < klen) {
+            if (norm_w) ss[t] = fmaf(v[u], v[u], ss[t]);
+            d[stage_pos(kk)] = norm_w ? v[u] * w[u] : v[u];
+          }
+        }
       }
     }
   }
@@ -392,11 +402,28 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
       gstart[nl] = f;
     }
     __syncthreads();
-    const int rows_total = gstart[nl];
-    const int total = rows_total * static_cast<int>(a.I);
-    for (int idx = threadIdx.x; idx < total; idx += blockDim.x) {
-      const int f = idx / static_cast<int>(a.I), kk = idx - f * static_cast<int>(a.I);
-      xs[f * ipad + stage_pos(kk)] = a.x[static_cast<int64_t>(flat[f]) * a.I + kk];
+    const int rows_total = gstart[nl], I = static_cast<int>(a.I);
+    const int total = rows_total * I;
+    constexpr int kBatch = 8;  // loads in flight per thread
+    for (int base = threadIdx.x; base < total; base += blockDim.x * kBatch) {
+      float v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int idx = base + u * blockDim.x;
+        v[u] = 0.0f;
+        if (idx < total) {
+          const int f = idx / I;
+          v[u] = a.x[static_cast<int64_t>(flat[f]) * a.I + (idx - f * I)];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int idx = base + u * blockDim.x;
+        if (idx < total) {
+          const int f = idx / I;
+          xs[f * ipad + stage_pos(idx - f * I)] = v[u];
+        }
+      }
     }
     __syncthreads();
     const bool vec = (a.I & 7) == 0;
@@ -589,8 +616,8 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
   }
 }
 
-// One block per token.
-__global__ void __launch_bounds__(kFusedThreads)
+// One block of kQkvThreads per token.
+__global__ void __launch_bounds__(kQkvThreads)
     qkv_finish_kernel(QkvFinish f, KvLayout kv, float* k_cache, float* v_cache) {
   __shared__ float scratch[33];
   pdl_wait();
@@ -601,7 +628,9 @@ __global__ void __launch_bounds__(kFusedThreads)
   float qs = 1.0f, ks = 1.0f;
   if (f.q_norm_w) {
     float a = 0.0f, b = 0.0f;
+#pragma unroll 4
     for (int i = threadIdx.x; i < nq; i += blockDim.x) a += row[i] * row[i];
+#pragma unroll 4
     for (int i = threadIdx.x; i < nk; i += blockDim.x) b += row[nq + i] * row[nq + i];
     a = block_sum(a, scratch);
     b = block_sum(b, scratch);
@@ -614,6 +643,7 @@ __global__ void __launch_bounds__(kFusedThreads)
   const int units = half + (hd - f.rope_dim);  // rotated pairs, then untouched values
   const float clip = f.clip;
   const float p = static_cast<float>(pos);
+#pragma unroll 2
   for (int idx = threadIdx.x; idx < (f.nh + f.nkv) * units; idx += blockDim.x) {
     const int h = idx / units, u = idx - h * units;
     const bool is_q = h < f.nh;
@@ -650,6 +680,7 @@ __global__ void __launch_bounds__(kFusedThreads)
     if (db >= 0) dst[db] = vb;
   }
   const float* vsrc = row + nq + nk;
+#pragma unroll 4
   for (int i = threadIdx.x; i < nk; i += blockDim.x) {
     float v = vsrc[i];
     if (clip > 0.0f) v = fminf(fmaxf(v, -clip), clip);
@@ -992,7 +1023,7 @@ Status qkv_finish(const QkvFinish& f, const KvLayout& kv, float* k_cache, float*
     return internal_error("qkv_finish: unsupported shape");
   }
   return launch_result(launch_kernel(qkv_finish_kernel, dim3(static_cast<unsigned>(f.rows)),
-                                     dim3(kFusedThreads), 0, l, f, kv, k_cache, v_cache),
+                                     dim3(kQkvThreads), 0, l, f, kv, k_cache, v_cache),
                        "qkv_finish");
 }
 

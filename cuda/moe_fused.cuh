@@ -13,6 +13,7 @@
 namespace hilum::cuda::moe::detail {
 
 constexpr int kFusedThreads = 256;        // 8 warps
+constexpr int kQkvThreads = 512;          // qkv_finish: one block per token
 constexpr int kStageFloats = 8192;        // staged activations per block (32 KB)
 constexpr int kWholeStageFloats = 10240;  // expert_down_combine staging every routed row (40 KB)
 constexpr int kMaxFusedRows = 16;         // activation rows
