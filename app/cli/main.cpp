@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
 #endif
   cli::register_tokenize_command(cl);
   cli::register_eval_commands(cl);
+#if HILUM_HAVE_PACS
+  cli::register_pacs_commands(cl);
+#endif
 
   try {
     app.parse(argc, argv);
