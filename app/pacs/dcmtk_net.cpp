@@ -184,7 +184,15 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
     return bad_input(where + ": association accepted but none of the proposed services (presentation contexts) "
                              "was; the PACS does not offer this service to " + node.calling_ae);
   }
+  if (cond == DUL_READTIMEOUT) {
+    return internal_error(where + ": no answer to the association request within " +
+                          std::to_string(node.timeouts.acse_s) + " s (is this a DICOM port?)");
+  }
   const std::string text = lower(cond.text());
+  if (text.find("unrecognized pdu") != std::string::npos || text.find("illegal pdu") != std::string::npos) {
+    return internal_error(where + ": the server on port " + std::to_string(node.port) +
+                          " does not speak DICOM (wrong port? an HTTP server?)");
+  }
   if (text.find("refused") != std::string::npos) {
     return internal_error(where + ": connection refused (nothing listens on port " + std::to_string(node.port) +
                           " at " + node.host + ")");
@@ -199,10 +207,6 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
   if (text.find("timed out") != std::string::npos || text.find("timeout") != std::string::npos) {
     return internal_error(where + ": no connection within " + std::to_string(node.timeouts.connect_s) +
                           " s (host unreachable, or a firewall drops the connection)");
-  }
-  if (cond == DUL_READTIMEOUT) {
-    return internal_error(where + ": no answer to the association request within " +
-                          std::to_string(node.timeouts.acse_s) + " s (is this a DICOM port?)");
   }
   if (cond == DUL_PEERABORTEDASSOCIATION || cond == DUL_NETWORKCLOSED || cond == DUL_UNEXPECTEDPDU ||
       cond == DUL_ILLEGALPDU) {
@@ -221,7 +225,12 @@ Error dimse_error(const Node& node, const std::string& operation, const OFCondit
   if (cond == DIMSE_NODATAAVAILABLE || cond == DUL_READTIMEOUT) {
     return internal_error(where + ": no answer within " + std::to_string(dimse_timeout_s) + " s (DIMSE timeout)");
   }
-  if (cond == DUL_PEERABORTEDASSOCIATION) return internal_error(where + ": the PACS aborted the association");
+  if (cond == DUL_PEERABORTEDASSOCIATION) {
+    // Orthanc and others accept the association from any AE title but abort it
+    // when an unknown one asks for a query or retrieve.
+    return internal_error(where + ": the PACS aborted the association (does it know Hilum's AE title '" +
+                          node.calling_ae + "' at this host? Queries and retrieves are often limited to known AEs)");
+  }
   if (cond == DUL_PEERREQUESTEDRELEASE) return internal_error(where + ": the PACS closed the association");
   if (cond == DIMSE_NOVALIDPRESENTATIONCONTEXTID) {
     return internal_error(where + ": the PACS did not accept the service (no presentation context)");

@@ -432,8 +432,35 @@ Result<RetrieveResult> finish_retrieve(const Node& node, const std::string& op, 
   if ((final_status & 0xFF00) == 0xA900) {
     return fail(bad_input(where + ": the PACS refused the request: " + status_text(final_status)));
   }
+  std::string hint;
+  if (op == "C-MOVE" && result.instances.empty() && result.completed == 0) {
+    hint = " (does the PACS know the move destination '" + node.move_destination_ae() + "' at this host, port " +
+           std::to_string(node.storage_port) + "?)";
+  }
   return fail(internal_error(where + ": failed with status " + status_text(final_status) +
-                             (result.failed > 0 ? ", " + std::to_string(result.failed) + " sub-operation(s) failed" : "")));
+                             (result.failed > 0 ? ", " + std::to_string(result.failed) + " sub-operation(s) failed" : "") +
+                             hint));
+}
+
+// When a retrieve failed without sending anything, asks the PACS (C-FIND)
+// whether it has what was asked for at all; turns "unable to process" into
+// "no such study" when it does not.
+Error explain_empty_failure(PacsClient& client, const RetrieveRequest& request, Error error) {
+  Query q;
+  q.model = request.model;
+  q.patient_id = request.patient_id;
+  q.study_uid = request.study_uid;
+  q.level = QueryLevel::kStudy;
+  if (!request.series_uid.empty()) {
+    q.level = QueryLevel::kSeries;
+    q.series_uid = request.series_uid;
+  }
+  NullProgress quiet;
+  auto found = client.find(q, quiet);
+  if (found.ok() && found->empty()) {
+    return bad_input("PACS " + client.node().address() + ": no " + what_to_retrieve(request) + " on the PACS");
+  }
+  return error;
 }
 
 }  // namespace
@@ -596,6 +623,9 @@ Result<RetrieveResult> PacsClient::get(const RetrieveRequest& request, const std
   session.release();
   auto result = finish_retrieve(node_, "C-GET", request, out_dir, scu.final_status, last.get(), std::move(instances),
                                 write_failures);
+  if (!result.ok() && (!last || last->m_numberOfCompletedSubops == 0) && write_failures == 0) {
+    return explain_empty_failure(*this, request, result.error());
+  }
   if (result.ok()) progress.report(1, "retrieved " + std::to_string(result->instances.size()) + " instances");
   return result;
 }
@@ -670,6 +700,9 @@ Result<RetrieveResult> PacsClient::move(const RetrieveRequest& request, const st
   }
   auto result = finish_retrieve(node_, "C-MOVE", request, out_dir, scu.final_status, last.get(), scp->instances(),
                                 scp->failed());
+  if (!result.ok() && (!last || last->m_numberOfCompletedSubops == 0) && scp->failed() == 0) {
+    return explain_empty_failure(*this, request, result.error());
+  }
   if (result.ok() && static_cast<int>(result->instances.size()) < expected) {
     remove_partial(result->instances, out_dir);
     return internal_error("PACS " + node_.address() + ": C-MOVE of " + what_to_retrieve(request) + ": the PACS reported " +

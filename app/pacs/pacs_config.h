@@ -77,8 +77,11 @@ std::optional<std::filesystem::path> default_config_path();
 
 // Checks one node's fields (AE titles 1..16 characters of printable ASCII without
 // backslash, non-empty host, port 1..65535, timeouts > 0, max PDU in range, TLS
-// files readable when TLS is on). `what` prefixes the messages.
-Status validate_node(const Node& node, const std::string& what);
+// cert and key together, a CA when the peer is verified) and, with
+// `check_files`, that the TLS files can be read. `what` prefixes the messages.
+// parse_config() checks everything but the files (a node with a missing
+// certificate does not stop the others); PacsClient checks the files too.
+Status validate_node(const Node& node, const std::string& what, bool check_files = true);
 
 // Checks an AE title; returns the problem or an empty string.
 std::string ae_title_problem(std::string_view ae);
