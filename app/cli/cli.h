@@ -36,6 +36,7 @@ class CommandLine {
 void register_dicom_commands(CommandLine& cl);   // info, volume, phantom
 void register_tokenize_command(CommandLine& cl);  // tokenize
 void register_eval_commands(CommandLine& cl);    // eval roc, eval froc, eval batch
+void register_text_commands(CommandLine& cl);    // lm-logits, generate
 void register_pacs_commands(CommandLine& cl);    // pacs echo|find|get|move|store|wrap-pdf
 
 }  // namespace hilum::cli

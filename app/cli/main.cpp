@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
 #endif
   cli::register_tokenize_command(cl);
   cli::register_eval_commands(cl);
+  cli::register_text_commands(cl);
 #if HILUM_HAVE_PACS
   cli::register_pacs_commands(cl);
 #endif

@@ -55,20 +55,28 @@ def train(texts, vocab_size, special_tokens):
             pair_counts[(a, b)] += c
             where[(a, b)].add(w)
     merges = []
-    while len(vocab) < vocab_size and pair_counts:
-        (a, b), c = max(pair_counts.items(), key=lambda kv: (kv[1], kv[0]))
+    # Max-heap of (count, pair) with lazy deletion: stale entries are skipped
+    # when their count no longer matches. Ties go to the smallest pair.
+    import heapq
+    heap = [(-c, p) for p, c in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negc, (a, b) = heapq.heappop(heap)
+        c = pair_counts.get((a, b), 0)
+        if c != -negc:
+            continue
         if c < 2:
             break
         merges.append((a, b))
         new = a + b
         vocab.setdefault(new, len(vocab))
+        touched = set()
         for w in list(where.pop((a, b), ())):
             s = seqs[w]
             cnt = words[w]
             for x, y in zip(s, s[1:]):
                 pair_counts[(x, y)] -= cnt
-                if pair_counts[(x, y)] <= 0:
-                    del pair_counts[(x, y)]
+                touched.add((x, y))
             out = []
             i = 0
             while i < len(s):
@@ -82,7 +90,14 @@ def train(texts, vocab_size, special_tokens):
             for x, y in zip(out, out[1:]):
                 pair_counts[(x, y)] += cnt
                 where[(x, y)].add(w)
+                touched.add((x, y))
         pair_counts.pop((a, b), None)
+        for p in touched:
+            c2 = pair_counts.get(p, 0)
+            if c2 <= 0:
+                pair_counts.pop(p, None)
+            elif p != (a, b):
+                heapq.heappush(heap, (-c2, p))
     return vocab, merges
 
 
