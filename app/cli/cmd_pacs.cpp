@@ -35,7 +35,8 @@ void add_connection_options(CLI::App* cmd, ConnectionOptions& o) {
   cmd->add_option("--config", o.config,
                   "PACS configuration (pacs.json; default: $HILUM_PACS_CONFIG or ~/.config/hilum/pacs.json)")
       ->group(group);
-  cmd->add_option("--node", o.node, "Node of the configuration to use (default: default_node or the only one)")
+  cmd->add_option("--node", o.node,
+                  "Node of the configuration to use (default: default_node or the only one)")
       ->group(group);
   cmd->add_option("--host", o.host, "PACS host name or IP address")->group(group);
   cmd->add_option("--port", o.port, "PACS DICOM port")->check(CLI::Range(1, 65535))->group(group);
@@ -91,13 +92,15 @@ Result<Node> resolve_node(const ConnectionOptions& o) {
   if (o.dimse_timeout) node.timeouts.dimse_s = o.dimse_timeout;
   if (o.max_pdu) node.max_pdu = static_cast<uint32_t>(o.max_pdu);
   const bool tls_options = !o.tls_ca.empty() || !o.tls_cert.empty() || !o.tls_key.empty() || o.tls_no_verify;
-  if (tls_options && !o.tls && !node.tls.enabled) return bad_input("--tls-ca/--tls-cert/--tls-key need --tls");
+  if (tls_options && !o.tls && !node.tls.enabled)
+    return bad_input("--tls-ca/--tls-cert/--tls-key need --tls");
   if (o.tls) node.tls.enabled = true;
   if (!o.tls_ca.empty()) node.tls.ca_file = o.tls_ca;
   if (!o.tls_cert.empty()) node.tls.cert_file = o.tls_cert;
   if (!o.tls_key.empty()) node.tls.key_file = o.tls_key;
   if (o.tls_no_verify) node.tls.verify_peer = false;
-  HILUM_RETURN_IF_ERROR(validate_node(node, node.name.empty() ? std::string("PACS node") : "PACS node " + node.name));
+  HILUM_RETURN_IF_ERROR(
+      validate_node(node, node.name.empty() ? std::string("PACS node") : "PACS node " + node.name));
   return node;
 }
 
@@ -151,12 +154,12 @@ void print_table(const std::vector<Match>& matches, QueryLevel level) {
       }
       break;
     case QueryLevel::kStudy:
-      t.header = {"PatientID", "PatientName", "StudyDate", "Modalities", "Description",
+      t.header = {"PatientID", "PatientName", "StudyDate", "Modalities",      "Description",
                   "Accession", "Series",      "Instances", "StudyInstanceUID"};
       for (const auto& m : matches) {
-        t.rows.push_back({m.patient_id, m.patient_name, m.study_date, m.modalities_in_study, m.study_description,
-                          m.accession_number, count_text(m.study_series), count_text(m.study_instances),
-                          m.study_uid});
+        t.rows.push_back({m.patient_id, m.patient_name, m.study_date, m.modalities_in_study,
+                          m.study_description, m.accession_number, count_text(m.study_series),
+                          count_text(m.study_instances), m.study_uid});
       }
       break;
     case QueryLevel::kSeries:
@@ -169,7 +172,8 @@ void print_table(const std::vector<Match>& matches, QueryLevel level) {
     case QueryLevel::kImage:
       t.header = {"Number", "SOPClass", "SOPInstanceUID"};
       for (const auto& m : matches) {
-        t.rows.push_back({count_text(m.instance_number), sop_class_name(m.sop_class_uid), m.sop_instance_uid});
+        t.rows.push_back(
+            {count_text(m.instance_number), sop_class_name(m.sop_class_uid), m.sop_instance_uid});
       }
       break;
   }
@@ -221,7 +225,8 @@ bool looks_like_dicom(const std::filesystem::path& p) {
 
 // Files given on the command line are sent as they are (and must be DICOM);
 // folders are searched recursively for files with a DICOM preamble.
-Result<std::vector<std::filesystem::path>> collect_files(const std::vector<std::string>& inputs, int& skipped) {
+Result<std::vector<std::filesystem::path>> collect_files(const std::vector<std::string>& inputs,
+                                                         int& skipped) {
   std::vector<std::filesystem::path> files;
   for (const auto& in : inputs) {
     std::error_code ec;
@@ -250,7 +255,9 @@ Result<std::vector<std::filesystem::path>> collect_files(const std::vector<std::
   return files;
 }
 
-QueryModel parse_model(const std::string& s) { return s == "patient" ? QueryModel::kPatientRoot : QueryModel::kStudyRoot; }
+QueryModel parse_model(const std::string& s) {
+  return s == "patient" ? QueryModel::kPatientRoot : QueryModel::kStudyRoot;
+}
 
 struct RetrieveOptions {
   std::string study, series, instance, patient_id, model = "study", out;
@@ -264,7 +271,8 @@ void add_retrieve_options(CLI::App* cmd, RetrieveOptions& r) {
       ->check(CLI::IsMember({"study", "patient"}))
       ->capture_default_str();
   cmd->add_option("--patient-id", r.patient_id, "Patient ID (needed with --model patient)");
-  cmd->add_option("--out", r.out, "Folder that receives <StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm")->required();
+  cmd->add_option("--out", r.out, "Folder that receives <StudyUID>/<SeriesUID>/<SOPInstanceUID>.dcm")
+      ->required();
 }
 
 RetrieveRequest to_request(const RetrieveOptions& r) {
@@ -286,7 +294,8 @@ Status print_retrieved(const Result<RetrieveResult>& result) {
 }  // namespace
 
 void register_pacs_commands(CommandLine& cl) {
-  CLI::App* pacs = cl.add_group(nullptr, "pacs", "Query, retrieve and store with a PACS (DICOM C-ECHO/FIND/GET/MOVE/STORE)");
+  CLI::App* pacs = cl.add_group(nullptr, "pacs",
+                                "Query, retrieve and store with a PACS (DICOM C-ECHO/FIND/GET/MOVE/STORE)");
 
   {
     auto o = std::make_shared<ConnectionOptions>();
@@ -294,7 +303,8 @@ void register_pacs_commands(CommandLine& cl) {
       HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
       const auto t0 = std::chrono::steady_clock::now();
       HILUM_RETURN_IF_ERROR(PacsClient(node).echo());
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::printf("C-ECHO %s -> %s: ok (%.0f ms%s)\n", node.calling_ae.c_str(), node.address().c_str(), ms,
                   node.tls.enabled ? ", TLS" : "");
       return Status::Ok();
@@ -335,8 +345,10 @@ void register_pacs_commands(CommandLine& cl) {
         ->check(CLI::IsMember({"study", "patient"}))
         ->capture_default_str();
     cmd->add_option("--patient-id", q->patient_id, "Patient ID (wildcards * and ? allowed)");
-    cmd->add_option("--patient-name", q->patient_name, "Patient name, DICOM form FAMILY^GIVEN (wildcards allowed)");
-    cmd->add_option("--date", q->study_date, "Study date YYYYMMDD or range YYYYMMDD-YYYYMMDD, YYYYMMDD-, -YYYYMMDD");
+    cmd->add_option("--patient-name", q->patient_name,
+                    "Patient name, DICOM form FAMILY^GIVEN (wildcards allowed)");
+    cmd->add_option("--date", q->study_date,
+                    "Study date YYYYMMDD or range YYYYMMDD-YYYYMMDD, YYYYMMDD-, -YYYYMMDD");
     cmd->add_option("--modality", q->modality, "Modality (study level: modalities in study)");
     cmd->add_option("--accession", q->accession_number, "Accession number");
     cmd->add_option("--description", q->study_description, "Study description (wildcards allowed)");
@@ -349,12 +361,13 @@ void register_pacs_commands(CommandLine& cl) {
   {
     auto o = std::make_shared<ConnectionOptions>();
     auto r = std::make_shared<RetrieveOptions>();
-    CLI::App* cmd = cl.add(pacs, "get", "Retrieve a study or series with C-GET (one association)", [o, r]() -> Status {
-      HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
-      auto result = PacsClient(node).get(to_request(*r), r->out, process_progress());
-      process_progress().finish();
-      return print_retrieved(result);
-    });
+    CLI::App* cmd =
+        cl.add(pacs, "get", "Retrieve a study or series with C-GET (one association)", [o, r]() -> Status {
+          HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
+          auto result = PacsClient(node).get(to_request(*r), r->out, process_progress());
+          process_progress().finish();
+          return print_retrieved(result);
+        });
     add_retrieve_options(cmd, *r);
     add_connection_options(cmd, *o);
   }
@@ -364,21 +377,23 @@ void register_pacs_commands(CommandLine& cl) {
     auto r = std::make_shared<RetrieveOptions>();
     auto dest_ae = std::make_shared<std::string>();
     auto scp_port = std::make_shared<int>(0);
-    CLI::App* cmd = cl.add(pacs, "move",
-                           "Retrieve a study or series with C-MOVE to Hilum's own storage SCP (the PACS must know "
-                           "the destination AE title with this host and port)",
-                           [o, r, dest_ae, scp_port]() -> Status {
-                             HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
-                             if (!dest_ae->empty()) node.move_destination = *dest_ae;
-                             if (*scp_port) node.storage_port = static_cast<uint16_t>(*scp_port);
-                             HILUM_RETURN_IF_ERROR(validate_node(node, "PACS node"));
-                             auto result = PacsClient(node).move(to_request(*r), r->out, process_progress());
-                             process_progress().finish();
-                             return print_retrieved(result);
-                           });
+    CLI::App* cmd =
+        cl.add(pacs, "move",
+               "Retrieve a study or series with C-MOVE to Hilum's own storage SCP (the PACS must know "
+               "the destination AE title with this host and port)",
+               [o, r, dest_ae, scp_port]() -> Status {
+                 HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
+                 if (!dest_ae->empty()) node.move_destination = *dest_ae;
+                 if (*scp_port) node.storage_port = static_cast<uint16_t>(*scp_port);
+                 HILUM_RETURN_IF_ERROR(validate_node(node, "PACS node"));
+                 auto result = PacsClient(node).move(to_request(*r), r->out, process_progress());
+                 process_progress().finish();
+                 return print_retrieved(result);
+               });
     add_retrieve_options(cmd, *r);
     cmd->add_option("--dest-ae", *dest_ae, "Move destination AE title (default: the calling AE title)");
-    cmd->add_option("--scp-port", *scp_port, "Port of Hilum's storage SCP (default: the node's storage_port, 11113)")
+    cmd->add_option("--scp-port", *scp_port,
+                    "Port of Hilum's storage SCP (default: the node's storage_port, 11113)")
         ->check(CLI::Range(1, 65535));
     add_connection_options(cmd, *o);
   }
@@ -388,7 +403,8 @@ void register_pacs_commands(CommandLine& cl) {
     auto inputs = std::make_shared<std::vector<std::string>>();
     CLI::App* cmd = cl.add(
         pacs, "store",
-        "Send DICOM files to the PACS (C-STORE): images, SR, encapsulated PDF; folders are searched recursively",
+        "Send DICOM files to the PACS (C-STORE): images, SR, encapsulated PDF; folders are searched "
+        "recursively",
         [o, inputs]() -> Status {
           HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
           int skipped = 0;
@@ -404,8 +420,9 @@ void register_pacs_commands(CommandLine& cl) {
           if (skipped) std::printf("; skipped %d non-DICOM files", skipped);
           std::printf("\n");
           if (result.failed > 0) {
-            return internal_error(std::to_string(result.failed) + " of " + std::to_string(result.files.size()) +
-                                  " files were refused by " + node.address());
+            return internal_error(std::to_string(result.failed) + " of " +
+                                  std::to_string(result.files.size()) + " files were refused by " +
+                                  node.address());
           }
           return Status::Ok();
         });
@@ -418,17 +435,17 @@ void register_pacs_commands(CommandLine& cl) {
     auto study_file = std::make_shared<std::string>();
     auto out = std::make_shared<std::string>();
     auto options = std::make_shared<EncapsulatedPdfOptions>();
-    CLI::App* cmd = cl.add(pacs, "wrap-pdf",
-                           "Wrap a PDF report as a DICOM Encapsulated PDF of a study, ready for `hilum pacs store`",
-                           [pdf, study_file, out, options]() -> Status {
-                             EncapsulatedPdfOptions opt = *options;
-                             HILUM_ASSIGN_OR_RETURN(
-                                 StudyInfo study,
-                                 read_study_identifiers(*study_file, &opt.study_id, &opt.referring_physician));
-                             HILUM_ASSIGN_OR_RETURN(std::string uid, write_encapsulated_pdf(*pdf, study, opt, *out));
-                             std::printf("wrote %s (SOP Instance UID %s)\n", out->c_str(), uid.c_str());
-                             return Status::Ok();
-                           });
+    CLI::App* cmd = cl.add(
+        pacs, "wrap-pdf",
+        "Wrap a PDF report as a DICOM Encapsulated PDF of a study, ready for `hilum pacs store`",
+        [pdf, study_file, out, options]() -> Status {
+          EncapsulatedPdfOptions opt = *options;
+          HILUM_ASSIGN_OR_RETURN(
+              StudyInfo study, read_study_identifiers(*study_file, &opt.study_id, &opt.referring_physician));
+          HILUM_ASSIGN_OR_RETURN(std::string uid, write_encapsulated_pdf(*pdf, study, opt, *out));
+          std::printf("wrote %s (SOP Instance UID %s)\n", out->c_str(), uid.c_str());
+          return Status::Ok();
+        });
     cmd->add_option("--pdf", *pdf, "The PDF file")->required();
     cmd->add_option("--study-file", *study_file, "A DICOM file of the study (patient and study identifiers)")
         ->required();

@@ -76,16 +76,23 @@ Result<std::unique_ptr<DcmTLSTransportLayer>> make_tls_layer(const Tls& tls, T_A
   if (!*layer) return internal_error(what + ": TLS: OpenSSL could not be initialised");
   OFCondition c = layer->setTLSProfile(TSP_Profile_BCP195);
   if (c.good()) c = layer->activateCipherSuites();
-  if (c.bad()) return internal_error(what + ": TLS: cannot set up the cipher suites (" + std::string(c.text()) + ")");
+  if (c.bad())
+    return internal_error(what + ": TLS: cannot set up the cipher suites (" + std::string(c.text()) + ")");
   if (!tls.ca_file.empty()) {
     c = layer->addTrustedCertificateFile(tls.ca_file.c_str(), DCF_Filetype_PEM);
-    if (c.bad()) return bad_input(what + ": TLS: " + tls.ca_file.string() + ": not a PEM certificate (" + c.text() + ")");
+    if (c.bad())
+      return bad_input(what + ": TLS: " + tls.ca_file.string() + ": not a PEM certificate (" + c.text() +
+                       ")");
   }
   if (!tls.cert_file.empty()) {
     c = layer->setPrivateKeyFile(tls.key_file.c_str(), DCF_Filetype_PEM);
-    if (c.bad()) return bad_input(what + ": TLS: " + tls.key_file.string() + ": not a PEM private key (" + c.text() + ")");
+    if (c.bad())
+      return bad_input(what + ": TLS: " + tls.key_file.string() + ": not a PEM private key (" + c.text() +
+                       ")");
     c = layer->setCertificateFile(tls.cert_file.c_str(), DCF_Filetype_PEM);
-    if (c.bad()) return bad_input(what + ": TLS: " + tls.cert_file.string() + ": not a PEM certificate (" + c.text() + ")");
+    if (c.bad())
+      return bad_input(what + ": TLS: " + tls.cert_file.string() + ": not a PEM certificate (" + c.text() +
+                       ")");
     if (!layer->checkPrivateKeyMatchesCertificate()) {
       return bad_input(what + ": TLS: the key " + tls.key_file.string() + " does not match the certificate " +
                        tls.cert_file.string());
@@ -138,7 +145,8 @@ std::string rejection_reason(const Node& node, DcmTransportLayer* tls) {
             reason = "called AE title '" + node.ae_title + "' not recognized by the PACS";
             break;
           case ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED:
-            reason = "calling AE title '" + node.calling_ae + "' not recognized (the PACS does not know Hilum under this AE title)";
+            reason = "calling AE title '" + node.calling_ae +
+                     "' not recognized (the PACS does not know Hilum under this AE title)";
             break;
           case ASC_REASON_SU_APPCONTEXTNAMENOTSUPPORTED:
             reason = "application context not supported";
@@ -178,11 +186,14 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
   if (cond == DUL_ASSOCIATIONREJECTED) {
     std::string reason = rejection_reason(node, tls);
     if (reason.empty()) reason = "reason unknown";
-    return bad_input(where + ": association rejected (" + reason + "); check the AE titles in the PACS configuration");
+    return bad_input(where + ": association rejected (" + reason +
+                     "); check the AE titles in the PACS configuration");
   }
   if (cond == NET_EC_NoAcceptablePresentationContexts) {
-    return bad_input(where + ": association accepted but none of the proposed services (presentation contexts) "
-                             "was; the PACS does not offer this service to " + node.calling_ae);
+    return bad_input(where +
+                     ": association accepted but none of the proposed services (presentation contexts) "
+                     "was; the PACS does not offer this service to " +
+                     node.calling_ae);
   }
   if (cond == DUL_READTIMEOUT) {
     return internal_error(where + ": no answer to the association request within " +
@@ -194,8 +205,8 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
                           " does not speak DICOM (wrong port? an HTTP server?)");
   }
   if (text.find("refused") != std::string::npos) {
-    return internal_error(where + ": connection refused (nothing listens on port " + std::to_string(node.port) +
-                          " at " + node.host + ")");
+    return internal_error(where + ": connection refused (nothing listens on port " +
+                          std::to_string(node.port) + " at " + node.host + ")");
   }
   if (text.find("unknown host") != std::string::npos || text.find("name or service") != std::string::npos ||
       text.find("resolve") != std::string::npos) {
@@ -210,7 +221,8 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
   }
   if (cond == DUL_PEERABORTEDASSOCIATION || cond == DUL_NETWORKCLOSED || cond == DUL_UNEXPECTEDPDU ||
       cond == DUL_ILLEGALPDU) {
-    std::string hint = tls ? " (TLS handshake failed? check the certificates)" : " (does the PACS expect TLS?)";
+    std::string hint =
+        tls ? " (TLS handshake failed? check the certificates)" : " (does the PACS expect TLS?)";
     return internal_error(where + ": the connection was closed during association negotiation" + hint);
   }
   std::string t = cond.text();
@@ -220,16 +232,19 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
   return internal_error(where + ": association failed (" + t + ")");
 }
 
-Error dimse_error(const Node& node, const std::string& operation, const OFCondition& cond, int dimse_timeout_s) {
+Error dimse_error(const Node& node, const std::string& operation, const OFCondition& cond,
+                  int dimse_timeout_s) {
   const std::string where = "PACS " + node.address() + ": " + operation;
   if (cond == DIMSE_NODATAAVAILABLE || cond == DUL_READTIMEOUT) {
-    return internal_error(where + ": no answer within " + std::to_string(dimse_timeout_s) + " s (DIMSE timeout)");
+    return internal_error(where + ": no answer within " + std::to_string(dimse_timeout_s) +
+                          " s (DIMSE timeout)");
   }
   if (cond == DUL_PEERABORTEDASSOCIATION) {
     // Orthanc and others accept the association from any AE title but abort it
     // when an unknown one asks for a query or retrieve.
     return internal_error(where + ": the PACS aborted the association (does it know Hilum's AE title '" +
-                          node.calling_ae + "' at this host? Queries and retrieves are often limited to known AEs)");
+                          node.calling_ae +
+                          "' at this host? Queries and retrieves are often limited to known AEs)");
   }
   if (cond == DUL_PEERREQUESTEDRELEASE) return internal_error(where + ": the PACS closed the association");
   if (cond == DIMSE_NOVALIDPRESENTATIONCONTEXTID) {
@@ -310,7 +325,8 @@ Result<ReceivedInstance> save_instance(DcmDataset& dataset, const std::filesyste
   inst.file = instance_path(out_dir, inst.study_uid, inst.series_uid, inst.sop_instance_uid);
   std::error_code ec;
   std::filesystem::create_directories(inst.file.parent_path(), ec);
-  if (ec) return internal_error(inst.file.parent_path().string() + ": cannot create directory: " + ec.message());
+  if (ec)
+    return internal_error(inst.file.parent_path().string() + ": cannot create directory: " + ec.message());
 
   E_TransferSyntax xfer = dataset.getOriginalXfer();
   if (xfer == EXS_Unknown) xfer = EXS_LittleEndianExplicit;

@@ -45,7 +45,8 @@ Error association_error(const Node& node, const OFCondition& cond, DcmTransportL
 
 // A failure while the association is open (a DIMSE message could not be sent or
 // received; a timeout is reported as such).
-Error dimse_error(const Node& node, const std::string& operation, const OFCondition& cond, int dimse_timeout_s);
+Error dimse_error(const Node& node, const std::string& operation, const OFCondition& cond,
+                  int dimse_timeout_s);
 
 // "0xA700 (Refused: Out of resources)"-style text for a DIMSE status.
 std::string status_text(uint16_t status);

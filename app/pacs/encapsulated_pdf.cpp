@@ -62,7 +62,8 @@ Result<std::string> write_encapsulated_pdf(const std::filesystem::path& pdf_file
   if (pdf.size() < 5 || pdf.compare(0, 5, "%PDF-") != 0) {
     return bad_input(pdf_file.string() + ": not a PDF file (no %PDF- header)");
   }
-  if (pdf.size() > 0xFFFFFFF0ull) return bad_input(pdf_file.string() + ": PDF larger than DICOM allows (4 GB)");
+  if (pdf.size() > 0xFFFFFFF0ull)
+    return bad_input(pdf_file.string() + ": PDF larger than DICOM allows (4 GB)");
   if (study.study_instance_uid.empty()) {
     return bad_input(pdf_file.string() + ": the study to attach the report to has no Study Instance UID");
   }
@@ -72,14 +73,17 @@ Result<std::string> write_encapsulated_pdf(const std::filesystem::path& pdf_file
   for (const std::string* uid : {&options.series_instance_uid, &options.sop_instance_uid}) {
     if (!uid->empty() && !is_uid(*uid)) return bad_input("'" + *uid + "' is not a DICOM UID");
   }
-  const std::string series_uid = options.series_instance_uid.empty() ? new_dicom_uid() : options.series_instance_uid;
+  const std::string series_uid =
+      options.series_instance_uid.empty() ? new_dicom_uid() : options.series_instance_uid;
   const std::string sop_uid = options.sop_instance_uid.empty() ? new_dicom_uid() : options.sop_instance_uid;
   const std::string date = options.content_date.empty() ? now_string("%Y%m%d") : options.content_date;
   const std::string time = options.content_time.empty() ? now_string("%H%M%S") : options.content_time;
 
   DcmFileFormat file;
   DcmDataset& ds = *file.getDataset();
-  auto put = [&ds](const DcmTagKey& tag, const std::string& value) { ds.putAndInsertString(tag, value.c_str()); };
+  auto put = [&ds](const DcmTagKey& tag, const std::string& value) {
+    ds.putAndInsertString(tag, value.c_str());
+  };
 
   const bool utf8 = non_ascii(study.patient.name) || non_ascii(study.patient.id) ||
                     non_ascii(study.study_description) || non_ascii(options.document_title) ||
@@ -126,10 +130,12 @@ Result<std::string> write_encapsulated_pdf(const std::filesystem::path& pdf_file
   // EncapsulatedDocumentLength.
   std::string padded = pdf;
   if (padded.size() % 2) padded.push_back('\0');
-  OFCondition c = ds.putAndInsertUint8Array(DCM_EncapsulatedDocument, reinterpret_cast<const Uint8*>(padded.data()),
-                                            static_cast<unsigned long>(padded.size()));
+  OFCondition c =
+      ds.putAndInsertUint8Array(DCM_EncapsulatedDocument, reinterpret_cast<const Uint8*>(padded.data()),
+                                static_cast<unsigned long>(padded.size()));
   if (c.good()) c = ds.putAndInsertUint32(DCM_EncapsulatedDocumentLength, static_cast<Uint32>(pdf.size()));
-  if (c.bad()) return internal_error(out_file.string() + ": cannot build the DICOM object (" + c.text() + ")");
+  if (c.bad())
+    return internal_error(out_file.string() + ": cannot build the DICOM object (" + c.text() + ")");
 
   HILUM_ASSIGN_OR_RETURN(std::string bytes, detail::encode_file(file, EXS_LittleEndianExplicit));
   HILUM_RETURN_IF_ERROR(write_file_atomic(out_file, bytes));

@@ -42,7 +42,8 @@ Result<std::string> write_encapsulated_pdf(const std::filesystem::path& pdf_file
 // the study (no pixel data is loaded). `study_id` and `referring_physician`, when
 // given, receive those study attributes too.
 // Bad input: not a readable DICOM file, or no Study Instance UID.
-Result<StudyInfo> read_study_identifiers(const std::filesystem::path& dicom_file, std::string* study_id = nullptr,
+Result<StudyInfo> read_study_identifiers(const std::filesystem::path& dicom_file,
+                                         std::string* study_id = nullptr,
                                          std::string* referring_physician = nullptr);
 
 // A new DICOM UID under the 2.25 root (a random UUID written in decimal).

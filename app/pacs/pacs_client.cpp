@@ -45,7 +45,8 @@ std::string safe_name(const std::string& uid) {
 }
 
 bool is_date(const std::string& s) {
-  if (s.size() != 8 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+  if (s.size() != 8 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
   const int month = std::stoi(s.substr(4, 2)), day = std::stoi(s.substr(6, 2));
   return month >= 1 && month <= 12 && day >= 1 && day <= 31;
 }
@@ -93,8 +94,8 @@ class Scu : public DcmSCU {
     return c;
   }
 
-  OFCondition handleSTORERequest(const T_ASC_PresentationContextID, DcmDataset* incoming, OFBool& continue_session,
-                                 Uint16& store_status) override {
+  OFCondition handleSTORERequest(const T_ASC_PresentationContextID, DcmDataset* incoming,
+                                 OFBool& continue_session, Uint16& store_status) override {
     std::unique_ptr<DcmDataset> dataset(incoming);  // ours to delete
     if (!dataset) return DIMSE_NULLKEY;
     store_status = on_store ? on_store(*dataset) : STATUS_STORE_Refused_OutOfResources;
@@ -123,8 +124,8 @@ class Session {
 
   // Configures the SCU with the node's settings and the given presentation
   // contexts, connects and negotiates.
-  Status open(const std::vector<std::pair<std::string, OFList<OFString>>>& contexts, T_ASC_SC_ROLE role_for_rest,
-              size_t first_with_role) {
+  Status open(const std::vector<std::pair<std::string, OFList<OFString>>>& contexts,
+              T_ASC_SC_ROLE role_for_rest, size_t first_with_role) {
     scu_ = std::make_unique<Scu>();
     Scu& s = *scu_;
     s.setAETitle(node_.calling_ae.c_str());
@@ -143,13 +144,15 @@ class Session {
                                i >= first_with_role ? role_for_rest : ASC_SC_ROLE_DEFAULT);
     }
     OFCondition c = s.initNetwork();
-    if (c.bad()) return internal_error("PACS " + node_.address() + ": cannot set up the network (" + c.text() + ")");
+    if (c.bad())
+      return internal_error("PACS " + node_.address() + ": cannot set up the network (" + c.text() + ")");
     if (node_.tls.enabled) {
       auto layer = detail::make_tls_layer(node_.tls, NET_REQUESTOR, "PACS " + node_.address());
       if (!layer.ok()) return layer.error();
       tls_ = std::move(layer).value();
       c = s.useSecureConnection(tls_.get());
-      if (c.bad()) return internal_error("PACS " + node_.address() + ": TLS set-up failed (" + c.text() + ")");
+      if (c.bad())
+        return internal_error("PACS " + node_.address() + ": TLS set-up failed (" + c.text() + ")");
     }
     c = s.negotiateAssociation();
     if (c.bad()) return detail::association_error(node_, c, tls_.get());
@@ -195,7 +198,8 @@ Status validate_query(const Query& q) {
     return bad_input("study date '" + q.study_date + "' " + p);
   }
   if ((q.level == QueryLevel::kSeries || q.level == QueryLevel::kImage) && q.study_uid.empty()) {
-    return bad_input(std::string("a query at ") + to_string(q.level) + " level needs the study UID (--study)");
+    return bad_input(std::string("a query at ") + to_string(q.level) +
+                     " level needs the study UID (--study)");
   }
   if (q.level == QueryLevel::kImage && q.series_uid.empty()) {
     return bad_input("a query at IMAGE level needs the series UID (--series)");
@@ -314,11 +318,13 @@ void sort_matches(std::vector<Match>& matches, QueryLevel level) {
       case QueryLevel::kPatient:
         return a.patient_id < b.patient_id;
       case QueryLevel::kStudy:
-        return std::tie(a.study_date, a.study_time, a.study_uid) < std::tie(b.study_date, b.study_time, b.study_uid);
+        return std::tie(a.study_date, a.study_time, a.study_uid) <
+               std::tie(b.study_date, b.study_time, b.study_uid);
       case QueryLevel::kSeries:
         return std::tie(a.series_number, a.series_uid) < std::tie(b.series_number, b.series_uid);
       case QueryLevel::kImage:
-        return std::tie(a.instance_number, a.sop_instance_uid) < std::tie(b.instance_number, b.sop_instance_uid);
+        return std::tie(a.instance_number, a.sop_instance_uid) <
+               std::tie(b.instance_number, b.sop_instance_uid);
     }
     return false;
   });
@@ -390,10 +396,10 @@ void report_retrieve(Progress& progress, const RetrieveResponse& r, int received
 }
 
 // Turns the end of a C-GET/C-MOVE into the result or an error.
-Result<RetrieveResult> finish_retrieve(const Node& node, const std::string& op, const RetrieveRequest& request,
-                                       const std::filesystem::path& out_dir, uint16_t final_status,
-                                       const RetrieveResponse* last, std::vector<ReceivedInstance> instances,
-                                       int write_failures) {
+Result<RetrieveResult> finish_retrieve(const Node& node, const std::string& op,
+                                       const RetrieveRequest& request, const std::filesystem::path& out_dir,
+                                       uint16_t final_status, const RetrieveResponse* last,
+                                       std::vector<ReceivedInstance> instances, int write_failures) {
   RetrieveResult result;
   result.instances = std::move(instances);
   result.study_dir = out_dir / safe_name(request.study_uid);
@@ -408,8 +414,8 @@ Result<RetrieveResult> finish_retrieve(const Node& node, const std::string& op, 
     return e;
   };
   if (write_failures > 0) {
-    return fail(internal_error(where + ": " + std::to_string(write_failures) + " received instance(s) could not be written to " +
-                               out_dir.string()));
+    return fail(internal_error(where + ": " + std::to_string(write_failures) +
+                               " received instance(s) could not be written to " + out_dir.string()));
   }
   if (final_status == 0x0000) {
     if (result.instances.empty()) {
@@ -426,20 +432,21 @@ Result<RetrieveResult> finish_retrieve(const Node& node, const std::string& op, 
                                " instances failed (" + status_text(final_status) + ")"));
   }
   if (final_status == 0xA801) {
-    return fail(bad_input(where + ": the PACS does not know the move destination '" + node.move_destination_ae() +
-                          "' (register it on the PACS with this host and port " + std::to_string(node.storage_port) + ")"));
+    return fail(bad_input(where + ": the PACS does not know the move destination '" +
+                          node.move_destination_ae() + "' (register it on the PACS with this host and port " +
+                          std::to_string(node.storage_port) + ")"));
   }
   if ((final_status & 0xFF00) == 0xA900) {
     return fail(bad_input(where + ": the PACS refused the request: " + status_text(final_status)));
   }
   std::string hint;
   if (op == "C-MOVE" && result.instances.empty() && result.completed == 0) {
-    hint = " (does the PACS know the move destination '" + node.move_destination_ae() + "' at this host, port " +
-           std::to_string(node.storage_port) + "?)";
+    hint = " (does the PACS know the move destination '" + node.move_destination_ae() +
+           "' at this host, port " + std::to_string(node.storage_port) + "?)";
   }
-  return fail(internal_error(where + ": failed with status " + status_text(final_status) +
-                             (result.failed > 0 ? ", " + std::to_string(result.failed) + " sub-operation(s) failed" : "") +
-                             hint));
+  return fail(internal_error(
+      where + ": failed with status " + status_text(final_status) +
+      (result.failed > 0 ? ", " + std::to_string(result.failed) + " sub-operation(s) failed" : "") + hint));
 }
 
 // When a retrieve failed without sending anything, asks the PACS (C-FIND)
@@ -458,7 +465,8 @@ Error explain_empty_failure(PacsClient& client, const RetrieveRequest& request, 
   NullProgress quiet;
   auto found = client.find(q, quiet);
   if (found.ok() && found->empty()) {
-    return bad_input("PACS " + client.node().address() + ": no " + what_to_retrieve(request) + " on the PACS");
+    return bad_input("PACS " + client.node().address() + ": no " + what_to_retrieve(request) +
+                     " on the PACS");
   }
   return error;
 }
@@ -552,7 +560,8 @@ Result<RetrieveResult> PacsClient::get(const RetrieveRequest& request, const std
 
   Session session(node_);
   const char* sop_class = get_sop_class(request.model);
-  std::vector<std::pair<std::string, OFList<OFString>>> contexts = {{sop_class, detail::uncompressed_transfer_syntaxes()}};
+  std::vector<std::pair<std::string, OFList<OFString>>> contexts = {
+      {sop_class, detail::uncompressed_transfer_syntaxes()}};
   for (const std::string& storage : detail::storage_sop_classes()) {
     contexts.push_back({storage, detail::receive_transfer_syntaxes()});
   }
@@ -587,8 +596,9 @@ Result<RetrieveResult> PacsClient::get(const RetrieveRequest& request, const std
       const int total = r.m_numberOfCompletedSubops + r.m_numberOfFailedSubops + r.m_numberOfWarningSubops +
                         r.m_numberOfRemainingSubops;
       if (total > 0) {
-        progress.report(std::min(1.0, static_cast<double>(received) / total),
-                        "retrieved " + std::to_string(received) + " of " + std::to_string(total) + " instances");
+        progress.report(
+            std::min(1.0, static_cast<double>(received) / total),
+            "retrieved " + std::to_string(received) + " of " + std::to_string(total) + " instances");
         return STATUS_Success;
       }
     }
@@ -621,8 +631,8 @@ Result<RetrieveResult> PacsClient::get(const RetrieveRequest& request, const std
     return detail::dimse_error(node_, "C-GET", c, node_.timeouts.dimse_s);
   }
   session.release();
-  auto result = finish_retrieve(node_, "C-GET", request, out_dir, scu.final_status, last.get(), std::move(instances),
-                                write_failures);
+  auto result = finish_retrieve(node_, "C-GET", request, out_dir, scu.final_status, last.get(),
+                                std::move(instances), write_failures);
   if (!result.ok() && (!last || last->m_numberOfCompletedSubops == 0) && write_failures == 0) {
     return explain_empty_failure(*this, request, result.error());
   }
@@ -698,16 +708,17 @@ Result<RetrieveResult> PacsClient::move(const RetrieveRequest& request, const st
     remove_partial(scp->instances(), out_dir);
     return cancelled_error();
   }
-  auto result = finish_retrieve(node_, "C-MOVE", request, out_dir, scu.final_status, last.get(), scp->instances(),
-                                scp->failed());
+  auto result = finish_retrieve(node_, "C-MOVE", request, out_dir, scu.final_status, last.get(),
+                                scp->instances(), scp->failed());
   if (!result.ok() && (!last || last->m_numberOfCompletedSubops == 0) && scp->failed() == 0) {
     return explain_empty_failure(*this, request, result.error());
   }
   if (result.ok() && static_cast<int>(result->instances.size()) < expected) {
     remove_partial(result->instances, out_dir);
-    return internal_error("PACS " + node_.address() + ": C-MOVE of " + what_to_retrieve(request) + ": the PACS reported " +
-                          std::to_string(expected) + " instances sent but " + std::to_string(result->instances.size()) +
-                          " arrived at " + node_.move_destination_ae() + " on port " + std::to_string(node_.storage_port));
+    return internal_error("PACS " + node_.address() + ": C-MOVE of " + what_to_retrieve(request) +
+                          ": the PACS reported " + std::to_string(expected) + " instances sent but " +
+                          std::to_string(result->instances.size()) + " arrived at " +
+                          node_.move_destination_ae() + " on port " + std::to_string(node_.storage_port));
   }
   if (result.ok()) progress.report(1, "retrieved " + std::to_string(result->instances.size()) + " instances");
   return result;
@@ -792,7 +803,8 @@ Result<StoreResult> PacsClient::store(const std::vector<std::filesystem::path>& 
       if (c.bad()) {
         if (!scu.isConnected() || c == DUL_PEERABORTEDASSOCIATION || c == DIMSE_NODATAAVAILABLE ||
             c == DUL_READTIMEOUT) {
-          return detail::dimse_error(node_, "C-STORE of " + items[i].file.string(), c, node_.timeouts.dimse_s);
+          return detail::dimse_error(node_, "C-STORE of " + items[i].file.string(), c,
+                                     node_.timeouts.dimse_s);
         }
         out.status = 0xFFFF;
         out.problem = c == DIMSE_NOVALIDPRESENTATIONCONTEXTID

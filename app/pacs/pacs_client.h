@@ -87,9 +87,9 @@ struct ReceivedInstance {
 };
 
 struct RetrieveResult {
-  std::vector<ReceivedInstance> instances;  // in arrival order
+  std::vector<ReceivedInstance> instances;     // in arrival order
   int completed = 0, failed = 0, warning = 0;  // the PACS's final sub-operation counts
-  std::filesystem::path study_dir;              // out_dir/<StudyInstanceUID>
+  std::filesystem::path study_dir;             // out_dir/<StudyInstanceUID>
 };
 
 struct StoreOutcome {

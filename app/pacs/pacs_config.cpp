@@ -27,7 +27,8 @@ class ObjectReader {
 
   Status check_object() const {
     if (!object_.is_object()) {
-      return bad_input(source_ + ": " + (path_.empty() ? std::string("top level") : path_) + ": expected a JSON object");
+      return bad_input(source_ + ": " + (path_.empty() ? std::string("top level") : path_) +
+                       ": expected a JSON object");
     }
     return Status::Ok();
   }
@@ -57,7 +58,8 @@ class ObjectReader {
     if (!v.is_number_integer()) return error(field, "expected an integer");
     const int64_t x = v.get<int64_t>();
     if (x < lo || x > hi) {
-      return error(field, std::to_string(x) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
+      return error(field,
+                   std::to_string(x) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
     }
     out = x;
     return Status::Ok();
@@ -120,9 +122,9 @@ Status read_tls(const ObjectReader& parent, const std::string& source, const std
 }
 
 // Fields a node may hold; the top level may hold the same as defaults for all nodes.
-const std::set<std::string> kNodeFields = {"ae_title",         "host",         "port",    "calling_ae",
-                                           "timeouts",         "max_pdu",      "tls",     "move_destination",
-                                           "storage_port",     "description"};
+const std::set<std::string> kNodeFields = {"ae_title",     "host",       "port", "calling_ae",
+                                           "timeouts",     "max_pdu",    "tls",  "move_destination",
+                                           "storage_port", "description"};
 
 Status read_node_fields(const ObjectReader& r, const std::string& source, const std::filesystem::path& base,
                         Node& node) {
@@ -156,7 +158,8 @@ std::string ae_title_problem(std::string_view ae) {
   bool all_spaces = true;
   for (char c : ae) {
     const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7e || c == '\\') return "may only hold printable ASCII characters without backslash";
+    if (u < 0x20 || u > 0x7e || c == '\\')
+      return "may only hold printable ASCII characters without backslash";
     if (c != ' ') all_spaces = false;
   }
   if (all_spaces) return "is blank";
@@ -171,7 +174,8 @@ Status validate_node(const Node& node, const std::string& what, bool check_files
   };
   HILUM_RETURN_IF_ERROR(check_ae("ae_title", node.ae_title));
   HILUM_RETURN_IF_ERROR(check_ae("calling_ae", node.calling_ae));
-  if (!node.move_destination.empty()) HILUM_RETURN_IF_ERROR(check_ae("move_destination", node.move_destination));
+  if (!node.move_destination.empty())
+    HILUM_RETURN_IF_ERROR(check_ae("move_destination", node.move_destination));
   if (node.host.empty()) return bad_input(what + ": host is empty");
   if (node.host.size() > 57) return bad_input(what + ": host name is longer than 57 characters");
   if (node.port == 0) return bad_input(what + ": port must be 1..65535");
@@ -212,7 +216,8 @@ Result<Node> Config::node(const std::string& name) const {
   if (it == nodes.end()) {
     std::string known;
     for (const auto& [k, v] : nodes) known += (known.empty() ? "" : ", ") + k;
-    return bad_input(src + ": no node named '" + key + "' (configured: " + (known.empty() ? "none" : known) + ")");
+    return bad_input(src + ": no node named '" + key + "' (configured: " + (known.empty() ? "none" : known) +
+                     ")");
   }
   return it->second;
 }
@@ -267,7 +272,8 @@ Result<Config> parse_config(std::string_view json_text, const std::string& sourc
 
 Result<Config> load_config(const std::filesystem::path& path) {
   auto text = read_file(path);
-  if (!text.ok()) return bad_input(path.string() + ": cannot read the PACS configuration (" + text.error().message() + ")");
+  if (!text.ok())
+    return bad_input(path.string() + ": cannot read the PACS configuration (" + text.error().message() + ")");
   return parse_config(*text, path.string(), path.parent_path());
 }
 

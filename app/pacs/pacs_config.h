@@ -36,10 +36,10 @@ struct Tls {
 // One remote DICOM application entity (a PACS, an archive, a modality) and the
 // local settings used to reach it.
 struct Node {
-  std::string name;        // the key in pacs.json ("" for a node given on the command line only)
-  std::string ae_title;    // called AE title (the PACS's)
-  std::string host;        // host name or IP address
-  uint16_t port = 104;     // the PACS's DICOM port
+  std::string name;                  // the key in pacs.json ("" for a node given on the command line only)
+  std::string ae_title;              // called AE title (the PACS's)
+  std::string host;                  // host name or IP address
+  uint16_t port = 104;               // the PACS's DICOM port
   std::string calling_ae = "HILUM";  // our AE title, as the PACS knows us
   Timeouts timeouts;
   uint32_t max_pdu = 116794;  // largest PDU we accept (DCMTK's range 4096..131072)
@@ -49,14 +49,16 @@ struct Node {
   uint16_t storage_port = 11113;
   Tls tls;
 
-  const std::string& move_destination_ae() const { return move_destination.empty() ? calling_ae : move_destination; }
+  const std::string& move_destination_ae() const {
+    return move_destination.empty() ? calling_ae : move_destination;
+  }
   // "ORTHANC@127.0.0.1:4242" (AE titles and addresses are not patient data).
   std::string address() const;
 };
 
 struct Config {
   std::map<std::string, Node> nodes;
-  std::string default_node;  // empty: the only node, if there is exactly one
+  std::string default_node;      // empty: the only node, if there is exactly one
   std::filesystem::path source;  // the file it was read from
 
   // The named node; with an empty name, the default node (or the only one).

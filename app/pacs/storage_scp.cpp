@@ -152,7 +152,8 @@ Result<std::unique_ptr<StorageScp>> StorageScp::start(const StorageScpOptions& o
     for (char& ch : t) {
       if (ch == '\n') ch = ' ';
     }
-    return bad_input(what + ": cannot listen (" + t + "); is the port in use? Choose another with --port");
+    return bad_input(what + ": cannot listen (" + t +
+                     "); is the port in use? Choose another (--scp-port, or storage_port in pacs.json)");
   }
   impl->thread = std::thread([&r] { r.acceptAssociations(); });
   return std::unique_ptr<StorageScp>(new StorageScp(std::move(impl)));

@@ -42,10 +42,10 @@ class StorageScp {
   // Finishes the association in progress, stops listening and joins the thread.
   void stop();
 
-  int received() const;                           // instances written so far
-  int failed() const;                             // instances that could not be written
+  int received() const;                             // instances written so far
+  int failed() const;                               // instances that could not be written
   std::vector<ReceivedInstance> instances() const;  // copies, in arrival order
-  bool association_active() const;                // a peer is connected right now
+  bool association_active() const;                  // a peer is connected right now
 
   class Impl;
 

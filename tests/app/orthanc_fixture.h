@@ -197,8 +197,8 @@ class OrthancServer {
         << "  \"DicomTlsCertificate\": " << q(options_.tls_cert.string()) << ",\n"
         << "  \"DicomTlsPrivateKey\": " << q(options_.tls_key.string()) << ",\n"
         << "  \"DicomTlsTrustedCertificates\": " << q(options_.tls_trusted.string()) << ",\n"
-        << "  \"DicomTlsRemoteCertificateRequired\": " << (options_.tls_require_client_cert ? "true" : "false")
-        << ",\n";
+        << "  \"DicomTlsRemoteCertificateRequired\": "
+        << (options_.tls_require_client_cert ? "true" : "false") << ",\n";
     }
     c << "  \"LimitFindResults\": 0\n}\n";
     return c.str();

@@ -33,7 +33,9 @@ struct TestStudy {
   std::vector<TestInstance> instances;
 };
 
-inline void put(DcmDataset& ds, const DcmTagKey& tag, const std::string& v) { ds.putAndInsertString(tag, v.c_str()); }
+inline void put(DcmDataset& ds, const DcmTagKey& tag, const std::string& v) {
+  ds.putAndInsertString(tag, v.c_str());
+}
 
 // Adds a series of `slices` 8x8 images (pixels depend on the series and slice,
 // so every file differs) to `study`, written under `dir`.
@@ -112,7 +114,8 @@ inline TestStudy make_study(const TestPatient& patient, const std::string& date,
 
 // A Basic Text SR in `study` ("Finding: ..."), written to `file`; returns its
 // SOP Instance UID.
-inline std::string write_text_sr(const TestStudy& study, const std::filesystem::path& file, const std::string& text) {
+inline std::string write_text_sr(const TestStudy& study, const std::filesystem::path& file,
+                                 const std::string& text) {
   DSRDocument doc(DSRTypes::DT_BasicTextSR);
   doc.createNewSeriesInStudy(study.study_uid.c_str());
   doc.setPatientName(study.patient.name.c_str());
@@ -142,9 +145,9 @@ inline std::string write_text_sr(const TestStudy& study, const std::filesystem::
 inline std::string minimal_pdf(const std::string& text) {
   const std::string stream = "BT /F1 12 Tf 72 720 Td (" + text + ") Tj ET";
   std::vector<std::string> objects = {
-      "<< /Type /Catalog /Pages 2 0 R >>",
-      "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+      "<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+      "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R "
+      ">> >> >>",
       "<< /Length " + std::to_string(stream.size()) + " >>\nstream\n" + stream + "\nendstream",
       "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"};
   std::string pdf = "%PDF-1.4\n";

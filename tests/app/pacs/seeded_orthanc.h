@@ -44,7 +44,8 @@ struct SeededOrthanc {
     if (!stored.ok()) {
       s->error = "seeding Orthanc failed: " + stored.error().message() + "\n" + s->server->log_tail();
     } else if (stored->stored != static_cast<int>(files.size())) {
-      s->error = "seeding Orthanc stored " + std::to_string(stored->stored) + " of " + std::to_string(files.size());
+      s->error =
+          "seeding Orthanc stored " + std::to_string(stored->stored) + " of " + std::to_string(files.size());
     }
     return s;
   }

@@ -16,8 +16,9 @@ using test::run_hilum;
 using test::SeededOrthanc;
 
 std::string config_for(const Node& n, const std::string& extra_node_fields = "") {
-  return "{\n  \"calling_ae\": \"" + n.calling_ae + "\",\n  \"nodes\": {\n    \"orthanc\": {\"ae_title\": \"" +
-         n.ae_title + "\", \"host\": \"" + n.host + "\", \"port\": " + std::to_string(n.port) +
+  return "{\n  \"calling_ae\": \"" + n.calling_ae +
+         "\",\n  \"nodes\": {\n    \"orthanc\": {\"ae_title\": \"" + n.ae_title + "\", \"host\": \"" +
+         n.host + "\", \"port\": " + std::to_string(n.port) +
          ", \"storage_port\": " + std::to_string(n.storage_port) + extra_node_fields + "}\n  }\n}\n";
 }
 
@@ -62,19 +63,22 @@ TEST_F(PacsOrthancCli, EchoWithConfigAndWithFlags) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("ok"), std::string::npos) << r.out;
   const Node n = seeded_->server->node();
-  r = run_hilum({"pacs", "echo", "--host", "127.0.0.1", "--port", std::to_string(n.port), "--aet", n.ae_title});
+  r = run_hilum(
+      {"pacs", "echo", "--host", "127.0.0.1", "--port", std::to_string(n.port), "--aet", n.ae_title});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST_F(PacsOrthancCli, FindPrintsATableOrJson) {
-  auto r = run_hilum(with_config({"-q", "pacs", "find", "--patient-id", "HILUM-T*", "--date", "20260101-20261231"}));
+  auto r = run_hilum(
+      with_config({"-q", "pacs", "find", "--patient-id", "HILUM-T*", "--date", "20260101-20261231"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("StudyInstanceUID"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(seeded_->alice.study_uid), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find(seeded_->bob.study_uid), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("TESTER^ALICE"), std::string::npos);  // the user asked for it
 
-  r = run_hilum(with_config({"-q", "pacs", "find", "--level", "series", "--study", seeded_->alice.study_uid, "--json"}));
+  r = run_hilum(with_config(
+      {"-q", "pacs", "find", "--level", "series", "--study", seeded_->alice.study_uid, "--json"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j.is_array());
@@ -84,7 +88,8 @@ TEST_F(PacsOrthancCli, FindPrintsATableOrJson) {
   EXPECT_EQ(j[0]["modality"], "CT");
   EXPECT_EQ(j[0]["level"], "SERIES");
 
-  r = run_hilum(with_config({"-q", "pacs", "find", "--level", "patient", "--patient-name", "TESTER^B*", "--json"}));
+  r = run_hilum(
+      with_config({"-q", "pacs", "find", "--level", "patient", "--patient-name", "TESTER^B*", "--json"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto p = nlohmann::json::parse(r.out);
   ASSERT_EQ(p.size(), 1u);
@@ -100,7 +105,8 @@ TEST_F(PacsOrthancCli, PatientIdentifiersNeverReachStderr) {
   EXPECT_EQ(r.err.find("19550101"), std::string::npos) << r.err;
 
   test::ScratchDir out;
-  r = run_hilum(with_config({"-v", "pacs", "get", "--study", seeded_->alice.study_uid, "--out", out.path().string()}));
+  r = run_hilum(
+      with_config({"-v", "pacs", "get", "--study", seeded_->alice.study_uid, "--out", out.path().string()}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("TESTER"), std::string::npos) << r.err;
   EXPECT_EQ((r.out + r.err).find("HILUM-T1"), std::string::npos);
@@ -108,14 +114,15 @@ TEST_F(PacsOrthancCli, PatientIdentifiersNeverReachStderr) {
 
 TEST_F(PacsOrthancCli, GetAndMoveWriteTheStudy) {
   test::ScratchDir out;
-  auto r = run_hilum(with_config({"-q", "pacs", "get", "--study", seeded_->alice.study_uid, "--out",
-                                  (out / "get").string()}));
+  auto r = run_hilum(with_config(
+      {"-q", "pacs", "get", "--study", seeded_->alice.study_uid, "--out", (out / "get").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("retrieved 5 instances"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::is_directory(out / "get" / seeded_->alice.study_uid));
 
-  r = run_hilum(with_config({"-q", "pacs", "move", "--study", seeded_->bob.study_uid, "--out", (out / "move").string(),
-                             "--scp-port", std::to_string(seeded_->server->hilum_scp_port())}));
+  r = run_hilum(
+      with_config({"-q", "pacs", "move", "--study", seeded_->bob.study_uid, "--out", (out / "move").string(),
+                   "--scp-port", std::to_string(seeded_->server->hilum_scp_port())}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("retrieved 2 instances"), std::string::npos) << r.out;
   int n = 0;
@@ -135,7 +142,8 @@ TEST_F(PacsOrthancCli, StoreWrapPdfAndFolders) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("SOP Instance UID 2.25."), std::string::npos) << r.out;
 
-  r = run_hilum(with_config({"-q", "pacs", "store", (dir / "study").string(), (dir / "report.dcm").string()}));
+  r = run_hilum(
+      with_config({"-q", "pacs", "store", (dir / "study").string(), (dir / "report.dcm").string()}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("stored 3 of 3 files"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("skipped 1 non-DICOM"), std::string::npos) << r.out;
@@ -156,12 +164,14 @@ TEST_F(PacsOrthancCli, StoreWrapPdfAndFolders) {
 TEST_F(PacsOrthancCli, ErrorsHaveExitCodesAndOneLine) {
   const Node n = seeded_->server->node();
   // Wrong called AE title: rejected, bad input.
-  auto r = run_hilum({"pacs", "echo", "--host", "127.0.0.1", "--port", std::to_string(n.port), "--aet", "WRONG_AE"});
+  auto r = run_hilum(
+      {"pacs", "echo", "--host", "127.0.0.1", "--port", std::to_string(n.port), "--aet", "WRONG_AE"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("association rejected"), std::string::npos) << r.err;
   EXPECT_TRUE(one_line(r.err)) << r.err;
   // Nothing listening: refused, failure.
-  r = run_hilum({"pacs", "echo", "--host", "127.0.0.1", "--port", std::to_string(test::free_tcp_port()), "--aet", "X"});
+  r = run_hilum(
+      {"pacs", "echo", "--host", "127.0.0.1", "--port", std::to_string(test::free_tcp_port()), "--aet", "X"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("connection refused"), std::string::npos) << r.err;
   EXPECT_TRUE(one_line(r.err)) << r.err;
@@ -173,7 +183,8 @@ TEST_F(PacsOrthancCli, ErrorsHaveExitCodesAndOneLine) {
   EXPECT_NE(r.err.find("no answer"), std::string::npos) << r.err;
   // Unknown study: bad input.
   test::ScratchDir out;
-  r = run_hilum(with_config({"pacs", "get", "--study", "1.2.826.0.1.3680043.10.999.2", "--out", out.path().string()}));
+  r = run_hilum(
+      with_config({"pacs", "get", "--study", "1.2.826.0.1.3680043.10.999.2", "--out", out.path().string()}));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(one_line(r.err)) << r.err;
   // Invalid date.
@@ -209,9 +220,9 @@ TEST(PacsCli, ConfigurationErrorsExit2NamingFileAndField) {
 TEST(PacsCli, NoConfigurationAndNoHostIsExplained) {
   test::ScratchDir dir;
   // No config anywhere: point HOME and XDG at an empty folder.
-  auto r = test::run_command(HILUM_CLI, {"pacs", "echo"},
-                             "HILUM_PACS_CONFIG= HOME=" + dir.path().string() + " XDG_CONFIG_HOME=" +
-                                 dir.path().string() + " ");
+  auto r = test::run_command(
+      HILUM_CLI, {"pacs", "echo"},
+      "HILUM_PACS_CONFIG= HOME=" + dir.path().string() + " XDG_CONFIG_HOME=" + dir.path().string() + " ");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no PACS configured"), std::string::npos) << r.err;
   r = run_hilum({"pacs", "echo", "--host", "127.0.0.1"});

@@ -19,7 +19,8 @@ void expect_bad(const std::string& text, std::initializer_list<std::string> frag
   auto r = parse(text);
   ASSERT_FALSE(r.ok()) << text;
   EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
-  for (const auto& f : fragments) EXPECT_NE(r.error().message().find(f), std::string::npos) << r.error().message();
+  for (const auto& f : fragments)
+    EXPECT_NE(r.error().message().find(f), std::string::npos) << r.error().message();
   EXPECT_EQ(r.error().message().find('\n'), std::string::npos) << "one line: " << r.error().message();
 }
 
@@ -89,8 +90,9 @@ TEST(PacsConfig, UnknownFieldsAreErrorsNamingTheField) {
   expect_bad(R"({"nodes": {}, "colour": "blue"})", {"pacs.json", "colour", "unknown field"});
   expect_bad(R"({"nodes": {"main": {"ae_title": "A", "host": "h", "port": 104, "prot": 1}}})",
              {"pacs.json", "nodes.main.prot", "unknown field"});
-  expect_bad(R"({"nodes": {"main": {"ae_title": "A", "host": "h", "port": 104, "tls": {"ca": "x", "pem": "y"}}}})",
-             {"nodes.main.tls.pem", "unknown field"});
+  expect_bad(
+      R"({"nodes": {"main": {"ae_title": "A", "host": "h", "port": 104, "tls": {"ca": "x", "pem": "y"}}}})",
+      {"nodes.main.tls.pem", "unknown field"});
   expect_bad(R"({"nodes": {"main": {"ae_title": "A", "host": "h", "port": 104, "timeouts": {"read": 5}}}})",
              {"nodes.main.timeouts.read", "unknown field"});
 }
@@ -99,13 +101,16 @@ TEST(PacsConfig, WrongTypesAndRangesAreErrors) {
   expect_bad("not json", {"pacs.json", "not valid JSON"});
   expect_bad("[1, 2]", {"pacs.json", "expected a JSON object"});
   expect_bad(R"({"nodes": []})", {"nodes", "expected a JSON object"});
-  expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": "104"}}})", {"nodes.m.port", "integer"});
-  expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 70000}}})", {"nodes.m.port", "out of range"});
+  expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": "104"}}})",
+             {"nodes.m.port", "integer"});
+  expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 70000}}})",
+             {"nodes.m.port", "out of range"});
   expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 104, "max_pdu": 100}}})",
              {"nodes.m.max_pdu", "out of range"});
   expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 104, "timeouts": {"dimse": 0}}}})",
              {"nodes.m.timeouts.dimse", "out of range"});
-  expect_bad(R"({"nodes": {"m": {"ae_title": 7, "host": "h", "port": 104}}})", {"nodes.m.ae_title", "string"});
+  expect_bad(R"({"nodes": {"m": {"ae_title": 7, "host": "h", "port": 104}}})",
+             {"nodes.m.ae_title", "string"});
   expect_bad(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 104, "tls": {"verify_peer": "no"}}}})",
              {"nodes.m.tls.verify_peer", "true or false"});
 }
@@ -122,7 +127,8 @@ TEST(PacsConfig, MissingFieldsAreErrors) {
 TEST(PacsConfig, AeTitlesAreChecked) {
   expect_bad(R"({"nodes": {"m": {"ae_title": "THIS_IS_TOO_LONG_AE", "host": "h", "port": 104}}})",
              {"nodes.m", "ae_title", "16 characters"});
-  expect_bad(R"({"nodes": {"m": {"ae_title": "A\\B", "host": "h", "port": 104}}})", {"ae_title", "backslash"});
+  expect_bad(R"({"nodes": {"m": {"ae_title": "A\\B", "host": "h", "port": 104}}})",
+             {"ae_title", "backslash"});
   expect_bad(R"({"nodes": {"m": {"ae_title": "   ", "host": "h", "port": 104}}})", {"ae_title", "blank"});
   expect_bad(R"({"calling_ae": "", "nodes": {"m": {"ae_title": "A", "host": "h", "port": 104}}})",
              {"calling_ae", "empty"});
@@ -152,8 +158,9 @@ TEST(PacsConfig, TlsFilesMustExistAndGoTogether) {
                             "pacs.json", dir.path());
   ASSERT_FALSE(no_ca.ok());
   EXPECT_NE(no_ca.error().message().find("ca file"), std::string::npos);
-  auto off = parse_config(R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 104, "tls": {"enabled": false}}}})",
-                          "pacs.json", dir.path());
+  auto off = parse_config(
+      R"({"nodes": {"m": {"ae_title": "A", "host": "h", "port": 104, "tls": {"enabled": false}}}})",
+      "pacs.json", dir.path());
   ASSERT_TRUE(off.ok()) << off.error().message();
   EXPECT_FALSE(off->nodes.at("m").tls.enabled);
 }

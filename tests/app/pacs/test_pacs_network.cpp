@@ -28,7 +28,8 @@ Node local_node(uint16_t port, const std::string& ae = "NOBODY") {
 void expect_error(const Status& s, ErrorKind kind, std::initializer_list<std::string> fragments) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().kind(), kind) << s.error().message();
-  for (const auto& f : fragments) EXPECT_NE(s.error().message().find(f), std::string::npos) << s.error().message();
+  for (const auto& f : fragments)
+    EXPECT_NE(s.error().message().find(f), std::string::npos) << s.error().message();
   EXPECT_EQ(s.error().message().find('\n'), std::string::npos) << s.error().message();
 }
 
@@ -177,7 +178,8 @@ TEST(PacsStorageScp, StoreRefusesNonDicomBeforeSendingAnything) {
   auto scp = StorageScp::start(options);
   ASSERT_TRUE(scp.ok());
   NullProgress progress;
-  auto r = PacsClient(local_node(options.port, "HILUM")).store({study.instances[0].file, dir / "notes.txt"}, progress);
+  auto r = PacsClient(local_node(options.port, "HILUM"))
+               .store({study.instances[0].file, dir / "notes.txt"}, progress);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
   EXPECT_NE(r.error().message().find("notes.txt"), std::string::npos) << r.error().message();

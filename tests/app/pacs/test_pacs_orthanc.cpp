@@ -278,7 +278,8 @@ TEST_F(PacsOrthanc, MovesAStudyThroughHilumsStorageScp) {
   // Progress went from 0 to 1 and said how far it was.
   ASSERT_FALSE(progress.fractions.empty());
   EXPECT_DOUBLE_EQ(progress.fractions.back(), 1.0);
-  for (size_t i = 1; i < progress.fractions.size(); ++i) EXPECT_GE(progress.fractions[i], progress.fractions[i - 1]);
+  for (size_t i = 1; i < progress.fractions.size(); ++i)
+    EXPECT_GE(progress.fractions[i], progress.fractions[i - 1]);
   bool counted = false;
   for (const auto& s : progress.stages) counted |= s.find("of 2 instances") != std::string::npos;
   EXPECT_TRUE(counted);
@@ -318,7 +319,8 @@ TEST_F(PacsOrthanc, RetrievingAStudyThePacsDoesNotHaveIsBadInput) {
                       : PacsClient(node()).get(req, out.path(), progress);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput) << r.error().message();
-    EXPECT_NE(r.error().message().find("no study " + req.study_uid), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("no study " + req.study_uid), std::string::npos)
+        << r.error().message();
     EXPECT_EQ(count_files(out.path()), 0);
   }
 }
@@ -358,7 +360,8 @@ TEST_F(PacsOrthanc, CancelledRetrievesLeaveNoFiles) {
 
 TEST_F(PacsOrthanc, StoresAnSrAndAnEncapsulatedPdfAndFindsThemBack) {
   test::ScratchDir dir;
-  auto carol = test::make_study({"TESTER^CAROL", "HILUM-T3", "19650303", "F"}, "20260401", "ACC-C1", "CT CHEST");
+  auto carol =
+      test::make_study({"TESTER^CAROL", "HILUM-T3", "19650303", "F"}, "20260401", "ACC-C1", "CT CHEST");
   test::add_image_series(carol, dir / "ct", "CT", 2, 2, "AXIAL");
   const std::string sr_uid = test::write_text_sr(carol, dir / "sr.dcm", "No pulmonary nodule.");
   const std::string pdf = test::minimal_pdf("Hilum report for Carol");

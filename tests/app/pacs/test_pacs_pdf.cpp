@@ -13,7 +13,8 @@ namespace {
 namespace fs = std::filesystem;
 
 test::TestStudy sample_study(const fs::path& dir) {
-  auto study = test::make_study({"TESTER^PDF", "HILUM-PDF", "19600101", "F"}, "20260310", "ACC-PDF", "CT CHEST");
+  auto study =
+      test::make_study({"TESTER^PDF", "HILUM-PDF", "19600101", "F"}, "20260310", "ACC-PDF", "CT CHEST");
   test::add_image_series(study, dir, "CT", 2, 1, "AXIAL");
   return study;
 }

@@ -16,8 +16,8 @@ TEST(PacsSuites, EverySuiteIsRegisteredWithCTest) {
   const auto* unit = ::testing::UnitTest::GetInstance();
   for (int i = 0; i < unit->total_test_suite_count(); ++i) {
     const std::string name = unit->GetTestSuite(i)->name();
-    EXPECT_TRUE(registered.count(name)) << "test suite " << name
-                                        << " is not in PACS_SUITES in tests/CMakeLists.txt, so CTest never runs it";
+    EXPECT_TRUE(registered.count(name))
+        << "test suite " << name << " is not in PACS_SUITES in tests/CMakeLists.txt, so CTest never runs it";
   }
 }
 

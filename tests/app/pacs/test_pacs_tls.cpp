@@ -21,19 +21,22 @@ std::string make_certificates(const fs::path& dir) {
   };
   std::string problem;
   for (const char* ca : {"ca", "other_ca"}) {
-    problem = check(openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3", "-subj",
-                             std::string("/CN=Hilum test ") + ca, "-keyout", d + ca + ".key", "-out", d + ca + ".pem"}),
-                    ca);
+    problem = check(
+        openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3", "-subj",
+                 std::string("/CN=Hilum test ") + ca, "-keyout", d + ca + ".key", "-out", d + ca + ".pem"}),
+        ca);
     if (!problem.empty()) return problem;
   }
   for (const char* who : {"orthanc", "hilum"}) {
-    problem = check(openssl({"req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj",
-                             std::string("/CN=") + who, "-keyout", d + who + ".key", "-out", d + who + ".csr"}),
-                    who);
+    problem =
+        check(openssl({"req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-subj", std::string("/CN=") + who,
+                       "-keyout", d + who + ".key", "-out", d + who + ".csr"}),
+              who);
     if (!problem.empty()) return problem;
-    problem = check(openssl({"x509", "-req", "-in", d + who + ".csr", "-CA", d + "ca.pem", "-CAkey", d + "ca.key",
-                             "-CAcreateserial", "-sha256", "-days", "3", "-out", d + who + ".pem"}),
-                    who);
+    problem =
+        check(openssl({"x509", "-req", "-in", d + who + ".csr", "-CA", d + "ca.pem", "-CAkey", d + "ca.key",
+                       "-CAcreateserial", "-sha256", "-days", "3", "-out", d + who + ".pem"}),
+              who);
     if (!problem.empty()) return problem;
   }
   return "";
@@ -63,7 +66,8 @@ class PacsOrthancTls : public ::testing::Test {
   void SetUp() override {
     if (test::orthanc_binary().empty()) GTEST_SKIP() << "Orthanc is not installed";
     if (!cert_error_.empty()) {
-      if (cert_error_.find("not found") != std::string::npos || cert_error_.find("127") != std::string::npos) {
+      if (cert_error_.find("not found") != std::string::npos ||
+          cert_error_.find("127") != std::string::npos) {
         GTEST_SKIP() << "openssl is not available: " << cert_error_;
       }
       FAIL() << cert_error_;
