@@ -236,7 +236,8 @@ Result<std::vector<std::filesystem::path>> collect_files(const std::vector<std::
       for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
            !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
         if (!it->is_regular_file(ec)) continue;
-        if (looks_like_dicom(it->path())) {
+        // A DICOMDIR indexes files; it is not an instance to store.
+        if (it->path().filename() != "DICOMDIR" && looks_like_dicom(it->path())) {
           found.push_back(it->path());
         } else {
           ++skipped;
