@@ -3,6 +3,7 @@
 // patients only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +59,9 @@ inline void add_image_series(TestStudy& study, const std::filesystem::path& dir,
     }
     DcmFileFormat ff;
     DcmDataset& ds = *ff.getDataset();
+    const bool utf8 = std::any_of(study.patient.name.begin(), study.patient.name.end(),
+                                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+    if (utf8) put(ds, DCM_SpecificCharacterSet, "ISO_IR 192");
     put(ds, DCM_SOPClassUID, sop_class);
     put(ds, DCM_SOPInstanceUID, inst.sop_instance_uid);
     put(ds, DCM_PatientName, study.patient.name);

@@ -424,6 +424,25 @@ TEST_F(PacsOrthanc, StoresAnSrAndAnEncapsulatedPdfAndFindsThemBack) {
   EXPECT_EQ(got->instances[0].sop_class_uid, "1.2.840.10008.5.1.4.1.1.88.11");
 }
 
+TEST_F(PacsOrthanc, NonAsciiNamesComeBackAsUtf8) {
+  test::ScratchDir dir;
+  auto s = test::make_study({"MÜLLER^JÖRG", "HILUM-T6", "19440606", "M"}, "20260606", "ACC-U1", "CT THORAX");
+  test::add_image_series(s, dir / "ct", "CT", 1, 1, "AXIAL");
+  NullProgress progress;
+  auto stored = PacsClient(node()).store({s.instances[0].file}, progress);
+  ASSERT_TRUE(stored.ok()) << stored.error().message();
+  Query q;
+  q.patient_id = "HILUM-T6";
+  auto m = find(q);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].patient_name, "MÜLLER^JÖRG");  // whatever the server's character set, UTF-8 here
+  Query by_name;
+  by_name.patient_name = "MÜLLER*";  // sent as ISO_IR 192
+  m = find(by_name);
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0].patient_id, "HILUM-T6");
+}
+
 TEST_F(PacsOrthanc, StoringNonDicomSendsNothing) {
   test::ScratchDir dir;
   test::write_bytes(dir / "notes.txt", "clinical notes, not DICOM");
