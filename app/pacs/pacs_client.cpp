@@ -534,7 +534,7 @@ Result<std::vector<Match>> PacsClient::find(const Query& query_in, Progress& pro
   DcmDataset keys = build_query(query);
   progress.report(0.1, std::string("C-FIND at ") + to_string(query.level) + " level");
   OFCondition c = scu.sendFINDRequest(pc, &keys, nullptr);
-  if (cancelled) {
+  if (cancelled || progress.cancelled()) {  // Ctrl-C may also interrupt a blocking read
     scu.sendCANCELRequest(pc);
     session.abort();
     return cancelled_error();
@@ -800,6 +800,10 @@ Result<StoreResult> PacsClient::store(const std::vector<std::filesystem::path>& 
           scu.findAnyPresentationContextID(items[i].sop_class.c_str(), items[i].xfer_uid.c_str());
       OFCondition c = pc == 0 ? OFCondition(DIMSE_NOVALIDPRESENTATIONCONTEXTID)
                               : scu.sendSTORERequest(pc, items[i].file.c_str(), nullptr, status);
+      if (c.bad() && progress.cancelled()) {
+        session.abort();
+        return cancelled_error();
+      }
       if (c.bad()) {
         if (!scu.isConnected() || c == DUL_PEERABORTEDASSOCIATION || c == DIMSE_NODATAAVAILABLE ||
             c == DUL_READTIMEOUT) {
