@@ -14,7 +14,7 @@ set -euo pipefail
 BUILD=${1:-build}
 SLICES=${2:-100}
 RUNS=${3:-5}
-HILUM=$(realpath "$BUILD/app/hilum")
+HILUM=$(realpath "$BUILD/hilum")
 WORK=$(mktemp -d /tmp/hilum_pacs_bench.XXXXXX)
 trap 'kill $ORTHANC_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   cli::register_tokenize_command(cl);
   cli::register_eval_commands(cl);
   cli::register_text_commands(cl);
+  cli::register_resnet_command(cl);
 #if HILUM_HAVE_PACS
   cli::register_pacs_commands(cl);
 #endif
