@@ -21,12 +21,15 @@ constexpr int64_t kNC = 1024; // columns of B per packed block (multiple of kNR)
 
 using v8 = float __attribute__((vector_size(32)));
 
-inline v8 load8(const float* p) {
+// Always inlined: called from the target_clones micro-kernel, an out-of-line
+// copy (unoptimized builds) would pass the 32-byte vectors under the default
+// ABI while the AVX2 clone expects them in registers.
+__attribute__((always_inline)) inline v8 load8(const float* p) {
   v8 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+__attribute__((always_inline)) inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 // acc[MR x NR] = sum_k a[k*MR + i] * b[k*NR + j] for packed panels a, b.
 __attribute__((target_clones("arch=x86-64-v3", "default")))

@@ -57,10 +57,15 @@ int main(int argc, char** argv) {
   cli::CommandLine cl(app);
 #if HILUM_HAVE_IMAGING
   cli::register_dicom_commands(cl);
+  cli::register_phantom_command(cl);
 #endif
   cli::register_tokenize_command(cl);
   cli::register_eval_commands(cl);
   cli::register_text_commands(cl);
+  cli::register_resnet_command(cl);
+#if HILUM_HAVE_PACS
+  cli::register_pacs_commands(cl);
+#endif
 
   try {
     app.parse(argc, argv);
