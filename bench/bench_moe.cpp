@@ -258,6 +258,8 @@ void decode_bench(benchmark::State& state, const std::string& which, int64_t cho
   state.counters["tok/s"] =
       benchmark::Counter(static_cast<double>(B) * steps * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["batch"] = B;
+  // 0 when programmatic dependent launch was asked for but the engine fell back to plain launches.
+  state.counters["pdl"] = m->kernels().programmatic_launch ? 1 : 0;
 }
 
 void BM_CudaOlmoeDecode(benchmark::State& state, int64_t choice) {

@@ -9,6 +9,7 @@
 #include "cuda/moe_kernels.h"
 #include "cuda/moe_runtime.h"
 #include "model/half.h"
+#include "model/log.h"
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
 
@@ -901,6 +902,8 @@ Status CudaTextModel::Impl::with_launch_fallback(const std::function<Status()>& 
   // Programmatic dependent launch refused (driver, device or graph capture):
   // the same kernels with plain launches.
   HILUM_RETURN_IF_ERROR(ctx->synchronize());
+  log_warning("CUDA text engine: programmatic dependent launch failed (" + s.error().message() +
+              "); using plain launches");
   opt.kernels.programmatic_launch = false;
   ctx->drop_graphs();
   return step();

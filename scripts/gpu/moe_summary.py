@@ -70,6 +70,8 @@ def bench_rates(out):
             rates[key] = "error: " + str(b.get("error_message", ""))[:60]
         elif "tok/s" in b:
             rates[key] = float(b["tok/s"])
+            if variant == "fused_pdl" and b.get("pdl", 1) == 0:
+                print(f"  note: {b['name']} fell back to plain launches (programmatic launch refused)")
     return rates
 
 
