@@ -338,8 +338,10 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_glu_kernel(ExpertPara
 // lane t accumulates token t's weighted sum and adds it to the residual.
 template <int MAXT>
 __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(ExpertParams a) {
-  constexpr int R = FusedShape<MAXT>::R;
-  constexpr int U = FusedShape<MAXT>::U;
+  // One row per warp (twice the blocks of the dense GEMV: the per-expert
+  // staging phases are latency-bound), four loads in flight per row.
+  constexpr int R = kDownRowsPerWarp;
+  constexpr int U = MAXT <= 1 ? 8 : 4;
   extern __shared__ float4 staged_smem[];
   float* xs = reinterpret_cast<float*>(staged_smem);
   __shared__ const float* src[kMaxFusedRows];
@@ -880,7 +882,7 @@ Status launch_expert_down(const ExpertParams& a, const Launch& l) {
   const int64_t staged = std::max<int64_t>(static_cast<int64_t>(a.rows) * a.kc,
                                            a.whole ? static_cast<int64_t>(a.rows) * a.K * a.ipad : 0);
   const size_t smem = sizeof(float) * static_cast<size_t>(staged);
-  const unsigned grid = blocks_for(a.H, (kFusedThreads / 32) * FusedShape<MAXT>::R);
+  const unsigned grid = blocks_for(a.H, (kFusedThreads / 32) * kDownRowsPerWarp);
   return launch_result(
       launch_kernel(expert_down_combine_kernel<MAXT>, dim3(grid), dim3(kFusedThreads), smem, l, a),
       "expert_down_combine");

@@ -24,6 +24,8 @@ __host__ __device__ constexpr int stage_pos(int kk) {
   return (kk & ~255) | ((kk & 4) << 5) | ((kk & 248) >> 1) | (kk & 3);
 }
 
+constexpr int kDownRowsPerWarp = 1;  // expert_down_combine
+
 // Rows per warp and loads in flight per row, by the number of activation rows.
 template <int MAXT>
 struct FusedShape {
