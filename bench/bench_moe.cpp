@@ -8,6 +8,7 @@
 //           batch 1), for each kernel choice on the same model:
 //             fused      fused decode kernels / tensor-core prefill (default)
 //             fused_pdl  the same with programmatic dependent launch
+//             fused_padded  tensor-core attention, padded cuBLAS expert GEMMs
 //             first_gen  the first-generation kernels (reference)
 //           Skipped without a GPU.
 // Side by side with transformers: bench/moe_torch.py (scripts/gpu/bench_moe.sh).
@@ -169,7 +170,8 @@ CudaTextModel* gpu_model(const std::string& which) {
   return slot->get();
 }
 
-// Kernel choices by benchmark argument.
+// Kernel choices by benchmark argument: 0 first_gen, 1 fused, 2 fused_pdl,
+// 3 fused with the padded cuBLAS expert GEMMs instead of the grouped ones.
 CudaKernels kernels_of(int64_t choice) {
   CudaKernels k;
   if (choice == 0) {
@@ -177,6 +179,7 @@ CudaKernels kernels_of(int64_t choice) {
     k.tensor_core_prefill = false;
   }
   k.programmatic_launch = choice == 2;
+  k.grouped_experts = choice != 3;
   return k;
 }
 
@@ -213,6 +216,11 @@ void BM_CudaPrefill(benchmark::State& state, int64_t choice) {
 }
 BENCHMARK_CAPTURE(BM_CudaPrefill, fused, 1)
     ->Name("Cuda/olmoe_1b_7b/prefill/fused")
+    ->Arg(512)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaPrefill, fused_padded, 3)
+    ->Name("Cuda/olmoe_1b_7b/prefill/fused_padded")
     ->Arg(512)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

@@ -277,7 +277,8 @@ Status CudaTextModel::Impl::allocate_workspace() {
       HILUM_ASSIGN_OR_RETURN(hs_sorted, alloc<bf16>(R * K * Ie));
       HILUM_ASSIGN_OR_RETURN(ys_sorted, alloc<float>(R * K * H));
     }
-    if (R > km::kMaxGemvRows && (!grouped_ok || !opt.kernels.tensor_core_prefill)) {
+    if (R > km::kMaxGemvRows &&
+        (!grouped_ok || !opt.kernels.tensor_core_prefill || !opt.kernels.grouped_experts)) {
       HILUM_RETURN_IF_ERROR(ensure_padded_buffers());
     }
     if (c.shared_intermediate_size > 0) {
@@ -845,7 +846,7 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
     HILUM_RETURN_IF_ERROR(km::glu(act, gu, T, Id, nullptr, h_b, st));
     return linear(L.down, h_f, h_b, Id, T, x, H, true);
   }
-  if (!grouped_ok) return moe_legacy(L, T, true);
+  if (!grouped_ok || !opt.kernels.grouped_experts) return moe_legacy(L, T, true);
   const int E = c.router.num_experts, K = c.router.top_k;
   const int64_t Ie = c.moe_intermediate_size, TK = T * K;
   if (L.router_f32) {
@@ -1050,7 +1051,7 @@ Status CudaTextModel::set_kernels(const CudaKernels& kernels) {
   HILUM_RETURN_IF_ERROR(I.ctx->synchronize());
   I.opt.kernels = kernels;
   I.ctx->drop_graphs();
-  if (!kernels.tensor_core_prefill) HILUM_RETURN_IF_ERROR(I.ensure_padded_buffers());
+  if (!kernels.tensor_core_prefill || !kernels.grouped_experts) HILUM_RETURN_IF_ERROR(I.ensure_padded_buffers());
   return I.ctx->synchronize();
 }
 

@@ -39,10 +39,14 @@ struct CudaKernels {
   // router, experts read once per step with the combine fused into the down
   // projection). false: separate norm/GEMV/routing/grouping/combine kernels.
   bool fused_decode = true;
-  // Steps of more than 16 rows (prefill): tensor-core flash attention and
-  // grouped expert GEMMs over the routed pairs (no padding, no host sync).
-  // false: tiled fp32 attention and padded batched cuBLAS GEMMs.
+  // Steps of more than 16 rows (prefill): tensor-core flash attention, fused
+  // q/k norm + RoPE + cache append, and (with grouped_experts) grouped expert
+  // GEMMs over the routed pairs (no padding, no host sync). false: tiled fp32
+  // attention and padded batched cuBLAS GEMMs for the experts.
   bool tensor_core_prefill = true;
+  // With tensor_core_prefill: the experts as grouped GEMMs (true) or as padded
+  // batched cuBLAS GEMMs with one host synchronisation per layer (false).
+  bool grouped_experts = true;
   // Programmatic dependent launch between the fused decode kernels (sm_90):
   // a kernel starts, and prefetches its weights, while the previous one
   // finishes. Falls back to plain launches when the device refuses it.
