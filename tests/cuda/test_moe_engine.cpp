@@ -181,9 +181,12 @@ std::vector<Variant> variants() {
   CudaKernels fused;
   CudaKernels pdl;
   pdl.programmatic_launch = true;
+  CudaKernels padded;
+  padded.grouped_experts = false;
   return {{"first-generation kernels", first},
           {"fused decode + tensor-core prefill", fused},
-          {"fused + PDL", pdl}};
+          {"fused + PDL", pdl},
+          {"tensor-core attention + padded expert GEMMs", padded}};
 }
 
 // ---- diagnostics -----------------------------------------------------------------------------
