@@ -3,7 +3,7 @@
 #   scripts/gpu/bench_moe.sh BUILD_DIR OUT_DIR
 # Writes OUT_DIR/bench_moe.json (Google Benchmark) and OUT_DIR/bench_torch.json.
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 BUILD=${1:-build-gpu}
 OUTDIR=${2:-${OUT:-out}}
 mkdir -p "$OUTDIR"

@@ -14,7 +14,7 @@
 # The golden files are committed, so by default they are not regenerated.
 # Each step runs even when an earlier one failed; the job takes about 4 minutes.
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 REGEN=0
 for arg in "$@"; do
   case "$arg" in
