@@ -155,8 +155,8 @@ Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, con
     if (std::find(algos.begin(), algos.end(), perf[i].algo) != algos.end()) continue;
     algos.push_back(perf[i].algo);
   }
-  // The fused call's documented fast path.
-  if (fused && algos.empty()) algos.push_back(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
+  // The tensor-core algorithm (and the fused call's documented fast path).
+  if (algos.empty()) algos.push_back(CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM);
 
   for (cudnnConvolutionFwdAlgo_t algo : algos) {
     size_t ws = 0;
