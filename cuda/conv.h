@@ -67,7 +67,7 @@ struct ConvArgs {
 //   HILUM_CONV_FAMILIES=graph,legacy,gemm   (any subset; default all)
 //   HILUM_CUDNN_FUSED=0                      (no fused candidates)
 //   HILUM_CUDNN_RTC=1                        (also cuDNN engines compiled at run time: 0.1-2 s each)
-//   HILUM_CONV_CANDIDATES=N                  (heuristic candidates per family, default 3)
+//   HILUM_CONV_CANDIDATES=N                  (heuristic candidates per family, default 4)
 //   HILUM_CONV_BUDGET_MS=T                   (planning time per convolution, default 1500)
 struct ConvSearch {
   bool graph = true;    // cuDNN graph API
@@ -76,7 +76,7 @@ struct ConvSearch {
   bool fused = true;    // candidates with the epilogue inside
   bool unfused = true;  // candidates followed by the epilogue pass
   bool runtime_compiled = false;
-  int per_family = 3;
+  int per_family = 4;
   double budget_ms = 1500;  // no new candidate is tried after this, once one works
   static ConvSearch from_env();
 };
