@@ -216,7 +216,8 @@ int main(int argc, char** argv) {
     if (o.profile) {
       auto report = net.profile(*images, output);
       if (!report.ok()) {
-        std::fprintf(stderr, "bench_resnet: %s: profile: %s\n", item.c_str(), report.error().message().c_str());
+        std::fprintf(stderr, "bench_resnet: %s: profile: %s\n", item.c_str(),
+                     report.error().message().c_str());
         ++failures;
         continue;
       }

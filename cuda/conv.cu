@@ -41,8 +41,8 @@ int env_int(const char* name, int fallback) {
 
 std::string mib(size_t bytes) {
   std::ostringstream os;
-  os << std::fixed << std::setprecision(bytes < (size_t{10} << 20) ? 1 : 0) << static_cast<double>(bytes) / (1 << 20)
-     << " MiB";
+  os << std::fixed << std::setprecision(bytes < (size_t{10} << 20) ? 1 : 0)
+     << static_cast<double>(bytes) / (1 << 20) << " MiB";
   return os.str();
 }
 
@@ -56,17 +56,20 @@ std::string fmt_ms(double ms) {
 
 const char* epilogue_name(ConvEpilogue e) {
   switch (e) {
-    case ConvEpilogue::kNone: return "none";
-    case ConvEpilogue::kBiasRelu: return "bias+relu";
-    case ConvEpilogue::kBiasResidualRelu: return "bias+residual+relu";
+    case ConvEpilogue::kNone:
+      return "none";
+    case ConvEpilogue::kBiasRelu:
+      return "bias+relu";
+    case ConvEpilogue::kBiasResidualRelu:
+      return "bias+residual+relu";
   }
   return "?";
 }
 
 std::string ConvShape::describe() const {
   std::ostringstream os;
-  os << "n" << n << " c" << c << " " << h << "x" << w << " -> k" << k << " " << r << "x" << s << " s" << stride
-     << " p" << pad;
+  os << "n" << n << " c" << c << " " << h << "x" << w << " -> k" << k << " " << r << "x" << s << " s"
+     << stride << " p" << pad;
   return os.str();
 }
 
@@ -141,8 +144,8 @@ struct Convolutions::Impl {
     HILUM_RETURN_IF_ERROR(stream->synchronize());
     float* values = check_values.as<float>();
     HILUM_RETURN_IF_ERROR(conv_reference_samples(*stream, precision, shape, epilogue, a,
-                                                 check_indices.as<int64_t>(), samples, values, values + kSamples,
-                                                 values + 2 * kSamples));
+                                                 check_indices.as<int64_t>(), samples, values,
+                                                 values + kSamples, values + 2 * kSamples));
     std::vector<float> host(3 * kSamples);
     HILUM_RETURN_IF_ERROR(stream->copy_to_host(host.data(), values, host.size() * sizeof(float)));
     HILUM_RETURN_IF_ERROR(stream->synchronize());
@@ -168,7 +171,8 @@ struct Convolutions::Impl {
     if (bad == 0) return Status::Ok();
     std::ostringstream os;
     os << "wrong result: " << bad << " of " << samples << " sampled outputs off; worst got "
-       << host[2 * kSamples + worst] << " want " << host[worst] << " (scale " << host[kSamples + worst] << ")";
+       << host[2 * kSamples + worst] << " want " << host[worst] << " (scale " << host[kSamples + worst]
+       << ")";
     return internal_error(os.str());
   }
 
@@ -181,14 +185,16 @@ struct Convolutions::Impl {
     plan->precision = precision;
     const size_t limit = std::min(workspace_limit, trial.workspace_bytes);
     const bool residual = epilogue == ConvEpilogue::kBiasResidualRelu;
-    if (residual && !trial.z) return internal_error("conv " + shape.describe() + ": residual epilogue without z");
+    if (residual && !trial.z)
+      return internal_error("conv " + shape.describe() + ": residual epilogue without z");
 
     // Test data: x and z pseudo-random, real weights and bias.
     const int64_t outputs = shape.n * shape.out_h() * shape.out_w() * shape.k;
     HILUM_RETURN_IF_ERROR(fill_random(*stream, precision, const_cast<void*>(trial.x),
                                       shape.n * shape.h * shape.w * shape.c, 0x5eed, 1.0f));
     if (residual) {
-      HILUM_RETURN_IF_ERROR(fill_random(*stream, precision, const_cast<void*>(trial.z), outputs, 0x2e51, 1.0f));
+      HILUM_RETURN_IF_ERROR(
+          fill_random(*stream, precision, const_cast<void*>(trial.z), outputs, 0x2e51, 1.0f));
     }
     const std::vector<int64_t> indices = sample_indices(outputs, shape.k, kSamples);
     const int samples = static_cast<int>(indices.size());
@@ -222,7 +228,8 @@ struct Convolutions::Impl {
     if (search.legacy && want_unfused)
       add("legacy", detail::legacy_candidates(ctx, shape, epilogue, false, search, limit));
     if (search.graph && want_fused)
-      add("graph-fused-f32bias", detail::graph_candidates(ctx, shape, epilogue, true, true, search, limit, &note));
+      add("graph-fused-f32bias",
+          detail::graph_candidates(ctx, shape, epilogue, true, true, search, limit, &note));
     std::vector<ConvCandidate*> order;
     for (size_t rank = 0;; ++rank) {
       bool any = false;
@@ -295,8 +302,8 @@ struct Convolutions::Impl {
         ms = *eager;
       }
       std::ostringstream line;
-      line << "    " << name << (runner->fused() || epilogue == ConvEpilogue::kNone ? "" : " + epilogue pass") << ": "
-           << fmt_ms(ms) << ", ws " << mib(runner->workspace());
+      line << "    " << name << (runner->fused() || epilogue == ConvEpilogue::kNone ? "" : " + epilogue pass")
+           << ": " << fmt_ms(ms) << ", ws " << mib(runner->workspace());
       if (build_ms >= 1) line << ", built in " << static_cast<int>(build_ms) << " ms";
       if (!capturable) line << ", NOT capturable in a CUDA graph";
       plan->report.push_back(line.str());
@@ -316,9 +323,9 @@ struct Convolutions::Impl {
       plan->verified = false;
     }
     if (!best) {
-      return internal_error("no working " + std::string(precision_name(precision)) + " implementation for conv " +
-                            shape.describe() + " (" + epilogue_name(epilogue) + ") within " + mib(limit) +
-                            " of workspace; last failure: " + last_error);
+      return internal_error("no working " + std::string(precision_name(precision)) +
+                            " implementation for conv " + shape.describe() + " (" + epilogue_name(epilogue) +
+                            ") within " + mib(limit) + " of workspace; last failure: " + last_error);
     }
     plan->report[best->line][2] = '*';
     plan->ms = best->ms;
@@ -339,7 +346,8 @@ Result<std::unique_ptr<Convolutions>> Convolutions::create(const Stream& stream,
   impl->precision = precision;
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreate(&impl->dnn), "cudnnCreate"));
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetStream(impl->dnn, as_stream(stream.native())), "cudnnSetStream"));
-  if (cublasLtCreate(&impl->lt) != CUBLAS_STATUS_SUCCESS) impl->lt = nullptr;  // the GEMM family is then skipped
+  if (cublasLtCreate(&impl->lt) != CUBLAS_STATUS_SUCCESS)
+    impl->lt = nullptr;  // the GEMM family is then skipped
   HILUM_ASSIGN_OR_RETURN(impl->check_indices, DeviceBuffer::allocate(kSamples * sizeof(int64_t)));
   HILUM_ASSIGN_OR_RETURN(impl->check_values, DeviceBuffer::allocate(3 * kSamples * sizeof(float)));
   return std::unique_ptr<Convolutions>(new Convolutions(std::move(impl)));
@@ -349,8 +357,8 @@ Precision Convolutions::precision() const { return impl_->precision; }
 
 void Convolutions::set_search(const ConvSearch& search) { impl_->search = search; }
 
-Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue epilogue, const ConvArgs& trial,
-                                           size_t workspace_limit) {
+Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue epilogue,
+                                           const ConvArgs& trial, size_t workspace_limit) {
   auto it = impl_->plans.find({shape.key(), epilogue});
   if (it != impl_->plans.end()) return static_cast<const ConvPlan*>(it->second.get());
   return impl_->make_plan(shape, epilogue, trial, workspace_limit);
@@ -358,8 +366,9 @@ Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue 
 
 Status Convolutions::run(const ConvPlan& plan, const ConvArgs& args) const {
   if (args.workspace_bytes < plan.runner->workspace()) {
-    return internal_error("conv " + plan.shape.describe() + ": workspace of " + std::to_string(args.workspace_bytes) +
-                          " bytes, needs " + std::to_string(plan.runner->workspace()));
+    return internal_error("conv " + plan.shape.describe() + ": workspace of " +
+                          std::to_string(args.workspace_bytes) + " bytes, needs " +
+                          std::to_string(plan.runner->workspace()));
   }
   return impl_->enqueue(*plan.runner, plan.shape, plan.epilogue, args);
 }
@@ -395,8 +404,8 @@ std::string Convolutions::search_report(const ConvPlan& plan) {
 std::string Convolutions::library_versions() {
   std::ostringstream os;
   const size_t v = cudnnGetVersion();
-  os << "cuDNN " << v / 10000 << "." << (v % 10000) / 100 << "." << v % 100 << " (built with " << CUDNN_MAJOR << "."
-     << CUDNN_MINOR << "." << CUDNN_PATCHLEVEL << "), cuBLASLt " << cublasLtGetVersion();
+  os << "cuDNN " << v / 10000 << "." << (v % 10000) / 100 << "." << v % 100 << " (built with " << CUDNN_MAJOR
+     << "." << CUDNN_MINOR << "." << CUDNN_PATCHLEVEL << "), cuBLASLt " << cublasLtGetVersion();
   return os.str();
 }
 

@@ -23,8 +23,9 @@ template <typename T>
 __global__ void conv_reference_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                       const float* __restrict__ bias, const T* __restrict__ z,
                                       const T* __restrict__ y, Geometry g, int epilogue,
-                                      const long long* __restrict__ indices, int count, float* __restrict__ ref,
-                                      float* __restrict__ scale, float* __restrict__ got) {
+                                      const long long* __restrict__ indices, int count,
+                                      float* __restrict__ ref, float* __restrict__ scale,
+                                      float* __restrict__ got) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= count) return;
   const long long idx = indices[i];
@@ -74,8 +75,8 @@ Status fill_random(const Stream& stream, Precision precision, void* dst, int64_t
   constexpr int kThreads = 256;
   cudaStream_t s = as_stream(stream.native());
   if (precision == Precision::kF16) {
-    fill_random_kernel<__half><<<grid_for(count, kThreads), kThreads, 0, s>>>(static_cast<__half*>(dst), count,
-                                                                               seed, amplitude);
+    fill_random_kernel<__half>
+        <<<grid_for(count, kThreads), kThreads, 0, s>>>(static_cast<__half*>(dst), count, seed, amplitude);
   } else {
     fill_random_kernel<__nv_bfloat16><<<grid_for(count, kThreads), kThreads, 0, s>>>(
         static_cast<__nv_bfloat16*>(dst), count, seed, amplitude);
@@ -87,22 +88,23 @@ Status conv_reference_samples(const Stream& stream, Precision precision, const C
                               ConvEpilogue epilogue, const ConvArgs& args, const int64_t* indices, int count,
                               float* ref, float* scale, float* got) {
   if (count <= 0) return Status::Ok();
-  const Geometry g{shape.n, shape.c, shape.h, shape.w, shape.k, shape.r, shape.s, shape.stride, shape.pad,
-                   shape.out_h(), shape.out_w()};
+  const Geometry g{shape.n, shape.c,      shape.h,   shape.w,       shape.k,      shape.r,
+                   shape.s, shape.stride, shape.pad, shape.out_h(), shape.out_w()};
   const int ep = epilogue == ConvEpilogue::kNone ? 0 : epilogue == ConvEpilogue::kBiasRelu ? 1 : 2;
   constexpr int kThreads = 128;
   const unsigned blocks = static_cast<unsigned>((count + kThreads - 1) / kThreads);
   cudaStream_t s = as_stream(stream.native());
   const auto* idx = reinterpret_cast<const long long*>(indices);
   if (precision == Precision::kF16) {
-    conv_reference_kernel<__half><<<blocks, kThreads, 0, s>>>(
-        static_cast<const __half*>(args.x), static_cast<const __half*>(args.w), args.bias_f32,
-        static_cast<const __half*>(args.z), static_cast<const __half*>(args.y), g, ep, idx, count, ref, scale, got);
+    conv_reference_kernel<__half>
+        <<<blocks, kThreads, 0, s>>>(static_cast<const __half*>(args.x), static_cast<const __half*>(args.w),
+                                     args.bias_f32, static_cast<const __half*>(args.z),
+                                     static_cast<const __half*>(args.y), g, ep, idx, count, ref, scale, got);
   } else {
     conv_reference_kernel<__nv_bfloat16><<<blocks, kThreads, 0, s>>>(
         static_cast<const __nv_bfloat16*>(args.x), static_cast<const __nv_bfloat16*>(args.w), args.bias_f32,
-        static_cast<const __nv_bfloat16*>(args.z), static_cast<const __nv_bfloat16*>(args.y), g, ep, idx, count,
-        ref, scale, got);
+        static_cast<const __nv_bfloat16*>(args.z), static_cast<const __nv_bfloat16*>(args.y), g, ep, idx,
+        count, ref, scale, got);
   }
   return launch_check("conv_reference_samples");
 }

@@ -77,19 +77,21 @@ Result<std::vector<ConvCandidate>> gemm_candidates(const ConvContext& ctx, const
   const cudaDataType_t type = ctx.precision == Precision::kF16 ? CUDA_R_16F : CUDA_R_16BF;
   const uint64_t m = static_cast<uint64_t>(s.k), rows = static_cast<uint64_t>(s.n * s.h * s.w),
                  depth = static_cast<uint64_t>(s.c);
-  HILUM_RETURN_IF_ERROR(lt_check(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F),
-                                 "cublasLtMatmulDescCreate"));
+  HILUM_RETURN_IF_ERROR(
+      lt_check(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate"));
   const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
   HILUM_RETURN_IF_ERROR(lt_check(
       cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)), "transa"));
   HILUM_RETURN_IF_ERROR(lt_check(
       cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb)), "transb"));
-  const cublasLtEpilogue_t ep = epilogue == ConvEpilogue::kNone ? CUBLASLT_EPILOGUE_DEFAULT : CUBLASLT_EPILOGUE_RELU_BIAS;
-  HILUM_RETURN_IF_ERROR(
-      lt_check(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)), "epilogue"));
+  const cublasLtEpilogue_t ep =
+      epilogue == ConvEpilogue::kNone ? CUBLASLT_EPILOGUE_DEFAULT : CUBLASLT_EPILOGUE_RELU_BIAS;
+  HILUM_RETURN_IF_ERROR(lt_check(
+      cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)), "epilogue"));
   if (epilogue != ConvEpilogue::kNone) {
     HILUM_RETURN_IF_ERROR(lt_check(
-        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "bias"));
+        cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+        "bias"));
   }
   // W is [k, c] row-major = [c, k] column-major, read transposed; X is [rows, c]
   // row-major = [c, rows] column-major; Y/Z are [rows, k] row-major = [k, rows].
@@ -101,11 +103,12 @@ Result<std::vector<ConvCandidate>> gemm_candidates(const ConvContext& ctx, const
   HILUM_RETURN_IF_ERROR(lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate"));
   const uint64_t limit = workspace_limit;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &limit, sizeof(limit));
-  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(std::max(search.per_family, 1)) + 1);
+  std::vector<cublasLtMatmulHeuristicResult_t> results(static_cast<size_t>(std::max(search.per_family, 1)) +
+                                                       1);
   int returned = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.lt, g->op, g->a, g->b, g->c, g->c, pref,
-                                                           static_cast<int>(results.size()), results.data(),
-                                                           &returned);
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(ctx.lt, g->op, g->a, g->b, g->c, g->c, pref,
+                                     static_cast<int>(results.size()), results.data(), &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st == CUBLAS_STATUS_NOT_SUPPORTED) return out;
   HILUM_RETURN_IF_ERROR(lt_check(st, "cublasLtMatmulAlgoGetHeuristic"));
@@ -113,8 +116,10 @@ Result<std::vector<ConvCandidate>> gemm_candidates(const ConvContext& ctx, const
     if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
     int algo_id = -1, tile = -1, stages = -1;
     size_t got = 0;
-    cublasLtMatmulAlgoConfigGetAttribute(&results[i].algo, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof(algo_id), &got);
-    cublasLtMatmulAlgoConfigGetAttribute(&results[i].algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&results[i].algo, CUBLASLT_ALGO_CONFIG_ID, &algo_id, sizeof(algo_id),
+                                         &got);
+    cublasLtMatmulAlgoConfigGetAttribute(&results[i].algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile),
+                                         &got);
     cublasLtMatmulAlgoConfigGetAttribute(&results[i].algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages,
                                          sizeof(stages), &got);
     ConvCandidate c;

@@ -106,7 +106,8 @@ Result<Desc> nhwc_tensor(int64_t uid, cudnnDataType_t type, int64_t n, int64_t c
 
 Result<Desc> pointwise(cudnnPointwiseMode_t mode) {
   HILUM_ASSIGN_OR_RETURN(Desc p, Desc::make(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, "pointwise descriptor"));
-  HILUM_RETURN_IF_ERROR(p.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, "pointwise mode"));
+  HILUM_RETURN_IF_ERROR(
+      p.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &mode, "pointwise mode"));
   HILUM_RETURN_IF_ERROR(p.set_type(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_DATA_FLOAT, "pointwise precision"));
   HILUM_RETURN_IF_ERROR(p.finalize("pointwise finalize"));
   return std::move(p);
@@ -134,8 +135,8 @@ struct OpGraph {
   bool fused = false, bias_f32 = false;
 };
 
-Result<std::shared_ptr<OpGraph>> build_graph(const ConvContext& ctx, const ConvShape& s, ConvEpilogue epilogue,
-                                             bool fused, bool bias_f32) {
+Result<std::shared_ptr<OpGraph>> build_graph(const ConvContext& ctx, const ConvShape& s,
+                                             ConvEpilogue epilogue, bool fused, bool bias_f32) {
   auto g = std::make_shared<OpGraph>();
   g->handle = ctx.dnn;
   g->epilogue = epilogue;
@@ -148,14 +149,17 @@ Result<std::shared_ptr<OpGraph>> build_graph(const ConvContext& ctx, const ConvS
   HILUM_ASSIGN_OR_RETURN(Desc w, nhwc_tensor(kW, io, s.k, s.c, s.r, s.s, false));
   HILUM_ASSIGN_OR_RETURN(Desc y, nhwc_tensor(kY, io, s.n, s.k, ho, wo, false));
 
-  HILUM_ASSIGN_OR_RETURN(Desc conv, Desc::make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, "convolution descriptor"));
+  HILUM_ASSIGN_OR_RETURN(Desc conv,
+                         Desc::make(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, "convolution descriptor"));
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
-  HILUM_RETURN_IF_ERROR(conv.set_type(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_DATA_FLOAT, "conv compute type"));
+  HILUM_RETURN_IF_ERROR(
+      conv.set_type(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_DATA_FLOAT, "conv compute type"));
   HILUM_RETURN_IF_ERROR(
       conv.set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode, "conv mode"));
   HILUM_RETURN_IF_ERROR(conv.set_i64(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, {2}, "conv spatial dims"));
   HILUM_RETURN_IF_ERROR(conv.set_i64(CUDNN_ATTR_CONVOLUTION_DILATIONS, {1, 1}, "conv dilations"));
-  HILUM_RETURN_IF_ERROR(conv.set_i64(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, {s.stride, s.stride}, "conv strides"));
+  HILUM_RETURN_IF_ERROR(
+      conv.set_i64(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, {s.stride, s.stride}, "conv strides"));
   HILUM_RETURN_IF_ERROR(conv.set_i64(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, {s.pad, s.pad}, "conv paddings"));
   HILUM_RETURN_IF_ERROR(conv.set_i64(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, {s.pad, s.pad}, "conv paddings"));
   HILUM_RETURN_IF_ERROR(conv.finalize("convolution finalize"));
@@ -175,7 +179,8 @@ Result<std::shared_ptr<OpGraph>> build_graph(const ConvContext& ctx, const ConvS
     HILUM_RETURN_IF_ERROR(op.set_desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x, "conv op x"));
     HILUM_RETURN_IF_ERROR(op.set_desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w, "conv op w"));
     HILUM_RETURN_IF_ERROR(op.set_desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, conv_out, "conv op y"));
-    HILUM_RETURN_IF_ERROR(op.set_desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv, "conv op desc"));
+    HILUM_RETURN_IF_ERROR(
+        op.set_desc(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv, "conv op desc"));
     HILUM_RETURN_IF_ERROR(
         op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha, "conv op alpha"));
     HILUM_RETURN_IF_ERROR(
@@ -187,7 +192,8 @@ Result<std::shared_ptr<OpGraph>> build_graph(const ConvContext& ctx, const ConvS
     // PyTorch's order for conv + add + relu: acc (+ z) + bias, then ReLU into y.
     HILUM_ASSIGN_OR_RETURN(Desc add, pointwise(CUDNN_POINTWISE_ADD));
     HILUM_ASSIGN_OR_RETURN(Desc relu, pointwise(CUDNN_POINTWISE_RELU_FWD));
-    HILUM_ASSIGN_OR_RETURN(Desc bias, nhwc_tensor(kBias, bias_f32 ? CUDNN_DATA_FLOAT : io, 1, s.k, 1, 1, false));
+    HILUM_ASSIGN_OR_RETURN(Desc bias,
+                           nhwc_tensor(kBias, bias_f32 ? CUDNN_DATA_FLOAT : io, 1, s.k, 1, 1, false));
     Desc summed;
     const Desc* last = &acc;
     if (epilogue == ConvEpilogue::kBiasResidualRelu) {
@@ -198,7 +204,8 @@ Result<std::shared_ptr<OpGraph>> build_graph(const ConvContext& ctx, const ConvS
       g->parts.push_back(std::move(z));
       last = &summed;
     }
-    HILUM_ASSIGN_OR_RETURN(Desc biased, nhwc_tensor(next_virtual++, CUDNN_DATA_FLOAT, s.n, s.k, ho, wo, true));
+    HILUM_ASSIGN_OR_RETURN(Desc biased,
+                           nhwc_tensor(next_virtual++, CUDNN_DATA_FLOAT, s.n, s.k, ho, wo, true));
     HILUM_ASSIGN_OR_RETURN(Desc add_bias, pointwise_op(add, *last, &bias, biased));
     ops.push_back(std::move(add_bias));
     HILUM_ASSIGN_OR_RETURN(Desc act, pointwise_op(relu, biased, nullptr, y));
@@ -243,8 +250,8 @@ ConfigInfo inspect(const Desc& cfg) {
   if (!engine.ok()) return info;
   cudnnBackendDescriptor_t e = engine->get();
   int64_t n = 0;
-  if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &e) ==
-      CUDNN_STATUS_SUCCESS) {
+  if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
+                               &e) == CUDNN_STATUS_SUCCESS) {
     int64_t index = -1;
     if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &index) ==
         CUDNN_STATUS_SUCCESS) {
@@ -253,26 +260,36 @@ ConfigInfo inspect(const Desc& cfg) {
     std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> notes{};
     n = 0;
     if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
-                                 static_cast<int64_t>(notes.size()), &n, notes.data()) == CUDNN_STATUS_SUCCESS) {
+                                 static_cast<int64_t>(notes.size()), &n,
+                                 notes.data()) == CUDNN_STATUS_SUCCESS) {
       for (int64_t i = 0; i < n && i < static_cast<int64_t>(notes.size()); ++i) {
         switch (notes[i]) {
-          case CUDNN_NUMERICAL_NOTE_TENSOR_CORE: info.tensor_core = true; break;
-          case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION: info.reduced_precision = true; break;
-          case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS: info.down_convert = true; break;
+          case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
+            info.tensor_core = true;
+            break;
+          case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
+            info.reduced_precision = true;
+            break;
+          case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
+            info.down_convert = true;
+            break;
           case CUDNN_NUMERICAL_NOTE_FFT:
           case CUDNN_NUMERICAL_NOTE_WINOGRAD:
           case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4:
           case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
-          case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13: info.winograd_or_fft = true; break;
-          default: break;
+          case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
+            info.winograd_or_fft = true;
+            break;
+          default:
+            break;
         }
       }
     }
     std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
     n = 0;
     if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                                 static_cast<int64_t>(behavior.size()), &n, behavior.data()) ==
-        CUDNN_STATUS_SUCCESS) {
+                                 static_cast<int64_t>(behavior.size()), &n,
+                                 behavior.data()) == CUDNN_STATUS_SUCCESS) {
       for (int64_t i = 0; i < n && i < static_cast<int64_t>(behavior.size()); ++i) {
         if (behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) info.runtime_compiled = true;
       }
@@ -320,7 +337,8 @@ std::string config_label(const ConfigInfo& info) {
 Result<std::vector<std::shared_ptr<Desc>>> heuristic_configs(const OpGraph& g, cudnnBackendHeurMode_t mode) {
   HILUM_ASSIGN_OR_RETURN(Desc heur, Desc::make(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, "engine heuristics"));
   HILUM_RETURN_IF_ERROR(heur.set_desc(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph, "heuristics graph"));
-  HILUM_RETURN_IF_ERROR(heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode, "heuristics mode"));
+  HILUM_RETURN_IF_ERROR(
+      heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode, "heuristics mode"));
   HILUM_RETURN_IF_ERROR(heur.finalize("engine heuristics finalize"));
   int64_t count = 0;
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
@@ -335,9 +353,10 @@ Result<std::vector<std::shared_ptr<Desc>>> heuristic_configs(const OpGraph& g, c
     configs.push_back(std::make_shared<Desc>(std::move(c)));
   }
   int64_t got = 0;
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                           CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
-                                  "heuristics results"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
+                "heuristics results"));
   configs.resize(static_cast<size_t>(std::clamp<int64_t>(got, 0, count)));
   return configs;
 }
@@ -365,9 +384,10 @@ class GraphRunner final : public ConvRunner {
     }
     HILUM_ASSIGN_OR_RETURN(Desc pack, Desc::make(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, "variant pack"));
     void* workspace = a.workspace;
-    HILUM_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids.data(), "pack uids"));
     HILUM_RETURN_IF_ERROR(
-        pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs.data(), "pack pointers"));
+        pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids.data(), "pack uids"));
+    HILUM_RETURN_IF_ERROR(pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs.data(),
+                                   "pack pointers"));
     HILUM_RETURN_IF_ERROR(
         pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace, "pack workspace"));
     HILUM_RETURN_IF_ERROR(pack.finalize("variant pack finalize"));
@@ -434,7 +454,8 @@ Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, cons
     std::ostringstream os;
     os << family << ": cuDNN offered " << offered << " engine config(s)";
     if (skipped_rtc) os << ", " << skipped_rtc << " runtime-compiled left out (HILUM_CUDNN_RTC=1 allows one)";
-    if (skipped_inexact) os << ", " << skipped_inexact << " inexact (reduced-precision/Winograd/FFT) left out";
+    if (skipped_inexact)
+      os << ", " << skipped_inexact << " inexact (reduced-precision/Winograd/FFT) left out";
     if (!last_error.empty()) os << "; " << last_error;
     *note = os.str();
   }
@@ -450,14 +471,17 @@ Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, cons
     std::shared_ptr<Desc> cfg = configs[i];
     std::string label = family + " " + c.label;
     c.build = [graph, cfg, label, workspace_limit]() -> Result<std::unique_ptr<ConvRunner>> {
-      HILUM_ASSIGN_OR_RETURN(Desc plan, Desc::make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "execution plan"));
+      HILUM_ASSIGN_OR_RETURN(Desc plan,
+                             Desc::make(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, "execution plan"));
       HILUM_RETURN_IF_ERROR(plan.set(kPlanHandle, CUDNN_TYPE_HANDLE, 1, &graph->handle, "plan handle"));
-      HILUM_RETURN_IF_ERROR(plan.set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, *cfg, "plan engine config"));
+      HILUM_RETURN_IF_ERROR(
+          plan.set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, *cfg, "plan engine config"));
       HILUM_RETURN_IF_ERROR(plan.finalize("execution plan finalize"));
       int64_t ws = 0, n = 0;
-      HILUM_RETURN_IF_ERROR(dnn_check(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                                               CUDNN_TYPE_INT64, 1, &n, &ws),
-                                      "plan workspace size"));
+      HILUM_RETURN_IF_ERROR(
+          dnn_check(cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                             CUDNN_TYPE_INT64, 1, &n, &ws),
+                    "plan workspace size"));
       if (ws < 0 || static_cast<size_t>(ws) > workspace_limit) {
         return unsupported("needs " + std::to_string(ws >> 20) + " MiB of workspace, over the limit");
       }

@@ -28,8 +28,8 @@ class ConvRunner {
 };
 
 struct ConvCandidate {
-  std::string family;           // "graph-fused", "graph", "gemm", "legacy-fused", "legacy"
-  std::string label;            // what is known before building ("engine 12 knob2=3 ...")
+  std::string family;             // "graph-fused", "graph", "gemm", "legacy-fused", "legacy"
+  std::string label;              // what is known before building ("engine 12 knob2=3 ...")
   bool runtime_compiled = false;  // building compiles a kernel (slow)
   std::function<Result<std::unique_ptr<ConvRunner>>()> build;
 };

@@ -34,45 +34,53 @@ struct LegacyDescs {
 
 bool fits_int(const ConvShape& s) {
   const int64_t lim = 0x7fffffff;
-  return s.n * s.c * s.h * s.w < lim && s.n * s.k * s.out_h() * s.out_w() < lim && s.k * s.r * s.s * s.c < lim;
+  return s.n * s.c * s.h * s.w < lim && s.n * s.k * s.out_h() * s.out_w() < lim &&
+         s.k * s.r * s.s * s.c < lim;
 }
 
-Result<std::shared_ptr<LegacyDescs>> describe(const ConvContext& ctx, const ConvShape& s, ConvEpilogue epilogue) {
+Result<std::shared_ptr<LegacyDescs>> describe(const ConvContext& ctx, const ConvShape& s,
+                                              ConvEpilogue epilogue) {
   auto d = std::make_shared<LegacyDescs>();
   d->handle = ctx.dnn;
   d->epilogue = epilogue;
   const cudnnDataType_t dt = dnn_type(ctx.precision);
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&d->x), "cudnnCreateTensorDescriptor"));
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&d->y), "cudnnCreateTensorDescriptor"));
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&d->bias_native), "cudnnCreateTensorDescriptor"));
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&d->bias_float), "cudnnCreateTensorDescriptor"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnCreateTensorDescriptor(&d->bias_native), "cudnnCreateTensorDescriptor"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnCreateTensorDescriptor(&d->bias_float), "cudnnCreateTensorDescriptor"));
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateFilterDescriptor(&d->w), "cudnnCreateFilterDescriptor"));
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateConvolutionDescriptor(&d->conv), "cudnnCreateConvolutionDescriptor"));
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateActivationDescriptor(&d->act), "cudnnCreateActivationDescriptor"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnCreateConvolutionDescriptor(&d->conv), "cudnnCreateConvolutionDescriptor"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnCreateActivationDescriptor(&d->act), "cudnnCreateActivationDescriptor"));
   const int n = static_cast<int>(s.n), c = static_cast<int>(s.c), h = static_cast<int>(s.h),
             w = static_cast<int>(s.w), k = static_cast<int>(s.k);
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NHWC, dt, n, c, h, w),
                                   "cudnnSetTensor4dDescriptor x"));
-  HILUM_RETURN_IF_ERROR(dnn_check(
-      cudnnSetFilter4dDescriptor(d->w, dt, CUDNN_TENSOR_NHWC, k, c, static_cast<int>(s.r), static_cast<int>(s.s)),
-      "cudnnSetFilter4dDescriptor"));
-  HILUM_RETURN_IF_ERROR(dnn_check(
-      cudnnSetConvolution2dDescriptor(d->conv, static_cast<int>(s.pad), static_cast<int>(s.pad),
-                                      static_cast<int>(s.stride), static_cast<int>(s.stride), 1, 1,
-                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-      "cudnnSetConvolution2dDescriptor"));
+  HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetFilter4dDescriptor(d->w, dt, CUDNN_TENSOR_NHWC, k, c,
+                                                             static_cast<int>(s.r), static_cast<int>(s.s)),
+                                  "cudnnSetFilter4dDescriptor"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnSetConvolution2dDescriptor(d->conv, static_cast<int>(s.pad), static_cast<int>(s.pad),
+                                                static_cast<int>(s.stride), static_cast<int>(s.stride), 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                "cudnnSetConvolution2dDescriptor"));
   HILUM_RETURN_IF_ERROR(
       dnn_check(cudnnSetConvolutionMathType(d->conv, CUDNN_TENSOR_OP_MATH), "cudnnSetConvolutionMathType"));
   int on = 0, oc = 0, oh = 0, ow = 0;
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnGetConvolution2dForwardOutputDim(d->conv, d->x, d->w, &on, &oc, &oh, &ow),
-                                  "cudnnGetConvolution2dForwardOutputDim"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnGetConvolution2dForwardOutputDim(d->conv, d->x, d->w, &on, &oc, &oh, &ow),
+                "cudnnGetConvolution2dForwardOutputDim"));
   if (on != n || oc != k || oh != s.out_h() || ow != s.out_w()) {
     return internal_error("cuDNN output shape disagrees for conv " + s.describe());
   }
   HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NHWC, dt, n, k, oh, ow),
                                   "cudnnSetTensor4dDescriptor y"));
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(d->bias_native, CUDNN_TENSOR_NCHW, dt, 1, k, 1, 1),
-                                  "cudnnSetTensor4dDescriptor bias"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnSetTensor4dDescriptor(d->bias_native, CUDNN_TENSOR_NCHW, dt, 1, k, 1, 1),
+                "cudnnSetTensor4dDescriptor bias"));
   HILUM_RETURN_IF_ERROR(
       dnn_check(cudnnSetTensor4dDescriptor(d->bias_float, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, k, 1, 1),
                 "cudnnSetTensor4dDescriptor bias f32"));
@@ -100,11 +108,11 @@ class LegacyRunner final : public ConvRunner {
       // Without a residual, z is y itself with weight zero.
       const void* z = residual ? a.z : a.y;
       const void* bias = float_bias_ ? static_cast<const void*>(a.bias_f32) : a.bias;
-      return dnn_check(cudnnConvolutionBiasActivationForward(
-                           d_->handle, &alpha1, d_->x, a.x, d_->w, a.w, d_->conv, algo_, a.workspace,
-                           a.workspace_bytes, &alpha2, d_->y, z, float_bias_ ? d_->bias_float : d_->bias_native,
-                           bias, d_->act, d_->y, a.y),
-                       "cudnnConvolutionBiasActivationForward");
+      return dnn_check(
+          cudnnConvolutionBiasActivationForward(
+              d_->handle, &alpha1, d_->x, a.x, d_->w, a.w, d_->conv, algo_, a.workspace, a.workspace_bytes,
+              &alpha2, d_->y, z, float_bias_ ? d_->bias_float : d_->bias_native, bias, d_->act, d_->y, a.y),
+          "cudnnConvolutionBiasActivationForward");
     }
     const float alpha = 1.0f, beta = 0.0f;
     return dnn_check(cudnnConvolutionForward(d_->handle, &alpha, d_->x, a.x, d_->w, a.w, d_->conv, algo_,
@@ -131,8 +139,8 @@ bool accurate(cudnnConvolutionFwdAlgo_t algo) {
 }  // namespace
 
 Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, const ConvShape& shape,
-                                                     ConvEpilogue epilogue, bool fused, const ConvSearch& search,
-                                                     size_t workspace_limit) {
+                                                     ConvEpilogue epilogue, bool fused,
+                                                     const ConvSearch& search, size_t workspace_limit) {
   std::vector<ConvCandidate> out;
   if (fused && epilogue == ConvEpilogue::kNone) return out;
   if (!fits_int(shape)) return out;
@@ -142,10 +150,10 @@ Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, con
                                   "cudnnGetConvolutionForwardAlgorithmMaxCount"));
   std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_algos, 1)));
   int returned = 0;
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnGetConvolutionForwardAlgorithm_v7(ctx.dnn, d->x, d->w, d->conv, d->y,
-                                                                         static_cast<int>(perf.size()), &returned,
-                                                                         perf.data()),
-                                  "cudnnGetConvolutionForwardAlgorithm_v7"));
+  HILUM_RETURN_IF_ERROR(
+      dnn_check(cudnnGetConvolutionForwardAlgorithm_v7(ctx.dnn, d->x, d->w, d->conv, d->y,
+                                                       static_cast<int>(perf.size()), &returned, perf.data()),
+                "cudnnGetConvolutionForwardAlgorithm_v7"));
   // At most two algorithms: the legacy API reaches fewer kernels than the
   // graph API, and planning time is better spent there.
   const int max_algos_tried = std::min(search.per_family, 2);
@@ -167,7 +175,7 @@ Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, con
     }
     // The f32-bias form of the fused call for the first algorithm only.
     const bool first = algo == algos.front();
-    for (bool float_bias : fused && first ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+    for (bool float_bias : fused&& first ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
       ConvCandidate c;
       c.family = fused ? "legacy-fused" : "legacy";
       std::ostringstream label;
@@ -175,7 +183,8 @@ Result<std::vector<ConvCandidate>> legacy_candidates(const ConvContext& ctx, con
       c.label = label.str();
       const std::string full = c.family + " " + c.label;
       c.build = [d, algo, fused, float_bias, ws, full]() -> Result<std::unique_ptr<ConvRunner>> {
-        return std::unique_ptr<ConvRunner>(std::make_unique<LegacyRunner>(d, algo, fused, float_bias, ws, full));
+        return std::unique_ptr<ConvRunner>(
+            std::make_unique<LegacyRunner>(d, algo, fused, float_bias, ws, full));
       };
       out.push_back(std::move(c));
     }

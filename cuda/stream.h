@@ -95,7 +95,8 @@ Result<float> time_on_stream(const Stream& stream, const std::function<Status()>
 // launch gaps): `reps` copies are captured into one graph, which is launched
 // once to warm up and then `launches` times; the fastest launch divided by
 // `reps`. An error (the stream usable again) when `enqueue` cannot be captured.
-Result<float> time_graph(const Stream& stream, const std::function<Status()>& enqueue, int reps, int launches);
+Result<float> time_graph(const Stream& stream, const std::function<Status()>& enqueue, int reps,
+                         int launches);
 
 // The same with `reps` chosen so that a launch lasts about `target_ms` (at most
 // `max_reps` copies): for timing anything from a 3 us kernel to a 30 ms layer.

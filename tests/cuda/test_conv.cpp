@@ -32,8 +32,8 @@ bool is_gemm_shape(const ConvCase& c) { return c.r == 1 && c.stride == 1 && c.pa
 
 // Plans `cc` with `search`, runs it on random data and compares with the CPU
 // reference. Returns false (after recording why) when planning found nothing.
-bool check_case(cuda::Convolutions& convs, cuda::Stream& stream, Precision p, const ConvCase& cc, ConvEpilogue e,
-                bool require_plan) {
+bool check_case(cuda::Convolutions& convs, cuda::Stream& stream, Precision p, const ConvCase& cc,
+                ConvEpilogue e, bool require_plan) {
   cuda::ConvShape s;
   s.n = cc.n, s.c = cc.c, s.h = cc.h, s.w = cc.w, s.k = cc.k, s.r = s.s = cc.r, s.stride = cc.stride,
   s.pad = cc.pad;
@@ -57,7 +57,8 @@ bool check_case(cuda::Convolutions& convs, cuda::Stream& stream, Precision p, co
   std::vector<float> w_krsc(w.size());
   for (int64_t o = 0; o < cc.k; ++o)
     for (int64_t i = 0; i < cc.c; ++i)
-      for (int64_t q = 0; q < cc.r * cc.r; ++q) w_krsc[(o * cc.r * cc.r + q) * cc.c + i] = w[(o * cc.c + i) * cc.r * cc.r + q];
+      for (int64_t q = 0; q < cc.r * cc.r; ++q)
+        w_krsc[(o * cc.r * cc.r + q) * cc.c + i] = w[(o * cc.c + i) * cc.r * cc.r + q];
   const auto x_bits = to_bits(nchw_to_nhwc(x, cc.n, cc.c, cc.h, cc.w), p);
   const auto z_bits = to_bits(nchw_to_nhwc(z, cc.n, cc.k, ho, wo), p);
   auto dx = upload(x_bits);
@@ -146,11 +147,13 @@ void run_families(const std::vector<Family>& families) {
       f.narrow(search);
       (*convs)->set_search(search);
       for (const ConvCase& cc : kCases) {
-        for (ConvEpilogue e : {ConvEpilogue::kNone, ConvEpilogue::kBiasRelu, ConvEpilogue::kBiasResidualRelu}) {
+        for (ConvEpilogue e :
+             {ConvEpilogue::kNone, ConvEpilogue::kBiasRelu, ConvEpilogue::kBiasResidualRelu}) {
           if (!f.applies(cc, e)) continue;
-          SCOPED_TRACE(::testing::Message() << f.name << " " << cuda::precision_name(p) << " n" << cc.n << " c"
-                                            << cc.c << " " << cc.h << "x" << cc.w << " k" << cc.k << " r" << cc.r
-                                            << " s" << cc.stride << " " << cuda::epilogue_name(e));
+          SCOPED_TRACE(::testing::Message()
+                       << f.name << " " << cuda::precision_name(p) << " n" << cc.n << " c" << cc.c << " "
+                       << cc.h << "x" << cc.w << " k" << cc.k << " r" << cc.r << " s" << cc.stride << " "
+                       << cuda::epilogue_name(e));
           check_case(**convs, *stream, p, cc, e, f.required);
         }
       }
@@ -213,11 +216,7 @@ TEST(CudaConv, CudnnLegacyApiMatchesCpuReference) {
 
 TEST(CudaConv, CublasLtGemmMatchesCpuReferenceFor1x1) {
   HILUM_REQUIRE_GPU();
-  run_families({{"gemm",
-                 [](cuda::ConvSearch& s) {
-                   s.graph = s.legacy = false;
-                 },
-                 gemm_shape, true}});
+  run_families({{"gemm", [](cuda::ConvSearch& s) { s.graph = s.legacy = false; }, gemm_shape, true}});
 }
 
 TEST(CudaConv, NoFamilyIsAnErrorNamingTheShape) {

@@ -133,8 +133,8 @@ TEST(ConvCheck, ReferenceSamplesMatchCpuConvolution) {
         args.y = dy.data();
         float* o = out->as<float>();
         const int count = static_cast<int>(idx.size());
-        ASSERT_TRUE(cuda::conv_reference_samples(*stream, p, s, e, args, didx.as<int64_t>(), count, o, o + count,
-                                                 o + 2 * count)
+        ASSERT_TRUE(cuda::conv_reference_samples(*stream, p, s, e, args, didx.as<int64_t>(), count, o,
+                                                 o + count, o + 2 * count)
                         .ok());
         ASSERT_TRUE(stream->synchronize().ok());
         auto host = download<float>(*out, 3 * idx.size());

@@ -84,7 +84,8 @@ TEST(CudaStream, GraphTimingReplaysTheCapturedWork) {
   EXPECT_EQ(download<uint8_t>(*buf, 16)[7], 0x3c);
 
   // Something that fails while captured is an error; the stream goes on working.
-  auto failed = cuda::time_graph(*stream, [] { return Status(internal_error("planted")); }, 2, 1);
+  auto failed = cuda::time_graph(
+      *stream, [] { return Status(internal_error("planted")); }, 2, 1);
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(stream->memset(buf->data(), 0, 256).ok());
   EXPECT_TRUE(stream->synchronize().ok());

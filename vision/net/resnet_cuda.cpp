@@ -214,7 +214,8 @@ class CudaEngine final : public ResNetEngine {
         block_names_.push_back("layer" + std::to_string(stage + 1) + "." + std::to_string(b));
       }
     }
-    if (block_names_.size() != net_->blocks.size()) return internal_error("resnet cuda: block count mismatch");
+    if (block_names_.size() != net_->blocks.size())
+      return internal_error("resnet cuda: block count mismatch");
     for (const FoldedBlock& b : net_->blocks) {
       DeviceBlock d;
       d.has_conv3 = b.has_conv3;
@@ -489,7 +490,9 @@ class CudaEngine final : public ResNetEngine {
       const cuda::ConvPlan* plan = nullptr;
     };
     std::vector<Part> parts;
-    auto timed = [&](const std::function<Status()>& f) { return cuda::time_graph_adaptive(stream_, f, 0.3f, 64, 3); };
+    auto timed = [&](const std::function<Status()>& f) {
+      return cuda::time_graph_adaptive(stream_, f, 0.3f, 64, 3);
+    };
     {
       Part in;
       in.name = "input";
@@ -520,8 +523,8 @@ class CudaEngine final : public ResNetEngine {
         part.plan = s.plan;
       } else {
         part.op = "maxpool";
-        part.shape = "n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " + std::to_string(s.h) + "x" +
-                     std::to_string(s.w) + " 3x3 s2";
+        part.shape = "n" + std::to_string(s.n) + " c" + std::to_string(s.c) + " " + std::to_string(s.h) +
+                     "x" + std::to_string(s.w) + " 3x3 s2";
         part.bytes = 2.0 * s.n * s.c * (s.h * s.w + ((s.h + 1) / 2) * ((s.w + 1) / 2));
       }
       HILUM_ASSIGN_OR_RETURN(float ms, timed([&] { return run_step(s); }));
@@ -531,8 +534,9 @@ class CudaEngine final : public ResNetEngine {
     {
       Part tail;
       tail.name = "head";
-      tail.op = output == ResNetOutput::kSpatialFeatures ? "layout" : output == ResNetOutput::kFeatures ? "avgpool"
-                                                                                                         : "avgpool+fc";
+      tail.op = output == ResNetOutput::kSpatialFeatures ? "layout"
+                : output == ResNetOutput::kFeatures      ? "avgpool"
+                                                         : "avgpool+fc";
       HILUM_ASSIGN_OR_RETURN(float ms, timed([&] { return record_tail(p, output); }));
       tail.ms = ms;
       if (output == ResNetOutput::kLogits) {
@@ -565,16 +569,18 @@ class CudaEngine final : public ResNetEngine {
     std::ostringstream os;
     os << std::fixed;
     auto device = cuda::device_info();
-    os << "# Hilum ResNet profile: " << net_->config.describe() << ", " << name() << ", batch " << p.n << " at "
-       << p.h << "x" << p.w << ", output " << (output == ResNetOutput::kLogits ? "logits"
-                                                : output == ResNetOutput::kFeatures ? "features"
-                                                                                    : "spatial features")
+    os << "# Hilum ResNet profile: " << net_->config.describe() << ", " << name() << ", batch " << p.n
+       << " at " << p.h << "x" << p.w << ", output "
+       << (output == ResNetOutput::kLogits     ? "logits"
+           : output == ResNetOutput::kFeatures ? "features"
+                                               : "spatial features")
        << "\n# " << (device.ok() ? device->name : std::string("unknown GPU")) << "; "
        << cuda::Convolutions::library_versions() << "\n";
     os << std::setprecision(3);
-    os << "# whole forward (input conversion + CUDA graph replay): " << graph_ms << " ms = "
-       << std::setprecision(0) << 1e3 * p.n / graph_ms << " img/s, " << std::setprecision(1)
-       << flops / graph_ms / 1e9 << " TFLOP/s" << std::setprecision(3) << (p.use_graphs ? "" : " (NO GRAPH: capture failed)")
+    os << "# whole forward (input conversion + CUDA graph replay): " << graph_ms
+       << " ms = " << std::setprecision(0) << 1e3 * p.n / graph_ms << " img/s, " << std::setprecision(1)
+       << flops / graph_ms / 1e9 << " TFLOP/s" << std::setprecision(3)
+       << (p.use_graphs ? "" : " (NO GRAPH: capture failed)")
        << "\n# the same forward launched eagerly (host launch cost shows): " << eager_ms << " ms\n"
        << "# sum of the parts below, each timed alone: " << sum << " ms; planning took "
        << static_cast<int>(p.planning_ms) << " ms\n"
@@ -584,8 +590,8 @@ class CudaEngine final : public ResNetEngine {
     for (const std::string& st : stage_order) os << " " << st << " " << by_stage[st] << " ms";
     os << "\n#\n";
     char line[512];
-    std::snprintf(line, sizeof(line), "# %4s %-20s %-8s %9s %6s %8s %7s  %-34s %-18s %s\n", "step", "layer", "op",
-                  "ms", "%", "TFLOP/s", "GB/s", "shape", "epilogue", "implementation (planned time)");
+    std::snprintf(line, sizeof(line), "# %4s %-20s %-8s %9s %6s %8s %7s  %-34s %-18s %s\n", "step", "layer",
+                  "op", "ms", "%", "TFLOP/s", "GB/s", "shape", "epilogue", "implementation (planned time)");
     os << line;
     for (size_t i = 0; i < parts.size(); ++i) {
       const Part& part = parts[i];
@@ -609,12 +615,13 @@ class CudaEngine final : public ResNetEngine {
       uses[part.plan].ms += part.ms;
     }
     std::vector<std::pair<const cuda::ConvPlan*, Use>> ranked(uses.begin(), uses.end());
-    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
+    std::sort(ranked.begin(), ranked.end(),
+              [](const auto& a, const auto& b) { return a.second.ms > b.second.ms; });
     os << "#\n# distinct convolutions, most total time first: the candidates the planner tried "
           "(time from a CUDA graph; * = chosen)\n";
     for (const auto& [plan, use] : ranked) {
-      os << "# " << use.count << " step(s), " << use.ms << " ms in total: "
-         << cuda::Convolutions::search_report(*plan);
+      os << "# " << use.count << " step(s), " << use.ms
+         << " ms in total: " << cuda::Convolutions::search_report(*plan);
     }
     return os.str();
   }
