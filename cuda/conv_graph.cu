@@ -242,6 +242,7 @@ struct ConfigInfo {
   bool reduced_precision = false;  // accumulates in less than f32
   bool winograd_or_fft = false;
   bool down_convert = false;
+  bool notes_known = false;
 };
 
 ConfigInfo inspect(const Desc& cfg) {
@@ -262,6 +263,7 @@ ConfigInfo inspect(const Desc& cfg) {
     if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                  static_cast<int64_t>(notes.size()), &n,
                                  notes.data()) == CUDNN_STATUS_SUCCESS) {
+      info.notes_known = true;
       for (int64_t i = 0; i < n && i < static_cast<int64_t>(notes.size()); ++i) {
         switch (notes[i]) {
           case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
@@ -329,7 +331,7 @@ std::string config_label(const ConfigInfo& info) {
   os << "engine " << info.engine;
   if (!info.knobs.empty()) os << " {" << info.knobs << "}";
   if (info.runtime_compiled) os << " rtc";
-  if (!info.tensor_core) os << " no-tensor-core";
+  if (info.notes_known && !info.tensor_core) os << " no-tensor-core";
   return os.str();
 }
 
@@ -430,7 +432,9 @@ Result<std::vector<ConvCandidate>> graph_candidates(const ConvContext& ctx, cons
     for (auto& cfg : *found) {
       if (static_cast<int>(configs.size()) >= search.per_family) break;
       ConfigInfo info = inspect(*cfg);
-      const std::string key = std::to_string(info.engine) + "/" + info.knobs;
+      // (An engine that could not be inspected counts as new.)
+      const std::string key = info.engine < 0 ? "?" + std::to_string(configs.size() + offered)
+                                              : std::to_string(info.engine) + "/" + info.knobs;
       if (!seen.insert(key).second) continue;
       ++offered;
       // Accumulation in less than f32, or transforms that lose accuracy: never.
