@@ -35,6 +35,7 @@ class CommandLine {
 // Register functions, one per command family (defined in cli/cmd_*.cpp).
 void register_dicom_commands(CommandLine& cl);   // info, volume, phantom
 void register_phantom_command(CommandLine& cl);  // phantom (cmd_phantom.cpp)
+void register_export_command(CommandLine& cl);   // export-training-set (cmd_export.cpp)
 void register_tokenize_command(CommandLine& cl);  // tokenize
 void register_eval_commands(CommandLine& cl);    // eval roc, eval froc, eval batch
 void register_text_commands(CommandLine& cl);    // lm-logits, generate

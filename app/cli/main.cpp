@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
 #if HILUM_HAVE_IMAGING
   cli::register_dicom_commands(cl);
   cli::register_phantom_command(cl);
+  cli::register_export_command(cl);
 #endif
   cli::register_tokenize_command(cl);
   cli::register_eval_commands(cl);

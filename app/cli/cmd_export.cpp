@@ -1,0 +1,63 @@
+// `hilum export-training-set`: training data from phantoms through the
+// inference pipeline's own preprocessing (see app/training_export.h).
+#if HILUM_HAVE_IMAGING
+
+#include <cstdio>
+#include <memory>
+
+#include "app/cli/cli.h"
+#include "app/cli/terminal_progress.h"
+#include "app/training_export.h"
+
+namespace hilum::cli {
+
+namespace {
+struct ExportArgs {
+  std::string out;
+  std::string seeds;
+  int slices = -1;
+  int nodules = -1;
+  int negatives = 100;
+  bool no_truth_patches = false;
+  bool no_sizing = false;
+};
+}  // namespace
+
+void register_export_command(CommandLine& cl) {
+  auto args = std::make_shared<ExportArgs>();
+  CLI::App* cmd = cl.add(
+      nullptr, "export-training-set",
+      "Generate phantoms and write training data made by the inference pipeline's own lung mask, candidate "
+      "detector and patch extractor: patches.npy (uint8 [N,3,64,64]), labels.csv, notes.jsonl, nodules.csv, "
+      "studies.csv, manifest.json",
+      [args]() -> Status {
+        TrainingExportOptions o;
+        o.out = args->out;
+        HILUM_RETURN_IF_ERROR(parse_seed_range(args->seeds, o.first_seed, o.last_seed));
+        o.slices = args->slices;
+        o.nodules = args->nodules;
+        o.negatives_per_study = args->negatives;
+        o.truth_patches = !args->no_truth_patches;
+        o.measure_sizing = !args->no_sizing;
+        HILUM_ASSIGN_OR_RETURN(TrainingExportSummary s, export_training_set(o, process_progress()));
+        process_progress().finish();
+        std::printf(
+            "export-training-set: %d studies, %lld patches (%lld positive); %d of %d nodules >= 3 mm have a candidate "
+            "(%.1f %%), %.1f candidates per study; wrote %s\n",
+            s.studies, static_cast<long long>(s.patches), static_cast<long long>(s.positives), s.nodules_detected,
+            s.nodules, s.nodules ? 100.0 * s.nodules_detected / s.nodules : 0.0, s.mean_candidates, args->out.c_str());
+        return Status::Ok();
+      });
+  cmd->add_option("--out", args->out, "Output folder (created; files there are replaced)")->required();
+  cmd->add_option("--seeds", args->seeds, "Phantom seeds, A-B (inclusive) or A")->required();
+  cmd->add_option("--slices", args->slices, "Axial slices per phantom (default: from the seed)");
+  cmd->add_option("--nodules", args->nodules, "Nodules per phantom (default: from the seed)");
+  cmd->add_option("--negatives", args->negatives,
+                  "Non-nodule candidates kept per study, strongest first (default 100; -1: all)");
+  cmd->add_flag("--no-truth-patches", args->no_truth_patches, "Do not add a patch centred on each true nodule");
+  cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");
+}
+
+}  // namespace hilum::cli
+
+#endif  // HILUM_HAVE_IMAGING

@@ -1,0 +1,319 @@
+#include "app/training_export.h"
+
+#if HILUM_HAVE_IMAGING
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <map>
+#include <numeric>
+
+#include "model/file_io.h"
+#include "model/npy.h"
+#include "vision/io/candidates.h"
+#include "vision/io/lung_mask.h"
+#include "vision/io/phantom.h"
+#include "vision/io/sizing.h"
+#include "vision/patches.h"
+
+namespace hilum {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// The nodule as the phantom drew it (label voxels before blur and noise near
+// its centre, spicules included), measured like sizing does: long and short
+// axis on the axial slice of maximal area, and the voxel volume.
+struct TruthSize {
+  double long_mm = 0, short_mm = 0, mean_mm = 0, volume_mm3 = 0;
+};
+TruthSize truth_size(const Phantom& ph, const PhantomNodule& t) {
+  TruthSize out;
+  const Volume& v = ph.volume;
+  if (!ph.labels.defined()) return out;
+  const uint8_t* lab = ph.labels.data<uint8_t>();
+  const double reach = 0.75 * t.diameter_mm + 3;
+  const Vec3 c = v.voxel_from_world(t.center_mm);
+  const int64_t rx = static_cast<int64_t>(reach / v.spacing[0]) + 1, rz = static_cast<int64_t>(reach / v.spacing[2]) + 1;
+  std::map<int64_t, std::vector<std::array<int, 2>>> slices;
+  int64_t count = 0;
+  for (int64_t z = std::max<int64_t>(0, std::lround(c[2]) - rz); z <= std::min(v.nz() - 1, std::lround(c[2]) + rz); ++z)
+    for (int64_t y = std::max<int64_t>(0, std::lround(c[1]) - rx); y <= std::min(v.ny() - 1, std::lround(c[1]) + rx); ++y)
+      for (int64_t x = std::max<int64_t>(0, std::lround(c[0]) - rx); x <= std::min(v.nx() - 1, std::lround(c[0]) + rx); ++x) {
+        if ((lab[(z * v.ny() + y) * v.nx() + x] & 0x7f) != kTissueNodule) continue;
+        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+        if (std::hypot(w[0] - t.center_mm[0], w[1] - t.center_mm[1], w[2] - t.center_mm[2]) > reach) continue;
+        slices[z].push_back({static_cast<int>(x), static_cast<int>(y)});
+        ++count;
+      }
+  const std::vector<std::array<int, 2>>* best = nullptr;
+  for (const auto& [z, px] : slices)
+    if (!best || px.size() > best->size()) best = &px;
+  if (!best) return out;
+  const auto axes = long_and_short_axis(*best, v.spacing[0]);
+  out.long_mm = axes[0];
+  out.short_mm = axes[1];
+  out.mean_mm = (axes[0] + axes[1]) / 2;
+  out.volume_mm3 = count * v.spacing[0] * v.spacing[1] * v.spacing[2];
+  return out;
+}
+
+}  // namespace
+
+Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last) {
+  const std::string msg = "--seeds must be A-B or A with whole numbers A <= B (got '" + text + "')";
+  auto parse = [&](const std::string& s, uint64_t& v) {
+    if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    v = std::stoull(s);
+    return true;
+  };
+  const size_t dash = text.find('-');
+  if (dash == std::string::npos) {
+    if (!parse(text, first)) return bad_input(msg);
+    last = first;
+    return Status::Ok();
+  }
+  if (!parse(text.substr(0, dash), first) || !parse(text.substr(dash + 1), last) || last < first) return bad_input(msg);
+  return Status::Ok();
+}
+
+Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o, Progress& progress) {
+  if (o.out.empty()) return bad_input("--out must name a folder");
+  if (o.last_seed < o.first_seed) return bad_input("--seeds: the last seed is below the first");
+  if (o.last_seed - o.first_seed >= 100000) return bad_input("--seeds: at most 100000 studies per export");
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);
+  if (ec) return bad_input(o.out.string() + ": cannot create the folder (" + ec.message() + ")");
+
+  const PatchOptions patch_options;
+  const CandidateOptions candidate_options;
+  const LungMaskOptions mask_options;
+  const int64_t plane = static_cast<int64_t>(patch_options.size) * patch_options.size * 3;
+
+  std::vector<uint8_t> patches;
+  std::string labels =
+      "study,seed,candidate,source,is_nodule,malignant,nodule,diameter_mm,type,distance_mm,x_mm,y_mm,z_mm,"
+      "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung\n";
+  std::string nodules_csv =
+      "study,seed,nodule,x_mm,y_mm,z_mm,diameter_mm,type,solid_diameter_mm,malignant,malignancy_probability,"
+      "juxtapleural,juxtavascular,truth_axial_long_mm,truth_axial_short_mm,truth_axial_mean_mm,truth_volume_mm3,"
+      "detected,distance_mm,candidate_rank,measured_mean_mm,measured_long_mm,measured_short_mm,measured_volume_mm3,"
+      "measured_type,measured_solid_mm\n";
+  std::string studies_csv =
+      "study,seed,series_uid,slices,spacing_x_mm,spacing_z_mm,nodules,nodules_3mm,detected_3mm,candidates,"
+      "patches,phantom_s,mask_s,candidates_s,patches_s,sizing_s,right_lung_ml,left_lung_ml\n";
+  std::string notes;
+  TrainingExportSummary sum;
+  int64_t total_candidates = 0;
+
+  const uint64_t count = o.last_seed - o.first_seed + 1;
+  for (uint64_t k = 0; k < count; ++k) {
+    const uint64_t seed = o.first_seed + k;
+    const int study = static_cast<int>(k);
+    ProgressRange step(progress, static_cast<double>(k) / count, static_cast<double>(k + 1) / count);
+    if (progress.cancelled()) return cancelled_error();
+
+    auto t0 = std::chrono::steady_clock::now();
+    PhantomOptions po;
+    po.seed = seed;
+    po.slices = o.slices;
+    po.nodules = o.nodules;
+    ProgressRange gen(step, 0, 0.4);
+    HILUM_ASSIGN_OR_RETURN(Phantom ph, make_phantom(po, gen));
+    const double phantom_s = seconds_since(t0);
+    const Volume& v = ph.volume;
+
+    t0 = std::chrono::steady_clock::now();
+    ProgressRange mask_step(step, 0.4, 0.6);
+    auto mask = segment_lungs(v, mask_options, mask_step);
+    if (!mask.ok()) return mask.error().with_context("phantom seed " + std::to_string(seed));
+    const double mask_s = seconds_since(t0);
+
+    t0 = std::chrono::steady_clock::now();
+    ProgressRange cand_step(step, 0.6, 0.85);
+    HILUM_ASSIGN_OR_RETURN(std::vector<Candidate> cands, detect_candidates(v, *mask, candidate_options, cand_step));
+    const double candidates_s = seconds_since(t0);
+    total_candidates += static_cast<int64_t>(cands.size());
+
+    // Label each candidate by the nearest true nodule whose radius holds it (LUNA16's hit rule).
+    struct Row {
+      int candidate;  // -1 for truth patches
+      int nodule;     // -1 for none
+      double distance;
+      Vec3 center;
+    };
+    std::vector<Row> rows;
+    std::vector<int> nodule_rank(ph.nodules.size(), -1);
+    std::vector<double> nodule_distance(ph.nodules.size(), -1);
+    std::vector<Row> negatives;
+    for (size_t i = 0; i < cands.size(); ++i) {
+      int hit = -1;
+      double best = 1e300;
+      for (size_t n = 0; n < ph.nodules.size(); ++n) {
+        const PhantomNodule& t = ph.nodules[n];
+        const double d = std::hypot(cands[i].center_mm[0] - t.center_mm[0], cands[i].center_mm[1] - t.center_mm[1],
+                                    cands[i].center_mm[2] - t.center_mm[2]);
+        if (d <= std::max(t.diameter_mm / 2, 1.5) && d < best) best = d, hit = static_cast<int>(n);
+      }
+      if (hit >= 0) {
+        rows.push_back({static_cast<int>(i), hit, best, cands[i].center_mm});
+        if (nodule_rank[hit] < 0) nodule_rank[hit] = static_cast<int>(i), nodule_distance[hit] = best;
+      } else {
+        negatives.push_back({static_cast<int>(i), -1, -1, cands[i].center_mm});
+      }
+    }
+    // Candidates come by decreasing score: the first negatives are the hardest.
+    const size_t keep = o.negatives_per_study < 0 ? negatives.size()
+                                                  : std::min(negatives.size(), static_cast<size_t>(o.negatives_per_study));
+    rows.insert(rows.end(), negatives.begin(), negatives.begin() + static_cast<std::ptrdiff_t>(keep));
+    if (o.truth_patches)
+      for (size_t n = 0; n < ph.nodules.size(); ++n) rows.push_back({-1, static_cast<int>(n), 0.0, ph.nodules[n].center_mm});
+
+    t0 = std::chrono::steady_clock::now();
+    std::vector<Vec3> centers;
+    for (const Row& r : rows) centers.push_back(r.center);
+    ProgressRange patch_step(step, 0.85, 0.95);
+    HILUM_ASSIGN_OR_RETURN(Tensor p, extract_patches_u8(v, centers, patch_options, patch_step));
+    const double patches_s = seconds_since(t0);
+    patches.insert(patches.end(), p.data<uint8_t>(), p.data<uint8_t>() + p.nbytes());
+
+    for (const Row& r : rows) {
+      const bool pos = r.nodule >= 0;
+      const PhantomNodule* t = pos ? &ph.nodules[r.nodule] : nullptr;
+      std::string line = std::to_string(study) + "," + std::to_string(seed) + "," + std::to_string(r.candidate) + "," +
+                         (r.candidate < 0 ? "truth" : "detector") + "," + (pos ? "1" : "0") + "," +
+                         (pos && t->malignant ? "1" : "0") + "," + std::to_string(r.nodule) + "," +
+                         (pos ? fmt("%.2f", t->diameter_mm) : "0") + "," +
+                         (pos ? std::string(nodule_type_name(t->type)) : "") + "," +
+                         (pos ? fmt("%.2f", r.distance) : "") + "," + fmt("%.2f", r.center[0]) + "," +
+                         fmt("%.2f", r.center[1]) + "," + fmt("%.2f", r.center[2]);
+      if (r.candidate >= 0) {
+        const Candidate& c = cands[r.candidate];
+        line += "," + fmt("%.3f", c.response) + "," + fmt("%.1f", c.contrast_hu) + "," + fmt("%.3f", c.blobness) + "," + fmt("%.3f", c.isolation) + "," + fmt("%.2f", c.score) + "," +
+                fmt("%.2f", c.sigma_mm) + "," + fmt("%.2f", c.diameter_mm) + "," + std::to_string(c.lung);
+      } else {
+        line += ",,,,,,,,";
+      }
+      labels += line + "\n";
+      sum.positives += pos;
+    }
+    sum.patches += static_cast<int64_t>(rows.size());
+
+    // Per true nodule: detected? and sizing against the truth.
+    t0 = std::chrono::steady_clock::now();
+    int n3 = 0, d3 = 0;
+    for (size_t n = 0; n < ph.nodules.size(); ++n) {
+      const PhantomNodule& t = ph.nodules[n];
+      const bool detected = nodule_rank[n] >= 0;
+      if (t.diameter_mm >= 3) ++n3, d3 += detected;
+      std::string measured = ",,,,,";
+      if (detected && o.measure_sizing) {
+        const Candidate& c = cands[nodule_rank[n]];
+        auto m = measure_nodule(v, *mask, c.center_mm, c.diameter_mm);
+        if (m.ok()) {
+          measured = fmt("%.1f", m->mean_diameter_mm) + "," + fmt("%.1f", m->long_axis_mm) + "," +
+                     fmt("%.1f", m->short_axis_mm) + "," + fmt("%.1f", m->volume_mm3) + "," +
+                     std::string(nodule_type_name(m->type)) + "," + fmt("%.1f", m->solid_component_mm);
+        }
+      }
+      const TruthSize ts = truth_size(ph, t);
+      nodules_csv += std::to_string(study) + "," + std::to_string(seed) + "," + std::to_string(n) + "," +
+                     fmt("%.2f", t.center_mm[0]) + "," + fmt("%.2f", t.center_mm[1]) + "," + fmt("%.2f", t.center_mm[2]) +
+                     "," + fmt("%.2f", t.diameter_mm) + "," + std::string(nodule_type_name(t.type)) + "," +
+                     fmt("%.2f", t.solid_diameter_mm) + "," + (t.malignant ? "1" : "0") + "," +
+                     fmt("%.4f", t.malignancy_probability) + "," + (t.juxtapleural ? "1" : "0") + "," +
+                     (t.juxtavascular ? "1" : "0") + "," + fmt("%.1f", ts.long_mm) + "," + fmt("%.1f", ts.short_mm) + "," +
+                     fmt("%.1f", ts.mean_mm) + "," + fmt("%.1f", ts.volume_mm3) + "," + (detected ? "1" : "0") + "," +
+                     (detected ? fmt("%.2f", nodule_distance[n]) : "") + "," +
+                     (detected ? std::to_string(nodule_rank[n]) : "") + "," + measured + "\n";
+    }
+    const double sizing_s = seconds_since(t0);
+    sum.nodules += n3;
+    sum.nodules_detected += d3;
+    studies_csv += std::to_string(study) + "," + std::to_string(seed) + "," + ph.info.series_instance_uid + "," +
+                   std::to_string(v.nz()) + "," + fmt("%.3f", v.spacing[0]) + "," + fmt("%.3f", v.spacing[2]) + "," +
+                   std::to_string(ph.nodules.size()) + "," + std::to_string(n3) + "," + std::to_string(d3) + "," +
+                   std::to_string(cands.size()) + "," + std::to_string(rows.size()) + "," + fmt("%.2f", phantom_s) + "," +
+                   fmt("%.2f", mask_s) + "," + fmt("%.2f", candidates_s) + "," + fmt("%.2f", patches_s) + "," +
+                   fmt("%.2f", sizing_s) + "," + fmt("%.0f", mask->right.volume_ml) + "," +
+                   fmt("%.0f", mask->left.volume_ml) + "\n";
+
+    nlohmann::ordered_json note;
+    note["study"] = study;
+    note["seed"] = seed;
+    note["series_uid"] = ph.info.series_instance_uid;
+    note["text"] = ph.clinical_text;
+    const ClinicalProfile& cp = ph.clinical;
+    nlohmann::ordered_json profile;
+    profile["age"] = cp.age;
+    profile["sex"] = cp.sex;
+    profile["pack_years"] = cp.pack_years;
+    profile["current_smoker"] = cp.current_smoker;
+    profile["years_since_quit"] = cp.years_since_quit;
+    profile["prior_cancer"] = cp.prior_cancer;
+    profile["family_history"] = cp.family_history;
+    profile["emphysema"] = cp.emphysema;
+    profile["symptoms"] = cp.symptoms;
+    note["profile"] = std::move(profile);
+    notes += note.dump() + "\n";
+    ++sum.studies;
+    step.report(1.0, "export");
+  }
+
+  Tensor all = Tensor::empty({sum.patches, 3, patch_options.size, patch_options.size}, DType::kU8);
+  if (!patches.empty()) std::copy(patches.begin(), patches.end(), all.data<uint8_t>());
+  (void)plane;
+  sum.mean_candidates = sum.studies ? static_cast<double>(total_candidates) / sum.studies : 0;
+
+  nlohmann::ordered_json manifest;
+  manifest["format"] = "hilum training set";
+  manifest["version"] = 1;
+  manifest["seeds"] = {o.first_seed, o.last_seed};
+  manifest["phantom"] = {{"slices", o.slices}, {"nodules", o.nodules}};
+  manifest["patches"] = {{"file", "patches.npy"},
+                         {"dtype", "uint8"},
+                         {"shape", {sum.patches, 3, patch_options.size, patch_options.size}},
+                         {"channels", {"axial", "coronal", "sagittal"}},
+                         {"spacing_mm", patch_options.spacing_mm},
+                         {"window_level_hu", patch_options.window_level},
+                         {"window_width_hu", patch_options.window_width},
+                         {"network_input", "(u8 / 255 - mean) / std"},
+                         {"mean", patch_options.mean},
+                         {"std", patch_options.std}};
+  manifest["candidates"] = {{"sigmas_mm", candidate_options.sigmas_mm},
+                            {"max_candidates", candidate_options.max_candidates},
+                            {"min_contrast_hu", candidate_options.min_contrast_hu},
+                            {"min_blobness", candidate_options.min_blobness}};
+  manifest["labels"] = {{"negatives_per_study", o.negatives_per_study},
+                        {"truth_patches", o.truth_patches},
+                        {"hit_rule", "candidate within max(diameter/2, 1.5 mm) of a true nodule"}};
+  manifest["counts"] = {{"studies", sum.studies},
+                        {"patches", sum.patches},
+                        {"positives", sum.positives},
+                        {"nodules_3mm", sum.nodules},
+                        {"detected_3mm", sum.nodules_detected},
+                        {"mean_candidates_per_study", sum.mean_candidates}};
+
+  HILUM_RETURN_IF_ERROR(write_npy(o.out / "patches.npy", all));
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "labels.csv", labels));
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "nodules.csv", nodules_csv));
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "studies.csv", studies_csv));
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "notes.jsonl", notes));
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "manifest.json", manifest.dump(2) + "\n"));
+  progress.report(1.0, "export");
+  return sum;
+}
+
+}  // namespace hilum
+
+#endif  // HILUM_HAVE_IMAGING

@@ -1,0 +1,50 @@
+// `hilum export-training-set`: training data for the image branch and the
+// fusion head, made from phantoms by the same C++ code path as inference
+// (lung mask -> candidates -> patches), so training and inference see
+// identical preprocessing. See docs/findings.md, "Training data".
+//
+// Files in the output folder (written atomically, replacing earlier ones):
+//   patches.npy    uint8 [N, 3, S, S] windowed planes (vision/patches.h)
+//   labels.csv     one row per patch (study, candidate, source, is_nodule, malignant, ...)
+//   notes.jsonl    one line per study: its clinical text and profile
+//   nodules.csv    one row per true nodule: truth (axial long/short axis and volume from the
+//                  phantom labels), detected?, candidate distance, sizing
+//   studies.csv    one row per study: slices, candidates, sensitivity, stage times
+//   manifest.json  options (patch geometry, window, normalisation), seeds, counts
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "model/progress.h"
+#include "model/result.h"
+
+namespace hilum {
+
+struct TrainingExportOptions {
+  std::filesystem::path out;
+  uint64_t first_seed = 1;
+  uint64_t last_seed = 1;
+  int slices = -1;              // phantom slices (-1: from the seed)
+  int nodules = -1;             // phantom nodules (-1: from the seed)
+  int negatives_per_study = 100;  // strongest non-nodule candidates kept per study (-1: all)
+  bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")
+  bool measure_sizing = true;     // size each detected true nodule (nodules.csv)
+};
+
+struct TrainingExportSummary {
+  int studies = 0;
+  int64_t patches = 0;
+  int64_t positives = 0;
+  int nodules = 0;           // true nodules >= 3 mm
+  int nodules_detected = 0;  // ... with a candidate within their radius
+  double mean_candidates = 0;
+};
+
+Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& options, Progress& progress);
+
+// "A-B" or "A" -> [first, last]; bad input otherwise (and when B < A).
+Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last);
+
+}  // namespace hilum

@@ -1,0 +1,82 @@
+// Lung mask, candidate detection, patches and sizing on a 300-slice phantom
+// (512 x 512 x 300) on the CPU. Results: bench/RESULTS.md, "Findings".
+//
+//   build/bench/bench_findings --benchmark_min_time=1x
+#include <benchmark/benchmark.h>
+
+#if HILUM_HAVE_IMAGING
+
+#include "vision/io/candidates.h"
+#include "vision/io/lung_mask.h"
+#include "vision/io/phantom.h"
+#include "vision/io/sizing.h"
+#include "vision/patches.h"
+
+namespace hilum {
+namespace {
+
+struct Study {
+  Phantom phantom;
+  LungMask mask;
+  std::vector<Candidate> candidates;
+};
+
+const Study& study() {
+  static const Study s = [] {
+    Study st;
+    NullProgress p;
+    PhantomOptions o;
+    o.seed = 5;
+    o.slices = 300;
+    o.nodules = 4;
+    st.phantom = make_phantom(o, p).value();
+    st.mask = segment_lungs(st.phantom.volume, LungMaskOptions{}, p).value();
+    st.candidates = detect_candidates(st.phantom.volume, st.mask, CandidateOptions{}, p).value();
+    return st;
+  }();
+  return s;
+}
+
+void BM_LungMask(benchmark::State& state) {
+  const Volume& v = study().phantom.volume;
+  NullProgress p;
+  for (auto _ : state) benchmark::DoNotOptimize(segment_lungs(v, LungMaskOptions{}, p).ok());
+  state.counters["slices"] = static_cast<double>(v.nz());
+}
+
+void BM_Candidates(benchmark::State& state) {
+  const Study& s = study();
+  NullProgress p;
+  size_t n = 0;
+  for (auto _ : state) n = detect_candidates(s.phantom.volume, s.mask, CandidateOptions{}, p)->size();
+  state.counters["candidates"] = static_cast<double>(n);
+}
+
+void BM_Patches(benchmark::State& state) {
+  const Study& s = study();
+  std::vector<Vec3> centers;
+  for (const Candidate& c : s.candidates) centers.push_back(c.center_mm);
+  NullProgress p;
+  for (auto _ : state) benchmark::DoNotOptimize(extract_patches(s.phantom.volume, centers, PatchOptions{}, p).ok());
+  state.counters["patches"] = static_cast<double>(centers.size());
+}
+
+void BM_SizingPerNodule(benchmark::State& state) {
+  const Study& s = study();
+  for (auto _ : state)
+    for (const PhantomNodule& n : s.phantom.nodules)
+      benchmark::DoNotOptimize(measure_nodule(s.phantom.volume, s.mask, n.center_mm, n.diameter_mm).ok());
+  state.counters["nodules"] = static_cast<double>(s.phantom.nodules.size());
+}
+
+BENCHMARK(BM_LungMask)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Candidates)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Patches)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_SizingPerNodule)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace
+}  // namespace hilum
+
+#endif  // HILUM_HAVE_IMAGING
+
+BENCHMARK_MAIN();

@@ -1,0 +1,142 @@
+"""Fusion head of Hilum: the reference implementation (PyTorch).
+
+Image tokens of each nodule candidate (the ResNet's spatial features, [N, k, c])
+attend by multi-head cross-attention to the hidden states of the study's
+clinical text ([T, d_text]); a small MLP on the pooled tokens gives two logits
+per candidate: nodule and malignancy. The C++ engine (fusion/fusion_head.cpp)
+computes exactly this; weights travel as this module's state_dict in a
+safetensors file whose metadata key "hilum.fusion" holds the configuration.
+
+Used by training (scripts/train/) and by the golden-file script
+(tests/golden/fusion_golden.py). Works with PyTorch 1.13 (Debian) and 2.x.
+"""
+
+import json
+import math
+import struct
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CONFIG_KEYS = ("image_channels", "image_tokens", "text_dim", "dim", "heads", "hidden")
+
+
+class FusionHead(nn.Module):
+    def __init__(self, image_channels, image_tokens, text_dim, dim, heads, hidden):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.config = dict(image_channels=image_channels, image_tokens=image_tokens, text_dim=text_dim,
+                           dim=dim, heads=heads, hidden=hidden)
+        self.heads = heads
+        self.image_proj = nn.Linear(image_channels, dim)
+        self.image_pos = nn.Parameter(torch.zeros(image_tokens, dim))
+        self.image_norm = nn.LayerNorm(dim, eps=1e-5)
+        self.text_norm = nn.LayerNorm(text_dim, eps=1e-5)
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(text_dim, dim)
+        self.v_proj = nn.Linear(text_dim, dim)
+        self.o_proj = nn.Linear(dim, dim)
+        self.fused_norm = nn.LayerNorm(dim, eps=1e-5)
+        self.head = nn.Sequential(nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, 2))
+        nn.init.normal_(self.image_pos, std=0.02)
+
+    def forward(self, image_tokens, text_states, text_mask=None, study_index=None):
+        """Logits [N, 2] (nodule, malignancy).
+
+        image_tokens: [N, k, c].
+        text_states:  [T, d_text] (one study) or [S, T, d_text] (a batch of studies).
+        text_mask:    [S, T] bool, True for real tokens (None: all real).
+        study_index:  [N] long, the study of each candidate (None: all study 0).
+        A study without any real token contributes no text term (as in C++ with T = 0).
+        """
+        n, k, _ = image_tokens.shape
+        if text_states.dim() == 2:
+            text_states = text_states.unsqueeze(0)
+        s, t_len, _ = text_states.shape
+        if study_index is None:
+            study_index = torch.zeros(n, dtype=torch.long, device=image_tokens.device)
+        if text_mask is None:
+            text_mask = torch.ones(s, t_len, dtype=torch.bool, device=image_tokens.device)
+
+        x = self.image_norm(self.image_proj(image_tokens) + self.image_pos)
+        y = x
+        if t_len > 0:
+            t = self.text_norm(text_states)
+            d = x.shape[-1]
+            hd = d // self.heads
+            q = self.q_proj(x).view(n, k, self.heads, hd).transpose(1, 2)                  # [N, H, k, hd]
+            kt = self.k_proj(t).view(s, t_len, self.heads, hd).transpose(1, 2)[study_index]  # [N, H, T, hd]
+            vt = self.v_proj(t).view(s, t_len, self.heads, hd).transpose(1, 2)[study_index]
+            mask = text_mask[study_index]                                                  # [N, T]
+            has_text = mask.any(dim=1)
+            safe = mask | ~has_text[:, None]  # all-masked rows attend to everything, then get zeroed
+            a = attention(q, kt, vt, safe[:, None, None, :])
+            a = a.transpose(1, 2).reshape(n, k, d)
+            a = self.o_proj(a) * has_text[:, None, None].to(a.dtype)
+            y = x + a
+        y = self.fused_norm(y)
+        z = torch.cat([x.mean(dim=1), y.mean(dim=1)], dim=-1)
+        return self.head(z)
+
+
+def attention(q, k, v, mask):
+    """softmax(q k^T / sqrt(hd)) v with a boolean mask (True = attend)."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def image_tokens_from_feature_maps(maps):
+    """[N, C, h, w] -> [N, h*w, C], token index y*w + x (as fusion/fusion_head.h)."""
+    n, c, h, w = maps.shape
+    return maps.reshape(n, c, h * w).transpose(1, 2).contiguous()
+
+
+_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64"}
+
+
+def save_safetensors(path, tensors, metadata=None):
+    """Minimal safetensors writer (no dependency on the safetensors package)."""
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().cpu().contiguous()
+        data = t.view(torch.uint8).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
+        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def save_fusion_head(model, path):
+    save_safetensors(path, model.state_dict(), {"hilum.fusion": json.dumps(model.config), "format": "pt"})
+
+
+def load_fusion_head(path):
+    """Reads a file written by save_fusion_head (F32/F16 tensors)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    config = json.loads(header.pop("__metadata__")["hilum.fusion"])
+    model = FusionHead(**{k: config[k] for k in CONFIG_KEYS})
+    import numpy as np
+    dt = {"F32": np.float32, "F16": np.float16}
+    state = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        arr = np.frombuffer(data[b:end], dtype=dt[e["dtype"]]).reshape(e["shape"])
+        state[name] = torch.from_numpy(arr.astype(np.float32))
+    model.load_state_dict(state)
+    return model

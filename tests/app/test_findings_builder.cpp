@@ -1,0 +1,84 @@
+#include <gtest/gtest.h>
+
+#if HILUM_HAVE_IMAGING
+
+#include <cmath>
+
+#include "app/findings_builder.h"
+#include "tests/vision/io/synthetic_chest.h"
+
+namespace hilum {
+namespace {
+
+using testing::Ball;
+using testing::ChestSpec;
+
+TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
+  ChestSpec spec;
+  spec.nx = 220, spec.ny = 170, spec.nz = 110;
+  spec.spacing = {1.4, 1.4, 1.5};
+  spec.balls = {
+      {{-70, -30, 40}, {5, 5, 5}, 30},       // right, 10 mm solid -> 4A
+      {{70, 20, -40}, {2.2, 2.2, 2.2}, 30},  // left, 4.4 mm solid -> 2
+      {{60, -30, 30}, {9, 9, 9}, -600},      // left, 18 mm ground glass -> 2
+  };
+  Volume v = testing::make_chest(spec);
+  NullProgress progress;
+  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
+  ASSERT_TRUE(mask.ok()) << mask.error().message();
+  auto cands = detect_candidates(v, *mask, CandidateOptions{}, progress);
+  ASSERT_TRUE(cands.ok()) << cands.error().message();
+  // Stand-in scores: high near a planted ball, low elsewhere (the fusion head's job in the pipeline).
+  std::vector<float> prob, malig;
+  for (const Candidate& c : *cands) {
+    float p = 0.05f;
+    for (const Ball& b : spec.balls)
+      if (std::hypot(c.center_mm[0] - b.center[0], c.center_mm[1] - b.center[1], c.center_mm[2] - b.center[2]) <
+          b.radii[0])
+        p = static_cast<float>(0.6 + b.radii[0] / 30);
+    prob.push_back(p);
+    malig.push_back(p / 2);
+  }
+  auto r = build_findings(v, *mask, *cands, prob, malig, FindingsOptions{}, progress);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->scored.size(), cands->size());
+  ASSERT_EQ(r->findings.size(), 3u);
+  // Decreasing probability: 18 mm GGN, 10 mm solid, 4.4 mm solid.
+  const Finding& ggn = r->findings[0];
+  const Finding& big = r->findings[1];
+  const Finding& small = r->findings[2];
+  EXPECT_EQ(ggn.id, 1);
+  EXPECT_EQ(small.id, 3);
+  EXPECT_EQ(ggn.type, NoduleType::kGroundGlass);
+  EXPECT_NEAR(ggn.mean_diameter_mm, 18, 1.0);
+  EXPECT_EQ(ggn.lung_rads.category, LungRadsCategory::k2);
+  EXPECT_EQ(ggn.location.side, LungSide::kLeft);
+  EXPECT_EQ(big.type, NoduleType::kSolid);
+  EXPECT_NEAR(big.mean_diameter_mm, 10, 1.0);
+  EXPECT_EQ(big.lung_rads.category, LungRadsCategory::k4A);
+  EXPECT_EQ(big.location.side, LungSide::kRight);
+  EXPECT_FALSE(big.location.lobe.empty());
+  EXPECT_EQ(big.location.lobe[0], 'R');
+  EXPECT_NEAR(big.center_mm[2], 40, 1.0);
+  EXPECT_EQ(big.location.slice_index, std::lround(v.voxel_from_world({-70, -30, 40})[2]));
+  EXPECT_EQ(small.lung_rads.category, LungRadsCategory::k2);
+  EXPECT_EQ(big.evidence.at("probability"), "fusion head: nodule logit");
+  EXPECT_NEAR(big.probability, 0.6 + 5.0 / 30, 1e-6);
+  EXPECT_EQ(study_lung_rads(r->findings), "4A");
+}
+
+TEST(FindingsBuilder, MismatchedScoresAreBadInput) {
+  Volume v = Volume::allocate(8, 8, 8, {1, 1, 1}, {0, 0, 0});
+  LungMask m;
+  m.labels = Tensor::zeros({8, 8, 8}, DType::kU8);
+  NullProgress progress;
+  std::vector<Candidate> c(2);
+  auto r = build_findings(v, m, c, {0.5f}, {0.5f, 0.5f}, FindingsOptions{}, progress);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+}
+
+}  // namespace
+}  // namespace hilum
+
+#endif  // HILUM_HAVE_IMAGING

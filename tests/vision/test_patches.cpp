@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "vision/patches.h"
+
+namespace hilum {
+namespace {
+
+// A volume of parenchyma (-850 HU) with a +40 HU ball of `radius` mm at `center` (world).
+Volume ball_volume(Vec3 center, double radius, Vec3 spacing, Vec3 origin, std::array<double, 9> direction) {
+  Volume v = Volume::allocate(80, 70, 60, spacing, origin, direction);
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+        const double d = std::hypot(w[0] - center[0], w[1] - center[1], w[2] - center[2]);
+        v.data()[(z * v.ny() + y) * v.nx() + x] = d <= radius ? 40.f : -850.f;
+      }
+  return v;
+}
+
+// Centroid (row, col) of the bright pixels of one channel.
+std::pair<double, double> bright_centroid(const Tensor& p, int64_t n, int ch) {
+  const int64_t s = p.dim(2);
+  double sr = 0, sc = 0, count = 0;
+  for (int64_t r = 0; r < s; ++r)
+    for (int64_t c = 0; c < s; ++c)
+      if (p.data<uint8_t>()[((n * 3 + ch) * s + r) * s + c] > 128) sr += r, sc += c, ++count;
+  return {count ? sr / count : -1, count ? sc / count : -1};
+}
+
+TEST(Patches, BallAtAKnownWorldPointIsCentredInAllThreePlanes) {
+  // Anisotropic spacing and a flipped z axis (slices stacked inferior to superior).
+  const Vec3 center{-20.5, 31.0, -140.2};
+  Volume v = ball_volume(center, 5.0, {0.7, 0.7, 1.25}, {-48, 5, -105}, {1, 0, 0, 0, 1, 0, 0, 0, -1});
+  NullProgress progress;
+  auto p = extract_patches_u8(v, {center}, PatchOptions{}, progress);
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  ASSERT_EQ(p->shape(), (Shape{1, 3, 64, 64}));
+  for (int ch = 0; ch < 3; ++ch) {
+    auto [r, c] = bright_centroid(*p, 0, ch);
+    EXPECT_NEAR(r, 31.5, 0.3) << "channel " << ch;
+    EXPECT_NEAR(c, 31.5, 0.3) << "channel " << ch;
+  }
+  // Ball diameter 10 mm = ~14.3 pixels of 0.7 mm across the middle row of the axial plane.
+  int bright = 0;
+  for (int c = 0; c < 64; ++c) bright += p->data<uint8_t>()[32 * 64 + c] > 128;
+  EXPECT_NEAR(bright, 10.0 / 0.7, 1.5);
+}
+
+TEST(Patches, PlaneOrientationFollowsWorldAxes) {
+  // Ball offset +7 mm in x (patient left), +7 mm in y (posterior), +7 mm in z (superior).
+  Volume v = ball_volume({7, 7, 7}, 3.0, {0.8, 0.8, 0.8}, {-32, -28, -24}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+  NullProgress progress;
+  PatchOptions o;
+  o.spacing_mm = 0.5;
+  // Planes through the ball, centred 7 mm away from it along the in-plane axes.
+  auto q = extract_patches_u8(v, {Vec3{0, 0, 7}, Vec3{0, 7, 0}, Vec3{7, 0, 0}}, o, progress);
+  ASSERT_TRUE(q.ok());
+  // Axial slice z=7 centred at (0,0): the ball is +14 px right (x) and +14 px down (y).
+  auto [r0, c0] = bright_centroid(*q, 0, 0);
+  EXPECT_NEAR(c0, 31.5 + 14, 0.5);
+  EXPECT_NEAR(r0, 31.5 + 14, 0.5);
+  // Coronal slice y=7 centred at (0,7,0): +14 px right (x), 14 px up (superior = -row).
+  auto [r1, c1] = bright_centroid(*q, 1, 1);
+  EXPECT_NEAR(c1, 31.5 + 14, 0.5);
+  EXPECT_NEAR(r1, 31.5 - 14, 0.5);
+  // Sagittal slice x=7 centred at (7,0,0): +14 px right (posterior y), 14 px up.
+  auto [r2, c2] = bright_centroid(*q, 2, 2);
+  EXPECT_NEAR(c2, 31.5 + 14, 0.5);
+  EXPECT_NEAR(r2, 31.5 - 14, 0.5);
+}
+
+TEST(Patches, WindowQuantisationAndNormalisation) {
+  Volume v = Volume::allocate(4, 4, 4, {1, 1, 1}, {0, 0, 0});
+  for (float& x : v.hu.span<float>()) x = -600.f;  // the window level -> 0.5
+  NullProgress progress;
+  PatchOptions o;
+  o.size = 4;
+  o.spacing_mm = 0.1;
+  auto u8 = extract_patches_u8(v, {Vec3{1.5, 1.5, 1.5}}, o, progress);
+  ASSERT_TRUE(u8.ok());
+  EXPECT_EQ(u8->data<uint8_t>()[0], 128);  // round(0.5 * 255)
+  auto f = patches_to_input(*u8, o);
+  ASSERT_TRUE(f.ok());
+  EXPECT_NEAR(f->data<float>()[0], (128 / 255.0 - 0.5) / 0.25, 1e-6);
+  // Outside the volume reads as air: (-1000 - (-1350)) / 1500 * 255 = 59.5 -> 60.
+  auto outside = extract_patches_u8(v, {Vec3{100, 100, 100}}, o, progress);
+  EXPECT_EQ(outside->data<uint8_t>()[5], 60);
+}
+
+TEST(Patches, BadOptionsAreErrors) {
+  Volume v = Volume::allocate(4, 4, 4, {1, 1, 1}, {0, 0, 0});
+  NullProgress progress;
+  PatchOptions o;
+  o.size = 0;
+  EXPECT_EQ(extract_patches_u8(v, {}, o, progress).error().kind(), ErrorKind::kBadInput);
+  EXPECT_FALSE(extract_patches_u8(Volume{}, {}, PatchOptions{}, progress).ok());
+  EXPECT_FALSE(patches_to_input(Tensor::zeros({1, 2, 4, 4}, DType::kU8), PatchOptions{}).ok());
+}
+
+}  // namespace
+}  // namespace hilum

@@ -1,0 +1,437 @@
+#include "vision/io/lung_mask.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <limits>
+
+#include "vision/io/itk_bridge.h"
+
+namespace hilum {
+namespace {
+
+using itk_bridge::Grid;
+
+// Fills, slice by slice, background regions not connected to the slice border (4-connected).
+void fill_holes_2d(std::vector<uint8_t>& mask, const Grid& g) {
+  std::vector<uint8_t> outside(static_cast<size_t>(g.nx * g.ny));
+  std::vector<int64_t> stack;
+  for (int64_t z = 0; z < g.nz; ++z) {
+    uint8_t* m = mask.data() + z * g.nx * g.ny;
+    std::fill(outside.begin(), outside.end(), 0);
+    stack.clear();
+    auto push = [&](int64_t x, int64_t y) {
+      const int64_t i = y * g.nx + x;
+      if (!m[i] && !outside[i]) {
+        outside[i] = 1;
+        stack.push_back(i);
+      }
+    };
+    for (int64_t x = 0; x < g.nx; ++x) push(x, 0), push(x, g.ny - 1);
+    for (int64_t y = 0; y < g.ny; ++y) push(0, y), push(g.nx - 1, y);
+    while (!stack.empty()) {
+      const int64_t i = stack.back();
+      stack.pop_back();
+      const int64_t x = i % g.nx, y = i / g.nx;
+      if (x > 0) push(x - 1, y);
+      if (x + 1 < g.nx) push(x + 1, y);
+      if (y > 0) push(x, y - 1);
+      if (y + 1 < g.ny) push(x, y + 1);
+    }
+    for (int64_t i = 0; i < g.nx * g.ny; ++i)
+      if (!outside[i]) m[i] = 1;
+  }
+}
+
+// Voxels face-connected to `seed` with value <= upper; stops early (returns
+// what it has) once more than `limit` voxels are reached (a leak).
+std::vector<uint8_t> grow_below(const std::vector<float>& image, const Grid& g, const std::array<int64_t, 3>& seed,
+                                float upper, int64_t limit, int64_t& reached) {
+  std::vector<uint8_t> out(image.size(), 0);
+  std::vector<int64_t> stack{g.index(seed[0], seed[1], seed[2])};
+  out[stack[0]] = 1;
+  reached = 1;
+  while (!stack.empty() && reached <= limit) {
+    const int64_t i = stack.back();
+    stack.pop_back();
+    const int64_t x = i % g.nx, y = (i / g.nx) % g.ny, z = i / (g.nx * g.ny);
+    const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z}, {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+    for (const auto& n : nb) {
+      if (n[0] < 0 || n[1] < 0 || n[2] < 0 || n[0] >= g.nx || n[1] >= g.ny || n[2] >= g.nz) continue;
+      const int64_t j = g.index(n[0], n[1], n[2]);
+      if (out[j] || image[j] > upper) continue;
+      out[j] = 1;
+      ++reached;
+      stack.push_back(j);
+    }
+  }
+  return out;
+}
+
+// 6-neighbour dilation by one voxel.
+std::vector<uint8_t> dilate6(const std::vector<uint8_t>& m, const Grid& g) {
+  std::vector<uint8_t> out = m;
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        if (!m[g.index(x, y, z)]) continue;
+        if (x > 0) out[g.index(x - 1, y, z)] = 1;
+        if (x + 1 < g.nx) out[g.index(x + 1, y, z)] = 1;
+        if (y > 0) out[g.index(x, y - 1, z)] = 1;
+        if (y + 1 < g.ny) out[g.index(x, y + 1, z)] = 1;
+        if (z > 0) out[g.index(x, y, z - 1)] = 1;
+        if (z + 1 < g.nz) out[g.index(x, y, z + 1)] = 1;
+      }
+  return out;
+}
+
+struct Box {
+  int64_t x0, y0, z0, x1, y1, z1;  // inclusive-exclusive
+};
+
+Box bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
+  Box b{g.nx, g.ny, g.nz, 0, 0, 0};
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x)
+        if (m[g.index(x, y, z)]) {
+          b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.z0 = std::min(b.z0, z);
+          b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1), b.z1 = std::max(b.z1, z + 1);
+        }
+  return b;
+}
+
+// Morphological closing with a ball of `radius` mm (distance maps on the
+// object's bounding box grown by the radius). The result contains the input.
+Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, double radius) {
+  Box b = bounding_box(m, g);
+  if (b.x1 <= b.x0) return m;
+  const int64_t mx = static_cast<int64_t>(std::ceil(radius / g.spacing[0])) + 2;
+  const int64_t my = static_cast<int64_t>(std::ceil(radius / g.spacing[1])) + 2;
+  const int64_t mz = static_cast<int64_t>(std::ceil(radius / g.spacing[2])) + 2;
+  // The crop extends past the grid where needed, so the ball is never clipped at the volume's faces.
+  Grid c{b.x1 - b.x0 + 2 * mx, b.y1 - b.y0 + 2 * my, b.z1 - b.z0 + 2 * mz, g.spacing};
+  std::vector<uint8_t> crop(static_cast<size_t>(c.voxels()), 0);
+  for (int64_t z = b.z0; z < b.z1; ++z)
+    for (int64_t y = b.y0; y < b.y1; ++y)
+      for (int64_t x = b.x0; x < b.x1; ++x)
+        crop[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] = m[g.index(x, y, z)];
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(crop, c));
+  std::vector<uint8_t> dilated(crop.size());
+  for (size_t i = 0; i < crop.size(); ++i) dilated[i] = d1[i] <= radius;
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> d2, itk_bridge::signed_distance(dilated, c));
+  std::vector<uint8_t> out = m;
+  const double half_voxel = 0.5 * std::max({g.spacing[0], g.spacing[1], g.spacing[2]});
+  for (int64_t z = b.z0; z < b.z1; ++z)
+    for (int64_t y = b.y0; y < b.y1; ++y)
+      for (int64_t x = b.x0; x < b.x1; ++x)
+        if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(radius - half_voxel)) out[g.index(x, y, z)] = 1;
+  // The closing can reach past the object's box only by less than a voxel; ignore that rim.
+  return out;
+}
+
+// Splits one component that holds both lungs: erode until it falls apart into
+// two large cores, then give every voxel to the nearer core. Null when it never splits.
+Result<std::vector<uint8_t>> split_joined(const std::vector<uint8_t>& comp, const Grid& g) {
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(comp, g));
+  for (double r = 1.5; r <= 20.0; r += 1.5) {
+    std::vector<uint8_t> core(comp.size());
+    for (size_t i = 0; i < comp.size(); ++i) core[i] = sd[i] < -r;
+    std::vector<int64_t> sizes;
+    HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> labels, itk_bridge::label_components(core, g, false, sizes));
+    if (sizes.size() < 3 || sizes[2] < sizes[1] / 10) continue;
+    std::vector<uint8_t> a(comp.size()), b(comp.size());
+    for (size_t i = 0; i < comp.size(); ++i) a[i] = labels[i] == 1, b[i] = labels[i] == 2;
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> da, itk_bridge::signed_distance(a, g));
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> db, itk_bridge::signed_distance(b, g));
+    std::vector<uint8_t> part(comp.size(), 0);  // 1: nearer core a, 2: nearer core b
+    for (size_t i = 0; i < comp.size(); ++i)
+      if (comp[i]) part[i] = da[i] <= db[i] ? 1 : 2;
+    return part;
+  }
+  return std::vector<uint8_t>{};
+}
+
+}  // namespace
+
+std::string estimate_lobe(uint8_t side, double up, double back) {
+  up = std::clamp(up, 0.0, 1.0);
+  back = std::clamp(back, 0.0, 1.0);
+  const bool lower = up < 0.2 + 0.6 * back;
+  if (side == kRightLung) return lower ? "RLL" : (up < 0.6 ? "RML" : "RUL");
+  if (side == kLeftLung) return lower ? "LLL" : "LUL";
+  return "";
+}
+
+Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, Progress& progress) {
+  if (!volume.hu.defined() || volume.nx() < 8 || volume.ny() < 8 || volume.nz() < 1) {
+    return bad_input("lung mask: the volume is empty or too small");
+  }
+  progress.report(0.0, "lung mask");
+  const int64_t nx = volume.nx(), ny = volume.ny(), nz = volume.nz();
+  const int fx = std::max(1, static_cast<int>(std::lround(o.working_spacing_mm / volume.spacing[0])));
+  const int fy = std::max(1, static_cast<int>(std::lround(o.working_spacing_mm / volume.spacing[1])));
+  const int fz = std::max(1, static_cast<int>(std::lround(o.working_spacing_mm / volume.spacing[2])));
+  Grid g{(nx + fx - 1) / fx, (ny + fy - 1) / fy, (nz + fz - 1) / fz,
+         {volume.spacing[0] * fx, volume.spacing[1] * fy, volume.spacing[2] * fz}};
+
+  // Block-averaged HU on the working grid.
+  std::vector<float> hu(static_cast<size_t>(g.voxels()), 0.f);
+  {
+    std::vector<float> count(hu.size(), 0.f);
+    const float* src = volume.data();
+    for (int64_t z = 0; z < nz; ++z) {
+      for (int64_t y = 0; y < ny; ++y) {
+        const int64_t row = g.index(0, y / fy, z / fz);
+        const float* s = src + (z * ny + y) * nx;
+        for (int64_t x = 0; x < nx; ++x) hu[row + x / fx] += s[x], count[row + x / fx] += 1;
+      }
+    }
+    for (size_t i = 0; i < hu.size(); ++i) hu[i] /= count[i];
+  }
+  if (progress.cancelled()) return cancelled_error();
+
+  // Air inside the body: components of air touching no side face of the slab.
+  std::vector<uint8_t> air(hu.size());
+  for (size_t i = 0; i < hu.size(); ++i) air[i] = hu[i] < o.air_threshold_hu;
+  std::vector<int64_t> sizes;
+  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels, itk_bridge::label_components(air, g, false, sizes));
+  std::vector<uint8_t> outside_label(sizes.size(), 0);
+  for (int64_t z = 0; z < g.nz; ++z) {
+    for (int64_t x = 0; x < g.nx; ++x)
+      outside_label[air_labels[g.index(x, 0, z)]] = outside_label[air_labels[g.index(x, g.ny - 1, z)]] = 1;
+    for (int64_t y = 0; y < g.ny; ++y)
+      outside_label[air_labels[g.index(0, y, z)]] = outside_label[air_labels[g.index(g.nx - 1, y, z)]] = 1;
+  }
+  std::vector<uint8_t> inner(hu.size());
+  for (size_t i = 0; i < hu.size(); ++i) inner[i] = air_labels[i] != 0 && !outside_label[air_labels[i]];
+  // Body extent in x (everything that is not outside air), for the midline.
+  int64_t body_x0 = g.nx, body_x1 = -1;
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        const uint32_t l = air_labels[g.index(x, y, z)];
+        if (l == 0 || !outside_label[l]) body_x0 = std::min(body_x0, x), body_x1 = std::max(body_x1, x);
+      }
+  const double body_cx = body_x1 >= body_x0 ? 0.5 * (body_x0 + body_x1) : 0.5 * (g.nx - 1);
+  progress.report(0.2, "lung mask");
+  if (progress.cancelled()) return cancelled_error();
+
+  LungMask result;
+  const double voxel_ml = g.spacing[0] * g.spacing[1] * g.spacing[2] / 1000.0;
+
+  // Airways: grow the trachea from the superior-most slice with inner air.
+  {
+    const bool z_up = volume.world_from_voxel({0, 0, static_cast<double>(nz - 1)})[2] >
+                      volume.world_from_voxel({0, 0, 0})[2];
+    std::array<int64_t, 3> seed{-1, -1, -1};
+    for (int64_t s = 0; s < g.nz && seed[0] < 0; ++s) {
+      const int64_t z = z_up ? g.nz - 1 - s : s;
+      // 2-D components of inner air in this slice; the trachea is the small one nearest the midline.
+      Grid slice{g.nx, g.ny, 1, g.spacing};
+      std::vector<uint8_t> m(inner.begin() + z * g.nx * g.ny, inner.begin() + (z + 1) * g.nx * g.ny);
+      if (std::none_of(m.begin(), m.end(), [](uint8_t v) { return v; })) continue;
+      std::vector<int64_t> ss;
+      HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> lab, itk_bridge::label_components(m, slice, false, ss));
+      std::vector<double> sx(ss.size(), 0), sy(ss.size(), 0);
+      for (int64_t y = 0; y < g.ny; ++y)
+        for (int64_t x = 0; x < g.nx; ++x)
+          if (uint32_t l = lab[y * g.nx + x]) sx[l] += x, sy[l] += y;
+      double best = std::numeric_limits<double>::max();
+      const double body_w = std::max<double>(body_x1 - body_x0, 1);
+      for (size_t l = 1; l < ss.size(); ++l) {
+        const double area_cm2 = ss[l] * g.spacing[0] * g.spacing[1] / 100.0;
+        const double cx = sx[l] / ss[l];
+        const double off = std::abs(cx - body_cx);
+        if (area_cm2 < 0.3 || area_cm2 > 10 || off > 0.2 * body_w || off >= best) continue;
+        // Seed: the component's darkest voxel.
+        float darkest = 1e9f;
+        for (int64_t i = 0; i < g.nx * g.ny; ++i)
+          if (lab[i] == l && hu[z * g.nx * g.ny + i] < darkest) {
+            darkest = hu[z * g.nx * g.ny + i];
+            seed = {i % g.nx, i / g.nx, z};
+          }
+        best = off;
+      }
+      break;  // only the superior-most slice with inner air is searched
+    }
+    if (seed[0] >= 0) {
+      bool grown = false;
+      for (float threshold : {static_cast<float>(o.airway_threshold_hu), -975.f, -990.f}) {
+        if (hu[g.index(seed[0], seed[1], seed[2])] > threshold) continue;
+        const int64_t limit = static_cast<int64_t>(250.0 / voxel_ml);
+        int64_t n = 0;
+        std::vector<uint8_t> airway = grow_below(hu, g, seed, threshold, limit, n);
+        if (n > limit) continue;  // leaked into the lungs (> 250 ml): tighten
+        airway = dilate6(airway, g);
+        for (size_t i = 0; i < inner.size(); ++i)
+          if (airway[i]) inner[i] = 0;
+        grown = true;
+        break;
+      }
+      result.airways_removed = grown;
+      if (!grown) result.warnings.push_back("airway region growing leaked; airways were not removed");
+    } else {
+      result.warnings.push_back("no trachea found in the superior slices; airways were not removed");
+    }
+  }
+  progress.report(0.35, "lung mask");
+  if (progress.cancelled()) return cancelled_error();
+
+  // Lungs: the largest inner-air components.
+  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> labels, itk_bridge::label_components(inner, g, false, sizes));
+  if (sizes.size() < 2 || sizes[1] * voxel_ml < 5.0) {
+    return bad_input("lung mask: no lung-sized air region inside the body (is this a chest CT?)");
+  }
+  std::vector<uint8_t> side(hu.size(), 0);  // 1, 2: provisional lung ids
+  const bool two = sizes.size() >= 3 && sizes[2] >= sizes[1] * 15 / 100;
+  if (two) {
+    for (size_t i = 0; i < hu.size(); ++i) side[i] = labels[i] == 1 ? 1 : labels[i] == 2 ? 2 : 0;
+  } else {
+    std::vector<uint8_t> comp(hu.size());
+    int64_t left_of_mid = 0, total = 0;
+    for (int64_t z = 0; z < g.nz; ++z)
+      for (int64_t y = 0; y < g.ny; ++y)
+        for (int64_t x = 0; x < g.nx; ++x) {
+          const bool in = labels[g.index(x, y, z)] == 1;
+          comp[g.index(x, y, z)] = in;
+          total += in;
+          left_of_mid += in && x < body_cx;
+        }
+    const bool spans_midline = left_of_mid > total / 4 && total - left_of_mid > total / 4;
+    if (spans_midline) {
+      result.lungs_were_joined = true;
+      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> part, split_joined(comp, g));
+      if (part.empty()) {
+        result.warnings.push_back("lungs joined; split along the body midline");
+        for (int64_t z = 0; z < g.nz; ++z)
+          for (int64_t y = 0; y < g.ny; ++y)
+            for (int64_t x = 0; x < g.nx; ++x)
+              if (comp[g.index(x, y, z)]) side[g.index(x, y, z)] = x < body_cx ? 1 : 2;
+      } else {
+        side = std::move(part);
+      }
+    } else {
+      result.warnings.push_back("only one lung found");
+      side = std::move(comp);
+    }
+  }
+  progress.report(0.5, "lung mask");
+  if (progress.cancelled()) return cancelled_error();
+
+  // Which provisional lung is the patient's right: smaller world x (LPS: +x = left).
+  double cx[3] = {0, 0, 0};
+  int64_t cnt[3] = {0, 0, 0};
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x)
+        if (uint8_t s = side[g.index(x, y, z)]) {
+          cx[s] += volume.world_from_voxel({(x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5, (z + 0.5) * fz - 0.5})[0];
+          ++cnt[s];
+        }
+  uint8_t to_label[3] = {kNoLung, kRightLung, kLeftLung};
+  if (cnt[1] && cnt[2] && cx[1] / cnt[1] > cx[2] / cnt[2]) to_label[1] = kLeftLung, to_label[2] = kRightLung;
+  if (cnt[1] && !cnt[2]) {
+    // A single lung: its side from where it lies relative to the body's centre.
+    const double body_world_x = volume.world_from_voxel({(body_cx + 0.5) * fx - 0.5, 0, 0})[0];
+    to_label[1] = cx[1] / cnt[1] < body_world_x ? kRightLung : kLeftLung;
+  }
+
+  // Per lung: fill vessel holes slice by slice, then the rolling-ball closing.
+  std::vector<uint8_t> work(hu.size(), 0), raw(hu.size(), 0);
+  for (uint8_t s = 1; s <= 2; ++s) {
+    if (!cnt[s]) continue;
+    std::vector<uint8_t> m(hu.size());
+    for (size_t i = 0; i < m.size(); ++i) m[i] = side[i] == s;
+    for (size_t i = 0; i < m.size(); ++i)
+      if (m[i]) raw[i] = to_label[s];
+    fill_holes_2d(m, g);
+    HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.closing_radius_mm));
+    fill_holes_2d(m, g);
+    for (size_t i = 0; i < m.size(); ++i)
+      if (m[i] && (work[i] == 0 || side[i] == s)) work[i] = to_label[s];
+    progress.report(0.5 + 0.2 * s, "lung mask");
+    if (progress.cancelled()) return cancelled_error();
+  }
+
+  // Back to the volume grid (nearest block), extents, volumes, parenchyma HU.
+  result.labels = Tensor::zeros({nz, ny, nx}, DType::kU8);
+  uint8_t* out = result.labels.data<uint8_t>();
+  std::vector<int64_t> hist(1400, 0);  // HU -1200 .. 199
+  struct Acc {
+    int64_t n = 0;
+    int64_t y0 = std::numeric_limits<int64_t>::max(), y1 = -1, z0 = std::numeric_limits<int64_t>::max(), z1 = -1;
+  } acc[3];
+  const float* src = volume.data();
+  for (int64_t z = 0; z < nz; ++z)
+    for (int64_t y = 0; y < ny; ++y) {
+      const int64_t row = g.index(0, y / fy, z / fz);
+      for (int64_t x = 0; x < nx; ++x) {
+        const uint8_t l = work[row + x / fx];
+        if (!l) continue;
+        const int64_t i = (z * ny + y) * nx + x;
+        out[i] = l;
+        Acc& a = acc[l];
+        ++a.n;
+        a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z), a.z1 = std::max(a.z1, z);
+        if (raw[row + x / fx]) hist[std::clamp(static_cast<int>(src[i]) + 1200, 0, 1399)]++;
+      }
+    }
+  const double full_voxel_ml = volume.spacing[0] * volume.spacing[1] * volume.spacing[2] / 1000.0;
+  for (uint8_t l : {kRightLung, kLeftLung}) {
+    LungExtent& e = l == kRightLung ? result.right : result.left;
+    const Acc& a = acc[l];
+    if (!a.n) continue;
+    e.volume_ml = a.n * full_voxel_ml;
+    const Vec3 p0 = volume.world_from_voxel({0, static_cast<double>(a.y0), static_cast<double>(a.z0)});
+    const Vec3 p1 = volume.world_from_voxel({0, static_cast<double>(a.y1), static_cast<double>(a.z1)});
+    e.min_y = std::min(p0[1], p1[1]), e.max_y = std::max(p0[1], p1[1]);
+    e.min_z = std::min(p0[2], p1[2]), e.max_z = std::max(p0[2], p1[2]);
+  }
+  int64_t total = 0;
+  for (int64_t h : hist) total += h;
+  for (int64_t i = 0, run = 0; i < 1400 && total > 0; ++i) {
+    run += hist[i];
+    if (2 * run >= total) {
+      result.parenchyma_hu = static_cast<float>(i - 1200);
+      break;
+    }
+  }
+  progress.report(1.0, "lung mask");
+  return result;
+}
+
+LungPosition locate_in_lungs(const LungMask& mask, const Volume& volume, const Vec3& world) {
+  LungPosition pos;
+  if (!mask.labels.defined()) return pos;
+  const Vec3 v = volume.voxel_from_world(world);
+  const int64_t x = std::lround(v[0]), y = std::lround(v[1]), z = std::lround(v[2]);
+  auto inside = [&](int64_t a, int64_t b, int64_t c) {
+    return a >= 0 && b >= 0 && c >= 0 && a < volume.nx() && b < volume.ny() && c < volume.nz();
+  };
+  if (inside(x, y, z)) pos.side = mask.at(x, y, z);
+  if (pos.side == kNoLung && inside(x, y, z)) {
+    // Nearest lung voxel in the axial slice within 15 mm.
+    double best = 15.0 * 15.0;
+    const int64_t rx = static_cast<int64_t>(15.0 / volume.spacing[0]), ry = static_cast<int64_t>(15.0 / volume.spacing[1]);
+    for (int64_t yy = std::max<int64_t>(0, y - ry); yy <= std::min(volume.ny() - 1, y + ry); ++yy)
+      for (int64_t xx = std::max<int64_t>(0, x - rx); xx <= std::min(volume.nx() - 1, x + rx); ++xx) {
+        const uint8_t l = mask.at(xx, yy, z);
+        if (!l) continue;
+        const double dx = (xx - x) * volume.spacing[0], dy = (yy - y) * volume.spacing[1];
+        if (dx * dx + dy * dy < best) best = dx * dx + dy * dy, pos.side = l;
+      }
+  }
+  if (pos.side == kNoLung) {
+    // Outside every lung: the side from the lungs' centres is still informative.
+    return pos;
+  }
+  const LungExtent& e = pos.side == kRightLung ? mask.right : mask.left;
+  const double up = e.max_z > e.min_z ? (world[2] - e.min_z) / (e.max_z - e.min_z) : 0.5;
+  const double back = e.max_y > e.min_y ? (world[1] - e.min_y) / (e.max_y - e.min_y) : 0.5;
+  pos.lobe = estimate_lobe(pos.side, up, back);
+  return pos;
+}
+
+}  // namespace hilum

@@ -1,0 +1,92 @@
+#include "vision/patches.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace hilum {
+
+float sample_trilinear(const Volume& v, double x, double y, double z, float outside) {
+  const int64_t nx = v.nx(), ny = v.ny(), nz = v.nz();
+  if (!(x >= 0 && y >= 0 && z >= 0 && x <= nx - 1 && y <= ny - 1 && z <= nz - 1)) return outside;
+  const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), nx - 1), y0 = std::min<int64_t>(static_cast<int64_t>(y), ny - 1),
+                z0 = std::min<int64_t>(static_cast<int64_t>(z), nz - 1);
+  const int64_t x1 = std::min(x0 + 1, nx - 1), y1 = std::min(y0 + 1, ny - 1), z1 = std::min(z0 + 1, nz - 1);
+  const float fx = static_cast<float>(x - x0), fy = static_cast<float>(y - y0), fz = static_cast<float>(z - z0);
+  const float* d = v.data();
+  auto at = [&](int64_t xi, int64_t yi, int64_t zi) { return d[(zi * ny + yi) * nx + xi]; };
+  const float c00 = at(x0, y0, z0) * (1 - fx) + at(x1, y0, z0) * fx;
+  const float c10 = at(x0, y1, z0) * (1 - fx) + at(x1, y1, z0) * fx;
+  const float c01 = at(x0, y0, z1) * (1 - fx) + at(x1, y0, z1) * fx;
+  const float c11 = at(x0, y1, z1) * (1 - fx) + at(x1, y1, z1) * fx;
+  return (c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz;
+}
+
+Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers, const PatchOptions& o,
+                                  Progress& progress) {
+  if (!volume.hu.defined() || volume.hu.dtype() != DType::kF32) return bad_input("patches: the volume has no HU data");
+  if (o.size < 2 || o.size > 1024 || !(o.spacing_mm > 0) || !(o.window_width > 0)) {
+    return bad_input("patches: size must be 2..1024, spacing and window width positive");
+  }
+  const int64_t n = static_cast<int64_t>(centers.size()), s = o.size;
+  Tensor out = Tensor::empty({n, 3, s, s}, DType::kU8);
+  uint8_t* dst = out.data<uint8_t>();
+  // World step vectors (u, v) per plane, and their images in voxel space.
+  const Vec3 world_uv[3][2] = {{{1, 0, 0}, {0, 1, 0}}, {{1, 0, 0}, {0, 0, -1}}, {{0, 1, 0}, {0, 0, -1}}};
+  const Vec3 zero_voxel = volume.voxel_from_world({0, 0, 0});
+  auto voxel_step = [&](const Vec3& w) {
+    const Vec3 p = volume.voxel_from_world({w[0] * o.spacing_mm, w[1] * o.spacing_mm, w[2] * o.spacing_mm});
+    return Vec3{p[0] - zero_voxel[0], p[1] - zero_voxel[1], p[2] - zero_voxel[2]};
+  };
+  Vec3 step[3][2];
+  for (int c = 0; c < 3; ++c)
+    for (int a = 0; a < 2; ++a) step[c][a] = voxel_step(world_uv[c][a]);
+  const double low = o.window_level - o.window_width / 2;
+  const double half = (s - 1) / 2.0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i % 32 == 0) {
+      if (progress.cancelled()) return cancelled_error();
+      progress.report(static_cast<double>(i) / std::max<int64_t>(n, 1), "patches");
+    }
+    const Vec3 c = volume.voxel_from_world(centers[i]);
+    for (int ch = 0; ch < 3; ++ch) {
+      const Vec3& su = step[ch][0];
+      const Vec3& sv = step[ch][1];
+      uint8_t* plane = dst + (i * 3 + ch) * s * s;
+      for (int64_t r = 0; r < s; ++r) {
+        const double dv = r - half;
+        for (int64_t col = 0; col < s; ++col) {
+          const double du = col - half;
+          const float hu = sample_trilinear(volume, c[0] + du * su[0] + dv * sv[0], c[1] + du * su[1] + dv * sv[1],
+                                            c[2] + du * su[2] + dv * sv[2]);
+          const double value = std::clamp((hu - low) / o.window_width, 0.0, 1.0);
+          plane[r * s + col] = static_cast<uint8_t>(std::lround(value * 255.0));
+        }
+      }
+    }
+  }
+  progress.report(1.0, "patches");
+  return out;
+}
+
+Result<Tensor> patches_to_input(const Tensor& u8, const PatchOptions& o) {
+  if (!u8.defined() || u8.dtype() != DType::kU8 || u8.rank() != 4 || u8.dim(1) != 3) {
+    return bad_input("patches: expected uint8 [N, 3, S, S]");
+  }
+  if (!(o.std > 0)) return bad_input("patches: normalisation std must be positive");
+  Tensor out = Tensor::empty(u8.shape(), DType::kF32);
+  const uint8_t* src = u8.data<uint8_t>();
+  float* dst = out.data<float>();
+  float lut[256];
+  for (int v = 0; v < 256; ++v) lut[v] = (v / 255.0f - o.mean) / o.std;
+  for (int64_t i = 0; i < u8.numel(); ++i) dst[i] = lut[src[i]];
+  return out;
+}
+
+Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& centers, const PatchOptions& o,
+                               Progress& progress) {
+  HILUM_ASSIGN_OR_RETURN(Tensor u8, extract_patches_u8(volume, centers, o, progress));
+  return patches_to_input(u8, o);
+}
+
+}  // namespace hilum

@@ -1,0 +1,54 @@
+// 2.5D patches for the image branch: for each candidate, three orthogonal
+// planes through its centre (axial, coronal, sagittal), resampled isotropically
+// with trilinear interpolation, in a lung window, as the three channels of one
+// image. Dependency-free (vision_core) so every build, the GPU machine's
+// included, makes exactly the same patches for training and inference.
+//
+// Plane orientation (world LPS axes; S = size, pixel (row, col) sits at
+// centre + (col - (S-1)/2) * spacing * u + (row - (S-1)/2) * spacing * v):
+//   channel 0 axial:    u = +x (towards patient left), v = +y (posterior)
+//                       -> the usual radiological axial view
+//   channel 1 coronal:  u = +x (patient left),         v = -z (inferior)
+//   channel 2 sagittal: u = +y (posterior),            v = -z (inferior)
+// The centre lies between the four middle pixels. Outside the volume reads as
+// air (-1000 HU).
+//
+// Window: value = clamp((HU - (level - width/2)) / width, 0, 1), quantised to
+// 1/255 steps, so the uint8 form (value * 255) is exact and training data
+// exported as uint8 equals what inference sees. The network input is
+// (value - mean) / std.
+#pragma once
+
+#include <vector>
+
+#include "model/progress.h"
+#include "model/result.h"
+#include "model/tensor.h"
+#include "vision/volume.h"
+
+namespace hilum {
+
+struct PatchOptions {
+  int size = 64;              // pixels per side
+  double spacing_mm = 0.7;    // pixel spacing
+  double window_level = -600;  // HU
+  double window_width = 1500;  // HU
+  float mean = 0.5f;          // network input normalisation
+  float std = 0.25f;
+};
+
+// uint8 [N, 3, size, size]: windowed planes (0 = level - width/2 or below, 255 = top).
+Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers_mm,
+                                  const PatchOptions& options, Progress& progress);
+
+// uint8 patches -> f32 network input [N, 3, size, size]: (u8 / 255 - mean) / std.
+Result<Tensor> patches_to_input(const Tensor& patches_u8, const PatchOptions& options);
+
+// Both steps.
+Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& centers_mm, const PatchOptions& options,
+                               Progress& progress);
+
+// Trilinear HU at a continuous voxel index (x, y, z); `outside` beyond the volume.
+float sample_trilinear(const Volume& volume, double x, double y, double z, float outside = -1000.f);
+
+}  // namespace hilum
