@@ -40,5 +40,6 @@ void register_tokenize_command(CommandLine& cl);  // tokenize
 void register_eval_commands(CommandLine& cl);    // eval roc, eval froc, eval batch
 void register_text_commands(CommandLine& cl);    // lm-logits, generate
 void register_resnet_command(CommandLine& cl);   // resnet
+void register_batch_commands(CommandLine& cl);   // analyze, batch (cmd_batch.cpp)
 
 }  // namespace hilum::cli
