@@ -134,6 +134,57 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) { return bundle.drafter; }
 
+Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
+                                         const std::vector<Candidate>& candidates, const std::string& clinical_text,
+                                         Progress& progress) {
+  CandidateScores out;
+  const int64_t n = static_cast<int64_t>(candidates.size());
+  if (n == 0) return out;
+  std::vector<Vec3> centres;
+  for (const Candidate& c : candidates) centres.push_back(c.center_mm);
+  const PatchOptions po;
+  Tensor patches;
+  {
+    ProgressRange p(progress, 0.0, 0.2);
+    HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, po, p));
+  }
+  // Image tokens, in batches (bounded memory).
+  const int64_t batch = 32;
+  std::vector<Tensor> parts;
+  for (int64_t s = 0; s < n; s += batch) {
+    if (progress.cancelled()) return cancelled_error();
+    progress.report(0.2 + 0.6 * static_cast<double>(s) / n, "image branch");
+    const int64_t m = std::min(batch, n - s);
+    Tensor slice = Tensor::empty({m, 3, po.size, po.size}, DType::kF32);
+    const size_t per = static_cast<size_t>(3 * po.size * po.size);
+    std::copy_n(patches.data<float>() + s * per, m * per, slice.data<float>());
+    Tensor in = slice;
+    if (b.device == Device::kCUDA) {
+      HILUM_ASSIGN_OR_RETURN(in, slice.to_dtype(DType::kF16));
+    }
+    HILUM_ASSIGN_OR_RETURN(Tensor maps, b.resnet->forward(in, ResNetOutput::kSpatialFeatures));
+    if (maps.device() != Device::kCPU) {
+      HILUM_ASSIGN_OR_RETURN(maps, maps.to(Device::kCPU));
+    }
+    HILUM_ASSIGN_OR_RETURN(Tensor part, image_tokens_from_feature_maps(maps));
+    parts.push_back(std::move(part));
+  }
+  const int64_t k = parts.front().dim(1), c = parts.front().dim(2);
+  Tensor tokens = Tensor::empty({n, k, c}, DType::kF32);
+  int64_t row = 0;
+  for (const Tensor& t : parts) {
+    std::copy_n(t.data<float>(), t.numel(), tokens.data<float>() + row * k * c);
+    row += t.dim(0);
+  }
+  progress.report(0.85, "clinical text");
+  HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
+  HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device));
+  out.probability.assign(fused.probability.data<float>(), fused.probability.data<float>() + n);
+  out.malignancy.assign(fused.malignancy.data<float>(), fused.malignancy.data<float>() + n);
+  progress.report(1.0, "fusion");
+  return out;
+}
+
 Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& b, Progress& progress) {
   StudyAnalysis a;
   LoadOptions lo;
@@ -161,55 +212,15 @@ Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBu
     ProgressRange p(progress, 0.45, 0.65);
     HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(a.volume, mask, CandidateOptions{}, p));
   }
-  std::vector<float> probability(candidates.size()), malignancy(candidates.size());
-  if (!candidates.empty()) {
-    std::vector<Vec3> centres;
-    for (const Candidate& c : candidates) centres.push_back(c.center_mm);
-    const PatchOptions po;
-    Tensor patches;
-    {
-      ProgressRange p(progress, 0.65, 0.7);
-      HILUM_ASSIGN_OR_RETURN(patches, extract_patches(a.volume, centres, po, p));
-    }
-    // Image tokens, in batches (bounded memory).
-    const int64_t n = static_cast<int64_t>(candidates.size()), batch = 32;
-    std::vector<Tensor> token_parts;
-    Tensor tokens;
-    for (int64_t s = 0; s < n; s += batch) {
-      if (progress.cancelled()) return cancelled_error();
-      progress.report(0.7 + 0.15 * static_cast<double>(s) / n, "image branch");
-      const int64_t m = std::min(batch, n - s);
-      Tensor slice = Tensor::empty({m, 3, po.size, po.size}, DType::kF32);
-      const size_t per = static_cast<size_t>(3 * po.size * po.size);
-      std::copy_n(patches.data<float>() + s * per, m * per, slice.data<float>());
-      Tensor in = slice;
-      if (b.device == Device::kCUDA) {
-        HILUM_ASSIGN_OR_RETURN(in, slice.to_dtype(DType::kF16));
-      }
-      HILUM_ASSIGN_OR_RETURN(Tensor maps, b.resnet->forward(in, ResNetOutput::kSpatialFeatures));
-      if (maps.device() != Device::kCPU) {
-        HILUM_ASSIGN_OR_RETURN(maps, maps.to(Device::kCPU));
-      }
-      HILUM_ASSIGN_OR_RETURN(Tensor part, image_tokens_from_feature_maps(maps));
-      token_parts.push_back(std::move(part));
-    }
-    const int64_t k = token_parts.front().dim(1), c = token_parts.front().dim(2);
-    tokens = Tensor::empty({n, k, c}, DType::kF32);
-    int64_t row = 0;
-    for (const Tensor& t : token_parts) {
-      std::copy_n(t.data<float>(), t.numel(), tokens.data<float>() + row * k * c);
-      row += t.dim(0);
-    }
-    progress.report(0.85, "clinical text");
-    HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, request.clinical_text));
-    HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device));
-    std::copy_n(fused.probability.data<float>(), n, probability.begin());
-    std::copy_n(fused.malignancy.data<float>(), n, malignancy.begin());
+  CandidateScores scores;
+  {
+    ProgressRange p(progress, 0.65, 0.88);
+    HILUM_ASSIGN_OR_RETURN(scores, score_candidates(b, a.volume, candidates, request.clinical_text, p));
   }
   FindingsResult fr;
   {
     ProgressRange p(progress, 0.88, 1.0);
-    HILUM_ASSIGN_OR_RETURN(fr, build_findings(a.volume, mask, candidates, probability, malignancy, b.findings, p));
+    HILUM_ASSIGN_OR_RETURN(fr, build_findings(a.volume, mask, candidates, scores.probability, scores.malignancy, b.findings, p));
   }
   a.findings.series_uid = a.study.series_instance_uid;
   a.findings.generator = "hilum " + hilum_version();

@@ -30,6 +30,7 @@
 #include "app/findings_builder.h"
 #include "app/narrative.h"
 #include "fusion/findings.h"
+#include "vision/io/candidates.h"
 #include "model/progress.h"
 #include "model/result.h"
 #include "vision/volume.h"
@@ -71,6 +72,15 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const std::filesyst
 // (for the narrative impression).
 std::string model_bundle_label(const ModelBundle& bundle);
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle);
+
+// The fusion stage alone: nodule probability and malignancy of each candidate
+// given the study's note (the only place the note enters the pipeline).
+struct CandidateScores {
+  std::vector<float> probability, malignancy;
+};
+Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
+                                         const std::vector<Candidate>& candidates, const std::string& clinical_text,
+                                         Progress& progress);
 
 // The real pipeline. Thread-safe: one bundle may serve several studies at once.
 Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& bundle, Progress& progress);

@@ -71,10 +71,10 @@ const DSRBasicCodedEntry kRecommendation("121075", "DCM", "Recommendation");
 const DSRBasicCodedEntry kMm3("mm3", "UCUM", "cubic millimeter");
 const DSRBasicCodedEntry kNoUnits("1", "UCUM", "no units");
 constexpr const char* kPrivateScheme = "99HILUM";
-const DSRBasicCodedEntry kNoduleType("nodule-type", kPrivateScheme, "Nodule type");
-const DSRBasicCodedEntry kLungRads("lung-rads", kPrivateScheme, "Lung-RADS v2022 category");
-const DSRBasicCodedEntry kNoduleProbability("nodule-probability", kPrivateScheme, "Nodule probability");
-const DSRBasicCodedEntry kMalignancy("malignancy-probability", kPrivateScheme, "Malignancy probability");
+const DSRBasicCodedEntry kNoduleType("NODTYPE", kPrivateScheme, "Nodule type");
+const DSRBasicCodedEntry kLungRads("LUNGRADS", kPrivateScheme, "Lung-RADS v2022 category");
+const DSRBasicCodedEntry kNoduleProbability("NODPROB", kPrivateScheme, "Nodule probability");
+const DSRBasicCodedEntry kMalignancy("MALPROB", kPrivateScheme, "Malignancy probability");
 
 DSRBasicCodedEntry lobe_code(const std::string& lobe) {
   if (lobe == "RUL") return DSRBasicCodedEntry("42400003", "SCT", "Upper lobe of right lung");
@@ -180,7 +180,8 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
 
   // Image library: every slice of the series.
   TID1600_ImageLibrary& library = report.getImageLibrary();
-  HILUM_RETURN_IF_ERROR(check(library.addImageGroup(), "image library"));
+  if (!library.hasImageLibrary()) HILUM_RETURN_IF_ERROR(check(library.createNewImageLibrary(), "image library"));
+  HILUM_RETURN_IF_ERROR(check(library.addImageGroup(), "image library group"));
   for (size_t k = 0; k < study.sop_instance_uids.size(); ++k) {
     DcmItem item;
     const std::string& cls =

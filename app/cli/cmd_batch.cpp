@@ -31,6 +31,8 @@ constexpr int kExitSomeStudiesFailed = 3;
 struct ModelArgs {
   std::string bundle;
   std::string device = "cpu";
+  double min_probability = FindingsOptions{}.min_probability;
+  int max_findings = FindingsOptions{}.max_findings;
   std::string narrative_model;  // a Hugging Face folder, "none", or empty (the bundle's text model)
 };
 
@@ -39,6 +41,11 @@ void add_model_options(CLI::App* cmd, ModelArgs& m) {
                   "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE")
       ->type_name("DIR");
   cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
+  cmd->add_option("--min-probability", m.min_probability,
+                  "Operating point: a candidate becomes a finding at or above this nodule probability (default 0.5)")
+      ->type_name("P");
+  cmd->add_option("--max-findings", m.max_findings, "At most this many findings per study (default 25)")
+      ->type_name("N");
   cmd->add_option("--narrative-model", m.narrative_model,
                   "Text model folder (with tokenizer.json) that drafts the impression, or 'none' for the template; "
                   "default: the bundle's general text model")
@@ -59,8 +66,14 @@ struct LoadedModels {
 Result<LoadedModels> load_models(const ModelArgs& m) {
   LoadedModels out;
   HILUM_ASSIGN_OR_RETURN(fs::path dir, bundle_dir(m));
+  if (!(m.min_probability >= 0 && m.min_probability <= 1)) {
+    return bad_input("--min-probability must lie in [0, 1]");
+  }
+  if (m.max_findings < 0) return bad_input("--max-findings must not be negative");
   BundleOptions bo;
   bo.device = m.device;
+  bo.findings.min_probability = m.min_probability;
+  bo.findings.max_findings = m.max_findings;
   HILUM_ASSIGN_OR_RETURN(out.bundle, load_model_bundle(dir, bo));
   if (m.narrative_model == "none") return out;
   if (m.narrative_model.empty()) {
@@ -116,8 +129,11 @@ Status run_analyze(const AnalyzeArgs& a) {
     ProgressRange p(progress, 0, 0.85);
     HILUM_ASSIGN_OR_RETURN(analysis, analyze_study(request, *models.bundle, p));
   }
-  progress.report(0.9, "impression");
-  const Narrative narrative = write_impression(analysis.findings, models.drafter.get(), &progress);
+  Narrative narrative;
+  {
+    ProgressRange p(progress, 0.85, 0.95);
+    narrative = write_impression(analysis.findings, models.drafter.get(), &p);
+  }
   HILUM_ASSIGN_OR_RETURN(StudyReportFiles files, write_study_reports(analysis, narrative, a.out));
   progress.finish();
   for (const std::string& n : files.notes) log_warning(n);

@@ -7,6 +7,7 @@
 #include <QFont>
 #include <QFontMetricsF>
 #include <QGuiApplication>
+#include <QHashFunctions>
 #include <QImage>
 #include <QPageLayout>
 #include <QPageSize>
@@ -18,6 +19,7 @@
 #include <mutex>
 
 #include "app/report_pdf.h"
+#include "model/log.h"
 
 namespace hilum {
 namespace {
@@ -155,7 +157,7 @@ void draw_table(Layout& l, const ReportContent& c) {
       {"Short\n(mm)", 34, &ReportTableRow::short_axis},
       {"Mean\n(mm)", 34, &ReportTableRow::mean_diameter},
       {"Volume\n(mm\u00b3)", 44, &ReportTableRow::volume},
-      {"Type", 97, &ReportTableRow::type},
+      {"Type", 131, &ReportTableRow::type},
       {"Nodule\nprob.", 38, &ReportTableRow::probability},
       {"Malig-\nnancy", 38, &ReportTableRow::malignancy},
       {"Lung-\nRADS", 40, &ReportTableRow::lung_rads},
@@ -381,6 +383,20 @@ Result<std::string> render_report_pdf_qt(const ReportContent& content) {
   return std::string(bytes.constData(), static_cast<size_t>(bytes.size()));
 }
 
+namespace {
+
+// Qt's own messages (font and platform notes) go to the log at debug level.
+void qt_message(QtMsgType type, const QMessageLogContext&, const QString& message) {
+  const std::string text = "Qt: " + message.toStdString();
+  if (type == QtCriticalMsg || type == QtFatalMsg) {
+    log_error(text);
+  } else {
+    log_debug(text);
+  }
+}
+
+}  // namespace
+
 Status install_qt_pdf_renderer() {
   {
     std::lock_guard<std::mutex> lock(qt_mutex());
@@ -389,6 +405,9 @@ Status install_qt_pdf_renderer() {
       static int argc = 1;
       static char name[] = "hilum";
       static char* argv[] = {name, nullptr};
+      qInstallMessageHandler(qt_message);
+      // Qt writes the PDF's fonts in QHash order: a fixed seed makes it (and the bytes) reproducible.
+      QHashSeed::setDeterministicGlobalSeed();
       static QGuiApplication* app = new QGuiApplication(argc, argv);  // lives until exit
       (void)app;
     }

@@ -83,7 +83,8 @@ inline void write_tiny_bundle(const fs::path& dir, const TinyBundleOptions& opt 
     std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
     const bool norm = name.find("norm") != std::string::npos;
     const float fan_in = shape.size() == 2 ? static_cast<float>(shape[1]) : 1.0f;
-    std::normal_distribution<float> d(0.0f, name.rfind("head.2.", 0) == 0 ? opt.head_std : 1.0f / std::sqrt(fan_in));
+    const bool head = name.rfind("head.", 0) == 0;
+    std::normal_distribution<float> d(0.0f, (head ? opt.head_std : 1.0f) / std::sqrt(fan_in));
     for (float& x : v) x = norm ? (name.find(".weight") != std::string::npos ? 1.0f : 0.0f) : d(rng);
     if (name == "head.2.bias") v[0] = opt.nodule_bias;
     tensors.emplace_back(name, Tensor::from_f32(shape, v));
