@@ -66,14 +66,31 @@ double round_to(double v, int decimals) {
   return std::round(v * scale) / scale;
 }
 
-// Numbers written in the text (digits; "two" .. "twenty" as words). Digits
+// A number written in the draft with the word after it (its unit: "mm",
+// "mm3", "%", "months", "x", ...), lower case.
+struct WrittenNumber {
+  double value = 0;
+  std::string token, unit;
+};
+
+// Numbers written in the text (digits; "zero" .. "twenty" as words). Digits
 // glued to letters ("mm3", "T2", "v2022") are units or names, not values.
-std::vector<std::pair<double, std::string>> numbers_in(const std::string& text) {
+std::vector<WrittenNumber> numbers_in(const std::string& text) {
   static const char* kWords[] = {"zero",    "one",      "two",      "three",   "four",    "five",    "six",
                                  "seven",   "eight",    "nine",     "ten",     "eleven",  "twelve",  "thirteen",
                                  "fourteen", "fifteen", "sixteen",  "seventeen", "eighteen", "nineteen", "twenty"};
-  std::vector<std::pair<double, std::string>> out;
+  std::vector<WrittenNumber> out;
   const size_t n = text.size();
+  auto unit_after = [&](size_t j) {
+    while (j < n && (text[j] == ' ' || text[j] == '-')) ++j;
+    if (j < n && text[j] == '%') return std::string("%");
+    size_t k = j;
+    while (k < n && !std::isspace(static_cast<unsigned char>(text[k])) &&
+           std::string(",;:.()").find(text[k]) == std::string::npos) {
+      ++k;
+    }
+    return lower(text.substr(j, k - j));
+  };
   size_t i = 0;
   while (i < n) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
@@ -82,7 +99,7 @@ std::vector<std::pair<double, std::string>> numbers_in(const std::string& text) 
       while (j < n && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) ++j;
       const std::string word = lower(text.substr(i, j - i));
       for (int w = 0; w <= 20; ++w) {
-        if (word == kWords[w]) out.emplace_back(w, word);
+        if (word == kWords[w]) out.push_back({double(w), word, unit_after(j)});
       }
       i = j;
       continue;
@@ -95,15 +112,20 @@ std::vector<std::pair<double, std::string>> numbers_in(const std::string& text) 
         while (j < n && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
       }
       const std::string token = text.substr(i, j - i);
-      // A digit run that continues into letters ("4A" outside a category, "3rd") is read as its number.
-      out.emplace_back(std::strtod(token.c_str(), nullptr), token);
-      i = j;
-      while (i < n && std::isalnum(static_cast<unsigned char>(text[i]))) ++i;
+      // A digit run that continues into letters ("3rd", "4A" outside a category) is read as its number.
+      size_t k = j;
+      while (k < n && std::isalnum(static_cast<unsigned char>(text[k]))) ++k;
+      out.push_back({std::strtod(token.c_str(), nullptr), token, k > j ? lower(text.substr(j, k - j)) : unit_after(j)});
+      i = k;
       continue;
     }
     ++i;
   }
   return out;
+}
+
+bool any_same(const std::vector<double>& allowed, double v) {
+  return std::any_of(allowed.begin(), allowed.end(), [&](double a) { return same_number(v, a); });
 }
 
 }  // namespace
@@ -220,37 +242,50 @@ ImpressionCheck check_impression(const std::string& draft, const FindingsDocumen
     if (!sides.count((*it)[1].str())) return fail("no finding lies on the " + (*it)[1].str());
   }
 
-  // Numbers.
-  std::vector<double> allowed;
-  allowed.push_back(static_cast<double>(doc.findings.size()));
-  auto add_probability = [&](double p) {
-    allowed.push_back(p);
-    allowed.push_back(round_to(p, 2));
-    allowed.push_back(round_to(p * 100, 0));
-    allowed.push_back(round_to(p * 100, 1));
-  };
+  // Numbers, by what they are written as: sizes before "mm" (and in "a x b"),
+  // volumes before "mm3", percentages, follow-up intervals before "months";
+  // any other number must be one of the findings' numbers.
+  std::vector<double> sizes, volumes, percents, intervals, general;
+  general.push_back(static_cast<double>(doc.findings.size()));
   std::set<LungRadsCategory> present;
   for (const Finding& f : doc.findings) {
-    allowed.push_back(f.id);
+    general.push_back(f.id);
     for (double mm : {f.long_axis_mm, f.short_axis_mm, f.mean_diameter_mm, f.solid_component_mm}) {
-      allowed.push_back(mm);
-      allowed.push_back(round_to(mm, 1));
+      sizes.push_back(mm);
+      sizes.push_back(round_to(mm, 1));
     }
-    allowed.push_back(f.volume_mm3);
-    allowed.push_back(round_to(f.volume_mm3, 0));
-    allowed.push_back(round_to(f.volume_mm3, 1));
-    add_probability(f.probability);
-    add_probability(f.malignancy);
+    volumes.push_back(f.volume_mm3);
+    volumes.push_back(round_to(f.volume_mm3, 0));
+    volumes.push_back(round_to(f.volume_mm3, 1));
+    for (double p : {f.probability, f.malignancy}) {
+      general.push_back(p);
+      general.push_back(round_to(p, 2));
+      percents.push_back(round_to(p * 100, 0));
+      percents.push_back(round_to(p * 100, 1));
+    }
     present.insert(f.lung_rads.category);
   }
   present.insert(doc.findings.empty() ? LungRadsCategory::k1 : most_suspicious(doc.findings)->lung_rads.category);
   for (LungRadsCategory c : present) {
-    for (const auto& [v, token] : numbers_in(corpus_management(c))) allowed.push_back(v);
-    for (const auto& [v, token] : numbers_in(std::string(lung_rads_management(c)))) allowed.push_back(v);
+    for (const std::string& m : {corpus_management(c), std::string(lung_rads_management(c))}) {
+      for (const WrittenNumber& w : numbers_in(m)) {
+        (w.unit == "mm" ? sizes : intervals).push_back(w.value);
+      }
+    }
   }
-  for (const auto& [v, token] : numbers_in(text)) {
-    const bool ok = std::any_of(allowed.begin(), allowed.end(), [&](double a) { return same_number(v, a); });
-    if (!ok) return fail("the number " + token + " is not in the findings");
+  for (const std::vector<double>* v : {&sizes, &volumes, &percents, &intervals}) {
+    general.insert(general.end(), v->begin(), v->end());
+  }
+  for (const WrittenNumber& w : numbers_in(text)) {
+    const std::string& u = w.unit;
+    const std::vector<double>& allowed = u == "mm" || u == "x" || u == "\xc3\x97" ? sizes
+                                         : u == "mm3" || u == "mm\xc2\xb3" || u == "cubic" ? volumes
+                                         : u == "%" || u == "percent" ? percents
+                                         : u == "month" || u == "months" ? intervals
+                                                                         : general;
+    if (!any_same(allowed, w.value)) {
+      return fail("the number " + w.token + (u.empty() ? "" : " " + u) + " is not in the findings");
+    }
   }
   return ImpressionCheck{true, ""};
 }

@@ -89,6 +89,7 @@ TEST(Narrative, CheckAcceptsFaithfulDrafts) {
            "nodule in the left lower lobe, 7 x 5 mm (Lung-RADS 3). Overall Lung-RADS category 4B.",
            "1. Part-solid nodule in the right upper lobe with dimensions of 25.3 x 23.8 mm (Lung-RADS 4B).",
            "Nodule 1 has a malignancy probability of 41% and a solid component of 15.6 mm; volume 7154 mm3.",
+           "Nodule 1 (97 % nodule probability) measures 25.3 \u00d7 23.8 mm, 7153.7 mm\u00b3.",
            "Nodule 2 warrants low-dose CT in 6 months; diagnostic chest CT is advised for nodule 1."}) {
     const ImpressionCheck c = check_impression(draft, d);
     EXPECT_TRUE(c.ok) << draft << " -> " << c.reason;
@@ -109,6 +110,10 @@ TEST(Narrative, CheckRejectsDisagreeingDrafts) {
            {"No pulmonary nodule identified. Lung-RADS 4B.", "no nodule"},
            {"Three nodules were found.", "three"},
            {"Follow-up in 24 months.", "24"},
+           // Units matter: 2 is a nodule id and the count, but no size; 25.3 is a size, not a volume.
+           {"The largest nodule measures 2 mm.", "2 mm"},
+           {"Nodule 1 has a volume of 25.3 mm3.", "25.3 mm3"},
+           {"Nodule 2 carries a 50% risk.", "50 %"},
            {"", "empty"},
            {"<|findings|> Nodule 1", "control token"},
        }) {
