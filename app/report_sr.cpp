@@ -1,6 +1,7 @@
 #include "app/report_sr.h"
 
 #include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <vector>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmsr/cmr/init.h>
 #include <dcmtk/dcmsr/cmr/tid1500.h>
 #include <dcmtk/dcmsr/cmr/tid4019.h>
 #include <dcmtk/dcmsr/codes/dcm.h>
@@ -171,6 +173,9 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
   const std::string sr_instance_uid = hashed_uid("sr-instance:" + findings_key);
   const std::string device_uid = hashed_uid("device:hilum");
 
+  // DCMTK fills its context-group code lists lazily, which is not thread-safe: once, up front.
+  static std::once_flag cmr_init;
+  std::call_once(cmr_init, [] { CMR_ContentMappingResource::initializeAllContextGroups(); });
   TID1500_MeasurementReport report(CMR_CID7021::ImagingMeasurementReport);
   HILUM_RETURN_IF_ERROR(check(report.setLanguage(CID5000_Languages::English_US), "language"));
   HILUM_RETURN_IF_ERROR(check(report.getObservationContext().addDeviceObserver(device_uid.c_str(), "hilum", "Hilum",
