@@ -5,7 +5,12 @@
 //   Cuda/*  the CUDA engine with random bf16 weights at the published
 //           OLMoE-1B-7B geometry (prefill of 512 tokens; greedy decode at batch
 //           1 and 16 with CUDA graphs) and at DeepSeek-V2-Lite's (decode,
-//           batch 1). Skipped without a GPU.
+//           batch 1), for each kernel choice on the same model:
+//             fused      fused decode kernels / tensor-core prefill (default)
+//             fused_pdl  the same with programmatic dependent launch
+//             fused_padded  tensor-core attention, padded cuBLAS expert GEMMs
+//             first_gen  the first-generation kernels (reference)
+//           Skipped without a GPU.
 // Side by side with transformers: bench/moe_torch.py (scripts/gpu/bench_moe.sh).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -165,12 +170,35 @@ CudaTextModel* gpu_model(const std::string& which) {
   return slot->get();
 }
 
-void BM_CudaPrefill(benchmark::State& state) {
-  CudaTextModel* m = gpu_model("olmoe");
+// Kernel choices by benchmark argument: 0 first_gen, 1 fused, 2 fused_pdl,
+// 3 fused with the padded cuBLAS expert GEMMs instead of the grouped ones.
+CudaKernels kernels_of(int64_t choice) {
+  CudaKernels k;
+  if (choice == 0) {
+    k.fused_decode = false;
+    k.tensor_core_prefill = false;
+  }
+  k.programmatic_launch = choice == 2;
+  k.grouped_experts = choice != 3;
+  return k;
+}
+
+bool use_kernels(benchmark::State& state, CudaTextModel* m, int64_t choice) {
   if (!m) {
     state.SkipWithError("no CUDA device");
-    return;
+    return false;
   }
+  Status s = m->set_kernels(kernels_of(choice));
+  if (!s.ok()) {
+    state.SkipWithError(s.error().message().c_str());
+    return false;
+  }
+  return true;
+}
+
+void BM_CudaPrefill(benchmark::State& state, int64_t choice) {
+  CudaTextModel* m = gpu_model("olmoe");
+  if (!use_kernels(state, m, choice)) return;
   const auto ids = tokens(state.range(0), m->config().vocab_size);
   for (auto _ : state) {
     m->reset(0);
@@ -186,19 +214,26 @@ void BM_CudaPrefill(benchmark::State& state) {
   state.counters["tok/s"] = benchmark::Counter(static_cast<double>(state.range(0)) * state.iterations(),
                                                benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_CudaPrefill)
-    ->Name("Cuda/olmoe_1b_7b/prefill")
+BENCHMARK_CAPTURE(BM_CudaPrefill, fused, 1)
+    ->Name("Cuda/olmoe_1b_7b/prefill/fused")
+    ->Arg(512)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaPrefill, fused_padded, 3)
+    ->Name("Cuda/olmoe_1b_7b/prefill/fused_padded")
+    ->Arg(512)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaPrefill, first_gen, 0)
+    ->Name("Cuda/olmoe_1b_7b/prefill/first_gen")
     ->Arg(512)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
-void decode_bench(benchmark::State& state, const std::string& which) {
+void decode_bench(benchmark::State& state, const std::string& which, int64_t choice) {
   const int B = static_cast<int>(state.range(0));
   CudaTextModel* m = gpu_model(which);
-  if (!m) {
-    state.SkipWithError("no CUDA device");
-    return;
-  }
+  if (!use_kernels(state, m, choice)) return;
   const int64_t prompt = 128, steps = 128;
   std::vector<int> slots(static_cast<size_t>(B));
   std::vector<int32_t> first(static_cast<size_t>(B));
@@ -231,22 +266,59 @@ void decode_bench(benchmark::State& state, const std::string& which) {
   state.counters["tok/s"] =
       benchmark::Counter(static_cast<double>(B) * steps * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["batch"] = B;
+  // 0 when programmatic dependent launch was asked for but the engine fell back to plain launches.
+  state.counters["pdl"] = m->kernels().programmatic_launch ? 1 : 0;
 }
 
-void BM_CudaOlmoeDecode(benchmark::State& state) {
-  decode_bench(state, state.range(0) > 1 ? "olmoe16" : "olmoe");
+void BM_CudaOlmoeDecode(benchmark::State& state, int64_t choice) {
+  decode_bench(state, state.range(0) > 1 ? "olmoe16" : "olmoe", choice);
 }
-BENCHMARK(BM_CudaOlmoeDecode)
-    ->Name("Cuda/olmoe_1b_7b/decode")
+BENCHMARK_CAPTURE(BM_CudaOlmoeDecode, fused, 1)
+    ->Name("Cuda/olmoe_1b_7b/decode/fused")
     ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaOlmoeDecode, fused_pdl, 2)
+    ->Name("Cuda/olmoe_1b_7b/decode/fused_pdl")
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaOlmoeDecode, first_gen, 0)
+    ->Name("Cuda/olmoe_1b_7b/decode/first_gen")
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaOlmoeDecode, fused16, 1)
+    ->Name("Cuda/olmoe_1b_7b/decode/fused")
+    ->Arg(16)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaOlmoeDecode, fused_pdl16, 2)
+    ->Name("Cuda/olmoe_1b_7b/decode/fused_pdl")
     ->Arg(16)
     ->UseManualTime()
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 
-void BM_CudaV2LiteDecode(benchmark::State& state) { decode_bench(state, "v2lite"); }
-BENCHMARK(BM_CudaV2LiteDecode)
-    ->Name("Cuda/deepseek_v2_lite/decode")
+void BM_CudaV2LiteDecode(benchmark::State& state, int64_t choice) { decode_bench(state, "v2lite", choice); }
+BENCHMARK_CAPTURE(BM_CudaV2LiteDecode, fused, 1)
+    ->Name("Cuda/deepseek_v2_lite/decode/fused")
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaV2LiteDecode, fused_pdl, 2)
+    ->Name("Cuda/deepseek_v2_lite/decode/fused_pdl")
+    ->Arg(1)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_CudaV2LiteDecode, first_gen, 0)
+    ->Name("Cuda/deepseek_v2_lite/decode/first_gen")
     ->Arg(1)
     ->UseManualTime()
     ->Iterations(3)

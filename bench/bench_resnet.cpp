@@ -6,10 +6,13 @@
 //
 //   bench_resnet --device cuda --dtype f16 --cases 1x224,64x224,256x224,256x64,1024x64
 //   bench_resnet --device cpu --depth 152 --width 8 --cases 64x64 --min-time 3
+//   bench_resnet --device cuda --cases 64x224 --profile [--profile-out FILE]
 //
 // GPU cases keep images and results in device memory (forward_into), as a
 // framework benchmark does; the first call of each case (planning, graph
-// capture) is reported separately and not timed.
+// capture) is reported separately and not timed. --profile (CUDA) instead
+// prints ResNet::profile() for each case: per-layer times from CUDA graphs and
+// every convolution's planner choices.
 #include <unistd.h>
 
 #include <chrono>
@@ -41,6 +44,8 @@ struct Options {
   double min_time = 2.0;
   int min_iters = 5;
   double peak_tflops = 989.5;  // H200 SXM dense fp16/bf16 tensor-core peak
+  bool profile = false;
+  std::string profile_out;
 };
 
 // Multiply-adds x 2 of every convolution and the fc layer, per image.
@@ -86,7 +91,8 @@ int usage() {
       stderr,
       "usage: bench_resnet [--device cpu|cuda] [--dtype f32|f16|bf16] [--cpu-engine auto|reference|onednn]\n"
       "                    [--weights W.safetensors | --depth D --width W --classes K]\n"
-      "                    [--cases NxS,...] [--min-time SECONDS] [--min-iters N] [--json FILE]\n");
+      "                    [--cases NxS,...] [--min-time SECONDS] [--min-iters N] [--json FILE]\n"
+      "                    [--profile [--profile-out FILE]]\n");
   return 2;
 }
 
@@ -128,6 +134,10 @@ int main(int argc, char** argv) {
       o.min_iters = std::atoi(next().c_str());
     else if (a == "--peak-tflops")
       o.peak_tflops = std::atof(next().c_str());
+    else if (a == "--profile")
+      o.profile = true;
+    else if (a == "--profile-out")
+      o.profile_out = next();
     else
       return usage();
   }
@@ -201,6 +211,24 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "bench_resnet: %s: cannot allocate (%s)\n", item.c_str(),
                    (!images.ok() ? images.error() : out.error()).message().c_str());
       ++failures;
+      continue;
+    }
+    if (o.profile) {
+      auto report = net.profile(*images, output);
+      if (!report.ok()) {
+        std::fprintf(stderr, "bench_resnet: %s: profile: %s\n", item.c_str(),
+                     report.error().message().c_str());
+        ++failures;
+        continue;
+      }
+      if (o.profile_out.empty()) {
+        std::fputs(report->c_str(), stdout);
+      } else {
+        std::ofstream f(o.profile_out, std::ios::app);
+        f << *report << "\n";
+        std::printf("%-10s profile written to %s\n", item.c_str(), o.profile_out.c_str());
+      }
+      std::fflush(stdout);
       continue;
     }
     using clock = std::chrono::steady_clock;

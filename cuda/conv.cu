@@ -1,7 +1,13 @@
-#include <cudnn.h>
-
+// The convolution planner: gathers candidates from the families in
+// conv_internal.h, checks each on pseudo-random data against a direct
+// computation of sampled outputs (conv_check.h), times the correct ones from
+// a CUDA graph and keeps the fastest.
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <iomanip>
 #include <map>
 #include <sstream>
 #include <utility>
@@ -9,37 +15,56 @@
 
 #include "cuda/common.cuh"
 #include "cuda/conv.h"
+#include "cuda/conv_check.h"
+#include "cuda/conv_internal.h"
 #include "cuda/epilogue.h"
 
 namespace hilum::cuda {
 namespace {
 
-Status dnn_check(cudnnStatus_t s, const char* what) {
-  if (s == CUDNN_STATUS_SUCCESS) return Status::Ok();
-  return internal_error(std::string(what) + ": " + cudnnGetErrorString(s));
+using detail::ConvCandidate;
+using detail::ConvRunner;
+using detail::dnn_check;
+
+// Outputs compared per candidate.
+constexpr int kSamples = 768;
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
-cudnnDataType_t dnn_type(Precision p) { return p == Precision::kF16 ? CUDNN_DATA_HALF : CUDNN_DATA_BFLOAT16; }
-
-bool fits_int(const ConvShape& s) {
-  const int64_t lim = 0x7fffffff;
-  return s.n * s.c * s.h * s.w < lim && s.n * s.k * s.out_h() * s.out_w() < lim &&
-         s.k * s.r * s.s * s.c < lim;
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  return std::atoi(v);
 }
 
-// How many of cuDNN's heuristic candidates are timed per shape, and how many
-// of those also in the fused form (a fused call may build its kernel on first
-// use, which costs planning time).
-constexpr int kMaxCandidates = 4;
-constexpr int kMaxFusedCandidates = 2;
+std::string mib(size_t bytes) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(bytes < (size_t{10} << 20) ? 1 : 0)
+     << static_cast<double>(bytes) / (1 << 20) << " MiB";
+  return os.str();
+}
 
-// HILUM_CUDNN_FUSED=0 plans without the fused call (for diagnosis).
-bool fused_allowed() {
-  const char* v = std::getenv("HILUM_CUDNN_FUSED");
-  return !(v && v[0] == '0');
+std::string fmt_ms(double ms) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(ms < 1 ? 4 : 3) << ms << " ms";
+  return os.str();
 }
 
 }  // namespace
+
+const char* epilogue_name(ConvEpilogue e) {
+  switch (e) {
+    case ConvEpilogue::kNone:
+      return "none";
+    case ConvEpilogue::kBiasRelu:
+      return "bias+relu";
+    case ConvEpilogue::kBiasResidualRelu:
+      return "bias+residual+relu";
+  }
+  return "?";
+}
 
 std::string ConvShape::describe() const {
   std::ostringstream os;
@@ -48,220 +73,264 @@ std::string ConvShape::describe() const {
   return os.str();
 }
 
+ConvSearch ConvSearch::from_env() {
+  ConvSearch s;
+  if (const char* f = std::getenv("HILUM_CONV_FAMILIES"); f && *f) {
+    const std::string v = f;
+    s.graph = v.find("graph") != std::string::npos;
+    s.legacy = v.find("legacy") != std::string::npos;
+    s.gemm = v.find("gemm") != std::string::npos;
+  }
+  if (const char* v = std::getenv("HILUM_CUDNN_FUSED"); v && v[0] == '0') s.fused = false;
+  if (const char* v = std::getenv("HILUM_CUDNN_RTC"); v && v[0] == '1') s.runtime_compiled = true;
+  s.per_family = std::max(1, env_int("HILUM_CONV_CANDIDATES", s.per_family));
+  s.budget_ms = std::max(0, env_int("HILUM_CONV_BUDGET_MS", static_cast<int>(s.budget_ms)));
+  return s;
+}
+
 struct ConvPlan {
   ConvShape shape;
   ConvEpilogue epilogue = ConvEpilogue::kNone;
   Precision precision = Precision::kF16;
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias_native = nullptr, bias_float = nullptr;
-  cudnnFilterDescriptor_t w = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnActivationDescriptor_t act = nullptr;
-  cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
-  cudnnMathType_t math = CUDNN_TENSOR_OP_MATH;
-  bool fused = false;       // cudnnConvolutionBiasActivationForward, else forward + epilogue pass
-  bool float_bias = false;  // the fused call reads the f32 bias
-  size_t workspace = 0;
+  std::unique_ptr<ConvRunner> runner;
   float ms = 0;
-
-  ~ConvPlan() {
-    if (x) cudnnDestroyTensorDescriptor(x);
-    if (y) cudnnDestroyTensorDescriptor(y);
-    if (bias_native) cudnnDestroyTensorDescriptor(bias_native);
-    if (bias_float) cudnnDestroyTensorDescriptor(bias_float);
-    if (w) cudnnDestroyFilterDescriptor(w);
-    if (conv) cudnnDestroyConvolutionDescriptor(conv);
-    if (act) cudnnDestroyActivationDescriptor(act);
-  }
+  bool capturable = true;
+  bool verified = true;
+  double planning_ms = 0;
+  std::vector<std::string> report;  // one line per candidate
 };
 
 struct Convolutions::Impl {
   const Stream* stream = nullptr;
   Precision precision = Precision::kF16;
-  cudnnHandle_t handle = nullptr;
+  cudnnHandle_t dnn = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  ConvSearch search = ConvSearch::from_env();
   std::map<std::pair<decltype(ConvShape{}.key()), ConvEpilogue>, std::unique_ptr<ConvPlan>> plans;
+  DeviceBuffer check_indices, check_values;  // kSamples int64; 3 x kSamples f32
 
   ~Impl() {
     plans.clear();
-    if (handle) cudnnDestroy(handle);
+    if (lt) cublasLtDestroy(lt);
+    if (dnn) cudnnDestroy(dnn);
   }
 
-  Status describe_tensors(ConvPlan& p) {
-    const ConvShape& s = p.shape;
-    const cudnnDataType_t dt = dnn_type(p.precision);
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&p.x), "cudnnCreateTensorDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateTensorDescriptor(&p.y), "cudnnCreateTensorDescriptor"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnCreateTensorDescriptor(&p.bias_native), "cudnnCreateTensorDescriptor"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnCreateTensorDescriptor(&p.bias_float), "cudnnCreateTensorDescriptor"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreateFilterDescriptor(&p.w), "cudnnCreateFilterDescriptor"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnCreateConvolutionDescriptor(&p.conv), "cudnnCreateConvolutionDescriptor"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnCreateActivationDescriptor(&p.act), "cudnnCreateActivationDescriptor"));
-    const int n = static_cast<int>(s.n), c = static_cast<int>(s.c), h = static_cast<int>(s.h),
-              w = static_cast<int>(s.w), k = static_cast<int>(s.k);
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NHWC, dt, n, c, h, w),
-                                    "cudnnSetTensor4dDescriptor x"));
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetFilter4dDescriptor(p.w, dt, CUDNN_TENSOR_NHWC, k, c,
-                                                               static_cast<int>(s.r), static_cast<int>(s.s)),
-                                    "cudnnSetFilter4dDescriptor"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetConvolution2dDescriptor(p.conv, static_cast<int>(s.pad), static_cast<int>(s.pad),
-                                                  static_cast<int>(s.stride), static_cast<int>(s.stride), 1,
-                                                  1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
-                  "cudnnSetConvolution2dDescriptor"));
-    int on = 0, oc = 0, oh = 0, ow = 0;
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnGetConvolution2dForwardOutputDim(p.conv, p.x, p.w, &on, &oc, &oh, &ow),
-                  "cudnnGetConvolution2dForwardOutputDim"));
-    if (on != n || oc != k || oh != s.out_h() || ow != s.out_w()) {
-      return internal_error("cuDNN output shape disagrees for conv " + s.describe());
-    }
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NHWC, dt, n, k, oh, ow),
-                                    "cudnnSetTensor4dDescriptor y"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetTensor4dDescriptor(p.bias_native, CUDNN_TENSOR_NCHW, dt, 1, k, 1, 1),
-                  "cudnnSetTensor4dDescriptor bias"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetTensor4dDescriptor(p.bias_float, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, k, 1, 1),
-                  "cudnnSetTensor4dDescriptor bias f32"));
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetActivationDescriptor(p.act, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0),
-                  "cudnnSetActivationDescriptor"));
-    return Status::Ok();
+  detail::ConvContext context() const {
+    detail::ConvContext c;
+    c.dnn = dnn;
+    c.lt = lt;
+    c.stream = stream;
+    c.precision = precision;
+    return c;
   }
 
-  Status enqueue(const ConvPlan& p, const ConvArgs& a) const {
-    const bool residual = p.epilogue == ConvEpilogue::kBiasResidualRelu;
-    if (p.fused) {
-      const float alpha1 = 1.0f, alpha2 = residual ? 1.0f : 0.0f;
-      // Without a residual, z is y itself with weight zero (cuDNN reads nothing useful from it).
-      const void* z = residual ? a.z : a.y;
-      const void* bias = p.float_bias ? static_cast<const void*>(a.bias_f32) : a.bias;
-      return dnn_check(
-          cudnnConvolutionBiasActivationForward(
-              handle, &alpha1, p.x, a.x, p.w, a.w, p.conv, p.algo, a.workspace, a.workspace_bytes, &alpha2,
-              p.y, z, p.float_bias ? p.bias_float : p.bias_native, bias, p.act, p.y, a.y),
-          "cudnnConvolutionBiasActivationForward");
+  // The runner, then the epilogue pass when the runner leaves it out.
+  Status enqueue(const ConvRunner& runner, const ConvShape& shape, ConvEpilogue epilogue,
+                 const ConvArgs& a) const {
+    HILUM_RETURN_IF_ERROR(runner.enqueue(a));
+    if (runner.fused() || epilogue == ConvEpilogue::kNone) return Status::Ok();
+    return bias_residual_relu_nhwc(*stream, precision, a.y, a.bias_f32,
+                                   epilogue == ConvEpilogue::kBiasResidualRelu ? a.z : nullptr,
+                                   shape.n * shape.out_h() * shape.out_w(), shape.k, true);
+  }
+
+  // Runs `runner` once on the (pseudo-random) trial data and compares the
+  // sampled outputs with the direct computation. Ok, or what is wrong.
+  Status verify(const ConvRunner& runner, const ConvShape& shape, ConvEpilogue epilogue, const ConvArgs& a,
+                int samples) {
+    const size_t y_bytes = static_cast<size_t>(shape.n * shape.out_h() * shape.out_w() * shape.k) * 2;
+    HILUM_RETURN_IF_ERROR(stream->memset(a.y, 0xff, y_bytes));  // NaN: unwritten outputs show
+    HILUM_RETURN_IF_ERROR(enqueue(runner, shape, epilogue, a));
+    HILUM_RETURN_IF_ERROR(stream->synchronize());
+    float* values = check_values.as<float>();
+    HILUM_RETURN_IF_ERROR(conv_reference_samples(*stream, precision, shape, epilogue, a,
+                                                 check_indices.as<int64_t>(), samples, values,
+                                                 values + kSamples, values + 2 * kSamples));
+    std::vector<float> host(3 * kSamples);
+    HILUM_RETURN_IF_ERROR(stream->copy_to_host(host.data(), values, host.size() * sizeof(float)));
+    HILUM_RETURN_IF_ERROR(stream->synchronize());
+    const double u = precision == Precision::kF16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+    // Outputs beyond the storage type's range say nothing about the kernel.
+    const double largest = precision == Precision::kF16 ? 65504.0 * 0.99 : 3.0e38;
+    int bad = 0, worst = -1;
+    double worst_ratio = 0;
+    for (int i = 0; i < samples; ++i) {
+      const double ref = host[i], scale = host[kSamples + i], got = host[2 * kSamples + i];
+      if (!(std::fabs(ref) < largest)) continue;
+      // One rounding of the result, one of an intermediate (unfused) or of the
+      // bias (native-precision bias), the f32 sums: within 4 unit roundoffs.
+      const double tol = 4 * u * scale + 1e-6;
+      const double err = std::fabs(got - ref);
+      const double ratio = std::isfinite(got) ? err / tol : 1e30;
+      if (ratio > 1) ++bad;
+      if (ratio > worst_ratio) {
+        worst_ratio = ratio;
+        worst = i;
+      }
     }
-    const float alpha = 1.0f, beta = 0.0f;
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnConvolutionForward(handle, &alpha, p.x, a.x, p.w, a.w, p.conv, p.algo, a.workspace,
-                                          a.workspace_bytes, &beta, p.y, a.y),
-                  "cudnnConvolutionForward"));
-    if (p.epilogue == ConvEpilogue::kNone) return Status::Ok();
-    return bias_residual_relu_nhwc(*stream, p.precision, a.y, a.bias_f32, residual ? a.z : nullptr,
-                                   p.shape.n * p.shape.out_h() * p.shape.out_w(), p.shape.k, true);
+    if (bad == 0) return Status::Ok();
+    std::ostringstream os;
+    os << "wrong result: " << bad << " of " << samples << " sampled outputs off; worst got "
+       << host[2 * kSamples + worst] << " want " << host[worst] << " (scale " << host[kSamples + worst]
+       << ")";
+    return internal_error(os.str());
   }
 
   Result<const ConvPlan*> make_plan(const ConvShape& shape, ConvEpilogue epilogue, const ConvArgs& trial,
                                     size_t workspace_limit) {
-    if (!fits_int(shape))
-      return internal_error("conv " + shape.describe() + " is too large for cuDNN's int sizes");
+    const auto t0 = std::chrono::steady_clock::now();
     auto plan = std::make_unique<ConvPlan>();
     plan->shape = shape;
     plan->epilogue = epilogue;
     plan->precision = precision;
-    HILUM_RETURN_IF_ERROR(describe_tensors(*plan));
+    const size_t limit = std::min(workspace_limit, trial.workspace_bytes);
+    const bool residual = epilogue == ConvEpilogue::kBiasResidualRelu;
+    if (residual && !trial.z)
+      return internal_error("conv " + shape.describe() + ": residual epilogue without z");
 
-    int max_algos = 0;
-    HILUM_RETURN_IF_ERROR(dnn_check(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &max_algos),
-                                    "cudnnGetConvolutionForwardAlgorithmMaxCount"));
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_algos, 1)));
-    int returned = 0;
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnGetConvolutionForwardAlgorithm_v7(handle, plan->x, plan->w, plan->conv, plan->y,
-                                                         max_algos, &returned, perf.data()),
-                  "cudnnGetConvolutionForwardAlgorithm_v7"));
+    // Test data: x and z pseudo-random, real weights and bias.
+    const int64_t outputs = shape.n * shape.out_h() * shape.out_w() * shape.k;
+    HILUM_RETURN_IF_ERROR(fill_random(*stream, precision, const_cast<void*>(trial.x),
+                                      shape.n * shape.h * shape.w * shape.c, 0x5eed, 1.0f));
+    if (residual) {
+      HILUM_RETURN_IF_ERROR(
+          fill_random(*stream, precision, const_cast<void*>(trial.z), outputs, 0x2e51, 1.0f));
+    }
+    const std::vector<int64_t> indices = sample_indices(outputs, shape.k, kSamples);
+    const int samples = static_cast<int>(indices.size());
+    HILUM_RETURN_IF_ERROR(stream->copy_to_device(check_indices.data(), indices.data(), indices.size() * 8));
+    HILUM_RETURN_IF_ERROR(stream->synchronize());
 
-    struct Candidate {
-      cudnnConvolutionFwdAlgo_t algo;
-      cudnnMathType_t math;
-      size_t workspace;
+    // Candidates, family by family, then tried round-robin so that each
+    // family's first choice is tried before anyone's second.
+    const detail::ConvContext ctx = context();
+    std::vector<std::vector<ConvCandidate>> families;
+    std::string note;
+    auto add = [&](const char* name, Result<std::vector<ConvCandidate>> found) {
+      if (!note.empty()) plan->report.push_back("    (" + note + ")");
+      note.clear();
+      if (!found.ok()) {
+        plan->report.push_back(std::string("    ") + name + ": " + found.error().message());
+        return;
+      }
+      if (!found->empty()) families.push_back(std::move(found).value());
     };
-    std::vector<Candidate> candidates;
-    for (int i = 0; i < returned && static_cast<int>(candidates.size()) < kMaxCandidates; ++i) {
-      if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-      const bool seen = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& c) {
-        return c.algo == perf[i].algo && c.math == perf[i].mathType;
-      });
-      if (seen) continue;
-      if (cudnnSetConvolutionMathType(plan->conv, perf[i].mathType) != CUDNN_STATUS_SUCCESS) continue;
-      size_t ws = 0;
-      if (cudnnGetConvolutionForwardWorkspaceSize(handle, plan->x, plan->w, plan->conv, plan->y, perf[i].algo,
-                                                  &ws) != CUDNN_STATUS_SUCCESS) {
+    const bool want_fused = search.fused && epilogue != ConvEpilogue::kNone;
+    const bool want_unfused = search.unfused || epilogue == ConvEpilogue::kNone;
+    if (search.graph && want_fused)
+      add("graph-fused", detail::graph_candidates(ctx, shape, epilogue, true, false, search, limit, &note));
+    if (search.gemm && (want_fused || epilogue == ConvEpilogue::kNone))
+      add("gemm", detail::gemm_candidates(ctx, shape, epilogue, trial.bias, search, limit));
+    if (search.graph && want_unfused)
+      add("graph", detail::graph_candidates(ctx, shape, epilogue, false, false, search, limit, &note));
+    if (search.legacy && want_fused)
+      add("legacy-fused", detail::legacy_candidates(ctx, shape, epilogue, true, search, limit));
+    if (search.legacy && want_unfused)
+      add("legacy", detail::legacy_candidates(ctx, shape, epilogue, false, search, limit));
+    if (search.graph && want_fused)
+      add("graph-fused-f32bias",
+          detail::graph_candidates(ctx, shape, epilogue, true, true, search, limit, &note));
+    std::vector<ConvCandidate*> order;
+    for (size_t rank = 0;; ++rank) {
+      bool any = false;
+      for (auto& f : families) {
+        if (rank < f.size()) {
+          order.push_back(&f[rank]);
+          any = true;
+        }
+      }
+      if (!any) break;
+    }
+
+    struct Tried {
+      std::unique_ptr<ConvRunner> runner;
+      float ms;
+      bool capturable;
+      size_t line;
+    };
+    std::vector<Tried> working;
+    // Candidates that ran but failed the check, kept in case every one does
+    // (then the check itself is suspect, and the engine must still run).
+    std::vector<Tried> unverified;
+    std::string last_error = order.empty() ? "no candidate from any family" : "";
+    for (ConvCandidate* c : order) {
+      const std::string name = c->family + " " + c->label;
+      if (!working.empty() && elapsed_ms(t0) > search.budget_ms) {
+        plan->report.push_back("    " + name + ": not tried (planning budget)");
         continue;
       }
-      if (ws > workspace_limit || ws > trial.workspace_bytes) continue;
-      candidates.push_back({perf[i].algo, perf[i].mathType, ws});
-    }
-
-    struct Variant {
-      bool fused, float_bias;
-    };
-    std::vector<Variant> variants;
-    if (epilogue != ConvEpilogue::kNone) {
-      variants.push_back({true, false});
-      variants.push_back({true, true});
-    }
-    variants.push_back({false, false});
-
-    bool found = false;
-    ConvPlan best_choice;  // only the scalar fields are used
-    std::string last_error = "no candidate algorithm";
-    const bool try_fused = fused_allowed();
-    for (size_t ci = 0; ci < candidates.size(); ++ci) {
-      const Candidate& c = candidates[ci];
-      bool fused_works = false;
-      for (const Variant& v : variants) {
-        if (v.fused && (!try_fused || static_cast<int>(ci) >= kMaxFusedCandidates)) continue;
-        if (v.fused && v.float_bias && fused_works) continue;  // the native-bias form already works
-        plan->algo = c.algo;
-        plan->math = c.math;
-        plan->fused = v.fused;
-        plan->float_bias = v.float_bias;
-        plan->workspace = c.workspace;
-        if (cudnnSetConvolutionMathType(plan->conv, c.math) != CUDNN_STATUS_SUCCESS) continue;
-        ConvArgs args = trial;
-        args.workspace_bytes = c.workspace;
-        Status first = enqueue(*plan, args);  // unsupported combinations fail here, before any launch
-        if (!first.ok()) {
-          last_error = first.error().message();
-          continue;
-        }
-        auto ms = time_on_stream(
-            *stream, [&] { return enqueue(*plan, args); }, 1, 2);
-        if (!ms.ok()) {
-          last_error = ms.error().message();
-          continue;
-        }
-        if (v.fused) fused_works = true;
-        if (!found || *ms < best_choice.ms) {
-          found = true;
-          best_choice.algo = c.algo;
-          best_choice.math = c.math;
-          best_choice.fused = v.fused;
-          best_choice.float_bias = v.float_bias;
-          best_choice.workspace = c.workspace;
-          best_choice.ms = *ms;
-        }
+      const auto tb = std::chrono::steady_clock::now();
+      auto built = c->build();
+      const double build_ms = elapsed_ms(tb);
+      if (!built.ok()) {
+        last_error = name + ": " + built.error().message();
+        plan->report.push_back("    " + name + ": cannot build: " + built.error().message());
+        continue;
       }
+      std::unique_ptr<ConvRunner> runner = std::move(built).value();
+      ConvArgs args = trial;
+      args.workspace_bytes = runner->workspace();
+      if (runner->workspace() > limit) {
+        plan->report.push_back("    " + name + ": needs " + mib(runner->workspace()) + " of workspace");
+        continue;
+      }
+      if (Status ok = verify(*runner, shape, epilogue, args, samples); !ok.ok()) {
+        last_error = name + ": " + ok.error().message();
+        plan->report.push_back("    " + name + ": rejected: " + ok.error().message());
+        HILUM_RETURN_IF_ERROR(stream->synchronize());
+        if (ok.error().message().rfind("wrong result", 0) == 0 && unverified.empty()) {
+          auto t = time_on_stream(
+              *stream, [&] { return enqueue(*runner, shape, epilogue, args); }, 1, 3);
+          if (t.ok()) unverified.push_back({std::move(runner), *t, true, plan->report.size() - 1});
+        }
+        continue;
+      }
+      auto run = [&] { return enqueue(*runner, shape, epilogue, args); };
+      bool capturable = true;
+      float ms = 0;
+      if (auto in_graph = time_graph_adaptive(*stream, run, 0.15f, 16, 2); in_graph.ok()) {
+        ms = *in_graph;
+      } else {
+        capturable = false;
+        auto eager = time_on_stream(*stream, run, 1, 3);
+        if (!eager.ok()) {
+          last_error = name + ": " + eager.error().message();
+          plan->report.push_back("    " + name + ": failed while timed: " + eager.error().message());
+          HILUM_RETURN_IF_ERROR(stream->synchronize());
+          continue;
+        }
+        ms = *eager;
+      }
+      std::ostringstream line;
+      line << "    " << name << (runner->fused() || epilogue == ConvEpilogue::kNone ? "" : " + epilogue pass")
+           << ": " << fmt_ms(ms) << ", ws " << mib(runner->workspace());
+      if (build_ms >= 1) line << ", built in " << static_cast<int>(build_ms) << " ms";
+      if (!capturable) line << ", NOT capturable in a CUDA graph";
+      plan->report.push_back(line.str());
+      working.push_back({std::move(runner), ms, capturable, plan->report.size() - 1});
     }
-    best_choice.x = best_choice.y = best_choice.bias_native = best_choice.bias_float = nullptr;
-    if (!found) {
-      return internal_error("cuDNN found no working " + std::string(precision_name(precision)) +
-                            " algorithm for conv " + shape.describe() + " within " +
-                            std::to_string(workspace_limit >> 20) + " MiB of workspace (" + last_error + ")");
+    // The fastest one a graph can hold (the engines replay graphs), else the fastest.
+    Tried* best = nullptr;
+    for (Tried& t : working) {
+      const bool better = !best || (t.capturable && !best->capturable) ||
+                          (t.capturable == best->capturable && t.ms < best->ms);
+      if (better) best = &t;
     }
-    plan->algo = best_choice.algo;
-    plan->math = best_choice.math;
-    plan->fused = best_choice.fused;
-    plan->float_bias = best_choice.float_bias;
-    plan->workspace = best_choice.workspace;
-    plan->ms = best_choice.ms;
-    HILUM_RETURN_IF_ERROR(
-        dnn_check(cudnnSetConvolutionMathType(plan->conv, plan->math), "cudnnSetConvolutionMathType"));
+    plan->planning_ms = elapsed_ms(t0);
+    if (!best && !unverified.empty()) {
+      best = &unverified.front();
+      plan->report[best->line] += "  [USED ANYWAY: no candidate passed the check]";
+      plan->verified = false;
+    }
+    if (!best) {
+      return internal_error("no working " + std::string(precision_name(precision)) +
+                            " implementation for conv " + shape.describe() + " (" + epilogue_name(epilogue) +
+                            ") within " + mib(limit) + " of workspace; last failure: " + last_error);
+    }
+    plan->report[best->line][2] = '*';
+    plan->ms = best->ms;
+    plan->capturable = best->capturable;
+    plan->runner = std::move(best->runner);
     const ConvPlan* result = plan.get();
     plans[{shape.key(), epilogue}] = std::move(plan);
     return result;
@@ -275,13 +344,18 @@ Result<std::unique_ptr<Convolutions>> Convolutions::create(const Stream& stream,
   auto impl = std::make_unique<Impl>();
   impl->stream = &stream;
   impl->precision = precision;
-  HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreate(&impl->handle), "cudnnCreate"));
-  HILUM_RETURN_IF_ERROR(
-      dnn_check(cudnnSetStream(impl->handle, as_stream(stream.native())), "cudnnSetStream"));
+  HILUM_RETURN_IF_ERROR(dnn_check(cudnnCreate(&impl->dnn), "cudnnCreate"));
+  HILUM_RETURN_IF_ERROR(dnn_check(cudnnSetStream(impl->dnn, as_stream(stream.native())), "cudnnSetStream"));
+  if (cublasLtCreate(&impl->lt) != CUBLAS_STATUS_SUCCESS)
+    impl->lt = nullptr;  // the GEMM family is then skipped
+  HILUM_ASSIGN_OR_RETURN(impl->check_indices, DeviceBuffer::allocate(kSamples * sizeof(int64_t)));
+  HILUM_ASSIGN_OR_RETURN(impl->check_values, DeviceBuffer::allocate(3 * kSamples * sizeof(float)));
   return std::unique_ptr<Convolutions>(new Convolutions(std::move(impl)));
 }
 
 Precision Convolutions::precision() const { return impl_->precision; }
+
+void Convolutions::set_search(const ConvSearch& search) { impl_->search = search; }
 
 Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue epilogue,
                                            const ConvArgs& trial, size_t workspace_limit) {
@@ -291,22 +365,47 @@ Result<const ConvPlan*> Convolutions::plan(const ConvShape& shape, ConvEpilogue 
 }
 
 Status Convolutions::run(const ConvPlan& plan, const ConvArgs& args) const {
-  if (args.workspace_bytes < plan.workspace) {
+  if (args.workspace_bytes < plan.runner->workspace()) {
     return internal_error("conv " + plan.shape.describe() + ": workspace of " +
                           std::to_string(args.workspace_bytes) + " bytes, needs " +
-                          std::to_string(plan.workspace));
+                          std::to_string(plan.runner->workspace()));
   }
-  return impl_->enqueue(plan, args);
+  return impl_->enqueue(*plan.runner, plan.shape, plan.epilogue, args);
 }
 
-size_t Convolutions::workspace_bytes(const ConvPlan& plan) { return plan.workspace; }
+size_t Convolutions::workspace_bytes(const ConvPlan& plan) { return plan.runner->workspace(); }
+
+bool Convolutions::fused(const ConvPlan& plan) {
+  return plan.runner->fused() || plan.epilogue == ConvEpilogue::kNone;
+}
+
+float Convolutions::planned_ms(const ConvPlan& plan) { return plan.ms; }
+
+bool Convolutions::checked(const ConvPlan& plan) { return plan.verified; }
 
 std::string Convolutions::describe(const ConvPlan& plan) {
   std::ostringstream os;
-  os << plan.shape.describe() << ": algo " << static_cast<int>(plan.algo)
-     << (plan.math == CUDNN_DEFAULT_MATH ? " default-math" : " tensor-op")
-     << (plan.fused ? " fused" : " unfused") << (plan.fused && plan.float_bias ? " f32-bias" : "") << ", "
-     << plan.ms << " ms";
+  os << plan.shape.describe() << " " << epilogue_name(plan.epilogue) << ": " << plan.runner->describe()
+     << (fused(plan) ? "" : " + epilogue pass") << ", ws " << mib(plan.runner->workspace()) << ", "
+     << fmt_ms(plan.ms);
+  if (!plan.capturable) os << ", not capturable";
+  if (!plan.verified) os << ", FAILED THE SAMPLED CHECK";
+  return os.str();
+}
+
+std::string Convolutions::search_report(const ConvPlan& plan) {
+  std::ostringstream os;
+  os << plan.shape.describe() << " " << epilogue_name(plan.epilogue) << " (planned in "
+     << static_cast<int>(plan.planning_ms) << " ms):\n";
+  for (const std::string& line : plan.report) os << line << "\n";
+  return os.str();
+}
+
+std::string Convolutions::library_versions() {
+  std::ostringstream os;
+  const size_t v = cudnnGetVersion();
+  os << "cuDNN " << v / 10000 << "." << (v % 10000) / 100 << "." << v % 100 << " (built with " << CUDNN_MAJOR
+     << "." << CUDNN_MINOR << "." << CUDNN_PATCHLEVEL << "), cuBLASLt " << cublasLtGetVersion();
   return os.str();
 }
 

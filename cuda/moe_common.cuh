@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "cuda/moe_kernels.h"
 
@@ -75,6 +76,58 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   __syncthreads();
   return scratch[32];
 }
+
+// Programmatic dependent launch (sm_90): a kernel launched with the PDL
+// attribute may start while its predecessor still runs; pdl_wait() blocks
+// until the predecessor has finished and its writes are visible. Without the
+// attribute both are no-ops. Kernels that are ever launched with PDL call
+// pdl_wait() before touching activations and before any early return.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+// Lets the next PDL kernel launch (it still waits for this one to finish).
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+// Launches `kernel` on `l.stream`, with programmatic dependent launch when
+// l.pdl is set.
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, const Launch& l,
+                          Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream_of(l.stream);
+  cudaLaunchAttribute attr[1];
+  if (l.pdl) {
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+  }
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
+inline Status launch_result(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return internal_error(std::string(what) + ": " + cudaGetErrorString(e));
+  }
+  return launch_status(what);
+}
+
+// Streaming multiprocessors of the current device (cached).
+int multiprocessor_count();
 
 __device__ __forceinline__ float activate(int act, float x) {
   switch (act) {

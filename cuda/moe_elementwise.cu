@@ -4,6 +4,8 @@ namespace hilum::cuda::moe {
 namespace detail {
 
 __global__ void embed_kernel(const uint16_t* table, int64_t dim, const int32_t* ids, float* out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x;
   const uint16_t* row = table + static_cast<int64_t>(ids[t]) * dim;
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) out[t * dim + i] = bf16_val(row[i]);
@@ -86,6 +88,8 @@ __global__ void greedy_advance_kernel(const float* logits, int64_t V, int32_t* i
                                       int32_t* history) {
   __shared__ float best_v[32];
   __shared__ int64_t best_i[32];
+  pdl_wait();
+  pdl_trigger();
   const int64_t b = blockIdx.x;
   const float* row = logits + b * V;
   float v = -INFINITY;
@@ -153,10 +157,11 @@ unsigned grid_for(int64_t n) {
 }
 }  // namespace
 
-Status embed(const bf16* table, int64_t dim, const int32_t* ids, int64_t T, float* out, Stream s) {
+Status embed(const bf16* table, int64_t dim, const int32_t* ids, int64_t T, float* out, Stream s, bool pdl) {
   if (T <= 0) return Status::Ok();
-  embed_kernel<<<static_cast<unsigned>(T), 256, 0, stream_of(s)>>>(table, dim, ids, out);
-  return launch_status("embed");
+  return launch_result(launch_kernel(embed_kernel, dim3(static_cast<unsigned>(T)), dim3(256), 0,
+                                     Launch{s, pdl}, table, dim, ids, out),
+                       "embed");
 }
 
 Status rms_norm(float* x, int64_t ldx, const float* delta, int64_t ld_delta, const float* w, int64_t T,
@@ -205,11 +210,11 @@ Status rope(float* x, int64_t T, int64_t heads, int64_t ld, int64_t head_stride,
 }
 
 Status greedy_advance(const float* logits, int64_t B, int64_t V, int32_t* ids, int32_t* positions,
-                      int32_t* history, Stream s) {
+                      int32_t* history, Stream s, bool pdl) {
   if (B <= 0) return Status::Ok();
-  greedy_advance_kernel<<<static_cast<unsigned>(B), 256, 0, stream_of(s)>>>(logits, V, ids, positions,
-                                                                            history);
-  return launch_status("greedy_advance");
+  return launch_result(launch_kernel(greedy_advance_kernel, dim3(static_cast<unsigned>(B)), dim3(1024), 0,
+                                     Launch{s, pdl}, logits, V, ids, positions, history),
+                       "greedy_advance");
 }
 
 Status fill_random_bf16(bf16* w, int64_t n, float std, float mean, uint64_t seed, Stream s) {

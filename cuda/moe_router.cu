@@ -6,35 +6,6 @@ namespace hilum::cuda::moe {
 namespace detail {
 namespace {
 
-// Warp-wide argmax of (value, index); ties go to the lower index. Every lane
-// gets the winner.
-__device__ __forceinline__ void warp_argmax(float& v, int& i) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
-    const int oi = __shfl_xor_sync(0xffffffffu, i, o);
-    if (ov > v || (ov == v && oi < i)) {
-      v = ov;
-      i = oi;
-    }
-  }
-}
-
-// Index of the largest of the n values (lower index on ties), over the warp.
-__device__ __forceinline__ int warp_select(const float* values, int n) {
-  const int lane = threadIdx.x & 31;
-  float best = -INFINITY;
-  int idx = INT_MAX;
-  for (int e = lane; e < n; e += 32) {
-    if (values[e] > best || (values[e] == best && e < idx)) {
-      best = values[e];
-      idx = e;
-    }
-  }
-  warp_argmax(best, idx);
-  return idx;
-}
-
 __device__ __forceinline__ int find_expert(const int32_t* offsets, int E, int p) {
   int lo = 0, hi = E - 1;  // the expert e with offsets[e] <= p < offsets[e + 1]
   while (lo < hi) {
@@ -54,101 +25,18 @@ __device__ __forceinline__ int find_expert(const int32_t* offsets, int E, int p)
 __global__ void route_kernel(RouterParams p, const float* logits, int64_t T, const float* score_bias,
                              int32_t* ids, float* weights) {
   extern __shared__ float smem[];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kRouterWarps + warp;
   if (t >= T) return;
-  const int E = p.num_experts, K = p.top_k;
-  float* score = smem + warp * 2 * E;
-  float* choice = score + E;
-  const float* lg = logits + t * E;
-  if (p.kind == RouterKind::kSigmoidNoAuxTc) {
-    for (int e = lane; e < E; e += 32) {
-      score[e] = 1.0f / (1.0f + expf(-lg[e]));
-      choice[e] = score[e] + (score_bias ? score_bias[e] : 0.0f);
-    }
-  } else {
-    float mx = -INFINITY;
-    for (int e = lane; e < E; e += 32) mx = fmaxf(mx, lg[e]);
-    mx = warp_max(mx);
-    float sum = 0.0f;
-    for (int e = lane; e < E; e += 32) sum += expf(lg[e] - mx);
-    sum = warp_sum(sum);
-    const float inv = 1.0f / sum;
-    for (int e = lane; e < E; e += 32) {
-      score[e] = expf(lg[e] - mx) * inv;
-      choice[e] = score[e];
-    }
-  }
-  __syncwarp();
-  if (p.kind == RouterKind::kSoftmaxGroupLimited || p.kind == RouterKind::kSigmoidNoAuxTc) {
-    const int G = p.n_group, per = E / G;
-    float gs = -INFINITY;  // lane g holds group g's score
-    if (lane < G) {
-      const float* c = choice + lane * per;
-      if (p.kind == RouterKind::kSoftmaxGroupLimited) {
-        for (int i = 0; i < per; ++i) gs = fmaxf(gs, c[i]);
-      } else {
-        float a = -INFINITY, b = -INFINITY;
-        for (int i = 0; i < per; ++i) {
-          if (c[i] > a) {
-            b = a;
-            a = c[i];
-          } else if (c[i] > b) {
-            b = c[i];
-          }
-        }
-        gs = a + b;
-      }
-    }
-    unsigned kept = 0;
-    for (int k = 0; k < p.topk_group; ++k) {
-      float v = gs;
-      int i = lane < G ? lane : INT_MAX;
-      warp_argmax(v, i);
-      kept |= 1u << i;
-      if (lane == i) gs = -INFINITY;
-    }
-    for (int e = lane; e < E; e += 32) {
-      if (!((kept >> (e / per)) & 1u)) choice[e] = -INFINITY;
-    }
-    __syncwarp();
-  }
-  // Top-k, best first.
-  int sel[16];
-  float sum = 0.0f;
-  for (int k = 0; k < K; ++k) {
-    const int idx = warp_select(choice, E);
-    sel[k] = idx;
-    sum += score[idx];
-    __syncwarp();
-    if (lane == (idx & 31)) choice[idx] = -INFINITY;
-    __syncwarp();
-  }
-  if (lane == 0) {
-    for (int k = 0; k < K; ++k) {
-      float w = score[sel[k]];
-      switch (p.kind) {
-        case RouterKind::kSoftmaxTopK:
-          if (p.norm_topk_prob) w = w / sum;
-          break;
-        case RouterKind::kSoftmaxGreedy:
-        case RouterKind::kSoftmaxGroupLimited:
-          w *= p.routed_scaling_factor;
-          break;
-        case RouterKind::kSigmoidNoAuxTc:
-          w = (p.norm_topk_prob ? w / (sum + 1e-20f) : w) * p.routed_scaling_factor;
-          break;
-      }
-      ids[t * K + k] = sel[k];
-      weights[t * K + k] = w;
-    }
-  }
+  float* score = smem + warp * 2 * p.num_experts;
+  route_row(p, logits + t * p.num_experts, score_bias, score, score + p.num_experts, ids + t * p.top_k,
+            weights + t * p.top_k);
 }
 
 // One block of 1024 threads.
 __global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, int32_t* offsets,
                                        int32_t* sorted_pairs, int32_t* pair_pos, int32_t* max_count,
-                                       int32_t* active) {
+                                       int32_t* active, int32_t* tile_offsets, int tile_rows) {
   extern __shared__ int32_t counts[];  // E counts, then E cursors
   int32_t* cursor = counts + E;
   for (int e = threadIdx.x; e < E; e += blockDim.x) counts[e] = 0;
@@ -156,16 +44,19 @@ __global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, in
   for (int64_t i = threadIdx.x; i < TK; i += blockDim.x) atomicAdd(&counts[ids[i]], 1);
   __syncthreads();
   if (threadIdx.x == 0) {
-    int32_t run = 0, mx = 0, n_active = 0;
+    int32_t run = 0, mx = 0, n_active = 0, tiles = 0;
     for (int e = 0; e < E; ++e) {
       offsets[e] = run;
       cursor[e] = run;
+      if (tile_offsets) tile_offsets[e] = tiles;
       run += counts[e];
+      if (tile_offsets) tiles += (counts[e] + tile_rows - 1) / tile_rows;
       mx = counts[e] > mx ? counts[e] : mx;
       if (counts[e] > 0) active[n_active++] = e;
     }
     for (int e = n_active; e < E; ++e) active[e] = -1;
     offsets[E] = run;
+    if (tile_offsets) tile_offsets[E] = tiles;
     *max_count = mx;
   }
   __syncthreads();
@@ -238,11 +129,13 @@ Status route(const RouterParams& p, const float* logits, int64_t T, const float*
 }
 
 Status group_by_expert(const int32_t* ids, int64_t TK, int E, int32_t* offsets, int32_t* sorted_pairs,
-                       int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s) {
+                       int32_t* pair_pos, int32_t* max_count, int32_t* active, Stream s,
+                       int32_t* tile_offsets, int tile_rows) {
   if (E <= 0 || E > 1024 || TK < 0 || TK > (int64_t{1} << 20))
     return internal_error("group_by_expert: bad shape");
+  if (tile_offsets && tile_rows <= 0) return internal_error("group_by_expert: tile_rows must be positive");
   group_by_expert_kernel<<<1, 1024, sizeof(int32_t) * 2 * E, stream_of(s)>>>(
-      ids, TK, E, offsets, sorted_pairs, pair_pos, max_count, active);
+      ids, TK, E, offsets, sorted_pairs, pair_pos, max_count, active, tile_offsets, tile_rows);
   return launch_status("group_by_expert");
 }
 

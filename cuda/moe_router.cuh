@@ -5,17 +5,139 @@
 // of expert outputs into the residual stream.
 #pragma once
 
+#include <climits>
+
 #include "cuda/moe_common.cuh"
 
 namespace hilum::cuda::moe::detail {
 
 constexpr int kRouterWarps = 4;  // tokens per block
 
+// Warp-wide argmax of (value, index); ties go to the lower index. Every lane
+// gets the winner.
+__device__ __forceinline__ void warp_argmax(float& v, int& i) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+    if (ov > v || (ov == v && oi < i)) {
+      v = ov;
+      i = oi;
+    }
+  }
+}
+
+// Index of the largest of the n values (lower index on ties), over the warp.
+__device__ __forceinline__ int warp_select(const float* values, int n) {
+  const int lane = threadIdx.x & 31;
+  float best = -INFINITY;
+  int idx = INT_MAX;
+  for (int e = lane; e < n; e += 32) {
+    if (values[e] > best || (values[e] == best && e < idx)) {
+      best = values[e];
+      idx = e;
+    }
+  }
+  warp_argmax(best, idx);
+  return idx;
+}
+
+// Routes one token with one full warp: logits lg[E] (any memory) -> ids[K],
+// weights[K]. score and choice: E floats each of scratch private to the warp.
+__device__ __forceinline__ void route_row(const RouterParams& p, const float* lg, const float* score_bias,
+                                          float* score, float* choice, int32_t* ids, float* weights) {
+  const int lane = threadIdx.x & 31;
+  const int E = p.num_experts, K = p.top_k;
+  if (p.kind == RouterKind::kSigmoidNoAuxTc) {
+    for (int e = lane; e < E; e += 32) {
+      score[e] = 1.0f / (1.0f + expf(-lg[e]));
+      choice[e] = score[e] + (score_bias ? score_bias[e] : 0.0f);
+    }
+  } else {
+    float mx = -INFINITY;
+    for (int e = lane; e < E; e += 32) mx = fmaxf(mx, lg[e]);
+    mx = warp_max(mx);
+    float sum = 0.0f;
+    for (int e = lane; e < E; e += 32) sum += expf(lg[e] - mx);
+    sum = warp_sum(sum);
+    const float inv = 1.0f / sum;
+    for (int e = lane; e < E; e += 32) {
+      score[e] = expf(lg[e] - mx) * inv;
+      choice[e] = score[e];
+    }
+  }
+  __syncwarp();
+  if (p.kind == RouterKind::kSoftmaxGroupLimited || p.kind == RouterKind::kSigmoidNoAuxTc) {
+    const int G = p.n_group, per = E / G;
+    float gs = -INFINITY;  // lane g holds group g's score
+    if (lane < G) {
+      const float* c = choice + lane * per;
+      if (p.kind == RouterKind::kSoftmaxGroupLimited) {
+        for (int i = 0; i < per; ++i) gs = fmaxf(gs, c[i]);
+      } else {
+        float a = -INFINITY, b = -INFINITY;
+        for (int i = 0; i < per; ++i) {
+          if (c[i] > a) {
+            b = a;
+            a = c[i];
+          } else if (c[i] > b) {
+            b = c[i];
+          }
+        }
+        gs = a + b;
+      }
+    }
+    unsigned kept = 0;
+    for (int k = 0; k < p.topk_group; ++k) {
+      float v = gs;
+      int i = lane < G ? lane : INT_MAX;
+      warp_argmax(v, i);
+      kept |= 1u << i;
+      if (lane == i) gs = -INFINITY;
+    }
+    for (int e = lane; e < E; e += 32) {
+      if (!((kept >> (e / per)) & 1u)) choice[e] = -INFINITY;
+    }
+    __syncwarp();
+  }
+  // Top-k, best first.
+  int sel[16];
+  float sum = 0.0f;
+  for (int k = 0; k < K; ++k) {
+    const int idx = warp_select(choice, E);
+    sel[k] = idx;
+    sum += score[idx];
+    __syncwarp();
+    if (lane == (idx & 31)) choice[idx] = -INFINITY;
+    __syncwarp();
+  }
+  if (lane == 0) {
+    for (int k = 0; k < K; ++k) {
+      float w = score[sel[k]];
+      switch (p.kind) {
+        case RouterKind::kSoftmaxTopK:
+          if (p.norm_topk_prob) w = w / sum;
+          break;
+        case RouterKind::kSoftmaxGreedy:
+        case RouterKind::kSoftmaxGroupLimited:
+          w *= p.routed_scaling_factor;
+          break;
+        case RouterKind::kSigmoidNoAuxTc:
+          w = (p.norm_topk_prob ? w / (sum + 1e-20f) : w) * p.routed_scaling_factor;
+          break;
+      }
+      ids[k] = sel[k];
+      weights[k] = w;
+    }
+  }
+  __syncwarp();
+}
+
 __global__ void route_kernel(RouterParams p, const float* logits, int64_t T, const float* score_bias,
                              int32_t* ids, float* weights);
 __global__ void group_by_expert_kernel(const int32_t* ids, int64_t TK, int E, int32_t* offsets,
                                        int32_t* sorted_pairs, int32_t* pair_pos, int32_t* max_count,
-                                       int32_t* active);
+                                       int32_t* active, int32_t* tile_offsets, int tile_rows);
 __global__ void gather_padded_kernel(const float* x, int64_t ldx, int64_t H, const int32_t* offsets,
                                      const int32_t* sorted_pairs, int K, int E, int64_t max_rows,
                                      uint16_t* xp);

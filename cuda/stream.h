@@ -91,4 +91,16 @@ class Graph {
 Result<float> time_on_stream(const Stream& stream, const std::function<Status()>& enqueue, int warmup,
                              int reps);
 
+// GPU milliseconds of one `enqueue` as a CUDA graph replays it (no host
+// launch gaps): `reps` copies are captured into one graph, which is launched
+// once to warm up and then `launches` times; the fastest launch divided by
+// `reps`. An error (the stream usable again) when `enqueue` cannot be captured.
+Result<float> time_graph(const Stream& stream, const std::function<Status()>& enqueue, int reps,
+                         int launches);
+
+// The same with `reps` chosen so that a launch lasts about `target_ms` (at most
+// `max_reps` copies): for timing anything from a 3 us kernel to a 30 ms layer.
+Result<float> time_graph_adaptive(const Stream& stream, const std::function<Status()>& enqueue,
+                                  float target_ms = 0.2f, int max_reps = 32, int launches = 3);
+
 }  // namespace hilum::cuda

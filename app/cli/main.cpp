@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   cli::register_eval_commands(cl);
   cli::register_text_commands(cl);
   cli::register_resnet_command(cl);
+#if HILUM_HAVE_PACS
+  cli::register_pacs_commands(cl);
+#endif
 
   try {
     app.parse(argc, argv);

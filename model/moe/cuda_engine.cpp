@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "cuda/moe_kernels.h"
 #include "cuda/moe_runtime.h"
 #include "model/half.h"
+#include "model/log.h"
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
 
@@ -81,6 +83,18 @@ km::RouterKind router_of(RouterKind k) {
   return km::RouterKind::kSoftmaxTopK;
 }
 
+km::RouterParams router_params(const TextConfig& c) {
+  km::RouterParams rp;
+  rp.kind = router_of(c.router.kind);
+  rp.num_experts = c.router.num_experts;
+  rp.top_k = c.router.top_k;
+  rp.norm_topk_prob = c.router.norm_topk_prob;
+  rp.routed_scaling_factor = c.router.routed_scaling_factor;
+  rp.n_group = c.router.n_group;
+  rp.topk_group = c.router.topk_group;
+  return rp;
+}
+
 }  // namespace
 
 struct CudaTextModel::Impl {
@@ -97,6 +111,10 @@ struct CudaTextModel::Impl {
   std::vector<int64_t> lengths;  // per slot
   int64_t R = 0;                 // workspace rows
 
+  // Which paths this model's shapes allow (set at upload).
+  bool fused_router_ok = false;  // hidden size fits route_fused's shared memory
+  bool grouped_ok = false;       // grouped expert GEMMs: hidden and expert sizes multiples of 8
+
   // Workspace.
   int32_t *d_ids = nullptr, *d_slots = nullptr, *d_pos = nullptr, *d_history = nullptr;
   float *x = nullptr, *hn_f = nullptr, *proj = nullptr, *q = nullptr, *qa_f = nullptr, *ckv = nullptr;
@@ -107,6 +125,14 @@ struct CudaTextModel::Impl {
        *hp = nullptr;
   int32_t *ids = nullptr, *offsets = nullptr, *sorted = nullptr, *pair_pos = nullptr, *max_count = nullptr,
           *active = nullptr;
+  // Fused decode: split-K attention partials and counters, expert groups.
+  float* split_partial = nullptr;
+  int32_t *counters = nullptr, *route_counters = nullptr, *groups = nullptr;
+  // Tensor-core prefill: grouped GEMM tiles, GLU rows and expert outputs by sorted pair.
+  int32_t* tile_offsets = nullptr;
+  bf16* hs_sorted = nullptr;
+  float* ys_sorted = nullptr;
+  bool padded_ready = false;  // the padded-batch buffers of the first-generation prefill exist
 
   template <typename T>
   Result<T*> alloc(int64_t count) {
@@ -177,10 +203,23 @@ struct CudaTextModel::Impl {
   }
 
   Status allocate_workspace();
+  Status ensure_padded_buffers();
+  km::Launch launch() const { return km::Launch{ctx->stream(), opt.kernels.programmatic_launch}; }
   Status linear(const GLinear& l, const float* in_f, const bf16* in_b, int64_t ld_in, int64_t T, float* out,
                 int64_t ldo, bool accumulate);
+  // Staged GEMV (<= 16 rows) with an optional fused RMSNorm of the input; glu:
+  // l holds [gate; up] and out gets act(gate) * up.
+  Status gemv(const GLinear& l, const float* in, int64_t ld_in, int64_t T, float* out, int64_t ldo,
+              bool accumulate, const float* norm_w = nullptr, float eps = 0.0f, bool glu = false);
   Status run(int64_t T, bool single_seq, int slot, int64_t pos0, int logits_mode);
   Status layer(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0);
+  Status layer_fused(GLayer& L, int64_t T);
+  Status layer_prefill(GLayer& L, int64_t T, int slot, int64_t pos0);
+  Status layer_legacy(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0);
+  Status mla_projections(GLayer& L, int64_t T, bool big);
+  Status moe_legacy(GLayer& L, int64_t T, bool big);
+  // Runs `step` and, when programmatic launch fails on this device, turns it off and runs it again.
+  Status with_launch_fallback(const std::function<Status()>& step);
 };
 
 // ---- set-up -------------------------------------------------------------------------------
@@ -227,12 +266,20 @@ Status CudaTextModel::Impl::allocate_workspace() {
     HILUM_ASSIGN_OR_RETURN(active, alloc<int32_t>(E));
     HILUM_ASSIGN_OR_RETURN(eh, alloc<float>(km::kMaxGemvRows * K * Ie));
     HILUM_ASSIGN_OR_RETURN(ey, alloc<float>(km::kMaxGemvRows * K * H));
-    if (R > km::kMaxGemvRows) {
-      // Padded batches: at most R rows per expert (a token visits an expert once).
-      HILUM_ASSIGN_OR_RETURN(xp, alloc<bf16>(E * R * H));
-      HILUM_ASSIGN_OR_RETURN(gup, alloc<float>(E * R * 2 * Ie));
-      HILUM_ASSIGN_OR_RETURN(hp, alloc<bf16>(E * R * Ie));
-      HILUM_ASSIGN_OR_RETURN(yp, alloc<float>(E * R * H));
+    HILUM_ASSIGN_OR_RETURN(groups, alloc<int32_t>(km::expert_group_ints(km::kMaxGemvRows * K)));
+    {
+      const int64_t n = km::route_fused_counters(km::kMaxGemvRows);
+      HILUM_ASSIGN_OR_RETURN(route_counters, alloc<int32_t>(n));
+      HILUM_RETURN_IF_ERROR(ctx->memset(route_counters, 0, sizeof(int32_t) * n));
+    }
+    HILUM_ASSIGN_OR_RETURN(tile_offsets, alloc<int32_t>(E + 1));
+    if (R > km::kMaxGemvRows && grouped_ok) {
+      HILUM_ASSIGN_OR_RETURN(hs_sorted, alloc<bf16>(R * K * Ie));
+      HILUM_ASSIGN_OR_RETURN(ys_sorted, alloc<float>(R * K * H));
+    }
+    if (R > km::kMaxGemvRows &&
+        (!grouped_ok || !opt.kernels.tensor_core_prefill || !opt.kernels.grouped_experts)) {
+      HILUM_RETURN_IF_ERROR(ensure_padded_buffers());
     }
     if (c.shared_intermediate_size > 0) {
       HILUM_ASSIGN_OR_RETURN(sh, alloc<float>(R * H));
@@ -241,6 +288,13 @@ Status CudaTextModel::Impl::allocate_workspace() {
   }
   HILUM_ASSIGN_OR_RETURN(partial,
                          alloc<float>(km::decode_partial_floats(km::kMaxGemvRows, static_cast<int>(nh), kv)));
+  HILUM_ASSIGN_OR_RETURN(split_partial, alloc<float>(km::flash_decode_partial_floats(
+                                            km::kMaxGemvRows, static_cast<int>(nh), kv)));
+  {
+    const int64_t n = km::flash_decode_counters(km::kMaxGemvRows, static_cast<int>(nh));
+    HILUM_ASSIGN_OR_RETURN(counters, alloc<int32_t>(n));
+    HILUM_RETURN_IF_ERROR(ctx->memset(counters, 0, sizeof(int32_t) * n));
+  }
   HILUM_ASSIGN_OR_RETURN(inv_freq,
                          upload_f32(c.rope.inv_freq.data(), static_cast<int64_t>(c.rope.inv_freq.size())));
   for (GLayer& L : layers) {
@@ -250,6 +304,18 @@ Status CudaTextModel::Impl::allocate_workspace() {
   }
   lengths.assign(static_cast<size_t>(opt.max_slots), 0);
   return ctx->synchronize();
+}
+
+Status CudaTextModel::Impl::ensure_padded_buffers() {
+  if (padded_ready || !cfg.any_moe() || R <= km::kMaxGemvRows) return Status::Ok();
+  // Padded batches: at most R rows per expert (a token visits an expert once).
+  const int64_t H = cfg.hidden_size, E = cfg.router.num_experts, Ie = cfg.moe_intermediate_size;
+  HILUM_ASSIGN_OR_RETURN(xp, alloc<bf16>(E * R * H));
+  HILUM_ASSIGN_OR_RETURN(gup, alloc<float>(E * R * 2 * Ie));
+  HILUM_ASSIGN_OR_RETURN(hp, alloc<bf16>(E * R * Ie));
+  HILUM_ASSIGN_OR_RETURN(yp, alloc<float>(E * R * H));
+  padded_ready = true;
+  return Status::Ok();
 }
 
 namespace {
@@ -333,7 +399,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
       HILUM_ASSIGN_OR_RETURN(G.router, I.upload_linear({&M.router}));
       {
         // The bf16 values as fp32 (the GEMV path sees the same numbers).
-        std::vector<float> r(M.router.weight.data<float>(), M.router.weight.data<float>() + M.router.weight.numel());
+        std::vector<float> r(M.router.weight.data<float>(),
+                             M.router.weight.data<float>() + M.router.weight.numel());
         for (float& v : r) v = bf16_to_f32(f32_to_bf16(v));
         HILUM_ASSIGN_OR_RETURN(G.router_f32, I.upload_f32(r.data(), static_cast<int64_t>(r.size())));
       }
@@ -354,6 +421,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::upload(const TextModel& mo
       }
     }
   }
+  I.fused_router_ok = c.hidden_size <= km::kMaxFusedRouterHidden;
+  I.grouped_ok = c.any_moe() && c.hidden_size % 8 == 0 && c.moe_intermediate_size % 8 == 0;
   HILUM_RETURN_IF_ERROR(I.allocate_workspace());
   return m;
 }
@@ -434,6 +503,8 @@ Result<std::unique_ptr<CudaTextModel>> CudaTextModel::random(const TextConfig& c
       }
     }
   }
+  I.fused_router_ok = c.hidden_size <= km::kMaxFusedRouterHidden;
+  I.grouped_ok = c.any_moe() && c.hidden_size % 8 == 0 && c.moe_intermediate_size % 8 == 0;
   HILUM_RETURN_IF_ERROR(I.allocate_workspace());
   return m;
 }
@@ -451,6 +522,7 @@ void CudaTextModel::reset(int slot) { impl_->lengths.at(static_cast<size_t>(slot
 Status CudaTextModel::Impl::linear(const GLinear& l, const float* in_f, const bf16* in_b, int64_t ld_in,
                                    int64_t T, float* out, int64_t ldo, bool accumulate) {
   if (T <= km::kMaxGemvRows) {
+    if (opt.kernels.fused_decode) return gemv(l, in_f, ld_in, T, out, ldo, accumulate);
     return km::gemv(l.w, l.bias, l.out, l.in, in_f, ld_in, T, out, ldo, accumulate, ctx->stream());
   }
   HILUM_RETURN_IF_ERROR(
@@ -459,77 +531,72 @@ Status CudaTextModel::Impl::linear(const GLinear& l, const float* in_f, const bf
   return Status::Ok();
 }
 
+Status CudaTextModel::Impl::gemv(const GLinear& l, const float* in, int64_t ld_in, int64_t T, float* out,
+                                 int64_t ldo, bool accumulate, const float* norm_w, float eps, bool glu) {
+  km::StagedGemv g;
+  g.w = l.w;
+  g.bias = l.bias;
+  g.n = glu ? l.out / 2 : l.out;
+  g.k = l.in;
+  g.x = in;
+  g.ldx = ld_in;
+  g.rows = T;
+  g.norm_w = norm_w;
+  g.eps = eps;
+  g.y = out;
+  g.ldy = ldo;
+  g.accumulate = accumulate;
+  g.glu = glu;
+  g.act = act_of(cfg.hidden_act);
+  return km::staged_gemv(g, launch());
+}
+
 Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0) {
+  if (T <= km::kMaxGemvRows) {
+    if (opt.kernels.fused_decode) return layer_fused(L, T);
+  } else if (single_seq && opt.kernels.tensor_core_prefill) {
+    return layer_prefill(L, T, slot, pos0);
+  }
+  return layer_legacy(L, T, single_seq, slot, pos0);
+}
+
+// Multi-head latent attention: q and the compressed kv from the normalised
+// input (hn_f, or hn_b when big), RoPE, and the per-head keys and values
+// appended to the caches.
+Status CudaTextModel::Impl::mla_projections(GLayer& L, int64_t T, bool big) {
   const TextConfig& c = cfg;
   km::Stream st = ctx->stream();
   const int64_t H = c.hidden_size, nh = c.num_heads, dk = c.q_head_dim(), dv = c.v_dim();
-  const bool big = T > km::kMaxGemvRows;
-  HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H,
-                                     big ? hn_b : nullptr, H, st));
-  const float* qptr = nullptr;
-  int64_t ldq = 0;
   const bool interleaved = c.rope.layout == RopeLayout::kInterleaved;
-  if (!c.mla) {
-    const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
-    HILUM_RETURN_IF_ERROR(linear(L.qkv, hn_f, hn_b, H, T, proj, P, false));
-    if (L.q_norm) {
-      HILUM_RETURN_IF_ERROR(
-          km::rms_norm(proj, P, nullptr, 0, L.q_norm, T, nh * hd, c.rms_norm_eps, proj, P, nullptr, 0, st));
-      HILUM_RETURN_IF_ERROR(km::rms_norm(proj + nh * hd, P, nullptr, 0, L.k_norm, T, nkv * hd, c.rms_norm_eps,
-                                         proj + nh * hd, P, nullptr, 0, st));
-    }
-    if (c.clip_qkv) HILUM_RETURN_IF_ERROR(km::clamp(proj, P, T, P, *c.clip_qkv, st));
-    // q and k heads sit side by side in the fused projection: one launch rotates both.
-    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq,
-                                   c.rope.attention_scaling, interleaved, d_pos, st));
-    HILUM_RETURN_IF_ERROR(km::kv_append(proj + nh * hd, P, proj + (nh + nkv) * hd, P, T, d_slots, d_pos, kv,
-                                        L.k_cache, L.v_cache, st));
-    qptr = proj;
-    ldq = P;
+  const int64_t nope = c.qk_nope_head_dim, rd = c.qk_rope_head_dim, kvr = c.kv_lora_rank;
+  if (c.q_lora_rank > 0) {
+    const int64_t qr = c.q_lora_rank;
+    HILUM_RETURN_IF_ERROR(linear(L.q_a, hn_f, hn_b, H, T, qa_f, qr, false));
+    HILUM_RETURN_IF_ERROR(km::rms_norm(qa_f, qr, nullptr, 0, L.q_a_norm, T, qr, c.mla_norm_eps, qa_f, qr,
+                                       big ? qa_b : nullptr, qr, st));
+    HILUM_RETURN_IF_ERROR(linear(L.q_b, qa_f, qa_b, qr, T, q, nh * dk, false));
   } else {
-    const int64_t nope = c.qk_nope_head_dim, rd = c.qk_rope_head_dim, kvr = c.kv_lora_rank;
-    if (c.q_lora_rank > 0) {
-      const int64_t qr = c.q_lora_rank;
-      HILUM_RETURN_IF_ERROR(linear(L.q_a, hn_f, hn_b, H, T, qa_f, qr, false));
-      HILUM_RETURN_IF_ERROR(km::rms_norm(qa_f, qr, nullptr, 0, L.q_a_norm, T, qr, c.mla_norm_eps, qa_f, qr,
-                                         big ? qa_b : nullptr, qr, st));
-      HILUM_RETURN_IF_ERROR(linear(L.q_b, qa_f, qa_b, qr, T, q, nh * dk, false));
-    } else {
-      HILUM_RETURN_IF_ERROR(linear(L.q, hn_f, hn_b, H, T, q, nh * dk, false));
-    }
-    HILUM_RETURN_IF_ERROR(linear(L.kv_a, hn_f, hn_b, H, T, ckv, kvr + rd, false));
-    HILUM_RETURN_IF_ERROR(km::rms_norm(ckv, kvr + rd, nullptr, 0, L.kv_a_norm, T, kvr, c.mla_norm_eps, lat_f,
-                                       kvr, big ? lat_b : nullptr, kvr, st));
-    HILUM_RETURN_IF_ERROR(linear(L.kv_b, lat_f, lat_b, kvr, T, kvb, nh * (nope + dv), false));
-    HILUM_RETURN_IF_ERROR(km::rope(q, T, nh, nh * dk, dk, nope, rd, inv_freq, c.rope.attention_scaling,
-                                   interleaved, d_pos, st));
-    HILUM_RETURN_IF_ERROR(km::rope(ckv, T, 1, kvr + rd, 0, kvr, rd, inv_freq, c.rope.attention_scaling,
-                                   interleaved, d_pos, st));
-    HILUM_RETURN_IF_ERROR(km::mla_append(kvb, ckv + kvr, kvr + rd, T, static_cast<int>(nope),
-                                         static_cast<int>(rd), d_slots, d_pos, kv, L.k_cache, L.v_cache, st));
-    qptr = q;
-    ldq = nh * dk;
+    HILUM_RETURN_IF_ERROR(linear(L.q, hn_f, hn_b, H, T, q, nh * dk, false));
   }
-  if (!big || !single_seq) {
-    HILUM_RETURN_IF_ERROR(km::attention_decode(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos, L.window,
-                                               c.attn_scale, kv, L.k_cache, L.v_cache, partial, attn, nh * dv,
-                                               st));
-  } else {
-    HILUM_RETURN_IF_ERROR(km::attention_prefill(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
-                                                c.attn_scale, kv, L.k_cache, L.v_cache, attn, nh * dv, st));
-    HILUM_RETURN_IF_ERROR(km::to_bf16(attn, nh * dv, T, nh * dv, attn_b, nh * dv, st));
-  }
-  HILUM_RETURN_IF_ERROR(linear(L.o, attn, attn_b, nh * dv, T, x, H, true));
-
+  HILUM_RETURN_IF_ERROR(linear(L.kv_a, hn_f, hn_b, H, T, ckv, kvr + rd, false));
+  HILUM_RETURN_IF_ERROR(km::rms_norm(ckv, kvr + rd, nullptr, 0, L.kv_a_norm, T, kvr, c.mla_norm_eps, lat_f,
+                                     kvr, big ? lat_b : nullptr, kvr, st));
+  HILUM_RETURN_IF_ERROR(linear(L.kv_b, lat_f, lat_b, kvr, T, kvb, nh * (nope + dv), false));
   HILUM_RETURN_IF_ERROR(
-      km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, big ? hn_b : nullptr, H, st));
+      km::rope(q, T, nh, nh * dk, dk, nope, rd, inv_freq, c.rope.attention_scaling, interleaved, d_pos, st));
+  HILUM_RETURN_IF_ERROR(
+      km::rope(ckv, T, 1, kvr + rd, 0, kvr, rd, inv_freq, c.rope.attention_scaling, interleaved, d_pos, st));
+  return km::mla_append(kvb, ckv + kvr, kvr + rd, T, static_cast<int>(nope), static_cast<int>(rd), d_slots,
+                        d_pos, kv, L.k_cache, L.v_cache, st);
+}
+
+// The first-generation MoE block on hn_f / hn_b: router, routing, grouping,
+// expert GEMVs (<= 16 rows) or padded batched GEMMs, shared expert, combine.
+Status CudaTextModel::Impl::moe_legacy(GLayer& L, int64_t T, bool big) {
+  const TextConfig& c = cfg;
+  km::Stream st = ctx->stream();
+  const int64_t H = c.hidden_size;
   const km::Act act = act_of(c.hidden_act);
-  if (!L.is_moe) {
-    const int64_t Id = L.down.in;
-    HILUM_RETURN_IF_ERROR(linear(L.gate_up, hn_f, hn_b, H, T, gu, 2 * Id, false));
-    HILUM_RETURN_IF_ERROR(km::glu(act, gu, T, Id, big ? nullptr : h_f, big ? h_b : nullptr, st));
-    return linear(L.down, h_f, h_b, Id, T, x, H, true);
-  }
   const int E = c.router.num_experts, K = c.router.top_k;
   const int64_t Ie = c.moe_intermediate_size, TK = T * K;
   if (big && L.router_f32) {
@@ -537,15 +604,7 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   } else {
     HILUM_RETURN_IF_ERROR(linear(L.router, hn_f, hn_b, H, T, rlogits, E, false));
   }
-  km::RouterParams rp;
-  rp.kind = router_of(c.router.kind);
-  rp.num_experts = E;
-  rp.top_k = K;
-  rp.norm_topk_prob = c.router.norm_topk_prob;
-  rp.routed_scaling_factor = c.router.routed_scaling_factor;
-  rp.n_group = c.router.n_group;
-  rp.topk_group = c.router.topk_group;
-  HILUM_RETURN_IF_ERROR(km::route(rp, rlogits, T, L.score_bias, ids, wts, st));
+  HILUM_RETURN_IF_ERROR(km::route(router_params(c), rlogits, T, L.score_bias, ids, wts, st));
   HILUM_RETURN_IF_ERROR(km::group_by_expert(ids, TK, E, offsets, sorted, pair_pos, max_count, active, st));
   int64_t padded = 0;
   const float* y = nullptr;
@@ -555,6 +614,7 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
     HILUM_RETURN_IF_ERROR(km::expert_down_gemv(L.experts_down, E, H, Ie, eh, offsets, active, K, TK, ey, st));
     y = ey;
   } else {
+    HILUM_RETURN_IF_ERROR(ensure_padded_buffers());
     int32_t mc = 0;
     HILUM_RETURN_IF_ERROR(ctx->copy_to_host(&mc, max_count, sizeof mc));
     HILUM_RETURN_IF_ERROR(ctx->synchronize());
@@ -583,6 +643,241 @@ Status CudaTextModel::Impl::layer(GLayer& L, int64_t T, bool single_seq, int slo
   return km::combine_experts(x, H, T, H, K, ids, wts, pair_pos, offsets, padded, y, shared, shared_gate, st);
 }
 
+Status CudaTextModel::Impl::layer_legacy(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0) {
+  const TextConfig& c = cfg;
+  km::Stream st = ctx->stream();
+  const int64_t H = c.hidden_size, nh = c.num_heads, dk = c.q_head_dim(), dv = c.v_dim();
+  const bool big = T > km::kMaxGemvRows;
+  HILUM_RETURN_IF_ERROR(km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H,
+                                     big ? hn_b : nullptr, H, st));
+  const float* qptr = nullptr;
+  int64_t ldq = 0;
+  const bool interleaved = c.rope.layout == RopeLayout::kInterleaved;
+  if (!c.mla) {
+    const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
+    HILUM_RETURN_IF_ERROR(linear(L.qkv, hn_f, hn_b, H, T, proj, P, false));
+    if (L.q_norm) {
+      HILUM_RETURN_IF_ERROR(
+          km::rms_norm(proj, P, nullptr, 0, L.q_norm, T, nh * hd, c.rms_norm_eps, proj, P, nullptr, 0, st));
+      HILUM_RETURN_IF_ERROR(km::rms_norm(proj + nh * hd, P, nullptr, 0, L.k_norm, T, nkv * hd, c.rms_norm_eps,
+                                         proj + nh * hd, P, nullptr, 0, st));
+    }
+    if (c.clip_qkv) HILUM_RETURN_IF_ERROR(km::clamp(proj, P, T, P, *c.clip_qkv, st));
+    // q and k heads sit side by side in the fused projection: one launch rotates both.
+    HILUM_RETURN_IF_ERROR(km::rope(proj, T, nh + nkv, P, hd, 0, c.rope.dim, inv_freq,
+                                   c.rope.attention_scaling, interleaved, d_pos, st));
+    HILUM_RETURN_IF_ERROR(km::kv_append(proj + nh * hd, P, proj + (nh + nkv) * hd, P, T, d_slots, d_pos, kv,
+                                        L.k_cache, L.v_cache, st));
+    qptr = proj;
+    ldq = P;
+  } else {
+    HILUM_RETURN_IF_ERROR(mla_projections(L, T, big));
+    qptr = q;
+    ldq = nh * dk;
+  }
+  if (!big || !single_seq) {
+    HILUM_RETURN_IF_ERROR(km::attention_decode(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos, L.window,
+                                               c.attn_scale, kv, L.k_cache, L.v_cache, partial, attn, nh * dv,
+                                               st));
+  } else {
+    HILUM_RETURN_IF_ERROR(km::attention_prefill(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
+                                                c.attn_scale, kv, L.k_cache, L.v_cache, attn, nh * dv, st));
+    HILUM_RETURN_IF_ERROR(km::to_bf16(attn, nh * dv, T, nh * dv, attn_b, nh * dv, st));
+  }
+  HILUM_RETURN_IF_ERROR(linear(L.o, attn, attn_b, nh * dv, T, x, H, true));
+
+  HILUM_RETURN_IF_ERROR(
+      km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, big ? hn_b : nullptr, H, st));
+  const km::Act act = act_of(c.hidden_act);
+  if (!L.is_moe) {
+    const int64_t Id = L.down.in;
+    HILUM_RETURN_IF_ERROR(linear(L.gate_up, hn_f, hn_b, H, T, gu, 2 * Id, false));
+    HILUM_RETURN_IF_ERROR(km::glu(act, gu, T, Id, big ? nullptr : h_f, big ? h_b : nullptr, st));
+    return linear(L.down, h_f, h_b, Id, T, x, H, true);
+  }
+  return moe_legacy(L, T, big);
+}
+
+// Up to 16 rows: every stage one launch, norms fused into the GEMVs that
+// consume them (up to 4 rows; beyond that one RMSNorm launch is cheaper than
+// every block normalising every row).
+Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
+  const TextConfig& c = cfg;
+  km::Stream st = ctx->stream();
+  const km::Launch ln = launch();
+  const int64_t H = c.hidden_size, nh = c.num_heads, dk = c.q_head_dim(), dv = c.v_dim();
+  const bool fuse_norm = T <= 4;
+  const float* qptr = nullptr;
+  int64_t ldq = 0;
+  if (!c.mla) {
+    const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
+    if (fuse_norm) {
+      HILUM_RETURN_IF_ERROR(gemv(L.qkv, x, H, T, proj, P, false, L.attn_norm, L.attn_norm_eps));
+    } else {
+      HILUM_RETURN_IF_ERROR(
+          km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
+      HILUM_RETURN_IF_ERROR(gemv(L.qkv, hn_f, H, T, proj, P, false));
+    }
+    km::QkvFinish f;
+    f.proj = proj;
+    f.ldp = P;
+    f.rows = T;
+    f.nh = static_cast<int>(nh);
+    f.nkv = static_cast<int>(nkv);
+    f.hd = static_cast<int>(hd);
+    f.q_norm_w = L.q_norm;
+    f.k_norm_w = L.k_norm;
+    f.eps = c.rms_norm_eps;
+    f.clip = c.clip_qkv ? *c.clip_qkv : 0.0f;
+    f.rope_dim = static_cast<int>(c.rope.dim);
+    f.inv_freq = inv_freq;
+    f.attention_scaling = c.rope.attention_scaling;
+    f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
+    f.positions = d_pos;
+    f.slots = d_slots;
+    HILUM_RETURN_IF_ERROR(km::qkv_finish(f, kv, L.k_cache, L.v_cache, ln));
+    qptr = proj;
+    ldq = P;
+  } else {
+    HILUM_RETURN_IF_ERROR(
+        km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
+    HILUM_RETURN_IF_ERROR(mla_projections(L, T, false));
+    qptr = q;
+    ldq = nh * dk;
+  }
+  HILUM_RETURN_IF_ERROR(km::attention_decode_split(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos,
+                                                   L.window, c.attn_scale, kv, L.k_cache, L.v_cache,
+                                                   split_partial, counters, attn, nh * dv, ln));
+  HILUM_RETURN_IF_ERROR(gemv(L.o, attn, nh * dv, T, x, H, true));
+
+  if (!L.is_moe) {
+    const int64_t Id = L.down.in;
+    if (fuse_norm) {
+      HILUM_RETURN_IF_ERROR(gemv(L.gate_up, x, H, T, h_f, Id, false, L.ffn_norm, L.ffn_norm_eps, true));
+    } else {
+      HILUM_RETURN_IF_ERROR(
+          km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, nullptr, 0, st));
+      HILUM_RETURN_IF_ERROR(gemv(L.gate_up, hn_f, H, T, h_f, Id, false, nullptr, 0.0f, true));
+    }
+    return gemv(L.down, h_f, Id, T, x, H, true);
+  }
+  const int K = c.router.top_k;
+  const int64_t Ie = c.moe_intermediate_size;
+  const bf16* shared_gate_w = L.has_shared ? L.shared_gate.w : nullptr;
+  if (fused_router_ok) {
+    // hn_f = RMSNorm(x), routing, and the shared expert's gate logit in one launch.
+    HILUM_RETURN_IF_ERROR(km::route_fused(router_params(c), x, H, H, L.ffn_norm, L.ffn_norm_eps, L.router.w,
+                                          L.score_bias, shared_gate_w, T, hn_f, ids, wts, sg, rlogits,
+                                          route_counters, ln));
+  } else {
+    HILUM_RETURN_IF_ERROR(
+        km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, nullptr, 0, st));
+    HILUM_RETURN_IF_ERROR(gemv(L.router, hn_f, H, T, rlogits, c.router.num_experts, false));
+    HILUM_RETURN_IF_ERROR(km::route(router_params(c), rlogits, T, L.score_bias, ids, wts, st));
+    if (shared_gate_w) HILUM_RETURN_IF_ERROR(gemv(L.shared_gate, hn_f, H, T, sg, 1, false));
+  }
+  int64_t Is = 0;
+  if (L.has_shared) {
+    Is = L.shared_down.in;
+    HILUM_RETURN_IF_ERROR(gemv(L.shared_gate_up, hn_f, H, T, h_f, Is, false, nullptr, 0.0f, true));
+  }
+  HILUM_RETURN_IF_ERROR(
+      km::expert_glu(act_of(c.hidden_act), L.experts_gate_up, H, Ie, hn_f, H, ids, K, T, eh, groups, ln));
+  return km::expert_down_combine(
+      L.experts_down, H, Ie, eh, ids, wts, K, T, groups, L.has_shared ? L.shared_down.w : nullptr,
+      L.has_shared ? L.shared_down.bias : nullptr, Is, h_f, shared_gate_w ? sg : nullptr, x, H, ln);
+}
+
+// More than 16 rows of one sequence: cuBLAS for the dense projections,
+// tensor-core attention and grouped expert GEMMs, no host synchronisation.
+Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_t pos0) {
+  const TextConfig& c = cfg;
+  km::Stream st = ctx->stream();
+  const int64_t H = c.hidden_size, nh = c.num_heads, dk = c.q_head_dim(), dv = c.v_dim();
+  HILUM_RETURN_IF_ERROR(
+      km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, nullptr, 0, hn_b, H, st));
+  const float* qptr = nullptr;
+  int64_t ldq = 0;
+  if (!c.mla) {
+    const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
+    HILUM_RETURN_IF_ERROR(linear(L.qkv, hn_f, hn_b, H, T, proj, P, false));
+    km::QkvFinish f;
+    f.proj = proj;
+    f.ldp = P;
+    f.rows = T;
+    f.nh = static_cast<int>(nh);
+    f.nkv = static_cast<int>(nkv);
+    f.hd = static_cast<int>(hd);
+    f.q_norm_w = L.q_norm;
+    f.k_norm_w = L.k_norm;
+    f.eps = c.rms_norm_eps;
+    f.clip = c.clip_qkv ? *c.clip_qkv : 0.0f;
+    f.rope_dim = static_cast<int>(c.rope.dim);
+    f.inv_freq = inv_freq;
+    f.attention_scaling = c.rope.attention_scaling;
+    f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
+    f.positions = d_pos;
+    f.slots = d_slots;
+    HILUM_RETURN_IF_ERROR(km::qkv_finish(f, kv, L.k_cache, L.v_cache, km::Launch{st, false}));
+    qptr = proj;
+    ldq = P;
+  } else {
+    HILUM_RETURN_IF_ERROR(mla_projections(L, T, true));
+    qptr = q;
+    ldq = nh * dk;
+  }
+  if (km::attention_prefill_tc_supported(kv) && ldq % 4 == 0) {
+    HILUM_RETURN_IF_ERROR(km::attention_prefill_tc(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
+                                                   c.attn_scale, kv, L.k_cache, L.v_cache, nullptr, attn_b,
+                                                   nh * dv, st));
+  } else {
+    HILUM_RETURN_IF_ERROR(km::attention_prefill(qptr, ldq, T, static_cast<int>(nh), slot, pos0, L.window,
+                                                c.attn_scale, kv, L.k_cache, L.v_cache, attn, nh * dv, st));
+    HILUM_RETURN_IF_ERROR(km::to_bf16(attn, nh * dv, T, nh * dv, attn_b, nh * dv, st));
+  }
+  HILUM_RETURN_IF_ERROR(linear(L.o, attn, attn_b, nh * dv, T, x, H, true));
+
+  HILUM_RETURN_IF_ERROR(
+      km::rms_norm(x, H, nullptr, 0, L.ffn_norm, T, H, L.ffn_norm_eps, hn_f, H, hn_b, H, st));
+  const km::Act act = act_of(c.hidden_act);
+  if (!L.is_moe) {
+    const int64_t Id = L.down.in;
+    HILUM_RETURN_IF_ERROR(linear(L.gate_up, hn_f, hn_b, H, T, gu, 2 * Id, false));
+    HILUM_RETURN_IF_ERROR(km::glu(act, gu, T, Id, nullptr, h_b, st));
+    return linear(L.down, h_f, h_b, Id, T, x, H, true);
+  }
+  if (!grouped_ok || !opt.kernels.grouped_experts) return moe_legacy(L, T, true);
+  const int E = c.router.num_experts, K = c.router.top_k;
+  const int64_t Ie = c.moe_intermediate_size, TK = T * K;
+  if (L.router_f32) {
+    HILUM_RETURN_IF_ERROR(ctx->gemm_f32(T, E, H, hn_f, H, L.router_f32, H, rlogits, E, 0.0f));
+  } else {
+    HILUM_RETURN_IF_ERROR(linear(L.router, hn_f, hn_b, H, T, rlogits, E, false));
+  }
+  HILUM_RETURN_IF_ERROR(km::route(router_params(c), rlogits, T, L.score_bias, ids, wts, st));
+  HILUM_RETURN_IF_ERROR(km::group_by_expert(ids, TK, E, offsets, sorted, pair_pos, max_count, active, st,
+                                            tile_offsets, km::kGroupedTileRows));
+  HILUM_RETURN_IF_ERROR(km::expert_gemm_glu(act, hn_b, H, sorted, K, offsets, tile_offsets, E, TK,
+                                            L.experts_gate_up, H, Ie, hs_sorted, st));
+  HILUM_RETURN_IF_ERROR(
+      km::expert_gemm_down(hs_sorted, offsets, tile_offsets, E, TK, L.experts_down, H, Ie, ys_sorted, st));
+  const float* shared = nullptr;
+  const float* shared_gate = nullptr;
+  if (L.has_shared) {
+    const int64_t Is = L.shared_down.in;
+    HILUM_RETURN_IF_ERROR(linear(L.shared_gate_up, hn_f, hn_b, H, T, gu, 2 * Is, false));
+    HILUM_RETURN_IF_ERROR(km::glu(act, gu, T, Is, nullptr, h_b, st));
+    HILUM_RETURN_IF_ERROR(linear(L.shared_down, h_f, h_b, Is, T, sh, H, false));
+    shared = sh;
+    if (L.shared_gate.w) {
+      HILUM_RETURN_IF_ERROR(linear(L.shared_gate, hn_f, hn_b, H, T, sg, 1, false));
+      shared_gate = sg;
+    }
+  }
+  return km::combine_experts(x, H, T, H, K, ids, wts, pair_pos, offsets, 0, ys_sorted, shared, shared_gate,
+                             st);
+}
+
 // logits_mode: 0 none, 1 last row, 2 every row.
 Status CudaTextModel::Impl::run(int64_t T, bool single_seq, int slot, int64_t pos0, int logits_mode) {
   km::Stream st = ctx->stream();
@@ -594,9 +889,25 @@ Status CudaTextModel::Impl::run(int64_t T, bool single_seq, int slot, int64_t po
   const int64_t rows = all ? T : 1;
   float* src = all ? x : x + (T - 1) * H;
   const bool big = rows > km::kMaxGemvRows;
+  if (!big && opt.kernels.fused_decode && rows <= 4) {
+    return gemv(lm_head, src, H, rows, logits, V, false, final_norm, cfg.rms_norm_eps);
+  }
   HILUM_RETURN_IF_ERROR(km::rms_norm(src, H, nullptr, 0, final_norm, rows, H, cfg.rms_norm_eps, hn_f, H,
                                      big ? hn_b : nullptr, H, st));
   return linear(lm_head, hn_f, hn_b, H, rows, logits, V, false);
+}
+
+Status CudaTextModel::Impl::with_launch_fallback(const std::function<Status()>& step) {
+  Status s = step();
+  if (s.ok() || !opt.kernels.programmatic_launch) return s;
+  // Programmatic dependent launch refused (driver, device or graph capture):
+  // the same kernels with plain launches.
+  HILUM_RETURN_IF_ERROR(ctx->synchronize());
+  log_warning("CUDA text engine: programmatic dependent launch failed (" + s.error().message() +
+              "); using plain launches");
+  opt.kernels.programmatic_launch = false;
+  ctx->drop_graphs();
+  return step();
 }
 
 Result<Tensor> CudaTextModel::prefill(int slot, std::span<const int32_t> ids_in, bool all_logits) {
@@ -660,7 +971,7 @@ Result<Tensor> CudaTextModel::decode(std::span<const int> slots, std::span<const
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_device(I.d_ids, ids_in.data(), sizeof(int32_t) * B));
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_device(I.d_slots, sl.data(), sizeof(int32_t) * B));
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_device(I.d_pos, pos.data(), sizeof(int32_t) * B));
-  HILUM_RETURN_IF_ERROR(I.run(B, false, 0, 0, 2));
+  HILUM_RETURN_IF_ERROR(I.with_launch_fallback([&] { return I.run(B, false, 0, 0, 2); }));
   Tensor out = Tensor::empty({B, c.vocab_size}, DType::kF32);
   HILUM_RETURN_IF_ERROR(I.ctx->copy_to_host(out.data<float>(), I.logits, sizeof(float) * B * c.vocab_size));
   HILUM_RETURN_IF_ERROR(I.ctx->synchronize());
@@ -693,20 +1004,25 @@ Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span
   // row is copied out by a device-to-device copy after the graph.
   auto step = [&]() -> Status {
     HILUM_RETURN_IF_ERROR(I.run(B, false, 0, 0, 2));
-    return hilum::cuda::moe::greedy_advance(I.logits, B, I.cfg.vocab_size, I.d_ids, I.d_pos, I.d_history,
-                                            I.ctx->stream());
+    return km::greedy_advance(I.logits, B, I.cfg.vocab_size, I.d_ids, I.d_pos, I.d_history, I.ctx->stream(),
+                              I.opt.kernels.fused_decode && I.opt.kernels.programmatic_launch);
   };
   const int key = static_cast<int>(B);
   if (I.opt.graphs && !I.ctx->has_graph(key) && steps > 0) {
-    HILUM_RETURN_IF_ERROR(I.ctx->begin_capture());
-    Status captured = step();
-    Status ended = I.ctx->end_capture(key);
-    HILUM_RETURN_IF_ERROR(captured);
-    HILUM_RETURN_IF_ERROR(ended);
+    HILUM_RETURN_IF_ERROR(I.with_launch_fallback([&]() -> Status {
+      HILUM_RETURN_IF_ERROR(I.ctx->begin_capture());
+      Status captured = step();
+      Status ended = I.ctx->end_capture(key);
+      HILUM_RETURN_IF_ERROR(captured);
+      return ended;
+    }));
   }
   for (int64_t s = 0; s < steps; ++s) {
     if (I.opt.graphs) {
       HILUM_RETURN_IF_ERROR(I.ctx->launch_graph(key));
+    } else if (s == 0) {
+      // A failed first step has not advanced anything: safe to repeat without PDL.
+      HILUM_RETURN_IF_ERROR(I.with_launch_fallback(step));
     } else {
       HILUM_RETURN_IF_ERROR(step());
     }
@@ -729,6 +1045,17 @@ Result<double> CudaTextModel::time_ms(const std::function<Status()>& body) {
   HILUM_ASSIGN_OR_RETURN(float ms, impl_->ctx->time_ms(body));
   return static_cast<double>(ms);
 }
+
+Status CudaTextModel::set_kernels(const CudaKernels& kernels) {
+  Impl& I = *impl_;
+  HILUM_RETURN_IF_ERROR(I.ctx->synchronize());
+  I.opt.kernels = kernels;
+  I.ctx->drop_graphs();
+  if (!kernels.tensor_core_prefill || !kernels.grouped_experts) HILUM_RETURN_IF_ERROR(I.ensure_padded_buffers());
+  return I.ctx->synchronize();
+}
+
+const CudaKernels& CudaTextModel::kernels() const { return impl_->opt.kernels; }
 
 }  // namespace hilum::moe
 
@@ -763,6 +1090,11 @@ Result<std::vector<std::vector<int32_t>>> CudaTextModel::decode_greedy(std::span
   return no_cuda();
 }
 Result<double> CudaTextModel::time_ms(const std::function<Status()>&) { return no_cuda(); }
+Status CudaTextModel::set_kernels(const CudaKernels&) { return no_cuda(); }
+const CudaKernels& CudaTextModel::kernels() const {
+  static const CudaKernels none;
+  return none;
+}
 
 }  // namespace hilum::moe
 

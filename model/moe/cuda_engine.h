@@ -29,11 +29,38 @@ namespace hilum::moe {
 class TextModel;
 class LoraAdapter;
 
+// Which kernels run. Every choice computes the same model (tests compare
+// them with each other and with the CPU engine); the first-generation kernels
+// stay as the reference and the fallback.
+struct CudaKernels {
+  // Steps of up to 16 rows (decode, short prefill chunks): one launch per
+  // stage (norm-fused GEMVs with staged activations, fused q/k norm + RoPE +
+  // cache append, split-K attention with an in-kernel combine, one-launch
+  // router, experts read once per step with the combine fused into the down
+  // projection). false: separate norm/GEMV/routing/grouping/combine kernels.
+  bool fused_decode = true;
+  // Steps of more than 16 rows (prefill): tensor-core flash attention, fused
+  // q/k norm + RoPE + cache append, and (with grouped_experts) grouped expert
+  // GEMMs over the routed pairs (no padding, no host sync). false: tiled fp32
+  // attention and padded batched cuBLAS GEMMs for the experts.
+  bool tensor_core_prefill = true;
+  // With tensor_core_prefill: the experts as grouped GEMMs (true) or as padded
+  // batched cuBLAS GEMMs with one host synchronisation per layer (false). The
+  // padded cuBLAS path measured faster on the H200 (40.7k vs 37.1k tok/s at
+  // 512 tokens, OLMoE-1B-7B geometry; bench/RESULTS.md), so it is the default.
+  bool grouped_experts = false;
+  // Programmatic dependent launch between the fused decode kernels (sm_90):
+  // a kernel starts, and prefetches its weights, while the previous one
+  // finishes. Falls back to plain launches when the device refuses it.
+  bool programmatic_launch = false;
+};
+
 struct CudaEngineOptions {
   int max_slots = 1;            // sequences with their own KV cache (decode batch <= 16)
   int64_t max_seq = 2048;       // KV capacity of each sequence
   int64_t prefill_chunk = 512;  // rows per prefill pass
   bool graphs = true;           // replay decode steps from CUDA graphs
+  CudaKernels kernels;
 };
 
 class CudaTextModel {
@@ -64,6 +91,11 @@ class CudaTextModel {
                                                           std::span<const int32_t> first, int64_t steps);
   // Waits for the device and times `body` in milliseconds (benchmarks).
   Result<double> time_ms(const std::function<Status()>& body);
+
+  // Switches kernels on a live engine (captured graphs are dropped; buffers
+  // the new choice needs are allocated). The KV caches are kept.
+  Status set_kernels(const CudaKernels& kernels);
+  const CudaKernels& kernels() const;
 
   struct Impl;
 

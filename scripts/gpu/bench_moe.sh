@@ -3,13 +3,13 @@
 #   scripts/gpu/bench_moe.sh BUILD_DIR OUT_DIR
 # Writes OUT_DIR/bench_moe.json (Google Benchmark) and OUT_DIR/bench_torch.json.
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 BUILD=${1:-build-gpu}
 OUTDIR=${2:-${OUT:-out}}
 mkdir -p "$OUTDIR"
 if [ -x "$BUILD/bench/bench_moe" ]; then
   echo "=== bench_moe (CUDA engine, random bf16 weights)"
-  timeout 180 "$BUILD/bench/bench_moe" --benchmark_filter='Cuda' \
+  timeout 240 "$BUILD/bench/bench_moe" --benchmark_filter='Cuda' \
     --benchmark_out="$OUTDIR/bench_moe.json" --benchmark_out_format=json || echo "bench_moe failed ($?)"
 else
   echo "bench_moe was not built"

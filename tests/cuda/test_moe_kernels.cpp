@@ -492,6 +492,464 @@ TEST(MoeKernels, CublasGemmMatchesCpu) {
   expect_close(dc.host(), want, 1e-4, 1e-4, "cublas gemm");
 }
 
+// ---- fused decode path -----------------------------------------------------------------
+
+// Prints where two arrays differ most (the conformance tests' failure detail).
+std::string worst_difference(const std::vector<float>& got, const std::vector<float>& want) {
+  size_t at = 0;
+  double most = -1;
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    if (got[i] == want[i]) continue;
+    const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (d > most || std::isnan(d)) {
+      most = std::isnan(d) ? INFINITY : d;
+      at = i;
+    }
+  }
+  return "largest difference " + std::to_string(most) + " at " + std::to_string(at) +
+         (at < got.size() ? " (got " + std::to_string(got[at]) + ", want " + std::to_string(want[at]) + ")"
+                          : "");
+}
+
+void expect_all_close(const std::vector<float>& got, const std::vector<float>& want, double atol, double rtol,
+                      const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i] == want[i]) continue;  // equal infinities (empty splits' -inf maxima) are exact
+    ASSERT_TRUE(std::fabs(got[i] - want[i]) <= atol + rtol * std::fabs(want[i]))
+        << what << ": " << worst_difference(got, want);
+  }
+}
+
+TEST(MoeKernels, StagedGemvMatchesCpuOnAwkwardShapes) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    int64_t N, K, T;
+    bool norm, glu, bias, acc;
+  };
+  // Inner sizes: 16-byte loads (multiples of 8, some longer than one staging
+  // chunk) and the scalar path; row counts of every kernel instance.
+  for (C c : {C{37, 1000, 1, false, false, true, false}, C{37, 1000, 3, true, false, false, true},
+              C{130, 264, 16, false, false, true, true}, C{64, 2048, 16, true, false, false, false},
+              C{5, 77, 9, false, false, true, false}, C{33, 9000, 1, true, false, false, true},
+              C{19, 1032, 16, false, true, true, false}, C{40, 32, 2, true, true, false, false},
+              C{7, 45, 5, true, true, true, false}, C{300, 4096, 8, false, false, false, true},
+              C{1, 8, 1, false, false, false, false}}) {
+    const std::string what = "staged gemv N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
+                             " T=" + std::to_string(c.T) + (c.norm ? " norm" : "") + (c.glu ? " glu" : "");
+    const int64_t rows_w = c.glu ? 2 * c.N : c.N;
+    const int64_t ldx = c.K + 3, ldy = c.N + 1;
+    std::vector<float> wr;
+    auto wb = to_bf16(randn(rows_w * c.K, 40, 0.05f), &wr);
+    auto x = randn(c.T * ldx, 41), bias = randn(rows_w, 42), y0 = randn(c.T * ldy, 43);
+    auto nw = randn(c.K, 44, 0.2f);
+    for (float& v : nw) v += 1.0f;
+    Dev<uint16_t> dw(wb);
+    Dev<float> dx(x), db(bias), dy(y0), dn(nw);
+    km::StagedGemv g;
+    g.w = dw.get();
+    g.bias = c.bias ? db.get() : nullptr;
+    g.n = c.N;
+    g.k = c.K;
+    g.x = dx.get();
+    g.ldx = ldx;
+    g.rows = c.T;
+    g.norm_w = c.norm ? dn.get() : nullptr;
+    g.eps = 1e-5f;
+    g.y = dy.get();
+    g.ldy = ldy;
+    g.accumulate = c.acc;
+    g.glu = c.glu;
+    g.act = km::Act::kSilu;
+    ASSERT_TRUE(km::staged_gemv(g, km::Launch{}).ok()) << what;
+    // CPU: optional RMSNorm, the linear, optional GLU, optional accumulate.
+    std::vector<float> xin(c.T * c.K);
+    for (int64_t t = 0; t < c.T; ++t) std::copy_n(&x[t * ldx], c.K, &xin[t * c.K]);
+    if (c.norm) cpu::rms_norm(xin.data(), c.T, c.K, c.K, nw.data(), 1e-5f, xin.data(), c.K);
+    std::vector<float> lin(c.T * rows_w);
+    cpu::linear(xin.data(), c.T, c.K, wr.data(), rows_w, c.bias ? bias.data() : nullptr, lin.data(), rows_w);
+    std::vector<float> want = y0;
+    for (int64_t t = 0; t < c.T; ++t) {
+      for (int64_t o = 0; o < c.N; ++o) {
+        const float v =
+            c.glu ? cpu::activate(Activation::kSilu, lin[t * rows_w + o]) * lin[t * rows_w + c.N + o]
+                  : lin[t * rows_w + o];
+        want[t * ldy + o] = c.acc ? y0[t * ldy + o] + v : v;
+      }
+    }
+    auto got = dy.host();
+    for (int64_t t = 0; t < c.T; ++t) {
+      for (int64_t o = c.N; o < ldy; ++o)
+        ASSERT_EQ(got[t * ldy + o], y0[t * ldy + o]) << what << ": wrote past N";
+    }
+    expect_all_close(got, want, 3e-5 * std::sqrt(static_cast<double>(c.K)), 1e-4, what);
+  }
+}
+
+TEST(MoeKernels, FusedRouterMatchesCpuForEveryKind) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    RouterKind kind;
+    int E, K, G, TG;
+    bool norm;
+    float scale;
+    int64_t H, T;
+    bool shared_gate;
+  };
+  for (C c : {C{RouterKind::kSoftmaxTopK, 64, 8, 1, 1, false, 1.0f, 2048, 1, false},
+              C{RouterKind::kSoftmaxTopK, 8, 2, 1, 1, true, 1.0f, 37, 16, true},
+              C{RouterKind::kSoftmaxGreedy, 60, 6, 1, 1, false, 1.5f, 264, 5, true},
+              C{RouterKind::kSoftmaxGroupLimited, 16, 3, 4, 2, false, 1.0f, 96, 3, false},
+              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 2, false}}) {
+    const std::string what = "route_fused E=" + std::to_string(c.E) + " H=" + std::to_string(c.H);
+    RouterConfig rc;
+    rc.kind = c.kind;
+    rc.num_experts = c.E;
+    rc.top_k = c.K;
+    rc.n_group = c.G;
+    rc.topk_group = c.TG;
+    rc.norm_topk_prob = c.norm;
+    rc.routed_scaling_factor = c.scale;
+    const int64_t ldx = c.H + 2;
+    auto x = randn(c.T * ldx, 45), nw = randn(c.H, 46, 0.1f), bias = randn(c.E, 47, 0.1f);
+    for (float& v : nw) v += 1.0f;
+    std::vector<float> wr, gr;
+    // Logits of spread ~3 keep the top-k away from ties that summation order could flip.
+    auto wb = to_bf16(randn(c.E * c.H, 48, 3.0f / std::sqrt(static_cast<float>(c.H))), &wr);
+    auto gb = to_bf16(randn(c.H, 49, 0.05f), &gr);
+    Dev<float> dx(x), dn(nw), db(bias), dhn(c.T * c.H), dwt(c.T * c.K), dsg(c.T);
+    Dev<uint16_t> dw(wb), dg(gb);
+    Dev<int32_t> dids(c.T * c.K), dcnt(std::vector<int32_t>(km::route_fused_counters(km::kMaxGemvRows), 0));
+    Dev<float> dlog(c.T * c.E);
+    km::RouterParams p;
+    p.kind = static_cast<km::RouterKind>(static_cast<int>(c.kind));
+    p.num_experts = c.E;
+    p.top_k = c.K;
+    p.n_group = c.G;
+    p.topk_group = c.TG;
+    p.norm_topk_prob = c.norm;
+    p.routed_scaling_factor = c.scale;
+    for (int rep = 0; rep < 2; ++rep) {  // the second launch relies on the counters left at zero
+      ASSERT_TRUE(km::route_fused(p, dx.get(), ldx, c.H, dn.get(), 1e-5f, dw.get(), db.get(),
+                                  c.shared_gate ? dg.get() : nullptr, c.T, dhn.get(), dids.get(), dwt.get(),
+                                  dsg.get(), dlog.get(), dcnt.get(), km::Launch{})
+                      .ok())
+          << what;
+    }
+    for (int32_t v : dcnt.host()) ASSERT_EQ(v, 0) << what << ": counters are left at zero";
+    std::vector<float> hn(c.T * c.H), logits(c.T * c.E), sg(c.T);
+    cpu::rms_norm(x.data(), c.T, c.H, ldx, nw.data(), 1e-5f, hn.data(), c.H);
+    cpu::linear(hn.data(), c.T, c.H, wr.data(), c.E, nullptr, logits.data(), c.E);
+    cpu::linear(hn.data(), c.T, c.H, gr.data(), 1, nullptr, sg.data(), 1);
+    std::vector<int32_t> want_ids(c.T * c.K);
+    std::vector<float> want_w(c.T * c.K);
+    route_tokens(rc, logits.data(), c.T, bias.data(), want_ids.data(), want_w.data());
+    expect_all_close(dhn.host(), hn, 1e-5, 1e-5, what + " hn");
+    EXPECT_EQ(dids.host(), want_ids) << what;
+    expect_all_close(dwt.host(), want_w, 1e-5, 1e-4, what + " weights");
+    if (c.shared_gate) expect_all_close(dsg.host(), sg, 1e-4, 1e-4, what + " shared gate");
+  }
+}
+
+TEST(MoeKernels, FusedExpertsMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    int64_t T, H, I, Is;
+    int E, K;
+    bool shared_gate, shared_bias;
+  };
+  // Rows staged all at once (few tokens) and expert by expert (many), the
+  // 16-byte and the scalar loads, shared experts with gate and bias.
+  for (C c : {C{1, 72, 40, 0, 5, 2, false, false}, C{3, 36, 20, 24, 7, 3, true, false},
+              C{16, 264, 48, 13, 6, 4, false, true}, C{9, 1024, 1408, 2816, 64, 6, false, false},
+              C{16, 2048, 1024, 0, 64, 8, false, false}, C{1, 2048, 1024, 0, 64, 8, false, false},
+              C{1, 2048, 1408, 2816, 64, 6, false, false}, C{2, 128, 64, 96, 16, 4, true, false}}) {
+    const std::string what = "experts T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
+                             " I=" + std::to_string(c.I) + " Is=" + std::to_string(c.Is);
+    const int64_t TK = c.T * c.K, ldx = c.H + 4;
+    std::vector<float> gur, dnr, sdr;
+    auto gub = to_bf16(randn(c.E * 2 * c.I * c.H, 50, 0.05f), &gur);
+    auto dnb = to_bf16(randn(c.E * c.H * c.I, 51, 0.05f), &dnr);
+    auto sdb = to_bf16(randn(std::max<int64_t>(c.H * c.Is, 1), 52, 0.05f), &sdr);
+    auto x = randn(c.T * ldx, 53), w = randn(TK, 54), hs = randn(std::max<int64_t>(c.T * c.Is, 1), 55);
+    auto gate = randn(c.T, 56), sbias = randn(c.H, 57), resid = randn(c.T * ldx, 58);
+    std::mt19937 rng(59);
+    std::vector<int32_t> ids(TK);
+    for (int64_t t = 0; t < c.T; ++t) {
+      std::vector<int32_t> e(c.E);
+      std::iota(e.begin(), e.end(), 0);
+      std::shuffle(e.begin(), e.end(), rng);
+      for (int k = 0; k < c.K; ++k) ids[t * c.K + k] = e[k];
+    }
+    Dev<uint16_t> dgu(gub), ddn(dnb), dsd(sdb);
+    Dev<float> dx(x), dw(w), dhs(hs), dgate(gate), dsb(sbias), dres(resid), dh(TK * c.I);
+    Dev<int32_t> dids(ids), dgroups(km::expert_group_ints(TK));
+    ASSERT_TRUE(km::expert_glu(km::Act::kSilu, dgu.get(), c.H, c.I, dx.get(), ldx, dids.get(), c.K, c.T,
+                               dh.get(), dgroups.get(), km::Launch{})
+                    .ok())
+        << what;
+    ASSERT_TRUE(km::expert_down_combine(ddn.get(), c.H, c.I, dh.get(), dids.get(), dw.get(), c.K, c.T,
+                                        dgroups.get(), c.Is ? dsd.get() : nullptr,
+                                        c.shared_bias ? dsb.get() : nullptr, c.Is, dhs.get(),
+                                        c.shared_gate ? dgate.get() : nullptr, dres.get(), ldx, km::Launch{})
+                    .ok())
+        << what;
+    auto h = dh.host();
+    std::vector<float> want = resid;
+    for (int64_t p = 0; p < TK; ++p) {
+      std::vector<float> hr, yr;
+      expert_ref(gur, dnr, c.H, c.I, ids[p], &x[(p / c.K) * ldx], hr, yr);
+      expect_all_close(std::vector<float>(h.begin() + p * c.I, h.begin() + (p + 1) * c.I), hr, 3e-5, 1e-4,
+                       what + " h of pair " + std::to_string(p));
+      for (int64_t o = 0; o < c.H; ++o) want[(p / c.K) * ldx + o] += w[p] * yr[o];
+    }
+    if (c.Is) {
+      std::vector<float> s(c.T * c.H);
+      cpu::linear(hs.data(), c.T, c.Is, sdr.data(), c.H, c.shared_bias ? sbias.data() : nullptr, s.data(),
+                  c.H);
+      for (int64_t t = 0; t < c.T; ++t) {
+        const float g = c.shared_gate ? 1.0f / (1.0f + std::exp(-gate[t])) : 1.0f;
+        for (int64_t o = 0; o < c.H; ++o) want[t * ldx + o] += g * s[t * c.H + o];
+      }
+    }
+    expect_all_close(dres.host(), want, 1e-4, 1e-4, what + " residual");
+  }
+}
+
+TEST(MoeKernels, QkvFinishMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    int nh, nkv, hd, rope_dim;
+    bool norm, interleaved;
+    float clip;
+  };
+  for (C c : {C{4, 2, 12, 12, true, false, 0.0f}, C{4, 4, 16, 8, false, true, 0.0f},
+              C{16, 16, 128, 128, true, false, 2.5f}, C{6, 2, 10, 10, false, false, 0.8f}}) {
+    const std::string what = "qkv_finish hd=" + std::to_string(c.hd);
+    RopeConfig rope;
+    rope.dim = c.rope_dim;
+    rope.theta = 10000;
+    rope.layout = c.interleaved ? RopeLayout::kInterleaved : RopeLayout::kHalf;
+    ASSERT_TRUE(compute_rope_tables(rope, 4096).ok());
+    const int64_t T = 5, cap = 40, slots = 3;
+    const int64_t P = (c.nh + 2 * c.nkv) * c.hd, ldp = P + 3;
+    const std::vector<int32_t> sl = {2, 0, 2, 1, 0}, pos = {0, 17, 39, 3, 18};
+    auto proj = randn(T * ldp, 60, 2.0f), qn = randn(c.nh * c.hd, 61, 0.1f),
+         kn = randn(c.nkv * c.hd, 62, 0.1f);
+    for (float& v : qn) v += 1.0f;
+    for (float& v : kn) v += 1.0f;
+    km::KvLayout kv{cap, c.nkv, c.hd, c.hd};
+    const int64_t cache_n = slots * cap * c.nkv * c.hd;
+    auto kc0 = randn(cache_n, 63), vc0 = randn(cache_n, 64);
+    Dev<float> dp(proj), dqn(qn), dkn(kn), dinv(rope.inv_freq), dkc(kc0), dvc(vc0);
+    Dev<int32_t> dsl(sl), dpos(pos);
+    km::QkvFinish f;
+    f.proj = dp.get();
+    f.ldp = ldp;
+    f.rows = T;
+    f.nh = c.nh;
+    f.nkv = c.nkv;
+    f.hd = c.hd;
+    f.q_norm_w = c.norm ? dqn.get() : nullptr;
+    f.k_norm_w = c.norm ? dkn.get() : nullptr;
+    f.eps = 1e-5f;
+    f.clip = c.clip;
+    f.rope_dim = c.rope_dim;
+    f.inv_freq = dinv.get();
+    f.attention_scaling = rope.attention_scaling;
+    f.interleaved = c.interleaved;
+    f.positions = dpos.get();
+    f.slots = dsl.get();
+    ASSERT_TRUE(km::qkv_finish(f, kv, dkc.get(), dvc.get(), km::Launch{}).ok()) << what;
+    // CPU, one token at a time (positions are not consecutive).
+    std::vector<float> want_p = proj, want_k = kc0, want_v = vc0;
+    for (int64_t t = 0; t < T; ++t) {
+      float* row = &want_p[t * ldp];
+      std::vector<float> k(row + c.nh * c.hd, row + (c.nh + c.nkv) * c.hd);
+      std::vector<float> v(row + (c.nh + c.nkv) * c.hd, row + P);
+      if (c.norm) {
+        cpu::rms_norm(row, 1, c.nh * c.hd, c.nh * c.hd, qn.data(), 1e-5f, row, c.nh * c.hd);
+        cpu::rms_norm(k.data(), 1, c.nkv * c.hd, c.nkv * c.hd, kn.data(), 1e-5f, k.data(), c.nkv * c.hd);
+      }
+      if (c.clip > 0) {
+        for (int64_t i = 0; i < c.nh * c.hd; ++i) row[i] = std::clamp(row[i], -c.clip, c.clip);
+        for (float& e : k) e = std::clamp(e, -c.clip, c.clip);
+        for (float& e : v) e = std::clamp(e, -c.clip, c.clip);
+      }
+      cpu::rope(rope, row, 1, c.nh, c.nh * c.hd, c.hd, 0, pos[t]);
+      cpu::rope(rope, k.data(), 1, c.nkv, c.nkv * c.hd, c.hd, 0, pos[t]);
+      for (int h = 0; h < c.nkv; ++h) {
+        const int64_t at = ((sl[t] * cap + pos[t]) * c.nkv + h) * c.hd;
+        std::copy_n(&k[h * c.hd], c.hd, &want_k[at]);
+        std::copy_n(&v[h * c.hd], c.hd, &want_v[at]);
+      }
+    }
+    // k and v stay in the projection (the kernel only rewrites q).
+    auto got_p = dp.host();
+    for (int64_t t = 0; t < T; ++t) {
+      for (int64_t i = 0; i < c.nh * c.hd; ++i) {
+        ASSERT_NEAR(got_p[t * ldp + i], want_p[t * ldp + i], 2e-5 + 2e-5 * std::fabs(want_p[t * ldp + i]))
+            << what << " q of token " << t << " at " << i;
+      }
+      for (int64_t i = c.nh * c.hd; i < ldp; ++i) ASSERT_EQ(got_p[t * ldp + i], proj[t * ldp + i]) << what;
+    }
+    expect_all_close(dkc.host(), want_k, 2e-5, 2e-5, what + " k cache");
+    expect_all_close(dvc.host(), want_v, 0, 0, what + " v cache");
+  }
+}
+
+TEST(MoeKernels, SplitDecodeAttentionMatchesCpuAndResetsItsCounters) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    int nh, nkv, dk, dv;
+    int64_t cap;
+  };
+  for (C c :
+       {C{4, 2, 24, 20, 600}, C{16, 16, 128, 128, 1024}, C{16, 16, 192, 128, 300}, C{3, 1, 256, 256, 70}}) {
+    km::KvLayout kv{c.cap, c.nkv, c.dk, c.dv};
+    const int slots = 3;
+    auto kc = randn(slots * c.cap * c.nkv * c.dk, 65), vc = randn(slots * c.cap * c.nkv * c.dv, 66);
+    const std::vector<int32_t> sl = {2, 0, 1, 0, 1};
+    const std::vector<int32_t> pos = {0, 255, static_cast<int32_t>(c.cap - 1),
+                                      static_cast<int32_t>(c.cap / 2), 1};
+    const int64_t T = static_cast<int64_t>(sl.size());
+    auto q = randn(T * c.nh * c.dk, 67);
+    Dev<float> dq(q), dkc(kc), dvc(vc), dout(T * c.nh * c.dv),
+        dpart(km::flash_decode_partial_floats(km::kMaxGemvRows, c.nh, kv));
+    Dev<int32_t> dsl(sl), dpos(pos),
+        dcnt(std::vector<int32_t>(km::flash_decode_counters(km::kMaxGemvRows, c.nh), 0));
+    for (int64_t window : {int64_t{0}, int64_t{100}}) {
+      for (int rep = 0; rep < 2; ++rep) {  // the second launch relies on the counters left at zero
+        for (int64_t rows : {int64_t{1}, T}) {
+          ASSERT_TRUE(km::attention_decode_split(dq.get(), c.nh * c.dk, rows, c.nh, dsl.get(), dpos.get(),
+                                                 window, 0.3f, kv, dkc.get(), dvc.get(), dpart.get(),
+                                                 dcnt.get(), dout.get(), c.nh * c.dv, km::Launch{})
+                          .ok());
+          auto got = dout.host();
+          for (int64_t t = 0; t < rows; ++t) {
+            std::vector<float> qt(q.begin() + t * c.nh * c.dk, q.begin() + (t + 1) * c.nh * c.dk);
+            auto want =
+                attention_ref(qt, c.nh, c.dk, kc, vc, sl[t], c.cap, c.nkv, c.dv, 1, pos[t], window, 0.3f);
+            expect_all_close(
+                std::vector<float>(got.begin() + t * c.nh * c.dv, got.begin() + (t + 1) * c.nh * c.dv), want,
+                3e-5, 3e-5,
+                "split decode attention dk=" + std::to_string(c.dk) + " row " + std::to_string(t) +
+                    " window " + std::to_string(window) + " rows " + std::to_string(rows));
+          }
+        }
+      }
+    }
+    for (int32_t v : dcnt.host()) ASSERT_EQ(v, 0) << "counters are left at zero";
+  }
+}
+
+// ---- tensor-core prefill path -----------------------------------------------------------
+
+std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+  return v;
+}
+
+TEST(MoeKernels, TensorCorePrefillAttentionMatchesCpu) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    int nh, nkv, dk, dv;
+    int64_t T, pos0, window;
+  };
+  for (C c : {C{4, 2, 64, 64, 100, 5, 0}, C{2, 2, 192, 128, 70, 0, 0}, C{3, 3, 256, 256, 17, 0, 0},
+              C{2, 1, 32, 48, 150, 3, 9}, C{4, 4, 128, 128, 64, 64, 0}, C{1, 1, 16, 16, 1, 0, 0}}) {
+    const std::string what = "tensor-core prefill attention dk=" + std::to_string(c.dk) +
+                             " T=" + std::to_string(c.T) + " window=" + std::to_string(c.window);
+    const int64_t cap = c.pos0 + c.T + 3, ldq = c.nh * c.dk + 4;
+    km::KvLayout kv{cap, c.nkv, c.dk, c.dv};
+    ASSERT_TRUE(km::attention_prefill_tc_supported(kv));
+    auto kc = randn(2 * cap * c.nkv * c.dk, 68), vc = randn(2 * cap * c.nkv * c.dv, 69);
+    auto q = randn(c.T * ldq, 70);
+    Dev<float> dq(q), dkc(kc), dvc(vc), dout(c.T * c.nh * c.dv);
+    Dev<uint16_t> doutb(c.T * c.nh * c.dv);
+    ASSERT_TRUE(km::attention_prefill_tc(dq.get(), ldq, c.T, c.nh, 1, c.pos0, c.window, 0.125f, kv, dkc.get(),
+                                         dvc.get(), dout.get(), doutb.get(), c.nh * c.dv, nullptr)
+                    .ok())
+        << what;
+    // Reference on the bf16-rounded q, k, v (what the tensor cores multiply).
+    std::vector<float> qc(c.T * c.nh * c.dk);
+    for (int64_t t = 0; t < c.T; ++t) std::copy_n(&q[t * ldq], c.nh * c.dk, &qc[t * c.nh * c.dk]);
+    auto want = attention_ref(round_bf16(qc), c.nh, c.dk, round_bf16(kc), round_bf16(vc), 1, cap, c.nkv, c.dv,
+                              c.T, c.pos0, c.window, 0.125f);
+    // P is rounded to bf16 before P V: a few 1e-3 relative.
+    expect_all_close(dout.host(), want, 1e-2, 1e-2, what);
+    std::vector<float> outb;
+    for (uint16_t b : doutb.host()) outb.push_back(bf16_to_f32(b));
+    expect_all_close(outb, want, 1.5e-2, 1.5e-2, what + " (bf16 output)");
+  }
+}
+
+TEST(MoeKernels, GroupedExpertGemmsMatchCpu) {
+  SKIP_WITHOUT_GPU();
+  struct C {
+    int64_t T, H, I;
+    int E, K;
+    bool skewed;  // most tokens on one expert (several tiles), some experts idle
+  };
+  for (C c : {C{150, 72, 40, 5, 2, false}, C{300, 264, 136, 9, 3, true}, C{17, 32, 24, 8, 2, false},
+              C{128, 2048, 1024, 64, 8, false}}) {
+    const std::string what = "grouped GEMMs T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
+                             " I=" + std::to_string(c.I) + " E=" + std::to_string(c.E);
+    const int64_t TK = c.T * c.K;
+    std::vector<float> gur, dnr;
+    auto gub = to_bf16(randn(c.E * 2 * c.I * c.H, 71, 0.05f), &gur);
+    auto dnb = to_bf16(randn(c.E * c.H * c.I, 72, 0.05f), &dnr);
+    std::vector<float> xr;
+    auto xb = to_bf16(randn(c.T * c.H, 73), &xr);
+    std::mt19937 rng(74);
+    std::vector<int32_t> ids(TK);
+    for (int64_t t = 0; t < c.T; ++t) {
+      // Skewed: expert E-1 is never chosen and four tokens in five take expert 1.
+      std::vector<int32_t> e(c.skewed ? c.E - 1 : c.E);
+      std::iota(e.begin(), e.end(), 0);
+      std::shuffle(e.begin(), e.end(), rng);
+      if (c.skewed && t % 5 != 0) std::iter_swap(e.begin(), std::find(e.begin(), e.end(), 1));
+      for (int k = 0; k < c.K; ++k) ids[t * c.K + k] = e[k];
+    }
+    Dev<uint16_t> dgu(gub), ddn(dnb), dx(xb), dhs(TK * c.I);
+    Dev<float> dys(TK * c.H);
+    Dev<int32_t> di(ids), doff(c.E + 1), dsorted(TK), dpos(TK), dmax(1), dact(c.E), dtiles(c.E + 1);
+    ASSERT_TRUE(km::group_by_expert(di.get(), TK, c.E, doff.get(), dsorted.get(), dpos.get(), dmax.get(),
+                                    dact.get(), nullptr, dtiles.get(), km::kGroupedTileRows)
+                    .ok());
+    auto off = doff.host(), tiles = dtiles.host();
+    for (int e = 0; e < c.E; ++e) {
+      ASSERT_EQ(tiles[e + 1] - tiles[e],
+                (off[e + 1] - off[e] + km::kGroupedTileRows - 1) / km::kGroupedTileRows);
+    }
+    ASSERT_TRUE(km::expert_gemm_glu(km::Act::kSilu, dx.get(), c.H, dsorted.get(), c.K, doff.get(),
+                                    dtiles.get(), c.E, TK, dgu.get(), c.H, c.I, dhs.get(), nullptr)
+                    .ok())
+        << what;
+    ASSERT_TRUE(km::expert_gemm_down(dhs.get(), doff.get(), dtiles.get(), c.E, TK, ddn.get(), c.H, c.I,
+                                     dys.get(), nullptr)
+                    .ok())
+        << what;
+    auto sorted = dsorted.host();
+    auto hsb = dhs.host();
+    std::vector<float> hs_got(hsb.size());
+    for (size_t i = 0; i < hsb.size(); ++i) hs_got[i] = bf16_to_f32(hsb[i]);
+    auto ys = dys.host();
+    std::vector<float> want_h(TK * c.I), want_y(TK * c.H);
+    for (int64_t p = 0; p < TK; ++p) {
+      const int64_t pair = sorted[p], t = pair / c.K;
+      const int e = ids[pair];
+      std::vector<float> g(2 * c.I);
+      cpu::linear(&xr[t * c.H], 1, c.H, gur.data() + e * 2 * c.I * c.H, 2 * c.I, nullptr, g.data(), 2 * c.I);
+      cpu::glu(Activation::kSilu, g.data(), 1, c.I, &want_h[p * c.I]);
+      // The down projection of the GPU's own bf16 GLU rows: checks the second GEMM alone.
+      cpu::linear(&hs_got[p * c.I], 1, c.I, dnr.data() + e * c.H * c.I, c.H, nullptr, &want_y[p * c.H], c.H);
+    }
+    expect_all_close(hs_got, want_h, 2e-3, 1e-2, what + " GLU rows (bf16)");
+    expect_all_close(ys, want_y, 1e-4 * std::sqrt(static_cast<double>(c.I)), 1e-3, what + " down rows");
+  }
+}
+
 #else
 
 TEST(MoeKernels, SkippedWithoutCuda) { GTEST_SKIP() << "built without CUDA"; }

@@ -211,6 +211,12 @@ Result<Tensor> ResNet::forward(const Tensor& images, ResNetOutput output) {
   return out;
 }
 
+Result<std::string> ResNet::profile(const Tensor& images, ResNetOutput output) {
+  HILUM_ASSIGN_OR_RETURN(Tensor x, checked_images(images, output));
+  std::lock_guard<std::mutex> lock(mu_);
+  return engine_->profile(x, output);
+}
+
 Status ResNet::forward_into(const Tensor& images, ResNetOutput output, Tensor& out) {
   HILUM_ASSIGN_OR_RETURN(Tensor x, checked_images(images, output));
   HILUM_ASSIGN_OR_RETURN(Shape shape, output_shape(x.shape(), output));

@@ -79,6 +79,13 @@ class ResNet {
   // output, a batch shape seen before runs without any allocation.
   Status forward_into(const Tensor& images, ResNetOutput output, Tensor& out);
 
+  // Diagnosis (the CUDA engine only; kUnsupported elsewhere): plans the batch
+  // shape of `images` if needed, then times the whole forward and every layer
+  // on its own and returns a text report: per layer the time, TFLOP/s, GB/s
+  // and the implementation the planner chose, per distinct convolution every
+  // candidate it tried. Slow (seconds); results in the buffers are undefined.
+  Result<std::string> profile(const Tensor& images, ResNetOutput output = ResNetOutput::kLogits);
+
   // The shape forward() returns for images of shape (N, C, H, W).
   Result<Shape> output_shape(const Shape& images, ResNetOutput output) const;
 

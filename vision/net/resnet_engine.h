@@ -48,6 +48,10 @@ class ResNetEngine {
   // ResNet::output_shape(). CPU engines take both in CPU memory; the CUDA
   // engine takes either device for each.
   virtual Status run(const Tensor& images, ResNetOutput output, Tensor& out) = 0;
+  // ResNet::profile(); engines without one say so.
+  virtual Result<std::string> profile(const Tensor& images, ResNetOutput output) {
+    return unsupported("the " + name() + " engine has no layer-by-layer profile (the CUDA engine has)");
+  }
 };
 
 // Output spatial size of the stem + max pool + stages for an input side.

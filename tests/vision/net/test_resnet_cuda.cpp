@@ -91,6 +91,40 @@ INSTANTIATE_TEST_SUITE_P(Goldens, ResNetCuda,
                                   std::string(dtype_name(std::get<1>(info.param)));
                          });
 
+// The layer-by-layer profile: every convolution named with its timing and
+// the planner's choice; the CPU engines say they have none.
+TEST(ResNetProfile, NamesEveryLayerOnCudaAndIsUnsupportedOnTheCpu) {
+  auto cpu = ResNet::load(kGolden / "bottleneck_weights.safetensors", std::nullopt);
+  ASSERT_TRUE(cpu.ok()) << cpu.error().message();
+  auto input = read_npy(kGolden / "bottleneck_input.npy");
+  ASSERT_TRUE(input.ok());
+  auto none = (*cpu)->profile(*input);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().kind(), ErrorKind::kUnsupported);
+  auto bad = (*cpu)->profile(Tensor::empty({2, 3}, DType::kF32));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind(), ErrorKind::kBadInput);
+
+  HILUM_REQUIRE_GPU();
+  ResNetOptions options;
+  options.device = Device::kCUDA;
+  options.dtype = DType::kF16;
+  auto net = ResNet::load(kGolden / "bottleneck_weights.safetensors", std::nullopt, options);
+  ASSERT_TRUE(net.ok()) << net.error().message();
+  auto report = (*net)->profile(*input, ResNetOutput::kLogits);
+  ASSERT_TRUE(report.ok()) << report.error().message();
+  std::cout << *report;
+  for (const char* want : {"whole forward", "stem", "maxpool", "layer1.0.conv1", "layer1.0.downsample",
+                           "layer4.0.conv3", "avgpool+fc", "distinct convolutions", " * "}) {
+    EXPECT_NE(report->find(want), std::string::npos) << want;
+  }
+  // The network still computes the right thing afterwards.
+  auto got = (*net)->forward(*input, ResNetOutput::kLogits);
+  ASSERT_TRUE(got.ok());
+  auto want = read_npy(kGolden / "bottleneck_logits.npy");
+  EXPECT_LE(*relative_l2_error(*got, *want), kHalfTolerance);
+}
+
 TEST(ResNetCudaErrors, CudaNeedsHalfPrecisionAndADevice) {
   ResNetOptions f32_cuda;
   f32_cuda.device = Device::kCUDA;

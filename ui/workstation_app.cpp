@@ -1,0 +1,136 @@
+#include "ui/workstation_app.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QRegularExpression>
+#include <QTimer>
+#include <cstdio>
+#include <optional>
+
+#include "ui/main_window.h"
+#include "ui/study_document.h"
+#include "ui/theme.h"
+
+namespace hilum::ui {
+
+namespace {
+
+int fail(int code, const QString& message) {
+  std::fprintf(stderr, "hilum-workstation: %s\n", message.toLocal8Bit().constData());
+  return code;
+}
+
+}  // namespace
+
+void setApplicationIdentity(QApplication& app) {
+  app.setOrganizationName(QStringLiteral("Hilum"));
+  app.setApplicationName(QStringLiteral("Workstation"));
+  app.setApplicationDisplayName(QStringLiteral("Hilum Workstation"));
+}
+
+int runWorkstation(QApplication& app, WorkstationBackends backends) {
+  QCommandLineParser parser;
+  parser.setApplicationDescription(
+      QStringLiteral("Hilum Workstation: lung-nodule CT reading (research software, not a medical device)."));
+  parser.addHelpOption();
+  parser.addPositionalArgument(QStringLiteral("STUDY"),
+                               QStringLiteral("Study folder, DICOMDIR or DICOM files"),
+                               QStringLiteral("[STUDY...]"));
+  QCommandLineOption screenshot(QStringLiteral("screenshot"),
+                                QStringLiteral("Load STUDY, save the window as a PNG image and exit."),
+                                QStringLiteral("OUT.png"));
+  QCommandLineOption analyze(QStringLiteral("analyze"), QStringLiteral("With --screenshot: analyze first."));
+  QCommandLineOption size(QStringLiteral("size"),
+                          QStringLiteral("With --screenshot: window size (default 1600x1000)."),
+                          QStringLiteral("WxH"), QStringLiteral("1600x1000"));
+  QCommandLineOption cursor(QStringLiteral("cursor"),
+                            QStringLiteral("With --screenshot: put the crosshair at this LPS position (mm)."),
+                            QStringLiteral("X,Y,Z"));
+  parser.addOption(screenshot);
+  parser.addOption(cursor);
+  parser.addOption(analyze);
+  parser.addOption(size);
+  parser.process(app);  // --help, unknown options: prints and exits
+
+  const QStringList study = parser.positionalArguments();
+  const bool screenshotMode = parser.isSet(screenshot);
+  if (!screenshotMode) {
+    MainWindow window(std::move(backends));
+    window.show();
+    if (!study.isEmpty()) window.openStudy(study);
+    return app.exec();
+  }
+
+  if (study.isEmpty()) return fail(2, QStringLiteral("--screenshot needs a STUDY"));
+  const QRegularExpressionMatch wh =
+      QRegularExpression(QStringLiteral("^(\\d+)x(\\d+)$")).match(parser.value(size));
+  if (!wh.hasMatch()) return fail(2, QStringLiteral("--size must look like 1600x1000"));
+  std::optional<Vec3> cursorMm;
+  if (parser.isSet(cursor)) {
+    const QStringList xyz = parser.value(cursor).split(QLatin1Char(','));
+    bool ok = xyz.size() == 3;
+    Vec3 v{};
+    for (int a = 0; ok && a < 3; ++a) v[a] = xyz[a].toDouble(&ok);
+    if (!ok) return fail(2, QStringLiteral("--cursor must look like -12.5,30,-110 (LPS mm)"));
+    cursorMm = v;
+  }
+  if (parser.isSet(analyze) && !backends.analyze) {
+    return fail(2, QStringLiteral("--analyze %1").arg(QString::fromLatin1(kNeedsPipeline)));
+  }
+
+  MainWindow::Options options;
+  options.interactive = false;
+  options.useSettings = false;  // a screenshot must not depend on this user's settings
+  MainWindow window(std::move(backends), options);
+  window.resize(wh.captured(1).toInt(), wh.captured(2).toInt());
+  window.show();
+
+  const QString out = parser.value(screenshot);
+  int exitCode = 1;
+  auto shoot = [&] {
+    // Let layouts settle and every plane paint before grabbing.
+    QTimer::singleShot(300, &window, [&] {
+      QApplication::processEvents();
+      if (Status s = window.saveScreenshot(out); !s.ok()) {
+        exitCode = fail(exit_code_for(s.error()), QString::fromStdString(s.error().message()));
+      } else {
+        std::printf("%s\n", window.viewportGeometry(window.devicePixelRatioF()).toLocal8Bit().constData());
+        exitCode = 0;
+      }
+      app.exit(exitCode);
+    });
+  };
+  QObject::connect(&window, &MainWindow::studyLoadFailed, &app, [&](const QString& message, int code) {
+    exitCode = fail(code, message);
+    app.exit(exitCode);
+  });
+  QObject::connect(&window, &MainWindow::analysisFinished, &app, [&](bool ok, const QString& message) {
+    if (!ok) {
+      exitCode = fail(1, QStringLiteral("analysis failed: %1").arg(message));
+      app.exit(exitCode);
+      return;
+    }
+    if (window.document()->findings()->rowCount() > 0) {
+      window.document()->selectFinding(window.document()->findings()->at(0).original.id);
+    }
+    shoot();
+  });
+  const bool withAnalysis = parser.isSet(analyze);
+  QObject::connect(&window, &MainWindow::studyLoaded, &app, [&] {
+    if (cursorMm) window.document()->setCursor(window.document()->volume()->voxel_from_world(*cursorMm));
+    if (withAnalysis) {
+      window.analyze();
+    } else {
+      shoot();
+    }
+  });
+  QTimer::singleShot(0, &window, [&] { window.openStudy(study); });
+  QTimer::singleShot(300000, &app, [&] {
+    exitCode = fail(1, QStringLiteral("timed out after 5 minutes"));
+    app.exit(exitCode);
+  });
+  app.exec();
+  return exitCode;
+}
+
+}  // namespace hilum::ui
