@@ -103,6 +103,8 @@ struct AnalyzeArgs {
   ModelArgs models;
 };
 
+Status analyze_into(const AnalyzeArgs& a, const std::string& note);
+
 Status run_analyze(const AnalyzeArgs& a) {
   if (a.out.empty()) return bad_input("--out must name a folder");
   std::string note;
@@ -116,7 +118,15 @@ Status run_analyze(const AnalyzeArgs& a) {
   } else if (a.inputs.size() == 1) {
     HILUM_ASSIGN_OR_RETURN(note, find_clinical_text(a.inputs.front(), "clinical.txt"));
   }
+  std::error_code ec;
+  const bool out_existed = fs::exists(a.out, ec);
   HILUM_RETURN_IF_ERROR(check_output_folder(a.out));
+  const Status s = analyze_into(a, note);
+  if (!s.ok() && !out_existed && fs::is_empty(a.out, ec)) fs::remove(a.out, ec);  // leave nothing behind
+  return s;
+}
+
+Status analyze_into(const AnalyzeArgs& a, const std::string& note) {
   HILUM_ASSIGN_OR_RETURN(LoadedModels models, load_models(a.models));
   HILUM_RETURN_IF_ERROR(install_pdf());
   AnalyzeRequest request;

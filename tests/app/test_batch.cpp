@@ -304,6 +304,39 @@ TEST_F(BatchRun, BadArgumentsExit2AndWriteNothing) {
   EXPECT_NE(r.err.find("two studies"), std::string::npos) << r.err;
 }
 
+TEST_F(BatchRun, AnalyzeWritesTheFourFilesAndRefusesBadInput) {
+  test::ScratchDir d;
+  const std::string bundle = (root() / "bundle").string();
+  auto r = test::run_hilum({"-q", "analyze", (root() / "in" / "study12").string(), "--out", (d / "out").string(),
+                            "--model-bundle", bundle, "--min-probability", "0", "--max-findings", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1 finding"), std::string::npos) << r.out;
+  for (const char* f : {"findings.json", "candidates.csv", "report.pdf", "report-sr.dcm"}) {
+    EXPECT_TRUE(fs::is_regular_file(d / "out" / f)) << f;
+  }
+  const auto doc = read_findings_json(d / "out" / "findings.json");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_TRUE(doc->clinical_text_used);  // the phantom's clinical.txt was found
+  EXPECT_EQ(doc->model_bundle, "hilum-test-tiny 1");
+  // The same as the batch writes for that study.
+  auto b = test::run_hilum(batch_args(d / "batch"));
+  ASSERT_EQ(b.exit_code, 3);
+  for (const char* f : {"findings.json", "candidates.csv", "report.pdf", "report-sr.dcm"}) {
+    EXPECT_TRUE(*read_file(d / "out" / f) == *read_file(d / "batch" / "study12" / f)) << f;
+  }
+  // Bad input: exit 2, nothing written.
+  std::ofstream(d / "bad.txt") << std::string("\xfe\xff");
+  r = test::run_hilum({"-q", "analyze", (root() / "in" / "study12").string(), "--out", (d / "o2").string(),
+                       "--model-bundle", bundle, "--clinical-text", (d / "bad.txt").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("UTF-8"), std::string::npos) << r.err;
+  r = test::run_hilum({"-q", "analyze", (root() / "in" / "broken").string(), "--out", (d / "o3").string(),
+                       "--model-bundle", bundle});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no DICOM"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(d / "o3"));
+}
+
 // ---- library parts ------------------------------------------------------------
 
 TEST(Batch, ParseShard) {
