@@ -50,7 +50,8 @@ Result<fs::path> single_safetensors(const fs::path& dir) {
     if (e.path().extension() == ".safetensors") found.push_back(e.path());
   }
   if (found.size() != 1) {
-    return bad_input(dir.string() + ": expected one .safetensors file, found " + std::to_string(found.size()));
+    return bad_input(dir.string() + ": expected one .safetensors file, found " +
+                     std::to_string(found.size()));
   }
   return found.front();
 }
@@ -77,7 +78,8 @@ Result<Tensor> note_states(const ModelBundle& b, const std::string& note) {
 
 }  // namespace
 
-Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir, const BundleOptions& options) {
+Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir,
+                                                             const BundleOptions& options) {
   auto b = std::make_shared<ModelBundle>();
   b->dir = dir;
   b->findings = options.findings;
@@ -108,7 +110,8 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   b->tokenizer.emplace(std::move(tok));
   std::error_code ec;
   if (fs::is_directory(dir / "text" / "adapters" / "medical", ec)) {
-    HILUM_ASSIGN_OR_RETURN(b->medical, moe::LoraAdapter::load(dir / "text" / "adapters" / "medical", *b->text));
+    HILUM_ASSIGN_OR_RETURN(b->medical,
+                           moe::LoraAdapter::load(dir / "text" / "adapters" / "medical", *b->text));
   }
   HILUM_ASSIGN_OR_RETURN(b->drafter, ImpressionDrafter::load(dir / "text"));
 
@@ -119,24 +122,27 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
                      std::to_string(b->resnet->config().feature_channels()));
   }
   if (fc.text_dim != b->text->config().hidden_size) {
-    return bad_input(fusion.string() + ": text_dim " + std::to_string(fc.text_dim) + " but the text model's width is " +
-                     std::to_string(b->text->config().hidden_size));
+    return bad_input(fusion.string() + ": text_dim " + std::to_string(fc.text_dim) +
+                     " but the text model's width is " + std::to_string(b->text->config().hidden_size));
   }
   HILUM_ASSIGN_OR_RETURN(Shape maps, b->resnet->output_shape({1, 3, PatchOptions{}.size, PatchOptions{}.size},
-                                                               ResNetOutput::kSpatialFeatures));
+                                                             ResNetOutput::kSpatialFeatures));
   if (fc.image_tokens != maps[2] * maps[3]) {
-    return bad_input(fusion.string() + ": image_tokens " + std::to_string(fc.image_tokens) + " but the ResNet's map is " +
-                     std::to_string(maps[2]) + "x" + std::to_string(maps[3]) + " on 64x64 patches");
+    return bad_input(fusion.string() + ": image_tokens " + std::to_string(fc.image_tokens) +
+                     " but the ResNet's map is " + std::to_string(maps[2]) + "x" + std::to_string(maps[3]) +
+                     " on 64x64 patches");
   }
   return std::shared_ptr<const ModelBundle>(std::move(b));
 }
 
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
-std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) { return bundle.drafter; }
+std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) {
+  return bundle.drafter;
+}
 
 Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
-                                         const std::vector<Candidate>& candidates, const std::string& clinical_text,
-                                         Progress& progress) {
+                                         const std::vector<Candidate>& candidates,
+                                         const std::string& clinical_text, Progress& progress) {
   CandidateScores out;
   const int64_t n = static_cast<int64_t>(candidates.size());
   if (n == 0) return out;
@@ -198,7 +204,8 @@ Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBu
     for (const std::string& w : loaded.warnings) a.findings.notes.push_back(w);
   }
   if (a.study.modality != "CT") {
-    return bad_input("the series is " + (a.study.modality.empty() ? std::string("of unknown modality") : a.study.modality) +
+    return bad_input("the series is " +
+                     (a.study.modality.empty() ? std::string("of unknown modality") : a.study.modality) +
                      ", not CT");
   }
   LungMask mask;
@@ -220,7 +227,8 @@ Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBu
   FindingsResult fr;
   {
     ProgressRange p(progress, 0.88, 1.0);
-    HILUM_ASSIGN_OR_RETURN(fr, build_findings(a.volume, mask, candidates, scores.probability, scores.malignancy, b.findings, p));
+    HILUM_ASSIGN_OR_RETURN(
+        fr, build_findings(a.volume, mask, candidates, scores.probability, scores.malignancy, b.findings, p));
   }
   a.findings.series_uid = a.study.series_instance_uid;
   a.findings.generator = "hilum " + hilum_version();
@@ -238,20 +246,23 @@ StudyAnalyzer bundle_analyzer(std::shared_ptr<const ModelBundle> bundle) {
   return [bundle](const AnalyzeRequest& r, Progress& p) { return analyze_study(r, *bundle, p); };
 }
 
-Result<StudyReportFiles> write_study_reports(const StudyAnalysis& a, const Narrative& narrative, const fs::path& out_dir) {
+Result<StudyReportFiles> write_study_reports(const StudyAnalysis& a, const Narrative& narrative,
+                                             const fs::path& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) return bad_input(out_dir.string() + ": cannot create the output folder (" + ec.message() + ")");
   StudyReportFiles files;
   HILUM_RETURN_IF_ERROR(write_findings_json(out_dir / "findings.json", a.findings));
-  HILUM_RETURN_IF_ERROR(write_candidates_csv(out_dir / "candidates.csv", a.findings.series_uid, a.candidates));
+  HILUM_RETURN_IF_ERROR(
+      write_candidates_csv(out_dir / "candidates.csv", a.findings.series_uid, a.candidates));
   SrOptions sr;
   sr.impression = narrative.text;
   sr.impression_note = narrative.note;
   sr.software_version = a.findings.generator;
   HILUM_RETURN_IF_ERROR(write_report_sr(out_dir / "report-sr.dcm", a.findings, a.study, sr));
   if (have_pdf_renderer()) {
-    HILUM_ASSIGN_OR_RETURN(ReportContent content, build_report_content(a.findings, a.volume, a.study, narrative));
+    HILUM_ASSIGN_OR_RETURN(ReportContent content,
+                           build_report_content(a.findings, a.volume, a.study, narrative));
     HILUM_RETURN_IF_ERROR(write_report_pdf(content, out_dir / "report.pdf"));
     files.pdf_written = true;
   } else {

@@ -30,9 +30,9 @@
 #include "app/findings_builder.h"
 #include "app/narrative.h"
 #include "fusion/findings.h"
-#include "vision/io/candidates.h"
 #include "model/progress.h"
 #include "model/result.h"
+#include "vision/io/candidates.h"
 #include "vision/volume.h"
 
 namespace hilum {
@@ -45,7 +45,7 @@ struct AnalyzeRequest {
 };
 
 struct StudyAnalysis {
-  Volume volume;  // HU
+  Volume volume;    // HU
   StudyInfo study;  // PHI: only for the report header and the SR
   FindingsDocument findings;
   std::vector<ScoredCandidate> candidates;  // every candidate with its probability (candidates.csv)
@@ -79,11 +79,12 @@ struct CandidateScores {
   std::vector<float> probability, malignancy;
 };
 Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
-                                         const std::vector<Candidate>& candidates, const std::string& clinical_text,
-                                         Progress& progress);
+                                         const std::vector<Candidate>& candidates,
+                                         const std::string& clinical_text, Progress& progress);
 
 // The real pipeline. Thread-safe: one bundle may serve several studies at once.
-Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& bundle, Progress& progress);
+Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& bundle,
+                                    Progress& progress);
 StudyAnalyzer bundle_analyzer(std::shared_ptr<const ModelBundle> bundle);
 
 // The files of one analysed study, written into `out_dir` (created if

@@ -2,6 +2,10 @@
 
 #if HILUM_HAVE_IMAGING
 
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmsr/dsrdoc.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -16,11 +20,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <dcmtk/config/osconfig.h>
-#include <dcmtk/dcmdata/dcdeftag.h>
-#include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmsr/dsrdoc.h>
 
 #include "model/file_io.h"
 #include "model/tokenizer.h"
@@ -105,7 +104,9 @@ struct StudyResult {
   std::string lung_rads;
 };
 
-Status write_json(const fs::path& path, const nlohmann::ordered_json& j) { return write_file_atomic(path, j.dump(2) + "\n"); }
+Status write_json(const fs::path& path, const nlohmann::ordered_json& j) {
+  return write_file_atomic(path, j.dump(2) + "\n");
+}
 
 void remove_partials(const fs::path& out, const std::string& name) {
   std::error_code ec;
@@ -113,7 +114,8 @@ void remove_partials(const fs::path& out, const std::string& name) {
   for (const auto& e : fs::directory_iterator(out, ec)) {
     const std::string f = e.path().filename().string();
     if (f.size() > prefix.size() && f.compare(0, prefix.size(), prefix) == 0 &&
-        std::all_of(f.begin() + static_cast<long>(prefix.size()), f.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        std::all_of(f.begin() + static_cast<long>(prefix.size()), f.end(),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
       fs::remove_all(e.path(), ec);
     }
   }
@@ -125,7 +127,9 @@ Status publish(const fs::path& tmp, const fs::path& dest) {
   fs::remove_all(dest, ec);
   if (ec) return internal_error(dest.string() + ": cannot replace the earlier output (" + ec.message() + ")");
   fs::rename(tmp, dest, ec);
-  if (ec) return internal_error(dest.string() + ": cannot move the study's output into place (" + ec.message() + ")");
+  if (ec)
+    return internal_error(dest.string() + ": cannot move the study's output into place (" + ec.message() +
+                          ")");
   return Status::Ok();
 }
 
@@ -163,7 +167,8 @@ StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const 
     done["impression"] = narrative.source == Narrative::Source::kModel ? "model" : "template";
     done["impression_note"] = narrative.note;
     done["files"] = files.pdf_written
-                        ? nlohmann::ordered_json::array({"findings.json", "candidates.csv", "report-sr.dcm", "report.pdf"})
+                        ? nlohmann::ordered_json::array(
+                              {"findings.json", "candidates.csv", "report-sr.dcm", "report.pdf"})
                         : nlohmann::ordered_json::array({"findings.json", "candidates.csv", "report-sr.dcm"});
     HILUM_RETURN_IF_ERROR(write_json(tmp / "done.json", done));  // last: the completion marker
     r.findings = static_cast<int>(analysis.findings.findings.size());
@@ -225,7 +230,8 @@ Result<Shard> parse_shard(const std::string& text) {
   const size_t slash = text.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size()) return bad_input(msg);
   auto number = [](const std::string& s) -> std::optional<int> {
-    if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (s.empty() || s.size() > 6 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       return std::nullopt;
     }
     return std::stoi(s);
@@ -269,7 +275,8 @@ Result<std::vector<BatchStudy>> list_batch_studies(const fs::path& input) {
   } else {
     return bad_input(input.string() + ": no such folder or list file");
   }
-  std::sort(studies.begin(), studies.end(), [](const BatchStudy& a, const BatchStudy& b) { return a.name < b.name; });
+  std::sort(studies.begin(), studies.end(),
+            [](const BatchStudy& a, const BatchStudy& b) { return a.name < b.name; });
   for (size_t i = 1; i < studies.size(); ++i) {
     if (studies[i].name == studies[i - 1].name) {
       return bad_input(input.string() + ": two studies are named '" + studies[i].name +
@@ -304,7 +311,8 @@ Result<std::string> find_clinical_text(const fs::path& study, const std::string&
     HILUM_ASSIGN_OR_RETURN(std::string text, read_file(p));
     size_t bad = 0;
     if (!is_valid_utf8(text, &bad)) {
-      return bad_input(p.string() + ": the clinical text is not UTF-8 (bad byte at offset " + std::to_string(bad) + ")");
+      return bad_input(p.string() + ": the clinical text is not UTF-8 (bad byte at offset " +
+                       std::to_string(bad) + ")");
     }
     return text;
   }
@@ -365,16 +373,18 @@ Status check_output_folder(const fs::path& out) {
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out, ec)) {
-    return bad_input(out.string() + ": cannot create the output folder" + (ec ? " (" + ec.message() + ")" : ""));
+    return bad_input(out.string() + ": cannot create the output folder" +
+                     (ec ? " (" + ec.message() + ")" : ""));
   }
   const fs::path probe = out / (".write-test-" + std::to_string(::getpid()));
-  if (!write_file_atomic(probe, "").ok()) return bad_input(out.string() + ": the output folder is not writable");
+  if (!write_file_atomic(probe, "").ok())
+    return bad_input(out.string() + ": the output folder is not writable");
   fs::remove(probe, ec);
   return Status::Ok();
 }
 
-Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analyzer, const ImpressionDrafter* drafter,
-                               Progress& progress, const BatchLog& log) {
+Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analyzer,
+                               const ImpressionDrafter* drafter, Progress& progress, const BatchLog& log) {
   if (o.jobs < 1) return bad_input("--jobs must be at least 1");
   if (o.shard.count < 1 || o.shard.index < 0 || o.shard.index >= o.shard.count) {
     return bad_input("--shard must be I/N with 0 <= I < N");
@@ -432,7 +442,8 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
       }
       progress.report(static_cast<double>(finished) / todo.size(), "batch");
       if (log) {
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double eta = elapsed / finished * static_cast<double>(todo.size() - finished);
         char t[32];
         std::snprintf(t, sizeof t, "%.1f s", secs);

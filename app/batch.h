@@ -87,7 +87,8 @@ using BatchLog = std::function<void(const std::string& line)>;
 // input, an output folder that cannot be created or written. A study that
 // fails is recorded (failed.json, summary.csv) and the batch goes on.
 Result<BatchOutcome> run_batch(const BatchOptions& options, const StudyAnalyzer& analyzer,
-                               const ImpressionDrafter* drafter, Progress& progress, const BatchLog& log = nullptr);
+                               const ImpressionDrafter* drafter, Progress& progress,
+                               const BatchLog& log = nullptr);
 
 // Rebuilds OUT/summary.csv and OUT/candidates.csv from the per-study folders
 // of `studies` (all shards).

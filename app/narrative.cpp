@@ -23,7 +23,8 @@ std::string corpus_management(LungRadsCategory c) {
     case LungRadsCategory::k3:
       return "low-dose CT in 6 months";
     case LungRadsCategory::k4A:
-      return "low-dose CT in 3 months; PET/CT may be considered if there is a solid component of 8 mm or more";
+      return "low-dose CT in 3 months; PET/CT may be considered if there is a solid component of 8 mm or "
+             "more";
     case LungRadsCategory::k4B:
     case LungRadsCategory::k4X:
       return "diagnostic chest CT with or without contrast, PET/CT and/or tissue sampling";
@@ -49,7 +50,8 @@ LungSide side_of(const FindingLocation& loc) {
 const Finding* most_suspicious(const std::vector<Finding>& findings) {
   const Finding* worst = nullptr;
   for (const Finding& f : findings) {
-    if (!worst || lung_rads_rank(f.lung_rads.category) > lung_rads_rank(worst->lung_rads.category)) worst = &f;
+    if (!worst || lung_rads_rank(f.lung_rads.category) > lung_rads_rank(worst->lung_rads.category))
+      worst = &f;
   }
   return worst;
 }
@@ -76,9 +78,10 @@ struct WrittenNumber {
 // Numbers written in the text (digits; "zero" .. "twenty" as words). Digits
 // glued to letters ("mm3", "T2", "v2022") are units or names, not values.
 std::vector<WrittenNumber> numbers_in(const std::string& text) {
-  static const char* kWords[] = {"zero",    "one",      "two",      "three",   "four",    "five",    "six",
-                                 "seven",   "eight",    "nine",     "ten",     "eleven",  "twelve",  "thirteen",
-                                 "fourteen", "fifteen", "sixteen",  "seventeen", "eighteen", "nineteen", "twenty"};
+  static const char* kWords[] = {"zero",     "one",      "two",      "three",   "four",    "five",
+                                 "six",      "seven",    "eight",    "nine",    "ten",     "eleven",
+                                 "twelve",   "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+                                 "eighteen", "nineteen", "twenty"};
   std::vector<WrittenNumber> out;
   const size_t n = text.size();
   auto unit_after = [&](size_t j) {
@@ -115,7 +118,8 @@ std::vector<WrittenNumber> numbers_in(const std::string& text) {
       // A digit run that continues into letters ("3rd", "4A" outside a category) is read as its number.
       size_t k = j;
       while (k < n && std::isalnum(static_cast<unsigned char>(text[k]))) ++k;
-      out.push_back({std::strtod(token.c_str(), nullptr), token, k > j ? lower(text.substr(j, k - j)) : unit_after(j)});
+      out.push_back(
+          {std::strtod(token.c_str(), nullptr), token, k > j ? lower(text.substr(j, k - j)) : unit_after(j)});
       i = k;
       continue;
     }
@@ -144,9 +148,12 @@ std::string lobe_phrase(const FindingLocation& location) {
   const std::string name = lobe_name(location.lobe);
   if (!name.empty()) return name;
   switch (side_of(location)) {
-    case LungSide::kRight: return "right lung";
-    case LungSide::kLeft: return "left lung";
-    default: return "lung";
+    case LungSide::kRight:
+      return "right lung";
+    case LungSide::kLeft:
+      return "left lung";
+    default:
+      return "lung";
   }
 }
 
@@ -158,7 +165,8 @@ std::string findings_block(const std::vector<Finding>& findings) {
     out += "Nodule " + std::to_string(f.id) + ": " + lobe_phrase(f.location) + ", " +
            std::string(nodule_type_name(f.type)) + ", " + python_float(f.long_axis_mm, 1) + " x " +
            python_float(f.short_axis_mm, 1) + " mm (mean " + python_float(f.mean_diameter_mm, 1) + " mm)";
-    if (f.type == NoduleType::kPartSolid) out += ", solid component " + python_float(f.solid_component_mm, 1) + " mm";
+    if (f.type == NoduleType::kPartSolid)
+      out += ", solid component " + python_float(f.solid_component_mm, 1) + " mm";
     out += ", volume " + std::to_string(std::llround(f.volume_mm3)) + " mm3, probability " +
            python_float(f.probability, 2) + ", malignancy " + python_float(f.malignancy, 2) + ", Lung-RADS " +
            std::string(lung_rads_label(f.lung_rads.category)) + ".";
@@ -172,8 +180,8 @@ std::string impression_prompt(const std::vector<Finding>& findings) {
 
 std::string template_impression(const FindingsDocument& doc) {
   if (doc.findings.empty()) {
-    return "No pulmonary nodule identified. Lung-RADS 1. Recommendation: " + corpus_management(LungRadsCategory::k1) +
-           ".";
+    return "No pulmonary nodule identified. Lung-RADS 1. Recommendation: " +
+           corpus_management(LungRadsCategory::k1) + ".";
   }
   std::string out;
   for (const Finding& f : doc.findings) {
@@ -197,9 +205,13 @@ ImpressionCheck check_impression(const std::string& draft, const FindingsDocumen
 
   // Lung-RADS categories the study has.
   std::set<std::string> categories;
-  categories.insert(doc.findings.empty() ? "1" : lower(std::string(lung_rads_label(most_suspicious(doc.findings)->lung_rads.category))));
+  categories.insert(
+      doc.findings.empty()
+          ? "1"
+          : lower(std::string(lung_rads_label(most_suspicious(doc.findings)->lung_rads.category))));
   if (!doc.lung_rads_study.empty()) categories.insert(lower(doc.lung_rads_study));
-  for (const Finding& f : doc.findings) categories.insert(lower(std::string(lung_rads_label(f.lung_rads.category))));
+  for (const Finding& f : doc.findings)
+    categories.insert(lower(std::string(lung_rads_label(f.lung_rads.category))));
 
   // Categories named in the draft; their text is blanked so "4A" is not read as the number 4.
   static const std::regex kCategory(R"((lung[- ]?rads|category)\s*(category\s*)?:?\s*(\d[a-z]?)\b)",
@@ -265,7 +277,8 @@ ImpressionCheck check_impression(const std::string& draft, const FindingsDocumen
     }
     present.insert(f.lung_rads.category);
   }
-  present.insert(doc.findings.empty() ? LungRadsCategory::k1 : most_suspicious(doc.findings)->lung_rads.category);
+  present.insert(doc.findings.empty() ? LungRadsCategory::k1
+                                      : most_suspicious(doc.findings)->lung_rads.category);
   for (LungRadsCategory c : present) {
     for (const std::string& m : {corpus_management(c), std::string(lung_rads_management(c))}) {
       for (const WrittenNumber& w : numbers_in(m)) {
@@ -278,11 +291,11 @@ ImpressionCheck check_impression(const std::string& draft, const FindingsDocumen
   }
   for (const WrittenNumber& w : numbers_in(text)) {
     const std::string& u = w.unit;
-    const std::vector<double>& allowed = u == "mm" || u == "x" || u == "\xc3\x97" ? sizes
+    const std::vector<double>& allowed = u == "mm" || u == "x" || u == "\xc3\x97"          ? sizes
                                          : u == "mm3" || u == "mm\xc2\xb3" || u == "cubic" ? volumes
-                                         : u == "%" || u == "percent" ? percents
-                                         : u == "month" || u == "months" ? intervals
-                                                                         : general;
+                                         : u == "%" || u == "percent"                      ? percents
+                                         : u == "month" || u == "months"                   ? intervals
+                                                                                           : general;
     if (!any_same(allowed, w.value)) {
       return fail("the number " + w.token + (u.empty() ? "" : " " + u) + " is not in the findings");
     }
@@ -300,7 +313,8 @@ struct ImpressionDrafter::Impl {
 
 ImpressionDrafter::~ImpressionDrafter() = default;
 
-Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(const std::filesystem::path& model_dir) {
+Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(
+    const std::filesystem::path& model_dir) {
   const std::filesystem::path tok_path = model_dir / "tokenizer.json";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(tok_path, ec)) {
@@ -326,7 +340,8 @@ Result<std::string> ImpressionDrafter::draft(const std::vector<Finding>& finding
   opt.max_new_tokens = max_new_tokens;
   opt.sampling.greedy = true;
   opt.stop_tokens = impl_->stop_tokens;
-  HILUM_ASSIGN_OR_RETURN(moe::GenerateResult out, moe::generate(*impl_->model, prompt, nullptr, opt, nullptr, progress));
+  HILUM_ASSIGN_OR_RETURN(moe::GenerateResult out,
+                         moe::generate(*impl_->model, prompt, nullptr, opt, nullptr, progress));
   std::vector<int32_t> tokens = out.tokens;
   if (!tokens.empty() && out.stop == moe::GenerateResult::Stop::kStopToken) tokens.pop_back();
   std::string text = impl_->tokenizer->decode(tokens, /*skip_special_tokens=*/true);
@@ -335,7 +350,8 @@ Result<std::string> ImpressionDrafter::draft(const std::vector<Finding>& finding
   return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
 }
 
-Narrative write_impression(const FindingsDocument& doc, const ImpressionDrafter* drafter, Progress* progress) {
+Narrative write_impression(const FindingsDocument& doc, const ImpressionDrafter* drafter,
+                           Progress* progress) {
   Narrative n;
   if (!drafter) {
     n.text = template_impression(doc);

@@ -49,8 +49,9 @@ std::string format_person_name(const std::string& pn) {
 
 Result<KeyImage> make_key_image(const Volume& volume, const Finding& f, int pixels) {
   if (!volume.hu.defined() || volume.nz() == 0) return bad_input("key image: the volume has no pixels");
-  const int slice = f.location.slice_index >= 0 ? f.location.slice_index
-                                                : static_cast<int>(std::lround(volume.voxel_from_world(f.center_mm)[2]));
+  const int slice = f.location.slice_index >= 0
+                        ? f.location.slice_index
+                        : static_cast<int>(std::lround(volume.voxel_from_world(f.center_mm)[2]));
   if (slice < 0 || slice >= volume.nz()) {
     return bad_input("key image: nodule " + std::to_string(f.id) + " lies on slice " + std::to_string(slice) +
                      ", outside the volume's " + std::to_string(volume.nz()) + " slices");
@@ -84,8 +85,8 @@ Result<KeyImage> make_key_image(const Volume& volume, const Finding& f, int pixe
   return k;
 }
 
-Result<ReportContent> build_report_content(const FindingsDocument& doc, const Volume& volume, const StudyInfo& study,
-                                           const Narrative& narrative) {
+Result<ReportContent> build_report_content(const FindingsDocument& doc, const Volume& volume,
+                                           const StudyInfo& study, const Narrative& narrative) {
   ReportContent r;
   r.title = "Chest CT: lung nodule report";
   r.header = {
@@ -116,19 +117,22 @@ Result<ReportContent> build_report_content(const FindingsDocument& doc, const Vo
       r.finding_notes.push_back("Nodule " + std::to_string(f.id) + ": " + note);
     }
   }
-  const std::string study_cat = doc.lung_rads_study.empty() ? study_lung_rads(doc.findings) : doc.lung_rads_study;
+  const std::string study_cat =
+      doc.lung_rads_study.empty() ? study_lung_rads(doc.findings) : doc.lung_rads_study;
   auto cat = parse_lung_rads(study_cat);
   if (!cat.ok()) return bad_input("report: study Lung-RADS category '" + study_cat + "' is unknown");
   r.study_lung_rads = study_cat + " (" + std::string(lung_rads_descriptor(*cat)) + ")";
   r.management = std::string(lung_rads_management(*cat));
   r.impression = narrative.text;
-  r.impression_label = narrative.source == Narrative::Source::kModel
-                           ? "Impression - AI draft by the general text model: review and edit before use"
-                           : "Impression - template generated from the structured findings (AI findings: review before use)";
+  r.impression_label =
+      narrative.source == Narrative::Source::kModel
+          ? "Impression - AI draft by the general text model: review and edit before use"
+          : "Impression - template generated from the structured findings (AI findings: review before use)";
   r.impression_note = narrative.note;
   r.notes = doc.notes;
   r.footer = doc.generator + (doc.model_bundle.empty() ? "" : " | model bundle " + doc.model_bundle) +
-             " | series " + doc.series_uid + (doc.clinical_text_used ? " | clinical text used" : " | no clinical text");
+             " | series " + doc.series_uid +
+             (doc.clinical_text_used ? " | clinical text used" : " | no clinical text");
   if (study.study_date.size() == 8) {
     std::string time;
     for (char c : study.study_time) {

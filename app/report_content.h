@@ -36,19 +36,20 @@ struct KeyImage {
 };
 
 struct ReportTableRow {
-  std::string id, location, long_axis, short_axis, mean_diameter, volume, type, probability, malignancy, lung_rads;
+  std::string id, location, long_axis, short_axis, mean_diameter, volume, type, probability, malignancy,
+      lung_rads;
 };
 
 struct ReportContent {
   std::string title;
   std::vector<std::pair<std::string, std::string>> header;  // label, value (PHI included)
   std::vector<ReportTableRow> rows;
-  std::string study_lung_rads;  // "4A (suspicious)"
-  std::string management;       // the study category's follow-up
+  std::string study_lung_rads;             // "4A (suspicious)"
+  std::string management;                  // the study category's follow-up
   std::vector<std::string> finding_notes;  // per-finding Lung-RADS notes ("Nodule 2: ...")
   std::string impression;
-  std::string impression_label;  // "AI draft - review before use" or "Template impression"
-  std::string impression_note;   // Narrative::note
+  std::string impression_label;    // "AI draft - review before use" or "Template impression"
+  std::string impression_note;     // Narrative::note
   std::vector<std::string> notes;  // the document's notes (no PHI)
   std::string disclaimer = kAiDisclaimer;
   std::string footer;  // generator, model bundle, series
@@ -65,8 +66,8 @@ std::string format_person_name(const std::string& pn);
 // Builds the content. `volume` may be empty (no pixels): then there are no
 // key images. Fails only on inconsistent input (a finding whose slice lies
 // outside the volume is kBadInput).
-Result<ReportContent> build_report_content(const FindingsDocument& doc, const Volume& volume, const StudyInfo& study,
-                                           const Narrative& narrative);
+Result<ReportContent> build_report_content(const FindingsDocument& doc, const Volume& volume,
+                                           const StudyInfo& study, const Narrative& narrative);
 
 // One key image (exposed for tests): side = max(60 mm, 3 x long axis), `pixels` square.
 Result<KeyImage> make_key_image(const Volume& volume, const Finding& finding, int pixels = 256);

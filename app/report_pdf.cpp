@@ -34,7 +34,8 @@ Status write_report_pdf(const ReportContent& content, const std::filesystem::pat
     std::lock_guard<std::mutex> lock(renderer_mutex());
     renderer = renderer_slot();
   }
-  if (!renderer) return unsupported(path.string() + ": this build has no PDF renderer (Qt 6 Gui was not found)");
+  if (!renderer)
+    return unsupported(path.string() + ": this build has no PDF renderer (Qt 6 Gui was not found)");
   HILUM_ASSIGN_OR_RETURN(std::string bytes, renderer(content));
   return write_file_atomic(path, bytes);
 }

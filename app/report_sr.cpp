@@ -1,12 +1,13 @@
 #include "app/report_sr.h"
 
-#include <atomic>
-#include <mutex>
-#include <cstdint>
-#include <vector>
-#include <cstdio>
-#include <system_error>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <system_error>
+#include <vector>
 
 #if HILUM_HAVE_IMAGING
 
@@ -43,7 +44,7 @@ uint64_t fnv1a(const std::string& s, uint64_t seed) {
 
 std::string hashed_uid(const std::string& key) {
   uint64_t hi = fnv1a(key, 0x48494c554d000001ull), lo = fnv1a(key, 0x48494c554d000002ull);
-  hi = (hi & ~0xF000ull) | 0x8000ull;                     // version 8
+  hi = (hi & ~0xF000ull) | 0x8000ull;                         // version 8
   lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // variant 10
   unsigned __int128 v = (static_cast<unsigned __int128>(hi) << 64) | lo;
   std::string digits;
@@ -108,15 +109,17 @@ std::string valid_date(const std::string& da) {
 }
 
 Status add_measurement(TID1500_MeasurementReport::TID1501_Measurements& group, const DSRBasicCodedEntry& name,
-                       const std::string& value, const DSRBasicCodedEntry& unit, const DSRImageReferenceValue& image,
-                       bool mean, const std::string& software) {
+                       const std::string& value, const DSRBasicCodedEntry& unit,
+                       const DSRImageReferenceValue& image, bool mean, const std::string& software) {
   using Value = TID1500_MeasurementReport::TID1501_Measurements::MeasurementValue;
   Value v(value.c_str(), DSRCodedEntryValue(unit), OFFalse /*check*/);
-  HILUM_RETURN_IF_ERROR(check(group.addMeasurement(DSRCodedEntryValue(name), v, OFFalse /*checkEmpty*/, OFFalse),
-                              std::string("measurement ") + name.CodeMeaning.c_str()));
+  HILUM_RETURN_IF_ERROR(
+      check(group.addMeasurement(DSRCodedEntryValue(name), v, OFFalse /*checkEmpty*/, OFFalse),
+            std::string("measurement ") + name.CodeMeaning.c_str()));
   auto& m = group.getMeasurement();
   if (mean) HILUM_RETURN_IF_ERROR(check(m.setDerivation(DSRCodedEntryValue(kMean), OFFalse), "derivation"));
-  HILUM_RETURN_IF_ERROR(check(m.addImage(DSRCodedEntryValue(kSourceOfMeasurement), image, OFFalse), "image reference"));
+  HILUM_RETURN_IF_ERROR(
+      check(m.addImage(DSRCodedEntryValue(kSourceOfMeasurement), image, OFFalse), "image reference"));
   return Status::Ok();
 }
 
@@ -127,7 +130,8 @@ Status add_algorithm_identification(DSRDocumentTree& tree, const std::string& so
   std::vector<size_t> measurements;
   if (tree.gotoRoot() > 0) {
     do {
-      if (tree.getCurrentContentItem().getValueType() == DSRTypes::VT_Num) measurements.push_back(tree.getNodeID());
+      if (tree.getCurrentContentItem().getValueType() == DSRTypes::VT_Num)
+        measurements.push_back(tree.getNodeID());
     } while (tree.iterate() > 0);
   }
   const DSRBasicCodedEntry name("111001", "DCM", "Algorithm Name"), ver("111003", "DCM", "Algorithm Version");
@@ -149,7 +153,8 @@ Status add_algorithm_identification(DSRDocumentTree& tree, const std::string& so
 
 Status write_report_sr(const std::filesystem::path& path, const FindingsDocument& doc, const StudyInfo& study,
                        const SrOptions& options) {
-  const std::string series_uid = study.series_instance_uid.empty() ? doc.series_uid : study.series_instance_uid;
+  const std::string series_uid =
+      study.series_instance_uid.empty() ? doc.series_uid : study.series_instance_uid;
   if (series_uid.empty()) return bad_input(path.string() + ": the study has no series UID to reference");
   const std::string study_uid =
       study.study_instance_uid.empty() ? hashed_uid("study:" + series_uid) : study.study_instance_uid;
@@ -157,13 +162,14 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
   auto slice_reference = [&](const Finding& f) -> Result<DSRImageReferenceValue> {
     const int k = f.location.slice_index;
     if (k < 0 || k >= static_cast<int>(study.sop_instance_uids.size())) {
-      return bad_input(path.string() + ": nodule " + std::to_string(f.id) + " lies on slice " + std::to_string(k) +
-                       ", which has no SOP Instance UID (" + std::to_string(study.sop_instance_uids.size()) +
-                       " slices known)");
+      return bad_input(path.string() + ": nodule " + std::to_string(f.id) + " lies on slice " +
+                       std::to_string(k) + ", which has no SOP Instance UID (" +
+                       std::to_string(study.sop_instance_uids.size()) + " slices known)");
     }
     const std::string& cls =
-        k < static_cast<int>(study.sop_class_uids.size()) && !study.sop_class_uids[k].empty() ? study.sop_class_uids[k]
-                                                                                              : ct_class;
+        k < static_cast<int>(study.sop_class_uids.size()) && !study.sop_class_uids[k].empty()
+            ? study.sop_class_uids[k]
+            : ct_class;
     return DSRImageReferenceValue(cls.c_str(), study.sop_instance_uids[k].c_str());
   };
 
@@ -178,23 +184,27 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
   std::call_once(cmr_init, [] { CMR_ContentMappingResource::initializeAllContextGroups(); });
   TID1500_MeasurementReport report(CMR_CID7021::ImagingMeasurementReport);
   HILUM_RETURN_IF_ERROR(check(report.setLanguage(CID5000_Languages::English_US), "language"));
-  HILUM_RETURN_IF_ERROR(check(report.getObservationContext().addDeviceObserver(device_uid.c_str(), "hilum", "Hilum",
-                                                                                software.c_str()),
+  HILUM_RETURN_IF_ERROR(check(report.getObservationContext().addDeviceObserver(device_uid.c_str(), "hilum",
+                                                                               "Hilum", software.c_str()),
                               "device observer"));
-  HILUM_RETURN_IF_ERROR(check(report.addProcedureReported(DSRCodedEntryValue(kCtChest), OFFalse), "procedure"));
+  HILUM_RETURN_IF_ERROR(
+      check(report.addProcedureReported(DSRCodedEntryValue(kCtChest), OFFalse), "procedure"));
 
   // Image library: every slice of the series.
   TID1600_ImageLibrary& library = report.getImageLibrary();
-  if (!library.hasImageLibrary()) HILUM_RETURN_IF_ERROR(check(library.createNewImageLibrary(), "image library"));
+  if (!library.hasImageLibrary())
+    HILUM_RETURN_IF_ERROR(check(library.createNewImageLibrary(), "image library"));
   HILUM_RETURN_IF_ERROR(check(library.addImageGroup(), "image library group"));
   for (size_t k = 0; k < study.sop_instance_uids.size(); ++k) {
     DcmItem item;
-    const std::string& cls =
-        k < study.sop_class_uids.size() && !study.sop_class_uids[k].empty() ? study.sop_class_uids[k] : ct_class;
+    const std::string& cls = k < study.sop_class_uids.size() && !study.sop_class_uids[k].empty()
+                                 ? study.sop_class_uids[k]
+                                 : ct_class;
     item.putAndInsertString(DCM_SOPClassUID, cls.c_str());
     item.putAndInsertString(DCM_SOPInstanceUID, study.sop_instance_uids[k].c_str());
     item.putAndInsertString(DCM_Modality, study.modality.empty() ? "CT" : study.modality.c_str());
-    HILUM_RETURN_IF_ERROR(check(library.addImageEntry(item, TID1600_ImageLibrary::withoutDescriptors, TID1600_ImageLibrary::ConceptNameList(), OFFalse),
+    HILUM_RETURN_IF_ERROR(check(library.addImageEntry(item, TID1600_ImageLibrary::withoutDescriptors,
+                                                      TID1600_ImageLibrary::ConceptNameList(), OFFalse),
                                 "image library entry"));
   }
 
@@ -206,55 +216,62 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
     auto& group = report.getIndividualMeasurements();
     const std::string tracking_id = "Nodule " + std::to_string(f.id);
     const std::string tracking_uid =
-        hashed_uid("nodule:" + series_uid + "|" + std::to_string(f.id) + "|" + decimal(f.center_mm[0], 2) + "|" +
-                   decimal(f.center_mm[1], 2) + "|" + decimal(f.center_mm[2], 2));
+        hashed_uid("nodule:" + series_uid + "|" + std::to_string(f.id) + "|" + decimal(f.center_mm[0], 2) +
+                   "|" + decimal(f.center_mm[1], 2) + "|" + decimal(f.center_mm[2], 2));
     HILUM_RETURN_IF_ERROR(check(group.setTrackingIdentifier(tracking_id.c_str()), "tracking identifier"));
     HILUM_RETURN_IF_ERROR(check(group.setTrackingUniqueIdentifier(tracking_uid.c_str()), "tracking UID"));
     HILUM_RETURN_IF_ERROR(check(group.setFinding(DSRCodedEntryValue(kNodule), OFFalse), "finding"));
     const LungSide side = f.location.side != LungSide::kUnknown ? f.location.side
-                          : f.location.lobe.empty()            ? LungSide::kUnknown
-                          : f.location.lobe[0] == 'R'          ? LungSide::kRight
-                                                               : LungSide::kLeft;
-    const CID244e_Laterality laterality(side == LungSide::kRight  ? CID244e_Laterality::mapImageLaterality("R")
-                                        : side == LungSide::kLeft ? CID244e_Laterality::mapImageLaterality("L")
-                                                                  : DSRCodedEntryValue());
-    HILUM_RETURN_IF_ERROR(
-        check(group.addFindingSite(DSRCodedEntryValue(lobe_code(f.location.lobe)), laterality, DSRCodedEntryValue(), OFFalse),
-              "finding site"));
-    HILUM_RETURN_IF_ERROR(add_measurement(group, kLongAxis, decimal(f.long_axis_mm, 1), CODE_UCUM_Millimeter, image,
-                                          false, software));
-    HILUM_RETURN_IF_ERROR(add_measurement(group, kShortAxis, decimal(f.short_axis_mm, 1), CODE_UCUM_Millimeter, image,
-                                          false, software));
-    HILUM_RETURN_IF_ERROR(add_measurement(group, kDiameter, decimal(f.mean_diameter_mm, 1), CODE_UCUM_Millimeter,
-                                          image, true, software));
+                          : f.location.lobe.empty()             ? LungSide::kUnknown
+                          : f.location.lobe[0] == 'R'           ? LungSide::kRight
+                                                                : LungSide::kLeft;
+    const CID244e_Laterality laterality(side == LungSide::kRight ? CID244e_Laterality::mapImageLaterality("R")
+                                        : side == LungSide::kLeft
+                                            ? CID244e_Laterality::mapImageLaterality("L")
+                                            : DSRCodedEntryValue());
+    HILUM_RETURN_IF_ERROR(check(group.addFindingSite(DSRCodedEntryValue(lobe_code(f.location.lobe)),
+                                                     laterality, DSRCodedEntryValue(), OFFalse),
+                                "finding site"));
+    HILUM_RETURN_IF_ERROR(add_measurement(group, kLongAxis, decimal(f.long_axis_mm, 1), CODE_UCUM_Millimeter,
+                                          image, false, software));
+    HILUM_RETURN_IF_ERROR(add_measurement(group, kShortAxis, decimal(f.short_axis_mm, 1),
+                                          CODE_UCUM_Millimeter, image, false, software));
+    HILUM_RETURN_IF_ERROR(add_measurement(group, kDiameter, decimal(f.mean_diameter_mm, 1),
+                                          CODE_UCUM_Millimeter, image, true, software));
     HILUM_RETURN_IF_ERROR(
         add_measurement(group, kVolume, decimal(f.volume_mm3, 1), kMm3, image, false, software));
-    HILUM_RETURN_IF_ERROR(
-        add_measurement(group, kNoduleProbability, decimal(f.probability, 3), kNoUnits, image, false, software));
+    HILUM_RETURN_IF_ERROR(add_measurement(group, kNoduleProbability, decimal(f.probability, 3), kNoUnits,
+                                          image, false, software));
     HILUM_RETURN_IF_ERROR(
         add_measurement(group, kMalignancy, decimal(f.malignancy, 3), kNoUnits, image, false, software));
-    HILUM_RETURN_IF_ERROR(check(group.addQualitativeEvaluation(DSRCodedEntryValue(kNoduleType),
-                                                               std::string(nodule_type_name(f.type)).c_str(), OFFalse),
-                                "nodule type"));
-    HILUM_RETURN_IF_ERROR(check(group.addQualitativeEvaluation(
-                                    DSRCodedEntryValue(kLungRads),
-                                    std::string(lung_rads_label(f.lung_rads.category)).c_str(), OFFalse),
-                                "Lung-RADS"));
+    HILUM_RETURN_IF_ERROR(
+        check(group.addQualitativeEvaluation(DSRCodedEntryValue(kNoduleType),
+                                             std::string(nodule_type_name(f.type)).c_str(), OFFalse),
+              "nodule type"));
+    HILUM_RETURN_IF_ERROR(check(
+        group.addQualitativeEvaluation(DSRCodedEntryValue(kLungRads),
+                                       std::string(lung_rads_label(f.lung_rads.category)).c_str(), OFFalse),
+        "Lung-RADS"));
   }
 
   // Study-level evaluations.
-  const std::string study_cat = doc.lung_rads_study.empty() ? study_lung_rads(doc.findings) : doc.lung_rads_study;
+  const std::string study_cat =
+      doc.lung_rads_study.empty() ? study_lung_rads(doc.findings) : doc.lung_rads_study;
   HILUM_RETURN_IF_ERROR(
-      check(report.addQualitativeEvaluation(DSRCodedEntryValue(kLungRads), study_cat.c_str(), OFFalse), "study Lung-RADS"));
+      check(report.addQualitativeEvaluation(DSRCodedEntryValue(kLungRads), study_cat.c_str(), OFFalse),
+            "study Lung-RADS"));
   if (auto cat = parse_lung_rads(study_cat); cat.ok()) {
-    HILUM_RETURN_IF_ERROR(check(report.addQualitativeEvaluation(DSRCodedEntryValue(kRecommendation),
-                                                                std::string(lung_rads_management(*cat)).c_str(), OFFalse),
-                                "recommendation"));
+    HILUM_RETURN_IF_ERROR(
+        check(report.addQualitativeEvaluation(DSRCodedEntryValue(kRecommendation),
+                                              std::string(lung_rads_management(*cat)).c_str(), OFFalse),
+              "recommendation"));
   }
   if (!options.impression.empty()) {
-    const std::string text = options.impression + (options.impression_note.empty() ? "" : " [" + options.impression_note + "]");
+    const std::string text =
+        options.impression + (options.impression_note.empty() ? "" : " [" + options.impression_note + "]");
     HILUM_RETURN_IF_ERROR(
-        check(report.addQualitativeEvaluation(DSRCodedEntryValue(kImpression), text.c_str(), OFFalse), "impression"));
+        check(report.addQualitativeEvaluation(DSRCodedEntryValue(kImpression), text.c_str(), OFFalse),
+              "impression"));
   }
   if (!report.isValid()) return internal_error("DICOM SR: the TID 1500 tree is incomplete");
 
@@ -282,8 +299,9 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
   sr.setSoftwareVersions(software.c_str(), OFFalse);
   sr.setPreliminaryFlag(DSRTypes::PF_Preliminary);
   for (size_t k = 0; k < study.sop_instance_uids.size(); ++k) {
-    const std::string& cls =
-        k < study.sop_class_uids.size() && !study.sop_class_uids[k].empty() ? study.sop_class_uids[k] : ct_class;
+    const std::string& cls = k < study.sop_class_uids.size() && !study.sop_class_uids[k].empty()
+                                 ? study.sop_class_uids[k]
+                                 : ct_class;
     sr.getCurrentRequestedProcedureEvidence().addItem(study_uid.c_str(), series_uid.c_str(), cls.c_str(),
                                                       study.sop_instance_uids[k].c_str());
   }
@@ -316,14 +334,16 @@ Status write_report_sr(const std::filesystem::path& path, const FindingsDocument
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::filesystem::remove(tmp, ec);
-    return internal_error(path.string() + ": could not rename the DICOM SR into place (" + ec.message() + ")");
+    return internal_error(path.string() + ": could not rename the DICOM SR into place (" + ec.message() +
+                          ")");
   }
   return Status::Ok();
 }
 
 #else
 
-Status write_report_sr(const std::filesystem::path& path, const FindingsDocument&, const StudyInfo&, const SrOptions&) {
+Status write_report_sr(const std::filesystem::path& path, const FindingsDocument&, const StudyInfo&,
+                       const SrOptions&) {
   return unsupported(path.string() + ": this build has no DICOM support (DCMTK)");
 }
 

@@ -33,9 +33,9 @@
 namespace hilum {
 
 struct SrOptions {
-  std::string impression;       // narrative text ("" leaves it out)
-  std::string impression_note;  // how it was made (AI draft / template)
-  std::string software_version; // "hilum 0.1.0"
+  std::string impression;        // narrative text ("" leaves it out)
+  std::string impression_note;   // how it was made (AI draft / template)
+  std::string software_version;  // "hilum 0.1.0"
 };
 
 // Writes `path` atomically. kBadInput when the study has no series UID or a

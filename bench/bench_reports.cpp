@@ -28,7 +28,8 @@ const Study& study() {
     Study st;
     st.volume = Volume::allocate(512, 512, 300, {0.7, 0.7, 1.0}, {-179.2, -179.2, -150});
     float* v = st.volume.data();
-    for (int64_t i = 0; i < st.volume.hu.numel(); ++i) v[i] = -850.f + static_cast<float>((i * 7919) % 61) - 30.f;
+    for (int64_t i = 0; i < st.volume.hu.numel(); ++i)
+      v[i] = -850.f + static_cast<float>((i * 7919) % 61) - 30.f;
     const double lobes[5][3] = {{-80, -20, 60}, {-70, 10, 0}, {-90, 40, -60}, {80, -10, 50}, {85, 30, -70}};
     const char* codes[5] = {"RUL", "RML", "RLL", "LUL", "LLL"};
     for (int n = 0; n < 5; ++n) {
@@ -92,7 +93,8 @@ BENCHMARK(BM_PdfRender)->Unit(benchmark::kMillisecond);
 
 void BM_DicomSr(benchmark::State& state) {
   const Study& s = study();
-  const auto path = std::filesystem::temp_directory_path() / ("hilum_bench_sr_" + std::to_string(::getpid()) + ".dcm");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("hilum_bench_sr_" + std::to_string(::getpid()) + ".dcm");
   SrOptions o;
   o.impression = template_impression(s.doc);
   for (auto _ : state) {

@@ -41,14 +41,16 @@ void add_model_options(CLI::App* cmd, ModelArgs& m) {
                   "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE")
       ->type_name("DIR");
   cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
-  cmd->add_option("--min-probability", m.min_probability,
-                  "Operating point: a candidate becomes a finding at or above this nodule probability (default 0.5)")
+  cmd->add_option(
+         "--min-probability", m.min_probability,
+         "Operating point: a candidate becomes a finding at or above this nodule probability (default 0.5)")
       ->type_name("P");
   cmd->add_option("--max-findings", m.max_findings, "At most this many findings per study (default 25)")
       ->type_name("N");
-  cmd->add_option("--narrative-model", m.narrative_model,
-                  "Text model folder (with tokenizer.json) that drafts the impression, or 'none' for the template; "
-                  "default: the bundle's general text model")
+  cmd->add_option(
+         "--narrative-model", m.narrative_model,
+         "Text model folder (with tokenizer.json) that drafts the impression, or 'none' for the template; "
+         "default: the bundle's general text model")
       ->type_name("DIR");
 }
 
@@ -112,8 +114,8 @@ Status run_analyze(const AnalyzeArgs& a) {
     HILUM_ASSIGN_OR_RETURN(note, read_file(a.clinical_text));
     size_t bad = 0;
     if (!is_valid_utf8(note, &bad)) {
-      return bad_input(a.clinical_text + ": the clinical text is not UTF-8 (bad byte at offset " + std::to_string(bad) +
-                       ")");
+      return bad_input(a.clinical_text + ": the clinical text is not UTF-8 (bad byte at offset " +
+                       std::to_string(bad) + ")");
     }
   } else if (a.inputs.size() == 1) {
     HILUM_ASSIGN_OR_RETURN(note, find_clinical_text(a.inputs.front(), "clinical.txt"));
@@ -169,7 +171,8 @@ Status run_batch_command(const BatchArgs& a) {
   HILUM_ASSIGN_OR_RETURN(o.shard, parse_shard(a.shard));
   if (a.jobs < 1) return bad_input("--jobs must be at least 1 (got " + std::to_string(a.jobs) + ")");
   if (a.clinical_text_name.find('/') != std::string::npos) {
-    return bad_input("--clinical-text-name must be a file name, not a path (got '" + a.clinical_text_name + "')");
+    return bad_input("--clinical-text-name must be a file name, not a path (got '" + a.clinical_text_name +
+                     "')");
   }
   o.input = a.input;
   o.out = a.out;
@@ -198,8 +201,9 @@ Status run_batch_command(const BatchArgs& a) {
     std::printf("batch: rebuilt %s/summary.csv and candidates.csv\n", a.out.c_str());
     return Status::Ok();
   }
-  std::printf("batch: shard %d/%d: %d studies, %d done now, %d already done, %d failed; summary: %s/summary.csv\n",
-              o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, a.out.c_str());
+  std::printf(
+      "batch: shard %d/%d: %d studies, %d done now, %d already done, %d failed; summary: %s/summary.csv\n",
+      o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, a.out.c_str());
   if (r.failed > 0) {
     for (const std::string& f : r.failures) std::fprintf(stderr, "hilum: study failed: %s\n", f.c_str());
     std::fflush(stdout);
@@ -213,34 +217,41 @@ Status run_batch_command(const BatchArgs& a) {
 
 void register_batch_commands(CommandLine& cl) {
   auto aa = std::make_shared<AnalyzeArgs>();
-  CLI::App* analyze = cl.add(nullptr, "analyze",
-                             "Analyse one CT study: findings.json, candidates.csv, report.pdf and report-sr.dcm "
-                             "(DICOM SR, TID 1500) in --out.",
-                             [aa] { return run_analyze(*aa); });
+  CLI::App* analyze =
+      cl.add(nullptr, "analyze",
+             "Analyse one CT study: findings.json, candidates.csv, report.pdf and report-sr.dcm "
+             "(DICOM SR, TID 1500) in --out.",
+             [aa] { return run_analyze(*aa); });
   analyze->add_option("study", aa->inputs, "DICOM folder(s), file(s) or DICOMDIR of one study")->required();
   analyze->add_option("--out", aa->out, "Output folder (created)")->required()->type_name("DIR");
-  analyze->add_option("--clinical-text", aa->clinical_text,
-                      "Clinical note (UTF-8 text); default: the study's clinical.txt, <study>.txt or SR text")
+  analyze
+      ->add_option("--clinical-text", aa->clinical_text,
+                   "Clinical note (UTF-8 text); default: the study's clinical.txt, <study>.txt or SR text")
       ->type_name("FILE");
-  analyze->add_option("--series", aa->series, "Series to analyse (UID or UID#k, see `hilum info`)")->type_name("UID");
+  analyze->add_option("--series", aa->series, "Series to analyse (UID or UID#k, see `hilum info`)")
+      ->type_name("UID");
   add_model_options(analyze, aa->models);
 
   auto ba = std::make_shared<BatchArgs>();
-  CLI::App* batch = cl.add(nullptr, "batch",
-                           "Analyse every study of a folder (one subfolder per study) or list file into OUT/<study>/; "
-                           "OUT/summary.csv and OUT/candidates.csv for the run. Exit status 3 when some studies "
-                           "failed (the others are written).",
-                           [ba] { return run_batch_command(*ba); });
+  CLI::App* batch =
+      cl.add(nullptr, "batch",
+             "Analyse every study of a folder (one subfolder per study) or list file into OUT/<study>/; "
+             "OUT/summary.csv and OUT/candidates.csv for the run. Exit status 3 when some studies "
+             "failed (the others are written).",
+             [ba] { return run_batch_command(*ba); });
   batch->add_option("--input", ba->input, "Folder of study folders, or a file listing study paths")
       ->required()
       ->type_name("DIR|LIST");
-  batch->add_option("--out", ba->out, "Output folder (created; shared by all shards)")->required()->type_name("DIR");
+  batch->add_option("--out", ba->out, "Output folder (created; shared by all shards)")
+      ->required()
+      ->type_name("DIR");
   batch->add_option("--shard", ba->shard, "Run shard I of N (studies i with i % N == I, sorted by name)")
       ->type_name("I/N");
   batch->add_flag("--resume", ba->resume, "Skip studies whose output is complete");
   batch->add_option("--jobs", ba->jobs, "Studies analysed at the same time (default 1)")->type_name("J");
-  batch->add_option("--clinical-text-name", ba->clinical_text_name,
-                    "Sidecar file name of a study's clinical note (default clinical.txt)")
+  batch
+      ->add_option("--clinical-text-name", ba->clinical_text_name,
+                   "Sidecar file name of a study's clinical note (default clinical.txt)")
       ->type_name("NAME");
   batch->add_flag("--summary-only", ba->summary_only,
                   "Only rebuild summary.csv and candidates.csv from the study folders (after all shards)");

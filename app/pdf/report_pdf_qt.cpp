@@ -99,7 +99,8 @@ class Layout {
     p_.setFont(font(6.5));
     p_.setPen(QColor(90, 90, 90));
     p_.drawText(QRectF(kMargin, top + 14, kContentW - 50, 22), Qt::TextWordWrap, q(c_.footer));
-    p_.drawText(QRectF(kMargin + kContentW - 50, top + 14, 50, 10), Qt::AlignRight, QString("Page %1").arg(page_));
+    p_.drawText(QRectF(kMargin + kContentW - 50, top + 14, 50, 10), Qt::AlignRight,
+                QString("Page %1").arg(page_));
     p_.restore();
   }
 
@@ -171,7 +172,8 @@ void draw_table(Layout& l, const ReportContent& c) {
     p.setFont(font(7, true));
     p.setPen(Qt::black);
     for (const Col& col : cols) {
-      p.drawText(QRectF(x + 2, l.y(), col.width - 4, h), Qt::AlignLeft | Qt::AlignVCenter, QString::fromUtf8(col.title));
+      p.drawText(QRectF(x + 2, l.y(), col.width - 4, h), Qt::AlignLeft | Qt::AlignVCenter,
+                 QString::fromUtf8(col.title));
       x += col.width;
     }
     l.skip(h);
@@ -180,7 +182,8 @@ void draw_table(Layout& l, const ReportContent& c) {
   for (size_t i = 0; i < c.rows.size(); ++i) {
     const ReportTableRow& row = c.rows[i];
     double h = 14;
-    for (const Col& col : cols) h = std::max(h, l.text_height(q(row.*col.field), font(7.5), col.width - 4) + 4);
+    for (const Col& col : cols)
+      h = std::max(h, l.text_height(q(row.*col.field), font(7.5), col.width - 4) + 4);
     if (l.y() + h > kBottom) {
       l.new_page();
       header_row();
@@ -206,7 +209,8 @@ void draw_image(QPainter& p, const KeyImage& k, const QRectF& box) {
   p.setRenderHint(QPainter::Antialiasing, true);
   p.setPen(QPen(QColor(255, 200, 0), 1.2));
   p.setBrush(Qt::NoBrush);
-  p.drawEllipse(QPointF(box.left() + k.center_x * s, box.top() + k.center_y * s), k.radius_px * s, k.radius_px * s);
+  p.drawEllipse(QPointF(box.left() + k.center_x * s, box.top() + k.center_y * s), k.radius_px * s,
+                k.radius_px * s);
   // Scale bar: 10 mm (20 mm for wide fields).
   const double bar_mm = k.mm_per_pixel * k.width > 120 ? 20 : 10;
   const double bar_pt = bar_mm / k.mm_per_pixel * s;
@@ -235,7 +239,8 @@ void draw_images(Layout& l, const ReportContent& c) {
       draw_image(l.painter(), c.images[j], QRectF(x, l.y(), side, side));
       l.painter().setFont(font(7));
       l.painter().setPen(Qt::black);
-      l.painter().drawText(QRectF(x, l.y() + side + 2, side, caption_h - 2), Qt::TextWordWrap, q(c.images[j].caption));
+      l.painter().drawText(QRectF(x, l.y() + side + 2, side, caption_h - 2), Qt::TextWordWrap,
+                           q(c.images[j].caption));
     }
     l.skip(side + caption_h + 4);
   }
@@ -252,7 +257,8 @@ void draw_body(Layout& l, const ReportContent& c) {
   // The impression, in a box, marked as a draft.
   const QString label = q(c.impression_label);
   const double inner = kContentW - 12;
-  const double h = l.text_height(label, font(9, true), inner) + l.text_height(q(c.impression), font(9), inner) +
+  const double h = l.text_height(label, font(9, true), inner) +
+                   l.text_height(q(c.impression), font(9), inner) +
                    l.text_height(q(c.impression_note), font(7, false, true), inner) + 22;
   l.ensure(h);
   QPainter& p = l.painter();
@@ -274,7 +280,8 @@ void draw_body(Layout& l, const ReportContent& c) {
   l.skip(h + 8);
   if (!c.notes.empty()) {
     l.paragraph("Notes", font(9, true));
-    for (const std::string& n : c.notes) l.paragraph(QString::fromUtf8("\u2022 ") + q(n), font(7.5), QColor(60, 60, 60), 6);
+    for (const std::string& n : c.notes)
+      l.paragraph(QString::fromUtf8("\u2022 ") + q(n), font(7.5), QColor(60, 60, 60), 6);
   }
   draw_images(l, c);
   l.finish();
@@ -301,8 +308,8 @@ QByteArray content_digest(const ReportContent& c) {
   add(c.title);
   for (const auto& [k, v] : c.header) add(k + "=" + v);
   for (const ReportTableRow& r : c.rows) {
-    for (const std::string* f : {&r.id, &r.location, &r.long_axis, &r.short_axis, &r.mean_diameter, &r.volume, &r.type,
-                                 &r.probability, &r.malignancy, &r.lung_rads}) {
+    for (const std::string* f : {&r.id, &r.location, &r.long_axis, &r.short_axis, &r.mean_diameter, &r.volume,
+                                 &r.type, &r.probability, &r.malignancy, &r.lung_rads}) {
       add(*f);
     }
   }
@@ -314,7 +321,8 @@ QByteArray content_digest(const ReportContent& c) {
   for (const std::string& n : c.notes) add(n);
   for (const KeyImage& k : c.images) {
     add(k.caption);
-    h.addData(QByteArrayView(reinterpret_cast<const char*>(k.gray.data()), static_cast<qsizetype>(k.gray.size())));
+    h.addData(
+        QByteArrayView(reinterpret_cast<const char*>(k.gray.data()), static_cast<qsizetype>(k.gray.size())));
   }
   return h.result().toHex();
 }
@@ -328,9 +336,11 @@ void make_deterministic(QByteArray& pdf, const ReportContent& c) {
   const QByteArray hash = content_digest(c);
   // XMP metadata: xmp:CreateDate etc. use ISO format YYYY-MM-DDTHH:MM:SS.
   const std::string& t = c.document_time;
-  const QByteArray iso = QByteArray::fromStdString(t.substr(0, 4) + "-" + t.substr(4, 2) + "-" + t.substr(6, 2) + "T" +
-                                                   t.substr(8, 2) + ":" + t.substr(10, 2) + ":" + t.substr(12, 2));
-  for (const char* key : {"<xmp:CreateDate>", "<xmp:ModifyDate>", "<xmp:MetadataDate>"}) overwrite_after(pdf, key, iso);
+  const QByteArray iso =
+      QByteArray::fromStdString(t.substr(0, 4) + "-" + t.substr(4, 2) + "-" + t.substr(6, 2) + "T" +
+                                t.substr(8, 2) + ":" + t.substr(10, 2) + ":" + t.substr(12, 2));
+  for (const char* key : {"<xmp:CreateDate>", "<xmp:ModifyDate>", "<xmp:MetadataDate>"})
+    overwrite_after(pdf, key, iso);
   // UUIDs: "uuid:xxxxxxxx-xxxx-..." (36 characters) in the XMP packet.
   qsizetype at = 0, n = 0;
   while ((at = pdf.indexOf("uuid:", at)) >= 0) {
@@ -372,7 +382,8 @@ Result<std::string> render_report_pdf_qt(const ReportContent& content) {
     writer.setTitle(q(content.title));
     writer.setCreator("hilum");
     QPainter painter;
-    if (!painter.begin(&writer)) return internal_error("PDF report: QPainter could not start on the PDF writer");
+    if (!painter.begin(&writer))
+      return internal_error("PDF report: QPainter could not start on the PDF writer");
     painter.setRenderHint(QPainter::Antialiasing, true);
     Layout layout(writer, painter, content);
     draw_body(layout, content);

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "fusion/fusion_head.h"
 #include "fusion/findings.h"
+#include "fusion/fusion_head.h"
 #include "model/file_io.h"
 #include "model/safetensors.h"
 #include "tests/model/moe_fixture.h"
@@ -57,10 +57,11 @@ struct TinyBundleOptions {
 inline void write_tiny_bundle(const fs::path& dir, const TinyBundleOptions& opt = {}) {
   fs::create_directories(dir / "vision");
   fs::create_directories(dir / "fusion");
-  nlohmann::json manifest = {{"name", "hilum-test-tiny"},
-                             {"version", "1"},
-                             {"licence", "test weights, random"},
-                             {"parts", {{"vision", "random ResNet"}, {"text", "random OLMoE"}, {"fusion", "random"}}}};
+  nlohmann::json manifest = {
+      {"name", "hilum-test-tiny"},
+      {"version", "1"},
+      {"licence", "test weights, random"},
+      {"parts", {{"vision", "random ResNet"}, {"text", "random OLMoE"}, {"fusion", "random"}}}};
   (void)write_file_atomic(dir / "manifest.json", manifest.dump(2));
   ResNetConfig rc;
   rc.block = ResNetBlock::kBasic;
@@ -89,10 +90,14 @@ inline void write_tiny_bundle(const fs::path& dir, const TinyBundleOptions& opt 
     if (name == "head.2.bias") v[0] = opt.nodule_bias;
     tensors.emplace_back(name, Tensor::from_f32(shape, v));
   }
-  nlohmann::json cfg = {{"image_channels", fc.image_channels}, {"image_tokens", fc.image_tokens},
-                        {"text_dim", fc.text_dim},             {"dim", fc.dim},
-                        {"heads", fc.heads},                   {"hidden", fc.hidden}};
-  (void)write_safetensors(dir / "fusion" / "fusion_head.safetensors", tensors, {{"hilum.fusion", cfg.dump()}});
+  nlohmann::json cfg = {{"image_channels", fc.image_channels},
+                        {"image_tokens", fc.image_tokens},
+                        {"text_dim", fc.text_dim},
+                        {"dim", fc.dim},
+                        {"heads", fc.heads},
+                        {"hidden", fc.hidden}};
+  (void)write_safetensors(dir / "fusion" / "fusion_head.safetensors", tensors,
+                          {{"hilum.fusion", cfg.dump()}});
 }
 
 // A finding with the given geometry, assessed by the Lung-RADS table.

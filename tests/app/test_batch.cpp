@@ -5,18 +5,18 @@
 // byte with an uninterrupted run. Plus the library parts (shards, study lists,
 // clinical text sources) and the bad-argument exits.
 #if HILUM_HAVE_IMAGING && defined(HILUM_CLI)
-#include <gtest/gtest.h>
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmsr/dsrdoc.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <dcmtk/config/osconfig.h>
-#include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcuid.h>
-#include <dcmtk/dcmsr/dsrdoc.h>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -46,8 +46,8 @@ class BatchRun : public ::testing::Test {
     std::string truth;
     for (int seed : {12, 14}) {
       const fs::path study = *root_ / "in" / ("study" + std::to_string(seed));
-      auto r = test::run_hilum({"-q", "phantom", "--out", study.string(), "--seed", std::to_string(seed), "--slices",
-                                "30", "--nodules", "3"});
+      auto r = test::run_hilum({"-q", "phantom", "--out", study.string(), "--seed", std::to_string(seed),
+                                "--slices", "30", "--nodules", "3"});
       ASSERT_EQ(r.exit_code, 0) << r.err;
       const std::string t = *read_file(study / "truth.csv");
       truth += truth.empty() ? t : t.substr(t.find('\n') + 1);
@@ -68,8 +68,18 @@ class BatchRun : public ::testing::Test {
   }
 
   static std::vector<std::string> batch_args(const fs::path& out) {
-    return {"-q",           "batch", "--input", (*root_ / "in").string(), "--out", out.string(), "--model-bundle",
-            (*root_ / "bundle").string(), "--min-probability", "0", "--max-findings", "1"};
+    return {"-q",
+            "batch",
+            "--input",
+            (*root_ / "in").string(),
+            "--out",
+            out.string(),
+            "--model-bundle",
+            (*root_ / "bundle").string(),
+            "--min-probability",
+            "0",
+            "--max-findings",
+            "1"};
   }
   static fs::path root() { return *root_; }
 
@@ -249,15 +259,16 @@ TEST_F(BatchRun, ShardsTogetherEqualOneRun) {
   expect_same_tree(d / "whole", d / "sharded");
   // --summary-only rebuilds the same run-wide files without models.
   fs::remove(d / "sharded" / "summary.csv");
-  auto so = test::run_hilum({"-q", "batch", "--input", (root() / "in").string(), "--out", (d / "sharded").string(),
-                             "--summary-only"});
+  auto so = test::run_hilum({"-q", "batch", "--input", (root() / "in").string(), "--out",
+                             (d / "sharded").string(), "--summary-only"});
   EXPECT_EQ(so.exit_code, 0) << so.err;
   expect_same_tree(d / "whole", d / "sharded");
 }
 
 TEST_F(BatchRun, ListFileInputAndAllStudiesOk) {
   test::ScratchDir d;
-  std::ofstream(d / "list.txt") << "# two studies\n" << (root() / "in" / "study12").string() << "\n\n"
+  std::ofstream(d / "list.txt") << "# two studies\n"
+                                << (root() / "in" / "study12").string() << "\n\n"
                                 << fs::relative(root() / "in" / "study14", d.path()).string() << "/\n";
   auto args = batch_args(d / "out");
   args[3] = (d / "list.txt").string();
@@ -298,7 +309,8 @@ TEST_F(BatchRun, BadArgumentsExit2AndWriteNothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("manifest.json"), std::string::npos) << r.err;
   // Two studies with one name in a list file.
-  std::ofstream(d / "dup.txt") << (root() / "in" / "study12").string() << "\n" << (d / "x" / "study12").string() << "\n";
+  std::ofstream(d / "dup.txt") << (root() / "in" / "study12").string() << "\n"
+                               << (d / "x" / "study12").string() << "\n";
   a = batch_args(d / "o4");
   a[3] = (d / "dup.txt").string();
   r = test::run_hilum(a);
@@ -309,8 +321,9 @@ TEST_F(BatchRun, BadArgumentsExit2AndWriteNothing) {
 TEST_F(BatchRun, AnalyzeWritesTheFourFilesAndRefusesBadInput) {
   test::ScratchDir d;
   const std::string bundle = (root() / "bundle").string();
-  auto r = test::run_hilum({"-q", "analyze", (root() / "in" / "study12").string(), "--out", (d / "out").string(),
-                            "--model-bundle", bundle, "--min-probability", "0", "--max-findings", "1"});
+  auto r =
+      test::run_hilum({"-q", "analyze", (root() / "in" / "study12").string(), "--out", (d / "out").string(),
+                       "--model-bundle", bundle, "--min-probability", "0", "--max-findings", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("1 finding"), std::string::npos) << r.out;
   for (const char* f : {"findings.json", "candidates.csv", "report.pdf", "report-sr.dcm"}) {
@@ -395,7 +408,8 @@ TEST(Batch, ClinicalTextSources) {
   DSRDocument doc(DSRTypes::DT_BasicTextSR);
   doc.createNewDocument(DSRTypes::DT_BasicTextSR);
   doc.getTree().addContentItem(DSRTypes::RT_isRoot, DSRTypes::VT_Container);
-  doc.getTree().getCurrentContentItem().setConceptName(DSRCodedEntryValue("18748-4", "LN", "Diagnostic imaging report"));
+  doc.getTree().getCurrentContentItem().setConceptName(
+      DSRCodedEntryValue("18748-4", "LN", "Diagnostic imaging report"));
   doc.getTree().addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, DSRTypes::AM_belowCurrent);
   doc.getTree().getCurrentContentItem().setConceptName(DSRCodedEntryValue("121060", "DCM", "History"));
   doc.getTree().getCurrentContentItem().setStringValue("Ex-smoker, 30 pack-years.");

@@ -37,7 +37,8 @@ TEST(Narrative, PythonFloatFormatting) {
 TEST(Narrative, FindingsBlockMatchesTheTrainingFormat) {
   const FindingsDocument d = two_nodules();
   EXPECT_EQ(findings_block(d.findings),
-            "Nodule 1: right upper lobe, part-solid, 25.3 x 23.8 mm (mean 24.6 mm), solid component 15.6 mm, volume "
+            "Nodule 1: right upper lobe, part-solid, 25.3 x 23.8 mm (mean 24.6 mm), solid component 15.6 mm, "
+            "volume "
             "7154 mm3, probability 0.97, malignancy 0.41, Lung-RADS 4B.\n"
             "Nodule 2: left lower lobe, solid, 7.0 x 5.0 mm (mean 6.0 mm), volume 92 mm3, probability 0.9, "
             "malignancy 0.05, Lung-RADS 3.");
@@ -48,7 +49,8 @@ TEST(Narrative, FindingsBlockMatchesTheTrainingFormat) {
 // The Python reference: text_corpus.findings_block() on the same items gives
 // the same bytes (skipped when Debian's python3 is absent).
 TEST(Narrative, FindingsBlockEqualsTextCorpusPy) {
-  if (std::system("/usr/bin/python3 -c 'import ast' >/dev/null 2>&1") != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  if (std::system("/usr/bin/python3 -c 'import ast' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no /usr/bin/python3";
   test::ScratchDir dir;
   const FindingsDocument d = two_nodules();
   const std::string script = R"(
@@ -64,7 +66,8 @@ items = [
 sys.stdout.write(tc.findings_block(items) + "\n---\n" + tc.findings_block([]))
 )";
   std::ofstream(dir / "check.py") << script;
-  auto r = test::run_command("/usr/bin/python3", {(dir / "check.py").string(), std::string(HILUM_SOURCE_DIR) + "/scripts/train"});
+  auto r = test::run_command("/usr/bin/python3",
+                             {(dir / "check.py").string(), std::string(HILUM_SOURCE_DIR) + "/scripts/train"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, findings_block(d.findings) + "\n---\n" + findings_block({}));
 }
@@ -72,11 +75,13 @@ sys.stdout.write(tc.findings_block(items) + "\n---\n" + tc.findings_block([]))
 TEST(Narrative, TemplateImpressionInTheCorpusStyle) {
   const FindingsDocument d = two_nodules();
   EXPECT_EQ(template_impression(d),
-            "1. Part-solid nodule in the right upper lobe measuring 25.3 x 23.8 mm (Lung-RADS 4B). 2. Solid nodule in "
+            "1. Part-solid nodule in the right upper lobe measuring 25.3 x 23.8 mm (Lung-RADS 4B). 2. Solid "
+            "nodule in "
             "the left lower lobe measuring 7.0 x 5.0 mm (Lung-RADS 3). Overall Lung-RADS 4B. Recommendation: "
             "diagnostic chest CT with or without contrast, PET/CT and/or tissue sampling.");
   EXPECT_EQ(template_impression(make_document({})),
-            "No pulmonary nodule identified. Lung-RADS 1. Recommendation: continue annual screening with low-dose CT "
+            "No pulmonary nodule identified. Lung-RADS 1. Recommendation: continue annual screening with "
+            "low-dose CT "
             "in 12 months.");
   EXPECT_TRUE(check_impression(template_impression(d), d).ok);
   EXPECT_TRUE(check_impression(template_impression(make_document({})), make_document({})).ok);
@@ -84,13 +89,14 @@ TEST(Narrative, TemplateImpressionInTheCorpusStyle) {
 
 TEST(Narrative, CheckAcceptsFaithfulDrafts) {
   const FindingsDocument d = two_nodules();
-  for (const std::string draft : {
-           "Two nodules. A part-solid nodule in the right upper lobe of 25.3 x 23.8 mm, Lung-RADS 4B, and a solid "
-           "nodule in the left lower lobe, 7 x 5 mm (Lung-RADS 3). Overall Lung-RADS category 4B.",
-           "1. Part-solid nodule in the right upper lobe with dimensions of 25.3 x 23.8 mm (Lung-RADS 4B).",
-           "Nodule 1 has a malignancy probability of 41% and a solid component of 15.6 mm; volume 7154 mm3.",
-           "Nodule 1 (97 % nodule probability) measures 25.3 \u00d7 23.8 mm, 7153.7 mm\u00b3.",
-           "Nodule 2 warrants low-dose CT in 6 months; diagnostic chest CT is advised for nodule 1."}) {
+  for (const std::string draft :
+       {"Two nodules. A part-solid nodule in the right upper lobe of 25.3 x 23.8 mm, Lung-RADS 4B, and a "
+        "solid "
+        "nodule in the left lower lobe, 7 x 5 mm (Lung-RADS 3). Overall Lung-RADS category 4B.",
+        "1. Part-solid nodule in the right upper lobe with dimensions of 25.3 x 23.8 mm (Lung-RADS 4B).",
+        "Nodule 1 has a malignancy probability of 41% and a solid component of 15.6 mm; volume 7154 mm3.",
+        "Nodule 1 (97 % nodule probability) measures 25.3 \u00d7 23.8 mm, 7153.7 mm\u00b3.",
+        "Nodule 2 warrants low-dose CT in 6 months; diagnostic chest CT is advised for nodule 1."}) {
     const ImpressionCheck c = check_impression(draft, d);
     EXPECT_TRUE(c.ok) << draft << " -> " << c.reason;
   }
@@ -122,7 +128,8 @@ TEST(Narrative, CheckRejectsDisagreeingDrafts) {
     EXPECT_NE(r.reason.find(c.reason_part), std::string::npos) << c.draft << " -> " << r.reason;
   }
   // A side with no nodule: only right-sided findings.
-  const FindingsDocument right = make_document({make_finding(1, NoduleType::kSolid, 5.0, 4.0, "RLL", 0.8, 0.1)});
+  const FindingsDocument right =
+      make_document({make_finding(1, NoduleType::kSolid, 5.0, 4.0, "RLL", 0.8, 0.1)});
   EXPECT_FALSE(check_impression("Small nodule in the left lung, 5.0 x 4.0 mm.", right).ok);
   EXPECT_TRUE(check_impression("Small nodule in the right lung, 5.0 x 4.0 mm.", right).ok);
   // No findings: any size or side is made up.

@@ -4,13 +4,13 @@
 // The study is a real phantom series written by `hilum phantom` and loaded
 // with the DICOM loader, so the SR references real SOP instances.
 #if HILUM_HAVE_IMAGING && defined(HILUM_CLI)
-#include <gtest/gtest.h>
-
-#include <cmath>
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <fstream>
 
 #include "app/analyze.h"
@@ -40,8 +40,8 @@ class StudyReports : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new fs::path(fs::temp_directory_path() / ("hilum_reports_suite_" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
-    auto r = test::run_hilum({"-q", "phantom", "--out", (*dir_ / "study").string(), "--seed", "12", "--slices", "30",
-                              "--nodules", "2"});
+    auto r = test::run_hilum({"-q", "phantom", "--out", (*dir_ / "study").string(), "--seed", "12",
+                              "--slices", "30", "--nodules", "2"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     NullProgress p;
     auto loaded = load_dicom_volume({*dir_ / "study" / "dicom"}, LoadOptions{}, p);
@@ -88,7 +88,8 @@ TEST_F(StudyReports, SrPassesDciodvfyAndDumpsTheTree) {
   const FindingsDocument doc = document();
   ASSERT_TRUE(write_report_sr(d / "sr.dcm", doc, study_->info, sr_options()).ok());
   if (have_tool("dciodvfy")) {
-    auto v = test::run_command("/bin/sh", {"-c", "dciodvfy " + test::shell_quote((d / "sr.dcm").string()) + " 2>&1"});
+    auto v = test::run_command("/bin/sh",
+                               {"-c", "dciodvfy " + test::shell_quote((d / "sr.dcm").string()) + " 2>&1"});
     EXPECT_EQ(v.out.find("Error"), std::string::npos) << v.out;
     EXPECT_NE(v.out.find("EnhancedSR"), std::string::npos) << v.out;
   }
@@ -97,11 +98,12 @@ TEST_F(StudyReports, SrPassesDciodvfyAndDumpsTheTree) {
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
   const std::string& t = dump.out;
   for (const char* want :
-       {"Imaging Measurement Report", "\"Tracking Identifier\")=\"Nodule 1\"", "\"Tracking Identifier\")=\"Nodule 2\"",
-        "(27925004,SCT,\"Nodule\")", "(42400003,SCT,\"Upper lobe of right lung\")",
-        "(41224006,SCT,\"Lower lobe of left lung\")", "(103339001,SCT,\"Long Axis\")=\"25.3\"",
-        "(103340004,SCT,\"Short Axis\")=\"23.8\"", "(81827009,SCT,\"Diameter\")=\"24.6\"", "(373098007,SCT,\"Mean\")",
-        "(118565006,SCT,\"Volume\")", "(111003,DCM,\"Algorithm Version\")=\"0.1.0\"", "\"Lung-RADS v2022 category\")=\"4B\"",
+       {"Imaging Measurement Report", "\"Tracking Identifier\")=\"Nodule 1\"",
+        "\"Tracking Identifier\")=\"Nodule 2\"", "(27925004,SCT,\"Nodule\")",
+        "(42400003,SCT,\"Upper lobe of right lung\")", "(41224006,SCT,\"Lower lobe of left lung\")",
+        "(103339001,SCT,\"Long Axis\")=\"25.3\"", "(103340004,SCT,\"Short Axis\")=\"23.8\"",
+        "(81827009,SCT,\"Diameter\")=\"24.6\"", "(373098007,SCT,\"Mean\")", "(118565006,SCT,\"Volume\")",
+        "(111003,DCM,\"Algorithm Version\")=\"0.1.0\"", "\"Lung-RADS v2022 category\")=\"4B\"",
         "(121073,DCM,\"Impression\")", "Image Library", "PHANTOM^SEED12"}) {
     EXPECT_NE(t.find(want), std::string::npos) << "missing " << want << "\n" << t;
   }
@@ -124,7 +126,8 @@ TEST_F(StudyReports, SrReferencesTheSourceSlicesAndIsDeterministic) {
   DSRDocument sr;
   ASSERT_TRUE(sr.read(*ds).good());
   // Every slice is in the evidence, and nodule 1's measurements point at slice 10.
-  EXPECT_EQ(sr.getCurrentRequestedProcedureEvidence().getNumberOfInstances(), study_->info.sop_instance_uids.size());
+  EXPECT_EQ(sr.getCurrentRequestedProcedureEvidence().getNumberOfInstances(),
+            study_->info.sop_instance_uids.size());
   std::set<std::string> referenced;
   DSRDocumentTree& tree = sr.getTree();
   ASSERT_GT(tree.gotoRoot(), 0u);
@@ -134,7 +137,8 @@ TEST_F(StudyReports, SrReferencesTheSourceSlicesAndIsDeterministic) {
       referenced.insert(item.getImageReferencePtr()->getSOPInstanceUID().c_str());
     }
   } while (tree.iterate() > 0);
-  EXPECT_EQ(referenced, (std::set<std::string>{study_->info.sop_instance_uids[10], study_->info.sop_instance_uids[20]}));
+  EXPECT_EQ(referenced,
+            (std::set<std::string>{study_->info.sop_instance_uids[10], study_->info.sop_instance_uids[20]}));
   // Other findings, other instance UID; same series UID.
   FindingsDocument other = doc;
   other.findings[0].long_axis_mm = 26.0;
@@ -156,7 +160,8 @@ TEST_F(StudyReports, SrWithoutFindingsIsValid) {
   doc.series_uid = study_->info.series_instance_uid;
   ASSERT_TRUE(write_report_sr(d / "sr.dcm", doc, study_->info, SrOptions{}).ok());
   if (!have_tool("dciodvfy")) GTEST_SKIP() << "dciodvfy (dicom3tools) not installed";
-  auto v = test::run_command("/bin/sh", {"-c", "dciodvfy " + test::shell_quote((d / "sr.dcm").string()) + " 2>&1"});
+  auto v = test::run_command("/bin/sh",
+                             {"-c", "dciodvfy " + test::shell_quote((d / "sr.dcm").string()) + " 2>&1"});
   EXPECT_EQ(v.out.find("Error"), std::string::npos) << v.out;
 }
 
@@ -257,11 +262,12 @@ TEST_F(StudyReports, PdfShowsEverythingAndIsDeterministic) {
   auto text = test::run_command("pdftotext", {"-layout", (d / "a.pdf").string(), "-"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   std::string t = text.out;
-  for (const char* want : {"PHANTOM, SEED12", "PHANTOM-12", "2000-01-01", "AI-GENERATED DRAFT", "right upper lobe",
-                           "25.3", "23.8", "24.6", "part-solid (solid 15.6 mm)", "0.97", "0.41", "4B",
-                           "Lung-RADS v2022 (baseline): 4B (very suspicious)", "Management: Diagnostic chest CT",
-                           "AI draft by the general text model", "Key images", "axial slice 11 of 30",
-                           "Research software, not a medical device", "reviewed by a radiologist"}) {
+  for (const char* want :
+       {"PHANTOM, SEED12", "PHANTOM-12", "2000-01-01", "AI-GENERATED DRAFT", "right upper lobe", "25.3",
+        "23.8", "24.6", "part-solid (solid 15.6 mm)", "0.97", "0.41", "4B",
+        "Lung-RADS v2022 (baseline): 4B (very suspicious)", "Management: Diagnostic chest CT",
+        "AI draft by the general text model", "Key images", "axial slice 11 of 30",
+        "Research software, not a medical device", "reviewed by a radiologist"}) {
     EXPECT_NE(t.find(want), std::string::npos) << "missing " << want << "\n" << t;
   }
   auto info = test::run_command("pdfinfo", {(d / "a.pdf").string()});
@@ -282,7 +288,8 @@ TEST_F(StudyReports, StudyReportFilesAreWrittenTogether) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(d / "out")) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"candidates.csv", "findings.json", "report-sr.dcm", "report.pdf"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"candidates.csv", "findings.json", "report-sr.dcm", "report.pdf"}));
   auto back = read_findings_json(d / "out" / "findings.json");
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->findings.size(), 2u);
