@@ -332,11 +332,17 @@ Result<std::string> find_clinical_text(const fs::path& study, const std::string&
 }
 
 Status write_batch_summary(const fs::path& out, const std::vector<BatchStudy>& studies) {
+  // Temporary files of a run killed while it wrote these tables (the caller holds the lock).
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(out, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind("summary.csv.tmp-", 0) == 0 || f.rfind("candidates.csv.tmp-", 0) == 0)
+      fs::remove(e.path(), ec);
+  }
   std::string summary = "study,status,findings,lung_rads,impression,series_uid,message\n";
   std::string candidates = "seriesuid,coordX,coordY,coordZ,probability\n";
   for (const BatchStudy& s : studies) {
     const fs::path dir = out / s.name;
-    std::error_code ec;
     std::string status = "pending", findings, lung_rads, impression, series, message;
     if (fs::is_regular_file(dir / "done.json", ec)) {
       try {
@@ -376,10 +382,9 @@ Status check_output_folder(const fs::path& out) {
     return bad_input(out.string() + ": cannot create the output folder" +
                      (ec ? " (" + ec.message() + ")" : ""));
   }
-  const fs::path probe = out / (".write-test-" + std::to_string(::getpid()));
-  if (!write_file_atomic(probe, "").ok())
+  // access() rather than a probe file: a process killed at any moment leaves nothing behind.
+  if (::access(out.c_str(), W_OK | X_OK) != 0)
     return bad_input(out.string() + ": the output folder is not writable");
-  fs::remove(probe, ec);
   return Status::Ok();
 }
 

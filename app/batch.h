@@ -91,7 +91,8 @@ Result<BatchOutcome> run_batch(const BatchOptions& options, const StudyAnalyzer&
                                const BatchLog& log = nullptr);
 
 // Rebuilds OUT/summary.csv and OUT/candidates.csv from the per-study folders
-// of `studies` (all shards).
+// of `studies` (all shards). Callers hold the lock on OUT/.batch.lock (run_batch
+// does); stale temporary files of a killed run are removed.
 Status write_batch_summary(const std::filesystem::path& out, const std::vector<BatchStudy>& studies);
 
 }  // namespace hilum

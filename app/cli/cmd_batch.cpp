@@ -182,20 +182,28 @@ Status run_batch_command(const BatchArgs& a) {
   o.summary_only = a.summary_only;
   // Cheap checks before the models load.
   if (auto studies = list_batch_studies(o.input); !studies.ok()) return studies.error();
+  if (auto dir = bundle_dir(a.models); !o.summary_only && !dir.ok()) return dir.error();
+  std::error_code ec;
+  const bool out_existed = fs::exists(o.out, ec);
   HILUM_RETURN_IF_ERROR(check_output_folder(o.out));
+  LoadedModels models;
+  StudyAnalyzer analyzer;
+  if (!o.summary_only) {
+    auto loaded = load_models(a.models);
+    if (!loaded.ok()) {
+      if (!out_existed && fs::is_empty(o.out, ec)) fs::remove(o.out, ec);  // leave nothing behind
+      return loaded.error();
+    }
+    models = std::move(*loaded);
+    HILUM_RETURN_IF_ERROR(install_pdf());
+    analyzer = bundle_analyzer(models.bundle);
+  }
   TerminalProgress& progress = process_progress();
   progress.set_enabled(false);  // per-study lines instead of a bar
   const bool quiet = log_level() >= LogLevel::kError;
   auto log = [quiet](const std::string& line) {
     if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
   };
-  LoadedModels models;
-  StudyAnalyzer analyzer;
-  if (!o.summary_only) {
-    HILUM_ASSIGN_OR_RETURN(models, load_models(a.models));
-    HILUM_RETURN_IF_ERROR(install_pdf());
-    analyzer = bundle_analyzer(models.bundle);
-  }
   HILUM_ASSIGN_OR_RETURN(BatchOutcome r, run_batch(o, analyzer, models.drafter.get(), progress, log));
   if (o.summary_only) {
     std::printf("batch: rebuilt %s/summary.csv and candidates.csv\n", a.out.c_str());
