@@ -11,12 +11,13 @@ namespace hilum {
 
 Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask,
                                       const std::vector<Candidate>& candidates,
-                                      const std::vector<float>& probability, const std::vector<float>& malignancy,
-                                      const FindingsOptions& o, Progress& progress) {
+                                      const std::vector<float>& probability,
+                                      const std::vector<float>& malignancy, const FindingsOptions& o,
+                                      Progress& progress) {
   if (probability.size() != candidates.size() || malignancy.size() != candidates.size()) {
     return bad_input("findings: " + std::to_string(candidates.size()) + " candidates but " +
-                     std::to_string(probability.size()) + " probabilities and " + std::to_string(malignancy.size()) +
-                     " malignancy scores");
+                     std::to_string(probability.size()) + " probabilities and " +
+                     std::to_string(malignancy.size()) + " malignancy scores");
   }
   FindingsResult out;
   out.scored.reserve(candidates.size());
@@ -31,7 +32,8 @@ Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask
     progress.report(static_cast<double>(done++) / std::max<size_t>(kept.size(), 1), "sizing");
     if (probability[i] < o.min_probability) break;  // kept is sorted by probability
     if (static_cast<int>(found.size()) >= o.max_findings) {
-      out.notes.push_back("more candidates above the probability threshold than max_findings; the rest are not listed");
+      out.notes.push_back(
+          "more candidates above the probability threshold than max_findings; the rest are not listed");
       break;
     }
     const Candidate& c = candidates[i];
@@ -74,7 +76,9 @@ Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask
     if (!lr.ok()) return lr.error();
     f.lung_rads = *lr;
     const LungPosition pos = locate_in_lungs(mask, volume, m->center_mm);
-    f.location.side = pos.side == kRightLung ? LungSide::kRight : pos.side == kLeftLung ? LungSide::kLeft : LungSide::kUnknown;
+    f.location.side = pos.side == kRightLung  ? LungSide::kRight
+                      : pos.side == kLeftLung ? LungSide::kLeft
+                                              : LungSide::kUnknown;
     f.location.lobe = pos.lobe;
     const Vec3 v = volume.voxel_from_world(m->center_mm);
     f.location.voxel = {v[0], v[1], v[2]};
@@ -85,8 +89,9 @@ Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask
         {"long_axis_mm", "sizing: axial slice of maximal area"},
         {"short_axis_mm", "sizing: perpendicular to the long axis, same slice"},
         {"mean_diameter_mm", "sizing: (long + short) / 2"},
-        {"volume_mm3", m->type == NoduleType::kPartSolid ? "sizing: voxel count of the segmentation"
-                                                           : "sizing: partial-volume sum over the segmentation"},
+        {"volume_mm3", m->type == NoduleType::kPartSolid
+                           ? "sizing: voxel count of the segmentation"
+                           : "sizing: partial-volume sum over the segmentation"},
         {"type", "sizing: HU of core and surrounding shell"},
         {"probability", "fusion head: nodule logit"},
         {"malignancy", "fusion head: malignancy logit"},

@@ -23,7 +23,7 @@ struct FindingsOptions {
 };
 
 struct FindingsResult {
-  std::vector<Finding> findings;       // by decreasing probability, ids 1..n
+  std::vector<Finding> findings;        // by decreasing probability, ids 1..n
   std::vector<ScoredCandidate> scored;  // every candidate with its probability (candidates.csv)
   std::vector<std::string> notes;       // what was dropped and why (no PHI)
 };
@@ -32,7 +32,8 @@ struct FindingsResult {
 // head's outputs). kBadInput when their sizes differ from the candidates'.
 Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask,
                                       const std::vector<Candidate>& candidates,
-                                      const std::vector<float>& probability, const std::vector<float>& malignancy,
-                                      const FindingsOptions& options, Progress& progress);
+                                      const std::vector<float>& probability,
+                                      const std::vector<float>& malignancy, const FindingsOptions& options,
+                                      Progress& progress);
 
 }  // namespace hilum

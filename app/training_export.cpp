@@ -6,8 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "model/file_io.h"
@@ -44,12 +44,16 @@ TruthSize truth_size(const Phantom& ph, const PhantomNodule& t) {
   const uint8_t* lab = ph.labels.data<uint8_t>();
   const double reach = 0.75 * t.diameter_mm + 3;
   const Vec3 c = v.voxel_from_world(t.center_mm);
-  const int64_t rx = static_cast<int64_t>(reach / v.spacing[0]) + 1, rz = static_cast<int64_t>(reach / v.spacing[2]) + 1;
+  const int64_t rx = static_cast<int64_t>(reach / v.spacing[0]) + 1,
+                rz = static_cast<int64_t>(reach / v.spacing[2]) + 1;
   std::map<int64_t, std::vector<std::array<int, 2>>> slices;
   int64_t count = 0;
-  for (int64_t z = std::max<int64_t>(0, std::lround(c[2]) - rz); z <= std::min(v.nz() - 1, std::lround(c[2]) + rz); ++z)
-    for (int64_t y = std::max<int64_t>(0, std::lround(c[1]) - rx); y <= std::min(v.ny() - 1, std::lround(c[1]) + rx); ++y)
-      for (int64_t x = std::max<int64_t>(0, std::lround(c[0]) - rx); x <= std::min(v.nx() - 1, std::lround(c[0]) + rx); ++x) {
+  for (int64_t z = std::max<int64_t>(0, std::lround(c[2]) - rz);
+       z <= std::min(v.nz() - 1, std::lround(c[2]) + rz); ++z)
+    for (int64_t y = std::max<int64_t>(0, std::lround(c[1]) - rx);
+         y <= std::min(v.ny() - 1, std::lround(c[1]) + rx); ++y)
+      for (int64_t x = std::max<int64_t>(0, std::lround(c[0]) - rx);
+           x <= std::min(v.nx() - 1, std::lround(c[0]) + rx); ++x) {
         if ((lab[(z * v.ny() + y) * v.nx() + x] & 0x7f) != kTissueNodule) continue;
         const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
         if (std::hypot(w[0] - t.center_mm[0], w[1] - t.center_mm[1], w[2] - t.center_mm[2]) > reach) continue;
@@ -83,7 +87,8 @@ Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last
     last = first;
     return Status::Ok();
   }
-  if (!parse(text.substr(0, dash), first) || !parse(text.substr(dash + 1), last) || last < first) return bad_input(msg);
+  if (!parse(text.substr(0, dash), first) || !parse(text.substr(dash + 1), last) || last < first)
+    return bad_input(msg);
   return Status::Ok();
 }
 
@@ -106,8 +111,10 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung\n";
   std::string nodules_csv =
       "study,seed,nodule,x_mm,y_mm,z_mm,diameter_mm,type,solid_diameter_mm,malignant,malignancy_probability,"
-      "juxtapleural,juxtavascular,truth_axial_long_mm,truth_axial_short_mm,truth_axial_mean_mm,truth_volume_mm3,"
-      "detected,distance_mm,candidate_rank,measured_mean_mm,measured_long_mm,measured_short_mm,measured_volume_mm3,"
+      "juxtapleural,juxtavascular,truth_axial_long_mm,truth_axial_short_mm,truth_axial_mean_mm,truth_volume_"
+      "mm3,"
+      "detected,distance_mm,candidate_rank,measured_mean_mm,measured_long_mm,measured_short_mm,measured_"
+      "volume_mm3,"
       "measured_type,measured_solid_mm\n";
   std::string studies_csv =
       "study,seed,series_uid,slices,spacing_x_mm,spacing_z_mm,nodules,nodules_3mm,detected_3mm,candidates,"
@@ -141,7 +148,8 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
 
     t0 = std::chrono::steady_clock::now();
     ProgressRange cand_step(step, 0.6, 0.85);
-    HILUM_ASSIGN_OR_RETURN(std::vector<Candidate> cands, detect_candidates(v, *mask, candidate_options, cand_step));
+    HILUM_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
+                           detect_candidates(v, *mask, candidate_options, cand_step));
     const double candidates_s = seconds_since(t0);
     total_candidates += static_cast<int64_t>(cands.size());
 
@@ -161,8 +169,9 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       double best = 1e300;
       for (size_t n = 0; n < ph.nodules.size(); ++n) {
         const PhantomNodule& t = ph.nodules[n];
-        const double d = std::hypot(cands[i].center_mm[0] - t.center_mm[0], cands[i].center_mm[1] - t.center_mm[1],
-                                    cands[i].center_mm[2] - t.center_mm[2]);
+        const double d =
+            std::hypot(cands[i].center_mm[0] - t.center_mm[0], cands[i].center_mm[1] - t.center_mm[1],
+                       cands[i].center_mm[2] - t.center_mm[2]);
         if (d <= std::max(t.diameter_mm / 2, 1.5) && d < best) best = d, hit = static_cast<int>(n);
       }
       if (hit >= 0) {
@@ -173,11 +182,13 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       }
     }
     // Candidates come by decreasing score: the first negatives are the hardest.
-    const size_t keep = o.negatives_per_study < 0 ? negatives.size()
-                                                  : std::min(negatives.size(), static_cast<size_t>(o.negatives_per_study));
+    const size_t keep = o.negatives_per_study < 0
+                            ? negatives.size()
+                            : std::min(negatives.size(), static_cast<size_t>(o.negatives_per_study));
     rows.insert(rows.end(), negatives.begin(), negatives.begin() + static_cast<std::ptrdiff_t>(keep));
     if (o.truth_patches)
-      for (size_t n = 0; n < ph.nodules.size(); ++n) rows.push_back({-1, static_cast<int>(n), 0.0, ph.nodules[n].center_mm});
+      for (size_t n = 0; n < ph.nodules.size(); ++n)
+        rows.push_back({-1, static_cast<int>(n), 0.0, ph.nodules[n].center_mm});
 
     t0 = std::chrono::steady_clock::now();
     std::vector<Vec3> centers;
@@ -190,16 +201,17 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     for (const Row& r : rows) {
       const bool pos = r.nodule >= 0;
       const PhantomNodule* t = pos ? &ph.nodules[r.nodule] : nullptr;
-      std::string line = std::to_string(study) + "," + std::to_string(seed) + "," + std::to_string(r.candidate) + "," +
-                         (r.candidate < 0 ? "truth" : "detector") + "," + (pos ? "1" : "0") + "," +
-                         (pos && t->malignant ? "1" : "0") + "," + std::to_string(r.nodule) + "," +
-                         (pos ? fmt("%.2f", t->diameter_mm) : "0") + "," +
+      std::string line = std::to_string(study) + "," + std::to_string(seed) + "," +
+                         std::to_string(r.candidate) + "," + (r.candidate < 0 ? "truth" : "detector") + "," +
+                         (pos ? "1" : "0") + "," + (pos && t->malignant ? "1" : "0") + "," +
+                         std::to_string(r.nodule) + "," + (pos ? fmt("%.2f", t->diameter_mm) : "0") + "," +
                          (pos ? std::string(nodule_type_name(t->type)) : "") + "," +
                          (pos ? fmt("%.2f", r.distance) : "") + "," + fmt("%.2f", r.center[0]) + "," +
                          fmt("%.2f", r.center[1]) + "," + fmt("%.2f", r.center[2]);
       if (r.candidate >= 0) {
         const Candidate& c = cands[r.candidate];
-        line += "," + fmt("%.3f", c.response) + "," + fmt("%.1f", c.contrast_hu) + "," + fmt("%.3f", c.blobness) + "," + fmt("%.3f", c.isolation) + "," + fmt("%.2f", c.score) + "," +
+        line += "," + fmt("%.3f", c.response) + "," + fmt("%.1f", c.contrast_hu) + "," +
+                fmt("%.3f", c.blobness) + "," + fmt("%.3f", c.isolation) + "," + fmt("%.2f", c.score) + "," +
                 fmt("%.2f", c.sigma_mm) + "," + fmt("%.2f", c.diameter_mm) + "," + std::to_string(c.lung);
       } else {
         line += ",,,,,,,,";
@@ -228,23 +240,25 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       }
       const TruthSize ts = truth_size(ph, t);
       nodules_csv += std::to_string(study) + "," + std::to_string(seed) + "," + std::to_string(n) + "," +
-                     fmt("%.2f", t.center_mm[0]) + "," + fmt("%.2f", t.center_mm[1]) + "," + fmt("%.2f", t.center_mm[2]) +
-                     "," + fmt("%.2f", t.diameter_mm) + "," + std::string(nodule_type_name(t.type)) + "," +
-                     fmt("%.2f", t.solid_diameter_mm) + "," + (t.malignant ? "1" : "0") + "," +
-                     fmt("%.4f", t.malignancy_probability) + "," + (t.juxtapleural ? "1" : "0") + "," +
-                     (t.juxtavascular ? "1" : "0") + "," + fmt("%.1f", ts.long_mm) + "," + fmt("%.1f", ts.short_mm) + "," +
-                     fmt("%.1f", ts.mean_mm) + "," + fmt("%.1f", ts.volume_mm3) + "," + (detected ? "1" : "0") + "," +
-                     (detected ? fmt("%.2f", nodule_distance[n]) : "") + "," +
+                     fmt("%.2f", t.center_mm[0]) + "," + fmt("%.2f", t.center_mm[1]) + "," +
+                     fmt("%.2f", t.center_mm[2]) + "," + fmt("%.2f", t.diameter_mm) + "," +
+                     std::string(nodule_type_name(t.type)) + "," + fmt("%.2f", t.solid_diameter_mm) + "," +
+                     (t.malignant ? "1" : "0") + "," + fmt("%.4f", t.malignancy_probability) + "," +
+                     (t.juxtapleural ? "1" : "0") + "," + (t.juxtavascular ? "1" : "0") + "," +
+                     fmt("%.1f", ts.long_mm) + "," + fmt("%.1f", ts.short_mm) + "," +
+                     fmt("%.1f", ts.mean_mm) + "," + fmt("%.1f", ts.volume_mm3) + "," +
+                     (detected ? "1" : "0") + "," + (detected ? fmt("%.2f", nodule_distance[n]) : "") + "," +
                      (detected ? std::to_string(nodule_rank[n]) : "") + "," + measured + "\n";
     }
     const double sizing_s = seconds_since(t0);
     sum.nodules += n3;
     sum.nodules_detected += d3;
-    studies_csv += std::to_string(study) + "," + std::to_string(seed) + "," + ph.info.series_instance_uid + "," +
-                   std::to_string(v.nz()) + "," + fmt("%.3f", v.spacing[0]) + "," + fmt("%.3f", v.spacing[2]) + "," +
-                   std::to_string(ph.nodules.size()) + "," + std::to_string(n3) + "," + std::to_string(d3) + "," +
-                   std::to_string(cands.size()) + "," + std::to_string(rows.size()) + "," + fmt("%.2f", phantom_s) + "," +
-                   fmt("%.2f", mask_s) + "," + fmt("%.2f", candidates_s) + "," + fmt("%.2f", patches_s) + "," +
+    studies_csv += std::to_string(study) + "," + std::to_string(seed) + "," + ph.info.series_instance_uid +
+                   "," + std::to_string(v.nz()) + "," + fmt("%.3f", v.spacing[0]) + "," +
+                   fmt("%.3f", v.spacing[2]) + "," + std::to_string(ph.nodules.size()) + "," +
+                   std::to_string(n3) + "," + std::to_string(d3) + "," + std::to_string(cands.size()) + "," +
+                   std::to_string(rows.size()) + "," + fmt("%.2f", phantom_s) + "," + fmt("%.2f", mask_s) +
+                   "," + fmt("%.2f", candidates_s) + "," + fmt("%.2f", patches_s) + "," +
                    fmt("%.2f", sizing_s) + "," + fmt("%.0f", mask->right.volume_ml) + "," +
                    fmt("%.0f", mask->left.volume_ml) + "\n";
 

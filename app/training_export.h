@@ -26,8 +26,8 @@ struct TrainingExportOptions {
   std::filesystem::path out;
   uint64_t first_seed = 1;
   uint64_t last_seed = 1;
-  int slices = -1;              // phantom slices (-1: from the seed)
-  int nodules = -1;             // phantom nodules (-1: from the seed)
+  int slices = -1;                // phantom slices (-1: from the seed)
+  int nodules = -1;               // phantom nodules (-1: from the seed)
   int negatives_per_study = 100;  // strongest non-nodule candidates kept per study (-1: all)
   bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")
   bool measure_sizing = true;     // size each detected true nodule (nodules.csv)

@@ -57,7 +57,8 @@ void BM_Patches(benchmark::State& state) {
   std::vector<Vec3> centers;
   for (const Candidate& c : s.candidates) centers.push_back(c.center_mm);
   NullProgress p;
-  for (auto _ : state) benchmark::DoNotOptimize(extract_patches(s.phantom.volume, centers, PatchOptions{}, p).ok());
+  for (auto _ : state)
+    benchmark::DoNotOptimize(extract_patches(s.phantom.volume, centers, PatchOptions{}, p).ok());
   state.counters["patches"] = static_cast<double>(centers.size());
 }
 

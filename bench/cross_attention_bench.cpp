@@ -27,13 +27,20 @@ int main(int argc, char** argv) {
       }
       return std::atoll(argv[++i]);
     };
-    if (!std::strcmp(argv[i], "--candidates")) n = next("--candidates");
-    else if (!std::strcmp(argv[i], "--tokens")) k = next("--tokens");
-    else if (!std::strcmp(argv[i], "--keys")) t = next("--keys");
-    else if (!std::strcmp(argv[i], "--heads")) heads = static_cast<int>(next("--heads"));
-    else if (!std::strcmp(argv[i], "--head-dim")) d = static_cast<int>(next("--head-dim"));
-    else if (!std::strcmp(argv[i], "--iters")) iters = static_cast<int>(next("--iters"));
-    else if (!std::strcmp(argv[i], "--all-kernels")) all = true;
+    if (!std::strcmp(argv[i], "--candidates"))
+      n = next("--candidates");
+    else if (!std::strcmp(argv[i], "--tokens"))
+      k = next("--tokens");
+    else if (!std::strcmp(argv[i], "--keys"))
+      t = next("--keys");
+    else if (!std::strcmp(argv[i], "--heads"))
+      heads = static_cast<int>(next("--heads"));
+    else if (!std::strcmp(argv[i], "--head-dim"))
+      d = static_cast<int>(next("--head-dim"));
+    else if (!std::strcmp(argv[i], "--iters"))
+      iters = static_cast<int>(next("--iters"));
+    else if (!std::strcmp(argv[i], "--all-kernels"))
+      all = true;
     else {
       std::fprintf(stderr, "cross_attention_bench: unknown option %s\n", argv[i]);
       return 2;
@@ -65,7 +72,8 @@ int main(int argc, char** argv) {
         continue;
       }
       std::printf(
-          "{\"impl\": \"hilum %s\", \"dtype\": \"%s\", \"candidates\": %lld, \"tokens\": %lld, \"keys\": %lld, "
+          "{\"impl\": \"hilum %s\", \"dtype\": \"%s\", \"candidates\": %lld, \"tokens\": %lld, \"keys\": "
+          "%lld, "
           "\"heads\": %d, \"head_dim\": %d, \"ms\": %.5f, \"tflops\": %.2f, \"device\": \"%s\"}\n",
           run.name, dtype == cuda::AttentionDType::kF16 ? "f16" : "bf16", static_cast<long long>(n),
           static_cast<long long>(k), static_cast<long long>(t), heads, d, *ms, flops / (*ms * 1e-3) / 1e12,

@@ -34,9 +34,9 @@ bool cross_attention_tensor_core_supports(int head_dim);
 // kUnsupported without CUDA or for head_dim > 256 (or a forced kTensorCore the
 // shape/alignment does not allow), kBadInput for negative sizes, kInternal for
 // a failed launch.
-Status cross_attention(const void* q, const void* k, const void* v, void* out, const CrossAttentionShape& shape,
-                       AttentionDType dtype, float scale, CrossAttentionKernel kernel = CrossAttentionKernel::kAuto,
-                       void* stream = nullptr);
+Status cross_attention(const void* q, const void* k, const void* v, void* out,
+                       const CrossAttentionShape& shape, AttentionDType dtype, float scale,
+                       CrossAttentionKernel kernel = CrossAttentionKernel::kAuto, void* stream = nullptr);
 
 // For benchmarks: fills device buffers with pseudo-random inputs, runs `warmup`
 // launches, then times `iters` launches with CUDA events. Mean milliseconds per launch.

@@ -67,8 +67,8 @@ Result<Tensor> cross_attention(const Tensor& q, const Tensor& k, const Tensor& v
   }
   if (heads <= 0 || q.dim(1) % heads != 0) return bad_input("cross_attention: width not divisible by heads");
   if (k.dim(1) != q.dim(1) || v.dim(1) != q.dim(1) || k.dim(0) != v.dim(0)) {
-    return bad_input("cross_attention: shapes q " + shape_string(q.shape()) + ", k " + shape_string(k.shape()) +
-                     ", v " + shape_string(v.shape()) + " do not match");
+    return bad_input("cross_attention: shapes q " + shape_string(q.shape()) + ", k " +
+                     shape_string(k.shape()) + ", v " + shape_string(v.shape()) + " do not match");
   }
   AttentionShape s{q.dim(0), k.dim(0), heads, static_cast<int>(q.dim(1) / heads)};
   Tensor out = Tensor::empty({s.queries, s.width()}, DType::kF32);

@@ -35,7 +35,8 @@ class Reader {
     if (!v->is_string()) return bad_input(name_ + ": " + where + "." + key + " is not a string");
     return v->get<std::string>();
   }
-  Result<std::array<double, 3>> triple(const Json& obj, const std::string& key, const std::string& where) const {
+  Result<std::array<double, 3>> triple(const Json& obj, const std::string& key,
+                                       const std::string& where) const {
     HILUM_ASSIGN_OR_RETURN(const Json* v, member(obj, key, where));
     if (!v->is_array() || v->size() != 3 || !(*v)[0].is_number() || !(*v)[1].is_number() ||
         !(*v)[2].is_number()) {
@@ -107,7 +108,8 @@ Result<Finding> parse_finding(const Reader& r, const Json& j, const std::string&
     HILUM_ASSIGN_OR_RETURN(category, r.member(*lr, "category", where + ".lung_rads"));
     if (lr->contains("management") && (*lr)["management"].is_string())
       f.lung_rads.management = (*lr)["management"].get<std::string>();
-    if (lr->contains("rule") && (*lr)["rule"].is_string()) f.lung_rads.rule = (*lr)["rule"].get<std::string>();
+    if (lr->contains("rule") && (*lr)["rule"].is_string())
+      f.lung_rads.rule = (*lr)["rule"].get<std::string>();
     if (lr->contains("notes") && (*lr)["notes"].is_array()) {
       for (const Json& n : (*lr)["notes"])
         if (n.is_string()) f.lung_rads.notes.push_back(n.get<std::string>());
@@ -151,9 +153,12 @@ std::string format_number(double v) {
 
 std::string_view lung_side_name(LungSide s) {
   switch (s) {
-    case LungSide::kRight: return "right";
-    case LungSide::kLeft: return "left";
-    case LungSide::kUnknown: return "unknown";
+    case LungSide::kRight:
+      return "right";
+    case LungSide::kLeft:
+      return "left";
+    case LungSide::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }
@@ -187,16 +192,19 @@ Result<FindingsDocument> findings_from_json(std::string_view text, const std::st
   if (!version->is_number_integer()) return r.error("schema_version is not an integer");
   doc.schema_version = version->get<int>();
   if (doc.schema_version < 1 || doc.schema_version > kFindingsSchemaVersion) {
-    return r.error("schema_version " + std::to_string(doc.schema_version) + " is not supported (this build reads 1 to " +
-                   std::to_string(kFindingsSchemaVersion) + ")");
+    return r.error("schema_version " + std::to_string(doc.schema_version) +
+                   " is not supported (this build reads 1 to " + std::to_string(kFindingsSchemaVersion) +
+                   ")");
   }
   HILUM_ASSIGN_OR_RETURN(doc.series_uid, r.string(j, "series_uid", "document"));
-  if (j.contains("generator") && j["generator"].is_string()) doc.generator = j["generator"].get<std::string>();
+  if (j.contains("generator") && j["generator"].is_string())
+    doc.generator = j["generator"].get<std::string>();
   if (j.contains("clinical_text_used") && j["clinical_text_used"].is_boolean())
     doc.clinical_text_used = j["clinical_text_used"].get<bool>();
   if (j.contains("model_bundle") && j["model_bundle"].is_string())
     doc.model_bundle = j["model_bundle"].get<std::string>();
-  if (j.contains("lung_rads") && j["lung_rads"].is_string()) doc.lung_rads_study = j["lung_rads"].get<std::string>();
+  if (j.contains("lung_rads") && j["lung_rads"].is_string())
+    doc.lung_rads_study = j["lung_rads"].get<std::string>();
   if (j.contains("notes") && j["notes"].is_array()) {
     for (const Json& n : j["notes"])
       if (n.is_string()) doc.notes.push_back(n.get<std::string>());
@@ -237,9 +245,8 @@ std::vector<size_t> non_maximum_suppression_3d(const std::vector<ScoredCandidate
                                                double min_distance_mm) {
   std::vector<size_t> order(candidates.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return candidates[a].probability > candidates[b].probability;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return candidates[a].probability > candidates[b].probability; });
   std::vector<size_t> kept;
   for (size_t i : order) {
     const ScoredCandidate& c = candidates[i];

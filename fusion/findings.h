@@ -29,18 +29,18 @@ std::string_view lung_side_name(LungSide s);  // "right", "left", "unknown"
 
 struct FindingLocation {
   LungSide side = LungSide::kUnknown;
-  std::string lobe;      // "RUL", "RML", "RLL", "LUL", "LLL"; empty when not estimated
-  int slice_index = -1;  // axial slice (0-based, volume order) through the centre
+  std::string lobe;                      // "RUL", "RML", "RLL", "LUL", "LLL"; empty when not estimated
+  int slice_index = -1;                  // axial slice (0-based, volume order) through the centre
   std::array<double, 3> voxel{0, 0, 0};  // continuous voxel index (x, y, z) of the centre
   bool juxtapleural = false;
 };
 
 struct Finding {
-  int id = 0;  // 1-based, in order of decreasing probability
+  int id = 0;                                // 1-based, in order of decreasing probability
   std::array<double, 3> center_mm{0, 0, 0};  // world LPS
-  double long_axis_mm = 0;    // axial slice of maximal area (Lung-RADS / Fleischner)
-  double short_axis_mm = 0;   // perpendicular to the long axis, same slice
-  double mean_diameter_mm = 0;  // (long + short) / 2, rounded to 0.1 mm
+  double long_axis_mm = 0;                   // axial slice of maximal area (Lung-RADS / Fleischner)
+  double short_axis_mm = 0;                  // perpendicular to the long axis, same slice
+  double mean_diameter_mm = 0;               // (long + short) / 2, rounded to 0.1 mm
   double volume_mm3 = 0;
   NoduleType type = NoduleType::kSolid;
   double solid_component_mm = 0;  // part-solid: mean diameter of the solid part

@@ -32,8 +32,7 @@ void layer_norm(float* x, int64_t rows, int64_t width, const float* gamma, const
     for (int64_t i = 0; i < width; ++i) var += (xr[i] - mean) * (xr[i] - mean);
     var /= width;
     const float inv = static_cast<float>(1.0 / std::sqrt(var + kLayerNormEps));
-    for (int64_t i = 0; i < width; ++i)
-      xr[i] = (xr[i] - static_cast<float>(mean)) * inv * gamma[i] + beta[i];
+    for (int64_t i = 0; i < width; ++i) xr[i] = (xr[i] - static_cast<float>(mean)) * inv * gamma[i] + beta[i];
   }
 }
 
@@ -48,9 +47,12 @@ Result<FusionConfig> parse_config(const std::string& text, const std::string& so
     return bad_input(source + ": metadata \"hilum.fusion\" is not valid JSON (" + e.what() + ")");
   }
   FusionConfig c;
-  const std::pair<const char*, int64_t*> fields[] = {{"image_channels", &c.image_channels}, {"image_tokens", &c.image_tokens},
-                                                     {"text_dim", &c.text_dim},             {"dim", &c.dim},
-                                                     {"heads", &c.heads},                   {"hidden", &c.hidden}};
+  const std::pair<const char*, int64_t*> fields[] = {{"image_channels", &c.image_channels},
+                                                     {"image_tokens", &c.image_tokens},
+                                                     {"text_dim", &c.text_dim},
+                                                     {"dim", &c.dim},
+                                                     {"heads", &c.heads},
+                                                     {"hidden", &c.hidden}};
   for (auto [key, dst] : fields) {
     if (!j.is_object() || !j.contains(key) || !j[key].is_number_integer() || j[key].get<int64_t>() <= 0) {
       return bad_input(source + ": fusion config needs a positive integer \"" + key + "\"");
@@ -88,11 +90,12 @@ std::map<std::string, Shape> FusionHead::expected_shapes(const FusionConfig& c) 
   };
 }
 
-Result<FusionHead> FusionHead::from_tensors(const FusionConfig& config, const std::map<std::string, Tensor>& tensors,
+Result<FusionHead> FusionHead::from_tensors(const FusionConfig& config,
+                                            const std::map<std::string, Tensor>& tensors,
                                             const std::string& source) {
   if (config.dim <= 0 || config.heads <= 0 || config.dim % config.heads != 0) {
-    return bad_input(source + ": fusion config dim " + std::to_string(config.dim) + " is not divisible by heads " +
-                     std::to_string(config.heads));
+    return bad_input(source + ": fusion config dim " + std::to_string(config.dim) +
+                     " is not divisible by heads " + std::to_string(config.heads));
   }
   FusionHead head;
   head.config_ = config;
@@ -101,8 +104,8 @@ Result<FusionHead> FusionHead::from_tensors(const FusionConfig& config, const st
     if (it == tensors.end()) return bad_input(source + ": missing tensor '" + name + "'");
     const Tensor& t = it->second;
     if (t.shape() != shape) {
-      return bad_input(source + ": tensor '" + name + "' has shape " + shape_string(t.shape()) + ", expected " +
-                       shape_string(shape));
+      return bad_input(source + ": tensor '" + name + "' has shape " + shape_string(t.shape()) +
+                       ", expected " + shape_string(shape));
     }
     if (!dtype_is_float(t.dtype())) {
       return bad_input(source + ": tensor '" + name + "' has dtype " + std::string(dtype_name(t.dtype())) +
@@ -170,7 +173,8 @@ Result<FusionOutput> FusionHead::forward(const Tensor& image_tokens, const Tenso
     linear(text.data<float>(), t_len, c.text_dim, w("k_proj.weight"), w("k_proj.bias"), d, kt.data<float>());
     linear(text.data<float>(), t_len, c.text_dim, w("v_proj.weight"), w("v_proj.bias"), d, vt.data<float>());
     const float scale = 1.0f / std::sqrt(static_cast<float>(d / c.heads));
-    HILUM_ASSIGN_OR_RETURN(Tensor attended, cross_attention(q, kt, vt, static_cast<int>(c.heads), scale, attention_device));
+    HILUM_ASSIGN_OR_RETURN(Tensor attended,
+                           cross_attention(q, kt, vt, static_cast<int>(c.heads), scale, attention_device));
     Tensor a = Tensor::empty({rows, d}, DType::kF32);
     linear(attended.data<float>(), rows, d, w("o_proj.weight"), w("o_proj.bias"), d, a.data<float>());
     float* yp = y.data<float>();
@@ -197,7 +201,8 @@ Result<FusionOutput> FusionHead::forward(const Tensor& image_tokens, const Tenso
   for (float& v : hidden.span<float>()) v = gelu(v);
   FusionOutput out;
   out.logits = Tensor::empty({n, 2}, DType::kF32);
-  linear(hidden.data<float>(), n, c.hidden, w("head.2.weight"), w("head.2.bias"), 2, out.logits.data<float>());
+  linear(hidden.data<float>(), n, c.hidden, w("head.2.weight"), w("head.2.bias"), 2,
+         out.logits.data<float>());
   out.probability = Tensor::empty({n}, DType::kF32);
   out.malignancy = Tensor::empty({n}, DType::kF32);
   for (int64_t i = 0; i < n; ++i) {

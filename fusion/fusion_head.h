@@ -43,7 +43,8 @@ class FusionHead {
   // missing, mis-shaped or non-float tensor, the tensor.
   static Result<FusionHead> load(const std::filesystem::path& safetensors_path);
   // From named f32 tensors (state_dict names); `source` names them in errors.
-  static Result<FusionHead> from_tensors(const FusionConfig& config, const std::map<std::string, Tensor>& tensors,
+  static Result<FusionHead> from_tensors(const FusionConfig& config,
+                                         const std::map<std::string, Tensor>& tensors,
                                          const std::string& source);
 
   const FusionConfig& config() const { return config_; }

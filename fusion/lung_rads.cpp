@@ -49,12 +49,18 @@ const SizeRule& lookup(const SizeRule (&table)[N], double mm) {
 
 std::string_view lung_rads_label(LungRadsCategory c) {
   switch (c) {
-    case LungRadsCategory::k1: return "1";
-    case LungRadsCategory::k2: return "2";
-    case LungRadsCategory::k3: return "3";
-    case LungRadsCategory::k4A: return "4A";
-    case LungRadsCategory::k4B: return "4B";
-    case LungRadsCategory::k4X: return "4X";
+    case LungRadsCategory::k1:
+      return "1";
+    case LungRadsCategory::k2:
+      return "2";
+    case LungRadsCategory::k3:
+      return "3";
+    case LungRadsCategory::k4A:
+      return "4A";
+    case LungRadsCategory::k4B:
+      return "4B";
+    case LungRadsCategory::k4X:
+      return "4X";
   }
   return "2";
 }
@@ -69,12 +75,18 @@ Result<LungRadsCategory> parse_lung_rads(std::string_view label) {
 
 std::string_view lung_rads_descriptor(LungRadsCategory c) {
   switch (c) {
-    case LungRadsCategory::k1: return "negative";
-    case LungRadsCategory::k2: return "benign appearance or behavior";
-    case LungRadsCategory::k3: return "probably benign";
-    case LungRadsCategory::k4A: return "suspicious";
-    case LungRadsCategory::k4B: return "very suspicious";
-    case LungRadsCategory::k4X: return "very suspicious, with additional suspicious features";
+    case LungRadsCategory::k1:
+      return "negative";
+    case LungRadsCategory::k2:
+      return "benign appearance or behavior";
+    case LungRadsCategory::k3:
+      return "probably benign";
+    case LungRadsCategory::k4A:
+      return "suspicious";
+    case LungRadsCategory::k4B:
+      return "very suspicious";
+    case LungRadsCategory::k4X:
+      return "very suspicious, with additional suspicious features";
   }
   return "";
 }

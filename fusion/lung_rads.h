@@ -23,7 +23,7 @@ namespace hilum {
 
 enum class LungRadsCategory { k1, k2, k3, k4A, k4B, k4X };
 
-std::string_view lung_rads_label(LungRadsCategory c);      // "1", "2", "3", "4A", "4B", "4X"
+std::string_view lung_rads_label(LungRadsCategory c);  // "1", "2", "3", "4A", "4B", "4X"
 Result<LungRadsCategory> parse_lung_rads(std::string_view label);
 std::string_view lung_rads_descriptor(LungRadsCategory c);  // "benign appearance or behavior", ...
 std::string_view lung_rads_management(LungRadsCategory c);  // recommended follow-up, one sentence
@@ -32,10 +32,10 @@ int lung_rads_rank(LungRadsCategory c);
 
 struct LungRadsInput {
   NoduleType type = NoduleType::kSolid;
-  double mean_diameter_mm = 0;       // whole nodule (solid + ground-glass parts)
-  double solid_component_mm = 0;     // part-solid only: mean diameter of the solid part
-  bool juxtapleural = false;         // touches the costal pleura
-  bool perifissural = false;         // touches a fissure
+  double mean_diameter_mm = 0;                  // whole nodule (solid + ground-glass parts)
+  double solid_component_mm = 0;                // part-solid only: mean diameter of the solid part
+  bool juxtapleural = false;                    // touches the costal pleura
+  bool perifissural = false;                    // touches a fissure
   bool benign_perifissural_morphology = false;  // confirmed smooth, oval/lentiform/triangular
   bool additional_suspicious_features = false;  // spiculation, lymphadenopathy, ... -> 4X
 };

@@ -9,10 +9,12 @@ namespace hilum {
 float sample_trilinear(const Volume& v, double x, double y, double z, float outside) {
   const int64_t nx = v.nx(), ny = v.ny(), nz = v.nz();
   if (!(x >= 0 && y >= 0 && z >= 0 && x <= nx - 1 && y <= ny - 1 && z <= nz - 1)) return outside;
-  const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), nx - 1), y0 = std::min<int64_t>(static_cast<int64_t>(y), ny - 1),
+  const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), nx - 1),
+                y0 = std::min<int64_t>(static_cast<int64_t>(y), ny - 1),
                 z0 = std::min<int64_t>(static_cast<int64_t>(z), nz - 1);
   const int64_t x1 = std::min(x0 + 1, nx - 1), y1 = std::min(y0 + 1, ny - 1), z1 = std::min(z0 + 1, nz - 1);
-  const float fx = static_cast<float>(x - x0), fy = static_cast<float>(y - y0), fz = static_cast<float>(z - z0);
+  const float fx = static_cast<float>(x - x0), fy = static_cast<float>(y - y0),
+              fz = static_cast<float>(z - z0);
   const float* d = v.data();
   auto at = [&](int64_t xi, int64_t yi, int64_t zi) { return d[(zi * ny + yi) * nx + xi]; };
   const float c00 = at(x0, y0, z0) * (1 - fx) + at(x1, y0, z0) * fx;
@@ -22,9 +24,10 @@ float sample_trilinear(const Volume& v, double x, double y, double z, float outs
   return (c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz;
 }
 
-Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers, const PatchOptions& o,
-                                  Progress& progress) {
-  if (!volume.hu.defined() || volume.hu.dtype() != DType::kF32) return bad_input("patches: the volume has no HU data");
+Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers,
+                                  const PatchOptions& o, Progress& progress) {
+  if (!volume.hu.defined() || volume.hu.dtype() != DType::kF32)
+    return bad_input("patches: the volume has no HU data");
   if (o.size < 2 || o.size > 1024 || !(o.spacing_mm > 0) || !(o.window_width > 0)) {
     return bad_input("patches: size must be 2..1024, spacing and window width positive");
   }
@@ -57,8 +60,8 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
         const double dv = r - half;
         for (int64_t col = 0; col < s; ++col) {
           const double du = col - half;
-          const float hu = sample_trilinear(volume, c[0] + du * su[0] + dv * sv[0], c[1] + du * su[1] + dv * sv[1],
-                                            c[2] + du * su[2] + dv * sv[2]);
+          const float hu = sample_trilinear(volume, c[0] + du * su[0] + dv * sv[0],
+                                            c[1] + du * su[1] + dv * sv[1], c[2] + du * su[2] + dv * sv[2]);
           const double value = std::clamp((hu - low) / o.window_width, 0.0, 1.0);
           plane[r * s + col] = static_cast<uint8_t>(std::lround(value * 255.0));
         }

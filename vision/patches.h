@@ -29,11 +29,11 @@
 namespace hilum {
 
 struct PatchOptions {
-  int size = 64;              // pixels per side
-  double spacing_mm = 0.7;    // pixel spacing
+  int size = 64;               // pixels per side
+  double spacing_mm = 0.7;     // pixel spacing
   double window_level = -600;  // HU
   double window_width = 1500;  // HU
-  float mean = 0.5f;          // network input normalisation
+  float mean = 0.5f;           // network input normalisation
   float std = 0.25f;
 };
 
@@ -45,8 +45,8 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
 Result<Tensor> patches_to_input(const Tensor& patches_u8, const PatchOptions& options);
 
 // Both steps.
-Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& centers_mm, const PatchOptions& options,
-                               Progress& progress);
+Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& centers_mm,
+                               const PatchOptions& options, Progress& progress);
 
 // Trilinear HU at a continuous voxel index (x, y, z); `outside` beyond the volume.
 float sample_trilinear(const Volume& volume, double x, double y, double z, float outside = -1000.f);

@@ -42,10 +42,12 @@ void register_export_command(CommandLine& cl) {
         HILUM_ASSIGN_OR_RETURN(TrainingExportSummary s, export_training_set(o, process_progress()));
         process_progress().finish();
         std::printf(
-            "export-training-set: %d studies, %lld patches (%lld positive); %d of %d nodules >= 3 mm have a candidate "
+            "export-training-set: %d studies, %lld patches (%lld positive); %d of %d nodules >= 3 mm have a "
+            "candidate "
             "(%.1f %%), %.1f candidates per study; wrote %s\n",
-            s.studies, static_cast<long long>(s.patches), static_cast<long long>(s.positives), s.nodules_detected,
-            s.nodules, s.nodules ? 100.0 * s.nodules_detected / s.nodules : 0.0, s.mean_candidates, args->out.c_str());
+            s.studies, static_cast<long long>(s.patches), static_cast<long long>(s.positives),
+            s.nodules_detected, s.nodules, s.nodules ? 100.0 * s.nodules_detected / s.nodules : 0.0,
+            s.mean_candidates, args->out.c_str());
         return Status::Ok();
       });
   cmd->add_option("--out", args->out, "Output folder (created; files there are replaced)")->required();
@@ -54,7 +56,8 @@ void register_export_command(CommandLine& cl) {
   cmd->add_option("--nodules", args->nodules, "Nodules per phantom (default: from the seed)");
   cmd->add_option("--negatives", args->negatives,
                   "Non-nodule candidates kept per study, strongest first (default 100; -1: all)");
-  cmd->add_flag("--no-truth-patches", args->no_truth_patches, "Do not add a patch centred on each true nodule");
+  cmd->add_flag("--no-truth-patches", args->no_truth_patches,
+                "Do not add a patch centred on each true nodule");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");
 }
 

@@ -24,8 +24,8 @@ size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.beg
 
 TEST(ExportTrainingSet, WritesPatchesLabelsNotesAndStatistics) {
   test::ScratchDir dir;
-  auto r = test::run_hilum({"-q", "export-training-set", "--out", (dir / "set").string(), "--seeds", "3-4", "--slices",
-                            "48", "--nodules", "2", "--negatives", "20"});
+  auto r = test::run_hilum({"-q", "export-training-set", "--out", (dir / "set").string(), "--seeds", "3-4",
+                            "--slices", "48", "--nodules", "2", "--negatives", "20"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("2 studies"), std::string::npos) << r.out;
   auto patches = read_npy(dir / "set" / "patches.npy");

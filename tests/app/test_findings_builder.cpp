@@ -33,8 +33,8 @@ TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
   for (const Candidate& c : *cands) {
     float p = 0.05f;
     for (const Ball& b : spec.balls)
-      if (std::hypot(c.center_mm[0] - b.center[0], c.center_mm[1] - b.center[1], c.center_mm[2] - b.center[2]) <
-          b.radii[0])
+      if (std::hypot(c.center_mm[0] - b.center[0], c.center_mm[1] - b.center[1],
+                     c.center_mm[2] - b.center[2]) < b.radii[0])
         p = static_cast<float>(0.6 + b.radii[0] / 30);
     prob.push_back(p);
     malig.push_back(p / 2);

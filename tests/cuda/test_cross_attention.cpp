@@ -35,8 +35,9 @@ struct Case {
 };
 
 std::string describe(const Case& c) {
-  return "N=" + std::to_string(c.candidates) + " k=" + std::to_string(c.tokens) + " T=" + std::to_string(c.keys) +
-         " H=" + std::to_string(c.heads) + " D=" + std::to_string(c.head_dim);
+  return "N=" + std::to_string(c.candidates) + " k=" + std::to_string(c.tokens) +
+         " T=" + std::to_string(c.keys) + " H=" + std::to_string(c.heads) +
+         " D=" + std::to_string(c.head_dim);
 }
 
 class DeviceBuffer {
@@ -111,8 +112,8 @@ class CrossAttentionCuda : public ::testing::Test {
         const float got = bf16 ? bf16_to_f32(hout[m * w + i]) : f16_to_f32(hout[m * w + i]);
         if (!(std::abs(got - ref[i]) <= atol + rtol * std::abs(ref[i]))) {
           if (++bad <= 5) {
-            ADD_FAILURE() << "row " << m << " head " << i / s.head_dim << " dim " << i % s.head_dim << ": got " << got
-                          << ", reference " << ref[i];
+            ADD_FAILURE() << "row " << m << " head " << i / s.head_dim << " dim " << i % s.head_dim
+                          << ": got " << got << ", reference " << ref[i];
           }
         }
       }
@@ -130,18 +131,21 @@ TEST_F(CrossAttentionCuda, TensorCoreF16AllAwkwardSizesHeadDim64) {
 
 TEST_F(CrossAttentionCuda, TensorCoreBF16) {
   for (int64_t n : {1, 257})
-    for (int64_t t : {1, 7, 1000}) check({n, 49, t, 16, 64}, AttentionDType::kBF16, CrossAttentionKernel::kAuto);
+    for (int64_t t : {1, 7, 1000})
+      check({n, 49, t, 16, 64}, AttentionDType::kBF16, CrossAttentionKernel::kAuto);
 }
 
 TEST_F(CrossAttentionCuda, TensorCoreOtherHeadDims) {
   for (int d : {32, 128})
     for (int64_t t : {1, 7, 511})
-      for (auto dtype : {AttentionDType::kF16, AttentionDType::kBF16}) check({3, 49, t, 16, d}, dtype, CrossAttentionKernel::kAuto);
+      for (auto dtype : {AttentionDType::kF16, AttentionDType::kBF16})
+        check({3, 49, t, 16, d}, dtype, CrossAttentionKernel::kAuto);
 }
 
 TEST_F(CrossAttentionCuda, SimpleKernelAnyHeadDim) {
   for (int d : {8, 40, 64, 200})
-    for (int64_t t : {1, 7, 511}) check({3, 49, t, 4, d}, AttentionDType::kF16, CrossAttentionKernel::kSimple);
+    for (int64_t t : {1, 7, 511})
+      check({3, 49, t, 4, d}, AttentionDType::kF16, CrossAttentionKernel::kSimple);
   check({257, 1, 1000, 16, 64}, AttentionDType::kBF16, CrossAttentionKernel::kSimple);
   // kAuto falls back to the simple kernel for head sizes the tensor-core kernel lacks.
   check({3, 7, 100, 2, 40}, AttentionDType::kF16, CrossAttentionKernel::kAuto);
@@ -161,7 +165,9 @@ TEST_F(CrossAttentionCuda, NoKeysGivesZerosAndBadShapesAreErrors) {
   ASSERT_TRUE(cuda::copy_to_host(back.data(), out.get(), 128).ok());
   for (uint16_t b : back) EXPECT_EQ(f16_to_f32(b), 0.f);
   s = {2, 3, 2, 512};
-  EXPECT_EQ(cuda::cross_attention(q.get(), q.get(), q.get(), out.get(), s, AttentionDType::kF16, 1.f).error().kind(),
+  EXPECT_EQ(cuda::cross_attention(q.get(), q.get(), q.get(), out.get(), s, AttentionDType::kF16, 1.f)
+                .error()
+                .kind(),
             ErrorKind::kUnsupported);
   s = {2, 3, 2, 40};
   EXPECT_FALSE(cuda::cross_attention(q.get(), q.get(), q.get(), out.get(), s, AttentionDType::kF16, 1.f,
@@ -175,7 +181,8 @@ TEST_F(CrossAttentionCuda, FusionFrontEndOnCudaMatchesCpu) {
   std::vector<float> q(98 * 128), k(30 * 128), v(30 * 128);
   for (auto* vec : {&q, &k, &v})
     for (float& x : *vec) x = dist(rng);
-  Tensor tq = Tensor::from_f32({98, 128}, q), tk = Tensor::from_f32({30, 128}, k), tv = Tensor::from_f32({30, 128}, v);
+  Tensor tq = Tensor::from_f32({98, 128}, q), tk = Tensor::from_f32({30, 128}, k),
+         tv = Tensor::from_f32({30, 128}, v);
   auto cpu = cross_attention(tq, tk, tv, 2, 0.125f, Device::kCPU);
   auto gpu = cross_attention(tq, tk, tv, 2, 0.125f, Device::kCUDA);
   ASSERT_TRUE(cpu.ok() && gpu.ok()) << (gpu.ok() ? "" : gpu.error().message());

@@ -79,9 +79,10 @@ TEST_F(FindingsTest, JsonRoundTripKeepsEveryField) {
 
 TEST_F(FindingsTest, JsonHasTheRequiredKeys) {
   const std::string text = findings_to_json(sample());
-  for (const char* key : {"\"schema_version\": 1", "\"series_uid\"", "\"findings\"", "\"id\"", "\"center_mm\"",
-                          "\"long_axis_mm\"", "\"short_axis_mm\"", "\"mean_diameter_mm\"", "\"volume_mm3\"",
-                          "\"type\": \"part-solid\"", "\"probability\"", "\"malignancy\"", "\"lung_rads\""}) {
+  for (const char* key :
+       {"\"schema_version\": 1", "\"series_uid\"", "\"findings\"", "\"id\"", "\"center_mm\"",
+        "\"long_axis_mm\"", "\"short_axis_mm\"", "\"mean_diameter_mm\"", "\"volume_mm3\"",
+        "\"type\": \"part-solid\"", "\"probability\"", "\"malignancy\"", "\"lung_rads\""}) {
     EXPECT_NE(text.find(key), std::string::npos) << key;
   }
 }
@@ -134,11 +135,11 @@ TEST_F(FindingsTest, CandidatesCsvIsLuna16Submission) {
 
 TEST(NonMaximumSuppression, KeepsTheBestOfEachCluster) {
   std::vector<ScoredCandidate> c = {
-      {{0, 0, 0}, 0.5, 2},     // suppressed by #1 (1 mm away)
-      {{1, 0, 0}, 0.9, 2},     // kept
-      {{10, 0, 0}, 0.7, 2},    // kept (9 mm from #1)
-      {{10, 0, 4}, 0.6, 6},    // suppressed: within its own 6 mm radius of #2
-      {{30, 0, 0}, 0.9, 1},    // kept; tie with #1 -> lower index first
+      {{0, 0, 0}, 0.5, 2},   // suppressed by #1 (1 mm away)
+      {{1, 0, 0}, 0.9, 2},   // kept
+      {{10, 0, 0}, 0.7, 2},  // kept (9 mm from #1)
+      {{10, 0, 4}, 0.6, 6},  // suppressed: within its own 6 mm radius of #2
+      {{30, 0, 0}, 0.9, 1},  // kept; tie with #1 -> lower index first
   };
   EXPECT_EQ(non_maximum_suppression_3d(c, 3.0), (std::vector<size_t>{1, 4, 2}));
   // A larger minimum distance merges #1 and #2.

@@ -37,13 +37,15 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
       double mx = -1e300, sum = 0;
       for (int64_t t = 0; t < s.keys; ++t) {
         double dot = 0;
-        for (int i = 0; i < s.head_dim; ++i) dot += double(q[m * w + h * s.head_dim + i]) * k[t * w + h * s.head_dim + i];
+        for (int i = 0; i < s.head_dim; ++i)
+          dot += double(q[m * w + h * s.head_dim + i]) * k[t * w + h * s.head_dim + i];
         p[t] = dot * scale;
         mx = std::max(mx, p[t]);
       }
       for (auto& x : p) sum += (x = std::exp(x - mx));
       for (int64_t t = 0; t < s.keys; ++t)
-        for (int i = 0; i < s.head_dim; ++i) out[m * w + h * s.head_dim + i] += p[t] / sum * v[t * w + h * s.head_dim + i];
+        for (int i = 0; i < s.head_dim; ++i)
+          out[m * w + h * s.head_dim + i] += p[t] / sum * v[t * w + h * s.head_dim + i];
     }
   }
   return out;
@@ -52,8 +54,8 @@ std::vector<double> naive_attention(const std::vector<float>& q, const std::vect
 TEST(CrossAttentionReference, MatchesNaiveAttentionOnAwkwardSizes) {
   std::mt19937 rng(7);
   std::normal_distribution<float> dist(0.f, 1.5f);
-  for (AttentionShape s : {AttentionShape{1, 1, 1, 64}, AttentionShape{3, 7, 2, 5}, AttentionShape{49, 511, 4, 16},
-                           AttentionShape{13, 1000, 1, 8}}) {
+  for (AttentionShape s : {AttentionShape{1, 1, 1, 64}, AttentionShape{3, 7, 2, 5},
+                           AttentionShape{49, 511, 4, 16}, AttentionShape{13, 1000, 1, 8}}) {
     std::vector<float> q(s.queries * s.width()), k(s.keys * s.width()), v(s.keys * s.width()), out(q.size());
     for (auto* vec : {&q, &k, &v})
       for (float& x : *vec) x = dist(rng);
@@ -61,7 +63,8 @@ TEST(CrossAttentionReference, MatchesNaiveAttentionOnAwkwardSizes) {
     cross_attention_reference(q.data(), k.data(), v.data(), out.data(), s, scale);
     const auto want = naive_attention(q, k, v, s, scale);
     for (size_t i = 0; i < out.size(); ++i) {
-      ASSERT_NEAR(out[i], want[i], 1e-5 + 1e-5 * std::abs(want[i])) << "shape " << s.queries << "x" << s.keys << " i=" << i;
+      ASSERT_NEAR(out[i], want[i], 1e-5 + 1e-5 * std::abs(want[i]))
+          << "shape " << s.queries << "x" << s.keys << " i=" << i;
     }
   }
 }

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+
 #include <cmath>
 
 #include "fusion/lung_rads.h"
@@ -51,8 +52,8 @@ TEST(LungRads, BaselineTableAtEveryBoundary) {
     auto r = assess_lung_rads(in);
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(lung_rads_label(r->category), row.expected)
-        << nodule_type_name(row.type) << " " << row.mean_mm << " mm, solid " << row.solid_mm << " mm (" << r->rule
-        << ")";
+        << nodule_type_name(row.type) << " " << row.mean_mm << " mm, solid " << row.solid_mm << " mm ("
+        << r->rule << ")";
     EXPECT_EQ(r->management, lung_rads_management(r->category));
     EXPECT_FALSE(r->rule.empty());
   }

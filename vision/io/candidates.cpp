@@ -15,8 +15,8 @@ using itk_bridge::Grid;
 struct Level {
   int f[3];
   Grid grid;
-  std::vector<float> image;    // block-averaged preprocessed HU
-  std::vector<uint8_t> mask;   // lung label at the block centre
+  std::vector<float> image;   // block-averaged preprocessed HU
+  std::vector<uint8_t> mask;  // lung label at the block centre
 };
 
 struct Maximum {
@@ -54,7 +54,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   if (!mask.labels.defined() || mask.labels.shape() != volume.hu.shape()) {
     return bad_input("candidates: the lung mask does not match the volume");
   }
-  if (o.sigmas_mm.empty() || o.max_candidates <= 0) return bad_input("candidates: no scales or no candidates asked for");
+  if (o.sigmas_mm.empty() || o.max_candidates <= 0)
+    return bad_input("candidates: no scales or no candidates asked for");
   progress.report(0.0, "candidates");
   const int64_t nx = volume.nx(), ny = volume.ny(), nz = volume.nz();
   const uint8_t* labels = mask.labels.data<uint8_t>();
@@ -89,7 +90,9 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     if (it != levels.end()) return it->second;
     Level& L = levels[f];
     std::copy(f.begin(), f.end(), L.f);
-    L.grid = Grid{(b1[0] - b0[0] + f[0]) / f[0], (b1[1] - b0[1] + f[1]) / f[1], (b1[2] - b0[2] + f[2]) / f[2],
+    L.grid = Grid{(b1[0] - b0[0] + f[0]) / f[0],
+                  (b1[1] - b0[1] + f[1]) / f[1],
+                  (b1[2] - b0[2] + f[2]) / f[2],
                   {volume.spacing[0] * f[0], volume.spacing[1] * f[1], volume.spacing[2] * f[2]}};
     const Grid& g = L.grid;
     L.image.assign(static_cast<size_t>(g.voxels()), 0.f);
@@ -111,7 +114,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     for (int64_t z = 0; z < g.nz; ++z)
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x) {
-          const int64_t X = std::min(b1[0], b0[0] + x * f[0] + f[0] / 2), Y = std::min(b1[1], b0[1] + y * f[1] + f[1] / 2),
+          const int64_t X = std::min(b1[0], b0[0] + x * f[0] + f[0] / 2),
+                        Y = std::min(b1[1], b0[1] + y * f[1] + f[1] / 2),
                         Z = std::min(b1[2], b0[2] + z * f[2] + f[2] / 2);
           L.mask[g.index(x, y, z)] = labels[(Z * ny + Y) * nx + X];
         }
@@ -171,15 +175,19 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           const double dxx = (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
           const double dyy = (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
           const double dzz = (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
-          const double dxy = (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
-          const double dxz = (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
-          const double dyz = (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
+          const double dxy =
+              (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
+          const double dxz =
+              (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
+          const double dyz =
+              (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
           const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
           if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
           const double blobness = std::abs(l[2]) / std::abs(l[0]);
           // Slices thicker than the scale flatten the z curvature of a small blob: relax.
           // The clipped pass flattens the tops of blobs: relax there too.
-          const double relax = std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (passes[si].second ? 0.5 : 1.0);
+          const double relax =
+              std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (passes[si].second ? 0.5 : 1.0);
           if (blobness < o.min_blobness * relax) continue;
           // Sub-voxel peak by a parabola per axis.
           auto refine = [](double m, double c0, double p) {
@@ -189,7 +197,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
                        oz = refine(s[i - sz], c, s[i + sz]);
           Maximum m;
-          // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x + 0.5) f - 0.5.
+          // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x + 0.5) f
+          // - 0.5.
           m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
                      b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
           m.sigma = sigma;
@@ -202,7 +211,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
             int bright = 0;
             const float half_level = fill + 0.5f * (c - fill);
             // At least two grid steps out along every axis (thick slices).
-            const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy), rz = std::max(4 * sigma, 2 * hz);
+            const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
+                         rz = std::max(4 * sigma, 2 * hz);
             for (const auto& d : shell) {
               const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
               const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
@@ -223,7 +233,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   // the kept one's radius (2 sigma) with a similar contrast (the same tissue at
   // another scale). A faint blob beside a bright vessel survives: ground-glass
   // nodules next to vessels.
-  std::sort(maxima.begin(), maxima.end(), [](const Maximum& a, const Maximum& b) { return a.response > b.response; });
+  std::sort(maxima.begin(), maxima.end(),
+            [](const Maximum& a, const Maximum& b) { return a.response > b.response; });
   std::vector<Candidate> out;
   std::vector<Vec3> kept_mm;
   std::vector<double> kept_sigma, kept_contrast;
@@ -231,7 +242,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     const Vec3 w = volume.world_from_voxel(m.voxel);
     bool suppressed = false;
     for (size_t k = 0; k < kept_mm.size(); ++k) {
-      const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) + (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
+      const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
+                        (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
                         (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
       const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
       if (d2 < core * core || (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
@@ -259,7 +271,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     kept_sigma.push_back(m.sigma);
     kept_contrast.push_back(m.contrast);
   }
-  std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   if (static_cast<int>(out.size()) > o.max_candidates) out.resize(static_cast<size_t>(o.max_candidates));
   progress.report(1.0, "candidates");
   return out;

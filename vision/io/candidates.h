@@ -31,17 +31,17 @@ struct CandidateOptions {
   // A ball of diameter D responds most near sigma = D / 4: 0.9 .. 8 mm covers 3 .. 30 mm nodules.
   std::vector<double> sigmas_mm = {0.9, 1.3, 1.9, 2.7, 3.9, 5.6, 8.0};
   int max_candidates = 300;
-  double min_contrast_hu = 60;   // smoothed peak above the parenchyma level
-  double min_blobness = 0.3;     // |lambda_min| / |lambda_max|
+  double min_contrast_hu = 60;  // smoothed peak above the parenchyma level
+  double min_blobness = 0.3;    // |lambda_min| / |lambda_max|
   // Second pass for ground-glass nodules: scales >= this on the image clipped at clip_hu.
   double ground_glass_min_sigma_mm = 2.5;
   double ground_glass_clip_hu = -650;
 };
 
 struct Candidate {
-  Vec3 center_mm{};      // world LPS (sub-voxel)
-  Vec3 voxel{};          // continuous voxel index (x, y, z)
-  double sigma_mm = 0;   // scale of the strongest response
+  Vec3 center_mm{};        // world LPS (sub-voxel)
+  Vec3 voxel{};            // continuous voxel index (x, y, z)
+  double sigma_mm = 0;     // scale of the strongest response
   double diameter_mm = 0;  // 4 * sigma: a rough size (+-40 %) for NMS and sizing
   double response = 0;
   double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale

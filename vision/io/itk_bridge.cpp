@@ -94,7 +94,8 @@ Result<std::vector<float>> signed_distance(const std::vector<uint8_t>& mask, con
   }
 }
 
-Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, const Grid& grid, double sigma_mm) {
+Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, const Grid& grid,
+                                           double sigma_mm) {
   try {
     auto img = to_image<float>(image, grid);
     auto g = itk::SmoothingRecursiveGaussianImageFilter<Image<float>, Image<float>>::New();

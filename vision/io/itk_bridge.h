@@ -29,6 +29,7 @@ Result<std::vector<uint32_t>> label_components(const std::vector<uint8_t>& mask,
 Result<std::vector<float>> signed_distance(const std::vector<uint8_t>& mask, const Grid& grid);
 
 // Gaussian smoothing with standard deviation `sigma_mm` along every axis (recursive filter).
-Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, const Grid& grid, double sigma_mm);
+Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, const Grid& grid,
+                                           double sigma_mm);
 
 }  // namespace hilum::itk_bridge

@@ -46,8 +46,9 @@ void fill_holes_2d(std::vector<uint8_t>& mask, const Grid& g) {
 
 // Voxels face-connected to `seed` with value <= upper; stops early (returns
 // what it has) once more than `limit` voxels are reached (a leak).
-std::vector<uint8_t> grow_below(const std::vector<float>& image, const Grid& g, const std::array<int64_t, 3>& seed,
-                                float upper, int64_t limit, int64_t& reached) {
+std::vector<uint8_t> grow_below(const std::vector<float>& image, const Grid& g,
+                                const std::array<int64_t, 3>& seed, float upper, int64_t limit,
+                                int64_t& reached) {
   std::vector<uint8_t> out(image.size(), 0);
   std::vector<int64_t> stack{g.index(seed[0], seed[1], seed[2])};
   out[stack[0]] = 1;
@@ -56,7 +57,8 @@ std::vector<uint8_t> grow_below(const std::vector<float>& image, const Grid& g, 
     const int64_t i = stack.back();
     stack.pop_back();
     const int64_t x = i % g.nx, y = (i / g.nx) % g.ny, z = i / (g.nx * g.ny);
-    const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z}, {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+    const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
+                              {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
     for (const auto& n : nb) {
       if (n[0] < 0 || n[1] < 0 || n[2] < 0 || n[0] >= g.nx || n[1] >= g.ny || n[2] >= g.nz) continue;
       const int64_t j = g.index(n[0], n[1], n[2]);
@@ -126,7 +128,8 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
   for (int64_t z = b.z0; z < b.z1; ++z)
     for (int64_t y = b.y0; y < b.y1; ++y)
       for (int64_t x = b.x0; x < b.x1; ++x)
-        if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(radius - half_voxel)) out[g.index(x, y, z)] = 1;
+        if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(radius - half_voxel))
+          out[g.index(x, y, z)] = 1;
   // The closing can reach past the object's box only by less than a voxel; ignore that rim.
   return out;
 }
@@ -173,7 +176,9 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   const int fx = std::max(1, static_cast<int>(std::lround(o.working_spacing_mm / volume.spacing[0])));
   const int fy = std::max(1, static_cast<int>(std::lround(o.working_spacing_mm / volume.spacing[1])));
   const int fz = std::max(1, static_cast<int>(std::lround(o.working_spacing_mm / volume.spacing[2])));
-  Grid g{(nx + fx - 1) / fx, (ny + fy - 1) / fy, (nz + fz - 1) / fz,
+  Grid g{(nx + fx - 1) / fx,
+         (ny + fy - 1) / fy,
+         (nz + fz - 1) / fz,
          {volume.spacing[0] * fx, volume.spacing[1] * fy, volume.spacing[2] * fz}};
 
   // Block-averaged HU on the working grid.
@@ -196,7 +201,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   std::vector<uint8_t> air(hu.size());
   for (size_t i = 0; i < hu.size(); ++i) air[i] = hu[i] < o.air_threshold_hu;
   std::vector<int64_t> sizes;
-  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels, itk_bridge::label_components(air, g, false, sizes));
+  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels,
+                         itk_bridge::label_components(air, g, false, sizes));
   std::vector<uint8_t> outside_label(sizes.size(), 0);
   for (int64_t z = 0; z < g.nz; ++z) {
     for (int64_t x = 0; x < g.nx; ++x)
@@ -327,7 +333,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     for (int64_t y = 0; y < g.ny; ++y)
       for (int64_t x = 0; x < g.nx; ++x)
         if (uint8_t s = side[g.index(x, y, z)]) {
-          cx[s] += volume.world_from_voxel({(x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5, (z + 0.5) * fz - 0.5})[0];
+          cx[s] +=
+              volume.world_from_voxel({(x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5, (z + 0.5) * fz - 0.5})[0];
           ++cnt[s];
         }
   uint8_t to_label[3] = {kNoLung, kRightLung, kLeftLung};
@@ -361,7 +368,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   std::vector<int64_t> hist(1400, 0);  // HU -1200 .. 199
   struct Acc {
     int64_t n = 0;
-    int64_t y0 = std::numeric_limits<int64_t>::max(), y1 = -1, z0 = std::numeric_limits<int64_t>::max(), z1 = -1;
+    int64_t y0 = std::numeric_limits<int64_t>::max(), y1 = -1, z0 = std::numeric_limits<int64_t>::max(),
+            z1 = -1;
   } acc[3];
   const float* src = volume.data();
   for (int64_t z = 0; z < nz; ++z)
@@ -374,7 +382,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
         out[i] = l;
         Acc& a = acc[l];
         ++a.n;
-        a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z), a.z1 = std::max(a.z1, z);
+        a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z),
+        a.z1 = std::max(a.z1, z);
         if (raw[row + x / fx]) hist[std::clamp(static_cast<int>(src[i]) + 1200, 0, 1399)]++;
       }
     }
@@ -414,7 +423,8 @@ LungPosition locate_in_lungs(const LungMask& mask, const Volume& volume, const V
   if (pos.side == kNoLung && inside(x, y, z)) {
     // Nearest lung voxel in the axial slice within 15 mm.
     double best = 15.0 * 15.0;
-    const int64_t rx = static_cast<int64_t>(15.0 / volume.spacing[0]), ry = static_cast<int64_t>(15.0 / volume.spacing[1]);
+    const int64_t rx = static_cast<int64_t>(15.0 / volume.spacing[0]),
+                  ry = static_cast<int64_t>(15.0 / volume.spacing[1]);
     for (int64_t yy = std::max<int64_t>(0, y - ry); yy <= std::min(volume.ny() - 1, y + ry); ++yy)
       for (int64_t xx = std::max<int64_t>(0, x - rx); xx <= std::min(volume.nx() - 1, x + rx); ++xx) {
         const uint8_t l = mask.at(xx, yy, z);

@@ -27,7 +27,7 @@ struct LungMaskOptions {
   double airway_threshold_hu = -950;  // airway lumen for region growing from the trachea
 };
 
-struct LungExtent {  // world-LPS bounds of one lung (for lobe estimates)
+struct LungExtent {             // world-LPS bounds of one lung (for lobe estimates)
   double min_y = 0, max_y = 0;  // anterior .. posterior
   double min_z = 0, max_z = 0;  // inferior .. superior
   double volume_ml = 0;

@@ -48,7 +48,8 @@ Crop make_crop(const Volume& v, const LungMask& mask, const Vec3& center, double
         const int64_t idx = c.grid.index(i, j, k);
         c.hu[idx] = sample_trilinear(v, x, y, z, -1000.f);
         const int64_t X = std::lround(x), Y = std::lround(y), Z = std::lround(z);
-        c.lung[idx] = (X >= 0 && Y >= 0 && Z >= 0 && X < v.nx() && Y < v.ny() && Z < v.nz()) ? mask.at(X, Y, Z) : 0;
+        c.lung[idx] =
+            (X >= 0 && Y >= 0 && Z >= 0 && X < v.nx() && Y < v.ny() && Z < v.nz()) ? mask.at(X, Y, Z) : 0;
       }
   return c;
 }
@@ -146,7 +147,8 @@ bool touches_border(const std::vector<uint8_t>& m, const Grid& g) {
   for (int64_t z = 0; z < g.nz; ++z)
     for (int64_t y = 0; y < g.ny; ++y)
       for (int64_t x = 0; x < g.nx; ++x)
-        if (m[g.index(x, y, z)] && (x == 0 || y == 0 || z == 0 || x == g.nx - 1 || y == g.ny - 1 || z == g.nz - 1))
+        if (m[g.index(x, y, z)] &&
+            (x == 0 || y == 0 || z == 0 || x == g.nx - 1 || y == g.ny - 1 || z == g.nz - 1))
           return true;
   return false;
 }
@@ -189,7 +191,8 @@ std::array<double, 3> long_and_short_axis(const std::vector<std::array<int, 2>>&
   for (const auto& p : pixels) pts.push_back({p[0] * h, p[1] * h});
   std::sort(pts.begin(), pts.end());
   pts.erase(std::unique(pts.begin(), pts.end()), pts.end());
-  auto cross = [](const std::array<double, 2>& o, const std::array<double, 2>& a, const std::array<double, 2>& b) {
+  auto cross = [](const std::array<double, 2>& o, const std::array<double, 2>& a,
+                  const std::array<double, 2>& b) {
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
   };
   std::vector<std::array<double, 2>> hull(2 * pts.size() + 1);
@@ -244,13 +247,15 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     for (int64_t z = 0; z < g.nz; ++z)
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x) {
-          const double d = h * std::sqrt(double(x - mid) * (x - mid) + double(y - mid) * (y - mid) + double(z - mid) * (z - mid));
+          const double d = h * std::sqrt(double(x - mid) * (x - mid) + double(y - mid) * (y - mid) +
+                                         double(z - mid) * (z - mid));
           const int64_t i = g.index(x, y, z);
           if (d <= r_core) core.push_back(c.hu[i]);
           if (d >= r_bg && c.lung[i] && c.hu[i] < -500) bg.push_back(c.hu[i]);
         }
     const double b = bg.size() > 50 ? percentile(bg, 0.5) : mask.parenchyma_hu;
-    const double core_hu = percentile(core, 0.9);
+    // 75th percentile: robust to a vessel crossing the core sphere, still sees a solid core.
+    const double core_hu = percentile(core, 0.75);
     out.core_hu = core_hu;
     out.parenchyma_hu = b;
     if (core_hu - b < 50) return bad_input("sizing: no nodule tissue at the finding's centre");
@@ -263,7 +268,8 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x)
           within[g.index(x, y, z)] =
-              h * h * (double(x - mid) * (x - mid) + double(y - mid) * (y - mid) + double(z - mid) * (z - mid)) <=
+              h * h *
+                  (double(x - mid) * (x - mid) + double(y - mid) * (y - mid) + double(z - mid) * (z - mid)) <=
               r_limit * r_limit;
 
     // Voxels above `threshold` in the lungs, within the limit. With `ground_glass`,
@@ -284,8 +290,10 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
         for (size_t i = 0; i < m.size(); ++i) dense[i] = c.hu[i] > o.solid_core_hu && !core[i];
         HILUM_ASSIGN_OR_RETURN(std::vector<float> dd, itk_bridge::signed_distance(dense, g));
         for (size_t i = 0; i < m.size(); ++i) {
-          if (core[i]) m[i] = c.lung[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
-          else if (dd[i] <= 1.0) m[i] = 0;
+          if (core[i])
+            m[i] = c.lung[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
+          else if (dd[i] <= 1.0)
+            m[i] = 0;
         }
       }
       HILUM_ASSIGN_OR_RETURN(m, central_component(m, g, std::max(2.0, hint / 2) / h));
@@ -356,7 +364,8 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
           if (!whole[g.index(x, y, z)]) continue;
           sx += x, sy += y, sz += z;
           // Wall contact: a face neighbour outside the lungs with soft-tissue density.
-          const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z}, {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+          const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
+                                    {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
           for (const auto& q : nb) {
             if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
             const int64_t j = g.index(q[0], q[1], q[2]);
@@ -372,7 +381,8 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     out.long_axis_mm = round_tenth(axes.long_mm);
     out.short_axis_mm = round_tenth(axes.short_mm);
     out.mean_diameter_mm = round_tenth((axes.long_mm + axes.short_mm) / 2);
-    out.axial_slice = static_cast<int>(std::lround(volume.voxel_from_world(c.world(mid, mid, axes.plane, volume))[2]));
+    out.axial_slice =
+        static_cast<int>(std::lround(volume.voxel_from_world(c.world(mid, mid, axes.plane, volume))[2]));
     if (out.type == NoduleType::kSolid) {
       out.solid_component_mm = out.mean_diameter_mm;
     } else if (out.type == NoduleType::kPartSolid) {

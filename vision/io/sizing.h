@@ -24,8 +24,8 @@
 namespace hilum {
 
 struct SizingOptions {
-  double max_half_size_mm = 40;  // largest neighbourhood (half side)
-  double solid_core_hu = -350;   // a core brighter than this is solid tissue
+  double max_half_size_mm = 40;         // largest neighbourhood (half side)
+  double solid_core_hu = -350;          // a core brighter than this is solid tissue
   double ground_glass_margin_hu = 100;  // shell this much above parenchyma = ground glass
 };
 

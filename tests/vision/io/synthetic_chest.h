@@ -12,9 +12,9 @@
 namespace hilum::testing {
 
 struct Ball {
-  Vec3 center;     // world mm
-  Vec3 radii;      // mm (x, y, z semi-axes)
-  float hu;        // inside value
+  Vec3 center;             // world mm
+  Vec3 radii;              // mm (x, y, z semi-axes)
+  float hu;                // inside value
   float core_hu = 0;       // part-solid: solid core value
   double core_radius = 0;  // part-solid: core radius (mm), 0: none
 };
@@ -55,7 +55,8 @@ inline double tube_distance(const Vec3& p, const Tube& t) {
 
 // Volume centred on the world origin (x, y), z from -nz*sz/2 (inferior, slice 0) upwards.
 inline Volume make_chest(const ChestSpec& s) {
-  const Vec3 origin{-(s.nx - 1) * s.spacing[0] / 2, -(s.ny - 1) * s.spacing[1] / 2, -(s.nz - 1) * s.spacing[2] / 2};
+  const Vec3 origin{-(s.nx - 1) * s.spacing[0] / 2, -(s.ny - 1) * s.spacing[1] / 2,
+                    -(s.nz - 1) * s.spacing[2] / 2};
   Volume v = Volume::allocate(s.nx, s.ny, s.nz, s.spacing, origin);
   std::mt19937 rng(s.seed);
   std::normal_distribution<float> noise(0.f, s.noise_sd);
@@ -79,7 +80,8 @@ inline Volume make_chest(const ChestSpec& s) {
           float hu = 40.f;
           const Vec3 rl{-s.lung_cx, 0, 0}, ll{s.lung_cx, 0, 0}, r{s.lung_rx, s.lung_ry, s.lung_rz};
           bool lung = ellipsoid_level(p, rl, r) <= 1 || ellipsoid_level(p, ll, r) <= 1;
-          if (s.join_lungs && std::abs(p[0]) < s.lung_cx && std::abs(p[1] + 20) < 12 && std::abs(p[2]) < 30) lung = true;
+          if (s.join_lungs && std::abs(p[0]) < s.lung_cx && std::abs(p[1] + 20) < 12 && std::abs(p[2]) < 30)
+            lung = true;
           if (lung) hu = s.parenchyma_hu;
           for (const Tube& t : airways)
             if (tube_distance(p, t) <= t.radius) hu = t.hu;
@@ -89,7 +91,8 @@ inline Volume make_chest(const ChestSpec& s) {
           for (const Ball& b : s.balls) {
             if (ellipsoid_level(p, b.center, b.radii) <= 1) {
               hu = b.hu;
-              if (b.core_radius > 0 && ellipsoid_level(p, b.center, {b.core_radius, b.core_radius, b.core_radius}) <= 1)
+              if (b.core_radius > 0 &&
+                  ellipsoid_level(p, b.center, {b.core_radius, b.core_radius, b.core_radius}) <= 1)
                 hu = b.core_hu;
             }
           }
@@ -98,7 +101,8 @@ inline Volume make_chest(const ChestSpec& s) {
         // Cheap path: sample the centre; supersample only near ball surfaces.
         bool near_ball = false;
         for (const Ball& b : s.balls) {
-          const double rmax = std::max({b.radii[0], b.radii[1], b.radii[2]}) + 2 * std::max({s.spacing[0], s.spacing[1], s.spacing[2]});
+          const double rmax = std::max({b.radii[0], b.radii[1], b.radii[2]}) +
+                              2 * std::max({s.spacing[0], s.spacing[1], s.spacing[2]});
           const double dx = p0[0] - b.center[0], dy = p0[1] - b.center[1], dz = p0[2] - b.center[2];
           if (dx * dx + dy * dy + dz * dz <= rmax * rmax) near_ball = true;
         }
@@ -110,7 +114,8 @@ inline Volume make_chest(const ChestSpec& s) {
           for (int k = 0; k < ss; ++k)
             for (int j = 0; j < ss; ++j)
               for (int i = 0; i < ss; ++i)
-                acc += value_at({p0[0] + ((i + 0.5) / ss - 0.5) * s.spacing[0], p0[1] + ((j + 0.5) / ss - 0.5) * s.spacing[1],
+                acc += value_at({p0[0] + ((i + 0.5) / ss - 0.5) * s.spacing[0],
+                                 p0[1] + ((j + 0.5) / ss - 0.5) * s.spacing[1],
                                  p0[2] + ((k + 0.5) / ss - 0.5) * s.spacing[2]});
           hu = static_cast<float>(acc / (ss * ss * ss));
         }

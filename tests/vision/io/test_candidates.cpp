@@ -20,18 +20,20 @@ TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
   spec.spacing = {1.4, 1.4, 1.5};
   // Nodules: solid 3..25 mm, ground-glass, part-solid, juxtapleural (right lateral wall at x = -123).
   spec.balls = {
-      {{-70, -30, 40}, {1.5, 1.5, 1.5}, 30},          // 3 mm solid
-      {{-80, 20, -20}, {2.5, 2.5, 2.5}, 30},          // 5 mm solid
-      {{70, -20, 30}, {4, 4, 4}, 30},                 // 8 mm solid
-      {{60, 30, -40}, {12.5, 12.5, 12.5}, 30},        // 25 mm solid
-      {{-60, 35, 10}, {5, 5, 5}, -600},               // 10 mm ground-glass
-      {{80, -35, -10}, {6, 6, 6}, -600, 20, 2.5},     // 12 mm part-solid
-      {{-116, 0, -30}, {4, 4, 4}, 30},                // juxtapleural
-      {{40, 10, 55}, {3, 4, 2.5}, 30},                // ellipsoid
+      {{-70, -30, 40}, {1.5, 1.5, 1.5}, 30},       // 3 mm solid
+      {{-80, 20, -20}, {2.5, 2.5, 2.5}, 30},       // 5 mm solid
+      {{70, -20, 30}, {4, 4, 4}, 30},              // 8 mm solid
+      {{60, 30, -40}, {12.5, 12.5, 12.5}, 30},     // 25 mm solid
+      {{-60, 35, 10}, {5, 5, 5}, -600},            // 10 mm ground-glass
+      {{80, -35, -10}, {6, 6, 6}, -600, 20, 2.5},  // 12 mm part-solid
+      {{-116, 0, -30}, {4, 4, 4}, 30},             // juxtapleural
+      {{40, 10, 55}, {3, 4, 2.5}, 30},             // ellipsoid
   };
   // Vessels: the hard negatives.
-  spec.tubes = {{{-30, 0, 0}, {-100, 50, 40}, 2.0, 40}, {{-30, 0, 0}, {-90, -50, -50}, 1.5, 40},
-                {{30, 0, 0}, {100, 40, -40}, 2.0, 40},  {{30, 0, 0}, {90, -50, 50}, 1.5, 40}};
+  spec.tubes = {{{-30, 0, 0}, {-100, 50, 40}, 2.0, 40},
+                {{-30, 0, 0}, {-90, -50, -50}, 1.5, 40},
+                {{30, 0, 0}, {100, 40, -40}, 2.0, 40},
+                {{30, 0, 0}, {90, -50, 50}, 1.5, 40}};
   Volume v = testing::make_chest(spec);
   NullProgress progress;
   auto mask = segment_lungs(v, LungMaskOptions{}, progress);
@@ -47,8 +49,8 @@ TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
       if (distance(k.center_mm, b.center) < best) best = distance(k.center_mm, b.center), hit = &k;
     }
     ASSERT_NE(hit, nullptr);
-    EXPECT_LE(best, std::max(r, 1.5)) << "ball at " << b.center[0] << "," << b.center[1] << "," << b.center[2]
-                                      << " radius " << r;
+    EXPECT_LE(best, std::max(r, 1.5))
+        << "ball at " << b.center[0] << "," << b.center[1] << "," << b.center[2] << " radius " << r;
     EXPECT_NEAR(hit->diameter_mm, 2 * r, std::max(2.0, 0.8 * r)) << "size estimate";
   }
   // Along the vessels, away from their junction and ends, few candidates.

@@ -31,11 +31,11 @@ TEST(LungMask, TwoLungsLabelledBySideWithAirwaysRemoved) {
   // LPS: patient right = negative x.
   EXPECT_EQ(label_at(*m, v, {-68, 0, 0}), kRightLung);
   EXPECT_EQ(label_at(*m, v, {68, 0, 0}), kLeftLung);
-  EXPECT_EQ(label_at(*m, v, {0, 0, 0}), kNoLung);          // mediastinum
-  EXPECT_EQ(label_at(*m, v, {0, -5, 70}), kNoLung);        // trachea
-  EXPECT_EQ(label_at(*m, v, {-140, 0, 0}), kNoLung);       // chest wall
-  EXPECT_EQ(label_at(*m, v, {-119, 0, 0}), kRightLung);    // juxtapleural nodule inside (rolling ball)
-  EXPECT_EQ(label_at(*m, v, {-65, 15, -5}), kRightLung);   // vessel inside
+  EXPECT_EQ(label_at(*m, v, {0, 0, 0}), kNoLung);         // mediastinum
+  EXPECT_EQ(label_at(*m, v, {0, -5, 70}), kNoLung);       // trachea
+  EXPECT_EQ(label_at(*m, v, {-140, 0, 0}), kNoLung);      // chest wall
+  EXPECT_EQ(label_at(*m, v, {-119, 0, 0}), kRightLung);   // juxtapleural nodule inside (rolling ball)
+  EXPECT_EQ(label_at(*m, v, {-65, 15, -5}), kRightLung);  // vessel inside
   // Volumes: ellipsoid 4/3 pi 55 75 80 = 1382 ml each, within the closing's and grid's slack.
   const double expected = 4.0 / 3.0 * M_PI * 55 * 75 * 80 / 1000.0;
   EXPECT_NEAR(m->right.volume_ml, expected, 0.12 * expected);

@@ -24,9 +24,11 @@ struct Scene {
   LungMask mask;
 };
 
-Scene make_scene(const Nodule& n, double wall_x = -1e9, bool vessel = false, Vec3 spacing = {0.7, 0.7, 1.25}) {
+Scene make_scene(const Nodule& n, double wall_x = -1e9, bool vessel = false,
+                 Vec3 spacing = {0.7, 0.7, 1.25}) {
   const int64_t nx = 100, ny = 100, nz = 60;
-  const Vec3 origin{-(nx - 1) * spacing[0] / 2 + 0.13, -(ny - 1) * spacing[1] / 2 - 0.21, -(nz - 1) * spacing[2] / 2 + 0.37};
+  const Vec3 origin{-(nx - 1) * spacing[0] / 2 + 0.13, -(ny - 1) * spacing[1] / 2 - 0.21,
+                    -(nz - 1) * spacing[2] / 2 + 0.37};
   Scene s;
   s.volume = Volume::allocate(nx, ny, nz, spacing, origin);
   s.mask.labels = Tensor::zeros({nz, ny, nx}, DType::kU8);
@@ -38,7 +40,8 @@ Scene make_scene(const Nodule& n, double wall_x = -1e9, bool vessel = false, Vec
     const double e = (p[0] / n.radii[0]) * (p[0] / n.radii[0]) + (p[1] / n.radii[1]) * (p[1] / n.radii[1]) +
                      (p[2] / n.radii[2]) * (p[2] / n.radii[2]);
     if (e <= 1) {
-      if (n.core_radius > 0 && p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= n.core_radius * n.core_radius) return n.core_hu;
+      if (n.core_radius > 0 && p[0] * p[0] + p[1] * p[1] + p[2] * p[2] <= n.core_radius * n.core_radius)
+        return n.core_hu;
       return n.hu;
     }
     if (p[0] < wall_x) return 40.f;
@@ -59,7 +62,8 @@ Scene make_scene(const Nodule& n, double wall_x = -1e9, bool vessel = false, Vec
           for (int k = 0; k < ss; ++k)
             for (int j = 0; j < ss; ++j)
               for (int i = 0; i < ss; ++i)
-                v += value({p[0] + ((i + 0.5) / ss - 0.5) * spacing[0], p[1] + ((j + 0.5) / ss - 0.5) * spacing[1],
+                v += value({p[0] + ((i + 0.5) / ss - 0.5) * spacing[0],
+                            p[1] + ((j + 0.5) / ss - 0.5) * spacing[1],
                             p[2] + ((k + 0.5) / ss - 0.5) * spacing[2]});
           v /= ss * ss * ss;
         }

@@ -1,0 +1,90 @@
+// Lung mask, candidates and sizing on phantoms (vision/io/phantom.h), whose
+// label volume is the truth.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "vision/io/candidates.h"
+#include "vision/io/lung_mask.h"
+#include "vision/io/phantom.h"
+#include "vision/io/sizing.h"
+
+namespace hilum {
+namespace {
+
+Phantom make(uint64_t seed, int slices, int nodules) {
+  PhantomOptions o;
+  o.seed = seed;
+  o.slices = slices;
+  o.nodules = nodules;
+  NullProgress p;
+  auto ph = make_phantom(o, p);
+  EXPECT_TRUE(ph.ok()) << ph.error().message();
+  return std::move(ph).value();
+}
+
+TEST(PhantomFindings, LungMaskAgreesWithTheLabels) {
+  Phantom ph = make(3, 64, 2);
+  NullProgress p;
+  auto m = segment_lungs(ph.volume, LungMaskOptions{}, p);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  const uint8_t* truth = ph.labels.data<uint8_t>();
+  const uint8_t* got = m->labels.data<uint8_t>();
+  int64_t both = 0, t = 0, g = 0, airway_in_mask = 0, airway = 0;
+  for (int64_t i = 0; i < ph.labels.numel(); ++i) {
+    const bool in_truth = (truth[i] & kInLungBit) != 0 && (truth[i] & 0x7f) != kTissueAirway;
+    both += in_truth && got[i];
+    t += in_truth;
+    g += got[i] != 0;
+    if ((truth[i] & 0x7f) == kTissueAirway && !(truth[i] & kInLungBit)) {
+      ++airway;
+      airway_in_mask += got[i] != 0;
+    }
+  }
+  const double dice = 2.0 * both / (t + g);
+  EXPECT_GT(dice, 0.93) << "Dice of the lung mask against the phantom's lung labels";
+  if (airway > 0) EXPECT_LT(static_cast<double>(airway_in_mask) / airway, 0.1) << "trachea and main bronchi";
+  // Every nodule centre lies in the lung on its own side (LPS: right lung at smaller x).
+  for (const PhantomNodule& n : ph.nodules) {
+    const Vec3 v = ph.volume.voxel_from_world(n.center_mm);
+    const uint8_t l = m->at(std::lround(v[0]), std::lround(v[1]), std::lround(v[2]));
+    EXPECT_NE(l, kNoLung);
+    EXPECT_EQ(l, n.center_mm[0] < 0 ? kRightLung : kLeftLung);
+  }
+}
+
+TEST(PhantomFindings, EveryNoduleHasACandidateAndIsSized) {
+  for (uint64_t seed : {2, 5}) {
+    Phantom ph = make(seed, 96, 3);
+    NullProgress p;
+    auto m = segment_lungs(ph.volume, LungMaskOptions{}, p);
+    ASSERT_TRUE(m.ok()) << m.error().message();
+    auto c = detect_candidates(ph.volume, *m, CandidateOptions{}, p);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_LE(c->size(), 300u);
+    for (const PhantomNodule& n : ph.nodules) {
+      const Candidate* hit = nullptr;
+      for (const Candidate& k : *c) {
+        const double d = std::hypot(k.center_mm[0] - n.center_mm[0], k.center_mm[1] - n.center_mm[1],
+                                    k.center_mm[2] - n.center_mm[2]);
+        if (d <= std::max(n.diameter_mm / 2, 1.5)) {
+          hit = &k;
+          break;
+        }
+      }
+      ASSERT_NE(hit, nullptr) << "seed " << seed << ": no candidate for the " << n.diameter_mm << " mm "
+                              << nodule_type_name(n.type) << " nodule";
+      auto s = measure_nodule(ph.volume, *m, hit->center_mm, hit->diameter_mm);
+      ASSERT_TRUE(s.ok()) << s.error().message();
+      // The phantom's diameter is the 3-D long axis; the axial mean is at most that, and not far below.
+      EXPECT_LE(s->mean_diameter_mm, n.diameter_mm + 1.5)
+          << "seed " << seed << " " << nodule_type_name(n.type) << " measured " << nodule_type_name(s->type) << " long "
+          << s->long_axis_mm << " short " << s->short_axis_mm << " jp " << n.juxtapleural << " jv " << n.juxtavascular
+          << " margin " << nodule_margin_name(n.margin) << " hint " << hit->diameter_mm;
+      EXPECT_GE(s->mean_diameter_mm, 0.55 * n.diameter_mm) << "seed " << seed;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hilum
