@@ -33,7 +33,7 @@ PACKAGES=(
   libdcmtk-dev dcmtk libinsighttoolkit5-dev libopencv-dev libopenjp2-7-dev libcharls-dev zlib1g-dev
   qt6-base-dev qt6-base-dev-tools libqt6svg6-dev libgl-dev fonts-dejavu-core
   xvfb xauth
-  orthanc curl openssl dicom3tools dcm2niix python3-pydicom python3-numpy python3-gdcm hyperfine r-cran-proc
+  orthanc curl openssl dicom3tools dcm2niix python3-pydicom python3-numpy python3-gdcm hyperfine r-cran-proc poppler-utils
 )
 
 if [ "$INSTALL" = 1 ]; then

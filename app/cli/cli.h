@@ -40,6 +40,7 @@ void register_tokenize_command(CommandLine& cl);  // tokenize
 void register_eval_commands(CommandLine& cl);    // eval roc, eval froc, eval batch
 void register_text_commands(CommandLine& cl);    // lm-logits, generate
 void register_resnet_command(CommandLine& cl);   // resnet
+void register_batch_commands(CommandLine& cl);   // analyze, batch (cmd_batch.cpp)
 void register_pacs_commands(CommandLine& cl);    // pacs echo|find|get|move|store|wrap-pdf
 
 }  // namespace hilum::cli

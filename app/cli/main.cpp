@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   cli::register_dicom_commands(cl);
   cli::register_phantom_command(cl);
   cli::register_export_command(cl);
+  cli::register_batch_commands(cl);
 #endif
   cli::register_tokenize_command(cl);
   cli::register_eval_commands(cl);

@@ -1,0 +1,276 @@
+#include "app/analyze.h"
+
+#if HILUM_HAVE_IMAGING
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "app/build_info.h"
+#include "app/report_content.h"
+#include "app/report_pdf.h"
+#include "app/report_sr.h"
+#include "fusion/fusion_head.h"
+#include "model/file_io.h"
+#include "model/moe/lora.h"
+#include "model/moe/text_model.h"
+#include "model/tokenizer.h"
+#include "vision/io/candidates.h"
+#include "vision/io/dicom.h"
+#include "vision/io/lung_mask.h"
+#include "vision/net/resnet.h"
+#include "vision/patches.h"
+
+namespace hilum {
+
+namespace fs = std::filesystem;
+
+class ModelBundle {
+ public:
+  std::string label;
+  fs::path dir;
+  std::unique_ptr<ResNet> resnet;
+  Device device = Device::kCPU;
+  std::shared_ptr<const moe::TextModel> text;
+  std::shared_ptr<const moe::LoraAdapter> medical;  // may be null
+  std::optional<Tokenizer> tokenizer;
+  std::optional<FusionHead> fusion;
+  std::shared_ptr<const ImpressionDrafter> drafter;
+  FindingsOptions findings;
+};
+
+namespace {
+
+// The one *.safetensors file in `dir`.
+Result<fs::path> single_safetensors(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return bad_input(dir.string() + ": missing (model bundle part)");
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".safetensors") found.push_back(e.path());
+  }
+  if (found.size() != 1) {
+    return bad_input(dir.string() + ": expected one .safetensors file, found " +
+                     std::to_string(found.size()));
+  }
+  return found.front();
+}
+
+Result<Device> parse_device(const std::string& d) {
+  if (d == "cpu") return Device::kCPU;
+  if (d == "cuda") return Device::kCUDA;
+  if (d == "auto") return resnet_cuda_available() ? Device::kCUDA : Device::kCPU;
+  return bad_input("--device must be cpu, cuda or auto (got '" + d + "')");
+}
+
+// Text hidden states of the note, [T, d] (T = 0 for an empty note).
+Result<Tensor> note_states(const ModelBundle& b, const std::string& note) {
+  const int64_t d = b.text->config().hidden_size;
+  if (note.find_first_not_of(" \t\r\n") == std::string::npos) return Tensor::zeros({0, d}, DType::kF32);
+  const std::vector<int32_t> ids = b.tokenizer->encode("<|note|>\n" + note + "<|endoftext|>", true);
+  if (ids.empty()) return Tensor::zeros({0, d}, DType::kF32);
+  moe::ForwardOptions opt;
+  opt.logits = moe::ForwardOptions::Logits::kNone;
+  opt.hidden_states = true;
+  HILUM_ASSIGN_OR_RETURN(moe::ForwardOutput out, b.text->forward(ids, b.medical.get(), opt));
+  return out.hidden_states;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir,
+                                                             const BundleOptions& options) {
+  auto b = std::make_shared<ModelBundle>();
+  b->dir = dir;
+  b->findings = options.findings;
+  HILUM_ASSIGN_OR_RETURN(b->device, parse_device(options.device));
+  HILUM_ASSIGN_OR_RETURN(std::string manifest_text, read_file(dir / "manifest.json"));
+  try {
+    const auto m = nlohmann::json::parse(manifest_text);
+    if (!m.is_object() || !m.contains("name") || !m["name"].is_string()) {
+      return bad_input((dir / "manifest.json").string() + ": no \"name\" string");
+    }
+    b->label = m["name"].get<std::string>();
+    if (m.contains("version")) {
+      b->label += " " + (m["version"].is_string() ? m["version"].get<std::string>() : m["version"].dump());
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return bad_input((dir / "manifest.json").string() + ": not valid JSON (" + e.what() + ")");
+  }
+  HILUM_ASSIGN_OR_RETURN(fs::path vision, single_safetensors(dir / "vision"));
+  ResNetOptions ro;
+  ro.device = b->device;
+  ro.dtype = b->device == Device::kCUDA ? DType::kF16 : DType::kF32;
+  HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
+  HILUM_ASSIGN_OR_RETURN(fs::path fusion, single_safetensors(dir / "fusion"));
+  HILUM_ASSIGN_OR_RETURN(FusionHead head, FusionHead::load(fusion));
+  b->fusion.emplace(std::move(head));
+  HILUM_ASSIGN_OR_RETURN(b->text, moe::TextModel::load(dir / "text"));
+  HILUM_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::from_file(dir / "text" / "tokenizer.json"));
+  b->tokenizer.emplace(std::move(tok));
+  std::error_code ec;
+  if (fs::is_directory(dir / "text" / "adapters" / "medical", ec)) {
+    HILUM_ASSIGN_OR_RETURN(b->medical,
+                           moe::LoraAdapter::load(dir / "text" / "adapters" / "medical", *b->text));
+  }
+  HILUM_ASSIGN_OR_RETURN(b->drafter, ImpressionDrafter::load(dir / "text"));
+
+  const FusionConfig& fc = b->fusion->config();
+  if (fc.image_channels != b->resnet->config().feature_channels()) {
+    return bad_input(fusion.string() + ": image_channels " + std::to_string(fc.image_channels) +
+                     " but the ResNet in " + vision.string() + " gives " +
+                     std::to_string(b->resnet->config().feature_channels()));
+  }
+  if (fc.text_dim != b->text->config().hidden_size) {
+    return bad_input(fusion.string() + ": text_dim " + std::to_string(fc.text_dim) +
+                     " but the text model's width is " + std::to_string(b->text->config().hidden_size));
+  }
+  HILUM_ASSIGN_OR_RETURN(Shape maps, b->resnet->output_shape({1, 3, PatchOptions{}.size, PatchOptions{}.size},
+                                                             ResNetOutput::kSpatialFeatures));
+  if (fc.image_tokens != maps[2] * maps[3]) {
+    return bad_input(fusion.string() + ": image_tokens " + std::to_string(fc.image_tokens) +
+                     " but the ResNet's map is " + std::to_string(maps[2]) + "x" + std::to_string(maps[3]) +
+                     " on 64x64 patches");
+  }
+  return std::shared_ptr<const ModelBundle>(std::move(b));
+}
+
+std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
+std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) {
+  return bundle.drafter;
+}
+
+Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
+                                         const std::vector<Candidate>& candidates,
+                                         const std::string& clinical_text, Progress& progress) {
+  CandidateScores out;
+  const int64_t n = static_cast<int64_t>(candidates.size());
+  if (n == 0) return out;
+  std::vector<Vec3> centres;
+  for (const Candidate& c : candidates) centres.push_back(c.center_mm);
+  const PatchOptions po;
+  Tensor patches;
+  {
+    ProgressRange p(progress, 0.0, 0.2);
+    HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, po, p));
+  }
+  // Image tokens, in batches (bounded memory).
+  const int64_t batch = 32;
+  std::vector<Tensor> parts;
+  for (int64_t s = 0; s < n; s += batch) {
+    if (progress.cancelled()) return cancelled_error();
+    progress.report(0.2 + 0.6 * static_cast<double>(s) / n, "image branch");
+    const int64_t m = std::min(batch, n - s);
+    Tensor slice = Tensor::empty({m, 3, po.size, po.size}, DType::kF32);
+    const size_t per = static_cast<size_t>(3 * po.size * po.size);
+    std::copy_n(patches.data<float>() + s * per, m * per, slice.data<float>());
+    Tensor in = slice;
+    if (b.device == Device::kCUDA) {
+      HILUM_ASSIGN_OR_RETURN(in, slice.to_dtype(DType::kF16));
+    }
+    HILUM_ASSIGN_OR_RETURN(Tensor maps, b.resnet->forward(in, ResNetOutput::kSpatialFeatures));
+    if (maps.device() != Device::kCPU) {
+      HILUM_ASSIGN_OR_RETURN(maps, maps.to(Device::kCPU));
+    }
+    HILUM_ASSIGN_OR_RETURN(Tensor part, image_tokens_from_feature_maps(maps));
+    parts.push_back(std::move(part));
+  }
+  const int64_t k = parts.front().dim(1), c = parts.front().dim(2);
+  Tensor tokens = Tensor::empty({n, k, c}, DType::kF32);
+  int64_t row = 0;
+  for (const Tensor& t : parts) {
+    std::copy_n(t.data<float>(), t.numel(), tokens.data<float>() + row * k * c);
+    row += t.dim(0);
+  }
+  progress.report(0.85, "clinical text");
+  HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
+  HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device));
+  out.probability.assign(fused.probability.data<float>(), fused.probability.data<float>() + n);
+  out.malignancy.assign(fused.malignancy.data<float>(), fused.malignancy.data<float>() + n);
+  progress.report(1.0, "fusion");
+  return out;
+}
+
+Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& b, Progress& progress) {
+  StudyAnalysis a;
+  LoadOptions lo;
+  if (!request.series.empty()) lo.series_uid = request.series;
+  lo.threads = request.threads;
+  {
+    ProgressRange p(progress, 0.0, 0.25);
+    HILUM_ASSIGN_OR_RETURN(LoadedStudy loaded, load_dicom_volume(request.inputs, lo, p));
+    a.volume = std::move(loaded.volume);
+    a.study = std::move(loaded.info);
+    for (const std::string& w : loaded.warnings) a.findings.notes.push_back(w);
+  }
+  if (a.study.modality != "CT") {
+    return bad_input("the series is " +
+                     (a.study.modality.empty() ? std::string("of unknown modality") : a.study.modality) +
+                     ", not CT");
+  }
+  LungMask mask;
+  {
+    ProgressRange p(progress, 0.25, 0.45);
+    HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(a.volume, LungMaskOptions{}, p));
+  }
+  for (const std::string& w : mask.warnings) a.findings.notes.push_back(w);
+  std::vector<Candidate> candidates;
+  {
+    ProgressRange p(progress, 0.45, 0.65);
+    HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(a.volume, mask, CandidateOptions{}, p));
+  }
+  CandidateScores scores;
+  {
+    ProgressRange p(progress, 0.65, 0.88);
+    HILUM_ASSIGN_OR_RETURN(scores, score_candidates(b, a.volume, candidates, request.clinical_text, p));
+  }
+  FindingsResult fr;
+  {
+    ProgressRange p(progress, 0.88, 1.0);
+    HILUM_ASSIGN_OR_RETURN(
+        fr, build_findings(a.volume, mask, candidates, scores.probability, scores.malignancy, b.findings, p));
+  }
+  a.findings.series_uid = a.study.series_instance_uid;
+  a.findings.generator = "hilum " + hilum_version();
+  a.findings.clinical_text_used = request.clinical_text.find_first_not_of(" \t\r\n") != std::string::npos;
+  a.findings.model_bundle = b.label;
+  a.findings.findings = std::move(fr.findings);
+  a.findings.lung_rads_study = study_lung_rads(a.findings.findings);
+  for (std::string& n : fr.notes) a.findings.notes.push_back(std::move(n));
+  a.candidates = std::move(fr.scored);
+  progress.report(1.0, "findings");
+  return a;
+}
+
+StudyAnalyzer bundle_analyzer(std::shared_ptr<const ModelBundle> bundle) {
+  return [bundle](const AnalyzeRequest& r, Progress& p) { return analyze_study(r, *bundle, p); };
+}
+
+Result<StudyReportFiles> write_study_reports(const StudyAnalysis& a, const Narrative& narrative,
+                                             const fs::path& out_dir) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) return bad_input(out_dir.string() + ": cannot create the output folder (" + ec.message() + ")");
+  StudyReportFiles files;
+  HILUM_RETURN_IF_ERROR(write_findings_json(out_dir / "findings.json", a.findings));
+  HILUM_RETURN_IF_ERROR(
+      write_candidates_csv(out_dir / "candidates.csv", a.findings.series_uid, a.candidates));
+  SrOptions sr;
+  sr.impression = narrative.text;
+  sr.impression_note = narrative.note;
+  sr.software_version = a.findings.generator;
+  HILUM_RETURN_IF_ERROR(write_report_sr(out_dir / "report-sr.dcm", a.findings, a.study, sr));
+  if (have_pdf_renderer()) {
+    HILUM_ASSIGN_OR_RETURN(ReportContent content,
+                           build_report_content(a.findings, a.volume, a.study, narrative));
+    HILUM_RETURN_IF_ERROR(write_report_pdf(content, out_dir / "report.pdf"));
+    files.pdf_written = true;
+  } else {
+    files.notes.push_back("report.pdf not written: this build has no PDF renderer (Qt)");
+  }
+  return files;
+}
+
+}  // namespace hilum
+
+#endif  // HILUM_HAVE_IMAGING

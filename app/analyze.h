@@ -1,0 +1,102 @@
+// `hilum analyze`: one study from DICOM to findings, and the report files
+// written next to findings.json. Imaging builds only (DICOM, lung mask,
+// candidates, sizing).
+//
+//   DICOM -> Volume -> lung mask -> candidates -> 2.5D patches -> ResNet image
+//   tokens ─┐
+//   clinical text -> text model (+ medical LoRA) hidden states ─> fusion head
+//   -> nodule probability + malignancy -> NMS, sizing, Lung-RADS (findings)
+//
+// The runner is a std::function (StudyAnalyzer) so that batch processing and
+// tests can plug in another pipeline; analyze_study() with a ModelBundle is
+// the real one.
+//
+// Model bundle (docs/reports.md, "Model bundle"):
+//   manifest.json                 {"name": ..., "version": ..., ...}
+//   vision/*.safetensors          ResNet, torchvision names (one file)
+//   text/                         Hugging Face causal LM with tokenizer.json (the general model)
+//   text/adapters/medical/        PEFT LoRA for the clinical note (optional)
+//   fusion/*.safetensors          fusion head with its "hilum.fusion" metadata (one file)
+// The note is encoded as "<|note|>\n" + text + "<|endoftext|>", the form the
+// medical adapter is trained on (scripts/train/train_text.py).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/findings_builder.h"
+#include "app/narrative.h"
+#include "fusion/findings.h"
+#include "model/progress.h"
+#include "model/result.h"
+#include "vision/io/candidates.h"
+#include "vision/volume.h"
+
+namespace hilum {
+
+struct AnalyzeRequest {
+  std::vector<std::filesystem::path> inputs;  // DICOM files, folders, DICOMDIRs of one study
+  std::string clinical_text;                  // may be empty (the text branch sees no note)
+  std::string series;                         // "UID" or "UID#k"; empty: the loader's choice
+  int threads = 0;                            // DICOM decode threads (0: all cores)
+};
+
+struct StudyAnalysis {
+  Volume volume;    // HU
+  StudyInfo study;  // PHI: only for the report header and the SR
+  FindingsDocument findings;
+  std::vector<ScoredCandidate> candidates;  // every candidate with its probability (candidates.csv)
+};
+
+using StudyAnalyzer = std::function<Result<StudyAnalysis>(const AnalyzeRequest& request, Progress& progress)>;
+
+class ModelBundle;
+
+// Device for the image branch and the fusion attention: "cpu", "cuda" or
+// "auto" (CUDA when a GPU is usable). The text branch runs on the CPU.
+struct BundleOptions {
+  std::string device = "cpu";
+  FindingsOptions findings;
+};
+
+// Loads every part once; kBadInput naming the file when a part is missing or
+// malformed, or when the parts do not fit together (image channels/tokens or
+// text width differ from the fusion head's configuration).
+Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const std::filesystem::path& dir,
+                                                             const BundleOptions& options = {});
+
+// The bundle's name and version ("hilum-demo 1") and its general text model
+// (for the narrative impression).
+std::string model_bundle_label(const ModelBundle& bundle);
+std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle);
+
+// The fusion stage alone: nodule probability and malignancy of each candidate
+// given the study's note (the only place the note enters the pipeline).
+struct CandidateScores {
+  std::vector<float> probability, malignancy;
+};
+Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
+                                         const std::vector<Candidate>& candidates,
+                                         const std::string& clinical_text, Progress& progress);
+
+// The real pipeline. Thread-safe: one bundle may serve several studies at once.
+Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& bundle,
+                                    Progress& progress);
+StudyAnalyzer bundle_analyzer(std::shared_ptr<const ModelBundle> bundle);
+
+// The files of one analysed study, written into `out_dir` (created if
+// needed), each atomically:
+//   findings.json, candidates.csv, report.pdf (when a PDF renderer is
+//   installed; see app/report_pdf.h), report-sr.dcm.
+// `narrative` is the impression (write_impression()).
+struct StudyReportFiles {
+  bool pdf_written = false;
+  std::vector<std::string> notes;  // e.g. "report.pdf not written: no PDF renderer in this build"
+};
+Result<StudyReportFiles> write_study_reports(const StudyAnalysis& analysis, const Narrative& narrative,
+                                             const std::filesystem::path& out_dir);
+
+}  // namespace hilum

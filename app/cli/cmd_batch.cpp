@@ -1,0 +1,271 @@
+// `hilum analyze` (one study) and `hilum batch` (many): findings, reports and
+// the run-wide tables. See docs/reports.md and docs/batch.md. Imaging builds only.
+#if HILUM_HAVE_IMAGING
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "app/analyze.h"
+#include "app/batch.h"
+#include "app/cli/cli.h"
+#include "app/cli/terminal_progress.h"
+#include "app/narrative.h"
+#include "model/file_io.h"
+#include "model/log.h"
+#include "model/tokenizer.h"
+#if HILUM_HAVE_REPORT_PDF
+#include "app/pdf/report_pdf_qt.h"
+#endif
+
+namespace hilum::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Exit status of `hilum batch` when some studies failed (the others were written).
+constexpr int kExitSomeStudiesFailed = 3;
+
+struct ModelArgs {
+  std::string bundle;
+  std::string device = "cpu";
+  double min_probability = FindingsOptions{}.min_probability;
+  int max_findings = FindingsOptions{}.max_findings;
+  std::string narrative_model;  // a Hugging Face folder, "none", or empty (the bundle's text model)
+};
+
+void add_model_options(CLI::App* cmd, ModelArgs& m) {
+  cmd->add_option("--model-bundle", m.bundle,
+                  "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE")
+      ->type_name("DIR");
+  cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
+  cmd->add_option(
+         "--min-probability", m.min_probability,
+         "Operating point: a candidate becomes a finding at or above this nodule probability (default 0.5)")
+      ->type_name("P");
+  cmd->add_option("--max-findings", m.max_findings, "At most this many findings per study (default 25)")
+      ->type_name("N");
+  cmd->add_option(
+         "--narrative-model", m.narrative_model,
+         "Text model folder (with tokenizer.json) that drafts the impression, or 'none' for the template; "
+         "default: the bundle's general text model")
+      ->type_name("DIR");
+}
+
+Result<fs::path> bundle_dir(const ModelArgs& m) {
+  if (!m.bundle.empty()) return fs::path(m.bundle);
+  if (const char* env = std::getenv("HILUM_MODEL_BUNDLE"); env && *env) return fs::path(env);
+  return bad_input("--model-bundle is required (or set HILUM_MODEL_BUNDLE)");
+}
+
+struct LoadedModels {
+  std::shared_ptr<const ModelBundle> bundle;
+  std::shared_ptr<const ImpressionDrafter> drafter;
+};
+
+Result<LoadedModels> load_models(const ModelArgs& m) {
+  LoadedModels out;
+  HILUM_ASSIGN_OR_RETURN(fs::path dir, bundle_dir(m));
+  if (!(m.min_probability >= 0 && m.min_probability <= 1)) {
+    return bad_input("--min-probability must lie in [0, 1]");
+  }
+  if (m.max_findings < 0) return bad_input("--max-findings must not be negative");
+  BundleOptions bo;
+  bo.device = m.device;
+  bo.findings.min_probability = m.min_probability;
+  bo.findings.max_findings = m.max_findings;
+  HILUM_ASSIGN_OR_RETURN(out.bundle, load_model_bundle(dir, bo));
+  if (m.narrative_model == "none") return out;
+  if (m.narrative_model.empty()) {
+    out.drafter = model_bundle_drafter(*out.bundle);
+  } else {
+    HILUM_ASSIGN_OR_RETURN(out.drafter, ImpressionDrafter::load(m.narrative_model));
+  }
+  return out;
+}
+
+Status install_pdf() {
+#if HILUM_HAVE_REPORT_PDF
+  return install_qt_pdf_renderer();
+#else
+  log_warning("this build has no Qt: report.pdf is not written");
+  return Status::Ok();
+#endif
+}
+
+// ---- analyze ---------------------------------------------------------------
+
+struct AnalyzeArgs {
+  std::vector<std::string> inputs;
+  std::string out;
+  std::string clinical_text;
+  std::string series;
+  ModelArgs models;
+};
+
+Status analyze_into(const AnalyzeArgs& a, const std::string& note);
+
+Status run_analyze(const AnalyzeArgs& a) {
+  if (a.out.empty()) return bad_input("--out must name a folder");
+  std::string note;
+  if (!a.clinical_text.empty()) {
+    HILUM_ASSIGN_OR_RETURN(note, read_file(a.clinical_text));
+    size_t bad = 0;
+    if (!is_valid_utf8(note, &bad)) {
+      return bad_input(a.clinical_text + ": the clinical text is not UTF-8 (bad byte at offset " +
+                       std::to_string(bad) + ")");
+    }
+  } else if (a.inputs.size() == 1) {
+    HILUM_ASSIGN_OR_RETURN(note, find_clinical_text(a.inputs.front(), "clinical.txt"));
+  }
+  std::error_code ec;
+  const bool out_existed = fs::exists(a.out, ec);
+  HILUM_RETURN_IF_ERROR(check_output_folder(a.out));
+  const Status s = analyze_into(a, note);
+  if (!s.ok() && !out_existed && fs::is_empty(a.out, ec)) fs::remove(a.out, ec);  // leave nothing behind
+  return s;
+}
+
+Status analyze_into(const AnalyzeArgs& a, const std::string& note) {
+  HILUM_ASSIGN_OR_RETURN(LoadedModels models, load_models(a.models));
+  HILUM_RETURN_IF_ERROR(install_pdf());
+  AnalyzeRequest request;
+  for (const std::string& i : a.inputs) request.inputs.emplace_back(i);
+  request.clinical_text = note;
+  request.series = a.series;
+  TerminalProgress& progress = process_progress();
+  StudyAnalysis analysis;
+  {
+    ProgressRange p(progress, 0, 0.85);
+    HILUM_ASSIGN_OR_RETURN(analysis, analyze_study(request, *models.bundle, p));
+  }
+  Narrative narrative;
+  {
+    ProgressRange p(progress, 0.85, 0.95);
+    narrative = write_impression(analysis.findings, models.drafter.get(), &p);
+  }
+  HILUM_ASSIGN_OR_RETURN(StudyReportFiles files, write_study_reports(analysis, narrative, a.out));
+  progress.finish();
+  for (const std::string& n : files.notes) log_warning(n);
+  std::printf("analyze: %zu finding%s, Lung-RADS %s; impression: %s\n", analysis.findings.findings.size(),
+              analysis.findings.findings.size() == 1 ? "" : "s", analysis.findings.lung_rads_study.c_str(),
+              narrative.source == Narrative::Source::kModel ? "AI draft (text model)" : "template");
+  std::printf("analyze: wrote findings.json, candidates.csv, report-sr.dcm%s to %s\n",
+              files.pdf_written ? ", report.pdf" : "", a.out.c_str());
+  return Status::Ok();
+}
+
+// ---- batch -----------------------------------------------------------------
+
+struct BatchArgs {
+  std::string input, out, shard = "0/1", clinical_text_name = "clinical.txt";
+  bool resume = false, summary_only = false;
+  int jobs = 1;
+  ModelArgs models;
+};
+
+Status run_batch_command(const BatchArgs& a) {
+  BatchOptions o;
+  HILUM_ASSIGN_OR_RETURN(o.shard, parse_shard(a.shard));
+  if (a.jobs < 1) return bad_input("--jobs must be at least 1 (got " + std::to_string(a.jobs) + ")");
+  if (a.clinical_text_name.find('/') != std::string::npos) {
+    return bad_input("--clinical-text-name must be a file name, not a path (got '" + a.clinical_text_name +
+                     "')");
+  }
+  o.input = a.input;
+  o.out = a.out;
+  o.resume = a.resume;
+  o.jobs = a.jobs;
+  o.clinical_text_name = a.clinical_text_name;
+  o.summary_only = a.summary_only;
+  // Cheap checks before the models load.
+  if (auto studies = list_batch_studies(o.input); !studies.ok()) return studies.error();
+  if (auto dir = bundle_dir(a.models); !o.summary_only && !dir.ok()) return dir.error();
+  std::error_code ec;
+  const bool out_existed = fs::exists(o.out, ec);
+  HILUM_RETURN_IF_ERROR(check_output_folder(o.out));
+  LoadedModels models;
+  StudyAnalyzer analyzer;
+  if (!o.summary_only) {
+    auto loaded = load_models(a.models);
+    if (!loaded.ok()) {
+      if (!out_existed && fs::is_empty(o.out, ec)) fs::remove(o.out, ec);  // leave nothing behind
+      return loaded.error();
+    }
+    models = std::move(*loaded);
+    HILUM_RETURN_IF_ERROR(install_pdf());
+    analyzer = bundle_analyzer(models.bundle);
+  }
+  TerminalProgress& progress = process_progress();
+  progress.set_enabled(false);  // per-study lines instead of a bar
+  const bool quiet = log_level() >= LogLevel::kError;
+  auto log = [quiet](const std::string& line) {
+    if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  HILUM_ASSIGN_OR_RETURN(BatchOutcome r, run_batch(o, analyzer, models.drafter.get(), progress, log));
+  if (o.summary_only) {
+    std::printf("batch: rebuilt %s/summary.csv and candidates.csv\n", a.out.c_str());
+    return Status::Ok();
+  }
+  std::printf(
+      "batch: shard %d/%d: %d studies, %d done now, %d already done, %d failed; summary: %s/summary.csv\n",
+      o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, a.out.c_str());
+  if (r.failed > 0) {
+    for (const std::string& f : r.failures) std::fprintf(stderr, "hilum: study failed: %s\n", f.c_str());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::exit(kExitSomeStudiesFailed);  // the outputs are complete; the status says some studies failed
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void register_batch_commands(CommandLine& cl) {
+  auto aa = std::make_shared<AnalyzeArgs>();
+  CLI::App* analyze =
+      cl.add(nullptr, "analyze",
+             "Analyse one CT study: findings.json, candidates.csv, report.pdf and report-sr.dcm "
+             "(DICOM SR, TID 1500) in --out.",
+             [aa] { return run_analyze(*aa); });
+  analyze->add_option("study", aa->inputs, "DICOM folder(s), file(s) or DICOMDIR of one study")->required();
+  analyze->add_option("--out", aa->out, "Output folder (created)")->required()->type_name("DIR");
+  analyze
+      ->add_option("--clinical-text", aa->clinical_text,
+                   "Clinical note (UTF-8 text); default: the study's clinical.txt, <study>.txt or SR text")
+      ->type_name("FILE");
+  analyze->add_option("--series", aa->series, "Series to analyse (UID or UID#k, see `hilum info`)")
+      ->type_name("UID");
+  add_model_options(analyze, aa->models);
+
+  auto ba = std::make_shared<BatchArgs>();
+  CLI::App* batch =
+      cl.add(nullptr, "batch",
+             "Analyse every study of a folder (one subfolder per study) or list file into OUT/<study>/; "
+             "OUT/summary.csv and OUT/candidates.csv for the run. Exit status 3 when some studies "
+             "failed (the others are written).",
+             [ba] { return run_batch_command(*ba); });
+  batch->add_option("--input", ba->input, "Folder of study folders, or a file listing study paths")
+      ->required()
+      ->type_name("DIR|LIST");
+  batch->add_option("--out", ba->out, "Output folder (created; shared by all shards)")
+      ->required()
+      ->type_name("DIR");
+  batch->add_option("--shard", ba->shard, "Run shard I of N (studies i with i % N == I, sorted by name)")
+      ->type_name("I/N");
+  batch->add_flag("--resume", ba->resume, "Skip studies whose output is complete");
+  batch->add_option("--jobs", ba->jobs, "Studies analysed at the same time (default 1)")->type_name("J");
+  batch
+      ->add_option("--clinical-text-name", ba->clinical_text_name,
+                   "Sidecar file name of a study's clinical note (default clinical.txt)")
+      ->type_name("NAME");
+  batch->add_flag("--summary-only", ba->summary_only,
+                  "Only rebuild summary.csv and candidates.csv from the study folders (after all shards)");
+  add_model_options(batch, ba->models);
+}
+
+}  // namespace hilum::cli
+
+#endif  // HILUM_HAVE_IMAGING
