@@ -5,7 +5,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmsr/dsrdoc.h>
+#include <dcmtk/dcmdata/dcsequen.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -54,8 +54,27 @@ std::string clock_text(double seconds) {
   return buf;
 }
 
+// Appends the values of the TEXT content items below `item`, in document order.
+void collect_text_items(DcmItem& item, std::string& text) {
+  DcmSequenceOfItems* content = nullptr;
+  if (item.findAndGetSequence(DCM_ContentSequence, content).bad() || content == nullptr) return;
+  for (unsigned long i = 0; i < content->card(); ++i) {
+    DcmItem* child = content->getItem(i);
+    OFString type, value;
+    child->findAndGetOFString(DCM_ValueType, type);
+    if (type == "TEXT" && child->findAndGetOFStringArray(DCM_TextValue, value).good() && !value.empty()) {
+      if (!text.empty()) text += "\n";
+      text += value.c_str();
+    }
+    collect_text_items(*child, text);
+  }
+}
+
 // Reads the TEXT content items of one DICOM SR file; nullopt when the file is
-// not an SR (or is one Hilum wrote).
+// not an SR (or is one Hilum wrote). The content tree is walked directly rather
+// than through DSRDocument::read, which rejects a whole document for one
+// attribute it finds invalid (real-world SRs often have some) and whose checks
+// depend on process-wide dcmdata settings (a DcmSCP switches input correction off).
 std::optional<std::string> sr_text(const fs::path& file) {
   DcmFileFormat ff;
   if (ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) return std::nullopt;
@@ -69,19 +88,9 @@ std::optional<std::string> sr_text(const fs::path& file) {
   if (manufacturer == "Hilum") return std::nullopt;
   DcmFileFormat full;
   if (full.loadFile(file.c_str()).bad()) return std::nullopt;
-  DSRDocument doc;
-  if (doc.read(*full.getDataset()).bad()) return std::nullopt;
+  (void)full.getDataset()->convertToUTF8();  // as it was when the charset is unknown
   std::string text;
-  DSRDocumentTree& tree = doc.getTree();
-  if (tree.gotoRoot() > 0) {
-    do {
-      const DSRContentItem& item = tree.getCurrentContentItem();
-      if (item.getValueType() == DSRTypes::VT_Text) {
-        if (!text.empty()) text += "\n";
-        text += item.getStringValue().c_str();
-      }
-    } while (tree.iterate() > 0);
-  }
+  collect_text_items(*full.getDataset(), text);
   return text;
 }
 
