@@ -509,9 +509,11 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
   std::vector<BatchStudy> all;
   if (o.source) {
     all = o.source->studies;
-    std::sort(all.begin(), all.end(), [](const BatchStudy& a, const BatchStudy& b) { return a.name < b.name; });
+    std::sort(all.begin(), all.end(),
+              [](const BatchStudy& a, const BatchStudy& b) { return a.name < b.name; });
     for (size_t i = 1; i < all.size(); ++i) {
-      if (all[i].name == all[i - 1].name) return internal_error("two studies are named '" + all[i].name + "'");
+      if (all[i].name == all[i - 1].name)
+        return internal_error("two studies are named '" + all[i].name + "'");
     }
   } else {
     HILUM_ASSIGN_OR_RETURN(all, list_batch_studies(o.input));
@@ -519,7 +521,8 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
   HILUM_RETURN_IF_ERROR(check_output_folder(o.out));
   std::error_code ec;
   BatchOutcome outcome;
-  const std::vector<BatchStudy> mine = o.source ? shard_studies_by_name(all, o.shard) : shard_studies(all, o.shard);
+  const std::vector<BatchStudy> mine =
+      o.source ? shard_studies_by_name(all, o.shard) : shard_studies(all, o.shard);
   outcome.studies = static_cast<int>(mine.size());
   if (o.summary_only || mine.empty()) {
     OutputLock lock(o.out);

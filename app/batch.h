@@ -115,8 +115,8 @@ struct BatchOutcome {
   int succeeded = 0;  // processed now
   int skipped = 0;    // already done (--resume)
   int failed = 0;
-  int stored = 0;        // results delivered now (BatchSource::deliver)
-  int store_failed = 0;  // deliveries that failed (their studies are analysed)
+  int stored = 0;                     // results delivered now (BatchSource::deliver)
+  int store_failed = 0;               // deliveries that failed (their studies are analysed)
   std::vector<std::string> failures;  // "<study>: <message>", store failures included
 };
 

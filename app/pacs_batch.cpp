@@ -75,7 +75,8 @@ struct PacsRun {
 // the study with it would change the findings' notes and so the SR's UID.
 bool earlier_hilum_result(const pacs::ReceivedInstance& instance) {
   const std::string& cls = instance.sop_class_uid;
-  const bool report = cls.rfind("1.2.840.10008.5.1.4.1.1.88.", 0) == 0 || cls == "1.2.840.10008.5.1.4.1.1.104.1";
+  const bool report =
+      cls.rfind("1.2.840.10008.5.1.4.1.1.88.", 0) == 0 || cls == "1.2.840.10008.5.1.4.1.1.104.1";
   if (!report) return false;
   DcmFileFormat file;
   if (file.loadFile(instance.file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) return false;
@@ -111,8 +112,8 @@ Result<fs::path> retrieve(PacsRun& run, const BatchStudy& study, Progress& progr
   };
   if (!got.ok()) return fail(got.error());
   if (got->instances.empty()) {
-    return fail(bad_input("PACS " + run.options.node.address() + " sent no instances of study " +
-                          request.study_uid));
+    return fail(
+        bad_input("PACS " + run.options.node.address() + " sent no instances of study " + request.study_uid));
   }
   for (const pacs::ReceivedInstance& instance : got->instances) {
     if (earlier_hilum_result(instance)) fs::remove(instance.file, ec);
@@ -121,8 +122,9 @@ Result<fs::path> retrieve(PacsRun& run, const BatchStudy& study, Progress& progr
     std::lock_guard<std::mutex> lock(run.folders);
     fs::rename(got->study_dir, dest, ec);
   }
-  if (ec) return fail(internal_error(dest.string() + ": cannot move the retrieved study into place (" +
-                                     ec.message() + ")"));
+  if (ec)
+    return fail(internal_error(dest.string() + ": cannot move the retrieved study into place (" +
+                               ec.message() + ")"));
   fs::remove_all(tmp, ec);
   return dest;
 }
@@ -239,7 +241,8 @@ Result<std::shared_ptr<const BatchSource>> find_pacs_studies(const PacsBatchOpti
                                                              const fs::path& out, Progress& progress) {
   pacs::Query query = options.query;
   query.level = pacs::QueryLevel::kStudy;
-  HILUM_ASSIGN_OR_RETURN(std::vector<pacs::Match> matches, pacs::PacsClient(options.node).find(query, progress));
+  HILUM_ASSIGN_OR_RETURN(std::vector<pacs::Match> matches,
+                         pacs::PacsClient(options.node).find(query, progress));
   auto run = std::make_shared<PacsRun>();
   run->options = options;
   run->inbox = out / ".inbox";
@@ -282,7 +285,8 @@ Result<std::vector<fs::path>> pacs_result_files(const fs::path& study_out) {
   if (!fs::is_regular_file(pdf, ec)) return files;
   HILUM_ASSIGN_OR_RETURN(SrKeys keys, read_sr_keys(sr));
   pacs::EncapsulatedPdfOptions o;
-  HILUM_ASSIGN_OR_RETURN(StudyInfo study, pacs::read_study_identifiers(sr, &o.study_id, &o.referring_physician));
+  HILUM_ASSIGN_OR_RETURN(StudyInfo study,
+                         pacs::read_study_identifiers(sr, &o.study_id, &o.referring_physician));
   o.series_instance_uid = hashed_uid("pdf-series:" + keys.series_uid);
   o.sop_instance_uid = hashed_uid("pdf-instance:" + keys.sop_instance_uid);
   o.content_date = keys.content_date;

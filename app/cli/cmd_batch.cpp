@@ -283,7 +283,8 @@ Status run_batch_command(const BatchArgs& a) {
   }
   std::printf(
       "batch: shard %d/%d: %d studies, %d done now, %d already done, %d failed%s; summary: %s/summary.csv\n",
-      o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, stored.c_str(), a.out.c_str());
+      o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, stored.c_str(),
+      a.out.c_str());
   if (r.failed > 0 || r.store_failed > 0) {
     for (const std::string& f : r.failures) std::fprintf(stderr, "hilum: study failed: %s\n", f.c_str());
     std::fflush(stdout);
@@ -340,8 +341,9 @@ void register_batch_commands(CommandLine& cl) {
   const char* group = "Studies from a PACS (docs/batch.md)";
   CLI::Option* from_pacs =
       batch
-          ->add_flag("--from-pacs", ba->pacs.from_pacs,
-                     "Analyse the studies a PACS query returns (retrieved into OUT/.inbox/), instead of --input")
+          ->add_flag(
+              "--from-pacs", ba->pacs.from_pacs,
+              "Analyse the studies a PACS query returns (retrieved into OUT/.inbox/), instead of --input")
           ->group(group)
           ->excludes(input);
   batch

@@ -194,9 +194,9 @@ class OrthancServer {
       << ", \"Host\": \"127.0.0.1\", \"Port\": " << scp_port_
       << (options_.tls ? ", \"UseDicomTls\": true" : "")
       << (options_.refuse_hilum_stores ? ", \"AllowStore\": false" : "") << "}"
-      << (options_.refuse_hilum_stores
-              ? ", \"seeder\": {\"AET\": " + q(options_.seeder_aet) + ", \"Host\": \"127.0.0.1\", \"Port\": 104}"
-              : std::string())
+      << (options_.refuse_hilum_stores ? ", \"seeder\": {\"AET\": " + q(options_.seeder_aet) +
+                                             ", \"Host\": \"127.0.0.1\", \"Port\": 104}"
+                                       : std::string())
       << "},\n"
       << "  \"DicomAlwaysAllowStore\": " << (options_.refuse_hilum_stores ? "false" : "true") << ",\n"
       << "  \"SaveJobs\": false,\n"

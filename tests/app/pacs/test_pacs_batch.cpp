@@ -31,7 +31,8 @@ using pacs::QueryLevel;
 using test::run_hilum;
 
 std::string config_for(const pacs::Node& n) {
-  return "{\"calling_ae\": \"" + n.calling_ae + "\", \"timeouts\": {\"connect\": 5, \"acse\": 10, \"dimse\": 30}," +
+  return "{\"calling_ae\": \"" + n.calling_ae +
+         "\", \"timeouts\": {\"connect\": 5, \"acse\": 10, \"dimse\": 30}," +
          " \"nodes\": {\"orthanc\": {\"ae_title\": \"" + n.ae_title + "\", \"host\": \"" + n.host +
          "\", \"port\": " + std::to_string(n.port) + ", \"storage_port\": " + std::to_string(n.storage_port) +
          "}}}\n";
@@ -94,8 +95,8 @@ class PacsBatch : public ::testing::Test {
     std::vector<fs::path> files, refused_files;
     for (int seed : {41, 42, 51}) {
       const fs::path study = root / "phantoms" / std::to_string(seed);
-      auto r = run_hilum({"-q", "phantom", "--out", study.string(), "--seed", std::to_string(seed), "--slices",
-                          "30", "--nodules", "2"});
+      auto r = run_hilum({"-q", "phantom", "--out", study.string(), "--seed", std::to_string(seed),
+                          "--slices", "30", "--nodules", "2"});
       if (r.exit_code != 0) {
         error_ = "hilum phantom failed: " + r.err;
         return;
@@ -129,8 +130,8 @@ class PacsBatch : public ::testing::Test {
     for (auto [node, list] : {std::pair{server_->node(), &files}, std::pair{seeder, &refused_files}}) {
       auto stored = PacsClient(node).store(*list, progress);
       if (!stored.ok() || stored->stored != static_cast<int>(list->size())) {
-        error_ = "seeding Orthanc failed: " + (stored.ok() ? std::to_string(stored->failed) + " refused"
-                                                            : stored.error().message());
+        error_ = "seeding Orthanc failed: " +
+                 (stored.ok() ? std::to_string(stored->failed) + " refused" : stored.error().message());
         return;
       }
     }
@@ -278,7 +279,8 @@ TEST_F(PacsBatch, RefusedResultsAreReportedThenStoredOnResumeWithoutAnalysingAga
   const fs::path out = d / "out";
   const fs::path s = out / uid(51);
   // A PACS that does not take Hilum's results: the analysis stays, the store fails.
-  auto r = run_hilum(batch(out, "patient-id=PHANTOM-51", {"--store-results", "--keep-inbox"}, "refusing.json"));
+  auto r =
+      run_hilum(batch(out, "patient-id=PHANTOM-51", {"--store-results", "--keep-inbox"}, "refusing.json"));
   EXPECT_EQ(r.exit_code, 3) << r.err;  // some studies failed
   EXPECT_TRUE(fs::is_regular_file(s / "findings.json"));
   EXPECT_TRUE(fs::is_regular_file(s / "done.json"));
@@ -292,7 +294,8 @@ TEST_F(PacsBatch, RefusedResultsAreReportedThenStoredOnResumeWithoutAnalysingAga
   EXPECT_EQ(r.err.find("PHANTOM"), std::string::npos) << r.err;
   EXPECT_TRUE(instances_in_pacs(uid(51), "DOC", refusing_).empty());
   size_t kept = 0;  // --keep-inbox: the retrieved slices stay
-  for (const auto& e : fs::recursive_directory_iterator(out / ".inbox" / uid(51))) kept += e.is_regular_file();
+  for (const auto& e : fs::recursive_directory_iterator(out / ".inbox" / uid(51)))
+    kept += e.is_regular_file();
   EXPECT_EQ(kept, 30u);
 
   // --resume --store-results stores again without retrieving or analysing: still refused there...
@@ -339,8 +342,9 @@ TEST_F(PacsBatch, AQueryThatMatchesNothingIsAnEmptyRun) {
 // ---- without a PACS ----
 
 TEST(PacsBatchQuery, ParsesKeysLikePacsFind) {
-  auto q = parse_pacs_query(" patient-id = LUNG* ,date=20260101-20261231,modality=CT,accession=A1,"
-                            "description=CT?CHEST,patient-name=DOE^*,study-uid=1.2.3");
+  auto q = parse_pacs_query(
+      " patient-id = LUNG* ,date=20260101-20261231,modality=CT,accession=A1,"
+      "description=CT?CHEST,patient-name=DOE^*,study-uid=1.2.3");
   ASSERT_TRUE(q.ok()) << q.error().message();
   EXPECT_EQ(q->level, QueryLevel::kStudy);
   EXPECT_EQ(q->patient_id, "LUNG*");
@@ -370,7 +374,8 @@ TEST(PacsBatchQuery, BadQueriesNameTheProblemButNotTheValues) {
     auto q = parse_pacs_query(c.query);
     ASSERT_FALSE(q.ok()) << c.query;
     EXPECT_EQ(q.error().kind(), ErrorKind::kBadInput) << c.query;
-    EXPECT_NE(q.error().message().find(c.expected), std::string::npos) << c.query << ": " << q.error().message();
+    EXPECT_NE(q.error().message().find(c.expected), std::string::npos)
+        << c.query << ": " << q.error().message();
     EXPECT_EQ(q.error().message().find("PHANTOM"), std::string::npos) << q.error().message();
   }
 }
@@ -389,8 +394,9 @@ TEST(PacsBatchQuery, StudyFolderNamesAreUidsOrHashes) {
 TEST(PacsBatchQuery, CommandLineErrorsExit2AndLeaveNoOutput) {
   test::ScratchDir d;
   const fs::path out = d / "out";
-  std::ofstream(d / "pacs.json") << "{\"nodes\": {\"p\": {\"ae_title\": \"X\", \"host\": \"127.0.0.1\", \"port\": " +
-                                        std::to_string(test::free_tcp_port()) + "}}}";
+  std::ofstream(d / "pacs.json")
+      << "{\"nodes\": {\"p\": {\"ae_title\": \"X\", \"host\": \"127.0.0.1\", \"port\": " +
+             std::to_string(test::free_tcp_port()) + "}}}";
   const std::string config = (d / "pacs.json").string();
   struct Case {
     std::vector<std::string> args;
@@ -406,7 +412,8 @@ TEST(PacsBatchQuery, CommandLineErrorsExit2AndLeaveNoOutput) {
            {{"--query", "modality=CT"}, "--from-pacs"},
            {{"--from-pacs", "--input", d.path().string(), "--pacs-config", config, "--query", "modality=CT"},
             "--input"},
-           {{"--from-pacs", "--pacs-config", config, "--query", "modality=CT", "--retrieve", "fetch"}, "fetch"},
+           {{"--from-pacs", "--pacs-config", config, "--query", "modality=CT", "--retrieve", "fetch"},
+            "fetch"},
        }) {
     std::vector<std::string> args = {"batch", "--out", out.string(), "--model-bundle", d.path().string()};
     args.insert(args.end(), c.args.begin(), c.args.end());
@@ -421,8 +428,9 @@ TEST(PacsBatchQuery, UnreachablePacsExits1AndLeavesNoOutput) {
   test::ScratchDir d;
   const fs::path out = d / "out";
   const uint16_t port = test::free_tcp_port();  // nothing listens there
-  std::ofstream(d / "pacs.json") << "{\"nodes\": {\"p\": {\"ae_title\": \"X\", \"host\": \"127.0.0.1\", \"port\": " +
-                                        std::to_string(port) + "}}}";
+  std::ofstream(d / "pacs.json")
+      << "{\"nodes\": {\"p\": {\"ae_title\": \"X\", \"host\": \"127.0.0.1\", \"port\": " +
+             std::to_string(port) + "}}}";
   auto r = run_hilum({"batch", "--from-pacs", "--pacs-config", (d / "pacs.json").string(), "--query",
                       "modality=CT", "--out", out.string(), "--model-bundle", d.path().string()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
