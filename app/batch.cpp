@@ -5,7 +5,7 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmsr/dsrdoc.h>
+#include <dcmtk/dcmdata/dcsequen.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -54,8 +54,27 @@ std::string clock_text(double seconds) {
   return buf;
 }
 
+// Appends the values of the TEXT content items below `item`, in document order.
+void collect_text_items(DcmItem& item, std::string& text) {
+  DcmSequenceOfItems* content = nullptr;
+  if (item.findAndGetSequence(DCM_ContentSequence, content).bad() || content == nullptr) return;
+  for (unsigned long i = 0; i < content->card(); ++i) {
+    DcmItem* child = content->getItem(i);
+    OFString type, value;
+    child->findAndGetOFString(DCM_ValueType, type);
+    if (type == "TEXT" && child->findAndGetOFStringArray(DCM_TextValue, value).good() && !value.empty()) {
+      if (!text.empty()) text += "\n";
+      text += value.c_str();
+    }
+    collect_text_items(*child, text);
+  }
+}
+
 // Reads the TEXT content items of one DICOM SR file; nullopt when the file is
-// not an SR (or is one Hilum wrote).
+// not an SR (or is one Hilum wrote). The content tree is walked directly rather
+// than through DSRDocument::read, which rejects a whole document for one
+// attribute it finds invalid (real-world SRs often have some) and whose checks
+// depend on process-wide dcmdata settings (a DcmSCP switches input correction off).
 std::optional<std::string> sr_text(const fs::path& file) {
   DcmFileFormat ff;
   if (ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) return std::nullopt;
@@ -69,19 +88,9 @@ std::optional<std::string> sr_text(const fs::path& file) {
   if (manufacturer == "Hilum") return std::nullopt;
   DcmFileFormat full;
   if (full.loadFile(file.c_str()).bad()) return std::nullopt;
-  DSRDocument doc;
-  if (doc.read(*full.getDataset()).bad()) return std::nullopt;
+  (void)full.getDataset()->convertToUTF8();  // as it was when the charset is unknown
   std::string text;
-  DSRDocumentTree& tree = doc.getTree();
-  if (tree.gotoRoot() > 0) {
-    do {
-      const DSRContentItem& item = tree.getCurrentContentItem();
-      if (item.getValueType() == DSRTypes::VT_Text) {
-        if (!text.empty()) text += "\n";
-        text += item.getStringValue().c_str();
-      }
-    } while (tree.iterate() > 0);
-  }
+  collect_text_items(*full.getDataset(), text);
   return text;
 }
 
@@ -96,12 +105,16 @@ class StudyProgress final : public Progress {
   Progress& parent_;
 };
 
+enum class Stored { kNotAsked, kYes, kFailed };
+
 struct StudyResult {
   bool ok = false;
   bool cancelled = false;
   std::string message;
   int findings = 0;
   std::string lung_rads;
+  Stored stored = Stored::kNotAsked;
+  std::string store_message;
 };
 
 Status write_json(const fs::path& path, const nlohmann::ordered_json& j) {
@@ -133,7 +146,19 @@ Status publish(const fs::path& tmp, const fs::path& dest) {
   return Status::Ok();
 }
 
-StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const StudyAnalyzer& analyzer,
+// Whether OUT/<study>/stored.json records a successful delivery.
+bool delivered(const fs::path& study_out) {
+  std::error_code ec;
+  if (!fs::is_regular_file(study_out / "stored.json", ec)) return false;
+  auto text = read_file(study_out / "stored.json");
+  if (!text.ok()) return false;
+  const auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.value("stored", "") == "yes";
+}
+
+// Analyses one study into OUT/<study>/ (fetching it first when the source
+// says how), or records its failure there.
+StudyResult analyse_study(const BatchStudy& study, const BatchOptions& o, const StudyAnalyzer& analyzer,
                           const ImpressionDrafter* drafter, int decode_threads, Progress& progress) {
   StudyResult r;
   remove_partials(o.out, study.name);
@@ -146,14 +171,29 @@ StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const 
     r.message = tmp.string() + ": cannot create (" + ec.message() + ")";
     return r;
   }
+  StudyProgress sp(progress);
+  const BatchSource* source = o.source.get();
+  bool fetched = false;
+  const char* stage = "analysis";
   auto run = [&]() -> Status {
-    if (!fs::exists(study.path, ec)) return bad_input(study.path.string() + ": no such study folder or file");
-    HILUM_ASSIGN_OR_RETURN(std::string note, find_clinical_text(study.path, o.clinical_text_name));
+    fs::path input = study.path;
+    if (source && source->fetch) {
+      stage = "retrieve";
+      auto got = source->fetch(study, sp);
+      if (!got.ok()) {
+        if (got.error().kind() == ErrorKind::kCancelled) return got.error();
+        return Error(got.error().kind(), "retrieve: " + got.error().message());
+      }
+      input = *got;
+      fetched = true;
+      stage = "analysis";
+    }
+    if (!fs::exists(input, ec)) return bad_input(input.string() + ": no such study folder or file");
+    HILUM_ASSIGN_OR_RETURN(std::string note, find_clinical_text(input, o.clinical_text_name));
     AnalyzeRequest request;
-    request.inputs = {study.path};
+    request.inputs = {input};
     request.clinical_text = note;
     request.threads = decode_threads;
-    StudyProgress sp(progress);
     HILUM_ASSIGN_OR_RETURN(StudyAnalysis analysis, analyzer(request, sp));
     const Narrative narrative = write_impression(analysis.findings, drafter, &sp);
     if (progress.cancelled()) return cancelled_error();
@@ -176,6 +216,7 @@ StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const 
     return Status::Ok();
   };
   const Status s = run();
+  if (fetched && source->release) source->release(study, s.ok());
   if (s.ok()) {
     const Status moved = publish(tmp, dest);
     r.ok = moved.ok();
@@ -194,12 +235,64 @@ StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const 
   nlohmann::ordered_json failed;
   failed["study"] = study.name;
   failed["status"] = "failed";
+  failed["stage"] = stage;
   failed["error"] = s.error().kind() == ErrorKind::kBadInput || s.error().kind() == ErrorKind::kUnsupported
                         ? "bad input"
                         : "internal";
   failed["message"] = r.message;
   if (write_json(tmp / "failed.json", failed).ok()) (void)publish(tmp, dest);
   fs::remove_all(tmp, ec);
+  return r;
+}
+
+// Sends the study's finished outputs on and records the outcome in stored.json.
+void deliver_study(const BatchStudy& study, const BatchOptions& o, Progress& progress, StudyResult& r) {
+  const fs::path dest = o.out / study.name;
+  StudyProgress sp(progress);
+  auto sent = o.source->deliver(study, dest, sp);
+  if (!sent.ok() && sent.error().kind() == ErrorKind::kCancelled) {
+    r.cancelled = true;
+    r.message = "cancelled";
+    return;
+  }
+  nlohmann::ordered_json record;
+  record["study"] = study.name;
+  if (sent.ok()) {
+    record["stored"] = "yes";
+    record["destination"] = sent->destination;
+    record["files"] = sent->files;
+    r.stored = Stored::kYes;
+  } else {
+    record["stored"] = "failed";
+    record["message"] = "store: " + sent.error().message();
+    r.stored = Stored::kFailed;
+    r.store_message = record["message"].get<std::string>();
+  }
+  const Status written = write_json(dest / "stored.json", record);
+  if (!written.ok() && r.stored == Stored::kYes) {
+    r.stored = Stored::kFailed;  // stored, but not recorded: the next --resume stores again
+    r.store_message = "store: " + written.error().message();
+  }
+}
+
+StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const StudyAnalyzer& analyzer,
+                          const ImpressionDrafter* drafter, int decode_threads, bool deliver_only,
+                          Progress& progress) {
+  StudyResult r;
+  if (deliver_only) {
+    // Analysed by an earlier run (--resume): its done.json says what was found.
+    r.ok = true;
+    if (auto text = read_file(o.out / study.name / "done.json"); text.ok()) {
+      const auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (j.is_object()) {
+        r.findings = j.value("findings", 0);
+        r.lung_rads = j.value("lung_rads", "");
+      }
+    }
+  } else {
+    r = analyse_study(study, o, analyzer, drafter, decode_threads, progress);
+  }
+  if (r.ok && o.source && o.source->deliver) deliver_study(study, o, progress, r);
   return r;
 }
 
@@ -294,6 +387,16 @@ std::vector<BatchStudy> shard_studies(const std::vector<BatchStudy>& studies, co
   return out;
 }
 
+std::vector<BatchStudy> shard_studies_by_name(const std::vector<BatchStudy>& studies, const Shard& shard) {
+  std::vector<BatchStudy> out;
+  for (const BatchStudy& s : studies) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s.name) h = (h ^ c) * 0x100000001b3ull;
+    if (static_cast<int>(h % static_cast<uint64_t>(shard.count)) == shard.index) out.push_back(s);
+  }
+  return out;
+}
+
 Result<std::string> find_clinical_text(const fs::path& study, const std::string& sidecar_name) {
   std::error_code ec;
   std::vector<fs::path> sidecars;
@@ -339,11 +442,11 @@ Status write_batch_summary(const fs::path& out, const std::vector<BatchStudy>& s
     if (f.rfind("summary.csv.tmp-", 0) == 0 || f.rfind("candidates.csv.tmp-", 0) == 0)
       fs::remove(e.path(), ec);
   }
-  std::string summary = "study,status,findings,lung_rads,impression,series_uid,message\n";
+  std::string summary = "study,status,findings,lung_rads,impression,series_uid,stored,message\n";
   std::string candidates = "seriesuid,coordX,coordY,coordZ,probability\n";
   for (const BatchStudy& s : studies) {
     const fs::path dir = out / s.name;
-    std::string status = "pending", findings, lung_rads, impression, series, message;
+    std::string status = "pending", findings, lung_rads, impression, series, stored, message;
     if (fs::is_regular_file(dir / "done.json", ec)) {
       try {
         HILUM_ASSIGN_OR_RETURN(std::string text, read_file(dir / "done.json"));
@@ -359,6 +462,15 @@ Status write_batch_summary(const fs::path& out, const std::vector<BatchStudy>& s
       HILUM_ASSIGN_OR_RETURN(std::string rows, read_file(dir / "candidates.csv"));
       const size_t eol = rows.find('\n');
       if (eol != std::string::npos) candidates += rows.substr(eol + 1);
+      if (fs::is_regular_file(dir / "stored.json", ec)) {
+        auto text = read_file(dir / "stored.json");
+        const auto j = text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+        stored = j.is_object() ? j.value("stored", "") : "";
+        if (stored != "yes") {
+          stored = "failed";
+          message = j.is_object() ? j.value("message", "") : "stored.json is malformed";
+        }
+      }
     } else if (fs::is_regular_file(dir / "failed.json", ec)) {
       status = "failed";
       try {
@@ -369,7 +481,7 @@ Status write_batch_summary(const fs::path& out, const std::vector<BatchStudy>& s
       }
     }
     summary += csv_field(s.name) + "," + status + "," + findings + "," + lung_rads + "," + impression + "," +
-               csv_field(series) + "," + csv_field(message) + "\n";
+               csv_field(series) + "," + stored + "," + csv_field(message) + "\n";
   }
   HILUM_RETURN_IF_ERROR(write_file_atomic(out / "candidates.csv", candidates));
   return write_file_atomic(out / "summary.csv", summary);
@@ -394,29 +506,51 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
   if (o.shard.count < 1 || o.shard.index < 0 || o.shard.index >= o.shard.count) {
     return bad_input("--shard must be I/N with 0 <= I < N");
   }
-  HILUM_ASSIGN_OR_RETURN(std::vector<BatchStudy> all, list_batch_studies(o.input));
+  std::vector<BatchStudy> all;
+  if (o.source) {
+    all = o.source->studies;
+    std::sort(all.begin(), all.end(),
+              [](const BatchStudy& a, const BatchStudy& b) { return a.name < b.name; });
+    for (size_t i = 1; i < all.size(); ++i) {
+      if (all[i].name == all[i - 1].name)
+        return internal_error("two studies are named '" + all[i].name + "'");
+    }
+  } else {
+    HILUM_ASSIGN_OR_RETURN(all, list_batch_studies(o.input));
+  }
   HILUM_RETURN_IF_ERROR(check_output_folder(o.out));
   std::error_code ec;
   BatchOutcome outcome;
-  const std::vector<BatchStudy> mine = shard_studies(all, o.shard);
+  const std::vector<BatchStudy> mine =
+      o.source ? shard_studies_by_name(all, o.shard) : shard_studies(all, o.shard);
   outcome.studies = static_cast<int>(mine.size());
-  if (o.summary_only) {
+  if (o.summary_only || mine.empty()) {
     OutputLock lock(o.out);
     HILUM_RETURN_IF_ERROR(write_batch_summary(o.out, all));
     return outcome;
   }
 
+  // Studies to analyse, and (--resume) finished ones whose results still go somewhere.
   std::vector<BatchStudy> todo;
+  std::vector<bool> deliver_only;
+  const bool delivering = o.source && o.source->deliver;
   for (const BatchStudy& s : mine) {
     if (o.resume && fs::is_regular_file(o.out / s.name / "done.json", ec)) {
       ++outcome.skipped;
+      if (delivering && !delivered(o.out / s.name)) {
+        todo.push_back(s);
+        deliver_only.push_back(true);
+      }
     } else {
       todo.push_back(s);
+      deliver_only.push_back(false);
     }
   }
   if (log && outcome.skipped > 0) {
+    const long to_store = std::count(deliver_only.begin(), deliver_only.end(), true);
     log("batch: " + std::to_string(outcome.skipped) + " of " + std::to_string(mine.size()) +
-        " studies already done (--resume)");
+        " studies already done (--resume)" +
+        (to_store > 0 ? "; storing the results of " + std::to_string(to_store) + " of them" : std::string()));
   }
   const int jobs = std::max(1, std::min<int>(o.jobs, static_cast<int>(todo.size())));
   const int decode_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / jobs);
@@ -431,7 +565,8 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
       const size_t i = next.fetch_add(1);
       if (i >= todo.size()) return;
       const auto t0 = std::chrono::steady_clock::now();
-      const StudyResult r = process_study(todo[i], o, analyzer, drafter, decode_threads, progress);
+      const StudyResult r =
+          process_study(todo[i], o, analyzer, drafter, decode_threads, deliver_only[i], progress);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::lock_guard<std::mutex> lock(mu);
       if (r.cancelled) {
@@ -439,11 +574,16 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
         return;
       }
       ++finished;
-      if (r.ok) {
-        ++outcome.succeeded;
-      } else {
+      if (!r.ok) {
         ++outcome.failed;
         outcome.failures.push_back(todo[i].name + ": " + r.message);
+      } else if (!deliver_only[i]) {
+        ++outcome.succeeded;
+      }
+      if (r.stored == Stored::kYes) ++outcome.stored;
+      if (r.stored == Stored::kFailed) {
+        ++outcome.store_failed;
+        outcome.failures.push_back(todo[i].name + ": " + r.store_message);
       }
       progress.report(static_cast<double>(finished) / todo.size(), "batch");
       if (log) {
@@ -454,9 +594,15 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
         std::snprintf(t, sizeof t, "%.1f s", secs);
         std::string line = "batch: [" + std::to_string(finished) + "/" + std::to_string(todo.size()) + "] " +
                            todo[i].name + ": ";
-        line += r.ok ? "ok, " + std::to_string(r.findings) + " finding" + (r.findings == 1 ? "" : "s") +
-                           ", Lung-RADS " + r.lung_rads
-                     : "FAILED: " + r.message;
+        if (!r.ok) {
+          line += "FAILED: " + r.message;
+        } else {
+          line += deliver_only[i] ? std::string("analysed earlier, ") : std::string("ok, ");
+          line += std::to_string(r.findings) + " finding" + (r.findings == 1 ? "" : "s") + ", Lung-RADS " +
+                  r.lung_rads;
+          if (r.stored == Stored::kYes) line += "; results stored";
+          if (r.stored == Stored::kFailed) line += "; STORE FAILED: " + r.store_message;
+        }
         line += " (" + std::string(t) + ")";
         if (finished < todo.size()) line += "; ETA " + clock_text(eta);
         log(line);

@@ -10,7 +10,8 @@
 // Output (the contract `hilum eval batch` reads, docs/evaluation.md):
 //   OUT/<study>/findings.json, candidates.csv, report.pdf, report-sr.dcm, done.json
 //   OUT/<study>/failed.json     instead, when the study failed (the message; no PHI)
-//   OUT/summary.csv             study,status,findings,lung_rads,impression,series_uid,message
+//   OUT/<study>/stored.json     when a BatchSource delivered the results (or failed to)
+//   OUT/summary.csv             study,status,findings,lung_rads,impression,series_uid,stored,message
 //   OUT/candidates.csv          every study's candidates (LUNA16), in study order
 // A study is built in OUT/.partial-<study>.<pid>/ and renamed into place;
 // done.json is its last file. --resume skips studies with done.json. The two
@@ -56,14 +57,51 @@ Status check_output_folder(const std::filesystem::path& out);
 // Positions i % count == index of the sorted list.
 std::vector<BatchStudy> shard_studies(const std::vector<BatchStudy>& studies, const Shard& shard);
 
+// The studies whose name hashes (64-bit FNV-1a) to shard.index modulo
+// shard.count: a study's shard does not depend on the rest of the list.
+std::vector<BatchStudy> shard_studies_by_name(const std::vector<BatchStudy>& studies, const Shard& shard);
+
 // The clinical text of a study: <study>/<sidecar_name>, else <study>.txt beside
 // the study folder, else the TEXT content items of a DICOM SR in the study
 // (not one written by Hilum), else empty. kBadInput for a sidecar that is not
 // UTF-8 text.
 Result<std::string> find_clinical_text(const std::filesystem::path& study, const std::string& sidecar_name);
 
+// Where the results of a study went, as a BatchSource's deliver() reports it.
+struct Delivery {
+  std::string destination;         // e.g. "ORTHANC@pacs:4242" (no patient data)
+  std::vector<std::string> files;  // the files sent, named relative to OUT/<study>/
+};
+
+// Studies that are not folders on disk yet, and a place their results go next
+// (`hilum batch --from-pacs`, app/pacs_batch.h). Each hook may be empty; hooks
+// run on the worker thread of the study and must be safe to call from several
+// at once.
+//
+// A run with a source shards by a hash of the study name (not by position), so
+// that shards agree on who does what even when their lists differ a little
+// (a PACS that gains a study between the shards' queries).
+struct BatchSource {
+  std::vector<BatchStudy> studies;  // the run's studies; names unique
+
+  // Makes the study's images available and returns the folder to analyse. An
+  // error fails the study, recorded as "retrieve: <message>".
+  std::function<Result<std::filesystem::path>(const BatchStudy& study, Progress& progress)> fetch;
+  // After the analysis of a fetched study (`analysed`: whether it succeeded).
+  std::function<void(const BatchStudy& study, bool analysed)> release;
+  // Sends a finished study's outputs (the folder OUT/<study>/) on. The outcome
+  // is recorded in OUT/<study>/stored.json and the `stored` column of
+  // summary.csv; an error is "store: <message>" and counts as a failure, but
+  // the study's outputs stay. With --resume, a finished study whose results
+  // were not delivered yet is delivered without being analysed again.
+  std::function<Result<Delivery>(const BatchStudy& study, const std::filesystem::path& study_out,
+                                 Progress& progress)>
+      deliver;
+};
+
 struct BatchOptions {
-  std::filesystem::path input;
+  std::filesystem::path input;  // ignored when `source` is set
+  std::shared_ptr<const BatchSource> source;
   std::filesystem::path out;
   Shard shard;
   bool resume = false;
@@ -77,7 +115,9 @@ struct BatchOutcome {
   int succeeded = 0;  // processed now
   int skipped = 0;    // already done (--resume)
   int failed = 0;
-  std::vector<std::string> failures;  // "<study>: <message>"
+  int stored = 0;                     // results delivered now (BatchSource::deliver)
+  int store_failed = 0;               // deliveries that failed (their studies are analysed)
+  std::vector<std::string> failures;  // "<study>: <message>", store failures included
 };
 
 // Progress lines ("[3/8] study ok ... ETA 0:21") go to `log` when set.
@@ -85,7 +125,8 @@ using BatchLog = std::function<void(const std::string& line)>;
 
 // Runs the batch. Errors (kBadInput) only for the run as a whole: unreadable
 // input, an output folder that cannot be created or written. A study that
-// fails is recorded (failed.json, summary.csv) and the batch goes on.
+// fails is recorded (failed.json, summary.csv) and the batch goes on. A source
+// with no studies is a run with nothing to do (empty tables), not an error.
 Result<BatchOutcome> run_batch(const BatchOptions& options, const StudyAnalyzer& analyzer,
                                const ImpressionDrafter* drafter, Progress& progress,
                                const BatchLog& log = nullptr);

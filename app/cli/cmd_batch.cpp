@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "app/analyze.h"
@@ -17,6 +18,10 @@
 #include "model/tokenizer.h"
 #if HILUM_HAVE_REPORT_PDF
 #include "app/pdf/report_pdf_qt.h"
+#endif
+#if HILUM_HAVE_PACS
+#include "app/pacs/pacs_config.h"
+#include "app/pacs_batch.h"
 #endif
 
 namespace hilum::cli {
@@ -159,12 +164,48 @@ Status analyze_into(const AnalyzeArgs& a, const std::string& note) {
 
 // ---- batch -----------------------------------------------------------------
 
+// `hilum batch --from-pacs`: where the studies come from and where results go.
+struct PacsArgs {
+  bool from_pacs = false, store_results = false, keep_inbox = false;
+  std::string query, config, node, retrieve = "get";
+};
+
 struct BatchArgs {
   std::string input, out, shard = "0/1", clinical_text_name = "clinical.txt";
   bool resume = false, summary_only = false;
   int jobs = 1;
   ModelArgs models;
+  PacsArgs pacs;
 };
+
+#if HILUM_HAVE_PACS
+Result<pacs::Node> batch_pacs_node(const PacsArgs& p) {
+  const std::optional<fs::path> path = p.config.empty() ? pacs::default_config_path() : fs::path(p.config);
+  if (!path) {
+    return bad_input(
+        "--from-pacs needs a PACS configuration: --pacs-config FILE, $HILUM_PACS_CONFIG or "
+        "~/.config/hilum/pacs.json (docs/pacs.md)");
+  }
+  HILUM_ASSIGN_OR_RETURN(pacs::Config config, pacs::load_config(*path));
+  HILUM_ASSIGN_OR_RETURN(pacs::Node node, config.node(p.node));
+  HILUM_RETURN_IF_ERROR(pacs::validate_node(node, "PACS node " + node.name));
+  return node;
+}
+
+// The PACS options, checked before anything touches the network or the disk.
+Result<PacsBatchOptions> pacs_batch_options(const PacsArgs& p) {
+  PacsBatchOptions po;
+  if (p.query.empty()) {
+    return bad_input("--from-pacs needs --query KEY=VALUE,... (keys: " + pacs_query_keys() + ")");
+  }
+  HILUM_ASSIGN_OR_RETURN(po.query, parse_pacs_query(p.query));
+  HILUM_ASSIGN_OR_RETURN(po.node, batch_pacs_node(p));
+  po.retrieve = p.retrieve == "move" ? RetrieveMethod::kMove : RetrieveMethod::kGet;
+  po.store_results = p.store_results;
+  po.keep_inbox = p.keep_inbox;
+  return po;
+}
+#endif
 
 Status run_batch_command(const BatchArgs& a) {
   BatchOptions o;
@@ -174,21 +215,53 @@ Status run_batch_command(const BatchArgs& a) {
     return bad_input("--clinical-text-name must be a file name, not a path (got '" + a.clinical_text_name +
                      "')");
   }
+  if (a.input.empty() && !a.pacs.from_pacs) {
+    return bad_input("give the studies: --input DIR|LIST, or --from-pacs --query KEY=VALUE,...");
+  }
   o.input = a.input;
   o.out = a.out;
   o.resume = a.resume;
   o.jobs = a.jobs;
   o.clinical_text_name = a.clinical_text_name;
   o.summary_only = a.summary_only;
-  // Cheap checks before the models load.
-  if (auto studies = list_batch_studies(o.input); !studies.ok()) return studies.error();
+  // Cheap checks before the network and the models.
+#if HILUM_HAVE_PACS
+  std::optional<PacsBatchOptions> pacs_options;
+  if (a.pacs.from_pacs) {
+    HILUM_ASSIGN_OR_RETURN(pacs_options, pacs_batch_options(a.pacs));
+  }
+#endif
+  if (!a.pacs.from_pacs) {
+    if (auto studies = list_batch_studies(o.input); !studies.ok()) return studies.error();
+  }
   if (auto dir = bundle_dir(a.models); !o.summary_only && !dir.ok()) return dir.error();
+  TerminalProgress& progress = process_progress();
+  progress.set_enabled(false);  // per-study lines instead of a bar
+  const bool quiet = log_level() >= LogLevel::kError;
+  auto log = [quiet](const std::string& line) {
+    if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
+  };
+  bool nothing_to_analyse = false;
+#if HILUM_HAVE_PACS
+  if (pacs_options) {
+    HILUM_ASSIGN_OR_RETURN(o.source, find_pacs_studies(*pacs_options, o.out, progress));
+    const size_t n = o.source->studies.size();
+    if (n == 0) {
+      std::printf("batch: the query matched no study on %s; nothing to do\n",
+                  pacs_options->node.address().c_str());
+    } else {
+      log("batch: the query matched " + std::to_string(n) + " stud" + (n == 1 ? "y" : "ies") + " on " +
+          pacs_options->node.address());
+    }
+    nothing_to_analyse = shard_studies_by_name(o.source->studies, o.shard).empty();
+  }
+#endif
   std::error_code ec;
   const bool out_existed = fs::exists(o.out, ec);
   HILUM_RETURN_IF_ERROR(check_output_folder(o.out));
   LoadedModels models;
   StudyAnalyzer analyzer;
-  if (!o.summary_only) {
+  if (!o.summary_only && !nothing_to_analyse) {
     auto loaded = load_models(a.models);
     if (!loaded.ok()) {
       if (!out_existed && fs::is_empty(o.out, ec)) fs::remove(o.out, ec);  // leave nothing behind
@@ -198,21 +271,21 @@ Status run_batch_command(const BatchArgs& a) {
     HILUM_RETURN_IF_ERROR(install_pdf());
     analyzer = bundle_analyzer(models.bundle);
   }
-  TerminalProgress& progress = process_progress();
-  progress.set_enabled(false);  // per-study lines instead of a bar
-  const bool quiet = log_level() >= LogLevel::kError;
-  auto log = [quiet](const std::string& line) {
-    if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
-  };
   HILUM_ASSIGN_OR_RETURN(BatchOutcome r, run_batch(o, analyzer, models.drafter.get(), progress, log));
   if (o.summary_only) {
     std::printf("batch: rebuilt %s/summary.csv and candidates.csv\n", a.out.c_str());
     return Status::Ok();
   }
+  std::string stored;
+  if (a.pacs.store_results) {
+    stored = ", " + std::to_string(r.stored) + " stored" +
+             (r.store_failed ? " (" + std::to_string(r.store_failed) + " store failed)" : std::string());
+  }
   std::printf(
-      "batch: shard %d/%d: %d studies, %d done now, %d already done, %d failed; summary: %s/summary.csv\n",
-      o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, a.out.c_str());
-  if (r.failed > 0) {
+      "batch: shard %d/%d: %d studies, %d done now, %d already done, %d failed%s; summary: %s/summary.csv\n",
+      o.shard.index, o.shard.count, r.studies, r.succeeded, r.skipped, r.failed, stored.c_str(),
+      a.out.c_str());
+  if (r.failed > 0 || r.store_failed > 0) {
     for (const std::string& f : r.failures) std::fprintf(stderr, "hilum: study failed: %s\n", f.c_str());
     std::fflush(stdout);
     std::fflush(stderr);
@@ -243,13 +316,13 @@ void register_batch_commands(CommandLine& cl) {
   auto ba = std::make_shared<BatchArgs>();
   CLI::App* batch =
       cl.add(nullptr, "batch",
-             "Analyse every study of a folder (one subfolder per study) or list file into OUT/<study>/; "
-             "OUT/summary.csv and OUT/candidates.csv for the run. Exit status 3 when some studies "
-             "failed (the others are written).",
+             "Analyse every study of a folder (one subfolder per study), a list file or a PACS query into "
+             "OUT/<study>/; OUT/summary.csv and OUT/candidates.csv for the run. Exit status 3 when some "
+             "studies failed (the others are written).",
              [ba] { return run_batch_command(*ba); });
-  batch->add_option("--input", ba->input, "Folder of study folders, or a file listing study paths")
-      ->required()
-      ->type_name("DIR|LIST");
+  CLI::Option* input =
+      batch->add_option("--input", ba->input, "Folder of study folders, or a file listing study paths")
+          ->type_name("DIR|LIST");
   batch->add_option("--out", ba->out, "Output folder (created; shared by all shards)")
       ->required()
       ->type_name("DIR");
@@ -264,6 +337,52 @@ void register_batch_commands(CommandLine& cl) {
   batch->add_flag("--summary-only", ba->summary_only,
                   "Only rebuild summary.csv and candidates.csv from the study folders (after all shards)");
   add_model_options(batch, ba->models);
+#if HILUM_HAVE_PACS
+  const char* group = "Studies from a PACS (docs/batch.md)";
+  CLI::Option* from_pacs =
+      batch
+          ->add_flag(
+              "--from-pacs", ba->pacs.from_pacs,
+              "Analyse the studies a PACS query returns (retrieved into OUT/.inbox/), instead of --input")
+          ->group(group)
+          ->excludes(input);
+  batch
+      ->add_option("--query", ba->pacs.query,
+                   "Study-level C-FIND keys, comma-separated key=value pairs: " + pacs_query_keys() +
+                       " (e.g. \"patient-id=LUNG*,date=20260101-20261231,modality=CT\")")
+      ->type_name("QUERY")
+      ->group(group)
+      ->needs(from_pacs);
+  batch
+      ->add_option("--pacs-config", ba->pacs.config,
+                   "PACS configuration (pacs.json; default: $HILUM_PACS_CONFIG or ~/.config/hilum/pacs.json)")
+      ->type_name("FILE")
+      ->group(group)
+      ->needs(from_pacs);
+  batch->add_option("--node", ba->pacs.node, "Node of the PACS configuration (default: its default node)")
+      ->type_name("NAME")
+      ->group(group)
+      ->needs(from_pacs);
+  batch
+      ->add_option("--retrieve", ba->pacs.retrieve,
+                   "get (C-GET, default) or move (C-MOVE to Hilum's storage SCP on the node's storage_port)")
+      ->check(CLI::IsMember({"get", "move"}))
+      ->type_name("get|move")
+      ->group(group)
+      ->needs(from_pacs);
+  batch
+      ->add_flag("--store-results", ba->pacs.store_results,
+                 "Store each study's report-sr.dcm and report.pdf (as encapsulated PDF) back in the PACS")
+      ->group(group)
+      ->needs(from_pacs);
+  batch
+      ->add_flag("--keep-inbox", ba->pacs.keep_inbox,
+                 "Keep the retrieved images in OUT/.inbox/ after a study is analysed")
+      ->group(group)
+      ->needs(from_pacs);
+#else
+  (void)input;
+#endif
 }
 
 }  // namespace hilum::cli

@@ -90,6 +90,28 @@ void wake_listener(uint16_t port) {
   ::close(fd);
 }
 
+// DcmSCP switches dcmdata's automatic input correction off for the whole
+// process when it starts listening ("we want to see the real data") and never
+// back on; afterwards, values read from files keep their padding and some
+// DCMTK checks fail (DSRDocument::read refuses odd-length UIDs). The setting is
+// restored when the last running listener stops.
+class InputCorrection {
+ public:
+  static void listener_started() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (listeners_++ == 0) saved_ = dcmEnableAutomaticInputDataCorrection.get();
+  }
+  static void listener_stopped() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--listeners_ == 0) dcmEnableAutomaticInputDataCorrection.set(saved_);
+  }
+
+ private:
+  static inline std::mutex mutex_;
+  static inline int listeners_ = 0;
+  static inline OFBool saved_ = OFTrue;
+};
+
 }  // namespace
 
 class StorageScp::Impl {
@@ -146,8 +168,10 @@ Result<std::unique_ptr<StorageScp>> StorageScp::start(const StorageScpOptions& o
     impl->tls = std::move(layer).value();
     r.getConfig().setTransportLayer(impl->tls.get());
   }
+  InputCorrection::listener_started();
   OFCondition c = r.openListenPort();
   if (c.bad()) {
+    InputCorrection::listener_stopped();
     std::string t = c.text();
     for (char& ch : t) {
       if (ch == '\n') ch = ' ';
@@ -167,6 +191,7 @@ void StorageScp::stop() {
     wake_listener(impl_->port);  // queued behind an association in progress, if any
     impl_->thread.join();
   }
+  InputCorrection::listener_stopped();
 }
 
 int StorageScp::received() const { return impl_->receiver->received.load(); }

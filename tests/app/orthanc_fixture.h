@@ -73,6 +73,11 @@ struct OrthancOptions {
   bool tls = false;
   std::filesystem::path tls_cert, tls_key, tls_trusted;
   bool tls_require_client_cert = true;
+  // Hilum may query and retrieve but not store: its C-STORE associations are
+  // aborted (DicomAlwaysAllowStore off, AllowStore false for Hilum). The AE
+  // title `seeder_aet` may store, to fill the server.
+  bool refuse_hilum_stores = false;
+  std::string seeder_aet = "SEEDER";
 };
 
 class OrthancServer {
@@ -187,7 +192,13 @@ class OrthancServer {
       << "  \"DicomScuTimeout\": 10,\n"
       << "  \"DicomModalities\": {\"hilum\": {\"AET\": " << q(options_.hilum_aet)
       << ", \"Host\": \"127.0.0.1\", \"Port\": " << scp_port_
-      << (options_.tls ? ", \"UseDicomTls\": true" : "") << "}},\n"
+      << (options_.tls ? ", \"UseDicomTls\": true" : "")
+      << (options_.refuse_hilum_stores ? ", \"AllowStore\": false" : "") << "}"
+      << (options_.refuse_hilum_stores ? ", \"seeder\": {\"AET\": " + q(options_.seeder_aet) +
+                                             ", \"Host\": \"127.0.0.1\", \"Port\": 104}"
+                                       : std::string())
+      << "},\n"
+      << "  \"DicomAlwaysAllowStore\": " << (options_.refuse_hilum_stores ? "false" : "true") << ",\n"
       << "  \"SaveJobs\": false,\n"
       << "  \"StorageCompression\": false,\n"
       << "  \"SyncStorageArea\": false,\n"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 
 #include "app/pacs/pacs_client.h"
 #include "app/pacs/storage_scp.h"
@@ -165,6 +166,28 @@ TEST(PacsStorageScp, StopsAndFreesThePort) {
   // The port is free again.
   auto again = StorageScp::start(options);
   EXPECT_TRUE(again.ok()) << again.error().message();
+}
+
+// DcmSCP turns dcmdata's input correction off process-wide; after the SCP
+// stops, reading a DICOM SR with an odd-length UID must work as before.
+TEST(PacsStorageScp, LeavesDcmdataSettingsAsTheyWere) {
+  test::ScratchDir dir;
+  auto study = test::make_study({"TESTER^SET", "HILUM-SET", "19800101", "O"}, "20260101", "ACC-SET", "CT");
+  const std::string sr_uid = test::write_text_sr(study, dir / "note.dcm", "A note.");
+  const bool before = dcmEnableAutomaticInputDataCorrection.get();
+  StorageScpOptions options;
+  options.port = test::free_tcp_port();
+  options.out_dir = dir / "inbox";
+  {
+    auto scp = StorageScp::start(options);
+    ASSERT_TRUE(scp.ok()) << scp.error().message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the listener thread is running
+  }
+  EXPECT_EQ(dcmEnableAutomaticInputDataCorrection.get(), before);
+  DcmFileFormat ff;
+  ASSERT_TRUE(ff.loadFile((dir / "note.dcm").c_str()).good());
+  DSRDocument doc;
+  EXPECT_TRUE(doc.read(*ff.getDataset()).good());
 }
 
 TEST(PacsStorageScp, StoreRefusesNonDicomBeforeSendingAnything) {
