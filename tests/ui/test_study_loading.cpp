@@ -322,12 +322,23 @@ TEST(WorkstationCommandLine, RefusesWhatItCannotDo) {
   QTemporaryDir dir;
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QString err;
-  // --analyze without the pipeline is refused up front.
-  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()},
+  // --analyze without a model bundle is refused up front.
+  qunsetenv("HILUM_MODEL_BUNDLE");
+  if (!QFile::exists(QStringLiteral(HILUM_SOURCE_DIR "/resources/models/manifest.json"))) {
+    EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()},
+                         nullptr, &err),
+              2);
+    EXPECT_TRUE(err.contains(QStringLiteral("--analyze needs a model bundle, and none was found")))
+        << err.toStdString();
+  }
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION),
+                       {"--screenshot", png, "--analyze", "--model-bundle", dir.path(), dir.path()}, nullptr, &err),
+            2);
+  EXPECT_TRUE(err.contains(QStringLiteral("not a model bundle (no manifest.json)"))) << err.toStdString();
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--device", "gpu", dir.path()},
                        nullptr, &err),
             2);
-  EXPECT_TRUE(err.contains(QStringLiteral("--analyze requires the analysis pipeline (not built yet)")))
-      << err.toStdString();
+  EXPECT_TRUE(err.contains(QStringLiteral("--device must be cpu, cuda or auto"))) << err.toStdString();
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png}, nullptr, &err), 2);
   EXPECT_TRUE(err.contains(QStringLiteral("needs a STUDY"))) << err.toStdString();
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--size", "big", dir.path()},
