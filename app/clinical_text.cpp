@@ -6,7 +6,11 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcspchrs.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <mutex>
 #endif
 
 #include "model/tokenizer.h"
@@ -18,6 +22,9 @@ namespace fs = std::filesystem;
 #if HILUM_HAVE_IMAGING
 
 std::optional<std::string> read_sr_text(const fs::path& file) {
+  // DCMTK logs element values on parse problems (PHI): Hilum stays quiet.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { OFLog::configure(OFLogger::OFF_LOG_LEVEL); });
   // The header first (values over 4 KiB not loaded): most files of a study
   // are images, and this is all it takes to skip them.
   DcmFileFormat head;
@@ -32,20 +39,30 @@ std::optional<std::string> read_sr_text(const fs::path& file) {
   if (manufacturer == "Hilum") return std::nullopt;
   DcmFileFormat full;
   if (full.loadFile(file.c_str()).bad()) return std::nullopt;
-  // Latin-1 and other character sets become UTF-8 (a no-op for ASCII).
-  (void)full.convertToUTF8();
+  // Values in Latin-1 and other character sets become UTF-8.
+  DcmSpecificCharacterSet charset;
+  const bool convert = DcmSpecificCharacterSet::isConversionAvailable() &&
+                       charset.selectCharacterSet(*full.getDataset()).good();
+  // Leniently: an SR from another system with a slightly invalid item (an
+  // empty TEXT, an unusual relationship) still gives its text.
   DSRDocument doc;
-  if (doc.read(*full.getDataset()).bad()) return std::nullopt;
+  const size_t flags = DSRTypes::RF_acceptInvalidContentItemValue | DSRTypes::RF_ignoreContentItemErrors |
+                       DSRTypes::RF_acceptUnknownRelationshipType | DSRTypes::RF_ignoreRelationshipConstraints;
+  if (doc.read(*full.getDataset(), flags).bad()) return std::nullopt;
   std::string text;
   DSRDocumentTree& tree = doc.getTree();
   if (tree.gotoRoot() > 0) {
     do {
       const DSRContentItem& item = tree.getCurrentContentItem();
       if (item.getValueType() == DSRTypes::VT_Text) {
-        const std::string value = item.getStringValue().c_str();
-        if (value.find_first_not_of(" \t\r\n") == std::string::npos) continue;
+        OFString value = item.getStringValue();
+        if (convert) {
+          OFString utf8;
+          if (charset.convertString(value, utf8).good()) value = utf8;
+        }
+        if (value.find_first_not_of(" \t\r\n") == OFString_npos) continue;
         if (!text.empty()) text += "\n";
-        text += value;
+        text += value.c_str();
       }
     } while (tree.iterate() > 0);
   }

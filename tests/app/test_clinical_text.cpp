@@ -44,9 +44,12 @@ void write_sr(const fs::path& file, const std::vector<std::string>& texts, const
 TEST(ClinicalText, TextItemsOfAnSrInDocumentOrder) {
   test::ScratchDir d;
   write_sr(d / "a.dcm", {"Reason for request: cough.", "   ", "Clinical history: 30 pack-years."});
+  // (An empty TEXT value is invalid DICOM; read leniently, it is skipped.)
+  ASSERT_TRUE(read_sr_text(d / "a.dcm").has_value());
   EXPECT_EQ(*read_sr_text(d / "a.dcm"), "Reason for request: cough.\nClinical history: 30 pack-years.");
   // Latin-1 becomes UTF-8.
   write_sr(d / "l.dcm", {"Dr M\xfcller"}, "", true);
+  ASSERT_TRUE(read_sr_text(d / "l.dcm").has_value());
   EXPECT_EQ(*read_sr_text(d / "l.dcm"), "Dr M\xc3\xbcller");
 }
 
