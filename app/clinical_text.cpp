@@ -32,7 +32,8 @@ std::optional<std::string> read_sr_text(const fs::path& file) {
   DcmDataset* ds = head.getDataset();
   OFString cls, manufacturer;
   const std::string sr_prefix = "1.2.840.10008.5.1.4.1.1.88.";
-  if (ds->findAndGetOFString(DCM_SOPClassUID, cls).bad() || cls.compare(0, sr_prefix.size(), sr_prefix.c_str()) != 0) {
+  if (ds->findAndGetOFString(DCM_SOPClassUID, cls).bad() ||
+      cls.compare(0, sr_prefix.size(), sr_prefix.c_str()) != 0) {
     return std::nullopt;
   }
   ds->findAndGetOFString(DCM_Manufacturer, manufacturer);
@@ -47,7 +48,8 @@ std::optional<std::string> read_sr_text(const fs::path& file) {
   // empty TEXT, an unusual relationship) still gives its text.
   DSRDocument doc;
   const size_t flags = DSRTypes::RF_acceptInvalidContentItemValue | DSRTypes::RF_ignoreContentItemErrors |
-                       DSRTypes::RF_acceptUnknownRelationshipType | DSRTypes::RF_ignoreRelationshipConstraints;
+                       DSRTypes::RF_acceptUnknownRelationshipType |
+                       DSRTypes::RF_ignoreRelationshipConstraints;
   if (doc.read(*full.getDataset(), flags).bad()) return std::nullopt;
   std::string text;
   DSRDocumentTree& tree = doc.getTree();

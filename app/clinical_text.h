@@ -19,9 +19,9 @@ namespace hilum {
 std::optional<std::string> read_sr_text(const std::filesystem::path& file);
 
 struct SrClinicalText {
-  std::string text;                   // empty when no SR with text was found
-  std::filesystem::path first_file;   // the first SR that had text
-  int files = 0;                      // SRs that contributed text
+  std::string text;                  // empty when no SR with text was found
+  std::filesystem::path first_file;  // the first SR that had text
+  int files = 0;                     // SRs that contributed text
 };
 
 // The text of every such SR among `inputs` (files; folders searched

@@ -34,11 +34,12 @@ std::vector<std::string> changes(const Finding& f, const FindingReview& r) {
   if (!same_mm(r.short_axis_mm, f.short_axis_mm))
     c.push_back("short axis " + mm(r.short_axis_mm) + " (AI " + mm(f.short_axis_mm) + ")");
   if (r.type != f.type) {
-    c.push_back("type " + std::string(nodule_type_name(r.type)) + " (AI " + std::string(nodule_type_name(f.type)) +
-                ")");
+    c.push_back("type " + std::string(nodule_type_name(r.type)) + " (AI " +
+                std::string(nodule_type_name(f.type)) + ")");
   }
   if (r.lung_rads != lung_rads_label(f.lung_rads.category)) {
-    c.push_back("Lung-RADS " + r.lung_rads + " (AI " + std::string(lung_rads_label(f.lung_rads.category)) + ")");
+    c.push_back("Lung-RADS " + r.lung_rads + " (AI " + std::string(lung_rads_label(f.lung_rads.category)) +
+                ")");
   }
   return c;
 }
@@ -100,8 +101,10 @@ Result<FindingsDocument> apply_review(const FindingsDocument& ai, const std::vec
         r.short_axis_mm < 0) {
       return bad_input(what + ": sizes must be finite and not negative");
     }
-    if (r.short_axis_mm > r.long_axis_mm + 1e-9) return bad_input(what + ": short axis longer than the long axis");
-    if (!parse_lung_rads(r.lung_rads).ok()) return bad_input(what + ": unknown Lung-RADS category '" + r.lung_rads + "'");
+    if (r.short_axis_mm > r.long_axis_mm + 1e-9)
+      return bad_input(what + ": short axis longer than the long axis");
+    if (!parse_lung_rads(r.lung_rads).ok())
+      return bad_input(what + ": unknown Lung-RADS category '" + r.lung_rads + "'");
     by_id[r.id] = &r;
   }
 

@@ -116,8 +116,8 @@ class BundleSlot {
 };
 
 // The impression an exported report carries.
-Narrative narrativeFor(const ReportInput& input, const FindingsDocument& doc, const ImpressionDrafter* drafter,
-                       Progress& progress) {
+Narrative narrativeFor(const ReportInput& input, const FindingsDocument& doc,
+                       const ImpressionDrafter* drafter, Progress& progress) {
   if (input.impression.trimmed().isEmpty()) return write_impression(doc, drafter, &progress);
   Narrative n;
   n.text = input.impression.trimmed().toStdString();
@@ -139,7 +139,8 @@ Status writeSr(const ReportInput& input, const FindingsDocument& doc, const Narr
   // The SR has no free notes: the review summary goes with the impression.
   sr.impression_note = narrative.note;
   for (const std::string& note : doc.notes) {
-    if (note.rfind("Radiologist review:", 0) == 0 || note.find("edited by the radiologist") != std::string::npos)
+    if (note.rfind("Radiologist review:", 0) == 0 ||
+        note.find("edited by the radiologist") != std::string::npos)
       sr.impression_note += (sr.impression_note.empty() ? "" : " ") + note;
   }
   sr.software_version = doc.generator;
@@ -151,7 +152,8 @@ Status writePdf(const ReportInput& input, const FindingsDocument& doc, const Nar
   if (!have_pdf_renderer()) return unsupported("this build cannot write PDF reports (no Qt PDF renderer)");
   static const Volume kNoVolume;
   const Volume& volume = input.study.volume ? *input.study.volume : kNoVolume;
-  HILUM_ASSIGN_OR_RETURN(ReportContent content, build_report_content(doc, volume, input.study.info, narrative));
+  HILUM_ASSIGN_OR_RETURN(ReportContent content,
+                         build_report_content(doc, volume, input.study.info, narrative));
   return write_report_pdf(content, out);
 }
 
@@ -256,9 +258,9 @@ WorkstationBackends makeAppBackends(const AppBackendOptions& options) {
     files.push_back(dir / "report-sr.dcm");
     if (have_pdf_renderer()) {
       HILUM_RETURN_IF_ERROR(writePdf(input, doc, n, dir / "report.pdf"));
-      HILUM_ASSIGN_OR_RETURN(std::string uid, pacs::write_encapsulated_pdf(dir / "report.pdf", input.study.info,
-                                                                           pacs::EncapsulatedPdfOptions{},
-                                                                           dir / "report-pdf.dcm"));
+      HILUM_ASSIGN_OR_RETURN(std::string uid, pacs::write_encapsulated_pdf(
+                                                  dir / "report.pdf", input.study.info,
+                                                  pacs::EncapsulatedPdfOptions{}, dir / "report-pdf.dcm"));
       (void)uid;
       files.push_back(dir / "report-pdf.dcm");
     }

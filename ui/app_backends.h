@@ -34,14 +34,15 @@ struct AnalysisRecord {
 // first of <program dir>/resources/models, <program dir>/../resources/models
 // and <program dir>/../share/hilum/models that holds a manifest.json. nullopt
 // when none; `tried` (optional) receives the folders looked at.
-std::optional<std::filesystem::path> locateModelBundle(const QString& explicitDir, QStringList* tried = nullptr);
+std::optional<std::filesystem::path> locateModelBundle(const QString& explicitDir,
+                                                       QStringList* tried = nullptr);
 
 struct AppBackendOptions {
   std::optional<std::filesystem::path> bundleDir;  // nullopt: no bundle, the AI features are unavailable
   std::string device = "auto";                     // image branch and fusion: cpu, cuda or auto
   double minProbability = 0.5;                     // a candidate becomes a finding at or above this
   int maxFindings = 25;
-  QStringList searched;                            // where a bundle was looked for (for the message)
+  QStringList searched;  // where a bundle was looked for (for the message)
 };
 
 // Back ends on the bundle. Without one every AI function is empty and

@@ -575,9 +575,9 @@ void MainWindow::updateActions() {
   } else if (!hasFindings && !m_analyzed) {
     m_findingsPanel->setMessage(tr("Not analyzed yet."));
   } else if (!hasFindings) {
-    m_findingsPanel->setMessage(tr("The AI found no lung nodule.") +
-                                (m_analysisNotes.isEmpty() ? QString()
-                                                           : QLatin1Char(' ') + m_analysisNotes.join(QLatin1Char(' '))));
+    m_findingsPanel->setMessage(
+        tr("The AI found no lung nodule.") +
+        (m_analysisNotes.isEmpty() ? QString() : QLatin1Char(' ') + m_analysisNotes.join(QLatin1Char(' '))));
   } else {
     m_findingsPanel->setMessage(
         tr("AI findings: review each (A accept, R reject, E edit; N next). "
@@ -593,8 +593,9 @@ void MainWindow::updateReportMessage() {
     return;
   }
   if (!m_document->hasStudy() || !analyzed()) {
-    m_reportPanel->setMessage(tr("Analyze the study: the drafted impression appears here, and the report "
-                                 "follows your review of the findings."));
+    m_reportPanel->setMessage(
+        tr("Analyze the study: the drafted impression appears here, and the report "
+           "follows your review of the findings."));
     return;
   }
   QStringList lines;
@@ -606,7 +607,8 @@ void MainWindow::updateReportMessage() {
     if (!m_draft.note.isEmpty()) label += QStringLiteral(" — ") + m_draft.note.toHtmlEscaped();
     lines << label;
   }
-  if (!text.isEmpty() && text != m_draft.impression.trimmed()) lines << tr("Edited by you: exported as yours.");
+  if (!text.isEmpty() && text != m_draft.impression.trimmed())
+    lines << tr("Edited by you: exported as yours.");
   int accepted = 0, rejected = 0, edited = 0, pending = 0;
   for (const ReviewedFinding& f : m_document->findings()->findings()) {
     accepted += f.state == ReviewState::Accepted;
@@ -614,14 +616,16 @@ void MainWindow::updateReportMessage() {
     pending += f.state == ReviewState::Pending;
     edited += f.state != ReviewState::Rejected && f.isEdited();
   }
-  lines << tr("The report follows your review: %1 accepted, %2 rejected (left out), %3 not reviewed, %4 edited.")
+  lines << tr("The report follows your review: %1 accepted, %2 rejected (left out), %3 not reviewed, %4 "
+              "edited.")
                .arg(accepted)
                .arg(rejected)
                .arg(pending)
                .arg(edited);
   if (m_draftStale && !text.isEmpty() && text != m_draft.impression.trimmed()) {
-    lines << tr("<span style='color:#ffb347'>The findings changed after this draft: Draft Report writes a new "
-                "one (replacing your text).</span>");
+    lines << tr(
+        "<span style='color:#ffb347'>The findings changed after this draft: Draft Report writes a new "
+        "one (replacing your text).</span>");
   }
   m_reportPanel->setMessage(lines.join(QStringLiteral("<br>")));
 }
@@ -915,7 +919,8 @@ void MainWindow::draftReport() {
           updateActions();
           emit reportDrafted(true, {});
         } else {
-          if (result.error().kind() != ErrorKind::kCancelled) showError(tr("Report"), errorText(result.error()));
+          if (result.error().kind() != ErrorKind::kCancelled)
+            showError(tr("Report"), errorText(result.error()));
           updateActions();
           emit reportDrafted(false, errorText(result.error()));
         }
@@ -962,7 +967,8 @@ void MainWindow::exportTo(const QString& kind, const QString& path) {
           statusBar()->showMessage(tr("Wrote %1").arg(QDir::toNativeSeparators(path)), 10000);
           emit exportFinished(true, path);
         } else {
-          if (result.error().kind() != ErrorKind::kCancelled) showError(tr("Export"), errorText(result.error()));
+          if (result.error().kind() != ErrorKind::kCancelled)
+            showError(tr("Export"), errorText(result.error()));
           emit exportFinished(false, errorText(result.error()));
         }
         updateActions();
@@ -973,10 +979,11 @@ void MainWindow::exportTo(const QString& kind, const QString& path) {
 PacsBrowser* MainWindow::openPacsBrowser() {
   if (!m_pacsBrowser) {
     m_pacsBrowser = new PacsBrowser(m_options.pacsCacheDir, m_options.pacsConfig, this);
-    connect(m_pacsBrowser, &PacsBrowser::studyRetrieved, this, [this](const QString& folder, const QString& series) {
-      if (m_pacsBrowser) m_pacsBrowser->hide();
-      openStudy({folder}, series);
-    });
+    connect(m_pacsBrowser, &PacsBrowser::studyRetrieved, this,
+            [this](const QString& folder, const QString& series) {
+              if (m_pacsBrowser) m_pacsBrowser->hide();
+              openStudy({folder}, series);
+            });
   }
   m_pacsBrowser->show();
   m_pacsBrowser->raise();
@@ -986,7 +993,8 @@ PacsBrowser* MainWindow::openPacsBrowser() {
 
 void MainWindow::sendResultsToPacs(const QString& nodeName) {
 #if defined(HILUM_HAVE_PACS) && HILUM_HAVE_PACS
-  if (!m_backends.writePacsObjects || !m_document->hasStudy() || !analyzed() || m_reportTask->isRunning()) return;
+  if (!m_backends.writePacsObjects || !m_document->hasStudy() || !analyzed() || m_reportTask->isRunning())
+    return;
   const QString title = tr("Send to PACS");
   std::optional<std::filesystem::path> configPath;
   if (!m_options.pacsConfig.isEmpty()) {
@@ -1012,7 +1020,8 @@ void MainWindow::sendResultsToPacs(const QString& nodeName) {
     for (const auto& [key, node] : config->nodes) names << QString::fromStdString(key);
     const int current = std::max<qsizetype>(0, names.indexOf(QString::fromStdString(config->default_node)));
     bool ok = false;
-    name = QInputDialog::getItem(this, title, tr("Store the SR and the PDF report on:"), names, current, false, &ok);
+    name = QInputDialog::getItem(this, title, tr("Store the SR and the PDF report on:"), names, current,
+                                 false, &ok);
     if (!ok) return;
   }
   Result<pacs::Node> node = config->node(name.toStdString());
@@ -1043,21 +1052,24 @@ void MainWindow::sendResultsToPacs(const QString& nodeName) {
         pacs::PacsClient client(target);
         return client.store(files, part);
       },
-      [this, title, outbox, address = QString::fromStdString(target.address())](Result<pacs::StoreResult> result) {
+      [this, title, outbox,
+       address = QString::fromStdString(target.address())](Result<pacs::StoreResult> result) {
         QString message;
         bool ok = result.ok() && result->failed == 0;
         if (!result.ok()) {
           message = errorText(result.error());
         } else if (result->failed > 0) {
-          message = tr("%1 refused %2 of %3 objects").arg(address).arg(result->failed).arg(result->files.size());
+          message =
+              tr("%1 refused %2 of %3 objects").arg(address).arg(result->failed).arg(result->files.size());
           for (const pacs::StoreOutcome& f : result->files) {
             if (!f.problem.empty())
-              message += QStringLiteral("; %1: %2").arg(QString::fromStdString(f.file.filename().string()),
-                                                        QString::fromStdString(f.problem));
+              message += QStringLiteral("; %1: %2")
+                             .arg(QString::fromStdString(f.file.filename().string()),
+                                  QString::fromStdString(f.problem));
           }
         } else {
-          message = tr("Stored %n object(s) on %1 (DICOM SR and PDF report of the reviewed findings).", nullptr,
-                       result->stored)
+          message = tr("Stored %n object(s) on %1 (DICOM SR and PDF report of the reviewed findings).",
+                       nullptr, result->stored)
                         .arg(address);
         }
         if (ok) {

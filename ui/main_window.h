@@ -173,7 +173,7 @@ class MainWindow : public QMainWindow {
   std::shared_ptr<const AnalysisRecord> m_analysis;
   bool m_analyzed = false;
   QStringList m_analysisNotes;
-  ReportDraft m_draft;      // the last draft; its impression is what the panel held then
+  ReportDraft m_draft;        // the last draft; its impression is what the panel held then
   bool m_draftStale = false;  // the review changed after the draft
   QTimer* m_redraftTimer = nullptr;
   QPointer<PacsBrowser> m_pacsBrowser;

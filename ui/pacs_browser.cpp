@@ -139,7 +139,8 @@ PacsBrowser::PacsBrowser(const QString& cacheDir, const QString& configPath, QWi
   m_modality->setObjectName(QStringLiteral("pacsModality"));
   m_modality->setEditable(true);
   m_modality->addItem(tr("Any"), QString());
-  for (const char* m : {"CT", "MR", "PT", "CR", "DX", "SR", "DOC"}) m_modality->addItem(QString::fromLatin1(m), QString::fromLatin1(m));
+  for (const char* m : {"CT", "MR", "PT", "CR", "DX", "SR", "DOC"})
+    m_modality->addItem(QString::fromLatin1(m), QString::fromLatin1(m));
   m_modality->setCurrentIndex(1);  // CT: what Hilum reads
   m_search = new QPushButton(tr("&Search"), this);
   m_search->setObjectName(QStringLiteral("pacsSearch"));
@@ -226,7 +227,8 @@ PacsBrowser::PacsBrowser(const QString& cacheDir, const QString& configPath, QWi
   resize(980, 640);
 
   connect(m_search, &QPushButton::clicked, this, &PacsBrowser::search);
-  for (QLineEdit* e : {m_patientName, m_patientId}) connect(e, &QLineEdit::returnPressed, this, &PacsBrowser::search);
+  for (QLineEdit* e : {m_patientName, m_patientId})
+    connect(e, &QLineEdit::returnPressed, this, &PacsBrowser::search);
   connect(m_retrieve, &QPushButton::clicked, this, &PacsBrowser::retrieve);
   connect(m_cancel, &QPushButton::clicked, this, &PacsBrowser::cancel);
   connect(m_studyView->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this] {
@@ -258,9 +260,10 @@ PacsBrowser::PacsBrowser(const QString& cacheDir, const QString& configPath, QWi
   } else if (auto path = pacs::default_config_path()) {
     loadConfig(QString::fromStdString(path->string()));
   } else {
-    m_configLabel->setText(tr("No PACS configured: describe the nodes in ~/.config/hilum/pacs.json or point "
-                              "HILUM_PACS_CONFIG at a pacs.json (see docs/pacs.md), or choose one with "
-                              "Configuration…"));
+    m_configLabel->setText(
+        tr("No PACS configured: describe the nodes in ~/.config/hilum/pacs.json or point "
+           "HILUM_PACS_CONFIG at a pacs.json (see docs/pacs.md), or choose one with "
+           "Configuration…"));
   }
   updateButtons();
 }
@@ -343,14 +346,16 @@ void PacsBrowser::search() {
   q.level = pacs::QueryLevel::kStudy;
   q.patient_name = nameKey(m_patientName->text());
   q.patient_id = m_patientId->text().trimmed().toStdString();
-  const QString from = m_useFrom->isChecked() ? m_from->date().toString(QStringLiteral("yyyyMMdd")) : QString();
+  const QString from =
+      m_useFrom->isChecked() ? m_from->date().toString(QStringLiteral("yyyyMMdd")) : QString();
   const QString to = m_useTo->isChecked() ? m_to->date().toString(QStringLiteral("yyyyMMdd")) : QString();
   if (!from.isEmpty() && !to.isEmpty() && m_from->date() > m_to->date()) {
     showStatus(tr("The start date is after the end date."), true);
     emit searchFinished(false);
     return;
   }
-  if (!from.isEmpty() || !to.isEmpty()) q.study_date = (from == to ? from : from + QLatin1Char('-') + to).toStdString();
+  if (!from.isEmpty() || !to.isEmpty())
+    q.study_date = (from == to ? from : from + QLatin1Char('-') + to).toStdString();
   const int m = m_modality->findText(m_modality->currentText());
   q.modality = (m >= 0 ? m_modality->itemData(m).toString() : m_modality->currentText().trimmed().toUpper())
                    .toStdString();
@@ -367,21 +372,21 @@ void PacsBrowser::search() {
       [this](Result<std::vector<pacs::Match>> result) {
         if (!result.ok()) {
           showStatus(result.error().kind() == ErrorKind::kCancelled ? tr("Search cancelled.")
-                                                                     : qs(result.error().message()),
+                                                                    : qs(result.error().message()),
                      result.error().kind() != ErrorKind::kCancelled);
           emit searchFinished(false);
           return;
         }
         for (const pacs::Match& s : *result) {
           const QString uid = qs(s.study_uid);
-          m_studies->appendRow({item(displayName(s.patient_name), uid), item(qs(s.patient_id)),
-                                item(displayDate(s.patient_birth_date)), item(displayDate(s.study_date)),
-                                item(qs(s.study_description)), item(qs(s.modalities_in_study).replace('\\', ", ")),
-                                item(qs(s.accession_number)), item(count(s.study_series)),
-                                item(count(s.study_instances))});
+          m_studies->appendRow(
+              {item(displayName(s.patient_name), uid), item(qs(s.patient_id)),
+               item(displayDate(s.patient_birth_date)), item(displayDate(s.study_date)),
+               item(qs(s.study_description)), item(qs(s.modalities_in_study).replace('\\', ", ")),
+               item(qs(s.accession_number)), item(count(s.study_series)), item(count(s.study_instances))});
         }
-        showStatus(result->empty() ? tr("No study matches.") : tr("%n study(ies) found.", nullptr,
-                                                                    static_cast<int>(result->size())));
+        showStatus(result->empty() ? tr("No study matches.")
+                                   : tr("%n study(ies) found.", nullptr, static_cast<int>(result->size())));
         if (!result->empty()) m_studyView->selectRow(0);
         updateButtons();
         emit searchFinished(true);
@@ -413,10 +418,9 @@ void PacsBrowser::listSeries() {
           return;
         }
         for (const pacs::Match& s : *result) {
-          m_series->appendRow({item(s.series_number < 0 ? QString() : QString::number(s.series_number),
-                                    qs(s.series_uid)),
-                               item(qs(s.modality)), item(qs(s.series_description)),
-                               item(count(s.series_instances))});
+          m_series->appendRow(
+              {item(s.series_number < 0 ? QString() : QString::number(s.series_number), qs(s.series_uid)),
+               item(qs(s.modality)), item(qs(s.series_description)), item(count(s.series_instances))});
         }
         updateButtons();
         emit seriesListed(true);

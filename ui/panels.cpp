@@ -207,8 +207,9 @@ ClinicalTextPanel::ClinicalTextPanel(StudyDocument* document, QWidget* parent)
 
 void ClinicalTextPanel::setSource(const QString& path, bool fromSr) {
   if (path.isEmpty()) {
-    m_source->setText(tr("No clinical text found with the study (clinical.txt beside it, or a DICOM SR with "
-                         "text in it)."));
+    m_source->setText(
+        tr("No clinical text found with the study (clinical.txt beside it, or a DICOM SR with "
+           "text in it)."));
   } else {
     m_source->setText(fromSr ? tr("From the DICOM SR %1").arg(path) : tr("From %1").arg(path));
   }

@@ -40,7 +40,7 @@ struct LoadedStudyData {
   QString clinicalText;  // empty when neither a sidecar nor an SR with text was found
   QString clinicalTextPath;
   bool clinicalTextFromSr = false;  // the text came from a DICOM SR of the study
-  QImage thumbnail;  // of the loaded series
+  QImage thumbnail;                 // of the loaded series
 };
 
 // True when this build has the DICOM loader (vision/io).

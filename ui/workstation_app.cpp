@@ -62,12 +62,21 @@ int run(QApplication& app, Run given) {
   QCommandLineOption device(QStringLiteral("device"),
                             QStringLiteral("Device of the image branch: cpu, cuda or auto (default auto)."),
                             QStringLiteral("D"), QStringLiteral("auto"));
+  QCommandLineOption minProbability(
+      QStringLiteral("min-probability"),
+      QStringLiteral("A candidate becomes a finding at or above this (default 0.5)."), QStringLiteral("P"),
+      QStringLiteral("0.5"));
+  QCommandLineOption maxFindings(QStringLiteral("max-findings"),
+                                 QStringLiteral("At most this many findings (default 25)."),
+                                 QStringLiteral("N"), QStringLiteral("25"));
   parser.addOption(screenshot);
   parser.addOption(cursor);
   parser.addOption(analyze);
   parser.addOption(size);
   parser.addOption(bundle);
   parser.addOption(device);
+  parser.addOption(minProbability);
+  parser.addOption(maxFindings);
   parser.process(app);  // --help, unknown options: prints and exits
 
   const QStringList study = parser.positionalArguments();
@@ -77,6 +86,17 @@ int run(QApplication& app, Run given) {
       deviceName != QLatin1String("auto")) {
     return fail(2, QStringLiteral("--device must be cpu, cuda or auto (got '%1')").arg(deviceName));
   }
+  bool numberOk = false;
+  const double minP = parser.value(minProbability).toDouble(&numberOk);
+  if (!numberOk || !(minP >= 0 && minP <= 1)) {
+    return fail(2, QStringLiteral("--min-probability must be a number from 0 to 1 (got '%1')")
+                       .arg(parser.value(minProbability)));
+  }
+  const int maxN = parser.value(maxFindings).toInt(&numberOk);
+  if (!numberOk || maxN < 1 || maxN > 1000) {
+    return fail(2, QStringLiteral("--max-findings must be a whole number from 1 to 1000 (got '%1')")
+                       .arg(parser.value(maxFindings)));
+  }
   WorkstationBackends backends;
   if (given.backends) {
     backends = std::move(*given.backends);
@@ -84,6 +104,8 @@ int run(QApplication& app, Run given) {
     AppBackendOptions options;
     options.bundleDir = locateModelBundle(parser.value(bundle), &options.searched);
     options.device = deviceName.toStdString();
+    options.minProbability = minP;
+    options.maxFindings = maxN;
     std::error_code ec;
     if (screenshotMode && parser.isSet(analyze) && options.bundleDir &&
         !std::filesystem::is_regular_file(*options.bundleDir / "manifest.json", ec)) {
@@ -114,9 +136,9 @@ int run(QApplication& app, Run given) {
     cursorMm = v;
   }
   if (parser.isSet(analyze) && !backends.analyze) {
-    return fail(2, QStringLiteral("--analyze %1").arg(backends.unavailable.isEmpty()
-                                                          ? QString::fromLatin1(kNotAvailable)
-                                                          : backends.unavailable));
+    return fail(2, QStringLiteral("--analyze %1")
+                       .arg(backends.unavailable.isEmpty() ? QString::fromLatin1(kNotAvailable)
+                                                           : backends.unavailable));
   }
 
   MainWindow::Options options;
@@ -163,20 +185,23 @@ int run(QApplication& app, Run given) {
     exitCode = fail(code, message);
     app.exit(exitCode);
   });
-  QObject::connect(&window, &MainWindow::analysisFinished, &app, [&](bool ok, const QString& message, int code) {
-    if (!ok) {
-      exitCode = fail(code == 0 ? 1 : code, QStringLiteral("analysis failed: %1").arg(message));
-      app.exit(exitCode);
-      return;
-    }
-    if (window.document()->findings()->rowCount() > 0) {
-      window.document()->selectFinding(window.document()->findings()->at(0).original.id);
-    }
-    // The report panel shows the drafted impression (drafting starts with the findings).
-    if (!window.isReporting()) shoot();
-  });
+  QObject::connect(
+      &window, &MainWindow::analysisFinished, &app, [&](bool ok, const QString& message, int code) {
+        if (!ok) {
+          exitCode = fail(code == 0 ? 1 : code, QStringLiteral("analysis failed: %1").arg(message));
+          app.exit(exitCode);
+          return;
+        }
+        if (window.document()->findings()->rowCount() > 0) {
+          window.document()->selectFinding(window.document()->findings()->at(0).original.id);
+        }
+        // The report panel shows the drafted impression (drafting starts with the findings).
+        if (!window.isReporting()) shoot();
+      });
   QObject::connect(&window, &MainWindow::reportDrafted, &app, [&](bool ok, const QString& message) {
-    if (!ok) std::fprintf(stderr, "hilum-workstation: no impression drafted: %s\n", message.toLocal8Bit().constData());
+    if (!ok)
+      std::fprintf(stderr, "hilum-workstation: no impression drafted: %s\n",
+                   message.toLocal8Bit().constData());
     if (!window.isAnalyzing()) shoot();
   });
   QObject::connect(&window, &MainWindow::studyLoaded, &app, [&] {

@@ -1,7 +1,7 @@
 // The hilum-workstation program behind its main(): command line, settings
 // identity, theme, and the screenshot mode.
 //
-//   hilum-workstation [--model-bundle DIR] [--device D] [STUDY...]
+//   hilum-workstation [--model-bundle DIR] [--device D] [--min-probability P] [--max-findings N] [STUDY...]
 //   hilum-workstation --screenshot OUT.png [--analyze] [--size WxH] [--cursor X,Y,Z] STUDY...
 //
 // The AI back ends come from the model bundle (ui/app_backends.h):

@@ -57,8 +57,8 @@ struct ReportInput {
   StudyContext study;
   std::vector<Finding> findings;
   std::vector<ReviewedFinding> review;
-  ReportDraft draft;           // the last draft (empty impression: none yet)
-  QString impression;          // the impression as shown in the report panel (for export)
+  ReportDraft draft;              // the last draft (empty impression: none yet)
+  QString impression;             // the impression as shown in the report panel (for export)
   bool impressionEdited = false;  // the radiologist changed the draft's text
 };
 using ReportDrafter = std::function<Result<ReportDraft>(const ReportInput&, Progress&)>;

@@ -18,15 +18,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // A Basic Text SR with one TEXT item per entry of `texts`.
-void write_sr(const fs::path& file, const std::vector<std::string>& texts, const std::string& manufacturer = "",
-              bool latin1 = false) {
+void write_sr(const fs::path& file, const std::vector<std::string>& texts,
+              const std::string& manufacturer = "", bool latin1 = false) {
   DSRDocument doc(DSRTypes::DT_BasicTextSR);
   doc.createNewDocument(DSRTypes::DT_BasicTextSR);
   if (latin1) doc.setSpecificCharacterSetType(DSRTypes::CS_Latin1);
   if (!manufacturer.empty()) doc.setManufacturer(manufacturer.c_str());
   DSRDocumentTree& tree = doc.getTree();
   tree.addContentItem(DSRTypes::RT_isRoot, DSRTypes::VT_Container);
-  tree.getCurrentContentItem().setConceptName(DSRCodedEntryValue("18748-4", "LN", "Diagnostic imaging report"));
+  tree.getCurrentContentItem().setConceptName(
+      DSRCodedEntryValue("18748-4", "LN", "Diagnostic imaging report"));
   bool first = true;
   for (const std::string& t : texts) {
     tree.addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text,

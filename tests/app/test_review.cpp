@@ -32,8 +32,9 @@ TEST(Review, UnreviewedFindingsAreReportedAsTheAiGaveThem) {
     EXPECT_EQ(r->findings[i].evidence.at("review"), "radiologist: pending");
   }
   EXPECT_EQ(r->notes.front(), "lung mask: 2 components");
-  EXPECT_EQ(r->notes.back(),
-            "Radiologist review: 0 accepted, 0 rejected, 3 not reviewed (nodules 1, 2 and 3); no finding edited.");
+  EXPECT_EQ(
+      r->notes.back(),
+      "Radiologist review: 0 accepted, 0 rejected, 3 not reviewed (nodules 1, 2 and 3); no finding edited.");
 }
 
 TEST(Review, RejectedLeftOutEditsAppliedAndNamed) {
@@ -76,9 +77,10 @@ TEST(Review, RejectedLeftOutEditsAppliedAndNamed) {
   EXPECT_EQ(f3.evidence.at("type"), "radiologist");
   EXPECT_EQ(r->lung_rads_study, "4A");
   ASSERT_EQ(r->notes.size(), 4u);
-  EXPECT_EQ(r->notes[1],
-            "Radiologist review: 2 accepted, 1 rejected (nodule 2, left out), 0 not reviewed; edited: nodules 1 "
-            "and 3.");
+  EXPECT_EQ(
+      r->notes[1],
+      "Radiologist review: 2 accepted, 1 rejected (nodule 2, left out), 0 not reviewed; edited: nodules 1 "
+      "and 3.");
   EXPECT_EQ(r->notes[2],
             "Nodule 1 edited by the radiologist: long axis 8.4 mm (AI 7.0 mm), Lung-RADS 4A (AI 3).");
   EXPECT_EQ(r->notes[3], "Nodule 3 edited by the radiologist: type part-solid (AI ground-glass).");

@@ -178,9 +178,11 @@ TEST_F(AppBackends, AnalyzeDraftAndExportFollowTheReview) {
   EXPECT_EQ(doc1->findings[0].evidence.at("long_axis_mm"), "radiologist");
   std::string notes;
   for (const std::string& n : doc1->notes) notes += n + "\n";
-  EXPECT_NE(notes.find("Nodule " + std::to_string(id1) + " edited by the radiologist: long axis"), std::string::npos)
+  EXPECT_NE(notes.find("Nodule " + std::to_string(id1) + " edited by the radiologist: long axis"),
+            std::string::npos)
       << notes;
-  EXPECT_NE(notes.find("rejected (nodule " + std::to_string(id2) + ", left out)"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("rejected (nodule " + std::to_string(id2) + ", left out)"), std::string::npos)
+      << notes;
   EXPECT_EQ(doc1->lung_rads_study, "4B");
 
   const QString impression = window->reportPanel()->draft();
@@ -300,9 +302,11 @@ TEST(ClinicalTextFromSr, FillsThePanelWhenThereIsNoSidecar) {
   sr.createNewDocument(DSRTypes::DT_BasicTextSR);
   sr.setSpecificCharacterSetType(DSRTypes::CS_Latin1);
   sr.getTree().addContentItem(DSRTypes::RT_isRoot, DSRTypes::VT_Container);
-  sr.getTree().getCurrentContentItem().setConceptName(DSRCodedEntryValue("18748-4", "LN", "Diagnostic imaging report"));
+  sr.getTree().getCurrentContentItem().setConceptName(
+      DSRCodedEntryValue("18748-4", "LN", "Diagnostic imaging report"));
   sr.getTree().addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, DSRTypes::AM_belowCurrent);
-  sr.getTree().getCurrentContentItem().setConceptName(DSRCodedEntryValue("121109", "DCM", "Indications for Procedure"));
+  sr.getTree().getCurrentContentItem().setConceptName(
+      DSRCodedEntryValue("121109", "DCM", "Indications for Procedure"));
   // "Müller" in Latin-1: read back as UTF-8.
   sr.getTree().getCurrentContentItem().setStringValue("Reason for request: cough, Dr M\xfcller.", false);
   sr.getTree().addContentItem(DSRTypes::RT_contains, DSRTypes::VT_Text, DSRTypes::AM_afterCurrent);
@@ -311,7 +315,8 @@ TEST(ClinicalTextFromSr, FillsThePanelWhenThereIsNoSidecar) {
   DcmFileFormat ff;
   ASSERT_TRUE(sr.write(*ff.getDataset()).good());
   ASSERT_TRUE(ff.saveFile((study / "dicom" / "referral.dcm").c_str(), EXS_LittleEndianExplicit).good());
-  const std::string expected = "Reason for request: cough, Dr M\xc3\xbcller.\nClinical history: 30 pack-years.";
+  const std::string expected =
+      "Reason for request: cough, Dr M\xc3\xbcller.\nClinical history: 30 pack-years.";
   EXPECT_EQ(find_sr_clinical_text({study}).text, expected);
 
   MainWindow window({}, testOptions());

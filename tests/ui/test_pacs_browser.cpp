@@ -91,13 +91,14 @@ class PacsBrowserOrthanc : public ::testing::Test {
 
     config = scratch->path() / "pacs.json";
     const pacs::Node n = orthanc->node();
-    ASSERT_TRUE(write_file_atomic(config, "{\"calling_ae\": \"" + n.calling_ae +
-                                              "\", \"timeouts\": {\"connect\": 5, \"acse\": 10, \"dimse\": 20},"
-                                              " \"nodes\": {\"orthanc\": {\"ae_title\": \"" +
-                                              n.ae_title + "\", \"host\": \"127.0.0.1\", \"port\": " +
-                                              std::to_string(n.port) +
-                                              ", \"storage_port\": " + std::to_string(n.storage_port) + "}}}\n")
-                    .ok());
+    ASSERT_TRUE(
+        write_file_atomic(config, "{\"calling_ae\": \"" + n.calling_ae +
+                                      "\", \"timeouts\": {\"connect\": 5, \"acse\": 10, \"dimse\": 20},"
+                                      " \"nodes\": {\"orthanc\": {\"ae_title\": \"" +
+                                      n.ae_title +
+                                      "\", \"host\": \"127.0.0.1\", \"port\": " + std::to_string(n.port) +
+                                      ", \"storage_port\": " + std::to_string(n.storage_port) + "}}}\n")
+            .ok());
     cache = scratch->path() / "cache";
   }
 
@@ -160,7 +161,8 @@ TEST_F(PacsBrowserOrthanc, SearchRetrieveBothWaysAndOpen) {
   EXPECT_EQ(window.document()->volume()->nz(), 16);
   EXPECT_EQ(window.document()->info().study_instance_uid, studyUid);
   EXPECT_TRUE(fs::is_directory(cache / studyUid));
-  EXPECT_EQ(window.clinicalTextPanel()->editor()->toPlainText(), "Reason for request: screening, 30 pack-years.");
+  EXPECT_EQ(window.clinicalTextPanel()->editor()->toPlainText(),
+            "Reason for request: screening, 30 pack-years.");
   EXPECT_TRUE(window.clinicalTextPanel()->sourceText().contains("DICOM SR"));
 
   // C-MOVE of the CT series alone, into an empty cache.
@@ -207,7 +209,8 @@ TEST_F(PacsBrowserOrthanc, SendResultsBackToThePacs) {
   window.sendResultsToPacs("orthanc");
   ASSERT_TRUE(sent.wait(60000));
   ASSERT_TRUE(sent.at(0).at(0).toBool()) << sent.at(0).at(1).toString().toStdString();
-  EXPECT_TRUE(sent.at(0).at(1).toString().contains("Stored 2 object(s)")) << sent.at(0).at(1).toString().toStdString();
+  EXPECT_TRUE(sent.at(0).at(1).toString().contains("Stored 2 object(s)"))
+      << sent.at(0).at(1).toString().toStdString();
 
   // The PACS now lists the SR and the encapsulated PDF in the study.
   pacs::PacsClient client(orthanc->node());
@@ -234,11 +237,13 @@ TEST(PacsBrowserErrors, ShownInTheDialog) {
   hilum::test::ScratchDir d;
   // Nothing listens on this port.
   const uint16_t port = hilum::test::free_tcp_port();
-  ASSERT_TRUE(write_file_atomic(d / "pacs.json", "{\"nodes\": {\"down\": {\"ae_title\": \"DOWN\", \"host\": "
-                                                  "\"127.0.0.1\", \"port\": " +
-                                                      std::to_string(port) + "}}}")
+  ASSERT_TRUE(write_file_atomic(d / "pacs.json",
+                                "{\"nodes\": {\"down\": {\"ae_title\": \"DOWN\", \"host\": "
+                                "\"127.0.0.1\", \"port\": " +
+                                    std::to_string(port) + "}}}")
                   .ok());
-  PacsBrowser browser(QString::fromStdString((d / "cache").string()), QString::fromStdString((d / "pacs.json").string()));
+  PacsBrowser browser(QString::fromStdString((d / "cache").string()),
+                      QString::fromStdString((d / "pacs.json").string()));
   browser.show();
   QSignalSpy searched(&browser, &PacsBrowser::searchFinished);
   QTest::keyClicks(browser.patientIdEdit(), "X");
@@ -258,9 +263,12 @@ TEST(PacsBrowserErrors, ShownInTheDialog) {
   EXPECT_EQ(browser.statusText(), "The start date is after the end date.");
 
   // A broken configuration names the file and the field.
-  ASSERT_TRUE(write_file_atomic(d / "bad.json", R"({"nodes": {"x": {"ae_title": "X", "host": "h", "prot": 1}}})").ok());
+  ASSERT_TRUE(
+      write_file_atomic(d / "bad.json", R"({"nodes": {"x": {"ae_title": "X", "host": "h", "prot": 1}}})")
+          .ok());
   EXPECT_FALSE(browser.loadConfig(QString::fromStdString((d / "bad.json").string())));
-  EXPECT_TRUE(browser.statusText().contains("nodes.x.prot: unknown field")) << browser.statusText().toStdString();
+  EXPECT_TRUE(browser.statusText().contains("nodes.x.prot: unknown field"))
+      << browser.statusText().toStdString();
   EXPECT_EQ(browser.nodeBox()->count(), 0);
   EXPECT_FALSE(browser.searchButton()->isEnabled());
 
