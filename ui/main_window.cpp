@@ -205,6 +205,7 @@ void MainWindow::createActions() {
             m_analysis.reset();
             m_analyzed = false;
             m_draft = {};
+            m_draftFindings.clear();
             m_draftStale = false;
             m_reportPanel->setDraft({});
             setWindowTitle(tr("Hilum Workstation"));
@@ -686,6 +687,7 @@ void MainWindow::showStudy(const StudyRequest& request, LoadedStudyData data) {
   m_analyzed = false;
   m_analysisNotes.clear();
   m_draft = {};
+  m_draftFindings.clear();
   m_draftStale = false;
   m_currentRequest = request;
   m_loadedSelector = data.loadedSelector.empty() ? data.info.series_instance_uid : data.loadedSelector;
@@ -851,6 +853,7 @@ void MainWindow::analyze() {
         m_analyzed = true;
         m_analysisNotes = result->notes;
         m_draft = {};
+        m_draftFindings.clear();
         m_draftStale = false;
         m_reportPanel->setDraft({});
         m_document->setFindings(result->findings);
@@ -910,11 +913,12 @@ void MainWindow::draftReport() {
   const quint64 generation = m_document->generation();
   m_draftTask->run<ReportDraft>(
       tr("Drafting report"), [drafter, input](Progress& p) { return drafter(input, p); },
-      [this, generation](Result<ReportDraft> result) {
+      [this, generation, findings = input.findings](Result<ReportDraft> result) {
         if (generation != m_document->generation()) return;
         if (result.ok()) {
           m_draft = *result;
-          m_draftStale = false;
+          m_draftFindings = findings;
+          m_draftStale = m_document->findings()->reportedFindings() != findings;
           m_reportPanel->setDraft(m_draft.impression);
           updateActions();
           emit reportDrafted(true, {});
@@ -930,7 +934,13 @@ void MainWindow::draftReport() {
 
 void MainWindow::scheduleRedraft() {
   if (!analyzed() || !m_backends.draftReport) return;
-  m_draftStale = true;
+  // Accepting a finding changes nothing the impression says.
+  m_draftStale = m_draftTask->isRunning() || m_document->findings()->reportedFindings() != m_draftFindings;
+  if (!m_draftStale) {
+    m_redraftTimer->stop();
+    updateReportMessage();
+    return;
+  }
   const QString text = m_reportPanel->draft().trimmed();
   const bool edited = !text.isEmpty() && text != m_draft.impression.trimmed();
   // An unedited draft follows the findings; the radiologist's own text is

@@ -174,6 +174,7 @@ class MainWindow : public QMainWindow {
   bool m_analyzed = false;
   QStringList m_analysisNotes;
   ReportDraft m_draft;        // the last draft; its impression is what the panel held then
+  std::vector<Finding> m_draftFindings;  // what the last draft was made from
   bool m_draftStale = false;  // the review changed after the draft
   QTimer* m_redraftTimer = nullptr;
   QPointer<PacsBrowser> m_pacsBrowser;
