@@ -519,9 +519,11 @@ TEST_F(Workstation, FindingsAreDrawnInEveryPlane) {
 
 TEST_F(Workstation, ReportDraftFollowsTheReview) {
   std::vector<Finding> seen;
+  int drafts = 0;
   WorkstationBackends backends;
-  backends.draftReport = [&seen](const ReportInput& input, Progress&) -> Result<ReportDraft> {
+  backends.draftReport = [&seen, &drafts](const ReportInput& input, Progress&) -> Result<ReportDraft> {
     seen = input.findings;
+    ++drafts;
     ReportDraft d;
     d.impression = QStringLiteral("Findings: %1.").arg(input.findings.size());
     for (const Finding& f : input.findings)
@@ -552,6 +554,12 @@ TEST_F(Workstation, ReportDraftFollowsTheReview) {
   ASSERT_TRUE(test::waitUntil([&] { return !window->isReporting(); }));
   EXPECT_FALSE(window->reportInput().impressionEdited);
   EXPECT_EQ(window->reportInput().impression, "Findings: 1. #1 7.5 mm");
+  // Accepting changes nothing the impression says: no new draft.
+  const int before = drafts;
+  doc().acceptFinding(1);
+  QTest::qWait(700);
+  EXPECT_EQ(drafts, before);
+  doc().undoStack()->undo();
 
   // The radiologist's own text is never replaced: it is marked as older than the findings.
   window->reportPanel()->editor()->setPlainText("My impression.");
