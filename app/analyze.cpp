@@ -36,6 +36,7 @@ class ModelBundle {
   std::optional<Tokenizer> tokenizer;
   std::optional<FusionHead> fusion;
   std::shared_ptr<const ImpressionDrafter> drafter;
+  std::shared_ptr<const CaseAssistant> assistant;
   FindingsOptions findings;
 };
 
@@ -114,6 +115,7 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
                            moe::LoraAdapter::load(dir / "text" / "adapters" / "medical", *b->text));
   }
   HILUM_ASSIGN_OR_RETURN(b->drafter, ImpressionDrafter::load(dir / "text"));
+  b->assistant = CaseAssistant::create(b->text, *b->tokenizer, "text");
 
   const FusionConfig& fc = b->fusion->config();
   if (fc.image_channels != b->resnet->config().feature_channels()) {
@@ -138,6 +140,9 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) {
   return bundle.drafter;
+}
+std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& bundle) {
+  return bundle.assistant;
 }
 
 Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
@@ -191,54 +196,67 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   return out;
 }
 
-Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& b, Progress& progress) {
-  StudyAnalysis a;
-  LoadOptions lo;
-  if (!request.series.empty()) lo.series_uid = request.series;
-  lo.threads = request.threads;
-  {
-    ProgressRange p(progress, 0.0, 0.25);
-    HILUM_ASSIGN_OR_RETURN(LoadedStudy loaded, load_dicom_volume(request.inputs, lo, p));
-    a.volume = std::move(loaded.volume);
-    a.study = std::move(loaded.info);
-    for (const std::string& w : loaded.warnings) a.findings.notes.push_back(w);
-  }
-  if (a.study.modality != "CT") {
+Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& study,
+                                      const std::string& clinical_text, const ModelBundle& b,
+                                      Progress& progress) {
+  if (study.modality != "CT") {
     return bad_input("the series is " +
-                     (a.study.modality.empty() ? std::string("of unknown modality") : a.study.modality) +
+                     (study.modality.empty() ? std::string("of unknown modality") : study.modality) +
                      ", not CT");
   }
+  VolumeAnalysis a;
   LungMask mask;
   {
-    ProgressRange p(progress, 0.25, 0.45);
-    HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(a.volume, LungMaskOptions{}, p));
+    ProgressRange p(progress, 0.0, 0.27);
+    HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(volume, LungMaskOptions{}, p));
   }
   for (const std::string& w : mask.warnings) a.findings.notes.push_back(w);
   std::vector<Candidate> candidates;
   {
-    ProgressRange p(progress, 0.45, 0.65);
-    HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(a.volume, mask, CandidateOptions{}, p));
+    ProgressRange p(progress, 0.27, 0.53);
+    HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, CandidateOptions{}, p));
   }
   CandidateScores scores;
   {
-    ProgressRange p(progress, 0.65, 0.88);
-    HILUM_ASSIGN_OR_RETURN(scores, score_candidates(b, a.volume, candidates, request.clinical_text, p));
+    ProgressRange p(progress, 0.53, 0.84);
+    HILUM_ASSIGN_OR_RETURN(scores, score_candidates(b, volume, candidates, clinical_text, p));
   }
   FindingsResult fr;
   {
-    ProgressRange p(progress, 0.88, 1.0);
+    ProgressRange p(progress, 0.84, 1.0);
     HILUM_ASSIGN_OR_RETURN(
-        fr, build_findings(a.volume, mask, candidates, scores.probability, scores.malignancy, b.findings, p));
+        fr, build_findings(volume, mask, candidates, scores.probability, scores.malignancy, b.findings, p));
   }
-  a.findings.series_uid = a.study.series_instance_uid;
+  a.findings.series_uid = study.series_instance_uid;
   a.findings.generator = "hilum " + hilum_version();
-  a.findings.clinical_text_used = request.clinical_text.find_first_not_of(" \t\r\n") != std::string::npos;
+  a.findings.clinical_text_used = clinical_text.find_first_not_of(" \t\r\n") != std::string::npos;
   a.findings.model_bundle = b.label;
   a.findings.findings = std::move(fr.findings);
   a.findings.lung_rads_study = study_lung_rads(a.findings.findings);
   for (std::string& n : fr.notes) a.findings.notes.push_back(std::move(n));
   a.candidates = std::move(fr.scored);
   progress.report(1.0, "findings");
+  return a;
+}
+
+Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& b, Progress& progress) {
+  StudyAnalysis a;
+  LoadOptions lo;
+  if (!request.series.empty()) lo.series_uid = request.series;
+  lo.threads = request.threads;
+  std::vector<std::string> warnings;
+  {
+    ProgressRange p(progress, 0.0, 0.25);
+    HILUM_ASSIGN_OR_RETURN(LoadedStudy loaded, load_dicom_volume(request.inputs, lo, p));
+    a.volume = std::move(loaded.volume);
+    a.study = std::move(loaded.info);
+    warnings = std::move(loaded.warnings);
+  }
+  ProgressRange p(progress, 0.25, 1.0);
+  HILUM_ASSIGN_OR_RETURN(VolumeAnalysis va, analyze_volume(a.volume, a.study, request.clinical_text, b, p));
+  a.findings = std::move(va.findings);
+  a.findings.notes.insert(a.findings.notes.begin(), warnings.begin(), warnings.end());
+  a.candidates = std::move(va.candidates);
   return a;
 }
 

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "app/assistant.h"
 #include "app/findings_builder.h"
 #include "app/narrative.h"
 #include "fusion/findings.h"
@@ -69,9 +70,10 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const std::filesyst
                                                              const BundleOptions& options = {});
 
 // The bundle's name and version ("hilum-demo 1") and its general text model
-// (for the narrative impression).
+// (for the narrative impression, and for questions about a case).
 std::string model_bundle_label(const ModelBundle& bundle);
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle);
+std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& bundle);
 
 // The fusion stage alone: nodule probability and malignancy of each candidate
 // given the study's note (the only place the note enters the pipeline).
@@ -83,9 +85,21 @@ Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume
                                          const std::string& clinical_text, Progress& progress);
 
 // The real pipeline. Thread-safe: one bundle may serve several studies at once.
+// The loader's warnings come first in the findings' notes.
 Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& bundle,
                                     Progress& progress);
 StudyAnalyzer bundle_analyzer(std::shared_ptr<const ModelBundle> bundle);
+
+// The pipeline after loading, for a volume already in memory (the
+// workstation's): lung mask, candidates, fusion, findings. kBadInput when the
+// study is not CT. The findings' notes hold the stages' warnings.
+struct VolumeAnalysis {
+  FindingsDocument findings;
+  std::vector<ScoredCandidate> candidates;
+};
+Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& study,
+                                      const std::string& clinical_text, const ModelBundle& bundle,
+                                      Progress& progress);
 
 // The files of one analysed study, written into `out_dir` (created if
 // needed), each atomically:

@@ -2,10 +2,6 @@
 
 #if HILUM_HAVE_IMAGING
 
-#include <dcmtk/config/osconfig.h>
-#include <dcmtk/dcmdata/dcdeftag.h>
-#include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcsequen.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -21,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "app/clinical_text.h"
 #include "model/file_io.h"
 #include "model/tokenizer.h"
 
@@ -52,46 +49,6 @@ std::string clock_text(double seconds) {
     std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
   }
   return buf;
-}
-
-// Appends the values of the TEXT content items below `item`, in document order.
-void collect_text_items(DcmItem& item, std::string& text) {
-  DcmSequenceOfItems* content = nullptr;
-  if (item.findAndGetSequence(DCM_ContentSequence, content).bad() || content == nullptr) return;
-  for (unsigned long i = 0; i < content->card(); ++i) {
-    DcmItem* child = content->getItem(i);
-    OFString type, value;
-    child->findAndGetOFString(DCM_ValueType, type);
-    if (type == "TEXT" && child->findAndGetOFStringArray(DCM_TextValue, value).good() && !value.empty()) {
-      if (!text.empty()) text += "\n";
-      text += value.c_str();
-    }
-    collect_text_items(*child, text);
-  }
-}
-
-// Reads the TEXT content items of one DICOM SR file; nullopt when the file is
-// not an SR (or is one Hilum wrote). The content tree is walked directly rather
-// than through DSRDocument::read, which rejects a whole document for one
-// attribute it finds invalid (real-world SRs often have some) and whose checks
-// depend on process-wide dcmdata settings (a DcmSCP switches input correction off).
-std::optional<std::string> sr_text(const fs::path& file) {
-  DcmFileFormat ff;
-  if (ff.loadFile(file.c_str(), EXS_Unknown, EGL_noChange, 4096).bad()) return std::nullopt;
-  DcmDataset* ds = ff.getDataset();
-  OFString cls, manufacturer;
-  if (ds->findAndGetOFString(DCM_SOPClassUID, cls).bad() ||
-      cls.compare(0, std::string("1.2.840.10008.5.1.4.1.1.88.").size(), "1.2.840.10008.5.1.4.1.1.88.") != 0) {
-    return std::nullopt;
-  }
-  ds->findAndGetOFString(DCM_Manufacturer, manufacturer);
-  if (manufacturer == "Hilum") return std::nullopt;
-  DcmFileFormat full;
-  if (full.loadFile(file.c_str()).bad()) return std::nullopt;
-  (void)full.getDataset()->convertToUTF8();  // as it was when the charset is unknown
-  std::string text;
-  collect_text_items(*full.getDataset(), text);
-  return text;
 }
 
 // The per-study slice of the run's progress: cancellation only.
@@ -420,18 +377,7 @@ Result<std::string> find_clinical_text(const fs::path& study, const std::string&
     return text;
   }
   if (!fs::is_directory(study, ec)) return std::string();
-  std::vector<fs::path> files;
-  for (auto it = fs::recursive_directory_iterator(study, fs::directory_options::skip_permission_denied, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (it->is_regular_file(ec)) files.push_back(it->path());
-  }
-  std::sort(files.begin(), files.end());
-  std::string text;
-  for (const fs::path& f : files) {
-    if (auto t = sr_text(f); t && !t->empty()) text += (text.empty() ? "" : "\n") + *t;
-  }
-  return text;
+  return find_sr_clinical_text({study}).text;
 }
 
 Status write_batch_summary(const fs::path& out, const std::vector<BatchStudy>& studies) {

@@ -63,7 +63,7 @@ std::vector<BatchStudy> shard_studies_by_name(const std::vector<BatchStudy>& stu
 
 // The clinical text of a study: <study>/<sidecar_name>, else <study>.txt beside
 // the study folder, else the TEXT content items of a DICOM SR in the study
-// (not one written by Hilum), else empty. kBadInput for a sidecar that is not
+// (not one written by Hilum; app/clinical_text.h), else empty. kBadInput for a sidecar that is not
 // UTF-8 text.
 Result<std::string> find_clinical_text(const std::filesystem::path& study, const std::string& sidecar_name);
 

@@ -55,7 +55,8 @@ struct ImpressionCheck {
 ImpressionCheck check_impression(const std::string& draft, const FindingsDocument& doc);
 
 struct Narrative {
-  enum class Source { kModel, kTemplate };
+  // kRadiologist: the radiologist wrote or edited the text (the workstation).
+  enum class Source { kModel, kTemplate, kRadiologist };
   Source source = Source::kTemplate;
   std::string text;
   std::string model;  // the text model's folder name when it drafted (or tried to)

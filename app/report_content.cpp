@@ -124,10 +124,18 @@ Result<ReportContent> build_report_content(const FindingsDocument& doc, const Vo
   r.study_lung_rads = study_cat + " (" + std::string(lung_rads_descriptor(*cat)) + ")";
   r.management = std::string(lung_rads_management(*cat));
   r.impression = narrative.text;
-  r.impression_label =
-      narrative.source == Narrative::Source::kModel
-          ? "Impression - AI draft by the general text model: review and edit before use"
-          : "Impression - template generated from the structured findings (AI findings: review before use)";
+  switch (narrative.source) {
+    case Narrative::Source::kModel:
+      r.impression_label = "Impression - AI draft by the general text model: review and edit before use";
+      break;
+    case Narrative::Source::kTemplate:
+      r.impression_label =
+          "Impression - template generated from the structured findings (AI findings: review before use)";
+      break;
+    case Narrative::Source::kRadiologist:
+      r.impression_label = "Impression - written by the radiologist";
+      break;
+  }
   r.impression_note = narrative.note;
   r.notes = doc.notes;
   r.footer = doc.generator + (doc.model_bundle.empty() ? "" : " | model bundle " + doc.model_bundle) +

@@ -18,7 +18,9 @@ QString reviewStateName(ReviewState state) {
   return {};
 }
 
-QStringList lungRadsCategories() { return {"0", "1", "2", "3", "4A", "4B", "4X"}; }
+// Category 0 (incomplete) is not offered: the findings and reports describe
+// assessed nodules only.
+QStringList lungRadsCategories() { return {"1", "2", "3", "4A", "4B", "4X"}; }
 
 QString noduleTypeLabel(NoduleType type) {
   const std::string_view name = nodule_type_name(type);

@@ -12,6 +12,7 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -23,6 +24,8 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTableView>
+#include <QTemporaryDir>
+#include <QTimer>
 #include <QToolBar>
 #include <QToolButton>
 #include <QUndoStack>
@@ -31,9 +34,14 @@
 
 #include "model/file_io.h"
 #include "ui/background_task.h"
+#include "ui/pacs_browser.h"
 #include "ui/panels.h"
 #include "ui/slice_view.h"
 #include "ui/study_document.h"
+
+#if defined(HILUM_HAVE_PACS) && HILUM_HAVE_PACS
+#include "app/pacs/pacs_client.h"
+#endif
 
 namespace hilum::ui {
 
@@ -93,7 +101,12 @@ MainWindow::MainWindow(WorkstationBackends backends, Options options, QWidget* p
   m_loadTask = new BackgroundTask(this);
   m_analysisTask = new BackgroundTask(this);
   m_reportTask = new BackgroundTask(this);
+  m_draftTask = new BackgroundTask(this);
   m_assistantTask = new BackgroundTask(this);
+  m_redraftTimer = new QTimer(this);
+  m_redraftTimer->setSingleShot(true);
+  m_redraftTimer->setInterval(500);
+  connect(m_redraftTimer, &QTimer::timeout, this, &MainWindow::draftReport);
   m_thumbnailTask = new BackgroundTask(this);
 
   // The three planes: axial on the left, coronal over sagittal on the right.
@@ -120,12 +133,17 @@ MainWindow::MainWindow(WorkstationBackends backends, Options options, QWidget* p
   createMenus();
   createToolBar();
   createStatusBar();
-  for (BackgroundTask* task : {m_loadTask, m_analysisTask, m_reportTask, m_assistantTask}) bindTask(task);
+  for (BackgroundTask* task : {m_loadTask, m_analysisTask, m_reportTask, m_draftTask, m_assistantTask})
+    bindTask(task);
 
   connect(m_document, &StudyDocument::selectedFindingChanged, this, &MainWindow::updateActions);
   connect(m_document, &StudyDocument::measurementsChanged, this, &MainWindow::updateActions);
   connect(m_document, &StudyDocument::studyChanged, this, &MainWindow::updateActions);
   connect(m_document->findings(), &QAbstractItemModel::modelReset, this, &MainWindow::updateActions);
+  // The report follows the review: a changed finding redrafts an unedited
+  // impression (or marks an edited one as older than the findings).
+  connect(m_document->findings(), &FindingsModel::findingChanged, this, &MainWindow::scheduleRedraft);
+  connect(m_reportPanel->editor(), &QPlainTextEdit::textChanged, this, &MainWindow::updateReportMessage);
   connect(m_document, &StudyDocument::mipChanged, this, [this] {
     m_actions["toggleMip"]->setChecked(m_document->mipEnabled());
     m_slabSpin->setValue(m_document->slabMm());
@@ -144,7 +162,9 @@ MainWindow::MainWindow(WorkstationBackends backends, Options options, QWidget* p
 
 MainWindow::~MainWindow() {
   // Stop workers before the document they read goes away.
-  for (BackgroundTask* task : {m_thumbnailTask, m_assistantTask, m_reportTask, m_analysisTask, m_loadTask}) {
+  if (m_pacsBrowser) delete m_pacsBrowser.data();
+  for (BackgroundTask* task :
+       {m_thumbnailTask, m_assistantTask, m_draftTask, m_reportTask, m_analysisTask, m_loadTask}) {
     task->cancel();
     task->waitForFinished();
   }
@@ -170,15 +190,26 @@ void MainWindow::createActions() {
   connect(
       makeAction("openFiles", tr("Open F&iles or DICOMDIR…"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O)),
       &QAction::triggered, this, &MainWindow::openFilesDialog);
+  connect(makeAction("openFromPacs", tr("Open from &PACS…"), QKeySequence(Qt::CTRL | Qt::Key_P)),
+          &QAction::triggered, this, [this] { openPacsBrowser(); });
   connect(makeAction("closeStudy", tr("&Close Study"), QKeySequence::Close), &QAction::triggered, this,
           [this] {
             m_loadTask->cancel();
             m_analysisTask->cancel();
             m_thumbnailTask->cancel();
+            m_draftTask->cancel();
+            m_assistantTask->cancel();
             m_document->closeStudy();
             m_seriesBrowser->clear();
             m_clinicalPanel->setSource({});
+            m_analysis.reset();
+            m_analyzed = false;
+            m_draft = {};
+            m_draftFindings.clear();
+            m_draftStale = false;
+            m_reportPanel->setDraft({});
             setWindowTitle(tr("Hilum Workstation"));
+            updateActions();
           });
   connect(makeAction("saveScreenshot", tr("Save &Screenshot…")), &QAction::triggered, this, [this] {
     const QString path = QFileDialog::getSaveFileName(this, tr("Save Screenshot"),
@@ -256,11 +287,13 @@ void MainWindow::createActions() {
   connect(makeAction("draftReport", tr("&Draft Report")), &QAction::triggered, this,
           &MainWindow::draftReport);
   connect(makeAction("exportPdf", tr("Export &PDF…")), &QAction::triggered, this,
-          [this] { exportReport(m_backends.exportPdf, tr("Export PDF"), tr("PDF (*.pdf)")); });
+          [this] { exportReport(QStringLiteral("pdf"), tr("Export PDF"), tr("PDF (*.pdf)")); });
   connect(makeAction("exportSr", tr("Export DICOM &SR…")), &QAction::triggered, this,
-          [this] { exportReport(m_backends.exportDicomSr, tr("Export DICOM SR"), tr("DICOM (*.dcm)")); });
+          [this] { exportReport(QStringLiteral("sr"), tr("Export DICOM SR"), tr("DICOM (*.dcm)")); });
   connect(makeAction("exportJson", tr("Export &JSON…")), &QAction::triggered, this,
-          [this] { exportReport(m_backends.exportJson, tr("Export findings JSON"), tr("JSON (*.json)")); });
+          [this] { exportReport(QStringLiteral("json"), tr("Export findings JSON"), tr("JSON (*.json)")); });
+  connect(makeAction("sendToPacs", tr("Send Results to P&ACS")), &QAction::triggered, this,
+          [this] { sendResultsToPacs({}); });
   connect(makeAction("askAssistant", tr("Ask")), &QAction::triggered, this, &MainWindow::askAssistant);
 
   connect(makeAction("shortcuts", tr("&Keyboard Shortcuts"), QKeySequence::HelpContents), &QAction::triggered,
@@ -282,6 +315,7 @@ void MainWindow::createMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
   file->addAction(m_actions["openFolder"]);
   file->addAction(m_actions["openFiles"]);
+  file->addAction(m_actions["openFromPacs"]);
   m_recentMenu = file->addMenu(tr("Open &Recent"));
   file->addAction(m_actions["closeStudy"]);
   file->addSeparator();
@@ -326,6 +360,8 @@ void MainWindow::createMenus() {
   QMenu* report = menuBar()->addMenu(tr("&Report"));
   for (const char* name : {"draftReport", "exportPdf", "exportSr", "exportJson"})
     report->addAction(m_actions[name]);
+  report->addSeparator();
+  report->addAction(m_actions["sendToPacs"]);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(m_actions["shortcuts"]);
@@ -397,8 +433,8 @@ void MainWindow::createDocks() {
       dock(QStringLiteral("clinicalDock"), tr("Clinical Text"), m_clinicalPanel, Qt::RightDockWidgetArea);
 
   m_reportPanel = new ReportPanel(this);
-  m_reportPanel->setActions(
-      {m_actions["draftReport"], m_actions["exportPdf"], m_actions["exportSr"], m_actions["exportJson"]});
+  m_reportPanel->setActions({m_actions["draftReport"], m_actions["exportPdf"], m_actions["exportSr"],
+                             m_actions["exportJson"], m_actions["sendToPacs"]});
   QDockWidget* report =
       dock(QStringLiteral("reportDock"), tr("Report"), m_reportPanel, Qt::RightDockWidgetArea);
 
@@ -463,17 +499,35 @@ void MainWindow::bindTask(BackgroundTask* task) {
   });
 }
 
+QString MainWindow::unavailableText() const {
+  return m_backends.unavailable.isEmpty() ? tr(kNotAvailable) : m_backends.unavailable;
+}
+
+bool MainWindow::analyzed() const { return m_analyzed || m_document->findings()->rowCount() > 0; }
+
+bool MainWindow::isReporting() const { return m_reportTask->isRunning() || m_draftTask->isRunning(); }
+
 void MainWindow::updateActions() {
   const bool study = m_document->hasStudy();
   const int selected = m_document->selectedFindingId();
   const bool hasFindings = m_document->findings()->rowCount() > 0;
-  auto enable = [](QAction* a, bool backend, bool ready, const char* missing, const QString& readyTip = {}) {
+  const bool done = study && analyzed();
+  const QString missing = unavailableText();
+  // Enabled when the back end exists and `ready`; the tooltip says why not.
+  auto enable = [&](QAction* a, bool backend, bool ready, const QString& readyTip = {},
+                    const QString& notReadyTip = {}) {
     a->setEnabled(backend && ready);
-    a->setToolTip(backend ? (readyTip.isEmpty() ? a->text().remove(QLatin1Char('&')) : readyTip)
-                          : QString::fromLatin1(missing));
+    const QString name = a->text().remove(QLatin1Char('&')).remove(QStringLiteral("…"));
+    if (!backend) {
+      a->setToolTip(tr("%1 %2").arg(name, missing));
+    } else if (!ready && !notReadyTip.isEmpty()) {
+      a->setToolTip(notReadyTip);
+    } else {
+      a->setToolTip(readyTip.isEmpty() ? name : readyTip);
+    }
   };
   enable(m_actions["analyze"], bool(m_backends.analyze), study && !m_analysisTask->isRunning(),
-         kNeedsPipeline, tr("Find lung nodules with the AI (Ctrl+Enter)"));
+         tr("Find lung nodules with the AI (Ctrl+Enter)"));
   for (const char* name : {"acceptFinding", "rejectFinding", "editFinding"}) {
     m_actions[name]->setEnabled(selected >= 0);
   }
@@ -483,32 +537,98 @@ void MainWindow::updateActions() {
   m_actions["deleteMeasurement"]->setEnabled(m_document->selectedMeasurementId() >= 0);
   m_actions["closeStudy"]->setEnabled(study);
   m_actions["cancelTask"]->setEnabled(m_visibleTask != nullptr);
-  const bool reportBusy = m_reportTask->isRunning();
-  enable(m_actions["draftReport"], bool(m_backends.draftReport), study && !reportBusy, kNeedsReports);
-  enable(m_actions["exportPdf"], bool(m_backends.exportPdf), study && !reportBusy, kNeedsReports);
-  enable(m_actions["exportSr"], bool(m_backends.exportDicomSr), study && !reportBusy, kNeedsReports);
-  enable(m_actions["exportJson"], bool(m_backends.exportJson), study && !reportBusy, kNeedsReports);
-  enable(m_actions["askAssistant"], bool(m_backends.ask), study && !m_assistantTask->isRunning(),
-         kNeedsTextModel);
-  m_assistantPanel->setAvailable(bool(m_backends.ask), tr(kNeedsTextModel));
+  m_actions["openFromPacs"]->setEnabled(pacsAvailable());
+  m_actions["openFromPacs"]->setToolTip(pacsAvailable() ? tr("Search a PACS and retrieve a study (Ctrl+P)")
+                                                        : tr("This build has no PACS client"));
+  const bool exportBusy = m_reportTask->isRunning();
+  const QString needs = tr(kNeedsAnalysis);
+  enable(m_actions["draftReport"], bool(m_backends.draftReport), done && !m_draftTask->isRunning(),
+         tr("Draft the impression from the reviewed findings"), needs);
+  enable(m_actions["exportPdf"], bool(m_backends.exportPdf), done && !exportBusy,
+         tr("Write the report of the reviewed findings as PDF"), needs);
+  enable(m_actions["exportSr"], bool(m_backends.exportDicomSr), done && !exportBusy,
+         tr("Write the reviewed findings as DICOM SR (TID 1500)"), needs);
+  enable(m_actions["exportJson"], bool(m_backends.exportJson), done && !exportBusy,
+         tr("Write the reviewed findings as findings.json"), needs);
+  enable(m_actions["sendToPacs"], bool(m_backends.writePacsObjects) && pacsAvailable(), done && !exportBusy,
+         tr("Store the SR and the PDF report of the reviewed findings on the PACS"), needs);
+  enable(m_actions["askAssistant"], bool(m_backends.ask), done && !m_assistantTask->isRunning(),
+         tr("Ask the text model about this case"), needs);
+  if (!m_backends.ask) {
+    m_assistantPanel->setAvailable(false, tr("The assistant %1.").arg(missing));
+  } else if (!done) {
+    m_assistantPanel->setAvailable(false, tr("The assistant answers from the findings: %1.").arg(needs));
+  } else {
+    m_assistantPanel->setAvailable(true, m_backends.assistantNote);
+  }
 
   const bool reports =
       m_backends.draftReport || m_backends.exportPdf || m_backends.exportDicomSr || m_backends.exportJson;
-  m_reportPanel->setMessage(reports ? QString()
-                                    : tr("Report drafting and export %1.").arg(tr(kNeedsReports)));
   m_reportPanel->editor()->setEnabled(reports);
+  updateReportMessage();
 
   if (!m_backends.analyze) {
-    m_findingsPanel->setMessage(tr("No AI findings: Analyze %1.").arg(tr(kNeedsPipeline)));
+    m_findingsPanel->setMessage(tr("No AI findings: Analyze %1.").arg(missing));
   } else if (!study) {
     m_findingsPanel->setMessage(tr("Open a study, then Analyze (Ctrl+Enter)."));
-  } else if (!hasFindings && !m_analysisTask->isRunning()) {
+  } else if (m_analysisTask->isRunning()) {
+    m_findingsPanel->setMessage(tr("Analyzing…"));
+  } else if (!hasFindings && !m_analyzed) {
     m_findingsPanel->setMessage(tr("Not analyzed yet."));
-  } else if (hasFindings) {
+  } else if (!hasFindings) {
+    m_findingsPanel->setMessage(
+        tr("The AI found no lung nodule.") +
+        (m_analysisNotes.isEmpty() ? QString() : QLatin1Char(' ') + m_analysisNotes.join(QLatin1Char(' '))));
+  } else {
     m_findingsPanel->setMessage(
         tr("AI findings: review each (A accept, R reject, E edit; N next). "
            "Your changes are kept apart from the AI's values."));
   }
+}
+
+void MainWindow::updateReportMessage() {
+  const bool reports =
+      m_backends.draftReport || m_backends.exportPdf || m_backends.exportDicomSr || m_backends.exportJson;
+  if (!reports) {
+    m_reportPanel->setMessage(tr("Report drafting and export %1.").arg(unavailableText()));
+    return;
+  }
+  if (!m_document->hasStudy() || !analyzed()) {
+    m_reportPanel->setMessage(
+        tr("Analyze the study: the drafted impression appears here, and the report "
+           "follows your review of the findings."));
+    return;
+  }
+  QStringList lines;
+  const QString text = m_reportPanel->draft().trimmed();
+  if (m_draftTask->isRunning()) {
+    lines << tr("Drafting the impression…");
+  } else if (!m_draft.impression.isEmpty()) {
+    QString label = QStringLiteral("<b>%1</b>").arg(m_draft.label.toHtmlEscaped());
+    if (!m_draft.note.isEmpty()) label += QStringLiteral(" — ") + m_draft.note.toHtmlEscaped();
+    lines << label;
+  }
+  if (!text.isEmpty() && text != m_draft.impression.trimmed())
+    lines << tr("Edited by you: exported as yours.");
+  int accepted = 0, rejected = 0, edited = 0, pending = 0;
+  for (const ReviewedFinding& f : m_document->findings()->findings()) {
+    accepted += f.state == ReviewState::Accepted;
+    rejected += f.state == ReviewState::Rejected;
+    pending += f.state == ReviewState::Pending;
+    edited += f.state != ReviewState::Rejected && f.isEdited();
+  }
+  lines << tr("The report follows your review: %1 accepted, %2 rejected (left out), %3 not reviewed, %4 "
+              "edited.")
+               .arg(accepted)
+               .arg(rejected)
+               .arg(pending)
+               .arg(edited);
+  if (m_draftStale && !text.isEmpty() && text != m_draft.impression.trimmed()) {
+    lines << tr(
+        "<span style='color:#ffb347'>The findings changed after this draft: Draft Report writes a new "
+        "one (replacing your text).</span>");
+  }
+  m_reportPanel->setMessage(lines.join(QStringLiteral("<br>")));
 }
 
 // ---- studies --------------------------------------------------------------------
@@ -560,12 +680,21 @@ void MainWindow::openStudy(const QStringList& paths, const QString& series) {
 
 void MainWindow::showStudy(const StudyRequest& request, LoadedStudyData data) {
   m_analysisTask->cancel();
+  m_draftTask->cancel();
+  m_assistantTask->cancel();
+  m_redraftTimer->stop();
+  m_analysis.reset();
+  m_analyzed = false;
+  m_analysisNotes.clear();
+  m_draft = {};
+  m_draftFindings.clear();
+  m_draftStale = false;
   m_currentRequest = request;
   m_loadedSelector = data.loadedSelector.empty() ? data.info.series_instance_uid : data.loadedSelector;
   const std::string loadedUid = m_loadedSelector;
   m_document->setStudy(data.volume, data.info);
   m_document->setClinicalText(data.clinicalText);
-  m_clinicalPanel->setSource(data.clinicalTextPath);
+  m_clinicalPanel->setSource(data.clinicalTextPath, data.clinicalTextFromSr);
   m_reportPanel->setDraft({});
   m_seriesBrowser->setSeries(data.series, loadedUid);
   m_seriesBrowser->setThumbnail(loadedUid, data.thumbnail);
@@ -676,7 +805,22 @@ void MainWindow::showError(const QString& title, const QString& message) {
 // ---- findings ---------------------------------------------------------------------
 
 StudyContext MainWindow::studyContext() const {
-  return {m_document->volume(), m_document->info(), m_document->clinicalText()};
+  return {m_document->volume(), m_document->info(), m_document->clinicalText(), m_analysis};
+}
+
+ReportInput MainWindow::reportInput() const {
+  ReportInput in;
+  in.study = studyContext();
+  in.findings = m_document->findings()->reportedFindings();
+  in.review = m_document->findings()->findings();
+  in.draft = m_draft;
+  const QString text = m_reportPanel->draft();
+  in.impressionEdited = !text.trimmed().isEmpty() && text.trimmed() != m_draft.impression.trimmed();
+  // An unedited draft older than the review is not exported: the back end
+  // drafts anew from the findings as they stand.
+  const bool stale = m_draftStale || m_draftTask->isRunning() || m_redraftTimer->isActive();
+  in.impression = in.impressionEdited || !stale ? text : QString();
+  return in;
 }
 
 void MainWindow::analyze() {
@@ -694,20 +838,31 @@ void MainWindow::analyze() {
   const quint64 generation = m_document->generation();
   AnalysisRunner runner = m_backends.analyze;
   const StudyContext context = studyContext();
-  m_analysisTask->run<std::vector<Finding>>(
+  m_analysisTask->run<AnalysisOutput>(
       tr("Analyzing"), [runner, context](Progress& p) { return runner(context, p); },
-      [this, generation](Result<std::vector<Finding>> result) {
+      [this, generation](Result<AnalysisOutput> result) {
         if (generation != m_document->generation()) return;  // another study was opened meanwhile
         if (!result.ok()) {
           const QString message = errorText(result.error());
           if (result.error().kind() != ErrorKind::kCancelled) showError(tr("Analysis failed"), message);
           updateActions();
-          emit analysisFinished(false, message);
+          emit analysisFinished(false, message, exit_code_for(result.error()));
           return;
         }
-        m_document->setFindings(*result);
-        statusBar()->showMessage(tr("%n finding(s).", nullptr, static_cast<int>(result->size())), 10000);
+        m_analysis = result->record;
+        m_analyzed = true;
+        m_analysisNotes = result->notes;
+        m_draft = {};
+        m_draftFindings.clear();
+        m_draftStale = false;
+        m_reportPanel->setDraft({});
+        m_document->setFindings(result->findings);
+        QString message = tr("%n finding(s).", nullptr, static_cast<int>(result->findings.size()));
+        if (!result->source.isEmpty()) message += QStringLiteral(" (%1)").arg(result->source);
+        statusBar()->showMessage(message, 10000);
         updateActions();
+        // The report panel shows the drafted impression at once.
+        if (m_backends.draftReport) draftReport();
         emit analysisFinished(true, {});
       });
   updateActions();
@@ -751,47 +906,204 @@ void MainWindow::stepFinding(int delta) {
 // ---- report and assistant -----------------------------------------------------------
 
 void MainWindow::draftReport() {
-  if (!m_backends.draftReport || !m_document->hasStudy()) return;
-  ReportInput input{studyContext(), m_document->findings()->reportedFindings(), m_reportPanel->draft()};
+  m_redraftTimer->stop();
+  if (!m_backends.draftReport || !m_document->hasStudy() || !analyzed()) return;
+  ReportInput input = reportInput();
   ReportDrafter drafter = m_backends.draftReport;
-  m_reportTask->run<QString>(
+  const quint64 generation = m_document->generation();
+  m_draftTask->run<ReportDraft>(
       tr("Drafting report"), [drafter, input](Progress& p) { return drafter(input, p); },
-      [this](Result<QString> result) {
+      [this, generation, findings = input.findings](Result<ReportDraft> result) {
+        if (generation != m_document->generation()) return;
         if (result.ok()) {
-          m_reportPanel->setDraft(*result);
-        } else if (result.error().kind() != ErrorKind::kCancelled) {
-          showError(tr("Report"), errorText(result.error()));
+          m_draft = *result;
+          m_draftFindings = findings;
+          m_draftStale = m_document->findings()->reportedFindings() != findings;
+          m_reportPanel->setDraft(m_draft.impression);
+          updateActions();
+          emit reportDrafted(true, {});
+        } else {
+          if (result.error().kind() != ErrorKind::kCancelled)
+            showError(tr("Report"), errorText(result.error()));
+          updateActions();
+          emit reportDrafted(false, errorText(result.error()));
         }
       });
   updateActions();
 }
 
-void MainWindow::exportReport(const ReportExporter& exporter, const QString& title, const QString& filter) {
-  if (!exporter || !m_document->hasStudy() || !m_options.interactive) return;
-  const QString path = QFileDialog::getSaveFileName(this, title, {}, filter);
-  if (path.isEmpty()) return;
-  ReportInput input{studyContext(), m_document->findings()->reportedFindings(), m_reportPanel->draft()};
+void MainWindow::scheduleRedraft() {
+  if (!analyzed() || !m_backends.draftReport) return;
+  // Accepting a finding changes nothing the impression says.
+  m_draftStale = m_draftTask->isRunning() || m_document->findings()->reportedFindings() != m_draftFindings;
+  if (!m_draftStale) {
+    m_redraftTimer->stop();
+    updateReportMessage();
+    return;
+  }
+  const QString text = m_reportPanel->draft().trimmed();
+  const bool edited = !text.isEmpty() && text != m_draft.impression.trimmed();
+  // An unedited draft follows the findings; the radiologist's own text is
+  // never replaced without asking.
+  if (!edited && (!m_draft.impression.isEmpty() || m_draftTask->isRunning())) m_redraftTimer->start();
+  updateReportMessage();
+}
+
+void MainWindow::exportReport(const QString& kind, const QString& title, const QString& filter) {
+  if (!m_document->hasStudy() || !m_options.interactive) return;
+  QString suggested = kind == QLatin1String("pdf")  ? QStringLiteral("report.pdf")
+                      : kind == QLatin1String("sr") ? QStringLiteral("report-sr.dcm")
+                                                    : QStringLiteral("findings.json");
+  const QString path = QFileDialog::getSaveFileName(this, title, suggested, filter);
+  if (!path.isEmpty()) exportTo(kind, path);
+}
+
+void MainWindow::exportTo(const QString& kind, const QString& path) {
+  const ReportExporter exporter = kind == QLatin1String("pdf")  ? m_backends.exportPdf
+                                  : kind == QLatin1String("sr") ? m_backends.exportDicomSr
+                                                                : m_backends.exportJson;
+  if (!exporter || !m_document->hasStudy() || !analyzed() || m_reportTask->isRunning()) return;
+  const ReportInput input = reportInput();
   const std::filesystem::path out = path.toStdString();
+  const QString title = tr("Exporting %1").arg(kind.toUpper());
   m_reportTask->run<bool>(
       title,
       [exporter, input, out](Progress& p) -> Result<bool> {
         HILUM_RETURN_IF_ERROR(exporter(input, out, p));
         return true;
       },
-      [this, title, path](Result<bool> result) {
+      [this, path](Result<bool> result) {
         if (result.ok()) {
-          statusBar()->showMessage(tr("Wrote %1").arg(path), 10000);
-        } else if (result.error().kind() != ErrorKind::kCancelled) {
-          showError(title, errorText(result.error()));
+          statusBar()->showMessage(tr("Wrote %1").arg(QDir::toNativeSeparators(path)), 10000);
+          emit exportFinished(true, path);
+        } else {
+          if (result.error().kind() != ErrorKind::kCancelled)
+            showError(tr("Export"), errorText(result.error()));
+          emit exportFinished(false, errorText(result.error()));
         }
+        updateActions();
       });
+  updateActions();
+}
+
+PacsBrowser* MainWindow::openPacsBrowser() {
+  if (!m_pacsBrowser) {
+    m_pacsBrowser = new PacsBrowser(m_options.pacsCacheDir, m_options.pacsConfig, this);
+    connect(m_pacsBrowser, &PacsBrowser::studyRetrieved, this,
+            [this](const QString& folder, const QString& series) {
+              if (m_pacsBrowser) m_pacsBrowser->hide();
+              openStudy({folder}, series);
+            });
+  }
+  m_pacsBrowser->show();
+  m_pacsBrowser->raise();
+  m_pacsBrowser->activateWindow();
+  return m_pacsBrowser;
+}
+
+void MainWindow::sendResultsToPacs(const QString& nodeName) {
+#if defined(HILUM_HAVE_PACS) && HILUM_HAVE_PACS
+  if (!m_backends.writePacsObjects || !m_document->hasStudy() || !analyzed() || m_reportTask->isRunning())
+    return;
+  const QString title = tr("Send to PACS");
+  std::optional<std::filesystem::path> configPath;
+  if (!m_options.pacsConfig.isEmpty()) {
+    configPath = m_options.pacsConfig.toStdString();
+  } else {
+    configPath = pacs::default_config_path();
+  }
+  if (!configPath) {
+    showError(title, tr("No PACS configured: describe the nodes in ~/.config/hilum/pacs.json or set "
+                        "HILUM_PACS_CONFIG (see docs/pacs.md)."));
+    emit resultsSent(false, tr("no PACS configured"));
+    return;
+  }
+  Result<pacs::Config> config = pacs::load_config(*configPath);
+  if (!config.ok()) {
+    showError(title, errorText(config.error()));
+    emit resultsSent(false, errorText(config.error()));
+    return;
+  }
+  QString name = nodeName;
+  if (name.isEmpty() && m_options.interactive && config->nodes.size() > 1) {
+    QStringList names;
+    for (const auto& [key, node] : config->nodes) names << QString::fromStdString(key);
+    const int current = std::max<qsizetype>(0, names.indexOf(QString::fromStdString(config->default_node)));
+    bool ok = false;
+    name = QInputDialog::getItem(this, title, tr("Store the SR and the PDF report on:"), names, current,
+                                 false, &ok);
+    if (!ok) return;
+  }
+  Result<pacs::Node> node = config->node(name.toStdString());
+  if (!node.ok()) {
+    showError(title, errorText(node.error()));
+    emit resultsSent(false, errorText(node.error()));
+    return;
+  }
+  auto outbox = std::make_shared<QTemporaryDir>();
+  if (!outbox->isValid()) {
+    showError(title, tr("Cannot create a temporary folder for the report objects."));
+    emit resultsSent(false, tr("no temporary folder"));
+    return;
+  }
+  const ReportInput input = reportInput();
+  PacsObjectWriter writer = m_backends.writePacsObjects;
+  const std::filesystem::path dir = outbox->path().toStdString();
+  const pacs::Node target = *node;
+  m_reportTask->run<pacs::StoreResult>(
+      tr("Sending to %1").arg(QString::fromStdString(target.ae_title)),
+      [writer, input, dir, target](Progress& p) -> Result<pacs::StoreResult> {
+        std::vector<std::filesystem::path> files;
+        {
+          ProgressRange part(p, 0.0, 0.5);
+          HILUM_ASSIGN_OR_RETURN(files, writer(input, dir, part));
+        }
+        ProgressRange part(p, 0.5, 1.0);
+        pacs::PacsClient client(target);
+        return client.store(files, part);
+      },
+      [this, title, outbox,
+       address = QString::fromStdString(target.address())](Result<pacs::StoreResult> result) {
+        QString message;
+        bool ok = result.ok() && result->failed == 0;
+        if (!result.ok()) {
+          message = errorText(result.error());
+        } else if (result->failed > 0) {
+          message =
+              tr("%1 refused %2 of %3 objects").arg(address).arg(result->failed).arg(result->files.size());
+          for (const pacs::StoreOutcome& f : result->files) {
+            if (!f.problem.empty())
+              message += QStringLiteral("; %1: %2")
+                             .arg(QString::fromStdString(f.file.filename().string()),
+                                  QString::fromStdString(f.problem));
+          }
+        } else {
+          message = tr("Stored %n object(s) on %1 (DICOM SR and PDF report of the reviewed findings).",
+                       nullptr, result->stored)
+                        .arg(address);
+        }
+        if (ok) {
+          statusBar()->showMessage(message, 15000);
+        } else if (!result.ok() && result.error().kind() == ErrorKind::kCancelled) {
+          statusBar()->showMessage(tr("Sending cancelled."), 5000);
+        } else {
+          showError(title, message);
+        }
+        emit resultsSent(ok, message);
+        updateActions();
+      });
+  updateActions();
+#else
+  (void)nodeName;
+#endif
 }
 
 void MainWindow::askAssistant() {
   const QString question = m_assistantPanel->question();
-  if (!m_backends.ask || question.isEmpty() || !m_document->hasStudy() || m_assistantTask->isRunning())
+  if (!m_backends.ask || question.isEmpty() || !m_document->hasStudy() || !analyzed() ||
+      m_assistantTask->isRunning())
     return;
-  AssistantQuery query{question, studyContext(), m_document->findings()->reportedFindings()};
+  AssistantQuery query{question, reportInput()};
   AssistantResponder responder = m_backends.ask;
   QPointer<AssistantPanel> panel = m_assistantPanel;
   m_assistantPanel->beginAnswer(question);

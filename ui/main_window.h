@@ -8,6 +8,7 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QPointer>
 #include <QStringList>
 #include <array>
 #include <map>
@@ -19,6 +20,7 @@
 
 class QLabel;
 class QMenu;
+class QTimer;
 class QProgressBar;
 class QToolButton;
 class QDoubleSpinBox;
@@ -29,6 +31,7 @@ class AssistantPanel;
 class BackgroundTask;
 class ClinicalTextPanel;
 class FindingsPanel;
+class PacsBrowser;
 class ReportPanel;
 class SeriesBrowser;
 class SliceView;
@@ -37,6 +40,8 @@ class StudyDocument;
 struct MainWindowOptions {
   bool interactive = true;  // false: never open modal dialogs (tests, screenshots)
   bool useSettings = true;  // restore and save QSettings
+  QString pacsCacheDir;     // where PACS retrieves go; empty: defaultPacsCacheDir()
+  QString pacsConfig;       // pacs.json; empty: pacs::default_config_path()
 };
 
 class MainWindow : public QMainWindow {
@@ -60,6 +65,11 @@ class MainWindow : public QMainWindow {
   QAction* action(const QString& name) const;
   bool isLoading() const;
   bool isAnalyzing() const;
+  bool isReporting() const;  // drafting, exporting or sending
+  // The back end's record of the last analysis (null before one).
+  std::shared_ptr<const AnalysisRecord> analysisRecord() const { return m_analysis; }
+  // The study under review, as the report back ends receive it.
+  ReportInput reportInput() const;
 
   // Shows a study that has been loaded (by the loader, or built by a test).
   void showStudy(const StudyRequest& request, LoadedStudyData data);
@@ -75,12 +85,23 @@ class MainWindow : public QMainWindow {
   void openStudy(const QStringList& paths, const QString& series = {});
   void analyze();
   void applyWindowPreset(hilum::ui::WindowLevel window);
+  // File > Open from PACS: shows the PACS browser (one per window) and returns it.
+  PacsBrowser* openPacsBrowser();
+  // Writes the report objects (SR, encapsulated PDF) and stores them on the
+  // PACS node `nodeName` of the configuration ("" : the default node).
+  void sendResultsToPacs(const QString& nodeName = {});
+  // Writes one export to `path` (the Export actions ask for the path first).
+  void exportTo(const QString& kind, const QString& path);
 
  signals:
   void studyLoaded();
   // exitCode: what the command line should return (2: bad input, 1: other).
   void studyLoadFailed(const QString& message, int exitCode);
-  void analysisFinished(bool ok, const QString& message);
+  // exitCode: what the command line should return for a failure (2: bad input).
+  void analysisFinished(bool ok, const QString& message, int exitCode = 0);
+  void reportDrafted(bool ok, const QString& message);
+  void exportFinished(bool ok, const QString& message);
+  void resultsSent(bool ok, const QString& message);
 
  protected:
   void closeEvent(QCloseEvent* event) override;
@@ -114,7 +135,11 @@ class MainWindow : public QMainWindow {
   void caliperToSelected();
   void stepFinding(int delta);
   void draftReport();
-  void exportReport(const ReportExporter& exporter, const QString& title, const QString& filter);
+  void scheduleRedraft();
+  void updateReportMessage();
+  void exportReport(const QString& kind, const QString& title, const QString& filter);
+  QString unavailableText() const;
+  bool analyzed() const;
   void askAssistant();
   void showShortcuts();
 
@@ -130,7 +155,8 @@ class MainWindow : public QMainWindow {
 
   BackgroundTask* m_loadTask;
   BackgroundTask* m_analysisTask;
-  BackgroundTask* m_reportTask;
+  BackgroundTask* m_reportTask;  // exports and sending
+  BackgroundTask* m_draftTask;
   BackgroundTask* m_assistantTask;
   BackgroundTask* m_thumbnailTask;
   BackgroundTask* m_visibleTask = nullptr;
@@ -144,6 +170,14 @@ class MainWindow : public QMainWindow {
   QToolButton* m_cancelButton = nullptr;
   StudyRequest m_currentRequest;
   std::string m_loadedSelector;
+  std::shared_ptr<const AnalysisRecord> m_analysis;
+  bool m_analyzed = false;
+  QStringList m_analysisNotes;
+  ReportDraft m_draft;        // the last draft; its impression is what the panel held then
+  std::vector<Finding> m_draftFindings;  // what the last draft was made from
+  bool m_draftStale = false;  // the review changed after the draft
+  QTimer* m_redraftTimer = nullptr;
+  QPointer<PacsBrowser> m_pacsBrowser;
 };
 
 }  // namespace hilum::ui

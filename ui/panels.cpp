@@ -192,7 +192,8 @@ ClinicalTextPanel::ClinicalTextPanel(StudyDocument* document, QWidget* parent)
   m_editor = new QPlainTextEdit(this);
   m_editor->setObjectName(QStringLiteral("clinicalText"));
   m_editor->setPlaceholderText(
-      tr("Referral, history, prior report… (read from clinical.txt beside the study when there is one)."));
+      tr("Referral, history, prior report… (read from clinical.txt beside the study, or from a DICOM SR "
+         "sent with it)."));
   layout->addWidget(m_source);
   layout->addWidget(m_editor, 1);
   setSource({});
@@ -204,10 +205,17 @@ ClinicalTextPanel::ClinicalTextPanel(StudyDocument* document, QWidget* parent)
   });
 }
 
-void ClinicalTextPanel::setSource(const QString& path) {
-  m_source->setText(path.isEmpty() ? tr("No clinical text file found with the study.")
-                                   : tr("From %1").arg(path));
+void ClinicalTextPanel::setSource(const QString& path, bool fromSr) {
+  if (path.isEmpty()) {
+    m_source->setText(
+        tr("No clinical text found with the study (clinical.txt beside it, or a DICOM SR with "
+           "text in it)."));
+  } else {
+    m_source->setText(fromSr ? tr("From the DICOM SR %1").arg(path) : tr("From %1").arg(path));
+  }
 }
+
+QString ClinicalTextPanel::sourceText() const { return m_source->text(); }
 
 // ---- report -------------------------------------------------------------------
 
@@ -264,13 +272,15 @@ void AssistantPanel::setAskAction(QAction* ask) {
   connect(m_question, &QLineEdit::returnPressed, ask, &QAction::trigger);
 }
 
-void AssistantPanel::setAvailable(bool available, const QString& why) {
+void AssistantPanel::setAvailable(bool available, const QString& message) {
   m_question->setEnabled(available);
-  m_transcript->setEnabled(available);
-  m_question->setToolTip(available ? QString() : why);
-  m_message->setText(available ? QString() : tr("The assistant %1.").arg(why));
-  m_message->setVisible(!available);
+  m_transcript->setEnabled(available || !m_transcript->toPlainText().isEmpty());
+  m_question->setToolTip(available ? QString() : message);
+  m_message->setText(message);
+  m_message->setVisible(!message.isEmpty());
 }
+
+QString AssistantPanel::message() const { return m_message->text(); }
 
 QString AssistantPanel::question() const { return m_question->text().trimmed(); }
 

@@ -72,15 +72,18 @@ class FindingsPanel : public QWidget {
   bool m_syncing = false;
 };
 
-// The clinical text that came with the study (sidecar clinical.txt), editable:
-// it is what the analysis reads.
+// The clinical text that came with the study (a sidecar clinical.txt, or the
+// text of a DICOM SR sent with the images), editable: it is what the analysis
+// reads.
 class ClinicalTextPanel : public QWidget {
   Q_OBJECT
 
  public:
   ClinicalTextPanel(StudyDocument* document, QWidget* parent = nullptr);
   QPlainTextEdit* editor() const { return m_editor; }
-  void setSource(const QString& path);  // empty: no sidecar found
+  // Where the text came from; empty: nothing found. `fromSr`: a DICOM SR.
+  void setSource(const QString& path, bool fromSr = false);
+  QString sourceText() const;
 
  private:
   StudyDocument* m_document;
@@ -111,7 +114,10 @@ class AssistantPanel : public QWidget {
  public:
   explicit AssistantPanel(QWidget* parent = nullptr);
   void setAskAction(QAction* ask);
-  void setAvailable(bool available, const QString& why);
+  // `message`: why the assistant is unavailable, or, when available, where its
+  // answers come from and how far to trust them.
+  void setAvailable(bool available, const QString& message);
+  QString message() const;
   QString question() const;
   void beginAnswer(const QString& question);
   void appendToken(const QString& token);

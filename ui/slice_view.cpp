@@ -208,27 +208,35 @@ void SliceView::paintEvent(QPaintEvent*) {
   p.drawRect(QRectF(rect()).adjusted(0.5, 0.5, -1, -1));
 }
 
-void SliceView::paintFindings(QPainter& p, const ViewTransform& t) {
+bool SliceView::findingOutline(const ReviewedFinding& f, Outline* outline) const {
   const SliceRenderer* r = m_document->renderer();
-  const Volume& volume = r->volume();
-  const double ppm = t.viewportPixelsPerMm();
+  if (!r) return false;
+  const ViewTransform t = viewTransform();
   const double halfSlab = m_document->effectiveSlabMm() / 2;
   const int slice = m_document->slice(m_plane);
+  const Vec3 centre = r->volume().voxel_from_world(f.current.centerMm);
+  const PlanePoint pp = r->toPlane(m_plane, centre);
+  const double radius = std::max(f.current.longAxisMm / 2, 1.5);
+  const double offMm = std::max(0.0, std::abs((slice - pp.slice) * r->sliceSpacing(m_plane)) - halfSlab);
+  if (offMm > radius) return false;
+  const double shown = std::sqrt(radius * radius - offMm * offMm);
+  outline->centre = t.toViewport({pp.x, pp.y});
+  outline->radius = shown * t.viewportPixelsPerMm() + 4;  // a margin keeps the nodule's edge visible
+  return true;
+}
+
+void SliceView::paintFindings(QPainter& p, const ViewTransform&) {
   for (const ReviewedFinding& f : m_document->findings()->findings()) {
-    const Vec3 centre = volume.voxel_from_world(f.current.centerMm);
-    const PlanePoint pp = r->toPlane(m_plane, centre);
-    const double radius = std::max(f.current.longAxisMm / 2, 1.5);
-    const double offMm = std::max(0.0, std::abs((slice - pp.slice) * r->sliceSpacing(m_plane)) - halfSlab);
-    if (offMm > radius) continue;
-    const double shown = std::sqrt(radius * radius - offMm * offMm);
+    Outline o;
+    if (!findingOutline(f, &o)) continue;
     const bool selected = f.original.id == m_document->selectedFindingId();
     QPen pen(reviewColor(f.state));
     pen.setWidthF(selected ? 2.5 : 1.5);
     if (f.state == ReviewState::Rejected) pen.setStyle(Qt::DashLine);
     p.setPen(pen);
     p.setBrush(Qt::NoBrush);
-    const QPointF c = t.toViewport({pp.x, pp.y});
-    const double rp = shown * ppm + 4;  // a margin keeps the nodule's edge visible
+    const QPointF c = o.centre;
+    const double rp = o.radius;
     p.drawEllipse(c, rp, rp);
     QString label = QString::number(f.original.id);
     if (selected) label += QStringLiteral("  %1 mm").arg(f.current.longAxisMm, 0, 'f', 1);

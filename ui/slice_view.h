@@ -36,6 +36,14 @@ class SliceView : public QWidget {
   // The rendered image of the current slice (for tests and thumbnails).
   const QImage& image();
 
+  // Where the outline of a finding is drawn on the current slice (widget
+  // coordinates); false when the slice does not cross the finding.
+  struct Outline {
+    QPointF centre;
+    double radius = 0;
+  };
+  bool findingOutline(const ReviewedFinding& finding, Outline* outline) const;
+
   QSize sizeHint() const override { return {512, 512}; }
   QSize minimumSizeHint() const override { return {160, 160}; }
 

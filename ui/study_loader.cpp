@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <system_error>
 
+#include "app/clinical_text.h"
 #include "model/file_io.h"
 #include "ui/slice_renderer.h"
 
@@ -87,6 +88,10 @@ Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progres
       data.warnings.push_back("clinical text " + sidecar->filename().string() +
                               " skipped (larger than 1 MiB)");
     }
+  } else if (SrClinicalText sr = find_sr_clinical_text(request.inputs); !sr.text.empty()) {
+    data.clinicalText = QString::fromStdString(sr.text);
+    data.clinicalTextPath = QString::fromStdString(sr.first_file.string());
+    data.clinicalTextFromSr = true;
   }
   data.thumbnail = makeThumbnail(data.volume);
   progress.report(1.0, "done");

@@ -37,14 +37,17 @@ struct LoadedStudyData {
   std::string loadedSelector;         // which of them this is
   std::vector<std::string> warnings;
   std::string selectionNote;
-  QString clinicalText;  // empty when no sidecar was found
+  QString clinicalText;  // empty when neither a sidecar nor an SR with text was found
   QString clinicalTextPath;
-  QImage thumbnail;  // of the loaded series
+  bool clinicalTextFromSr = false;  // the text came from a DICOM SR of the study
+  QImage thumbnail;                 // of the loaded series
 };
 
 // True when this build has the DICOM loader (vision/io).
 bool dicomLoaderAvailable();
 
+// The clinical text: a sidecar (findClinicalSidecar), else the TEXT items of
+// the DICOM SRs among the inputs (app/clinical_text.h).
 Result<LoadedStudyData> loadStudy(const StudyRequest& request, Progress& progress);
 
 // Loads one series only to draw its thumbnail (for the series browser).

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/app/report_fixture.h"
 #include "tests/ui/ui_test_support.h"
 #include "ui/main_window.h"
 #include "ui/panels.h"
@@ -305,6 +306,64 @@ TEST_F(Screenshot, ShowsThePhantomsAnatomyAndItsNodule) {
   }
 }
 
+// --analyze with a tiny bundle in the real formats (HILUM_MODEL_BUNDLE): the
+// findings table has rows, and the selected finding's outline is drawn in the
+// planes (pending yellow, on the ring the program reports, off the crosshair).
+TEST_F(Screenshot, AnalyzeShowsTheFindingsAndTheirOutlines) {
+  const QString study = dir.filePath(QStringLiteral("small"));
+  QString err;
+  ASSERT_EQ(runProcess(QStringLiteral(HILUM_CLI),
+                       {"-q", "phantom", "--out", study, "--seed", "11", "--slices", "16", "--nodules", "2"},
+                       nullptr, &err),
+            0)
+      << err.toStdString();
+  hilum::test::TinyBundleOptions b;
+  b.nodule_bias = 8;
+  b.head_std = 0.5;
+  const std::filesystem::path bundle = dir.filePath(QStringLiteral("bundle")).toStdString();
+  hilum::test::write_tiny_bundle(bundle, b);
+  qputenv("HILUM_MODEL_BUNDLE", QByteArray::fromStdString(bundle.string()));
+  const QString png = dir.filePath(QStringLiteral("analyzed.png"));
+  QString out;
+  const int rc =
+      runProcess(xvfbRun,
+                 {"-a", "-s", "-screen 0 1600x1200x24", QStringLiteral(HILUM_WORKSTATION), "--screenshot",
+                  png, "--analyze", "--max-findings", "3", "--size", "1280x800", study},
+                 &out, &err);
+  qunsetenv("HILUM_MODEL_BUNDLE");
+  ASSERT_EQ(rc, 0) << err.toStdString();
+  const QImage image(png);
+  ASSERT_FALSE(image.isNull());
+  const QStringList lines = out.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+  ASSERT_GE(lines.size(), 5) << out.toStdString();
+  EXPECT_EQ(lines[3], QStringLiteral("findings 3")) << out.toStdString();
+  int overlays = 0;
+  for (const QString& line : lines) {
+    const QStringList f = line.split(QLatin1Char(' '));
+    if (f[0] != QLatin1String("overlay")) continue;
+    ++overlays;
+    ASSERT_EQ(f.size(), 5) << line.toStdString();
+    const QPointF c(f[2].toDouble(), f[3].toDouble());
+    const double r = f[4].toDouble();
+    ASSERT_GT(r, 4.0) << line.toStdString();
+    int onRing = 0, samples = 0;
+    for (int y = int(c.y() - r - 4); y <= int(c.y() + r + 4); ++y) {
+      for (int x = int(c.x() - r - 4); x <= int(c.x() + r + 4); ++x) {
+        const double dx = x - c.x(), dy = y - c.y();
+        if (!image.rect().contains(x, y)) continue;
+        // The crosshair lines stop 12 px from the centre; further out, skip them.
+        if (r > 9 && (std::abs(dx) < 4 || std::abs(dy) < 4)) continue;
+        if (std::abs(std::hypot(dx, dy) - r) > 2.5) continue;
+        ++samples;
+        const QColor px = image.pixelColor(x, y);
+        onRing += px.red() > 200 && px.green() > 150 && px.green() < 230 && px.blue() < 110;
+      }
+    }
+    EXPECT_GT(onRing, samples / 4) << line.toStdString() << ": " << onRing << " of " << samples;
+  }
+  EXPECT_GE(overlays, 1) << out.toStdString();
+}
+
 TEST_F(Screenshot, BadStudyExitsTwoWithoutWritingAnImage) {
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QDir().mkpath(dir.filePath(QStringLiteral("empty")));
@@ -322,12 +381,24 @@ TEST(WorkstationCommandLine, RefusesWhatItCannotDo) {
   QTemporaryDir dir;
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QString err;
-  // --analyze without the pipeline is refused up front.
-  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()},
-                       nullptr, &err),
+  // --analyze without a model bundle is refused up front.
+  qunsetenv("HILUM_MODEL_BUNDLE");
+  if (!QFile::exists(QStringLiteral(HILUM_SOURCE_DIR "/resources/models/manifest.json"))) {
+    EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()},
+                         nullptr, &err),
+              2);
+    EXPECT_TRUE(err.contains(QStringLiteral("--analyze needs a model bundle, and none was found")))
+        << err.toStdString();
+  }
+  EXPECT_EQ(
+      runProcess(QStringLiteral(HILUM_WORKSTATION),
+                 {"--screenshot", png, "--analyze", "--model-bundle", dir.path(), dir.path()}, nullptr, &err),
+      2);
+  EXPECT_TRUE(err.contains(QStringLiteral("not a model bundle (no manifest.json)"))) << err.toStdString();
+  EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION),
+                       {"--screenshot", png, "--device", "gpu", dir.path()}, nullptr, &err),
             2);
-  EXPECT_TRUE(err.contains(QStringLiteral("--analyze requires the analysis pipeline (not built yet)")))
-      << err.toStdString();
+  EXPECT_TRUE(err.contains(QStringLiteral("--device must be cpu, cuda or auto"))) << err.toStdString();
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png}, nullptr, &err), 2);
   EXPECT_TRUE(err.contains(QStringLiteral("needs a STUDY"))) << err.toStdString();
   EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--size", "big", dir.path()},

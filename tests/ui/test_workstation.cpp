@@ -6,6 +6,7 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QDoubleSpinBox>
+#include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QPlainTextEdit>
@@ -306,18 +307,21 @@ TEST_F(Workstation, CaliperSetsTheLongAxisOfAFinding) {
 }
 
 TEST_F(Workstation, MissingBackEndsAreDisabledAndSaySo) {
-  open();
+  WorkstationBackends none;
+  none.unavailable = "needs a model bundle, and none was found";
+  open(std::move(none));
   QAction* analyze = window->action("analyze");
   EXPECT_FALSE(analyze->isEnabled());
-  EXPECT_EQ(analyze->toolTip(), "requires the analysis pipeline (not built yet)");
-  EXPECT_TRUE(window->findingsPanel()->message().contains("requires the analysis pipeline (not built yet)"));
-  for (const char* name : {"draftReport", "exportPdf", "exportSr", "exportJson"}) {
+  EXPECT_EQ(analyze->toolTip(), "Analyze needs a model bundle, and none was found");
+  EXPECT_TRUE(window->findingsPanel()->message().contains("needs a model bundle, and none was found"));
+  for (const char* name : {"draftReport", "exportPdf", "exportSr", "exportJson", "sendToPacs"}) {
     EXPECT_FALSE(window->action(name)->isEnabled()) << name;
-    EXPECT_EQ(window->action(name)->toolTip(), "requires the report generator (not built yet)") << name;
+    EXPECT_TRUE(window->action(name)->toolTip().endsWith("needs a model bundle, and none was found")) << name;
   }
   EXPECT_FALSE(window->action("askAssistant")->isEnabled());
-  EXPECT_EQ(window->action("askAssistant")->toolTip(), "requires the text model (not built yet)");
+  EXPECT_EQ(window->action("askAssistant")->toolTip(), "Ask needs a model bundle, and none was found");
   EXPECT_FALSE(window->assistantPanel()->questionEdit()->isEnabled());
+  EXPECT_TRUE(window->assistantPanel()->message().contains("needs a model bundle"));
   EXPECT_FALSE(window->reportPanel()->editor()->isEnabled());
   // Triggering a disabled feature does nothing.
   window->analyze();
@@ -332,7 +336,7 @@ TEST_F(Workstation, AnalyzeRunsOnAWorkerAndCanBeCancelled) {
   std::atomic<bool> waitForCancel{false};
   QThread* gui = QThread::currentThread();
   WorkstationBackends backends;
-  backends.analyze = [&, gui](const StudyContext& study, Progress& progress) -> Result<std::vector<Finding>> {
+  backends.analyze = [&, gui](const StudyContext& study, Progress& progress) -> Result<AnalysisOutput> {
     offGuiThread = QThread::currentThread() != gui;
     for (int i = 0; i <= 10; ++i) {
       progress.report(i / 10.0, "candidates");
@@ -341,7 +345,9 @@ TEST_F(Workstation, AnalyzeRunsOnAWorkerAndCanBeCancelled) {
       if (waitForCancel) --i;  // runs until cancelled
     }
     if (study.clinicalText != "smoker") return bad_input("clinical text did not reach the runner");
-    return std::vector<Finding>{test::makeFinding(5, study.volume->world_from_voxel({40, 30, 20}))};
+    AnalysisOutput out;
+    out.findings = {test::makeFinding(5, study.volume->world_from_voxel({40, 30, 20}))};
+    return out;
   };
   open(std::move(backends));
   doc().setClinicalText("smoker");
@@ -376,7 +382,7 @@ TEST_F(Workstation, AnalyzeRunsOnAWorkerAndCanBeCancelled) {
 TEST_F(Workstation, AssistantStreamsTokens) {
   WorkstationBackends backends;
   backends.ask = [](const AssistantQuery& query, const TokenSink& sink, Progress&) -> Status {
-    if (query.findings.size() != 1) return bad_input("findings missing from the context");
+    if (query.study.findings.size() != 1) return bad_input("findings missing from the context");
     for (const char* token : {"One ", "nodule, ", "right ", "lung."}) sink(QString::fromLatin1(token));
     return Status::Ok();
   };
@@ -513,13 +519,17 @@ TEST_F(Workstation, FindingsAreDrawnInEveryPlane) {
 
 TEST_F(Workstation, ReportDraftFollowsTheReview) {
   std::vector<Finding> seen;
+  int drafts = 0;
   WorkstationBackends backends;
-  backends.draftReport = [&seen](const ReportInput& input, Progress&) -> Result<QString> {
+  backends.draftReport = [&seen, &drafts](const ReportInput& input, Progress&) -> Result<ReportDraft> {
     seen = input.findings;
-    QString text = QStringLiteral("Findings: %1.").arg(input.findings.size());
+    ++drafts;
+    ReportDraft d;
+    d.impression = QStringLiteral("Findings: %1.").arg(input.findings.size());
     for (const Finding& f : input.findings)
-      text += QStringLiteral(" #%1 %2 mm").arg(f.id).arg(f.longAxisMm, 0, 'f', 1);
-    return text;
+      d.impression += QStringLiteral(" #%1 %2 mm").arg(f.id).arg(f.longAxisMm, 0, 'f', 1);
+    d.label = QStringLiteral("Test draft");
+    return d;
   };
   open(std::move(backends));
   setFindings();
@@ -534,6 +544,35 @@ TEST_F(Workstation, ReportDraftFollowsTheReview) {
   EXPECT_EQ(window->reportPanel()->draft(), "Findings: 1. #1 7.5 mm");
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].id, 1);
+
+  // An unedited draft follows the next review step by itself.
+  edited.longAxisMm = 8.0;
+  doc().editFinding(1, edited);
+  ASSERT_TRUE(test::waitUntil([&] { return window->reportPanel()->draft() == "Findings: 1. #1 8.0 mm"; }));
+  doc().undoStack()->undo();
+  ASSERT_TRUE(test::waitUntil([&] { return window->reportPanel()->draft() == "Findings: 1. #1 7.5 mm"; }));
+  ASSERT_TRUE(test::waitUntil([&] { return !window->isReporting(); }));
+  EXPECT_FALSE(window->reportInput().impressionEdited);
+  EXPECT_EQ(window->reportInput().impression, "Findings: 1. #1 7.5 mm");
+  // Accepting changes nothing the impression says: no new draft.
+  const int before = drafts;
+  doc().acceptFinding(1);
+  QTest::qWait(700);
+  EXPECT_EQ(drafts, before);
+  doc().undoStack()->undo();
+
+  // The radiologist's own text is never replaced: it is marked as older than the findings.
+  window->reportPanel()->editor()->setPlainText("My impression.");
+  EXPECT_TRUE(window->reportInput().impressionEdited);
+  doc().acceptFinding(1);
+  doc().rejectFinding(1);
+  QTest::qWait(700);
+  EXPECT_EQ(window->reportPanel()->draft(), "My impression.");
+  EXPECT_EQ(window->reportInput().impression, "My impression.");
+  auto* message = window->reportPanel()->findChild<QLabel*>();
+  ASSERT_NE(message, nullptr);
+  EXPECT_TRUE(message->text().contains("changed after this draft")) << message->text().toStdString();
+  EXPECT_TRUE(message->text().contains("0 accepted, 2 rejected")) << message->text().toStdString();
 }
 
 TEST(EditFindingDialog, TakesTheCaliperAndTheCategories) {
