@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "app/build_info.h"
@@ -133,6 +134,16 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
                      " on 64x64 patches");
   }
   return std::shared_ptr<const ModelBundle>(std::move(b));
+}
+
+fs::path default_model_bundle_dir() {
+  if (const char* env = std::getenv("HILUM_MODEL_BUNDLE"); env && *env) return fs::path(env);
+#ifdef HILUM_DEFAULT_BUNDLE_DIR
+  std::error_code ec;
+  const fs::path demo = HILUM_DEFAULT_BUNDLE_DIR;
+  if (fs::is_regular_file(demo / "manifest.json", ec)) return demo;
+#endif
+  return {};
 }
 
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }

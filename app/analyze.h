@@ -55,6 +55,11 @@ using StudyAnalyzer = std::function<Result<StudyAnalysis>(const AnalyzeRequest& 
 
 class ModelBundle;
 
+// The bundle used when the caller names none: $HILUM_MODEL_BUNDLE when set,
+// else the demo bundle in resources/models/ of the source tree this binary was
+// built from, when it is there (manifest.json). Empty when neither.
+std::filesystem::path default_model_bundle_dir();
+
 // Device for the image branch and the fusion attention: "cpu", "cuda" or
 // "auto" (CUDA when a GPU is usable). The text branch runs on the CPU.
 struct BundleOptions {

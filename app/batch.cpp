@@ -148,7 +148,10 @@ StudyResult process_study(const BatchStudy& study, const BatchOptions& o, const 
   }
   auto run = [&]() -> Status {
     if (!fs::exists(study.path, ec)) return bad_input(study.path.string() + ": no such study folder or file");
-    HILUM_ASSIGN_OR_RETURN(std::string note, find_clinical_text(study.path, o.clinical_text_name));
+    std::string note;
+    if (!o.no_clinical_text) {
+      HILUM_ASSIGN_OR_RETURN(note, find_clinical_text(study.path, o.clinical_text_name));
+    }
     AnalyzeRequest request;
     request.inputs = {study.path};
     request.clinical_text = note;
