@@ -86,6 +86,10 @@ struct CandidateScores {
 Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress);
+// The same on patches already extracted: f32 [N, 3, 64, 64], normalised as
+// the network expects ((u8 / 255 - 0.5) / 0.25 of the windowed planes).
+Result<CandidateScores> score_patches(const ModelBundle& bundle, const Tensor& patches,
+                                      const std::string& clinical_text, Progress& progress);
 
 // The real pipeline. Thread-safe: one bundle may serve several studies at once.
 Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& bundle,

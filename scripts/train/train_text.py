@@ -39,6 +39,7 @@ import olmoe  # noqa: E402
 import text_corpus  # noqa: E402
 
 NOTE_PREFIX, NOTE_SUFFIX = "<|note|>\n", "<|endoftext|>"
+DEV = torch.device("cpu")  # set by --device
 
 
 def read_notes(paths):
@@ -92,7 +93,7 @@ def batches(seqs, seq_len, batch, rng):
     chunks = [stream[i * seq_len:(i + 1) * seq_len] for i in range(n)]
     rng.shuffle(chunks)
     for i in range(0, len(chunks) - batch + 1, batch):
-        yield torch.tensor(chunks[i:i + batch], dtype=torch.long)
+        yield torch.tensor(chunks[i:i + batch], dtype=torch.long, device=DEV)
 
 
 def lr_at(step, steps, lr, warmup=50):
@@ -139,7 +140,7 @@ def pad_batch(seqs, pad):
     for i, s in enumerate(seqs):
         x[i, :len(s)] = torch.tensor(s)
     lengths = torch.tensor([len(s) for s in seqs])
-    return x, lengths
+    return x.to(DEV), lengths.to(DEV)
 
 
 def note_forward(model, probe, seqs, targets, pad, use_lora):
@@ -147,10 +148,10 @@ def note_forward(model, probe, seqs, targets, pad, use_lora):
     x, lengths = pad_batch(seqs, pad)
     logits, h, _ = model(x, use_lora=use_lora)
     T = x.shape[1]
-    real = torch.arange(T)[None, :] < lengths[:, None]
+    real = torch.arange(T, device=DEV)[None, :] < lengths[:, None]
     tgt = x[:, 1:].masked_fill(~real[:, 1:], -100)
     lm = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=-100)
-    last = h[torch.arange(len(seqs)), lengths - 1]  # the <|endoftext|> token
+    last = h[torch.arange(len(seqs), device=DEV), lengths - 1]  # the <|endoftext|> token
     pred = probe(last)
     risk = F.mse_loss(pred, targets)
     return lm, risk, pred
@@ -212,7 +213,10 @@ def main():
     ap.add_argument("--reports", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (training only; the weights are saved as float32)")
     args = ap.parse_args()
+    global DEV
+    DEV = torch.device(args.device)
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -247,8 +251,8 @@ def main():
     general_train, general_val = general_ids[n_val_general:], general_ids[:n_val_general]
     note_ids = [tok.encode(NOTE_PREFIX + d["text"] + NOTE_SUFFIX) for d in train_rec]
     val_ids = [tok.encode(NOTE_PREFIX + d["text"] + NOTE_SUFFIX) for d in val_rec]
-    note_t = torch.tensor([risk_targets(d) for d in train_rec], dtype=torch.float32)
-    val_t = torch.tensor([risk_targets(d) for d in val_rec], dtype=torch.float32) if val_rec else None
+    note_t = torch.tensor([risk_targets(d) for d in train_rec], dtype=torch.float32, device=DEV)
+    val_t = torch.tensor([risk_targets(d) for d in val_rec], dtype=torch.float32, device=DEV) if val_rec else None
     log(f"tokens: general {sum(map(len, general_ids))}, notes {sum(map(len, note_ids))} "
         f"(mean {sum(map(len, note_ids)) / max(1, len(note_ids)):.0f} per note)")
 
@@ -258,7 +262,7 @@ def main():
                num_experts=args.experts, num_experts_per_tok=args.topk, max_position_embeddings=2048,
                rope_theta=10000.0, rms_norm_eps=1e-5, norm_topk_prob=False, pad_token_id=pad,
                bos_token_id=None, eos_token_id=eos)
-    model = olmoe.OlmoeForCausalLM(cfg)
+    model = olmoe.OlmoeForCausalLM(cfg).to(DEV)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"base: {n_params / 1e6:.2f} M parameters")
     t0 = time.time()
@@ -268,13 +272,15 @@ def main():
     base_general = packed_loss(model, general_val, args.seq, False)
     log(f"base: general validation loss {base_general:.3f}")
     gen_cfg = {"eos_token_id": eos, "pad_token_id": pad, "do_sample": False, "max_new_tokens": 128}
-    olmoe.save_pretrained(model, args.out, generation_config=gen_cfg)
+    olmoe.save_pretrained(model.cpu(), args.out, generation_config=gen_cfg)
+    model.to(DEV)
 
     # 3. medical LoRA on the notes
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     torch.manual_seed(args.seed + 1)
     model.add_lora(targets, args.lora_r, 2 * args.lora_r)
-    probe = nn.Linear(args.hidden, len(RISK_NAMES))
+    model.to(DEV)
+    probe = nn.Linear(args.hidden, len(RISK_NAMES)).to(DEV)
     for p in model.parameters():
         p.requires_grad_(False)
     for p in model.lora_parameters():
@@ -298,7 +304,7 @@ def main():
         metrics["risk_readout_validation_r2"] = r2
         log(f"medical LoRA: note validation loss {lora_lm:.3f}; risk read-out R2 {r2}")
     adapter_dir = os.path.join(args.out, "adapters", "medical")
-    olmoe.save_adapter(model, adapter_dir, args.lora_r, 2 * args.lora_r, targets)
+    olmoe.save_adapter(model.cpu(), adapter_dir, args.lora_r, 2 * args.lora_r, targets)
     with open(os.path.join(args.out, "training_log.json"), "w") as f:
         json.dump({"general_documents": len(general), "docstrings": docstrings, "synthetic_reports": args.reports,
                    "general_tokens": sum(map(len, general_ids)), "training_notes": len(train_rec),
