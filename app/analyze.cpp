@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "app/build_info.h"
@@ -137,6 +138,16 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   return std::shared_ptr<const ModelBundle>(std::move(b));
 }
 
+fs::path default_model_bundle_dir() {
+  if (const char* env = std::getenv("HILUM_MODEL_BUNDLE"); env && *env) return fs::path(env);
+#ifdef HILUM_DEFAULT_BUNDLE_DIR
+  std::error_code ec;
+  const fs::path demo = HILUM_DEFAULT_BUNDLE_DIR;
+  if (fs::is_regular_file(demo / "manifest.json", ec)) return demo;
+#endif
+  return {};
+}
+
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) {
   return bundle.drafter;
@@ -148,23 +159,34 @@ std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& b
 Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress) {
-  CandidateScores out;
-  const int64_t n = static_cast<int64_t>(candidates.size());
-  if (n == 0) return out;
+  if (candidates.empty()) return CandidateScores{};
   std::vector<Vec3> centres;
   for (const Candidate& c : candidates) centres.push_back(c.center_mm);
-  const PatchOptions po;
   Tensor patches;
   {
     ProgressRange p(progress, 0.0, 0.2);
-    HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, po, p));
+    HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, PatchOptions{}, p));
   }
+  ProgressRange p(progress, 0.2, 1.0);
+  return score_patches(b, patches, clinical_text, p);
+}
+
+Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const std::string& clinical_text,
+                                      Progress& progress) {
+  CandidateScores out;
+  const PatchOptions po;
+  if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
+      patches.dim(2) != po.size || patches.dim(3) != po.size) {
+    return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " + std::to_string(po.size) + "]");
+  }
+  const int64_t n = patches.dim(0);
+  if (n == 0) return out;
   // Image tokens, in batches (bounded memory).
   const int64_t batch = 32;
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < n; s += batch) {
     if (progress.cancelled()) return cancelled_error();
-    progress.report(0.2 + 0.6 * static_cast<double>(s) / n, "image branch");
+    progress.report(0.75 * static_cast<double>(s) / n, "image branch");
     const int64_t m = std::min(batch, n - s);
     Tensor slice = Tensor::empty({m, 3, po.size, po.size}, DType::kF32);
     const size_t per = static_cast<size_t>(3 * po.size * po.size);

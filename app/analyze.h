@@ -56,6 +56,11 @@ using StudyAnalyzer = std::function<Result<StudyAnalysis>(const AnalyzeRequest& 
 
 class ModelBundle;
 
+// The bundle used when the caller names none: $HILUM_MODEL_BUNDLE when set,
+// else the demo bundle in resources/models/ of the source tree this binary was
+// built from, when it is there (manifest.json). Empty when neither.
+std::filesystem::path default_model_bundle_dir();
+
 // Device for the image branch and the fusion attention: "cpu", "cuda" or
 // "auto" (CUDA when a GPU is usable). The text branch runs on the CPU.
 struct BundleOptions {
@@ -83,6 +88,10 @@ struct CandidateScores {
 Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress);
+// The same on patches already extracted: f32 [N, 3, 64, 64], normalised as
+// the network expects ((u8 / 255 - 0.5) / 0.25 of the windowed planes).
+Result<CandidateScores> score_patches(const ModelBundle& bundle, const Tensor& patches,
+                                      const std::string& clinical_text, Progress& progress);
 
 // The real pipeline. Thread-safe: one bundle may serve several studies at once.
 // The loader's warnings come first in the findings' notes.

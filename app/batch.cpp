@@ -146,7 +146,10 @@ StudyResult analyse_study(const BatchStudy& study, const BatchOptions& o, const 
       stage = "analysis";
     }
     if (!fs::exists(input, ec)) return bad_input(input.string() + ": no such study folder or file");
-    HILUM_ASSIGN_OR_RETURN(std::string note, find_clinical_text(input, o.clinical_text_name));
+    std::string note;
+    if (!o.no_clinical_text) {
+      HILUM_ASSIGN_OR_RETURN(note, find_clinical_text(input, o.clinical_text_name));
+    }
     AnalyzeRequest request;
     request.inputs = {input};
     request.clinical_text = note;

@@ -107,6 +107,7 @@ struct BatchOptions {
   bool resume = false;
   int jobs = 1;
   std::string clinical_text_name = "clinical.txt";
+  bool no_clinical_text = false;  // every study's text branch sees an empty note
   bool summary_only = false;  // only rebuild summary.csv and candidates.csv
 };
 

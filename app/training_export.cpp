@@ -72,6 +72,58 @@ TruthSize truth_size(const Phantom& ph, const PhantomNodule& t) {
   return out;
 }
 
+// One notes.jsonl line: the note, the profile behind it and its part of the
+// malignancy logit (docs/phantom.md, "Malignancy model").
+std::string note_line(int study, uint64_t seed, const std::string& series_uid, const ClinicalProfile& cp,
+                      const std::string& text) {
+  nlohmann::ordered_json note;
+  note["study"] = study;
+  note["seed"] = seed;
+  if (!series_uid.empty()) note["series_uid"] = series_uid;
+  note["text"] = text;
+  nlohmann::ordered_json profile;
+  profile["age"] = cp.age;
+  profile["sex"] = cp.sex;
+  profile["pack_years"] = cp.pack_years;
+  profile["current_smoker"] = cp.current_smoker;
+  profile["never_smoker"] = cp.never_smoker;
+  profile["years_since_quit"] = cp.years_since_quit;
+  profile["prior_cancer"] = cp.prior_cancer;
+  profile["prior_cancer_site"] = cp.prior_cancer_site;
+  profile["family_history"] = cp.family_history;
+  profile["emphysema"] = cp.emphysema;
+  profile["haemoptysis"] = cp.haemoptysis;
+  profile["weight_loss"] = cp.weight_loss;
+  profile["symptoms"] = cp.symptoms;
+  note["profile"] = std::move(profile);
+  note["note_logit"] = std::round(cp.note_logit * 1e6) / 1e6;
+  return note.dump() + "\n";
+}
+
+Result<TrainingExportSummary> export_notes_only(const TrainingExportOptions& o, Progress& progress) {
+  TrainingExportSummary sum;
+  std::string notes;
+  const uint64_t count = o.last_seed - o.first_seed + 1;
+  for (uint64_t k = 0; k < count; ++k) {
+    if (progress.cancelled()) return cancelled_error();
+    const uint64_t seed = o.first_seed + k;
+    const PhantomNote note = make_phantom_note(seed);
+    notes += note_line(static_cast<int>(k), seed, "", note.profile, note.text);
+    ++sum.studies;
+    if (k % 256 == 0) progress.report(static_cast<double>(k) / count, "notes");
+  }
+  nlohmann::ordered_json manifest;
+  manifest["format"] = "hilum training set";
+  manifest["version"] = 2;
+  manifest["notes_only"] = true;
+  manifest["seeds"] = {o.first_seed, o.last_seed};
+  manifest["counts"] = {{"studies", sum.studies}};
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "notes.jsonl", notes));
+  HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "manifest.json", manifest.dump(2) + "\n"));
+  progress.report(1.0, "notes");
+  return sum;
+}
+
 }  // namespace
 
 Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last) {
@@ -99,6 +151,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) return bad_input(o.out.string() + ": cannot create the folder (" + ec.message() + ")");
+  if (o.notes_only) return export_notes_only(o, progress);
 
   const PatchOptions patch_options;
   const CandidateOptions candidate_options;
@@ -108,14 +161,14 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   std::vector<uint8_t> patches;
   std::string labels =
       "study,seed,candidate,source,is_nodule,malignant,nodule,diameter_mm,type,distance_mm,x_mm,y_mm,z_mm,"
-      "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung\n";
+      "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung,image_logit\n";
   std::string nodules_csv =
       "study,seed,nodule,x_mm,y_mm,z_mm,diameter_mm,type,solid_diameter_mm,malignant,malignancy_probability,"
       "juxtapleural,juxtavascular,truth_axial_long_mm,truth_axial_short_mm,truth_axial_mean_mm,truth_volume_"
       "mm3,"
       "detected,distance_mm,candidate_rank,measured_mean_mm,measured_long_mm,measured_short_mm,measured_"
       "volume_mm3,"
-      "measured_type,measured_solid_mm\n";
+      "measured_type,measured_solid_mm,margin,upper_zone,image_logit\n";
   std::string studies_csv =
       "study,seed,series_uid,slices,spacing_x_mm,spacing_z_mm,nodules,nodules_3mm,detected_3mm,candidates,"
       "patches,phantom_s,mask_s,candidates_s,patches_s,sizing_s,right_lung_ml,left_lung_ml\n";
@@ -216,6 +269,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       } else {
         line += ",,,,,,,,";
       }
+      line += "," + (pos ? fmt("%.6f", t->image_logit) : std::string());
       labels += line + "\n";
       sum.positives += pos;
     }
@@ -248,7 +302,9 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                      fmt("%.1f", ts.long_mm) + "," + fmt("%.1f", ts.short_mm) + "," +
                      fmt("%.1f", ts.mean_mm) + "," + fmt("%.1f", ts.volume_mm3) + "," +
                      (detected ? "1" : "0") + "," + (detected ? fmt("%.2f", nodule_distance[n]) : "") + "," +
-                     (detected ? std::to_string(nodule_rank[n]) : "") + "," + measured + "\n";
+                     (detected ? std::to_string(nodule_rank[n]) : "") + "," + measured + "," +
+                     std::string(nodule_margin_name(t.margin)) + "," + (t.upper_zone ? "1" : "0") + "," +
+                     fmt("%.6f", t.image_logit) + "\n";
     }
     const double sizing_s = seconds_since(t0);
     sum.nodules += n3;
@@ -262,24 +318,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                    fmt("%.2f", sizing_s) + "," + fmt("%.0f", mask->right.volume_ml) + "," +
                    fmt("%.0f", mask->left.volume_ml) + "\n";
 
-    nlohmann::ordered_json note;
-    note["study"] = study;
-    note["seed"] = seed;
-    note["series_uid"] = ph.info.series_instance_uid;
-    note["text"] = ph.clinical_text;
-    const ClinicalProfile& cp = ph.clinical;
-    nlohmann::ordered_json profile;
-    profile["age"] = cp.age;
-    profile["sex"] = cp.sex;
-    profile["pack_years"] = cp.pack_years;
-    profile["current_smoker"] = cp.current_smoker;
-    profile["years_since_quit"] = cp.years_since_quit;
-    profile["prior_cancer"] = cp.prior_cancer;
-    profile["family_history"] = cp.family_history;
-    profile["emphysema"] = cp.emphysema;
-    profile["symptoms"] = cp.symptoms;
-    note["profile"] = std::move(profile);
-    notes += note.dump() + "\n";
+    notes += note_line(study, seed, ph.info.series_instance_uid, ph.clinical, ph.clinical_text);
     ++sum.studies;
     step.report(1.0, "export");
   }
@@ -291,7 +330,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
 
   nlohmann::ordered_json manifest;
   manifest["format"] = "hilum training set";
-  manifest["version"] = 1;
+  manifest["version"] = 2;
   manifest["seeds"] = {o.first_seed, o.last_seed};
   manifest["phantom"] = {{"slices", o.slices}, {"nodules", o.nodules}};
   manifest["patches"] = {{"file", "patches.npy"},
@@ -310,7 +349,10 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                             {"min_blobness", candidate_options.min_blobness}};
   manifest["labels"] = {{"negatives_per_study", o.negatives_per_study},
                         {"truth_patches", o.truth_patches},
-                        {"hit_rule", "candidate within max(diameter/2, 1.5 mm) of a true nodule"}};
+                        {"hit_rule", "candidate within max(diameter/2, 1.5 mm) of a true nodule"},
+                        {"malignancy", "p = sigmoid(3 * (image_logit + note_logit - 2.5)); image_logit per "
+                                       "nodule in labels.csv and nodules.csv, note_logit per study in "
+                                       "notes.jsonl (docs/phantom.md)"}};
   manifest["counts"] = {{"studies", sum.studies},
                         {"patches", sum.patches},
                         {"positives", sum.positives},

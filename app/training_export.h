@@ -6,11 +6,15 @@
 // Files in the output folder (written atomically, replacing earlier ones):
 //   patches.npy    uint8 [N, 3, S, S] windowed planes (vision/patches.h)
 //   labels.csv     one row per patch (study, candidate, source, is_nodule, malignant, ...)
-//   notes.jsonl    one line per study: its clinical text and profile
+//   notes.jsonl    one line per study: its clinical text, profile and note_logit
+//                  (the note's part of the phantom's malignancy logit)
 //   nodules.csv    one row per true nodule: truth (axial long/short axis and volume from the
 //                  phantom labels), detected?, candidate distance, sizing
 //   studies.csv    one row per study: slices, candidates, sensitivity, stage times
 //   manifest.json  options (patch geometry, window, normalisation), seeds, counts
+// labels.csv and nodules.csv carry each true nodule's image_logit (the
+// image-visible part of the malignancy logit). With notes_only, only
+// notes.jsonl and manifest.json are written (cheap: nothing is rendered).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,7 @@ struct TrainingExportOptions {
   int negatives_per_study = 100;  // strongest non-nodule candidates kept per study (-1: all)
   bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")
   bool measure_sizing = true;     // size each detected true nodule (nodules.csv)
+  bool notes_only = false;        // only notes.jsonl (+ manifest.json): no volume is rendered
 };
 
 struct TrainingExportSummary {

@@ -43,7 +43,8 @@ struct ModelArgs {
 
 void add_model_options(CLI::App* cmd, ModelArgs& m) {
   cmd->add_option("--model-bundle", m.bundle,
-                  "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE")
+                  "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
+                  "else the demo bundle (resources/models)")
       ->type_name("DIR");
   cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
   cmd->add_option(
@@ -61,8 +62,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& m) {
 
 Result<fs::path> bundle_dir(const ModelArgs& m) {
   if (!m.bundle.empty()) return fs::path(m.bundle);
-  if (const char* env = std::getenv("HILUM_MODEL_BUNDLE"); env && *env) return fs::path(env);
-  return bad_input("--model-bundle is required (or set HILUM_MODEL_BUNDLE)");
+  fs::path dir = default_model_bundle_dir();
+  if (!dir.empty()) return dir;
+  return bad_input("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE (the demo bundle in "
+                   "resources/models/ of the source tree is not there)");
 }
 
 struct LoadedModels {
@@ -107,6 +110,7 @@ struct AnalyzeArgs {
   std::string out;
   std::string clinical_text;
   std::string series;
+  bool no_clinical_text = false;
   ModelArgs models;
 };
 
@@ -115,7 +119,9 @@ Status analyze_into(const AnalyzeArgs& a, const std::string& note);
 Status run_analyze(const AnalyzeArgs& a) {
   if (a.out.empty()) return bad_input("--out must name a folder");
   std::string note;
-  if (!a.clinical_text.empty()) {
+  if (a.no_clinical_text) {
+    // The text branch sees an empty note (findings.json: clinical_text_used false).
+  } else if (!a.clinical_text.empty()) {
     HILUM_ASSIGN_OR_RETURN(note, read_file(a.clinical_text));
     size_t bad = 0;
     if (!is_valid_utf8(note, &bad)) {
@@ -172,7 +178,7 @@ struct PacsArgs {
 
 struct BatchArgs {
   std::string input, out, shard = "0/1", clinical_text_name = "clinical.txt";
-  bool resume = false, summary_only = false;
+  bool resume = false, summary_only = false, no_clinical_text = false;
   int jobs = 1;
   ModelArgs models;
   PacsArgs pacs;
@@ -223,6 +229,7 @@ Status run_batch_command(const BatchArgs& a) {
   o.resume = a.resume;
   o.jobs = a.jobs;
   o.clinical_text_name = a.clinical_text_name;
+  o.no_clinical_text = a.no_clinical_text;
   o.summary_only = a.summary_only;
   // Cheap checks before the network and the models.
 #if HILUM_HAVE_PACS
@@ -305,10 +312,15 @@ void register_batch_commands(CommandLine& cl) {
              [aa] { return run_analyze(*aa); });
   analyze->add_option("study", aa->inputs, "DICOM folder(s), file(s) or DICOMDIR of one study")->required();
   analyze->add_option("--out", aa->out, "Output folder (created)")->required()->type_name("DIR");
+  CLI::Option* text =
+      analyze
+          ->add_option("--clinical-text", aa->clinical_text,
+                       "Clinical note (UTF-8 text); default: the study's clinical.txt, <study>.txt or SR text")
+          ->type_name("FILE");
   analyze
-      ->add_option("--clinical-text", aa->clinical_text,
-                   "Clinical note (UTF-8 text); default: the study's clinical.txt, <study>.txt or SR text")
-      ->type_name("FILE");
+      ->add_flag("--no-clinical-text", aa->no_clinical_text,
+                 "Image only: the text branch sees an empty note, even when the study has one")
+      ->excludes(text);
   analyze->add_option("--series", aa->series, "Series to analyse (UID or UID#k, see `hilum info`)")
       ->type_name("UID");
   add_model_options(analyze, aa->models);
@@ -334,6 +346,10 @@ void register_batch_commands(CommandLine& cl) {
       ->add_option("--clinical-text-name", ba->clinical_text_name,
                    "Sidecar file name of a study's clinical note (default clinical.txt)")
       ->type_name("NAME");
+  batch
+      ->add_flag("--no-clinical-text", ba->no_clinical_text,
+                 "Image only: every study's text branch sees an empty note")
+      ->excludes(batch->get_option("--clinical-text-name"));
   batch->add_flag("--summary-only", ba->summary_only,
                   "Only rebuild summary.csv and candidates.csv from the study folders (after all shards)");
   add_model_options(batch, ba->models);

@@ -20,6 +20,7 @@ struct ExportArgs {
   int negatives = 100;
   bool no_truth_patches = false;
   bool no_sizing = false;
+  bool notes_only = false;
 };
 }  // namespace
 
@@ -39,8 +40,13 @@ void register_export_command(CommandLine& cl) {
         o.negatives_per_study = args->negatives;
         o.truth_patches = !args->no_truth_patches;
         o.measure_sizing = !args->no_sizing;
+        o.notes_only = args->notes_only;
         HILUM_ASSIGN_OR_RETURN(TrainingExportSummary s, export_training_set(o, process_progress()));
         process_progress().finish();
+        if (o.notes_only) {
+          std::printf("export-training-set: %d notes; wrote %s\n", s.studies, args->out.c_str());
+          return Status::Ok();
+        }
         std::printf(
             "export-training-set: %d studies, %lld patches (%lld positive); %d of %d nodules >= 3 mm have a "
             "candidate "
@@ -59,6 +65,9 @@ void register_export_command(CommandLine& cl) {
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");
+  cmd->add_flag("--notes-only", args->notes_only,
+                "Write only notes.jsonl (note, profile, note_logit per seed) and manifest.json; no volume is "
+                "rendered");
 }
 
 }  // namespace hilum::cli

@@ -309,14 +309,14 @@ TEST_F(BatchRun, BadArgumentsExit2AndWriteNothing) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("manifest.json"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(d / "o3"));     // the folder this run created is gone again
-  a.erase(a.begin() + 6, a.begin() + 8);  // no --model-bundle at all
+  a.erase(a.begin() + 6, a.begin() + 8);  // no --model-bundle: $HILUM_MODEL_BUNDLE (before the demo bundle)
   r = test::run_command("/usr/bin/env", [&] {
-    std::vector<std::string> v = {"-u", "HILUM_MODEL_BUNDLE", HILUM_CLI};
+    std::vector<std::string> v = {"HILUM_MODEL_BUNDLE=" + (d / "envbundle").string(), HILUM_CLI};
     v.insert(v.end(), a.begin(), a.end());
     return v;
   }());
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("--model-bundle"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("envbundle"), std::string::npos) << r.err;
   // Two studies with one name in a list file.
   std::ofstream(d / "dup.txt") << (root() / "in" / "study12").string() << "\n"
                                << (d / "x" / "study12").string() << "\n";

@@ -4,7 +4,10 @@
 
 #if HILUM_HAVE_IMAGING
 
+#include <cmath>
 #include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "model/npy.h"
@@ -53,6 +56,107 @@ TEST(ExportTrainingSet, WritesPatchesLabelsNotesAndStatistics) {
   EXPECT_EQ(lines(slurp(dir / "set" / "nodules.csv")), 1u + 4u);
   EXPECT_EQ(lines(slurp(dir / "set" / "studies.csv")), 1u + 2u);
   EXPECT_NE(slurp(dir / "set" / "manifest.json").find("\"std\": 0.25"), std::string::npos);
+}
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream ss(line);
+  std::string cell;
+  while (std::getline(ss, cell, ',')) out.push_back(cell);
+  if (!line.empty() && line.back() == ',') out.push_back("");
+  return out;
+}
+
+// Rows of a CSV as column-name -> value maps.
+std::vector<std::map<std::string, std::string>> read_csv_rows(const std::filesystem::path& p) {
+  std::istringstream in(slurp(p));
+  std::string line;
+  std::getline(in, line);
+  const auto header = split_csv(line);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    const auto cells = split_csv(line);
+    EXPECT_EQ(cells.size(), header.size()) << line;
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::filesystem::path& p) {
+  std::istringstream in(slurp(p));
+  std::string line;
+  std::vector<nlohmann::json> out;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// The two parts of the malignancy logit travel with the data, and together
+// they give the probability the phantom drew each label from.
+TEST(ExportTrainingSet, CarriesImageAndNoteLogits) {
+  test::ScratchDir dir;
+  auto r = test::run_hilum({"-q", "export-training-set", "--out", (dir / "set").string(), "--seeds", "11-12",
+                            "--slices", "40", "--nodules", "3", "--negatives", "5", "--no-sizing"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto notes = read_jsonl(dir / "set" / "notes.jsonl");
+  ASSERT_EQ(notes.size(), 2u);
+  std::map<std::string, double> note_logit;
+  for (const auto& n : notes) {
+    ASSERT_TRUE(n.contains("note_logit")) << n.dump();
+    note_logit[std::to_string(n["seed"].get<uint64_t>())] = n["note_logit"].get<double>();
+  }
+  const auto nodules = read_csv_rows(dir / "set" / "nodules.csv");
+  ASSERT_EQ(nodules.size(), 6u);
+  std::map<std::string, std::string> image_logit;  // "seed/nodule" -> value
+  for (const auto& n : nodules) {
+    const double il = std::stod(n.at("image_logit"));
+    const double p = 1 / (1 + std::exp(-3 * (il + note_logit.at(n.at("seed")) - 2.5)));
+    EXPECT_NEAR(p, std::stod(n.at("malignancy_probability")), 6e-5) << n.at("seed") << " " << n.at("nodule");
+    image_logit[n.at("seed") + "/" + n.at("nodule")] = n.at("image_logit");
+  }
+  int positives = 0;
+  for (const auto& row : read_csv_rows(dir / "set" / "labels.csv")) {
+    if (row.at("is_nodule") == "1") {
+      ++positives;
+      EXPECT_EQ(row.at("image_logit"), image_logit.at(row.at("seed") + "/" + row.at("nodule")));
+    } else {
+      EXPECT_EQ(row.at("image_logit"), "");
+    }
+  }
+  EXPECT_GE(positives, 6);  // the truth patches at least
+}
+
+// --notes-only renders nothing and gives the very notes of a full export.
+TEST(ExportTrainingSet, NotesOnlyMatchesTheFullExport) {
+  test::ScratchDir dir;
+  auto full = test::run_hilum({"-q", "export-training-set", "--out", (dir / "full").string(), "--seeds",
+                               "21-22", "--slices", "32", "--nodules", "1", "--negatives", "0", "--no-sizing"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto only = test::run_hilum(
+      {"-q", "export-training-set", "--out", (dir / "notes").string(), "--seeds", "21-22", "--notes-only"});
+  ASSERT_EQ(only.exit_code, 0) << only.err;
+  EXPECT_NE(only.out.find("2 notes"), std::string::npos) << only.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "notes" / "patches.npy"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "notes" / "labels.csv"));
+  EXPECT_NE(slurp(dir / "notes" / "manifest.json").find("\"notes_only\": true"), std::string::npos);
+  const auto a = read_jsonl(dir / "full" / "notes.jsonl");
+  const auto b = read_jsonl(dir / "notes" / "notes.jsonl");
+  ASSERT_EQ(a.size(), 2u);
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["seed"], b[i]["seed"]);
+    EXPECT_EQ(a[i]["text"], b[i]["text"]);
+    EXPECT_EQ(a[i]["profile"], b[i]["profile"]);
+    EXPECT_EQ(a[i]["note_logit"], b[i]["note_logit"]);
+    EXPECT_FALSE(b[i].contains("series_uid"));
+    EXPECT_GT(b[i]["text"].get<std::string>().size(), 50u);
+  }
+  // Cheap for many seeds.
+  auto many = test::run_hilum(
+      {"-q", "export-training-set", "--out", (dir / "many").string(), "--seeds", "1-2000", "--notes-only"});
+  ASSERT_EQ(many.exit_code, 0) << many.err;
+  EXPECT_EQ(lines(slurp(dir / "many" / "notes.jsonl")), 2000u);
 }
 
 TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {

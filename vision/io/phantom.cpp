@@ -308,6 +308,15 @@ Status validate_phantom_options(const PhantomOptions& o) {
   return Status::Ok();
 }
 
+PhantomNote make_phantom_note(uint64_t seed) {
+  PhantomNote note;
+  phantom::Rng rng(seed, "clinical");
+  note.profile = phantom::draw_clinical_profile(rng);
+  phantom::Rng note_rng(seed, "note");
+  note.text = phantom::write_referral_note(note.profile, note_rng);
+  return note;
+}
+
 namespace phantom {
 
 Result<PhantomPlan> plan_phantom(const PhantomOptions& options) {
@@ -316,10 +325,9 @@ Result<PhantomPlan> plan_phantom(const PhantomOptions& options) {
   PhantomPlan plan;
   Phantom& ph = plan.phantom;
   {
-    Rng rng(seed, "clinical");
-    ph.clinical = draw_clinical_profile(rng);
-    Rng note_rng(seed, "note");
-    ph.clinical_text = write_referral_note(ph.clinical, note_rng);
+    PhantomNote note = make_phantom_note(seed);
+    ph.clinical = std::move(note.profile);
+    ph.clinical_text = std::move(note.text);
   }
 
   plan.anatomy = draw_anatomy(seed);

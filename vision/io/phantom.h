@@ -97,6 +97,15 @@ struct Phantom {
   double noise_sd_hu = 0;     // CT noise after blur
 };
 
+// The patient and the referral note of a seed, exactly as make_phantom()
+// draws them (they come from their own random streams), without rendering
+// anything: cheap enough for many thousands of seeds.
+struct PhantomNote {
+  ClinicalProfile profile;
+  std::string text;
+};
+PhantomNote make_phantom_note(uint64_t seed);
+
 // Builds the study in memory. Errors: bad input (options out of range),
 // cancelled (progress.cancelled()).
 Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress);

@@ -1,0 +1,224 @@
+"""Trains the demo fusion head on the frozen image and text branches.
+
+Image tokens: the trained ResNet's last-stage map of each packed patch
+([N, 4, C] on 64x64 patches). Text states: the final hidden states of the
+base model + medical LoRA on "<|note|>\\n" + note + "<|endoftext|>", exactly as
+Hilum encodes a study's clinical text. Targets:
+  nodule      is_nodule (BCE, easy negatives weighted by their inverse sampling
+              rate, as in train_vision.py);
+  malignancy  for nodules only, the phantom's probability
+              p = sigmoid(3 (image_logit + note_logit - 2.5)) (docs/phantom.md).
+Each nodule is shown with its own note (50 %), with another patient's note
+(30 %; the target then uses that note's note_logit: re-pairing multiplies the
+image/text combinations the head learns from) or with no note (20 %; the
+target is then the mean of p over all notes, the image-only estimate), so the
+head also serves studies without clinical text.
+Writes fusion/fusion_head.safetensors and, with --golden, a parity golden for
+the C++ bundle test (a few validation patches, a note, the expected logits).
+
+  python3 scripts/train/train_fusion.py --data train-data/gpu --bundle BUNDLE --device cuda
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import bpe  # noqa: E402
+import fusion_model  # noqa: E402
+import olmoe  # noqa: E402
+import st_io  # noqa: E402
+from train_vision import auc, load_data, make_model, normalise, parse_ranges  # noqa: E402
+
+NOTE_PREFIX, NOTE_SUFFIX = "<|note|>\n", "<|endoftext|>"
+
+
+def load_tokenizer(path):
+    with open(path) as f:
+        j = json.load(f)
+    special = [t["content"] for t in j["added_tokens"]]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in j["model"]["merges"]]
+    return bpe.Tokenizer(j["model"]["vocab"], merges, special)
+
+
+@torch.no_grad()
+def image_tokens(resnet, patches_u8, dev, batch=512):
+    resnet.eval()
+    out = []
+    for i in range(0, len(patches_u8), batch):
+        x = normalise(torch.from_numpy(np.ascontiguousarray(patches_u8[i:i + batch])).to(dev))
+        m = resnet
+        h = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        h = m.layer4(m.layer3(m.layer2(m.layer1(h))))
+        out.append(fusion_model.image_tokens_from_feature_maps(h.float()))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def note_states(text_model, tok, notes, dev):
+    """Padded [S, T, d] hidden states and the [S, T] mask."""
+    ids = [tok.encode(NOTE_PREFIX + n + NOTE_SUFFIX) for n in notes]
+    t_max = max(len(i) for i in ids)
+    d = text_model.cfg["hidden_size"]
+    states = torch.zeros(len(ids), t_max, d, device=dev)
+    mask = torch.zeros(len(ids), t_max, dtype=torch.bool, device=dev)
+    for i, seq in enumerate(ids):  # one at a time, from position 0, as at inference
+        _, h, _ = text_model(torch.tensor([seq], device=dev), use_lora=True)
+        states[i, :len(seq)] = h[0].float()
+        mask[i, :len(seq)] = True
+    return states, mask
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--bundle", required=True, help="folder with vision/ and text/ (fusion/ is written)")
+    ap.add_argument("--val-seeds", default="1360-1399")
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--golden", default="", help="folder for the C++ parity golden")
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    t_start = time.time()
+
+    patches, lab = load_data(args.data)
+    notes = []
+    with open(os.path.join(args.data, "notes.jsonl")) as f:
+        for line in f:
+            if line.strip():
+                notes.append(json.loads(line))
+    seed_to_note = {}
+    for i, d in enumerate(notes):
+        seed_to_note.setdefault(d["seed"], i)
+    val_seeds = parse_ranges(args.val_seeds)
+    # The pool for re-pairing: every note whose seed is not a validation seed.
+    pool = np.array([i for i, d in enumerate(notes) if d["seed"] not in val_seeds])
+    note_logit = torch.tensor([d["note_logit"] for d in notes], dtype=torch.float32, device=dev)
+
+    vision_dir = os.path.join(args.bundle, "vision")
+    resnet = make_model(1)
+    sd = st_io.load_file(os.path.join(vision_dir, "resnet.safetensors"))
+    width = sd["conv1.weight"].shape[0]
+    resnet = make_model(width)
+    resnet.load_state_dict(sd)
+    resnet.to(dev)
+    tokens = image_tokens(resnet, patches, dev)
+    text_dir = os.path.join(args.bundle, "text")
+    text_model = olmoe.load_pretrained(text_dir, os.path.join(text_dir, "adapters", "medical")).to(dev).eval()
+    tok = load_tokenizer(os.path.join(text_dir, "tokenizer.json"))
+    states, smask = note_states(text_model, tok, [d["text"] for d in notes], dev)
+    print(f"fusion: image tokens {tuple(tokens.shape)}, note states {tuple(states.shape)} "
+          f"({time.time() - t_start:.0f}s)", flush=True)
+
+    study_note = torch.tensor([seed_to_note[int(s)] for s in lab["seed"]], device=dev)
+    is_nod = torch.tensor(lab["is_nodule"], dtype=torch.float32, device=dev)
+    weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
+    il = torch.tensor(np.nan_to_num(lab["image_logit"], nan=0.0), dtype=torch.float32, device=dev)
+    val = torch.tensor(np.isin(lab["seed"], sorted(val_seeds)), device=dev)
+    pool_t = torch.tensor(pool, device=dev)
+
+    def p_mal(il_, nl_):
+        return torch.sigmoid(3 * (il_ + nl_ - 2.5))
+
+    # Image-only target: p averaged over the note pool.
+    p_marginal = p_mal(il[:, None], note_logit[pool_t][None, :]).mean(1)
+
+    ic = tokens.shape[2]
+    head = fusion_model.FusionHead(image_channels=ic, image_tokens=tokens.shape[1], text_dim=states.shape[2],
+                                   dim=args.dim, heads=args.heads, hidden=args.hidden).to(dev)
+    opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
+    train_idx = torch.nonzero(~val).squeeze(1)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(args.seed)
+    for step in range(args.steps):
+        lr = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = train_idx[torch.randint(len(train_idx), (args.batch,), device=dev, generator=gen)]
+        r = torch.rand(args.batch, device=dev, generator=gen)
+        other = pool_t[torch.randint(len(pool_t), (args.batch,), device=dev, generator=gen)]
+        note = torch.where(r < 0.5, study_note[idx], other)
+        no_text = r >= 0.8
+        mask = smask[note] & ~no_text[:, None]
+        logits = head(tokens[idx], states[note], mask, torch.arange(args.batch, device=dev))
+        target_m = torch.where(no_text, p_marginal[idx], p_mal(il[idx], note_logit[note]))
+        w = weight[idx]
+        l_nod = (F.binary_cross_entropy_with_logits(logits[:, 0], is_nod[idx], reduction="none") * w).sum() / w.sum()
+        pos = is_nod[idx] > 0
+        l_mal = F.binary_cross_entropy_with_logits(logits[pos, 1], target_m[pos]) if pos.any() else logits.sum() * 0
+        loss = l_nod + l_mal
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 500 == 0 or step == args.steps - 1:
+            print(f"  step {step} nodule {l_nod.item():.4f} malignancy {l_mal.item():.4f} "
+                  f"({time.time() - t_start:.0f}s)", flush=True)
+
+    head.eval()
+    vi = torch.nonzero(val).squeeze(1)
+    with torch.no_grad():
+        own = head(tokens[vi], states[study_note[vi]], smask[study_note[vi]], torch.arange(len(vi), device=dev))
+        none = head(tokens[vi], states[:1, :0], None, None)
+    y_nod = lab["is_nodule"][vi.cpu().numpy()]
+    y_mal = lab["malignant"][vi.cpu().numpy()]
+    pos = y_nod > 0
+    metrics = {
+        "validation_nodule_auc_with_note": round(auc(own[:, 0].cpu().numpy(), y_nod), 4),
+        "validation_nodule_auc_no_note": round(auc(none[:, 0].cpu().numpy(), y_nod), 4),
+        "validation_malignancy_auc_with_note": round(auc(own[pos.nonzero()[0], 1].cpu().numpy(), y_mal[pos]), 4),
+        "validation_malignancy_auc_no_note": round(auc(none[pos.nonzero()[0], 1].cpu().numpy(), y_mal[pos]), 4),
+        "validation_nodule_patches": int(pos.sum()),
+    }
+    print(f"fusion: {metrics}", flush=True)
+    out_dir = os.path.join(args.bundle, "fusion")
+    os.makedirs(out_dir, exist_ok=True)
+    fusion_model.save_fusion_head(head.cpu(), os.path.join(out_dir, "fusion_head.safetensors"))
+    with open(os.path.join(out_dir, "training_log.json"), "w") as f:
+        json.dump({"config": head.config, "training_patches": int(len(train_idx)), "note_pool": int(len(pool)),
+                   **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
+
+    if args.golden:
+        # Parity golden: the first validation nodule patches and a few others, one note, float64 on the CPU.
+        os.makedirs(args.golden, exist_ok=True)
+        vnp = vi.cpu().numpy()
+        pick = list(vnp[pos][:4]) + list(vnp[~pos][:4])
+        seed = int(lab["seed"][pick[0]])
+        note = notes[seed_to_note[seed]]["text"]
+        cpu = torch.device("cpu")
+        resnet64 = resnet.cpu().double().eval()
+        text64 = text_model.cpu().double().eval()
+        head64 = head.cpu().double().eval()
+        with torch.no_grad():
+            x = normalise(torch.from_numpy(patches[pick].copy())).double()
+            m = resnet64
+            h = m.layer4(m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x))))))))
+            tk = fusion_model.image_tokens_from_feature_maps(h)
+            ids = tok.encode(NOTE_PREFIX + note + NOTE_SUFFIX)
+            _, hs, _ = text64(torch.tensor([ids], device=cpu), use_lora=True)
+            with_note = head64(tk, hs[0])
+            no_note = head64(tk, hs[0][:0])
+        np.save(os.path.join(args.golden, "patches.npy"), patches[pick])
+        with open(os.path.join(args.golden, "note.txt"), "w") as f:
+            f.write(note)
+        np.save(os.path.join(args.golden, "logits_with_note.npy"), with_note.float().numpy())
+        np.save(os.path.join(args.golden, "logits_no_note.npy"), no_note.float().numpy())
+        np.save(os.path.join(args.golden, "note_ids.npy"), np.array(ids, dtype=np.int32))
+        print(f"golden: {len(pick)} patches, note of seed {seed} ({len(ids)} tokens) -> {args.golden}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Trains the demo image branch: a narrow ResNet-152 (torchvision topology,
+Bottleneck 3-8-36-3, stem width --width) on the candidate patches packed by
+pack_gpu_data.py. Two outputs: fc[0] is the nodule logit (weighted BCE; the
+randomly drawn easy negatives carry their inverse sampling rate, so the logit
+is calibrated for all ~300 candidates of a study), fc[1] regresses the
+phantom's image_logit of a nodule (size, type, margin), which teaches the
+spatial features what the fusion head later reads for malignancy.
+The weights are saved as torchvision's state_dict in safetensors
+(vision/resnet.safetensors), which Hilum's C++ ResNet loads.
+
+  python3 scripts/train/train_vision.py --data train-data/gpu --out BUNDLE/vision --device cuda
+"""
+import argparse
+import json
+import lzma
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "golden"))
+import st_io  # noqa: E402
+from resnet_golden import Bottleneck, NarrowResNet  # noqa: E402
+
+MEAN, STD = 0.5, 0.25  # manifest: network_input = (u8 / 255 - mean) / std
+
+
+def load_data(data_dir):
+    lab = dict(np.load(os.path.join(data_dir, "labels.npz")))
+    shape = tuple(int(x) for x in lab.pop("shape"))
+    with lzma.open(os.path.join(data_dir, "patches.u8.xz")) as f:
+        patches = np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
+    return patches, lab
+
+
+def parse_ranges(text):
+    out = set()
+    for part in filter(None, (text or "").split(",")):
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def make_model(width):
+    return NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2)
+
+
+def normalise(u8):
+    return (u8.float() / 255.0 - MEAN) / STD
+
+
+def augment(x, gen):
+    """Flips (all three planes together), +-3 px shifts, contrast/brightness jitter."""
+    n = x.shape[0]
+    flip_h = torch.rand(n, device=x.device, generator=gen) < 0.5
+    flip_v = torch.rand(n, device=x.device, generator=gen) < 0.5
+    x = torch.where(flip_h[:, None, None, None], x.flip(3), x)
+    x = torch.where(flip_v[:, None, None, None], x.flip(2), x)
+    dy, dx = (int(v) for v in torch.randint(-3, 4, (2,), generator=gen, device=x.device))
+    x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    scale = 1 + 0.1 * (torch.rand(n, 1, 1, 1, device=x.device, generator=gen) - 0.5)
+    shift = 0.1 * (torch.rand(n, 1, 1, 1, device=x.device, generator=gen) - 0.5)
+    return x * scale + shift
+
+
+def auc(scores, labels):
+    scores, labels = np.asarray(scores, float), np.asarray(labels, int)
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    s = scores[order]
+    i = 0
+    while i < len(s):  # average ranks of ties
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    n1 = labels.sum()
+    n0 = len(labels) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    return float((ranks[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+@torch.no_grad()
+def predict(model, patches_u8, device, batch=512):
+    model.eval()
+    out = []
+    for i in range(0, len(patches_u8), batch):
+        x = normalise(torch.from_numpy(np.ascontiguousarray(patches_u8[i:i + batch])).to(device))
+        out.append(model(x).float().cpu())
+    return torch.cat(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--val-seeds", default="1360-1399")
+    ap.add_argument("--width", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    dev = torch.device(args.device)
+    t_start = time.time()
+    patches, lab = load_data(args.data)
+    val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
+    tr = ~val
+    y_nod = lab["is_nodule"].astype(np.float32)
+    w = lab["weight"].astype(np.float32)
+    il = np.nan_to_num(lab["image_logit"].astype(np.float32), nan=0.0)
+    print(f"vision: {tr.sum()} training patches ({int(y_nod[tr].sum())} nodule), {val.sum()} validation", flush=True)
+
+    x_all = torch.from_numpy(patches[tr]).to(dev)
+    t_nod = torch.from_numpy(y_nod[tr]).to(dev)
+    t_w = torch.from_numpy(w[tr]).to(dev)
+    t_il = torch.from_numpy(il[tr]).to(dev)
+    model = make_model(args.width).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    n = len(x_all)
+    steps_per_epoch = max(1, n // args.batch)
+    total = steps_per_epoch * args.epochs
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(args.seed)
+    amp = dev.type == "cuda"
+    step = 0
+    for epoch in range(args.epochs):
+        model.train()
+        perm = torch.randperm(n, device=dev, generator=gen)
+        tot = 0.0
+        for b in range(steps_per_epoch):
+            idx = perm[b * args.batch:(b + 1) * args.batch]
+            lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / total))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = augment(normalise(x_all[idx]), gen)
+            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(x).float()
+            wt = t_w[idx]
+            l_nod = (F.binary_cross_entropy_with_logits(out[:, 0], t_nod[idx], reduction="none") * wt).sum() / wt.sum()
+            pos = t_nod[idx] > 0
+            l_il = F.smooth_l1_loss(out[pos, 1], t_il[idx][pos]) if pos.any() else out.sum() * 0
+            loss = l_nod + 0.5 * l_il
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += loss.item()
+            step += 1
+        if epoch % 5 == 0 or epoch == args.epochs - 1:
+            print(f"  epoch {epoch} loss {tot / steps_per_epoch:.4f} ({time.time() - t_start:.0f}s)", flush=True)
+
+    pred = predict(model, patches[val], dev).numpy()
+    vpos = y_nod[val] > 0
+    metrics = {
+        "validation_nodule_auc": round(auc(pred[:, 0], y_nod[val]), 4),
+        "validation_image_logit_corr": round(float(np.corrcoef(pred[vpos, 1], il[val][vpos])[0, 1]), 4),
+        "validation_patches": int(val.sum()), "validation_nodules": int(vpos.sum()),
+    }
+    print(f"vision: {metrics}", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
+    st_io.save_file(sd, os.path.join(args.out, "resnet.safetensors"), {"format": "pt"})
+    with open(os.path.join(args.out, "training_log.json"), "w") as f:
+        json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)", "width": args.width,
+                   "parameters": sum(p.numel() for p in model.parameters()), "training_patches": int(tr.sum()),
+                   **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

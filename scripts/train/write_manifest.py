@@ -1,0 +1,108 @@
+"""Writes BUNDLE/manifest.json for the demo bundle: what each part is, what it
+was trained on and by which committed scripts, its validation numbers (from
+the parts' training_log.json) and every file with its size and SHA-256.
+
+  /usr/bin/python3 scripts/train/write_manifest.py --bundle resources/models --machine "..."
+"""
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+
+
+def finite(v):
+    """NaN/inf (a metric without both classes) -> null: manifest.json stays strict JSON."""
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, dict):
+        return {k: finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [finite(x) for x in v]
+    return v
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--version", default=datetime.date.today().isoformat())
+    args = ap.parse_args()
+    logs = {}
+    for part in ("vision", "text", "fusion"):
+        p = os.path.join(args.bundle, part, "training_log.json")
+        if os.path.exists(p):
+            with open(p) as f:
+                logs[part] = json.load(f)
+    keep = lambda d, keys: {k: d[k] for k in keys if k in d}  # noqa: E731
+    manifest = {
+        "name": "hilum-demo",
+        "version": args.version,
+        "description": "Demo weights of Hilum's three branches, small enough to ship in the repository. "
+                       "For trying the software and testing it, not for reading patients' scans.",
+        "not_for_clinical_use": True,
+        "licence": "Same licence as Hilum. The general text corpus contains docstrings of the Python 3.11 "
+                   "standard library (PSF licence).",
+        "training": {
+            "data": "synthetic only: chest CT phantoms of `hilum phantom` (seeds 1000-1399; patches, labels and "
+                    "referral notes written by `hilum export-training-set`, i.e. by the inference pipeline's own "
+                    "lung mask, candidate detector and patch extractor), referral notes of seeds 100000-104999, "
+                    "and for the general text model Python standard-library docstrings plus synthetic "
+                    "findings-to-impression and question-answer documents (scripts/train/text_corpus.py). "
+                    "No patient data.",
+            "validation_seeds": "1360-1399 (image, fusion, notes) and 104800-104999 (notes): never trained on",
+            "held_out_seeds": "900000 and up: never used in training or validation; the evaluation in "
+                              "bench/RESULTS.md runs on them",
+            "machine": args.machine,
+            "command": "scripts/train/train_bundle.sh",
+            "scripts": ["scripts/train/train_bundle.sh", "scripts/train/export_data.sh",
+                        "scripts/train/merge_exports.py", "scripts/train/pack_gpu_data.py",
+                        "scripts/gpu/train_bundle.sh", "scripts/train/train_text.py", "scripts/train/bpe.py",
+                        "scripts/train/text_corpus.py", "scripts/train/olmoe.py", "scripts/train/train_vision.py",
+                        "scripts/train/train_fusion.py", "scripts/train/fusion_model.py",
+                        "scripts/train/install_bundle.sh", "scripts/train/write_manifest.py"],
+        },
+        "parts": {
+            "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
+                               f"{logs.get('vision', {}).get('width', '?')}) on 3x64x64 orthogonal-plane patches; "
+                               "fc[0] nodule logit, fc[1] image malignancy logit",
+                       **keep(logs.get("vision", {}), ["parameters", "training_patches", "validation_nodule_auc",
+                                                       "validation_image_logit_corr", "seconds"])},
+            "text": {"what": "OLMoE-architecture Mixture-of-Experts decoder (64 experts, top-8) as the general "
+                             "model, plus the medical LoRA adapter (text/adapters/medical) that reads referral notes",
+                     **keep(logs.get("text", {}), ["vocab", "base_parameters", "lora_parameters", "training_notes",
+                                                   "general_documents", "base_general_validation_loss",
+                                                   "base_note_validation_loss", "lora_note_validation_loss",
+                                                   "risk_readout_validation_r2", "total_seconds"])},
+            "fusion": {"what": "cross-attention of each candidate's image tokens to the note's hidden states; "
+                               "nodule and malignancy logits",
+                       **keep(logs.get("fusion", {}), ["config", "training_patches", "note_pool",
+                                                       "validation_nodule_auc_with_note",
+                                                       "validation_nodule_auc_no_note",
+                                                       "validation_malignancy_auc_with_note",
+                                                       "validation_malignancy_auc_no_note", "seconds"])},
+        },
+    }
+    files = {}
+    for root, _, names in os.walk(args.bundle):
+        for n in sorted(names):
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, args.bundle)
+            if rel == "manifest.json":
+                continue
+            with open(p, "rb") as f:
+                data = f.read()
+            files[rel] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    manifest["files"] = dict(sorted(files.items()))
+    tmp = os.path.join(args.bundle, "manifest.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(finite(manifest), f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, os.path.join(args.bundle, "manifest.json"))
+    total = sum(f["bytes"] for f in files.values())
+    print(f"manifest: {len(files)} files, {total / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+// The demo model bundle in resources/models/: what its manifest promises, that
+// Hilum's C++ engines compute what PyTorch computed for it at training time
+// (tests/golden/bundle, written by scripts/train/train_fusion.py), and that it
+// finds the nodules of a held-out phantom end to end through `hilum analyze`.
+#include <gtest/gtest.h>
+
+#if HILUM_HAVE_IMAGING && defined(HILUM_CLI)
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "app/analyze.h"
+#include "model/npy.h"
+#include "model/progress.h"
+#include "tests/support/test_support.h"
+
+namespace fs = std::filesystem;
+using namespace hilum;
+
+namespace {
+
+const fs::path kBundle = fs::path(HILUM_SOURCE_DIR) / "resources" / "models";
+const fs::path kGolden = fs::path(HILUM_SOURCE_DIR) / "tests" / "golden" / "bundle";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+TEST(DemoBundle, ManifestSaysHowItWasTrainedAndTheBundleIsSmall) {
+  ASSERT_TRUE(fs::is_regular_file(kBundle / "manifest.json"));
+  const auto m = nlohmann::json::parse(slurp(kBundle / "manifest.json"));
+  EXPECT_EQ(m.at("name"), "hilum-demo");
+  EXPECT_NE(m.at("training").at("data").get<std::string>().find("phantom"), std::string::npos);
+  // Every script the manifest names is committed.
+  for (const auto& s : m.at("training").at("scripts")) {
+    EXPECT_TRUE(fs::is_regular_file(fs::path(HILUM_SOURCE_DIR) / s.get<std::string>())) << s;
+  }
+  uintmax_t total = 0;
+  for (const auto& e : fs::recursive_directory_iterator(kBundle)) {
+    if (e.is_regular_file()) total += e.file_size();
+  }
+  EXPECT_LT(total, 40u * 1000 * 1000) << "the demo bundle must stay under 40 MB";
+  // The files the manifest lists are the files there, with their sizes.
+  for (const auto& [name, f] : m.at("files").items()) {
+    ASSERT_TRUE(fs::is_regular_file(kBundle / name)) << name;
+    EXPECT_EQ(fs::file_size(kBundle / name), f.at("bytes").get<uintmax_t>()) << name;
+  }
+}
+
+TEST(DemoBundle, CppEnginesMatchPyTorchOnTheTrainingGolden) {
+  BundleOptions bo;
+  bo.device = "cpu";
+  auto bundle = load_model_bundle(kBundle, bo);
+  ASSERT_TRUE(bundle.ok()) << bundle.error().message();
+  auto u8 = read_npy(kGolden / "patches.npy");
+  ASSERT_TRUE(u8.ok()) << u8.error().message();
+  ASSERT_EQ(u8->dtype(), DType::kU8);
+  Tensor x = Tensor::empty(u8->shape(), DType::kF32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = (u8->data<uint8_t>()[i] / 255.0f - 0.5f) / 0.25f;
+  const std::string note = slurp(kGolden / "note.txt");
+  ASSERT_FALSE(note.empty());
+  NullProgress progress;
+  for (const bool with_note : {true, false}) {
+    auto want = read_npy(kGolden / (with_note ? "logits_with_note.npy" : "logits_no_note.npy"));
+    ASSERT_TRUE(want.ok()) << want.error().message();
+    auto got = score_patches(**bundle, x, with_note ? note : std::string(), progress);
+    ASSERT_TRUE(got.ok()) << got.error().message();
+    ASSERT_EQ(static_cast<int64_t>(got->probability.size()), x.dim(0));
+    double worst = 0;
+    for (int64_t i = 0; i < x.dim(0); ++i) {
+      worst = std::max<double>(worst, std::abs(got->probability[i] - sigmoid(want->data<float>()[2 * i])));
+      worst = std::max<double>(worst, std::abs(got->malignancy[i] - sigmoid(want->data<float>()[2 * i + 1])));
+    }
+    EXPECT_LT(worst, 1e-4) << (with_note ? "with" : "without") << " the note";
+  }
+  // The note changes the malignancy estimate (the text branch is wired in).
+  auto a = score_patches(**bundle, x, note, progress);
+  auto b = score_patches(**bundle, x, "", progress);
+  ASSERT_TRUE(a.ok() && b.ok());
+  double diff = 0;
+  for (size_t i = 0; i < a->malignancy.size(); ++i) diff += std::abs(a->malignancy[i] - b->malignancy[i]);
+  EXPECT_GT(diff, 1e-3);
+}
+
+TEST(DemoBundle, AnalyzeFindsTheNodulesOfAHeldOutPhantom) {
+  test::ScratchDir d;
+  // Seed 900003 is in the held-out range (never trained on); 3 nodules, 100 slices.
+  auto r = test::run_hilum({"-q", "phantom", "--out", (d.path() / "study").string(), "--seed", "900003",
+                            "--nodules", "3", "--slices", "100"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // No --model-bundle: the demo bundle is the default.
+  r = test::run_hilum({"-q", "analyze", (d.path() / "study" / "dicom").string(), "--out", (d.path() / "out").string(),
+                       "--clinical-text", (d.path() / "study" / "clinical.txt").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(slurp(d.path() / "out" / "findings.json"));
+  EXPECT_EQ(doc.at("model_bundle").get<std::string>().rfind("hilum-demo", 0), 0u);
+  EXPECT_TRUE(doc.at("clinical_text_used").get<bool>());
+  // truth.csv: seriesuid,coordX,coordY,coordZ,diameter_mm,...
+  std::ifstream truth(d.path() / "study" / "truth.csv");
+  std::string line;
+  std::getline(truth, line);
+  int nodules = 0, found = 0;
+  while (std::getline(truth, line)) {
+    std::stringstream ss(line);
+    std::string cell;
+    std::vector<double> v;
+    std::getline(ss, cell, ',');
+    for (int i = 0; i < 4 && std::getline(ss, cell, ','); ++i) v.push_back(std::stod(cell));
+    if (v.size() < 4 || v[3] < 6.0) continue;  // the nodules a radiologist must not miss
+    ++nodules;
+    for (const auto& f : doc.at("findings")) {
+      const auto c = f.at("center_mm");
+      const double dist = std::hypot(c[0].get<double>() - v[0], c[1].get<double>() - v[1], c[2].get<double>() - v[2]);
+      if (dist < std::max(5.0, v[3] / 2)) {
+        ++found;
+        break;
+      }
+    }
+  }
+  ASSERT_GT(nodules, 0);
+  EXPECT_EQ(found, nodules) << slurp(d.path() / "out" / "findings.json");
+  // And not a flood of false findings.
+  EXPECT_LE(doc.at("findings").size(), static_cast<size_t>(nodules + 8));
+}
+
+#endif  // HILUM_HAVE_IMAGING && HILUM_CLI
