@@ -100,8 +100,12 @@ TEST(DemoBundle, AnalyzeFindsTheNodulesOfAHeldOutPhantom) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // No --model-bundle: the demo bundle is the default.
   r = test::run_hilum({"-q", "analyze", (d.path() / "study" / "dicom").string(), "--out", (d.path() / "out").string(),
-                       "--clinical-text", (d.path() / "study" / "clinical.txt").string()});
+                       "--clinical-text", (d.path() / "study" / "clinical.txt").string(), "--timings"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* stage : {"timing: load DICOM", "timing: candidates", "timing: image branch", "timing: text branch",
+                            "timing: fusion head", "timing: total"}) {
+    EXPECT_NE(r.err.find(stage), std::string::npos) << stage << " missing in\n" << r.err;
+  }
   const auto doc = nlohmann::json::parse(slurp(d.path() / "out" / "findings.json"));
   EXPECT_EQ(doc.at("model_bundle").get<std::string>().rfind("hilum-demo", 0), 0u);
   EXPECT_TRUE(doc.at("clinical_text_used").get<bool>());
