@@ -62,17 +62,26 @@ def image_tokens(resnet, patches_u8, dev, batch=512):
 
 
 @torch.no_grad()
-def note_states(text_model, tok, notes, dev):
-    """Padded [S, T, d] hidden states and the [S, T] mask."""
+def note_states(text_model, tok, notes, dev, batch=64):
+    """Padded [S, T, d] hidden states and the [S, T] mask. Notes run in batches,
+    right-padded: with the causal mask a real token never sees the padding after
+    it, so its state is the one of the note alone from position 0 (as at inference)."""
     ids = [tok.encode(NOTE_PREFIX + n + NOTE_SUFFIX) for n in notes]
     t_max = max(len(i) for i in ids)
     d = text_model.cfg["hidden_size"]
+    pad = text_model.cfg.get("pad_token_id") or 0
     states = torch.zeros(len(ids), t_max, d, device=dev)
     mask = torch.zeros(len(ids), t_max, dtype=torch.bool, device=dev)
-    for i, seq in enumerate(ids):  # one at a time, from position 0, as at inference
-        _, h, _ = text_model(torch.tensor([seq], device=dev), use_lora=True)
-        states[i, :len(seq)] = h[0].float()
-        mask[i, :len(seq)] = True
+    for i in range(0, len(ids), batch):
+        chunk = ids[i:i + batch]
+        n = max(len(c) for c in chunk)
+        x = torch.full((len(chunk), n), pad, dtype=torch.long, device=dev)
+        for j, c in enumerate(chunk):
+            x[j, :len(c)] = torch.tensor(c, device=dev)
+        _, h, _ = text_model(x, use_lora=True)
+        for j, c in enumerate(chunk):
+            states[i + j, :len(c)] = h[j, :len(c)].float()
+            mask[i + j, :len(c)] = True
     return states, mask
 
 

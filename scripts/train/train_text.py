@@ -100,7 +100,7 @@ def lr_at(step, steps, lr, warmup=50):
     return lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
 
 
-def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log):
+def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log, max_seconds=0):
     rng = random.Random(seed)
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
@@ -118,6 +118,9 @@ def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log):
             if step % 50 == 0:
                 log(f"  base step {step}/{steps} loss {loss.item():.3f} aux {float(aux):.3f} ({time.time() - t0:.0f}s)")
             step += 1
+            if max_seconds and time.time() - t0 > max_seconds:
+                log(f"  base: stopped at step {step} (time budget {max_seconds:.0f}s)")
+                steps = step
             if step >= steps:
                 break
 
@@ -157,7 +160,7 @@ def note_forward(model, probe, seqs, targets, pad, use_lora):
     return lm, risk, pred
 
 
-def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_weight, log):
+def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_weight, log, max_seconds=0):
     rng = random.Random(seed)
     params = model.lora_parameters() + list(probe.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.95))
@@ -175,6 +178,9 @@ def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_we
         (lm + risk_weight * risk).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if max_seconds and time.time() - t0 > max_seconds:
+            log(f"  lora: stopped at step {step + 1} (time budget {max_seconds:.0f}s)")
+            break
         if step % 50 == 0:
             log(f"  lora step {step}/{steps} lm {lm.item():.3f} risk {risk.item():.4f} ({time.time() - t0:.0f}s)")
 
@@ -213,6 +219,8 @@ def main():
     ap.add_argument("--reports", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--base-seconds", type=float, default=0, help="stop the base training after this long (0: no limit)")
+    ap.add_argument("--lora-seconds", type=float, default=0, help="stop the adapter training after this long (0: no limit)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training only; the weights are saved as float32)")
     args = ap.parse_args()
     global DEV
@@ -266,7 +274,8 @@ def main():
     n_params = sum(p.numel() for p in model.parameters())
     log(f"base: {n_params / 1e6:.2f} M parameters")
     t0 = time.time()
-    train_base(model, general_train, args.base_steps, 3e-3, args.seq, args.batch, args.seed, 0.01, log)
+    train_base(model, general_train, args.base_steps, 3e-3, args.seq, args.batch, args.seed, 0.01, log,
+               args.base_seconds)
     base_time = time.time() - t0
     model.eval()
     base_general = packed_loss(model, general_val, args.seq, False)
@@ -295,7 +304,7 @@ def main():
     t0 = time.time()
     model.train()
     train_lora(model, probe, note_ids, note_t, args.lora_steps, 2e-3, args.lora_batch, pad, args.seed + 1,
-               args.risk_weight, log)
+               args.risk_weight, log, args.lora_seconds)
     lora_time = time.time() - t0
     model.eval()
     if val_rec:
