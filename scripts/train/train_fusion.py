@@ -4,8 +4,9 @@ Image tokens: the trained ResNet's last-stage map of each packed patch
 ([N, 4, C] on 64x64 patches). Text states: the final hidden states of the
 base model + medical LoRA on "<|note|>\\n" + note + "<|endoftext|>", exactly as
 Hilum encodes a study's clinical text. Targets:
-  nodule      is_nodule (BCE, easy negatives weighted by their inverse sampling
-              rate, as in train_vision.py);
+  nodule      is_nodule (BCE, nodules weighted 2, negatives 1; then one offset
+              on the logit calibrates it for all ~300 candidates of a study,
+              fitted with the easy negatives' inverse sampling rates);
   malignancy  for nodules only, the phantom's probability
               p = sigmoid(3 (image_logit + note_logit - 2.5)) (docs/phantom.md).
 Each nodule is shown with its own note (50 %), with another patient's note
@@ -93,7 +94,7 @@ def main():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1234)
@@ -135,7 +136,10 @@ def main():
 
     study_note = torch.tensor([seed_to_note[int(s)] for s in lab["seed"]], device=dev)
     is_nod = torch.tensor(lab["is_nodule"], dtype=torch.float32, device=dev)
-    weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
+    # Learning weights: balanced (nodules 2, negatives 1); the sampling weights
+    # (inverse sampling rate of the easy negatives) calibrate the bias afterwards.
+    weight = torch.where(torch.tensor(lab["is_nodule"], device=dev) > 0, 2.0, 1.0)
+    sampling_weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
     il = torch.tensor(np.nan_to_num(lab["image_logit"], nan=0.0), dtype=torch.float32, device=dev)
     val = torch.tensor(np.isin(lab["seed"], sorted(val_seeds)), device=dev)
     pool_t = torch.tensor(pool, device=dev)
@@ -178,6 +182,25 @@ def main():
                   f"({time.time() - t_start:.0f}s)", flush=True)
 
     head.eval()
+    # Calibration of the nodule probability for a whole study's candidates: one
+    # offset on the nodule logit, fitted by Newton's method on the training
+    # patches with their sampling weights (each easy negative stands for the
+    # ~36 others of its study), half with the own note, half without.
+    with torch.no_grad():
+        ti = train_idx
+        ln = head(tokens[ti], states[study_note[ti]], smask[study_note[ti]], torch.arange(len(ti), device=dev))[:, 0]
+        l0 = head(tokens[ti], states[:1, :0], None, None)[:, 0]
+        z = torch.cat([ln, l0]).double()
+        y = torch.cat([is_nod[ti], is_nod[ti]]).double()
+        sw = torch.cat([sampling_weight[ti], sampling_weight[ti]]).double()
+        b = torch.zeros((), dtype=torch.float64, device=dev)
+        for _ in range(50):
+            p = torch.sigmoid(z + b)
+            g = (sw * (p - y)).sum()
+            h = (sw * p * (1 - p)).sum()
+            b = b - g / h
+        head.head[2].bias[0] += b.float()
+    print(f"fusion: nodule logit calibrated by {float(b):+.3f}", flush=True)
     vi = torch.nonzero(val).squeeze(1)
     with torch.no_grad():
         own = head(tokens[vi], states[study_note[vi]], smask[study_note[vi]], torch.arange(len(vi), device=dev))
@@ -197,7 +220,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     fusion_model.save_fusion_head(head.cpu(), os.path.join(out_dir, "fusion_head.safetensors"))
     with open(os.path.join(out_dir, "training_log.json"), "w") as f:
-        json.dump({"config": head.config, "training_patches": int(len(train_idx)), "note_pool": int(len(pool)),
+        json.dump({"config": head.config, "nodule_logit_calibration": round(float(b), 4), "training_patches": int(len(train_idx)), "note_pool": int(len(pool)),
                    **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
 
     if args.golden:

@@ -96,8 +96,13 @@ def batches(seqs, seq_len, batch, rng):
         yield torch.tensor(chunks[i:i + batch], dtype=torch.long, device=DEV)
 
 
-def lr_at(step, steps, lr, warmup=50):
-    return lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+def lr_at(step, steps, lr, warmup=50, elapsed=0.0, max_seconds=0.0):
+    """Warm-up then cosine to 10 %; with a time budget the cosine follows whichever of
+    steps and time runs out first, so a run stopped by the budget still anneals."""
+    frac = step / steps
+    if max_seconds:
+        frac = max(frac, elapsed / max_seconds)
+    return lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
 def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log, max_seconds=0):
@@ -108,7 +113,7 @@ def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log, max_
     while step < steps:
         for x in batches(seqs, seq_len + 1, batch, rng):
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, steps, lr)
+                g["lr"] = lr_at(step, steps, lr, elapsed=time.time() - t0, max_seconds=max_seconds)
             logits, _, aux = model(x[:, :-1], use_lora=False)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
             opt.zero_grad()
@@ -172,7 +177,7 @@ def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_we
             rng.shuffle(order)
         idx, order = order[:batch], order[batch:]
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr)
+            g["lr"] = lr_at(step, steps, lr, elapsed=time.time() - t0, max_seconds=max_seconds)
         lm, risk, _ = note_forward(model, probe, [seqs[i] for i in idx], targets[idx], pad, True)
         opt.zero_grad()
         (lm + risk_weight * risk).backward()
@@ -221,6 +226,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--base-seconds", type=float, default=0, help="stop the base training after this long (0: no limit)")
     ap.add_argument("--lora-seconds", type=float, default=0, help="stop the adapter training after this long (0: no limit)")
+    ap.add_argument("--docstrings", default=None, help="JSON(.xz) list of the Python 3.11 docstrings "
+                    "(text_corpus.write_docstrings); default: read /usr/lib/python3.11")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training only; the weights are saved as float32)")
     args = ap.parse_args()
     global DEV
@@ -235,7 +242,7 @@ def main():
     records = read_notes(args.notes)
     train_rec = [d for d in records if d["seed"] not in val_seeds]
     val_rec = [d for d in records if d["seed"] in val_seeds]
-    general = text_corpus.general_corpus(seed=args.seed, n_reports=args.reports)
+    general = text_corpus.general_corpus(seed=args.seed, n_reports=args.reports, docstrings_file=args.docstrings)
     docstrings = sum(1 for d in general if not d.startswith("<|findings|>"))
     log(f"general corpus: {len(general)} documents ({docstrings} docstrings), {sum(map(len, general)) / 1e6:.2f} M chars; "
         f"notes: {len(train_rec)} training, {len(val_rec)} validation")
