@@ -47,7 +47,13 @@ def parse_ranges(text):
 
 
 def make_model(width):
-    return NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2)
+    m = NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2)
+    # Each residual branch starts as zero (the last BN's scale), so the 50
+    # blocks begin as identities: deep nets train stably (Goyal et al. 2017).
+    for mod in m.modules():
+        if isinstance(mod, Bottleneck):
+            torch.nn.init.zeros_(mod.bn3.weight)
+    return m
 
 
 def normalise(u8):
