@@ -129,6 +129,9 @@ def main():
     tokens = image_tokens(resnet, patches, dev)
     text_dir = os.path.join(args.bundle, "text")
     text_model = olmoe.load_pretrained(text_dir, os.path.join(text_dir, "adapters", "medical")).to(dev).eval()
+    for m in text_model.modules():
+        if isinstance(m, olmoe.SparseMoe):
+            m.dense = dev.type == "cuda"
     tok = load_tokenizer(os.path.join(text_dir, "tokenizer.json"))
     states, smask = note_states(text_model, tok, [d["text"] for d in notes], dev)
     print(f"fusion: image tokens {tuple(tokens.shape)}, note states {tuple(states.shape)} "
@@ -233,6 +236,9 @@ def main():
         cpu = torch.device("cpu")
         resnet64 = resnet.cpu().double().eval()
         text64 = text_model.cpu().double().eval()
+        for m in text64.modules():
+            if isinstance(m, olmoe.SparseMoe):
+                m.dense = False
         head64 = head.cpu().double().eval()
         with torch.no_grad():
             x = normalise(torch.from_numpy(patches[pick].copy())).double()
