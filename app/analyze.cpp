@@ -109,6 +109,13 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   ro.device = b->device;
   ro.dtype = b->device == Device::kCUDA ? DType::kF16 : DType::kF32;
   HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
+  // oneDNN pays a primitive set-up per layer and input shape (~3 s for the 155
+  // layers of a ResNet-152) that only wide nets earn back; for a narrow one the
+  // built-in engine is several times faster end to end (bench/RESULTS.md).
+  if (b->device == Device::kCPU && b->resnet->config().width <= 16) {
+    ro.cpu_engine = CpuEngine::kReference;
+    HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
+  }
   HILUM_ASSIGN_OR_RETURN(fs::path fusion, single_safetensors(dir / "fusion"));
   HILUM_ASSIGN_OR_RETURN(FusionHead head, FusionHead::load(fusion));
   b->fusion.emplace(std::move(head));
