@@ -104,7 +104,19 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
         const int64_t row = g.index(0, (y - b0[1]) / f[1], (z - b0[2]) / f[2]);
         const int64_t off = (z * ny + y) * nx;
         for (int64_t x = b0[0]; x <= b1[0]; ++x) {
-          const float v = labels[off + x] ? std::clamp(src[off + x], -1000.f, 200.f) : fill;
+          float v = fill;
+          if (labels[off + x]) {
+            v = std::clamp(src[off + x], -1000.f, 200.f);
+            // The pleural rim: mask voxels on the boundary that are only partly air
+            // (below the air threshold but above the parenchyma) read as parenchyma, so
+            // that the lung edge does not light up as a thin bright shell.
+            if (v < o.pleural_rim_max_hu && v > fill) {
+              const bool edge = (x == 0 || !labels[off + x - 1]) || (x + 1 == nx || !labels[off + x + 1]) ||
+                                (y == 0 || !labels[off + x - nx]) || (y + 1 == ny || !labels[off + x + nx]) ||
+                                (z == 0 || !labels[off + x - nx * ny]) || (z + 1 == nz || !labels[off + x + nx * ny]);
+              if (edge) v = fill;
+            }
+          }
           const int64_t i = row + (x - b0[0]) / f[0];
           L.image[i] += v;
           count[i] += 1;
@@ -238,19 +250,36 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   std::vector<Candidate> out;
   std::vector<Vec3> kept_mm;
   std::vector<double> kept_sigma, kept_contrast;
+  // Kept maxima bucketed in cubes of the largest suppression radius: only the 27
+  // cubes around a maximum can hold one that suppresses it.
+  const double cell = std::max(2.0, 2 * sigma_max);
+  std::map<std::array<int64_t, 3>, std::vector<size_t>> cells;
+  auto cell_of = [&](const Vec3& w) {
+    return std::array<int64_t, 3>{static_cast<int64_t>(std::floor(w[0] / cell)),
+                                  static_cast<int64_t>(std::floor(w[1] / cell)),
+                                  static_cast<int64_t>(std::floor(w[2] / cell))};
+  };
   for (const Maximum& m : maxima) {
     const Vec3 w = volume.world_from_voxel(m.voxel);
     bool suppressed = false;
-    for (size_t k = 0; k < kept_mm.size(); ++k) {
-      const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
-                        (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
-                        (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
-      const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
-      if (d2 < core * core || (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
-        suppressed = true;
-        break;
-      }
-    }
+    const auto home = cell_of(w);
+    for (int dz = -1; dz <= 1 && !suppressed; ++dz)
+      for (int dy = -1; dy <= 1 && !suppressed; ++dy)
+        for (int dx = -1; dx <= 1 && !suppressed; ++dx) {
+          auto it = cells.find({home[0] + dx, home[1] + dy, home[2] + dz});
+          if (it == cells.end()) continue;
+          for (size_t k : it->second) {
+            const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
+                              (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
+                              (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
+            const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
+            if (d2 < core * core ||
+                (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
+              suppressed = true;
+              break;
+            }
+          }
+        }
     if (suppressed) continue;
     Candidate c;
     c.center_mm = w;
@@ -264,12 +293,14 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     // Isolated blobs (at most one of the 64 shell samples bright) are rare among
     // vessel maxima and common among nodules, small ones included: they rank higher.
     const bool isolated = m.isolation >= 0.98;
-    c.score = m.contrast * m.blobness * m.sigma * m.isolation * m.isolation * (isolated ? 4.0 : 1.0);
+    c.score = m.contrast * m.blobness * std::sqrt(m.blobness) * m.sigma * m.isolation * m.isolation *
+              (isolated ? 4.0 : 1.0);
     c.lung = m.lung;
     out.push_back(c);
     kept_mm.push_back(w);
     kept_sigma.push_back(m.sigma);
     kept_contrast.push_back(m.contrast);
+    cells[home].push_back(kept_mm.size() - 1);
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
