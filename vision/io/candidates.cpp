@@ -104,19 +104,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
         const int64_t row = g.index(0, (y - b0[1]) / f[1], (z - b0[2]) / f[2]);
         const int64_t off = (z * ny + y) * nx;
         for (int64_t x = b0[0]; x <= b1[0]; ++x) {
-          float v = fill;
-          if (labels[off + x]) {
-            v = std::clamp(src[off + x], -1000.f, 200.f);
-            // The pleural rim: mask voxels on the boundary that are only partly air
-            // (below the air threshold but above the parenchyma) read as parenchyma, so
-            // that the lung edge does not light up as a thin bright shell.
-            if (v < o.pleural_rim_max_hu && v > fill) {
-              const bool edge = (x == 0 || !labels[off + x - 1]) || (x + 1 == nx || !labels[off + x + 1]) ||
-                                (y == 0 || !labels[off + x - nx]) || (y + 1 == ny || !labels[off + x + nx]) ||
-                                (z == 0 || !labels[off + x - nx * ny]) || (z + 1 == nz || !labels[off + x + nx * ny]);
-              if (edge) v = fill;
-            }
-          }
+          const float v = labels[off + x] ? std::clamp(src[off + x], -1000.f, 200.f) : fill;
           const int64_t i = row + (x - b0[0]) / f[0];
           L.image[i] += v;
           count[i] += 1;
@@ -293,8 +281,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     // Isolated blobs (at most one of the 64 shell samples bright) are rare among
     // vessel maxima and common among nodules, small ones included: they rank higher.
     const bool isolated = m.isolation >= 0.98;
-    c.score = m.contrast * m.blobness * std::sqrt(m.blobness) * m.sigma * m.isolation * m.isolation *
-              (isolated ? 4.0 : 1.0);
+    c.score = m.contrast * m.blobness * m.sigma * m.isolation * m.isolation * (isolated ? 4.0 : 1.0);
     c.lung = m.lung;
     out.push_back(c);
     kept_mm.push_back(w);

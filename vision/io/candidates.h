@@ -4,23 +4,18 @@
 // Inside the mask the HU image is kept (clamped to [-1000, 200]); outside it
 // is replaced by the parenchyma level, so the chest wall and mediastinum
 // vanish and a juxtapleural nodule (kept inside by the mask's closing) becomes
-// an isolated blob. Mask voxels on the mask's boundary that are only partly air
-// (between the parenchyma level and pleural_rim_max_hu) read as parenchyma too:
-// the partial-volume rim along the pleura would otherwise light up as a thin
-// bright shell around every juxtapleural nodule (which then no longer counts
-// as isolated, see below). At each scale sigma (mm) the image is
-// Gaussian-smoothed (ITK, on a grid coarsened to about sigma / 1.2);
-// candidates are strict local maxima of the smoothed image whose Hessian is
-// negative definite with |lambda_min| / |lambda_max| >= min_blobness (a ball
-// gives 1, a vessel ~0; relaxed where slices are thicker than 1.5 sigma). The
-// larger scales run a second time on the image clipped at ground-glass density
-// (-650 HU), so that a vessel beside or through a ground-glass nodule does not
-// pull its maximum away. Response = sigma^2 * lambda_min^2 / |lambda_max|
-// (scale-normalised "dot" filter). Maxima of all scales go through 3D
-// non-maximum suppression (by response), then are ranked by a score that also
-// rewards large, round, isolated blobs (vessels cross a shell around the
-// candidate where isolated nodules do not) and the best max_candidates are
-// kept. See docs/findings.md, "Candidates".
+// an isolated blob. At each scale sigma (mm) the image is Gaussian-smoothed
+// (ITK, on a grid coarsened to about sigma / 1.2); candidates are strict local
+// maxima of the smoothed image whose Hessian is negative definite with
+// |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0;
+// relaxed where slices are thicker than 1.5 sigma). The larger scales run a
+// second time on the image clipped at ground-glass density (-650 HU), so that a
+// vessel beside or through a ground-glass nodule does not pull its maximum away.
+// Response = sigma^2 * lambda_min^2 / |lambda_max| (scale-normalised "dot"
+// filter). Maxima of all scales go through 3D non-maximum suppression (by
+// response), then are ranked by a score that also rewards large, isolated
+// blobs (vessels cross a shell around the candidate where isolated nodules do
+// not) and the best max_candidates are kept. See docs/findings.md, "Candidates".
 #pragma once
 
 #include <vector>
@@ -41,8 +36,6 @@ struct CandidateOptions {
   // Second pass for ground-glass nodules: scales >= this on the image clipped at clip_hu.
   double ground_glass_min_sigma_mm = 2.5;
   double ground_glass_clip_hu = -650;
-  // Boundary voxels of the mask below this HU read as parenchyma (-1000: off).
-  double pleural_rim_max_hu = -400;
 };
 
 struct Candidate {
@@ -54,7 +47,7 @@ struct Candidate {
   double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale
   double blobness = 0;
   double isolation = 0;  // share of a shell at twice its radius that is not bright (vessels cross it)
-  double score = 0;      // ranking: contrast * blobness^1.5 * sigma * isolation^2, x4 when isolated
+  double score = 0;      // ranking: contrast * blobness * sigma * isolation^2, x4 when isolated
   uint8_t lung = kNoLung;
 };
 
