@@ -3,6 +3,7 @@
 #if HILUM_HAVE_IMAGING
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,10 @@ class ModelBundle {
 };
 
 namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // The one *.safetensors file in `dir`.
 Result<fs::path> single_safetensors(const fs::path& dir) {
@@ -104,6 +109,13 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   ro.device = b->device;
   ro.dtype = b->device == Device::kCUDA ? DType::kF16 : DType::kF32;
   HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
+  // oneDNN pays a primitive set-up per layer and input shape (~3 s for the 155
+  // layers of a ResNet-152) that only wide nets earn back; for a narrow one the
+  // built-in engine is several times faster end to end (bench/RESULTS.md).
+  if (b->device == Device::kCPU && b->resnet->config().width <= 16) {
+    ro.cpu_engine = CpuEngine::kReference;
+    HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
+  }
   HILUM_ASSIGN_OR_RETURN(fs::path fusion, single_safetensors(dir / "fusion"));
   HILUM_ASSIGN_OR_RETURN(FusionHead head, FusionHead::load(fusion));
   b->fusion.emplace(std::move(head));
@@ -163,12 +175,16 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   std::vector<Vec3> centres;
   for (const Candidate& c : candidates) centres.push_back(c.center_mm);
   Tensor patches;
+  const auto t0 = std::chrono::steady_clock::now();
   {
     ProgressRange p(progress, 0.0, 0.2);
     HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, PatchOptions{}, p));
   }
+  const double patches_s = seconds_since(t0);
   ProgressRange p(progress, 0.2, 1.0);
-  return score_patches(b, patches, clinical_text, p);
+  HILUM_ASSIGN_OR_RETURN(CandidateScores scores, score_patches(b, patches, clinical_text, p));
+  scores.patches_s = patches_s;
+  return scores;
 }
 
 Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const std::string& clinical_text,
@@ -181,6 +197,7 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
   }
   const int64_t n = patches.dim(0);
   if (n == 0) return out;
+  auto t0 = std::chrono::steady_clock::now();
   // Image tokens, in batches (bounded memory).
   const int64_t batch = 32;
   std::vector<Tensor> parts;
@@ -209,9 +226,14 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
     std::copy_n(t.data<float>(), t.numel(), tokens.data<float>() + row * k * c);
     row += t.dim(0);
   }
+  out.image_s = seconds_since(t0);
   progress.report(0.85, "clinical text");
+  t0 = std::chrono::steady_clock::now();
   HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
+  out.text_s = seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
   HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device));
+  out.fusion_s = seconds_since(t0);
   out.probability.assign(fused.probability.data<float>(), fused.probability.data<float>() + n);
   out.malignancy.assign(fused.malignancy.data<float>(), fused.malignancy.data<float>() + n);
   progress.report(1.0, "fusion");
@@ -227,22 +249,34 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
                      ", not CT");
   }
   VolumeAnalysis a;
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&](const char* stage) {
+    a.stage_seconds.emplace_back(stage, seconds_since(t0));
+    t0 = std::chrono::steady_clock::now();
+  };
   LungMask mask;
   {
     ProgressRange p(progress, 0.0, 0.27);
     HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(volume, LungMaskOptions{}, p));
   }
   for (const std::string& w : mask.warnings) a.findings.notes.push_back(w);
+  lap("lung mask");
   std::vector<Candidate> candidates;
   {
     ProgressRange p(progress, 0.27, 0.53);
     HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, CandidateOptions{}, p));
   }
+  lap("candidates");
   CandidateScores scores;
   {
     ProgressRange p(progress, 0.53, 0.84);
     HILUM_ASSIGN_OR_RETURN(scores, score_candidates(b, volume, candidates, clinical_text, p));
   }
+  a.stage_seconds.emplace_back("patches", scores.patches_s);
+  a.stage_seconds.emplace_back("image branch (ResNet)", scores.image_s);
+  a.stage_seconds.emplace_back("text branch (MoE + LoRA)", scores.text_s);
+  a.stage_seconds.emplace_back("fusion head", scores.fusion_s);
+  t0 = std::chrono::steady_clock::now();
   FindingsResult fr;
   {
     ProgressRange p(progress, 0.84, 1.0);
@@ -257,12 +291,18 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   a.findings.lung_rads_study = study_lung_rads(a.findings.findings);
   for (std::string& n : fr.notes) a.findings.notes.push_back(std::move(n));
   a.candidates = std::move(fr.scored);
+  lap("findings (sizing, Lung-RADS)");
   progress.report(1.0, "findings");
   return a;
 }
 
 Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& b, Progress& progress) {
   StudyAnalysis a;
+  auto t0 = std::chrono::steady_clock::now();
+  auto lap = [&](const char* stage) {
+    a.stage_seconds.emplace_back(stage, seconds_since(t0));
+    t0 = std::chrono::steady_clock::now();
+  };
   LoadOptions lo;
   if (!request.series.empty()) lo.series_uid = request.series;
   lo.threads = request.threads;
@@ -274,11 +314,13 @@ Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBu
     a.study = std::move(loaded.info);
     warnings = std::move(loaded.warnings);
   }
+  lap("load DICOM");
   ProgressRange p(progress, 0.25, 1.0);
   HILUM_ASSIGN_OR_RETURN(VolumeAnalysis va, analyze_volume(a.volume, a.study, request.clinical_text, b, p));
   a.findings = std::move(va.findings);
   a.findings.notes.insert(a.findings.notes.begin(), warnings.begin(), warnings.end());
   a.candidates = std::move(va.candidates);
+  a.stage_seconds.insert(a.stage_seconds.end(), va.stage_seconds.begin(), va.stage_seconds.end());
   return a;
 }
 

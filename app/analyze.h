@@ -50,6 +50,8 @@ struct StudyAnalysis {
   StudyInfo study;  // PHI: only for the report header and the SR
   FindingsDocument findings;
   std::vector<ScoredCandidate> candidates;  // every candidate with its probability (candidates.csv)
+  // Wall time of each stage, in order ("load", "lung mask", ...), seconds.
+  std::vector<std::pair<std::string, double>> stage_seconds;
 };
 
 using StudyAnalyzer = std::function<Result<StudyAnalysis>(const AnalyzeRequest& request, Progress& progress)>;
@@ -84,6 +86,7 @@ std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& b
 // given the study's note (the only place the note enters the pipeline).
 struct CandidateScores {
   std::vector<float> probability, malignancy;
+  double patches_s = 0, image_s = 0, text_s = 0, fusion_s = 0;  // wall time of each part
 };
 Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
@@ -105,6 +108,7 @@ StudyAnalyzer bundle_analyzer(std::shared_ptr<const ModelBundle> bundle);
 struct VolumeAnalysis {
   FindingsDocument findings;
   std::vector<ScoredCandidate> candidates;
+  std::vector<std::pair<std::string, double>> stage_seconds;  // as StudyAnalysis
 };
 Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& study,
                                       const std::string& clinical_text, const ModelBundle& bundle,

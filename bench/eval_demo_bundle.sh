@@ -28,7 +28,8 @@ for p in sorted(glob.glob(os.path.join(out, "in", "*", "truth.csv"))):
     with open(p, newline="") as f:
         r = list(csv.reader(f))
     header = r[0]; rows += r[1:]
-    os.rename(p, p + ".held-out")  # not next to the DICOM the batch reads
+    os.makedirs(os.path.join(out, "truth"), exist_ok=True)  # out of the folders the batch reads
+    os.rename(p, os.path.join(out, "truth", os.path.basename(os.path.dirname(p)) + ".csv"))
 with open(os.path.join(out, "truth.csv"), "w", newline="") as f:
     w = csv.writer(f); w.writerow(header); w.writerows(rows)
 print(f"truth: {len(rows)} nodules in {len(glob.glob(os.path.join(out, 'in', '*')))} studies")
@@ -48,9 +49,21 @@ import csv, os, sys
 out = sys.argv[1]
 def load(run):
     with open(os.path.join(out, run, "eval", "malignancy_scores.csv"), newline="") as f:
-        return list(csv.DictReader(f))
+        return {(r["seriesuid"], r["coordX"], r["coordY"], r["coordZ"]): r for r in csv.DictReader(f)}
 a, b = load("fused"), load("image")
-key = lambda r: tuple(r[k] for k in r if k not in ("score", "malignancy", "probability"))
-cols = list(a[0].keys()) if a else []
-print("malignancy_scores.csv columns:", cols)
+if set(a) != set(b):
+    raise SystemExit("the two runs evaluated different nodules")
+with open(os.path.join(out, "paired.csv"), "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["seriesuid", "malignant", "fused", "image"])
+    for k in sorted(a):
+        w.writerow([k[0], a[k]["malignant"], a[k]["malignancy"], b[k]["malignancy"]])
+print(f"paired: {len(a)} nodules")
 PYEOF
+echo "== paired DeLong, fused vs image only"
+"$HILUM" eval roc --csv "$OUT/paired.csv" --label-col malignant --compare fused,image --out "$OUT/paired"
+
+echo "== one 300-slice study, end to end on this machine ($(nproc) cores)"
+"$HILUM" -q phantom --out "$OUT/s300" --seed 900999 --slices 300
+/usr/bin/time -f "time: %e s wall, %U s user, %S s system, %M KB max RSS" \
+  "$HILUM" -q analyze "$OUT/s300/dicom" --clinical-text "$OUT/s300/clinical.txt" --out "$OUT/s300/out" --timings

@@ -49,6 +49,8 @@ std::optional<fs::path> locateModelBundle(const QString& explicitDir, QStringLis
     if (tried) *tried << dir;
     if (holdsBundle(dir.toStdString())) return fs::path(dir.toStdString());
   }
+  // The demo bundle of the source tree this binary was built from (as `hilum analyze`).
+  if (fs::path demo = hilum::default_model_bundle_dir(); !demo.empty()) return demo;
   return std::nullopt;
 }
 

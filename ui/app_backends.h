@@ -32,8 +32,8 @@ struct AnalysisRecord {
 // Where the model bundle is: `explicitDir` when not empty (even if it holds no
 // bundle: loading then says what is wrong), else $HILUM_MODEL_BUNDLE, else the
 // first of <program dir>/resources/models, <program dir>/../resources/models
-// and <program dir>/../share/hilum/models that holds a manifest.json. nullopt
-// when none; `tried` (optional) receives the folders looked at.
+// and <program dir>/../share/hilum/models that holds a manifest.json, else the
+// demo bundle of the source tree (default_model_bundle_dir()). nullopt when none; `tried` (optional) receives the folders looked at.
 std::optional<std::filesystem::path> locateModelBundle(const QString& explicitDir,
                                                        QStringList* tried = nullptr);
 

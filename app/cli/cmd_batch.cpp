@@ -1,6 +1,7 @@
 // `hilum analyze` (one study) and `hilum batch` (many): findings, reports and
 // the run-wide tables. See docs/reports.md and docs/batch.md. Imaging builds only.
 #if HILUM_HAVE_IMAGING
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -71,10 +72,12 @@ Result<fs::path> bundle_dir(const ModelArgs& m) {
 struct LoadedModels {
   std::shared_ptr<const ModelBundle> bundle;
   std::shared_ptr<const ImpressionDrafter> drafter;
+  double load_seconds = 0;
 };
 
 Result<LoadedModels> load_models(const ModelArgs& m) {
   LoadedModels out;
+  const auto t0 = std::chrono::steady_clock::now();
   HILUM_ASSIGN_OR_RETURN(fs::path dir, bundle_dir(m));
   if (!(m.min_probability >= 0 && m.min_probability <= 1)) {
     return bad_input("--min-probability must lie in [0, 1]");
@@ -85,6 +88,7 @@ Result<LoadedModels> load_models(const ModelArgs& m) {
   bo.findings.min_probability = m.min_probability;
   bo.findings.max_findings = m.max_findings;
   HILUM_ASSIGN_OR_RETURN(out.bundle, load_model_bundle(dir, bo));
+  out.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (m.narrative_model == "none") return out;
   if (m.narrative_model.empty()) {
     out.drafter = model_bundle_drafter(*out.bundle);
@@ -111,6 +115,7 @@ struct AnalyzeArgs {
   std::string clinical_text;
   std::string series;
   bool no_clinical_text = false;
+  bool timings = false;
   ModelArgs models;
 };
 
@@ -153,12 +158,27 @@ Status analyze_into(const AnalyzeArgs& a, const std::string& note) {
     HILUM_ASSIGN_OR_RETURN(analysis, analyze_study(request, *models.bundle, p));
   }
   Narrative narrative;
+  auto t0 = std::chrono::steady_clock::now();
   {
     ProgressRange p(progress, 0.85, 0.95);
     narrative = write_impression(analysis.findings, models.drafter.get(), &p);
   }
+  analysis.stage_seconds.emplace_back(
+      "impression", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  t0 = std::chrono::steady_clock::now();
   HILUM_ASSIGN_OR_RETURN(StudyReportFiles files, write_study_reports(analysis, narrative, a.out));
+  analysis.stage_seconds.emplace_back(
+      "reports (JSON, CSV, SR, PDF)", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   progress.finish();
+  if (a.timings) {
+    double total = 0;
+    for (const auto& [stage, s] : analysis.stage_seconds) total += s;
+    for (const auto& [stage, s] : analysis.stage_seconds) {
+      std::fprintf(stderr, "timing: %-30s %8.3f s\n", stage.c_str(), s);
+    }
+    std::fprintf(stderr, "timing: %-30s %8.3f s (after the models loaded in %.3f s)\n", "total", total,
+                 models.load_seconds);
+  }
   for (const std::string& n : files.notes) log_warning(n);
   std::printf("analyze: %zu finding%s, Lung-RADS %s; impression: %s\n", analysis.findings.findings.size(),
               analysis.findings.findings.size() == 1 ? "" : "s", analysis.findings.lung_rads_study.c_str(),
@@ -321,6 +341,7 @@ void register_batch_commands(CommandLine& cl) {
       ->add_flag("--no-clinical-text", aa->no_clinical_text,
                  "Image only: the text branch sees an empty note, even when the study has one")
       ->excludes(text);
+  analyze->add_flag("--timings", aa->timings, "Print the wall time of each stage to stderr");
   analyze->add_option("--series", aa->series, "Series to analyse (UID or UID#k, see `hilum info`)")
       ->type_name("UID");
   add_model_options(analyze, aa->models);

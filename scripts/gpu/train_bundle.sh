@@ -14,12 +14,15 @@ OUT=${OUT:-/tmp/hilum-bundle-out}
 B=/tmp/hilum-bundle
 rm -rf "$B"; mkdir -p "$B" "$OUT"
 PY=${PY:-python3}
+[[ -f $DATA/docstrings.json.xz ]] && DOCSTRINGS=$DATA/docstrings.json.xz
 pack() { tar -C "$B" -cf - . | split -b 15M - "$OUT/bundle.tar.part-"; ls -la "$OUT"; }
 trap pack EXIT
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 $PY scripts/train/train_text.py --notes "$DATA/notes.jsonl" --val-seeds 1360-1399,104800-104999 \
-  --out "$B/text" --device "${DEVICE:-cuda}" --threads 4 ${TEXT_ARGS:-} > "$OUT/text.log" 2>&1 &
+  --out "$B/text" --device "${DEVICE:-cuda}" --threads 4 --layers 3 --batch 32 --base-steps 4000 \
+  --base-seconds 230 --lora-steps 3000 --lora-batch 32 --lora-seconds 150 --risk-weight 2 \
+  ${DOCSTRINGS:+--docstrings "$DOCSTRINGS"} ${TEXT_ARGS:-} > "$OUT/text.log" 2>&1 &
 t=$!
 $PY scripts/train/train_vision.py --data "$DATA" --out "$B/vision" --device "${DEVICE:-cuda}" ${VISION_ARGS:-} \
   > "$OUT/vision.log" 2>&1 &

@@ -14,7 +14,11 @@ import lzma
 import os
 import random
 
+import sys
+
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
@@ -66,6 +70,9 @@ def main():
                     if line.strip():
                         out.write(line if line.endswith("\n") else line + "\n")
                         n_notes += 1
+    import text_corpus  # the general corpus's docstrings travel too (no Python 3.11 there)
+    n_doc = text_corpus.write_docstrings(os.path.join(args.out, "docstrings.json.xz"))
+    print(f"docstrings: {n_doc}")
     with open(os.path.join(args.train, "manifest.json")) as f:
         m = json.load(f)
     with open(os.path.join(args.out, "export_manifest.json"), "w") as f:

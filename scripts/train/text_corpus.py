@@ -125,8 +125,31 @@ def report_examples(n, seed):
     return out
 
 
-def general_corpus(seed=0, n_reports=20000):
-    docs = [d + "<|endoftext|>" for d in python_docstrings()]
+def write_docstrings(path):
+    """The docstrings of this machine's Python 3.11 as JSON (xz when path ends in .xz)."""
+    import json
+    import lzma
+    strings = python_docstrings()
+    opener = lzma.open if str(path).endswith(".xz") else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        json.dump(strings, f)
+    return len(strings)
+
+
+def general_corpus(seed=0, n_reports=20000, docstrings_file=None):
+    """docstrings_file: a JSON list of docstrings (write_docstrings()), for machines
+    without /usr/lib/python3.11 (the GPU machine); default: read them here."""
+    if docstrings_file:
+        import json
+        import lzma
+        opener = lzma.open if str(docstrings_file).endswith(".xz") else open
+        with opener(docstrings_file, "rt", encoding="utf-8") as f:
+            strings = json.load(f)
+    else:
+        strings = python_docstrings()
+    if not strings:
+        raise SystemExit("general corpus: no Python docstrings found (need /usr/lib/python3.11 or a docstrings file)")
+    docs = [d + "<|endoftext|>" for d in strings]
     docs += report_examples(n_reports, seed)
     random.Random(seed).shuffle(docs)
     return docs

@@ -4,8 +4,9 @@ Image tokens: the trained ResNet's last-stage map of each packed patch
 ([N, 4, C] on 64x64 patches). Text states: the final hidden states of the
 base model + medical LoRA on "<|note|>\\n" + note + "<|endoftext|>", exactly as
 Hilum encodes a study's clinical text. Targets:
-  nodule      is_nodule (BCE, easy negatives weighted by their inverse sampling
-              rate, as in train_vision.py);
+  nodule      is_nodule (BCE, nodules weighted 2, negatives 1; then one offset
+              on the logit calibrates it for all ~300 candidates of a study,
+              fitted with the easy negatives' inverse sampling rates);
   malignancy  for nodules only, the phantom's probability
               p = sigmoid(3 (image_logit + note_logit - 2.5)) (docs/phantom.md).
 Each nodule is shown with its own note (50 %), with another patient's note
@@ -19,6 +20,7 @@ the C++ bundle test (a few validation patches, a note, the expected logits).
   python3 scripts/train/train_fusion.py --data train-data/gpu --bundle BUNDLE --device cuda
 """
 import argparse
+import csv
 import json
 import math
 import os
@@ -62,17 +64,26 @@ def image_tokens(resnet, patches_u8, dev, batch=512):
 
 
 @torch.no_grad()
-def note_states(text_model, tok, notes, dev):
-    """Padded [S, T, d] hidden states and the [S, T] mask."""
+def note_states(text_model, tok, notes, dev, batch=64):
+    """Padded [S, T, d] hidden states and the [S, T] mask. Notes run in batches,
+    right-padded: with the causal mask a real token never sees the padding after
+    it, so its state is the one of the note alone from position 0 (as at inference)."""
     ids = [tok.encode(NOTE_PREFIX + n + NOTE_SUFFIX) for n in notes]
     t_max = max(len(i) for i in ids)
     d = text_model.cfg["hidden_size"]
+    pad = text_model.cfg.get("pad_token_id") or 0
     states = torch.zeros(len(ids), t_max, d, device=dev)
     mask = torch.zeros(len(ids), t_max, dtype=torch.bool, device=dev)
-    for i, seq in enumerate(ids):  # one at a time, from position 0, as at inference
-        _, h, _ = text_model(torch.tensor([seq], device=dev), use_lora=True)
-        states[i, :len(seq)] = h[0].float()
-        mask[i, :len(seq)] = True
+    for i in range(0, len(ids), batch):
+        chunk = ids[i:i + batch]
+        n = max(len(c) for c in chunk)
+        x = torch.full((len(chunk), n), pad, dtype=torch.long, device=dev)
+        for j, c in enumerate(chunk):
+            x[j, :len(c)] = torch.tensor(c, device=dev)
+        _, h, _ = text_model(x, use_lora=True)
+        for j, c in enumerate(chunk):
+            states[i + j, :len(c)] = h[j, :len(c)].float()
+            mask[i + j, :len(c)] = True
     return states, mask
 
 
@@ -84,23 +95,45 @@ def main():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--golden", default="", help="folder for the C++ parity golden")
+    ap.add_argument("--export", default="", help="train on every candidate of this export (labels.csv, patches.npy) ...")
+    ap.add_argument("--tokens", default="", help="... with these image tokens (image_tokens.py) instead of --data's patches")
+    ap.add_argument("--pool-notes", type=int, default=-1,
+                    help="notes besides the studies' own for re-pairing (-1: all in --data)")
+    ap.add_argument("--pos-fraction", type=float, default=0.0,
+                    help="share of nodules in each batch (0: as drawn); the nodule bias is calibrated afterwards")
+    ap.add_argument("--nodule-weight", type=float, default=2.0, help="BCE weight of nodules (negatives 1)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     t_start = time.time()
 
-    patches, lab = load_data(args.data)
+    if args.export:
+        # Every candidate of the export (no sampling), image tokens precomputed
+        # by the C++ image branch (image_tokens.py): the CPU route.
+        patches = np.load(os.path.join(args.export, "patches.npy"), mmap_mode="r")
+        with open(os.path.join(args.export, "labels.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        num = lambda k, conv, d: np.array([conv(r[k]) if r[k] != "" else d for r in rows])  # noqa: E731
+        lab = {"study": num("study", int, -1), "seed": num("seed", int, -1), "is_nodule": num("is_nodule", int, 0),
+               "malignant": num("malignant", int, 0), "image_logit": num("image_logit", float, np.nan),
+               "weight": np.ones(len(rows), dtype=np.float32)}
+    else:
+        patches, lab = load_data(args.data)
     notes = []
     with open(os.path.join(args.data, "notes.jsonl")) as f:
         for line in f:
             if line.strip():
                 notes.append(json.loads(line))
+    if args.pool_notes >= 0:  # the studies' own notes plus the first --pool-notes others (CPU route: fewer to encode)
+        own = set(int(x) for x in lab["seed"])
+        others = [d for d in notes if d["seed"] not in own][:args.pool_notes]
+        notes = [d for d in notes if d["seed"] in own] + others
     seed_to_note = {}
     for i, d in enumerate(notes):
         seed_to_note.setdefault(d["seed"], i)
@@ -116,9 +149,17 @@ def main():
     resnet = make_model(width)
     resnet.load_state_dict(sd)
     resnet.to(dev)
-    tokens = image_tokens(resnet, patches, dev)
+    if args.tokens:
+        tokens = torch.from_numpy(np.load(args.tokens)).to(dev).float()
+        if tokens.shape[0] != len(lab["seed"]):
+            raise SystemExit(f"{args.tokens}: {tokens.shape[0]} rows, the export has {len(lab['seed'])}")
+    else:
+        tokens = image_tokens(resnet, patches, dev)
     text_dir = os.path.join(args.bundle, "text")
     text_model = olmoe.load_pretrained(text_dir, os.path.join(text_dir, "adapters", "medical")).to(dev).eval()
+    for m in text_model.modules():
+        if isinstance(m, olmoe.SparseMoe):
+            m.dense = dev.type == "cuda"
     tok = load_tokenizer(os.path.join(text_dir, "tokenizer.json"))
     states, smask = note_states(text_model, tok, [d["text"] for d in notes], dev)
     print(f"fusion: image tokens {tuple(tokens.shape)}, note states {tuple(states.shape)} "
@@ -126,7 +167,10 @@ def main():
 
     study_note = torch.tensor([seed_to_note[int(s)] for s in lab["seed"]], device=dev)
     is_nod = torch.tensor(lab["is_nodule"], dtype=torch.float32, device=dev)
-    weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
+    # Learning weights: balanced (nodules 2, negatives 1); the sampling weights
+    # (inverse sampling rate of the easy negatives) calibrate the bias afterwards.
+    weight = torch.where(torch.tensor(lab["is_nodule"], device=dev) > 0, args.nodule_weight, 1.0)
+    sampling_weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
     il = torch.tensor(np.nan_to_num(lab["image_logit"], nan=0.0), dtype=torch.float32, device=dev)
     val = torch.tensor(np.isin(lab["seed"], sorted(val_seeds)), device=dev)
     pool_t = torch.tensor(pool, device=dev)
@@ -137,18 +181,38 @@ def main():
     # Image-only target: p averaged over the note pool.
     p_marginal = p_mal(il[:, None], note_logit[pool_t][None, :]).mean(1)
 
+    def head_logits(idx, with_note, chunk=4096):
+        """Logits of candidates idx with their own note (or none), in chunks (bounded memory)."""
+        out = []
+        for c in range(0, len(idx), chunk):
+            j = idx[c:c + chunk]
+            if with_note:
+                out.append(head(tokens[j], states[study_note[j]], smask[study_note[j]],
+                                torch.arange(len(j), device=dev)))
+            else:
+                out.append(head(tokens[j], states[:1, :0], None, None))
+        return torch.cat(out)
+
     ic = tokens.shape[2]
     head = fusion_model.FusionHead(image_channels=ic, image_tokens=tokens.shape[1], text_dim=states.shape[2],
                                    dim=args.dim, heads=args.heads, hidden=args.hidden).to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
     train_idx = torch.nonzero(~val).squeeze(1)
+    train_pos = train_idx[is_nod[train_idx] > 0]
+    train_neg = train_idx[is_nod[train_idx] == 0]
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
     for step in range(args.steps):
         lr = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = train_idx[torch.randint(len(train_idx), (args.batch,), device=dev, generator=gen)]
+        if args.pos_fraction > 0:  # nodules over-sampled; the calibration below undoes the shift
+            n_pos = int(args.batch * args.pos_fraction)
+            idx = torch.cat([train_pos[torch.randint(len(train_pos), (n_pos,), device=dev, generator=gen)],
+                             train_neg[torch.randint(len(train_neg), (args.batch - n_pos,), device=dev,
+                                                     generator=gen)]])
+        else:
+            idx = train_idx[torch.randint(len(train_idx), (args.batch,), device=dev, generator=gen)]
         r = torch.rand(args.batch, device=dev, generator=gen)
         other = pool_t[torch.randint(len(pool_t), (args.batch,), device=dev, generator=gen)]
         note = torch.where(r < 0.5, study_note[idx], other)
@@ -169,10 +233,29 @@ def main():
                   f"({time.time() - t_start:.0f}s)", flush=True)
 
     head.eval()
+    # Calibration of the nodule probability for a whole study's candidates: one
+    # offset on the nodule logit, fitted by Newton's method on the training
+    # patches with their sampling weights (each easy negative stands for the
+    # ~36 others of its study), half with the own note, half without.
+    with torch.no_grad():
+        ti = train_idx
+        ln = head_logits(ti, True)[:, 0]
+        l0 = head_logits(ti, False)[:, 0]
+        z = torch.cat([ln, l0]).double()
+        y = torch.cat([is_nod[ti], is_nod[ti]]).double()
+        sw = torch.cat([sampling_weight[ti], sampling_weight[ti]]).double()
+        b = torch.zeros((), dtype=torch.float64, device=dev)
+        for _ in range(50):
+            p = torch.sigmoid(z + b)
+            g = (sw * (p - y)).sum()
+            h = (sw * p * (1 - p)).sum()
+            b = b - g / h
+        head.head[2].bias[0] += b.float()
+    print(f"fusion: nodule logit calibrated by {float(b):+.3f}", flush=True)
     vi = torch.nonzero(val).squeeze(1)
     with torch.no_grad():
-        own = head(tokens[vi], states[study_note[vi]], smask[study_note[vi]], torch.arange(len(vi), device=dev))
-        none = head(tokens[vi], states[:1, :0], None, None)
+        own = head_logits(vi, True)
+        none = head_logits(vi, False)
     y_nod = lab["is_nodule"][vi.cpu().numpy()]
     y_mal = lab["malignant"][vi.cpu().numpy()]
     pos = y_nod > 0
@@ -188,7 +271,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     fusion_model.save_fusion_head(head.cpu(), os.path.join(out_dir, "fusion_head.safetensors"))
     with open(os.path.join(out_dir, "training_log.json"), "w") as f:
-        json.dump({"config": head.config, "training_patches": int(len(train_idx)), "note_pool": int(len(pool)),
+        json.dump({"config": head.config, "nodule_logit_calibration": round(float(b), 4), "training_patches": int(len(train_idx)), "note_pool": int(len(pool)),
                    **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
 
     if args.golden:
@@ -201,6 +284,9 @@ def main():
         cpu = torch.device("cpu")
         resnet64 = resnet.cpu().double().eval()
         text64 = text_model.cpu().double().eval()
+        for m in text64.modules():
+            if isinstance(m, olmoe.SparseMoe):
+                m.dense = False
         head64 = head.cpu().double().eval()
         with torch.no_grad():
             x = normalise(torch.from_numpy(patches[pick].copy())).double()

@@ -96,11 +96,16 @@ def batches(seqs, seq_len, batch, rng):
         yield torch.tensor(chunks[i:i + batch], dtype=torch.long, device=DEV)
 
 
-def lr_at(step, steps, lr, warmup=50):
-    return lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+def lr_at(step, steps, lr, warmup=50, elapsed=0.0, max_seconds=0.0):
+    """Warm-up then cosine to 10 %; with a time budget the cosine follows whichever of
+    steps and time runs out first, so a run stopped by the budget still anneals."""
+    frac = step / steps
+    if max_seconds:
+        frac = max(frac, elapsed / max_seconds)
+    return lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log):
+def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log, max_seconds=0):
     rng = random.Random(seed)
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01, betas=(0.9, 0.95))
@@ -108,7 +113,7 @@ def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log):
     while step < steps:
         for x in batches(seqs, seq_len + 1, batch, rng):
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, steps, lr)
+                g["lr"] = lr_at(step, steps, lr, elapsed=time.time() - t0, max_seconds=max_seconds)
             logits, _, aux = model(x[:, :-1], use_lora=False)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
             opt.zero_grad()
@@ -118,6 +123,9 @@ def train_base(model, seqs, steps, lr, seq_len, batch, seed, aux_coef, log):
             if step % 50 == 0:
                 log(f"  base step {step}/{steps} loss {loss.item():.3f} aux {float(aux):.3f} ({time.time() - t0:.0f}s)")
             step += 1
+            if max_seconds and time.time() - t0 > max_seconds:
+                log(f"  base: stopped at step {step} (time budget {max_seconds:.0f}s)")
+                steps = step
             if step >= steps:
                 break
 
@@ -157,7 +165,7 @@ def note_forward(model, probe, seqs, targets, pad, use_lora):
     return lm, risk, pred
 
 
-def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_weight, log):
+def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_weight, log, max_seconds=0):
     rng = random.Random(seed)
     params = model.lora_parameters() + list(probe.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0, betas=(0.9, 0.95))
@@ -169,12 +177,15 @@ def train_lora(model, probe, seqs, targets, steps, lr, batch, pad, seed, risk_we
             rng.shuffle(order)
         idx, order = order[:batch], order[batch:]
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr)
+            g["lr"] = lr_at(step, steps, lr, elapsed=time.time() - t0, max_seconds=max_seconds)
         lm, risk, _ = note_forward(model, probe, [seqs[i] for i in idx], targets[idx], pad, True)
         opt.zero_grad()
         (lm + risk_weight * risk).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if max_seconds and time.time() - t0 > max_seconds:
+            log(f"  lora: stopped at step {step + 1} (time budget {max_seconds:.0f}s)")
+            break
         if step % 50 == 0:
             log(f"  lora step {step}/{steps} lm {lm.item():.3f} risk {risk.item():.4f} ({time.time() - t0:.0f}s)")
 
@@ -213,6 +224,10 @@ def main():
     ap.add_argument("--reports", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--base-seconds", type=float, default=0, help="stop the base training after this long (0: no limit)")
+    ap.add_argument("--lora-seconds", type=float, default=0, help="stop the adapter training after this long (0: no limit)")
+    ap.add_argument("--docstrings", default=None, help="JSON(.xz) list of the Python 3.11 docstrings "
+                    "(text_corpus.write_docstrings); default: read /usr/lib/python3.11")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (training only; the weights are saved as float32)")
     args = ap.parse_args()
     global DEV
@@ -227,7 +242,7 @@ def main():
     records = read_notes(args.notes)
     train_rec = [d for d in records if d["seed"] not in val_seeds]
     val_rec = [d for d in records if d["seed"] in val_seeds]
-    general = text_corpus.general_corpus(seed=args.seed, n_reports=args.reports)
+    general = text_corpus.general_corpus(seed=args.seed, n_reports=args.reports, docstrings_file=args.docstrings)
     docstrings = sum(1 for d in general if not d.startswith("<|findings|>"))
     log(f"general corpus: {len(general)} documents ({docstrings} docstrings), {sum(map(len, general)) / 1e6:.2f} M chars; "
         f"notes: {len(train_rec)} training, {len(val_rec)} validation")
@@ -263,10 +278,15 @@ def main():
                rope_theta=10000.0, rms_norm_eps=1e-5, norm_topk_prob=False, pad_token_id=pad,
                bos_token_id=None, eos_token_id=eos)
     model = olmoe.OlmoeForCausalLM(cfg).to(DEV)
+    if DEV.type == "cuda":  # all experts batched: the same sums, far fewer kernel launches and syncs
+        for m in model.modules():
+            if isinstance(m, olmoe.SparseMoe):
+                m.dense = True
     n_params = sum(p.numel() for p in model.parameters())
     log(f"base: {n_params / 1e6:.2f} M parameters")
     t0 = time.time()
-    train_base(model, general_train, args.base_steps, 3e-3, args.seq, args.batch, args.seed, 0.01, log)
+    train_base(model, general_train, args.base_steps, 3e-3, args.seq, args.batch, args.seed, 0.01, log,
+               args.base_seconds)
     base_time = time.time() - t0
     model.eval()
     base_general = packed_loss(model, general_val, args.seq, False)
@@ -295,7 +315,7 @@ def main():
     t0 = time.time()
     model.train()
     train_lora(model, probe, note_ids, note_t, args.lora_steps, 2e-3, args.lora_batch, pad, args.seed + 1,
-               args.risk_weight, log)
+               args.risk_weight, log, args.lora_seconds)
     lora_time = time.time() - t0
     model.eval()
     if val_rec:

@@ -1,8 +1,7 @@
 """Trains the demo image branch: a narrow ResNet-152 (torchvision topology,
 Bottleneck 3-8-36-3, stem width --width) on the candidate patches packed by
-pack_gpu_data.py. Two outputs: fc[0] is the nodule logit (weighted BCE; the
-randomly drawn easy negatives carry their inverse sampling rate, so the logit
-is calibrated for all ~300 candidates of a study), fc[1] regresses the
+pack_gpu_data.py. Two outputs: fc[0] is the nodule logit (BCE, nodules weighted
+2, every negative 1), fc[1] regresses the
 phantom's image_logit of a nodule (size, type, margin), which teaches the
 spatial features what the fusion head later reads for malignancy.
 The weights are saved as torchvision's state_dict in safetensors
@@ -48,7 +47,13 @@ def parse_ranges(text):
 
 
 def make_model(width):
-    return NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2)
+    m = NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2)
+    # Each residual branch starts as zero (the last BN's scale), so the 50
+    # blocks begin as identities: deep nets train stably (Goyal et al. 2017).
+    for mod in m.modules():
+        if isinstance(mod, Bottleneck):
+            torch.nn.init.zeros_(mod.bn3.weight)
+    return m
 
 
 def normalise(u8):
@@ -56,8 +61,15 @@ def normalise(u8):
 
 
 def augment(x, gen):
-    """Flips (all three planes together), +-3 px shifts, contrast/brightness jitter."""
+    """Flips (all three planes together), in-plane transposes, the three planes
+    permuted (what a rotated nodule or vessel would show), +-3 px shifts,
+    contrast/brightness jitter."""
     n = x.shape[0]
+    perm = torch.randperm(3, device=x.device, generator=gen)
+    swap = torch.rand(n, device=x.device, generator=gen) < 0.5
+    x = torch.where(swap[:, None, None, None], x[:, perm], x)
+    tr = torch.rand(n, device=x.device, generator=gen) < 0.5
+    x = torch.where(tr[:, None, None, None], x.transpose(2, 3), x)
     flip_h = torch.rand(n, device=x.device, generator=gen) < 0.5
     flip_v = torch.rand(n, device=x.device, generator=gen) < 0.5
     x = torch.where(flip_h[:, None, None, None], x.flip(3), x)
@@ -104,7 +116,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--val-seeds", default="1360-1399")
     ap.add_argument("--width", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
@@ -117,7 +129,11 @@ def main():
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = ~val
     y_nod = lab["is_nodule"].astype(np.float32)
-    w = lab["weight"].astype(np.float32)
+    # Balanced for learning: every packed patch counts once, nodules twice. (The
+    # inverse sampling weights in lab["weight"] would let the ~290 easy negatives
+    # of a study drown its few nodules; the fusion head's nodule bias is
+    # calibrated with them afterwards, train_fusion.py.)
+    w = np.where(lab["is_nodule"] > 0, 2.0, 1.0).astype(np.float32)
     il = np.nan_to_num(lab["image_logit"].astype(np.float32), nan=0.0)
     print(f"vision: {tr.sum()} training patches ({int(y_nod[tr].sum())} nodule), {val.sum()} validation", flush=True)
 

@@ -810,8 +810,9 @@ TEST(MoeKernels, SplitDecodeAttentionMatchesCpuAndResetsItsCounters) {
     const int slots = 3;
     auto kc = randn(slots * c.cap * c.nkv * c.dk, 65), vc = randn(slots * c.cap * c.nkv * c.dv, 66);
     const std::vector<int32_t> sl = {2, 0, 1, 0, 1};
-    const std::vector<int32_t> pos = {0, 255, static_cast<int32_t>(c.cap - 1),
-                                      static_cast<int32_t>(c.cap / 2), 1};
+    // Positions inside the cache (a decode step never reads past its capacity).
+    const std::vector<int32_t> pos = {0, static_cast<int32_t>(std::min<int64_t>(255, c.cap - 1)),
+                                      static_cast<int32_t>(c.cap - 1), static_cast<int32_t>(c.cap / 2), 1};
     const int64_t T = static_cast<int64_t>(sl.size());
     auto q = randn(T * c.nh * c.dk, 67);
     Dev<float> dq(q), dkc(kc), dvc(vc), dout(T * c.nh * c.dv),

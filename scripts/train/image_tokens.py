@@ -1,0 +1,49 @@
+"""Image tokens of every patch of an export, computed by Hilum's own C++ image
+branch (`hilum resnet --spatial`, the built-in CPU engine): [N, 4, C] float16,
+for training the fusion head on all candidates without a GPU.
+
+  /usr/bin/python3 scripts/train/image_tokens.py --export train-data/train \
+      --weights resources/models/vision/resnet.safetensors --out train-data/tokens.npy
+"""
+import argparse
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+MEAN, STD = 0.5, 0.25
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--export", required=True)
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--hilum", default="build/hilum")
+    ap.add_argument("--chunk", type=int, default=8192)
+    args = ap.parse_args()
+    patches = np.load(os.path.join(args.export, "patches.npy"), mmap_mode="r")
+    n = patches.shape[0]
+    out = None
+    with tempfile.TemporaryDirectory() as tmp:
+        x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+        for s in range(0, n, args.chunk):
+            x = (patches[s:s + args.chunk].astype(np.float32) / 255.0 - MEAN) / STD
+            np.save(x_path, x)
+            subprocess.run([args.hilum, "-q", "resnet", "--weights", args.weights, "--input", x_path, "--out", y_path,
+                            "--spatial", "--device", "cpu", "--cpu-engine", "reference"], check=True)
+            maps = np.load(y_path)  # [n, C, h, w]
+            tok = maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1)  # token y*w + x
+            if out is None:
+                out = np.lib.format.open_memmap(args.out + ".tmp.npy", mode="w+", dtype=np.float16,
+                                                shape=(n, tok.shape[1], tok.shape[2]))
+            out[s:s + len(tok)] = tok.astype(np.float16)
+            print(f"image tokens: {min(s + args.chunk, n)}/{n}", flush=True)
+    out.flush()
+    del out
+    os.replace(args.out + ".tmp.npy", args.out)
+
+
+if __name__ == "__main__":
+    main()
