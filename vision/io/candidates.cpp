@@ -238,19 +238,36 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   std::vector<Candidate> out;
   std::vector<Vec3> kept_mm;
   std::vector<double> kept_sigma, kept_contrast;
+  // Kept maxima bucketed in cubes of the largest suppression radius: only the 27
+  // cubes around a maximum can hold one that suppresses it.
+  const double cell = std::max(2.0, 2 * sigma_max);
+  std::map<std::array<int64_t, 3>, std::vector<size_t>> cells;
+  auto cell_of = [&](const Vec3& w) {
+    return std::array<int64_t, 3>{static_cast<int64_t>(std::floor(w[0] / cell)),
+                                  static_cast<int64_t>(std::floor(w[1] / cell)),
+                                  static_cast<int64_t>(std::floor(w[2] / cell))};
+  };
   for (const Maximum& m : maxima) {
     const Vec3 w = volume.world_from_voxel(m.voxel);
     bool suppressed = false;
-    for (size_t k = 0; k < kept_mm.size(); ++k) {
-      const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
-                        (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
-                        (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
-      const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
-      if (d2 < core * core || (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
-        suppressed = true;
-        break;
-      }
-    }
+    const auto home = cell_of(w);
+    for (int dz = -1; dz <= 1 && !suppressed; ++dz)
+      for (int dy = -1; dy <= 1 && !suppressed; ++dy)
+        for (int dx = -1; dx <= 1 && !suppressed; ++dx) {
+          auto it = cells.find({home[0] + dx, home[1] + dy, home[2] + dz});
+          if (it == cells.end()) continue;
+          for (size_t k : it->second) {
+            const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
+                              (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
+                              (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
+            const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
+            if (d2 < core * core ||
+                (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
+              suppressed = true;
+              break;
+            }
+          }
+        }
     if (suppressed) continue;
     Candidate c;
     c.center_mm = w;
@@ -270,6 +287,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     kept_mm.push_back(w);
     kept_sigma.push_back(m.sigma);
     kept_contrast.push_back(m.contrast);
+    cells[home].push_back(kept_mm.size() - 1);
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const Candidate& a, const Candidate& b) { return a.score > b.score; });

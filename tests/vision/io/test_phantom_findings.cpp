@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "vision/io/candidates.h"
 #include "vision/io/lung_mask.h"
@@ -84,6 +86,41 @@ TEST(PhantomFindings, EveryNoduleHasACandidateAndIsSized) {
       EXPECT_GE(s->mean_diameter_mm, 0.55 * n.diameter_mm) << "seed " << seed;
     }
   }
+}
+
+// Sensitivity at the production operating point (at most 300 candidates, the
+// LUNA16 hit rule) on full phantom studies of the measured range
+// (docs/findings.md, "Candidate sensitivity (issue 5)"): seeds 1010-1015 hold 9
+// nodules >= 3 mm; the 5.7 mm juxtapleural ground-glass nodule of seed 1011 is
+// a known miss (rank 840). A regression guard at the measured level, not the
+// 98 % target, which the detector does not reach yet.
+TEST(PhantomFindings, CandidateSensitivityOnASeedRange) {
+  int nodules = 0, found = 0;
+  std::string missed;
+  for (uint64_t seed = 1010; seed <= 1015; ++seed) {
+    Phantom ph = make(seed, -1, -1);
+    NullProgress p;
+    auto m = segment_lungs(ph.volume, LungMaskOptions{}, p);
+    ASSERT_TRUE(m.ok()) << m.error().message();
+    auto c = detect_candidates(ph.volume, *m, CandidateOptions{}, p);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    EXPECT_LE(c->size(), 300u);
+    for (const PhantomNodule& n : ph.nodules) {
+      if (n.diameter_mm < 3) continue;
+      ++nodules;
+      bool hit = false;
+      for (const Candidate& k : *c)
+        hit |= std::hypot(k.center_mm[0] - n.center_mm[0], k.center_mm[1] - n.center_mm[1],
+                          k.center_mm[2] - n.center_mm[2]) <= std::max(n.diameter_mm / 2, 1.5);
+      found += hit;
+      if (!hit)
+        missed += " seed " + std::to_string(seed) + ": " + std::to_string(n.diameter_mm) + " mm " +
+                  std::string(nodule_type_name(n.type)) + (n.juxtapleural ? " juxtapleural" : "") +
+                  (n.juxtavascular ? " juxtavascular" : "") + ";";
+    }
+  }
+  EXPECT_EQ(nodules, 9);
+  EXPECT_GE(found, 8) << found << " of " << nodules << " found; missed:" << missed;
 }
 
 }  // namespace
