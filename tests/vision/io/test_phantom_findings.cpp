@@ -45,7 +45,9 @@ TEST(PhantomFindings, LungMaskAgreesWithTheLabels) {
   }
   const double dice = 2.0 * both / (t + g);
   EXPECT_GT(dice, 0.93) << "Dice of the lung mask against the phantom's lung labels";
-  if (airway > 0) EXPECT_LT(static_cast<double>(airway_in_mask) / airway, 0.1) << "trachea and main bronchi";
+  if (airway > 0) {
+    EXPECT_LT(static_cast<double>(airway_in_mask) / airway, 0.1) << "trachea and main bronchi";
+  }
   // Every nodule centre lies in the lung on its own side (LPS: right lung at smaller x).
   for (const PhantomNodule& n : ph.nodules) {
     const Vec3 v = ph.volume.voxel_from_world(n.center_mm);
