@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--golden", default="", help="folder for the C++ parity golden")
     ap.add_argument("--export", default="", help="train on every candidate of this export (labels.csv, patches.npy) ...")
     ap.add_argument("--tokens", default="", help="... with these image tokens (image_tokens.py) instead of --data's patches")
+    ap.add_argument("--note-groups", type=int, default=0,
+                    help="G > 0: batches of G single-study groups sharing a note choice (fewer text keys/values)")
     ap.add_argument("--pool-notes", type=int, default=-1,
                     help="notes besides the studies' own for re-pairing (-1: all in --data)")
     ap.add_argument("--pos-fraction", type=float, default=0.0,
@@ -182,16 +184,20 @@ def main():
     p_marginal = p_mal(il[:, None], note_logit[pool_t][None, :]).mean(1)
 
     def head_logits(idx, with_note, chunk=4096):
-        """Logits of candidates idx with their own note (or none), in chunks (bounded memory)."""
-        out = []
-        for c in range(0, len(idx), chunk):
-            j = idx[c:c + chunk]
-            if with_note:
-                out.append(head(tokens[j], states[study_note[j]], smask[study_note[j]],
-                                torch.arange(len(j), device=dev)))
-            else:
-                out.append(head(tokens[j], states[:1, :0], None, None))
-        return torch.cat(out)
+        """Logits of candidates idx with their own note (or none): one note per
+        study, its keys and values computed once for all the study's candidates."""
+        out = torch.empty(len(idx), 2, device=dev)
+        if not with_note:
+            for c in range(0, len(idx), chunk):
+                out[c:c + chunk] = head(tokens[idx[c:c + chunk]], states[:1, :0], None, None)
+            return out
+        notes_of = study_note[idx]
+        for nt in torch.unique(notes_of):
+            sel = torch.nonzero(notes_of == nt).squeeze(1)
+            j = idx[sel]
+            out[sel] = head(tokens[j], states[nt][None], smask[nt][None],
+                            torch.zeros(len(j), dtype=torch.long, device=dev))
+        return out
 
     ic = tokens.shape[2]
     head = fusion_model.FusionHead(image_channels=ic, image_tokens=tokens.shape[1], text_dim=states.shape[2],
@@ -202,10 +208,56 @@ def main():
     train_neg = train_idx[is_nod[train_idx] == 0]
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
+    # --note-groups G: the batch is G groups of candidates of one study each, and
+    # every group shares one note choice, so the text keys/values are computed
+    # for G notes per step instead of one per candidate (the CPU route).
+    train_studies = torch.unique(torch.tensor(lab["study"], device=dev)[train_idx])
+    study_t = torch.tensor(lab["study"], device=dev)
+    by_study = {int(st): (train_idx[(study_t[train_idx] == st) & (is_nod[train_idx] > 0)],
+                          train_idx[(study_t[train_idx] == st) & (is_nod[train_idx] == 0)])
+                for st in train_studies.tolist()} if args.note_groups > 0 else {}
+    study_list = sorted(by_study)
     for step in range(args.steps):
         lr = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for g in opt.param_groups:
             g["lr"] = lr
+        if args.note_groups > 0:
+            G = args.note_groups
+            per = args.batch // G
+            groups = torch.randint(len(study_list), (G,), device=dev, generator=gen).tolist()
+            idx_parts = []
+            for gi in groups:
+                pos_i, neg_i = by_study[study_list[gi]]
+                n_pos = int(per * args.pos_fraction) if len(pos_i) else 0
+                parts = []
+                if n_pos:
+                    parts.append(pos_i[torch.randint(len(pos_i), (n_pos,), device=dev, generator=gen)])
+                parts.append(neg_i[torch.randint(len(neg_i), (per - n_pos,), device=dev, generator=gen)])
+                idx_parts.append(torch.cat(parts))
+            idx = torch.cat(idx_parts)
+            gid = torch.arange(G, device=dev).repeat_interleave(per)
+            r_g = torch.rand(G, device=dev, generator=gen)
+            other_g = pool_t[torch.randint(len(pool_t), (G,), device=dev, generator=gen)]
+            own_g = study_note[torch.stack([p[0] for p in idx_parts])]
+            note_g = torch.where(r_g < 0.5, own_g, other_g)
+            no_text_g = r_g >= 0.8
+            mask_g = smask[note_g] & ~no_text_g[:, None]
+            logits = head(tokens[idx], states[note_g], mask_g, gid)
+            note = note_g[gid]
+            no_text = no_text_g[gid]
+            target_m = torch.where(no_text, p_marginal[idx], p_mal(il[idx], note_logit[note]))
+            w = weight[idx]
+            l_nod = (F.binary_cross_entropy_with_logits(logits[:, 0], is_nod[idx], reduction="none") * w).sum() / w.sum()
+            pos = is_nod[idx] > 0
+            l_mal = F.binary_cross_entropy_with_logits(logits[pos, 1], target_m[pos]) if pos.any() else logits.sum() * 0
+            loss = l_nod + l_mal
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step % 500 == 0 or step == args.steps - 1:
+                print(f"  step {step} nodule {l_nod.item():.4f} malignancy {l_mal.item():.4f} "
+                      f"({time.time() - t_start:.0f}s)", flush=True)
+            continue
         if args.pos_fraction > 0:  # nodules over-sampled; the calibration below undoes the shift
             n_pos = int(args.batch * args.pos_fraction)
             idx = torch.cat([train_pos[torch.randint(len(train_pos), (n_pos,), device=dev, generator=gen)],
