@@ -7,7 +7,9 @@
 #   - the paired DeLong test fused vs image only on the same nodules;
 #   - wall and CPU time of `hilum analyze` on one 300-slice study.
 #
-#   bench/eval_demo_bundle.sh            (env: HILUM, N studies [50], JOBS [2], OUT)
+#   bench/eval_demo_bundle.sh            (env: HILUM, N studies [50], JOBS [2], OUT,
+#                                         BUNDLE [the default bundle], PHANTOMS: a folder of an
+#                                         earlier run whose in/ and truth.csv are reused)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HILUM=${HILUM:-build/hilum}
@@ -16,7 +18,13 @@ JOBS=${JOBS:-2}
 OUT=${OUT:-bench/out/eval-demo}
 PY=${PY:-/usr/bin/python3}
 first=900000
-rm -rf "$OUT"; mkdir -p "$OUT/in"
+MB=()
+[[ -n ${BUNDLE:-} ]] && MB=(--model-bundle "$BUNDLE")
+rm -rf "$OUT"; mkdir -p "$OUT"
+if [[ -n ${PHANTOMS:-} ]]; then
+  ln -s "$(realpath "$PHANTOMS/in")" "$OUT/in"; cp "$PHANTOMS/truth.csv" "$OUT/truth.csv"
+else
+mkdir -p "$OUT/in"
 for ((s = first; s < first + N; s++)); do
   "$HILUM" -q phantom --out "$OUT/in/s$s" --seed "$s"
 done
@@ -34,10 +42,11 @@ with open(os.path.join(out, "truth.csv"), "w", newline="") as f:
     w = csv.writer(f); w.writerow(header); w.writerows(rows)
 print(f"truth: {len(rows)} nodules in {len(glob.glob(os.path.join(out, 'in', '*')))} studies")
 PYEOF
+fi
 t0=$(date +%s.%N)
-"$HILUM" -q batch --input "$OUT/in" --out "$OUT/fused" --jobs "$JOBS"
+"$HILUM" -q batch --input "$OUT/in" --out "$OUT/fused" --jobs "$JOBS" "${MB[@]}"
 t1=$(date +%s.%N)
-"$HILUM" -q batch --input "$OUT/in" --out "$OUT/image" --jobs "$JOBS" --no-clinical-text
+"$HILUM" -q batch --input "$OUT/in" --out "$OUT/image" --jobs "$JOBS" --no-clinical-text "${MB[@]}"
 t2=$(date +%s.%N)
 echo "batch wall time: fused $(echo "$t1 - $t0" | bc) s, image-only $(echo "$t2 - $t1" | bc) s for $N studies, $JOBS jobs"
 for run in fused image; do
@@ -66,4 +75,4 @@ echo "== paired DeLong, fused vs image only"
 echo "== one 300-slice study, end to end on this machine ($(nproc) cores)"
 "$HILUM" -q phantom --out "$OUT/s300" --seed 900999 --slices 300
 /usr/bin/time -f "time: %e s wall, %U s user, %S s system, %M KB max RSS" \
-  "$HILUM" -q analyze "$OUT/s300/dicom" --clinical-text "$OUT/s300/clinical.txt" --out "$OUT/s300/out" --timings
+  "$HILUM" -q analyze "${MB[@]}" "$OUT/s300/dicom" --clinical-text "$OUT/s300/clinical.txt" --out "$OUT/s300/out" --timings
