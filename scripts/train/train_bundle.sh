@@ -11,6 +11,12 @@
 #               or here with DEVICE=cpu (hours on 2 cores).
 #   4. install  resources/models/ + tests/golden/bundle/ + manifest.json
 #                                                              [install_bundle.sh]
+#   5. fusion-cpu  (what the committed bundle did last) the fusion head again,
+#               on every one of the 120,791 candidates instead of the packed
+#               sample: image tokens from the C++ image branch of the installed
+#               bundle (image_tokens.py), then train_fusion.py --export --tokens
+#               with single-study note groups, here on the CPU (~15 min on 2
+#               cores); replaces fusion/, the golden and manifest.json.
 #
 #   scripts/train/train_bundle.sh [export|pack|train|install PARTS_DIR|all]
 set -euo pipefail
@@ -26,6 +32,17 @@ case $stage in
     OUT=$DATA/bundle-parts DATA=$DATA/gpu DEVICE=${DEVICE:-cpu} PY=/usr/bin/python3 bash scripts/gpu/train_bundle.sh ;;&
   all) bash scripts/train/install_bundle.sh "$DATA/bundle-parts" "$(uname -n) (CPU)" ;;
   install) bash scripts/train/install_bundle.sh "${2:?install needs PARTS_DIR}" "${3:-}" ;;
+  fusion-cpu)
+    /usr/bin/python3 scripts/train/image_tokens.py --export "$DATA/train" \
+      --weights resources/models/vision/resnet.safetensors --out "$DATA/tokens.npy"
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    cp -r resources/models/vision resources/models/text "$work/"
+    OMP_NUM_THREADS=2 /usr/bin/python3 scripts/train/train_fusion.py --data "$DATA/gpu" --export "$DATA/train" \
+      --tokens "$DATA/tokens.npy" --bundle "$work" --pool-notes 600 --note-groups 32 --pos-fraction 0.25 \
+      --steps 4000 --batch 512 --golden "$work/golden"
+    rm -rf resources/models/fusion tests/golden/bundle
+    cp -r "$work/fusion" resources/models/fusion && cp -r "$work/golden" tests/golden/bundle
+    /usr/bin/python3 scripts/train/write_manifest.py --bundle resources/models --machine "${2:-}" ;;
   export | pack | train) ;;
-  *) echo "usage: $0 [export|pack|train|install PARTS_DIR [MACHINE]|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [export|pack|train|install PARTS_DIR [MACHINE]|fusion-cpu|all]" >&2; exit 2 ;;
 esac

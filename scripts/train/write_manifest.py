@@ -55,13 +55,14 @@ def main():
             "held_out_seeds": "900000 and up: never used in training or validation; the evaluation in "
                               "bench/RESULTS.md runs on them",
             "machine": args.machine,
-            "command": "scripts/train/train_bundle.sh",
+            "command": "scripts/train/train_bundle.sh (all stages; the fusion head last by its fusion-cpu stage)",
             "scripts": ["scripts/train/train_bundle.sh", "scripts/train/export_data.sh",
                         "scripts/train/merge_exports.py", "scripts/train/pack_gpu_data.py",
                         "scripts/gpu/train_bundle.sh", "scripts/train/train_text.py", "scripts/train/bpe.py",
                         "scripts/train/text_corpus.py", "scripts/train/olmoe.py", "scripts/train/train_vision.py",
                         "scripts/train/train_fusion.py", "scripts/train/fusion_model.py",
-                        "scripts/train/install_bundle.sh", "scripts/train/write_manifest.py"],
+                        "scripts/train/install_bundle.sh", "scripts/train/write_manifest.py",
+                        "scripts/train/image_tokens.py"],
         },
         "parts": {
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
@@ -77,6 +78,10 @@ def main():
                                                    "risk_readout_validation_r2", "total_seconds"])},
             "fusion": {"what": "cross-attention of each candidate's image tokens to the note's hidden states; "
                                "nodule and malignancy logits",
+                       "trained_on": ("every candidate of the export (image tokens from Hilum's C++ image branch, "
+                                      "scripts/train/image_tokens.py), on the CPU"
+                                      if logs.get("fusion", {}).get("args", {}).get("export")
+                                      else "the packed sample of scripts/train/pack_gpu_data.py"),
                        **keep(logs.get("fusion", {}), ["config", "training_patches", "note_pool",
                                                        "validation_nodule_auc_with_note",
                                                        "validation_nodule_auc_no_note",
