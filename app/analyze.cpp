@@ -20,7 +20,9 @@
 #include "vision/io/candidates.h"
 #include "vision/io/dicom.h"
 #include "vision/io/lung_mask.h"
+#include "model/safetensors.h"
 #include "vision/net/resnet.h"
+#include "vision/net/resnet_config.h"
 #include "vision/patches.h"
 
 namespace hilum {
@@ -108,14 +110,13 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   ResNetOptions ro;
   ro.device = b->device;
   ro.dtype = b->device == Device::kCUDA ? DType::kF16 : DType::kF32;
-  HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
+  HILUM_ASSIGN_OR_RETURN(SafetensorsFile vision_file, SafetensorsFile::open(vision));
+  HILUM_ASSIGN_OR_RETURN(ResNetConfig vision_config, infer_resnet_config(vision_file));
   // oneDNN pays a primitive set-up per layer and input shape (~3 s for the 155
   // layers of a ResNet-152) that only wide nets earn back; for a narrow one the
   // built-in engine is several times faster end to end (bench/RESULTS.md).
-  if (b->device == Device::kCPU && b->resnet->config().width <= 16) {
-    ro.cpu_engine = CpuEngine::kReference;
-    HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision, std::nullopt, ro));
-  }
+  if (b->device == Device::kCPU && vision_config.width <= 16) ro.cpu_engine = CpuEngine::kReference;
+  HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision_file, vision_config, ro));
   HILUM_ASSIGN_OR_RETURN(fs::path fusion, single_safetensors(dir / "fusion"));
   HILUM_ASSIGN_OR_RETURN(FusionHead head, FusionHead::load(fusion));
   b->fusion.emplace(std::move(head));

@@ -242,35 +242,23 @@ def main():
             note_g = torch.where(r_g < 0.5, own_g, other_g)
             no_text_g = r_g >= 0.8
             mask_g = smask[note_g] & ~no_text_g[:, None]
-            logits = head(tokens[idx], states[note_g], mask_g, gid)
-            note = note_g[gid]
-            no_text = no_text_g[gid]
-            target_m = torch.where(no_text, p_marginal[idx], p_mal(il[idx], note_logit[note]))
-            w = weight[idx]
-            l_nod = (F.binary_cross_entropy_with_logits(logits[:, 0], is_nod[idx], reduction="none") * w).sum() / w.sum()
-            pos = is_nod[idx] > 0
-            l_mal = F.binary_cross_entropy_with_logits(logits[pos, 1], target_m[pos]) if pos.any() else logits.sum() * 0
-            loss = l_nod + l_mal
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if step % 500 == 0 or step == args.steps - 1:
-                print(f"  step {step} nodule {l_nod.item():.4f} malignancy {l_mal.item():.4f} "
-                      f"({time.time() - t_start:.0f}s)", flush=True)
-            continue
-        if args.pos_fraction > 0:  # nodules over-sampled; the calibration below undoes the shift
-            n_pos = int(args.batch * args.pos_fraction)
-            idx = torch.cat([train_pos[torch.randint(len(train_pos), (n_pos,), device=dev, generator=gen)],
-                             train_neg[torch.randint(len(train_neg), (args.batch - n_pos,), device=dev,
-                                                     generator=gen)]])
+            batch = (idx, states[note_g], mask_g, gid, note_g[gid], no_text_g[gid])
         else:
-            idx = train_idx[torch.randint(len(train_idx), (args.batch,), device=dev, generator=gen)]
-        r = torch.rand(args.batch, device=dev, generator=gen)
-        other = pool_t[torch.randint(len(pool_t), (args.batch,), device=dev, generator=gen)]
-        note = torch.where(r < 0.5, study_note[idx], other)
-        no_text = r >= 0.8
-        mask = smask[note] & ~no_text[:, None]
-        logits = head(tokens[idx], states[note], mask, torch.arange(args.batch, device=dev))
+            if args.pos_fraction > 0:  # nodules over-sampled; the calibration below undoes the shift
+                n_pos = int(args.batch * args.pos_fraction)
+                idx = torch.cat([train_pos[torch.randint(len(train_pos), (n_pos,), device=dev, generator=gen)],
+                                 train_neg[torch.randint(len(train_neg), (args.batch - n_pos,), device=dev,
+                                                         generator=gen)]])
+            else:
+                idx = train_idx[torch.randint(len(train_idx), (args.batch,), device=dev, generator=gen)]
+            r = torch.rand(args.batch, device=dev, generator=gen)
+            other = pool_t[torch.randint(len(pool_t), (args.batch,), device=dev, generator=gen)]
+            note = torch.where(r < 0.5, study_note[idx], other)
+            no_text = r >= 0.8
+            mask = smask[note] & ~no_text[:, None]
+            batch = (idx, states[note], mask, torch.arange(args.batch, device=dev), note, no_text)
+        idx, text, mask, study_index, note, no_text = batch
+        logits = head(tokens[idx], text, mask, study_index)
         target_m = torch.where(no_text, p_marginal[idx], p_mal(il[idx], note_logit[note]))
         w = weight[idx]
         l_nod = (F.binary_cross_entropy_with_logits(logits[:, 0], is_nod[idx], reduction="none") * w).sum() / w.sum()

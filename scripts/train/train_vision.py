@@ -26,6 +26,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "golden"))
 import st_io  # noqa: E402
 from resnet_golden import Bottleneck, NarrowResNet  # noqa: E402
+from train_text import parse_ranges  # noqa: E402,F401 (train_fusion imports it from here too)
 
 MEAN, STD = 0.5, 0.25  # manifest: network_input = (u8 / 255 - mean) / std
 
@@ -36,14 +37,6 @@ def load_data(data_dir):
     with lzma.open(os.path.join(data_dir, "patches.u8.xz")) as f:
         patches = np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
     return patches, lab
-
-
-def parse_ranges(text):
-    out = set()
-    for part in filter(None, (text or "").split(",")):
-        a, _, b = part.partition("-")
-        out.update(range(int(a), int(b or a) + 1))
-    return out
 
 
 def make_model(width):
