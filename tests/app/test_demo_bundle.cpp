@@ -92,6 +92,27 @@ TEST(DemoBundle, CppEnginesMatchPyTorchOnTheTrainingGolden) {
   EXPECT_GT(diff, 1e-3);
 }
 
+TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
+  BundleOptions bo;
+  bo.device = "cpu";
+  auto bundle = load_model_bundle(kBundle, bo);
+  ASSERT_TRUE(bundle.ok()) << bundle.error().message();
+  NullProgress progress;
+  auto r = score_patches(**bundle, Tensor::zeros({2, 3, 32, 32}, DType::kF32), "", progress);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+  EXPECT_NE(r.error().message().find("[N, 3, 64, 64]"), std::string::npos) << r.error().message();
+}
+
+TEST(DemoBundle, NoClinicalTextExcludesAClinicalTextFile) {
+  test::ScratchDir d;
+  auto r = test::run_hilum({"-q", "analyze", d.path().string(), "--out", (d.path() / "out").string(),
+                            "--no-clinical-text", "--clinical-text", (d.path() / "note.txt").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("excludes"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(d.path() / "out"));
+}
+
 TEST(DemoBundle, AnalyzeFindsTheNodulesOfAHeldOutPhantom) {
   test::ScratchDir d;
   // Seed 900003 is in the held-out range (never trained on); 3 nodules, 100 slices.
