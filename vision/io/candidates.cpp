@@ -23,7 +23,15 @@ struct Maximum {
   Vec3 voxel;  // native continuous index
   double sigma, response, contrast, blobness, isolation;
   uint8_t lung;
+  bool vessel_suppressed;  // found on the vessel-suppressed image
 };
+
+// Ranking: isolated blobs (at most one of the 64 shell samples bright) are rare
+// among vessel maxima and common among nodules, small ones included: they rank higher.
+double ranking_score(const Maximum& m) {
+  const bool isolated = m.isolation >= 0.98;
+  return m.contrast * m.blobness * m.sigma * m.isolation * m.isolation * (isolated ? 4.0 : 1.0);
+}
 
 }  // namespace
 
@@ -48,6 +56,50 @@ std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double
   std::sort(l.begin(), l.end(), [](double x, double y) { return std::abs(x) > std::abs(y); });
   return l;
 }
+
+namespace {
+
+// Frangi's vesselness of bright tubes (object dimension 1), the largest over
+// the vessel scales, at the voxels at least 50 HU above the parenchyma (0
+// elsewhere). The Hessian is the scale-normalised central difference of the
+// ITK-smoothed image, as for the maxima; evaluating it only where vessels can
+// be keeps this a fraction of ITK's whole-grid multi-scale objectness filter,
+// which alone took longer than the rest of the detector.
+Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o) {
+  const Grid& g = L.grid;
+  std::vector<float> t(L.image.size(), 0.f);
+  const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
+  const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
+  const double a2 = 2 * o.tubularity_alpha * o.tubularity_alpha, b2 = 2 * o.tubularity_beta * o.tubularity_beta,
+               c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
+  const float bright = fill + 50.f;
+  for (double sigma : o.vessel_sigmas_mm) {
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(L.image, g, sigma));
+    const double n = sigma * sigma;
+    for (int64_t z = 1; z + 1 < g.nz; ++z)
+      for (int64_t y = 1; y + 1 < g.ny; ++y)
+        for (int64_t x = 1; x + 1 < g.nx; ++x) {
+          const int64_t i = g.index(x, y, z);
+          if (L.image[i] <= bright) continue;
+          const float c = s[i];
+          const double dxx = n * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
+          const double dyy = n * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
+          const double dzz = n * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
+          const double dxy = n * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
+          const double dxz = n * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
+          const double dyz = n * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
+          const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);  // |l0| >= |l1| >= |l2|
+          if (l[0] >= 0 || l[1] >= 0) continue;  // not a bright tube's cross-section
+          const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
+          const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
+          const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
+          t[i] = std::max(t[i], static_cast<float>(v));
+        }
+  }
+  return t;
+}
+
+}  // namespace
 
 Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
                                                  const CandidateOptions& o, Progress& progress) {
@@ -133,22 +185,40 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   // Passes: every scale on the image, then the larger scales again on the image
   // clipped at ground-glass density, where a vessel running through or beside a
   // ground-glass nodule no longer outweighs it.
-  std::vector<std::pair<double, bool>> passes;
-  for (double sigma : o.sigmas_mm) passes.push_back({sigma, false});
+  // Last, the small scales on the vessel-suppressed image.
+  enum class Pass { kImage, kGroundGlass, kVesselSuppressed };
+  std::vector<std::pair<double, Pass>> passes;
+  for (double sigma : o.sigmas_mm) passes.push_back({sigma, Pass::kImage});
   for (double sigma : o.sigmas_mm)
-    if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, true});
+    if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, Pass::kGroundGlass});
+  for (double sigma : o.vessel_suppressed_sigmas_mm) passes.push_back({sigma, Pass::kVesselSuppressed});
+  std::vector<float> vessel_suppressed;
   for (size_t si = 0; si < passes.size(); ++si) {
     if (progress.cancelled()) return cancelled_error();
     const double sigma = passes[si].first;
-    Level& L = level_for(sigma);
+    const Pass pass = passes[si].second;
+    Level& L = level_for(pass == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm : sigma);
     const Grid& g = L.grid;
     std::vector<float> input;
-    if (passes[si].second) {
+    if (pass == Pass::kGroundGlass) {
       input = L.image;
       for (float& v : input) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
+    } else if (pass == Pass::kVesselSuppressed && vessel_suppressed.empty()) {
+      // Bright tubular voxels fade to the parenchyma level by their tubularity; a
+      // nodule half sunk into a vessel (blob-like, lower tubularity) stays and
+      // becomes an isolated blob with a maximum of its own.
+      HILUM_ASSIGN_OR_RETURN(std::vector<float> tube, tubularity(L, fill, o));
+      vessel_suppressed = L.image;
+      const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
+      for (size_t i = 0; i < vessel_suppressed.size(); ++i) {
+        const float keep = 1.f - static_cast<float>(std::clamp((tube[i] - o.tubularity_low) / span, 0.0, 1.0));
+        float& v = vessel_suppressed[i];
+        if (v > fill) v = fill + (v - fill) * keep;
+      }
     }
-    HILUM_ASSIGN_OR_RETURN(std::vector<float> s,
-                           itk_bridge::smooth_gaussian(passes[si].second ? input : L.image, g, sigma));
+    const std::vector<float>& source =
+        pass == Pass::kGroundGlass ? input : pass == Pass::kVesselSuppressed ? vessel_suppressed : L.image;
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(source, g, sigma));
     const float threshold = fill + static_cast<float>(o.min_contrast_hu);
     const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
     const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
@@ -187,8 +257,15 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           // Slices thicker than the scale flatten the z curvature of a small blob: relax.
           // The clipped pass flattens the tops of blobs: relax there too.
           const double relax =
-              std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (passes[si].second ? 0.5 : 1.0);
-          if (blobness < o.min_blobness * relax) continue;
+              std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
+          // Small scales resolved by the grid accept elongated maxima too: a nodule
+          // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
+          // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
+          const bool resolved = sigma >= 1.2 * std::max(hx, hy);
+          const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
+                                          ? o.elongated_min_blobness
+                                          : o.min_blobness;
+          if (blobness < min_blobness * relax) continue;
           // Sub-voxel peak by a parabola per axis.
           auto refine = [](double m, double c0, double p) {
             const double den = m - 2 * c0 + p;
@@ -223,6 +300,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
             m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
           }
           m.lung = L.mask[i];
+          m.vessel_suppressed = pass == Pass::kVesselSuppressed;
           maxima.push_back(m);
         }
     progress.report(0.9 * (si + 1) / passes.size(), "candidates");
@@ -233,8 +311,13 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   // the kept one's radius (2 sigma) with a similar contrast (the same tissue at
   // another scale). A faint blob beside a bright vessel survives: ground-glass
   // nodules next to vessels.
-  std::sort(maxima.begin(), maxima.end(),
-            [](const Maximum& a, const Maximum& b) { return a.response > b.response; });
+  // Maxima of the vessel-suppressed image come last and only lend their score to
+  // the image maximum that suppresses them: a nodule beside a vessel or the
+  // pleura is isolated there (its shell no longer crosses bright tubes).
+  std::sort(maxima.begin(), maxima.end(), [](const Maximum& a, const Maximum& b) {
+    if (a.vessel_suppressed != b.vessel_suppressed) return b.vessel_suppressed;
+    return a.response > b.response;
+  });
   std::vector<Candidate> out;
   std::vector<Vec3> kept_mm;
   std::vector<double> kept_sigma, kept_contrast;
@@ -260,15 +343,20 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
             const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
                               (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
                               (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
-            const double core = std::max(2.0, kept_sigma[k]), radius = std::max(2.0, 2 * kept_sigma[k]);
-            if (d2 < core * core ||
-                (d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
+            const bool brighter = m.sigma < kept_sigma[k] && m.contrast > o.nms_brighter_ratio * kept_contrast[k];
+            const double core = brighter ? o.nms_brighter_core_mm : std::max(2.0, kept_sigma[k]),
+                         radius = std::max(2.0, 2 * kept_sigma[k]);
+            if (d2 < core * core || (!brighter && d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
               suppressed = true;
+              if (m.vessel_suppressed) out[k].score = std::max(out[k].score, ranking_score(m));
               break;
             }
           }
         }
     if (suppressed) continue;
+    // A maximum of the vessel-suppressed image is not a candidate on its own
+    // (remnants of partly suppressed vessels would crowd the ranking).
+    if (m.vessel_suppressed) continue;
     Candidate c;
     c.center_mm = w;
     c.voxel = m.voxel;
@@ -278,10 +366,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     c.contrast_hu = m.contrast;
     c.blobness = m.blobness;
     c.isolation = m.isolation;
-    // Isolated blobs (at most one of the 64 shell samples bright) are rare among
-    // vessel maxima and common among nodules, small ones included: they rank higher.
-    const bool isolated = m.isolation >= 0.98;
-    c.score = m.contrast * m.blobness * m.sigma * m.isolation * m.isolation * (isolated ? 4.0 : 1.0);
+    c.score = ranking_score(m);
     c.lung = m.lung;
     out.push_back(c);
     kept_mm.push_back(w);

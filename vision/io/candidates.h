@@ -15,7 +15,8 @@
 // filter). Maxima of all scales go through 3D non-maximum suppression (by
 // response), then are ranked by a score that also rewards large, isolated
 // blobs (vessels cross a shell around the candidate where isolated nodules do
-// not) and the best max_candidates are kept. See docs/findings.md, "Candidates".
+// not; a pass on a vessel-suppressed image lends its better-isolated score) and
+// the best max_candidates are kept. See docs/findings.md, "Candidates".
 #pragma once
 
 #include <vector>
@@ -33,9 +34,33 @@ struct CandidateOptions {
   int max_candidates = 300;
   double min_contrast_hu = 60;  // smoothed peak above the parenchyma level
   double min_blobness = 0.3;    // |lambda_min| / |lambda_max|
+  // A nodule half sunk into a vessel makes an elongated maximum (blobness 0.2 to
+  // 0.3) at the small scales; a plain vessel's stay below 0.1. Scales up to
+  // elongated_max_sigma_mm that the grid resolves (sigma >= 1.2 pixels) accept it.
+  double elongated_min_blobness = 0.2;
+  double elongated_max_sigma_mm = 1.5;
+  // Non-maximum suppression: a smaller-scale maximum more than nms_brighter_ratio
+  // times as bright as a kept one is another object (the nodule beside the
+  // vessel whose junction made the larger maximum); it goes only within
+  // nms_brighter_core_mm.
+  double nms_brighter_ratio = 1.5;
+  double nms_brighter_core_mm = 1.5;
   // Second pass for ground-glass nodules: scales >= this on the image clipped at clip_hu.
   double ground_glass_min_sigma_mm = 2.5;
   double ground_glass_clip_hu = -650;
+  // Vessel-suppressed pass: on the grid of vessel_grid_sigma_mm, voxels above the
+  // parenchyma level lose their contrast in proportion to their tubularity
+  // (Frangi's vesselness at vessel_sigmas_mm: none below tubularity_low, all
+  // above tubularity_high); vessel_suppressed_sigmas_mm then run on that image.
+  // Its maxima are not candidates themselves: each lends its ranking score to
+  // the image maximum that suppresses it, so a nodule beside vessels or the
+  // pleura ranks as the isolated blob it is there. Empty: no such pass.
+  std::vector<double> vessel_suppressed_sigmas_mm = {1.3, 1.9, 2.7};
+  double vessel_grid_sigma_mm = 1.9;
+  std::vector<double> vessel_sigmas_mm = {1.0, 1.5, 2.2};
+  double tubularity_low = 0.15, tubularity_high = 0.5;
+  double tubularity_alpha = 0.5, tubularity_beta = 0.5;  // Frangi's alpha (plate) and beta (blob)
+  double tubularity_gamma_hu = 60;  // Frangi's gamma (structure) on the scale-normalised Hessian
 };
 
 struct Candidate {
@@ -47,7 +72,8 @@ struct Candidate {
   double contrast_hu = 0;  // smoothed peak minus parenchyma level at that scale
   double blobness = 0;
   double isolation = 0;  // share of a shell at twice its radius that is not bright (vessels cross it)
-  double score = 0;      // ranking: contrast * blobness * sigma * isolation^2, x4 when isolated
+  double score = 0;      // ranking: contrast * blobness * sigma * isolation^2, x4 when isolated (or, if
+                         // higher, the same of a vessel-suppressed maximum it suppressed)
   uint8_t lung = kNoLung;
 };
 
