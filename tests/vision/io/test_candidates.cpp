@@ -63,6 +63,45 @@ TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
   EXPECT_LE(on_vessels, 4);
 }
 
+// A nodule half sunk into a vessel (docs/findings.md, "Candidate sensitivity
+// (issue 5)"): the ball's centre lies at r + r_vessel / 2 from the vessel's axis,
+// as the phantom places juxtavascular nodules. The image has no round maximum
+// of its own there: the small scales see an elongated bump on the vessel
+// (blobness 0.2-0.3) and the larger ones a maximum between ball and vessel
+// (2.2 mm from the centre here: the detector before issue 5 missed this ball).
+TEST(Candidates, FindsABallHalfSunkIntoAVessel) {
+  ChestSpec spec;
+  spec.nx = 200, spec.ny = 160, spec.nz = 110;
+  spec.spacing = {0.7, 0.7, 1.0};
+  spec.body_rx = 68, spec.body_ry = 54;
+  spec.lung_rx = 25, spec.lung_ry = 40, spec.lung_rz = 45, spec.lung_cx = 32;
+  // A vessel of 3.6 mm running obliquely through the right lung, another in the left.
+  const double rv = 1.8, r = 2.2;
+  const Tube right{{-32, -30, -30}, {-30, 25, 30}, rv, 40};
+  spec.tubes = {right, {{32, -30, -30}, {30, 25, 30}, rv, 40}};
+  // A 4.4 mm solid ball beside the right vessel's middle, r + rv / 2 from its axis.
+  const Vec3 mid{(right.a[0] + right.b[0]) / 2, (right.a[1] + right.b[1]) / 2, (right.a[2] + right.b[2]) / 2};
+  const Vec3 ball{mid[0] + r + rv / 2, mid[1], mid[2]};  // the vessel runs in y and z: x is across it
+  spec.balls = {{ball, {r, r, r}, 30}};
+  Volume v = testing::make_chest(spec);
+  NullProgress progress;
+  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
+  ASSERT_TRUE(mask.ok()) << mask.error().message();
+  auto c = detect_candidates(v, *mask, CandidateOptions{}, progress);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  double best = 1e9;
+  for (const Candidate& k : *c) best = std::min(best, distance(k.center_mm, ball));
+  EXPECT_LE(best, r) << "no candidate within the ball's radius";
+  // The vessels themselves, away from the ball and their ends, give few candidates.
+  int on_vessels = 0;
+  for (const Candidate& k : *c)
+    for (const Tube& t : spec.tubes)
+      if (testing::tube_distance(k.center_mm, t) < t.radius && distance(k.center_mm, ball) > 6 &&
+          distance(k.center_mm, t.a) > 10 && distance(k.center_mm, t.b) > 10)
+        ++on_vessels;
+  EXPECT_LE(on_vessels, 2);
+}
+
 TEST(Candidates, EigenvaluesOfSymmetricMatrices) {
   auto l = symmetric_eigenvalues(-3, -1, -2, 0, 0, 0);
   EXPECT_NEAR(l[0], -3, 1e-12);
