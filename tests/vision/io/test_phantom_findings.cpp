@@ -93,9 +93,10 @@ TEST(PhantomFindings, EveryNoduleHasACandidateAndIsSized) {
 // Sensitivity at the production operating point (at most 300 candidates, the
 // LUNA16 hit rule) on full phantom studies of the measured range
 // (docs/findings.md, "Candidate sensitivity (issue 5)"): seeds 1010-1015 hold 9
-// nodules >= 3 mm; the 5.7 mm juxtapleural ground-glass nodule of seed 1011 is
-// a known miss (rank 840). A regression guard at the measured level, not the
-// 98 % target, which the detector does not reach yet.
+// nodules >= 3 mm, all found since the vessel-suppressed pass (the 5.7 mm
+// juxtapleural ground-glass nodule of seed 1011 went from rank 840 to 19). A
+// regression guard at the measured level, not the 98 % target, which the
+// detector does not reach yet.
 TEST(PhantomFindings, CandidateSensitivityOnASeedRange) {
   int nodules = 0, found = 0;
   std::string missed;
@@ -122,7 +123,7 @@ TEST(PhantomFindings, CandidateSensitivityOnASeedRange) {
     }
   }
   EXPECT_EQ(nodules, 9);
-  EXPECT_GE(found, 8) << found << " of " << nodules << " found; missed:" << missed;
+  EXPECT_GE(found, 9) << found << " of " << nodules << " found; missed:" << missed;
 }
 
 }  // namespace
