@@ -240,6 +240,7 @@ Status CudaTextModel::Impl::allocate_workspace() {
   HILUM_ASSIGN_OR_RETURN(hn_b, alloc<bf16>(R * H));
   if (!c.mla) {
     HILUM_ASSIGN_OR_RETURN(proj, alloc<float>(R * (nh + 2 * c.num_kv_heads) * c.head_dim));
+    HILUM_ASSIGN_OR_RETURN(q, alloc<float>(R * nh * c.head_dim));  // qkv_finish's q
   } else {
     HILUM_ASSIGN_OR_RETURN(q, alloc<float>(R * nh * dk));
     HILUM_ASSIGN_OR_RETURN(qa_f, alloc<float>(R * std::max<int64_t>(c.q_lora_rank, 1)));
@@ -735,9 +736,11 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
     f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
     f.positions = d_pos;
     f.slots = d_slots;
+    f.q_out = q;
+    f.ldq = nh * hd;
     HILUM_RETURN_IF_ERROR(km::qkv_finish(f, kv, L.k_cache, L.v_cache, ln));
-    qptr = proj;
-    ldq = P;
+    qptr = q;
+    ldq = nh * hd;
   } else {
     HILUM_RETURN_IF_ERROR(
         km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
@@ -818,9 +821,11 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
     f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
     f.positions = d_pos;
     f.slots = d_slots;
+    f.q_out = q;
+    f.ldq = nh * hd;
     HILUM_RETURN_IF_ERROR(km::qkv_finish(f, kv, L.k_cache, L.v_cache, km::Launch{st, false}));
-    qptr = proj;
-    ldq = P;
+    qptr = q;
+    ldq = nh * hd;
   } else {
     HILUM_RETURN_IF_ERROR(mla_projections(L, T, true));
     qptr = q;
