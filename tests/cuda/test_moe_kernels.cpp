@@ -602,7 +602,11 @@ TEST(MoeKernels, FusedRouterMatchesCpuForEveryKind) {
               C{RouterKind::kSoftmaxTopK, 8, 2, 1, 1, true, 1.0f, 37, 16, true},
               C{RouterKind::kSoftmaxGreedy, 60, 6, 1, 1, false, 1.5f, 264, 5, true},
               C{RouterKind::kSoftmaxGroupLimited, 16, 3, 4, 2, false, 1.0f, 96, 3, false},
-              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 2, false}}) {
+              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 2, false},
+              // one token (the single-block kernel): more router rows than warps, the
+              // scalar loads, a shared-expert gate
+              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 1, true},
+              C{RouterKind::kSoftmaxGreedy, 60, 6, 1, 1, false, 1.5f, 37, 1, true}}) {
     const std::string what = "route_fused E=" + std::to_string(c.E) + " H=" + std::to_string(c.H);
     RouterConfig rc;
     rc.kind = c.kind;
