@@ -1,7 +1,6 @@
 // `hilum analyze` (one study) and `hilum batch` (many): findings, reports and
 // the run-wide tables. See docs/reports.md and docs/batch.md. Imaging builds only.
 #if HILUM_HAVE_IMAGING
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +15,7 @@
 #include "app/narrative.h"
 #include "model/file_io.h"
 #include "model/log.h"
+#include "model/stopwatch.h"
 #include "model/tokenizer.h"
 #if HILUM_HAVE_REPORT_PDF
 #include "app/pdf/report_pdf_qt.h"
@@ -77,7 +77,7 @@ struct LoadedModels {
 
 Result<LoadedModels> load_models(const ModelArgs& m) {
   LoadedModels out;
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   HILUM_ASSIGN_OR_RETURN(fs::path dir, bundle_dir(m));
   if (!(m.min_probability >= 0 && m.min_probability <= 1)) {
     return bad_input("--min-probability must lie in [0, 1]");
@@ -88,7 +88,7 @@ Result<LoadedModels> load_models(const ModelArgs& m) {
   bo.findings.min_probability = m.min_probability;
   bo.findings.max_findings = m.max_findings;
   HILUM_ASSIGN_OR_RETURN(out.bundle, load_model_bundle(dir, bo));
-  out.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.load_seconds = clock.seconds();
   if (m.narrative_model == "none") return out;
   if (m.narrative_model.empty()) {
     out.drafter = model_bundle_drafter(*out.bundle);
@@ -158,17 +158,14 @@ Status analyze_into(const AnalyzeArgs& a, const std::string& note) {
     HILUM_ASSIGN_OR_RETURN(analysis, analyze_study(request, *models.bundle, p));
   }
   Narrative narrative;
-  auto t0 = std::chrono::steady_clock::now();
+  Stopwatch clock;
   {
     ProgressRange p(progress, 0.85, 0.95);
     narrative = write_impression(analysis.findings, models.drafter.get(), &p);
   }
-  analysis.stage_seconds.emplace_back(
-      "impression", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  t0 = std::chrono::steady_clock::now();
+  analysis.stage_seconds.emplace_back("impression", clock.lap());
   HILUM_ASSIGN_OR_RETURN(StudyReportFiles files, write_study_reports(analysis, narrative, a.out));
-  analysis.stage_seconds.emplace_back(
-      "reports (JSON, CSV, SR, PDF)", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  analysis.stage_seconds.emplace_back("reports (JSON, CSV, SR, PDF)", clock.lap());
   progress.finish();
   if (a.timings) {
     double total = 0;
