@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "app/build_info.h"
@@ -147,14 +148,24 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   return std::shared_ptr<const ModelBundle>(std::move(b));
 }
 
-fs::path default_model_bundle_dir() {
+Result<bool> built_in_bundles_allowed() {
+  const char* env = std::getenv("HILUM_DEFAULT_BUNDLE");
+  if (env == nullptr || *env == '\0') return true;
+  if (std::string_view(env) == "none") return false;
+  return bad_input(std::string("HILUM_DEFAULT_BUNDLE is '") + env +
+                   "': the one value it takes is 'none' (no built-in model bundle; unset it to allow them)");
+}
+
+Result<fs::path> default_model_bundle_dir() {
   if (const char* env = std::getenv("HILUM_MODEL_BUNDLE"); env && *env) return fs::path(env);
+  HILUM_ASSIGN_OR_RETURN(const bool allowed, built_in_bundles_allowed());
+  if (!allowed) return fs::path();
 #ifdef HILUM_DEFAULT_BUNDLE_DIR
   std::error_code ec;
   const fs::path demo = HILUM_DEFAULT_BUNDLE_DIR;
   if (fs::is_regular_file(demo / "manifest.json", ec)) return demo;
 #endif
-  return {};
+  return fs::path();
 }
 
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }

@@ -38,20 +38,24 @@ bool holdsBundle(const fs::path& dir) {
 
 }  // namespace
 
-std::optional<fs::path> locateModelBundle(const QString& explicitDir, QStringList* tried) {
-  if (!explicitDir.isEmpty()) return fs::path(explicitDir.toStdString());
+Result<std::optional<fs::path>> locateModelBundle(const QString& explicitDir, QStringList* tried) {
+  using Found = std::optional<fs::path>;
+  if (!explicitDir.isEmpty()) return Found(explicitDir.toStdString());
   const QString env = qEnvironmentVariable("HILUM_MODEL_BUNDLE");
-  if (!env.isEmpty()) return fs::path(env.toStdString());
+  if (!env.isEmpty()) return Found(env.toStdString());
+  HILUM_ASSIGN_OR_RETURN(const bool builtIn, hilum::built_in_bundles_allowed());
+  if (!builtIn) return Found();
   const QString bin = QCoreApplication::applicationDirPath();
   for (const QString& rel : {QStringLiteral("resources/models"), QStringLiteral("../resources/models"),
                              QStringLiteral("../share/hilum/models")}) {
     const QString dir = QDir::cleanPath(bin + QLatin1Char('/') + rel);
     if (tried) *tried << dir;
-    if (holdsBundle(dir.toStdString())) return fs::path(dir.toStdString());
+    if (holdsBundle(dir.toStdString())) return Found(dir.toStdString());
   }
   // The demo bundle of the source tree this binary was built from (as `hilum analyze`).
-  if (fs::path demo = hilum::default_model_bundle_dir(); !demo.empty()) return demo;
-  return std::nullopt;
+  HILUM_ASSIGN_OR_RETURN(fs::path demo, hilum::default_model_bundle_dir());
+  if (!demo.empty()) return Found(std::move(demo));
+  return Found();
 }
 
 Finding toUiFinding(const hilum::Finding& f) {

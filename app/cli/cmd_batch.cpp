@@ -45,7 +45,7 @@ struct ModelArgs {
 void add_model_options(CLI::App* cmd, ModelArgs& m) {
   cmd->add_option("--model-bundle", m.bundle,
                   "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
-                  "else the demo bundle (resources/models)")
+                  "else the demo bundle (resources/models) unless HILUM_DEFAULT_BUNDLE=none")
       ->type_name("DIR");
   cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
   cmd->add_option(
@@ -63,10 +63,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& m) {
 
 Result<fs::path> bundle_dir(const ModelArgs& m) {
   if (!m.bundle.empty()) return fs::path(m.bundle);
-  fs::path dir = default_model_bundle_dir();
+  HILUM_ASSIGN_OR_RETURN(fs::path dir, default_model_bundle_dir());
   if (!dir.empty()) return dir;
-  return bad_input("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE (the demo bundle in "
-                   "resources/models/ of the source tree is not there)");
+  HILUM_ASSIGN_OR_RETURN(const bool built_in, built_in_bundles_allowed());
+  return bad_input(std::string("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE (") +
+                   (built_in ? "the demo bundle in resources/models/ of the source tree is not there"
+                             : "HILUM_DEFAULT_BUNDLE=none turns the built-in bundles off") +
+                   ")");
 }
 
 struct LoadedModels {
