@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <string_view>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "app/build_info.h"
 #include "app/report_content.h"
@@ -16,12 +16,12 @@
 #include "model/file_io.h"
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
+#include "model/safetensors.h"
+#include "model/stopwatch.h"
 #include "model/tokenizer.h"
 #include "vision/io/candidates.h"
 #include "vision/io/dicom.h"
 #include "vision/io/lung_mask.h"
-#include "model/safetensors.h"
-#include "model/stopwatch.h"
 #include "vision/net/resnet.h"
 #include "vision/net/resnet_config.h"
 #include "vision/patches.h"

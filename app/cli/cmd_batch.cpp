@@ -43,9 +43,10 @@ struct ModelArgs {
 };
 
 void add_model_options(CLI::App* cmd, ModelArgs& m) {
-  cmd->add_option("--model-bundle", m.bundle,
-                  "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
-                  "else the demo bundle (resources/models) unless HILUM_DEFAULT_BUNDLE=none")
+  cmd->add_option(
+         "--model-bundle", m.bundle,
+         "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
+         "else the demo bundle (resources/models) unless HILUM_DEFAULT_BUNDLE=none")
       ->type_name("DIR");
   cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
   cmd->add_option(

@@ -104,7 +104,8 @@ TEST(DefaultModelBundle, AnalyzeWithoutABundleExitsTwo) {
                                          (d / "out").string()};
   auto r = test::run_command(HILUM_CLI, args, "env -u HILUM_MODEL_BUNDLE HILUM_DEFAULT_BUNDLE=none ");
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE"), std::string::npos)
+  EXPECT_NE(r.err.find("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE"),
+            std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("HILUM_DEFAULT_BUNDLE=none"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(d / "out"));

@@ -1,9 +1,9 @@
-#include "model/stopwatch.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <thread>
+
+#include "model/stopwatch.h"
 
 namespace hilum {
 namespace {
