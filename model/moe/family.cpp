@@ -385,6 +385,16 @@ Status LoadContext::mla_attention(const std::string& prefix, Attention& a) {
   return Status::Ok();
 }
 
+Status LoadContext::attention_block(const std::string& layer_path, Layer& layer, bool latent) {
+  HILUM_ASSIGN_OR_RETURN(layer.attn_norm,
+                         norm(layer_path + ".input_layernorm", cfg.hidden_size, cfg.rms_norm_eps));
+  HILUM_RETURN_IF_ERROR(latent ? mla_attention(layer_path + ".self_attn", layer.attn)
+                               : gqa_attention(layer_path + ".self_attn", layer.attn));
+  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
+                         norm(layer_path + ".post_attention_layernorm", cfg.hidden_size, cfg.rms_norm_eps));
+  return Status::Ok();
+}
+
 Status LoadContext::mlp(const std::string& prefix, int64_t inter, Mlp& m) {
   const int64_t H = cfg.hidden_size;
   const Bias b = cfg.mlp_bias ? Bias::kRequired : Bias::kNone;

@@ -69,6 +69,10 @@ class LoadContext {
   Status gqa_attention(const std::string& prefix, Attention& a);
   // Multi-head latent attention under `prefix`.
   Status mla_attention(const std::string& prefix, Attention& a);
+  // The attention half of a pre-norm decoder layer under `layer_path`
+  // (model.layers.N): input_layernorm, self_attn (grouped-query, or multi-head
+  // latent with `latent`), and post_attention_layernorm, the FFN's norm.
+  Status attention_block(const std::string& layer_path, Layer& layer, bool latent = false);
   // gate_proj / up_proj / down_proj under `prefix`.
   Status mlp(const std::string& prefix, int64_t inter, Mlp& m);
   // Routed experts: fused `prefix.experts.gate_up_proj` [E, 2I, H] and
