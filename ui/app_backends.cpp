@@ -163,6 +163,27 @@ Status writePdf(const ReportInput& input, const FindingsDocument& doc, const Nar
   return write_report_pdf(content, out);
 }
 
+// What an exported report carries: the reviewed findings and the impression
+// (narrativeFor); loads the bundle for its drafter only when the panel has no
+// impression yet.
+struct ReportBody {
+  FindingsDocument doc;
+  Narrative narrative;
+};
+
+Result<ReportBody> reportBody(BundleSlot& slot, const ReportInput& input, Progress& progress) {
+  ReportBody body;
+  HILUM_ASSIGN_OR_RETURN(body.doc, reviewedDocument(input));
+  std::shared_ptr<const ImpressionDrafter> drafter;
+  if (input.impression.trimmed().isEmpty()) {
+    HILUM_ASSIGN_OR_RETURN(auto bundle, slot.get(progress));
+    drafter = model_bundle_drafter(*bundle);
+  }
+  body.narrative = narrativeFor(input, body.doc, drafter.get(), progress);
+  if (progress.cancelled()) return cancelled_error();
+  return body;
+}
+
 QString draftLabel(const Narrative& n) {
   return n.source == Narrative::Source::kModel
              ? QObject::tr("AI draft by the general text model: review and edit before use")
@@ -232,15 +253,8 @@ WorkstationBackends makeAppBackends(const AppBackendOptions& options) {
   // Every export drafts first when the panel has no impression yet.
   auto exporter = [slot](auto write) -> ReportExporter {
     return [slot, write](const ReportInput& input, const fs::path& out, Progress& progress) -> Status {
-      HILUM_ASSIGN_OR_RETURN(FindingsDocument doc, reviewedDocument(input));
-      std::shared_ptr<const ImpressionDrafter> drafter;
-      if (input.impression.trimmed().isEmpty()) {
-        HILUM_ASSIGN_OR_RETURN(auto bundle, slot->get(progress));
-        drafter = model_bundle_drafter(*bundle);
-      }
-      const Narrative n = narrativeFor(input, doc, drafter.get(), progress);
-      if (progress.cancelled()) return cancelled_error();
-      return write(input, doc, n, out);
+      HILUM_ASSIGN_OR_RETURN(ReportBody body, reportBody(*slot, input, progress));
+      return write(input, body.doc, body.narrative, out);
     };
   };
   b.exportJson = exporter([](const ReportInput&, const FindingsDocument& doc, const Narrative&,
@@ -251,14 +265,9 @@ WorkstationBackends makeAppBackends(const AppBackendOptions& options) {
 #if defined(HILUM_HAVE_PACS) && HILUM_HAVE_PACS
   b.writePacsObjects = [slot](const ReportInput& input, const fs::path& dir,
                               Progress& progress) -> Result<std::vector<fs::path>> {
-    HILUM_ASSIGN_OR_RETURN(FindingsDocument doc, reviewedDocument(input));
-    std::shared_ptr<const ImpressionDrafter> drafter;
-    if (input.impression.trimmed().isEmpty()) {
-      HILUM_ASSIGN_OR_RETURN(auto bundle, slot->get(progress));
-      drafter = model_bundle_drafter(*bundle);
-    }
-    const Narrative n = narrativeFor(input, doc, drafter.get(), progress);
-    if (progress.cancelled()) return cancelled_error();
+    HILUM_ASSIGN_OR_RETURN(ReportBody body, reportBody(*slot, input, progress));
+    const FindingsDocument& doc = body.doc;
+    const Narrative& n = body.narrative;
     std::vector<fs::path> files;
     HILUM_RETURN_IF_ERROR(writeSr(input, doc, n, dir / "report-sr.dcm"));
     files.push_back(dir / "report-sr.dcm");
