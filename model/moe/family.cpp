@@ -266,6 +266,12 @@ void parse_rope(ConfigReader& r, TextConfig& c, int64_t dim, double default_thet
   if (!s.ok()) r.fail(s.error());
 }
 
+void parse_qwen_attention_bias(ConfigReader& r, TextConfig& c) {
+  c.qkv_bias = r.boolean("qkv_bias", true);
+  c.o_bias = false;
+  r.ignore({"attention_bias"});
+}
+
 void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c) {
   const bool use = r.boolean("use_sliding_window", false);
   const std::optional<int64_t> sw = r.optional_integer("sliding_window");
@@ -393,6 +399,12 @@ Status LoadContext::attention_block(const std::string& layer_path, Layer& layer,
   HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
                          norm(layer_path + ".post_attention_layernorm", cfg.hidden_size, cfg.rms_norm_eps));
   return Status::Ok();
+}
+
+Status load_dense_layer(LoadContext& ctx, int index, Layer& layer) {
+  const std::string p = layer_prefix(index);
+  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer));
+  return ctx.mlp(p + ".mlp", ctx.cfg.intermediate_size, layer.mlp);
 }
 
 Status LoadContext::mlp(const std::string& prefix, int64_t inter, Mlp& m) {

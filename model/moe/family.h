@@ -45,6 +45,10 @@ void parse_common(ConfigReader& r, TextConfig& c, const CommonDefaults& d);
 void parse_rope(ConfigReader& r, TextConfig& c, int64_t dim, double default_theta);
 // Activation names as transformers' ACT2FN spells them.
 void parse_activation(ConfigReader& r, TextConfig& c);
+// qwen2-style attention biases: q/k/v always (transformers' Qwen2Attention
+// builds them; loaded when present, "qkv_bias" may turn them off), none on
+// o_proj; "attention_bias" is ignored.
+void parse_qwen_attention_bias(ConfigReader& r, TextConfig& c);
 // Sliding-window layout of qwen2-style configs (use_sliding_window,
 // sliding_window, max_window_layers, layer_types).
 void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c);
@@ -90,5 +94,9 @@ class LoadContext {
 };
 
 std::string layer_prefix(int index);  // "model.layers.<index>"
+
+// Layer `index` of a dense decoder (llama, qwen2): attention_block, then the
+// SwiGLU MLP under .mlp.
+Status load_dense_layer(LoadContext& ctx, int index, Layer& layer);
 
 }  // namespace hilum::moe

@@ -14,15 +14,8 @@ void parse(ConfigReader& r, TextConfig& c) {
   parse_rope(r, c, c.head_dim, 10000.0);
 }
 
-Status load_layer(LoadContext& ctx, int index, Layer& layer) {
-  const std::string p = layer_prefix(index);
-  const TextConfig& c = ctx.cfg;
-  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer));
-  return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
-}
-
 }  // namespace
 
-extern const FamilyDef kLlamaFamily{"llama", Family::kLlama, parse, load_layer};
+extern const FamilyDef kLlamaFamily{"llama", Family::kLlama, parse, load_dense_layer};
 
 }  // namespace hilum::moe

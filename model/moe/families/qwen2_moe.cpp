@@ -11,9 +11,7 @@ namespace {
 
 void parse(ConfigReader& r, TextConfig& c) {
   parse_common(r, c, CommonDefaults{1e-6, 10000.0, false});
-  c.qkv_bias = r.boolean("qkv_bias", true);
-  c.o_bias = false;
-  r.ignore({"attention_bias"});
+  parse_qwen_attention_bias(r, c);
   c.intermediate_size = r.integer("intermediate_size", 0);
   c.moe_intermediate_size = r.integer("moe_intermediate_size");
   c.shared_intermediate_size = r.integer("shared_expert_intermediate_size");
