@@ -217,7 +217,8 @@ struct CudaTextModel::Impl {
   Status layer_prefill(GLayer& L, int64_t T, int slot, int64_t pos0);
   Status layer_legacy(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0);
   Status mla_projections(GLayer& L, int64_t T, bool big);
-  // What km::qkv_finish needs to finish `proj` (T rows of fused q/k/v) for layer L.
+  // What km::qkv_finish needs to finish `proj` (T rows of fused q/k/v) for
+  // layer L: k and v into the cache, the finished q into `q` (rows of nh * hd).
   km::QkvFinish qkv_finish_of(const GLayer& L, int64_t T) const;
   Status moe_legacy(GLayer& L, int64_t T, bool big);
   // Runs `step` and, when programmatic launch fails on this device, turns it off and runs it again.
@@ -242,6 +243,7 @@ Status CudaTextModel::Impl::allocate_workspace() {
   HILUM_ASSIGN_OR_RETURN(hn_b, alloc<bf16>(R * H));
   if (!c.mla) {
     HILUM_ASSIGN_OR_RETURN(proj, alloc<float>(R * (nh + 2 * c.num_kv_heads) * c.head_dim));
+    HILUM_ASSIGN_OR_RETURN(q, alloc<float>(R * nh * c.head_dim));  // qkv_finish's q
   } else {
     HILUM_ASSIGN_OR_RETURN(q, alloc<float>(R * nh * dk));
     HILUM_ASSIGN_OR_RETURN(qa_f, alloc<float>(R * std::max<int64_t>(c.q_lora_rank, 1)));
@@ -719,6 +721,8 @@ km::QkvFinish CudaTextModel::Impl::qkv_finish_of(const GLayer& L, int64_t T) con
   f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
   f.positions = d_pos;
   f.slots = d_slots;
+  f.q_out = q;
+  f.ldq = c.num_heads * c.head_dim;
   return f;
 }
 
@@ -743,8 +747,8 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
       HILUM_RETURN_IF_ERROR(gemv(L.qkv, hn_f, H, T, proj, P, false));
     }
     HILUM_RETURN_IF_ERROR(km::qkv_finish(qkv_finish_of(L, T), kv, L.k_cache, L.v_cache, ln));
-    qptr = proj;
-    ldq = P;
+    qptr = q;
+    ldq = nh * hd;
   } else {
     HILUM_RETURN_IF_ERROR(
         km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
@@ -808,9 +812,10 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
   if (!c.mla) {
     const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
     HILUM_RETURN_IF_ERROR(linear(L.qkv, hn_f, hn_b, H, T, proj, P, false));
-    HILUM_RETURN_IF_ERROR(km::qkv_finish(qkv_finish_of(L, T), kv, L.k_cache, L.v_cache, km::Launch{st, false}));
-    qptr = proj;
-    ldq = P;
+    HILUM_RETURN_IF_ERROR(
+        km::qkv_finish(qkv_finish_of(L, T), kv, L.k_cache, L.v_cache, km::Launch{st, false}));
+    qptr = q;
+    ldq = nh * hd;
   } else {
     HILUM_RETURN_IF_ERROR(mla_projections(L, T, true));
     qptr = q;
