@@ -864,6 +864,27 @@ __global__ void __launch_bounds__(kQkvThreads)
   }
 }
 
+// The keys of split c of row t: only as many splits take part as the keys
+// need (at least `keys` each; the grid is fixed when a graph is captured, the
+// position is not). active == 0 marks a split that takes no part.
+struct SplitKeys {
+  int active;
+  int64_t start, end;
+};
+__device__ __forceinline__ SplitKeys split_keys(const int32_t* positions, int64_t t, int64_t window, int splits,
+                                                int c, int keys) {
+  const int64_t pos = positions[t];
+  const int64_t lo = window > 0 ? max(int64_t{0}, pos - window + 1) : 0;
+  const int64_t len = pos - lo + 1;
+  SplitKeys k;
+  k.active = static_cast<int>(min(static_cast<int64_t>(splits), (len + keys - 1) / keys));
+  const int64_t per = (len + k.active - 1) / k.active;
+  k.start = lo + c * per;
+  k.end = min(k.start + per, pos + 1);
+  if (c >= k.active) k.active = 0;
+  return k;
+}
+
 // grid (splits, nh, rows), 128 threads: block c takes the c-th part of its
 // query's keys, the last block of each (row, head) to finish combines.
 __global__ void __launch_bounds__(128)
@@ -880,18 +901,11 @@ __global__ void __launch_bounds__(128)
   const int c = blockIdx.x, h = blockIdx.y;
   const int64_t t = blockIdx.z;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int64_t pos = positions[t];
   const int slot = slots[t];
-  const int64_t lo = window > 0 ? max(int64_t{0}, pos - window + 1) : 0;
-  // Only as many splits as the keys need (at least kFlashDecodeKeys each):
-  // the grid is fixed when a graph is captured, the position is not.
-  const int64_t len = pos - lo + 1;
-  const int active =
-      static_cast<int>(min(static_cast<int64_t>(splits), (len + kFlashDecodeKeys - 1) / kFlashDecodeKeys));
-  if (c >= active) return;
-  const int64_t per = (len + active - 1) / active;
-  const int64_t start = lo + c * per;
-  const int64_t end = min(start + per, pos + 1);
+  const SplitKeys keys = split_keys(positions, t, window, splits, c, kFlashDecodeKeys);
+  if (keys.active == 0) return;
+  const int active = keys.active;
+  const int64_t start = keys.start, end = keys.end;
   const int kh = h / (nh / kv.kv_heads);
   const int dk = kv.dk, dv = kv.dv;
   for (int d = tid; d < dk; d += blockDim.x) qs[d] = q[t * ldq + static_cast<int64_t>(h) * dk + d];
@@ -1029,15 +1043,11 @@ __global__ void __launch_bounds__(128)
   const int c = blockIdx.x, h = blockIdx.y;
   const int64_t t = blockIdx.z;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int64_t pos = positions[t];
   const int slot = slots[t];
-  const int64_t lo = window > 0 ? max(int64_t{0}, pos - window + 1) : 0;
-  const int64_t len = pos - lo + 1;
-  const int active = static_cast<int>(min(static_cast<int64_t>(splits), (len + NW * KPW - 1) / (NW * KPW)));
-  if (c >= active) return;
-  const int64_t per = (len + active - 1) / active;
-  const int64_t start = lo + c * per;
-  const int64_t end = min(start + per, pos + 1);
+  const SplitKeys keys = split_keys(positions, t, window, splits, c, NW * KPW);
+  if (keys.active == 0) return;
+  const int active = keys.active;
+  const int64_t start = keys.start, end = keys.end;
   const int kh = h / (nh / kv.kv_heads);
   const int dk = kv.dk, dv = kv.dv;
   float4 q4[D4K];
@@ -1421,19 +1431,12 @@ Status attention_decode_split(const float* q, int64_t ldq, int64_t rows, int nh,
   const int splits = decode_splits(rows, nh, kv);
   const bool vec = kv.dk % 4 == 0 && kv.dv % 4 == 0 && ldq % 4 == 0 && ldo % 4 == 0 &&
                    (reinterpret_cast<uintptr_t>(q) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
-  if (vec) {
-    auto kernel = kv.dk <= 128 && kv.dv <= 128   ? flash_decode_vec_kernel<1, 1>
-                  : kv.dk <= 128                 ? flash_decode_vec_kernel<1, 2>
-                  : kv.dv <= 128                 ? flash_decode_vec_kernel<2, 1>
-                                                 : flash_decode_vec_kernel<2, 2>;
-    return launch_result(launch_kernel(kernel,
-                                       dim3(static_cast<unsigned>(splits), static_cast<unsigned>(nh),
-                                            static_cast<unsigned>(rows)),
-                                       dim3(128), 0, l, q, ldq, nh, slots, positions, window, scale, kv,
-                                       k_cache, v_cache, splits, partial, counters, out, ldo),
-                         "attention_decode_split");
-  }
-  return launch_result(launch_kernel(flash_decode_kernel,
+  auto kernel = !vec                          ? flash_decode_kernel
+                : kv.dk <= 128 && kv.dv <= 128 ? flash_decode_vec_kernel<1, 1>
+                : kv.dk <= 128                 ? flash_decode_vec_kernel<1, 2>
+                : kv.dv <= 128                 ? flash_decode_vec_kernel<2, 1>
+                                               : flash_decode_vec_kernel<2, 2>;
+  return launch_result(launch_kernel(kernel,
                                      dim3(static_cast<unsigned>(splits), static_cast<unsigned>(nh),
                                           static_cast<unsigned>(rows)),
                                      dim3(128), 0, l, q, ldq, nh, slots, positions, window, scale, kv,
