@@ -3,10 +3,10 @@
 #if HILUM_HAVE_IMAGING
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "app/build_info.h"
 #include "app/report_content.h"
@@ -16,11 +16,12 @@
 #include "model/file_io.h"
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
+#include "model/safetensors.h"
+#include "model/stopwatch.h"
 #include "model/tokenizer.h"
 #include "vision/io/candidates.h"
 #include "vision/io/dicom.h"
 #include "vision/io/lung_mask.h"
-#include "model/safetensors.h"
 #include "vision/net/resnet.h"
 #include "vision/net/resnet_config.h"
 #include "vision/patches.h"
@@ -45,10 +46,6 @@ class ModelBundle {
 };
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // The one *.safetensors file in `dir`.
 Result<fs::path> single_safetensors(const fs::path& dir) {
@@ -151,14 +148,24 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   return std::shared_ptr<const ModelBundle>(std::move(b));
 }
 
-fs::path default_model_bundle_dir() {
+Result<bool> built_in_bundles_allowed() {
+  const char* env = std::getenv("HILUM_DEFAULT_BUNDLE");
+  if (env == nullptr || *env == '\0') return true;
+  if (std::string_view(env) == "none") return false;
+  return bad_input(std::string("HILUM_DEFAULT_BUNDLE is '") + env +
+                   "': the one value it takes is 'none' (no built-in model bundle; unset it to allow them)");
+}
+
+Result<fs::path> default_model_bundle_dir() {
   if (const char* env = std::getenv("HILUM_MODEL_BUNDLE"); env && *env) return fs::path(env);
+  HILUM_ASSIGN_OR_RETURN(const bool allowed, built_in_bundles_allowed());
+  if (!allowed) return fs::path();
 #ifdef HILUM_DEFAULT_BUNDLE_DIR
   std::error_code ec;
   const fs::path demo = HILUM_DEFAULT_BUNDLE_DIR;
   if (fs::is_regular_file(demo / "manifest.json", ec)) return demo;
 #endif
-  return {};
+  return fs::path();
 }
 
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
@@ -176,12 +183,12 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   std::vector<Vec3> centres;
   for (const Candidate& c : candidates) centres.push_back(c.center_mm);
   Tensor patches;
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   {
     ProgressRange p(progress, 0.0, 0.2);
     HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, PatchOptions{}, p));
   }
-  const double patches_s = seconds_since(t0);
+  const double patches_s = clock.seconds();
   ProgressRange p(progress, 0.2, 1.0);
   HILUM_ASSIGN_OR_RETURN(CandidateScores scores, score_patches(b, patches, clinical_text, p));
   scores.patches_s = patches_s;
@@ -198,7 +205,7 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
   }
   const int64_t n = patches.dim(0);
   if (n == 0) return out;
-  auto t0 = std::chrono::steady_clock::now();
+  Stopwatch clock;
   // Image tokens, in batches (bounded memory).
   const int64_t batch = 32;
   std::vector<Tensor> parts;
@@ -227,14 +234,12 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
     std::copy_n(t.data<float>(), t.numel(), tokens.data<float>() + row * k * c);
     row += t.dim(0);
   }
-  out.image_s = seconds_since(t0);
+  out.image_s = clock.lap();
   progress.report(0.85, "clinical text");
-  t0 = std::chrono::steady_clock::now();
   HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
-  out.text_s = seconds_since(t0);
-  t0 = std::chrono::steady_clock::now();
+  out.text_s = clock.lap();
   HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device));
-  out.fusion_s = seconds_since(t0);
+  out.fusion_s = clock.lap();
   out.probability.assign(fused.probability.data<float>(), fused.probability.data<float>() + n);
   out.malignancy.assign(fused.malignancy.data<float>(), fused.malignancy.data<float>() + n);
   progress.report(1.0, "fusion");
@@ -250,11 +255,8 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
                      ", not CT");
   }
   VolumeAnalysis a;
-  auto t0 = std::chrono::steady_clock::now();
-  auto lap = [&](const char* stage) {
-    a.stage_seconds.emplace_back(stage, seconds_since(t0));
-    t0 = std::chrono::steady_clock::now();
-  };
+  Stopwatch clock;
+  auto lap = [&](const char* stage) { a.stage_seconds.emplace_back(stage, clock.lap()); };
   LungMask mask;
   {
     ProgressRange p(progress, 0.0, 0.27);
@@ -277,7 +279,7 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   a.stage_seconds.emplace_back("image branch (ResNet)", scores.image_s);
   a.stage_seconds.emplace_back("text branch (MoE + LoRA)", scores.text_s);
   a.stage_seconds.emplace_back("fusion head", scores.fusion_s);
-  t0 = std::chrono::steady_clock::now();
+  clock.restart();
   FindingsResult fr;
   {
     ProgressRange p(progress, 0.84, 1.0);
@@ -299,11 +301,8 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
 
 Result<StudyAnalysis> analyze_study(const AnalyzeRequest& request, const ModelBundle& b, Progress& progress) {
   StudyAnalysis a;
-  auto t0 = std::chrono::steady_clock::now();
-  auto lap = [&](const char* stage) {
-    a.stage_seconds.emplace_back(stage, seconds_since(t0));
-    t0 = std::chrono::steady_clock::now();
-  };
+  Stopwatch clock;
+  auto lap = [&](const char* stage) { a.stage_seconds.emplace_back(stage, clock.lap()); };
   LoadOptions lo;
   if (!request.series.empty()) lo.series_uid = request.series;
   lo.threads = request.threads;

@@ -58,10 +58,19 @@ using StudyAnalyzer = std::function<Result<StudyAnalysis>(const AnalyzeRequest& 
 
 class ModelBundle;
 
-// The bundle used when the caller names none: $HILUM_MODEL_BUNDLE when set,
-// else the demo bundle in resources/models/ of the source tree this binary was
-// built from, when it is there (manifest.json). Empty when neither.
-std::filesystem::path default_model_bundle_dir();
+// Whether a bundle the site did not name may be used: the demo bundle of the
+// source tree here, and in the workstation also a bundle installed beside the
+// program. True when $HILUM_DEFAULT_BUNDLE is unset or empty, false when it is
+// "none" (a site that runs only the bundle it names; tests of the no-bundle
+// paths); kBadInput naming the variable for any other value.
+Result<bool> built_in_bundles_allowed();
+
+// The bundle used when the caller names none: $HILUM_MODEL_BUNDLE when set (as
+// given: loading says what is wrong with it), else, when built-in bundles are
+// allowed, the demo bundle in resources/models/ of the source tree this binary
+// was built from, when it is there (manifest.json). An empty path when there is
+// none; the error of built_in_bundles_allowed() when that fails.
+Result<std::filesystem::path> default_model_bundle_dir();
 
 // Device for the image branch and the fusion attention: "cpu", "cuda" or
 // "auto" (CUDA when a GPU is usable). The text branch runs on the CPU.

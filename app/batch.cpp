@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -19,6 +18,7 @@
 
 #include "app/clinical_text.h"
 #include "model/file_io.h"
+#include "model/stopwatch.h"
 #include "model/tokenizer.h"
 
 namespace hilum {
@@ -507,16 +507,16 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
   std::atomic<size_t> next{0};
   size_t finished = 0;
   bool cancelled = false;
-  const auto start = std::chrono::steady_clock::now();
+  const Stopwatch run_clock;
   auto worker = [&] {
     while (true) {
       if (progress.cancelled()) return;
       const size_t i = next.fetch_add(1);
       if (i >= todo.size()) return;
-      const auto t0 = std::chrono::steady_clock::now();
+      const Stopwatch study_clock;
       const StudyResult r =
           process_study(todo[i], o, analyzer, drafter, decode_threads, deliver_only[i], progress);
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double secs = study_clock.seconds();
       std::lock_guard<std::mutex> lock(mu);
       if (r.cancelled) {
         cancelled = true;
@@ -536,8 +536,7 @@ Result<BatchOutcome> run_batch(const BatchOptions& o, const StudyAnalyzer& analy
       }
       progress.report(static_cast<double>(finished) / todo.size(), "batch");
       if (log) {
-        const double elapsed =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double elapsed = run_clock.seconds();
         const double eta = elapsed / finished * static_cast<double>(todo.size() - finished);
         char t[32];
         std::snprintf(t, sizeof t, "%.1f s", secs);

@@ -352,30 +352,28 @@ class RasterCanvas final : public Canvas {
   std::vector<size_t> touched_;
 };
 
+// Where v lies along the axis, 0 (min) to 1 (max), clamped; 0 for what has no
+// place on it (NaN, a degenerate axis).
+double axis_fraction(const PlotAxis& a, double v) {
+  double t;
+  if (a.log2) {
+    v = std::max(v, a.min);
+    t = (std::log2(v) - std::log2(a.min)) / (std::log2(a.max) - std::log2(a.min));
+  } else {
+    t = (v - a.min) / (a.max - a.min);
+  }
+  if (!std::isfinite(t)) t = 0;
+  return std::clamp(t, 0.0, 1.0);
+}
+
 }  // namespace
 
 double PlotFrame::px(const PlotAxis& a, double v) const {
-  double t;
-  if (a.log2) {
-    v = std::max(v, a.min);
-    t = (std::log2(v) - std::log2(a.min)) / (std::log2(a.max) - std::log2(a.min));
-  } else {
-    t = (v - a.min) / (a.max - a.min);
-  }
-  if (!std::isfinite(t)) t = 0;
-  return left + std::clamp(t, 0.0, 1.0) * (right - left);
+  return left + axis_fraction(a, v) * (right - left);
 }
 
 double PlotFrame::py(const PlotAxis& a, double v) const {
-  double t;
-  if (a.log2) {
-    v = std::max(v, a.min);
-    t = (std::log2(v) - std::log2(a.min)) / (std::log2(a.max) - std::log2(a.min));
-  } else {
-    t = (v - a.min) / (a.max - a.min);
-  }
-  if (!std::isfinite(t)) t = 0;
-  return bottom - std::clamp(t, 0.0, 1.0) * (bottom - top);
+  return bottom - axis_fraction(a, v) * (bottom - top);
 }
 
 PlotFrame plot_frame(const Plot& plot) {

@@ -3,7 +3,6 @@
 #if HILUM_HAVE_IMAGING
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -12,6 +11,7 @@
 
 #include "model/file_io.h"
 #include "model/npy.h"
+#include "model/stopwatch.h"
 #include "vision/io/candidates.h"
 #include "vision/io/lung_mask.h"
 #include "vision/io/phantom.h"
@@ -20,10 +20,6 @@
 
 namespace hilum {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -183,27 +179,27 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     ProgressRange step(progress, static_cast<double>(k) / count, static_cast<double>(k + 1) / count);
     if (progress.cancelled()) return cancelled_error();
 
-    auto t0 = std::chrono::steady_clock::now();
+    Stopwatch clock;
     PhantomOptions po;
     po.seed = seed;
     po.slices = o.slices;
     po.nodules = o.nodules;
     ProgressRange gen(step, 0, 0.4);
     HILUM_ASSIGN_OR_RETURN(Phantom ph, make_phantom(po, gen));
-    const double phantom_s = seconds_since(t0);
+    const double phantom_s = clock.seconds();
     const Volume& v = ph.volume;
 
-    t0 = std::chrono::steady_clock::now();
+    clock.restart();
     ProgressRange mask_step(step, 0.4, 0.6);
     auto mask = segment_lungs(v, mask_options, mask_step);
     if (!mask.ok()) return mask.error().with_context("phantom seed " + std::to_string(seed));
-    const double mask_s = seconds_since(t0);
+    const double mask_s = clock.seconds();
 
-    t0 = std::chrono::steady_clock::now();
+    clock.restart();
     ProgressRange cand_step(step, 0.6, 0.85);
     HILUM_ASSIGN_OR_RETURN(std::vector<Candidate> cands,
                            detect_candidates(v, *mask, candidate_options, cand_step));
-    const double candidates_s = seconds_since(t0);
+    const double candidates_s = clock.seconds();
     total_candidates += static_cast<int64_t>(cands.size());
 
     // Label each candidate by the nearest true nodule whose radius holds it (LUNA16's hit rule).
@@ -243,12 +239,12 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       for (size_t n = 0; n < ph.nodules.size(); ++n)
         rows.push_back({-1, static_cast<int>(n), 0.0, ph.nodules[n].center_mm});
 
-    t0 = std::chrono::steady_clock::now();
+    clock.restart();
     std::vector<Vec3> centers;
     for (const Row& r : rows) centers.push_back(r.center);
     ProgressRange patch_step(step, 0.85, 0.95);
     HILUM_ASSIGN_OR_RETURN(Tensor p, extract_patches_u8(v, centers, patch_options, patch_step));
-    const double patches_s = seconds_since(t0);
+    const double patches_s = clock.seconds();
     patches.insert(patches.end(), p.data<uint8_t>(), p.data<uint8_t>() + p.nbytes());
 
     for (const Row& r : rows) {
@@ -276,7 +272,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     sum.patches += static_cast<int64_t>(rows.size());
 
     // Per true nodule: detected? and sizing against the truth.
-    t0 = std::chrono::steady_clock::now();
+    clock.restart();
     int n3 = 0, d3 = 0;
     for (size_t n = 0; n < ph.nodules.size(); ++n) {
       const PhantomNodule& t = ph.nodules[n];
@@ -306,7 +302,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                      std::string(nodule_margin_name(t.margin)) + "," + (t.upper_zone ? "1" : "0") + "," +
                      fmt("%.6f", t.image_logit) + "\n";
     }
-    const double sizing_s = seconds_since(t0);
+    const double sizing_s = clock.seconds();
     sum.nodules += n3;
     sum.nodules_detected += d3;
     studies_csv += std::to_string(study) + "," + std::to_string(seed) + "," + ph.info.series_instance_uid +

@@ -9,7 +9,7 @@
 #   bench/pacs_batch.sh BUNDLE_DIR [BUILD_DIR] [STUDIES] [SLICES] [RUNS]
 #                                   (defaults: build 4 30 3)
 #
-# Needs: Orthanc, curl, /usr/bin/python3. Prints a Markdown table on stdout.
+# Needs: Orthanc, curl, bc, /usr/bin/python3 (bench/local_orthanc.sh). Prints a Markdown table on stdout.
 set -euo pipefail
 
 BUNDLE=$(realpath "${1:?usage: bench/pacs_batch.sh BUNDLE_DIR [BUILD_DIR] [STUDIES] [SLICES] [RUNS]}")
@@ -19,32 +19,13 @@ SLICES=${4:-30}
 RUNS=${5:-3}
 HILUM=$(realpath "$BUILD/hilum")
 WORK=$(mktemp -d /tmp/hilum_pacs_batch_bench.XXXXXX)
-ORTHANC_PID=
-trap '[ -n "$ORTHANC_PID" ] && kill $ORTHANC_PID 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+. "$(dirname "$0")/local_orthanc.sh"
+trap 'stop_local_orthanc; rm -rf "$WORK"' EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])'; }
-DICOM_PORT=$(free_port); HTTP_PORT=$(free_port); SCP_PORT=$(free_port)
-PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-
-cat > "$WORK/orthanc.json" <<EOF
-{
-  "Name": "hilum-bench", "StorageDirectory": "$WORK/db", "IndexDirectory": "$WORK/db", "Plugins": [],
-  "HttpPort": $HTTP_PORT, "RemoteAccessAllowed": false, "AuthenticationEnabled": true,
-  "RegisteredUsers": {"bench": "$PASSWORD"},
-  "DicomAet": "ORTHANC", "DicomPort": $DICOM_PORT, "DicomCheckCalledAet": true,
-  "DicomModalities": {"hilum": {"AET": "HILUM", "Host": "127.0.0.1", "Port": $SCP_PORT}},
-  "SaveJobs": false, "StorageCompression": false
-}
-EOF
+start_local_orthanc "$WORK"
 cat > "$WORK/pacs.json" <<EOF
 {"nodes": {"bench": {"ae_title": "ORTHANC", "host": "127.0.0.1", "port": $DICOM_PORT, "storage_port": $SCP_PORT}}}
 EOF
-Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
-ORTHANC_PID=$!
-for _ in $(seq 1 200); do
-  curl -sf -u "bench:$PASSWORD" "http://127.0.0.1:$HTTP_PORT/system" > /dev/null && break
-  sleep 0.05
-done
 
 mkdir -p "$WORK/in"
 for i in $(seq 1 "$STUDIES"); do
@@ -56,16 +37,13 @@ COMMON=(--model-bundle "$BUNDLE" --min-probability 0 --max-findings 2)
 PACS=(--from-pacs --pacs-config "$WORK/pacs.json" --query "patient-id=PHANTOM-1*")
 
 median_of_runs() {  # command...; prints the median wall time in seconds
-  local times=()
+  local times=() t
   for _ in $(seq 1 "$RUNS"); do
     rm -rf "$WORK/out"
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" --out "$WORK/out" > /dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    times+=("$(echo "$t1 - $t0" | bc)")
+    t=$(wall_seconds "$@" --out "$WORK/out") || { echo "failed: $*" >&2; exit 1; }
+    times+=("$t")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  median "${times[@]}"
 }
 
 echo "| run | jobs | wall for $STUDIES studies s | per study s | vs --input |"

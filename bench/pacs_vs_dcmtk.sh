@@ -7,7 +7,7 @@
 #
 #   bench/pacs_vs_dcmtk.sh [BUILD_DIR] [SLICES] [RUNS]     (defaults: build 100 5)
 #
-# Needs: Orthanc, dcmtk, curl, /usr/bin/python3 with pydicom and numpy.
+# Needs: Orthanc, dcmtk, curl, bc, /usr/bin/python3 with pydicom and numpy (bench/local_orthanc.sh).
 # Prints a Markdown table on stdout.
 set -euo pipefail
 
@@ -16,28 +16,10 @@ SLICES=${2:-100}
 RUNS=${3:-5}
 HILUM=$(realpath "$BUILD/hilum")
 WORK=$(mktemp -d /tmp/hilum_pacs_bench.XXXXXX)
-trap 'kill $ORTHANC_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+. "$(dirname "$0")/local_orthanc.sh"
+trap 'stop_local_orthanc; rm -rf "$WORK"' EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])'; }
-DICOM_PORT=$(free_port); HTTP_PORT=$(free_port); SCP_PORT=$(free_port)
-PASSWORD=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-
-cat > "$WORK/orthanc.json" <<EOF
-{
-  "Name": "hilum-bench", "StorageDirectory": "$WORK/db", "IndexDirectory": "$WORK/db", "Plugins": [],
-  "HttpPort": $HTTP_PORT, "RemoteAccessAllowed": false, "AuthenticationEnabled": true,
-  "RegisteredUsers": {"bench": "$PASSWORD"},
-  "DicomAet": "ORTHANC", "DicomPort": $DICOM_PORT, "DicomCheckCalledAet": true,
-  "DicomModalities": {"hilum": {"AET": "HILUM", "Host": "127.0.0.1", "Port": $SCP_PORT}},
-  "SaveJobs": false, "StorageCompression": false
-}
-EOF
-Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
-ORTHANC_PID=$!
-for _ in $(seq 1 200); do
-  curl -sf -u "bench:$PASSWORD" "http://127.0.0.1:$HTTP_PORT/system" > /dev/null && break
-  sleep 0.05
-done
+start_local_orthanc "$WORK"
 
 # A CT series of 512x512 slices (random HU values, so nothing compresses away).
 mkdir -p "$WORK/ct"
@@ -70,9 +52,9 @@ CONN=(--host 127.0.0.1 --port "$DICOM_PORT" --aet ORTHANC --calling-aet HILUM)
 DCMTK_CONN=(-aet HILUM -aec ORTHANC 127.0.0.1 "$DICOM_PORT")
 delete_study() {  # so that every store run stores into an empty server
   local id
-  id=$(curl -sf -u "bench:$PASSWORD" -X POST "http://127.0.0.1:$HTTP_PORT/tools/lookup" -d "$STUDY" |
+  id=$(orthanc_curl /tools/lookup -X POST -d "$STUDY" |
        /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["ID"] if r else "")')
-  [ -n "$id" ] && curl -sf -u "bench:$PASSWORD" -X DELETE "http://127.0.0.1:$HTTP_PORT/studies/$id" > /dev/null
+  [ -n "$id" ] && orthanc_curl "/studies/$id" -X DELETE > /dev/null
   return 0
 }
 
@@ -82,13 +64,9 @@ median_seconds() {
   local times=()
   for _ in $(seq 1 "$RUNS"); do
     eval "$setup"
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" > /dev/null 2>&1
-    t1=$(date +%s.%N)
-    times+=("$(echo "$t1 - $t0" | bc -l)")
+    times+=("$(wall_seconds "$@" || true)")
   done
-  printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+  median "${times[@]}"
 }
 
 fresh_dir() { rm -rf "$WORK/out" && mkdir -p "$WORK/out"; }

@@ -94,8 +94,24 @@ __global__ void greedy_advance_kernel(const float* logits, int64_t V, int32_t* i
   const float* row = logits + b * V;
   float v = -INFINITY;
   int64_t idx = V;
-  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
-    if (row[i] > v) {  // strided in increasing order: keeps the lowest index on ties
+  // Strided in increasing order (keeps the lowest index on ties), eight
+  // loads in flight per thread.
+  const int64_t step = blockDim.x;
+  int64_t i = threadIdx.x;
+  for (; i + 7 * step < V; i += 8 * step) {
+    float r[8];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) r[u] = row[i + u * step];
+#pragma unroll
+    for (int u = 0; u < 8; ++u) {
+      if (r[u] > v) {
+        v = r[u];
+        idx = i + u * step;
+      }
+    }
+  }
+  for (; i < V; i += step) {
+    if (row[i] > v) {
       v = row[i];
       idx = i;
     }

@@ -38,44 +38,60 @@ __device__ __forceinline__ float dot8_staged(const uint4 w, const float4 a, cons
   return acc;
 }
 
+// One batch of U 256-value steps (from step s0) of RR weight rows: lane l's
+// 16-byte loads at k = 256 s + 8 l (zero past klen).
+template <int RR, int U>
+__device__ __forceinline__ void load_batch(const uint16_t* const (&wrow)[RR], int klen, int s0,
+                                           uint4 (&w)[U][RR]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int k = (s0 + u) * 256 + lane * 8;
+#pragma unroll
+    for (int r = 0; r < RR; ++r) {
+      w[u][r] = k < klen ? __ldg(reinterpret_cast<const uint4*>(wrow[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+}
+
+// acc += the batch's weights . the n staged rows of xs (row stride KC).
+template <int MAXT, int RR, int U>
+__device__ __forceinline__ void dot_batch(const uint4 (&w)[U][RR], int klen, int s0, const float* __restrict__ xs,
+                                          int KC, int n, float (&acc)[RR][MAXT]) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int k = (s0 + u) * 256 + lane * 8;
+    if (k < klen) {
+      const float* xb = xs + (s0 + u) * 256 + lane * 4;
+#pragma unroll
+      for (int t = 0; t < MAXT; ++t) {
+        if (t < n) {
+          const float4 a = *reinterpret_cast<const float4*>(xb + t * KC);
+          const float4 b = *reinterpret_cast<const float4*>(xb + t * KC + 128);
+#pragma unroll
+          for (int r = 0; r < RR; ++r) acc[r][t] = dot8_staged(w[u][r], a, b, acc[r][t]);
+        }
+      }
+    }
+  }
+}
+
 // Per-lane partial dot products of RR weight rows (wrow[r] points at the
 // chunk's first weight) with the n staged rows of xs (row stride KC), added
-// to acc. vec: 16-byte weight loads (the row length is a multiple of 8 and
-// the rows 16-byte aligned); otherwise one bf16 at a time.
+// to acc, from step s_first on. vec: 16-byte weight loads (the row length is
+// a multiple of 8 and the rows 16-byte aligned); otherwise one bf16 at a time.
 template <int MAXT, int RR, int U>
 __device__ __forceinline__ void dot_rows(const uint16_t* const (&wrow)[RR], bool vec, int klen,
                                          const float* __restrict__ xs, int KC, int n,
-                                         float (&acc)[RR][MAXT]) {
+                                         float (&acc)[RR][MAXT], int s_first = 0) {
   const int lane = threadIdx.x & 31;
   if (vec) {
     const int steps = (klen + 255) >> 8;
-    for (int s0 = 0; s0 < steps; s0 += U) {
+    for (int s0 = s_first; s0 < steps; s0 += U) {
       uint4 w[U][RR];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int k = (s0 + u) * 256 + lane * 8;
-#pragma unroll
-        for (int r = 0; r < RR; ++r) {
-          w[u][r] =
-              k < klen ? __ldg(reinterpret_cast<const uint4*>(wrow[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int k = (s0 + u) * 256 + lane * 8;
-        if (k < klen) {
-          const float* xb = xs + (s0 + u) * 256 + lane * 4;
-#pragma unroll
-          for (int t = 0; t < MAXT; ++t) {
-            if (t < n) {
-              const float4 a = *reinterpret_cast<const float4*>(xb + t * KC);
-              const float4 b = *reinterpret_cast<const float4*>(xb + t * KC + 128);
-#pragma unroll
-              for (int r = 0; r < RR; ++r) acc[r][t] = dot8_staged(w[u][r], a, b, acc[r][t]);
-            }
-          }
-        }
-      }
+      load_batch<RR, U>(wrow, klen, s0, w);
+      dot_batch<MAXT, RR, U>(w, klen, s0, xs, KC, n, acc);
     }
   } else {
     for (int k = lane; k < klen; k += 32) {
@@ -210,6 +226,12 @@ __global__ void __launch_bounds__(kFusedThreads, 2) staged_gemv_kernel(StagedGem
 #pragma unroll
     for (int r = 0; r < RR; ++r) prefetch_row(wrow[r], a.k);
   }
+  const int KC = a.kc;
+  // One row, one chunk: the first batch of weights (constant, so before the
+  // wait for the previous kernel) is in flight while the activations are staged.
+  const bool early = MAXT == 1 && vec && a.k <= KC;
+  uint4 w_first[U][RR];
+  if (early) load_batch<RR, U>(wrow, static_cast<int>(a.k), 0, w_first);
   pdl_wait();
   pdl_trigger();
   const int n = a.rows;
@@ -220,7 +242,56 @@ __global__ void __launch_bounds__(kFusedThreads, 2) staged_gemv_kernel(StagedGem
   float ss[MAXT];
 #pragma unroll
   for (int t = 0; t < MAXT; ++t) ss[t] = 0.0f;
-  const int KC = a.kc;
+  // The results of the row group at r0: lane t < n writes row t's outputs.
+  auto emit = [&](int64_t r0, const float (&acc_)[RR][MAXT]) {
+    float mine[RR];
+    reduce_to_lanes<MAXT, RR>(acc_, n, mine);
+    if (lane >= n) return;
+    const float sc = a.norm_w ? scale[lane] : 1.0f;
+    if constexpr (GLU) {
+      const int64_t o = r0;
+      const float g = mine[0] * sc + (a.bias ? a.bias[o] : 0.0f);
+      const float u = mine[1] * sc + (a.bias ? a.bias[a.n + o] : 0.0f);
+      a.y[lane * a.ldy + o] = activate(a.act, g) * u;
+    } else {
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int64_t o = r0 + r;
+        if (o < a.n) {
+          const float v = mine[r] * sc + (a.bias ? a.bias[o] : 0.0f);
+          float* dst = a.y + lane * a.ldy + o;
+          *dst = a.accumulate ? *dst + v : v;
+        }
+      }
+    }
+  };
+  if (early) {
+    // Persistent: the activations are staged (and normalised) once, then
+    // each warp walks its row groups a grid apart.
+    const int klen = static_cast<int>(a.k);
+    stage_rows<MAXT>(xs, KC, src, n, 0, klen, a.norm_w, ss);
+    __syncthreads();
+    if (a.norm_w) norm_scales<MAXT>(ss, n, a.k, a.eps, partial, scale);
+    const int64_t group_stride = static_cast<int64_t>(gridDim.x) * (kFusedThreads / 32) * R;
+    if (row0 < a.n) {
+      dot_batch<MAXT, RR, U>(w_first, klen, 0, xs, KC, n, acc);
+      dot_rows<MAXT, RR, U>(wrow, vec, klen, xs, KC, n, acc, U);
+      emit(row0, acc);
+    }
+    for (int64_t r0 = row0 + group_stride; r0 < a.n; r0 += group_stride) {
+      const uint16_t* wr[RR];
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const int64_t o = min(r0 + r, a.n - 1);
+        wr[r] = a.w + o * a.k;
+        if constexpr (GLU) wr[1] = a.w + (a.n + o) * a.k;
+      }
+      zero(acc);
+      dot_rows<MAXT, RR, U>(wr, vec, klen, xs, KC, n, acc);
+      emit(r0, acc);
+    }
+    return;
+  }
   for (int64_t k0 = 0; k0 < a.k; k0 += KC) {
     const int klen = static_cast<int>(min(static_cast<int64_t>(KC), a.k - k0));
     if (k0 > 0) __syncthreads();
@@ -235,26 +306,7 @@ __global__ void __launch_bounds__(kFusedThreads, 2) staged_gemv_kernel(StagedGem
   }
   if (a.norm_w) norm_scales<MAXT>(ss, n, a.k, a.eps, partial, scale);
   if (row0 >= a.n) return;
-  float mine[RR];
-  reduce_to_lanes<MAXT, RR>(acc, n, mine);
-  if (lane >= n) return;
-  const float sc = a.norm_w ? scale[lane] : 1.0f;
-  if constexpr (GLU) {
-    const int64_t o = row0;
-    const float g = mine[0] * sc + (a.bias ? a.bias[o] : 0.0f);
-    const float u = mine[1] * sc + (a.bias ? a.bias[a.n + o] : 0.0f);
-    a.y[lane * a.ldy + o] = activate(a.act, g) * u;
-  } else {
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int64_t o = row0 + r;
-      if (o < a.n) {
-        const float v = mine[r] * sc + (a.bias ? a.bias[o] : 0.0f);
-        float* dst = a.y + lane * a.ldy + o;
-        *dst = a.accumulate ? *dst + v : v;
-      }
-    }
-  }
+  emit(row0, acc);
 }
 
 // grid (ceil(I / 8), rows * K): block (x, p) computes rows x*8 .. of the
@@ -275,6 +327,16 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_glu_kernel(ExpertPara
   pdl_trigger();
   const int TK = a.rows * a.K;
   const int e = a.ids[p];
+  const int64_t i = min(i0, a.I - 1);
+  const uint16_t* wrow[2] = {a.w + (static_cast<int64_t>(e) * 2 * a.I + i) * a.H,
+                             a.w + (static_cast<int64_t>(e) * 2 * a.I + a.I + i) * a.H};
+  const bool vec = (a.H & 7) == 0;
+  const int KC = a.kc;
+  // One row, one chunk: the first batch of weights goes in flight at once,
+  // while the pairs are scanned and the activations staged.
+  const bool early = MAXT == 1 && vec && a.H <= KC;
+  uint4 w_first[U][2];
+  if (early) load_batch<2, U>(wrow, static_cast<int>(a.H), 0, w_first);
   if (warp == 0) {
     int n = 0;
     bool dup = false;
@@ -309,15 +371,19 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_glu_kernel(ExpertPara
   const int n = npairs;
   if (threadIdx.x < n) src[threadIdx.x] = a.x + static_cast<int64_t>(pairs[threadIdx.x] / a.K) * a.ldx;
   __syncthreads();
-  const int64_t i = min(i0, a.I - 1);
-  const uint16_t* wrow[2] = {a.w + (static_cast<int64_t>(e) * 2 * a.I + i) * a.H,
-                             a.w + (static_cast<int64_t>(e) * 2 * a.I + a.I + i) * a.H};
-  const bool vec = (a.H & 7) == 0;
   float acc[2][MAXT];
   zero(acc);
   float unused_ss[MAXT];
-  const int KC = a.kc;
-  for (int64_t k0 = 0; k0 < a.H; k0 += KC) {
+  if (early) {
+    const int klen = static_cast<int>(a.H);
+    stage_rows<MAXT>(xs, KC, src, n, 0, klen, nullptr, unused_ss);
+    __syncthreads();
+    if (i0 < a.I) {
+      dot_batch<MAXT, 2, U>(w_first, klen, 0, xs, KC, n, acc);
+      dot_rows<MAXT, 2, U>(wrow, vec, klen, xs, KC, n, acc, U);
+    }
+  }
+  for (int64_t k0 = 0; k0 < (early ? 0 : a.H); k0 += KC) {
     const int klen = static_cast<int>(min(static_cast<int64_t>(KC), a.H - k0));
     if (k0 > 0) __syncthreads();
     stage_rows<MAXT>(xs, KC, src, n, k0, klen, nullptr, unused_ss);
@@ -545,6 +611,74 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
   }
 }
 
+// One activation row (batch-1 decode), every row length a multiple of 8:
+// block b owns output rows 4b .. 4b+3; its warp w takes the work items w,
+// w + 8, ... (item k < K: routed expert ids[k] with weight weights[k]; item
+// K: the shared expert), so a warp streams 4 rows of one expert with all
+// their loads in flight and no barrier, and the block adds the items' sums to
+// the residual in item order (deterministic, no second pass).
+constexpr int kDownB1Rows = 4;
+constexpr int kDownB1Unroll = 4;  // 256-value steps per batch of loads
+__global__ void __launch_bounds__(kFusedThreads, 2) expert_down_b1_kernel(ExpertParams a) {
+  constexpr int R = kDownB1Rows, U = kDownB1Unroll, NW = kFusedThreads / 32;
+  __shared__ float red[kMaxFusedRows + 1][R];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t o0 = static_cast<int64_t>(blockIdx.x) * R;
+  pdl_wait();
+  pdl_trigger();
+  const int items = a.K + (a.shared_w ? 1 : 0);
+  for (int it = warp; it < items; it += NW) {
+    const bool shared = it == a.K;
+    const int64_t len = shared ? a.Is : a.I;
+    const uint16_t* w0 = shared ? a.shared_w : a.w + static_cast<int64_t>(a.ids[it]) * a.H * a.I;
+    const float* h = shared ? a.hs : a.x + static_cast<int64_t>(it) * a.I;
+    const uint16_t* wr[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) wr[r] = w0 + min(o0 + r, a.H - 1) * len;
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[r] = 0.0f;
+    const int steps = static_cast<int>((len + 255) >> 8);
+    for (int s0 = 0; s0 < steps; s0 += U) {
+      uint4 wv[U][R];
+      float4 hv[U][2];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int64_t k = static_cast<int64_t>(s0 + u) * 256 + lane * 8;
+        const bool in = k < len;
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+          wv[u][r] = in ? __ldg(reinterpret_cast<const uint4*>(wr[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
+        hv[u][0] = in ? __ldg(reinterpret_cast<const float4*>(h + k)) : make_float4(0.f, 0.f, 0.f, 0.f);
+        hv[u][1] = in ? __ldg(reinterpret_cast<const float4*>(h + k + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] = dot8_staged(wv[u][r], hv[u][0], hv[u][1], acc[r]);
+      }
+    }
+    float wgt = 1.0f;
+    if (!shared) {
+      wgt = a.weights[it];
+    } else if (a.shared_gate_logit) {
+      wgt = 1.0f / (1.0f + expf(-a.shared_gate_logit[0]));
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float v = warp_sum(acc[r]);
+      if (shared && a.shared_bias) v += a.shared_bias[min(o0 + r, a.H - 1)];
+      if (lane == 0) red[it][r] = wgt * v;
+    }
+  }
+  __syncthreads();
+  if (threadIdx.x < R && o0 + threadIdx.x < a.H) {
+    float total = 0.0f;
+    for (int it = 0; it < items; ++it) total += red[it][threadIdx.x];
+    a.out[o0 + threadIdx.x] += total;
+  }
+}
+
 // grid (rows, splits): block (t, s) normalises x[t] (block s = 0 also writes
 // hn[t]), each of its warps computes one router row, s*8 + warp (row E is the
 // shared-expert gate), and the last block of token t to finish picks the
@@ -565,37 +699,66 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
   const int row = blockIdx.y * (kFusedThreads / 32) + warp;
   const int rows = E + (a.shared_gate_w ? 1 : 0);
   const uint16_t* wr = row < E ? a.router_w + static_cast<int64_t>(row) * H : a.shared_gate_w;
-  if (a.prefetch && row < rows) prefetch_row(wr, H);
+  const float* xr = a.x + t * a.ldx;
+  // The router row's first 2048 weights go in flight before anything else
+  // (they are constant); the dot product is taken with x * norm_w and scaled
+  // by 1 / rms(x) at the end, so it does not wait for the norm.
+  constexpr int U = 8;
+  const bool vec = (H & 7) == 0 && (a.ldx & 3) == 0 && (reinterpret_cast<uintptr_t>(a.x) & 15) == 0 &&
+                   (reinterpret_cast<uintptr_t>(a.norm_w) & 15) == 0;
+  uint4 w_first[U];
+  if (vec && row < rows) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t k = static_cast<int64_t>(u) * 256 + lane * 8;
+      w_first[u] = k < H ? __ldg(reinterpret_cast<const uint4*>(wr + k)) : make_uint4(0u, 0u, 0u, 0u);
+    }
+  }
+  if (a.prefetch && row < rows && H > U * 256) prefetch_row(wr + U * 256, H - U * 256);
   pdl_wait();
   pdl_trigger();
-  const float* xr = a.x + t * a.ldx;
   float ss = 0.0f;
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
     const float v = xr[i];
-    ss += v * v;
+    ss = fmaf(v, v, ss);
+  }
+  float s = 0.0f;
+  if (row < rows) {
+    if (vec) {
+      for (int64_t s0 = 0; s0 < H; s0 += U * 256) {
+        uint4 w[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const int64_t k = s0 + static_cast<int64_t>(u) * 256 + lane * 8;
+          w[u] = s0 == 0 ? w_first[u]
+                 : k < H ? __ldg(reinterpret_cast<const uint4*>(wr + k))
+                         : make_uint4(0u, 0u, 0u, 0u);
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const int64_t k = s0 + static_cast<int64_t>(u) * 256 + lane * 8;
+          if (k < H) {
+            float4 x0 = *reinterpret_cast<const float4*>(xr + k), x1 = *reinterpret_cast<const float4*>(xr + k + 4);
+            const float4 n0 = __ldg(reinterpret_cast<const float4*>(a.norm_w + k)),
+                         n1 = __ldg(reinterpret_cast<const float4*>(a.norm_w + k + 4));
+            x0.x *= n0.x, x0.y *= n0.y, x0.z *= n0.z, x0.w *= n0.w;
+            x1.x *= n1.x, x1.y *= n1.y, x1.z *= n1.z, x1.w *= n1.w;
+            s = dot8_staged(w[u], x0, x1, s);
+          }
+        }
+      }
+    } else {
+      for (int64_t k = lane; k < H; k += 32) s = fmaf(bf16_val(wr[k]), a.norm_w[k] * xr[k], s);
+    }
   }
   ss = block_sum(ss, scratch);
   const float r = 1.0f / sqrtf(ss / static_cast<float>(H) + a.eps);
-  for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
-    const float v = a.norm_w[i] * (xr[i] * r);
-    hs[i] = v;
-    if (blockIdx.y == 0) a.hn[t * H + i] = v;
-  }
-  __syncthreads();
+  // The normalised row for the experts: every block writes its share.
+  const int64_t chunk = (H + gridDim.y - 1) / gridDim.y;
+  const int64_t h0 = blockIdx.y * chunk, h1 = min(H, h0 + chunk);
+  for (int64_t i = h0 + threadIdx.x; i < h1; i += blockDim.x) a.hn[t * H + i] = a.norm_w[i] * (xr[i] * r);
   if (row < rows) {
-    float s = 0.0f;
-    if ((H & 7) == 0) {
-#pragma unroll 8
-      for (int64_t k = lane * 8; k < H; k += 256) {
-        const uint4 w = __ldg(reinterpret_cast<const uint4*>(wr + k));
-        const float4 x0 = *reinterpret_cast<const float4*>(hs + k);
-        const float4 x1 = *reinterpret_cast<const float4*>(hs + k + 4);
-        s = dot8_staged(w, x0, x1, s);
-      }
-    } else {
-      for (int64_t k = lane; k < H; k += 32) s = fmaf(bf16_val(wr[k]), hs[k], s);
-    }
-    s = warp_sum(s);
+    s = warp_sum(s) * r;
     if (lane == 0) {
       if (row < E) {
         a.logits[t * E + row] = s;
@@ -618,26 +781,38 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
   }
 }
 
-// One block of kQkvThreads per token.
+// grid (rows, nh + nkv), kQkvThreads threads: block (t, h) finishes head h of
+// token t (q heads first, then k heads; a k head's block also stores its v
+// row). With q/k norms over the whole projection each block sums the squares
+// of its part (q or k) itself: a few kB from L2 instead of a second launch.
 __global__ void __launch_bounds__(kQkvThreads)
     qkv_finish_kernel(QkvFinish f, KvLayout kv, float* k_cache, float* v_cache) {
   __shared__ float scratch[33];
   pdl_wait();
   pdl_trigger();
   const int64_t t = blockIdx.x;
+  const int h = blockIdx.y;
   float* row = f.proj + t * f.ldp;
   const int hd = f.hd, nq = f.nh * hd, nk = f.nkv * hd;
-  float qs = 1.0f, ks = 1.0f;
-  if (f.q_norm_w) {
-    float a = 0.0f, b = 0.0f;
-#pragma unroll 4
-    for (int i = threadIdx.x; i < nq; i += blockDim.x) a += row[i] * row[i];
-#pragma unroll 4
-    for (int i = threadIdx.x; i < nk; i += blockDim.x) b += row[nq + i] * row[nq + i];
-    a = block_sum(a, scratch);
-    b = block_sum(b, scratch);
-    qs = 1.0f / sqrtf(a / static_cast<float>(nq) + f.eps);
-    ks = 1.0f / sqrtf(b / static_cast<float>(nk) + f.eps);
+  const bool is_q = h < f.nh;
+  const float* nw = is_q ? f.q_norm_w : f.k_norm_w;
+  float sc = 1.0f;
+  if (nw) {
+    const float* part = is_q ? row : row + nq;
+    const int len = is_q ? nq : nk;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    int i = threadIdx.x;
+    for (; i + 3 * blockDim.x < len; i += 4 * blockDim.x) {
+      const float v0 = part[i], v1 = part[i + blockDim.x], v2 = part[i + 2 * blockDim.x],
+                  v3 = part[i + 3 * blockDim.x];
+      a0 = fmaf(v0, v0, a0);
+      a1 = fmaf(v1, v1, a1);
+      a2 = fmaf(v2, v2, a2);
+      a3 = fmaf(v3, v3, a3);
+    }
+    for (; i < len; i += blockDim.x) a0 = fmaf(part[i], part[i], a0);
+    const float ss = block_sum((a0 + a1) + (a2 + a3), scratch);
+    sc = 1.0f / sqrtf(ss / static_cast<float>(len) + f.eps);
   }
   const int64_t pos = f.positions[t];
   const int slot = f.slots[t];
@@ -645,14 +820,11 @@ __global__ void __launch_bounds__(kQkvThreads)
   const int units = half + (hd - f.rope_dim);  // rotated pairs, then untouched values
   const float clip = f.clip;
   const float p = static_cast<float>(pos);
-#pragma unroll 2
-  for (int idx = threadIdx.x; idx < (f.nh + f.nkv) * units; idx += blockDim.x) {
-    const int h = idx / units, u = idx - h * units;
-    const bool is_q = h < f.nh;
-    const int base = h * hd;
-    const float* nw = is_q ? f.q_norm_w : f.k_norm_w;
-    const int nbase = is_q ? base : base - nq;
-    const float sc = is_q ? qs : ks;
+  const int base = h * hd;
+  const int nbase = is_q ? base : base - nq;
+  float* dst = is_q ? (f.q_out ? f.q_out + t * f.ldq + base : row + base)
+                    : k_cache + kv_row(kv, slot, pos, h - f.nh) * kv.dk;
+  for (int u = threadIdx.x; u < units; u += blockDim.x) {
     int da, db = -1;
     if (u < half) {
       da = f.interleaved ? 2 * u : u;
@@ -677,18 +849,40 @@ __global__ void __launch_bounds__(kQkvThreads)
       va = ra;
       vb = rb;
     }
-    float* dst = is_q ? row + base : k_cache + kv_row(kv, slot, pos, h - f.nh) * kv.dk;
     dst[da] = va;
     if (db >= 0) dst[db] = vb;
   }
-  const float* vsrc = row + nq + nk;
-#pragma unroll 4
-  for (int i = threadIdx.x; i < nk; i += blockDim.x) {
-    float v = vsrc[i];
-    if (clip > 0.0f) v = fminf(fmaxf(v, -clip), clip);
-    const int h = i / hd, d = i - h * hd;
-    v_cache[kv_row(kv, slot, pos, h) * kv.dv + d] = v;
+  if (!is_q) {
+    const int kh = h - f.nh;
+    const float* vsrc = row + nq + nk + static_cast<int64_t>(kh) * hd;
+    float* vdst = v_cache + kv_row(kv, slot, pos, kh) * kv.dv;
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+      float v = vsrc[d];
+      if (clip > 0.0f) v = fminf(fmaxf(v, -clip), clip);
+      vdst[d] = v;
+    }
   }
+}
+
+// The keys of split c of row t: only as many splits take part as the keys
+// need (at least `keys` each; the grid is fixed when a graph is captured, the
+// position is not). active == 0 marks a split that takes no part.
+struct SplitKeys {
+  int active;
+  int64_t start, end;
+};
+__device__ __forceinline__ SplitKeys split_keys(const int32_t* positions, int64_t t, int64_t window, int splits,
+                                                int c, int keys) {
+  const int64_t pos = positions[t];
+  const int64_t lo = window > 0 ? max(int64_t{0}, pos - window + 1) : 0;
+  const int64_t len = pos - lo + 1;
+  SplitKeys k;
+  k.active = static_cast<int>(min(static_cast<int64_t>(splits), (len + keys - 1) / keys));
+  const int64_t per = (len + k.active - 1) / k.active;
+  k.start = lo + c * per;
+  k.end = min(k.start + per, pos + 1);
+  if (c >= k.active) k.active = 0;
+  return k;
 }
 
 // grid (splits, nh, rows), 128 threads: block c takes the c-th part of its
@@ -707,12 +901,11 @@ __global__ void __launch_bounds__(128)
   const int c = blockIdx.x, h = blockIdx.y;
   const int64_t t = blockIdx.z;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int64_t pos = positions[t];
   const int slot = slots[t];
-  const int64_t lo = window > 0 ? max(int64_t{0}, pos - window + 1) : 0;
-  const int64_t per = (pos - lo + 1 + splits - 1) / splits;
-  const int64_t start = lo + c * per;
-  const int64_t end = min(start + per, pos + 1);
+  const SplitKeys keys = split_keys(positions, t, window, splits, c, kFlashDecodeKeys);
+  if (keys.active == 0) return;
+  const int active = keys.active;
+  const int64_t start = keys.start, end = keys.end;
   const int kh = h / (nh / kv.kv_heads);
   const int dk = kv.dk, dv = kv.dv;
   for (int d = tid; d < dk; d += blockDim.x) qs[d] = q[t * ldq + static_cast<int64_t>(h) * dk + d];
@@ -797,20 +990,25 @@ __global__ void __launch_bounds__(128)
   if (tid + 128 < dv) part[2 + tid + 128] = acc1;
   __threadfence();
   __syncthreads();
-  if (tid == 0) is_last = atomicAdd(&counters[t * nh + h], 1) == splits - 1 ? 1 : 0;
+  if (tid == 0) is_last = atomicAdd(&counters[t * nh + h], 1) == active - 1 ? 1 : 0;
   __syncthreads();
   if (!is_last) return;
   __threadfence();
   const float* base = partial + (t * nh + h) * splits * stride;
-  float M = -INFINITY;
-  for (int s = 0; s < splits; ++s) M = fmaxf(M, __ldcg(base + s * stride));
-  float L = 0.0f, o0 = 0.0f, o1 = 0.0f;
-  for (int s = 0; s < splits; ++s) {
+  // Every split's maximum and sum at once (one load per thread), then the
+  // outputs with all their loads independent.
+  __shared__ float fac[kMaxDecodeSplits];
+  float m_s = tid < active ? __ldcg(base + tid * stride) : -INFINITY;
+  const float l_s = tid < active ? __ldcg(base + tid * stride + 1) : 0.0f;
+  const float M = block_max(m_s, scratch);
+  const float f_s = m_s == -INFINITY ? 0.0f : expf(m_s - M);
+  if (tid < active) fac[tid] = f_s;
+  const float L = block_sum(f_s * l_s, scratch);  // also publishes fac
+  float o0 = 0.0f, o1 = 0.0f;
+#pragma unroll 4
+  for (int s = 0; s < active; ++s) {
+    const float f = fac[s];
     const float* ps_ = base + s * stride;
-    const float m = __ldcg(ps_);
-    if (m == -INFINITY) continue;
-    const float f = expf(m - M);
-    L += f * __ldcg(ps_ + 1);
     if (tid < dv) o0 += f * __ldcg(ps_ + 2 + tid);
     if (tid + 128 < dv) o1 += f * __ldcg(ps_ + 2 + tid + 128);
   }
@@ -818,6 +1016,170 @@ __global__ void __launch_bounds__(128)
   float* dst = out + t * ldo + static_cast<int64_t>(h) * dv;
   if (tid < dv) dst[tid] = o0 * inv;
   if (tid + 128 < dv) dst[tid + 128] = o1 * inv;
+  if (tid == 0) counters[t * nh + h] = 0;  // ready for the next launch
+}
+
+// The split decode attention for rows of whole float4s (dk, dv multiples of
+// 4, at most 256): grid (splits, nh, rows), 4 warps. Each warp walks its own
+// keys, KPW at a time with every K and V load in flight, and keeps its own
+// online softmax (no block barrier in the loop); the four warps merge in
+// shared memory, and the last split of a head to finish combines the splits.
+// Only ceil(len / (4 KPW)) splits take part (the grid is fixed when a graph
+// is captured, the position is not); a single one writes the output itself.
+template <int D4K, int D4V>
+__global__ void __launch_bounds__(128)
+    flash_decode_vec_kernel(const float* q, int64_t ldq, int nh, const int32_t* slots, const int32_t* positions,
+                            int64_t window, float scale, KvLayout kv, const float* k_cache, const float* v_cache,
+                            int splits, float* partial, int32_t* counters, float* out, int64_t ldo) {
+  constexpr int KPW = D4K == 1 && D4V == 1 ? 8 : 4;  // keys per warp and step
+  constexpr int NW = 4;
+  __shared__ float wm[NW], wl[NW];
+  __shared__ float4 wacc[NW][D4V * 32];
+  __shared__ float fac[kMaxDecodeSplits];
+  __shared__ float scratch[33];
+  __shared__ int is_last;
+  pdl_wait();
+  pdl_trigger();
+  const int c = blockIdx.x, h = blockIdx.y;
+  const int64_t t = blockIdx.z;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int slot = slots[t];
+  const SplitKeys keys = split_keys(positions, t, window, splits, c, NW * KPW);
+  if (keys.active == 0) return;
+  const int active = keys.active;
+  const int64_t start = keys.start, end = keys.end;
+  const int kh = h / (nh / kv.kv_heads);
+  const int dk = kv.dk, dv = kv.dv;
+  float4 q4[D4K];
+#pragma unroll
+  for (int i = 0; i < D4K; ++i) {
+    const int d = 4 * lane + 128 * i;
+    q4[i] = d < dk ? *reinterpret_cast<const float4*>(q + t * ldq + static_cast<int64_t>(h) * dk + d)
+                   : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  float m_run = -INFINITY, l_run = 0.0f;
+  float4 acc[D4V];
+#pragma unroll
+  for (int i = 0; i < D4V; ++i) acc[i] = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int64_t j0 = start + warp * KPW; j0 < end; j0 += NW * KPW) {
+    float4 k4[KPW][D4K], v4[KPW][D4V];
+#pragma unroll
+    for (int u = 0; u < KPW; ++u) {
+      const int64_t j = min(j0 + u, end - 1);
+      const float* kr = k_cache + kv_row(kv, slot, j, kh) * dk;
+      const float* vr = v_cache + kv_row(kv, slot, j, kh) * dv;
+#pragma unroll
+      for (int i = 0; i < D4K; ++i) {
+        const int d = 4 * lane + 128 * i;
+        k4[u][i] = d < dk ? __ldcg(reinterpret_cast<const float4*>(kr + d)) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int i = 0; i < D4V; ++i) {
+        const int d = 4 * lane + 128 * i;
+        v4[u][i] = d < dv ? __ldcg(reinterpret_cast<const float4*>(vr + d)) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+    }
+    float sc[KPW];
+#pragma unroll
+    for (int u = 0; u < KPW; ++u) {
+      float d = 0.0f;
+#pragma unroll
+      for (int i = 0; i < D4K; ++i) {
+        d = fmaf(q4[i].x, k4[u][i].x, d);
+        d = fmaf(q4[i].y, k4[u][i].y, d);
+        d = fmaf(q4[i].z, k4[u][i].z, d);
+        d = fmaf(q4[i].w, k4[u][i].w, d);
+      }
+      sc[u] = d;
+    }
+    float mx = m_run;
+#pragma unroll
+    for (int u = 0; u < KPW; ++u) {
+      sc[u] = j0 + u < end ? warp_sum(sc[u]) * scale : -INFINITY;
+      mx = fmaxf(mx, sc[u]);
+    }
+    const float alpha = expf(m_run - mx);  // 0 while m_run is -inf
+    l_run *= alpha;
+#pragma unroll
+    for (int i = 0; i < D4V; ++i) {
+      acc[i].x *= alpha, acc[i].y *= alpha, acc[i].z *= alpha, acc[i].w *= alpha;
+    }
+#pragma unroll
+    for (int u = 0; u < KPW; ++u) {
+      const float pj = expf(sc[u] - mx);  // 0 past the end
+      l_run += pj;
+#pragma unroll
+      for (int i = 0; i < D4V; ++i) {
+        acc[i].x = fmaf(pj, v4[u][i].x, acc[i].x);
+        acc[i].y = fmaf(pj, v4[u][i].y, acc[i].y);
+        acc[i].z = fmaf(pj, v4[u][i].z, acc[i].z);
+        acc[i].w = fmaf(pj, v4[u][i].w, acc[i].w);
+      }
+    }
+    m_run = mx;
+  }
+  if (lane == 0) {
+    wm[warp] = m_run;
+    wl[warp] = l_run;
+  }
+#pragma unroll
+  for (int i = 0; i < D4V; ++i) wacc[warp][lane + 32 * i] = acc[i];
+  __syncthreads();
+  // Merge the warps: thread d (and d + 128) owns output dimension d.
+  float M = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < NW; ++w) M = fmaxf(M, wm[w]);
+  float f[NW], L = 0.0f;
+#pragma unroll
+  for (int w = 0; w < NW; ++w) {
+    f[w] = wm[w] == -INFINITY ? 0.0f : expf(wm[w] - M);
+    L += f[w] * wl[w];
+  }
+  const float* wa = reinterpret_cast<const float*>(&wacc[0][0]);
+  constexpr int WS = D4V * 128;  // floats per warp in wacc
+  auto merged = [&](int d) {
+    // wacc[w] holds lane l's float4 i at (l + 32 i) * 4: dimension d = 4 l + 128 i + e.
+    const int i = d >> 7, l = (d & 127) >> 2, e = d & 3;
+    const int at = (l + 32 * i) * 4 + e;
+    float o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < NW; ++w) o = fmaf(f[w], wa[w * WS + at], o);
+    return o;
+  };
+  if (active == 1) {
+    const float inv = 1.0f / L;
+    float* dst = out + t * ldo + static_cast<int64_t>(h) * dv;
+    for (int d = tid; d < dv; d += blockDim.x) dst[d] = merged(d) * inv;
+    return;
+  }
+  const int64_t stride = dv + 2;
+  float* part = partial + ((t * nh + h) * splits + c) * stride;
+  if (tid == 0) {
+    part[0] = M;
+    part[1] = L;
+  }
+  for (int d = tid; d < dv; d += blockDim.x) part[2 + d] = merged(d);
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) is_last = atomicAdd(&counters[t * nh + h], 1) == active - 1 ? 1 : 0;
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  const float* base = partial + (t * nh + h) * splits * stride;
+  const float m_s = tid < active ? __ldcg(base + tid * stride) : -INFINITY;
+  const float l_s = tid < active ? __ldcg(base + tid * stride + 1) : 0.0f;
+  const float MM = block_max(m_s, scratch);
+  const float f_s = m_s == -INFINITY ? 0.0f : expf(m_s - MM);
+  if (tid < active) fac[tid] = f_s;
+  const float LL = block_sum(f_s * l_s, scratch);  // also publishes fac
+  const float inv = 1.0f / LL;
+  float* dst = out + t * ldo + static_cast<int64_t>(h) * dv;
+  for (int d = tid; d < dv; d += blockDim.x) {
+    float o = 0.0f;
+#pragma unroll 4
+    for (int sp = 0; sp < active; ++sp) o = fmaf(fac[sp], __ldcg(base + sp * stride + 2 + d), o);
+    dst[d] = o * inv;
+  }
   if (tid == 0) counters[t * nh + h] = 0;  // ready for the next launch
 }
 
@@ -856,13 +1218,17 @@ Status launch_staged(const StagedGemv& g, const Launch& l) {
   a.prefetch = l.pdl ? 1 : 0;
   a.kc = kc;
   const size_t smem = sizeof(float) * static_cast<size_t>(g.rows) * kc;
+  // One row with k in one chunk (the kernel's persistent path): at most two
+  // blocks per multiprocessor, each staging the row once.
+  const bool persistent = MAXT == 1 && g.k % 8 == 0 && g.k <= kc;
+  const unsigned most = persistent ? static_cast<unsigned>(2 * multiprocessor_count()) : ~0u;
   if (g.glu) {
-    const unsigned grid = blocks_for(g.n, kFusedThreads / 32);
+    const unsigned grid = std::min(most, blocks_for(g.n, kFusedThreads / 32));
     return launch_result(
         launch_kernel(staged_gemv_kernel<MAXT, true>, dim3(grid), dim3(kFusedThreads), smem, l, a),
         "staged_gemv (glu)");
   }
-  const unsigned grid = blocks_for(g.n, (kFusedThreads / 32) * FusedShape<MAXT>::R);
+  const unsigned grid = std::min(most, blocks_for(g.n, (kFusedThreads / 32) * FusedShape<MAXT>::R));
   return launch_result(
       launch_kernel(staged_gemv_kernel<MAXT, false>, dim3(grid), dim3(kFusedThreads), smem, l, a),
       "staged_gemv");
@@ -879,6 +1245,11 @@ Status launch_expert_glu(const ExpertParams& a, const Launch& l) {
 
 template <int MAXT>
 Status launch_expert_down(const ExpertParams& a, const Launch& l) {
+  if (MAXT == 1 && a.rows == 1 && a.I % 8 == 0 && a.Is % 8 == 0) {
+    return launch_result(launch_kernel(expert_down_b1_kernel, dim3(blocks_for(a.H, kDownB1Rows)),
+                                       dim3(kFusedThreads), 0, l, a),
+                         "expert_down_combine (one row)");
+  }
   const int64_t staged = std::max<int64_t>(static_cast<int64_t>(a.rows) * a.kc,
                                            a.whole ? static_cast<int64_t>(a.rows) * a.K * a.ipad : 0);
   const size_t smem = sizeof(float) * static_cast<size_t>(staged);
@@ -1024,7 +1395,9 @@ Status qkv_finish(const QkvFinish& f, const KvLayout& kv, float* k_cache, float*
       f.rope_dim % 2 != 0 || kv.kv_heads != f.nkv || kv.dk != f.hd || kv.dv != f.hd || f.rows > 0x7fffffff) {
     return internal_error("qkv_finish: unsupported shape");
   }
-  return launch_result(launch_kernel(qkv_finish_kernel, dim3(static_cast<unsigned>(f.rows)),
+  if (f.q_norm_w && !f.q_out) return internal_error("qkv_finish: a q norm needs a separate q output");
+  return launch_result(launch_kernel(qkv_finish_kernel,
+                                     dim3(static_cast<unsigned>(f.rows), static_cast<unsigned>(f.nh + f.nkv)),
                                      dim3(kQkvThreads), 0, l, f, kv, k_cache, v_cache),
                        "qkv_finish");
 }
@@ -1056,7 +1429,14 @@ Status attention_decode_split(const float* q, int64_t ldq, int64_t rows, int nh,
     return internal_error("attention_decode_split: unsupported attention shape");
   }
   const int splits = decode_splits(rows, nh, kv);
-  return launch_result(launch_kernel(flash_decode_kernel,
+  const bool vec = kv.dk % 4 == 0 && kv.dv % 4 == 0 && ldq % 4 == 0 && ldo % 4 == 0 &&
+                   (reinterpret_cast<uintptr_t>(q) & 15) == 0 && (reinterpret_cast<uintptr_t>(out) & 15) == 0;
+  auto kernel = !vec                          ? flash_decode_kernel
+                : kv.dk <= 128 && kv.dv <= 128 ? flash_decode_vec_kernel<1, 1>
+                : kv.dk <= 128                 ? flash_decode_vec_kernel<1, 2>
+                : kv.dv <= 128                 ? flash_decode_vec_kernel<2, 1>
+                                               : flash_decode_vec_kernel<2, 2>;
+  return launch_result(launch_kernel(kernel,
                                      dim3(static_cast<unsigned>(splits), static_cast<unsigned>(nh),
                                           static_cast<unsigned>(rows)),
                                      dim3(128), 0, l, q, ldq, nh, slots, positions, window, scale, kv,

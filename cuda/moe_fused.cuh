@@ -13,7 +13,7 @@
 namespace hilum::cuda::moe::detail {
 
 constexpr int kFusedThreads = 256;        // 8 warps
-constexpr int kQkvThreads = 512;          // qkv_finish: one block per token
+constexpr int kQkvThreads = 128;          // qkv_finish: one block per (token, head)
 constexpr int kStageFloats = 8192;        // staged activations per block (32 KB)
 constexpr int kWholeStageFloats = 10240;  // expert_down_combine staging every routed row (40 KB)
 constexpr int kMaxFusedRows = 16;         // activation rows
@@ -29,7 +29,7 @@ constexpr int kDownRowsPerWarp = 1;  // expert_down_combine
 // Rows per warp and loads in flight per row, by the number of activation rows.
 template <int MAXT>
 struct FusedShape {
-  static constexpr int R = MAXT >= 4 ? 2 : 1;
+  static constexpr int R = MAXT == 1 || MAXT >= 4 ? 2 : 1;
   static constexpr int U = MAXT <= 1 ? 8 : (MAXT <= 4 ? 4 : 2);
   static constexpr int KC = kStageFloats / MAXT;
 };
@@ -81,6 +81,7 @@ template <int MAXT>
 __global__ void expert_glu_kernel(ExpertParams a);
 template <int MAXT>
 __global__ void expert_down_combine_kernel(ExpertParams a);
+__global__ void expert_down_b1_kernel(ExpertParams a);
 
 struct RouteFusedParams {
   RouterParams p;

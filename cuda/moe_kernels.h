@@ -246,6 +246,11 @@ Status expert_down_combine(const bf16* down, int64_t H, int64_t I, const float* 
 struct QkvFinish {
   float* proj = nullptr;
   int64_t ldp = 0, rows = 0;
+  // Where the finished q goes (rows of ldq); null: back into proj, allowed
+  // only without a q norm (the blocks of other heads still read the raw q
+  // for the norm's sum of squares).
+  float* q_out = nullptr;
+  int64_t ldq = 0;
   int nh = 0, nkv = 0, hd = 0;
   const float* q_norm_w = nullptr;
   const float* k_norm_w = nullptr;

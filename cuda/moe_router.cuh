@@ -100,35 +100,64 @@ __device__ __forceinline__ void route_row(const RouterParams& p, const float* lg
     }
     __syncwarp();
   }
-  // Top-k, best first.
-  int sel[16];
-  float sum = 0.0f;
-  for (int k = 0; k < K; ++k) {
-    const int idx = warp_select(choice, E);
-    sel[k] = idx;
-    sum += score[idx];
-    __syncwarp();
-    if (lane == (idx & 31)) choice[idx] = -INFINITY;
-    __syncwarp();
-  }
-  if (lane == 0) {
-    for (int k = 0; k < K; ++k) {
-      float w = score[sel[k]];
-      switch (p.kind) {
-        case RouterKind::kSoftmaxTopK:
-          if (p.norm_topk_prob) w = w / sum;
-          break;
-        case RouterKind::kSoftmaxGreedy:
-        case RouterKind::kSoftmaxGroupLimited:
-          w *= p.routed_scaling_factor;
-          break;
-        case RouterKind::kSigmoidNoAuxTc:
-          w = (p.norm_topk_prob ? w / (sum + 1e-20f) : w) * p.routed_scaling_factor;
-          break;
+  // Top-k, best first (lower index on ties). Up to 256 experts: every
+  // element's rank among all (independent compares, no serial rounds), the
+  // K best written to choice[0:K] as indices; beyond, K rounds of warp argmax.
+  int my_sel = -1;  // lane k < K: the k-th choice
+  if (E <= 256) {
+    int rank[8];
+    int cand[8];
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+      const int e = lane + 32 * r;
+      rank[r] = 0;
+      cand[r] = e;
+      if (e < E) {
+        const float v = choice[e];
+        int n = 0;
+#pragma unroll 8
+        for (int j = 0; j < E; ++j) {
+          const float u = choice[j];
+          n += (u > v || (u == v && j < e)) ? 1 : 0;
+        }
+        rank[r] = n;
       }
-      ids[k] = sel[k];
-      weights[k] = w;
     }
+    __syncwarp();
+    int* picked = reinterpret_cast<int*>(choice);
+#pragma unroll
+    for (int r = 0; r < 8; ++r) {
+      if (cand[r] < E && rank[r] < K) picked[rank[r]] = cand[r];
+    }
+    __syncwarp();
+    if (lane < K) my_sel = picked[lane];
+    __syncwarp();
+  } else {
+    for (int k = 0; k < K; ++k) {
+      const int idx = warp_select(choice, E);
+      if (lane == k) my_sel = idx;
+      __syncwarp();
+      if (lane == (idx & 31)) choice[idx] = -INFINITY;
+      __syncwarp();
+    }
+  }
+  float w = lane < K ? score[my_sel] : 0.0f;
+  const float sum = warp_sum(w);
+  if (lane < K) {
+    switch (p.kind) {
+      case RouterKind::kSoftmaxTopK:
+        if (p.norm_topk_prob) w = w / sum;
+        break;
+      case RouterKind::kSoftmaxGreedy:
+      case RouterKind::kSoftmaxGroupLimited:
+        w *= p.routed_scaling_factor;
+        break;
+      case RouterKind::kSigmoidNoAuxTc:
+        w = (p.norm_topk_prob ? w / (sum + 1e-20f) : w) * p.routed_scaling_factor;
+        break;
+    }
+    ids[lane] = my_sel;
+    weights[lane] = w;
   }
   __syncwarp();
 }

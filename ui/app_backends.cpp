@@ -38,20 +38,24 @@ bool holdsBundle(const fs::path& dir) {
 
 }  // namespace
 
-std::optional<fs::path> locateModelBundle(const QString& explicitDir, QStringList* tried) {
-  if (!explicitDir.isEmpty()) return fs::path(explicitDir.toStdString());
+Result<std::optional<fs::path>> locateModelBundle(const QString& explicitDir, QStringList* tried) {
+  using Found = std::optional<fs::path>;
+  if (!explicitDir.isEmpty()) return Found(explicitDir.toStdString());
   const QString env = qEnvironmentVariable("HILUM_MODEL_BUNDLE");
-  if (!env.isEmpty()) return fs::path(env.toStdString());
+  if (!env.isEmpty()) return Found(env.toStdString());
+  HILUM_ASSIGN_OR_RETURN(const bool builtIn, hilum::built_in_bundles_allowed());
+  if (!builtIn) return Found();
   const QString bin = QCoreApplication::applicationDirPath();
   for (const QString& rel : {QStringLiteral("resources/models"), QStringLiteral("../resources/models"),
                              QStringLiteral("../share/hilum/models")}) {
     const QString dir = QDir::cleanPath(bin + QLatin1Char('/') + rel);
     if (tried) *tried << dir;
-    if (holdsBundle(dir.toStdString())) return fs::path(dir.toStdString());
+    if (holdsBundle(dir.toStdString())) return Found(dir.toStdString());
   }
   // The demo bundle of the source tree this binary was built from (as `hilum analyze`).
-  if (fs::path demo = hilum::default_model_bundle_dir(); !demo.empty()) return demo;
-  return std::nullopt;
+  HILUM_ASSIGN_OR_RETURN(fs::path demo, hilum::default_model_bundle_dir());
+  if (!demo.empty()) return Found(std::move(demo));
+  return Found();
 }
 
 Finding toUiFinding(const hilum::Finding& f) {
@@ -159,6 +163,27 @@ Status writePdf(const ReportInput& input, const FindingsDocument& doc, const Nar
   return write_report_pdf(content, out);
 }
 
+// What an exported report carries: the reviewed findings and the impression
+// (narrativeFor); loads the bundle for its drafter only when the panel has no
+// impression yet.
+struct ReportBody {
+  FindingsDocument doc;
+  Narrative narrative;
+};
+
+Result<ReportBody> reportBody(BundleSlot& slot, const ReportInput& input, Progress& progress) {
+  ReportBody body;
+  HILUM_ASSIGN_OR_RETURN(body.doc, reviewedDocument(input));
+  std::shared_ptr<const ImpressionDrafter> drafter;
+  if (input.impression.trimmed().isEmpty()) {
+    HILUM_ASSIGN_OR_RETURN(auto bundle, slot.get(progress));
+    drafter = model_bundle_drafter(*bundle);
+  }
+  body.narrative = narrativeFor(input, body.doc, drafter.get(), progress);
+  if (progress.cancelled()) return cancelled_error();
+  return body;
+}
+
 QString draftLabel(const Narrative& n) {
   return n.source == Narrative::Source::kModel
              ? QObject::tr("AI draft by the general text model: review and edit before use")
@@ -228,15 +253,8 @@ WorkstationBackends makeAppBackends(const AppBackendOptions& options) {
   // Every export drafts first when the panel has no impression yet.
   auto exporter = [slot](auto write) -> ReportExporter {
     return [slot, write](const ReportInput& input, const fs::path& out, Progress& progress) -> Status {
-      HILUM_ASSIGN_OR_RETURN(FindingsDocument doc, reviewedDocument(input));
-      std::shared_ptr<const ImpressionDrafter> drafter;
-      if (input.impression.trimmed().isEmpty()) {
-        HILUM_ASSIGN_OR_RETURN(auto bundle, slot->get(progress));
-        drafter = model_bundle_drafter(*bundle);
-      }
-      const Narrative n = narrativeFor(input, doc, drafter.get(), progress);
-      if (progress.cancelled()) return cancelled_error();
-      return write(input, doc, n, out);
+      HILUM_ASSIGN_OR_RETURN(ReportBody body, reportBody(*slot, input, progress));
+      return write(input, body.doc, body.narrative, out);
     };
   };
   b.exportJson = exporter([](const ReportInput&, const FindingsDocument& doc, const Narrative&,
@@ -247,14 +265,9 @@ WorkstationBackends makeAppBackends(const AppBackendOptions& options) {
 #if defined(HILUM_HAVE_PACS) && HILUM_HAVE_PACS
   b.writePacsObjects = [slot](const ReportInput& input, const fs::path& dir,
                               Progress& progress) -> Result<std::vector<fs::path>> {
-    HILUM_ASSIGN_OR_RETURN(FindingsDocument doc, reviewedDocument(input));
-    std::shared_ptr<const ImpressionDrafter> drafter;
-    if (input.impression.trimmed().isEmpty()) {
-      HILUM_ASSIGN_OR_RETURN(auto bundle, slot->get(progress));
-      drafter = model_bundle_drafter(*bundle);
-    }
-    const Narrative n = narrativeFor(input, doc, drafter.get(), progress);
-    if (progress.cancelled()) return cancelled_error();
+    HILUM_ASSIGN_OR_RETURN(ReportBody body, reportBody(*slot, input, progress));
+    const FindingsDocument& doc = body.doc;
+    const Narrative& n = body.narrative;
     std::vector<fs::path> files;
     HILUM_RETURN_IF_ERROR(writeSr(input, doc, n, dir / "report-sr.dcm"));
     files.push_back(dir / "report-sr.dcm");

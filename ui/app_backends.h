@@ -33,9 +33,12 @@ struct AnalysisRecord {
 // bundle: loading then says what is wrong), else $HILUM_MODEL_BUNDLE, else the
 // first of <program dir>/resources/models, <program dir>/../resources/models
 // and <program dir>/../share/hilum/models that holds a manifest.json, else the
-// demo bundle of the source tree (default_model_bundle_dir()). nullopt when none; `tried` (optional) receives the folders looked at.
-std::optional<std::filesystem::path> locateModelBundle(const QString& explicitDir,
-                                                       QStringList* tried = nullptr);
+// demo bundle of the source tree (default_model_bundle_dir()). The last two
+// steps are skipped when $HILUM_DEFAULT_BUNDLE is "none" (built_in_bundles_allowed()).
+// nullopt when none; `tried` (optional) receives the folders looked at.
+// kBadInput when $HILUM_DEFAULT_BUNDLE holds another value.
+Result<std::optional<std::filesystem::path>> locateModelBundle(const QString& explicitDir,
+                                                               QStringList* tried = nullptr);
 
 struct AppBackendOptions {
   std::optional<std::filesystem::path> bundleDir;  // nullopt: no bundle, the AI features are unavailable

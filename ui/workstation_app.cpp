@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <utility>
 
 #include "ui/app_backends.h"
 #include "ui/main_window.h"
@@ -57,7 +58,8 @@ int run(QApplication& app, Run given) {
                             QStringLiteral("X,Y,Z"));
   QCommandLineOption bundle(QStringLiteral("model-bundle"),
                             QStringLiteral("Model bundle folder (default: $HILUM_MODEL_BUNDLE, else "
-                                           "resources/models beside the program)."),
+                                           "resources/models beside the program, unless "
+                                           "HILUM_DEFAULT_BUNDLE=none)."),
                             QStringLiteral("DIR"));
   QCommandLineOption device(QStringLiteral("device"),
                             QStringLiteral("Device of the image branch: cpu, cuda or auto (default auto)."),
@@ -102,7 +104,9 @@ int run(QApplication& app, Run given) {
     backends = std::move(*given.backends);
   } else {
     AppBackendOptions options;
-    options.bundleDir = locateModelBundle(parser.value(bundle), &options.searched);
+    auto located = locateModelBundle(parser.value(bundle), &options.searched);
+    if (!located.ok()) return fail(2, QString::fromStdString(located.error().message()));
+    options.bundleDir = std::move(*located);
     options.device = deviceName.toStdString();
     options.minProbability = minP;
     options.maxFindings = maxN;

@@ -6,8 +6,8 @@
 //
 // The AI back ends come from the model bundle (ui/app_backends.h):
 // --model-bundle, else $HILUM_MODEL_BUNDLE, else resources/models/ beside the
-// program; without one Analyze, the report and the assistant are disabled and
-// say why.
+// program (not with HILUM_DEFAULT_BUNDLE=none); without one Analyze, the report
+// and the assistant are disabled and say why.
 //
 // The screenshot mode opens the study, waits until it is loaded (and, with
 // --analyze, analysed, with the first finding selected and the impression

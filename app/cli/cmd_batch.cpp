@@ -1,7 +1,6 @@
 // `hilum analyze` (one study) and `hilum batch` (many): findings, reports and
 // the run-wide tables. See docs/reports.md and docs/batch.md. Imaging builds only.
 #if HILUM_HAVE_IMAGING
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +15,7 @@
 #include "app/narrative.h"
 #include "model/file_io.h"
 #include "model/log.h"
+#include "model/stopwatch.h"
 #include "model/tokenizer.h"
 #if HILUM_HAVE_REPORT_PDF
 #include "app/pdf/report_pdf_qt.h"
@@ -43,9 +43,10 @@ struct ModelArgs {
 };
 
 void add_model_options(CLI::App* cmd, ModelArgs& m) {
-  cmd->add_option("--model-bundle", m.bundle,
-                  "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
-                  "else the demo bundle (resources/models)")
+  cmd->add_option(
+         "--model-bundle", m.bundle,
+         "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
+         "else the demo bundle (resources/models) unless HILUM_DEFAULT_BUNDLE=none")
       ->type_name("DIR");
   cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
   cmd->add_option(
@@ -63,10 +64,13 @@ void add_model_options(CLI::App* cmd, ModelArgs& m) {
 
 Result<fs::path> bundle_dir(const ModelArgs& m) {
   if (!m.bundle.empty()) return fs::path(m.bundle);
-  fs::path dir = default_model_bundle_dir();
+  HILUM_ASSIGN_OR_RETURN(fs::path dir, default_model_bundle_dir());
   if (!dir.empty()) return dir;
-  return bad_input("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE (the demo bundle in "
-                   "resources/models/ of the source tree is not there)");
+  HILUM_ASSIGN_OR_RETURN(const bool built_in, built_in_bundles_allowed());
+  return bad_input(std::string("no model bundle: give --model-bundle DIR or set HILUM_MODEL_BUNDLE (") +
+                   (built_in ? "the demo bundle in resources/models/ of the source tree is not there"
+                             : "HILUM_DEFAULT_BUNDLE=none turns the built-in bundles off") +
+                   ")");
 }
 
 struct LoadedModels {
@@ -77,7 +81,7 @@ struct LoadedModels {
 
 Result<LoadedModels> load_models(const ModelArgs& m) {
   LoadedModels out;
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   HILUM_ASSIGN_OR_RETURN(fs::path dir, bundle_dir(m));
   if (!(m.min_probability >= 0 && m.min_probability <= 1)) {
     return bad_input("--min-probability must lie in [0, 1]");
@@ -88,7 +92,7 @@ Result<LoadedModels> load_models(const ModelArgs& m) {
   bo.findings.min_probability = m.min_probability;
   bo.findings.max_findings = m.max_findings;
   HILUM_ASSIGN_OR_RETURN(out.bundle, load_model_bundle(dir, bo));
-  out.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.load_seconds = clock.seconds();
   if (m.narrative_model == "none") return out;
   if (m.narrative_model.empty()) {
     out.drafter = model_bundle_drafter(*out.bundle);
@@ -158,17 +162,14 @@ Status analyze_into(const AnalyzeArgs& a, const std::string& note) {
     HILUM_ASSIGN_OR_RETURN(analysis, analyze_study(request, *models.bundle, p));
   }
   Narrative narrative;
-  auto t0 = std::chrono::steady_clock::now();
+  Stopwatch clock;
   {
     ProgressRange p(progress, 0.85, 0.95);
     narrative = write_impression(analysis.findings, models.drafter.get(), &p);
   }
-  analysis.stage_seconds.emplace_back(
-      "impression", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  t0 = std::chrono::steady_clock::now();
+  analysis.stage_seconds.emplace_back("impression", clock.lap());
   HILUM_ASSIGN_OR_RETURN(StudyReportFiles files, write_study_reports(analysis, narrative, a.out));
-  analysis.stage_seconds.emplace_back(
-      "reports (JSON, CSV, SR, PDF)", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  analysis.stage_seconds.emplace_back("reports (JSON, CSV, SR, PDF)", clock.lap());
   progress.finish();
   if (a.timings) {
     double total = 0;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "app/cli/terminal_progress.h"
 #include "model/file_io.h"
 #include "model/log.h"
+#include "model/stopwatch.h"
 #include "vision/io/dicom.h"
 
 namespace hilum::cli {
@@ -217,7 +217,7 @@ Status run_volume(const VolumeArgs& args) {
   // together at the end or not at all.
   NpyVolumeWriter npy(args.out);
   options.writer = &npy;
-  const auto start = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   HILUM_ASSIGN_OR_RETURN(LoadedStudy study,
                          load_dicom_volume(to_paths(args.inputs), options, process_progress()));
   process_progress().finish();
@@ -250,10 +250,7 @@ Status run_volume(const VolumeArgs& args) {
     fs::remove(args.out, ec);
     return meta_status;
   }
-  log_info("dicom: load and write took " +
-           std::to_string(
-               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
-                   .count()) +
+  log_info("dicom: load and write took " + std::to_string(static_cast<long long>(clock.milliseconds())) +
            " ms");
   if (chatty) {
     const Shape& sh = npy.shape();

@@ -1,7 +1,6 @@
 // `hilum pacs echo|find|get|move|store|wrap-pdf`: query, retrieve and store with a
 // PACS (see docs/pacs.md). Built only with imaging (DCMTK): HILUM_HAVE_PACS.
 #if HILUM_HAVE_PACS
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -13,6 +12,7 @@
 #include "app/pacs/encapsulated_pdf.h"
 #include "app/pacs/pacs_client.h"
 #include "app/pacs/pacs_config.h"
+#include "model/stopwatch.h"
 
 namespace hilum::cli {
 
@@ -302,10 +302,9 @@ void register_pacs_commands(CommandLine& cl) {
     auto o = std::make_shared<ConnectionOptions>();
     CLI::App* cmd = cl.add(pacs, "echo", "Check the connection and the AE titles (C-ECHO)", [o]() -> Status {
       HILUM_ASSIGN_OR_RETURN(Node node, resolve_node(*o));
-      const auto t0 = std::chrono::steady_clock::now();
+      const Stopwatch clock;
       HILUM_RETURN_IF_ERROR(PacsClient(node).echo());
-      const double ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const double ms = clock.milliseconds();
       std::printf("C-ECHO %s -> %s: ok (%.0f ms%s)\n", node.calling_ae.c_str(), node.address().c_str(), ms,
                   node.tls.enabled ? ", TLS" : "");
       return Status::Ok();

@@ -6,7 +6,6 @@
 // X is float32 (N, C, H, W), already normalized. Y is float32 logits (N, classes),
 // with --features the pooled features (N, C), with --spatial the last stage's
 // map (N, C, h, w). Bad input exits 2 and writes nothing.
-#include <chrono>
 #include <optional>
 #include <string>
 
@@ -14,6 +13,7 @@
 #include "app/cli/terminal_progress.h"
 #include "model/log.h"
 #include "model/npy.h"
+#include "model/stopwatch.h"
 #include "vision/net/resnet.h"
 
 namespace hilum::cli {
@@ -67,14 +67,14 @@ Status run_resnet(const ResNetArgs& a) {
   const ResNetOutput what = a.spatial    ? ResNetOutput::kSpatialFeatures
                             : a.features ? ResNetOutput::kFeatures
                                          : ResNetOutput::kLogits;
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   auto y = net->forward(images, what);
   if (!y.ok()) {
     // Input-shape problems belong to the input file.
     if (y.error().kind() == ErrorKind::kBadInput) return y.error().with_context(a.input);
     return y.error();
   }
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double ms = clock.milliseconds();
   log_info("resnet: " + std::to_string(images.dim(0)) + " images in " + std::to_string(ms) + " ms");
   if (progress.cancelled()) return cancelled_error();
   HILUM_RETURN_IF_ERROR(write_npy(a.out, *y));

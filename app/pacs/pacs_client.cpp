@@ -67,30 +67,21 @@ class Scu : public DcmSCU {
   OFCondition handleFINDResponse(const T_ASC_PresentationContextID pc, QRResponse* response,
                                  OFBool& wait_for_next) override {
     OFCondition c = DcmSCU::handleFINDResponse(pc, response, wait_for_next);
-    if (response) {
-      final_status = response->m_status;
-      if (on_find && !on_find(*response)) stop(wait_for_next);
-    }
+    pass_on(response, on_find, wait_for_next);
     return c;
   }
 
   OFCondition handleMOVEResponse(const T_ASC_PresentationContextID pc, RetrieveResponse* response,
                                  OFBool& wait_for_next) override {
     OFCondition c = DcmSCU::handleMOVEResponse(pc, response, wait_for_next);
-    if (response) {
-      final_status = response->m_status;
-      if (on_retrieve && !on_retrieve(*response)) stop(wait_for_next);
-    }
+    pass_on(response, on_retrieve, wait_for_next);
     return c;
   }
 
   OFCondition handleCGETResponse(const T_ASC_PresentationContextID pc, RetrieveResponse* response,
                                  OFBool& continue_session) override {
     OFCondition c = DcmSCU::handleCGETResponse(pc, response, continue_session);
-    if (response) {
-      final_status = response->m_status;
-      if (on_retrieve && !on_retrieve(*response)) stop(continue_session);
-    }
+    pass_on(response, on_retrieve, continue_session);
     return c;
   }
 
@@ -104,6 +95,15 @@ class Scu : public DcmSCU {
   }
 
  private:
+  // Keeps the response's status and hands it to the operation's handler; stops
+  // reading when the handler says so.
+  template <typename Response>
+  void pass_on(Response* response, const std::function<bool(Response&)>& handler, OFBool& wait_for_next) {
+    if (!response) return;
+    final_status = response->m_status;
+    if (handler && !handler(*response)) stop(wait_for_next);
+  }
+
   void stop(OFBool& wait_for_next) {
     if (wait_for_next) stopped_early = true;
     wait_for_next = OFFalse;
@@ -395,6 +395,28 @@ void report_retrieve(Progress& progress, const RetrieveResponse& r, int received
   }
 }
 
+// The C-GET/C-MOVE response handler: keeps the last response's counts in
+// `last`, reports them with the instances received so far, and stops (setting
+// `cancelled`) when the user cancels.
+std::function<bool(RetrieveResponse&)> follow_retrieve(std::unique_ptr<RetrieveResponse>& last,
+                                                       bool& cancelled, Progress& progress,
+                                                       std::function<int()> received) {
+  return [&last, &cancelled, &progress, received = std::move(received)](RetrieveResponse& r) {
+    last = std::make_unique<RetrieveResponse>();
+    last->m_status = r.m_status;
+    last->m_numberOfCompletedSubops = r.m_numberOfCompletedSubops;
+    last->m_numberOfFailedSubops = r.m_numberOfFailedSubops;
+    last->m_numberOfWarningSubops = r.m_numberOfWarningSubops;
+    last->m_numberOfRemainingSubops = r.m_numberOfRemainingSubops;
+    report_retrieve(progress, r, received());
+    if (progress.cancelled()) {
+      cancelled = true;
+      return false;
+    }
+    return true;
+  };
+}
+
 // Turns the end of a C-GET/C-MOVE into the result or an error.
 Result<RetrieveResult> finish_retrieve(const Node& node, const std::string& op,
                                        const RetrieveRequest& request, const std::filesystem::path& out_dir,
@@ -605,20 +627,8 @@ Result<RetrieveResult> PacsClient::get(const RetrieveRequest& request, const std
     progress.report(0, "retrieved " + std::to_string(received) + " instances");
     return STATUS_Success;
   };
-  scu.on_retrieve = [&](RetrieveResponse& r) {
-    last = std::make_unique<RetrieveResponse>();
-    last->m_status = r.m_status;
-    last->m_numberOfCompletedSubops = r.m_numberOfCompletedSubops;
-    last->m_numberOfFailedSubops = r.m_numberOfFailedSubops;
-    last->m_numberOfWarningSubops = r.m_numberOfWarningSubops;
-    last->m_numberOfRemainingSubops = r.m_numberOfRemainingSubops;
-    report_retrieve(progress, r, static_cast<int>(instances.size()));
-    if (progress.cancelled()) {
-      cancelled = true;
-      return false;
-    }
-    return true;
-  };
+  scu.on_retrieve =
+      follow_retrieve(last, cancelled, progress, [&] { return static_cast<int>(instances.size()); });
   DcmDataset keys = build_retrieve(request);
   OFCondition c = scu.sendCGETRequest(pc, &keys, nullptr);
   if (cancelled || progress.cancelled()) {
@@ -665,20 +675,7 @@ Result<RetrieveResult> PacsClient::move(const RetrieveRequest& request, const st
 
   bool cancelled = false;
   std::unique_ptr<RetrieveResponse> last;
-  scu.on_retrieve = [&](RetrieveResponse& r) {
-    last = std::make_unique<RetrieveResponse>();
-    last->m_status = r.m_status;
-    last->m_numberOfCompletedSubops = r.m_numberOfCompletedSubops;
-    last->m_numberOfFailedSubops = r.m_numberOfFailedSubops;
-    last->m_numberOfWarningSubops = r.m_numberOfWarningSubops;
-    last->m_numberOfRemainingSubops = r.m_numberOfRemainingSubops;
-    report_retrieve(progress, r, scp->received());
-    if (progress.cancelled()) {
-      cancelled = true;
-      return false;
-    }
-    return true;
-  };
+  scu.on_retrieve = follow_retrieve(last, cancelled, progress, [&] { return scp->received(); });
   DcmDataset keys = build_retrieve(request);
   OFCondition c = scu.sendMOVERequest(pc, node_.move_destination_ae().c_str(), &keys, nullptr);
   if (cancelled || progress.cancelled()) {

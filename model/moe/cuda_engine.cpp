@@ -217,6 +217,9 @@ struct CudaTextModel::Impl {
   Status layer_prefill(GLayer& L, int64_t T, int slot, int64_t pos0);
   Status layer_legacy(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0);
   Status mla_projections(GLayer& L, int64_t T, bool big);
+  // What km::qkv_finish needs to finish `proj` (T rows of fused q/k/v) for
+  // layer L: k and v into the cache, the finished q into `q` (rows of nh * hd).
+  km::QkvFinish qkv_finish_of(const GLayer& L, int64_t T) const;
   Status moe_legacy(GLayer& L, int64_t T, bool big);
   // Runs `step` and, when programmatic launch fails on this device, turns it off and runs it again.
   Status with_launch_fallback(const std::function<Status()>& step);
@@ -240,6 +243,7 @@ Status CudaTextModel::Impl::allocate_workspace() {
   HILUM_ASSIGN_OR_RETURN(hn_b, alloc<bf16>(R * H));
   if (!c.mla) {
     HILUM_ASSIGN_OR_RETURN(proj, alloc<float>(R * (nh + 2 * c.num_kv_heads) * c.head_dim));
+    HILUM_ASSIGN_OR_RETURN(q, alloc<float>(R * nh * c.head_dim));  // qkv_finish's q
   } else {
     HILUM_ASSIGN_OR_RETURN(q, alloc<float>(R * nh * dk));
     HILUM_ASSIGN_OR_RETURN(qa_f, alloc<float>(R * std::max<int64_t>(c.q_lora_rank, 1)));
@@ -698,6 +702,30 @@ Status CudaTextModel::Impl::layer_legacy(GLayer& L, int64_t T, bool single_seq, 
   return moe_legacy(L, T, big);
 }
 
+km::QkvFinish CudaTextModel::Impl::qkv_finish_of(const GLayer& L, int64_t T) const {
+  const TextConfig& c = cfg;
+  km::QkvFinish f;
+  f.proj = proj;
+  f.ldp = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
+  f.rows = T;
+  f.nh = static_cast<int>(c.num_heads);
+  f.nkv = static_cast<int>(c.num_kv_heads);
+  f.hd = static_cast<int>(c.head_dim);
+  f.q_norm_w = L.q_norm;
+  f.k_norm_w = L.k_norm;
+  f.eps = c.rms_norm_eps;
+  f.clip = c.clip_qkv ? *c.clip_qkv : 0.0f;
+  f.rope_dim = static_cast<int>(c.rope.dim);
+  f.inv_freq = inv_freq;
+  f.attention_scaling = c.rope.attention_scaling;
+  f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
+  f.positions = d_pos;
+  f.slots = d_slots;
+  f.q_out = q;
+  f.ldq = c.num_heads * c.head_dim;
+  return f;
+}
+
 // Up to 16 rows: every stage one launch, norms fused into the GEMVs that
 // consume them (up to 4 rows; beyond that one RMSNorm launch is cheaper than
 // every block normalising every row).
@@ -718,26 +746,9 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
           km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
       HILUM_RETURN_IF_ERROR(gemv(L.qkv, hn_f, H, T, proj, P, false));
     }
-    km::QkvFinish f;
-    f.proj = proj;
-    f.ldp = P;
-    f.rows = T;
-    f.nh = static_cast<int>(nh);
-    f.nkv = static_cast<int>(nkv);
-    f.hd = static_cast<int>(hd);
-    f.q_norm_w = L.q_norm;
-    f.k_norm_w = L.k_norm;
-    f.eps = c.rms_norm_eps;
-    f.clip = c.clip_qkv ? *c.clip_qkv : 0.0f;
-    f.rope_dim = static_cast<int>(c.rope.dim);
-    f.inv_freq = inv_freq;
-    f.attention_scaling = c.rope.attention_scaling;
-    f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
-    f.positions = d_pos;
-    f.slots = d_slots;
-    HILUM_RETURN_IF_ERROR(km::qkv_finish(f, kv, L.k_cache, L.v_cache, ln));
-    qptr = proj;
-    ldq = P;
+    HILUM_RETURN_IF_ERROR(km::qkv_finish(qkv_finish_of(L, T), kv, L.k_cache, L.v_cache, ln));
+    qptr = q;
+    ldq = nh * hd;
   } else {
     HILUM_RETURN_IF_ERROR(
         km::rms_norm(x, H, nullptr, 0, L.attn_norm, T, H, L.attn_norm_eps, hn_f, H, nullptr, 0, st));
@@ -801,26 +812,10 @@ Status CudaTextModel::Impl::layer_prefill(GLayer& L, int64_t T, int slot, int64_
   if (!c.mla) {
     const int64_t hd = c.head_dim, nkv = c.num_kv_heads, P = (nh + 2 * nkv) * hd;
     HILUM_RETURN_IF_ERROR(linear(L.qkv, hn_f, hn_b, H, T, proj, P, false));
-    km::QkvFinish f;
-    f.proj = proj;
-    f.ldp = P;
-    f.rows = T;
-    f.nh = static_cast<int>(nh);
-    f.nkv = static_cast<int>(nkv);
-    f.hd = static_cast<int>(hd);
-    f.q_norm_w = L.q_norm;
-    f.k_norm_w = L.k_norm;
-    f.eps = c.rms_norm_eps;
-    f.clip = c.clip_qkv ? *c.clip_qkv : 0.0f;
-    f.rope_dim = static_cast<int>(c.rope.dim);
-    f.inv_freq = inv_freq;
-    f.attention_scaling = c.rope.attention_scaling;
-    f.interleaved = c.rope.layout == RopeLayout::kInterleaved;
-    f.positions = d_pos;
-    f.slots = d_slots;
-    HILUM_RETURN_IF_ERROR(km::qkv_finish(f, kv, L.k_cache, L.v_cache, km::Launch{st, false}));
-    qptr = proj;
-    ldq = P;
+    HILUM_RETURN_IF_ERROR(
+        km::qkv_finish(qkv_finish_of(L, T), kv, L.k_cache, L.v_cache, km::Launch{st, false}));
+    qptr = q;
+    ldq = nh * hd;
   } else {
     HILUM_RETURN_IF_ERROR(mla_projections(L, T, true));
     qptr = q;

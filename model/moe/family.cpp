@@ -266,6 +266,12 @@ void parse_rope(ConfigReader& r, TextConfig& c, int64_t dim, double default_thet
   if (!s.ok()) r.fail(s.error());
 }
 
+void parse_qwen_attention_bias(ConfigReader& r, TextConfig& c) {
+  c.qkv_bias = r.boolean("qkv_bias", true);
+  c.o_bias = false;
+  r.ignore({"attention_bias"});
+}
+
 void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c) {
   const bool use = r.boolean("use_sliding_window", false);
   const std::optional<int64_t> sw = r.optional_integer("sliding_window");
@@ -383,6 +389,22 @@ Status LoadContext::mla_attention(const std::string& prefix, Attention& a) {
                                         cfg.kv_lora_rank, Bias::kNone));
   HILUM_ASSIGN_OR_RETURN(a.o, linear(prefix + ".o_proj", H, nh * cfg.v_head_dim, o_bias));
   return Status::Ok();
+}
+
+Status LoadContext::attention_block(const std::string& layer_path, Layer& layer, bool latent) {
+  HILUM_ASSIGN_OR_RETURN(layer.attn_norm,
+                         norm(layer_path + ".input_layernorm", cfg.hidden_size, cfg.rms_norm_eps));
+  HILUM_RETURN_IF_ERROR(latent ? mla_attention(layer_path + ".self_attn", layer.attn)
+                               : gqa_attention(layer_path + ".self_attn", layer.attn));
+  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
+                         norm(layer_path + ".post_attention_layernorm", cfg.hidden_size, cfg.rms_norm_eps));
+  return Status::Ok();
+}
+
+Status load_dense_layer(LoadContext& ctx, int index, Layer& layer) {
+  const std::string p = layer_prefix(index);
+  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer));
+  return ctx.mlp(p + ".mlp", ctx.cfg.intermediate_size, layer.mlp);
 }
 
 Status LoadContext::mlp(const std::string& prefix, int64_t inter, Mlp& m) {

@@ -45,6 +45,10 @@ void parse_common(ConfigReader& r, TextConfig& c, const CommonDefaults& d);
 void parse_rope(ConfigReader& r, TextConfig& c, int64_t dim, double default_theta);
 // Activation names as transformers' ACT2FN spells them.
 void parse_activation(ConfigReader& r, TextConfig& c);
+// qwen2-style attention biases: q/k/v always (transformers' Qwen2Attention
+// builds them; loaded when present, "qkv_bias" may turn them off), none on
+// o_proj; "attention_bias" is ignored.
+void parse_qwen_attention_bias(ConfigReader& r, TextConfig& c);
 // Sliding-window layout of qwen2-style configs (use_sliding_window,
 // sliding_window, max_window_layers, layer_types).
 void parse_qwen_sliding_window(ConfigReader& r, TextConfig& c);
@@ -69,6 +73,10 @@ class LoadContext {
   Status gqa_attention(const std::string& prefix, Attention& a);
   // Multi-head latent attention under `prefix`.
   Status mla_attention(const std::string& prefix, Attention& a);
+  // The attention half of a pre-norm decoder layer under `layer_path`
+  // (model.layers.N): input_layernorm, self_attn (grouped-query, or multi-head
+  // latent with `latent`), and post_attention_layernorm, the FFN's norm.
+  Status attention_block(const std::string& layer_path, Layer& layer, bool latent = false);
   // gate_proj / up_proj / down_proj under `prefix`.
   Status mlp(const std::string& prefix, int64_t inter, Mlp& m);
   // Routed experts: fused `prefix.experts.gate_up_proj` [E, 2I, H] and
@@ -86,5 +94,9 @@ class LoadContext {
 };
 
 std::string layer_prefix(int index);  // "model.layers.<index>"
+
+// Layer `index` of a dense decoder (llama, qwen2): attention_block, then the
+// SwiGLU MLP under .mlp.
+Status load_dense_layer(LoadContext& ctx, int index, Layer& layer);
 
 }  // namespace hilum::moe

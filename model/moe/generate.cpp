@@ -5,18 +5,6 @@
 #include <numeric>
 
 namespace hilum::moe {
-namespace {
-
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-}  // namespace
 
 Status validate(const SamplingOptions& o) {
   if (o.greedy) return Status::Ok();
@@ -28,23 +16,9 @@ Status validate(const SamplingOptions& o) {
   return Status::Ok();
 }
 
-Sampler::Sampler(const SamplingOptions& options) : opt_(options) {
-  uint64_t x = options.seed;
-  for (uint64_t& v : s_) v = splitmix64(x);
-}
+Sampler::Sampler(const SamplingOptions& options) : opt_(options), rng_(options.seed) {}
 
-double Sampler::uniform() {
-  // xoshiro256**
-  const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return static_cast<double>(result >> 11) * 0x1.0p-53;
-}
+double Sampler::uniform() { return rng_.uniform(); }
 
 int32_t Sampler::next(std::span<const float> logits) {
   const int32_t n = static_cast<int32_t>(logits.size());

@@ -10,6 +10,7 @@
 
 #include "model/moe/text_model.h"
 #include "model/progress.h"
+#include "model/random.h"
 #include "model/result.h"
 
 namespace hilum::moe {
@@ -32,7 +33,7 @@ class Sampler {
 
  private:
   SamplingOptions opt_;
-  uint64_t s_[4];
+  Xoshiro256 rng_;
 };
 
 Status validate(const SamplingOptions& options);

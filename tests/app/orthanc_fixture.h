@@ -41,21 +41,33 @@ inline std::string orthanc_binary() {
   return "";
 }
 
-// A TCP port nobody listens on right now (bound to port 0, then released).
-inline uint16_t free_tcp_port() {
+// A TCP socket bound to a port the kernel picks on `host` (host byte order:
+// INADDR_ANY, INADDR_LOOPBACK); `addr` receives the address it got. The socket
+// (the caller closes it), or -1 when none could be bound.
+inline int bind_free_port(uint32_t host, sockaddr_in& addr) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
+  if (fd < 0) return -1;
+  addr = {};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_addr.s_addr = htonl(host);
   addr.sin_port = 0;
-  uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
   }
+  return fd;
+}
+
+// A TCP port nobody listens on right now (bound to port 0, then released); 0
+// when none could be bound.
+inline uint16_t free_tcp_port() {
+  sockaddr_in addr{};
+  const int fd = bind_free_port(INADDR_ANY, addr);
+  if (fd < 0) return 0;
   ::close(fd);
-  return port;
+  return ntohs(addr.sin_port);
 }
 
 inline std::string random_token() {
@@ -277,13 +289,8 @@ class OrthancServer {
 class SilentServer {
  public:
   SilentServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    fd_ = bind_free_port(INADDR_LOOPBACK, addr);
     port_ = ntohs(addr.sin_port);
     ::listen(fd_, 16);
     thread_ = std::thread([this] {
@@ -318,13 +325,8 @@ class SilentServer {
 class BlackholePort {
  public:
   BlackholePort() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    fd_ = bind_free_port(INADDR_LOOPBACK, addr);
     port_ = ntohs(addr.sin_port);
     ::listen(fd_, 0);
     // Fill the accept queue until a connection attempt hangs.

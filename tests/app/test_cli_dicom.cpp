@@ -3,7 +3,6 @@
 #if HILUM_HAVE_IMAGING
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <fstream>
 #include <functional>
@@ -11,6 +10,7 @@
 #include <sstream>
 
 #include "model/npy.h"
+#include "tests/support/test_support.h"
 #include "tests/vision/io/dicom_writer.h"
 #include "vision/volume.h"
 
@@ -19,10 +19,7 @@ namespace {
 
 using namespace hilum::dicomtest;
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using CliRun = test::CommandResult;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -33,17 +30,8 @@ std::string slurp(const fs::path& p) {
 
 std::string quote(const fs::path& p) { return "'" + p.string() + "'"; }
 
-CliRun hilum(const std::string& args) {
-  TempDir io("cli-io");
-  const std::string cmd =
-      std::string(HILUM_CLI) + " " + args + " >" + quote(io / "out") + " 2>" + quote(io / "err");
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(io / "out");
-  r.err = slurp(io / "err");
-  return r;
-}
+// Runs `hilum ARGS` (ARGS quoted by the caller).
+CliRun hilum(const std::string& args) { return test::run_shell(test::shell_quote(HILUM_CLI) + " " + args); }
 
 int lines(const std::string& s) {
   int n = 0;
@@ -73,7 +61,7 @@ TEST(CliDicom, VolumeWritesNpyAndMeta) {
   fs::create_directories(dir / "out");
   CliRun r = hilum("volume " + quote(dir / "in") + " --out " + quote(dir / "out/vol.npy") + " --meta " +
                    quote(dir / "out/meta.json"));
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   auto t = read_npy(dir / "out/vol.npy");
   ASSERT_TRUE(t.ok()) << t.error().message();
   ASSERT_EQ(t->dtype(), DType::kF32);
@@ -101,7 +89,7 @@ TEST(CliDicom, InfoListsSeriesWithoutPatientIdentifiers) {
   ASSERT_EQ(write_series(dir / "b", axial_series(b)), "");
   write_text(dir / "readme.txt", "hello");
   CliRun text = hilum("info " + quote(dir.path()));
-  ASSERT_EQ(text.code, 0) << text.err;
+  ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find(a.series_uid), std::string::npos) << text.out;
   EXPECT_NE(text.out.find(b.series_uid), std::string::npos);
   EXPECT_NE(text.out.find("[loaded by default]"), std::string::npos);
@@ -109,7 +97,7 @@ TEST(CliDicom, InfoListsSeriesWithoutPatientIdentifiers) {
   expect_no_phi(text.out + text.err);
 
   CliRun json = hilum("info --json " + quote(dir.path()));
-  ASSERT_EQ(json.code, 0) << json.err;
+  ASSERT_EQ(json.exit_code, 0) << json.err;
   auto j = nlohmann::json::parse(json.out);
   ASSERT_EQ(j["series"].size(), 2u);
   for (const auto& s : j["series"]) {
@@ -129,7 +117,7 @@ TEST(CliDicom, SeveralSeriesSaySoOnStderrAndInMeta) {
   ASSERT_EQ(write_series(dir / "in/b", axial_series(b)), "");
   CliRun r = hilum("volume " + quote(dir / "in") + " --out " + quote(dir / "v.npy") + " --meta " +
                    quote(dir / "m.json"));
-  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("hilum: note: 2 series"), std::string::npos) << r.err;
   auto meta = nlohmann::json::parse(slurp(dir / "m.json"));
   EXPECT_EQ(meta["series_uid"], b.series_uid);
@@ -137,7 +125,7 @@ TEST(CliDicom, SeveralSeriesSaySoOnStderrAndInMeta) {
 
   CliRun pick = hilum("-q volume " + quote(dir / "in") + " --series " + a.series_uid + " --out " +
                       quote(dir / "v.npy") + " --meta " + quote(dir / "m.json"));
-  ASSERT_EQ(pick.code, 0) << pick.err;
+  ASSERT_EQ(pick.exit_code, 0) << pick.err;
   EXPECT_EQ(nlohmann::json::parse(slurp(dir / "m.json"))["shape"][0], 4);
 }
 
@@ -150,10 +138,10 @@ TEST(CliDicomPhantom, TruthNodulesAreDenseInTheLoadedVolume) {
   TempDir dir("cli-phantom");
   const CliRun gen =
       hilum("-q phantom --out " + quote(dir / "study") + " --seed 11 --nodules 4 --slices 120");
-  ASSERT_EQ(gen.code, 0) << gen.err;
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
   const CliRun load = hilum("-q volume " + quote(dir / "study") + " --out " + quote(dir / "v.npy") +
                             " --meta " + quote(dir / "m.json"));
-  ASSERT_EQ(load.code, 0) << load.err;
+  ASSERT_EQ(load.exit_code, 0) << load.err;
   auto vol = read_npy(dir / "v.npy");
   ASSERT_TRUE(vol.ok()) << vol.error().message();
   const auto meta = nlohmann::json::parse(slurp(dir / "m.json"));
@@ -201,7 +189,7 @@ void expect_refused(const BadCase& c) {
   const std::string input_args = c.make(dir.path());
   CliRun r = hilum("-q volume " + input_args + " --out " + quote(dir / "out/vol.npy") + " --meta " +
                    quote(dir / "out/meta.json"));
-  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_EQ(r.err.rfind("hilum: error: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find(c.needle), std::string::npos) << r.err;
@@ -331,7 +319,7 @@ TEST(CliDicomBadInput, MissingInputAndOutputFolder) {
   ASSERT_EQ(write_series(dir / "in", axial_series(s)), "");
   CliRun r = hilum("-q volume " + quote(dir / "in") + " --out " + quote(dir / "no/such/vol.npy") +
                    " --meta " + quote(dir / "m.json"));
-  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "m.json"));
 }
@@ -340,7 +328,7 @@ TEST(CliDicomBadInput, InfoOnNonDicomFileExitsTwo) {
   TempDir dir("cli-info-bad");
   write_text(dir / "x.txt", "plain text");
   CliRun r = hilum("-q info " + quote(dir / "x.txt"));
-  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("x.txt: not a DICOM file"), std::string::npos) << r.err;
 }
 

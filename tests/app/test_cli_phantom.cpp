@@ -2,7 +2,6 @@
 // (The command exists only in builds with imaging.)
 #if HILUM_HAVE_IMAGING
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,14 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/test_support.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out, err;
-};
+using CliRun = hilum::test::CommandResult;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -40,15 +38,9 @@ fs::path scratch() {
   return dir;
 }
 
+// Runs `hilum ARGS` (ARGS quoted by the caller).
 CliRun hilum(const std::string& args) {
-  const fs::path out = scratch() / "stdout.txt", err = scratch() / "stderr.txt";
-  const std::string cmd = std::string("'") + HILUM_CLI + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return hilum::test::run_shell(hilum::test::shell_quote(HILUM_CLI) + " " + args);
 }
 
 std::vector<fs::path> listing(const fs::path& dir) {

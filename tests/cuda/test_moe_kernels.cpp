@@ -534,7 +534,9 @@ TEST(MoeKernels, StagedGemvMatchesCpuOnAwkwardShapes) {
               C{5, 77, 9, false, false, true, false}, C{33, 9000, 1, true, false, false, true},
               C{19, 1032, 16, false, true, true, false}, C{40, 32, 2, true, true, false, false},
               C{7, 45, 5, true, true, true, false}, C{300, 4096, 8, false, false, false, true},
-              C{1, 8, 1, false, false, false, false}}) {
+              C{1, 8, 1, false, false, false, false},
+              // one row, more row groups than the persistent grid has warps
+              C{9001, 264, 1, true, false, true, true}, C{5003, 96, 1, true, true, true, false}}) {
     const std::string what = "staged gemv N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
                              " T=" + std::to_string(c.T) + (c.norm ? " norm" : "") + (c.glu ? " glu" : "");
     const int64_t rows_w = c.glu ? 2 * c.N : c.N;
@@ -600,7 +602,11 @@ TEST(MoeKernels, FusedRouterMatchesCpuForEveryKind) {
               C{RouterKind::kSoftmaxTopK, 8, 2, 1, 1, true, 1.0f, 37, 16, true},
               C{RouterKind::kSoftmaxGreedy, 60, 6, 1, 1, false, 1.5f, 264, 5, true},
               C{RouterKind::kSoftmaxGroupLimited, 16, 3, 4, 2, false, 1.0f, 96, 3, false},
-              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 2, false}}) {
+              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 2, false},
+              // one token (the single-block kernel): more router rows than warps, the
+              // scalar loads, a shared-expert gate
+              C{RouterKind::kSigmoidNoAuxTc, 256, 8, 8, 4, true, 2.5f, 7168, 1, true},
+              C{RouterKind::kSoftmaxGreedy, 60, 6, 1, 1, false, 1.5f, 37, 1, true}}) {
     const std::string what = "route_fused E=" + std::to_string(c.E) + " H=" + std::to_string(c.H);
     RouterConfig rc;
     rc.kind = c.kind;
@@ -663,7 +669,10 @@ TEST(MoeKernels, FusedExpertsMatchCpu) {
   for (C c : {C{1, 72, 40, 0, 5, 2, false, false}, C{3, 36, 20, 24, 7, 3, true, false},
               C{16, 264, 48, 13, 6, 4, false, true}, C{9, 1024, 1408, 2816, 64, 6, false, false},
               C{16, 2048, 1024, 0, 64, 8, false, false}, C{1, 2048, 1024, 0, 64, 8, false, false},
-              C{1, 2048, 1408, 2816, 64, 6, false, false}, C{2, 128, 64, 96, 16, 4, true, false}}) {
+              C{1, 2048, 1408, 2816, 64, 6, false, false}, C{2, 128, 64, 96, 16, 4, true, false},
+              // one row: every expert of K = 16 plus a shared one (more items than warps), 70 output
+              // rows (a partial block), and a row length that is no multiple of 8 (the general kernel)
+              C{1, 70, 48, 40, 20, 16, true, true}, C{1, 64, 44, 0, 9, 3, false, false}}) {
     const std::string what = "experts T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
                              " I=" + std::to_string(c.I) + " Is=" + std::to_string(c.Is);
     const int64_t TK = c.T * c.K, ldx = c.H + 4;
@@ -724,7 +733,8 @@ TEST(MoeKernels, QkvFinishMatchesCpu) {
     float clip;
   };
   for (C c : {C{4, 2, 12, 12, true, false, 0.0f}, C{4, 4, 16, 8, false, true, 0.0f},
-              C{16, 16, 128, 128, true, false, 2.5f}, C{6, 2, 10, 10, false, false, 0.8f}}) {
+              C{16, 16, 128, 128, true, false, 2.5f}, C{6, 2, 10, 10, false, false, 0.8f},
+              C{3, 1, 200, 64, true, true, 1.5f}}) {
     const std::string what = "qkv_finish hd=" + std::to_string(c.hd);
     RopeConfig rope;
     rope.dim = c.rope_dim;
@@ -760,6 +770,17 @@ TEST(MoeKernels, QkvFinishMatchesCpu) {
     f.interleaved = c.interleaved;
     f.positions = dpos.get();
     f.slots = dsl.get();
+    // q into its own buffer (ldq past the width); without a q norm also back
+    // into the projection, which a q norm refuses (other heads' blocks read it).
+    const int64_t ldq = c.nh * c.hd + 5;
+    Dev<float> dq(std::vector<float>(T * ldq, -7.0f));
+    const bool in_place = !c.norm;
+    if (!in_place) {
+      km::QkvFinish bad = f;
+      EXPECT_FALSE(km::qkv_finish(bad, kv, dkc.get(), dvc.get(), km::Launch{}).ok()) << what;
+      f.q_out = dq.get();
+      f.ldq = ldq;
+    }
     ASSERT_TRUE(km::qkv_finish(f, kv, dkc.get(), dvc.get(), km::Launch{}).ok()) << what;
     // CPU, one token at a time (positions are not consecutive).
     std::vector<float> want_p = proj, want_k = kc0, want_v = vc0;
@@ -784,14 +805,21 @@ TEST(MoeKernels, QkvFinishMatchesCpu) {
         std::copy_n(&v[h * c.hd], c.hd, &want_v[at]);
       }
     }
-    // k and v stay in the projection (the kernel only rewrites q).
+    // k and v stay in the projection (the kernel only rewrites q, in place
+    // or into q_out, leaving the projection untouched).
     auto got_p = dp.host();
+    auto got_q = dq.host();
     for (int64_t t = 0; t < T; ++t) {
       for (int64_t i = 0; i < c.nh * c.hd; ++i) {
-        ASSERT_NEAR(got_p[t * ldp + i], want_p[t * ldp + i], 2e-5 + 2e-5 * std::fabs(want_p[t * ldp + i]))
+        const float got = in_place ? got_p[t * ldp + i] : got_q[t * ldq + i];
+        ASSERT_NEAR(got, want_p[t * ldp + i], 2e-5 + 2e-5 * std::fabs(want_p[t * ldp + i]))
             << what << " q of token " << t << " at " << i;
       }
-      for (int64_t i = c.nh * c.hd; i < ldp; ++i) ASSERT_EQ(got_p[t * ldp + i], proj[t * ldp + i]) << what;
+      for (int64_t i = in_place ? c.nh * c.hd : 0; i < ldp; ++i)
+        ASSERT_EQ(got_p[t * ldp + i], proj[t * ldp + i]) << what;
+      if (!in_place) {
+        for (int64_t i = c.nh * c.hd; i < ldq; ++i) ASSERT_EQ(got_q[t * ldq + i], -7.0f) << what;
+      }
     }
     expect_all_close(dkc.host(), want_k, 2e-5, 2e-5, what + " k cache");
     expect_all_close(dvc.host(), want_v, 0, 0, what + " v cache");

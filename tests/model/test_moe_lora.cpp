@@ -2,13 +2,11 @@
 // reference with W + scale * delta computed from PEFT's own formulas;
 // merged == unmerged; the error paths.
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <atomic>
 
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
 #include "tests/model/moe_fixture.h"
+#include "tests/support/test_support.h"
 
 namespace hilum::moe {
 namespace {
@@ -18,24 +16,7 @@ using nlohmann::json;
 using testing::Fixture;
 using testing::FixtureBuilder;
 using testing::FixtureOptions;
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    path_ =
-        fs::temp_directory_path() / ("hilum_lora_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = test::ScratchDir;  // one per test; a tag where a test needs several
 
 const std::vector<int32_t> kIds = {1, 5, 17, 33, 2, 40, 8, 60, 11};
 
@@ -146,7 +127,7 @@ struct Loaded {
 // unmerged, and the base without the adapter is unchanged.
 void check_adapter(const Fixture& f, const testing::Reference& ref, const AdapterWriter& ad,
                    const char* what) {
-  TempDir base, adir;
+  TempDir base("base"), adir("adapter");
   testing::write_fixture(f, base.path());
   ad.write(adir.path());
   auto model = TextModel::load(base.path());
@@ -299,7 +280,7 @@ TEST(Lora, AmbiguousFusedGateUpFollowsPeftVersion) {
 // ---- errors ----------------------------------------------------------------------
 
 struct Setup {
-  TempDir base, adir;
+  TempDir base{"base"}, adir{"adapter"};
   std::shared_ptr<const TextModel> model;
   AdapterWriter ad;
   FixtureOptions o;

@@ -2,12 +2,10 @@
 // family and the features that change the maths; cache/chunking invariants;
 // checkpoint layouts; and the error paths of loading and running.
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <atomic>
 
 #include "model/moe/text_model.h"
 #include "tests/model/moe_fixture.h"
+#include "tests/support/test_support.h"
 
 namespace hilum::moe {
 namespace {
@@ -16,24 +14,7 @@ namespace fs = std::filesystem;
 using testing::Fixture;
 using testing::FixtureBuilder;
 using testing::FixtureOptions;
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> n{0};
-    path_ =
-        fs::temp_directory_path() / ("hilum_moe_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = test::ScratchDir;  // one per test; a tag where a test needs several
 
 const std::vector<int32_t> kIds = {1, 5, 17, 33, 2, 40, 8, 60, 11};
 
@@ -234,7 +215,7 @@ TEST(TextModel, FusedPerExpertAndShardedCheckpointsAgree) {
     FixtureOptions o;
     o.model_type = type;
     Fixture f = FixtureBuilder(o).build();
-    TempDir a, b, c;
+    TempDir a("a"), b("b"), c("c");
     testing::write_fixture(f, a.path());
     Fixture fused = f;
     fused.o.fused_experts = true;
@@ -258,7 +239,7 @@ TEST(TextModel, Bf16CheckpointLoadsAsF32) {
   FixtureOptions o;
   o.model_type = "llama";
   Fixture f = FixtureBuilder(o).build();
-  TempDir a, b;
+  TempDir a("a"), b("b");
   testing::write_fixture(f, a.path());
   // Same weights rounded to bf16 and written as bf16.
   std::vector<std::pair<std::string, Tensor>> list;

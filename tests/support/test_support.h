@@ -55,15 +55,13 @@ struct CommandResult {
   std::string out, err;
 };
 
-// Runs `program args...` through the shell, capturing stdout and stderr.
-inline CommandResult run_command(const std::string& program, const std::vector<std::string>& args,
-                                 const std::string& env_prefix = "") {
+// Runs a shell command line (quoted by the caller, e.g. with shell_quote),
+// capturing stdout and stderr; stdin is /dev/null.
+inline CommandResult run_shell(const std::string& command_line) {
   static int counter = 0;
   const auto err_path = std::filesystem::temp_directory_path() /
                         ("hilum_stderr_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".txt");
-  std::string cmd = env_prefix + shell_quote(program);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
-  cmd += " 2>" + shell_quote(err_path.string()) + " </dev/null";
+  const std::string cmd = command_line + " 2>" + shell_quote(err_path.string()) + " </dev/null";
   CommandResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -79,6 +77,15 @@ inline CommandResult run_command(const std::string& program, const std::vector<s
   std::error_code ec;
   std::filesystem::remove(err_path, ec);
   return r;
+}
+
+// Runs `program args...` through the shell (each argument quoted), capturing
+// stdout and stderr; `env_prefix` goes before the program (e.g. "env -u X ").
+inline CommandResult run_command(const std::string& program, const std::vector<std::string>& args,
+                                 const std::string& env_prefix = "") {
+  std::string cmd = env_prefix + shell_quote(program);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  return run_shell(cmd);
 }
 
 #ifdef HILUM_CLI

@@ -267,17 +267,50 @@ TEST_F(AppBackends, BrokenBundleIsReportedAndNothingIsShown) {
 
 TEST(ModelBundleLookup, ExplicitThenEnvironmentThenBesideTheProgram) {
   hilum::test::ScratchDir d;
+  qunsetenv("HILUM_DEFAULT_BUNDLE");
   qputenv("HILUM_MODEL_BUNDLE", QByteArray::fromStdString((d.path() / "env").string()));
-  EXPECT_EQ(*locateModelBundle(QStringLiteral("/given")), fs::path("/given"));
-  EXPECT_EQ(*locateModelBundle({}), d.path() / "env");
+  EXPECT_EQ(**locateModelBundle(QStringLiteral("/given")), fs::path("/given"));
+  EXPECT_EQ(**locateModelBundle({}), d.path() / "env");
   qunsetenv("HILUM_MODEL_BUNDLE");
+  // Nothing beside the test program: the demo bundle of the source tree.
   QStringList tried;
   const auto found = locateModelBundle({}, &tried);
-  ASSERT_EQ(tried.size() >= 1, true);
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  ASSERT_EQ(tried.size(), 3) << tried.join(", ").toStdString();
   EXPECT_TRUE(tried[0].endsWith("resources/models"));
-  if (found) {
-    EXPECT_TRUE(fs::exists(*found / "manifest.json"));
-  }
+  ASSERT_TRUE(found->has_value());
+  EXPECT_TRUE(fs::equivalent(**found, fs::path(HILUM_SOURCE_DIR) / "resources" / "models"));
+  EXPECT_TRUE(fs::exists(**found / "manifest.json"));
+}
+
+TEST(ModelBundleLookup, DefaultBundleNoneLeavesOnlyWhatIsNamed) {
+  hilum::test::ScratchDir d;
+  qunsetenv("HILUM_MODEL_BUNDLE");
+  qputenv("HILUM_DEFAULT_BUNDLE", "none");
+  QStringList tried;
+  const auto found = locateModelBundle({}, &tried);
+  // What the site names still counts.
+  const auto given = locateModelBundle(QStringLiteral("/given"));
+  qputenv("HILUM_MODEL_BUNDLE", QByteArray::fromStdString((d.path() / "env").string()));
+  const auto fromEnv = locateModelBundle({});
+  qunsetenv("HILUM_MODEL_BUNDLE");
+  qputenv("HILUM_DEFAULT_BUNDLE", "/opt/bundle");
+  const auto bad = locateModelBundle({});
+  qunsetenv("HILUM_DEFAULT_BUNDLE");
+  ASSERT_TRUE(found.ok()) << found.error().message();
+  EXPECT_FALSE(found->has_value()) << found->value_or(fs::path()).string();
+  EXPECT_TRUE(tried.isEmpty()) << tried.join(", ").toStdString();
+  ASSERT_TRUE(given.ok());
+  EXPECT_EQ(**given, fs::path("/given"));
+  ASSERT_TRUE(fromEnv.ok());
+  EXPECT_EQ(**fromEnv, d.path() / "env");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind(), hilum::ErrorKind::kBadInput);
+  EXPECT_NE(bad.error().message().find("HILUM_DEFAULT_BUNDLE is '/opt/bundle'"), std::string::npos)
+      << bad.error().message();
+}
+
+TEST(ModelBundleLookup, WithoutABundleEveryAiFeatureIsOff) {
   // No bundle: every AI feature is off and says why.
   AppBackendOptions none;
   none.searched = {QStringLiteral("/opt/x/resources/models")};

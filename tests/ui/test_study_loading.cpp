@@ -381,15 +381,22 @@ TEST(WorkstationCommandLine, RefusesWhatItCannotDo) {
   QTemporaryDir dir;
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QString err;
-  // --analyze without a model bundle is refused up front.
+  // --analyze without a model bundle is refused up front. HILUM_DEFAULT_BUNDLE=none
+  // hides the demo bundle of the source tree (and any beside the program).
   qunsetenv("HILUM_MODEL_BUNDLE");
-  if (!QFile::exists(QStringLiteral(HILUM_SOURCE_DIR "/resources/models/manifest.json"))) {
-    EXPECT_EQ(runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, "--analyze", dir.path()},
-                         nullptr, &err),
-              2);
-    EXPECT_TRUE(err.contains(QStringLiteral("--analyze needs a model bundle, and none was found")))
-        << err.toStdString();
-  }
+  qputenv("HILUM_DEFAULT_BUNDLE", "none");
+  const int noBundle = runProcess(QStringLiteral(HILUM_WORKSTATION),
+                                  {"--screenshot", png, "--analyze", dir.path()}, nullptr, &err);
+  EXPECT_EQ(noBundle, 2) << err.toStdString();
+  EXPECT_TRUE(err.contains(QStringLiteral("--analyze needs a model bundle, and none was found")))
+      << err.toStdString();
+  // A value other than "none" is a configuration error that names the variable.
+  qputenv("HILUM_DEFAULT_BUNDLE", "off");
+  const int badValue = runProcess(QStringLiteral(HILUM_WORKSTATION),
+                                  {"--screenshot", png, "--analyze", dir.path()}, nullptr, &err);
+  qunsetenv("HILUM_DEFAULT_BUNDLE");
+  EXPECT_EQ(badValue, 2) << err.toStdString();
+  EXPECT_TRUE(err.contains(QStringLiteral("HILUM_DEFAULT_BUNDLE is 'off'"))) << err.toStdString();
   EXPECT_EQ(
       runProcess(QStringLiteral(HILUM_WORKSTATION),
                  {"--screenshot", png, "--analyze", "--model-bundle", dir.path(), dir.path()}, nullptr, &err),

@@ -4,7 +4,6 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -13,6 +12,7 @@
 #include <sstream>
 
 #include "model/log.h"
+#include "model/stopwatch.h"
 #include "vision/io/dicom.h"
 #include "vision/io/dicom_internal.h"
 
@@ -743,15 +743,13 @@ Result<DicomInventory> scan_dicom(const std::vector<fs::path>& inputs, Progress&
 
 Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const LoadOptions& options,
                                       Progress& progress) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  auto ms_since = [](Clock::time_point t) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count()) +
-           " ms";
+  auto ms = [](const Stopwatch& clock) {
+    return std::to_string(static_cast<long long>(clock.milliseconds())) + " ms";
   };
+  const Stopwatch scan_clock;
   ProgressRange scan_progress(progress, 0.0, 0.2);
   HILUM_ASSIGN_OR_RETURN(ScanResult scan, scan_headers(inputs, options.threads, scan_progress));
-  log_info("dicom: read " + std::to_string(scan.files) + " file header(s) in " + ms_since(t0));
+  log_info("dicom: read " + std::to_string(scan.files) + " file header(s) in " + ms(scan_clock));
   const std::vector<InstanceHeader>& hs = scan.images;
   Analysed a = analyse_all(hs, options);
   HILUM_ASSIGN_OR_RETURN(Choice choice, choose(a, hs, options));
@@ -862,7 +860,7 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
     failed.store(true);
   };
   ProgressRange decode_progress(progress, 0.2, 0.95);
-  const auto t_decode = Clock::now();
+  const Stopwatch decode_clock;
   const bool finished =
       parallel_for(tasks.size(), options.threads, decode_progress, "decoding slices", [&](size_t i) {
         if (failed.load()) return;
@@ -896,7 +894,7 @@ Result<LoadedStudy> load_dicom_volume(const std::vector<fs::path>& inputs, const
       });
   if (first_error) return *first_error;
   if (!finished) return cancelled_error();
-  log_info("dicom: decoded " + std::to_string(n) + " slice(s) of " + selector + " in " + ms_since(t_decode));
+  log_info("dicom: decoded " + std::to_string(n) + " slice(s) of " + selector + " in " + ms(decode_clock));
 
   // Duplicates: identical pixels -> keep one; different pixels -> refuse.
   size_t dropped = 0;

@@ -9,14 +9,11 @@
 #include <string>
 #include <string_view>
 
+#include "model/random.h"
+
 namespace hilum::phantom {
 
-inline uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using hilum::splitmix64;
 
 // A well-mixed 64-bit hash of two words.
 inline uint64_t hash_mix(uint64_t a, uint64_t b) {
@@ -32,28 +29,15 @@ constexpr uint64_t stream_id(std::string_view name) {
   return h;
 }
 
-// xoshiro256** seeded through splitmix64.
-class Rng {
+// xoshiro256** seeded through splitmix64 (model/random.h), with the draws the
+// generator needs.
+class Rng : public Xoshiro256 {
  public:
-  explicit Rng(uint64_t seed) {
-    uint64_t s = seed;
-    for (auto& w : s_) w = splitmix64(s);
-  }
+  explicit Rng(uint64_t seed) : Xoshiro256(seed) {}
   Rng(uint64_t seed, std::string_view purpose, uint64_t index = 0)
       : Rng(hash_mix(hash_mix(seed, stream_id(purpose)), index)) {}
 
-  uint64_t bits() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  double uniform() { return static_cast<double>(bits() >> 11) * 0x1.0p-53; }  // [0, 1)
+  using Xoshiro256::uniform;  // [0, 1)
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   int integer(int lo, int hi) {  // inclusive
     return lo + static_cast<int>(bits() % static_cast<uint64_t>(hi - lo + 1));
@@ -93,9 +77,6 @@ class Rng {
     return items[bits() % N];
   }
 
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
 };
 
 // A DICOM UID under the 2.25 root (ITU-T X.667: the decimal value of a UUID)

@@ -10,7 +10,6 @@
 #if HILUM_HAVE_CUDA
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iomanip>
@@ -27,6 +26,7 @@
 #include "cuda/stream.h"
 #include "model/half.h"
 #include "model/log.h"
+#include "model/stopwatch.h"
 
 namespace hilum {
 namespace {
@@ -248,7 +248,7 @@ class CudaEngine final : public ResNetEngine {
   // ---- planning ------------------------------------------------------------
 
   Result<std::unique_ptr<ShapePlan>> build(int64_t n, int64_t h, int64_t w) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const Stopwatch clock;
     auto p = std::make_unique<ShapePlan>();
     p->n = n;
     p->h = h;
@@ -412,8 +412,7 @@ class CudaEngine final : public ResNetEngine {
     HILUM_RETURN_IF_ERROR(record(*p, ResNetOutput::kFeatures));
     HILUM_RETURN_IF_ERROR(stream_.synchronize());
 
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms = clock.milliseconds();
     p->planning_ms = ms;
     size_t fused = 0, unfused_steps = 0;
     std::set<const cuda::ConvPlan*> unique;

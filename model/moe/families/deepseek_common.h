@@ -72,10 +72,7 @@ inline Status load_layer(LoadContext& ctx, int index, Layer& layer,
                          Status (*load_router)(LoadContext&, const std::string&, Moe&)) {
   const std::string p = layer_prefix(index);
   const TextConfig& c = ctx.cfg;
-  HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
-  HILUM_RETURN_IF_ERROR(ctx.mla_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
-                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer, /*latent=*/true));
   if (!c.layer_is_moe[index]) return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
   layer.is_moe = true;
   Moe& m = layer.moe;

@@ -14,18 +14,8 @@ void parse(ConfigReader& r, TextConfig& c) {
   parse_rope(r, c, c.head_dim, 10000.0);
 }
 
-Status load_layer(LoadContext& ctx, int index, Layer& layer) {
-  const std::string p = layer_prefix(index);
-  const TextConfig& c = ctx.cfg;
-  HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
-  HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
-                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
-  return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
-}
-
 }  // namespace
 
-extern const FamilyDef kLlamaFamily{"llama", Family::kLlama, parse, load_layer};
+extern const FamilyDef kLlamaFamily{"llama", Family::kLlama, parse, load_dense_layer};
 
 }  // namespace hilum::moe

@@ -24,10 +24,7 @@ void parse(ConfigReader& r, TextConfig& c) {
 Status load_layer(LoadContext& ctx, int index, Layer& layer) {
   const std::string p = layer_prefix(index);
   const TextConfig& c = ctx.cfg;
-  HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
-  HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
-                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer));
   layer.is_moe = true;
   // The router is a plain parameter in transformers 5 (not LoRA-adaptable).
   const std::string mlp = p + ".mlp", legacy = p + ".block_sparse_moe";

@@ -27,10 +27,7 @@ void parse(ConfigReader& r, TextConfig& c) {
 Status load_layer(LoadContext& ctx, int index, Layer& layer) {
   const std::string p = layer_prefix(index);
   const TextConfig& c = ctx.cfg;
-  HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
-  HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
-                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer));
   layer.is_moe = true;
   HILUM_ASSIGN_OR_RETURN(layer.moe.router.weight,
                          ctx.ck.f32(p + ".mlp.gate.weight", {c.router.num_experts, c.hidden_size}));

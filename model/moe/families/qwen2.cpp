@@ -7,27 +7,14 @@ namespace {
 
 void parse(ConfigReader& r, TextConfig& c) {
   parse_common(r, c, CommonDefaults{1e-6, 10000.0, false});
-  // transformers' Qwen2Attention always has q/k/v biases; load them when present.
-  c.qkv_bias = r.boolean("qkv_bias", true);
-  c.o_bias = false;
-  r.ignore({"attention_bias"});
+  parse_qwen_attention_bias(r, c);
   c.intermediate_size = r.integer("intermediate_size");
   parse_qwen_sliding_window(r, c);
   parse_rope(r, c, c.head_dim, 10000.0);
 }
 
-Status load_layer(LoadContext& ctx, int index, Layer& layer) {
-  const std::string p = layer_prefix(index);
-  const TextConfig& c = ctx.cfg;
-  HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
-  HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
-                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
-  return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
-}
-
 }  // namespace
 
-extern const FamilyDef kQwen2Family{"qwen2", Family::kQwen2, parse, load_layer};
+extern const FamilyDef kQwen2Family{"qwen2", Family::kQwen2, parse, load_dense_layer};
 
 }  // namespace hilum::moe

@@ -11,9 +11,7 @@ namespace {
 
 void parse(ConfigReader& r, TextConfig& c) {
   parse_common(r, c, CommonDefaults{1e-6, 10000.0, false});
-  c.qkv_bias = r.boolean("qkv_bias", true);
-  c.o_bias = false;
-  r.ignore({"attention_bias"});
+  parse_qwen_attention_bias(r, c);
   c.intermediate_size = r.integer("intermediate_size", 0);
   c.moe_intermediate_size = r.integer("moe_intermediate_size");
   c.shared_intermediate_size = r.integer("shared_expert_intermediate_size");
@@ -37,10 +35,7 @@ void parse(ConfigReader& r, TextConfig& c) {
 Status load_layer(LoadContext& ctx, int index, Layer& layer) {
   const std::string p = layer_prefix(index);
   const TextConfig& c = ctx.cfg;
-  HILUM_ASSIGN_OR_RETURN(layer.attn_norm, ctx.norm(p + ".input_layernorm", c.hidden_size, c.rms_norm_eps));
-  HILUM_RETURN_IF_ERROR(ctx.gqa_attention(p + ".self_attn", layer.attn));
-  HILUM_ASSIGN_OR_RETURN(layer.ffn_norm,
-                         ctx.norm(p + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps));
+  HILUM_RETURN_IF_ERROR(ctx.attention_block(p, layer));
   if (!c.layer_is_moe[index]) return ctx.mlp(p + ".mlp", c.intermediate_size, layer.mlp);
   layer.is_moe = true;
   Moe& m = layer.moe;

@@ -7,6 +7,7 @@
 
 #include "app/pacs/pacs_client.h"
 #include "app/pacs/storage_scp.h"
+#include "model/stopwatch.h"
 #include "tests/app/orthanc_fixture.h"
 #include "tests/app/pacs_test_data.h"
 
@@ -34,10 +35,6 @@ void expect_error(const Status& s, ErrorKind kind, std::initializer_list<std::st
   EXPECT_EQ(s.error().message().find('\n'), std::string::npos) << s.error().message();
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 TEST(PacsNetworkErrors, RefusedConnection) {
   const uint16_t port = test::free_tcp_port();  // nothing listens there
   expect_error(PacsClient(local_node(port)).echo(), ErrorKind::kInternal,
@@ -48,9 +45,9 @@ TEST(PacsNetworkErrors, SilentServerHitsTheAssociationTimeout) {
   test::SilentServer silent;
   Node node = local_node(silent.port());
   node.timeouts.acse_s = 1;
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   expect_error(PacsClient(node).echo(), ErrorKind::kInternal, {"no answer", "1 s"});
-  EXPECT_LT(seconds_since(t0), 10.0);  // it gave up instead of hanging
+  EXPECT_LT(clock.seconds(), 10.0);  // it gave up instead of hanging
 }
 
 TEST(PacsNetworkErrors, DroppedConnectionHitsTheConnectTimeout) {
@@ -58,9 +55,9 @@ TEST(PacsNetworkErrors, DroppedConnectionHitsTheConnectTimeout) {
   if (!hole.works()) GTEST_SKIP() << "could not fill the accept queue of a loopback socket";
   Node node = local_node(hole.port());
   node.timeouts.connect_s = 1;
-  const auto t0 = std::chrono::steady_clock::now();
+  const Stopwatch clock;
   expect_error(PacsClient(node).echo(), ErrorKind::kInternal, {"no connection within 1 s"});
-  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_LT(clock.seconds(), 10.0);
 }
 
 TEST(PacsNetworkErrors, UnknownHost) {

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Packs, on the development machine, what the H200 machine needs to run
+# `hilum analyze` end to end: the hilum command built by the h200-e2e preset
+# (CUDA for sm_90a, DCMTK/ITK imaging, no Qt and no oneDNN) and the shared
+# libraries it loads that the GPU machine lacks (every one but glibc's, the
+# compiler run time and CUDA's own). Writes .e2e/runtime.tar.xz (ignored by
+# git; carry it to the GPU machine: run(carry=[".e2e"]) and then
+# scripts/gpu/e2e_analyze.sh there). No PDF report in that build (Qt renders it).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+cmake --preset h200-e2e >/dev/null
+cmake --build build-e2e -j"${JOBS:-2}" --target hilum
+rm -rf .e2e && mkdir -p .e2e/stage/lib
+cp build-e2e/hilum .e2e/stage/hilum
+strip .e2e/stage/hilum
+ldd build-e2e/hilum | awk '/=> \//{print $3}' |
+  grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s)\.so|/libcu|/libcudnn|/libnv' |
+  while read -r lib; do cp -L "$lib" .e2e/stage/lib/; done
+tar -C .e2e/stage -cf - . | xz -T"${JOBS:-2}" -9 >.e2e/runtime.tar.xz
+rm -rf .e2e/stage
+echo "packed: $(du -h .e2e/runtime.tar.xz | cut -f1) ($(tar -tJf .e2e/runtime.tar.xz | grep -c '^./lib/.') libraries)"
