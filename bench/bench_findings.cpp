@@ -4,6 +4,8 @@
 //   build/bench/bench_findings --benchmark_min_time=1x
 #include <benchmark/benchmark.h>
 
+#include "model/parallel.h"
+
 #if HILUM_HAVE_IMAGING
 
 #include "vision/io/candidates.h"
@@ -44,12 +46,19 @@ void BM_LungMask(benchmark::State& state) {
   state.counters["slices"] = static_cast<double>(v.nz());
 }
 
+// Argument: the size of Hilum's thread pool, which runs the detector's passes
+// side by side (1: one pass after another; 0: the default, one per core). ITK
+// threads its filters itself either way.
 void BM_Candidates(benchmark::State& state) {
   const Study& s = study();
   NullProgress p;
   size_t n = 0;
+  set_num_threads(static_cast<int>(state.range(0)));
+  const int pool = num_threads();
   for (auto _ : state) n = detect_candidates(s.phantom.volume, s.mask, CandidateOptions{}, p)->size();
+  set_num_threads(0);
   state.counters["candidates"] = static_cast<double>(n);
+  state.counters["pool"] = pool;
 }
 
 void BM_Patches(benchmark::State& state) {
@@ -71,7 +80,7 @@ void BM_SizingPerNodule(benchmark::State& state) {
 }
 
 BENCHMARK(BM_LungMask)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK(BM_Candidates)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Candidates)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_Patches)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_SizingPerNodule)->Unit(benchmark::kMillisecond)->Iterations(3);
 

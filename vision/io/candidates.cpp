@@ -1,5 +1,7 @@
 #include "vision/io/candidates.h"
 
+#include "model/parallel.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -181,7 +183,6 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     const double r = std::sqrt(1.0 - zc * zc), phi = 2.399963229728653 * i;
     shell[i] = {r * std::cos(phi), r * std::sin(phi), zc};
   }
-  std::vector<Maximum> maxima;
   // Passes: every scale on the image, then the larger scales again on the image
   // clipped at ground-glass density, where a vessel running through or beside a
   // ground-glass nodule no longer outweighs it.
@@ -192,119 +193,140 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   for (double sigma : o.sigmas_mm)
     if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, Pass::kGroundGlass});
   for (double sigma : o.vessel_suppressed_sigmas_mm) passes.push_back({sigma, Pass::kVesselSuppressed});
+  // Every pass's grid (and the vessel-suppressed image) first, serially: the
+  // passes then only read them and run in parallel, each into its own list,
+  // joined in pass order (the same maxima, in the same order, as one by one).
+  std::vector<Level*> pass_level(passes.size());
+  for (size_t si = 0; si < passes.size(); ++si)
+    pass_level[si] =
+        &level_for(passes[si].second == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm : passes[si].first);
   std::vector<float> vessel_suppressed;
   for (size_t si = 0; si < passes.size(); ++si) {
-    if (progress.cancelled()) return cancelled_error();
-    const double sigma = passes[si].first;
-    const Pass pass = passes[si].second;
-    Level& L = level_for(pass == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm : sigma);
-    const Grid& g = L.grid;
-    std::vector<float> input;
-    if (pass == Pass::kGroundGlass) {
-      input = L.image;
-      for (float& v : input) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
-    } else if (pass == Pass::kVesselSuppressed && vessel_suppressed.empty()) {
-      // Bright tubular voxels fade to the parenchyma level by their tubularity; a
-      // nodule half sunk into a vessel (blob-like, lower tubularity) stays and
-      // becomes an isolated blob with a maximum of its own.
-      HILUM_ASSIGN_OR_RETURN(std::vector<float> tube, tubularity(L, fill, o));
-      vessel_suppressed = L.image;
-      const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
-      for (size_t i = 0; i < vessel_suppressed.size(); ++i) {
-        const float keep = 1.f - static_cast<float>(std::clamp((tube[i] - o.tubularity_low) / span, 0.0, 1.0));
-        float& v = vessel_suppressed[i];
-        if (v > fill) v = fill + (v - fill) * keep;
-      }
+    if (passes[si].second != Pass::kVesselSuppressed) continue;
+    // Bright tubular voxels fade to the parenchyma level by their tubularity; a
+    // nodule half sunk into a vessel (blob-like, lower tubularity) stays and
+    // becomes an isolated blob with a maximum of its own.
+    const Level& L = *pass_level[si];
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> tube, tubularity(L, fill, o));
+    vessel_suppressed = L.image;
+    const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
+    for (size_t i = 0; i < vessel_suppressed.size(); ++i) {
+      const float keep = 1.f - static_cast<float>(std::clamp((tube[i] - o.tubularity_low) / span, 0.0, 1.0));
+      float& v = vessel_suppressed[i];
+      if (v > fill) v = fill + (v - fill) * keep;
     }
-    const std::vector<float>& source =
-        pass == Pass::kGroundGlass ? input : pass == Pass::kVesselSuppressed ? vessel_suppressed : L.image;
-    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(source, g, sigma));
-    const float threshold = fill + static_cast<float>(o.min_contrast_hu);
-    const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
-    const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
-    for (int64_t z = 1; z + 1 < g.nz; ++z)
-      for (int64_t y = 1; y + 1 < g.ny; ++y)
-        for (int64_t x = 1; x + 1 < g.nx; ++x) {
-          const int64_t i = g.index(x, y, z);
-          const float c = s[i];
-          if (c < threshold || !L.mask[i]) continue;
-          // Strict maximum over the 26-neighbourhood (ties broken by position).
-          bool is_max = true;
-          for (int dz = -1; dz <= 1 && is_max; ++dz)
-            for (int dy = -1; dy <= 1 && is_max; ++dy)
-              for (int dx = -1; dx <= 1; ++dx) {
-                const int64_t off = dz * sz + dy * sy + dx * sx;
-                if (off == 0) continue;
-                const float n = s[i + off];
-                if (n > c || (n == c && off < 0)) {
-                  is_max = false;
-                  break;
-                }
-              }
-          if (!is_max) continue;
-          const double dxx = (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
-          const double dyy = (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
-          const double dzz = (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
-          const double dxy =
-              (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
-          const double dxz =
-              (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
-          const double dyz =
-              (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
-          const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
-          if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
-          const double blobness = std::abs(l[2]) / std::abs(l[0]);
-          // Slices thicker than the scale flatten the z curvature of a small blob: relax.
-          // The clipped pass flattens the tops of blobs: relax there too.
-          const double relax =
-              std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
-          // Small scales resolved by the grid accept elongated maxima too: a nodule
-          // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
-          // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
-          const bool resolved = sigma >= 1.2 * std::max(hx, hy);
-          const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
-                                          ? o.elongated_min_blobness
-                                          : o.min_blobness;
-          if (blobness < min_blobness * relax) continue;
-          // Sub-voxel peak by a parabola per axis.
-          auto refine = [](double m, double c0, double p) {
-            const double den = m - 2 * c0 + p;
-            return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
-          };
-          const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
-                       oz = refine(s[i - sz], c, s[i + sz]);
-          Maximum m;
-          // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x + 0.5) f
-          // - 0.5.
-          m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
-                     b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
-          m.sigma = sigma;
-          m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
-          m.contrast = c - fill;
-          m.blobness = blobness;
-          // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
-          // not bright. A vessel crosses the shell where it enters and leaves.
-          {
-            int bright = 0;
-            const float half_level = fill + 0.5f * (c - fill);
-            // At least two grid steps out along every axis (thick slices).
-            const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
-                         rz = std::max(4 * sigma, 2 * hz);
-            for (const auto& d : shell) {
-              const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
-              const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
-                            iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
-                            iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
-              bright += s[g.index(ix, iy, iz)] > half_level;
-            }
-            m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
-          }
-          m.lung = L.mask[i];
-          m.vessel_suppressed = pass == Pass::kVesselSuppressed;
-          maxima.push_back(m);
-        }
-    progress.report(0.9 * (si + 1) / passes.size(), "candidates");
+    break;
   }
+  progress.report(0.2, "candidates");
+  if (progress.cancelled()) return cancelled_error();
+  std::vector<std::vector<Maximum>> found(passes.size());
+  std::vector<Status> status(passes.size(), Status::Ok());
+  parallel_for(static_cast<int64_t>(passes.size()), 1, [&](int64_t first, int64_t last) {
+    for (int64_t si = first; si < last; ++si) status[si] = [&]() -> Status {
+      const double sigma = passes[si].first;
+      const Pass pass = passes[si].second;
+      const Level& L = *pass_level[si];
+      const Grid& g = L.grid;
+      std::vector<float> input;
+      if (pass == Pass::kGroundGlass) {
+        input = L.image;
+        for (float& v : input) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
+      }
+      std::vector<Maximum>& maxima = found[si];
+      const std::vector<float>& source =
+          pass == Pass::kGroundGlass ? input : pass == Pass::kVesselSuppressed ? vessel_suppressed : L.image;
+      HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(source, g, sigma));
+      const float threshold = fill + static_cast<float>(o.min_contrast_hu);
+      const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
+      const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
+      for (int64_t z = 1; z + 1 < g.nz; ++z)
+        for (int64_t y = 1; y + 1 < g.ny; ++y)
+          for (int64_t x = 1; x + 1 < g.nx; ++x) {
+            const int64_t i = g.index(x, y, z);
+            const float c = s[i];
+            if (c < threshold || !L.mask[i]) continue;
+            // Strict maximum over the 26-neighbourhood (ties broken by position).
+            bool is_max = true;
+            for (int dz = -1; dz <= 1 && is_max; ++dz)
+              for (int dy = -1; dy <= 1 && is_max; ++dy)
+                for (int dx = -1; dx <= 1; ++dx) {
+                  const int64_t off = dz * sz + dy * sy + dx * sx;
+                  if (off == 0) continue;
+                  const float n = s[i + off];
+                  if (n > c || (n == c && off < 0)) {
+                    is_max = false;
+                    break;
+                  }
+                }
+            if (!is_max) continue;
+            const double dxx = (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
+            const double dyy = (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
+            const double dzz = (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
+            const double dxy =
+                (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
+            const double dxz =
+                (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
+            const double dyz =
+                (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
+            const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
+            if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
+            const double blobness = std::abs(l[2]) / std::abs(l[0]);
+            // Slices thicker than the scale flatten the z curvature of a small blob: relax.
+            // The clipped pass flattens the tops of blobs: relax there too.
+            const double relax =
+                std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
+            // Small scales resolved by the grid accept elongated maxima too: a nodule
+            // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
+            // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
+            const bool resolved = sigma >= 1.2 * std::max(hx, hy);
+            const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
+                                            ? o.elongated_min_blobness
+                                            : o.min_blobness;
+            if (blobness < min_blobness * relax) continue;
+            // Sub-voxel peak by a parabola per axis.
+            auto refine = [](double m, double c0, double p) {
+              const double den = m - 2 * c0 + p;
+              return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
+            };
+            const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
+                         oz = refine(s[i - sz], c, s[i + sz]);
+            Maximum m;
+            // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x + 0.5) f
+            // - 0.5.
+            m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
+                       b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
+            m.sigma = sigma;
+            m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
+            m.contrast = c - fill;
+            m.blobness = blobness;
+            // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
+            // not bright. A vessel crosses the shell where it enters and leaves.
+            {
+              int bright = 0;
+              const float half_level = fill + 0.5f * (c - fill);
+              // At least two grid steps out along every axis (thick slices).
+              const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
+                           rz = std::max(4 * sigma, 2 * hz);
+              for (const auto& d : shell) {
+                const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
+                const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
+                              iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
+                              iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
+                bright += s[g.index(ix, iy, iz)] > half_level;
+              }
+              m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
+            }
+            m.lung = L.mask[i];
+            m.vessel_suppressed = pass == Pass::kVesselSuppressed;
+            maxima.push_back(m);
+          }
+      return Status::Ok();
+    }();
+  });
+  for (const Status& st : status) HILUM_RETURN_IF_ERROR(st);
+  std::vector<Maximum> maxima;
+  for (std::vector<Maximum>& f : found) maxima.insert(maxima.end(), f.begin(), f.end());
+  progress.report(0.9, "candidates");
 
   // Non-maximum suppression across scales, strongest response first. A weaker
   // maximum goes when it lies within max(2 mm, sigma) of a kept one, or inside
