@@ -14,6 +14,13 @@ using testing::Tube;
 
 double distance(const Vec3& a, const Vec3& b) { return std::hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]); }
 
+// The lung mask and then the candidates of a synthetic chest, with the defaults.
+Result<std::vector<Candidate>> candidates_of(const Volume& v) {
+  NullProgress progress;
+  HILUM_ASSIGN_OR_RETURN(LungMask mask, segment_lungs(v, LungMaskOptions{}, progress));
+  return detect_candidates(v, mask, CandidateOptions{}, progress);
+}
+
 TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
   ChestSpec spec;
   spec.nx = 220, spec.ny = 170, spec.nz = 110;
@@ -35,10 +42,7 @@ TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
                 {{30, 0, 0}, {100, 40, -40}, 2.0, 40},
                 {{30, 0, 0}, {90, -50, 50}, 1.5, 40}};
   Volume v = testing::make_chest(spec);
-  NullProgress progress;
-  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
-  ASSERT_TRUE(mask.ok()) << mask.error().message();
-  auto c = detect_candidates(v, *mask, CandidateOptions{}, progress);
+  auto c = candidates_of(v);
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_LE(c->size(), 300u);
   for (const Ball& b : spec.balls) {
@@ -84,10 +88,7 @@ TEST(Candidates, FindsABallHalfSunkIntoAVessel) {
   const Vec3 ball{mid[0] + r + rv / 2, mid[1], mid[2]};  // the vessel runs in y and z: x is across it
   spec.balls = {{ball, {r, r, r}, 30}};
   Volume v = testing::make_chest(spec);
-  NullProgress progress;
-  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
-  ASSERT_TRUE(mask.ok()) << mask.error().message();
-  auto c = detect_candidates(v, *mask, CandidateOptions{}, progress);
+  auto c = candidates_of(v);
   ASSERT_TRUE(c.ok()) << c.error().message();
   double best = 1e9;
   for (const Candidate& k : *c) best = std::min(best, distance(k.center_mm, ball));
