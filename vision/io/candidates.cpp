@@ -61,6 +61,21 @@ std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double
 
 namespace {
 
+// Eigenvalues (|l0| >= |l1| >= |l2|) of scale x the Hessian of s at interior
+// voxel i, by central differences on the grid.
+std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i, const Grid& g, double scale) {
+  const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
+  const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
+  const float c = s[i];
+  const double dxx = scale * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
+  const double dyy = scale * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
+  const double dzz = scale * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
+  const double dxy = scale * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
+  const double dxz = scale * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
+  const double dyz = scale * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
+  return symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
+}
+
 // Frangi's vesselness of bright tubes (object dimension 1), the largest over
 // the vessel scales, at the voxels at least 50 HU above the parenchyma (0
 // elsewhere). The Hessian is the scale-normalised central difference of the
@@ -70,8 +85,6 @@ namespace {
 Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o) {
   const Grid& g = L.grid;
   std::vector<float> t(L.image.size(), 0.f);
-  const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
-  const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
   const double a2 = 2 * o.tubularity_alpha * o.tubularity_alpha, b2 = 2 * o.tubularity_beta * o.tubularity_beta,
                c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
   const float bright = fill + 50.f;
@@ -83,14 +96,7 @@ Result<std::vector<float>> tubularity(const Level& L, float fill, const Candidat
         for (int64_t x = 1; x + 1 < g.nx; ++x) {
           const int64_t i = g.index(x, y, z);
           if (L.image[i] <= bright) continue;
-          const float c = s[i];
-          const double dxx = n * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
-          const double dyy = n * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
-          const double dzz = n * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
-          const double dxy = n * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
-          const double dxz = n * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
-          const double dyz = n * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
-          const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);  // |l0| >= |l1| >= |l2|
+          const auto l = hessian_eigenvalues(s, i, g, n);  // |l0| >= |l1| >= |l2|
           if (l[0] >= 0 || l[1] >= 0) continue;  // not a bright tube's cross-section
           const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
           const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
@@ -259,16 +265,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
                   }
                 }
             if (!is_max) continue;
-            const double dxx = (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
-            const double dyy = (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
-            const double dzz = (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
-            const double dxy =
-                (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
-            const double dxz =
-                (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
-            const double dyz =
-                (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
-            const auto l = symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
+            const auto l = hessian_eigenvalues(s, i, g, 1.0);
             if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
             const double blobness = std::abs(l[2]) / std::abs(l[0]);
             // Slices thicker than the scale flatten the z curvature of a small blob: relax.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tests/vision/io/candidate_testing.h"
 #include "tests/vision/io/synthetic_chest.h"
 #include "vision/io/candidates.h"
 
@@ -9,17 +10,11 @@ namespace hilum {
 namespace {
 
 using testing::Ball;
+using testing::candidates_of;
 using testing::ChestSpec;
 using testing::Tube;
 
 double distance(const Vec3& a, const Vec3& b) { return std::hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]); }
-
-// The lung mask and then the candidates of a synthetic chest, with the defaults.
-Result<std::vector<Candidate>> candidates_of(const Volume& v) {
-  NullProgress progress;
-  HILUM_ASSIGN_OR_RETURN(LungMask mask, segment_lungs(v, LungMaskOptions{}, progress));
-  return detect_candidates(v, mask, CandidateOptions{}, progress);
-}
 
 TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
   ChestSpec spec;

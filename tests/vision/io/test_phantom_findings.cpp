@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "tests/vision/io/candidate_testing.h"
 #include "vision/io/candidates.h"
 #include "vision/io/lung_mask.h"
 #include "vision/io/phantom.h"
@@ -67,15 +68,7 @@ TEST(PhantomFindings, EveryNoduleHasACandidateAndIsSized) {
     ASSERT_TRUE(c.ok()) << c.error().message();
     EXPECT_LE(c->size(), 300u);
     for (const PhantomNodule& n : ph.nodules) {
-      const Candidate* hit = nullptr;
-      for (const Candidate& k : *c) {
-        const double d = std::hypot(k.center_mm[0] - n.center_mm[0], k.center_mm[1] - n.center_mm[1],
-                                    k.center_mm[2] - n.center_mm[2]);
-        if (d <= std::max(n.diameter_mm / 2, 1.5)) {
-          hit = &k;
-          break;
-        }
-      }
+      const Candidate* hit = testing::hitting(*c, n.center_mm, n.diameter_mm);
       ASSERT_NE(hit, nullptr) << "seed " << seed << ": no candidate for the " << n.diameter_mm << " mm "
                               << nodule_type_name(n.type) << " nodule";
       auto s = measure_nodule(ph.volume, *m, hit->center_mm, hit->diameter_mm);
@@ -102,19 +95,13 @@ TEST(PhantomFindings, CandidateSensitivityOnASeedRange) {
   std::string missed;
   for (uint64_t seed = 1010; seed <= 1015; ++seed) {
     Phantom ph = make(seed, -1, -1);
-    NullProgress p;
-    auto m = segment_lungs(ph.volume, LungMaskOptions{}, p);
-    ASSERT_TRUE(m.ok()) << m.error().message();
-    auto c = detect_candidates(ph.volume, *m, CandidateOptions{}, p);
+    auto c = testing::candidates_of(ph.volume);
     ASSERT_TRUE(c.ok()) << c.error().message();
     EXPECT_LE(c->size(), 300u);
     for (const PhantomNodule& n : ph.nodules) {
       if (n.diameter_mm < 3) continue;
       ++nodules;
-      bool hit = false;
-      for (const Candidate& k : *c)
-        hit |= std::hypot(k.center_mm[0] - n.center_mm[0], k.center_mm[1] - n.center_mm[1],
-                          k.center_mm[2] - n.center_mm[2]) <= std::max(n.diameter_mm / 2, 1.5);
+      const bool hit = testing::hitting(*c, n.center_mm, n.diameter_mm) != nullptr;
       found += hit;
       if (!hit)
         missed += " seed " + std::to_string(seed) + ": " + std::to_string(n.diameter_mm) + " mm " +
