@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -30,6 +32,9 @@ namespace hilum {
 
 namespace fs = std::filesystem;
 
+// Patches per forward of the image branch.
+constexpr int64_t kImageBatch = 32;
+
 class ModelBundle {
  public:
   std::string label;
@@ -43,6 +48,9 @@ class ModelBundle {
   std::shared_ptr<const ImpressionDrafter> drafter;
   std::shared_ptr<const CaseAssistant> assistant;
   FindingsOptions findings;
+  // The networks run for one study at a time (the engines keep buffers per
+  // batch shape); `hilum batch --jobs J` overlaps the other studies' CPU stages.
+  mutable std::mutex networks;
 };
 
 namespace {
@@ -176,6 +184,25 @@ std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& b
   return bundle.assistant;
 }
 
+namespace {
+
+// On CUDA, the image branch's first forward plans its convolutions for the
+// batch shape; cuDNN's first use alone takes seconds. One forward of zeros
+// does it ahead (analyze_volume runs it beside the CPU stages); after that it
+// costs one batch's forward.
+Status warm_up_image_branch(const ModelBundle& b) {
+  if (b.device != Device::kCUDA || !b.resnet) return Status::Ok();
+  const PatchOptions po;
+  const std::lock_guard<std::mutex> lock(b.networks);
+  HILUM_ASSIGN_OR_RETURN(
+      Tensor zeros, Tensor::zeros({kImageBatch, 3, po.size, po.size}, DType::kF32).to_dtype(DType::kF16));
+  auto maps = b.resnet->forward(zeros, ResNetOutput::kSpatialFeatures);
+  if (!maps.ok()) return maps.error().with_context("image branch on CUDA");
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress) {
@@ -195,25 +222,31 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   return scores;
 }
 
-Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const std::string& clinical_text,
-                                      Progress& progress) {
+Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches,
+                                      const std::string& clinical_text, Progress& progress) {
   CandidateScores out;
   const PatchOptions po;
   if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
       patches.dim(2) != po.size || patches.dim(3) != po.size) {
-    return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " + std::to_string(po.size) + "]");
+    return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " +
+                     std::to_string(po.size) + "]");
   }
   const int64_t n = patches.dim(0);
   if (n == 0) return out;
+  const std::lock_guard<std::mutex> lock(b.networks);
   Stopwatch clock;
   // Image tokens, in batches (bounded memory).
-  const int64_t batch = 32;
+  const int64_t batch = kImageBatch;
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < n; s += batch) {
     if (progress.cancelled()) return cancelled_error();
     progress.report(0.75 * static_cast<double>(s) / n, "image branch");
     const int64_t m = std::min(batch, n - s);
-    Tensor slice = Tensor::empty({m, 3, po.size, po.size}, DType::kF32);
+    // On CUDA every batch has the same shape (the last one padded with zeros):
+    // the engine plans its convolutions once per batch shape, which costs far
+    // more than the padded rows.
+    const int64_t rows = b.device == Device::kCUDA ? batch : m;
+    Tensor slice = Tensor::zeros({rows, 3, po.size, po.size}, DType::kF32);
     const size_t per = static_cast<size_t>(3 * po.size * po.size);
     std::copy_n(patches.data<float>() + s * per, m * per, slice.data<float>());
     Tensor in = slice;
@@ -225,6 +258,11 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
       HILUM_ASSIGN_OR_RETURN(maps, maps.to(Device::kCPU));
     }
     HILUM_ASSIGN_OR_RETURN(Tensor part, image_tokens_from_feature_maps(maps));
+    if (part.dim(0) != m) {
+      Tensor used = Tensor::empty({m, part.dim(1), part.dim(2)}, DType::kF32);
+      std::copy_n(part.data<float>(), used.numel(), used.data<float>());
+      part = std::move(used);
+    }
     parts.push_back(std::move(part));
   }
   const int64_t k = parts.front().dim(1), c = parts.front().dim(2);
@@ -257,6 +295,10 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   VolumeAnalysis a;
   Stopwatch clock;
   auto lap = [&](const char* stage) { a.stage_seconds.emplace_back(stage, clock.lap()); };
+  // Joined before the image branch runs (and, on an early return, by the future's destructor).
+  std::future<Status> warm_up;
+  if (b.device == Device::kCUDA)
+    warm_up = std::async(std::launch::async, [&b] { return warm_up_image_branch(b); });
   LungMask mask;
   {
     ProgressRange p(progress, 0.0, 0.27);
@@ -270,6 +312,7 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
     HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, CandidateOptions{}, p));
   }
   lap("candidates");
+  if (warm_up.valid()) HILUM_RETURN_IF_ERROR(warm_up.get());
   CandidateScores scores;
   {
     ProgressRange p(progress, 0.53, 0.84);

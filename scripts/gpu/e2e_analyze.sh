@@ -11,6 +11,7 @@ R=/opt/hilum-e2e
 rm -rf "$R" && mkdir -p "$R"
 python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" .e2e/runtime.tar.xz "$R"
 export LD_LIBRARY_PATH=$R/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export DCMDICTPATH=$R/share/dicom.dic:$R/share/private.dic
 H=$R/hilum
 TIMEFORMAT='%R s wall'
 {
@@ -23,9 +24,20 @@ TIMEFORMAT='%R s wall'
   time "$H" -q phantom --out "$S" --seed 900999 --slices 300
   for run in ${RUNS:-cuda-1 cuda-2 cuda-3 cpu}; do
     echo "== $run"
-    time "$H" -q analyze "$S/dicom" --clinical-text "$S/clinical.txt" --model-bundle resources/models \
-      --device "${run%%-*}" --out "/tmp/e2e-out-$run" --timings
+    time "$H" -v analyze "$S/dicom" --clinical-text "$S/clinical.txt" --model-bundle resources/models \
+      --device "${run%%-*}" --out "/tmp/e2e-out-$run" --timings 2>&1 | grep -v '^progress'
   done
+  # Steady state: one process analyses several studies (the CUDA context and
+  # the convolution plans are made once), as `hilum batch` does in a hospital.
+  B=/tmp/e2e-batch
+  rm -rf "$B" /tmp/e2e-batch-out && mkdir -p "$B"
+  for i in 1 2 3 4 5 6; do "$H" -q phantom --out "$B/study$i" --seed $((900990 + i)) --slices 300 >/dev/null; done
+  for jobs in 1 2 4; do
+    echo "== batch of 6 studies, cuda, one process, --jobs $jobs"
+    rm -rf /tmp/e2e-batch-out
+    time "$H" -q batch --input "$B" --out /tmp/e2e-batch-out --device cuda --model-bundle resources/models --jobs $jobs
+  done
+  head -8 /tmp/e2e-batch-out/summary.csv
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('findings:', len(d['findings']), 'device:', d.get('device', d.get('provenance', {})))" "/tmp/e2e-out-${LAST:-cuda-3}/findings.json"
 } >"$OUT/e2e.txt" 2>&1
 cat "$OUT/e2e.txt"

@@ -16,6 +16,10 @@ strip .e2e/stage/hilum
 ldd build-e2e/hilum | awk '/=> \//{print $3}' |
   grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s)\.so|/libcu|/libcudnn|/libnv' |
   while read -r lib; do cp -L "$lib" .e2e/stage/lib/; done
+# DCMTK's data dictionaries (the GPU machine has no DCMTK; DCMDICTPATH points here).
+mkdir -p .e2e/stage/share
+dict_dir=$(dirname "$(ls /usr/share/libdcmtk*/dicom.dic | head -1)")
+cp "$dict_dir/dicom.dic" "$dict_dir/private.dic" .e2e/stage/share/
 tar -C .e2e/stage -cf - . | xz -T"${JOBS:-2}" -9 >.e2e/runtime.tar.xz
 rm -rf .e2e/stage
 echo "packed: $(du -h .e2e/runtime.tar.xz | cut -f1) ($(tar -tJf .e2e/runtime.tar.xz | grep -c '^./lib/.') libraries)"

@@ -1,12 +1,11 @@
 #include "vision/io/candidates.h"
 
-#include "model/parallel.h"
-
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
 
+#include "model/parallel.h"
 #include "vision/io/itk_bridge.h"
 
 namespace hilum {
@@ -63,16 +62,20 @@ namespace {
 
 // Eigenvalues (|l0| >= |l1| >= |l2|) of scale x the Hessian of s at interior
 // voxel i, by central differences on the grid.
-std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i, const Grid& g, double scale) {
+std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i, const Grid& g,
+                                          double scale) {
   const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
   const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
   const float c = s[i];
   const double dxx = scale * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
   const double dyy = scale * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
   const double dzz = scale * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
-  const double dxy = scale * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
-  const double dxz = scale * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
-  const double dyz = scale * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
+  const double dxy =
+      scale * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
+  const double dxz =
+      scale * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
+  const double dyz =
+      scale * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
   return symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
 }
 
@@ -85,24 +88,27 @@ std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i
 Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o) {
   const Grid& g = L.grid;
   std::vector<float> t(L.image.size(), 0.f);
-  const double a2 = 2 * o.tubularity_alpha * o.tubularity_alpha, b2 = 2 * o.tubularity_beta * o.tubularity_beta,
+  const double a2 = 2 * o.tubularity_alpha * o.tubularity_alpha,
+               b2 = 2 * o.tubularity_beta * o.tubularity_beta,
                c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
   const float bright = fill + 50.f;
   for (double sigma : o.vessel_sigmas_mm) {
     HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(L.image, g, sigma));
     const double n = sigma * sigma;
-    for (int64_t z = 1; z + 1 < g.nz; ++z)
-      for (int64_t y = 1; y + 1 < g.ny; ++y)
-        for (int64_t x = 1; x + 1 < g.nx; ++x) {
-          const int64_t i = g.index(x, y, z);
-          if (L.image[i] <= bright) continue;
-          const auto l = hessian_eigenvalues(s, i, g, n);  // |l0| >= |l1| >= |l2|
-          if (l[0] >= 0 || l[1] >= 0) continue;  // not a bright tube's cross-section
-          const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
-          const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
-          const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
-          t[i] = std::max(t[i], static_cast<float>(v));
-        }
+    parallel_for(g.nz - 2, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = first + 1; z < last + 1; ++z)
+        for (int64_t y = 1; y + 1 < g.ny; ++y)
+          for (int64_t x = 1; x + 1 < g.nx; ++x) {
+            const int64_t i = g.index(x, y, z);
+            if (L.image[i] <= bright) continue;
+            const auto l = hessian_eigenvalues(s, i, g, n);  // |l0| >= |l1| >= |l2|
+            if (l[0] >= 0 || l[1] >= 0) continue;            // not a bright tube's cross-section
+            const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
+            const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
+            const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
+            t[i] = std::max(t[i], static_cast<float>(v));
+          }
+    });
   }
   return t;
 }
@@ -159,26 +165,31 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     L.mask.assign(static_cast<size_t>(g.voxels()), 0);
     std::vector<float> count(L.image.size(), 0.f);
     const float* src = volume.data();
-    for (int64_t z = b0[2]; z <= b1[2]; ++z)
-      for (int64_t y = b0[1]; y <= b1[1]; ++y) {
-        const int64_t row = g.index(0, (y - b0[1]) / f[1], (z - b0[2]) / f[2]);
-        const int64_t off = (z * ny + y) * nx;
-        for (int64_t x = b0[0]; x <= b1[0]; ++x) {
-          const float v = labels[off + x] ? std::clamp(src[off + x], -1000.f, 200.f) : fill;
-          const int64_t i = row + (x - b0[0]) / f[0];
-          L.image[i] += v;
-          count[i] += 1;
-        }
+    // One task per plane of the level: each sums its own native slices (in the
+    // same order as one by one, so the same floats).
+    parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+      for (int64_t zl = first; zl < last; ++zl) {
+        for (int64_t z = b0[2] + zl * f[2]; z <= std::min(b1[2], b0[2] + zl * f[2] + f[2] - 1); ++z)
+          for (int64_t y = b0[1]; y <= b1[1]; ++y) {
+            const int64_t row = g.index(0, (y - b0[1]) / f[1], zl);
+            const int64_t off = (z * ny + y) * nx;
+            for (int64_t x = b0[0]; x <= b1[0]; ++x) {
+              const float v = labels[off + x] ? std::clamp(src[off + x], -1000.f, 200.f) : fill;
+              const int64_t i = row + (x - b0[0]) / f[0];
+              L.image[i] += v;
+              count[i] += 1;
+            }
+          }
+        for (int64_t i = g.index(0, 0, zl); i < g.index(0, 0, zl + 1); ++i) L.image[i] /= count[i];
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x) {
+            const int64_t X = std::min(b1[0], b0[0] + x * f[0] + f[0] / 2),
+                          Y = std::min(b1[1], b0[1] + y * f[1] + f[1] / 2),
+                          Z = std::min(b1[2], b0[2] + zl * f[2] + f[2] / 2);
+            L.mask[g.index(x, y, zl)] = labels[(Z * ny + Y) * nx + X];
+          }
       }
-    for (size_t i = 0; i < L.image.size(); ++i) L.image[i] /= count[i];
-    for (int64_t z = 0; z < g.nz; ++z)
-      for (int64_t y = 0; y < g.ny; ++y)
-        for (int64_t x = 0; x < g.nx; ++x) {
-          const int64_t X = std::min(b1[0], b0[0] + x * f[0] + f[0] / 2),
-                        Y = std::min(b1[1], b0[1] + y * f[1] + f[1] / 2),
-                        Z = std::min(b1[2], b0[2] + z * f[2] + f[2] / 2);
-          L.mask[g.index(x, y, z)] = labels[(Z * ny + Y) * nx + X];
-        }
+    });
     return L;
   };
 
@@ -199,9 +210,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   for (double sigma : o.sigmas_mm)
     if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, Pass::kGroundGlass});
   for (double sigma : o.vessel_suppressed_sigmas_mm) passes.push_back({sigma, Pass::kVesselSuppressed});
-  // Every pass's grid (and the vessel-suppressed image) first, serially: the
-  // passes then only read them and run in parallel, each into its own list,
-  // joined in pass order (the same maxima, in the same order, as one by one).
+  // Every pass's grid (and the vessel-suppressed image) first; the passes then only read them.
   std::vector<Level*> pass_level(passes.size());
   for (size_t si = 0; si < passes.size(); ++si)
     pass_level[si] =
@@ -225,10 +234,15 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   }
   progress.report(0.2, "candidates");
   if (progress.cancelled()) return cancelled_error();
-  std::vector<std::vector<Maximum>> found(passes.size());
-  std::vector<Status> status(passes.size(), Status::Ok());
-  parallel_for(static_cast<int64_t>(passes.size()), 1, [&](int64_t first, int64_t last) {
-    for (int64_t si = first; si < last; ++si) status[si] = [&]() -> Status {
+  // Pass by pass (ITK's smoothing is threaded itself), each pass's scan over
+  // the planes of its grid in parallel, every plane into its own list, joined
+  // in plane order: the same maxima in the same order as one voxel after the
+  // other, and it scales with the cores where passes side by side did not (the
+  // finest pass alone took most of the time).
+  std::vector<Maximum> maxima;
+  for (size_t si = 0; si < passes.size(); ++si) {
+    if (progress.cancelled()) return cancelled_error();
+    {
       const double sigma = passes[si].first;
       const Pass pass = passes[si].second;
       const Level& L = *pass_level[si];
@@ -238,91 +252,94 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
         input = L.image;
         for (float& v : input) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
       }
-      std::vector<Maximum>& maxima = found[si];
-      const std::vector<float>& source =
-          pass == Pass::kGroundGlass ? input : pass == Pass::kVesselSuppressed ? vessel_suppressed : L.image;
+      const std::vector<float>& source = pass == Pass::kGroundGlass        ? input
+                                         : pass == Pass::kVesselSuppressed ? vessel_suppressed
+                                                                           : L.image;
       HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(source, g, sigma));
       const float threshold = fill + static_cast<float>(o.min_contrast_hu);
       const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
       const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
-      for (int64_t z = 1; z + 1 < g.nz; ++z)
-        for (int64_t y = 1; y + 1 < g.ny; ++y)
-          for (int64_t x = 1; x + 1 < g.nx; ++x) {
-            const int64_t i = g.index(x, y, z);
-            const float c = s[i];
-            if (c < threshold || !L.mask[i]) continue;
-            // Strict maximum over the 26-neighbourhood (ties broken by position).
-            bool is_max = true;
-            for (int dz = -1; dz <= 1 && is_max; ++dz)
-              for (int dy = -1; dy <= 1 && is_max; ++dy)
-                for (int dx = -1; dx <= 1; ++dx) {
-                  const int64_t off = dz * sz + dy * sy + dx * sx;
-                  if (off == 0) continue;
-                  const float n = s[i + off];
-                  if (n > c || (n == c && off < 0)) {
-                    is_max = false;
-                    break;
+      std::vector<std::vector<Maximum>> per_plane(static_cast<size_t>(std::max<int64_t>(0, g.nz)));
+      parallel_for(g.nz - 2, 1, [&](int64_t first, int64_t last) {
+        for (int64_t z = first + 1; z < last + 1; ++z)
+          for (int64_t y = 1; y + 1 < g.ny; ++y)
+            for (int64_t x = 1; x + 1 < g.nx; ++x) {
+              const int64_t i = g.index(x, y, z);
+              const float c = s[i];
+              if (c < threshold || !L.mask[i]) continue;
+              // Strict maximum over the 26-neighbourhood (ties broken by position).
+              bool is_max = true;
+              for (int dz = -1; dz <= 1 && is_max; ++dz)
+                for (int dy = -1; dy <= 1 && is_max; ++dy)
+                  for (int dx = -1; dx <= 1; ++dx) {
+                    const int64_t off = dz * sz + dy * sy + dx * sx;
+                    if (off == 0) continue;
+                    const float n = s[i + off];
+                    if (n > c || (n == c && off < 0)) {
+                      is_max = false;
+                      break;
+                    }
                   }
+              if (!is_max) continue;
+              const auto l = hessian_eigenvalues(s, i, g, 1.0);
+              if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
+              const double blobness = std::abs(l[2]) / std::abs(l[0]);
+              // Slices thicker than the scale flatten the z curvature of a small blob: relax.
+              // The clipped pass flattens the tops of blobs: relax there too.
+              const double relax =
+                  std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
+              // Small scales resolved by the grid accept elongated maxima too: a nodule
+              // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
+              // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
+              const bool resolved = sigma >= 1.2 * std::max(hx, hy);
+              const double min_blobness =
+                  pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
+                      ? o.elongated_min_blobness
+                      : o.min_blobness;
+              if (blobness < min_blobness * relax) continue;
+              // Sub-voxel peak by a parabola per axis.
+              auto refine = [](double m, double c0, double p) {
+                const double den = m - 2 * c0 + p;
+                return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
+              };
+              const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
+                           oz = refine(s[i - sz], c, s[i + sz]);
+              Maximum m;
+              // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x +
+              // 0.5) f
+              // - 0.5.
+              m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
+                         b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
+              m.sigma = sigma;
+              m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
+              m.contrast = c - fill;
+              m.blobness = blobness;
+              // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
+              // not bright. A vessel crosses the shell where it enters and leaves.
+              {
+                int bright = 0;
+                const float half_level = fill + 0.5f * (c - fill);
+                // At least two grid steps out along every axis (thick slices).
+                const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
+                             rz = std::max(4 * sigma, 2 * hz);
+                for (const auto& d : shell) {
+                  const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
+                  const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
+                                iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
+                                iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
+                  bright += s[g.index(ix, iy, iz)] > half_level;
                 }
-            if (!is_max) continue;
-            const auto l = hessian_eigenvalues(s, i, g, 1.0);
-            if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
-            const double blobness = std::abs(l[2]) / std::abs(l[0]);
-            // Slices thicker than the scale flatten the z curvature of a small blob: relax.
-            // The clipped pass flattens the tops of blobs: relax there too.
-            const double relax =
-                std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
-            // Small scales resolved by the grid accept elongated maxima too: a nodule
-            // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
-            // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
-            const bool resolved = sigma >= 1.2 * std::max(hx, hy);
-            const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
-                                            ? o.elongated_min_blobness
-                                            : o.min_blobness;
-            if (blobness < min_blobness * relax) continue;
-            // Sub-voxel peak by a parabola per axis.
-            auto refine = [](double m, double c0, double p) {
-              const double den = m - 2 * c0 + p;
-              return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
-            };
-            const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
-                         oz = refine(s[i - sz], c, s[i + sz]);
-            Maximum m;
-            // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x + 0.5) f
-            // - 0.5.
-            m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
-                       b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
-            m.sigma = sigma;
-            m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
-            m.contrast = c - fill;
-            m.blobness = blobness;
-            // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
-            // not bright. A vessel crosses the shell where it enters and leaves.
-            {
-              int bright = 0;
-              const float half_level = fill + 0.5f * (c - fill);
-              // At least two grid steps out along every axis (thick slices).
-              const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
-                           rz = std::max(4 * sigma, 2 * hz);
-              for (const auto& d : shell) {
-                const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
-                const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
-                              iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
-                              iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
-                bright += s[g.index(ix, iy, iz)] > half_level;
+                m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
               }
-              m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
+              m.lung = L.mask[i];
+              m.vessel_suppressed = pass == Pass::kVesselSuppressed;
+              per_plane[z].push_back(m);
             }
-            m.lung = L.mask[i];
-            m.vessel_suppressed = pass == Pass::kVesselSuppressed;
-            maxima.push_back(m);
-          }
-      return Status::Ok();
-    }();
-  });
-  for (const Status& st : status) HILUM_RETURN_IF_ERROR(st);
-  std::vector<Maximum> maxima;
-  for (std::vector<Maximum>& f : found) maxima.insert(maxima.end(), f.begin(), f.end());
+      });
+      for (const std::vector<Maximum>& f : per_plane) maxima.insert(maxima.end(), f.begin(), f.end());
+    }
+    progress.report(0.2 + 0.7 * static_cast<double>(si + 1) / passes.size(), "candidates");
+  }
   progress.report(0.9, "candidates");
 
   // Non-maximum suppression across scales, strongest response first. A weaker
@@ -362,10 +379,12 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
             const double d2 = (w[0] - kept_mm[k][0]) * (w[0] - kept_mm[k][0]) +
                               (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
                               (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
-            const bool brighter = m.sigma < kept_sigma[k] && m.contrast > o.nms_brighter_ratio * kept_contrast[k];
+            const bool brighter =
+                m.sigma < kept_sigma[k] && m.contrast > o.nms_brighter_ratio * kept_contrast[k];
             const double core = brighter ? o.nms_brighter_core_mm : std::max(2.0, kept_sigma[k]),
                          radius = std::max(2.0, 2 * kept_sigma[k]);
-            if (d2 < core * core || (!brighter && d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
+            if (d2 < core * core ||
+                (!brighter && d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
               suppressed = true;
               if (m.vessel_suppressed) out[k].score = std::max(out[k].score, ranking_score(m));
               break;

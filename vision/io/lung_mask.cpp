@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 
+#include "model/parallel.h"
 #include "vision/io/itk_bridge.h"
 
 namespace hilum {
@@ -13,35 +14,38 @@ namespace {
 
 using itk_bridge::Grid;
 
-// Fills, slice by slice, background regions not connected to the slice border (4-connected).
+// Fills, slice by slice (slices in parallel), background regions not connected
+// to the slice border (4-connected).
 void fill_holes_2d(std::vector<uint8_t>& mask, const Grid& g) {
-  std::vector<uint8_t> outside(static_cast<size_t>(g.nx * g.ny));
-  std::vector<int64_t> stack;
-  for (int64_t z = 0; z < g.nz; ++z) {
-    uint8_t* m = mask.data() + z * g.nx * g.ny;
-    std::fill(outside.begin(), outside.end(), 0);
-    stack.clear();
-    auto push = [&](int64_t x, int64_t y) {
-      const int64_t i = y * g.nx + x;
-      if (!m[i] && !outside[i]) {
-        outside[i] = 1;
-        stack.push_back(i);
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    std::vector<uint8_t> outside(static_cast<size_t>(g.nx * g.ny));
+    std::vector<int64_t> stack;
+    for (int64_t z = first; z < last; ++z) {
+      uint8_t* m = mask.data() + z * g.nx * g.ny;
+      std::fill(outside.begin(), outside.end(), 0);
+      stack.clear();
+      auto push = [&](int64_t x, int64_t y) {
+        const int64_t i = y * g.nx + x;
+        if (!m[i] && !outside[i]) {
+          outside[i] = 1;
+          stack.push_back(i);
+        }
+      };
+      for (int64_t x = 0; x < g.nx; ++x) push(x, 0), push(x, g.ny - 1);
+      for (int64_t y = 0; y < g.ny; ++y) push(0, y), push(g.nx - 1, y);
+      while (!stack.empty()) {
+        const int64_t i = stack.back();
+        stack.pop_back();
+        const int64_t x = i % g.nx, y = i / g.nx;
+        if (x > 0) push(x - 1, y);
+        if (x + 1 < g.nx) push(x + 1, y);
+        if (y > 0) push(x, y - 1);
+        if (y + 1 < g.ny) push(x, y + 1);
       }
-    };
-    for (int64_t x = 0; x < g.nx; ++x) push(x, 0), push(x, g.ny - 1);
-    for (int64_t y = 0; y < g.ny; ++y) push(0, y), push(g.nx - 1, y);
-    while (!stack.empty()) {
-      const int64_t i = stack.back();
-      stack.pop_back();
-      const int64_t x = i % g.nx, y = i / g.nx;
-      if (x > 0) push(x - 1, y);
-      if (x + 1 < g.nx) push(x + 1, y);
-      if (y > 0) push(x, y - 1);
-      if (y + 1 < g.ny) push(x, y + 1);
+      for (int64_t i = 0; i < g.nx * g.ny; ++i)
+        if (!outside[i]) m[i] = 1;
     }
-    for (int64_t i = 0; i < g.nx * g.ny; ++i)
-      if (!outside[i]) m[i] = 1;
-  }
+  });
 }
 
 // Voxels face-connected to `seed` with value <= upper; stops early (returns
@@ -186,14 +190,19 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   {
     std::vector<float> count(hu.size(), 0.f);
     const float* src = volume.data();
-    for (int64_t z = 0; z < nz; ++z) {
-      for (int64_t y = 0; y < ny; ++y) {
-        const int64_t row = g.index(0, y / fy, z / fz);
-        const float* s = src + (z * ny + y) * nx;
-        for (int64_t x = 0; x < nx; ++x) hu[row + x / fx] += s[x], count[row + x / fx] += 1;
+    // One task per working plane, its native slices summed in order (the same floats as one by one).
+    parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+      for (int64_t zg = first; zg < last; ++zg) {
+        for (int64_t z = zg * fz; z < std::min(nz, zg * fz + fz); ++z) {
+          for (int64_t y = 0; y < ny; ++y) {
+            const int64_t row = g.index(0, y / fy, zg);
+            const float* s = src + (z * ny + y) * nx;
+            for (int64_t x = 0; x < nx; ++x) hu[row + x / fx] += s[x], count[row + x / fx] += 1;
+          }
+        }
+        for (int64_t i = g.index(0, 0, zg); i < g.index(0, 0, zg + 1); ++i) hu[i] /= count[i];
       }
-    }
-    for (size_t i = 0; i < hu.size(); ++i) hu[i] /= count[i];
+    });
   }
   if (progress.cancelled()) return cancelled_error();
 
@@ -372,21 +381,42 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
             z1 = -1;
   } acc[3];
   const float* src = volume.data();
-  for (int64_t z = 0; z < nz; ++z)
-    for (int64_t y = 0; y < ny; ++y) {
-      const int64_t row = g.index(0, y / fy, z / fz);
-      for (int64_t x = 0; x < nx; ++x) {
-        const uint8_t l = work[row + x / fx];
-        if (!l) continue;
-        const int64_t i = (z * ny + y) * nx + x;
-        out[i] = l;
-        Acc& a = acc[l];
-        ++a.n;
-        a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z),
-        a.z1 = std::max(a.z1, z);
-        if (raw[row + x / fx]) hist[std::clamp(static_cast<int>(src[i]) + 1200, 0, 1399)]++;
+  // Slabs of slices in parallel, each with its own counts, merged after (integers: exact).
+  struct Slab {
+    Acc acc[3];
+    std::vector<int64_t> hist;
+  };
+  std::vector<Slab> slabs(static_cast<size_t>(nz));
+  parallel_for(nz, 1, [&](int64_t first, int64_t last) {
+    Slab& sl = slabs[static_cast<size_t>(first)];
+    sl.hist.assign(hist.size(), 0);
+    for (int64_t z = first; z < last; ++z)
+      for (int64_t y = 0; y < ny; ++y) {
+        const int64_t row = g.index(0, y / fy, z / fz);
+        for (int64_t x = 0; x < nx; ++x) {
+          const uint8_t l = work[row + x / fx];
+          if (!l) continue;
+          const int64_t i = (z * ny + y) * nx + x;
+          out[i] = l;
+          Acc& a = sl.acc[l];
+          ++a.n;
+          a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z),
+          a.z1 = std::max(a.z1, z);
+          if (raw[row + x / fx]) sl.hist[std::clamp(static_cast<int>(src[i]) + 1200, 0, 1399)]++;
+        }
       }
+  });
+  for (const Slab& sl : slabs) {
+    if (sl.hist.empty()) continue;
+    for (size_t h = 0; h < hist.size(); ++h) hist[h] += sl.hist[h];
+    for (int l = 1; l < 3; ++l) {
+      const Acc& b = sl.acc[l];
+      Acc& a = acc[l];
+      a.n += b.n;
+      a.y0 = std::min(a.y0, b.y0), a.y1 = std::max(a.y1, b.y1), a.z0 = std::min(a.z0, b.z0),
+      a.z1 = std::max(a.z1, b.z1);
     }
+  }
   const double full_voxel_ml = volume.spacing[0] * volume.spacing[1] * volume.spacing[2] / 1000.0;
   for (uint8_t l : {kRightLung, kLeftLung}) {
     LungExtent& e = l == kRightLung ? result.right : result.left;
