@@ -39,16 +39,21 @@ const Study& study() {
   return s;
 }
 
+// Argument: the size of Hilum's thread pool (slices and planes in parallel), as for BM_Candidates.
 void BM_LungMask(benchmark::State& state) {
   const Volume& v = study().phantom.volume;
   NullProgress p;
+  set_num_threads(static_cast<int>(state.range(0)));
+  const int pool = num_threads();
   for (auto _ : state) benchmark::DoNotOptimize(segment_lungs(v, LungMaskOptions{}, p).ok());
+  set_num_threads(0);
   state.counters["slices"] = static_cast<double>(v.nz());
+  state.counters["pool"] = pool;
 }
 
-// Argument: the size of Hilum's thread pool, which runs the detector's passes
-// side by side (1: one pass after another; 0: the default, one per core). ITK
-// threads its filters itself either way.
+// Argument: the size of Hilum's thread pool, which scans the planes of each
+// pass (and builds the grids) in parallel (1: one after another; 0: the
+// default, one per core). ITK threads its filters itself either way.
 void BM_Candidates(benchmark::State& state) {
   const Study& s = study();
   NullProgress p;
@@ -79,7 +84,7 @@ void BM_SizingPerNodule(benchmark::State& state) {
   state.counters["nodules"] = static_cast<double>(s.phantom.nodules.size());
 }
 
-BENCHMARK(BM_LungMask)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LungMask)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_Candidates)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_Patches)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_SizingPerNodule)->Unit(benchmark::kMillisecond)->Iterations(3);
