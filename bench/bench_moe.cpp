@@ -6,8 +6,8 @@
 //           OLMoE-1B-7B geometry (prefill of 512 tokens; greedy decode at batch
 //           1 and 16 with CUDA graphs) and at DeepSeek-V2-Lite's (decode,
 //           batch 1), for each kernel choice on the same model:
-//             fused      fused decode kernels / tensor-core prefill (default)
-//             fused_pdl  the same with programmatic dependent launch
+//             fused      fused decode kernels / tensor-core prefill, plain launches
+//             fused_pdl  the same with programmatic dependent launch (the default)
 //             fused_padded  tensor-core attention, padded cuBLAS expert GEMMs
 //             first_gen  the first-generation kernels (reference)
 //           Skipped without a GPU.

@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "cuda/moe_fused.cuh"
 #include "cuda/moe_router.cuh"
@@ -397,6 +399,60 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_glu_kernel(ExpertPara
   float mine[2];
   reduce_to_lanes<MAXT, 2>(acc, n, mine);
   if (lane < n) a.out[static_cast<int64_t>(pairs[lane]) * a.I + i0] = activate(a.act, mine[0]) * mine[1];
+}
+
+// One activation row (batch-1 decode), H a multiple of 8 and at most 2048:
+// persistent blocks (two per multiprocessor) stage the row once, and warp w
+// of the grid takes the work items w, w + warps, ... (item j: gate and up row
+// j % I of the expert of pair j / I, so neighbouring warps read neighbouring
+// rows). A warp's two rows are in flight whole (16 loads of 16 bytes per
+// lane); the first item's while the row is staged, the next item's while the
+// current one is reduced. Every pair is computed on its own (one token's
+// experts are distinct), and `groups` says so for expert_down_combine.
+constexpr int kGluB1MaxH = 256 * FusedShape<1>::U;
+__global__ void __launch_bounds__(kFusedThreads, 2) expert_glu_b1_kernel(ExpertParams a) {
+  constexpr int U = FusedShape<1>::U;
+  extern __shared__ float4 staged_smem[];
+  float* xs = reinterpret_cast<float*>(staged_smem);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (kFusedThreads / 32);
+  const int64_t items = static_cast<int64_t>(a.K) * a.I;
+  const int klen = static_cast<int>(a.H);
+  pdl_wait();
+  pdl_trigger();
+  if (a.groups && blockIdx.x == 0 && threadIdx.x < a.K) {
+    const int p = threadIdx.x;
+    a.groups[p] = 1;                                  // leader
+    a.groups[a.K + p] = 1;                            // pairs of its expert
+    a.groups[2 * a.K + p * kMaxFusedRows] = p;        // the pair itself
+  }
+  auto rows_of = [&](int64_t j, const uint16_t* (&wr)[2]) {
+    const int64_t p = j / a.I, i = j - p * a.I;
+    wr[0] = a.w + (static_cast<int64_t>(a.ids[p]) * 2 * a.I + i) * a.H;
+    wr[1] = wr[0] + a.I * a.H;
+  };
+  int64_t it = static_cast<int64_t>(blockIdx.x) * (kFusedThreads / 32) + warp;
+  uint4 w[U][2];
+  const uint16_t* wr[2] = {a.w, a.w};
+  if (it < items) {
+    rows_of(it, wr);
+    load_batch<2, U>(wr, klen, 0, w);
+  }
+  const float* src[1] = {a.x};
+  float unused_ss[1] = {0.0f};
+  stage_rows<1>(xs, a.kc, src, 1, 0, klen, nullptr, unused_ss);
+  __syncthreads();
+  for (; it < items; it += warps) {
+    float acc[2][1] = {{0.0f}, {0.0f}};
+    dot_batch<1, 2, U>(w, klen, 0, xs, a.kc, 1, acc);
+    const int64_t next = it + warps;
+    if (next < items) {
+      rows_of(next, wr);
+      load_batch<2, U>(wr, klen, 0, w);
+    }
+    const float g = warp_sum(acc[0][0]), u = warp_sum(acc[1][0]);
+    if (lane == 0) a.out[it] = activate(a.act, g) * u;  // item j is h[j / I][j % I]
+  }
 }
 
 // grid ceil(H / (8 R)): each warp owns R output rows and loops over the
@@ -1234,8 +1290,25 @@ Status launch_staged(const StagedGemv& g, const Launch& l) {
       "staged_gemv");
 }
 
+// HILUM_EXPERT_GLU_B1=0 turns the one-row kernel off (for side-by-side timing).
+bool glu_b1_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("HILUM_EXPERT_GLU_B1");
+    return !(v && std::string(v) == "0");
+  }();
+  return on;
+}
+
 template <int MAXT>
 Status launch_expert_glu(const ExpertParams& a, const Launch& l) {
+  if (MAXT == 1 && a.rows == 1 && a.H % 8 == 0 && a.H <= kGluB1MaxH && glu_b1_enabled()) {
+    const int64_t items = static_cast<int64_t>(a.K) * a.I;
+    const unsigned grid = std::min(static_cast<unsigned>(2 * multiprocessor_count()),
+                                   blocks_for(items, kFusedThreads / 32));
+    return launch_result(launch_kernel(expert_glu_b1_kernel, dim3(grid), dim3(kFusedThreads),
+                                       sizeof(float) * static_cast<size_t>(a.kc), l, a),
+                         "expert_glu (one row)");
+  }
   const unsigned gy = static_cast<unsigned>(a.rows * a.K);
   const size_t smem = sizeof(float) * static_cast<size_t>(a.rows) * a.kc;
   return launch_result(launch_kernel(expert_glu_kernel<MAXT>, dim3(blocks_for(a.I, kFusedThreads / 32), gy),

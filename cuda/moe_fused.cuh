@@ -82,6 +82,7 @@ __global__ void expert_glu_kernel(ExpertParams a);
 template <int MAXT>
 __global__ void expert_down_combine_kernel(ExpertParams a);
 __global__ void expert_down_b1_kernel(ExpertParams a);
+__global__ void expert_glu_b1_kernel(ExpertParams a);
 
 struct RouteFusedParams {
   RouterParams p;

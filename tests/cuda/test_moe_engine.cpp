@@ -179,12 +179,13 @@ std::vector<Variant> variants() {
   first.fused_decode = false;
   first.tensor_core_prefill = false;
   CudaKernels fused;
+  fused.programmatic_launch = false;
   CudaKernels pdl;
   pdl.programmatic_launch = true;
   CudaKernels padded;
   padded.grouped_experts = false;
   return {{"first-generation kernels", first},
-          {"fused decode + tensor-core prefill", fused},
+          {"fused decode + tensor-core prefill, plain launches", fused},
           {"fused + PDL", pdl},
           {"tensor-core attention + padded expert GEMMs", padded}};
 }

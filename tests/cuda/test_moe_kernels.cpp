@@ -672,7 +672,10 @@ TEST(MoeKernels, FusedExpertsMatchCpu) {
               C{1, 2048, 1408, 2816, 64, 6, false, false}, C{2, 128, 64, 96, 16, 4, true, false},
               // one row: every expert of K = 16 plus a shared one (more items than warps), 70 output
               // rows (a partial block), and a row length that is no multiple of 8 (the general kernel)
-              C{1, 70, 48, 40, 20, 16, true, true}, C{1, 64, 44, 0, 9, 3, false, false}}) {
+              C{1, 70, 48, 40, 20, 16, true, true}, C{1, 64, 44, 0, 9, 3, false, false},
+              // one row: an odd I (items no multiple of the warps), and H past the one-row GLU
+              // kernel's 2048 (the general kernel)
+              C{1, 136, 37, 0, 11, 5, false, false}, C{1, 2056, 24, 0, 6, 2, false, false}}) {
     const std::string what = "experts T=" + std::to_string(c.T) + " H=" + std::to_string(c.H) +
                              " I=" + std::to_string(c.I) + " Is=" + std::to_string(c.Is);
     const int64_t TK = c.T * c.K, ldx = c.H + 4;
