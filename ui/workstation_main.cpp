@@ -1,10 +1,12 @@
 // hilum-workstation: the radiologist's reading workstation (see ui/workstation_app.h).
 #include <QApplication>
 
+#include "model/allocator.h"
 #include "ui/theme.h"
 #include "ui/workstation_app.h"
 
 int main(int argc, char** argv) {
+  hilum::keep_large_buffers();
   QApplication app(argc, argv);
   hilum::ui::setApplicationIdentity(app);
   hilum::ui::applyReadingRoomTheme(app);

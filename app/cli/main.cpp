@@ -6,6 +6,7 @@
 #include "app/build_info.h"
 #include "app/cli/cli.h"
 #include "app/cli/terminal_progress.h"
+#include "model/allocator.h"
 #include "model/log.h"
 
 namespace hilum::cli {
@@ -44,6 +45,7 @@ void on_sigint(int) { hilum::cli::process_progress().cancel(); }
 
 int main(int argc, char** argv) {
   using namespace hilum;
+  keep_large_buffers();
   CLI::App app{"Hilum: multimodal lung-nodule CT analysis (research software, not a medical device).\n"
                "Run `hilum <command> --help` for the options of a command.",
                "hilum"};

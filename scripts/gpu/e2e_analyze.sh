@@ -5,6 +5,8 @@
 # with --timings. Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
 set -uo pipefail
+# RUN_ENV: settings for the analyze runs (e.g. "env HILUM_KEEP_LARGE_BUFFERS=0").
+RUN_ENV=${RUN_ENV:-}
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 R=/opt/hilum-e2e
@@ -24,7 +26,7 @@ TIMEFORMAT='%R s wall'
   time "$H" -q phantom --out "$S" --seed 900999 --slices 300
   for run in ${RUNS:-cuda-1 cuda-2 cuda-3 cpu}; do
     echo "== $run"
-    time "$H" -v analyze "$S/dicom" --clinical-text "$S/clinical.txt" --model-bundle resources/models \
+    time $RUN_ENV "$H" -v analyze "$S/dicom" --clinical-text "$S/clinical.txt" --model-bundle resources/models \
       --device "${run%%-*}" --out "/tmp/e2e-out-$run" --timings 2>&1 | grep -v '^progress'
   done
   # Steady state: one process analyses several studies (the CUDA context and
