@@ -2,7 +2,9 @@
 # `hilum analyze` end to end on the H200 machine, a 300-slice phantom study
 # with its clinical note and the demo bundle: three runs on CUDA (the first
 # one pays for the CUDA context and cuDNN's set-up) and one on the CPU, each
-# with --timings. Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
+# with --timings, then six studies in one `hilum batch` process with --jobs 1, 2
+# and 4. RUNS picks the single runs, RUN_ENV prefixes them, SKIP_BATCH=1 drops
+# the batch. Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
 set -uo pipefail
 # RUN_ENV: settings for the analyze runs (e.g. "env HILUM_KEEP_LARGE_BUFFERS=0").
@@ -31,6 +33,8 @@ TIMEFORMAT='%R s wall'
   done
   # Steady state: one process analyses several studies (the CUDA context and
   # the convolution plans are made once), as `hilum batch` does in a hospital.
+  # SKIP_BATCH=1 leaves it out.
+  if [ "${SKIP_BATCH:-0}" != 1 ]; then
   B=/tmp/e2e-batch
   rm -rf "$B" /tmp/e2e-batch-out && mkdir -p "$B"
   for i in 1 2 3 4 5 6; do "$H" -q phantom --out "$B/study$i" --seed $((900990 + i)) --slices 300 >/dev/null; done
@@ -40,6 +44,7 @@ TIMEFORMAT='%R s wall'
     time "$H" -q batch --input "$B" --out /tmp/e2e-batch-out --device cuda --model-bundle resources/models --jobs $jobs
   done
   head -8 /tmp/e2e-batch-out/summary.csv
+  fi
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('findings:', len(d['findings']), 'device:', d.get('device', d.get('provenance', {})))" "/tmp/e2e-out-${LAST:-cuda-3}/findings.json"
 } >"$OUT/e2e.txt" 2>&1
 cat "$OUT/e2e.txt"

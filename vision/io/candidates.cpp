@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "model/parallel.h"
+#include "vision/io/gaussian.h"
 #include "vision/io/itk_bridge.h"
 
 namespace hilum {
@@ -82,7 +83,7 @@ std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i
 // Frangi's vesselness of bright tubes (object dimension 1), the largest over
 // the vessel scales, at the voxels at least 50 HU above the parenchyma (0
 // elsewhere). The Hessian is the scale-normalised central difference of the
-// ITK-smoothed image, as for the maxima; evaluating it only where vessels can
+// smoothed image, as for the maxima; evaluating it only where vessels can
 // be keeps this a fraction of ITK's whole-grid multi-scale objectness filter,
 // which alone took longer than the rest of the detector.
 Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o) {
@@ -93,7 +94,7 @@ Result<std::vector<float>> tubularity(const Level& L, float fill, const Candidat
                c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
   const float bright = fill + 50.f;
   for (double sigma : o.vessel_sigmas_mm) {
-    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(L.image, g, sigma));
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, gaussian_smooth(L.image, g, sigma));
     const double n = sigma * sigma;
     parallel_for(g.nz - 2, 1, [&](int64_t first, int64_t last) {
       for (int64_t z = first + 1; z < last + 1; ++z)
@@ -255,7 +256,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
       const std::vector<float>& source = pass == Pass::kGroundGlass        ? input
                                          : pass == Pass::kVesselSuppressed ? vessel_suppressed
                                                                            : L.image;
-      HILUM_ASSIGN_OR_RETURN(std::vector<float> s, itk_bridge::smooth_gaussian(source, g, sigma));
+      HILUM_ASSIGN_OR_RETURN(std::vector<float> s, gaussian_smooth(source, g, sigma));
       const float threshold = fill + static_cast<float>(o.min_contrast_hu);
       const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
       const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];

@@ -5,7 +5,8 @@
 // is replaced by the parenchyma level, so the chest wall and mediastinum
 // vanish and a juxtapleural nodule (kept inside by the mask's closing) becomes
 // an isolated blob. At each scale sigma (mm) the image is Gaussian-smoothed
-// (ITK, on a grid coarsened to about sigma / 1.2); candidates are strict local
+// (sampled Gaussian, vision/io/gaussian.h, on a grid coarsened to about
+// sigma / 1.2); candidates are strict local
 // maxima of the smoothed image whose Hessian is negative definite with
 // |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0;
 // relaxed where slices are thicker than 1.5 sigma). The larger scales run a

@@ -28,7 +28,8 @@ Result<std::vector<uint32_t>> label_components(const std::vector<uint8_t>& mask,
 // positive outside (Maurer). An all-empty or all-full mask gives +/- a large value.
 Result<std::vector<float>> signed_distance(const std::vector<uint8_t>& mask, const Grid& grid);
 
-// Gaussian smoothing with standard deviation `sigma_mm` along every axis (recursive filter).
+// Gaussian smoothing with standard deviation `sigma_mm` along every axis (ITK's recursive
+// filter): the reference that tests compare gaussian_smooth (vision/io/gaussian.h) with.
 Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, const Grid& grid,
                                            double sigma_mm);
 

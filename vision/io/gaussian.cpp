@@ -1,0 +1,72 @@
+#include "vision/io/gaussian.h"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+#include <string>
+
+#include "model/parallel.h"
+
+namespace hilum {
+
+std::vector<float> gaussian_kernel(double sigma_voxels) {
+  if (!(sigma_voxels >= 0.05)) return {1.0f};
+  const int r = std::max(1, static_cast<int>(std::ceil(4.0 * sigma_voxels)));
+  std::vector<double> k(static_cast<size_t>(2 * r + 1));
+  double sum = 0;
+  for (int j = -r; j <= r; ++j)
+    sum += k[static_cast<size_t>(j + r)] = std::exp(-0.5 * j * j / (sigma_voxels * sigma_voxels));
+  std::vector<float> out(k.size());
+  for (size_t i = 0; i < k.size(); ++i) out[i] = static_cast<float>(k[i] / sum);
+  return out;
+}
+
+Result<std::vector<float>> gaussian_smooth(const std::vector<float>& image, const itk_bridge::Grid& g,
+                                           double sigma_mm) {
+  if (g.nx <= 0 || g.ny <= 0 || g.nz <= 0 || static_cast<int64_t>(image.size()) != g.voxels()) {
+    return internal_error("gaussian_smooth: the buffer does not match the grid");
+  }
+  if (!(sigma_mm > 0)) return internal_error("gaussian_smooth: sigma must be positive");
+  const std::vector<float> kx = gaussian_kernel(sigma_mm / g.spacing[0]);
+  const std::vector<float> ky = gaussian_kernel(sigma_mm / g.spacing[1]);
+  const std::vector<float> kz = gaussian_kernel(sigma_mm / g.spacing[2]);
+  const int64_t plane = g.nx * g.ny;
+  std::vector<float> xy(image.size()), out(image.size());
+  std::string failure;
+  std::mutex failure_mu;
+  // x and y in each slice.
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    const cv::Mat kxm(1, static_cast<int>(kx.size()), CV_32F, const_cast<float*>(kx.data()));
+    const cv::Mat kym(static_cast<int>(ky.size()), 1, CV_32F, const_cast<float*>(ky.data()));
+    for (int64_t z = first; z < last; ++z) {
+      const cv::Mat src(static_cast<int>(g.ny), static_cast<int>(g.nx), CV_32F,
+                        const_cast<float*>(image.data() + z * plane));
+      cv::Mat dst(static_cast<int>(g.ny), static_cast<int>(g.nx), CV_32F, xy.data() + z * plane);
+      try {
+        cv::sepFilter2D(src, dst, CV_32F, kxm, kym, cv::Point(-1, -1), 0, cv::BORDER_REPLICATE);
+      } catch (const cv::Exception& e) {
+        const std::lock_guard<std::mutex> lock(failure_mu);
+        failure = e.what();  // any one message will do
+      }
+    }
+  });
+  if (!failure.empty()) return internal_error("gaussian_smooth: OpenCV: " + failure);
+  // z: each output slice a weighted sum of its neighbours (replicated at the ends), in tap order.
+  const int64_t rz = static_cast<int64_t>(kz.size() / 2);
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z) {
+      float* o = out.data() + z * plane;
+      std::fill(o, o + plane, 0.0f);
+      for (int64_t j = -rz; j <= rz; ++j) {
+        const float w = kz[static_cast<size_t>(j + rz)];
+        const float* s = xy.data() + std::clamp<int64_t>(z + j, 0, g.nz - 1) * plane;
+        for (int64_t i = 0; i < plane; ++i) o[i] += w * s[i];
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace hilum

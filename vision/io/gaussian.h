@@ -1,0 +1,25 @@
+// Gaussian smoothing of 3-D grids for the candidate detector: separable
+// sampled-Gaussian kernels truncated at 4 sigma (normalised to sum 1), borders
+// replicated. In each slice OpenCV's vectorised row and column filters
+// (cv::sepFilter2D), then the z pass here; slices run in parallel on Hilum's
+// pool. Several times faster than ITK's recursive Gaussian
+// (itk_bridge::smooth_gaussian, Deriche's fourth-order approximation), and
+// exact for the sampled kernel. Buffers are C order [z][y][x] (itk_bridge::Grid).
+#pragma once
+
+#include <vector>
+
+#include "model/result.h"
+#include "vision/io/itk_bridge.h"
+
+namespace hilum {
+
+// The kernel for standard deviation `sigma_voxels`: 2r + 1 taps, r =
+// max(1, ceil(4 sigma)), summing to 1; {1} below 0.05 voxels.
+std::vector<float> gaussian_kernel(double sigma_voxels);
+
+// image smoothed with standard deviation sigma_mm along every axis.
+Result<std::vector<float>> gaussian_smooth(const std::vector<float>& image, const itk_bridge::Grid& grid,
+                                           double sigma_mm);
+
+}  // namespace hilum
