@@ -23,3 +23,9 @@ cp "$dict_dir/dicom.dic" "$dict_dir/private.dic" .e2e/stage/share/
 tar -C .e2e/stage -cf - . | xz -T"${JOBS:-2}" -9 >.e2e/runtime.tar.xz
 rm -rf .e2e/stage
 echo "packed: $(du -h .e2e/runtime.tar.xz | cut -f1) ($(tar -tJf .e2e/runtime.tar.xz | grep -c '^./lib/.') libraries)"
+# The device tool carries the working tree and the carried paths, 64 MiB in all.
+tree=$(git ls-files -z | xargs -0 cat 2>/dev/null | wc -c)
+pack=$(stat -c %s .e2e/runtime.tar.xz)
+if ((tree + pack > 64 * 1024 * 1024)); then
+  echo "warning: tree $((tree >> 20)) MiB + pack $((pack >> 20)) MiB exceed the device tool's 64 MiB" >&2
+fi
