@@ -27,5 +27,5 @@ echo "packed: $(du -h .e2e/runtime.tar.xz | cut -f1) ($(tar -tJf .e2e/runtime.ta
 tree=$(git ls-files -z | xargs -0 cat 2>/dev/null | wc -c)
 pack=$(stat -c %s .e2e/runtime.tar.xz)
 if ((tree + pack > 64 * 1024 * 1024)); then
-  echo "warning: tree $((tree >> 20)) MiB + pack $((pack >> 20)) MiB exceed the device tool's 64 MiB" >&2
+  awk -v t="$tree" -v p="$pack" 'BEGIN { printf "warning: tree %.1f MiB + pack %.1f MiB exceed the device tool'"'"'s 64 MiB\n", t / 1048576, p / 1048576 }' >&2
 fi
