@@ -80,6 +80,14 @@ std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i
   return symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
 }
 
+// fn(z) for the interior planes 1 .. nz - 2 of g, in parallel.
+template <typename Fn>
+void for_interior_planes(const Grid& g, Fn&& fn) {
+  parallel_for(g.nz - 2, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first + 1; z < last + 1; ++z) fn(z);
+  });
+}
+
 // Frangi's vesselness of bright tubes (object dimension 1), the largest over
 // the vessel scales, at the voxels at least 50 HU above the parenchyma (0
 // elsewhere). The Hessian is the scale-normalised central difference of the
@@ -96,19 +104,18 @@ Result<std::vector<float>> tubularity(const Level& L, float fill, const Candidat
   for (double sigma : o.vessel_sigmas_mm) {
     HILUM_ASSIGN_OR_RETURN(std::vector<float> s, gaussian_smooth(L.image, g, sigma));
     const double n = sigma * sigma;
-    parallel_for(g.nz - 2, 1, [&](int64_t first, int64_t last) {
-      for (int64_t z = first + 1; z < last + 1; ++z)
-        for (int64_t y = 1; y + 1 < g.ny; ++y)
-          for (int64_t x = 1; x + 1 < g.nx; ++x) {
-            const int64_t i = g.index(x, y, z);
-            if (L.image[i] <= bright) continue;
-            const auto l = hessian_eigenvalues(s, i, g, n);  // |l0| >= |l1| >= |l2|
-            if (l[0] >= 0 || l[1] >= 0) continue;            // not a bright tube's cross-section
-            const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
-            const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
-            const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
-            t[i] = std::max(t[i], static_cast<float>(v));
-          }
+    for_interior_planes(g, [&](int64_t z) {
+      for (int64_t y = 1; y + 1 < g.ny; ++y)
+        for (int64_t x = 1; x + 1 < g.nx; ++x) {
+          const int64_t i = g.index(x, y, z);
+          if (L.image[i] <= bright) continue;
+          const auto l = hessian_eigenvalues(s, i, g, n);  // |l0| >= |l1| >= |l2|
+          if (l[0] >= 0 || l[1] >= 0) continue;            // not a bright tube's cross-section
+          const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
+          const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
+          const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
+          t[i] = std::max(t[i], static_cast<float>(v));
+        }
     });
   }
   return t;
@@ -164,8 +171,11 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     const Grid& g = L.grid;
     L.image.assign(static_cast<size_t>(g.voxels()), 0.f);
     L.mask.assign(static_cast<size_t>(g.voxels()), 0);
-    std::vector<float> count(L.image.size(), 0.f);
     const float* src = volume.data();
+    // Native voxels along axis a in block k (the last block of an axis may be short).
+    auto extent = [&](int a, int64_t k) {
+      return static_cast<float>(std::min<int64_t>(f[a], b1[a] - b0[a] + 1 - k * f[a]));
+    };
     // One task per plane of the level: each sums its own native slices (in the
     // same order as one by one, so the same floats).
     parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
@@ -178,10 +188,11 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
               const float v = labels[off + x] ? std::clamp(src[off + x], -1000.f, 200.f) : fill;
               const int64_t i = row + (x - b0[0]) / f[0];
               L.image[i] += v;
-              count[i] += 1;
             }
           }
-        for (int64_t i = g.index(0, 0, zl); i < g.index(0, 0, zl + 1); ++i) L.image[i] /= count[i];
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x)
+            L.image[g.index(x, y, zl)] /= extent(0, x) * extent(1, y) * extent(2, zl);
         for (int64_t y = 0; y < g.ny; ++y)
           for (int64_t x = 0; x < g.nx; ++x) {
             const int64_t X = std::min(b1[0], b0[0] + x * f[0] + f[0] / 2),
@@ -261,81 +272,79 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
       const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
       const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
       std::vector<std::vector<Maximum>> per_plane(static_cast<size_t>(std::max<int64_t>(0, g.nz)));
-      parallel_for(g.nz - 2, 1, [&](int64_t first, int64_t last) {
-        for (int64_t z = first + 1; z < last + 1; ++z)
-          for (int64_t y = 1; y + 1 < g.ny; ++y)
-            for (int64_t x = 1; x + 1 < g.nx; ++x) {
-              const int64_t i = g.index(x, y, z);
-              const float c = s[i];
-              if (c < threshold || !L.mask[i]) continue;
-              // Strict maximum over the 26-neighbourhood (ties broken by position).
-              bool is_max = true;
-              for (int dz = -1; dz <= 1 && is_max; ++dz)
-                for (int dy = -1; dy <= 1 && is_max; ++dy)
-                  for (int dx = -1; dx <= 1; ++dx) {
-                    const int64_t off = dz * sz + dy * sy + dx * sx;
-                    if (off == 0) continue;
-                    const float n = s[i + off];
-                    if (n > c || (n == c && off < 0)) {
-                      is_max = false;
-                      break;
-                    }
+      for_interior_planes(g, [&](int64_t z) {
+        for (int64_t y = 1; y + 1 < g.ny; ++y)
+          for (int64_t x = 1; x + 1 < g.nx; ++x) {
+            const int64_t i = g.index(x, y, z);
+            const float c = s[i];
+            if (c < threshold || !L.mask[i]) continue;
+            // Strict maximum over the 26-neighbourhood (ties broken by position).
+            bool is_max = true;
+            for (int dz = -1; dz <= 1 && is_max; ++dz)
+              for (int dy = -1; dy <= 1 && is_max; ++dy)
+                for (int dx = -1; dx <= 1; ++dx) {
+                  const int64_t off = dz * sz + dy * sy + dx * sx;
+                  if (off == 0) continue;
+                  const float n = s[i + off];
+                  if (n > c || (n == c && off < 0)) {
+                    is_max = false;
+                    break;
                   }
-              if (!is_max) continue;
-              const auto l = hessian_eigenvalues(s, i, g, 1.0);
-              if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
-              const double blobness = std::abs(l[2]) / std::abs(l[0]);
-              // Slices thicker than the scale flatten the z curvature of a small blob: relax.
-              // The clipped pass flattens the tops of blobs: relax there too.
-              const double relax =
-                  std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
-              // Small scales resolved by the grid accept elongated maxima too: a nodule
-              // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
-              // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
-              const bool resolved = sigma >= 1.2 * std::max(hx, hy);
-              const double min_blobness =
-                  pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
-                      ? o.elongated_min_blobness
-                      : o.min_blobness;
-              if (blobness < min_blobness * relax) continue;
-              // Sub-voxel peak by a parabola per axis.
-              auto refine = [](double m, double c0, double p) {
-                const double den = m - 2 * c0 + p;
-                return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
-              };
-              const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
-                           oz = refine(s[i - sz], c, s[i + sz]);
-              Maximum m;
-              // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x +
-              // 0.5) f
-              // - 0.5.
-              m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
-                         b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
-              m.sigma = sigma;
-              m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
-              m.contrast = c - fill;
-              m.blobness = blobness;
-              // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
-              // not bright. A vessel crosses the shell where it enters and leaves.
-              {
-                int bright = 0;
-                const float half_level = fill + 0.5f * (c - fill);
-                // At least two grid steps out along every axis (thick slices).
-                const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
-                             rz = std::max(4 * sigma, 2 * hz);
-                for (const auto& d : shell) {
-                  const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
-                  const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
-                                iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
-                                iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
-                  bright += s[g.index(ix, iy, iz)] > half_level;
                 }
-                m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
+            if (!is_max) continue;
+            const auto l = hessian_eigenvalues(s, i, g, 1.0);
+            if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
+            const double blobness = std::abs(l[2]) / std::abs(l[0]);
+            // Slices thicker than the scale flatten the z curvature of a small blob: relax.
+            // The clipped pass flattens the tops of blobs: relax there too.
+            const double relax =
+                std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
+            // Small scales resolved by the grid accept elongated maxima too: a nodule
+            // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
+            // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
+            const bool resolved = sigma >= 1.2 * std::max(hx, hy);
+            const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
+                                            ? o.elongated_min_blobness
+                                            : o.min_blobness;
+            if (blobness < min_blobness * relax) continue;
+            // Sub-voxel peak by a parabola per axis.
+            auto refine = [](double m, double c0, double p) {
+              const double den = m - 2 * c0 + p;
+              return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
+            };
+            const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
+                         oz = refine(s[i - sz], c, s[i + sz]);
+            Maximum m;
+            // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x +
+            // 0.5) f
+            // - 0.5.
+            m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
+                       b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
+            m.sigma = sigma;
+            m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
+            m.contrast = c - fill;
+            m.blobness = blobness;
+            // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
+            // not bright. A vessel crosses the shell where it enters and leaves.
+            {
+              int bright = 0;
+              const float half_level = fill + 0.5f * (c - fill);
+              // At least two grid steps out along every axis (thick slices).
+              const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
+                           rz = std::max(4 * sigma, 2 * hz);
+              for (const auto& d : shell) {
+                const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
+                const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
+                              iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
+                              iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
+                bright += s[g.index(ix, iy, iz)] > half_level;
               }
-              m.lung = L.mask[i];
-              m.vessel_suppressed = pass == Pass::kVesselSuppressed;
-              per_plane[z].push_back(m);
+              m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
             }
+            m.lung = L.mask[i];
+            m.vessel_suppressed = pass == Pass::kVesselSuppressed;
+            per_plane[z].push_back(m);
+          }
       });
       for (const std::vector<Maximum>& f : per_plane) maxima.insert(maxima.end(), f.begin(), f.end());
     }

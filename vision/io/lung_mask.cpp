@@ -188,8 +188,11 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   // Block-averaged HU on the working grid.
   std::vector<float> hu(static_cast<size_t>(g.voxels()), 0.f);
   {
-    std::vector<float> count(hu.size(), 0.f);
     const float* src = volume.data();
+    // Native voxels along an axis of length n in block k of f (the last one may be short).
+    auto extent = [](int64_t k, int f, int64_t n) {
+      return static_cast<float>(std::min<int64_t>(f, n - k * f));
+    };
     // One task per working plane, its native slices summed in order (the same floats as one by one).
     parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
       for (int64_t zg = first; zg < last; ++zg) {
@@ -197,10 +200,12 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
           for (int64_t y = 0; y < ny; ++y) {
             const int64_t row = g.index(0, y / fy, zg);
             const float* s = src + (z * ny + y) * nx;
-            for (int64_t x = 0; x < nx; ++x) hu[row + x / fx] += s[x], count[row + x / fx] += 1;
+            for (int64_t x = 0; x < nx; ++x) hu[row + x / fx] += s[x];
           }
         }
-        for (int64_t i = g.index(0, 0, zg); i < g.index(0, 0, zg + 1); ++i) hu[i] /= count[i];
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x)
+            hu[g.index(x, y, zg)] /= extent(x, fx, nx) * extent(y, fy, ny) * extent(zg, fz, nz);
       }
     });
   }
