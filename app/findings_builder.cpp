@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+
+#include "model/parallel.h"
 
 #include "vision/io/sizing.h"
 
@@ -25,19 +28,36 @@ Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask
     out.scored.push_back({candidates[i].center_mm, probability[i], candidates[i].diameter_mm / 2});
   }
   const std::vector<size_t> kept = non_maximum_suppression_3d(out.scored, o.nms_distance_mm);
-  std::vector<Finding> found;
-  size_t done = 0;
+  // The candidates above the threshold are measured ahead, side by side (each
+  // measurement is independent; most of a study's findings time), up to a few
+  // more than max_findings; the loop below takes them in order, as before.
+  std::vector<size_t> above;
   for (size_t i : kept) {
-    if (progress.cancelled()) return cancelled_error();
-    progress.report(static_cast<double>(done++) / std::max<size_t>(kept.size(), 1), "sizing");
     if (probability[i] < o.min_probability) break;  // kept is sorted by probability
+    above.push_back(i);
+  }
+  const size_t ahead = std::min(above.size(), static_cast<size_t>(std::max(o.max_findings, 0)) + 8);
+  std::vector<std::optional<Result<NoduleMeasurement>>> measured(ahead);
+  progress.report(0.0, "sizing");
+  parallel_for(static_cast<int64_t>(ahead), 1, [&](int64_t first, int64_t last) {
+    for (int64_t k = first; k < last; ++k) {
+      const Candidate& c = candidates[above[static_cast<size_t>(k)]];
+      measured[static_cast<size_t>(k)] = measure_nodule(volume, mask, c.center_mm, c.diameter_mm);
+    }
+  });
+  std::vector<Finding> found;
+  for (size_t k = 0; k < above.size(); ++k) {
+    const size_t i = above[k];
+    if (progress.cancelled()) return cancelled_error();
+    progress.report(static_cast<double>(k) / above.size(), "sizing");
     if (static_cast<int>(found.size()) >= o.max_findings) {
       out.notes.push_back(
           "more candidates above the probability threshold than max_findings; the rest are not listed");
       break;
     }
     const Candidate& c = candidates[i];
-    auto m = measure_nodule(volume, mask, c.center_mm, c.diameter_mm);
+    Result<NoduleMeasurement> m =
+        k < ahead ? std::move(*measured[k]) : measure_nodule(volume, mask, c.center_mm, c.diameter_mm);
     if (!m.ok()) {
       out.notes.push_back("candidate at slice " + std::to_string(std::lround(c.voxel[2])) +
                           " not reported: " + m.error().message());

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "model/parallel.h"
+
 namespace hilum {
 
 float sample_trilinear(const Volume& v, double x, double y, double z, float outside) {
@@ -46,27 +48,32 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
     for (int a = 0; a < 2; ++a) step[c][a] = voxel_step(world_uv[c][a]);
   const double low = o.window_level - o.window_width / 2;
   const double half = (s - 1) / 2.0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (i % 32 == 0) {
-      if (progress.cancelled()) return cancelled_error();
-      progress.report(static_cast<double>(i) / std::max<int64_t>(n, 1), "patches");
-    }
-    const Vec3 c = volume.voxel_from_world(centers[i]);
-    for (int ch = 0; ch < 3; ++ch) {
-      const Vec3& su = step[ch][0];
-      const Vec3& sv = step[ch][1];
-      uint8_t* plane = dst + (i * 3 + ch) * s * s;
-      for (int64_t r = 0; r < s; ++r) {
-        const double dv = r - half;
-        for (int64_t col = 0; col < s; ++col) {
-          const double du = col - half;
-          const float hu = sample_trilinear(volume, c[0] + du * su[0] + dv * sv[0],
-                                            c[1] + du * su[1] + dv * sv[1], c[2] + du * su[2] + dv * sv[2]);
-          const double value = std::clamp((hu - low) / o.window_width, 0.0, 1.0);
-          plane[r * s + col] = static_cast<uint8_t>(std::lround(value * 255.0));
+  // Candidates in blocks of 64 (progress and cancellation between blocks), the
+  // candidates of a block in parallel: each writes only its own planes.
+  constexpr int64_t kBlock = 64;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    if (progress.cancelled()) return cancelled_error();
+    progress.report(static_cast<double>(b0) / std::max<int64_t>(n, 1), "patches");
+    parallel_for(std::min(kBlock, n - b0), 4, [&](int64_t first, int64_t last) {
+      for (int64_t i = b0 + first; i < b0 + last; ++i) {
+        const Vec3 c = volume.voxel_from_world(centers[i]);
+        for (int ch = 0; ch < 3; ++ch) {
+          const Vec3& su = step[ch][0];
+          const Vec3& sv = step[ch][1];
+          uint8_t* plane = dst + (i * 3 + ch) * s * s;
+          for (int64_t r = 0; r < s; ++r) {
+            const double dv = r - half;
+            for (int64_t col = 0; col < s; ++col) {
+              const double du = col - half;
+              const float hu = sample_trilinear(volume, c[0] + du * su[0] + dv * sv[0],
+                                                c[1] + du * su[1] + dv * sv[1], c[2] + du * su[2] + dv * sv[2]);
+              const double value = std::clamp((hu - low) / o.window_width, 0.0, 1.0);
+              plane[r * s + col] = static_cast<uint8_t>(std::lround(value * 255.0));
+            }
+          }
         }
       }
-    }
+    });
   }
   progress.report(1.0, "patches");
   return out;

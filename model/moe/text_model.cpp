@@ -150,7 +150,11 @@ void moe_block(const TextConfig& c, const Moe& m, const float* x, int64_t T, flo
   Buf d(static_cast<size_t>(T * K * H));  // expert outputs by sorted pair
   const float* gate_up = m.experts.gate_up.data<float>();
   const float* down = m.experts.down.data<float>();
-  parallel_for(static_cast<int64_t>(active.size()), 1, [&](int64_t a0, int64_t a1) {
+  // A small step (a tiny model's decode) runs on the calling thread: waking the
+  // pool costs more than its few multiply-adds.
+  const int64_t work = T * K * H * I * 3;  // multiply-adds of gate, up and down
+  const int64_t grain = work < (int64_t{1} << 18) ? static_cast<int64_t>(active.size()) : 1;
+  parallel_for(static_cast<int64_t>(active.size()), grain, [&](int64_t a0, int64_t a1) {
     Buf xe, gu, h;
     for (int64_t a = a0; a < a1; ++a) {
       const int64_t e = active[a];

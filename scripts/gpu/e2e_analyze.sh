@@ -17,7 +17,7 @@ python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2
 export LD_LIBRARY_PATH=$R/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export DCMDICTPATH=$R/share/dicom.dic:$R/share/private.dic
 H=$R/hilum
-TIMEFORMAT='%R s wall'
+TIMEFORMAT='%R s wall, %U s user, %S s sys'
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   echo "cores: $(nproc)"

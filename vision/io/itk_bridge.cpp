@@ -57,12 +57,20 @@ Error itk_error(const char* what, const std::exception& e) {
 }  // namespace
 
 Result<std::vector<uint32_t>> label_components(const std::vector<uint8_t>& mask, const Grid& grid, bool full,
-                                               std::vector<int64_t>& sizes) {
+                                               std::vector<int64_t>& sizes, bool by_size) {
   try {
     auto img = to_image<uint8_t>(mask, grid);
     auto cc = itk::ConnectedComponentImageFilter<Image<uint8_t>, Image<uint32_t>>::New();
     cc->SetInput(img);
     cc->SetFullyConnected(full);
+    if (!by_size) {
+      cc->Update();
+      std::vector<uint32_t> labels = from_image<uint32_t>(cc->GetOutput(), grid);
+      sizes.assign(static_cast<size_t>(cc->GetObjectCount()) + 1, 0);
+      for (uint32_t l : labels) ++sizes[l];
+      sizes[0] = 0;
+      return labels;
+    }
     auto relabel = itk::RelabelComponentImageFilter<Image<uint32_t>, Image<uint32_t>>::New();
     relabel->SetInput(cc->GetOutput());
     relabel->Update();

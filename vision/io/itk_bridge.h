@@ -21,8 +21,10 @@ struct Grid {
 
 // Connected components of mask != 0 (face connectivity unless `full`), relabelled
 // by decreasing size: label 1 is the largest. sizes[l] = voxels of label l (sizes[0] = 0).
+// With `by_size` false the labels are 1..N in ITK's scan order instead (no sorting
+// pass; sizes still counted).
 Result<std::vector<uint32_t>> label_components(const std::vector<uint8_t>& mask, const Grid& grid, bool full,
-                                               std::vector<int64_t>& sizes);
+                                               std::vector<int64_t>& sizes, bool by_size = true);
 
 // Signed Euclidean distance (mm) to the boundary of mask != 0: negative inside,
 // positive outside (Maurer). An all-empty or all-full mask gives +/- a large value.

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "tests/vision/io/synthetic_chest.h"
+#include "vision/io/itk_bridge.h"
 #include "vision/io/lung_mask.h"
 
 namespace hilum {
@@ -90,6 +93,41 @@ TEST(LungMask, LobeEstimate) {
   EXPECT_EQ(estimate_lobe(kLeftLung, 0.7, 0.2), "LUL");
   EXPECT_EQ(estimate_lobe(kLeftLung, 0.1, 0.9), "LLL");
   EXPECT_EQ(estimate_lobe(kNoLung, 0.5, 0.5), "");
+}
+
+// The lung mask labels its air components in ITK's scan order (no sorting
+// pass): the same components and sizes as the by-size labelling, renumbered.
+TEST(LungMask, ComponentsInScanOrderAreTheSortedOnesRenumbered) {
+  itk_bridge::Grid g{23, 17, 9, {1.0, 0.7, 2.0}};
+  std::vector<uint8_t> m(static_cast<size_t>(g.voxels()), 0);
+  uint32_t state = 12345;
+  for (uint8_t& v : m) {
+    state = state * 1664525u + 1013904223u;
+    v = (state >> 24) < 100;  // ~39 % filled: many components of many sizes
+  }
+  std::vector<int64_t> sorted_sizes, scan_sizes;
+  auto sorted = itk_bridge::label_components(m, g, false, sorted_sizes);
+  auto scan = itk_bridge::label_components(m, g, false, scan_sizes, /*by_size=*/false);
+  ASSERT_TRUE(sorted.ok() && scan.ok());
+  ASSERT_EQ(sorted_sizes.size(), scan_sizes.size());
+  ASSERT_GT(scan_sizes.size(), 20u);
+  std::map<uint32_t, uint32_t> to_sorted;  // one-to-one between the labellings
+  std::vector<int64_t> counted(scan_sizes.size(), 0);
+  for (size_t i = 0; i < m.size(); ++i) {
+    const uint32_t a = (*scan)[i], b = (*sorted)[i];
+    ASSERT_EQ(a == 0, m[i] == 0);
+    ASSERT_EQ(b == 0, m[i] == 0);
+    if (!a) continue;
+    auto [it, fresh] = to_sorted.emplace(a, b);
+    ASSERT_EQ(it->second, b) << "voxel " << i;
+    ++counted[a];
+  }
+  EXPECT_EQ(to_sorted.size(), scan_sizes.size() - 1);
+  for (size_t l = 1; l < scan_sizes.size(); ++l) {
+    EXPECT_EQ(counted[l], scan_sizes[l]);
+    EXPECT_EQ(scan_sizes[l], sorted_sizes[to_sorted[static_cast<uint32_t>(l)]]);
+  }
+  EXPECT_TRUE(std::is_sorted(sorted_sizes.begin() + 1, sorted_sizes.end(), std::greater<>()));
 }
 
 }  // namespace
