@@ -20,14 +20,29 @@ namespace {
 using itk_bridge::Grid;
 
 // Fills, slice by slice (slices in parallel), background regions not connected
-// to the slice border (4-connected).
+// to the slice border (4-connected). Each slice's flood runs on the box of its
+// mask pixels grown by one pixel: everything outside that box is background
+// that reaches the border in a straight line, so seeding the box's rim gives
+// the same result as seeding the slice border.
 void fill_holes_2d(std::vector<uint8_t>& mask, const Grid& g) {
   parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
     std::vector<uint8_t> outside(static_cast<size_t>(g.nx * g.ny));
     std::vector<int64_t> stack;
     for (int64_t z = first; z < last; ++z) {
       uint8_t* m = mask.data() + z * g.nx * g.ny;
-      std::fill(outside.begin(), outside.end(), 0);
+      int64_t x0 = g.nx, x1 = -1, y0 = g.ny, y1 = -1;
+      for (int64_t y = 0; y < g.ny; ++y) {
+        const uint8_t* row = m + y * g.nx;
+        int64_t a = 0, b = g.nx - 1;
+        while (a < g.nx && !row[a]) ++a;
+        if (a == g.nx) continue;
+        while (!row[b]) --b;
+        x0 = std::min(x0, a), x1 = std::max(x1, b), y0 = std::min(y0, y), y1 = y;
+      }
+      if (x1 < 0) continue;  // no mask pixel: no hole
+      x0 = std::max<int64_t>(0, x0 - 1), y0 = std::max<int64_t>(0, y0 - 1);
+      x1 = std::min(g.nx - 1, x1 + 1), y1 = std::min(g.ny - 1, y1 + 1);
+      for (int64_t y = y0; y <= y1; ++y) std::fill_n(outside.begin() + y * g.nx + x0, x1 - x0 + 1, 0);
       stack.clear();
       auto push = [&](int64_t x, int64_t y) {
         const int64_t i = y * g.nx + x;
@@ -36,19 +51,20 @@ void fill_holes_2d(std::vector<uint8_t>& mask, const Grid& g) {
           stack.push_back(i);
         }
       };
-      for (int64_t x = 0; x < g.nx; ++x) push(x, 0), push(x, g.ny - 1);
-      for (int64_t y = 0; y < g.ny; ++y) push(0, y), push(g.nx - 1, y);
+      for (int64_t x = x0; x <= x1; ++x) push(x, y0), push(x, y1);
+      for (int64_t y = y0; y <= y1; ++y) push(x0, y), push(x1, y);
       while (!stack.empty()) {
         const int64_t i = stack.back();
         stack.pop_back();
         const int64_t x = i % g.nx, y = i / g.nx;
-        if (x > 0) push(x - 1, y);
-        if (x + 1 < g.nx) push(x + 1, y);
-        if (y > 0) push(x, y - 1);
-        if (y + 1 < g.ny) push(x, y + 1);
+        if (x > x0) push(x - 1, y);
+        if (x < x1) push(x + 1, y);
+        if (y > y0) push(x, y - 1);
+        if (y < y1) push(x, y + 1);
       }
-      for (int64_t i = 0; i < g.nx * g.ny; ++i)
-        if (!outside[i]) m[i] = 1;
+      for (int64_t y = y0; y <= y1; ++y)
+        for (int64_t x = x0; x <= x1; ++x)
+          if (!outside[y * g.nx + x]) m[y * g.nx + x] = 1;
     }
   });
 }
@@ -198,6 +214,10 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
          (nz + fz - 1) / fz,
          {volume.spacing[0] * fx, volume.spacing[1] * fy, volume.spacing[2] * fz}};
 
+  // Working-grid column of each native column (a table: no division per voxel).
+  std::vector<int32_t> block_of_x(static_cast<size_t>(nx));
+  for (int64_t x = 0; x < nx; ++x) block_of_x[x] = static_cast<int32_t>(x / fx);
+
   // Block-averaged HU on the working grid.
   std::vector<float> hu(static_cast<size_t>(g.voxels()), 0.f);
   {
@@ -211,9 +231,9 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
       for (int64_t zg = first; zg < last; ++zg) {
         for (int64_t z = zg * fz; z < std::min(nz, zg * fz + fz); ++z) {
           for (int64_t y = 0; y < ny; ++y) {
-            const int64_t row = g.index(0, y / fy, zg);
+            float* row = hu.data() + g.index(0, y / fy, zg);
             const float* s = src + (z * ny + y) * nx;
-            for (int64_t x = 0; x < nx; ++x) hu[row + x / fx] += s[x];
+            for (int64_t x = 0; x < nx; ++x) row[block_of_x[x]] += s[x];
           }
         }
         for (int64_t y = 0; y < g.ny; ++y)
@@ -227,7 +247,10 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
 
   // Air inside the body: components of air touching no side face of the slab.
   std::vector<uint8_t> air(hu.size());
-  for (size_t i = 0; i < hu.size(); ++i) air[i] = hu[i] < o.air_threshold_hu;
+  const int64_t plane = g.nx * g.ny;
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t i = first * plane; i < last * plane; ++i) air[i] = hu[i] < o.air_threshold_hu;
+  });
   std::vector<int64_t> sizes;
   HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels,
                          itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
@@ -238,16 +261,23 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     for (int64_t y = 0; y < g.ny; ++y)
       outside_label[air_labels[g.index(0, y, z)]] = outside_label[air_labels[g.index(g.nx - 1, y, z)]] = 1;
   }
+  // Inner air, and the body's extent in x (everything that is not outside air)
+  // for the midline; planes in parallel, each with its own extent.
   std::vector<uint8_t> inner(hu.size());
-  for (size_t i = 0; i < hu.size(); ++i) inner[i] = air_labels[i] != 0 && !outside_label[air_labels[i]];
-  // Body extent in x (everything that is not outside air), for the midline.
+  std::vector<std::array<int64_t, 2>> plane_x(static_cast<size_t>(g.nz), {g.nx, -1});
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z)
+      for (int64_t y = 0; y < g.ny; ++y)
+        for (int64_t x = 0; x < g.nx; ++x) {
+          const int64_t i = g.index(x, y, z);
+          const uint32_t l = air_labels[i];
+          inner[i] = l != 0 && !outside_label[l];
+          if (l == 0 || !outside_label[l])
+            plane_x[z][0] = std::min(plane_x[z][0], x), plane_x[z][1] = std::max(plane_x[z][1], x);
+        }
+  });
   int64_t body_x0 = g.nx, body_x1 = -1;
-  for (int64_t z = 0; z < g.nz; ++z)
-    for (int64_t y = 0; y < g.ny; ++y)
-      for (int64_t x = 0; x < g.nx; ++x) {
-        const uint32_t l = air_labels[g.index(x, y, z)];
-        if (l == 0 || !outside_label[l]) body_x0 = std::min(body_x0, x), body_x1 = std::max(body_x1, x);
-      }
+  for (const auto& e : plane_x) body_x0 = std::min(body_x0, e[0]), body_x1 = std::max(body_x1, e[1]);
   const double body_cx = body_x1 >= body_x0 ? 0.5 * (body_x0 + body_x1) : 0.5 * (g.nx - 1);
   step("air components");
   progress.report(0.2, "lung mask");
@@ -358,16 +388,33 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   if (progress.cancelled()) return cancelled_error();
 
   // Which provisional lung is the patient's right: smaller world x (LPS: +x = left).
+  // The mapping to world is affine, so the mean world x is that of the mean
+  // working-grid index (sums of integers, exact, plane by plane in parallel).
   double cx[3] = {0, 0, 0};
   int64_t cnt[3] = {0, 0, 0};
-  for (int64_t z = 0; z < g.nz; ++z)
-    for (int64_t y = 0; y < g.ny; ++y)
-      for (int64_t x = 0; x < g.nx; ++x)
-        if (uint8_t s = side[g.index(x, y, z)]) {
-          cx[s] +=
-              volume.world_from_voxel({(x + 0.5) * fx - 0.5, (y + 0.5) * fy - 0.5, (z + 0.5) * fz - 0.5})[0];
-          ++cnt[s];
-        }
+  {
+    struct Sums {
+      int64_t n[3] = {0, 0, 0}, x[3] = {0, 0, 0}, y[3] = {0, 0, 0}, z[3] = {0, 0, 0};
+    };
+    std::vector<Sums> sums(static_cast<size_t>(g.nz));
+    parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = first; z < last; ++z) {
+        Sums& t = sums[z];
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x)
+            if (const uint8_t s = side[g.index(x, y, z)]) ++t.n[s], t.x[s] += x, t.y[s] += y, t.z[s] += z;
+      }
+    });
+    for (int s = 1; s <= 2; ++s) {
+      int64_t sx = 0, sy = 0, sz = 0;
+      for (const Sums& t : sums) cnt[s] += t.n[s], sx += t.x[s], sy += t.y[s], sz += t.z[s];
+      if (!cnt[s]) continue;
+      const double n = static_cast<double>(cnt[s]);
+      // Mean of world_from_voxel((i + 0.5) f - 0.5) over the lung's voxels, times the count.
+      cx[s] = n * volume.world_from_voxel({(sx / n + 0.5) * fx - 0.5, (sy / n + 0.5) * fy - 0.5,
+                                           (sz / n + 0.5) * fz - 0.5})[0];
+    }
+  }
   uint8_t to_label[3] = {kNoLung, kRightLung, kLeftLung};
   if (cnt[1] && cnt[2] && cx[1] / cnt[1] > cx[2] / cnt[2]) to_label[1] = kLeftLung, to_label[2] = kRightLung;
   if (cnt[1] && !cnt[2]) {
@@ -437,7 +484,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
       for (int64_t y = 0; y < ny; ++y) {
         const int64_t row = g.index(0, y / fy, z / fz);
         for (int64_t x = 0; x < nx; ++x) {
-          const uint8_t l = work[row + x / fx];
+          const uint8_t l = work[row + block_of_x[x]];
           if (!l) continue;
           const int64_t i = (z * ny + y) * nx + x;
           out[i] = l;
@@ -445,7 +492,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
           ++a.n;
           a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z),
           a.z1 = std::max(a.z1, z);
-          if (raw[row + x / fx]) sl.hist[std::clamp(static_cast<int>(src[i]) + 1200, 0, 1399)]++;
+          if (raw[row + block_of_x[x]]) sl.hist[std::clamp(static_cast<int>(src[i]) + 1200, 0, 1399)]++;
         }
       }
   });
