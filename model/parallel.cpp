@@ -48,7 +48,14 @@ class Pool {
       next_.store(0);
       ++generation_;
     }
-    cv_.notify_all();
+    // Wake only as many workers as there are tasks beyond the caller's: a
+    // small region (a tiny model's decode step) then costs a few wake-ups, not
+    // one per core. A worker that wakes without a task left just waits again.
+    if (count - 1 >= static_cast<int>(threads_.size())) {
+      cv_.notify_all();
+    } else {
+      for (int i = 0; i < count - 1; ++i) cv_.notify_one();
+    }
     work(task, count);
     std::unique_lock<std::mutex> lock(mu_);
     done_cv_.wait(lock, [&] { return active_ == 0; });

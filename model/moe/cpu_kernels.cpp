@@ -67,8 +67,11 @@ void linear(const float* x, int64_t T, int64_t in, const float* w, int64_t out, 
   if (T <= 0 || out <= 0) return;
   if (T <= kGemvMaxRows) {
     // Small products run on the calling thread: waking the pool costs more.
-    const int64_t grain =
-        T * out * in < (int64_t{1} << 17) ? out : std::max<int64_t>(1, 32768 / std::max<int64_t>(in, 1));
+    // Larger ones go in chunks of at least 2^17 multiply-adds (tens of
+    // microseconds), so a many-core pool does not wake a thread per few rows.
+    const int64_t grain = T * out * in < (int64_t{1} << 17)
+                              ? out
+                              : std::max<int64_t>(1, (int64_t{1} << 17) / std::max<int64_t>(T * in, 1));
     parallel_for(out, grain, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o) {
         const float* wr = w + o * in;
