@@ -680,31 +680,54 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_b1_kernel(Expert
   __shared__ float red[kMaxFusedRows + 1][R];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o0 = static_cast<int64_t>(blockIdx.x) * R;
-  pdl_wait();
-  pdl_trigger();
   const int items = a.K + (a.shared_w ? 1 : 0);
-  for (int it = warp; it < items; it += NW) {
+  // The weight rows of an item, and one batch of their loads.
+  auto rows_of = [&](int it, const uint16_t* (&wr)[R]) {
     const bool shared = it == a.K;
     const int64_t len = shared ? a.Is : a.I;
     const uint16_t* w0 = shared ? a.shared_w : a.w + static_cast<int64_t>(a.ids[it]) * a.H * a.I;
-    const float* h = shared ? a.hs : a.x + static_cast<int64_t>(it) * a.I;
-    const uint16_t* wr[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) wr[r] = w0 + min(o0 + r, a.H - 1) * len;
+  };
+  auto load_w = [&](const uint16_t* const (&wr)[R], int64_t len, int s0, uint4 (&wv)[U][R]) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t k = static_cast<int64_t>(s0 + u) * 256 + lane * 8;
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        wv[u][r] = k < len ? __ldg(reinterpret_cast<const uint4*>(wr[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
+    }
+  };
+  // prefetch 2: the first batch of the warp's first item is loaded before the
+  // wait for the GLU kernel. Its expert id comes from the router, which
+  // finished before the GLU kernel passed its own wait and let this one start;
+  // the weights are constant. Only the GLU outputs need the wait.
+  const bool early = a.prefetch == 2 && warp < items;
+  uint4 wv[U][R];  // one batch of weights (the first one loaded early)
+  if (early) {
+    const uint16_t* wr[R];
+    rows_of(warp, wr);
+    load_w(wr, warp == a.K ? a.Is : a.I, 0, wv);
+  }
+  pdl_wait();
+  pdl_trigger();
+  for (int it = warp; it < items; it += NW) {
+    const bool shared = it == a.K;
+    const int64_t len = shared ? a.Is : a.I;
+    const float* h = shared ? a.hs : a.x + static_cast<int64_t>(it) * a.I;
+    const uint16_t* wr[R];
+    rows_of(it, wr);
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[r] = 0.0f;
     const int steps = static_cast<int>((len + 255) >> 8);
     for (int s0 = 0; s0 < steps; s0 += U) {
-      uint4 wv[U][R];
       float4 hv[U][2];
+      if (!(early && it == warp && s0 == 0)) load_w(wr, len, s0, wv);
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int64_t k = static_cast<int64_t>(s0 + u) * 256 + lane * 8;
         const bool in = k < len;
-#pragma unroll
-        for (int r = 0; r < R; ++r)
-          wv[u][r] = in ? __ldg(reinterpret_cast<const uint4*>(wr[r] + k)) : make_uint4(0u, 0u, 0u, 0u);
         hv[u][0] = in ? __ldg(reinterpret_cast<const float4*>(h + k)) : make_float4(0.f, 0.f, 0.f, 0.f);
         hv[u][1] = in ? __ldg(reinterpret_cast<const float4*>(h + k + 4)) : make_float4(0.f, 0.f, 0.f, 0.f);
       }
@@ -1247,6 +1270,16 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// HILUM_DOWN_B1_EARLY=0 makes the one-row down projection load its weights
+// only after the wait for the GLU kernel (for side-by-side timing).
+bool down_b1_early_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("HILUM_DOWN_B1_EARLY");
+    return !(v && std::string(v) == "0");
+  }();
+  return on;
+}
+
 // The staging stride for rows of length k with MAXT rows at most.
 int stage_stride(int maxt, int64_t k) {
   return static_cast<int>(std::min<int64_t>(kStageFloats / maxt, round_up(std::max<int64_t>(k, 1), 256)));
@@ -1319,8 +1352,10 @@ Status launch_expert_glu(const ExpertParams& a, const Launch& l) {
 template <int MAXT>
 Status launch_expert_down(const ExpertParams& a, const Launch& l) {
   if (MAXT == 1 && a.rows == 1 && a.I % 8 == 0 && a.Is % 8 == 0) {
+    ExpertParams b = a;
+    b.prefetch = l.pdl && down_b1_early_enabled() ? 2 : 0;
     return launch_result(launch_kernel(expert_down_b1_kernel, dim3(blocks_for(a.H, kDownB1Rows)),
-                                       dim3(kFusedThreads), 0, l, a),
+                                       dim3(kFusedThreads), 0, l, b),
                          "expert_down_combine (one row)");
   }
   const int64_t staged = std::max<int64_t>(static_cast<int64_t>(a.rows) * a.kc,
