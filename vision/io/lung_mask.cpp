@@ -117,15 +117,30 @@ struct Box {
   int64_t x0, y0, z0, x1, y1, z1;  // inclusive-exclusive
 };
 
+// The box of m's voxels (planes in parallel); empty (x1 <= x0) when there are none.
 Box bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
+  std::vector<Box> planes(static_cast<size_t>(g.nz), Box{g.nx, g.ny, g.nz, 0, 0, 0});
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z) {
+      Box& b = planes[z];
+      for (int64_t y = 0; y < g.ny; ++y) {
+        const uint8_t* row = m.data() + g.index(0, y, z);
+        int64_t a = 0, e = g.nx - 1;
+        while (a < g.nx && !row[a]) ++a;
+        if (a == g.nx) continue;
+        while (!row[e]) --e;
+        b.x0 = std::min(b.x0, a), b.x1 = std::max(b.x1, e + 1);
+        b.y0 = std::min(b.y0, y), b.y1 = y + 1;
+        b.z0 = z, b.z1 = z + 1;
+      }
+    }
+  });
   Box b{g.nx, g.ny, g.nz, 0, 0, 0};
-  for (int64_t z = 0; z < g.nz; ++z)
-    for (int64_t y = 0; y < g.ny; ++y)
-      for (int64_t x = 0; x < g.nx; ++x)
-        if (m[g.index(x, y, z)]) {
-          b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.z0 = std::min(b.z0, z);
-          b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1), b.z1 = std::max(b.z1, z + 1);
-        }
+  for (const Box& p : planes) {
+    if (p.x1 <= p.x0) continue;
+    b.x0 = std::min(b.x0, p.x0), b.y0 = std::min(b.y0, p.y0), b.z0 = std::min(b.z0, p.z0);
+    b.x1 = std::max(b.x1, p.x1), b.y1 = std::max(b.y1, p.y1), b.z1 = std::max(b.z1, p.z1);
+  }
   return b;
 }
 
@@ -345,8 +360,29 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   progress.report(0.35, "lung mask");
   if (progress.cancelled()) return cancelled_error();
 
-  // Lungs: the largest inner-air components.
-  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> labels, itk_bridge::label_components(inner, g, false, sizes));
+  // Lungs: the largest inner-air components, labelled on the box of the inner
+  // air (the same labels as on the whole grid: raster order is kept, and ties
+  // in size are broken by it), then placed back on the grid.
+  std::vector<uint32_t> labels(hu.size(), 0);
+  {
+    const Box ib = bounding_box(inner, g);
+    if (ib.x1 <= ib.x0) {
+      return bad_input("lung mask: no lung-sized air region inside the body (is this a chest CT?)");
+    }
+    const Grid c{ib.x1 - ib.x0, ib.y1 - ib.y0, ib.z1 - ib.z0, g.spacing};
+    std::vector<uint8_t> crop(static_cast<size_t>(c.voxels()));
+    parallel_for(c.nz, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = first; z < last; ++z)
+        for (int64_t y = 0; y < c.ny; ++y)
+          std::copy_n(inner.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z), c.nx, crop.begin() + c.index(0, y, z));
+    });
+    HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> cl, itk_bridge::label_components(crop, c, false, sizes));
+    parallel_for(c.nz, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = first; z < last; ++z)
+        for (int64_t y = 0; y < c.ny; ++y)
+          std::copy_n(cl.begin() + c.index(0, y, z), c.nx, labels.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z));
+    });
+  }
   if (sizes.size() < 2 || sizes[1] * voxel_ml < 5.0) {
     return bad_input("lung mask: no lung-sized air region inside the body (is this a chest CT?)");
   }
