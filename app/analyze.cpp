@@ -133,7 +133,7 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
     HILUM_ASSIGN_OR_RETURN(b->medical,
                            moe::LoraAdapter::load(dir / "text" / "adapters" / "medical", *b->text));
   }
-  HILUM_ASSIGN_OR_RETURN(b->drafter, ImpressionDrafter::load(dir / "text"));
+  HILUM_ASSIGN_OR_RETURN(b->drafter, ImpressionDrafter::load(dir / "text", b->device));
   b->assistant = CaseAssistant::create(b->text, *b->tokenizer, "text");
 
   const FusionConfig& fc = b->fusion->config();
@@ -177,6 +177,7 @@ Result<fs::path> default_model_bundle_dir() {
 }
 
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
+Device model_bundle_device(const ModelBundle& bundle) { return bundle.device; }
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) {
   return bundle.drafter;
 }

@@ -89,6 +89,7 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const std::filesyst
 // (for the narrative impression, and for questions about a case).
 std::string model_bundle_label(const ModelBundle& bundle);
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle);
+Device model_bundle_device(const ModelBundle& bundle);  // where its networks run
 std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& bundle);
 
 // The fusion stage alone: nodule probability and malignancy of each candidate

@@ -5,8 +5,11 @@
 #include <charconv>
 #include <cmath>
 #include <regex>
+#include <mutex>
 #include <set>
 
+#include "model/log.h"
+#include "model/moe/cuda_engine.h"
 #include "model/moe/generate.h"
 #include "model/moe/text_model.h"
 #include "model/tokenizer.h"
@@ -309,12 +312,42 @@ struct ImpressionDrafter::Impl {
   std::shared_ptr<const moe::TextModel> model;
   std::optional<Tokenizer> tokenizer;
   std::vector<int32_t> stop_tokens;
+  // The GPU engine drafts when set; one draft at a time (its KV cache is one slot).
+  std::unique_ptr<moe::CudaTextModel> gpu;
+  std::mutex gpu_mu;
+  int64_t gpu_capacity = 0;  // tokens the GPU engine's cache holds
+
+  // Greedy tokens after `prompt` on the GPU: the first from the prefill's
+  // logits, the rest by graph replays on the device; cut after the first stop token.
+  Result<std::vector<int32_t>> greedy_on_gpu(const std::vector<int32_t>& prompt, int64_t max_new) {
+    const std::lock_guard<std::mutex> lock(gpu_mu);
+    gpu->reset(0);
+    HILUM_ASSIGN_OR_RETURN(Tensor logits, gpu->prefill(0, prompt, false));
+    moe::SamplingOptions greedy;
+    greedy.greedy = true;
+    moe::Sampler sampler(greedy);
+    std::vector<int32_t> tokens{sampler.next(logits.span<const float>())};
+    auto is_stop = [&](int32_t t) { return std::find(stop_tokens.begin(), stop_tokens.end(), t) != stop_tokens.end(); };
+    if (!is_stop(tokens[0]) && max_new > 1) {
+      const int slot[1] = {0};
+      const int32_t first[1] = {tokens[0]};
+      HILUM_ASSIGN_OR_RETURN(auto steps, gpu->decode_greedy(slot, first, max_new - 1));
+      for (const std::vector<int32_t>& step : steps) tokens.push_back(step.at(0));
+    }
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (is_stop(tokens[i])) {
+        tokens.resize(i);  // the stop token is not part of the text
+        break;
+      }
+    }
+    return tokens;
+  }
 };
 
 ImpressionDrafter::~ImpressionDrafter() = default;
 
-Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(
-    const std::filesystem::path& model_dir) {
+Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(const std::filesystem::path& model_dir,
+                                                                       Device device) {
   const std::filesystem::path tok_path = model_dir / "tokenizer.json";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(tok_path, ec)) {
@@ -326,6 +359,18 @@ Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(
   impl->tokenizer.emplace(std::move(tok));
   if (auto eot = impl->tokenizer->token_to_id("<|endoftext|>")) impl->stop_tokens.push_back(*eot);
   for (int32_t id : impl->model->config().eos_token_ids) impl->stop_tokens.push_back(id);
+  if (device == Device::kCUDA) {
+    moe::CudaEngineOptions opt;
+    const int64_t positions = impl->model->config().max_position_embeddings;
+    opt.max_seq = positions > 0 ? std::min<int64_t>(positions, 4096) : 2048;
+    auto gpu = moe::CudaTextModel::upload(*impl->model, opt);
+    if (gpu.ok()) {
+      impl->gpu = std::move(*gpu);
+      impl->gpu_capacity = opt.max_seq;
+    } else {
+      log_warning("narrative model: drafts run on the CPU (" + gpu.error().message() + ")");
+    }
+  }
   std::shared_ptr<ImpressionDrafter> d(new ImpressionDrafter());
   d->impl_ = std::move(impl);
   d->name_ = model_dir.filename().string();
@@ -336,19 +381,28 @@ Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(
 Result<std::string> ImpressionDrafter::draft(const std::vector<Finding>& findings, Progress* progress) const {
   const std::vector<int32_t> prompt = impl_->tokenizer->encode(impression_prompt(findings), true);
   if (prompt.empty()) return internal_error("narrative: the prompt encodes to no tokens");
-  moe::GenerateOptions opt;
-  opt.max_new_tokens = max_new_tokens;
-  opt.sampling.greedy = true;
-  opt.stop_tokens = impl_->stop_tokens;
-  HILUM_ASSIGN_OR_RETURN(moe::GenerateResult out,
-                         moe::generate(*impl_->model, prompt, nullptr, opt, nullptr, progress));
-  std::vector<int32_t> tokens = out.tokens;
-  if (!tokens.empty() && out.stop == moe::GenerateResult::Stop::kStopToken) tokens.pop_back();
+  std::vector<int32_t> tokens;
+  if (impl_->gpu && max_new_tokens > 0 &&
+      static_cast<int64_t>(prompt.size()) + max_new_tokens <= impl_->gpu_capacity) {
+    if (progress && progress->cancelled()) return cancelled_error();
+    HILUM_ASSIGN_OR_RETURN(tokens, impl_->greedy_on_gpu(prompt, max_new_tokens));
+  } else {
+    moe::GenerateOptions opt;
+    opt.max_new_tokens = max_new_tokens;
+    opt.sampling.greedy = true;
+    opt.stop_tokens = impl_->stop_tokens;
+    HILUM_ASSIGN_OR_RETURN(moe::GenerateResult out,
+                           moe::generate(*impl_->model, prompt, nullptr, opt, nullptr, progress));
+    tokens = out.tokens;
+    if (!tokens.empty() && out.stop == moe::GenerateResult::Stop::kStopToken) tokens.pop_back();
+  }
   std::string text = impl_->tokenizer->decode(tokens, /*skip_special_tokens=*/true);
   const size_t b = text.find_first_not_of(" \t\r\n");
   const size_t e = text.find_last_not_of(" \t\r\n");
   return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
 }
+
+Device ImpressionDrafter::device() const { return impl_->gpu ? Device::kCUDA : Device::kCPU; }
 
 Narrative write_impression(const FindingsDocument& doc, const ImpressionDrafter* drafter,
                            Progress* progress) {

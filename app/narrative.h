@@ -32,6 +32,7 @@
 #include "fusion/findings.h"
 #include "model/progress.h"
 #include "model/result.h"
+#include "model/tensor.h"
 
 namespace hilum {
 
@@ -67,14 +68,19 @@ struct Narrative {
 // tokenizer.json), loaded once and shared by threads (drafting is const).
 class ImpressionDrafter {
  public:
-  // Errors name the folder and what is missing or malformed.
-  static Result<std::shared_ptr<const ImpressionDrafter>> load(const std::filesystem::path& model_dir);
+  // Errors name the folder and what is missing or malformed. With `device`
+  // kCUDA the model is also uploaded to the GPU engine (bf16) and drafts run
+  // there, greedy steps without leaving the device; when the upload fails
+  // (no GPU) a warning is logged and drafts run on the CPU.
+  static Result<std::shared_ptr<const ImpressionDrafter>> load(const std::filesystem::path& model_dir,
+                                                              Device device = Device::kCPU);
   ~ImpressionDrafter();
 
   // The raw greedy continuation of impression_prompt(findings), special
   // tokens removed, trimmed.
   Result<std::string> draft(const std::vector<Finding>& findings, Progress* progress = nullptr) const;
   const std::string& name() const { return name_; }
+  Device device() const;  // where drafts run
 
   int64_t max_new_tokens = 256;
 

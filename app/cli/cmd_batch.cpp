@@ -97,7 +97,8 @@ Result<LoadedModels> load_models(const ModelArgs& m) {
   if (m.narrative_model.empty()) {
     out.drafter = model_bundle_drafter(*out.bundle);
   } else {
-    HILUM_ASSIGN_OR_RETURN(out.drafter, ImpressionDrafter::load(m.narrative_model));
+    HILUM_ASSIGN_OR_RETURN(out.drafter,
+                           ImpressionDrafter::load(m.narrative_model, model_bundle_device(*out.bundle)));
   }
   return out;
 }

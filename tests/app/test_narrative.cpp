@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "app/narrative.h"
+#include "cuda/device.h"
 #include "tests/app/report_fixture.h"
 #include "tests/support/test_support.h"
 
@@ -170,6 +171,30 @@ TEST(Narrative, TinyRandomModelDraftIsCheckedAndFallsBack) {
     EXPECT_EQ(n.text, template_impression(d));
     EXPECT_NE(n.note.find(c.reason), std::string::npos);
   }
+}
+
+// With a GPU the drafter runs the demo bundle's text model on the CUDA engine
+// (bf16, greedy steps on the device): the same draft as on the CPU (fp32) at
+// least to the first finding's numbers, and reproducible. Skips without a GPU.
+TEST(Narrative, DraftsOnTheGpuLikeOnTheCpu) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::filesystem::path text = std::filesystem::path(HILUM_SOURCE_DIR) / "resources" / "models" / "text";
+  auto cpu = ImpressionDrafter::load(text, Device::kCPU);
+  auto gpu = ImpressionDrafter::load(text, Device::kCUDA);
+  ASSERT_TRUE(cpu.ok()) << cpu.error().message();
+  ASSERT_TRUE(gpu.ok()) << gpu.error().message();
+  EXPECT_EQ((*cpu)->device(), Device::kCPU);
+  ASSERT_EQ((*gpu)->device(), Device::kCUDA);
+  const FindingsDocument d = two_nodules();
+  auto a = (*cpu)->draft(d.findings);
+  auto b = (*gpu)->draft(d.findings);
+  auto c = (*gpu)->draft(d.findings);
+  ASSERT_TRUE(a.ok()) << a.error().message();
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(*b, *c);  // the GPU engine's cache is reset between drafts
+  ASSERT_GE(a->size(), 40u) << *a;
+  EXPECT_EQ(b->substr(0, 40), a->substr(0, 40)) << "cpu: " << *a << "\ngpu: " << *b;
 }
 
 TEST(Narrative, DrafterLoadErrorsNameTheFolder) {
