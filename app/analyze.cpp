@@ -16,6 +16,7 @@
 #include "app/report_sr.h"
 #include "fusion/fusion_head.h"
 #include "model/file_io.h"
+#include "model/log.h"
 #include "model/moe/lora.h"
 #include "model/moe/text_model.h"
 #include "model/safetensors.h"
@@ -299,7 +300,16 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   // Joined before the image branch runs (and, on an early return, by the future's destructor).
   std::future<Status> warm_up;
   if (b.device == Device::kCUDA)
-    warm_up = std::async(std::launch::async, [&b] { return warm_up_image_branch(b); });
+    warm_up = std::async(std::launch::async, [&b]() -> Status {
+      HILUM_RETURN_IF_ERROR(warm_up_image_branch(b));
+      // The narrative model's warm-up is only an optimisation: a failure here
+      // shows again (and falls back to the template) when the draft is made.
+      if (b.drafter) {
+        if (const Status s = b.drafter->warm_up(); !s.ok())
+          log_warning("narrative model on CUDA: warm-up failed (" + s.error().message() + ")");
+      }
+      return Status::Ok();
+    });
   LungMask mask;
   {
     ProgressRange p(progress, 0.0, 0.27);

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <regex>
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -316,6 +317,7 @@ struct ImpressionDrafter::Impl {
   std::unique_ptr<moe::CudaTextModel> gpu;
   std::mutex gpu_mu;
   int64_t gpu_capacity = 0;  // tokens the GPU engine's cache holds
+  std::atomic<bool> warmed{false};
 
   // Greedy tokens after `prompt` on the GPU: the first from the prefill's
   // logits, the rest by graph replays on the device; cut after the first stop token.
@@ -403,6 +405,24 @@ Result<std::string> ImpressionDrafter::draft(const std::vector<Finding>& finding
 }
 
 Device ImpressionDrafter::device() const { return impl_->gpu ? Device::kCUDA : Device::kCPU; }
+
+Status ImpressionDrafter::warm_up() const {
+  if (!impl_->gpu || impl_->warmed.load()) return Status::Ok();
+  const std::lock_guard<std::mutex> lock(impl_->gpu_mu);
+  // A prompt longer than the decode path's 16 rows (the prefill path), then
+  // two greedy steps on the device (the decode graph).
+  const std::vector<int32_t> prompt(static_cast<size_t>(std::min<int64_t>(32, impl_->gpu_capacity - 3)), 0);
+  impl_->gpu->reset(0);
+  HILUM_ASSIGN_OR_RETURN(Tensor logits, impl_->gpu->prefill(0, prompt, false));
+  (void)logits;
+  const int slot[1] = {0};
+  const int32_t first[1] = {0};
+  HILUM_ASSIGN_OR_RETURN(auto steps, impl_->gpu->decode_greedy(slot, first, 2));
+  (void)steps;
+  impl_->gpu->reset(0);
+  impl_->warmed.store(true);
+  return Status::Ok();
+}
 
 Narrative write_impression(const FindingsDocument& doc, const ImpressionDrafter* drafter,
                            Progress* progress) {

@@ -81,6 +81,10 @@ class ImpressionDrafter {
   Result<std::string> draft(const std::vector<Finding>& findings, Progress* progress = nullptr) const;
   const std::string& name() const { return name_; }
   Device device() const;  // where drafts run
+  // On the GPU: runs a short dummy draft, so that the engine's first-use costs
+  // (its CUDA graphs, the prefill path's libraries) are paid before the first
+  // study's draft (analyze calls it beside the CPU stages). No-op on the CPU.
+  Status warm_up() const;
 
   int64_t max_new_tokens = 256;
 

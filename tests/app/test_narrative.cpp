@@ -185,6 +185,8 @@ TEST(Narrative, DraftsOnTheGpuLikeOnTheCpu) {
   ASSERT_TRUE(gpu.ok()) << gpu.error().message();
   EXPECT_EQ((*cpu)->device(), Device::kCPU);
   ASSERT_EQ((*gpu)->device(), Device::kCUDA);
+  EXPECT_TRUE((*cpu)->warm_up().ok());  // nothing to do on the CPU
+  ASSERT_TRUE((*gpu)->warm_up().ok());
   const FindingsDocument d = two_nodules();
   auto a = (*cpu)->draft(d.findings);
   auto b = (*gpu)->draft(d.findings);

@@ -498,7 +498,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   if (progress.cancelled()) return cancelled_error();
 
   // Back to the volume grid (nearest block), extents, volumes, parenchyma HU.
-  result.labels = Tensor::zeros({nz, ny, nx}, DType::kU8);
+  result.labels = Tensor::empty({nz, ny, nx}, DType::kU8);  // every voxel written below
   uint8_t* out = result.labels.data<uint8_t>();
   std::vector<int64_t> hist(1400, 0);  // HU -1200 .. 199
   struct Acc {
@@ -521,9 +521,9 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
         const int64_t row = g.index(0, y / fy, z / fz);
         for (int64_t x = 0; x < nx; ++x) {
           const uint8_t l = work[row + block_of_x[x]];
-          if (!l) continue;
           const int64_t i = (z * ny + y) * nx + x;
           out[i] = l;
+          if (!l) continue;
           Acc& a = sl.acc[l];
           ++a.n;
           a.y0 = std::min(a.y0, y), a.y1 = std::max(a.y1, y), a.z0 = std::min(a.z0, z),
