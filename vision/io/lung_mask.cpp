@@ -19,6 +19,15 @@ namespace {
 
 using itk_bridge::Grid;
 
+// fn(i) for every i in [0, n), in parallel chunks (element-wise work: each i
+// written by one call, so the result does not depend on the split).
+template <typename Fn>
+void for_each_index(size_t n, Fn&& fn) {
+  parallel_for(static_cast<int64_t>(n), int64_t{1} << 16, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) fn(static_cast<size_t>(i));
+  });
+}
+
 // Fills, slice by slice (slices in parallel), background regions not connected
 // to the slice border (4-connected). Each slice's flood runs on the box of its
 // mask pixels grown by one pixel: everything outside that box is background
@@ -155,21 +164,25 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
   // The crop extends past the grid where needed, so the ball is never clipped at the volume's faces.
   Grid c{b.x1 - b.x0 + 2 * mx, b.y1 - b.y0 + 2 * my, b.z1 - b.z0 + 2 * mz, g.spacing};
   std::vector<uint8_t> crop(static_cast<size_t>(c.voxels()), 0);
-  for (int64_t z = b.z0; z < b.z1; ++z)
-    for (int64_t y = b.y0; y < b.y1; ++y)
-      for (int64_t x = b.x0; x < b.x1; ++x)
-        crop[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] = m[g.index(x, y, z)];
+  parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
+      for (int64_t y = b.y0; y < b.y1; ++y)
+        std::copy_n(m.begin() + g.index(b.x0, y, z), b.x1 - b.x0,
+                    crop.begin() + c.index(mx, y - b.y0 + my, z - b.z0 + mz));
+  });
   HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(crop, c));
   std::vector<uint8_t> dilated(crop.size());
-  for (size_t i = 0; i < crop.size(); ++i) dilated[i] = d1[i] <= radius;
+  for_each_index(crop.size(), [&](size_t i) { dilated[i] = d1[i] <= radius; });
   HILUM_ASSIGN_OR_RETURN(std::vector<float> d2, itk_bridge::signed_distance(dilated, c));
   std::vector<uint8_t> out = m;
   const double half_voxel = 0.5 * std::max({g.spacing[0], g.spacing[1], g.spacing[2]});
-  for (int64_t z = b.z0; z < b.z1; ++z)
-    for (int64_t y = b.y0; y < b.y1; ++y)
-      for (int64_t x = b.x0; x < b.x1; ++x)
-        if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(radius - half_voxel))
-          out[g.index(x, y, z)] = 1;
+  parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
+      for (int64_t y = b.y0; y < b.y1; ++y)
+        for (int64_t x = b.x0; x < b.x1; ++x)
+          if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(radius - half_voxel))
+            out[g.index(x, y, z)] = 1;
+  });
   // The closing can reach past the object's box only by less than a voxel; ignore that rim.
   return out;
 }
@@ -389,7 +402,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   std::vector<uint8_t> side(hu.size(), 0);  // 1, 2: provisional lung ids
   const bool two = sizes.size() >= 3 && sizes[2] >= sizes[1] * 15 / 100;
   if (two) {
-    for (size_t i = 0; i < hu.size(); ++i) side[i] = labels[i] == 1 ? 1 : labels[i] == 2 ? 2 : 0;
+    for_each_index(hu.size(), [&](size_t i) { side[i] = labels[i] == 1 ? 1 : labels[i] == 2 ? 2 : 0; });
   } else {
     std::vector<uint8_t> comp(hu.size());
     int64_t left_of_mid = 0, total = 0;
@@ -464,11 +477,12 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   // ITK's distance maps, which scale poorly past a few cores); merged after in
   // lung order, so the same mask as one after the other.
   std::vector<uint8_t> work(hu.size(), 0), raw(hu.size(), 0);
-  for (size_t i = 0; i < hu.size(); ++i)
+  for_each_index(hu.size(), [&](size_t i) {
     if (side[i]) raw[i] = to_label[side[i]];
+  });
   auto close_lung = [&](uint8_t s) -> Result<std::vector<uint8_t>> {
     std::vector<uint8_t> m(hu.size());
-    for (size_t i = 0; i < m.size(); ++i) m[i] = side[i] == s;
+    for_each_index(m.size(), [&](size_t i) { m[i] = side[i] == s; });
     fill_holes_2d(m, g);
     HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.closing_radius_mm));
     fill_holes_2d(m, g);
@@ -488,12 +502,11 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     closed[2] = std::move(m).value();
   }
   step("closings");
-  for (uint8_t s = 1; s <= 2; ++s) {
-    if (!cnt[s]) continue;
-    const std::vector<uint8_t>& m = closed[s];
-    for (size_t i = 0; i < m.size(); ++i)
-      if (m[i] && (work[i] == 0 || side[i] == s)) work[i] = to_label[s];
-  }
+  // Lung 1's closing first, then lung 2's (per voxel, the same order as lung by lung).
+  for_each_index(work.size(), [&](size_t i) {
+    for (uint8_t s = 1; s <= 2; ++s)
+      if (cnt[s] && closed[s][i] && (work[i] == 0 || side[i] == s)) work[i] = to_label[s];
+  });
   progress.report(0.9, "lung mask");
   if (progress.cancelled()) return cancelled_error();
 
