@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -54,43 +53,16 @@ Result<std::vector<float>> gaussian_smooth(const std::vector<float>& image, cons
     }
   });
   if (!failure.empty()) return internal_error("gaussian_smooth: OpenCV: " + failure);
-  // z: each output slice a weighted sum of its neighbours (replicated at the
-  // ends), in tap order. Bands of rows go down the whole z axis one after the
-  // other, so the taps' rows are still in cache when the next slice needs them
-  // (slice by slice, every input slice came from memory once per tap).
+  // z: each output slice a weighted sum of its neighbours (replicated at the ends), in tap order.
   const int64_t rz = static_cast<int64_t>(kz.size() / 2);
-  // HILUM_SMOOTH_Z_BANDS=0: whole slices one after the other (side-by-side timing).
-  static const bool whole_slices = [] {
-    const char* v = std::getenv("HILUM_SMOOTH_Z_BANDS");
-    return v && std::string(v) == "0";
-  }();
-  if (whole_slices) {
-    parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
-      for (int64_t z = first; z < last; ++z) {
-        float* o = out.data() + z * plane;
-        std::fill(o, o + plane, 0.0f);
-        for (int64_t j = -rz; j <= rz; ++j) {
-          const float w = kz[static_cast<size_t>(j + rz)];
-          const float* s = xy.data() + std::clamp<int64_t>(z + j, 0, g.nz - 1) * plane;
-          for (int64_t i = 0; i < plane; ++i) o[i] += w * s[i];
-        }
-      }
-    });
-    return out;
-  }
-  const int64_t band_rows = std::max<int64_t>(1, 4096 / g.nx);  // ~16 kB of a slice per band
-  const int64_t bands = (g.ny + band_rows - 1) / band_rows;
-  parallel_for(bands, 1, [&](int64_t first, int64_t last) {
-    for (int64_t b = first; b < last; ++b) {
-      const int64_t i0 = b * band_rows * g.nx, i1 = std::min(g.ny, (b + 1) * band_rows) * g.nx;
-      for (int64_t z = 0; z < g.nz; ++z) {
-        float* o = out.data() + z * plane;
-        std::fill(o + i0, o + i1, 0.0f);
-        for (int64_t j = -rz; j <= rz; ++j) {
-          const float w = kz[static_cast<size_t>(j + rz)];
-          const float* s = xy.data() + std::clamp<int64_t>(z + j, 0, g.nz - 1) * plane;
-          for (int64_t i = i0; i < i1; ++i) o[i] += w * s[i];
-        }
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z) {
+      float* o = out.data() + z * plane;
+      std::fill(o, o + plane, 0.0f);
+      for (int64_t j = -rz; j <= rz; ++j) {
+        const float w = kz[static_cast<size_t>(j + rz)];
+        const float* s = xy.data() + std::clamp<int64_t>(z + j, 0, g.nz - 1) * plane;
+        for (int64_t i = 0; i < plane; ++i) o[i] += w * s[i];
       }
     }
   });
