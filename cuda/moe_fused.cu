@@ -964,6 +964,80 @@ __device__ __forceinline__ SplitKeys split_keys(const int32_t* positions, int64_
   return k;
 }
 
+// What block (c, h, t) of a split decode attention works on: its keys
+// [start, end) among `active` splits (active == 0: the block takes no part).
+struct SplitTask {
+  int c, h, kh, slot, active;
+  int64_t t, start, end;
+};
+__device__ __forceinline__ SplitTask split_task(const int32_t* slots, const int32_t* positions, int64_t window,
+                                                int splits, int nh, int kv_heads, int keys) {
+  SplitTask k;
+  k.c = blockIdx.x;
+  k.h = blockIdx.y;
+  k.t = blockIdx.z;
+  k.kh = k.h / (nh / kv_heads);
+  k.slot = slots[k.t];
+  const SplitKeys sk = split_keys(positions, k.t, window, splits, k.c, keys);
+  k.active = sk.active;
+  k.start = sk.start;
+  k.end = sk.end;
+  return k;
+}
+
+// The end of a split decode attention block: it publishes its partial result
+// (row maximum M, sum L and the dv unnormalised outputs value(d)), and the
+// last split of its (row, head) to arrive combines every split's into out
+// (the counter left at zero for the next launch). With one active split the
+// block writes out itself. Every thread of the block calls it; at most
+// blockDim.x splits.
+template <typename Value>
+__device__ __forceinline__ void publish_and_combine_split(const SplitTask& k, const Value& value, float M, float L,
+                                                          int nh, int splits, int dv, float* partial,
+                                                          int32_t* counters, float* out, int64_t ldo) {
+  __shared__ float fac[kMaxDecodeSplits];
+  __shared__ float scratch[33];
+  __shared__ int is_last;
+  const int tid = threadIdx.x;
+  const int64_t th = k.t * nh + k.h;
+  float* dst = out + k.t * ldo + static_cast<int64_t>(k.h) * dv;
+  if (k.active == 1) {
+    const float inv = 1.0f / L;
+    for (int d = tid; d < dv; d += blockDim.x) dst[d] = value(d) * inv;
+    return;
+  }
+  const int64_t stride = dv + 2;
+  float* part = partial + (th * splits + k.c) * stride;
+  if (tid == 0) {
+    part[0] = M;
+    part[1] = L;
+  }
+  for (int d = tid; d < dv; d += blockDim.x) part[2 + d] = value(d);
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) is_last = atomicAdd(&counters[th], 1) == k.active - 1 ? 1 : 0;
+  __syncthreads();
+  if (!is_last) return;
+  __threadfence();
+  const float* base = partial + th * splits * stride;
+  // Every split's maximum and sum at once (one load per thread), then the
+  // outputs with all their loads independent.
+  const float m_s = tid < k.active ? __ldcg(base + tid * stride) : -INFINITY;
+  const float l_s = tid < k.active ? __ldcg(base + tid * stride + 1) : 0.0f;
+  const float MM = block_max(m_s, scratch);
+  const float f_s = m_s == -INFINITY ? 0.0f : expf(m_s - MM);
+  if (tid < k.active) fac[tid] = f_s;
+  const float LL = block_sum(f_s * l_s, scratch);  // also publishes fac
+  const float inv = 1.0f / LL;
+  for (int d = tid; d < dv; d += blockDim.x) {
+    float o = 0.0f;
+#pragma unroll 4
+    for (int sp = 0; sp < k.active; ++sp) o = fmaf(fac[sp], __ldcg(base + sp * stride + 2 + d), o);
+    dst[d] = o * inv;
+  }
+  if (tid == 0) counters[th] = 0;
+}
+
 // grid (splits, nh, rows), 128 threads: block c takes the c-th part of its
 // query's keys, the last block of each (row, head) to finish combines.
 __global__ void __launch_bounds__(128)
@@ -974,18 +1048,13 @@ __global__ void __launch_bounds__(128)
   __shared__ float sc[kFlashDecodeKeys];
   __shared__ float red[4 * 256];
   __shared__ float scratch[33];
-  __shared__ int is_last;
   pdl_wait();
   pdl_trigger();
-  const int c = blockIdx.x, h = blockIdx.y;
-  const int64_t t = blockIdx.z;
+  const SplitTask task = split_task(slots, positions, window, splits, nh, kv.kv_heads, kFlashDecodeKeys);
+  if (task.active == 0) return;
+  const int h = task.h, kh = task.kh, slot = task.slot;
+  const int64_t t = task.t, start = task.start, end = task.end;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int slot = slots[t];
-  const SplitKeys keys = split_keys(positions, t, window, splits, c, kFlashDecodeKeys);
-  if (keys.active == 0) return;
-  const int active = keys.active;
-  const int64_t start = keys.start, end = keys.end;
-  const int kh = h / (nh / kv.kv_heads);
   const int dk = kv.dk, dv = kv.dv;
   for (int d = tid; d < dk; d += blockDim.x) qs[d] = q[t * ldq + static_cast<int64_t>(h) * dk + d];
   __syncthreads();
@@ -1059,43 +1128,10 @@ __global__ void __launch_bounds__(128)
     acc1 = acc1 * alpha + a1;
     __syncthreads();  // sc and red are rewritten by the next tile
   }
-  const int64_t stride = dv + 2;
-  float* part = partial + ((t * nh + h) * splits + c) * stride;
-  if (tid == 0) {
-    part[0] = m_run;
-    part[1] = l_run;
-  }
-  if (tid < dv) part[2 + tid] = acc0;
-  if (tid + 128 < dv) part[2 + tid + 128] = acc1;
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) is_last = atomicAdd(&counters[t * nh + h], 1) == active - 1 ? 1 : 0;
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-  const float* base = partial + (t * nh + h) * splits * stride;
-  // Every split's maximum and sum at once (one load per thread), then the
-  // outputs with all their loads independent.
-  __shared__ float fac[kMaxDecodeSplits];
-  float m_s = tid < active ? __ldcg(base + tid * stride) : -INFINITY;
-  const float l_s = tid < active ? __ldcg(base + tid * stride + 1) : 0.0f;
-  const float M = block_max(m_s, scratch);
-  const float f_s = m_s == -INFINITY ? 0.0f : expf(m_s - M);
-  if (tid < active) fac[tid] = f_s;
-  const float L = block_sum(f_s * l_s, scratch);  // also publishes fac
-  float o0 = 0.0f, o1 = 0.0f;
-#pragma unroll 4
-  for (int s = 0; s < active; ++s) {
-    const float f = fac[s];
-    const float* ps_ = base + s * stride;
-    if (tid < dv) o0 += f * __ldcg(ps_ + 2 + tid);
-    if (tid + 128 < dv) o1 += f * __ldcg(ps_ + 2 + tid + 128);
-  }
-  const float inv = 1.0f / L;
-  float* dst = out + t * ldo + static_cast<int64_t>(h) * dv;
-  if (tid < dv) dst[tid] = o0 * inv;
-  if (tid + 128 < dv) dst[tid + 128] = o1 * inv;
-  if (tid == 0) counters[t * nh + h] = 0;  // ready for the next launch
+  // Thread tid holds dimensions tid and tid + 128 (dv <= 256).
+  publish_and_combine_split(
+      task, [&](int d) { return d < static_cast<int>(blockDim.x) ? acc0 : acc1; }, m_run, l_run, nh, splits, dv,
+      partial, counters, out, ldo);
 }
 
 // The split decode attention for rows of whole float4s (dk, dv multiples of
@@ -1114,20 +1150,13 @@ __global__ void __launch_bounds__(128)
   constexpr int NW = 4;
   __shared__ float wm[NW], wl[NW];
   __shared__ float4 wacc[NW][D4V * 32];
-  __shared__ float fac[kMaxDecodeSplits];
-  __shared__ float scratch[33];
-  __shared__ int is_last;
   pdl_wait();
   pdl_trigger();
-  const int c = blockIdx.x, h = blockIdx.y;
-  const int64_t t = blockIdx.z;
+  const SplitTask task = split_task(slots, positions, window, splits, nh, kv.kv_heads, NW * KPW);
+  if (task.active == 0) return;
+  const int h = task.h, kh = task.kh, slot = task.slot;
+  const int64_t t = task.t, start = task.start, end = task.end;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int slot = slots[t];
-  const SplitKeys keys = split_keys(positions, t, window, splits, c, NW * KPW);
-  if (keys.active == 0) return;
-  const int active = keys.active;
-  const int64_t start = keys.start, end = keys.end;
-  const int kh = h / (nh / kv.kv_heads);
   const int dk = kv.dk, dv = kv.dv;
   float4 q4[D4K];
 #pragma unroll
@@ -1225,41 +1254,7 @@ __global__ void __launch_bounds__(128)
     for (int w = 0; w < NW; ++w) o = fmaf(f[w], wa[w * WS + at], o);
     return o;
   };
-  if (active == 1) {
-    const float inv = 1.0f / L;
-    float* dst = out + t * ldo + static_cast<int64_t>(h) * dv;
-    for (int d = tid; d < dv; d += blockDim.x) dst[d] = merged(d) * inv;
-    return;
-  }
-  const int64_t stride = dv + 2;
-  float* part = partial + ((t * nh + h) * splits + c) * stride;
-  if (tid == 0) {
-    part[0] = M;
-    part[1] = L;
-  }
-  for (int d = tid; d < dv; d += blockDim.x) part[2 + d] = merged(d);
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) is_last = atomicAdd(&counters[t * nh + h], 1) == active - 1 ? 1 : 0;
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
-  const float* base = partial + (t * nh + h) * splits * stride;
-  const float m_s = tid < active ? __ldcg(base + tid * stride) : -INFINITY;
-  const float l_s = tid < active ? __ldcg(base + tid * stride + 1) : 0.0f;
-  const float MM = block_max(m_s, scratch);
-  const float f_s = m_s == -INFINITY ? 0.0f : expf(m_s - MM);
-  if (tid < active) fac[tid] = f_s;
-  const float LL = block_sum(f_s * l_s, scratch);  // also publishes fac
-  const float inv = 1.0f / LL;
-  float* dst = out + t * ldo + static_cast<int64_t>(h) * dv;
-  for (int d = tid; d < dv; d += blockDim.x) {
-    float o = 0.0f;
-#pragma unroll 4
-    for (int sp = 0; sp < active; ++sp) o = fmaf(fac[sp], __ldcg(base + sp * stride + 2 + d), o);
-    dst[d] = o * inv;
-  }
-  if (tid == 0) counters[t * nh + h] = 0;  // ready for the next launch
+  publish_and_combine_split(task, merged, M, L, nh, splits, dv, partial, counters, out, ldo);
 }
 
 }  // namespace detail
