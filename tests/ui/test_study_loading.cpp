@@ -368,9 +368,11 @@ TEST_F(Screenshot, BadStudyExitsTwoWithoutWritingAnImage) {
   const QString png = dir.filePath(QStringLiteral("shot.png"));
   QDir().mkpath(dir.filePath(QStringLiteral("empty")));
   QString err;
-  const int rc = runProcess(
-      xvfbRun, {"-a", QStringLiteral(HILUM_WORKSTATION), "--screenshot", png, dir.filePath("empty")}, nullptr,
-      &err);
+  // No X server needed: the study fails to load before anything is drawn, and
+  // xvfb-run's own clean-up can fail (exit 5) when several run at once. The
+  // workstation inherits this process's offscreen platform.
+  const int rc = runProcess(QStringLiteral(HILUM_WORKSTATION), {"--screenshot", png, dir.filePath("empty")},
+                            nullptr, &err);
   EXPECT_EQ(rc, 2) << err.toStdString();
   EXPECT_TRUE(err.contains(QStringLiteral("hilum-workstation:"))) << err.toStdString();
   EXPECT_FALSE(QFile::exists(png));
