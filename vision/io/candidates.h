@@ -81,7 +81,7 @@ struct CandidateOptions {
   float bulge_clear_tube = 0.4;
   int bulge_max_axes = 4;
   double bulge_min_contrast_hu = 50;  // voxels below this (smoothed, above the parenchyma) keep nothing
-  int bulge_max_candidates = 10;
+  int bulge_max_candidates = 20;
 };
 
 struct Candidate {
