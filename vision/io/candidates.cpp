@@ -418,7 +418,10 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   for (double sigma : o.sigmas_mm)
     if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, Pass::kGroundGlass});
   for (double sigma : o.vessel_suppressed_sigmas_mm) passes.push_back({sigma, Pass::kVesselSuppressed});
-  if (!o.vessel_suppressed_sigmas_mm.empty() && o.bulge_sigma_mm > 0)
+  // Coarser pixels than bulge_max_pixel_mm blur a thin vessel's core into a chain of
+  // voxels whose opening leaves bulges along it: no bulge pass there.
+  if (!o.vessel_suppressed_sigmas_mm.empty() && o.bulge_sigma_mm > 0 &&
+      std::max(volume.spacing[0], volume.spacing[1]) <= o.bulge_max_pixel_mm)
     passes.push_back({o.bulge_sigma_mm, Pass::kBulge});
   // Every pass's grid (and the vessel-suppressed image) first; the passes then only read them.
   std::vector<Level*> pass_level(passes.size());

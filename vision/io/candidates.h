@@ -72,7 +72,8 @@ struct CandidateOptions {
   // maxima become candidates where no
   // kept candidate of the image lies within bulge_core_mm (nor another bulge's,
   // by the usual suppression); only the best bulge_max_candidates are kept. 0: no
-  // such pass (it needs the vessel-suppressed pass's Hessian too).
+  // such pass (it needs the vessel-suppressed pass's Hessian too; and pixels of at
+  // most bulge_max_pixel_mm: on coarser ones thin oblique vessels leave bulges).
   double bulge_sigma_mm = 0.9;
   double bulge_smoothing_mm = 0.7;
   double bulge_reach_mm = 5;
@@ -82,6 +83,7 @@ struct CandidateOptions {
   int bulge_max_axes = 4;
   double bulge_min_contrast_hu = 50;  // voxels below this (smoothed, above the parenchyma) keep nothing
   int bulge_max_candidates = 20;
+  double bulge_max_pixel_mm = 1.0;
 };
 
 struct Candidate {
