@@ -168,11 +168,16 @@ float trilinear(const std::vector<float>& s, const Grid& g, double x, double y, 
   const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), std::max<int64_t>(0, g.nx - 2)),
                 y0 = std::min<int64_t>(static_cast<int64_t>(y), std::max<int64_t>(0, g.ny - 2)),
                 z0 = std::min<int64_t>(static_cast<int64_t>(z), std::max<int64_t>(0, g.nz - 2));
-  const int64_t x1 = std::min(x0 + 1, g.nx - 1), y1 = std::min(y0 + 1, g.ny - 1), z1 = std::min(z0 + 1, g.nz - 1);
-  const float fx = static_cast<float>(std::clamp(x - x0, 0.0, 1.0)), fy = static_cast<float>(std::clamp(y - y0, 0.0, 1.0)),
+  const int64_t x1 = std::min(x0 + 1, g.nx - 1), y1 = std::min(y0 + 1, g.ny - 1),
+                z1 = std::min(z0 + 1, g.nz - 1);
+  const float fx = static_cast<float>(std::clamp(x - x0, 0.0, 1.0)),
+              fy = static_cast<float>(std::clamp(y - y0, 0.0, 1.0)),
               fz = static_cast<float>(std::clamp(z - z0, 0.0, 1.0));
-  auto row = [&](int64_t b, int64_t c) { return s[g.index(x0, b, c)] * (1 - fx) + s[g.index(x1, b, c)] * fx; };
-  return (row(y0, z0) * (1 - fy) + row(y1, z0) * fy) * (1 - fz) + (row(y0, z1) * (1 - fy) + row(y1, z1) * fy) * fz;
+  auto row = [&](int64_t b, int64_t c) {
+    return s[g.index(x0, b, c)] * (1 - fx) + s[g.index(x1, b, c)] * fx;
+  };
+  return (row(y0, z0) * (1 - fy) + row(y1, z0) * fy) * (1 - fz) +
+         (row(y0, z1) * (1 - fy) + row(y1, z1) * fy) * fz;
 }
 
 // What a vessel does not explain: at each bright voxel of L (inside the mask),
@@ -191,8 +196,9 @@ float trilinear(const std::vector<float>& s, const Grid& g, double x, double y, 
 // Elsewhere the parenchyma level. Each voxel of `vessels` gathers its axes once
 // for the voxels of L under it.
 std::vector<float> bulge_residue(const std::vector<float>& s, const Level& L, const Level& vessels,
-                                 const std::vector<float>& tube, const std::vector<std::array<float, 3>>& axis,
-                                 float fill, const CandidateOptions& o) {
+                                 const std::vector<float>& tube,
+                                 const std::vector<std::array<float, 3>>& axis, float fill,
+                                 const CandidateOptions& o) {
   const Grid& g = L.grid;
   const Grid& vg = vessels.grid;
   std::vector<float> out(s.size(), fill);
@@ -427,10 +433,11 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   std::vector<Level*> pass_level(passes.size());
   for (size_t si = 0; si < passes.size(); ++si) {
     const Pass pass = passes[si].second;
-    pass_level[si] = &levels[factors_for(pass == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm
-                                                                         : passes[si].first)];
+    pass_level[si] =
+        &levels[factors_for(pass == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm : passes[si].first)];
   }
-  Level* vessel_level = o.vessel_suppressed_sigmas_mm.empty() ? nullptr : &levels[factors_for(o.vessel_grid_sigma_mm)];
+  Level* vessel_level =
+      o.vessel_suppressed_sigmas_mm.empty() ? nullptr : &levels[factors_for(o.vessel_grid_sigma_mm)];
   build_levels();
   const double grids_ms = step_clock.lap() * 1e3;
   std::vector<float> vessel_suppressed, tube;
@@ -617,8 +624,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
                 (m.bulge && !kept_bulge[k]) ||
                 (m.sigma < kept_sigma[k] && m.contrast > o.nms_brighter_ratio * kept_contrast[k]);
             const double core = m.bulge && !kept_bulge[k] ? o.bulge_core_mm
-                                : brighter                  ? o.nms_brighter_core_mm
-                                                            : std::max(2.0, kept_sigma[k]),
+                                : brighter                ? o.nms_brighter_core_mm
+                                                          : std::max(2.0, kept_sigma[k]),
                          radius = std::max(2.0, 2 * kept_sigma[k]);
             if (d2 < core * core ||
                 (!brighter && d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {

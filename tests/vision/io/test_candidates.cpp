@@ -158,8 +158,8 @@ TEST(Candidates, PlainVesselsGetNoBulgeCandidates) {
   int on_vessels = 0;
   for (const Candidate& k : *c)
     for (const Tube& t : scene.spec.tubes)
-      if (k.bulge && testing::tube_distance(k.center_mm, t) < t.radius + 1 && distance(k.center_mm, t.a) > 10 &&
-          distance(k.center_mm, t.b) > 10)
+      if (k.bulge && testing::tube_distance(k.center_mm, t) < t.radius + 1 &&
+          distance(k.center_mm, t.a) > 10 && distance(k.center_mm, t.b) > 10)
         ++on_vessels;
   EXPECT_EQ(on_vessels, 0);
 }
