@@ -77,11 +77,11 @@ struct CandidateOptions {
   double bulge_sigma_mm = 0.9;
   double bulge_smoothing_mm = 0.7;
   double bulge_reach_mm = 5;
-  double bulge_step_mm = 1.25;
+  double bulge_step_mm = 1.67;
   double bulge_core_mm = 1.0;
   float bulge_clear_tube = 0.4;
   int bulge_max_axes = 4;
-  double bulge_min_contrast_hu = 50;  // voxels below this (smoothed, above the parenchyma) keep nothing
+  double bulge_min_contrast_hu = 75;  // voxels below this (smoothed, above the parenchyma) keep nothing
   int bulge_max_candidates = 20;
   double bulge_max_pixel_mm = 1.0;
 };
