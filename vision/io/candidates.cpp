@@ -29,6 +29,7 @@ struct Maximum {
   double sigma, response, contrast, blobness, isolation;
   uint8_t lung;
   bool vessel_suppressed;  // found on the vessel-suppressed image
+  bool bulge;              // found on the residue of the vessels' opening
 };
 
 // Ranking: isolated blobs (at most one of the 64 shell samples bright) are rare
@@ -62,25 +63,55 @@ std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double
   return l;
 }
 
+Vec3 symmetric_eigenvector(double a, double b, double c, double d, double e, double f, double lambda) {
+  // The rows of A - lambda I span the plane orthogonal to the eigenvector: the
+  // largest cross product of two of them is along it.
+  const Vec3 r[3] = {{a - lambda, d, e}, {d, b - lambda, f}, {e, f, c - lambda}};
+  auto cross = [](const Vec3& u, const Vec3& v) {
+    return Vec3{u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
+  };
+  auto norm2 = [](const Vec3& u) { return u[0] * u[0] + u[1] * u[1] + u[2] * u[2]; };
+  Vec3 best{0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    const Vec3 v = cross(r[i], r[(i + 1) % 3]);
+    if (norm2(v) > norm2(best)) best = v;
+  }
+  const double scale2 = std::max({norm2(r[0]), norm2(r[1]), norm2(r[2])});
+  if (norm2(best) <= 1e-12 * scale2 * scale2) {
+    // Repeated eigenvalue (rank 1 or 0): orthogonal to the largest row.
+    const Vec3* big = &r[0];
+    for (const Vec3& v : r)
+      if (norm2(v) > norm2(*big)) big = &v;
+    if (norm2(*big) <= 1e-300) return {1, 0, 0};
+    const Vec3 helper = std::abs((*big)[0]) < 0.6 * std::sqrt(norm2(*big)) ? Vec3{1, 0, 0} : Vec3{0, 1, 0};
+    best = cross(*big, helper);
+  }
+  const double n = std::sqrt(norm2(best));
+  return {best[0] / n, best[1] / n, best[2] / n};
+}
+
 namespace {
+
+// scale x the Hessian of s at interior voxel i, by central differences on the
+// grid: {xx, yy, zz, xy, xz, yz} per mm^2.
+std::array<double, 6> hessian_at(const std::vector<float>& s, int64_t i, const Grid& g, double scale) {
+  const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
+  const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
+  const float c = s[i];
+  return {scale * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx),
+          scale * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy),
+          scale * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz),
+          scale * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy),
+          scale * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz),
+          scale * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz)};
+}
 
 // Eigenvalues (|l0| >= |l1| >= |l2|) of scale x the Hessian of s at interior
 // voxel i, by central differences on the grid.
 std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i, const Grid& g,
                                           double scale) {
-  const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
-  const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
-  const float c = s[i];
-  const double dxx = scale * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx);
-  const double dyy = scale * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy);
-  const double dzz = scale * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz);
-  const double dxy =
-      scale * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy);
-  const double dxz =
-      scale * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz);
-  const double dyz =
-      scale * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz);
-  return symmetric_eigenvalues(dxx, dyy, dzz, dxy, dxz, dyz);
+  const auto h = hessian_at(s, i, g, scale);
+  return symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5]);
 }
 
 // fn(z) for the interior planes 1 .. nz - 2 of g, in parallel.
@@ -96,10 +127,14 @@ void for_interior_planes(const Grid& g, Fn&& fn) {
 // elsewhere). The Hessian is the scale-normalised central difference of the
 // smoothed image, as for the maxima; evaluating it only where vessels can
 // be keeps this a fraction of ITK's whole-grid multi-scale objectness filter,
-// which alone took longer than the rest of the detector.
-Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o) {
+// which alone took longer than the rest of the detector. `axis` gets, where
+// the vesselness is positive, the direction of least curvature (the tube's
+// axis) at the scale of the largest vesselness; {0, 0, 0} elsewhere.
+Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o,
+                                      std::vector<std::array<float, 3>>& axis) {
   const Grid& g = L.grid;
   std::vector<float> t(L.image.size(), 0.f);
+  axis.assign(L.image.size(), {0.f, 0.f, 0.f});
   const double a2 = 2 * o.tubularity_alpha * o.tubularity_alpha,
                b2 = 2 * o.tubularity_beta * o.tubularity_beta,
                c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
@@ -112,16 +147,141 @@ Result<std::vector<float>> tubularity(const Level& L, float fill, const Candidat
         for (int64_t x = 1; x + 1 < g.nx; ++x) {
           const int64_t i = g.index(x, y, z);
           if (L.image[i] <= bright) continue;
-          const auto l = hessian_eigenvalues(s, i, g, n);  // |l0| >= |l1| >= |l2|
-          if (l[0] >= 0 || l[1] >= 0) continue;            // not a bright tube's cross-section
+          const auto h = hessian_at(s, i, g, n);
+          const auto l = symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5]);  // |l0| >= |l1| >= |l2|
+          if (l[0] >= 0 || l[1] >= 0) continue;  // not a bright tube's cross-section
           const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
           const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
           const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
-          t[i] = std::max(t[i], static_cast<float>(v));
+          if (v <= t[i]) continue;
+          t[i] = static_cast<float>(v);
+          const Vec3 d = symmetric_eigenvector(h[0], h[1], h[2], h[3], h[4], h[5], l[2]);
+          axis[i] = {static_cast<float>(d[0]), static_cast<float>(d[1]), static_cast<float>(d[2])};
         }
     });
   }
   return t;
+}
+
+// s at the continuous index (x, y, z), inside the grid, trilinear (clamped at the last voxel).
+float trilinear(const std::vector<float>& s, const Grid& g, double x, double y, double z) {
+  const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), std::max<int64_t>(0, g.nx - 2)),
+                y0 = std::min<int64_t>(static_cast<int64_t>(y), std::max<int64_t>(0, g.ny - 2)),
+                z0 = std::min<int64_t>(static_cast<int64_t>(z), std::max<int64_t>(0, g.nz - 2));
+  const int64_t x1 = std::min(x0 + 1, g.nx - 1), y1 = std::min(y0 + 1, g.ny - 1),
+                z1 = std::min(z0 + 1, g.nz - 1);
+  const float fx = static_cast<float>(std::clamp(x - x0, 0.0, 1.0)),
+              fy = static_cast<float>(std::clamp(y - y0, 0.0, 1.0)),
+              fz = static_cast<float>(std::clamp(z - z0, 0.0, 1.0));
+  auto row = [&](int64_t b, int64_t c) {
+    return s[g.index(x0, b, c)] * (1 - fx) + s[g.index(x1, b, c)] * fx;
+  };
+  return (row(y0, z0) * (1 - fy) + row(y1, z0) * fy) * (1 - fz) +
+         (row(y0, z1) * (1 - fy) + row(y1, z1) * fy) * fz;
+}
+
+// What a vessel does not explain: at each bright voxel of L (inside the mask),
+// the smoothed image minus its opening by segments along the nearby vessels'
+// axes: the largest of the lowest values met walking bulge_reach_mm along one
+// of them, one way or the other. A vessel continues one way or both, so its
+// voxels keep (almost) nothing; a nodule half sunk into it ends within its
+// radius both ways, so the part outside the vessel stays, as an isolated blob
+// where the image has only a plateau. The axes are those of the clearly
+// tubular voxels of `vessels` (vesselness >= bulge_clear_tube) in the 3 x 3 x 3
+// block around the one over this voxel, or 5 x 5 x 5 when there are none
+// (the most tubular ones first, at most bulge_max_axes, each direction once): a
+// junction or crossing is explained by one of its branches, and a nodule's own
+// voxels, whose Hessian points across the vessel, do not count. Where no voxel
+// around is tubular at all the voxel is a blob's and keeps everything.
+// Elsewhere the parenchyma level. Each voxel of `vessels` gathers its axes once
+// for the voxels of L under it.
+std::vector<float> bulge_residue(const std::vector<float>& s, const Level& L, const Level& vessels,
+                                 const std::vector<float>& tube,
+                                 const std::vector<std::array<float, 3>>& axis, float fill,
+                                 const CandidateOptions& o) {
+  const Grid& g = L.grid;
+  const Grid& vg = vessels.grid;
+  std::vector<float> out(s.size(), fill);
+  const float bright = fill + static_cast<float>(o.bulge_min_contrast_hu);
+  const int steps = std::max(1, static_cast<int>(std::lround(o.bulge_reach_mm / o.bulge_step_mm)));
+  const double step = o.bulge_reach_mm / steps;
+  int64_t per[3];  // voxels of L along each axis under one voxel of `vessels`
+  for (int a = 0; a < 3; ++a) per[a] = std::max(1, vessels.f[a] / L.f[a]);
+  constexpr int kMaxAxes = 8;
+  const int max_axes = std::clamp(o.bulge_max_axes, 1, kMaxAxes);
+  parallel_for(vg.nz, 1, [&](int64_t first, int64_t last) {
+    std::vector<std::pair<float, int64_t>> around;  // (vesselness, voxel of `vessels`)
+    for (int64_t vz = first; vz < last; ++vz)
+      for (int64_t vy = 0; vy < vg.ny; ++vy)
+        for (int64_t vx = 0; vx < vg.nx; ++vx) {
+          const int64_t x0 = vx * per[0], y0 = vy * per[1], z0 = vz * per[2];
+          const int64_t x1 = vx + 1 == vg.nx ? g.nx : std::min(g.nx, x0 + per[0]),
+                        y1 = vy + 1 == vg.ny ? g.ny : std::min(g.ny, y0 + per[1]),
+                        z1 = vz + 1 == vg.nz ? g.nz : std::min(g.nz, z0 + per[2]);
+          int n_axes = -1;  // not gathered yet
+          std::array<std::array<float, 3>, kMaxAxes> axes;
+          auto gather = [&] {
+            n_axes = 0;
+            for (int64_t r = 1; r <= 2 && n_axes == 0; ++r) {
+              around.clear();
+              float most = 0;
+              int64_t most_at = -1;
+              for (int64_t cz = std::max<int64_t>(0, vz - r); cz <= std::min(vg.nz - 1, vz + r); ++cz)
+                for (int64_t cy = std::max<int64_t>(0, vy - r); cy <= std::min(vg.ny - 1, vy + r); ++cy)
+                  for (int64_t cx = std::max<int64_t>(0, vx - r); cx <= std::min(vg.nx - 1, vx + r); ++cx) {
+                    const int64_t c = vg.index(cx, cy, cz);
+                    if (tube[c] > most) most = tube[c], most_at = c;
+                    if (tube[c] >= o.bulge_clear_tube) around.push_back({tube[c], c});
+                  }
+              if (around.empty()) {
+                if (r < 2) continue;
+                if (most_at >= 0) around.push_back({most, most_at});  // only faint tubes: the most tubular
+              }
+              std::stable_sort(around.begin(), around.end(),
+                               [](const auto& a, const auto& b) { return a.first > b.first; });
+              for (const auto& [t, c] : around) {
+                if (n_axes == max_axes) break;
+                const auto& a = axis[c];
+                bool seen = false;
+                for (int k = 0; k < n_axes && !seen; ++k)
+                  seen = std::abs(a[0] * axes[k][0] + a[1] * axes[k][1] + a[2] * axes[k][2]) > 0.97f;
+                if (!seen) axes[n_axes++] = a;
+              }
+            }
+          };
+          for (int64_t z = z0; z < z1; ++z)
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) {
+                const int64_t i = g.index(x, y, z);
+                if (s[i] <= bright || !L.mask[i]) continue;
+                if (n_axes < 0) gather();
+                if (n_axes == 0) {  // no tube around: a blob's voxel
+                  out[i] = s[i];
+                  continue;
+                }
+                float opened = fill;
+                for (int k = 0; k < n_axes && opened < s[i]; ++k) {
+                  const double dx = step * axes[k][0] / g.spacing[0], dy = step * axes[k][1] / g.spacing[1],
+                               dz = step * axes[k][2] / g.spacing[2];
+                  for (int sign = -1; sign <= 1; sign += 2) {
+                    float lowest = s[i];
+                    for (int j = 1; j <= steps && lowest > opened; ++j) {
+                      const double px = x + sign * j * dx, py = y + sign * j * dy, pz = z + sign * j * dz;
+                      const int64_t ix = std::lround(px), iy = std::lround(py), iz = std::lround(pz);
+                      if (ix < 0 || iy < 0 || iz < 0 || ix >= g.nx || iy >= g.ny || iz >= g.nz) break;
+                      // Past the lung's edge the vessel may go on (the hilum): the walk stops there.
+                      if (!L.mask[g.index(ix, iy, iz)]) break;
+                      // Trilinear: the nearest voxel of a thin oblique vessel may lie off its core.
+                      lowest = std::min(lowest, trilinear(s, g, px, py, pz));
+                    }
+                    opened = std::max(opened, lowest);
+                  }
+                }
+                out[i] = fill + std::max(0.f, s[i] - opened);
+              }
+        }
+  });
+  return out;
 }
 
 }  // namespace
@@ -256,28 +416,39 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   // Passes: every scale on the image, then the larger scales again on the image
   // clipped at ground-glass density, where a vessel running through or beside a
   // ground-glass nodule no longer outweighs it.
-  // Last, the small scales on the vessel-suppressed image.
-  enum class Pass { kImage, kGroundGlass, kVesselSuppressed };
+  // Last, the small scales on the vessel-suppressed image, and the bulge pass on
+  // the residue of the vessels' opening.
+  enum class Pass { kImage, kGroundGlass, kVesselSuppressed, kBulge };
   std::vector<std::pair<double, Pass>> passes;
   for (double sigma : o.sigmas_mm) passes.push_back({sigma, Pass::kImage});
   for (double sigma : o.sigmas_mm)
     if (sigma >= o.ground_glass_min_sigma_mm) passes.push_back({sigma, Pass::kGroundGlass});
   for (double sigma : o.vessel_suppressed_sigmas_mm) passes.push_back({sigma, Pass::kVesselSuppressed});
+  // Coarser pixels than bulge_max_pixel_mm blur a thin vessel's core into a chain of
+  // voxels whose opening leaves bulges along it: no bulge pass there.
+  if (!o.vessel_suppressed_sigmas_mm.empty() && o.bulge_sigma_mm > 0 &&
+      std::max(volume.spacing[0], volume.spacing[1]) <= o.bulge_max_pixel_mm)
+    passes.push_back({o.bulge_sigma_mm, Pass::kBulge});
   // Every pass's grid (and the vessel-suppressed image) first; the passes then only read them.
   std::vector<Level*> pass_level(passes.size());
-  for (size_t si = 0; si < passes.size(); ++si)
-    pass_level[si] = &levels[factors_for(passes[si].second == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm
-                                                                                      : passes[si].first)];
+  for (size_t si = 0; si < passes.size(); ++si) {
+    const Pass pass = passes[si].second;
+    pass_level[si] =
+        &levels[factors_for(pass == Pass::kVesselSuppressed ? o.vessel_grid_sigma_mm : passes[si].first)];
+  }
+  Level* vessel_level =
+      o.vessel_suppressed_sigmas_mm.empty() ? nullptr : &levels[factors_for(o.vessel_grid_sigma_mm)];
   build_levels();
   const double grids_ms = step_clock.lap() * 1e3;
-  std::vector<float> vessel_suppressed;
-  for (size_t si = 0; si < passes.size(); ++si) {
-    if (passes[si].second != Pass::kVesselSuppressed) continue;
+  std::vector<float> vessel_suppressed, tube;
+  std::vector<std::array<float, 3>> axis;
+  double vessel_ms = 0, bulge_ms = 0;
+  if (vessel_level) {
     // Bright tubular voxels fade to the parenchyma level by their tubularity; a
     // nodule half sunk into a vessel (blob-like, lower tubularity) stays and
     // becomes an isolated blob with a maximum of its own.
-    const Level& L = *pass_level[si];
-    HILUM_ASSIGN_OR_RETURN(std::vector<float> tube, tubularity(L, fill, o));
+    const Level& L = *vessel_level;
+    HILUM_ASSIGN_OR_RETURN(tube, tubularity(L, fill, o, axis));
     vessel_suppressed = L.image;
     const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
     for (size_t i = 0; i < vessel_suppressed.size(); ++i) {
@@ -285,9 +456,8 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
       float& v = vessel_suppressed[i];
       if (v > fill) v = fill + (v - fill) * keep;
     }
-    break;
+    vessel_ms = step_clock.lap() * 1e3;
   }
-  const double vessel_ms = step_clock.lap() * 1e3;
   progress.report(0.2, "candidates");
   if (progress.cancelled()) return cancelled_error();
   // Pass by pass (ITK's smoothing is threaded itself), each pass's scan over
@@ -311,7 +481,17 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
       const std::vector<float>& source = pass == Pass::kGroundGlass        ? input
                                          : pass == Pass::kVesselSuppressed ? vessel_suppressed
                                                                            : L.image;
-      HILUM_ASSIGN_OR_RETURN(std::vector<float> s, gaussian_smooth(source, g, sigma));
+      std::vector<float> s;
+      if (pass == Pass::kBulge) {
+        // The residue of the lightly smoothed image's opening along the vessels, at the pass's scale.
+        Stopwatch residue_clock;
+        HILUM_ASSIGN_OR_RETURN(std::vector<float> light, gaussian_smooth(L.image, g, o.bulge_smoothing_mm));
+        const std::vector<float> residue = bulge_residue(light, L, *vessel_level, tube, axis, fill, o);
+        bulge_ms = residue_clock.lap() * 1e3;
+        HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, sigma));
+      } else {
+        HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(source, g, sigma));
+      }
       const float threshold = fill + static_cast<float>(o.min_contrast_hu);
       const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
       const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
@@ -387,6 +567,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
             }
             m.lung = L.mask[i];
             m.vessel_suppressed = pass == Pass::kVesselSuppressed;
+            m.bulge = pass == Pass::kBulge;
             per_plane[z].push_back(m);
           }
       });
@@ -405,13 +586,18 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   // Maxima of the vessel-suppressed image come last and only lend their score to
   // the image maximum that suppresses them: a nodule beside a vessel or the
   // pleura is isolated there (its shell no longer crosses bright tubes).
+  // Bulge maxima come after the image's and are suppressed only near a kept
+  // candidate of the image (within bulge_core_mm): the maximum of vessel
+  // and nodule a few mm away is not the nodule.
   std::sort(maxima.begin(), maxima.end(), [](const Maximum& a, const Maximum& b) {
     if (a.vessel_suppressed != b.vessel_suppressed) return b.vessel_suppressed;
+    if (a.bulge != b.bulge) return b.bulge;
     return a.response > b.response;
   });
   std::vector<Candidate> out;
   std::vector<Vec3> kept_mm;
   std::vector<double> kept_sigma, kept_contrast;
+  std::vector<bool> kept_bulge;
   // Kept maxima bucketed in cubes of the largest suppression radius: only the 27
   // cubes around a maximum can hold one that suppresses it.
   const double cell = std::max(2.0, 2 * sigma_max);
@@ -435,8 +621,11 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
                               (w[1] - kept_mm[k][1]) * (w[1] - kept_mm[k][1]) +
                               (w[2] - kept_mm[k][2]) * (w[2] - kept_mm[k][2]);
             const bool brighter =
-                m.sigma < kept_sigma[k] && m.contrast > o.nms_brighter_ratio * kept_contrast[k];
-            const double core = brighter ? o.nms_brighter_core_mm : std::max(2.0, kept_sigma[k]),
+                (m.bulge && !kept_bulge[k]) ||
+                (m.sigma < kept_sigma[k] && m.contrast > o.nms_brighter_ratio * kept_contrast[k]);
+            const double core = m.bulge && !kept_bulge[k] ? o.bulge_core_mm
+                                : brighter                ? o.nms_brighter_core_mm
+                                                          : std::max(2.0, kept_sigma[k]),
                          radius = std::max(2.0, 2 * kept_sigma[k]);
             if (d2 < core * core ||
                 (!brighter && d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
@@ -461,20 +650,27 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
     c.isolation = m.isolation;
     c.score = ranking_score(m);
     c.lung = m.lung;
+    c.bulge = m.bulge;
     out.push_back(c);
     kept_mm.push_back(w);
     kept_sigma.push_back(m.sigma);
     kept_contrast.push_back(m.contrast);
+    kept_bulge.push_back(m.bulge);
     cells[home].push_back(kept_mm.size() - 1);
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  // Only the best bulge_max_candidates bulges: most bulges are vessel junctions,
+  // bends and crossings, and every extra candidate can push a nodule out of the ranking.
+  int bulges_kept = 0;
+  std::erase_if(out, [&](const Candidate& c) { return c.bulge && ++bulges_kept > o.bulge_max_candidates; });
   if (static_cast<int>(out.size()) > o.max_candidates) out.resize(static_cast<size_t>(o.max_candidates));
   char timing[192];
   std::snprintf(timing, sizeof timing,
-                "candidates: %zu grids %.0f ms, the vessel-suppressed image %.0f ms, %zu passes %.0f ms, "
-                "%zu maxima ranked %.0f ms",
-                levels.size(), grids_ms, vessel_ms, passes.size(), passes_ms, maxima.size(), step_clock.lap() * 1e3);
+                "candidates: %zu grids %.0f ms, the vessel-suppressed image %.0f ms, bulge residue %.0f ms, "
+                "%zu passes %.0f ms, %zu maxima ranked %.0f ms",
+                levels.size(), grids_ms, vessel_ms, bulge_ms, passes.size(), passes_ms, maxima.size(),
+                step_clock.lap() * 1e3);
   log_info(timing);
   progress.report(1.0, "candidates");
   return out;

@@ -62,6 +62,28 @@ struct CandidateOptions {
   double tubularity_low = 0.15, tubularity_high = 0.5;
   double tubularity_alpha = 0.5, tubularity_beta = 0.5;  // Frangi's alpha (plate) and beta (blob)
   double tubularity_gamma_hu = 60;  // Frangi's gamma (structure) on the scale-normalised Hessian
+  // Bulges on vessels: a nodule half sunk into a vessel of its own density has no
+  // maximum of its own (the image is a plateau over both). On the grid of
+  // bulge_sigma_mm, the image smoothed at bulge_smoothing_mm minus its opening by
+  // segments of bulge_reach_mm each way along the nearby vessels' axes (from the
+  // vessel-suppressed pass's Hessian: those of the voxels around with vesselness
+  // >= bulge_clear_tube, at most bulge_max_axes; walked in steps of bulge_step_mm)
+  // keeps what the vessels do not explain; smoothed at bulge_sigma_mm, its
+  // maxima become candidates where no
+  // kept candidate of the image lies within bulge_core_mm (nor another bulge's,
+  // by the usual suppression); only the best bulge_max_candidates are kept. 0: no
+  // such pass (it needs the vessel-suppressed pass's Hessian too; and pixels of at
+  // most bulge_max_pixel_mm: on coarser ones thin oblique vessels leave bulges).
+  double bulge_sigma_mm = 0.9;
+  double bulge_smoothing_mm = 0.7;
+  double bulge_reach_mm = 5;
+  double bulge_step_mm = 1.67;
+  double bulge_core_mm = 1.0;
+  float bulge_clear_tube = 0.4;
+  int bulge_max_axes = 4;
+  double bulge_min_contrast_hu = 75;  // voxels below this (smoothed, above the parenchyma) keep nothing
+  int bulge_max_candidates = 20;
+  double bulge_max_pixel_mm = 1.0;
 };
 
 struct Candidate {
@@ -76,6 +98,7 @@ struct Candidate {
   double score = 0;      // ranking: contrast * blobness * sigma * isolation^2, x4 when isolated (or, if
                          // higher, the same of a vessel-suppressed maximum it suppressed)
   uint8_t lung = kNoLung;
+  bool bulge = false;  // found on the residue of the vessels' opening: a bulge on a vessel
 };
 
 // Candidates by decreasing score. An empty mask gives no candidates.
@@ -85,5 +108,9 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
 // Eigenvalues of the symmetric 3x3 matrix [[a, d, e], [d, b, f], [e, f, c]],
 // sorted by decreasing magnitude.
 std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double d, double e, double f);
+
+// A unit eigenvector of the same matrix for its eigenvalue `lambda` (one of
+// those above); any unit vector orthogonal to the others when lambda is repeated.
+Vec3 symmetric_eigenvector(double a, double b, double c, double d, double e, double f, double lambda);
 
 }  // namespace hilum
