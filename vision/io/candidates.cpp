@@ -485,8 +485,13 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
       if (pass == Pass::kBulge) {
         // The residue of the lightly smoothed image's opening along the vessels, at the pass's scale.
         Stopwatch residue_clock;
-        HILUM_ASSIGN_OR_RETURN(std::vector<float> light, gaussian_smooth(L.image, g, o.bulge_smoothing_mm));
-        const std::vector<float> residue = bulge_residue(light, L, *vessel_level, tube, axis, fill, o);
+        std::vector<float> residue;
+        {
+          // Freed before the residue is smoothed: that smoothing's buffers take its memory
+          // instead of fresh pages.
+          HILUM_ASSIGN_OR_RETURN(std::vector<float> light, gaussian_smooth(L.image, g, o.bulge_smoothing_mm));
+          residue = bulge_residue(light, L, *vessel_level, tube, axis, fill, o);
+        }
         bulge_ms = residue_clock.lap() * 1e3;
         HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, sigma));
       } else {
