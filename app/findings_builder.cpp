@@ -118,7 +118,9 @@ Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask
         {"lung_rads", "Lung-RADS v2022 baseline rules on the measured size and type"},
         {"side", "lung mask"},
         {"lobe", "geometric estimate from the position in the lung (no fissure detection)"},
-        {"candidate", "multi-scale blob detector, scale " + std::to_string(c.sigma_mm).substr(0, 4) + " mm"},
+        {"candidate", (c.bulge ? "vessel bulge detector (what the opening along the nearby vessels leaves), scale "
+                               : "multi-scale blob detector, scale ") +
+                          std::to_string(c.sigma_mm).substr(0, 4) + " mm"},
     };
     if (!m->note.empty()) f.evidence["sizing_note"] = m->note;
     found.push_back(std::move(f));

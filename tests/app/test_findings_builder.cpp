@@ -63,8 +63,19 @@ TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
   EXPECT_EQ(big.location.slice_index, std::lround(v.voxel_from_world({-70, -30, 40})[2]));
   EXPECT_EQ(small.lung_rads.category, LungRadsCategory::k2);
   EXPECT_EQ(big.evidence.at("probability"), "fusion head: nodule logit");
+  EXPECT_NE(big.evidence.at("candidate").find("blob detector"), std::string::npos);
   EXPECT_NEAR(big.probability, 0.6 + 5.0 / 30, 1e-6);
   EXPECT_EQ(study_lung_rads(r->findings), "4A");
+
+  // A finding from the bulge pass says so in its evidence.
+  std::vector<Candidate> marked = *cands;
+  for (Candidate& c : marked)
+    c.bulge = std::hypot(c.center_mm[0] + 70, c.center_mm[1] + 30, c.center_mm[2] - 40) < 5;
+  auto rb = build_findings(v, *mask, marked, prob, malig, FindingsOptions{}, progress);
+  ASSERT_TRUE(rb.ok()) << rb.error().message();
+  ASSERT_EQ(rb->findings.size(), 3u);
+  EXPECT_NE(rb->findings[1].evidence.at("candidate").find("vessel bulge detector"), std::string::npos);
+  EXPECT_NE(rb->findings[0].evidence.at("candidate").find("blob detector"), std::string::npos);
 }
 
 TEST(FindingsBuilder, MismatchedScoresAreBadInput) {
