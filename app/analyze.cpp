@@ -33,11 +33,12 @@ namespace hilum {
 
 namespace fs = std::filesystem;
 
-// Patches per forward of the image branch.
 // Patches per image-branch forward: on the CPU 32 (bounded memory); on CUDA
 // 128, one shape for every batch (the last one padded), so a study of 300
 // candidates takes three forwards instead of ten.
+namespace {
 int64_t image_batch(Device d) { return d == Device::kCUDA ? 128 : 32; }
+}  // namespace
 
 class ModelBundle {
  public:

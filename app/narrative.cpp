@@ -1,12 +1,12 @@
 #include "app/narrative.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <regex>
-#include <atomic>
 #include <mutex>
+#include <regex>
 #include <set>
 
 #include "model/log.h"
@@ -329,7 +329,9 @@ struct ImpressionDrafter::Impl {
     greedy.greedy = true;
     moe::Sampler sampler(greedy);
     std::vector<int32_t> tokens{sampler.next(logits.span<const float>())};
-    auto is_stop = [&](int32_t t) { return std::find(stop_tokens.begin(), stop_tokens.end(), t) != stop_tokens.end(); };
+    auto is_stop = [&](int32_t t) {
+      return std::find(stop_tokens.begin(), stop_tokens.end(), t) != stop_tokens.end();
+    };
     if (!is_stop(tokens[0]) && max_new > 1) {
       const int slot[1] = {0};
       const int32_t first[1] = {tokens[0]};
@@ -348,8 +350,8 @@ struct ImpressionDrafter::Impl {
 
 ImpressionDrafter::~ImpressionDrafter() = default;
 
-Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(const std::filesystem::path& model_dir,
-                                                                       Device device) {
+Result<std::shared_ptr<const ImpressionDrafter>> ImpressionDrafter::load(
+    const std::filesystem::path& model_dir, Device device) {
   const std::filesystem::path tok_path = model_dir / "tokenizer.json";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(tok_path, ec)) {

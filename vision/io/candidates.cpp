@@ -11,6 +11,7 @@
 #include "model/stopwatch.h"
 #include "vision/io/gaussian.h"
 #include "vision/io/itk_bridge.h"
+#include "vision/io/mask_box.h"
 
 namespace hilum {
 namespace {
@@ -180,6 +181,76 @@ float trilinear(const std::vector<float>& s, const Grid& g, double x, double y, 
          (row(y0, z1) * (1 - fy) + row(y1, z1) * fy) * fz;
 }
 
+constexpr int kMaxBulgeAxes = 8;
+using BulgeAxes = std::array<std::array<float, 3>, kMaxBulgeAxes>;
+
+// The axes (at most max_axes, each direction once) of the clearly tubular
+// voxels of the vessel grid vg around (vx, vy, vz), most tubular first: the 3 x 3
+// x 3 block, else the 5 x 5 x 5 one, else its most tubular voxel alone (only
+// faint tubes). None where nothing around is tubular. `around` is scratch.
+int gather_bulge_axes(const Grid& vg, const std::vector<float>& tube,
+                      const std::vector<std::array<float, 3>>& axis, int64_t vx, int64_t vy, int64_t vz,
+                      const CandidateOptions& o, int max_axes, std::vector<std::pair<float, int64_t>>& around,
+                      BulgeAxes& axes) {
+  int n_axes = 0;
+  for (int64_t r = 1; r <= 2 && n_axes == 0; ++r) {
+    around.clear();
+    float most = 0;
+    int64_t most_at = -1;
+    for (int64_t cz = std::max<int64_t>(0, vz - r); cz <= std::min(vg.nz - 1, vz + r); ++cz)
+      for (int64_t cy = std::max<int64_t>(0, vy - r); cy <= std::min(vg.ny - 1, vy + r); ++cy)
+        for (int64_t cx = std::max<int64_t>(0, vx - r); cx <= std::min(vg.nx - 1, vx + r); ++cx) {
+          const int64_t c = vg.index(cx, cy, cz);
+          if (tube[c] > most) most = tube[c], most_at = c;
+          if (tube[c] >= o.bulge_clear_tube) around.push_back({tube[c], c});
+        }
+    if (around.empty()) {
+      if (r < 2) continue;
+      if (most_at >= 0) around.push_back({most, most_at});  // only faint tubes: the most tubular
+    }
+    std::stable_sort(around.begin(), around.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (const auto& [t, c] : around) {
+      if (n_axes == max_axes) break;
+      const auto& a = axis[c];
+      bool seen = false;
+      for (int k = 0; k < n_axes && !seen; ++k)
+        seen = std::abs(a[0] * axes[k][0] + a[1] * axes[k][1] + a[2] * axes[k][2]) > 0.97f;
+      if (!seen) axes[n_axes++] = a;
+    }
+  }
+  return n_axes;
+}
+
+// The opening of s at voxel (x, y, z) of L by segments along `axes`: the largest
+// over the axes and both ways of the lowest value met in `steps` steps of
+// `step` mm (trilinear samples; a walk stops at the grid's or the mask's edge).
+// Stops early once it reaches s there (nothing is left).
+float opening_along(const std::vector<float>& s, const Level& L, int64_t x, int64_t y, int64_t z,
+                    const BulgeAxes& axes, int n_axes, int steps, double step, float fill) {
+  const Grid& g = L.grid;
+  const float here = s[g.index(x, y, z)];
+  float opened = fill;
+  for (int k = 0; k < n_axes && opened < here; ++k) {
+    const double dx = step * axes[k][0] / g.spacing[0], dy = step * axes[k][1] / g.spacing[1],
+                 dz = step * axes[k][2] / g.spacing[2];
+    for (int sign = -1; sign <= 1; sign += 2) {
+      float lowest = here;
+      for (int j = 1; j <= steps && lowest > opened; ++j) {
+        const double px = x + sign * j * dx, py = y + sign * j * dy, pz = z + sign * j * dz;
+        const int64_t ix = std::lround(px), iy = std::lround(py), iz = std::lround(pz);
+        if (ix < 0 || iy < 0 || iz < 0 || ix >= g.nx || iy >= g.ny || iz >= g.nz) break;
+        // Past the lung's edge the vessel may go on (the hilum): the walk stops there.
+        if (!L.mask[g.index(ix, iy, iz)]) break;
+        // Trilinear: the nearest voxel of a thin oblique vessel may lie off its core.
+        lowest = std::min(lowest, trilinear(s, g, px, py, pz));
+      }
+      opened = std::max(opened, lowest);
+    }
+  }
+  return opened;
+}
+
 // What a vessel does not explain: at each bright voxel of L (inside the mask),
 // the smoothed image minus its opening by segments along the nearby vessels'
 // axes: the largest of the lowest values met walking bulge_reach_mm along one
@@ -207,76 +278,31 @@ std::vector<float> bulge_residue(const std::vector<float>& s, const Level& L, co
   const double step = o.bulge_reach_mm / steps;
   int64_t per[3];  // voxels of L along each axis under one voxel of `vessels`
   for (int a = 0; a < 3; ++a) per[a] = std::max(1, vessels.f[a] / L.f[a]);
-  constexpr int kMaxAxes = 8;
-  const int max_axes = std::clamp(o.bulge_max_axes, 1, kMaxAxes);
+  const int max_axes = std::clamp(o.bulge_max_axes, 1, kMaxBulgeAxes);
   parallel_for(vg.nz, 1, [&](int64_t first, int64_t last) {
     std::vector<std::pair<float, int64_t>> around;  // (vesselness, voxel of `vessels`)
     for (int64_t vz = first; vz < last; ++vz)
       for (int64_t vy = 0; vy < vg.ny; ++vy)
         for (int64_t vx = 0; vx < vg.nx; ++vx) {
+          // The voxels of L under this voxel of `vessels`, which gathers its axes once, when first needed.
           const int64_t x0 = vx * per[0], y0 = vy * per[1], z0 = vz * per[2];
           const int64_t x1 = vx + 1 == vg.nx ? g.nx : std::min(g.nx, x0 + per[0]),
                         y1 = vy + 1 == vg.ny ? g.ny : std::min(g.ny, y0 + per[1]),
                         z1 = vz + 1 == vg.nz ? g.nz : std::min(g.nz, z0 + per[2]);
           int n_axes = -1;  // not gathered yet
-          std::array<std::array<float, 3>, kMaxAxes> axes;
-          auto gather = [&] {
-            n_axes = 0;
-            for (int64_t r = 1; r <= 2 && n_axes == 0; ++r) {
-              around.clear();
-              float most = 0;
-              int64_t most_at = -1;
-              for (int64_t cz = std::max<int64_t>(0, vz - r); cz <= std::min(vg.nz - 1, vz + r); ++cz)
-                for (int64_t cy = std::max<int64_t>(0, vy - r); cy <= std::min(vg.ny - 1, vy + r); ++cy)
-                  for (int64_t cx = std::max<int64_t>(0, vx - r); cx <= std::min(vg.nx - 1, vx + r); ++cx) {
-                    const int64_t c = vg.index(cx, cy, cz);
-                    if (tube[c] > most) most = tube[c], most_at = c;
-                    if (tube[c] >= o.bulge_clear_tube) around.push_back({tube[c], c});
-                  }
-              if (around.empty()) {
-                if (r < 2) continue;
-                if (most_at >= 0) around.push_back({most, most_at});  // only faint tubes: the most tubular
-              }
-              std::stable_sort(around.begin(), around.end(),
-                               [](const auto& a, const auto& b) { return a.first > b.first; });
-              for (const auto& [t, c] : around) {
-                if (n_axes == max_axes) break;
-                const auto& a = axis[c];
-                bool seen = false;
-                for (int k = 0; k < n_axes && !seen; ++k)
-                  seen = std::abs(a[0] * axes[k][0] + a[1] * axes[k][1] + a[2] * axes[k][2]) > 0.97f;
-                if (!seen) axes[n_axes++] = a;
-              }
-            }
-          };
+          BulgeAxes axes;
           for (int64_t z = z0; z < z1; ++z)
             for (int64_t y = y0; y < y1; ++y)
               for (int64_t x = x0; x < x1; ++x) {
                 const int64_t i = g.index(x, y, z);
                 if (s[i] <= bright || !L.mask[i]) continue;
-                if (n_axes < 0) gather();
+                if (n_axes < 0)
+                  n_axes = gather_bulge_axes(vg, tube, axis, vx, vy, vz, o, max_axes, around, axes);
                 if (n_axes == 0) {  // no tube around: a blob's voxel
                   out[i] = s[i];
                   continue;
                 }
-                float opened = fill;
-                for (int k = 0; k < n_axes && opened < s[i]; ++k) {
-                  const double dx = step * axes[k][0] / g.spacing[0], dy = step * axes[k][1] / g.spacing[1],
-                               dz = step * axes[k][2] / g.spacing[2];
-                  for (int sign = -1; sign <= 1; sign += 2) {
-                    float lowest = s[i];
-                    for (int j = 1; j <= steps && lowest > opened; ++j) {
-                      const double px = x + sign * j * dx, py = y + sign * j * dy, pz = z + sign * j * dz;
-                      const int64_t ix = std::lround(px), iy = std::lround(py), iz = std::lround(pz);
-                      if (ix < 0 || iy < 0 || iz < 0 || ix >= g.nx || iy >= g.ny || iz >= g.nz) break;
-                      // Past the lung's edge the vessel may go on (the hilum): the walk stops there.
-                      if (!L.mask[g.index(ix, iy, iz)]) break;
-                      // Trilinear: the nearest voxel of a thin oblique vessel may lie off its core.
-                      lowest = std::min(lowest, trilinear(s, g, px, py, pz));
-                    }
-                    opened = std::max(opened, lowest);
-                  }
-                }
+                const float opened = opening_along(s, L, x, y, z, axes, n_axes, steps, step, fill);
                 out[i] = fill + std::max(0.f, s[i] - opened);
               }
         }
@@ -300,31 +326,9 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   const double sigma_max = *std::max_element(o.sigmas_mm.begin(), o.sigmas_mm.end());
 
   // Crop: the lungs' bounding box plus 3 sigma_max.
-  int64_t b0[3] = {nx, ny, nz}, b1[3] = {-1, -1, -1};
-  {
-    // Slices in parallel, each with its own box (x0, x1, y0, y1), merged after.
-    std::vector<std::array<int64_t, 4>> box(static_cast<size_t>(nz), {nx, -1, ny, -1});
-    parallel_for(nz, 1, [&](int64_t first, int64_t last) {
-      for (int64_t z = first; z < last; ++z)
-        for (int64_t y = 0; y < ny; ++y) {
-          const uint8_t* row = labels + (z * ny + y) * nx;
-          int64_t a = 0, b = nx - 1;
-          while (a < nx && !row[a]) ++a;
-          if (a == nx) continue;
-          while (!row[b]) --b;
-          auto& t = box[z];
-          t[0] = std::min(t[0], a), t[1] = std::max(t[1], b), t[2] = std::min(t[2], y), t[3] = y;
-        }
-    });
-    for (int64_t z = 0; z < nz; ++z) {
-      const auto& t = box[z];
-      if (t[1] < 0) continue;
-      b0[0] = std::min(b0[0], t[0]), b1[0] = std::max(b1[0], t[1]);
-      b0[1] = std::min(b0[1], t[2]), b1[1] = std::max(b1[1], t[3]);
-      b0[2] = std::min(b0[2], z), b1[2] = z;
-    }
-  }
-  if (b1[0] < 0) return std::vector<Candidate>{};
+  const MaskBox box = mask_box(labels, nx, ny, nz);
+  if (box.empty()) return std::vector<Candidate>{};
+  int64_t b0[3] = {box.x0, box.y0, box.z0}, b1[3] = {box.x1 - 1, box.y1 - 1, box.z1 - 1};  // inclusive
   const int64_t dims[3] = {nx, ny, nz};
   for (int a = 0; a < 3; ++a) {
     const int64_t m = static_cast<int64_t>(std::ceil(3 * sigma_max / volume.spacing[a]));
@@ -460,7 +464,7 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   }
   progress.report(0.2, "candidates");
   if (progress.cancelled()) return cancelled_error();
-  // Pass by pass (ITK's smoothing is threaded itself), each pass's scan over
+  // Pass by pass (the smoothing runs on the thread pool itself), each pass's scan over
   // the planes of its grid in parallel, every plane into its own list, joined
   // in plane order: the same maxima in the same order as one voxel after the
   // other, and it scales with the cores where passes side by side did not (the

@@ -13,6 +13,7 @@
 #include "model/parallel.h"
 #include "model/stopwatch.h"
 #include "vision/io/itk_bridge.h"
+#include "vision/io/mask_box.h"
 
 namespace hilum {
 namespace {
@@ -39,18 +40,11 @@ void fill_holes_2d(std::vector<uint8_t>& mask, const Grid& g) {
     std::vector<int64_t> stack;
     for (int64_t z = first; z < last; ++z) {
       uint8_t* m = mask.data() + z * g.nx * g.ny;
-      int64_t x0 = g.nx, x1 = -1, y0 = g.ny, y1 = -1;
-      for (int64_t y = 0; y < g.ny; ++y) {
-        const uint8_t* row = m + y * g.nx;
-        int64_t a = 0, b = g.nx - 1;
-        while (a < g.nx && !row[a]) ++a;
-        if (a == g.nx) continue;
-        while (!row[b]) --b;
-        x0 = std::min(x0, a), x1 = std::max(x1, b), y0 = std::min(y0, y), y1 = y;
-      }
-      if (x1 < 0) continue;  // no mask pixel: no hole
-      x0 = std::max<int64_t>(0, x0 - 1), y0 = std::max<int64_t>(0, y0 - 1);
-      x1 = std::min(g.nx - 1, x1 + 1), y1 = std::min(g.ny - 1, y1 + 1);
+      const MaskBox box = mask_box(m, g.nx, g.ny, 1);
+      if (box.empty()) continue;  // no mask pixel: no hole
+      // The box grown by one pixel, inclusive bounds.
+      const int64_t x0 = std::max<int64_t>(0, box.x0 - 1), y0 = std::max<int64_t>(0, box.y0 - 1);
+      const int64_t x1 = std::min(g.nx - 1, box.x1), y1 = std::min(g.ny - 1, box.y1);
       for (int64_t y = y0; y <= y1; ++y) std::fill_n(outside.begin() + y * g.nx + x0, x1 - x0 + 1, 0);
       stack.clear();
       auto push = [&](int64_t x, int64_t y) {
@@ -122,42 +116,15 @@ std::vector<uint8_t> dilate6(const std::vector<uint8_t>& m, const Grid& g) {
   return out;
 }
 
-struct Box {
-  int64_t x0, y0, z0, x1, y1, z1;  // inclusive-exclusive
-};
-
-// The box of m's voxels (planes in parallel); empty (x1 <= x0) when there are none.
-Box bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
-  std::vector<Box> planes(static_cast<size_t>(g.nz), Box{g.nx, g.ny, g.nz, 0, 0, 0});
-  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
-    for (int64_t z = first; z < last; ++z) {
-      Box& b = planes[z];
-      for (int64_t y = 0; y < g.ny; ++y) {
-        const uint8_t* row = m.data() + g.index(0, y, z);
-        int64_t a = 0, e = g.nx - 1;
-        while (a < g.nx && !row[a]) ++a;
-        if (a == g.nx) continue;
-        while (!row[e]) --e;
-        b.x0 = std::min(b.x0, a), b.x1 = std::max(b.x1, e + 1);
-        b.y0 = std::min(b.y0, y), b.y1 = y + 1;
-        b.z0 = z, b.z1 = z + 1;
-      }
-    }
-  });
-  Box b{g.nx, g.ny, g.nz, 0, 0, 0};
-  for (const Box& p : planes) {
-    if (p.x1 <= p.x0) continue;
-    b.x0 = std::min(b.x0, p.x0), b.y0 = std::min(b.y0, p.y0), b.z0 = std::min(b.z0, p.z0);
-    b.x1 = std::max(b.x1, p.x1), b.y1 = std::max(b.y1, p.y1), b.z1 = std::max(b.z1, p.z1);
-  }
-  return b;
+MaskBox bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
+  return mask_box(m.data(), g.nx, g.ny, g.nz);
 }
 
 // Morphological closing with a ball of `radius` mm (distance maps on the
 // object's bounding box grown by the radius). The result contains the input.
 Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, double radius) {
-  Box b = bounding_box(m, g);
-  if (b.x1 <= b.x0) return m;
+  const MaskBox b = bounding_box(m, g);
+  if (b.empty()) return m;
   const int64_t mx = static_cast<int64_t>(std::ceil(radius / g.spacing[0])) + 2;
   const int64_t my = static_cast<int64_t>(std::ceil(radius / g.spacing[1])) + 2;
   const int64_t mz = static_cast<int64_t>(std::ceil(radius / g.spacing[2])) + 2;
@@ -377,23 +344,22 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   // air (the same labels as on the whole grid: raster order is kept, and ties
   // in size are broken by it), then placed back on the grid.
   std::vector<uint32_t> labels(hu.size(), 0);
-  {
-    const Box ib = bounding_box(inner, g);
-    if (ib.x1 <= ib.x0) {
-      return bad_input("lung mask: no lung-sized air region inside the body (is this a chest CT?)");
-    }
+  sizes.assign(1, 0);  // no inner air: no component (refused below)
+  if (const MaskBox ib = bounding_box(inner, g); !ib.empty()) {
     const Grid c{ib.x1 - ib.x0, ib.y1 - ib.y0, ib.z1 - ib.z0, g.spacing};
     std::vector<uint8_t> crop(static_cast<size_t>(c.voxels()));
     parallel_for(c.nz, 1, [&](int64_t first, int64_t last) {
       for (int64_t z = first; z < last; ++z)
         for (int64_t y = 0; y < c.ny; ++y)
-          std::copy_n(inner.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z), c.nx, crop.begin() + c.index(0, y, z));
+          std::copy_n(inner.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z), c.nx,
+                      crop.begin() + c.index(0, y, z));
     });
     HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> cl, itk_bridge::label_components(crop, c, false, sizes));
     parallel_for(c.nz, 1, [&](int64_t first, int64_t last) {
       for (int64_t z = first; z < last; ++z)
         for (int64_t y = 0; y < c.ny; ++y)
-          std::copy_n(cl.begin() + c.index(0, y, z), c.nx, labels.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z));
+          std::copy_n(cl.begin() + c.index(0, y, z), c.nx,
+                      labels.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z));
     });
   }
   if (sizes.size() < 2 || sizes[1] * voxel_ml < 5.0) {
@@ -460,8 +426,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
       if (!cnt[s]) continue;
       const double n = static_cast<double>(cnt[s]);
       // Mean of world_from_voxel((i + 0.5) f - 0.5) over the lung's voxels, times the count.
-      cx[s] = n * volume.world_from_voxel({(sx / n + 0.5) * fx - 0.5, (sy / n + 0.5) * fy - 0.5,
-                                           (sz / n + 0.5) * fz - 0.5})[0];
+      cx[s] = n * volume.world_from_voxel(
+                      {(sx / n + 0.5) * fx - 0.5, (sy / n + 0.5) * fy - 0.5, (sz / n + 0.5) * fz - 0.5})[0];
     }
   }
   uint8_t to_label[3] = {kNoLung, kRightLung, kLeftLung};
