@@ -324,7 +324,12 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   std::vector<Candidate> candidates;
   {
     ProgressRange p(progress, 0.27, 0.53);
-    HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, CandidateOptions{}, p));
+    // The detector runs where the networks do (HILUM_CANDIDATES_ON_CPU=1 keeps it
+    // on the CPU, for side-by-side timing).
+    CandidateOptions options;
+    const char* on_cpu = std::getenv("HILUM_CANDIDATES_ON_CPU");
+    options.device = on_cpu && std::string_view(on_cpu) == "1" ? Device::kCPU : b.device;
+    HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, options, p));
   }
   lap("candidates");
   if (warm_up.valid()) HILUM_RETURN_IF_ERROR(warm_up.get());

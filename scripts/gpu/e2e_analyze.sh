@@ -4,7 +4,11 @@
 # one pays for the CUDA context and cuDNN's set-up) and one on the CPU, each
 # with --timings, then six studies in one `hilum batch` process with --jobs 1, 2
 # and 4. RUNS picks the single runs, RUN_ENV prefixes them, SKIP_BATCH=1 drops
-# the batch. Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
+# the batch. A run named cuda-cpudet-N keeps the candidate detector on the CPU
+# (HILUM_CANDIDATES_ON_CPU=1) for a side-by-side comparison; the candidates of
+# the last such run and of the last cuda run are compared. Test binaries in the
+# pack (pack_e2e.sh TESTS=...) run first with GTEST_FILTER (default
+# CandidatesCuda.*). Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
 set -uo pipefail
 # RUN_ENV: settings for the analyze runs (e.g. "env HILUM_KEEP_LARGE_BUFFERS=0").
@@ -23,14 +27,34 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
   echo "cores: $(nproc)"
   ldd "$H" | grep "not found" && echo "missing libraries (above)"
   "$H" --version
+  for t in "$R"/test_*; do
+    [ -x "$t" ] || continue
+    echo "== $(basename "$t") --gtest_filter=${GTEST_FILTER:-CandidatesCuda.*}"
+    "$t" --gtest_filter="${GTEST_FILTER:-CandidatesCuda.*}" 2>&1 | grep -E '^\[ +(OK|FAILED|SKIPPED|PASSED) +\]|Failure|Expected|Which is|actual|rank|voxel' | head -60
+  done
   S=/tmp/e2e-s300
   rm -rf "$S" /tmp/e2e-out-*
   time "$H" -q phantom --out "$S" --seed 900999 --slices 300
+  last_gpu= last_cpudet=
   for run in ${RUNS:-cuda-1 cuda-2 cuda-3 cpu}; do
     echo "== $run"
-    time $RUN_ENV "$H" -v analyze "$S/dicom" --clinical-text "$S/clinical.txt" --model-bundle resources/models \
-      --device "${run%%-*}" --out "/tmp/e2e-out-$run" --timings 2>&1 | grep -v '^progress'
+    detector=()
+    case $run in
+      *cpudet*) detector=(HILUM_CANDIDATES_ON_CPU=1) last_cpudet=$run ;;
+      cuda*) last_gpu=$run ;;
+    esac
+    # shellcheck disable=SC2086 # RUN_ENV is a command prefix
+    time env "${detector[@]}" $RUN_ENV "$H" -v analyze "$S/dicom" --clinical-text "$S/clinical.txt" \
+      --model-bundle resources/models --device "${run%%-*}" --out "/tmp/e2e-out-$run" --timings 2>&1 |
+      grep -v '^progress'
   done
+  if [ -n "$last_gpu" ] && [ -n "$last_cpudet" ]; then
+    a=/tmp/e2e-out-$last_cpudet/candidates.csv b=/tmp/e2e-out-$last_gpu/candidates.csv
+    echo "== candidates, detector on the CPU ($last_cpudet) vs CUDA ($last_gpu): $(wc -l <"$a") vs $(wc -l <"$b") lines," \
+      "$(diff <(sort "$a") <(sort "$b") | grep -c '^<') only on the CPU side;" \
+      "first 20 lines $(cmp -s <(head -20 "$a") <(head -20 "$b") && echo identical || echo differ)"
+    cmp -s <(head -20 "$a") <(head -20 "$b") || diff <(head -20 "$a") <(head -20 "$b") | head -12
+  fi
   # Steady state: one process analyses several studies (the CUDA context and
   # the convolution plans are made once), as `hilum batch` does in a hospital.
   # SKIP_BATCH=1 leaves it out.

@@ -6,14 +6,22 @@
 # compiler run time and CUDA's own). Writes .e2e/runtime.tar.xz (ignored by
 # git; carry it to the GPU machine: run(carry=[".e2e"]) and then
 # scripts/gpu/e2e_analyze.sh there). No PDF report in that build (Qt renders it).
+# TESTS="test_vision_io ..." packs those test binaries too (run there with
+# --gtest_filter; the CUDA detector's tests are CandidatesCuda.*).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-cmake --preset h200-e2e >/dev/null
-cmake --build build-e2e -j"${JOBS:-2}" --target hilum
+TESTS=${TESTS:-}
+cmake --preset h200-e2e -DHILUM_BUILD_TESTS="$([ -n "$TESTS" ] && echo ON || echo OFF)" >/dev/null
+# shellcheck disable=SC2086 # TESTS is a list of targets
+cmake --build build-e2e -j"${JOBS:-2}" --target hilum $TESTS
 rm -rf .e2e && mkdir -p .e2e/stage/lib
 cp build-e2e/hilum .e2e/stage/hilum
-strip .e2e/stage/hilum
-ldd build-e2e/hilum | awk '/=> \//{print $3}' |
+for t in $TESTS; do cp "build-e2e/tests/$t" .e2e/stage/; done
+# shellcheck disable=SC2086
+strip .e2e/stage/hilum $(for t in $TESTS; do echo ".e2e/stage/$t"; done)
+# shellcheck disable=SC2086
+for b in build-e2e/hilum $(for t in $TESTS; do echo "build-e2e/tests/$t"; done); do ldd "$b"; done |
+  awk '/=> \//{print $3}' | sort -u |
   grep -v -E '/(libc|libm|libdl|libpthread|librt|libresolv|libstdc\+\+|libgcc_s)\.so|/libcu|/libcudnn|/libnv' |
   while read -r lib; do cp -L "$lib" .e2e/stage/lib/; done
 # DCMTK's data dictionaries (the GPU machine has no DCMTK; DCMDICTPATH points here).

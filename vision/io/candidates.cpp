@@ -9,6 +9,7 @@
 #include "model/log.h"
 #include "model/parallel.h"
 #include "model/stopwatch.h"
+#include "vision/io/candidates_internal.h"
 #include "vision/io/gaussian.h"
 #include "vision/io/itk_bridge.h"
 #include "vision/io/mask_box.h"
@@ -43,77 +44,27 @@ double ranking_score(const Maximum& m) {
 }  // namespace
 
 std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double d, double e, double f) {
-  // Closed form for symmetric 3x3 (trigonometric solution of the characteristic cubic).
-  const double p1 = d * d + e * e + f * f;
   std::array<double, 3> l;
-  if (p1 <= 1e-30 * (a * a + b * b + c * c + 1e-300)) {
-    l = {a, b, c};
-  } else {
-    const double q = (a + b + c) / 3;
-    const double p2 = (a - q) * (a - q) + (b - q) * (b - q) + (c - q) * (c - q) + 2 * p1;
-    const double p = std::sqrt(p2 / 6);
-    const double ba = (a - q) / p, bb = (b - q) / p, bc = (c - q) / p, bd = d / p, be = e / p, bf = f / p;
-    const double det = ba * (bb * bc - bf * bf) - bd * (bd * bc - bf * be) + be * (bd * bf - bb * be);
-    const double r = std::clamp(det / 2, -1.0, 1.0);
-    const double phi = std::acos(r) / 3;
-    l[0] = q + 2 * p * std::cos(phi);
-    l[2] = q + 2 * p * std::cos(phi + 2.0943951023931957);
-    l[1] = 3 * q - l[0] - l[2];
-  }
-  std::sort(l.begin(), l.end(), [](double x, double y) { return std::abs(x) > std::abs(y); });
+  detector::symmetric_eigenvalues(a, b, c, d, e, f, l.data());
   return l;
 }
 
 Vec3 symmetric_eigenvector(double a, double b, double c, double d, double e, double f, double lambda) {
-  // The rows of A - lambda I span the plane orthogonal to the eigenvector: the
-  // largest cross product of two of them is along it.
-  const Vec3 r[3] = {{a - lambda, d, e}, {d, b - lambda, f}, {e, f, c - lambda}};
-  auto cross = [](const Vec3& u, const Vec3& v) {
-    return Vec3{u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]};
-  };
-  auto norm2 = [](const Vec3& u) { return u[0] * u[0] + u[1] * u[1] + u[2] * u[2]; };
-  Vec3 best{0, 0, 0};
-  for (int i = 0; i < 3; ++i) {
-    const Vec3 v = cross(r[i], r[(i + 1) % 3]);
-    if (norm2(v) > norm2(best)) best = v;
-  }
-  const double scale2 = std::max({norm2(r[0]), norm2(r[1]), norm2(r[2])});
-  if (norm2(best) <= 1e-12 * scale2 * scale2) {
-    // Repeated eigenvalue (rank 1 or 0): orthogonal to the largest row.
-    const Vec3* big = &r[0];
-    for (const Vec3& v : r)
-      if (norm2(v) > norm2(*big)) big = &v;
-    if (norm2(*big) <= 1e-300) return {1, 0, 0};
-    const Vec3 helper = std::abs((*big)[0]) < 0.6 * std::sqrt(norm2(*big)) ? Vec3{1, 0, 0} : Vec3{0, 1, 0};
-    best = cross(*big, helper);
-  }
-  const double n = std::sqrt(norm2(best));
-  return {best[0] / n, best[1] / n, best[2] / n};
+  Vec3 v;
+  detector::symmetric_eigenvector(a, b, c, d, e, f, lambda, v.data());
+  return v;
+}
+
+namespace candidates_internal {
+
+detector::Dims dims_of(const Grid& g) {
+  detector::Dims d;
+  d.nx = g.nx, d.ny = g.ny, d.nz = g.nz;
+  for (int a = 0; a < 3; ++a) d.spacing[a] = g.spacing[a];
+  return d;
 }
 
 namespace {
-
-// scale x the Hessian of s at interior voxel i, by central differences on the
-// grid: {xx, yy, zz, xy, xz, yz} per mm^2.
-std::array<double, 6> hessian_at(const std::vector<float>& s, int64_t i, const Grid& g, double scale) {
-  const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
-  const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
-  const float c = s[i];
-  return {scale * (s[i + sx] - 2 * c + s[i - sx]) / (hx * hx),
-          scale * (s[i + sy] - 2 * c + s[i - sy]) / (hy * hy),
-          scale * (s[i + sz] - 2 * c + s[i - sz]) / (hz * hz),
-          scale * (s[i + sx + sy] - s[i + sx - sy] - s[i - sx + sy] + s[i - sx - sy]) / (4 * hx * hy),
-          scale * (s[i + sx + sz] - s[i + sx - sz] - s[i - sx + sz] + s[i - sx - sz]) / (4 * hx * hz),
-          scale * (s[i + sy + sz] - s[i + sy - sz] - s[i - sy + sz] + s[i - sy - sz]) / (4 * hy * hz)};
-}
-
-// Eigenvalues (|l0| >= |l1| >= |l2|) of scale x the Hessian of s at interior
-// voxel i, by central differences on the grid.
-std::array<double, 3> hessian_eigenvalues(const std::vector<float>& s, int64_t i, const Grid& g,
-                                          double scale) {
-  const auto h = hessian_at(s, i, g, scale);
-  return symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5]);
-}
 
 // fn(z) for the interior planes 1 .. nz - 2 of g, in parallel.
 template <typename Fn>
@@ -123,66 +74,51 @@ void for_interior_planes(const Grid& g, Fn&& fn) {
   });
 }
 
-// Frangi's vesselness of bright tubes (object dimension 1), the largest over
-// the vessel scales, at the voxels at least 50 HU above the parenchyma (0
-// elsewhere). The Hessian is the scale-normalised central difference of the
-// smoothed image, as for the maxima; evaluating it only where vessels can
-// be keeps this a fraction of ITK's whole-grid multi-scale objectness filter,
-// which alone took longer than the rest of the detector. `axis` gets, where
-// the vesselness is positive, the direction of least curvature (the tube's
-// axis) at the scale of the largest vesselness; {0, 0, 0} elsewhere.
-Result<std::vector<float>> tubularity(const Level& L, float fill, const CandidateOptions& o,
-                                      std::vector<std::array<float, 3>>& axis) {
-  const Grid& g = L.grid;
-  std::vector<float> t(L.image.size(), 0.f);
-  axis.assign(L.image.size(), {0.f, 0.f, 0.f});
-  const double a2 = 2 * o.tubularity_alpha * o.tubularity_alpha,
-               b2 = 2 * o.tubularity_beta * o.tubularity_beta,
-               c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
-  const float bright = fill + 50.f;
+}  // namespace
+
+Result<std::vector<float>> tubularity(const std::vector<float>& image, const Grid& g, float fill,
+                                      const CandidateOptions& o, std::vector<std::array<float, 3>>& axis) {
+  std::vector<float> t(image.size(), 0.f);
+  axis.assign(image.size(), {0.f, 0.f, 0.f});
+  const detector::Dims d = dims_of(g);
   for (double sigma : o.vessel_sigmas_mm) {
-    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, gaussian_smooth(L.image, g, sigma));
-    const double n = sigma * sigma;
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> s, gaussian_smooth(image, g, sigma));
+    const VesselScale v = vessel_scale(o, fill, sigma);
     for_interior_planes(g, [&](int64_t z) {
       for (int64_t y = 1; y + 1 < g.ny; ++y)
-        for (int64_t x = 1; x + 1 < g.nx; ++x) {
-          const int64_t i = g.index(x, y, z);
-          if (L.image[i] <= bright) continue;
-          const auto h = hessian_at(s, i, g, n);
-          const auto l = symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5]);  // |l0| >= |l1| >= |l2|
-          if (l[0] >= 0 || l[1] >= 0) continue;  // not a bright tube's cross-section
-          const double ra = l[1] / l[0], rb2 = l[2] * l[2] / (l[0] * l[1]);
-          const double s2 = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
-          const double v = (1 - std::exp(-ra * ra / a2)) * std::exp(-rb2 / b2) * (1 - std::exp(-s2 / c2));
-          if (v <= t[i]) continue;
-          t[i] = static_cast<float>(v);
-          const Vec3 d = symmetric_eigenvector(h[0], h[1], h[2], h[3], h[4], h[5], l[2]);
-          axis[i] = {static_cast<float>(d[0]), static_cast<float>(d[1]), static_cast<float>(d[2])};
-        }
+        for (int64_t x = 1; x + 1 < g.nx; ++x)
+          detector::vesselness_update(image.data(), s.data(), d, x, y, z, v.bright, v.scale, v.a2, v.b2, v.c2,
+                                      t.data(), axis.data()->data());
     });
   }
   return t;
 }
 
-// s at the continuous index (x, y, z), inside the grid, trilinear (clamped at the last voxel).
-float trilinear(const std::vector<float>& s, const Grid& g, double x, double y, double z) {
-  const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), std::max<int64_t>(0, g.nx - 2)),
-                y0 = std::min<int64_t>(static_cast<int64_t>(y), std::max<int64_t>(0, g.ny - 2)),
-                z0 = std::min<int64_t>(static_cast<int64_t>(z), std::max<int64_t>(0, g.nz - 2));
-  const int64_t x1 = std::min(x0 + 1, g.nx - 1), y1 = std::min(y0 + 1, g.ny - 1),
-                z1 = std::min(z0 + 1, g.nz - 1);
-  const float fx = static_cast<float>(std::clamp(x - x0, 0.0, 1.0)),
-              fy = static_cast<float>(std::clamp(y - y0, 0.0, 1.0)),
-              fz = static_cast<float>(std::clamp(z - z0, 0.0, 1.0));
-  auto row = [&](int64_t b, int64_t c) {
-    return s[g.index(x0, b, c)] * (1 - fx) + s[g.index(x1, b, c)] * fx;
-  };
-  return (row(y0, z0) * (1 - fy) + row(y1, z0) * fy) * (1 - fz) +
-         (row(y0, z1) * (1 - fy) + row(y1, z1) * fy) * fz;
+VesselScale vessel_scale(const CandidateOptions& o, float fill, double sigma) {
+  VesselScale v;
+  v.a2 = 2 * o.tubularity_alpha * o.tubularity_alpha;
+  v.b2 = 2 * o.tubularity_beta * o.tubularity_beta;
+  v.c2 = 2 * o.tubularity_gamma_hu * o.tubularity_gamma_hu;
+  v.bright = fill + 50.f;
+  v.scale = sigma * sigma;
+  return v;
 }
 
-constexpr int kMaxBulgeAxes = 8;
-using BulgeAxes = std::array<std::array<float, 3>, kMaxBulgeAxes>;
+cuda::BulgeParams bulge_params(const CandidateOptions& o, float fill, const int* level_f, const int* vessel_f) {
+  cuda::BulgeParams p;
+  p.bright = fill + static_cast<float>(o.bulge_min_contrast_hu);
+  p.fill = fill;
+  p.clear_tube = o.bulge_clear_tube;
+  p.max_axes = std::clamp(o.bulge_max_axes, 1, detector::kMaxBulgeAxes);
+  p.steps = std::max(1, static_cast<int>(std::lround(o.bulge_reach_mm / o.bulge_step_mm)));
+  p.step = o.bulge_reach_mm / p.steps;
+  for (int a = 0; a < 3; ++a) p.per[a] = std::max(1, vessel_f[a] / level_f[a]);
+  return p;
+}
+
+namespace {
+
+using BulgeAxes = float[detector::kMaxBulgeAxes][3];
 
 // The axes (at most max_axes, each direction once) of the clearly tubular
 // voxels of the vessel grid vg around (vx, vy, vz), most tubular first: the 3 x 3
@@ -190,8 +126,7 @@ using BulgeAxes = std::array<std::array<float, 3>, kMaxBulgeAxes>;
 // faint tubes). None where nothing around is tubular. `around` is scratch.
 int gather_bulge_axes(const Grid& vg, const std::vector<float>& tube,
                       const std::vector<std::array<float, 3>>& axis, int64_t vx, int64_t vy, int64_t vz,
-                      const CandidateOptions& o, int max_axes, std::vector<std::pair<float, int64_t>>& around,
-                      BulgeAxes& axes) {
+                      const cuda::BulgeParams& p, std::vector<std::pair<float, int64_t>>& around, BulgeAxes& axes) {
   int n_axes = 0;
   for (int64_t r = 1; r <= 2 && n_axes == 0; ++r) {
     around.clear();
@@ -202,7 +137,7 @@ int gather_bulge_axes(const Grid& vg, const std::vector<float>& tube,
         for (int64_t cx = std::max<int64_t>(0, vx - r); cx <= std::min(vg.nx - 1, vx + r); ++cx) {
           const int64_t c = vg.index(cx, cy, cz);
           if (tube[c] > most) most = tube[c], most_at = c;
-          if (tube[c] >= o.bulge_clear_tube) around.push_back({tube[c], c});
+          if (tube[c] >= p.clear_tube) around.push_back({tube[c], c});
         }
     if (around.empty()) {
       if (r < 2) continue;
@@ -211,80 +146,34 @@ int gather_bulge_axes(const Grid& vg, const std::vector<float>& tube,
     std::stable_sort(around.begin(), around.end(),
                      [](const auto& a, const auto& b) { return a.first > b.first; });
     for (const auto& [t, c] : around) {
-      if (n_axes == max_axes) break;
+      if (n_axes == p.max_axes) break;
       const auto& a = axis[c];
       bool seen = false;
       for (int k = 0; k < n_axes && !seen; ++k)
         seen = std::abs(a[0] * axes[k][0] + a[1] * axes[k][1] + a[2] * axes[k][2]) > 0.97f;
-      if (!seen) axes[n_axes++] = a;
+      if (!seen) {
+        std::copy(a.begin(), a.end(), axes[n_axes]);
+        ++n_axes;
+      }
     }
   }
   return n_axes;
 }
 
-// The opening of s at voxel (x, y, z) of L by segments along `axes`: the largest
-// over the axes and both ways of the lowest value met in `steps` steps of
-// `step` mm (trilinear samples; a walk stops at the grid's or the mask's edge).
-// Stops early once it reaches s there (nothing is left).
-float opening_along(const std::vector<float>& s, const Level& L, int64_t x, int64_t y, int64_t z,
-                    const BulgeAxes& axes, int n_axes, int steps, double step, float fill) {
-  const Grid& g = L.grid;
-  const float here = s[g.index(x, y, z)];
-  float opened = fill;
-  for (int k = 0; k < n_axes && opened < here; ++k) {
-    const double dx = step * axes[k][0] / g.spacing[0], dy = step * axes[k][1] / g.spacing[1],
-                 dz = step * axes[k][2] / g.spacing[2];
-    for (int sign = -1; sign <= 1; sign += 2) {
-      float lowest = here;
-      for (int j = 1; j <= steps && lowest > opened; ++j) {
-        const double px = x + sign * j * dx, py = y + sign * j * dy, pz = z + sign * j * dz;
-        const int64_t ix = std::lround(px), iy = std::lround(py), iz = std::lround(pz);
-        if (ix < 0 || iy < 0 || iz < 0 || ix >= g.nx || iy >= g.ny || iz >= g.nz) break;
-        // Past the lung's edge the vessel may go on (the hilum): the walk stops there.
-        if (!L.mask[g.index(ix, iy, iz)]) break;
-        // Trilinear: the nearest voxel of a thin oblique vessel may lie off its core.
-        lowest = std::min(lowest, trilinear(s, g, px, py, pz));
-      }
-      opened = std::max(opened, lowest);
-    }
-  }
-  return opened;
-}
+}  // namespace
 
-// What a vessel does not explain: at each bright voxel of L (inside the mask),
-// the smoothed image minus its opening by segments along the nearby vessels'
-// axes: the largest of the lowest values met walking bulge_reach_mm along one
-// of them, one way or the other. A vessel continues one way or both, so its
-// voxels keep (almost) nothing; a nodule half sunk into it ends within its
-// radius both ways, so the part outside the vessel stays, as an isolated blob
-// where the image has only a plateau. The axes are those of the clearly
-// tubular voxels of `vessels` (vesselness >= bulge_clear_tube) in the 3 x 3 x 3
-// block around the one over this voxel, or 5 x 5 x 5 when there are none
-// (the most tubular ones first, at most bulge_max_axes, each direction once): a
-// junction or crossing is explained by one of its branches, and a nodule's own
-// voxels, whose Hessian points across the vessel, do not count. Where no voxel
-// around is tubular at all the voxel is a blob's and keeps everything.
-// Elsewhere the parenchyma level. Each voxel of `vessels` gathers its axes once
-// for the voxels of L under it.
-std::vector<float> bulge_residue(const std::vector<float>& s, const Level& L, const Level& vessels,
-                                 const std::vector<float>& tube,
-                                 const std::vector<std::array<float, 3>>& axis, float fill,
-                                 const CandidateOptions& o) {
-  const Grid& g = L.grid;
-  const Grid& vg = vessels.grid;
-  std::vector<float> out(s.size(), fill);
-  const float bright = fill + static_cast<float>(o.bulge_min_contrast_hu);
-  const int steps = std::max(1, static_cast<int>(std::lround(o.bulge_reach_mm / o.bulge_step_mm)));
-  const double step = o.bulge_reach_mm / steps;
-  int64_t per[3];  // voxels of L along each axis under one voxel of `vessels`
-  for (int a = 0; a < 3; ++a) per[a] = std::max(1, vessels.f[a] / L.f[a]);
-  const int max_axes = std::clamp(o.bulge_max_axes, 1, kMaxBulgeAxes);
+std::vector<float> bulge_residue(const std::vector<float>& s, const std::vector<uint8_t>& mask, const Grid& g,
+                                 const Grid& vg, const std::vector<float>& tube,
+                                 const std::vector<std::array<float, 3>>& axis, const cuda::BulgeParams& p) {
+  std::vector<float> out(s.size(), p.fill);
+  const detector::Dims d = dims_of(g);
+  const int64_t* per = p.per;
   parallel_for(vg.nz, 1, [&](int64_t first, int64_t last) {
-    std::vector<std::pair<float, int64_t>> around;  // (vesselness, voxel of `vessels`)
+    std::vector<std::pair<float, int64_t>> around;  // (vesselness, voxel of the vessel grid)
     for (int64_t vz = first; vz < last; ++vz)
       for (int64_t vy = 0; vy < vg.ny; ++vy)
         for (int64_t vx = 0; vx < vg.nx; ++vx) {
-          // The voxels of L under this voxel of `vessels`, which gathers its axes once, when first needed.
+          // The voxels of g under this voxel of vg, which gathers its axes once, when first needed.
           const int64_t x0 = vx * per[0], y0 = vy * per[1], z0 = vz * per[2];
           const int64_t x1 = vx + 1 == vg.nx ? g.nx : std::min(g.nx, x0 + per[0]),
                         y1 = vy + 1 == vg.ny ? g.ny : std::min(g.ny, y0 + per[1]),
@@ -295,30 +184,52 @@ std::vector<float> bulge_residue(const std::vector<float>& s, const Level& L, co
             for (int64_t y = y0; y < y1; ++y)
               for (int64_t x = x0; x < x1; ++x) {
                 const int64_t i = g.index(x, y, z);
-                if (s[i] <= bright || !L.mask[i]) continue;
-                if (n_axes < 0)
-                  n_axes = gather_bulge_axes(vg, tube, axis, vx, vy, vz, o, max_axes, around, axes);
+                if (s[i] <= p.bright || !mask[i]) continue;
+                if (n_axes < 0) n_axes = gather_bulge_axes(vg, tube, axis, vx, vy, vz, p, around, axes);
                 if (n_axes == 0) {  // no tube around: a blob's voxel
                   out[i] = s[i];
                   continue;
                 }
-                const float opened = opening_along(s, L, x, y, z, axes, n_axes, steps, step, fill);
-                out[i] = fill + std::max(0.f, s[i] - opened);
+                const float opened =
+                    detector::opening_along(s.data(), mask.data(), d, x, y, z, axes, n_axes, p.steps, p.step, p.fill);
+                out[i] = detector::bulge_left(s[i], opened, p.fill);
               }
         }
   });
   return out;
 }
 
-}  // namespace
+std::vector<detector::Peak> scan_peaks(const std::vector<float>& s, const std::vector<uint8_t>& mask, const Grid& g,
+                                       float threshold, float fill,
+                                       const std::vector<std::array<double, 3>>& shell) {
+  const detector::Dims d = dims_of(g);
+  std::vector<std::vector<detector::Peak>> per_plane(static_cast<size_t>(std::max<int64_t>(0, g.nz)));
+  const auto* off = reinterpret_cast<const double(*)[3]>(shell.data());
+  for_interior_planes(g, [&](int64_t z) {
+    for (int64_t y = 1; y + 1 < g.ny; ++y)
+      for (int64_t x = 1; x + 1 < g.nx; ++x) {
+        const int64_t i = g.index(x, y, z);
+        if (s[i] < threshold || !mask[i]) continue;  // most voxels: no block gathered
+        detector::Peak p;
+        if (detector::peak_at(s.data(), mask.data(), d, x, y, z, threshold, fill, off,
+                              static_cast<int>(shell.size()), &p))
+          per_plane[z].push_back(p);
+      }
+  });
+  std::vector<detector::Peak> out;
+  for (const auto& plane : per_plane) out.insert(out.end(), plane.begin(), plane.end());
+  return out;
+}
 
-Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
-                                                 const CandidateOptions& o, Progress& progress) {
-  if (!mask.labels.defined() || mask.labels.shape() != volume.hu.shape()) {
-    return bad_input("candidates: the lung mask does not match the volume");
-  }
-  if (o.sigmas_mm.empty() || o.max_candidates <= 0)
-    return bad_input("candidates: no scales or no candidates asked for");
+}  // namespace candidates_internal
+
+namespace {
+
+using namespace candidates_internal;
+
+// The detector, its image steps on `gpu` (a session) or, when null, on the CPU.
+Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& mask, const CandidateOptions& o,
+                                         Progress& progress, cuda::GpuDetector* gpu) {
   progress.report(0.0, "candidates");
   Stopwatch step_clock;  // wall time of each step, logged with -v
   const int64_t nx = volume.nx(), ny = volume.ny(), nz = volume.nz();
@@ -444,21 +355,53 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
       o.vessel_suppressed_sigmas_mm.empty() ? nullptr : &levels[factors_for(o.vessel_grid_sigma_mm)];
   build_levels();
   const double grids_ms = step_clock.lap() * 1e3;
+  // On the GPU every level goes to the device once; the images derived from
+  // it (smoothings, the vessels, the residue) are made and scanned there, and
+  // only the peaks come back. The CPU does the same steps on host buffers.
+  using GpuImage = cuda::GpuDetector::Image;
+  std::map<const Level*, std::pair<GpuImage, GpuImage>> on_gpu;  // image, mask
+  if (gpu) {
+    for (const auto& [f, L] : levels) {
+      const detector::Dims d = dims_of(L.grid);
+      HILUM_ASSIGN_OR_RETURN(GpuImage image, gpu->upload(L.image.data(), d));
+      HILUM_ASSIGN_OR_RETURN(GpuImage m, gpu->upload_mask(L.mask.data(), d));
+      on_gpu[&L] = {image, m};
+    }
+  }
+  auto smooth_on_gpu = [&](GpuImage in, const Grid& g, double sigma_mm) {
+    return gpu->smooth(in, gaussian_kernel(sigma_mm / g.spacing[0]), gaussian_kernel(sigma_mm / g.spacing[1]),
+                       gaussian_kernel(sigma_mm / g.spacing[2]));
+  };
   std::vector<float> vessel_suppressed, tube;
   std::vector<std::array<float, 3>> axis;
+  GpuImage gpu_tube = -1, gpu_axis = -1, gpu_suppressed = -1;
   double vessel_ms = 0, bulge_ms = 0;
   if (vessel_level) {
     // Bright tubular voxels fade to the parenchyma level by their tubularity; a
     // nodule half sunk into a vessel (blob-like, lower tubularity) stays and
     // becomes an isolated blob with a maximum of its own.
     const Level& L = *vessel_level;
-    HILUM_ASSIGN_OR_RETURN(tube, tubularity(L, fill, o, axis));
-    vessel_suppressed = L.image;
     const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
-    for (size_t i = 0; i < vessel_suppressed.size(); ++i) {
-      const float keep = 1.f - static_cast<float>(std::clamp((tube[i] - o.tubularity_low) / span, 0.0, 1.0));
-      float& v = vessel_suppressed[i];
-      if (v > fill) v = fill + (v - fill) * keep;
+    if (gpu) {
+      const detector::Dims d = dims_of(L.grid);
+      const GpuImage image = on_gpu[&L].first;
+      HILUM_ASSIGN_OR_RETURN(gpu_tube, gpu->zeros(d, 1));
+      HILUM_ASSIGN_OR_RETURN(gpu_axis, gpu->zeros(d, 3));
+      for (double sigma : o.vessel_sigmas_mm) {
+        HILUM_ASSIGN_OR_RETURN(GpuImage smoothed, smooth_on_gpu(image, L.grid, sigma));
+        const VesselScale v = vessel_scale(o, fill, sigma);
+        HILUM_RETURN_IF_ERROR(
+            gpu->vesselness_update(image, smoothed, gpu_tube, gpu_axis, v.bright, v.scale, v.a2, v.b2, v.c2));
+        gpu->release(smoothed);
+      }
+      HILUM_ASSIGN_OR_RETURN(gpu_suppressed,
+                             gpu->suppress_vessels(image, gpu_tube, fill, o.tubularity_low, span));
+    } else {
+      HILUM_ASSIGN_OR_RETURN(tube, tubularity(L.image, L.grid, fill, o, axis));
+      vessel_suppressed = L.image;
+      for (size_t i = 0; i < vessel_suppressed.size(); ++i)
+        vessel_suppressed[i] =
+            detector::suppress_vessel(vessel_suppressed[i], tube[i], fill, o.tubularity_low, span);
     }
     vessel_ms = step_clock.lap() * 1e3;
   }
@@ -472,11 +415,49 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   std::vector<Maximum> maxima;
   for (size_t si = 0; si < passes.size(); ++si) {
     if (progress.cancelled()) return cancelled_error();
+    const double sigma = passes[si].first;
+    const Pass pass = passes[si].second;
+    const Level& L = *pass_level[si];
+    const Grid& g = L.grid;
+    const float threshold = fill + static_cast<float>(o.min_contrast_hu);
+    const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
+    // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
+    // not bright. A vessel crosses the shell where it enters and leaves. At least
+    // two grid steps out along every axis (thick slices).
+    std::vector<std::array<double, 3>> shell_off(shell.size());
     {
-      const double sigma = passes[si].first;
-      const Pass pass = passes[si].second;
-      const Level& L = *pass_level[si];
-      const Grid& g = L.grid;
+      const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
+                   rz = std::max(4 * sigma, 2 * hz);
+      for (size_t k = 0; k < shell.size(); ++k)
+        shell_off[k] = {shell[k][0] * rx / hx, shell[k][1] * ry / hy, shell[k][2] * rz / hz};
+    }
+    const cuda::BulgeParams bulge = pass == Pass::kBulge ? bulge_params(o, fill, L.f, vessel_level->f)
+                                                         : cuda::BulgeParams{};
+    std::vector<detector::Peak> peaks;
+    if (gpu) {
+      const auto [image, m] = on_gpu[&L];
+      GpuImage source = image, made = -1;
+      if (pass == Pass::kGroundGlass) {
+        HILUM_ASSIGN_OR_RETURN(made, gpu->clip(image, static_cast<float>(o.ground_glass_clip_hu)));
+      } else if (pass == Pass::kVesselSuppressed) {
+        source = gpu_suppressed;
+      } else if (pass == Pass::kBulge) {
+        Stopwatch residue_clock;
+        HILUM_ASSIGN_OR_RETURN(GpuImage light, smooth_on_gpu(image, g, o.bulge_smoothing_mm));
+        auto residue = gpu->bulge_residue(light, m, gpu_tube, gpu_axis, bulge);
+        gpu->release(light);
+        HILUM_ASSIGN_OR_RETURN(made, std::move(residue));
+        HILUM_RETURN_IF_ERROR(gpu->synchronize());
+        bulge_ms = residue_clock.lap() * 1e3;
+      }
+      if (made >= 0) source = made;
+      auto smoothed = smooth_on_gpu(source, g, sigma);
+      gpu->release(made);
+      HILUM_ASSIGN_OR_RETURN(GpuImage sm, std::move(smoothed));
+      auto found = gpu->peaks(sm, m, threshold, fill, shell_off);
+      gpu->release(sm);
+      HILUM_ASSIGN_OR_RETURN(peaks, std::move(found));
+    } else {
       std::vector<float> input;
       if (pass == Pass::kGroundGlass) {
         input = L.image;
@@ -494,93 +475,56 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
           // Freed before the residue is smoothed: that smoothing's buffers take its memory
           // instead of fresh pages.
           HILUM_ASSIGN_OR_RETURN(std::vector<float> light, gaussian_smooth(L.image, g, o.bulge_smoothing_mm));
-          residue = bulge_residue(light, L, *vessel_level, tube, axis, fill, o);
+          residue = bulge_residue(light, L.mask, g, vessel_level->grid, tube, axis, bulge);
         }
         bulge_ms = residue_clock.lap() * 1e3;
         HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, sigma));
       } else {
         HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(source, g, sigma));
       }
-      const float threshold = fill + static_cast<float>(o.min_contrast_hu);
-      const int64_t sx = 1, sy = g.nx, sz = g.nx * g.ny;
-      const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
-      std::vector<std::vector<Maximum>> per_plane(static_cast<size_t>(std::max<int64_t>(0, g.nz)));
-      for_interior_planes(g, [&](int64_t z) {
-        for (int64_t y = 1; y + 1 < g.ny; ++y)
-          for (int64_t x = 1; x + 1 < g.nx; ++x) {
-            const int64_t i = g.index(x, y, z);
-            const float c = s[i];
-            if (c < threshold || !L.mask[i]) continue;
-            // Strict maximum over the 26-neighbourhood (ties broken by position).
-            bool is_max = true;
-            for (int dz = -1; dz <= 1 && is_max; ++dz)
-              for (int dy = -1; dy <= 1 && is_max; ++dy)
-                for (int dx = -1; dx <= 1; ++dx) {
-                  const int64_t off = dz * sz + dy * sy + dx * sx;
-                  if (off == 0) continue;
-                  const float n = s[i + off];
-                  if (n > c || (n == c && off < 0)) {
-                    is_max = false;
-                    break;
-                  }
-                }
-            if (!is_max) continue;
-            const auto l = hessian_eigenvalues(s, i, g, 1.0);
-            if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
-            const double blobness = std::abs(l[2]) / std::abs(l[0]);
-            // Slices thicker than the scale flatten the z curvature of a small blob: relax.
-            // The clipped pass flattens the tops of blobs: relax there too.
-            const double relax =
-                std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
-            // Small scales resolved by the grid accept elongated maxima too: a nodule
-            // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
-            // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
-            const bool resolved = sigma >= 1.2 * std::max(hx, hy);
-            const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
-                                            ? o.elongated_min_blobness
-                                            : o.min_blobness;
-            if (blobness < min_blobness * relax) continue;
-            // Sub-voxel peak by a parabola per axis.
-            auto refine = [](double m, double c0, double p) {
-              const double den = m - 2 * c0 + p;
-              return den < 0 ? std::clamp(0.5 * (m - p) / den, -0.5, 0.5) : 0.0;
-            };
-            const double ox = refine(s[i - sx], c, s[i + sx]), oy = refine(s[i - sy], c, s[i + sy]),
-                         oz = refine(s[i - sz], c, s[i + sz]);
-            Maximum m;
-            // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is b0 + (x +
-            // 0.5) f
-            // - 0.5.
-            m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
-                       b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
-            m.sigma = sigma;
-            m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
-            m.contrast = c - fill;
-            m.blobness = blobness;
-            // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
-            // not bright. A vessel crosses the shell where it enters and leaves.
-            {
-              int bright = 0;
-              const float half_level = fill + 0.5f * (c - fill);
-              // At least two grid steps out along every axis (thick slices).
-              const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
-                           rz = std::max(4 * sigma, 2 * hz);
-              for (const auto& d : shell) {
-                const double px = x + d[0] * rx / hx, py = y + d[1] * ry / hy, pz = z + d[2] * rz / hz;
-                const int64_t ix = std::clamp<int64_t>(std::lround(px), 0, g.nx - 1),
-                              iy = std::clamp<int64_t>(std::lround(py), 0, g.ny - 1),
-                              iz = std::clamp<int64_t>(std::lround(pz), 0, g.nz - 1);
-                bright += s[g.index(ix, iy, iz)] > half_level;
-              }
-              m.isolation = 1.0 - static_cast<double>(bright) / shell.size();
-            }
-            m.lung = L.mask[i];
-            m.vessel_suppressed = pass == Pass::kVesselSuppressed;
-            m.bulge = pass == Pass::kBulge;
-            per_plane[z].push_back(m);
-          }
-      });
-      for (const std::vector<Maximum>& f : per_plane) maxima.insert(maxima.end(), f.begin(), f.end());
+      peaks = scan_peaks(s, L.mask, g, threshold, fill, shell_off);
+    }
+    for (const detector::Peak& p : peaks) {
+      double h[6], l[3];
+      detector::hessian_at(p.block, 13, 3, 9, g.spacing.data(), 1.0, h);
+      detector::symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5], l);
+      if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
+      const double blobness = std::abs(l[2]) / std::abs(l[0]);
+      // Slices thicker than the scale flatten the z curvature of a small blob: relax.
+      // The clipped pass flattens the tops of blobs: relax there too.
+      const double relax =
+          std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
+      // Small scales resolved by the grid accept elongated maxima too: a nodule
+      // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
+      // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
+      const bool resolved = sigma >= 1.2 * std::max(hx, hy);
+      const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
+                                      ? o.elongated_min_blobness
+                                      : o.min_blobness;
+      if (blobness < min_blobness * relax) continue;
+      // Sub-voxel peak by a parabola per axis.
+      auto refine = [](double m, double c0, double q) {
+        const double den = m - 2 * c0 + q;
+        return den < 0 ? std::clamp(0.5 * (m - q) / den, -0.5, 0.5) : 0.0;
+      };
+      const float c = p.block[13];
+      const double ox = refine(p.block[12], c, p.block[14]), oy = refine(p.block[10], c, p.block[16]),
+                   oz = refine(p.block[4], c, p.block[22]);
+      const int64_t x = p.index % g.nx, y = (p.index / g.nx) % g.ny, z = p.index / (g.nx * g.ny);
+      Maximum m;
+      // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is
+      // b0 + (x + 0.5) f - 0.5.
+      m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
+                 b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
+      m.sigma = sigma;
+      m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
+      m.contrast = c - fill;
+      m.blobness = blobness;
+      m.isolation = 1.0 - static_cast<double>(p.bright) / shell.size();
+      m.lung = L.mask[p.index];
+      m.vessel_suppressed = pass == Pass::kVesselSuppressed;
+      m.bulge = pass == Pass::kBulge;
+      maxima.push_back(m);
     }
     progress.report(0.2 + 0.7 * static_cast<double>(si + 1) / passes.size(), "candidates");
   }
@@ -674,15 +618,38 @@ Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const Lun
   int bulges_kept = 0;
   std::erase_if(out, [&](const Candidate& c) { return c.bulge && ++bulges_kept > o.bulge_max_candidates; });
   if (static_cast<int>(out.size()) > o.max_candidates) out.resize(static_cast<size_t>(o.max_candidates));
-  char timing[192];
+  char timing[256];
   std::snprintf(timing, sizeof timing,
-                "candidates: %zu grids %.0f ms, the vessel-suppressed image %.0f ms, bulge residue %.0f ms, "
+                "candidates (%s): %zu grids %.0f ms, the vessel-suppressed image %.0f ms, bulge residue %.0f ms, "
                 "%zu passes %.0f ms, %zu maxima ranked %.0f ms",
-                levels.size(), grids_ms, vessel_ms, bulge_ms, passes.size(), passes_ms, maxima.size(),
+                gpu ? "CUDA" : "CPU", levels.size(), grids_ms, vessel_ms, bulge_ms, passes.size(), passes_ms, maxima.size(),
                 step_clock.lap() * 1e3);
   log_info(timing);
   progress.report(1.0, "candidates");
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
+                                                 const CandidateOptions& o, Progress& progress) {
+  if (!mask.labels.defined() || mask.labels.shape() != volume.hu.shape()) {
+    return bad_input("candidates: the lung mask does not match the volume");
+  }
+  if (o.sigmas_mm.empty() || o.max_candidates <= 0)
+    return bad_input("candidates: no scales or no candidates asked for");
+  if (o.device == Device::kCUDA) {
+    // A GPU that fails (no device, out of memory) leaves the CPU to do the same work.
+    auto session = cuda::GpuDetector::create();
+    if (session.ok()) {
+      auto found = detect_on(volume, mask, o, progress, &*session);
+      if (found.ok() || found.error().kind() == ErrorKind::kCancelled) return found;
+      log_warning("candidates on CUDA failed (" + found.error().message() + "); detecting on the CPU");
+    } else {
+      log_warning("candidates on CUDA: " + session.error().message() + "; detecting on the CPU");
+    }
+  }
+  return detect_on(volume, mask, o, progress, nullptr);
 }
 
 }  // namespace hilum

@@ -24,6 +24,7 @@
 
 #include "model/progress.h"
 #include "model/result.h"
+#include "model/tensor.h"
 #include "vision/io/lung_mask.h"
 #include "vision/volume.h"
 
@@ -84,6 +85,11 @@ struct CandidateOptions {
   double bulge_min_contrast_hu = 75;  // voxels below this (smoothed, above the parenchyma) keep nothing
   int bulge_max_candidates = 20;
   double bulge_max_pixel_mm = 1.0;
+  // Where the image steps run: on CUDA every smoothing, the vesselness, the
+  // bulge residue and the scans for maxima run on the GPU (cuda/detector.h;
+  // the same arithmetic, so the same candidates up to float rounding in the
+  // smoothing), falling back to the CPU with a warning when the GPU fails.
+  Device device = Device::kCPU;
 };
 
 struct Candidate {
