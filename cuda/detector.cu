@@ -2,6 +2,7 @@
 // --fmad=false (cuda/CMakeLists.txt) so that the shared per-voxel arithmetic of
 // cuda/detector_math.h rounds as on the CPU.
 #include <algorithm>
+#include <string>
 
 #include "cuda/common.cuh"
 #include "cuda/detector.h"
@@ -238,6 +239,15 @@ Result<GpuDetector> GpuDetector::create() {
     cudaGetLastError();
     return unsupported("no CUDA device");
   }
+  // The images of a study come and go pass by pass: the stream-ordered pool
+  // keeps their memory for the next ones instead of giving it back at each sync.
+  cudaMemPool_t pool = nullptr;
+  int device = 0;
+  if (cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess) {
+    uint64_t keep = ~0ULL;
+    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+  cudaGetLastError();
   GpuDetector d;
   d.impl_ = std::make_unique<Impl>();
   HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamCreateWithFlags(&d.impl_->stream, cudaStreamNonBlocking),
@@ -379,27 +389,34 @@ Result<std::vector<detector::Peak>> GpuDetector::peaks(Image s, Image mask, floa
   unsigned long long capacity = 1 << 14;
   for (;;) {
     void* buf = nullptr;
-    const size_t bytes = sizeof(unsigned long long) + capacity * sizeof(detector::Peak);
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaMallocAsync(&buf, bytes, impl_->stream), "GpuDetector::peaks"));
+    constexpr size_t kHeader = 16;  // the counter, then the records
+    const size_t bytes = kHeader + capacity * sizeof(detector::Peak);
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaMallocAsync(&buf, bytes, impl_->stream),
+                                     ("GpuDetector::peaks: allocating room for " + std::to_string(capacity) +
+                                      " peaks on a " + std::to_string(g.nx) + "x" + std::to_string(g.ny) + "x" +
+                                      std::to_string(g.nz) + " grid")
+                                         .c_str()));
     auto* count = static_cast<unsigned long long*>(buf);
-    auto* out = reinterpret_cast<detector::Peak*>(static_cast<char*>(buf) + 16);
+    auto* out = reinterpret_cast<detector::Peak*>(static_cast<char*>(buf) + kHeader);
     unsigned long long found = 0;
     std::vector<detector::Peak> peaks;
     auto run = [&]() -> Status {
-      HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(count, 0, sizeof *count, impl_->stream), "GpuDetector::peaks"));
+      HILUM_RETURN_IF_ERROR(
+          cuda_check(cudaMemsetAsync(count, 0, sizeof *count, impl_->stream), "GpuDetector::peaks: counter"));
       peaks_kernel<<<grid_for(n, kThreads), kThreads, 0, impl_->stream>>>(
           static_cast<const float*>(sm->ptr), static_cast<const uint8_t*>(ma->ptr), g, threshold, fill, sh, out,
           capacity, count);
-      HILUM_RETURN_IF_ERROR(launch_check("GpuDetector::peaks"));
-      HILUM_RETURN_IF_ERROR(cuda_check(
-          cudaMemcpyAsync(&found, count, sizeof found, cudaMemcpyDeviceToHost, impl_->stream), "GpuDetector::peaks"));
-      HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(impl_->stream), "GpuDetector::peaks"));
-      if (found > capacity) return Status::Ok();  // again with room for all
+      HILUM_RETURN_IF_ERROR(launch_check("GpuDetector::peaks: kernel"));
+      HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(&found, count, sizeof found, cudaMemcpyDeviceToHost,
+                                                       impl_->stream),
+                                       "GpuDetector::peaks: count"));
+      HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(impl_->stream), "GpuDetector::peaks: scan"));
+      if (found > capacity || found == 0) return Status::Ok();  // again with room for all, or none
       peaks.resize(static_cast<size_t>(found));
       HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(peaks.data(), out, found * sizeof(detector::Peak),
                                                        cudaMemcpyDeviceToHost, impl_->stream),
-                                       "GpuDetector::peaks"));
-      return cuda_check(cudaStreamSynchronize(impl_->stream), "GpuDetector::peaks");
+                                       "GpuDetector::peaks: records"));
+      return cuda_check(cudaStreamSynchronize(impl_->stream), "GpuDetector::peaks: copy");
     };
     const Status st = run();
     cudaFreeAsync(buf, impl_->stream);

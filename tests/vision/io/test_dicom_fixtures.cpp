@@ -21,10 +21,14 @@ fs::path pydicom_files() {
   return "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 }
 
+// The golden file, or an empty object when it cannot be read (the tests then
+// fail on its missing entries; the test names, made before any test runs, fall
+// back to numbers instead of aborting the whole binary).
 const nlohmann::json& expected() {
   static const nlohmann::json j = [] {
     std::ifstream in(fs::path(HILUM_SOURCE_DIR) / "tests/golden/dicom_expected.json");
-    return nlohmann::json::parse(in);
+    nlohmann::json parsed = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    return parsed.is_discarded() ? nlohmann::json::object() : parsed;
   }();
   return j;
 }
@@ -43,6 +47,7 @@ class PydicomFile : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(PydicomFile, ModalityValuesAndGeometryMatchPydicom) {
   SKIP_WITHOUT_PYDICOM();
+  ASSERT_TRUE(expected().contains("files")) << "tests/golden/dicom_expected.json unreadable";
   const auto& e = expected()["files"][GetParam()];
   const std::string name = e["file"];
   SCOPED_TRACE(name);
@@ -94,7 +99,9 @@ TEST_P(PydicomFile, ModalityValuesAndGeometryMatchPydicom) {
 
 INSTANTIATE_TEST_SUITE_P(Golden, PydicomFile, ::testing::Range<size_t>(0, 15),
                          [](const ::testing::TestParamInfo<size_t>& info) {
-                           std::string name = expected()["files"][info.param]["file"];
+                           const nlohmann::json& files = expected().value("files", nlohmann::json::array());
+                           if (info.param >= files.size()) return "file" + std::to_string(info.param);
+                           std::string name = files[info.param]["file"];
                            std::string out;
                            for (char c : name.substr(0, name.size() - 4))
                              out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -103,13 +110,14 @@ INSTANTIATE_TEST_SUITE_P(Golden, PydicomFile, ::testing::Range<size_t>(0, 15),
 
 TEST(PydicomFixtures, GoldenFileListsFifteenFiles) {
   // The parameter range above is fixed; keep it in step with the golden file.
-  EXPECT_EQ(expected()["files"].size(), 15u);
+  EXPECT_EQ(expected().value("files", nlohmann::json::array()).size(), 15u) << "tests/golden/dicom_expected.json";
 }
 
 class PydicomVolume : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(PydicomVolume, SortedStackMatchesPydicom) {
   SKIP_WITHOUT_PYDICOM();
+  ASSERT_TRUE(expected().contains("volumes")) << "tests/golden/dicom_expected.json unreadable";
   const auto& e = expected()["volumes"][GetParam()];
   SCOPED_TRACE(e["input"].get<std::string>());
   auto r = load(pydicom_files() / e["input"].get<std::string>());
