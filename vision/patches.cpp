@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cuda/detector_math.h"
 #include "model/parallel.h"
 
 namespace hilum {
@@ -11,19 +12,9 @@ namespace hilum {
 float sample_trilinear(const Volume& v, double x, double y, double z, float outside) {
   const int64_t nx = v.nx(), ny = v.ny(), nz = v.nz();
   if (!(x >= 0 && y >= 0 && z >= 0 && x <= nx - 1 && y <= ny - 1 && z <= nz - 1)) return outside;
-  const int64_t x0 = std::min<int64_t>(static_cast<int64_t>(x), nx - 1),
-                y0 = std::min<int64_t>(static_cast<int64_t>(y), ny - 1),
-                z0 = std::min<int64_t>(static_cast<int64_t>(z), nz - 1);
-  const int64_t x1 = std::min(x0 + 1, nx - 1), y1 = std::min(y0 + 1, ny - 1), z1 = std::min(z0 + 1, nz - 1);
-  const float fx = static_cast<float>(x - x0), fy = static_cast<float>(y - y0),
-              fz = static_cast<float>(z - z0);
-  const float* d = v.data();
-  auto at = [&](int64_t xi, int64_t yi, int64_t zi) { return d[(zi * ny + yi) * nx + xi]; };
-  const float c00 = at(x0, y0, z0) * (1 - fx) + at(x1, y0, z0) * fx;
-  const float c10 = at(x0, y1, z0) * (1 - fx) + at(x1, y1, z0) * fx;
-  const float c01 = at(x0, y0, z1) * (1 - fx) + at(x1, y0, z1) * fx;
-  const float c11 = at(x0, y1, z1) * (1 - fx) + at(x1, y1, z1) * fx;
-  return (c00 * (1 - fy) + c10 * fy) * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz;
+  detector::Dims d;
+  d.nx = nx, d.ny = ny, d.nz = nz;
+  return detector::trilinear(v.data(), d, x, y, z);  // the candidate detector's sampler
 }
 
 Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers,
