@@ -332,11 +332,18 @@ struct ImpressionDrafter::Impl {
     auto is_stop = [&](int32_t t) {
       return std::find(stop_tokens.begin(), stop_tokens.end(), t) != stop_tokens.end();
     };
-    if (!is_stop(tokens[0]) && max_new > 1) {
-      const int slot[1] = {0};
-      const int32_t first[1] = {tokens[0]};
-      HILUM_ASSIGN_OR_RETURN(auto steps, gpu->decode_greedy(slot, first, max_new - 1));
-      for (const std::vector<int32_t>& step : steps) tokens.push_back(step.at(0));
+    // In chunks of 16 steps, so that a stop token ends the draft within 16
+    // steps instead of running all max_new on the device.
+    constexpr int64_t kChunk = 16;
+    const int slot[1] = {0};
+    while (!is_stop(tokens.back()) && static_cast<int64_t>(tokens.size()) < max_new) {
+      const int32_t first[1] = {tokens.back()};
+      const int64_t n = std::min<int64_t>(kChunk, max_new - static_cast<int64_t>(tokens.size()));
+      HILUM_ASSIGN_OR_RETURN(auto steps, gpu->decode_greedy(slot, first, n));
+      for (const std::vector<int32_t>& step : steps) {
+        tokens.push_back(step.at(0));
+        if (is_stop(tokens.back())) break;
+      }
     }
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (is_stop(tokens[i])) {
