@@ -20,13 +20,20 @@
 namespace hilum {
 namespace {
 
-#define REQUIRE_GPU()                                                                        \
-  do {                                                                                       \
-    if (hilum::cuda::device_count() == 0) GTEST_SKIP() << hilum::cuda::unavailable_reason(); \
-  } while (0)
-
 using candidates_internal::dims_of;
 using itk_bridge::Grid;
+
+// Every kernel test: skipped where no GPU exists, else with a session `gpu`.
+class CandidatesCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda::device_count() == 0) GTEST_SKIP() << cuda::unavailable_reason();
+    auto made = cuda::GpuDetector::create();
+    ASSERT_TRUE(made.ok()) << made.error().message();
+    gpu = std::move(*made);
+  }
+  cuda::GpuDetector gpu;
+};
 
 std::vector<float> noise(const Grid& g, uint32_t seed, float lo, float hi, float quantum = 0) {
   std::mt19937 rng(seed);
@@ -70,11 +77,7 @@ std::vector<float> tubes(const Grid& g, uint32_t seed, float fill) {
   return v;
 }
 
-TEST(CandidatesCuda, SmoothingMatchesTheCpu) {
-  REQUIRE_GPU();
-  auto made = cuda::GpuDetector::create();
-  ASSERT_TRUE(made.ok()) << made.error().message();
-  cuda::GpuDetector& gpu = *made;
+TEST_F(CandidatesCuda, SmoothingMatchesTheCpu) {
   const Grid grids[] = {{1, 1, 1, {1, 1, 1}},          {7, 5, 3, {0.7, 0.7, 2.5}}, {1, 9, 4, {0.8, 0.8, 1.0}},
                         {33, 1, 2, {0.6, 1.1, 1.3}},   {37, 29, 23, {0.7, 0.9, 2.5}},
                         {130, 97, 41, {1.4, 1.4, 2.0}}};
@@ -100,11 +103,7 @@ TEST(CandidatesCuda, SmoothingMatchesTheCpu) {
 }
 
 // The same smoothed image in: the same peaks out, bit for bit, plateaus included.
-TEST(CandidatesCuda, PeaksMatchTheCpuExactly) {
-  REQUIRE_GPU();
-  auto made = cuda::GpuDetector::create();
-  ASSERT_TRUE(made.ok()) << made.error().message();
-  cuda::GpuDetector& gpu = *made;
+TEST_F(CandidatesCuda, PeaksMatchTheCpuExactly) {
   std::vector<std::array<double, 3>> shell(64);
   for (size_t i = 0; i < shell.size(); ++i) {
     const double zc = 1.0 - (2.0 * i + 1.0) / shell.size();
@@ -149,11 +148,7 @@ TEST(CandidatesCuda, PeaksMatchTheCpuExactly) {
 
 // Vesselness and axes from the same smoothed images: equal up to the last bits
 // of exp, acos and cos.
-TEST(CandidatesCuda, VesselnessMatchesTheCpu) {
-  REQUIRE_GPU();
-  auto made = cuda::GpuDetector::create();
-  ASSERT_TRUE(made.ok()) << made.error().message();
-  cuda::GpuDetector& gpu = *made;
+TEST_F(CandidatesCuda, VesselnessMatchesTheCpu) {
   const float fill = -850.f;
   CandidateOptions o;
   const Grid grids[] = {{3, 4, 3, {1, 1, 1}}, {45, 38, 27, {0.8, 0.8, 1.2}}, {24, 51, 9, {1.4, 1.4, 2.5}}};
@@ -196,11 +191,7 @@ TEST(CandidatesCuda, VesselnessMatchesTheCpu) {
 
 // The same light smoothing, tubes and axes in: the same residue out, bit for
 // bit. Vesselness in steps of 1/8 makes ties in the axes' order.
-TEST(CandidatesCuda, BulgeResidueMatchesTheCpuExactly) {
-  REQUIRE_GPU();
-  auto made = cuda::GpuDetector::create();
-  ASSERT_TRUE(made.ok()) << made.error().message();
-  cuda::GpuDetector& gpu = *made;
+TEST_F(CandidatesCuda, BulgeResidueMatchesTheCpuExactly) {
   const float fill = -850.f;
   CandidateOptions o;
   struct Case {
@@ -257,8 +248,7 @@ TEST(CandidatesCuda, BulgeResidueMatchesTheCpuExactly) {
 
 // The whole detector on CUDA against the CPU on synthetic chests: the same
 // candidates (the smoothing's float rounding may move a near-tie).
-TEST(CandidatesCuda, FindsTheSameCandidatesAsTheCpu) {
-  REQUIRE_GPU();
+TEST_F(CandidatesCuda, FindsTheSameCandidatesAsTheCpu) {
   testing::ChestSpec spec;
   spec.nx = 200, spec.ny = 160, spec.nz = 110;
   spec.spacing = {0.7, 0.7, 1.0};  // fine enough for the bulge pass
@@ -297,7 +287,7 @@ TEST(CandidatesCuda, FindsTheSameCandidatesAsTheCpu) {
 
 // Without a GPU (or in a build without CUDA) the detector asked for CUDA runs
 // on the CPU and finds exactly what the CPU finds.
-TEST(CandidatesCuda, WithoutAGpuTheCpuDetects) {
+TEST(CandidatesCudaFallback, WithoutAGpuTheCpuDetects) {
   if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU is present: FindsTheSameCandidatesAsTheCpu covers it";
   testing::ChestSpec spec;
   spec.nx = 220, spec.ny = 170, spec.nz = 110;
