@@ -50,11 +50,10 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
   done
   if [ -n "$last_gpu" ] && [ -n "$last_cpudet" ]; then
     a=/tmp/e2e-out-$last_cpudet/candidates.csv b=/tmp/e2e-out-$last_gpu/candidates.csv
-    # Positions (series, x, y, z) as sets, and the ranking's first 20 rows with their probabilities.
-    echo "== candidates, detector on the CPU ($last_cpudet) vs CUDA ($last_gpu): $(wc -l <"$a") vs $(wc -l <"$b") lines;" \
-      "$(diff <(cut -d, -f1-4 "$a" | sort) <(cut -d, -f1-4 "$b" | sort) | grep -c '^<') positions only on the CPU side;" \
-      "first 20 positions $(cmp -s <(head -20 "$a" | cut -d, -f1-4) <(head -20 "$b" | cut -d, -f1-4) && echo identical || echo differ)"
-    diff <(head -20 "$a") <(head -20 "$b") | head -12
+    # Every CPU candidate's nearest CUDA one (positions print with 6 digits, so
+    # compare distances), the probabilities' largest difference, the top 20's order.
+    echo "== candidates, detector on the CPU ($last_cpudet) vs CUDA ($last_gpu):"
+    python3 scripts/gpu/compare_candidates.py "$a" "$b"
   fi
   # Steady state: one process analyses several studies (the CUDA context and
   # the convolution plans are made once), as `hilum batch` does in a hospital.
