@@ -15,6 +15,7 @@
 #include "app/report_pdf.h"
 #include "app/report_sr.h"
 #include "fusion/fusion_head.h"
+#include "model/env.h"
 #include "model/file_io.h"
 #include "model/log.h"
 #include "model/moe/lora.h"
@@ -327,8 +328,7 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
     // The detector runs where the networks do (HILUM_CANDIDATES_ON_CPU=1 keeps it
     // on the CPU, for side-by-side timing).
     CandidateOptions options;
-    const char* on_cpu = std::getenv("HILUM_CANDIDATES_ON_CPU");
-    options.device = on_cpu && std::string_view(on_cpu) == "1" ? Device::kCPU : b.device;
+    options.device = env_switch("HILUM_CANDIDATES_ON_CPU", false) ? Device::kCPU : b.device;
     HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, options, p));
   }
   lap("candidates");

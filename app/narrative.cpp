@@ -320,7 +320,7 @@ struct ImpressionDrafter::Impl {
   std::atomic<bool> warmed{false};
 
   // Greedy tokens after `prompt` on the GPU: the first from the prefill's
-  // logits, the rest by graph replays on the device; cut after the first stop token.
+  // logits, the rest by graph replays on the device, up to the first stop token.
   Result<std::vector<int32_t>> greedy_on_gpu(const std::vector<int32_t>& prompt, int64_t max_new) {
     const std::lock_guard<std::mutex> lock(gpu_mu);
     gpu->reset(0);
@@ -345,12 +345,7 @@ struct ImpressionDrafter::Impl {
         if (is_stop(tokens.back())) break;
       }
     }
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (is_stop(tokens[i])) {
-        tokens.resize(i);  // the stop token is not part of the text
-        break;
-      }
-    }
+    if (is_stop(tokens.back())) tokens.pop_back();  // the stop token (only ever the last) is not text
     return tokens;
   }
 };

@@ -18,6 +18,7 @@
 #include "cuda/conv_check.h"
 #include "cuda/conv_internal.h"
 #include "cuda/epilogue.h"
+#include "model/env.h"
 
 namespace hilum::cuda {
 namespace {
@@ -81,8 +82,8 @@ ConvSearch ConvSearch::from_env() {
     s.legacy = v.find("legacy") != std::string::npos;
     s.gemm = v.find("gemm") != std::string::npos;
   }
-  if (const char* v = std::getenv("HILUM_CUDNN_FUSED"); v && v[0] == '0') s.fused = false;
-  if (const char* v = std::getenv("HILUM_CUDNN_RTC"); v && v[0] == '1') s.runtime_compiled = true;
+  if (!env_switch("HILUM_CUDNN_FUSED", true)) s.fused = false;
+  if (env_switch("HILUM_CUDNN_RTC", false)) s.runtime_compiled = true;
   s.per_family = std::max(1, env_int("HILUM_CONV_CANDIDATES", s.per_family));
   s.budget_ms = std::max(0, env_int("HILUM_CONV_BUDGET_MS", static_cast<int>(s.budget_ms)));
   return s;

@@ -215,10 +215,11 @@ struct GpuDetector::Impl {
     return static_cast<Image>(slots.size() - 1);
   }
 
+  // The image `id` of that kind (channels 0: any number).
   Result<const Slot*> get(Image id, bool mask, int channels = 1) const {
     if (id < 0 || static_cast<size_t>(id) >= slots.size() || !slots[id].ptr)
       return internal_error("GpuDetector: no such image");
-    if (slots[id].mask != mask || slots[id].channels != channels)
+    if (slots[id].mask != mask || (channels != 0 && slots[id].channels != channels))
       return internal_error("GpuDetector: the image is of another kind");
     return &slots[id];
   }
@@ -432,10 +433,8 @@ Result<std::vector<detector::Peak>> GpuDetector::peaks(Image s, Image mask, floa
 }
 
 Result<std::vector<float>> GpuDetector::download(Image image) {
-  if (image < 0 || static_cast<size_t>(image) >= impl_->slots.size() || !impl_->slots[image].ptr ||
-      impl_->slots[image].mask)
-    return internal_error("GpuDetector::download: no such float image");
-  const Impl::Slot& s = impl_->slots[image];
+  HILUM_ASSIGN_OR_RETURN(const Impl::Slot* slot, impl_->get(image, false, 0));
+  const Impl::Slot& s = *slot;
   std::vector<float> out(static_cast<size_t>(s.g.voxels()) * s.channels);
   HILUM_RETURN_IF_ERROR(cuda_check(
       cudaMemcpyAsync(out.data(), s.ptr, out.size() * sizeof(float), cudaMemcpyDeviceToHost, impl_->stream),

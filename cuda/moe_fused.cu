@@ -1,9 +1,8 @@
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 
 #include "cuda/moe_fused.cuh"
 #include "cuda/moe_router.cuh"
+#include "model/env.h"
 
 namespace hilum::cuda::moe {
 namespace detail {
@@ -1268,10 +1267,7 @@ int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 // HILUM_DOWN_B1_EARLY=0 makes the one-row down projection load its weights
 // only after the wait for the GLU kernel (for side-by-side timing).
 bool down_b1_early_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("HILUM_DOWN_B1_EARLY");
-    return !(v && std::string(v) == "0");
-  }();
+  static const bool on = env_switch("HILUM_DOWN_B1_EARLY", true);
   return on;
 }
 
@@ -1320,10 +1316,7 @@ Status launch_staged(const StagedGemv& g, const Launch& l) {
 
 // HILUM_EXPERT_GLU_B1=0 turns the one-row kernel off (for side-by-side timing).
 bool glu_b1_enabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("HILUM_EXPERT_GLU_B1");
-    return !(v && std::string(v) == "0");
-  }();
+  static const bool on = env_switch("HILUM_EXPERT_GLU_B1", true);
   return on;
 }
 

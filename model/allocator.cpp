@@ -6,11 +6,13 @@
 #include <malloc.h>
 #endif
 
+#include "model/env.h"
+
 namespace hilum {
 
 void keep_large_buffers() {
   // HILUM_KEEP_LARGE_BUFFERS=0 keeps glibc's defaults (for side-by-side timing).
-  if (const char* v = std::getenv("HILUM_KEEP_LARGE_BUFFERS"); v && v[0] == '0') return;
+  if (!env_switch("HILUM_KEEP_LARGE_BUFFERS", true)) return;
 #if defined(__GLIBC__)
   // No mmap for the main arena's large blocks (threads' arenas still map the
   // blocks they cannot hold), and no trimming of the heap's top after free.

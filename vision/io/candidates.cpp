@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <optional>
 
 #include "model/log.h"
 #include "model/parallel.h"
@@ -226,6 +227,174 @@ std::vector<detector::Peak> scan_peaks(const std::vector<float>& s, const std::v
 namespace {
 
 using namespace candidates_internal;
+using GpuImage = cuda::GpuDetector::Image;
+
+// Passes: every scale on the image, then the larger scales again on the image
+// clipped at ground-glass density, where a vessel running through or beside a
+// ground-glass nodule no longer outweighs it. Last, the small scales on the
+// vessel-suppressed image, and the bulge pass on the residue of the vessels' opening.
+enum class Pass { kImage, kGroundGlass, kVesselSuppressed, kBulge };
+
+// One pass: its scale, kind and grid, and what its scan needs.
+struct PassPlan {
+  double sigma = 0;
+  Pass pass = Pass::kImage;
+  const Level* level = nullptr;
+  float threshold = 0, fill = 0;
+  std::vector<std::array<double, 3>> shell;  // isolation shell offsets in the level's voxels
+  cuda::BulgeParams bulge;                   // the bulge pass's
+};
+
+// Bright tubular voxels fade to the parenchyma level by their tubularity; a
+// nodule half sunk into a vessel (blob-like, lower tubularity) stays and
+// becomes an isolated blob with a maximum of its own. The passes read these:
+// host buffers, or images of the GPU session.
+struct VesselImages {
+  const Level* level = nullptr;
+  std::vector<float> tube, suppressed;
+  std::vector<std::array<float, 3>> axis;
+  GpuImage gpu_tube = -1, gpu_axis = -1, gpu_suppressed = -1;
+};
+
+Result<GpuImage> smooth_on_gpu(cuda::GpuDetector& gpu, GpuImage in, const Grid& g, double sigma_mm) {
+  return gpu.smooth(in, gaussian_kernel(sigma_mm / g.spacing[0]), gaussian_kernel(sigma_mm / g.spacing[1]),
+                    gaussian_kernel(sigma_mm / g.spacing[2]));
+}
+
+Result<VesselImages> vessels_on_cpu(const Level& L, float fill, const CandidateOptions& o) {
+  VesselImages v;
+  v.level = &L;
+  HILUM_ASSIGN_OR_RETURN(v.tube, tubularity(L.image, L.grid, fill, o, v.axis));
+  const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
+  v.suppressed = L.image;
+  for (size_t i = 0; i < v.suppressed.size(); ++i)
+    v.suppressed[i] = detector::suppress_vessel(v.suppressed[i], v.tube[i], fill, o.tubularity_low, span);
+  return v;
+}
+
+Result<VesselImages> vessels_on_gpu(cuda::GpuDetector& gpu, const Level& L, GpuImage image, float fill,
+                                    const CandidateOptions& o) {
+  VesselImages v;
+  v.level = &L;
+  const detector::Dims d = dims_of(L.grid);
+  HILUM_ASSIGN_OR_RETURN(v.gpu_tube, gpu.zeros(d, 1));
+  HILUM_ASSIGN_OR_RETURN(v.gpu_axis, gpu.zeros(d, 3));
+  for (double sigma : o.vessel_sigmas_mm) {
+    HILUM_ASSIGN_OR_RETURN(GpuImage smoothed, smooth_on_gpu(gpu, image, L.grid, sigma));
+    const VesselScale s = vessel_scale(o, fill, sigma);
+    HILUM_RETURN_IF_ERROR(
+        gpu.vesselness_update(image, smoothed, v.gpu_tube, v.gpu_axis, s.bright, s.scale, s.a2, s.b2, s.c2));
+    gpu.release(smoothed);
+  }
+  const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
+  HILUM_ASSIGN_OR_RETURN(v.gpu_suppressed, gpu.suppress_vessels(image, v.gpu_tube, fill, o.tubularity_low, span));
+  return v;
+}
+
+// A pass's peaks on the CPU. `residue_ms` gets the bulge residue's time.
+Result<std::vector<detector::Peak>> peaks_on_cpu(const PassPlan& p, const VesselImages& vessels,
+                                                 const CandidateOptions& o, double& residue_ms) {
+  const Level& L = *p.level;
+  const Grid& g = L.grid;
+  std::vector<float> s;
+  if (p.pass == Pass::kBulge) {
+    // The residue of the lightly smoothed image's opening along the vessels, at the pass's scale.
+    Stopwatch residue_clock;
+    std::vector<float> residue;
+    {
+      // Freed before the residue is smoothed: that smoothing's buffers take its memory
+      // instead of fresh pages.
+      HILUM_ASSIGN_OR_RETURN(std::vector<float> light, gaussian_smooth(L.image, g, o.bulge_smoothing_mm));
+      residue = bulge_residue(light, L.mask, g, vessels.level->grid, vessels.tube, vessels.axis, p.bulge);
+    }
+    residue_ms = residue_clock.lap() * 1e3;
+    HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, p.sigma));
+  } else if (p.pass == Pass::kGroundGlass) {
+    std::vector<float> clipped = L.image;
+    for (float& v : clipped) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
+    HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(clipped, g, p.sigma));
+  } else {
+    HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(p.pass == Pass::kVesselSuppressed ? vessels.suppressed : L.image,
+                                              g, p.sigma));
+  }
+  return scan_peaks(s, L.mask, g, p.threshold, p.fill, p.shell);
+}
+
+// The same on the GPU session, from the level's image and mask there.
+Result<std::vector<detector::Peak>> peaks_on_gpu(cuda::GpuDetector& gpu, GpuImage image, GpuImage mask,
+                                                 const PassPlan& p, const VesselImages& vessels,
+                                                 const CandidateOptions& o, double& residue_ms) {
+  const Grid& g = p.level->grid;
+  GpuImage source = image, made = -1;
+  if (p.pass == Pass::kGroundGlass) {
+    HILUM_ASSIGN_OR_RETURN(made, gpu.clip(image, static_cast<float>(o.ground_glass_clip_hu)));
+  } else if (p.pass == Pass::kVesselSuppressed) {
+    source = vessels.gpu_suppressed;
+  } else if (p.pass == Pass::kBulge) {
+    Stopwatch residue_clock;
+    HILUM_ASSIGN_OR_RETURN(GpuImage light, smooth_on_gpu(gpu, image, g, o.bulge_smoothing_mm));
+    auto residue = gpu.bulge_residue(light, mask, vessels.gpu_tube, vessels.gpu_axis, p.bulge);
+    gpu.release(light);
+    HILUM_ASSIGN_OR_RETURN(made, std::move(residue));
+    HILUM_RETURN_IF_ERROR(gpu.synchronize());
+    residue_ms = residue_clock.lap() * 1e3;
+  }
+  if (made >= 0) source = made;
+  auto smoothed = smooth_on_gpu(gpu, source, g, p.sigma);
+  gpu.release(made);
+  HILUM_ASSIGN_OR_RETURN(GpuImage s, std::move(smoothed));
+  auto found = gpu.peaks(s, mask, p.threshold, p.fill, p.shell);
+  gpu.release(s);
+  return found;
+}
+
+// The maximum a peak of pass p makes, or none when its Hessian is not a blob's.
+// b0: the crop's first native voxel; z_spacing: the volume's slice spacing.
+std::optional<Maximum> maximum_of(const detector::Peak& peak, const PassPlan& p, const CandidateOptions& o,
+                                  const int64_t* b0, double z_spacing, size_t shell_size) {
+  const Level& L = *p.level;
+  const Grid& g = L.grid;
+  const double sigma = p.sigma;
+  double h[6], l[3];
+  detector::hessian_at(peak.block, 13, 3, 9, g.spacing.data(), 1.0, h);
+  detector::symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5], l);
+  if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) return std::nullopt;
+  const double blobness = std::abs(l[2]) / std::abs(l[0]);
+  // Slices thicker than the scale flatten the z curvature of a small blob: relax.
+  // The clipped pass flattens the tops of blobs: relax there too.
+  const double relax = std::min(1.0, 1.5 * sigma / z_spacing) * (p.pass == Pass::kGroundGlass ? 0.5 : 1.0);
+  // Small scales resolved by the grid accept elongated maxima too: a nodule
+  // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
+  // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
+  const bool resolved = sigma >= 1.2 * std::max(g.spacing[0], g.spacing[1]);
+  const double min_blobness = p.pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
+                                  ? o.elongated_min_blobness
+                                  : o.min_blobness;
+  if (blobness < min_blobness * relax) return std::nullopt;
+  // Sub-voxel peak by a parabola per axis.
+  auto refine = [](double m, double c0, double q) {
+    const double den = m - 2 * c0 + q;
+    return den < 0 ? std::clamp(0.5 * (m - q) / den, -0.5, 0.5) : 0.0;
+  };
+  const float c = peak.block[13];
+  const double ox = refine(peak.block[12], c, peak.block[14]), oy = refine(peak.block[10], c, peak.block[16]),
+               oz = refine(peak.block[4], c, peak.block[22]);
+  const int64_t x = peak.index % g.nx, y = (peak.index / g.nx) % g.ny, z = peak.index / (g.nx * g.ny);
+  Maximum m;
+  // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is
+  // b0 + (x + 0.5) f - 0.5.
+  m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
+             b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
+  m.sigma = sigma;
+  m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
+  m.contrast = c - p.fill;
+  m.blobness = blobness;
+  m.isolation = 1.0 - static_cast<double>(peak.bright) / shell_size;
+  m.lung = L.mask[peak.index];
+  m.vessel_suppressed = p.pass == Pass::kVesselSuppressed;
+  m.bulge = p.pass == Pass::kBulge;
+  return m;
+}
 
 // The detector, its image steps on `gpu` (a session) or, when null, on the CPU.
 Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& mask, const CandidateOptions& o,
@@ -328,12 +497,7 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
     const double r = std::sqrt(1.0 - zc * zc), phi = 2.399963229728653 * i;
     shell[i] = {r * std::cos(phi), r * std::sin(phi), zc};
   }
-  // Passes: every scale on the image, then the larger scales again on the image
-  // clipped at ground-glass density, where a vessel running through or beside a
-  // ground-glass nodule no longer outweighs it.
-  // Last, the small scales on the vessel-suppressed image, and the bulge pass on
-  // the residue of the vessels' opening.
-  enum class Pass { kImage, kGroundGlass, kVesselSuppressed, kBulge };
+  // The passes (Pass, above), in that order.
   std::vector<std::pair<double, Pass>> passes;
   for (double sigma : o.sigmas_mm) passes.push_back({sigma, Pass::kImage});
   for (double sigma : o.sigmas_mm)
@@ -358,7 +522,6 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   // On the GPU every level goes to the device once; the images derived from
   // it (smoothings, the vessels, the residue) are made and scanned there, and
   // only the peaks come back. The CPU does the same steps on host buffers.
-  using GpuImage = cuda::GpuDetector::Image;
   std::map<const Level*, std::pair<GpuImage, GpuImage>> on_gpu;  // image, mask
   if (gpu) {
     for (const auto& [f, L] : levels) {
@@ -368,40 +531,13 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
       on_gpu[&L] = {image, m};
     }
   }
-  auto smooth_on_gpu = [&](GpuImage in, const Grid& g, double sigma_mm) {
-    return gpu->smooth(in, gaussian_kernel(sigma_mm / g.spacing[0]), gaussian_kernel(sigma_mm / g.spacing[1]),
-                       gaussian_kernel(sigma_mm / g.spacing[2]));
-  };
-  std::vector<float> vessel_suppressed, tube;
-  std::vector<std::array<float, 3>> axis;
-  GpuImage gpu_tube = -1, gpu_axis = -1, gpu_suppressed = -1;
+  VesselImages vessels;
   double vessel_ms = 0, bulge_ms = 0;
   if (vessel_level) {
-    // Bright tubular voxels fade to the parenchyma level by their tubularity; a
-    // nodule half sunk into a vessel (blob-like, lower tubularity) stays and
-    // becomes an isolated blob with a maximum of its own.
-    const Level& L = *vessel_level;
-    const double span = std::max(1e-6, o.tubularity_high - o.tubularity_low);
     if (gpu) {
-      const detector::Dims d = dims_of(L.grid);
-      const GpuImage image = on_gpu[&L].first;
-      HILUM_ASSIGN_OR_RETURN(gpu_tube, gpu->zeros(d, 1));
-      HILUM_ASSIGN_OR_RETURN(gpu_axis, gpu->zeros(d, 3));
-      for (double sigma : o.vessel_sigmas_mm) {
-        HILUM_ASSIGN_OR_RETURN(GpuImage smoothed, smooth_on_gpu(image, L.grid, sigma));
-        const VesselScale v = vessel_scale(o, fill, sigma);
-        HILUM_RETURN_IF_ERROR(
-            gpu->vesselness_update(image, smoothed, gpu_tube, gpu_axis, v.bright, v.scale, v.a2, v.b2, v.c2));
-        gpu->release(smoothed);
-      }
-      HILUM_ASSIGN_OR_RETURN(gpu_suppressed,
-                             gpu->suppress_vessels(image, gpu_tube, fill, o.tubularity_low, span));
+      HILUM_ASSIGN_OR_RETURN(vessels, vessels_on_gpu(*gpu, *vessel_level, on_gpu[vessel_level].first, fill, o));
     } else {
-      HILUM_ASSIGN_OR_RETURN(tube, tubularity(L.image, L.grid, fill, o, axis));
-      vessel_suppressed = L.image;
-      for (size_t i = 0; i < vessel_suppressed.size(); ++i)
-        vessel_suppressed[i] =
-            detector::suppress_vessel(vessel_suppressed[i], tube[i], fill, o.tubularity_low, span);
+      HILUM_ASSIGN_OR_RETURN(vessels, vessels_on_cpu(*vessel_level, fill, o));
     }
     vessel_ms = step_clock.lap() * 1e3;
   }
@@ -415,117 +551,29 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   std::vector<Maximum> maxima;
   for (size_t si = 0; si < passes.size(); ++si) {
     if (progress.cancelled()) return cancelled_error();
-    const double sigma = passes[si].first;
-    const Pass pass = passes[si].second;
-    const Level& L = *pass_level[si];
-    const Grid& g = L.grid;
-    const float threshold = fill + static_cast<float>(o.min_contrast_hu);
-    const double hx = g.spacing[0], hy = g.spacing[1], hz = g.spacing[2];
+    PassPlan p;
+    p.sigma = passes[si].first;
+    p.pass = passes[si].second;
+    p.level = pass_level[si];
+    p.threshold = fill + static_cast<float>(o.min_contrast_hu);
+    p.fill = fill;
     // Isolation: the share of a shell at 4 sigma (twice the blob's radius) that is
     // not bright. A vessel crosses the shell where it enters and leaves. At least
     // two grid steps out along every axis (thick slices).
-    std::vector<std::array<double, 3>> shell_off(shell.size());
-    {
-      const double rx = std::max(4 * sigma, 2 * hx), ry = std::max(4 * sigma, 2 * hy),
-                   rz = std::max(4 * sigma, 2 * hz);
-      for (size_t k = 0; k < shell.size(); ++k)
-        shell_off[k] = {shell[k][0] * rx / hx, shell[k][1] * ry / hy, shell[k][2] * rz / hz};
-    }
-    const cuda::BulgeParams bulge = pass == Pass::kBulge ? bulge_params(o, fill, L.f, vessel_level->f)
-                                                         : cuda::BulgeParams{};
+    const auto& sp = p.level->grid.spacing;
+    const double rx = std::max(4 * p.sigma, 2 * sp[0]), ry = std::max(4 * p.sigma, 2 * sp[1]),
+                 rz = std::max(4 * p.sigma, 2 * sp[2]);
+    for (const auto& d : shell) p.shell.push_back({d[0] * rx / sp[0], d[1] * ry / sp[1], d[2] * rz / sp[2]});
+    if (p.pass == Pass::kBulge) p.bulge = bulge_params(o, fill, p.level->f, vessel_level->f);
     std::vector<detector::Peak> peaks;
     if (gpu) {
-      const auto [image, m] = on_gpu[&L];
-      GpuImage source = image, made = -1;
-      if (pass == Pass::kGroundGlass) {
-        HILUM_ASSIGN_OR_RETURN(made, gpu->clip(image, static_cast<float>(o.ground_glass_clip_hu)));
-      } else if (pass == Pass::kVesselSuppressed) {
-        source = gpu_suppressed;
-      } else if (pass == Pass::kBulge) {
-        Stopwatch residue_clock;
-        HILUM_ASSIGN_OR_RETURN(GpuImage light, smooth_on_gpu(image, g, o.bulge_smoothing_mm));
-        auto residue = gpu->bulge_residue(light, m, gpu_tube, gpu_axis, bulge);
-        gpu->release(light);
-        HILUM_ASSIGN_OR_RETURN(made, std::move(residue));
-        HILUM_RETURN_IF_ERROR(gpu->synchronize());
-        bulge_ms = residue_clock.lap() * 1e3;
-      }
-      if (made >= 0) source = made;
-      auto smoothed = smooth_on_gpu(source, g, sigma);
-      gpu->release(made);
-      HILUM_ASSIGN_OR_RETURN(GpuImage sm, std::move(smoothed));
-      auto found = gpu->peaks(sm, m, threshold, fill, shell_off);
-      gpu->release(sm);
-      HILUM_ASSIGN_OR_RETURN(peaks, std::move(found));
+      const auto [image, m] = on_gpu[p.level];
+      HILUM_ASSIGN_OR_RETURN(peaks, peaks_on_gpu(*gpu, image, m, p, vessels, o, bulge_ms));
     } else {
-      std::vector<float> input;
-      if (pass == Pass::kGroundGlass) {
-        input = L.image;
-        for (float& v : input) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
-      }
-      const std::vector<float>& source = pass == Pass::kGroundGlass        ? input
-                                         : pass == Pass::kVesselSuppressed ? vessel_suppressed
-                                                                           : L.image;
-      std::vector<float> s;
-      if (pass == Pass::kBulge) {
-        // The residue of the lightly smoothed image's opening along the vessels, at the pass's scale.
-        Stopwatch residue_clock;
-        std::vector<float> residue;
-        {
-          // Freed before the residue is smoothed: that smoothing's buffers take its memory
-          // instead of fresh pages.
-          HILUM_ASSIGN_OR_RETURN(std::vector<float> light, gaussian_smooth(L.image, g, o.bulge_smoothing_mm));
-          residue = bulge_residue(light, L.mask, g, vessel_level->grid, tube, axis, bulge);
-        }
-        bulge_ms = residue_clock.lap() * 1e3;
-        HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, sigma));
-      } else {
-        HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(source, g, sigma));
-      }
-      peaks = scan_peaks(s, L.mask, g, threshold, fill, shell_off);
+      HILUM_ASSIGN_OR_RETURN(peaks, peaks_on_cpu(p, vessels, o, bulge_ms));
     }
-    for (const detector::Peak& p : peaks) {
-      double h[6], l[3];
-      detector::hessian_at(p.block, 13, 3, 9, g.spacing.data(), 1.0, h);
-      detector::symmetric_eigenvalues(h[0], h[1], h[2], h[3], h[4], h[5], l);
-      if (l[0] >= 0 || l[1] >= 0 || l[2] >= 0) continue;
-      const double blobness = std::abs(l[2]) / std::abs(l[0]);
-      // Slices thicker than the scale flatten the z curvature of a small blob: relax.
-      // The clipped pass flattens the tops of blobs: relax there too.
-      const double relax =
-          std::min(1.0, 1.5 * sigma / volume.spacing[2]) * (pass == Pass::kGroundGlass ? 0.5 : 1.0);
-      // Small scales resolved by the grid accept elongated maxima too: a nodule
-      // half sunk into a vessel makes one (blobness 0.2-0.3) where a plain vessel's
-      // maxima stay below 0.1. Under-resolved scales ripple along vessels: strict there.
-      const bool resolved = sigma >= 1.2 * std::max(hx, hy);
-      const double min_blobness = pass == Pass::kImage && sigma <= o.elongated_max_sigma_mm && resolved
-                                      ? o.elongated_min_blobness
-                                      : o.min_blobness;
-      if (blobness < min_blobness * relax) continue;
-      // Sub-voxel peak by a parabola per axis.
-      auto refine = [](double m, double c0, double q) {
-        const double den = m - 2 * c0 + q;
-        return den < 0 ? std::clamp(0.5 * (m - q) / den, -0.5, 0.5) : 0.0;
-      };
-      const float c = p.block[13];
-      const double ox = refine(p.block[12], c, p.block[14]), oy = refine(p.block[10], c, p.block[16]),
-                   oz = refine(p.block[4], c, p.block[22]);
-      const int64_t x = p.index % g.nx, y = (p.index / g.nx) % g.ny, z = p.index / (g.nx * g.ny);
-      Maximum m;
-      // Level voxel (x + o) covers native voxels [b0 + x f, b0 + (x+1) f): its centre is
-      // b0 + (x + 0.5) f - 0.5.
-      m.voxel = {b0[0] + (x + ox + 0.5) * L.f[0] - 0.5, b0[1] + (y + oy + 0.5) * L.f[1] - 0.5,
-                 b0[2] + (z + oz + 0.5) * L.f[2] - 0.5};
-      m.sigma = sigma;
-      m.response = sigma * sigma * l[2] * l[2] / std::abs(l[0]);
-      m.contrast = c - fill;
-      m.blobness = blobness;
-      m.isolation = 1.0 - static_cast<double>(p.bright) / shell.size();
-      m.lung = L.mask[p.index];
-      m.vessel_suppressed = pass == Pass::kVesselSuppressed;
-      m.bulge = pass == Pass::kBulge;
-      maxima.push_back(m);
-    }
+    for (const detector::Peak& peak : peaks)
+      if (auto m = maximum_of(peak, p, o, b0, volume.spacing[2], shell.size())) maxima.push_back(*m);
     progress.report(0.2 + 0.7 * static_cast<double>(si + 1) / passes.size(), "candidates");
   }
   const double passes_ms = step_clock.lap() * 1e3;
