@@ -170,6 +170,7 @@ std::string findings_to_json(const FindingsDocument& doc) {
   j["generator"] = doc.generator;
   j["clinical_text_used"] = doc.clinical_text_used;
   j["model_bundle"] = doc.model_bundle;
+  if (!doc.device.empty()) j["device"] = doc.device;
   j["lung_rads"] = doc.lung_rads_study.empty() ? study_lung_rads(doc.findings) : doc.lung_rads_study;
   j["notes"] = doc.notes;
   Json list = Json::array();
@@ -203,6 +204,7 @@ Result<FindingsDocument> findings_from_json(std::string_view text, const std::st
     doc.clinical_text_used = j["clinical_text_used"].get<bool>();
   if (j.contains("model_bundle") && j["model_bundle"].is_string())
     doc.model_bundle = j["model_bundle"].get<std::string>();
+  if (j.contains("device") && j["device"].is_string()) doc.device = j["device"].get<std::string>();
   if (j.contains("lung_rads") && j["lung_rads"].is_string())
     doc.lung_rads_study = j["lung_rads"].get<std::string>();
   if (j.contains("notes") && j["notes"].is_array()) {

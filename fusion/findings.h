@@ -57,6 +57,7 @@ struct FindingsDocument {
   std::string generator;            // "hilum 0.1.0"
   bool clinical_text_used = false;  // false: the text branch saw an empty note
   std::string model_bundle;         // manifest name + version, or empty
+  std::string device;               // the device the study ran on ("cpu", "cuda"), or empty
   std::string lung_rads_study;      // most suspicious category over findings ("1" when none)
   std::vector<std::string> notes;   // warnings for the reader (no PHI)
   std::vector<Finding> findings;

@@ -48,7 +48,7 @@ void add_model_options(CLI::App* cmd, ModelArgs& m) {
          "Model bundle folder (manifest.json, vision/, text/, fusion/); default $HILUM_MODEL_BUNDLE, "
          "else the demo bundle (resources/models) unless HILUM_DEFAULT_BUNDLE=none")
       ->type_name("DIR");
-  cmd->add_option("--device", m.device, "cpu, cuda or auto (image branch and fusion)")->type_name("D");
+  cmd->add_option("--device", m.device, "cpu, cuda or auto: where the candidate detector, the image branch, the fusion and the impression draft run (the clinical note is encoded on the CPU)")->type_name("D");
   cmd->add_option(
          "--min-probability", m.min_probability,
          "Operating point: a candidate becomes a finding at or above this nodule probability (default 0.5)")

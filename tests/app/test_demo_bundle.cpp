@@ -130,6 +130,7 @@ TEST(DemoBundle, AnalyzeFindsTheNodulesOfAHeldOutPhantom) {
   const auto doc = nlohmann::json::parse(slurp(d.path() / "out" / "findings.json"));
   EXPECT_EQ(doc.at("model_bundle").get<std::string>().rfind("hilum-demo", 0), 0u);
   EXPECT_TRUE(doc.at("clinical_text_used").get<bool>());
+  EXPECT_EQ(doc.at("device").get<std::string>(), "cpu");  // the default --device
   // truth.csv: seriesuid,coordX,coordY,coordZ,diameter_mm,...
   std::ifstream truth(d.path() / "study" / "truth.csv");
   std::string line;

@@ -24,6 +24,7 @@ class FindingsTest : public ::testing::Test {
     doc.series_uid = "1.2.826.0.1.3680043.8.498.1";
     doc.generator = "hilum test";
     doc.clinical_text_used = true;
+    doc.device = "cuda";
     doc.notes = {"synthetic"};
     Finding f;
     f.id = 1;
@@ -59,6 +60,7 @@ TEST_F(FindingsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(back->schema_version, kFindingsSchemaVersion);
   EXPECT_EQ(back->series_uid, doc.series_uid);
   EXPECT_TRUE(back->clinical_text_used);
+  EXPECT_EQ(back->device, "cuda");
   EXPECT_EQ(back->lung_rads_study, "4A");
   ASSERT_EQ(back->findings.size(), 1u);
   const Finding& f = back->findings[0];
