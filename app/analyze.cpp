@@ -152,6 +152,13 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
     return bad_input(fusion.string() + ": text_dim " + std::to_string(fc.text_dim) +
                      " but the text model's width is " + std::to_string(b->text->config().hidden_size));
   }
+  for (const std::string& name : fc.candidate_features) {
+    if (!candidate_feature(Candidate{}, name)) {
+      std::string known;
+      for (const std::string& k : candidate_feature_names()) known += (known.empty() ? "" : ", ") + k;
+      return bad_input(fusion.string() + ": unknown candidate feature '" + name + "' (known: " + known + ")");
+    }
+  }
   HILUM_ASSIGN_OR_RETURN(Shape maps, b->resnet->output_shape({1, 3, PatchOptions{}.size, PatchOptions{}.size},
                                                              ResNetOutput::kSpatialFeatures));
   if (fc.image_tokens != maps[2] * maps[3]) {
@@ -210,6 +217,21 @@ Status warm_up_image_branch(const ModelBundle& b) {
 
 }  // namespace
 
+Result<Tensor> candidate_features(const ModelBundle& b, const std::vector<Candidate>& candidates) {
+  const std::vector<std::string>& names = b.fusion->config().candidate_features;
+  if (names.empty()) return Tensor();
+  const auto f = static_cast<int64_t>(names.size());
+  Tensor out = Tensor::empty({static_cast<int64_t>(candidates.size()), f}, DType::kF32);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    for (int64_t j = 0; j < f; ++j) {
+      const std::optional<double> v = candidate_feature(candidates[i], names[j]);
+      if (!v) return bad_input("fusion head: unknown candidate feature '" + names[j] + "'");
+      out.data<float>()[static_cast<int64_t>(i) * f + j] = static_cast<float>(*v);
+    }
+  }
+  return out;
+}
+
 Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress) {
@@ -223,13 +245,14 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
     HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, PatchOptions{}, p));
   }
   const double patches_s = clock.seconds();
+  HILUM_ASSIGN_OR_RETURN(Tensor features, candidate_features(b, candidates));
   ProgressRange p(progress, 0.2, 1.0);
-  HILUM_ASSIGN_OR_RETURN(CandidateScores scores, score_patches(b, patches, clinical_text, p));
+  HILUM_ASSIGN_OR_RETURN(CandidateScores scores, score_patches(b, patches, features, clinical_text, p));
   scores.patches_s = patches_s;
   return scores;
 }
 
-Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches,
+Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const Tensor& features,
                                       const std::string& clinical_text, Progress& progress) {
   CandidateScores out;
   const PatchOptions po;
@@ -283,7 +306,7 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
   progress.report(0.85, "clinical text");
   HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
   out.text_s = clock.lap();
-  HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device));
+  HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device, features));
   out.fusion_s = clock.lap();
   out.probability.assign(fused.probability.data<float>(), fused.probability.data<float>() + n);
   out.malignancy.assign(fused.malignancy.data<float>(), fused.malignancy.data<float>() + n);

@@ -102,9 +102,14 @@ Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress);
 // The same on patches already extracted: f32 [N, 3, 64, 64], normalised as
-// the network expects ((u8 / 255 - 0.5) / 0.25 of the windowed planes).
-Result<CandidateScores> score_patches(const ModelBundle& bundle, const Tensor& patches,
+// the network expects ((u8 / 255 - 0.5) / 0.25 of the windowed planes), with
+// the candidates' features when the fusion head takes them (f32 [N, F] in the
+// order of its configuration's candidate_features; else undefined).
+Result<CandidateScores> score_patches(const ModelBundle& bundle, const Tensor& patches, const Tensor& features,
                                       const std::string& clinical_text, Progress& progress);
+// The features the bundle's fusion head takes, of each candidate: f32 [N, F]
+// (undefined when it takes none).
+Result<Tensor> candidate_features(const ModelBundle& bundle, const std::vector<Candidate>& candidates);
 
 // The real pipeline. Thread-safe: one bundle may serve several studies at once.
 // The loader's warnings come first in the findings' notes.

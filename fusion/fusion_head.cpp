@@ -59,13 +59,28 @@ Result<FusionConfig> parse_config(const std::string& text, const std::string& so
     }
     *dst = j[key].get<int64_t>();
   }
+  for (const auto& [key, value] : j.items()) {
+    if (key == "candidate_features") {
+      if (!value.is_array()) return bad_input(source + ": fusion config \"candidate_features\" is not a list");
+      for (const auto& name : value) {
+        if (!name.is_string() || name.get<std::string>().empty()) {
+          return bad_input(source + ": fusion config \"candidate_features\" holds " + name.dump() +
+                           ", not a feature name");
+        }
+        c.candidate_features.push_back(name.get<std::string>());
+      }
+    } else if (std::none_of(std::begin(fields), std::end(fields), [&](const auto& f) { return key == f.first; })) {
+      return bad_input(source + ": unknown fusion config field \"" + key + "\"");
+    }
+  }
   return c;
 }
 
 }  // namespace
 
 std::map<std::string, Shape> FusionHead::expected_shapes(const FusionConfig& c) {
-  return {
+  const auto f = static_cast<int64_t>(c.candidate_features.size());
+  std::map<std::string, Shape> shapes = {
       {"image_proj.weight", {c.dim, c.image_channels}},
       {"image_proj.bias", {c.dim}},
       {"image_pos", {c.image_tokens, c.dim}},
@@ -83,11 +98,16 @@ std::map<std::string, Shape> FusionHead::expected_shapes(const FusionConfig& c) 
       {"o_proj.bias", {c.dim}},
       {"fused_norm.weight", {c.dim}},
       {"fused_norm.bias", {c.dim}},
-      {"head.0.weight", {c.hidden, 2 * c.dim}},
+      {"head.0.weight", {c.hidden, 2 * c.dim + f}},
       {"head.0.bias", {c.hidden}},
       {"head.2.weight", {2, c.hidden}},
       {"head.2.bias", {2}},
   };
+  if (f > 0) {
+    shapes["feature_mean"] = {f};
+    shapes["feature_scale"] = {f};
+  }
+  return shapes;
 }
 
 Result<FusionHead> FusionHead::from_tensors(const FusionConfig& config,
@@ -134,7 +154,7 @@ Result<FusionHead> FusionHead::load(const std::filesystem::path& path) {
 }
 
 Result<FusionOutput> FusionHead::forward(const Tensor& image_tokens, const Tensor& text_states,
-                                         Device attention_device) const {
+                                         Device attention_device, const Tensor& features) const {
   const FusionConfig& c = config_;
   if (!image_tokens.defined() || image_tokens.rank() != 3 || image_tokens.dtype() != DType::kF32 ||
       image_tokens.dim(1) != c.image_tokens || image_tokens.dim(2) != c.image_channels) {
@@ -149,6 +169,13 @@ Result<FusionOutput> FusionHead::forward(const Tensor& image_tokens, const Tenso
   }
   auto w = [&](const char* name) { return weights_.at(name).data<float>(); };
   const int64_t n = image_tokens.dim(0), k = c.image_tokens, d = c.dim, rows = n * k;
+  const auto f = static_cast<int64_t>(c.candidate_features.size());
+  if (f > 0 && (!features.defined() || features.rank() != 2 || features.dtype() != DType::kF32 ||
+                features.dim(0) != n || features.dim(1) != f)) {
+    return bad_input("fusion head: candidate features must be f32 [" + std::to_string(n) + ", " +
+                     std::to_string(f) + "], got " +
+                     (features.defined() ? features.describe() : std::string("nothing")));
+  }
   const int64_t t_len = text_states.dim(0);
 
   // x = LN(image_proj(tokens) + pos)
@@ -183,21 +210,28 @@ Result<FusionOutput> FusionHead::forward(const Tensor& image_tokens, const Tenso
   }
   layer_norm(y.data<float>(), rows, d, w("fused_norm.weight"), w("fused_norm.bias"));
 
-  // z = [mean_k x, mean_k y] -> MLP -> 2 logits
-  Tensor z = Tensor::zeros({n, 2 * d}, DType::kF32);
+  // z = [mean_k x, mean_k y, standardised features] -> MLP -> 2 logits
+  const int64_t zw = 2 * d + f;
+  Tensor z = Tensor::zeros({n, zw}, DType::kF32);
   float* zp = z.data<float>();
   const float* yp = y.data<float>();
+  const float* fmean = f > 0 ? w("feature_mean") : nullptr;
+  const float* fscale = f > 0 ? w("feature_scale") : nullptr;
   for (int64_t c0 = 0; c0 < n; ++c0) {
+    float* zr = zp + c0 * zw;
     for (int64_t j = 0; j < k; ++j) {
       for (int64_t i = 0; i < d; ++i) {
-        zp[c0 * 2 * d + i] += xp[(c0 * k + j) * d + i];
-        zp[c0 * 2 * d + d + i] += yp[(c0 * k + j) * d + i];
+        zr[i] += xp[(c0 * k + j) * d + i];
+        zr[d + i] += yp[(c0 * k + j) * d + i];
       }
     }
-    for (int64_t i = 0; i < 2 * d; ++i) zp[c0 * 2 * d + i] /= static_cast<float>(k);
+    for (int64_t i = 0; i < 2 * d; ++i) zr[i] /= static_cast<float>(k);
+    for (int64_t i = 0; i < f; ++i) {
+      zr[2 * d + i] = (features.data<float>()[c0 * f + i] - fmean[i]) * fscale[i];
+    }
   }
   Tensor hidden = Tensor::empty({n, c.hidden}, DType::kF32);
-  linear(zp, n, 2 * d, w("head.0.weight"), w("head.0.bias"), c.hidden, hidden.data<float>());
+  linear(zp, n, zw, w("head.0.weight"), w("head.0.bias"), c.hidden, hidden.data<float>());
   for (float& v : hidden.span<float>()) v = gelu(v);
   FusionOutput out;
   out.logits = Tensor::empty({n, 2}, DType::kF32);

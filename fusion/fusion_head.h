@@ -9,13 +9,15 @@
 //   t    = LayerNorm_txt(text)                                       [T, d_text]
 //   a    = o_proj(MHA(q_proj(x), k_proj(t), v_proj(t)))              [N, k, d]  (0 when T == 0)
 //   y    = LayerNorm_fused(x + a)
-//   z    = concat(mean_k x, mean_k y)                                [N, 2d]
+//   f    = (features - feature_mean) * feature_scale                 [N, F]  (F = 0: none)
+//   z    = concat(mean_k x, mean_k y, f)                             [N, 2d + F]
 //   out  = head.2(GELU(head.0(z)))                                   [N, 2]
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "model/result.h"
 #include "model/tensor.h"
@@ -29,6 +31,9 @@ struct FusionConfig {
   int64_t dim = 0;             // d: attention width
   int64_t heads = 0;           // d % heads == 0
   int64_t hidden = 0;          // MLP hidden width
+  // Names of the candidate detector's measurements the MLP also takes, in
+  // order (optional; see candidate_feature in vision/io/candidates.h).
+  std::vector<std::string> candidate_features;
 };
 
 struct FusionOutput {
@@ -50,9 +55,11 @@ class FusionHead {
   const FusionConfig& config() const { return config_; }
 
   // image_tokens: f32 [N, k, c]; text_states: f32 [T, text_dim] (T may be 0:
-  // the text term vanishes). Device::kCUDA runs the attention core on the GPU.
+  // the text term vanishes); features: f32 [N, F], the raw values of the
+  // configuration's candidate_features (undefined when F = 0). Device::kCUDA
+  // runs the attention core on the GPU.
   Result<FusionOutput> forward(const Tensor& image_tokens, const Tensor& text_states,
-                               Device attention_device = Device::kCPU) const;
+                               Device attention_device = Device::kCPU, const Tensor& features = Tensor()) const;
 
   // Names and shapes of every tensor the head needs (state_dict order).
   static std::map<std::string, Shape> expected_shapes(const FusionConfig& config);

@@ -21,14 +21,44 @@ import torch.nn.functional as F
 
 CONFIG_KEYS = ("image_channels", "image_tokens", "text_dim", "dim", "heads", "hidden")
 
+# The candidate detector's measurements the head may take beside the image
+# tokens, by name: each a function of a labels.csv row of `hilum
+# export-training-set`. vision/io/candidates.cpp (candidate_feature) computes
+# the same from a Candidate at inference. Logarithms of the heavy-tailed ones.
+CANDIDATE_FEATURES = {
+    "log_response": lambda r: math.log(max(float(r["response"]), 1e-3)),
+    "contrast_hu": lambda r: float(r["contrast_hu"]),
+    "blobness": lambda r: float(r["blobness"]),
+    "isolation": lambda r: float(r["isolation"]),
+    "log_score": lambda r: math.log(max(float(r["score"]), 1e-3)),
+    "log_sigma_mm": lambda r: math.log(max(float(r["scale_mm"]), 1e-3)),
+}
+
+
+def candidate_feature_matrix(rows, names):
+    """[N, F] float32 of the named features of labels.csv rows."""
+    import numpy as np
+    for n in names:
+        if n not in CANDIDATE_FEATURES:
+            raise ValueError(f"unknown candidate feature {n!r} (known: {', '.join(CANDIDATE_FEATURES)})")
+    return np.array([[CANDIDATE_FEATURES[n](r) for n in names] for r in rows], dtype=np.float32).reshape(
+        len(rows), len(names))
+
 
 class FusionHead(nn.Module):
-    def __init__(self, image_channels, image_tokens, text_dim, dim, heads, hidden):
+    def __init__(self, image_channels, image_tokens, text_dim, dim, heads, hidden, candidate_features=()):
         super().__init__()
         if dim % heads:
             raise ValueError(f"dim {dim} is not divisible by heads {heads}")
         self.config = dict(image_channels=image_channels, image_tokens=image_tokens, text_dim=text_dim,
                            dim=dim, heads=heads, hidden=hidden)
+        self.candidate_features = list(candidate_features)
+        f = len(self.candidate_features)
+        if f:
+            self.config["candidate_features"] = self.candidate_features
+            # Standardisation of the features (the training set's mean and 1 / std).
+            self.register_buffer("feature_mean", torch.zeros(f))
+            self.register_buffer("feature_scale", torch.ones(f))
         self.heads = heads
         self.image_proj = nn.Linear(image_channels, dim)
         self.image_pos = nn.Parameter(torch.zeros(image_tokens, dim))
@@ -39,16 +69,17 @@ class FusionHead(nn.Module):
         self.v_proj = nn.Linear(text_dim, dim)
         self.o_proj = nn.Linear(dim, dim)
         self.fused_norm = nn.LayerNorm(dim, eps=1e-5)
-        self.head = nn.Sequential(nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, 2))
+        self.head = nn.Sequential(nn.Linear(2 * dim + f, hidden), nn.GELU(), nn.Linear(hidden, 2))
         nn.init.normal_(self.image_pos, std=0.02)
 
-    def forward(self, image_tokens, text_states, text_mask=None, study_index=None):
+    def forward(self, image_tokens, text_states, text_mask=None, study_index=None, features=None):
         """Logits [N, 2] (nodule, malignancy).
 
         image_tokens: [N, k, c].
         text_states:  [T, d_text] (one study) or [S, T, d_text] (a batch of studies).
         text_mask:    [S, T] bool, True for real tokens (None: all real).
         study_index:  [N] long, the study of each candidate (None: all study 0).
+        features:     [N, F] the candidate features named in the configuration (raw values).
         A study without any real token contributes no text term (as in C++ with T = 0).
         """
         n, k, _ = image_tokens.shape
@@ -77,8 +108,13 @@ class FusionHead(nn.Module):
             a = self.o_proj(a) * has_text[:, None, None].to(a.dtype)
             y = x + a
         y = self.fused_norm(y)
-        z = torch.cat([x.mean(dim=1), y.mean(dim=1)], dim=-1)
-        return self.head(z)
+        parts = [x.mean(dim=1), y.mean(dim=1)]
+        if self.candidate_features:
+            if features is None or features.shape != (n, len(self.candidate_features)):
+                raise ValueError(f"the head needs features [N, {len(self.candidate_features)}]: "
+                                 f"{', '.join(self.candidate_features)}")
+            parts.append((features.to(x.dtype) - self.feature_mean) * self.feature_scale)
+        return self.head(torch.cat(parts, dim=-1))
 
 
 def attention(q, k, v, mask):
@@ -130,7 +166,7 @@ def load_fusion_head(path):
         header = json.loads(f.read(n))
         data = f.read()
     config = json.loads(header.pop("__metadata__")["hilum.fusion"])
-    model = FusionHead(**{k: config[k] for k in CONFIG_KEYS})
+    model = FusionHead(**{k: config[k] for k in CONFIG_KEYS}, candidate_features=config.get("candidate_features", ()))
     import numpy as np
     dt = {"F32": np.float32, "F16": np.float16}
     state = {}

@@ -110,6 +110,9 @@ def main():
     ap.add_argument("--pos-fraction", type=float, default=0.0,
                     help="share of nodules in each batch (0: as drawn); the nodule bias is calibrated afterwards")
     ap.add_argument("--nodule-weight", type=float, default=2.0, help="BCE weight of nodules (negatives 1)")
+    ap.add_argument("--features", default="",
+                    help="comma-separated candidate features the head also takes (fusion_model.CANDIDATE_FEATURES; "
+                         "needs --export: the detector's measurements in labels.csv; truth patches are then left out)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
@@ -127,6 +130,16 @@ def main():
                "weight": np.ones(len(rows), dtype=np.float32)}
     else:
         patches, lab = load_data(args.data)
+    feature_names = [f for f in args.features.split(",") if f]
+    usable = np.ones(len(lab["seed"]), dtype=bool)
+    feats = None
+    if feature_names:
+        if not args.export:
+            raise SystemExit("--features needs --export (the detector's measurements are in its labels.csv)")
+        usable = np.array([r["source"] == "detector" for r in rows])  # truth patches have no measurements
+        feats = np.zeros((len(rows), len(feature_names)), dtype=np.float32)
+        det = [r for r in rows if r["source"] == "detector"]
+        feats[usable] = fusion_model.candidate_feature_matrix(det, feature_names)
     notes = []
     with open(os.path.join(args.data, "notes.jsonl")) as f:
         for line in f:
@@ -175,6 +188,8 @@ def main():
     sampling_weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
     il = torch.tensor(np.nan_to_num(lab["image_logit"], nan=0.0), dtype=torch.float32, device=dev)
     val = torch.tensor(np.isin(lab["seed"], sorted(val_seeds)), device=dev)
+    usable_t = torch.tensor(usable, device=dev)
+    feats_t = torch.from_numpy(feats).to(dev) if feats is not None else None
     pool_t = torch.tensor(pool, device=dev)
 
     def p_mal(il_, nl_):
@@ -183,27 +198,40 @@ def main():
     # Image-only target: p averaged over the note pool.
     p_marginal = p_mal(il[:, None], note_logit[pool_t][None, :]).mean(1)
 
+    def fe(idx):
+        return feats_t[idx] if feats_t is not None else None
+
     def head_logits(idx, with_note, chunk=4096):
         """Logits of candidates idx with their own note (or none): one note per
         study, its keys and values computed once for all the study's candidates."""
         out = torch.empty(len(idx), 2, device=dev)
         if not with_note:
             for c in range(0, len(idx), chunk):
-                out[c:c + chunk] = head(tokens[idx[c:c + chunk]], states[:1, :0], None, None)
+                j = idx[c:c + chunk]
+                out[c:c + chunk] = head(tokens[j], states[:1, :0], None, None, fe(j))
             return out
         notes_of = study_note[idx]
         for nt in torch.unique(notes_of):
             sel = torch.nonzero(notes_of == nt).squeeze(1)
             j = idx[sel]
             out[sel] = head(tokens[j], states[nt][None], smask[nt][None],
-                            torch.zeros(len(j), dtype=torch.long, device=dev))
+                            torch.zeros(len(j), dtype=torch.long, device=dev), fe(j))
         return out
 
     ic = tokens.shape[2]
     head = fusion_model.FusionHead(image_channels=ic, image_tokens=tokens.shape[1], text_dim=states.shape[2],
-                                   dim=args.dim, heads=args.heads, hidden=args.hidden).to(dev)
+                                   dim=args.dim, heads=args.heads, hidden=args.hidden,
+                                   candidate_features=feature_names).to(dev)
+    train_idx = torch.nonzero(~val & usable_t).squeeze(1)
+    if feature_names:  # standardised by the training candidates' statistics
+        with torch.no_grad():
+            ft = feats_t[train_idx]
+            head.feature_mean.copy_(ft.mean(0))
+            head.feature_scale.copy_(1.0 / ft.std(0).clamp_min(1e-6))
+        print("fusion: candidate features " + ", ".join(
+            f"{n} mean {m:.3f} sd {1 / s:.3f}" for n, m, s in
+            zip(feature_names, head.feature_mean.tolist(), head.feature_scale.tolist())), flush=True)
     opt = torch.optim.AdamW(head.parameters(), lr=args.lr, weight_decay=1e-4)
-    train_idx = torch.nonzero(~val).squeeze(1)
     train_pos = train_idx[is_nod[train_idx] > 0]
     train_neg = train_idx[is_nod[train_idx] == 0]
     gen = torch.Generator(device=dev)
@@ -258,7 +286,7 @@ def main():
             mask = smask[note] & ~no_text[:, None]
             batch = (idx, states[note], mask, torch.arange(args.batch, device=dev), note, no_text)
         idx, text, mask, study_index, note, no_text = batch
-        logits = head(tokens[idx], text, mask, study_index)
+        logits = head(tokens[idx], text, mask, study_index, fe(idx))
         target_m = torch.where(no_text, p_marginal[idx], p_mal(il[idx], note_logit[note]))
         w = weight[idx]
         l_nod = (F.binary_cross_entropy_with_logits(logits[:, 0], is_nod[idx], reduction="none") * w).sum() / w.sum()
@@ -292,7 +320,7 @@ def main():
             b = b - g / h
         head.head[2].bias[0] += b.float()
     print(f"fusion: nodule logit calibrated by {float(b):+.3f}", flush=True)
-    vi = torch.nonzero(val).squeeze(1)
+    vi = torch.nonzero(val & usable_t).squeeze(1)
     with torch.no_grad():
         own = head_logits(vi, True)
         none = head_logits(vi, False)
@@ -335,14 +363,17 @@ def main():
             tk = fusion_model.image_tokens_from_feature_maps(h)
             ids = tok.encode(NOTE_PREFIX + note + NOTE_SUFFIX)
             _, hs, _ = text64(torch.tensor([ids], device=cpu), use_lora=True)
-            with_note = head64(tk, hs[0])
-            no_note = head64(tk, hs[0][:0])
+            fp = torch.from_numpy(feats[pick]).double() if feats is not None else None
+            with_note = head64(tk, hs[0], features=fp)
+            no_note = head64(tk, hs[0][:0], features=fp)
         np.save(os.path.join(args.golden, "patches.npy"), patches[pick])
         with open(os.path.join(args.golden, "note.txt"), "w") as f:
             f.write(note)
         np.save(os.path.join(args.golden, "logits_with_note.npy"), with_note.float().numpy())
         np.save(os.path.join(args.golden, "logits_no_note.npy"), no_note.float().numpy())
         np.save(os.path.join(args.golden, "note_ids.npy"), np.array(ids, dtype=np.int32))
+        if feats is not None:  # raw feature values of the picked candidates, as the C++ side gets them
+            np.save(os.path.join(args.golden, "features.npy"), feats[pick])
         print(f"golden: {len(pick)} patches, note of seed {seed} ({len(ids)} tokens) -> {args.golden}")
 
 

@@ -69,11 +69,18 @@ TEST(DemoBundle, CppEnginesMatchPyTorchOnTheTrainingGolden) {
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = (u8->data<uint8_t>()[i] / 255.0f - 0.5f) / 0.25f;
   const std::string note = slurp(kGolden / "note.txt");
   ASSERT_FALSE(note.empty());
+  // The candidates' detector measurements, when the bundle's fusion head takes them.
+  Tensor features;
+  if (fs::is_regular_file(kGolden / "features.npy")) {
+    auto f = read_npy(kGolden / "features.npy");
+    ASSERT_TRUE(f.ok()) << f.error().message();
+    features = *f;
+  }
   NullProgress progress;
   for (const bool with_note : {true, false}) {
     auto want = read_npy(kGolden / (with_note ? "logits_with_note.npy" : "logits_no_note.npy"));
     ASSERT_TRUE(want.ok()) << want.error().message();
-    auto got = score_patches(**bundle, x, with_note ? note : std::string(), progress);
+    auto got = score_patches(**bundle, x, features, with_note ? note : std::string(), progress);
     ASSERT_TRUE(got.ok()) << got.error().message();
     ASSERT_EQ(static_cast<int64_t>(got->probability.size()), x.dim(0));
     double worst = 0;
@@ -84,8 +91,8 @@ TEST(DemoBundle, CppEnginesMatchPyTorchOnTheTrainingGolden) {
     EXPECT_LT(worst, 1e-4) << (with_note ? "with" : "without") << " the note";
   }
   // The note changes the malignancy estimate (the text branch is wired in).
-  auto a = score_patches(**bundle, x, note, progress);
-  auto b = score_patches(**bundle, x, "", progress);
+  auto a = score_patches(**bundle, x, features, note, progress);
+  auto b = score_patches(**bundle, x, features, "", progress);
   ASSERT_TRUE(a.ok() && b.ok());
   double diff = 0;
   for (size_t i = 0; i < a->malignancy.size(); ++i) diff += std::abs(a->malignancy[i] - b->malignancy[i]);
@@ -98,7 +105,7 @@ TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
   auto bundle = load_model_bundle(kBundle, bo);
   ASSERT_TRUE(bundle.ok()) << bundle.error().message();
   NullProgress progress;
-  auto r = score_patches(**bundle, Tensor::zeros({2, 3, 32, 32}, DType::kF32), "", progress);
+  auto r = score_patches(**bundle, Tensor::zeros({2, 3, 32, 32}, DType::kF32), Tensor(), "", progress);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
   EXPECT_NE(r.error().message().find("[N, 3, 64, 64]"), std::string::npos) << r.error().message();

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "fusion/cross_attention.h"
@@ -110,6 +111,39 @@ TEST(FusionHead, MatchesPyTorchGolden) {
   }
 }
 
+TEST(FusionHead, WithCandidateFeaturesMatchesPyTorchGolden) {
+  const fs::path g = kGolden / "features";
+  auto head = FusionHead::load(g / "weights.safetensors");
+  ASSERT_TRUE(head.ok()) << head.error().message();
+  EXPECT_EQ(head->config().candidate_features, (std::vector<std::string>{"log_score", "blobness", "contrast_hu"}));
+  auto image = read_npy(kGolden / "image_tokens.npy");
+  auto text = read_npy(kGolden / "text_states.npy");
+  auto features = read_npy(g / "features.npy");
+  auto want = read_npy(g / "logits.npy");
+  auto want_empty = read_npy(g / "logits_no_text.npy");
+  ASSERT_TRUE(image.ok() && text.ok() && features.ok() && want.ok() && want_empty.ok());
+  auto got = head->forward(*image, *text, Device::kCPU, *features);
+  ASSERT_TRUE(got.ok()) << got.error().message();
+  EXPECT_LE(relative_l2(got->logits, *want), 1e-5);
+  auto empty = head->forward(*image, Tensor::zeros({0, head->config().text_dim}, DType::kF32), Device::kCPU,
+                             *features);
+  ASSERT_TRUE(empty.ok()) << empty.error().message();
+  EXPECT_LE(relative_l2(empty->logits, *want_empty), 1e-5);
+  // The features matter: another value of one of them moves the logits.
+  Tensor other = features->clone();
+  other.data<float>()[1] += 0.5f;  // blobness of candidate 0
+  auto moved = head->forward(*image, *text, Device::kCPU, other);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_GT(std::abs(moved->logits.data<float>()[0] - got->logits.data<float>()[0]), 1e-4);
+  // Without them, or mis-shaped, the head refuses.
+  auto none = head->forward(*image, *text);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message().find("candidate features must be f32 [5, 3]"), std::string::npos)
+      << none.error().message();
+  auto wrong = head->forward(*image, *text, Device::kCPU, Tensor::zeros({5, 2}, DType::kF32));
+  ASSERT_FALSE(wrong.ok());
+}
+
 class FusionWeightsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -162,6 +196,25 @@ TEST_F(FusionWeightsTest, IntegerTensorAndMissingConfigAreRejected) {
   auto meta = metadata_;
   meta["hilum.fusion"] = "{\"dim\": 32}";
   EXPECT_NE(load_error(tensors_, meta).find("image_channels"), std::string::npos);
+}
+
+TEST_F(FusionWeightsTest, UnknownOrMalformedConfigFieldsAreNamed) {
+  auto meta = metadata_;
+  auto config = nlohmann::json::parse(meta["hilum.fusion"]);
+  config["dropout"] = 0.1;
+  meta["hilum.fusion"] = config.dump();
+  EXPECT_NE(load_error(tensors_, meta).find("unknown fusion config field \"dropout\""), std::string::npos);
+  config.erase("dropout");
+  config["candidate_features"] = "log_score";
+  meta["hilum.fusion"] = config.dump();
+  EXPECT_NE(load_error(tensors_, meta).find("\"candidate_features\" is not a list"), std::string::npos);
+  config["candidate_features"] = nlohmann::json::array({"log_score", 3});
+  meta["hilum.fusion"] = config.dump();
+  EXPECT_NE(load_error(tensors_, meta).find("holds 3, not a feature name"), std::string::npos);
+  // Features listed but the tensors of a head without them: the standardisation is missing.
+  config["candidate_features"] = nlohmann::json::array({"log_score"});
+  meta["hilum.fusion"] = config.dump();
+  EXPECT_NE(load_error(tensors_, meta).find("missing tensor 'feature_"), std::string::npos);
 }
 
 TEST_F(FusionWeightsTest, ForwardRejectsWrongInputShapes) {

@@ -6,6 +6,9 @@
   text_states.npy       f32 [T, d_text]
   logits.npy            f32 [N, 2]   forward with the text
   logits_no_text.npy    f32 [N, 2]   forward with an empty note (T = 0)
+  features/             the same with a head that also takes candidate features:
+                        weights.safetensors, features.npy (f32 [N, F], raw values),
+                        logits.npy and logits_no_text.npy (image tokens and text as above)
 
 tests/fusion/test_fusion_head.cpp loads them and compares (relative L2 <= 1e-5).
 Run from the repository root:  /usr/bin/python3 tests/golden/fusion_golden.py
@@ -47,6 +50,30 @@ def main():
     np.save(os.path.join(OUT, "logits.npy"), logits.numpy())
     np.save(os.path.join(OUT, "logits_no_text.npy"), logits_empty.numpy())
     print("wrote", OUT, "logits", logits.numpy().round(4).tolist())
+
+    # A head that also takes three candidate features (standardised inside).
+    names = ["log_score", "blobness", "contrast_hu"]
+    fmodel = FusionHead(image_channels=c, image_tokens=k, text_dim=text_dim, dim=dim, heads=heads, hidden=hidden,
+                        candidate_features=names)
+    with torch.no_grad():
+        for p in fmodel.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        fmodel.feature_mean.copy_(torch.tensor([6.0, 0.7, 300.0]))
+        fmodel.feature_scale.copy_(torch.tensor([0.8, 5.0, 0.01]))
+    fmodel.eval()
+    feats = torch.stack([6.0 + torch.randn(n), 0.7 + 0.2 * torch.randn(n), 300.0 + 100.0 * torch.randn(n)], dim=1)
+    fout = os.path.join(OUT, "features")
+    os.makedirs(fout, exist_ok=True)
+    save_fusion_head(fmodel, os.path.join(fout, "weights.safetensors"))
+    f64 = fmodel.double()
+    with torch.no_grad():
+        flogits = f64(image.double(), text.double(), features=feats.double()).float()
+        flogits_empty = f64(image.double(), torch.zeros(0, text_dim, dtype=torch.float64),
+                            features=feats.double()).float()
+    np.save(os.path.join(fout, "features.npy"), feats.numpy())
+    np.save(os.path.join(fout, "logits.npy"), flogits.numpy())
+    np.save(os.path.join(fout, "logits_no_text.npy"), flogits_empty.numpy())
+    print("wrote", fout, "logits", flogits.numpy().round(4).tolist())
 
 
 if __name__ == "__main__":

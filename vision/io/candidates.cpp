@@ -50,6 +50,23 @@ std::array<double, 3> symmetric_eigenvalues(double a, double b, double c, double
   return l;
 }
 
+std::optional<double> candidate_feature(const Candidate& c, std::string_view name) {
+  const auto log_floor = [](double v) { return std::log(std::max(v, 1e-3)); };
+  if (name == "log_response") return log_floor(c.response);
+  if (name == "contrast_hu") return c.contrast_hu;
+  if (name == "blobness") return c.blobness;
+  if (name == "isolation") return c.isolation;
+  if (name == "log_score") return log_floor(c.score);
+  if (name == "log_sigma_mm") return log_floor(c.sigma_mm);
+  return std::nullopt;
+}
+
+const std::vector<std::string>& candidate_feature_names() {
+  static const std::vector<std::string> names = {"log_response", "blobness",  "log_score",
+                                                 "contrast_hu",  "isolation", "log_sigma_mm"};
+  return names;
+}
+
 Vec3 symmetric_eigenvector(double a, double b, double c, double d, double e, double f, double lambda) {
   Vec3 v;
   detector::symmetric_eigenvector(a, b, c, d, e, f, lambda, v.data());

@@ -20,6 +20,9 @@
 // the best max_candidates are kept. See docs/findings.md, "Candidates".
 #pragma once
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/progress.h"
@@ -110,6 +113,16 @@ struct Candidate {
 // Candidates by decreasing score. An empty mask gives no candidates.
 Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
                                                  const CandidateOptions& options, Progress& progress);
+
+// One of the detector's measurements of a candidate by name, as a fusion head
+// may take them beside the image tokens (its configuration lists the names;
+// scripts/train/fusion_model.py CANDIDATE_FEATURES computes the same from
+// export-training-set's labels.csv): log_response, contrast_hu, blobness,
+// isolation, log_score, log_sigma_mm (logarithms floored at 1e-3). nullopt for
+// a name it does not know.
+std::optional<double> candidate_feature(const Candidate& c, std::string_view name);
+// The names candidate_feature knows.
+const std::vector<std::string>& candidate_feature_names();
 
 // Eigenvalues of the symmetric 3x3 matrix [[a, d, e], [d, b, f], [e, f, c]],
 // sorted by decreasing magnitude.

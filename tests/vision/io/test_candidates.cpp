@@ -206,5 +206,28 @@ TEST(Candidates, MaskMismatchIsAnError) {
   EXPECT_TRUE(none->empty());
 }
 
+TEST(Candidates, FeaturesByNameAreTheMeasurementsOrTheirLogarithms) {
+  Candidate c;
+  c.response = 150.0;
+  c.contrast_hu = 372.8;
+  c.blobness = 0.826;
+  c.isolation = 0.75;
+  c.score = 2340.09;
+  c.sigma_mm = 1.9;
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "log_response"), std::log(150.0));
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "contrast_hu"), 372.8);
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "blobness"), 0.826);
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "isolation"), 0.75);
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "log_score"), std::log(2340.09));
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "log_sigma_mm"), std::log(1.9));
+  // Logarithms are floored (a zero score stays finite), unknown names are refused.
+  c.score = 0;
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "log_score"), std::log(1e-3));
+  EXPECT_FALSE(candidate_feature(c, "diameter").has_value());
+  EXPECT_FALSE(candidate_feature(c, "").has_value());
+  EXPECT_EQ(candidate_feature_names().size(), 6u);
+  for (const std::string& name : candidate_feature_names()) EXPECT_TRUE(candidate_feature(c, name)) << name;
+}
+
 }  // namespace
 }  // namespace hilum
