@@ -674,8 +674,13 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_combine_kernel(E
 // the residual in item order (deterministic, no second pass).
 constexpr int kDownB1Rows = 4;
 constexpr int kDownB1Unroll = 4;  // 256-value steps per batch of loads
+// Wide: twice the rows per block, half the steps per batch (as many loads in
+// flight per warp): ceil(H / 8) blocks, one wave of two per multiprocessor at H = 2048.
+constexpr int kDownB1WideRows = 8;
+constexpr int kDownB1WideUnroll = 2;
+template <int R, int U>
 __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_b1_kernel(ExpertParams a) {
-  constexpr int R = kDownB1Rows, U = kDownB1Unroll, NW = kFusedThreads / 32;
+  constexpr int NW = kFusedThreads / 32;
   __shared__ float red[kMaxFusedRows + 1][R];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t o0 = static_cast<int64_t>(blockIdx.x) * R;
@@ -1271,6 +1276,13 @@ bool down_b1_early_enabled() {
   return on;
 }
 
+// HILUM_DOWN_B1_WIDE=0 keeps four output rows per block of the one-row down
+// projection (for side-by-side timing).
+bool down_b1_wide_enabled() {
+  static const bool on = env_switch("HILUM_DOWN_B1_WIDE", true);
+  return on;
+}
+
 // The staging stride for rows of length k with MAXT rows at most.
 int stage_stride(int maxt, int64_t k) {
   return static_cast<int>(std::min<int64_t>(kStageFloats / maxt, round_up(std::max<int64_t>(k, 1), 256)));
@@ -1342,8 +1354,13 @@ Status launch_expert_down(const ExpertParams& a, const Launch& l) {
   if (MAXT == 1 && a.rows == 1 && a.I % 8 == 0 && a.Is % 8 == 0) {
     ExpertParams b = a;
     b.prefetch = l.pdl && down_b1_early_enabled() ? 2 : 0;
-    return launch_result(launch_kernel(expert_down_b1_kernel, dim3(blocks_for(a.H, kDownB1Rows)),
-                                       dim3(kFusedThreads), 0, l, b),
+    if (down_b1_wide_enabled()) {
+      return launch_result(launch_kernel(expert_down_b1_kernel<kDownB1WideRows, kDownB1WideUnroll>,
+                                         dim3(blocks_for(a.H, kDownB1WideRows)), dim3(kFusedThreads), 0, l, b),
+                           "expert_down_combine (one row)");
+    }
+    return launch_result(launch_kernel(expert_down_b1_kernel<kDownB1Rows, kDownB1Unroll>,
+                                       dim3(blocks_for(a.H, kDownB1Rows)), dim3(kFusedThreads), 0, l, b),
                          "expert_down_combine (one row)");
   }
   const int64_t staged = std::max<int64_t>(static_cast<int64_t>(a.rows) * a.kc,

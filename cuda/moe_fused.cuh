@@ -81,6 +81,7 @@ template <int MAXT>
 __global__ void expert_glu_kernel(ExpertParams a);
 template <int MAXT>
 __global__ void expert_down_combine_kernel(ExpertParams a);
+template <int R, int U>
 __global__ void expert_down_b1_kernel(ExpertParams a);
 __global__ void expert_glu_b1_kernel(ExpertParams a);
 
