@@ -15,8 +15,17 @@
 #               on every one of the 120,791 candidates instead of the packed
 #               sample: image tokens from the C++ image branch of the installed
 #               bundle (image_tokens.py), then train_fusion.py --export --tokens
-#               with single-study note groups, here on the CPU (~15 min on 2
-#               cores); replaces fusion/, the golden and manifest.json.
+#               with single-study note groups and the detector's measurements
+#               of each candidate (--features), here on the CPU (~15 min on 2
+#               cores); replaces fusion/, the golden and manifest.json. Run
+#               `export` first when the candidate detector has changed since
+#               the last export: the head learns the detector's measurements.
+#   Order of the committed bundle: export, pack, train, install (2026-11-28),
+#   then export again (2026-11-29, the current detector) and fusion-cpu.
+#
+#   Tried, not used: the image branch trained on every exported candidate
+#   (scripts/gpu/train_vision_export.sh on the GPU machine); its fused head
+#   ranked the validation studies' nodules worse (docs/demo-bundle.md).
 #
 #   scripts/train/train_bundle.sh [export|pack|train|install PARTS_DIR|all]
 set -euo pipefail
@@ -39,10 +48,11 @@ case $stage in
     cp -r resources/models/vision resources/models/text "$work/"
     OMP_NUM_THREADS=2 /usr/bin/python3 scripts/train/train_fusion.py --data "$DATA/gpu" --export "$DATA/train" \
       --tokens "$DATA/tokens.npy" --bundle "$work" --pool-notes 600 --note-groups 32 --pos-fraction 0.25 \
-      --steps 4000 --batch 512 --golden "$work/golden"
+      --steps 4000 --batch 512 --golden "$work/golden" \
+      --features log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm
     rm -rf resources/models/fusion tests/golden/bundle
     cp -r "$work/fusion" resources/models/fusion && cp -r "$work/golden" tests/golden/bundle
     /usr/bin/python3 scripts/train/write_manifest.py --bundle resources/models --machine "${2:-}" ;;
   export | pack | train) ;;
-  *) echo "usage: $0 [export|pack|train|install PARTS_DIR [MACHINE]|fusion-cpu|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [export|pack|train|install PARTS_DIR [MACHINE]|fusion-cpu [MACHINE]|all]" >&2; exit 2 ;;
 esac

@@ -87,6 +87,31 @@ def note_states(text_model, tok, notes, dev, batch=64):
     return states, mask
 
 
+def froc_cpm(scores, seeds, nodule, is_nodule, nodules_by_seed):
+    """LUNA16 CPM of candidate scores over the studies of `seeds` (their candidates
+    only): sensitivity at 1/8 .. 8 false positives per scan, averaged. nodule: the
+    true nodule each candidate hits (-1: none); nodules_by_seed: seed -> diameters
+    of its true nodules by index. Nodules under 3 mm are irrelevant findings (LUNA16):
+    candidates on them are neither hits nor false positives."""
+    studies = sorted(set(int(s) for s in seeds))
+    total = sum(1 for s in studies for d in nodules_by_seed.get(s, {}).values() if d >= 3)
+    best, fps = {}, []
+    for sc, se, nd, pos in zip(scores, seeds, nodule, is_nodule):
+        if pos:
+            if nodules_by_seed[int(se)][int(nd)] >= 3:
+                best[(int(se), int(nd))] = max(best.get((int(se), int(nd)), -np.inf), sc)
+        else:
+            fps.append(sc)
+    fps = np.sort(np.array(fps))[::-1]
+    hits = np.array(list(best.values()))
+    sens = []
+    for rate in (0.125, 0.25, 0.5, 1, 2, 4, 8):
+        n = int(rate * len(studies))
+        threshold = fps[n] if n < len(fps) else -np.inf
+        sens.append(float((hits > threshold).sum()) / max(total, 1))
+    return float(np.mean(sens)), sens
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -127,7 +152,11 @@ def main():
         num = lambda k, conv, d: np.array([conv(r[k]) if r[k] != "" else d for r in rows])  # noqa: E731
         lab = {"study": num("study", int, -1), "seed": num("seed", int, -1), "is_nodule": num("is_nodule", int, 0),
                "malignant": num("malignant", int, 0), "image_logit": num("image_logit", float, np.nan),
-               "weight": np.ones(len(rows), dtype=np.float32)}
+               "weight": np.ones(len(rows), dtype=np.float32), "nodule": num("nodule", int, -1)}
+        nodules_by_seed = {}
+        with open(os.path.join(args.export, "nodules.csv"), newline="") as f:
+            for r in csv.DictReader(f):
+                nodules_by_seed.setdefault(int(r["seed"]), {})[int(r["nodule"])] = float(r["diameter_mm"])
     else:
         patches, lab = load_data(args.data)
     feature_names = [f for f in args.features.split(",") if f]
@@ -334,6 +363,14 @@ def main():
         "validation_malignancy_auc_no_note": round(auc(none[pos.nonzero()[0], 1].cpu().numpy(), y_mal[pos]), 4),
         "validation_nodule_patches": int(pos.sum()),
     }
+    if args.export:  # detection on the validation studies' candidates, by the LUNA16 rule
+        vn = vi.cpu().numpy()
+        det = np.array([rows[i]["source"] == "detector" for i in vn])
+        for key, lg in (("with_note", own), ("no_note", none)):
+            cpm, sens = froc_cpm(lg[:, 0].cpu().numpy()[det], lab["seed"][vn][det], lab["nodule"][vn][det],
+                                 lab["is_nodule"][vn][det], nodules_by_seed)
+            metrics[f"validation_cpm_{key}"] = round(cpm, 4)
+            metrics[f"validation_sensitivity_{key}"] = [round(x, 4) for x in sens]
     print(f"fusion: {metrics}", flush=True)
     out_dir = os.path.join(args.bundle, "fusion")
     os.makedirs(out_dir, exist_ok=True)

@@ -8,6 +8,12 @@ The weights are saved as torchvision's state_dict in safetensors
 (vision/resnet.safetensors), which Hilum's C++ ResNet loads.
 
   python3 scripts/train/train_vision.py --data train-data/gpu --out BUNDLE/vision --device cuda
+
+--export DIR trains on every patch of an export-training-set folder instead
+(labels.csv, patches.npy: all candidates of every study, the truth patches
+too), --steps batches with --pos-fraction nodules each: the hard negatives the
+packed sample leaves out (vessel crossings, pleural bumps) are all seen. This
+is the route scripts/gpu/train_vision_export.sh takes on the GPU machine.
 """
 import argparse
 import json
@@ -37,6 +43,48 @@ def load_data(data_dir):
     with lzma.open(os.path.join(data_dir, "patches.u8.xz")) as f:
         patches = np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
     return patches, lab
+
+
+def load_export(export_dir):
+    """patches (memory-mapped) and the label arrays of an export-training-set folder."""
+    import csv
+    patches = np.load(os.path.join(export_dir, "patches.npy"), mmap_mode="r")
+    with open(os.path.join(export_dir, "labels.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    col = lambda k, conv, d: np.array([conv(r[k]) if r[k] != "" else d for r in rows])  # noqa: E731
+    lab = {"seed": col("seed", int, -1), "is_nodule": col("is_nodule", int, 0), "nodule": col("nodule", int, -1),
+           "image_logit": col("image_logit", float, np.nan),
+           "detector": np.array([r["source"] == "detector" for r in rows])}
+    nodules = {}
+    with open(os.path.join(export_dir, "nodules.csv"), newline="") as f:
+        for r in csv.DictReader(f):
+            nodules.setdefault(int(r["seed"]), {})[int(r["nodule"])] = float(r["diameter_mm"])
+    return patches, lab, nodules
+
+
+def froc_cpm(scores, seeds, nodule, is_nodule, nodules_by_seed):
+    """LUNA16 CPM of candidate scores over the studies of `seeds` (their candidates
+    only): sensitivity at 1/8 .. 8 false positives per scan, averaged. nodule: the
+    true nodule each candidate hits (-1: none); nodules_by_seed: seed -> {index:
+    diameter} of its true nodules. Nodules under 3 mm are irrelevant findings
+    (LUNA16): candidates on them are neither hits nor false positives."""
+    studies = sorted(set(int(s) for s in seeds))
+    total = sum(1 for s in studies for d in nodules_by_seed.get(s, {}).values() if d >= 3)
+    best, fps = {}, []
+    for sc, se, nd, pos in zip(scores, seeds, nodule, is_nodule):
+        if pos:
+            if nodules_by_seed[int(se)][int(nd)] >= 3:
+                best[(int(se), int(nd))] = max(best.get((int(se), int(nd)), -np.inf), sc)
+        else:
+            fps.append(sc)
+    fps = np.sort(np.array(fps))[::-1]
+    hits = np.array(list(best.values()))
+    sens = []
+    for rate in (0.125, 0.25, 0.5, 1, 2, 4, 8):
+        n = int(rate * len(studies))
+        threshold = fps[n] if n < len(fps) else -np.inf
+        sens.append(float((hits > threshold).sum()) / max(total, 1))
+    return float(np.mean(sens)), sens
 
 
 def make_model(width):
@@ -105,7 +153,7 @@ def predict(model, patches_u8, device, batch=512):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", default="", help="packed data (pack_gpu_data.py); or --export")
     ap.add_argument("--out", required=True)
     ap.add_argument("--val-seeds", default="1360-1399")
     ap.add_argument("--width", type=int, default=8)
@@ -114,10 +162,18 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--export", default="", help="train on every patch of this export folder instead of --data")
+    ap.add_argument("--steps", type=int, default=0, help="--export: batches (0: --epochs over the packed data)")
+    ap.add_argument("--pos-fraction", type=float, default=0.25, help="--export: nodule share of each batch")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="--export: the learning-rate schedule ends after this many seconds of training if "
+                         "that comes before --steps (0: no limit)")
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     t_start = time.time()
+    if args.export:
+        return train_on_export(args, dev, t_start)
     patches, lab = load_data(args.data)
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = ~val
@@ -182,6 +238,81 @@ def main():
     with open(os.path.join(args.out, "training_log.json"), "w") as f:
         json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)", "width": args.width,
                    "parameters": sum(p.numel() for p in model.parameters()), "training_patches": int(tr.sum()),
+                   **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
+
+
+def train_on_export(args, dev, t_start):
+    patches, lab, nodules = load_export(args.export)
+    val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
+    tr = np.nonzero(~val)[0]
+    y_nod = lab["is_nodule"].astype(np.float32)
+    il = np.nan_to_num(lab["image_logit"].astype(np.float32), nan=0.0)
+    pos_i = torch.from_numpy(tr[y_nod[tr] > 0]).to(dev)
+    neg_i = torch.from_numpy(tr[y_nod[tr] == 0]).to(dev)
+    print(f"vision: {len(tr)} training patches ({len(pos_i)} nodule), {int(val.sum())} validation "
+          f"({time.time() - t_start:.0f}s)", flush=True)
+    x_all = torch.from_numpy(np.ascontiguousarray(patches)).to(dev)  # u8 on the device (~12 KB a patch)
+    t_nod = torch.from_numpy(y_nod).to(dev)
+    t_il = torch.from_numpy(il).to(dev)
+    model = make_model(args.width).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(args.seed)
+    amp = dev.type == "cuda"
+    n_pos = max(1, int(args.batch * args.pos_fraction))
+    total = args.steps
+    t_train = time.time()
+    done = 0
+    for step in range(total):
+        model.train()
+        # Cosine schedule over the steps, or over --max-seconds when that comes first.
+        progress = step / total
+        if args.max_seconds:
+            progress = max(progress, (time.time() - t_train) / args.max_seconds)
+        if progress >= 1:
+            print(f"  stopped at step {step}: --max-seconds {args.max_seconds:.0f} reached", flush=True)
+            break
+        lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * progress))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = torch.cat([pos_i[torch.randint(len(pos_i), (n_pos,), device=dev, generator=gen)],
+                         neg_i[torch.randint(len(neg_i), (args.batch - n_pos,), device=dev, generator=gen)]])
+        x = augment(normalise(x_all[idx]), gen)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x).float()
+        l_nod = F.binary_cross_entropy_with_logits(out[:, 0], t_nod[idx])
+        pos = t_nod[idx] > 0
+        l_il = F.smooth_l1_loss(out[pos, 1], t_il[idx][pos]) if pos.any() else out.sum() * 0
+        loss = l_nod + 0.5 * l_il
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        done = step + 1
+        if step % 200 == 0 or step == total - 1:
+            print(f"  step {step} nodule {l_nod.item():.4f} image logit {l_il.item():.4f} "
+                  f"({time.time() - t_start:.0f}s)", flush=True)
+
+    vi = np.nonzero(val)[0]
+    pred = predict(model, x_all[vi].cpu().numpy() if dev.type != "cpu" else patches[vi], dev).numpy()
+    vpos = y_nod[vi] > 0
+    det = lab["detector"][vi]
+    cpm, sens = froc_cpm(pred[det, 0], lab["seed"][vi][det], lab["nodule"][vi][det], lab["is_nodule"][vi][det],
+                         nodules)
+    metrics = {
+        "validation_nodule_auc": round(auc(pred[:, 0], y_nod[vi]), 4),
+        "validation_cpm": round(cpm, 4), "validation_sensitivity": [round(x, 4) for x in sens],
+        "validation_image_logit_corr": round(float(np.corrcoef(pred[vpos, 1], il[vi][vpos])[0, 1]), 4),
+        "validation_patches": int(len(vi)), "validation_nodules": int(vpos.sum()),
+    }
+    print(f"vision: {metrics}", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
+    st_io.save_file(sd, os.path.join(args.out, "resnet.safetensors"), {"format": "pt"})
+    with open(os.path.join(args.out, "training_log.json"), "w") as f:
+        json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)", "width": args.width,
+                   "parameters": sum(p.numel() for p in model.parameters()), "training_patches": int(len(tr)),
+                   "training_nodule_patches": int(len(pos_i)), "steps": done, "batch": args.batch,
+                   "trained_on": "every patch of the export (all candidates of each study and the truth patches)",
                    **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
 
 

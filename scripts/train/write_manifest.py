@@ -55,7 +55,8 @@ def main():
             "held_out_seeds": "900000 and up: never used in training or validation; the evaluation in "
                               "bench/RESULTS.md runs on them",
             "machine": args.machine,
-            "command": "scripts/train/train_bundle.sh (all stages; the fusion head last by its fusion-cpu stage)",
+            "command": "scripts/train/train_bundle.sh (all stages; then its export stage again with the current "
+                       "candidate detector and the fusion head last by its fusion-cpu stage)",
             "scripts": ["scripts/train/train_bundle.sh", "scripts/train/export_data.sh",
                         "scripts/train/merge_exports.py", "scripts/train/pack_gpu_data.py",
                         "scripts/gpu/train_bundle.sh", "scripts/train/train_text.py", "scripts/train/bpe.py",
@@ -68,7 +69,9 @@ def main():
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
                                f"{logs.get('vision', {}).get('width', '?')}) on 3x64x64 orthogonal-plane patches; "
                                "fc[0] nodule logit, fc[1] image malignancy logit",
-                       **keep(logs.get("vision", {}), ["parameters", "training_patches", "validation_nodule_auc",
+                       **keep(logs.get("vision", {}), ["trained_on", "parameters", "training_patches",
+                                                       "training_nodule_patches", "steps", "batch",
+                                                       "validation_nodule_auc", "validation_cpm",
                                                        "validation_image_logit_corr", "seconds"])},
             "text": {"what": "OLMoE-architecture Mixture-of-Experts decoder (64 experts, top-8) as the general "
                              "model, plus the medical LoRA adapter (text/adapters/medical) that reads referral notes",
@@ -81,12 +84,20 @@ def main():
                        "trained_on": ("every candidate of the export (image tokens from Hilum's C++ image branch, "
                                       "scripts/train/image_tokens.py), on the CPU"
                                       if logs.get("fusion", {}).get("args", {}).get("export")
-                                      else "the packed sample of scripts/train/pack_gpu_data.py"),
+                                      else "the packed sample of scripts/train/pack_gpu_data.py")
+                                     + ("; beside the image tokens the MLP takes the candidate detector's own "
+                                        "measurements of each candidate (" +
+                                        ", ".join(logs["fusion"]["config"]["candidate_features"]) +
+                                        "; labels.csv of the export, standardised inside the head)"
+                                        if logs.get("fusion", {}).get("config", {}).get("candidate_features")
+                                        else ""),
                        **keep(logs.get("fusion", {}), ["config", "training_patches", "note_pool",
                                                        "validation_nodule_auc_with_note",
                                                        "validation_nodule_auc_no_note",
                                                        "validation_malignancy_auc_with_note",
-                                                       "validation_malignancy_auc_no_note", "seconds"])},
+                                                       "validation_malignancy_auc_no_note",
+                                                       "validation_cpm_with_note", "validation_cpm_no_note",
+                                                       "seconds"])},
         },
     }
     files = {}

@@ -15,6 +15,7 @@
 #include "app/analyze.h"
 #include "model/npy.h"
 #include "model/progress.h"
+#include "model/safetensors.h"
 #include "tests/support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -97,6 +98,41 @@ TEST(DemoBundle, CppEnginesMatchPyTorchOnTheTrainingGolden) {
   double diff = 0;
   for (size_t i = 0; i < a->malignancy.size(); ++i) diff += std::abs(a->malignancy[i] - b->malignancy[i]);
   EXPECT_GT(diff, 1e-3);
+}
+
+TEST(DemoBundle, AFusionHeadNamingAnUnknownCandidateFeatureIsRefused) {
+  // The demo bundle with its fusion head's first candidate feature renamed.
+  test::ScratchDir d;
+  const fs::path dir = d.path() / "bundle";
+  fs::create_directories(dir / "fusion");
+  fs::copy_file(kBundle / "manifest.json", dir / "manifest.json");
+  fs::create_directory_symlink(kBundle / "vision", dir / "vision");
+  fs::create_directory_symlink(kBundle / "text", dir / "text");
+  fs::path head;
+  for (const auto& e : fs::directory_iterator(kBundle / "fusion"))
+    if (e.path().extension() == ".safetensors") head = e.path();
+  auto file = SafetensorsFile::open(head);
+  ASSERT_TRUE(file.ok()) << file.error().message();
+  auto meta = file->metadata();
+  auto config = nlohmann::json::parse(meta.at("hilum.fusion"));
+  ASSERT_TRUE(config.contains("candidate_features") && !config["candidate_features"].empty())
+      << "the demo bundle's head takes candidate features";
+  config["candidate_features"][0] = "roundness";
+  meta["hilum.fusion"] = config.dump();
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& name : file->names()) tensors.emplace_back(name, file->get(name)->clone());
+  const fs::path renamed = dir / "fusion" / head.filename();
+  ASSERT_TRUE(write_safetensors(renamed, tensors, meta).ok());
+  BundleOptions bo;
+  bo.device = "cpu";
+  auto bundle = load_model_bundle(dir, bo);
+  ASSERT_FALSE(bundle.ok());
+  EXPECT_EQ(bundle.error().kind(), ErrorKind::kBadInput);
+  const std::string msg = bundle.error().message();
+  EXPECT_NE(msg.find(renamed.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown candidate feature 'roundness'"), std::string::npos) << msg;
+  // The unchanged head loads.
+  EXPECT_TRUE(load_model_bundle(kBundle, bo).ok());
 }
 
 TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
