@@ -16,12 +16,8 @@ BUDGET=${BUDGET:-540}
 STEPS=${STEPS:-4000}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/train_vision_export.log") 2>&1
-R=/opt/hilum-e2e
-rm -rf "$R" && mkdir -p "$R"
-python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" .e2e/runtime.tar.xz "$R"
-export LD_LIBRARY_PATH=$R/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export DCMDICTPATH=$R/share/dicom.dic:$R/share/private.dic
-H=$R/hilum
+# shellcheck source=scripts/gpu/e2e_runtime.sh
+source "$(dirname "${BASH_SOURCE[0]}")/e2e_runtime.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "cores: $(nproc); $("$H" --version)"
 D=/tmp/vision-export

@@ -37,7 +37,7 @@ import bpe  # noqa: E402
 import fusion_model  # noqa: E402
 import olmoe  # noqa: E402
 import st_io  # noqa: E402
-from train_vision import auc, load_data, make_model, normalise, parse_ranges  # noqa: E402
+from train_vision import auc, froc_cpm, load_data, make_model, normalise, parse_ranges  # noqa: E402
 
 NOTE_PREFIX, NOTE_SUFFIX = "<|note|>\n", "<|endoftext|>"
 
@@ -85,31 +85,6 @@ def note_states(text_model, tok, notes, dev, batch=64):
             states[i + j, :len(c)] = h[j, :len(c)].float()
             mask[i + j, :len(c)] = True
     return states, mask
-
-
-def froc_cpm(scores, seeds, nodule, is_nodule, nodules_by_seed):
-    """LUNA16 CPM of candidate scores over the studies of `seeds` (their candidates
-    only): sensitivity at 1/8 .. 8 false positives per scan, averaged. nodule: the
-    true nodule each candidate hits (-1: none); nodules_by_seed: seed -> diameters
-    of its true nodules by index. Nodules under 3 mm are irrelevant findings (LUNA16):
-    candidates on them are neither hits nor false positives."""
-    studies = sorted(set(int(s) for s in seeds))
-    total = sum(1 for s in studies for d in nodules_by_seed.get(s, {}).values() if d >= 3)
-    best, fps = {}, []
-    for sc, se, nd, pos in zip(scores, seeds, nodule, is_nodule):
-        if pos:
-            if nodules_by_seed[int(se)][int(nd)] >= 3:
-                best[(int(se), int(nd))] = max(best.get((int(se), int(nd)), -np.inf), sc)
-        else:
-            fps.append(sc)
-    fps = np.sort(np.array(fps))[::-1]
-    hits = np.array(list(best.values()))
-    sens = []
-    for rate in (0.125, 0.25, 0.5, 1, 2, 4, 8):
-        n = int(rate * len(studies))
-        threshold = fps[n] if n < len(fps) else -np.inf
-        sens.append(float((hits > threshold).sum()) / max(total, 1))
-    return float(np.mean(sens)), sens
 
 
 def main():

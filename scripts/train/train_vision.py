@@ -141,6 +141,39 @@ def auc(scores, labels):
     return float((ranks[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
+def train_step(model, opt, lr, x_u8, y_nod, y_il, weight, gen, dev):
+    """One optimiser step on a batch of u8 patches: the nodule BCE (weighted by
+    `weight`, or a plain mean when it is None) plus half the smooth-L1 regression
+    of the image logit on the batch's nodules. Returns (nodule loss, image-logit
+    loss, total)."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    x = augment(normalise(x_u8), gen)
+    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        out = model(x).float()
+    if weight is None:
+        l_nod = F.binary_cross_entropy_with_logits(out[:, 0], y_nod)
+    else:
+        l_nod = (F.binary_cross_entropy_with_logits(out[:, 0], y_nod, reduction="none") * weight).sum() / weight.sum()
+    pos = y_nod > 0
+    l_il = F.smooth_l1_loss(out[pos, 1], y_il[pos]) if pos.any() else out.sum() * 0
+    loss = l_nod + 0.5 * l_il
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return l_nod, l_il, loss
+
+
+def save_model(model, out_dir, log):
+    """vision/resnet.safetensors (torchvision names, f32) and training_log.json."""
+    os.makedirs(out_dir, exist_ok=True)
+    sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
+    st_io.save_file(sd, os.path.join(out_dir, "resnet.safetensors"), {"format": "pt"})
+    with open(os.path.join(out_dir, "training_log.json"), "w") as f:
+        json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)",
+                   "parameters": sum(p.numel() for p in model.parameters()), **log}, f, indent=2)
+
+
 @torch.no_grad()
 def predict(model, patches_u8, device, batch=512):
     model.eval()
@@ -197,7 +230,6 @@ def main():
     total = steps_per_epoch * args.epochs
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
-    amp = dev.type == "cuda"
     step = 0
     for epoch in range(args.epochs):
         model.train()
@@ -206,19 +238,7 @@ def main():
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch:(b + 1) * args.batch]
             lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / total))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x = augment(normalise(x_all[idx]), gen)
-            with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
-                out = model(x).float()
-            wt = t_w[idx]
-            l_nod = (F.binary_cross_entropy_with_logits(out[:, 0], t_nod[idx], reduction="none") * wt).sum() / wt.sum()
-            pos = t_nod[idx] > 0
-            l_il = F.smooth_l1_loss(out[pos, 1], t_il[idx][pos]) if pos.any() else out.sum() * 0
-            loss = l_nod + 0.5 * l_il
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            _, _, loss = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], t_w[idx], gen, dev)
             tot += loss.item()
             step += 1
         if epoch % 5 == 0 or epoch == args.epochs - 1:
@@ -232,13 +252,8 @@ def main():
         "validation_patches": int(val.sum()), "validation_nodules": int(vpos.sum()),
     }
     print(f"vision: {metrics}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
-    st_io.save_file(sd, os.path.join(args.out, "resnet.safetensors"), {"format": "pt"})
-    with open(os.path.join(args.out, "training_log.json"), "w") as f:
-        json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)", "width": args.width,
-                   "parameters": sum(p.numel() for p in model.parameters()), "training_patches": int(tr.sum()),
-                   **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
+    save_model(model, args.out, {"width": args.width, "training_patches": int(tr.sum()), **metrics,
+                                 "seconds": round(time.time() - t_start), "args": vars(args)})
 
 
 def train_on_export(args, dev, t_start):
@@ -258,7 +273,6 @@ def train_on_export(args, dev, t_start):
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
-    amp = dev.type == "cuda"
     n_pos = max(1, int(args.batch * args.pos_fraction))
     total = args.steps
     t_train = time.time()
@@ -273,20 +287,9 @@ def train_on_export(args, dev, t_start):
             print(f"  stopped at step {step}: --max-seconds {args.max_seconds:.0f} reached", flush=True)
             break
         lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * progress))
-        for g in opt.param_groups:
-            g["lr"] = lr
         idx = torch.cat([pos_i[torch.randint(len(pos_i), (n_pos,), device=dev, generator=gen)],
                          neg_i[torch.randint(len(neg_i), (args.batch - n_pos,), device=dev, generator=gen)]])
-        x = augment(normalise(x_all[idx]), gen)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=amp):
-            out = model(x).float()
-        l_nod = F.binary_cross_entropy_with_logits(out[:, 0], t_nod[idx])
-        pos = t_nod[idx] > 0
-        l_il = F.smooth_l1_loss(out[pos, 1], t_il[idx][pos]) if pos.any() else out.sum() * 0
-        loss = l_nod + 0.5 * l_il
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        l_nod, l_il, _ = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], None, gen, dev)
         done = step + 1
         if step % 200 == 0 or step == total - 1:
             print(f"  step {step} nodule {l_nod.item():.4f} image logit {l_il.item():.4f} "
@@ -305,15 +308,11 @@ def train_on_export(args, dev, t_start):
         "validation_patches": int(len(vi)), "validation_nodules": int(vpos.sum()),
     }
     print(f"vision: {metrics}", flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
-    st_io.save_file(sd, os.path.join(args.out, "resnet.safetensors"), {"format": "pt"})
-    with open(os.path.join(args.out, "training_log.json"), "w") as f:
-        json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)", "width": args.width,
-                   "parameters": sum(p.numel() for p in model.parameters()), "training_patches": int(len(tr)),
-                   "training_nodule_patches": int(len(pos_i)), "steps": done, "batch": args.batch,
-                   "trained_on": "every patch of the export (all candidates of each study and the truth patches)",
-                   **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
+    save_model(model, args.out, {
+        "width": args.width, "training_patches": int(len(tr)), "training_nodule_patches": int(len(pos_i)),
+        "steps": done, "batch": args.batch,
+        "trained_on": "every patch of the export (all candidates of each study and the truth patches)",
+        **metrics, "seconds": round(time.time() - t_start), "args": vars(args)})
 
 
 if __name__ == "__main__":
