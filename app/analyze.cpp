@@ -54,6 +54,7 @@ class ModelBundle {
   std::shared_ptr<const ImpressionDrafter> drafter;
   std::shared_ptr<const CaseAssistant> assistant;
   FindingsOptions findings;
+  std::vector<std::string> patch_views{"identity"};  // test-time augmentation (patch_view names)
   // The networks run for one study at a time (the engines keep buffers per
   // batch shape); `hilum batch --jobs J` overlaps the other studies' CPU stages.
   mutable std::mutex networks;
@@ -103,6 +104,7 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   auto b = std::make_shared<ModelBundle>();
   b->dir = dir;
   b->findings = options.findings;
+  const std::vector<std::string> views_override = options.patch_views;
   HILUM_ASSIGN_OR_RETURN(b->device, parse_device(options.device));
   HILUM_ASSIGN_OR_RETURN(std::string manifest_text, read_file(dir / "manifest.json"));
   try {
@@ -113,6 +115,25 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
     b->label = m["name"].get<std::string>();
     if (m.contains("version")) {
       b->label += " " + (m["version"].is_string() ? m["version"].get<std::string>() : m["version"].dump());
+    }
+    // "inference": {"patch_views": [...]}: the views of each patch whose fusion
+    // logits are averaged (test-time augmentation); default: the patch alone.
+    if (m.contains("inference") && m["inference"].contains("patch_views")) {
+      const auto& views = m["inference"]["patch_views"];
+      b->patch_views.clear();
+      for (const auto& v : views.is_array() ? views : nlohmann::json::array({views})) {
+        const auto& known = patch_view_names();
+        if (!v.is_string() || std::find(known.begin(), known.end(), v.get<std::string>()) == known.end()) {
+          std::string list;
+          for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+          return bad_input((dir / "manifest.json").string() + ": inference.patch_views holds " + v.dump() +
+                           ", not a patch view (" + list + ")");
+        }
+        b->patch_views.push_back(v.get<std::string>());
+      }
+      if (b->patch_views.empty()) {
+        return bad_input((dir / "manifest.json").string() + ": inference.patch_views is empty");
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     return bad_input((dir / "manifest.json").string() + ": not valid JSON (" + e.what() + ")");
@@ -151,6 +172,13 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   if (fc.text_dim != b->text->config().hidden_size) {
     return bad_input(fusion.string() + ": text_dim " + std::to_string(fc.text_dim) +
                      " but the text model's width is " + std::to_string(b->text->config().hidden_size));
+  }
+  if (!views_override.empty()) {
+    for (const std::string& v : views_override) {
+      const auto& known = patch_view_names();
+      if (std::find(known.begin(), known.end(), v) == known.end()) return bad_input("unknown patch view '" + v + "'");
+    }
+    b->patch_views = views_override;
   }
   for (const std::string& name : fc.candidate_features) {
     if (!candidate_feature(Candidate{}, name)) {
@@ -252,25 +280,16 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   return scores;
 }
 
-Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const Tensor& features,
-                                      const std::string& clinical_text, Progress& progress) {
-  CandidateScores out;
+// The image branch's tokens of f32 patches [N, 3, S, S]: f32 [N, k, c].
+static Result<Tensor> image_tokens_of(const ModelBundle& b, const Tensor& patches, Progress& progress) {
   const PatchOptions po;
-  if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
-      patches.dim(2) != po.size || patches.dim(3) != po.size) {
-    return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " +
-                     std::to_string(po.size) + "]");
-  }
   const int64_t n = patches.dim(0);
-  if (n == 0) return out;
-  const std::lock_guard<std::mutex> lock(b.networks);
-  Stopwatch clock;
   // Image tokens, in batches (bounded memory).
   const int64_t batch = image_batch(b.device);
   std::vector<Tensor> parts;
   for (int64_t s = 0; s < n; s += batch) {
     if (progress.cancelled()) return cancelled_error();
-    progress.report(0.75 * static_cast<double>(s) / n, "image branch");
+    progress.report(static_cast<double>(s) / n, "image branch");
     const int64_t m = std::min(batch, n - s);
     // On CUDA every batch has the same shape (the last one padded with zeros):
     // the engine plans its convolutions once per batch shape, which costs far
@@ -302,14 +321,44 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
     std::copy_n(t.data<float>(), t.numel(), tokens.data<float>() + row * k * c);
     row += t.dim(0);
   }
-  out.image_s = clock.lap();
-  progress.report(0.85, "clinical text");
+  return tokens;
+}
+
+Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const Tensor& features,
+                                      const std::string& clinical_text, Progress& progress) {
+  CandidateScores out;
+  const PatchOptions po;
+  if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
+      patches.dim(2) != po.size || patches.dim(3) != po.size) {
+    return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " +
+                     std::to_string(po.size) + "]");
+  }
+  const int64_t n = patches.dim(0);
+  if (n == 0) return out;
+  const std::lock_guard<std::mutex> lock(b.networks);
+  Stopwatch clock;
   HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
   out.text_s = clock.lap();
-  HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device, features));
-  out.fusion_s = clock.lap();
-  out.probability.assign(fused.probability.data<float>(), fused.probability.data<float>() + n);
-  out.malignancy.assign(fused.malignancy.data<float>(), fused.malignancy.data<float>() + n);
+  // Test-time augmentation: the head's logits averaged over the bundle's views
+  // of each patch (one view, "identity", unless the manifest names more).
+  const std::vector<std::string>& views = b.patch_views;
+  std::vector<double> logits(static_cast<size_t>(2 * n), 0.0);
+  for (size_t v = 0; v < views.size(); ++v) {
+    ProgressRange step(progress, 0.05 + 0.9 * v / views.size(), 0.05 + 0.9 * (v + 1) / views.size());
+    HILUM_ASSIGN_OR_RETURN(Tensor view, patch_view(patches, views[v]));
+    HILUM_ASSIGN_OR_RETURN(Tensor tokens, image_tokens_of(b, view, step));
+    out.image_s += clock.lap();
+    HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device, features));
+    for (int64_t i = 0; i < 2 * n; ++i) logits[i] += fused.logits.data<float>()[i];
+    out.fusion_s += clock.lap();
+  }
+  const auto sigmoid = [](double x) { return static_cast<float>(1.0 / (1.0 + std::exp(-x))); };
+  out.probability.resize(n);
+  out.malignancy.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    out.probability[i] = sigmoid(logits[2 * i] / static_cast<double>(views.size()));
+    out.malignancy[i] = sigmoid(logits[2 * i + 1] / static_cast<double>(views.size()));
+  }
   progress.report(1.0, "fusion");
   return out;
 }

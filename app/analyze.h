@@ -77,6 +77,10 @@ Result<std::filesystem::path> default_model_bundle_dir();
 struct BundleOptions {
   std::string device = "cpu";
   FindingsOptions findings;
+  // Views of each patch whose fusion logits are averaged (vision/patches.h
+  // patch_view names); empty: the manifest's "inference.patch_views", else the
+  // patch alone.
+  std::vector<std::string> patch_views;
 };
 
 // Loads every part once; kBadInput naming the file when a part is missing or

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <utility>
 
 #include "cuda/detector_math.h"
 #include "model/parallel.h"
@@ -88,6 +90,39 @@ Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& ce
                                Progress& progress) {
   HILUM_ASSIGN_OR_RETURN(Tensor u8, extract_patches_u8(volume, centers, o, progress));
   return patches_to_input(u8, o);
+}
+
+const std::vector<std::string>& patch_view_names() {
+  static const std::vector<std::string> names = {"identity", "flip_x", "flip_y", "transpose"};
+  return names;
+}
+
+Result<Tensor> patch_view(const Tensor& p, std::string_view view) {
+  if (!p.defined() || p.rank() != 4 || p.dim(2) != p.dim(3) || p.device() != Device::kCPU) {
+    return bad_input("patch view: expected square CPU patches [N, C, S, S]");
+  }
+  const int64_t s = p.dim(2), planes = p.dim(0) * p.dim(1);
+  // Source pixel (row, col) of output pixel (r, c).
+  std::pair<int64_t, int64_t> (*src)(int64_t, int64_t, int64_t) = nullptr;
+  if (view == "identity") return p.clone();
+  if (view == "flip_x") src = [](int64_t r, int64_t c, int64_t n) { return std::pair{r, n - 1 - c}; };
+  if (view == "flip_y") src = [](int64_t r, int64_t c, int64_t n) { return std::pair{n - 1 - r, c}; };
+  if (view == "transpose") src = [](int64_t r, int64_t c, int64_t) { return std::pair{c, r}; };
+  if (src == nullptr) return bad_input("patch view: unknown view '" + std::string(view) + "'");
+  const size_t es = p.numel() > 0 ? p.nbytes() / static_cast<size_t>(p.numel()) : 1;
+  if (es != 1 && es != 2 && es != 4) return bad_input("patch view: unsupported element size");
+  Tensor out = Tensor::empty(p.shape(), p.dtype());
+  const auto* in = static_cast<const uint8_t*>(p.raw());
+  auto* dst = static_cast<uint8_t*>(out.raw());
+  for (int64_t k = 0; k < planes; ++k) {
+    for (int64_t r = 0; r < s; ++r) {
+      for (int64_t c = 0; c < s; ++c) {
+        const auto [sr, sc] = src(r, c, s);
+        std::memcpy(dst + ((k * s + r) * s + c) * es, in + ((k * s + sr) * s + sc) * es, es);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace hilum

@@ -19,6 +19,8 @@
 // (value - mean) / std.
 #pragma once
 
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/progress.h"
@@ -47,6 +49,15 @@ Result<Tensor> patches_to_input(const Tensor& patches_u8, const PatchOptions& op
 // Both steps.
 Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& centers_mm,
                                const PatchOptions& options, Progress& progress);
+
+// A view of patches [N, C, S, S] (any dtype of 1, 2 or 4 bytes) with every plane
+// mirrored or transposed the same way, for test-time augmentation (the image
+// branch was trained with these flips and transposes): "identity", "flip_x"
+// (columns reversed), "flip_y" (rows reversed), "transpose" (rows <-> columns).
+// kBadInput for another name or a non-square patch.
+Result<Tensor> patch_view(const Tensor& patches, std::string_view view);
+// The names patch_view knows.
+const std::vector<std::string>& patch_view_names();
 
 // Trilinear HU at a continuous voxel index (x, y, z); `outside` beyond the volume.
 float sample_trilinear(const Volume& volume, double x, double y, double z, float outside = -1000.f);

@@ -20,6 +20,8 @@
 #               cores); replaces fusion/, the golden and manifest.json. Run
 #               `export` first when the candidate detector has changed since
 #               the last export: the head learns the detector's measurements.
+#               Then patch_views.py measures the test-time augmentation on the
+#               validation studies (fusion/patch_views.json -> manifest.json).
 #   Order of the committed bundle: export, pack, train, install (2026-11-28),
 #   then export again (2026-11-29, the current detector) and fusion-cpu.
 #
@@ -52,6 +54,7 @@ case $stage in
       --features log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm
     rm -rf resources/models/fusion tests/golden/bundle
     cp -r "$work/fusion" resources/models/fusion && cp -r "$work/golden" tests/golden/bundle
+    /usr/bin/python3 scripts/train/patch_views.py --export "$DATA/train" --bundle resources/models
     /usr/bin/python3 scripts/train/write_manifest.py --bundle resources/models --machine "${2:-}" ;;
   export | pack | train) ;;
   *) echo "usage: $0 [export|pack|train|install PARTS_DIR [MACHINE]|fusion-cpu [MACHINE]|all]" >&2; exit 2 ;;

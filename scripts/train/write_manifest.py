@@ -63,7 +63,7 @@ def main():
                         "scripts/train/text_corpus.py", "scripts/train/olmoe.py", "scripts/train/train_vision.py",
                         "scripts/train/train_fusion.py", "scripts/train/fusion_model.py",
                         "scripts/train/install_bundle.sh", "scripts/train/write_manifest.py",
-                        "scripts/train/image_tokens.py"],
+                        "scripts/train/image_tokens.py", "scripts/train/patch_views.py"],
         },
         "parts": {
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
@@ -100,6 +100,10 @@ def main():
                                                        "seconds"])},
         },
     }
+    views = os.path.join(args.bundle, "fusion", "patch_views.json")
+    if os.path.exists(views):  # written by patch_views.py; hilum analyze reads manifest["inference"]
+        with open(views) as f:
+            manifest["inference"] = json.load(f)
     files = {}
     for root, _, names in os.walk(args.bundle):
         for n in sorted(names):

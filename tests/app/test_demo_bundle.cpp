@@ -16,6 +16,7 @@
 #include "model/npy.h"
 #include "model/progress.h"
 #include "model/safetensors.h"
+#include "vision/patches.h"
 #include "tests/support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -61,6 +62,7 @@ TEST(DemoBundle, ManifestSaysHowItWasTrainedAndTheBundleIsSmall) {
 TEST(DemoBundle, CppEnginesMatchPyTorchOnTheTrainingGolden) {
   BundleOptions bo;
   bo.device = "cpu";
+  bo.patch_views = {"identity"};  // the golden is of the patches as they are
   auto bundle = load_model_bundle(kBundle, bo);
   ASSERT_TRUE(bundle.ok()) << bundle.error().message();
   auto u8 = read_npy(kGolden / "patches.npy");
@@ -133,6 +135,61 @@ TEST(DemoBundle, AFusionHeadNamingAnUnknownCandidateFeatureIsRefused) {
   EXPECT_NE(msg.find("unknown candidate feature 'roundness'"), std::string::npos) << msg;
   // The unchanged head loads.
   EXPECT_TRUE(load_model_bundle(kBundle, bo).ok());
+}
+
+TEST(DemoBundle, TestTimeAugmentationAveragesTheLogitsOfTheViews) {
+  BundleOptions one, two;
+  one.device = two.device = "cpu";
+  one.patch_views = {"identity"};
+  two.patch_views = {"identity", "flip_x"};
+  auto b1 = load_model_bundle(kBundle, one);
+  auto b2 = load_model_bundle(kBundle, two);
+  ASSERT_TRUE(b1.ok() && b2.ok());
+  auto u8 = read_npy(kGolden / "patches.npy");
+  auto f = read_npy(kGolden / "features.npy");
+  ASSERT_TRUE(u8.ok() && f.ok());
+  Tensor x = Tensor::empty(u8->shape(), DType::kF32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = (u8->data<uint8_t>()[i] / 255.0f - 0.5f) / 0.25f;
+  auto flipped = patch_view(x, "flip_x");
+  ASSERT_TRUE(flipped.ok());
+  NullProgress progress;
+  auto a = score_patches(**b1, x, *f, "", progress);
+  auto b = score_patches(**b1, *flipped, *f, "", progress);
+  auto both = score_patches(**b2, x, *f, "", progress);
+  ASSERT_TRUE(a.ok() && b.ok() && both.ok());
+  const auto logit = [](float p) { return std::log(static_cast<double>(p) / (1.0 - p)); };
+  double moved = 0;
+  for (int64_t i = 0; i < x.dim(0); ++i) {
+    const double want = 0.5 * (logit(a->probability[i]) + logit(b->probability[i]));
+    EXPECT_NEAR(both->probability[i], sigmoid(static_cast<float>(want)), 2e-5) << i;
+    const double want_m = 0.5 * (logit(a->malignancy[i]) + logit(b->malignancy[i]));
+    EXPECT_NEAR(both->malignancy[i], sigmoid(static_cast<float>(want_m)), 2e-5) << i;
+    moved += std::abs(a->probability[i] - b->probability[i]);
+  }
+  EXPECT_GT(moved, 1e-4);  // the flip is a different input
+  // The demo bundle's manifest names its views; an unknown one is refused.
+  const auto m = nlohmann::json::parse(slurp(kBundle / "manifest.json"));
+  EXPECT_EQ(m.at("inference").at("patch_views").size(), 4u);
+  BundleOptions bad;
+  bad.patch_views = {"rotate"};
+  auto r = load_model_bundle(kBundle, bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("unknown patch view 'rotate'"), std::string::npos);
+}
+
+TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
+  test::ScratchDir d;
+  const fs::path dir = d.path() / "bundle";
+  fs::create_directories(dir);
+  for (const char* part : {"vision", "text", "fusion"}) fs::create_directory_symlink(kBundle / part, dir / part);
+  auto m = nlohmann::json::parse(slurp(kBundle / "manifest.json"));
+  m["inference"]["patch_views"] = nlohmann::json::array({"identity", "rot90"});
+  std::ofstream(dir / "manifest.json") << m.dump();
+  auto r = load_model_bundle(dir, BundleOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+  EXPECT_NE(r.error().message().find((dir / "manifest.json").string()), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("\"rot90\", not a patch view"), std::string::npos) << r.error().message();
 }
 
 TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {

@@ -100,5 +100,41 @@ TEST(Patches, BadOptionsAreErrors) {
   EXPECT_FALSE(patches_to_input(Tensor::zeros({1, 2, 4, 4}, DType::kU8), PatchOptions{}).ok());
 }
 
+TEST(Patches, ViewsMirrorOrTransposeEveryPlaneAlike) {
+  // Two patches of two 3x3 planes (odd size, the middle row/column stays), values 0..35.
+  Tensor p = Tensor::empty({2, 2, 3, 3}, DType::kF32);
+  for (int i = 0; i < 36; ++i) p.data<float>()[i] = static_cast<float>(i);
+  const auto at = [](const Tensor& t, int n, int c, int r, int col) { return t.data<float>()[((n * 2 + c) * 3 + r) * 3 + col]; };
+  auto id = patch_view(p, "identity");
+  auto fx = patch_view(p, "flip_x");
+  auto fy = patch_view(p, "flip_y");
+  auto tr = patch_view(p, "transpose");
+  ASSERT_TRUE(id.ok() && fx.ok() && fy.ok() && tr.ok());
+  for (int n = 0; n < 2; ++n)
+    for (int c = 0; c < 2; ++c)
+      for (int r = 0; r < 3; ++r)
+        for (int col = 0; col < 3; ++col) {
+          EXPECT_EQ(at(*id, n, c, r, col), at(p, n, c, r, col));
+          EXPECT_EQ(at(*fx, n, c, r, col), at(p, n, c, r, 2 - col));
+          EXPECT_EQ(at(*fy, n, c, r, col), at(p, n, c, 2 - r, col));
+          EXPECT_EQ(at(*tr, n, c, r, col), at(p, n, c, col, r));
+        }
+  // uint8 patches (the exported form) too; twice the same flip is the patch again.
+  Tensor u8 = Tensor::empty({1, 3, 4, 4}, DType::kU8);
+  for (int i = 0; i < 48; ++i) u8.data<uint8_t>()[i] = static_cast<uint8_t>(5 * i);
+  auto once = patch_view(u8, "flip_y");
+  ASSERT_TRUE(once.ok());
+  auto twice = patch_view(*once, "flip_y");
+  ASSERT_TRUE(twice.ok());
+  EXPECT_NE(once->data<uint8_t>()[0], u8.data<uint8_t>()[0]);
+  for (int i = 0; i < 48; ++i) EXPECT_EQ(twice->data<uint8_t>()[i], u8.data<uint8_t>()[i]);
+  // Unknown views and non-square patches are refused.
+  auto bad = patch_view(p, "rotate");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("unknown view 'rotate'"), std::string::npos);
+  EXPECT_FALSE(patch_view(Tensor::zeros({1, 3, 4, 5}, DType::kF32), "flip_x").ok());
+  EXPECT_EQ(patch_view_names().size(), 4u);
+}
+
 }  // namespace
 }  // namespace hilum

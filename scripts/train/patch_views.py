@@ -1,0 +1,89 @@
+"""Chooses the demo bundle's test-time augmentation on the validation studies:
+the fusion head's nodule logit of every validation candidate (seeds --val-seeds
+of an export-training-set folder, no note) for each view of its patch
+(identity, flip_x, flip_y, transpose: every plane mirrored or transposed alike,
+as the image branch was trained), image tokens from Hilum's own C++ image branch
+(`hilum resnet --spatial`), and the LUNA16 CPM of each view and of the views'
+mean logit. Writes BUNDLE/fusion/patch_views.json; write_manifest.py copies it
+into manifest.json's "inference", which `hilum analyze` reads.
+
+  /usr/bin/python3 scripts/train/patch_views.py --export train-data/train --bundle resources/models
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fusion_model  # noqa: E402
+from train_vision import MEAN, STD, froc_cpm, load_export, parse_ranges  # noqa: E402
+
+VIEWS = {
+    "identity": lambda x: x,
+    "flip_x": lambda x: x[..., ::-1],
+    "flip_y": lambda x: x[..., ::-1, :],
+    "transpose": lambda x: np.swapaxes(x, 2, 3),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--export", required=True)
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--views", default="identity,flip_x,flip_y,transpose")
+    ap.add_argument("--val-seeds", default="1360-1399")
+    ap.add_argument("--hilum", default="build/hilum")
+    args = ap.parse_args()
+    views = args.views.split(",")
+    for v in views:
+        if v not in VIEWS:
+            raise SystemExit(f"unknown view {v!r} (known: {', '.join(VIEWS)})")
+    head = fusion_model.load_fusion_head(os.path.join(args.bundle, "fusion", "fusion_head.safetensors")).eval()
+    patches, lab, nodules = load_export(args.export)
+    with open(os.path.join(args.export, "labels.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    vi = np.nonzero(np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds))) & lab["detector"])[0]
+    feats = None
+    if head.candidate_features:
+        feats = torch.from_numpy(fusion_model.candidate_feature_matrix([rows[i] for i in vi], head.candidate_features))
+    x0 = patches[vi]
+    logits, by_view = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+        for v in views:
+            x = (np.ascontiguousarray(VIEWS[v](x0)).astype(np.float32) / 255.0 - MEAN) / STD
+            np.save(x_path, x)
+            subprocess.run([args.hilum, "-q", "resnet", "--weights",
+                            os.path.join(args.bundle, "vision", "resnet.safetensors"), "--input", x_path,
+                            "--out", y_path, "--spatial", "--device", "cpu", "--cpu-engine", "reference"], check=True)
+            maps = np.load(y_path)
+            tokens = torch.from_numpy(maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1).copy())
+            with torch.no_grad():
+                logits[v] = head(tokens, torch.zeros(0, head.config["text_dim"]), features=feats)[:, 0].numpy()
+            by_view[v] = round(froc_cpm(logits[v], lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi],
+                                        nodules)[0], 4)
+            print(f"view {v}: validation CPM {by_view[v]}", flush=True)
+    cpm, sens = froc_cpm(np.mean([logits[v] for v in views], axis=0), lab["seed"][vi], lab["nodule"][vi],
+                         lab["is_nodule"][vi], nodules)
+    out = {"patch_views": views,
+           "what": "fusion logits averaged over these views of each candidate's patch (test-time augmentation)",
+           "validation_cpm_no_note": round(cpm, 4), "validation_sensitivity_no_note": [round(s, 4) for s in sens],
+           "validation_cpm_no_note_by_view": by_view, "validation_seeds": args.val_seeds,
+           "script": "scripts/train/patch_views.py"}
+    print(f"mean of {len(views)} views: validation CPM {out['validation_cpm_no_note']}", flush=True)
+    path = os.path.join(args.bundle, "fusion", "patch_views.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    main()
