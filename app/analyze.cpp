@@ -62,6 +62,13 @@ class ModelBundle {
 
 namespace {
 
+// "a, b, c"
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 // The one *.safetensors file in `dir`.
 Result<fs::path> single_safetensors(const fs::path& dir) {
   std::error_code ec;
@@ -104,7 +111,6 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   auto b = std::make_shared<ModelBundle>();
   b->dir = dir;
   b->findings = options.findings;
-  const std::vector<std::string> views_override = options.patch_views;
   HILUM_ASSIGN_OR_RETURN(b->device, parse_device(options.device));
   HILUM_ASSIGN_OR_RETURN(std::string manifest_text, read_file(dir / "manifest.json"));
   try {
@@ -122,12 +128,9 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
       const auto& views = m["inference"]["patch_views"];
       b->patch_views.clear();
       for (const auto& v : views.is_array() ? views : nlohmann::json::array({views})) {
-        const auto& known = patch_view_names();
-        if (!v.is_string() || std::find(known.begin(), known.end(), v.get<std::string>()) == known.end()) {
-          std::string list;
-          for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+        if (!v.is_string() || !is_patch_view(v.get<std::string>())) {
           return bad_input((dir / "manifest.json").string() + ": inference.patch_views holds " + v.dump() +
-                           ", not a patch view (" + list + ")");
+                           ", not a patch view (" + joined(patch_view_names()) + ")");
         }
         b->patch_views.push_back(v.get<std::string>());
       }
@@ -173,18 +176,14 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
     return bad_input(fusion.string() + ": text_dim " + std::to_string(fc.text_dim) +
                      " but the text model's width is " + std::to_string(b->text->config().hidden_size));
   }
-  if (!views_override.empty()) {
-    for (const std::string& v : views_override) {
-      const auto& known = patch_view_names();
-      if (std::find(known.begin(), known.end(), v) == known.end()) return bad_input("unknown patch view '" + v + "'");
-    }
-    b->patch_views = views_override;
+  for (const std::string& v : options.patch_views) {
+    if (!is_patch_view(v)) return bad_input("unknown patch view '" + v + "'");
   }
+  if (!options.patch_views.empty()) b->patch_views = options.patch_views;
   for (const std::string& name : fc.candidate_features) {
     if (!candidate_feature(Candidate{}, name)) {
-      std::string known;
-      for (const std::string& k : candidate_feature_names()) known += (known.empty() ? "" : ", ") + k;
-      return bad_input(fusion.string() + ": unknown candidate feature '" + name + "' (known: " + known + ")");
+      return bad_input(fusion.string() + ": unknown candidate feature '" + name + "' (known: " +
+                       joined(candidate_feature_names()) + ")");
     }
   }
   HILUM_ASSIGN_OR_RETURN(Shape maps, b->resnet->output_shape({1, 3, PatchOptions{}.size, PatchOptions{}.size},

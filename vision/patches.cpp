@@ -97,6 +97,11 @@ const std::vector<std::string>& patch_view_names() {
   return names;
 }
 
+bool is_patch_view(std::string_view name) {
+  const auto& names = patch_view_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
 Result<Tensor> patch_view(const Tensor& p, std::string_view view) {
   if (!p.defined() || p.rank() != 4 || p.dim(2) != p.dim(3) || p.device() != Device::kCPU) {
     return bad_input("patch view: expected square CPU patches [N, C, S, S]");
@@ -104,7 +109,7 @@ Result<Tensor> patch_view(const Tensor& p, std::string_view view) {
   const int64_t s = p.dim(2), planes = p.dim(0) * p.dim(1);
   // Source pixel (row, col) of output pixel (r, c).
   std::pair<int64_t, int64_t> (*src)(int64_t, int64_t, int64_t) = nullptr;
-  if (view == "identity") return p.clone();
+  if (view == "identity") return p;
   if (view == "flip_x") src = [](int64_t r, int64_t c, int64_t n) { return std::pair{r, n - 1 - c}; };
   if (view == "flip_y") src = [](int64_t r, int64_t c, int64_t n) { return std::pair{n - 1 - r, c}; };
   if (view == "transpose") src = [](int64_t r, int64_t c, int64_t) { return std::pair{c, r}; };

@@ -54,10 +54,12 @@ Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& ce
 // mirrored or transposed the same way, for test-time augmentation (the image
 // branch was trained with these flips and transposes): "identity", "flip_x"
 // (columns reversed), "flip_y" (rows reversed), "transpose" (rows <-> columns).
-// kBadInput for another name or a non-square patch.
+// kBadInput for another name or a non-square patch. "identity" returns the
+// patches themselves (the same storage).
 Result<Tensor> patch_view(const Tensor& patches, std::string_view view);
-// The names patch_view knows.
+// The names patch_view knows, and whether `name` is one of them.
 const std::vector<std::string>& patch_view_names();
+bool is_patch_view(std::string_view name);
 
 // Trilinear HU at a continuous voxel index (x, y, z); `outside` beyond the volume.
 float sample_trilinear(const Volume& volume, double x, double y, double z, float outside = -1000.f);

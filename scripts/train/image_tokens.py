@@ -15,6 +15,17 @@ import numpy as np
 MEAN, STD = 0.5, 0.25
 
 
+def spatial_tokens(patches_u8, weights, hilum, tmp):
+    """Image tokens [n, k, C] float32 of uint8 patches [n, 3, S, S] by `hilum resnet
+    --spatial` (the built-in CPU engine), token index y*w + x; `tmp` is a scratch folder."""
+    x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+    np.save(x_path, (np.asarray(patches_u8).astype(np.float32) / 255.0 - MEAN) / STD)
+    subprocess.run([hilum, "-q", "resnet", "--weights", weights, "--input", x_path, "--out", y_path,
+                    "--spatial", "--device", "cpu", "--cpu-engine", "reference"], check=True)
+    maps = np.load(y_path)  # [n, C, h, w]
+    return maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--export", required=True)
@@ -27,14 +38,8 @@ def main():
     n = patches.shape[0]
     out = None
     with tempfile.TemporaryDirectory() as tmp:
-        x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
         for s in range(0, n, args.chunk):
-            x = (patches[s:s + args.chunk].astype(np.float32) / 255.0 - MEAN) / STD
-            np.save(x_path, x)
-            subprocess.run([args.hilum, "-q", "resnet", "--weights", args.weights, "--input", x_path, "--out", y_path,
-                            "--spatial", "--device", "cpu", "--cpu-engine", "reference"], check=True)
-            maps = np.load(y_path)  # [n, C, h, w]
-            tok = maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1)  # token y*w + x
+            tok = spatial_tokens(patches[s:s + args.chunk], args.weights, args.hilum, tmp)
             if out is None:
                 out = np.lib.format.open_memmap(args.out + ".tmp.npy", mode="w+", dtype=np.float16,
                                                 shape=(n, tok.shape[1], tok.shape[2]))

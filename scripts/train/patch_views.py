@@ -13,7 +13,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -23,7 +22,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fusion_model  # noqa: E402
-from train_vision import MEAN, STD, froc_cpm, load_export, parse_ranges  # noqa: E402
+from image_tokens import spatial_tokens  # noqa: E402
+from train_vision import froc_cpm, load_export, parse_ranges  # noqa: E402
 
 VIEWS = {
     "identity": lambda x: x,
@@ -55,16 +55,10 @@ def main():
         feats = torch.from_numpy(fusion_model.candidate_feature_matrix([rows[i] for i in vi], head.candidate_features))
     x0 = patches[vi]
     logits, by_view = {}, {}
+    weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
     with tempfile.TemporaryDirectory() as tmp:
-        x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
         for v in views:
-            x = (np.ascontiguousarray(VIEWS[v](x0)).astype(np.float32) / 255.0 - MEAN) / STD
-            np.save(x_path, x)
-            subprocess.run([args.hilum, "-q", "resnet", "--weights",
-                            os.path.join(args.bundle, "vision", "resnet.safetensors"), "--input", x_path,
-                            "--out", y_path, "--spatial", "--device", "cpu", "--cpu-engine", "reference"], check=True)
-            maps = np.load(y_path)
-            tokens = torch.from_numpy(maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1).copy())
+            tokens = torch.from_numpy(np.ascontiguousarray(spatial_tokens(VIEWS[v](x0), weights, args.hilum, tmp)))
             with torch.no_grad():
                 logits[v] = head(tokens, torch.zeros(0, head.config["text_dim"]), features=feats)[:, 0].numpy()
             by_view[v] = round(froc_cpm(logits[v], lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi],

@@ -133,6 +133,12 @@ TEST(DemoBundle, AFusionHeadNamingAnUnknownCandidateFeatureIsRefused) {
   const std::string msg = bundle.error().message();
   EXPECT_NE(msg.find(renamed.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown candidate feature 'roundness'"), std::string::npos) << msg;
+  fs::create_directories(d.path() / "study");
+  auto cli = test::run_hilum({"-q", "analyze", (d.path() / "study").string(), "--model-bundle", dir.string(),
+                              "--out", (d.path() / "out").string()});
+  EXPECT_EQ(cli.exit_code, 2) << cli.err;
+  EXPECT_NE(cli.err.find("unknown candidate feature 'roundness'"), std::string::npos) << cli.err;
+  EXPECT_FALSE(fs::exists(d.path() / "out"));
   // The unchanged head loads.
   EXPECT_TRUE(load_model_bundle(kBundle, bo).ok());
 }
@@ -190,6 +196,13 @@ TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
   EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
   EXPECT_NE(r.error().message().find((dir / "manifest.json").string()), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find("\"rot90\", not a patch view"), std::string::npos) << r.error().message();
+  // Through the command line: one line naming the manifest, exit status 2, nothing written.
+  fs::create_directories(d.path() / "study");
+  auto cli = test::run_hilum({"-q", "analyze", (d.path() / "study").string(), "--model-bundle", dir.string(),
+                              "--out", (d.path() / "out").string()});
+  EXPECT_EQ(cli.exit_code, 2) << cli.err;
+  EXPECT_NE(cli.err.find("inference.patch_views holds \"rot90\""), std::string::npos) << cli.err;
+  EXPECT_FALSE(fs::exists(d.path() / "out"));
 }
 
 TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
