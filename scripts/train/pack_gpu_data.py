@@ -6,6 +6,12 @@ candidates plus --easy others drawn at random, xz-compressed; labels as one
 
   /usr/bin/python3 scripts/train/pack_gpu_data.py --train train-data/train \
       --notes train-data/notes/notes.jsonl --out train-data/gpu
+
+Several --train folders are packed as one (their studies numbered on, in the
+order given): scripts/gpu/train_vision_more.sh adds phantoms with extra
+nodules to the image branch's data that way, with --vision-only (patches and
+labels, no notes) and --raw (patches.u8 uncompressed: the data stays on the
+GPU machine, where compressing it would only cost time).
 """
 import argparse
 import csv
@@ -23,36 +29,55 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--train", required=True, help="merged hilum export-training-set folder")
+    ap.add_argument("--train", required=True, nargs="+", help="merged hilum export-training-set folder(s)")
     ap.add_argument("--notes", nargs="*", default=[], help="extra notes.jsonl (notes-only seeds)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--hard", type=int, default=8)
-    ap.add_argument("--easy", type=int, default=8)
+    ap.add_argument("--hard", default="8", help="strongest non-nodule candidates per study (a list: per --train folder)")
+    ap.add_argument("--easy", default="8", help="random other candidates per study (a list: per --train folder)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--vision-only", action="store_true", help="patches and labels only (no notes)")
+    ap.add_argument("--raw", action="store_true", help="patches.u8 uncompressed instead of patches.u8.xz")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    patches = np.load(os.path.join(args.train, "patches.npy"), mmap_mode="r")
-    with open(os.path.join(args.train, "labels.csv"), newline="") as f:
-        rows = list(csv.DictReader(f))
-    if len(rows) != patches.shape[0]:
-        raise SystemExit(f"{args.train}: labels.csv has {len(rows)} rows, patches.npy {patches.shape[0]}")
-    by_study = {}
-    for i, r in enumerate(rows):
-        by_study.setdefault(int(r["study"]), []).append(i)
+    per_folder = lambda v: [int(x) for x in v.split(",")] * (len(args.train) if "," not in v else 1)  # noqa: E731
+    hard_of, easy_of = per_folder(args.hard), per_folder(args.easy)
+    if len(hard_of) != len(args.train) or len(easy_of) != len(args.train):
+        raise SystemExit("--hard/--easy: one number, or one per --train folder")
+    study_folder = {}
+    arrays, where, rows, by_study, offset = [], [], [], {}, 0  # where[i]: (array, row) of patch i
+    for folder in args.train:
+        arrays.append(np.load(os.path.join(folder, "patches.npy"), mmap_mode="r"))
+        with open(os.path.join(folder, "labels.csv"), newline="") as f:
+            part = list(csv.DictReader(f))
+        if len(part) != arrays[-1].shape[0]:
+            raise SystemExit(f"{folder}: labels.csv has {len(part)} rows, patches.npy {arrays[-1].shape[0]}")
+        n_studies = 0
+        for j, r in enumerate(part):
+            n_studies = max(n_studies, int(r["study"]) + 1)
+            r["study"] = str(int(r["study"]) + offset)
+            by_study.setdefault(int(r["study"]), []).append(len(rows))
+            study_folder[int(r["study"])] = len(arrays) - 1
+            where.append((len(arrays) - 1, j))
+            rows.append(r)
+        offset += n_studies
     keep, weight = [], {}
     for s in sorted(by_study):
         idx = by_study[s]
         pos = [i for i in idx if rows[i]["is_nodule"] == "1"]
         neg = sorted((i for i in idx if rows[i]["is_nodule"] == "0"), key=lambda i: int(rows[i]["candidate"]))
-        hard, rest = neg[:args.hard], neg[args.hard:]
-        easy = rng.sample(rest, min(args.easy, len(rest)))
+        n_hard, n_easy = hard_of[study_folder[s]], easy_of[study_folder[s]]
+        hard, rest = neg[:n_hard], neg[n_hard:]
+        easy = rng.sample(rest, min(n_easy, len(rest)))
         for i in easy:  # inverse sampling rate: the loss sees every easy negative of the study
             weight[i] = len(rest) / len(easy)
         keep.extend(sorted(pos + hard + easy))
-    sel = np.ascontiguousarray(patches[keep])
+    sel = np.stack([arrays[where[i][0]][where[i][1]] for i in keep])
     os.makedirs(args.out, exist_ok=True)
-    with lzma.open(os.path.join(args.out, "patches.u8.xz"), "wb", preset=6) as f:
-        f.write(sel.tobytes())
+    if args.raw:
+        sel.tofile(os.path.join(args.out, "patches.u8"))
+    else:
+        with lzma.open(os.path.join(args.out, "patches.u8.xz"), "wb", preset=6) as f:
+            f.write(sel.tobytes())
 
     def col(name, conv, default):
         return np.array([conv(rows[i][name]) if rows[i][name] != "" else default for i in keep])
@@ -62,9 +87,25 @@ def main():
              weight=np.array([weight.get(i, 1.0) for i in keep], dtype=np.float32),
              detector=np.array([rows[i]["source"] == "detector" for i in keep]),
              diameter_mm=col("diameter_mm", float, 0.0), image_logit=col("image_logit", float, np.nan))
+    n_pos = int(sum(rows[i]["is_nodule"] == "1" for i in keep))
+    if args.vision_only:  # what the packed patches came from, for train_vision.py's log
+        sources = []
+        for folder in args.train:
+            with open(os.path.join(folder, "manifest.json")) as f:
+                m = json.load(f)
+            sources.append({"seeds": m["seeds"], "phantom": m.get("phantom", {}), "hard": hard_of[len(sources)],
+                            "easy": easy_of[len(sources)]})
+        with open(os.path.join(args.out, "pack_manifest.json"), "w") as f:
+            json.dump({"sources": sources}, f, indent=2)
+        print(f"packed {len(keep)} patches ({n_pos} nodule, {len(keep) - n_pos} other) of {len(by_study)} studies "
+              f"-> {args.out}")
+        return
+    if len(args.train) != 1:
+        raise SystemExit("--train: one folder unless --vision-only (the notes come from it)")
+    train = args.train[0]
     n_notes = 0
     with open(os.path.join(args.out, "notes.jsonl"), "w") as out:
-        for path in [os.path.join(args.train, "notes.jsonl")] + args.notes:
+        for path in [os.path.join(train, "notes.jsonl")] + args.notes:
             with open(path) as f:
                 for line in f:
                     if line.strip():
@@ -73,11 +114,10 @@ def main():
     import text_corpus  # the general corpus's docstrings travel too (no Python 3.11 there)
     n_doc = text_corpus.write_docstrings(os.path.join(args.out, "docstrings.json.xz"))
     print(f"docstrings: {n_doc}")
-    with open(os.path.join(args.train, "manifest.json")) as f:
+    with open(os.path.join(train, "manifest.json")) as f:
         m = json.load(f)
     with open(os.path.join(args.out, "export_manifest.json"), "w") as f:
         json.dump(m, f, indent=2)
-    n_pos = int(sum(rows[i]["is_nodule"] == "1" for i in keep))
     print(f"packed {len(keep)} patches ({n_pos} nodule, {len(keep) - n_pos} other) of {len(by_study)} studies, "
           f"{n_notes} notes -> {args.out} "
           f"({os.path.getsize(os.path.join(args.out, 'patches.u8.xz')) / 1e6:.1f} MB patches)")

@@ -40,6 +40,9 @@ MEAN, STD = 0.5, 0.25  # manifest: network_input = (u8 / 255 - mean) / std
 def load_data(data_dir):
     lab = dict(np.load(os.path.join(data_dir, "labels.npz")))
     shape = tuple(int(x) for x in lab.pop("shape"))
+    raw = os.path.join(data_dir, "patches.u8")  # pack_gpu_data.py --raw
+    if os.path.exists(raw):
+        return np.fromfile(raw, dtype=np.uint8).reshape(shape), lab
     with lzma.open(os.path.join(data_dir, "patches.u8.xz")) as f:
         patches = np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
     return patches, lab
@@ -252,7 +255,19 @@ def main():
         "validation_patches": int(val.sum()), "validation_nodules": int(vpos.sum()),
     }
     print(f"vision: {metrics}", flush=True)
-    save_model(model, args.out, {"width": args.width, "training_patches": int(tr.sum()), **metrics,
+    trained_on = {}
+    pack = os.path.join(args.data, "pack_manifest.json")  # pack_gpu_data.py --vision-only
+    if os.path.exists(pack):
+        with open(pack) as f:
+            p = json.load(f)
+        trained_on = {"trained_on": "the packed sample (every nodule patch and, per study, the N strongest and M "
+                                    "random other candidates) of " + "; ".join(
+                                        "seeds %d-%d%s (N %d, M %d)" % (
+                                            s["seeds"][0], s["seeds"][1],
+                                            " with %d nodules each" % s["phantom"]["nodules"]
+                                            if s["phantom"].get("nodules", -1) > 0 else "", s["hard"], s["easy"])
+                                        for s in p["sources"])}
+    save_model(model, args.out, {"width": args.width, "training_patches": int(tr.sum()), **trained_on, **metrics,
                                  "seconds": round(time.time() - t_start), "args": vars(args)})
 
 
