@@ -169,6 +169,77 @@ TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "set" / "patches.npy"));
 }
 
+// scripts/train/pack_gpu_data.py packs several exports as one (what
+// scripts/gpu/train_vision_more.sh gives the image branch): the studies
+// numbered on, every nodule patch, per study the strongest and random other
+// candidates by the counts given for its export, and the sources recorded.
+TEST(ExportTrainingSet, PackedWithAnotherExportTakesEachOnesCounts) {
+  test::ScratchDir dir;
+  auto a = test::run_hilum({"-q", "export-training-set", "--out", (dir / "a").string(), "--seeds", "3-4",
+                            "--slices", "48", "--negatives", "-1", "--no-sizing"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = test::run_hilum({"-q", "export-training-set", "--out", (dir / "b").string(), "--seeds", "21",
+                            "--slices", "48", "--nodules", "5", "--negatives", "-1", "--no-sizing"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const std::string script = std::string(HILUM_SOURCE_DIR) + "/scripts/train/pack_gpu_data.py";
+  auto r = test::run_command("/usr/bin/python3", {script, "--train", (dir / "a").string(), (dir / "b").string(),
+                                                  "--vision-only", "--raw", "--hard", "2,6", "--easy", "1,3",
+                                                  "--out", (dir / "gpu").string()});
+  if (r.exit_code != 0 && r.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // What the packer must have kept: from each export's labels.csv.
+  auto kept = [&](const std::string& part, int hard_easy, int first_study) {
+    std::map<int, int> nodules, others;
+    std::istringstream in(slurp(dir / part / "labels.csv"));
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      const int study = std::stoi(line.substr(0, line.find(','))) + first_study;
+      (line.find(",detector,1,") != std::string::npos || line.find(",truth,1,") != std::string::npos ? nodules
+                                                                                                       : others)[study]++;
+    }
+    std::map<int, int> out;
+    for (auto& [s, n] : nodules) out[s] += n;
+    for (auto& [s, n] : others) out[s] += std::min(n, hard_easy);
+    return out;
+  };
+  std::map<int, int> want = kept("a", 2 + 1, 0);
+  for (auto& [s, n] : kept("b", 6 + 3, 2)) want[s] += n;
+  ASSERT_EQ(want.size(), 3u);
+  // labels.npz is a zip of .npy arrays; the script reads back what it wrote.
+  auto check = test::run_command(
+      "/usr/bin/python3",
+      {"-c",
+       "import json, sys, numpy as np\n"
+       "l = np.load(sys.argv[1] + '/labels.npz')\n"
+       "n = int(np.prod(l['shape']))\n"
+       "import os; assert os.path.getsize(sys.argv[1] + '/patches.u8') == n, 'raw size'\n"
+       "print(json.dumps({'study': l['study'].tolist(), 'seed': l['seed'].tolist()}))",
+       (dir / "gpu").string()});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  const auto packed = nlohmann::json::parse(check.out);
+  std::map<int, int> got;
+  std::map<int, int> seed_of;
+  for (size_t i = 0; i < packed["study"].size(); ++i) {
+    got[packed["study"][i].get<int>()]++;
+    seed_of[packed["study"][i].get<int>()] = packed["seed"][i].get<int>();
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(seed_of, (std::map<int, int>{{0, 3}, {1, 4}, {2, 21}}));
+  const auto manifest = nlohmann::json::parse(slurp(dir / "gpu" / "pack_manifest.json"));
+  ASSERT_EQ(manifest["sources"].size(), 2u);
+  EXPECT_EQ(manifest["sources"][1]["phantom"]["nodules"], 5);
+  EXPECT_EQ(manifest["sources"][1]["hard"], 6);
+  EXPECT_EQ(manifest["sources"][0]["easy"], 1);
+  // Counts that do not match the exports are refused.
+  auto bad = test::run_command("/usr/bin/python3", {script, "--train", (dir / "a").string(), (dir / "b").string(),
+                                                    "--vision-only", "--hard", "1,2,3", "--out",
+                                                    (dir / "bad").string()});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--hard/--easy"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+}
+
 }  // namespace
 }  // namespace hilum
 
