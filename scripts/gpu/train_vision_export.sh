@@ -14,27 +14,15 @@ SEEDS=${SEEDS:-1000-1399}
 SHARDS=${SHARDS:-16}
 BUDGET=${BUDGET:-540}
 STEPS=${STEPS:-4000}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/train_vision_export.log") 2>&1
-# shellcheck source=scripts/gpu/e2e_runtime.sh
-source "$(dirname "${BASH_SOURCE[0]}")/e2e_runtime.sh"
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-echo "cores: $(nproc); $("$H" --version)"
+JOB=train_vision_export
+# shellcheck source=scripts/gpu/training_job.sh
+source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 D=/tmp/vision-export
 rm -rf "$D" && mkdir -p "$D"
-first=${SEEDS%-*}; last=${SEEDS#*-}; n=$((last - first + 1))
-pids=() parts=()
-for ((j = 0; j < SHARDS; j++)); do
-  a=$((first + j * n / SHARDS)); b=$((first + (j + 1) * n / SHARDS - 1))
-  ((b >= a)) || continue
-  parts+=("$D/part-$a-$b")
-  HILUM_NUM_THREADS=1 ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 \
-    "$H" -q export-training-set --seeds "$a-$b" --out "$D/part-$a-$b" --negatives -1 --no-sizing &
-  pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p"; done
+export_shards "$D/part" "$SEEDS"
+wait_exports
 echo "export: $SECONDS s"
-python3 scripts/train/merge_exports.py --out "$D/train" "${parts[@]}"
+python3 scripts/train/merge_exports.py --out "$D/train" "$D"/part-*
 echo "merged: $SECONDS s"
 # What is left of the budget, less ~60 s for the validation pass and saving.
 left=$((BUDGET - SECONDS - 60))

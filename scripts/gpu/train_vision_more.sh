@@ -28,32 +28,14 @@ HARD=${HARD:-8,24}
 EASY=${EASY:-8,24}
 SHARDS=${SHARDS:-16}
 EPOCHS=${EPOCHS:-40}
-mkdir -p "$OUT"
-exec > >(tee "$OUT/train_vision_more.log") 2>&1
-# shellcheck source=scripts/gpu/e2e_runtime.sh
-source "$(dirname "${BASH_SOURCE[0]}")/e2e_runtime.sh"
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-echo "cores: $(nproc); $("$H" --version)"
+JOB=train_vision_more
+# shellcheck source=scripts/gpu/training_job.sh
+source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 D=/tmp/vision-more
 rm -rf "$D" && mkdir -p "$D"
-
-# export_range NAME RANGE ARGS...: SHARDS processes, one thread each, into $D/NAME-part-*.
-pids=()
-export_range() {
-  local name=$1 range=$2; shift 2
-  local first=${range%-*} last=${range#*-}
-  local n=$((last - first + 1))
-  for ((j = 0; j < SHARDS; j++)); do
-    local a=$((first + j * n / SHARDS)) b=$((first + (j + 1) * n / SHARDS - 1))
-    ((b >= a)) || continue
-    HILUM_NUM_THREADS=1 ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 \
-      "$H" -q export-training-set --seeds "$a-$b" --out "$D/$name-part-$a-$b" --negatives -1 --no-sizing "$@" &
-    pids+=($!)
-  done
-}
-export_range train "$SEEDS"
-export_range extra "$EXTRA_SEEDS" --nodules "$EXTRA_NODULES"
-for p in "${pids[@]}"; do wait "$p"; done
+export_shards "$D/train-part" "$SEEDS"
+export_shards "$D/extra-part" "$EXTRA_SEEDS" --nodules "$EXTRA_NODULES"
+wait_exports
 echo "export: $SECONDS s"
 python3 scripts/train/merge_exports.py --out "$D/train" "$D"/train-part-*
 python3 scripts/train/merge_exports.py --out "$D/extra" "$D"/extra-part-*

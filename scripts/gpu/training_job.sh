@@ -1,0 +1,34 @@
+# Sourced by the GPU machine's training jobs that export their data there
+# (train_vision_export.sh, train_vision_more.sh), after they set OUT and JOB:
+# logs everything to $OUT/$JOB.log as well, sets up the h200-e2e runtime
+# (e2e_runtime.sh: R, H) and prints the machine, then defines
+#   export_shards PREFIX A-B ARGS...  SHARDS processes of `$H export-training-set
+#                                     --negatives -1 --no-sizing ARGS...`, one thread
+#                                     each, over seeds A-B into PREFIX-a-b folders
+#   wait_exports                      waits for them (a failed one fails the job)
+mkdir -p "$OUT"
+exec > >(tee "$OUT/$JOB.log") 2>&1
+# shellcheck source=scripts/gpu/e2e_runtime.sh
+source "$(dirname "${BASH_SOURCE[0]}")/e2e_runtime.sh"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+echo "cores: $(nproc); $("$H" --version)"
+
+export_pids=()
+export_shards() {
+  local prefix=$1 range=$2 j a b
+  shift 2
+  local first=${range%-*} last=${range#*-}
+  local n=$((last - first + 1))
+  for ((j = 0; j < SHARDS; j++)); do
+    a=$((first + j * n / SHARDS)) b=$((first + (j + 1) * n / SHARDS - 1))
+    ((b >= a)) || continue
+    HILUM_NUM_THREADS=1 ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1 \
+      "$H" -q export-training-set --seeds "$a-$b" --out "$prefix-$a-$b" --negatives -1 --no-sizing "$@" &
+    export_pids+=($!)
+  done
+}
+wait_exports() {
+  local p
+  for p in "${export_pids[@]}"; do wait "$p"; done
+  export_pids=()
+}
