@@ -15,14 +15,20 @@ import numpy as np
 MEAN, STD = 0.5, 0.25
 
 
-def spatial_tokens(patches_u8, weights, hilum, tmp):
-    """Image tokens [n, k, C] float32 of uint8 patches [n, 3, S, S] by `hilum resnet
-    --spatial` (the built-in CPU engine), token index y*w + x; `tmp` is a scratch folder."""
+def run_resnet(patches_u8, weights, hilum, tmp, *flags):
+    """`hilum resnet FLAGS` (the built-in CPU engine) on uint8 patches [n, 3, S, S],
+    normalised as in training; its output array. `tmp` is a scratch folder."""
     x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
     np.save(x_path, (np.asarray(patches_u8).astype(np.float32) / 255.0 - MEAN) / STD)
     subprocess.run([hilum, "-q", "resnet", "--weights", weights, "--input", x_path, "--out", y_path,
-                    "--spatial", "--device", "cpu", "--cpu-engine", "reference"], check=True)
-    maps = np.load(y_path)  # [n, C, h, w]
+                    "--device", "cpu", "--cpu-engine", "reference", *flags], check=True)
+    return np.load(y_path)
+
+
+def spatial_tokens(patches_u8, weights, hilum, tmp):
+    """Image tokens [n, k, C] float32 of uint8 patches [n, 3, S, S] by `hilum resnet
+    --spatial`, token index y*w + x."""
+    maps = run_resnet(patches_u8, weights, hilum, tmp, "--spatial")  # [n, C, h, w]
     return maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1)
 
 

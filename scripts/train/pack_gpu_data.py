@@ -43,7 +43,6 @@ def main():
     hard_of, easy_of = per_folder(args.hard), per_folder(args.easy)
     if len(hard_of) != len(args.train) or len(easy_of) != len(args.train):
         raise SystemExit("--hard/--easy: one number, or one per --train folder")
-    study_folder = {}
     arrays, where, rows, by_study, offset = [], [], [], {}, 0  # where[i]: (array, row) of patch i
     for folder in args.train:
         arrays.append(np.load(os.path.join(folder, "patches.npy"), mmap_mode="r"))
@@ -56,7 +55,6 @@ def main():
             n_studies = max(n_studies, int(r["study"]) + 1)
             r["study"] = str(int(r["study"]) + offset)
             by_study.setdefault(int(r["study"]), []).append(len(rows))
-            study_folder[int(r["study"])] = len(arrays) - 1
             where.append((len(arrays) - 1, j))
             rows.append(r)
         offset += n_studies
@@ -65,7 +63,8 @@ def main():
         idx = by_study[s]
         pos = [i for i in idx if rows[i]["is_nodule"] == "1"]
         neg = sorted((i for i in idx if rows[i]["is_nodule"] == "0"), key=lambda i: int(rows[i]["candidate"]))
-        n_hard, n_easy = hard_of[study_folder[s]], easy_of[study_folder[s]]
+        folder = where[idx[0]][0]  # every patch of a study comes from one export
+        n_hard, n_easy = hard_of[folder], easy_of[folder]
         hard, rest = neg[:n_hard], neg[n_hard:]
         easy = rng.sample(rest, min(n_easy, len(rest)))
         for i in easy:  # inverse sampling rate: the loss sees every easy negative of the study

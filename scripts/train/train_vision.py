@@ -167,6 +167,24 @@ def train_step(model, opt, lr, x_u8, y_nod, y_il, weight, gen, dev):
     return l_nod, l_il, loss
 
 
+def packed_sources(data_dir):
+    """{"trained_on": ...} from the pack_manifest.json pack_gpu_data.py --vision-only
+    writes (which exports, how many other candidates of each study); {} without one."""
+    path = os.path.join(data_dir, "pack_manifest.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        sources = json.load(f)["sources"]
+
+    def one(s):
+        nodules = s["phantom"].get("nodules", -1)
+        extra = f" with {nodules} nodules each" if nodules > 0 else ""
+        return f"seeds {s['seeds'][0]}-{s['seeds'][1]}{extra} (N {s['hard']}, M {s['easy']})"
+
+    return {"trained_on": "the packed sample (every nodule patch and, per study, the N strongest and M random "
+                          "other candidates) of " + "; ".join(one(s) for s in sources)}
+
+
 def save_model(model, out_dir, log):
     """vision/resnet.safetensors (torchvision names, f32) and training_log.json."""
     os.makedirs(out_dir, exist_ok=True)
@@ -255,19 +273,8 @@ def main():
         "validation_patches": int(val.sum()), "validation_nodules": int(vpos.sum()),
     }
     print(f"vision: {metrics}", flush=True)
-    trained_on = {}
-    pack = os.path.join(args.data, "pack_manifest.json")  # pack_gpu_data.py --vision-only
-    if os.path.exists(pack):
-        with open(pack) as f:
-            p = json.load(f)
-        trained_on = {"trained_on": "the packed sample (every nodule patch and, per study, the N strongest and M "
-                                    "random other candidates) of " + "; ".join(
-                                        "seeds %d-%d%s (N %d, M %d)" % (
-                                            s["seeds"][0], s["seeds"][1],
-                                            " with %d nodules each" % s["phantom"]["nodules"]
-                                            if s["phantom"].get("nodules", -1) > 0 else "", s["hard"], s["easy"])
-                                        for s in p["sources"])}
-    save_model(model, args.out, {"width": args.width, "training_patches": int(tr.sum()), **trained_on, **metrics,
+    save_model(model, args.out, {"width": args.width, "training_patches": int(tr.sum()),
+                                 **packed_sources(args.data), **metrics,
                                  "seconds": round(time.time() - t_start), "args": vars(args)})
 
 

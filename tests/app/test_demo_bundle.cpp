@@ -27,6 +27,17 @@ namespace {
 const fs::path kBundle = fs::path(HILUM_SOURCE_DIR) / "resources" / "models";
 const fs::path kGolden = fs::path(HILUM_SOURCE_DIR) / "tests" / "golden" / "bundle";
 
+// `hilum analyze` with the bundle `dir` (on an empty study under `scratch`)
+// stops at the bundle: exit status 2, `message` in stderr, no output folder.
+void expect_analyze_refuses_bundle(const fs::path& scratch, const fs::path& dir, const std::string& message) {
+  fs::create_directories(scratch / "study");
+  auto cli = test::run_hilum({"-q", "analyze", (scratch / "study").string(), "--model-bundle", dir.string(),
+                              "--out", (scratch / "out").string()});
+  EXPECT_EQ(cli.exit_code, 2) << cli.err;
+  EXPECT_NE(cli.err.find(message), std::string::npos) << cli.err;
+  EXPECT_FALSE(fs::exists(scratch / "out"));
+}
+
 std::string slurp(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
@@ -133,12 +144,7 @@ TEST(DemoBundle, AFusionHeadNamingAnUnknownCandidateFeatureIsRefused) {
   const std::string msg = bundle.error().message();
   EXPECT_NE(msg.find(renamed.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown candidate feature 'roundness'"), std::string::npos) << msg;
-  fs::create_directories(d.path() / "study");
-  auto cli = test::run_hilum({"-q", "analyze", (d.path() / "study").string(), "--model-bundle", dir.string(),
-                              "--out", (d.path() / "out").string()});
-  EXPECT_EQ(cli.exit_code, 2) << cli.err;
-  EXPECT_NE(cli.err.find("unknown candidate feature 'roundness'"), std::string::npos) << cli.err;
-  EXPECT_FALSE(fs::exists(d.path() / "out"));
+  expect_analyze_refuses_bundle(d.path(), dir, "unknown candidate feature 'roundness'");
   // The unchanged head loads.
   EXPECT_TRUE(load_model_bundle(kBundle, bo).ok());
 }
@@ -197,12 +203,7 @@ TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
   EXPECT_NE(r.error().message().find((dir / "manifest.json").string()), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find("\"rot90\", not a patch view"), std::string::npos) << r.error().message();
   // Through the command line: one line naming the manifest, exit status 2, nothing written.
-  fs::create_directories(d.path() / "study");
-  auto cli = test::run_hilum({"-q", "analyze", (d.path() / "study").string(), "--model-bundle", dir.string(),
-                              "--out", (d.path() / "out").string()});
-  EXPECT_EQ(cli.exit_code, 2) << cli.err;
-  EXPECT_NE(cli.err.find("inference.patch_views holds \"rot90\""), std::string::npos) << cli.err;
-  EXPECT_FALSE(fs::exists(d.path() / "out"));
+  expect_analyze_refuses_bundle(d.path(), dir, "inference.patch_views holds \"rot90\"");
 }
 
 TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
