@@ -770,6 +770,7 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
   extern __shared__ float4 route_smem[];
   __shared__ float scratch[33];
   __shared__ int is_last;
+  __shared__ int picked[16];
   const RouterParams& p = a.p;
   const int E = p.num_experts;
   const int64_t H = a.H;
@@ -798,55 +799,110 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
     }
   }
   if (a.prefetch && row < rows && H > U * 256) prefetch_row(wr + U * 256, H - U * 256);
+  // The whole row in one batch of 16-byte loads (H <= 2048): each warp holds
+  // all of x (lane l the values at k = 256 u + 8 l ..), so its sum of squares
+  // needs no block-wide step; norm_w (constant) is loaded before the wait.
+  const bool one_batch = a.one_pass && vec && H <= U * 256;
+  if (one_batch) {
+    for (int64_t i = threadIdx.x * 4; i < H; i += blockDim.x * 4)
+      *reinterpret_cast<float4*>(hs + i) = __ldg(reinterpret_cast<const float4*>(a.norm_w + i));
+    __syncthreads();
+  }
   pdl_wait();
   pdl_trigger();
-  float ss = 0.0f;
-  for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
-    const float v = xr[i];
-    ss = fmaf(v, v, ss);
-  }
-  float s = 0.0f;
-  if (row < rows) {
-    if (vec) {
-      for (int64_t s0 = 0; s0 < H; s0 += U * 256) {
-        uint4 w[U];
+  if (one_batch) {
+    float4 xv[U][2];
 #pragma unroll
-        for (int u = 0; u < U; ++u) {
-          const int64_t k = s0 + static_cast<int64_t>(u) * 256 + lane * 8;
-          w[u] = s0 == 0 ? w_first[u]
-                 : k < H ? __ldg(reinterpret_cast<const uint4*>(wr + k))
-                         : make_uint4(0u, 0u, 0u, 0u);
-        }
+    for (int u = 0; u < U; ++u) {
+      const int64_t k = static_cast<int64_t>(u) * 256 + lane * 8;
+      xv[u][0] = k < H ? *reinterpret_cast<const float4*>(xr + k) : make_float4(0.f, 0.f, 0.f, 0.f);
+      xv[u][1] = k < H ? *reinterpret_cast<const float4*>(xr + k + 4) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    float sq = 0.0f, s = 0.0f;
 #pragma unroll
-        for (int u = 0; u < U; ++u) {
-          const int64_t k = s0 + static_cast<int64_t>(u) * 256 + lane * 8;
-          if (k < H) {
-            float4 x0 = *reinterpret_cast<const float4*>(xr + k), x1 = *reinterpret_cast<const float4*>(xr + k + 4);
-            const float4 n0 = __ldg(reinterpret_cast<const float4*>(a.norm_w + k)),
-                         n1 = __ldg(reinterpret_cast<const float4*>(a.norm_w + k + 4));
-            x0.x *= n0.x, x0.y *= n0.y, x0.z *= n0.z, x0.w *= n0.w;
-            x1.x *= n1.x, x1.y *= n1.y, x1.z *= n1.z, x1.w *= n1.w;
-            s = dot8_staged(w[u], x0, x1, s);
-          }
+    for (int u = 0; u < U; ++u) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float4 v = xv[u][h];
+        sq = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, sq))));
+        const int64_t k = static_cast<int64_t>(u) * 256 + lane * 8 + 4 * h;
+        const float4 g = k < H ? *reinterpret_cast<const float4*>(hs + k) : make_float4(0.f, 0.f, 0.f, 0.f);
+        xv[u][h] = make_float4(v.x * g.x, v.y * g.y, v.z * g.z, v.w * g.w);
+      }
+      if (row < rows) s = dot8_staged(w_first[u], xv[u][0], xv[u][1], s);
+    }
+    const float r = 1.0f / sqrtf(warp_sum(sq) / static_cast<float>(H) + a.eps);
+    // hn: block 0 of the token, warp w the steps u = w, w + 8, ...
+    if (blockIdx.y == 0) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int64_t k = static_cast<int64_t>(u) * 256 + lane * 8;
+        if (u % (kFusedThreads / 32) == warp && k < H) {
+          float4* d = reinterpret_cast<float4*>(a.hn + t * H + k);
+          d[0] = make_float4(xv[u][0].x * r, xv[u][0].y * r, xv[u][0].z * r, xv[u][0].w * r);
+          d[1] = make_float4(xv[u][1].x * r, xv[u][1].y * r, xv[u][1].z * r, xv[u][1].w * r);
         }
       }
-    } else {
-      for (int64_t k = lane; k < H; k += 32) s = fmaf(bf16_val(wr[k]), a.norm_w[k] * xr[k], s);
     }
-  }
-  ss = block_sum(ss, scratch);
-  const float r = 1.0f / sqrtf(ss / static_cast<float>(H) + a.eps);
-  // The normalised row for the experts: every block writes its share.
-  const int64_t chunk = (H + gridDim.y - 1) / gridDim.y;
-  const int64_t h0 = blockIdx.y * chunk, h1 = min(H, h0 + chunk);
-  for (int64_t i = h0 + threadIdx.x; i < h1; i += blockDim.x) a.hn[t * H + i] = a.norm_w[i] * (xr[i] * r);
-  if (row < rows) {
-    s = warp_sum(s) * r;
-    if (lane == 0) {
-      if (row < E) {
-        a.logits[t * E + row] = s;
+    if (row < rows) {
+      s = warp_sum(s) * r;
+      if (lane == 0) {
+        if (row < E) {
+          a.logits[t * E + row] = s;
+        } else {
+          a.shared_gate_logit[t] = s;
+        }
+      }
+    }
+  } else {
+    float ss = 0.0f;
+    for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
+      const float v = xr[i];
+      ss = fmaf(v, v, ss);
+    }
+    float s = 0.0f;
+    if (row < rows) {
+      if (vec) {
+        for (int64_t s0 = 0; s0 < H; s0 += U * 256) {
+          uint4 w[U];
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            const int64_t k = s0 + static_cast<int64_t>(u) * 256 + lane * 8;
+            w[u] = s0 == 0 ? w_first[u]
+                   : k < H ? __ldg(reinterpret_cast<const uint4*>(wr + k))
+                           : make_uint4(0u, 0u, 0u, 0u);
+          }
+#pragma unroll
+          for (int u = 0; u < U; ++u) {
+            const int64_t k = s0 + static_cast<int64_t>(u) * 256 + lane * 8;
+            if (k < H) {
+              float4 x0 = *reinterpret_cast<const float4*>(xr + k), x1 = *reinterpret_cast<const float4*>(xr + k + 4);
+              const float4 n0 = __ldg(reinterpret_cast<const float4*>(a.norm_w + k)),
+                           n1 = __ldg(reinterpret_cast<const float4*>(a.norm_w + k + 4));
+              x0.x *= n0.x, x0.y *= n0.y, x0.z *= n0.z, x0.w *= n0.w;
+              x1.x *= n1.x, x1.y *= n1.y, x1.z *= n1.z, x1.w *= n1.w;
+              s = dot8_staged(w[u], x0, x1, s);
+            }
+          }
+        }
       } else {
-        a.shared_gate_logit[t] = s;
+        for (int64_t k = lane; k < H; k += 32) s = fmaf(bf16_val(wr[k]), a.norm_w[k] * xr[k], s);
+      }
+    }
+    ss = block_sum(ss, scratch);
+    const float r = 1.0f / sqrtf(ss / static_cast<float>(H) + a.eps);
+    // The normalised row for the experts: every block writes its share.
+    const int64_t chunk = (H + gridDim.y - 1) / gridDim.y;
+    const int64_t h0 = blockIdx.y * chunk, h1 = min(H, h0 + chunk);
+    for (int64_t i = h0 + threadIdx.x; i < h1; i += blockDim.x) a.hn[t * H + i] = a.norm_w[i] * (xr[i] * r);
+    if (row < rows) {
+      s = warp_sum(s) * r;
+      if (lane == 0) {
+        if (row < E) {
+          a.logits[t * E + row] = s;
+        } else {
+          a.shared_gate_logit[t] = s;
+        }
       }
     }
   }
@@ -858,7 +914,10 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
   __threadfence();
   for (int e = threadIdx.x; e < E; e += blockDim.x) lg[e] = __ldcg(a.logits + t * E + e);
   __syncthreads();
-  if (warp == 0) {
+  if (a.one_pass && E <= 256) {
+    route_row_block(p, lg, a.score_bias, score, choice, picked, a.ids + t * p.top_k, a.weights + t * p.top_k);
+    if (threadIdx.x == 0) a.counters[t] = 0;  // ready for the next launch
+  } else if (warp == 0) {
     route_row(p, lg, a.score_bias, score, choice, a.ids + t * p.top_k, a.weights + t * p.top_k);
     if (lane == 0) a.counters[t] = 0;  // ready for the next launch
   }
@@ -1283,6 +1342,14 @@ bool down_b1_wide_enabled() {
   return on;
 }
 
+// HILUM_ROUTER_ONE_PASS=0: the fused router's first form (the block-wide sum
+// of squares, x read twice, norm_w after the wait, top-k by one warp), for
+// side-by-side timing.
+bool router_one_pass_enabled() {
+  static const bool on = env_switch("HILUM_ROUTER_ONE_PASS", true);
+  return on;
+}
+
 // The staging stride for rows of length k with MAXT rows at most.
 int stage_stride(int maxt, int64_t k) {
   return static_cast<int>(std::min<int64_t>(kStageFloats / maxt, round_up(std::max<int64_t>(k, 1), 256)));
@@ -1416,6 +1483,7 @@ Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H
   a.logits = logits;
   a.counters = counters;
   a.prefetch = l.pdl ? 1 : 0;
+  a.one_pass = router_one_pass_enabled() ? 1 : 0;
   const int router_rows = p.num_experts + (shared_gate_w ? 1 : 0);
   const unsigned splits =
       static_cast<unsigned>((router_rows + kFusedThreads / 32 - 1) / (kFusedThreads / 32));

@@ -101,6 +101,7 @@ struct RouteFusedParams {
   float* logits;      // [rows, E] scratch between the blocks of a token
   int32_t* counters;  // [rows], zero between launches
   int prefetch;
+  int one_pass;  // x read once (H <= 2048, 16-byte loads) and the top-k by the whole block
 };
 
 __global__ void route_fused_kernel(RouteFusedParams a);

@@ -42,12 +42,13 @@ __device__ __forceinline__ int warp_select(const float* values, int n) {
   return idx;
 }
 
-// Routes one token with one full warp: logits lg[E] (any memory) -> ids[K],
-// weights[K]. score and choice: E floats each of scratch private to the warp.
-__device__ __forceinline__ void route_row(const RouterParams& p, const float* lg, const float* score_bias,
-                                          float* score, float* choice, int32_t* ids, float* weights) {
+// One warp: the scores of logits lg[E] (softmax or sigmoid) into score[E],
+// and what the top-k picks from into choice[E] (with the score-correction
+// bias; groups outside the kept ones at -inf).
+__device__ __forceinline__ void route_choices(const RouterParams& p, const float* lg, const float* score_bias,
+                                              float* score, float* choice) {
   const int lane = threadIdx.x & 31;
-  const int E = p.num_experts, K = p.top_k;
+  const int E = p.num_experts;
   if (p.kind == RouterKind::kSigmoidNoAuxTc) {
     for (int e = lane; e < E; e += 32) {
       score[e] = 1.0f / (1.0f + expf(-lg[e]));
@@ -100,6 +101,76 @@ __device__ __forceinline__ void route_row(const RouterParams& p, const float* lg
     }
     __syncwarp();
   }
+}
+
+// Lane k < K of a warp with the k-th choice my_sel: ids[k] and its weight
+// (renormalised and scaled as the router kind says).
+__device__ __forceinline__ void route_weights(const RouterParams& p, const float* score, int my_sel, int32_t* ids,
+                                              float* weights) {
+  const int lane = threadIdx.x & 31;
+  const int K = p.top_k;
+  float w = lane < K ? score[my_sel] : 0.0f;
+  const float sum = warp_sum(w);
+  if (lane < K) {
+    switch (p.kind) {
+      case RouterKind::kSoftmaxTopK:
+        if (p.norm_topk_prob) w = w / sum;
+        break;
+      case RouterKind::kSoftmaxGreedy:
+      case RouterKind::kSoftmaxGroupLimited:
+        w *= p.routed_scaling_factor;
+        break;
+      case RouterKind::kSigmoidNoAuxTc:
+        w = (p.norm_topk_prob ? w / (sum + 1e-20f) : w) * p.routed_scaling_factor;
+        break;
+    }
+    ids[lane] = my_sel;
+    weights[lane] = w;
+  }
+  __syncwarp();
+}
+
+// route_row() with the whole block (E <= 256, blockDim.x a multiple of 32):
+// warp 0 scores, then every thread takes part in the ranks
+// (Q threads per expert, each comparing with a share of the others, their
+// counts summed by shuffles), then warp 0 writes the picks. score, choice: E
+// floats, picked: K ints, all in shared memory. Every thread calls it.
+__device__ __forceinline__ void route_row_block(const RouterParams& p, const float* lg, const float* score_bias,
+                                                float* score, float* choice, int* picked, int32_t* ids,
+                                                float* weights) {
+  const int E = p.num_experts, K = p.top_k;
+  if (threadIdx.x < 32) route_choices(p, lg, score_bias, score, choice);
+  __syncthreads();
+  int P = 1;
+  while (P < E) P <<= 1;
+  const int Q = min(32, max(1, static_cast<int>(blockDim.x) / P));  // a power of two
+  const int span = (E + Q - 1) / Q;
+  for (int base = 0; base < P * Q; base += blockDim.x) {
+    const int i = base + threadIdx.x, e = i / Q, q = i % Q;
+    int n = 0;
+    float v = 0.0f;
+    if (e < E) {
+      v = choice[e];
+      const int j1 = min(E, (q + 1) * span);
+      for (int j = q * span; j < j1; ++j) {
+        const float u = choice[j];
+        n += (u > v || (u == v && j < e)) ? 1 : 0;
+      }
+    }
+    for (int o = 1; o < Q; o <<= 1) n += __shfl_xor_sync(0xffffffffu, n, o);
+    if (e < E && q == 0 && n < K) picked[n] = e;
+  }
+  __syncthreads();
+  if (threadIdx.x < 32) route_weights(p, score, threadIdx.x < K ? picked[threadIdx.x] : -1, ids, weights);
+}
+
+// Routes one token with one full warp: logits lg[E] (any memory) -> ids[K],
+// weights[K]. score and choice: E floats each of scratch private to the warp.
+__device__ __forceinline__ void route_row(const RouterParams& p, const float* lg, const float* score_bias,
+                                          float* score, float* choice, int32_t* ids, float* weights) {
+  const int lane = threadIdx.x & 31;
+  const int E = p.num_experts, K = p.top_k;
+  route_choices(p, lg, score_bias, score, choice);
   // Top-k, best first (lower index on ties). Up to 256 experts: every
   // element's rank among all (independent compares, no serial rounds), the
   // K best written to choice[0:K] as indices; beyond, K rounds of warp argmax.
@@ -141,25 +212,7 @@ __device__ __forceinline__ void route_row(const RouterParams& p, const float* lg
       __syncwarp();
     }
   }
-  float w = lane < K ? score[my_sel] : 0.0f;
-  const float sum = warp_sum(w);
-  if (lane < K) {
-    switch (p.kind) {
-      case RouterKind::kSoftmaxTopK:
-        if (p.norm_topk_prob) w = w / sum;
-        break;
-      case RouterKind::kSoftmaxGreedy:
-      case RouterKind::kSoftmaxGroupLimited:
-        w *= p.routed_scaling_factor;
-        break;
-      case RouterKind::kSigmoidNoAuxTc:
-        w = (p.norm_topk_prob ? w / (sum + 1e-20f) : w) * p.routed_scaling_factor;
-        break;
-    }
-    ids[lane] = my_sel;
-    weights[lane] = w;
-  }
-  __syncwarp();
+  route_weights(p, score, my_sel, ids, weights);
 }
 
 __global__ void route_kernel(RouterParams p, const float* logits, int64_t T, const float* score_bias,
