@@ -930,78 +930,105 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
 __global__ void __launch_bounds__(kQkvThreads)
     qkv_finish_kernel(QkvFinish f, KvLayout kv, float* k_cache, float* v_cache) {
   __shared__ float scratch[33];
-  pdl_wait();
-  pdl_trigger();
+  constexpr int kUnits = 256 / kQkvThreads;  // rotated pairs and plain values per thread (hd <= 256)
+  constexpr int kBatch = 16;                 // loads in flight per thread for the sum of squares
   const int64_t t = blockIdx.x;
   const int h = blockIdx.y;
-  float* row = f.proj + t * f.ldp;
   const int hd = f.hd, nq = f.nh * hd, nk = f.nkv * hd;
   const bool is_q = h < f.nh;
   const float* nw = is_q ? f.q_norm_w : f.k_norm_w;
-  float sc = 1.0f;
-  if (nw) {
-    const float* part = is_q ? row : row + nq;
-    const int len = is_q ? nq : nk;
-    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-    int i = threadIdx.x;
-    for (; i + 3 * blockDim.x < len; i += 4 * blockDim.x) {
-      const float v0 = part[i], v1 = part[i + blockDim.x], v2 = part[i + 2 * blockDim.x],
-                  v3 = part[i + 3 * blockDim.x];
-      a0 = fmaf(v0, v0, a0);
-      a1 = fmaf(v1, v1, a1);
-      a2 = fmaf(v2, v2, a2);
-      a3 = fmaf(v3, v3, a3);
-    }
-    for (; i < len; i += blockDim.x) a0 = fmaf(part[i], part[i], a0);
-    const float ss = block_sum((a0 + a1) + (a2 + a3), scratch);
-    sc = 1.0f / sqrtf(ss / static_cast<float>(len) + f.eps);
-  }
-  const int64_t pos = f.positions[t];
-  const int slot = f.slots[t];
   const int half = f.rope_dim / 2;
   const int units = half + (hd - f.rope_dim);  // rotated pairs, then untouched values
-  const float clip = f.clip;
-  const float p = static_cast<float>(pos);
   const int base = h * hd;
   const int nbase = is_q ? base : base - nq;
-  float* dst = is_q ? (f.q_out ? f.q_out + t * f.ldq + base : row + base)
-                    : k_cache + kv_row(kv, slot, pos, h - f.nh) * kv.dk;
-  for (int u = threadIdx.x; u < units; u += blockDim.x) {
-    int da, db = -1;
-    if (u < half) {
-      da = f.interleaved ? 2 * u : u;
-      db = f.interleaved ? 2 * u + 1 : u + half;
-    } else {
-      da = f.rope_dim + (u - half);
+  // Everything that does not depend on the projection comes before the wait:
+  // the position, the norm weights and the rotation of this thread's units.
+  const int64_t pos = f.positions[t];
+  const int slot = f.slots[t];
+  const float p = static_cast<float>(pos);
+  int da[kUnits], db[kUnits];
+  float wa[kUnits], wb[kUnits], cs[kUnits], sn[kUnits];
+#pragma unroll
+  for (int i = 0; i < kUnits; ++i) {
+    const int u = threadIdx.x + i * kQkvThreads;
+    da[i] = -1;
+    db[i] = -1;
+    if (u < units) {
+      if (u < half) {
+        da[i] = f.interleaved ? 2 * u : u;
+        db[i] = f.interleaved ? 2 * u + 1 : u + half;
+        sincosf(f.inv_freq[u] * p, &sn[i], &cs[i]);
+        cs[i] *= f.attention_scaling;
+        sn[i] *= f.attention_scaling;
+      } else {
+        da[i] = f.rope_dim + (u - half);
+      }
+      wa[i] = nw ? nw[nbase + da[i]] : 1.0f;
+      wb[i] = nw && db[i] >= 0 ? nw[nbase + db[i]] : 1.0f;
     }
-    float va = row[base + da];
-    float vb = db >= 0 ? row[base + db] : 0.0f;
+  }
+  pdl_wait();
+  pdl_trigger();
+  float* row = f.proj + t * f.ldp;
+  // This thread's values of the head (and, for a k head, of its v row).
+  float va[kUnits], vb[kUnits], vv[kUnits];
+  const int kh = h - f.nh;
+  const float* vsrc = row + nq + nk + static_cast<int64_t>(kh) * hd;
+#pragma unroll
+  for (int i = 0; i < kUnits; ++i) {
+    const int d = threadIdx.x + i * kQkvThreads;
+    va[i] = da[i] >= 0 ? row[base + da[i]] : 0.0f;
+    vb[i] = db[i] >= 0 ? row[base + db[i]] : 0.0f;
+    vv[i] = !is_q && d < hd ? vsrc[d] : 0.0f;
+  }
+  float sc = 1.0f;
+  if (nw) {
+    // The norm runs over the whole q (or k) part: kBatch loads in flight per thread.
+    const float* part = is_q ? row : row + nq;
+    const int len = is_q ? nq : nk;
+    float acc = 0.0f;
+    for (int b0 = threadIdx.x; b0 < len; b0 += kQkvThreads * kBatch) {
+      float v[kBatch];
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) {
+        const int i = b0 + u * kQkvThreads;
+        v[u] = i < len ? part[i] : 0.0f;
+      }
+#pragma unroll
+      for (int u = 0; u < kBatch; ++u) acc = fmaf(v[u], v[u], acc);
+    }
+    const float ss = block_sum(acc, scratch);
+    sc = 1.0f / sqrtf(ss / static_cast<float>(len) + f.eps);
+  }
+  const float clip = f.clip;
+  float* dst = is_q ? (f.q_out ? f.q_out + t * f.ldq + base : row + base)
+                    : k_cache + kv_row(kv, slot, pos, kh) * kv.dk;
+#pragma unroll
+  for (int i = 0; i < kUnits; ++i) {
+    if (da[i] < 0) continue;
+    float a = va[i], b = vb[i];
     if (nw) {
-      va = nw[nbase + da] * (va * sc);
-      if (db >= 0) vb = nw[nbase + db] * (vb * sc);
+      a = wa[i] * (a * sc);
+      b = wb[i] * (b * sc);
     }
     if (clip > 0.0f) {
-      va = fminf(fmaxf(va, -clip), clip);
-      vb = fminf(fmaxf(vb, -clip), clip);
+      a = fminf(fmaxf(a, -clip), clip);
+      b = fminf(fmaxf(b, -clip), clip);
     }
-    if (db >= 0) {
-      const float angle = f.inv_freq[u] * p;
-      const float c = cosf(angle) * f.attention_scaling, s = sinf(angle) * f.attention_scaling;
-      const float ra = va * c - vb * s, rb = vb * c + va * s;
-      va = ra;
-      vb = rb;
+    if (db[i] >= 0) {
+      const float ra = a * cs[i] - b * sn[i], rb = b * cs[i] + a * sn[i];
+      a = ra;
+      b = rb;
+      dst[db[i]] = b;
     }
-    dst[da] = va;
-    if (db >= 0) dst[db] = vb;
+    dst[da[i]] = a;
   }
   if (!is_q) {
-    const int kh = h - f.nh;
-    const float* vsrc = row + nq + nk + static_cast<int64_t>(kh) * hd;
     float* vdst = v_cache + kv_row(kv, slot, pos, kh) * kv.dv;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-      float v = vsrc[d];
-      if (clip > 0.0f) v = fminf(fmaxf(v, -clip), clip);
-      vdst[d] = v;
+#pragma unroll
+    for (int i = 0; i < kUnits; ++i) {
+      const int d = threadIdx.x + i * kQkvThreads;
+      if (d < hd) vdst[d] = clip > 0.0f ? fminf(fmaxf(vv[i], -clip), clip) : vv[i];
     }
   }
 }
@@ -1573,7 +1600,8 @@ Status expert_down_combine(const bf16* down, int64_t H, int64_t I, const float* 
 Status qkv_finish(const QkvFinish& f, const KvLayout& kv, float* k_cache, float* v_cache, const Launch& l) {
   if (f.rows <= 0) return Status::Ok();
   if (f.nh <= 0 || f.nkv <= 0 || f.nh % f.nkv != 0 || f.hd <= 0 || f.rope_dim < 0 || f.rope_dim > f.hd ||
-      f.rope_dim % 2 != 0 || kv.kv_heads != f.nkv || kv.dk != f.hd || kv.dv != f.hd || f.rows > 0x7fffffff) {
+      f.rope_dim % 2 != 0 || f.hd > 256 || kv.kv_heads != f.nkv || kv.dk != f.hd || kv.dv != f.hd ||
+      f.rows > 0x7fffffff) {
     return internal_error("qkv_finish: unsupported shape");
   }
   if (f.q_norm_w && !f.q_out) return internal_error("qkv_finish: a q norm needs a separate q output");
