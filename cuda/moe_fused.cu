@@ -233,6 +233,13 @@ __global__ void __launch_bounds__(kFusedThreads, 2) staged_gemv_kernel(StagedGem
   const bool early = MAXT == 1 && vec && a.k <= KC;
   uint4 w_first[U][RR];
   if (early) load_batch<RR, U>(wrow, static_cast<int>(a.k), 0, w_first);
+  // The first row group's values to add to, when the previous kernel leaves y alone.
+  float y_first[R];
+  const bool y_early = early && !GLU && a.accumulate && a.y_ready;
+  if (y_early && lane == 0) {
+#pragma unroll
+    for (int r = 0; r < R; ++r) y_first[r] = row0 + r < a.n ? a.y[row0 + r] : 0.0f;
+  }
   pdl_wait();
   pdl_trigger();
   const int n = a.rows;
@@ -261,7 +268,7 @@ __global__ void __launch_bounds__(kFusedThreads, 2) staged_gemv_kernel(StagedGem
         if (o < a.n) {
           const float v = mine[r] * sc + (a.bias ? a.bias[o] : 0.0f);
           float* dst = a.y + lane * a.ldy + o;
-          *dst = a.accumulate ? *dst + v : v;
+          *dst = a.accumulate ? (y_early && r0 == row0 ? y_first[r] : *dst) + v : v;
         }
       }
     }
@@ -706,13 +713,16 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_b1_kernel(Expert
   // wait for the GLU kernel. Its expert id comes from the router, which
   // finished before the GLU kernel passed its own wait and let this one start;
   // the weights are constant. Only the GLU outputs need the wait.
-  const bool early = a.prefetch == 2 && warp < items;
+  const bool early = a.prefetch >= 2 && warp < items;
   uint4 wv[U][R];  // one batch of weights (the first one loaded early)
   if (early) {
     const uint16_t* wr[R];
     rows_of(warp, wr);
     load_w(wr, warp == a.K ? a.Is : a.I, 0, wv);
   }
+  // prefetch 3: the residual rows too (the o projection wrote them three kernels ago).
+  const bool out_early = a.prefetch == 3 && threadIdx.x < R && o0 + threadIdx.x < a.H;
+  const float out_first = out_early ? a.out[o0 + threadIdx.x] : 0.0f;
   pdl_wait();
   pdl_trigger();
   for (int it = warp; it < items; it += NW) {
@@ -758,7 +768,7 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_b1_kernel(Expert
   if (threadIdx.x < R && o0 + threadIdx.x < a.H) {
     float total = 0.0f;
     for (int it = 0; it < items; ++it) total += red[it][threadIdx.x];
-    a.out[o0 + threadIdx.x] += total;
+    a.out[o0 + threadIdx.x] = (out_early ? out_first : a.out[o0 + threadIdx.x]) + total;
   }
 }
 
@@ -1377,6 +1387,14 @@ bool router_one_pass_enabled() {
   return on;
 }
 
+// HILUM_RESIDUAL_EARLY=0: the one-row o projection (StagedGemv::y_ready) and
+// down projection read the residual rows they add to only after the wait for
+// the previous kernel (side-by-side timing).
+bool residual_early_enabled() {
+  static const bool on = env_switch("HILUM_RESIDUAL_EARLY", true);
+  return on;
+}
+
 // The staging stride for rows of length k with MAXT rows at most.
 int stage_stride(int maxt, int64_t k) {
   return static_cast<int>(std::min<int64_t>(kStageFloats / maxt, round_up(std::max<int64_t>(k, 1), 256)));
@@ -1400,6 +1418,7 @@ Status launch_staged(const StagedGemv& g, const Launch& l) {
   a.y = g.y;
   a.ldy = g.ldy;
   a.accumulate = g.accumulate ? 1 : 0;
+  a.y_ready = g.y_ready && residual_early_enabled() ? 1 : 0;
   a.act = static_cast<int>(g.act);
   a.prefetch = l.pdl ? 1 : 0;
   a.kc = kc;
@@ -1447,7 +1466,7 @@ template <int MAXT>
 Status launch_expert_down(const ExpertParams& a, const Launch& l) {
   if (MAXT == 1 && a.rows == 1 && a.I % 8 == 0 && a.Is % 8 == 0) {
     ExpertParams b = a;
-    b.prefetch = l.pdl && down_b1_early_enabled() ? 2 : 0;
+    b.prefetch = l.pdl && down_b1_early_enabled() ? (residual_early_enabled() ? 3 : 2) : 0;
     if (down_b1_wide_enabled()) {
       return launch_result(launch_kernel(expert_down_b1_kernel<kDownB1WideRows, kDownB1WideUnroll>,
                                          dim3(blocks_for(a.H, kDownB1WideRows)), dim3(kFusedThreads), 0, l, b),

@@ -46,6 +46,7 @@ struct StagedGemvParams {
   float* y;
   int64_t ldy;
   int accumulate;
+  int y_ready;
   int act;
   int prefetch;
   int kc;  // staging stride: min(kStageFloats / MAXT, k rounded up to 256)

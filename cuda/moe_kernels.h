@@ -202,6 +202,9 @@ struct StagedGemv {
   float* y = nullptr;
   int64_t ldy = 0;
   bool accumulate = false;
+  // With accumulate: the previous kernel does not write y, so (one row) the
+  // values to add to are read before the wait for it.
+  bool y_ready = false;
   bool glu = false;
   Act act = Act::kSilu;
 };

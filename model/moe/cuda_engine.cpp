@@ -210,7 +210,8 @@ struct CudaTextModel::Impl {
   // Staged GEMV (<= 16 rows) with an optional fused RMSNorm of the input; glu:
   // l holds [gate; up] and out gets act(gate) * up.
   Status gemv(const GLinear& l, const float* in, int64_t ld_in, int64_t T, float* out, int64_t ldo,
-              bool accumulate, const float* norm_w = nullptr, float eps = 0.0f, bool glu = false);
+              bool accumulate, const float* norm_w = nullptr, float eps = 0.0f, bool glu = false,
+              bool out_ready = false);
   Status run(int64_t T, bool single_seq, int slot, int64_t pos0, int logits_mode);
   Status layer(GLayer& L, int64_t T, bool single_seq, int slot, int64_t pos0);
   Status layer_fused(GLayer& L, int64_t T);
@@ -536,7 +537,8 @@ Status CudaTextModel::Impl::linear(const GLinear& l, const float* in_f, const bf
 }
 
 Status CudaTextModel::Impl::gemv(const GLinear& l, const float* in, int64_t ld_in, int64_t T, float* out,
-                                 int64_t ldo, bool accumulate, const float* norm_w, float eps, bool glu) {
+                                 int64_t ldo, bool accumulate, const float* norm_w, float eps, bool glu,
+                                 bool out_ready) {
   km::StagedGemv g;
   g.w = l.w;
   g.bias = l.bias;
@@ -550,6 +552,7 @@ Status CudaTextModel::Impl::gemv(const GLinear& l, const float* in, int64_t ld_i
   g.y = out;
   g.ldy = ldo;
   g.accumulate = accumulate;
+  g.y_ready = out_ready;
   g.glu = glu;
   g.act = act_of(cfg.hidden_act);
   return km::staged_gemv(g, launch());
@@ -759,7 +762,8 @@ Status CudaTextModel::Impl::layer_fused(GLayer& L, int64_t T) {
   HILUM_RETURN_IF_ERROR(km::attention_decode_split(qptr, ldq, T, static_cast<int>(nh), d_slots, d_pos,
                                                    L.window, c.attn_scale, kv, L.k_cache, L.v_cache,
                                                    split_partial, counters, attn, nh * dv, ln));
-  HILUM_RETURN_IF_ERROR(gemv(L.o, attn, nh * dv, T, x, H, true));
+  // The attention kernel before it does not write x: the residual rows are read early.
+  HILUM_RETURN_IF_ERROR(gemv(L.o, attn, nh * dv, T, x, H, true, nullptr, 0.0f, false, true));
 
   if (!L.is_moe) {
     const int64_t Id = L.down.in;

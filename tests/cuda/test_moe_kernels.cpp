@@ -561,9 +561,10 @@ TEST(MoeKernels, StagedGemvMatchesCpuOnAwkwardShapes) {
     g.y = dy.get();
     g.ldy = ldy;
     g.accumulate = c.acc;
+    g.y_ready = c.acc;  // nothing else writes y: one row reads it before the (PDL) wait
     g.glu = c.glu;
     g.act = km::Act::kSilu;
-    ASSERT_TRUE(km::staged_gemv(g, km::Launch{}).ok()) << what;
+    ASSERT_TRUE(km::staged_gemv(g, km::Launch{nullptr, c.T == 1}).ok()) << what;
     // CPU: optional RMSNorm, the linear, optional GLU, optional accumulate.
     std::vector<float> xin(c.T * c.K);
     for (int64_t t = 0; t < c.T; ++t) std::copy_n(&x[t * ldx], c.K, &xin[t * c.K]);
@@ -696,14 +697,17 @@ TEST(MoeKernels, FusedExpertsMatchCpu) {
     Dev<uint16_t> dgu(gub), ddn(dnb), dsd(sdb);
     Dev<float> dx(x), dw(w), dhs(hs), dgate(gate), dsb(sbias), dres(resid), dh(TK * c.I);
     Dev<int32_t> dids(ids), dgroups(km::expert_group_ints(TK));
+    // One row with programmatic dependent launch: the down projection's early
+    // loads of weights and residual rows come before its wait for the GLU kernel.
+    const km::Launch launch{nullptr, c.T == 1};
     ASSERT_TRUE(km::expert_glu(km::Act::kSilu, dgu.get(), c.H, c.I, dx.get(), ldx, dids.get(), c.K, c.T,
-                               dh.get(), dgroups.get(), km::Launch{})
+                               dh.get(), dgroups.get(), launch)
                     .ok())
         << what;
     ASSERT_TRUE(km::expert_down_combine(ddn.get(), c.H, c.I, dh.get(), dids.get(), dw.get(), c.K, c.T,
                                         dgroups.get(), c.Is ? dsd.get() : nullptr,
                                         c.shared_bias ? dsb.get() : nullptr, c.Is, dhs.get(),
-                                        c.shared_gate ? dgate.get() : nullptr, dres.get(), ldx, km::Launch{})
+                                        c.shared_gate ? dgate.get() : nullptr, dres.get(), ldx, launch)
                     .ok())
         << what;
     auto h = dh.host();
