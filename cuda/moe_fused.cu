@@ -1,5 +1,7 @@
 #include <algorithm>
 
+#include <cooperative_groups.h>
+
 #include "cuda/moe_fused.cuh"
 #include "cuda/moe_router.cuh"
 #include "model/env.h"
@@ -820,6 +822,7 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
   }
   pdl_wait();
   pdl_trigger();
+  float logit = 0.0f;  // this warp's router row (lane 0 of a warp with a row)
   if (one_batch) {
     float4 xv[U][2];
 #pragma unroll
@@ -854,16 +857,7 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
         }
       }
     }
-    if (row < rows) {
-      s = warp_sum(s) * r;
-      if (lane == 0) {
-        if (row < E) {
-          a.logits[t * E + row] = s;
-        } else {
-          a.shared_gate_logit[t] = s;
-        }
-      }
-    }
+    if (row < rows) logit = warp_sum(s) * r;
   } else {
     float ss = 0.0f;
     for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
@@ -905,17 +899,21 @@ __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedPa
     const int64_t chunk = (H + gridDim.y - 1) / gridDim.y;
     const int64_t h0 = blockIdx.y * chunk, h1 = min(H, h0 + chunk);
     for (int64_t i = h0 + threadIdx.x; i < h1; i += blockDim.x) a.hn[t * H + i] = a.norm_w[i] * (xr[i] * r);
-    if (row < rows) {
-      s = warp_sum(s) * r;
-      if (lane == 0) {
-        if (row < E) {
-          a.logits[t * E + row] = s;
-        } else {
-          a.shared_gate_logit[t] = s;
-        }
-      }
-    }
+    if (row < rows) logit = warp_sum(s) * r;
   }
+  if (row < rows && lane == 0 && row >= E) a.shared_gate_logit[t] = logit;
+  if (a.cluster) {
+    // Every block's logits into block 0's shared memory, one cluster barrier,
+    // and block 0 routes: no hand-over through global memory.
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    if (row < E && lane == 0) cluster.map_shared_rank(lg, 0)[row] = logit;
+    cluster.sync();
+    if (cluster.block_rank() != 0) return;
+    route_row_block(p, lg, a.score_bias, score, choice, picked, a.ids + t * p.top_k, a.weights + t * p.top_k);
+    return;
+  }
+  if (row < E && lane == 0) a.logits[t * E + row] = logit;
   __threadfence();
   __syncthreads();
   if (threadIdx.x == 0) is_last = atomicAdd(&a.counters[t], 1) == static_cast<int>(gridDim.y) - 1 ? 1 : 0;
@@ -1395,6 +1393,14 @@ bool residual_early_enabled() {
   return on;
 }
 
+// HILUM_ROUTER_CLUSTER=0: the fused router hands its logits to the last
+// block through global memory (a fence and an atomic counter) even when a
+// token's blocks fit one cluster (side-by-side timing).
+bool router_cluster_enabled() {
+  static const bool on = env_switch("HILUM_ROUTER_CLUSTER", true);
+  return on;
+}
+
 // The staging stride for rows of length k with MAXT rows at most.
 int stage_stride(int maxt, int64_t k) {
   return static_cast<int>(std::min<int64_t>(kStageFloats / maxt, round_up(std::max<int64_t>(k, 1), 256)));
@@ -1534,6 +1540,13 @@ Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H
   const unsigned splits =
       static_cast<unsigned>((router_rows + kFusedThreads / 32 - 1) / (kFusedThreads / 32));
   const size_t smem = sizeof(float) * static_cast<size_t>(round_up(H, 4) + 3 * p.num_experts);
+  // Up to eight blocks per token (the portable cluster size) form one cluster.
+  if (a.one_pass && splits <= 8 && p.num_experts <= 256 && router_cluster_enabled()) {
+    a.cluster = 1;
+    return launch_result(launch_kernel_in_clusters(route_fused_kernel, dim3(static_cast<unsigned>(rows), splits),
+                                                   dim3(kFusedThreads), smem, l, dim3(1, splits, 1), a),
+                         "route_fused (clusters)");
+  }
   return launch_result(launch_kernel(route_fused_kernel, dim3(static_cast<unsigned>(rows), splits),
                                      dim3(kFusedThreads), smem, l, a),
                        "route_fused");

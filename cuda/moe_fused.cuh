@@ -103,6 +103,7 @@ struct RouteFusedParams {
   int32_t* counters;  // [rows], zero between launches
   int prefetch;
   int one_pass;  // x read once (H <= 2048, 16-byte loads) and the top-k by the whole block
+  int cluster;   // the blocks of a token form one cluster: logits gathered in block 0's shared memory
 };
 
 __global__ void route_fused_kernel(RouteFusedParams a);
