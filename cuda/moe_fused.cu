@@ -776,8 +776,9 @@ __global__ void __launch_bounds__(kFusedThreads, 2) expert_down_b1_kernel(Expert
 
 // grid (rows, splits): block (t, s) normalises x[t] (block s = 0 also writes
 // hn[t]), each of its warps computes one router row, s*8 + warp (row E is the
-// shared-expert gate), and the last block of token t to finish picks the
-// experts from the logits of all blocks.
+// shared-expert gate); the experts are picked from the logits of all blocks
+// by block 0 of the token's cluster (a.cluster) or by the last block of token
+// t to finish.
 __global__ void __launch_bounds__(kFusedThreads) route_fused_kernel(RouteFusedParams a) {
   extern __shared__ float4 route_smem[];
   __shared__ float scratch[33];

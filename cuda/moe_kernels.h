@@ -212,10 +212,13 @@ Status staged_gemv(const StagedGemv& g, const Launch& l);
 
 // The router of rows <= 16 tokens in one launch: hn[t] = RMSNorm(x[t]) *
 // norm_w (row stride H), logits with the bf16 router weight [E, H] (eight rows
-// per block, all blocks at once), top-k as route() by the last block of each
-// token; with shared_gate_w (bf16 [1, H]) also shared_gate_logit[t].
-// logits: rows * E floats of scratch; counters: route_fused_counters(rows)
-// ints, zero before the first launch (left zero). H <= kMaxFusedRouterHidden.
+// per block, all blocks at once), top-k as route(); with shared_gate_w (bf16
+// [1, H]) also shared_gate_logit[t]. When a token's blocks fit one cluster
+// (at most 64 router rows) they gather the logits in the first block's shared
+// memory, which routes; otherwise the last block of each token to finish
+// routes from `logits`. logits: rows * E floats of scratch; counters:
+// route_fused_counters(rows) ints, zero before the first launch (left zero).
+// H <= kMaxFusedRouterHidden.
 constexpr int64_t kMaxFusedRouterHidden = 8192;
 int64_t route_fused_counters(int64_t max_rows);
 Status route_fused(const RouterParams& p, const float* x, int64_t ldx, int64_t H, const float* norm_w,
