@@ -8,6 +8,14 @@ mean logit. Writes BUNDLE/fusion/patch_views.json; write_manifest.py copies it
 into manifest.json's "inference", which `hilum analyze` reads.
 
   /usr/bin/python3 scripts/train/patch_views.py --export train-data/train --bundle resources/models
+
+With --report-only it scores any export (for example fresh seeds made with
+`hilum export-training-set --negatives -1 --no-truth-patches --no-sizing`) and
+writes nothing; it then also prints the CPM of the ResNet's own nodule logit and
+of the candidate detector's score (identity view), for comparison:
+
+  /usr/bin/python3 scripts/train/patch_views.py --export DIR --bundle resources/models \
+      --val-seeds 2000-2049 --report-only
 """
 import argparse
 import csv
@@ -22,7 +30,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fusion_model  # noqa: E402
-from image_tokens import spatial_tokens  # noqa: E402
+from image_tokens import run_resnet, spatial_tokens  # noqa: E402
 from train_vision import froc_cpm, load_export, parse_ranges  # noqa: E402
 
 VIEWS = {
@@ -40,6 +48,8 @@ def main():
     ap.add_argument("--views", default="identity,flip_x,flip_y,transpose")
     ap.add_argument("--val-seeds", default="1360-1399")
     ap.add_argument("--hilum", default="build/hilum")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the CPMs (and those of the ResNet logit and the detector score); write nothing")
     args = ap.parse_args()
     views = args.views.split(",")
     for v in views:
@@ -64,6 +74,13 @@ def main():
             by_view[v] = round(froc_cpm(logits[v], lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi],
                                         nodules)[0], 4)
             print(f"view {v}: validation CPM {by_view[v]}", flush=True)
+        if args.report_only:
+            others = {"resnet nodule logit": run_resnet(x0, weights, args.hilum, tmp)[:, 0],
+                      "detector score": np.log([float(rows[i]["score"]) + 1e-9 for i in vi])}
+            for name, score in others.items():
+                c, sens = froc_cpm(score, lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi], nodules)
+                print(f"{name} (identity view): CPM {round(c, 4)}, sensitivity {[round(x, 3) for x in sens]}",
+                      flush=True)
     cpm, sens = froc_cpm(np.mean([logits[v] for v in views], axis=0), lab["seed"][vi], lab["nodule"][vi],
                          lab["is_nodule"][vi], nodules)
     out = {"patch_views": views,
@@ -72,6 +89,8 @@ def main():
            "validation_cpm_no_note_by_view": by_view, "validation_seeds": args.val_seeds,
            "script": "scripts/train/patch_views.py"}
     print(f"mean of {len(views)} views: validation CPM {out['validation_cpm_no_note']}", flush=True)
+    if args.report_only:
+        return
     path = os.path.join(args.bundle, "fusion", "patch_views.json")
     with open(path + ".tmp", "w") as f:
         json.dump(out, f, indent=2)
