@@ -2,10 +2,13 @@
 //
 //   hilum resnet --weights W.safetensors [--config C.json] --input X.npy --out Y.npy
 //                [--features | --spatial] [--device cpu|cuda|auto] [--dtype f32|f16|bf16]
+//                [--view identity|flip_x|flip_y|transpose]
 //
 // X is float32 (N, C, H, W), already normalized. Y is float32 logits (N, classes),
 // with --features the pooled features (N, C), with --spatial the last stage's
-// map (N, C, h, w). Bad input exits 2 and writes nothing.
+// map (N, C, h, w). --view first takes that view of every image (vision/patches.h
+// patch_view: the test-time augmentation of `hilum analyze`, square images
+// only). Bad input exits 2 and writes nothing.
 #include <optional>
 #include <string>
 
@@ -15,6 +18,7 @@
 #include "model/npy.h"
 #include "model/stopwatch.h"
 #include "vision/net/resnet.h"
+#include "vision/patches.h"
 
 namespace hilum::cli {
 namespace {
@@ -25,6 +29,7 @@ struct ResNetArgs {
   std::string device = "auto";
   std::string dtype;  // default: f32 on the CPU, f16 on CUDA
   std::string cpu_engine = "auto";
+  std::string view = "identity";
 };
 
 Status run_resnet(const ResNetArgs& a) {
@@ -59,6 +64,11 @@ Status run_resnet(const ResNetArgs& a) {
   auto& progress = process_progress();
   progress.report(0.0, "loading ResNet weights");
   HILUM_ASSIGN_OR_RETURN(Tensor images, read_npy(a.input));
+  if (a.view != "identity") {
+    auto viewed = patch_view(images, a.view);
+    if (!viewed.ok()) return viewed.error().with_context(a.input);
+    images = std::move(*viewed);
+  }
   HILUM_ASSIGN_OR_RETURN(auto net, ResNet::load(a.weights, config, options));
   log_info("resnet: " + net->config().describe() + " on " + net->engine_name());
   if (progress.cancelled()) return cancelled_error();
@@ -110,6 +120,10 @@ void register_resnet_command(CommandLine& cl) {
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
   cmd->add_option("--cpu-engine", args->cpu_engine, "auto (oneDNN when built with it), reference or onednn")
       ->check(CLI::IsMember({"auto", "reference", "onednn"}));
+  cmd->add_option("--view", args->view,
+                  "take this view of every (square) image first: identity, flip_x, flip_y or transpose "
+                  "(the test-time augmentation views)")
+      ->check(CLI::IsMember(patch_view_names()));
 }
 
 }  // namespace hilum::cli

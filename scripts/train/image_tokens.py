@@ -17,18 +17,23 @@ MEAN, STD = 0.5, 0.25
 
 def run_resnet(patches_u8, weights, hilum, tmp, *flags):
     """`hilum resnet FLAGS` (the built-in CPU engine) on uint8 patches [n, 3, S, S],
-    normalised as in training; its output array. `tmp` is a scratch folder."""
+    normalised as in training; its output array. `tmp` is a scratch folder. A
+    refusal by hilum (its one-line error is on stderr) ends the script with 2."""
     x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
     np.save(x_path, (np.asarray(patches_u8).astype(np.float32) / 255.0 - MEAN) / STD)
-    subprocess.run([hilum, "-q", "resnet", "--weights", weights, "--input", x_path, "--out", y_path,
-                    "--device", "cpu", "--cpu-engine", "reference", *flags], check=True)
+    try:
+        subprocess.run([hilum, "-q", "resnet", "--weights", weights, "--input", x_path, "--out", y_path,
+                        "--device", "cpu", "--cpu-engine", "reference", *flags], check=True)
+    except subprocess.CalledProcessError as e:
+        raise SystemExit(2) from e
     return np.load(y_path)
 
 
-def spatial_tokens(patches_u8, weights, hilum, tmp):
+def spatial_tokens(patches_u8, weights, hilum, tmp, view="identity"):
     """Image tokens [n, k, C] float32 of uint8 patches [n, 3, S, S] by `hilum resnet
-    --spatial`, token index y*w + x."""
-    maps = run_resnet(patches_u8, weights, hilum, tmp, "--spatial")  # [n, C, h, w]
+    --spatial`, token index y*w + x; of the patches' test-time augmentation view
+    `view` (taken by hilum itself: vision/patches.h patch_view)."""
+    maps = run_resnet(patches_u8, weights, hilum, tmp, "--spatial", "--view", view)  # [n, C, h, w]
     return maps.reshape(maps.shape[0], maps.shape[1], -1).transpose(0, 2, 1)
 
 

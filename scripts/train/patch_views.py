@@ -2,7 +2,8 @@
 the fusion head's nodule logit of every validation candidate (seeds --val-seeds
 of an export-training-set folder, no note) for each view of its patch
 (identity, flip_x, flip_y, transpose: every plane mirrored or transposed alike,
-as the image branch was trained), image tokens from Hilum's own C++ image branch
+as the image branch was trained; taken by `hilum resnet --view`, the C++ code
+`hilum analyze` uses), image tokens from Hilum's own C++ image branch
 (`hilum resnet --spatial`), and the LUNA16 CPM of each view and of the views'
 mean logit. Writes BUNDLE/fusion/patch_views.json; write_manifest.py copies it
 into manifest.json's "inference", which `hilum analyze` reads.
@@ -33,14 +34,6 @@ import fusion_model  # noqa: E402
 from image_tokens import run_resnet, spatial_tokens  # noqa: E402
 from train_vision import froc_cpm, load_export, parse_ranges  # noqa: E402
 
-VIEWS = {
-    "identity": lambda x: x,
-    "flip_x": lambda x: x[..., ::-1],
-    "flip_y": lambda x: x[..., ::-1, :],
-    "transpose": lambda x: np.swapaxes(x, 2, 3),
-}
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--export", required=True)
@@ -51,10 +44,7 @@ def main():
     ap.add_argument("--report-only", action="store_true",
                     help="print the CPMs (and those of the ResNet logit and the detector score); write nothing")
     args = ap.parse_args()
-    views = args.views.split(",")
-    for v in views:
-        if v not in VIEWS:
-            raise SystemExit(f"unknown view {v!r} (known: {', '.join(VIEWS)})")
+    views = args.views.split(",")  # hilum resnet --view refuses a name it does not know
     head = fusion_model.load_fusion_head(os.path.join(args.bundle, "fusion", "fusion_head.safetensors")).eval()
     patches, lab, nodules = load_export(args.export)
     with open(os.path.join(args.export, "labels.csv"), newline="") as f:
@@ -68,7 +58,7 @@ def main():
     weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
     with tempfile.TemporaryDirectory() as tmp:
         for v in views:
-            tokens = torch.from_numpy(np.ascontiguousarray(spatial_tokens(VIEWS[v](x0), weights, args.hilum, tmp)))
+            tokens = torch.from_numpy(np.ascontiguousarray(spatial_tokens(x0, weights, args.hilum, tmp, view=v)))
             with torch.no_grad():
                 logits[v] = head(tokens, torch.zeros(0, head.config["text_dim"]), features=feats)[:, 0].numpy()
             by_view[v] = round(froc_cpm(logits[v], lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi],

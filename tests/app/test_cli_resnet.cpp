@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include "cuda/device.h"
 #include "model/npy.h"
 #include "model/tensor_util.h"
+#include "vision/patches.h"
 
 namespace hilum {
 namespace {
@@ -74,6 +76,27 @@ TEST_F(CliResNet, WritesLogitsAndFeaturesMatchingTorchvision) {
   EXPECT_EQ(read_npy(spatial)->shape(), (Shape{2, 64, 2, 2}));
 }
 
+// --view takes the test-time augmentation view of every image first: the same
+// logits as the flipped input itself, and not those of the input as it is.
+TEST_F(CliResNet, ViewFlipsTheImagesFirst) {
+  const std::string weights = " --weights " + golden("basic_weights.safetensors") + " --device cpu";
+  // Square images with no mirror symmetry.
+  Tensor input = Tensor::zeros({2, 3, 32, 32}, DType::kF32);
+  float* v = input.data<float>();
+  for (int64_t i = 0; i < input.numel(); ++i) v[i] = std::sin(0.37f * static_cast<float>(i)) + 0.01f * (i % 32);
+  const fs::path plain = dir_ / "plain.npy", flipped = dir_ / "flipped.npy";
+  ASSERT_TRUE(write_npy(plain, input).ok());
+  auto view = patch_view(input, "flip_x");
+  ASSERT_TRUE(view.ok()) << view.error().message();
+  ASSERT_TRUE(write_npy(flipped, *view).ok());
+  const fs::path a = dir_ / "a.npy", b = dir_ / "b.npy", c = dir_ / "c.npy";
+  ASSERT_EQ(run(weights + " --input " + plain.string() + " --view flip_x --out " + a.string()), 0) << err_;
+  ASSERT_EQ(run(weights + " --input " + flipped.string() + " --out " + b.string()), 0) << err_;
+  ASSERT_EQ(run(weights + " --input " + plain.string() + " --out " + c.string()), 0) << err_;
+  EXPECT_LE(*relative_l2_error(*read_npy(a), *read_npy(b)), 1e-6);
+  EXPECT_GT(*relative_l2_error(*read_npy(a), *read_npy(c)), 1e-3);
+}
+
 TEST_F(CliResNet, BadInputsExitTwoAndWriteNothing) {
   const fs::path out = dir_ / "y.npy";
   const std::string weights = " --weights " + golden("basic_weights.safetensors");
@@ -108,9 +131,16 @@ TEST_F(CliResNet, BadInputsExitTwoAndWriteNothing) {
   EXPECT_EQ(run(weights + input + o + " --device cpu --dtype f16"), 2);
   EXPECT_NE(err_.find("f32 only"), std::string::npos) << err_;
 
-  // Missing input file, unknown device.
+  // Missing input file, unknown device, unknown view, a view of non-square images.
   EXPECT_EQ(run(weights + " --input " + (dir_ / "nope.npy").string() + o), 2);
   EXPECT_EQ(run(weights + input + o + " --device tpu"), 2);
+  EXPECT_EQ(run(weights + input + o + " --view rotate"), 2);
+  EXPECT_NE(err_.find("--view"), std::string::npos) << err_;
+  const fs::path wide = dir_ / "wide.npy";
+  ASSERT_TRUE(write_npy(wide, Tensor::zeros({1, 3, 16, 24}, DType::kF32)).ok());
+  EXPECT_EQ(run(weights + " --input " + wide.string() + o + " --device cpu --view transpose"), 2);
+  EXPECT_NE(err_.find("square"), std::string::npos) << err_;
+  EXPECT_NE(err_.find(wide.string()), std::string::npos) << err_;
 
   if (cuda::device_count() == 0) {
     EXPECT_EQ(run(weights + input + o + " --device cuda"), 2);
