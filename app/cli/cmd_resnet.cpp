@@ -64,7 +64,7 @@ Status run_resnet(const ResNetArgs& a) {
   auto& progress = process_progress();
   progress.report(0.0, "loading ResNet weights");
   HILUM_ASSIGN_OR_RETURN(Tensor images, read_npy(a.input));
-  if (a.view != "identity") {
+  if (a.view != "identity") {  // identity leaves any shape as it is (patch_view wants square images)
     auto viewed = patch_view(images, a.view);
     if (!viewed.ok()) return viewed.error().with_context(a.input);
     images = std::move(*viewed);

@@ -44,7 +44,7 @@ def main():
     ap.add_argument("--report-only", action="store_true",
                     help="print the CPMs (and those of the ResNet logit and the detector score); write nothing")
     args = ap.parse_args()
-    views = args.views.split(",")  # hilum resnet --view refuses a name it does not know
+    views = args.views.split(",")
     head = fusion_model.load_fusion_head(os.path.join(args.bundle, "fusion", "fusion_head.safetensors")).eval()
     patches, lab, nodules = load_export(args.export)
     with open(os.path.join(args.export, "labels.csv"), newline="") as f:
@@ -57,6 +57,8 @@ def main():
     logits, by_view = {}, {}
     weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
     with tempfile.TemporaryDirectory() as tmp:
+        for v in views:  # one patch per view first: hilum refuses an unknown name before the long runs
+            run_resnet(x0[:1], weights, args.hilum, tmp, "--view", v)
         for v in views:
             tokens = torch.from_numpy(np.ascontiguousarray(spatial_tokens(x0, weights, args.hilum, tmp, view=v)))
             with torch.no_grad():

@@ -833,6 +833,24 @@ TEST(MoeKernels, QkvFinishMatchesCpu) {
   }
 }
 
+// Heads above 256 values are refused before anything is launched (the CUDA
+// engine refuses such models at upload; this is the kernel's own guard), so
+// the check needs no device.
+TEST(MoeKernels, QkvFinishRefusesHeadsOver256) {
+  km::QkvFinish f;
+  f.rows = 1;
+  f.nh = f.nkv = 1;
+  f.hd = 264;
+  f.rope_dim = 64;
+  km::KvLayout kv;
+  kv.capacity = 8;
+  kv.kv_heads = 1;
+  kv.dk = kv.dv = 264;
+  const Status s = km::qkv_finish(f, kv, nullptr, nullptr, km::Launch{});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message().find("qkv_finish"), std::string::npos) << s.error().message();
+}
+
 TEST(MoeKernels, SplitDecodeAttentionMatchesCpuAndResetsItsCounters) {
   SKIP_WITHOUT_GPU();
   struct C {
