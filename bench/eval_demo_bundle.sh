@@ -7,7 +7,7 @@
 #   - the paired DeLong test fused vs image only on the same nodules;
 #   - wall and CPU time of `hilum analyze` on one 300-slice study.
 #
-#   bench/eval_demo_bundle.sh            (env: HILUM, N studies [50], JOBS [2], OUT,
+#   bench/eval_demo_bundle.sh            (env: HILUM, N studies [50], FIRST seed [900000], JOBS [2], OUT,
 #                                         BUNDLE [the default bundle], PHANTOMS: a folder of an
 #                                         earlier run whose in/ and truth.csv are reused)
 set -euo pipefail
@@ -17,7 +17,7 @@ N=${N:-50}
 JOBS=${JOBS:-2}
 OUT=${OUT:-bench/out/eval-demo}
 PY=${PY:-/usr/bin/python3}
-first=900000
+first=${FIRST:-900000}
 MB=()
 [[ -n ${BUNDLE:-} ]] && MB=(--model-bundle "$BUNDLE")
 rm -rf "$OUT"; mkdir -p "$OUT"

@@ -52,6 +52,9 @@ def load_tokenizer(path):
 
 @torch.no_grad()
 def image_tokens(resnet, patches_u8, dev, batch=512):
+    """The ResNet's last-stage map of each patch as image tokens [N, k, C], in
+    float32 (no TF32 convolutions: the C++ image branch computes in float32)."""
+    torch.backends.cudnn.allow_tf32 = False
     resnet.eval()
     out = []
     for i in range(0, len(patches_u8), batch):

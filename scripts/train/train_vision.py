@@ -104,10 +104,10 @@ def normalise(u8):
     return (u8.float() / 255.0 - MEAN) / STD
 
 
-def augment(x, gen):
+def augment(x, gen, max_shift=3):
     """Flips (all three planes together), in-plane transposes, the three planes
-    permuted (what a rotated nodule or vessel would show), +-3 px shifts,
-    contrast/brightness jitter."""
+    permuted (what a rotated nodule or vessel would show), shifts of up to
+    max_shift px (one per batch), contrast/brightness jitter."""
     n = x.shape[0]
     perm = torch.randperm(3, device=x.device, generator=gen)
     swap = torch.rand(n, device=x.device, generator=gen) < 0.5
@@ -118,7 +118,7 @@ def augment(x, gen):
     flip_v = torch.rand(n, device=x.device, generator=gen) < 0.5
     x = torch.where(flip_h[:, None, None, None], x.flip(3), x)
     x = torch.where(flip_v[:, None, None, None], x.flip(2), x)
-    dy, dx = (int(v) for v in torch.randint(-3, 4, (2,), generator=gen, device=x.device))
+    dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=gen, device=x.device))
     x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
     scale = 1 + 0.1 * (torch.rand(n, 1, 1, 1, device=x.device, generator=gen) - 0.5)
     shift = 0.1 * (torch.rand(n, 1, 1, 1, device=x.device, generator=gen) - 0.5)
@@ -144,14 +144,14 @@ def auc(scores, labels):
     return float((ranks[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def train_step(model, opt, lr, x_u8, y_nod, y_il, weight, gen, dev):
+def train_step(model, opt, lr, x_u8, y_nod, y_il, weight, gen, dev, max_shift=3):
     """One optimiser step on a batch of u8 patches: the nodule BCE (weighted by
     `weight`, or a plain mean when it is None) plus half the smooth-L1 regression
     of the image logit on the batch's nodules. Returns (nodule loss, image-logit
     loss, total)."""
     for g in opt.param_groups:
         g["lr"] = lr
-    x = augment(normalise(x_u8), gen)
+    x = augment(normalise(x_u8), gen, max_shift)
     with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
         out = model(x).float()
     if weight is None:
@@ -219,6 +219,7 @@ def main():
     ap.add_argument("--export", default="", help="train on every patch of this export folder instead of --data")
     ap.add_argument("--steps", type=int, default=0, help="--export: batches (0: --epochs over the packed data)")
     ap.add_argument("--pos-fraction", type=float, default=0.25, help="--export: nodule share of each batch")
+    ap.add_argument("--max-shift", type=int, default=3, help="largest shift of the augmentation, in pixels")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="--export: the learning-rate schedule ends after this many seconds of training if "
                          "that comes before --steps (0: no limit)")
@@ -259,7 +260,8 @@ def main():
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch:(b + 1) * args.batch]
             lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / total))
-            _, _, loss = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], t_w[idx], gen, dev)
+            _, _, loss = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], t_w[idx], gen, dev,
+                                    args.max_shift)
             tot += loss.item()
             step += 1
         if epoch % 5 == 0 or epoch == args.epochs - 1:
@@ -311,7 +313,8 @@ def train_on_export(args, dev, t_start):
         lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * progress))
         idx = torch.cat([pos_i[torch.randint(len(pos_i), (n_pos,), device=dev, generator=gen)],
                          neg_i[torch.randint(len(neg_i), (args.batch - n_pos,), device=dev, generator=gen)]])
-        l_nod, l_il, _ = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], None, gen, dev)
+        l_nod, l_il, _ = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], None, gen, dev,
+                                    args.max_shift)
         done = step + 1
         if step % 200 == 0 or step == total - 1:
             print(f"  step {step} nodule {l_nod.item():.4f} image logit {l_il.item():.4f} "
