@@ -31,12 +31,7 @@ JOB=train_fusion_more
 source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 D=/tmp/fusion-more
 rm -rf "$D" && mkdir -p "$D"
-export_shards "$D/part" "$SEEDS"
-export_shards "$D/part" "$EXTRA_SEEDS"
-wait_exports
-echo "export: $SECONDS s"
-python3 scripts/train/merge_exports.py --out "$D/all" "$D"/part-*
-rm -rf "$D"/part-*
+export_merged "$D/all" "$SEEDS" "$EXTRA_SEEDS"
 pids=() steps_list=()
 IFS=';' read -ra steps_list <<<"$STEPS"
 for st in "${steps_list[@]}"; do

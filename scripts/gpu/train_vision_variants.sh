@@ -31,10 +31,7 @@ JOB=train_vision_variants
 source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 D=/tmp/vision-variants
 rm -rf "$D" && mkdir -p "$D"
-export_shards "$D/train-part" "$SEEDS"
-wait_exports
-echo "export: $SECONDS s"
-python3 scripts/train/merge_exports.py --out "$D/train" "$D"/train-part-*
+export_merged "$D/train" "$SEEDS"
 python3 scripts/train/pack_gpu_data.py --train "$D/train" --vision-only --raw --hard 8 --easy 8 --out "$D/gpu"
 echo "packed: $SECONDS s"
 names=() pids=()

@@ -1,11 +1,15 @@
+# shellcheck shell=bash
 # Sourced by the GPU machine's training jobs that export their data there
-# (train_vision_export.sh, train_vision_more.sh), after they set OUT and JOB:
+# (train_vision_export.sh, train_vision_more.sh, train_vision_variants.sh,
+# train_fusion_more.sh), after they set OUT and JOB:
 # logs everything to $OUT/$JOB.log as well, sets up the h200-e2e runtime
 # (e2e_runtime.sh: R, H) and prints the machine, then defines
 #   export_shards PREFIX A-B ARGS...  SHARDS processes of `$H export-training-set
 #                                     --negatives -1 --no-sizing ARGS...`, one thread
 #                                     each, over seeds A-B into PREFIX-a-b folders
 #   wait_exports                      waits for them (a failed one fails the job)
+#   export_merged DIR A-B...          exports each range so, waits, and merges them
+#                                     all into the one export DIR (merge_exports.py)
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$JOB.log") 2>&1
 # shellcheck source=scripts/gpu/e2e_runtime.sh
@@ -31,4 +35,13 @@ wait_exports() {
   local p
   for p in "${export_pids[@]}"; do wait "$p"; done
   export_pids=()
+}
+export_merged() {
+  local dir=$1 range
+  shift
+  for range in "$@"; do export_shards "$dir-part" "$range"; done
+  wait_exports
+  echo "export: $SECONDS s"
+  python3 scripts/train/merge_exports.py --out "$dir" "$dir"-part-*
+  rm -rf "$dir"-part-*
 }
