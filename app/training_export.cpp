@@ -144,13 +144,22 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   if (o.out.empty()) return bad_input("--out must name a folder");
   if (o.last_seed < o.first_seed) return bad_input("--seeds: the last seed is below the first");
   if (o.last_seed - o.first_seed >= 100000) return bad_input("--seeds: at most 100000 studies per export");
+  if (o.max_candidates < 0 || o.max_candidates > 100000)
+    return bad_input("--max-candidates must be between 0 (the detector's default) and 100000, got " +
+                     std::to_string(o.max_candidates));
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) return bad_input(o.out.string() + ": cannot create the folder (" + ec.message() + ")");
   if (o.notes_only) return export_notes_only(o, progress);
 
   const PatchOptions patch_options;
-  const CandidateOptions candidate_options;
+  // Beyond the detector's cut (--max-candidates) for studying how its score
+  // ranks the maxima; every other setting is the one hilum analyze uses.
+  const CandidateOptions candidate_options = [&] {
+    CandidateOptions c;
+    if (o.max_candidates > 0) c.max_candidates = o.max_candidates;
+    return c;
+  }();
   const LungMaskOptions mask_options;
   const int64_t plane = static_cast<int64_t>(patch_options.size) * patch_options.size * 3;
 

@@ -33,6 +33,7 @@ struct TrainingExportOptions {
   int slices = -1;                // phantom slices (-1: from the seed)
   int nodules = -1;               // phantom nodules (-1: from the seed)
   int negatives_per_study = 100;  // strongest non-nodule candidates kept per study (-1: all)
+  int max_candidates = 0;         // the detector's cut per study (0: its default, as hilum analyze)
   bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")
   bool measure_sizing = true;     // size each detected true nodule (nodules.csv)
   bool notes_only = false;        // only notes.jsonl (+ manifest.json): no volume is rendered

@@ -18,6 +18,7 @@ struct ExportArgs {
   int slices = -1;
   int nodules = -1;
   int negatives = 100;
+  int max_candidates = 0;
   bool no_truth_patches = false;
   bool no_sizing = false;
   bool notes_only = false;
@@ -38,6 +39,7 @@ void register_export_command(CommandLine& cl) {
         o.slices = args->slices;
         o.nodules = args->nodules;
         o.negatives_per_study = args->negatives;
+        o.max_candidates = args->max_candidates;
         o.truth_patches = !args->no_truth_patches;
         o.measure_sizing = !args->no_sizing;
         o.notes_only = args->notes_only;
@@ -62,6 +64,9 @@ void register_export_command(CommandLine& cl) {
   cmd->add_option("--nodules", args->nodules, "Nodules per phantom (default: from the seed)");
   cmd->add_option("--negatives", args->negatives,
                   "Non-nodule candidates kept per study, strongest first (default 100; -1: all)");
+  cmd->add_option("--max-candidates", args->max_candidates,
+                  "Candidates the detector keeps per study, best score first (default: the 300 hilum analyze "
+                  "keeps; more, to study how its score ranks the maxima)");
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");

@@ -169,6 +169,42 @@ TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "set" / "patches.npy"));
 }
 
+// --max-candidates keeps more of the detector's maxima than the 300 hilum
+// analyze keeps (to study how its score ranks them), records the cut in the
+// manifest, and refuses a value out of range before writing anything.
+TEST(ExportTrainingSet, MaxCandidatesChangesTheDetectorsCutOnly) {
+  test::ScratchDir dir;
+  auto rows_of = [&](const std::string& part) {
+    std::istringstream in(slurp(dir / part / "labels.csv"));
+    std::string line;
+    int n = -1;  // the header
+    while (std::getline(in, line)) ++n;
+    return n;
+  };
+  for (const auto& [part, flag] : std::vector<std::pair<std::string, std::string>>{{"plain", ""}, {"more", "450"}}) {
+    std::vector<std::string> a = {"-q", "export-training-set", "--out", (dir / part).string(), "--seeds", "3",
+                                  "--slices", "48", "--negatives", "-1", "--no-truth-patches", "--no-sizing"};
+    if (!flag.empty()) a.insert(a.end(), {"--max-candidates", flag});
+    auto r = test::run_hilum(a);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(rows_of("plain"), 300);
+  EXPECT_EQ(rows_of("more"), 450);
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["candidates"]["max_candidates"], 300);
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "more" / "manifest.json"))["candidates"]["max_candidates"], 450);
+  // The first 300 rows are the same candidates: only the cut moved.
+  const std::string plain = slurp(dir / "plain" / "labels.csv"), more = slurp(dir / "more" / "labels.csv");
+  EXPECT_EQ(more.substr(0, plain.size()), plain);
+  for (const char* bad : {"-1", "100001"}) {
+    auto r = test::run_hilum({"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3",
+                              "--max-candidates", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--max-candidates must be between 0"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(std::string("got ") + bad), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+}
+
 // scripts/train/pack_gpu_data.py packs several exports as one (what
 // scripts/gpu/train_vision_more.sh gives the image branch): the studies
 // numbered on, every nodule patch, per study the strongest and random other
