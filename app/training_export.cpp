@@ -355,9 +355,10 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   manifest["labels"] = {{"negatives_per_study", o.negatives_per_study},
                         {"truth_patches", o.truth_patches},
                         {"hit_rule", "candidate within max(diameter/2, 1.5 mm) of a true nodule"},
-                        {"malignancy", "p = sigmoid(3 * (image_logit + note_logit - 2.5)); image_logit per "
-                                       "nodule in labels.csv and nodules.csv, note_logit per study in "
-                                       "notes.jsonl (docs/phantom.md)"}};
+                        {"malignancy",
+                         "p = sigmoid(3 * (image_logit + note_logit - 2.5)); image_logit per "
+                         "nodule in labels.csv and nodules.csv, note_logit per study in "
+                         "notes.jsonl (docs/phantom.md)"}};
   manifest["counts"] = {{"studies", sum.studies},
                         {"patches", sum.patches},
                         {"positives", sum.positives},

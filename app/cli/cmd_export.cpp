@@ -65,7 +65,7 @@ void register_export_command(CommandLine& cl) {
   cmd->add_option("--negatives", args->negatives,
                   "Non-nodule candidates kept per study, strongest first (default 100; -1: all)");
   cmd->add_option("--max-candidates", args->max_candidates,
-                  "Candidates the detector keeps per study, best score first (default: the 300 hilum analyze "
+                  "Candidates the detector keeps per study, best score first (default: the 500 hilum analyze "
                   "keeps; more, to study how its score ranks the maxima)");
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");

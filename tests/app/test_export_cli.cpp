@@ -12,6 +12,7 @@
 
 #include "model/npy.h"
 #include "tests/support/test_support.h"
+#include "vision/io/candidates.h"
 
 namespace hilum {
 namespace {
@@ -130,8 +131,9 @@ TEST(ExportTrainingSet, CarriesImageAndNoteLogits) {
 // --notes-only renders nothing and gives the very notes of a full export.
 TEST(ExportTrainingSet, NotesOnlyMatchesTheFullExport) {
   test::ScratchDir dir;
-  auto full = test::run_hilum({"-q", "export-training-set", "--out", (dir / "full").string(), "--seeds",
-                               "21-22", "--slices", "32", "--nodules", "1", "--negatives", "0", "--no-sizing"});
+  auto full =
+      test::run_hilum({"-q", "export-training-set", "--out", (dir / "full").string(), "--seeds", "21-22",
+                       "--slices", "32", "--nodules", "1", "--negatives", "0", "--no-sizing"});
   ASSERT_EQ(full.exit_code, 0) << full.err;
   auto only = test::run_hilum(
       {"-q", "export-training-set", "--out", (dir / "notes").string(), "--seeds", "21-22", "--notes-only"});
@@ -169,9 +171,10 @@ TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "set" / "patches.npy"));
 }
 
-// --max-candidates keeps more of the detector's maxima than the 300 hilum
-// analyze keeps (to study how its score ranks them), records the cut in the
-// manifest, and refuses a value out of range before writing anything.
+// --max-candidates moves the detector's cut from the 500 candidates hilum
+// analyze keeps (to study how its score ranks the maxima beyond it), records
+// the cut in the manifest, and refuses a value out of range before writing
+// anything. Seed 3 at 48 slices has about 4,000 maxima.
 TEST(ExportTrainingSet, MaxCandidatesChangesTheDetectorsCutOnly) {
   test::ScratchDir dir;
   auto rows_of = [&](const std::string& part) {
@@ -181,23 +184,32 @@ TEST(ExportTrainingSet, MaxCandidatesChangesTheDetectorsCutOnly) {
     while (std::getline(in, line)) ++n;
     return n;
   };
-  for (const auto& [part, flag] : std::vector<std::pair<std::string, std::string>>{{"plain", ""}, {"more", "450"}}) {
-    std::vector<std::string> a = {"-q", "export-training-set", "--out", (dir / part).string(), "--seeds", "3",
-                                  "--slices", "48", "--negatives", "-1", "--no-truth-patches", "--no-sizing"};
+  const int cut = CandidateOptions{}.max_candidates;
+  for (const auto& [part, flag] :
+       std::vector<std::pair<std::string, std::string>>{{"plain", ""}, {"more", "650"}, {"fewer", "120"}}) {
+    std::vector<std::string> a = {
+        "-q", "export-training-set", "--out", (dir / part).string(), "--seeds",    "3", "--slices",
+        "48", "--negatives",         "-1",    "--no-truth-patches",  "--no-sizing"};
     if (!flag.empty()) a.insert(a.end(), {"--max-candidates", flag});
     auto r = test::run_hilum(a);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  EXPECT_EQ(rows_of("plain"), 300);
-  EXPECT_EQ(rows_of("more"), 450);
-  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["candidates"]["max_candidates"], 300);
-  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "more" / "manifest.json"))["candidates"]["max_candidates"], 450);
-  // The first 300 rows are the same candidates: only the cut moved.
-  const std::string plain = slurp(dir / "plain" / "labels.csv"), more = slurp(dir / "more" / "labels.csv");
+  EXPECT_EQ(rows_of("plain"), cut);
+  EXPECT_EQ(rows_of("more"), 650);
+  EXPECT_EQ(rows_of("fewer"), 120);
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["candidates"]["max_candidates"],
+            cut);
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "more" / "manifest.json"))["candidates"]["max_candidates"],
+            650);
+  // The first rows are the same candidates: only the cut moved (the study's one
+  // nodule is hit first, so no hit beyond a cut reorders the rows).
+  const std::string fewer = slurp(dir / "fewer" / "labels.csv"), plain = slurp(dir / "plain" / "labels.csv"),
+                    more = slurp(dir / "more" / "labels.csv");
+  EXPECT_EQ(plain.substr(0, fewer.size()), fewer);
   EXPECT_EQ(more.substr(0, plain.size()), plain);
   for (const char* bad : {"-1", "100001"}) {
-    auto r = test::run_hilum({"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3",
-                              "--max-candidates", bad});
+    auto r = test::run_hilum(
+        {"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3", "--max-candidates", bad});
     EXPECT_EQ(r.exit_code, 2) << bad;
     EXPECT_NE(r.err.find("--max-candidates must be between 0"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(std::string("got ") + bad), std::string::npos) << r.err;
@@ -218,9 +230,9 @@ TEST(ExportTrainingSet, PackedWithAnotherExportTakesEachOnesCounts) {
                             "--slices", "48", "--nodules", "5", "--negatives", "-1", "--no-sizing"});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   const std::string script = std::string(HILUM_SOURCE_DIR) + "/scripts/train/pack_gpu_data.py";
-  auto r = test::run_command("/usr/bin/python3", {script, "--train", (dir / "a").string(), (dir / "b").string(),
-                                                  "--vision-only", "--raw", "--hard", "2,6", "--easy", "1,3",
-                                                  "--out", (dir / "gpu").string()});
+  auto r = test::run_command("/usr/bin/python3",
+                             {script, "--train", (dir / "a").string(), (dir / "b").string(), "--vision-only",
+                              "--raw", "--hard", "2,6", "--easy", "1,3", "--out", (dir / "gpu").string()});
   if (r.exit_code != 0 && r.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // What the packer must have kept: from each export's labels.csv.
@@ -231,8 +243,9 @@ TEST(ExportTrainingSet, PackedWithAnotherExportTakesEachOnesCounts) {
     std::getline(in, line);
     while (std::getline(in, line)) {
       const int study = std::stoi(line.substr(0, line.find(','))) + first_study;
-      (line.find(",detector,1,") != std::string::npos || line.find(",truth,1,") != std::string::npos ? nodules
-                                                                                                       : others)[study]++;
+      (line.find(",detector,1,") != std::string::npos || line.find(",truth,1,") != std::string::npos
+           ? nodules
+           : others)[study]++;
     }
     std::map<int, int> out;
     for (auto& [s, n] : nodules) out[s] += n;
@@ -244,14 +257,13 @@ TEST(ExportTrainingSet, PackedWithAnotherExportTakesEachOnesCounts) {
   ASSERT_EQ(want.size(), 3u);
   // labels.npz is a zip of .npy arrays; the script reads back what it wrote.
   auto check = test::run_command(
-      "/usr/bin/python3",
-      {"-c",
-       "import json, sys, numpy as np\n"
-       "l = np.load(sys.argv[1] + '/labels.npz')\n"
-       "n = int(np.prod(l['shape']))\n"
-       "import os; assert os.path.getsize(sys.argv[1] + '/patches.u8') == n, 'raw size'\n"
-       "print(json.dumps({'study': l['study'].tolist(), 'seed': l['seed'].tolist()}))",
-       (dir / "gpu").string()});
+      "/usr/bin/python3", {"-c",
+                           "import json, sys, numpy as np\n"
+                           "l = np.load(sys.argv[1] + '/labels.npz')\n"
+                           "n = int(np.prod(l['shape']))\n"
+                           "import os; assert os.path.getsize(sys.argv[1] + '/patches.u8') == n, 'raw size'\n"
+                           "print(json.dumps({'study': l['study'].tolist(), 'seed': l['seed'].tolist()}))",
+                           (dir / "gpu").string()});
   ASSERT_EQ(check.exit_code, 0) << check.err;
   const auto packed = nlohmann::json::parse(check.out);
   std::map<int, int> got;
@@ -268,9 +280,9 @@ TEST(ExportTrainingSet, PackedWithAnotherExportTakesEachOnesCounts) {
   EXPECT_EQ(manifest["sources"][1]["hard"], 6);
   EXPECT_EQ(manifest["sources"][0]["easy"], 1);
   // Counts that do not match the exports are refused.
-  auto bad = test::run_command("/usr/bin/python3", {script, "--train", (dir / "a").string(), (dir / "b").string(),
-                                                    "--vision-only", "--hard", "1,2,3", "--out",
-                                                    (dir / "bad").string()});
+  auto bad = test::run_command(
+      "/usr/bin/python3", {script, "--train", (dir / "a").string(), (dir / "b").string(), "--vision-only",
+                           "--hard", "1,2,3", "--out", (dir / "bad").string()});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--hard/--easy"), std::string::npos) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "bad"));

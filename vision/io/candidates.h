@@ -36,7 +36,9 @@ namespace hilum {
 struct CandidateOptions {
   // A ball of diameter D responds most near sigma = D / 4: 0.9 .. 8 mm covers 3 .. 30 mm nodules.
   std::vector<double> sigmas_mm = {0.9, 1.3, 1.9, 2.7, 3.9, 5.6, 8.0};
-  int max_candidates = 300;
+  // The best 500 by score go to the image branch and the fusion head (300 until 2026-11-29: the
+  // head ranks the next 200 well, and some small nodules come only there; docs/findings.md).
+  int max_candidates = 500;
   double min_contrast_hu = 60;  // smoothed peak above the parenchyma level
   double min_blobness = 0.3;    // |lambda_min| / |lambda_max|
   // A nodule half sunk into a vessel makes an elongated maximum (blobness 0.2 to

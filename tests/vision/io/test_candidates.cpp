@@ -39,7 +39,7 @@ TEST(Candidates, FindsPlantedBallsOfEverySizeAndType) {
   Volume v = testing::make_chest(spec);
   auto c = candidates_of(v);
   ASSERT_TRUE(c.ok()) << c.error().message();
-  EXPECT_LE(c->size(), 300u);
+  EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates));
   for (const Ball& b : spec.balls) {
     const double r = std::max({b.radii[0], b.radii[1], b.radii[2]});
     double best = 1e9;
