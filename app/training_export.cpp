@@ -153,8 +153,8 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   if (o.notes_only) return export_notes_only(o, progress);
 
   const PatchOptions patch_options;
-  // Beyond the detector's cut (--max-candidates) for studying how its score
-  // ranks the maxima; every other setting is the one hilum analyze uses.
+  // hilum analyze's settings; only the cut may move (--max-candidates), to
+  // study how the detector's score ranks the maxima beyond it.
   const CandidateOptions candidate_options = [&] {
     CandidateOptions c;
     if (o.max_candidates > 0) c.max_candidates = o.max_candidates;

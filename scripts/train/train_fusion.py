@@ -52,9 +52,7 @@ def load_tokenizer(path):
 
 @torch.no_grad()
 def image_tokens(resnet, patches_u8, dev, batch=512):
-    """The ResNet's last-stage map of each patch as image tokens [N, k, C], in
-    float32 (no TF32 convolutions: the C++ image branch computes in float32)."""
-    torch.backends.cudnn.allow_tf32 = False
+    """The ResNet's last-stage map of each patch as image tokens [N, k, C]."""
     resnet.eval()
     out = []
     for i in range(0, len(patches_u8), batch):
@@ -119,6 +117,8 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
+    # Image tokens in float32, as the C++ image branch computes them (no TF32 convolutions).
+    torch.backends.cudnn.allow_tf32 = False
     t_start = time.time()
 
     if args.export:
