@@ -147,6 +147,13 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   if (o.max_candidates < 0 || o.max_candidates > 100000)
     return bad_input("--max-candidates must be between 0 (the detector's default) and 100000, got " +
                      std::to_string(o.max_candidates));
+  std::vector<PatchOptions> frame_options;
+  for (const std::string& name : o.extra_frames) {
+    auto frame = patch_frame(name);
+    if (!frame.ok() || name == "axes")
+      return bad_input("--patch-frames: '" + name + "' is not an extra frame (rz45, rx45, ry45)");
+    frame_options.emplace_back().frame = *frame;
+  }
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) return bad_input(o.out.string() + ": cannot create the folder (" + ec.message() + ")");
@@ -164,6 +171,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   const int64_t plane = static_cast<int64_t>(patch_options.size) * patch_options.size * 3;
 
   std::vector<uint8_t> patches;
+  std::vector<std::vector<uint8_t>> frame_patches(frame_options.size());
   std::string labels =
       "study,seed,candidate,source,is_nodule,malignant,nodule,diameter_mm,type,distance_mm,x_mm,y_mm,z_mm,"
       "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung,image_logit\n";
@@ -255,6 +263,10 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     HILUM_ASSIGN_OR_RETURN(Tensor p, extract_patches_u8(v, centers, patch_options, patch_step));
     const double patches_s = clock.seconds();
     patches.insert(patches.end(), p.data<uint8_t>(), p.data<uint8_t>() + p.nbytes());
+    for (size_t f = 0; f < frame_options.size(); ++f) {
+      HILUM_ASSIGN_OR_RETURN(Tensor fp, extract_patches_u8(v, centers, frame_options[f], patch_step));
+      frame_patches[f].insert(frame_patches[f].end(), fp.data<uint8_t>(), fp.data<uint8_t>() + fp.nbytes());
+    }
 
     for (const Row& r : rows) {
       const bool pos = r.nodule >= 0;
@@ -366,7 +378,12 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                         {"detected_3mm", sum.nodules_detected},
                         {"mean_candidates_per_study", sum.mean_candidates}};
 
+  if (!o.extra_frames.empty()) manifest["patches"]["extra_frames"] = o.extra_frames;
   HILUM_RETURN_IF_ERROR(write_npy(o.out / "patches.npy", all));
+  for (size_t f = 0; f < frame_options.size(); ++f) {
+    if (!frame_patches[f].empty()) std::copy(frame_patches[f].begin(), frame_patches[f].end(), all.data<uint8_t>());
+    HILUM_RETURN_IF_ERROR(write_npy(o.out / ("patches_" + o.extra_frames[f] + ".npy"), all));
+  }
   HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "labels.csv", labels));
   HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "nodules.csv", nodules_csv));
   HILUM_RETURN_IF_ERROR(write_file_atomic(o.out / "studies.csv", studies_csv));

@@ -12,6 +12,7 @@
 //                  phantom labels), detected?, candidate distance, sizing
 //   studies.csv    one row per study: slices, candidates, sensitivity, stage times
 //   manifest.json  options (patch geometry, window, normalisation), seeds, counts
+//   patches_<frame>.npy  with extra_frames: the same rows' patches in that frame
 // labels.csv and nodules.csv carry each true nodule's image_logit (the
 // image-visible part of the malignancy logit). With notes_only, only
 // notes.jsonl and manifest.json are written (cheap: nothing is rendered).
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "model/progress.h"
 #include "model/result.h"
@@ -37,6 +39,9 @@ struct TrainingExportOptions {
   bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")
   bool measure_sizing = true;     // size each detected true nodule (nodules.csv)
   bool notes_only = false;        // only notes.jsonl (+ manifest.json): no volume is rendered
+  // Frames (vision/patches.h patch_frame names other than "axes") whose patches of the same
+  // rows are written too, as patches_<frame>.npy: the planes of a rotated cube.
+  std::vector<std::string> extra_frames;
 };
 
 struct TrainingExportSummary {

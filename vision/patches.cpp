@@ -26,11 +26,22 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
   if (o.size < 2 || o.size > 1024 || !(o.spacing_mm > 0) || !(o.window_width > 0)) {
     return bad_input("patches: size must be 2..1024, spacing and window width positive");
   }
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      const double dot = o.frame[a][0] * o.frame[b][0] + o.frame[a][1] * o.frame[b][1] + o.frame[a][2] * o.frame[b][2];
+      if (!(std::abs(dot - (a == b ? 1.0 : 0.0)) < 1e-6)) return bad_input("patches: the frame is not orthonormal");
+    }
   const int64_t n = static_cast<int64_t>(centers.size()), s = o.size;
   Tensor out = Tensor::empty({n, 3, s, s}, DType::kU8);
   uint8_t* dst = out.data<uint8_t>();
   // World step vectors (u, v) per plane, and their images in voxel space.
-  const Vec3 world_uv[3][2] = {{{1, 0, 0}, {0, 1, 0}}, {{1, 0, 0}, {0, 0, -1}}, {{0, 1, 0}, {0, 0, -1}}};
+  const Vec3 frame_uv[3][2] = {{{1, 0, 0}, {0, 1, 0}}, {{1, 0, 0}, {0, 0, -1}}, {{0, 1, 0}, {0, 0, -1}}};
+  Vec3 world_uv[3][2];
+  for (int c = 0; c < 3; ++c)
+    for (int a = 0; a < 2; ++a)
+      for (int k = 0; k < 3; ++k)
+        world_uv[c][a][k] = frame_uv[c][a][0] * o.frame[0][k] + frame_uv[c][a][1] * o.frame[1][k] +
+                            frame_uv[c][a][2] * o.frame[2][k];
   const Vec3 zero_voxel = volume.voxel_from_world({0, 0, 0});
   auto voxel_step = [&](const Vec3& w) {
     const Vec3 p = volume.voxel_from_world({w[0] * o.spacing_mm, w[1] * o.spacing_mm, w[2] * o.spacing_mm});
@@ -90,6 +101,20 @@ Result<Tensor> extract_patches(const Volume& volume, const std::vector<Vec3>& ce
                                Progress& progress) {
   HILUM_ASSIGN_OR_RETURN(Tensor u8, extract_patches_u8(volume, centers, o, progress));
   return patches_to_input(u8, o);
+}
+
+Result<std::array<Vec3, 3>> patch_frame(std::string_view name) {
+  const double h = std::sqrt(0.5);
+  if (name == "axes") return std::array<Vec3, 3>{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
+  if (name == "rz45") return std::array<Vec3, 3>{{{h, h, 0}, {-h, h, 0}, {0, 0, 1}}};
+  if (name == "rx45") return std::array<Vec3, 3>{{{1, 0, 0}, {0, h, h}, {0, -h, h}}};
+  if (name == "ry45") return std::array<Vec3, 3>{{{h, 0, -h}, {0, 1, 0}, {h, 0, h}}};
+  return bad_input("patch frame: unknown frame '" + std::string(name) + "' (known: axes, rz45, rx45, ry45)");
+}
+
+const std::vector<std::string>& patch_frame_names() {
+  static const std::vector<std::string> names = {"axes", "rz45", "rx45", "ry45"};
+  return names;
 }
 
 const std::vector<std::string>& patch_view_names() {

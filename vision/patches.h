@@ -19,6 +19,7 @@
 // (value - mean) / std.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,11 @@
 namespace hilum {
 
 struct PatchOptions {
+  // The world directions the planes take as x, y and z (rows of an orthonormal
+  // matrix). The identity gives the axial, coronal and sagittal planes above;
+  // another frame (patch_frame) cuts the same three planes of a rotated cube,
+  // oblique to the scanner's axes.
+  std::array<Vec3, 3> frame = {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
   int size = 64;               // pixels per side
   double spacing_mm = 0.7;     // pixel spacing
   double window_level = -600;  // HU
@@ -60,6 +66,14 @@ Result<Tensor> patch_view(const Tensor& patches, std::string_view view);
 // The names patch_view knows, and whether `name` is one of them.
 const std::vector<std::string>& patch_view_names();
 bool is_patch_view(std::string_view name);
+
+// Named frames for PatchOptions::frame: "axes" (the identity), "rz45",
+// "rx45", "ry45" (45 degrees about the z, x or y axis: with "axes" they cut
+// the three orthogonal planes and the six diagonal planes of a cube around the
+// candidate, the nine views of Setio et al. 2016, in four triplets). kBadInput
+// for another name.
+Result<std::array<Vec3, 3>> patch_frame(std::string_view name);
+const std::vector<std::string>& patch_frame_names();
 
 // Trilinear HU at a continuous voxel index (x, y, z); `outside` beyond the volume.
 float sample_trilinear(const Volume& volume, double x, double y, double z, float outside = -1000.f);

@@ -22,6 +22,7 @@ struct ExportArgs {
   bool no_truth_patches = false;
   bool no_sizing = false;
   bool notes_only = false;
+  std::vector<std::string> patch_frames;
 };
 }  // namespace
 
@@ -43,6 +44,7 @@ void register_export_command(CommandLine& cl) {
         o.truth_patches = !args->no_truth_patches;
         o.measure_sizing = !args->no_sizing;
         o.notes_only = args->notes_only;
+        o.extra_frames = args->patch_frames;
         HILUM_ASSIGN_OR_RETURN(TrainingExportSummary s, export_training_set(o, process_progress()));
         process_progress().finish();
         if (o.notes_only) {
@@ -67,6 +69,10 @@ void register_export_command(CommandLine& cl) {
   cmd->add_option("--max-candidates", args->max_candidates,
                   "Candidates the detector keeps per study, best score first (default: the 500 hilum analyze "
                   "keeps; more, to study how its score ranks the maxima)");
+  cmd->add_option("--patch-frames", args->patch_frames,
+                  "Also write the same rows' patches cut in these rotated frames, as patches_<frame>.npy "
+                  "(rz45, rx45, ry45: 45 degrees about z, x or y)")
+      ->delimiter(',');
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");

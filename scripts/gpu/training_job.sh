@@ -9,7 +9,8 @@
 #                                     each, over seeds A-B into PREFIX-a-b folders
 #   wait_exports                      waits for them (a failed one fails the job)
 #   export_merged DIR A-B...          exports each range so, waits, and merges them
-#                                     all into the one export DIR (merge_exports.py)
+#                                     all into the one export DIR (merge_exports.py);
+#                                     EXPORT_ARGS (a string of options) go to every export
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$JOB.log") 2>&1
 # shellcheck source=scripts/gpu/e2e_runtime.sh
@@ -39,7 +40,8 @@ wait_exports() {
 export_merged() {
   local dir=$1 range
   shift
-  for range in "$@"; do export_shards "$dir-part" "$range"; done
+  # shellcheck disable=SC2086 # EXPORT_ARGS is a list of options
+  for range in "$@"; do export_shards "$dir-part" "$range" ${EXPORT_ARGS:-}; done
   wait_exports
   echo "export: $SECONDS s"
   python3 scripts/train/merge_exports.py --out "$dir" "$dir"-part-*

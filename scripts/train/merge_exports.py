@@ -1,6 +1,7 @@
 """Merges folders written by `hilum export-training-set` on disjoint seed ranges
 into one folder with the same files (patches.npy, labels.csv, notes.jsonl,
-nodules.csv, studies.csv, manifest.json). Studies are renumbered in seed order.
+nodules.csv, studies.csv, manifest.json, and the patches_<frame>.npy of
+--patch-frames). Studies are renumbered in seed order.
 
   /usr/bin/python3 scripts/train/merge_exports.py --out DIR PART1 PART2 ...
 """
@@ -44,7 +45,10 @@ def main():
     tables = {"labels.csv": None, "nodules.csv": None, "studies.csv": None}
     rows = {k: [] for k in tables}
     notes = []
-    arrays = []
+    # Patch arrays by file name: patches.npy and those of the extra frames (patches_<frame>.npy).
+    names = [n for n in ["patches.npy"] + [f"patches_{f}.npy" for f in manifests[0].get("patches", {}).get(
+        "extra_frames", [])] if os.path.exists(os.path.join(parts[0][1], n))]
+    arrays = {n: [] for n in names}
     for (_, p), m in zip(parts, manifests):
         n_studies = m["counts"]["studies"]
         for name in tables:
@@ -65,8 +69,10 @@ def main():
                     d = json.loads(line)
                     d["study"] += offset
                     notes.append(json.dumps(d, ensure_ascii=False, separators=(",", ":")))
-        if os.path.exists(os.path.join(p, "patches.npy")):
-            arrays.append(np.load(os.path.join(p, "patches.npy"), mmap_mode="r"))
+        for n in names:
+            if not os.path.exists(os.path.join(p, n)):
+                raise SystemExit(f"{p}: {n} is missing (the first part has it)")
+            arrays[n].append(np.load(os.path.join(p, n), mmap_mode="r"))
         offset += n_studies
     for name, header in tables.items():
         if header is None:
@@ -92,17 +98,18 @@ def main():
         counts["mean_candidates_per_study"] = sum(
             m["counts"]["mean_candidates_per_study"] * m["counts"]["studies"] for m in manifests) / counts["studies"]
     merged["counts"] = counts
-    if arrays:
-        total = sum(a.shape[0] for a in arrays)
-        out = np.lib.format.open_memmap(os.path.join(args.out, "patches.npy.tmp"), mode="w+", dtype=np.uint8,
-                                        shape=(total,) + arrays[0].shape[1:])
+    total = 0
+    for n, parts_of in arrays.items():
+        total = sum(a.shape[0] for a in parts_of)
+        out = np.lib.format.open_memmap(os.path.join(args.out, n + ".tmp"), mode="w+", dtype=np.uint8,
+                                        shape=(total,) + parts_of[0].shape[1:])
         at = 0
-        for a in arrays:
+        for a in parts_of:
             out[at:at + a.shape[0]] = a
             at += a.shape[0]
         out.flush()
         del out
-        os.replace(os.path.join(args.out, "patches.npy.tmp"), os.path.join(args.out, "patches.npy"))
+        os.replace(os.path.join(args.out, n + ".tmp"), os.path.join(args.out, n))
         merged["patches"]["shape"][0] = total
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(merged, f, indent=2)

@@ -37,6 +37,9 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--vision-only", action="store_true", help="patches and labels only (no notes)")
     ap.add_argument("--raw", action="store_true", help="patches.u8 uncompressed instead of patches.u8.xz")
+    ap.add_argument("--frames", action="store_true",
+                    help="also the same patches cut in the exports' extra frames (export-training-set "
+                         "--patch-frames), as patches_<frame>.u8[.xz]; every --train folder must have them")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     per_folder = lambda v: [int(x) for x in v.split(",")] * (len(args.train) if "," not in v else 1)  # noqa: E731
@@ -70,18 +73,36 @@ def main():
         for i in easy:  # inverse sampling rate: the loss sees every easy negative of the study
             weight[i] = len(rest) / len(easy)
         keep.extend(sorted(pos + hard + easy))
-    sel = np.stack([arrays[where[i][0]][where[i][1]] for i in keep])
     os.makedirs(args.out, exist_ok=True)
-    if args.raw:
-        sel.tofile(os.path.join(args.out, "patches.u8"))
-    else:
-        with lzma.open(os.path.join(args.out, "patches.u8.xz"), "wb", preset=6) as f:
-            f.write(sel.tobytes())
+    frames = []
+    if args.frames:
+        per = []
+        for folder in args.train:
+            with open(os.path.join(folder, "manifest.json")) as f:
+                per.append(json.load(f).get("patches", {}).get("extra_frames", []))
+        frames = per[0]
+        if not frames or any(p != frames for p in per):
+            raise SystemExit("--frames: every --train folder needs the same extra frames (export-training-set "
+                             f"--patch-frames); they have {per}")
+
+    def write(name, source):
+        sel = np.stack([source[where[i][0]][where[i][1]] for i in keep])
+        if args.raw:
+            sel.tofile(os.path.join(args.out, name + ".u8"))
+        else:
+            with lzma.open(os.path.join(args.out, name + ".u8.xz"), "wb", preset=6) as f:
+                f.write(sel.tobytes())
+        return sel.shape
+
+    shape = write("patches", arrays)
+    for fr in frames:
+        write("patches_" + fr, [np.load(os.path.join(folder, f"patches_{fr}.npy"), mmap_mode="r")
+                                for folder in args.train])
 
     def col(name, conv, default):
         return np.array([conv(rows[i][name]) if rows[i][name] != "" else default for i in keep])
 
-    np.savez(os.path.join(args.out, "labels.npz"), shape=np.array(sel.shape), study=col("study", int, -1),
+    np.savez(os.path.join(args.out, "labels.npz"), shape=np.array(shape), frames=np.array(frames, dtype=str), study=col("study", int, -1),
              seed=col("seed", int, -1), is_nodule=col("is_nodule", int, 0), malignant=col("malignant", int, 0),
              weight=np.array([weight.get(i, 1.0) for i in keep], dtype=np.float32),
              detector=np.array([rows[i]["source"] == "detector" for i in keep]),

@@ -110,6 +110,10 @@ def main():
                     help="notes besides the studies' own for re-pairing (-1: all in --data)")
     ap.add_argument("--pos-fraction", type=float, default=0.0,
                     help="share of nodules in each batch (0: as drawn); the nodule bias is calibrated afterwards")
+    ap.add_argument("--frames", action="store_true",
+                    help="--export made with --patch-frames: tokens of every frame's patches; each training "
+                         "candidate is shown in a frame drawn at random, and the calibration and validation use "
+                         "the logits averaged over the frames (as hilum analyze averages its views)")
     ap.add_argument("--nodule-weight", type=float, default=2.0, help="BCE weight of nodules (negatives 1)")
     ap.add_argument("--features", default="",
                     help="comma-separated candidate features the head also takes (fusion_model.CANDIDATE_FEATURES; "
@@ -171,12 +175,22 @@ def main():
     resnet = make_model(width)
     resnet.load_state_dict(sd)
     resnet.to(dev)
+    if args.frames and (args.tokens or not args.export):
+        raise SystemExit("--frames needs --export (with its patches_<frame>.npy) and no --tokens")
     if args.tokens:
-        tokens = torch.from_numpy(np.load(args.tokens)).to(dev).float()
-        if tokens.shape[0] != len(lab["seed"]):
-            raise SystemExit(f"{args.tokens}: {tokens.shape[0]} rows, the export has {len(lab['seed'])}")
+        tokens = torch.from_numpy(np.load(args.tokens)).to(dev).float()[None]
+        if tokens.shape[1] != len(lab["seed"]):
+            raise SystemExit(f"{args.tokens}: {tokens.shape[1]} rows, the export has {len(lab['seed'])}")
     else:
-        tokens = image_tokens(resnet, patches, dev)
+        sources = [patches]
+        if args.frames:
+            with open(os.path.join(args.export, "manifest.json")) as f:
+                extra = json.load(f)["patches"].get("extra_frames", [])
+            if not extra:
+                raise SystemExit(f"{args.export}: no extra frames (export-training-set --patch-frames)")
+            sources += [np.load(os.path.join(args.export, f"patches_{fr}.npy"), mmap_mode="r") for fr in extra]
+        tokens = torch.stack([image_tokens(resnet, p, dev) for p in sources])  # [F, N, k, C]
+    n_frames = tokens.shape[0]
     text_dir = os.path.join(args.bundle, "text")
     text_model = olmoe.load_pretrained(text_dir, os.path.join(text_dir, "adapters", "medical")).to(dev).eval()
     for m in text_model.modules():
@@ -209,24 +223,27 @@ def main():
         return feats_t[idx] if feats_t is not None else None
 
     def head_logits(idx, with_note, chunk=4096):
-        """Logits of candidates idx with their own note (or none): one note per
-        study, its keys and values computed once for all the study's candidates."""
-        out = torch.empty(len(idx), 2, device=dev)
-        if not with_note:
-            for c in range(0, len(idx), chunk):
-                j = idx[c:c + chunk]
-                out[c:c + chunk] = head(tokens[j], states[:1, :0], None, None, fe(j))
-            return out
-        notes_of = study_note[idx]
-        for nt in torch.unique(notes_of):
-            sel = torch.nonzero(notes_of == nt).squeeze(1)
-            j = idx[sel]
-            out[sel] = head(tokens[j], states[nt][None], smask[nt][None],
-                            torch.zeros(len(j), dtype=torch.long, device=dev), fe(j))
-        return out
+        """Logits of candidates idx with their own note (or none), averaged over
+        the frames: one note per study, its keys and values computed once for all
+        the study's candidates."""
+        out = torch.zeros(len(idx), 2, device=dev)
+        for fr in range(n_frames):
+            tk = tokens[fr]
+            if not with_note:
+                for c in range(0, len(idx), chunk):
+                    j = idx[c:c + chunk]
+                    out[c:c + chunk] += head(tk[j], states[:1, :0], None, None, fe(j))
+                continue
+            notes_of = study_note[idx]
+            for nt in torch.unique(notes_of):
+                sel = torch.nonzero(notes_of == nt).squeeze(1)
+                j = idx[sel]
+                out[sel] += head(tk[j], states[nt][None], smask[nt][None],
+                                 torch.zeros(len(j), dtype=torch.long, device=dev), fe(j))
+        return out / n_frames
 
-    ic = tokens.shape[2]
-    head = fusion_model.FusionHead(image_channels=ic, image_tokens=tokens.shape[1], text_dim=states.shape[2],
+    ic = tokens.shape[3]
+    head = fusion_model.FusionHead(image_channels=ic, image_tokens=tokens.shape[2], text_dim=states.shape[2],
                                    dim=args.dim, heads=args.heads, hidden=args.hidden,
                                    candidate_features=feature_names).to(dev)
     train_idx = torch.nonzero(~val & usable_t).squeeze(1)
@@ -293,7 +310,9 @@ def main():
             mask = smask[note] & ~no_text[:, None]
             batch = (idx, states[note], mask, torch.arange(args.batch, device=dev), note, no_text)
         idx, text, mask, study_index, note, no_text = batch
-        logits = head(tokens[idx], text, mask, study_index, fe(idx))
+        # One frame per candidate, drawn at random (the scanner's axes alone without --frames).
+        fr = torch.randint(n_frames, (len(idx),), device=dev, generator=gen) if n_frames > 1 else 0
+        logits = head(tokens[fr, idx], text, mask, study_index, fe(idx))
         target_m = torch.where(no_text, p_marginal[idx], p_mal(il[idx], note_logit[note]))
         w = weight[idx]
         l_nod = (F.binary_cross_entropy_with_logits(logits[:, 0], is_nod[idx], reduction="none") * w).sum() / w.sum()
@@ -354,7 +373,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     fusion_model.save_fusion_head(head.cpu(), os.path.join(out_dir, "fusion_head.safetensors"))
     with open(os.path.join(out_dir, "training_log.json"), "w") as f:
-        json.dump({"config": head.config, "nodule_logit_calibration": round(float(b), 4), "training_patches": int(len(train_idx)), "note_pool": int(len(pool)),
+        json.dump({"config": head.config, "nodule_logit_calibration": round(float(b), 4), "training_patches": int(len(train_idx)), "frames": int(n_frames), "note_pool": int(len(pool)),
                    **metrics, "seconds": round(time.time() - t_start), "args": vars(args)}, f, indent=2)
 
     if args.golden:

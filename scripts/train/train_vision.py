@@ -37,15 +37,26 @@ from train_text import parse_ranges  # noqa: E402,F401 (train_fusion imports it 
 MEAN, STD = 0.5, 0.25  # manifest: network_input = (u8 / 255 - mean) / std
 
 
-def load_data(data_dir):
+def load_data(data_dir, frames=False):
+    """Packed patches and labels (pack_gpu_data.py). With frames, the patches are
+    [F, N, 3, S, S]: the scanner's axes first, then each extra frame packed."""
     lab = dict(np.load(os.path.join(data_dir, "labels.npz")))
     shape = tuple(int(x) for x in lab.pop("shape"))
-    raw = os.path.join(data_dir, "patches.u8")  # pack_gpu_data.py --raw
-    if os.path.exists(raw):
-        return np.fromfile(raw, dtype=np.uint8).reshape(shape), lab
-    with lzma.open(os.path.join(data_dir, "patches.u8.xz")) as f:
-        patches = np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
-    return patches, lab
+    names = ["patches"] + (["patches_" + str(f) for f in lab.pop("frames", [])] if frames else [])
+    lab.pop("frames", None)
+    if frames and len(names) == 1:
+        raise SystemExit(f"{data_dir}: no extra frames packed (pack_gpu_data.py --frames)")
+
+    def one(name):
+        raw = os.path.join(data_dir, name + ".u8")  # pack_gpu_data.py --raw
+        if os.path.exists(raw):
+            return np.fromfile(raw, dtype=np.uint8).reshape(shape)
+        with lzma.open(os.path.join(data_dir, name + ".u8.xz")) as f:
+            return np.frombuffer(f.read(), dtype=np.uint8).reshape(shape)
+
+    if not frames:
+        return one("patches"), lab
+    return np.stack([one(n) for n in names]), lab
 
 
 def load_export(export_dir):
@@ -220,6 +231,9 @@ def main():
     ap.add_argument("--steps", type=int, default=0, help="--export: batches (0: --epochs over the packed data)")
     ap.add_argument("--pos-fraction", type=float, default=0.25, help="--export: nodule share of each batch")
     ap.add_argument("--max-shift", type=int, default=3, help="largest shift of the augmentation, in pixels")
+    ap.add_argument("--frames", action="store_true",
+                    help="--data packed with --frames: each patch of a batch is cut in one of the packed frames, "
+                         "drawn at random (rotations of the three planes; validation on the scanner's axes)")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="--export: the learning-rate schedule ends after this many seconds of training if "
                          "that comes before --steps (0: no limit)")
@@ -229,7 +243,9 @@ def main():
     t_start = time.time()
     if args.export:
         return train_on_export(args, dev, t_start)
-    patches, lab = load_data(args.data)
+    patches, lab = load_data(args.data, args.frames)
+    framed = patches if args.frames else patches[None]  # [F, N, 3, S, S]
+    patches = framed[0]
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = ~val
     y_nod = lab["is_nodule"].astype(np.float32)
@@ -239,15 +255,17 @@ def main():
     # calibrated with them afterwards, train_fusion.py.)
     w = np.where(lab["is_nodule"] > 0, 2.0, 1.0).astype(np.float32)
     il = np.nan_to_num(lab["image_logit"].astype(np.float32), nan=0.0)
-    print(f"vision: {tr.sum()} training patches ({int(y_nod[tr].sum())} nodule), {val.sum()} validation", flush=True)
+    print(f"vision: {tr.sum()} training patches ({int(y_nod[tr].sum())} nodule) in {len(framed)} frame(s), "
+          f"{val.sum()} validation", flush=True)
 
-    x_all = torch.from_numpy(patches[tr]).to(dev)
+    x_all = torch.from_numpy(np.ascontiguousarray(framed[:, tr])).to(dev)  # [F, n, 3, S, S]
+    n_frames = x_all.shape[0]
     t_nod = torch.from_numpy(y_nod[tr]).to(dev)
     t_w = torch.from_numpy(w[tr]).to(dev)
     t_il = torch.from_numpy(il[tr]).to(dev)
     model = make_model(args.width).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    n = len(x_all)
+    n = x_all.shape[1]
     steps_per_epoch = max(1, n // args.batch)
     total = steps_per_epoch * args.epochs
     gen = torch.Generator(device=dev)
@@ -260,7 +278,11 @@ def main():
         for b in range(steps_per_epoch):
             idx = perm[b * args.batch:(b + 1) * args.batch]
             lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / total))
-            _, _, loss = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], t_w[idx], gen, dev,
+            if n_frames > 1:
+                x = x_all[torch.randint(n_frames, (len(idx),), device=dev, generator=gen), idx]
+            else:  # (no draw: the generator's stream stays the one-frame recipe's)
+                x = x_all[0, idx]
+            _, _, loss = train_step(model, opt, lr, x, t_nod[idx], t_il[idx], t_w[idx], gen, dev,
                                     args.max_shift)
             tot += loss.item()
             step += 1
