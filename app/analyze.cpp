@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -54,7 +55,7 @@ class ModelBundle {
   std::shared_ptr<const ImpressionDrafter> drafter;
   std::shared_ptr<const CaseAssistant> assistant;
   FindingsOptions findings;
-  std::vector<std::string> patch_views{"identity"};  // test-time augmentation (patch_view names)
+  std::vector<std::string> patch_views{"identity"};  // test-time augmentation (parse_view_spec names)
   // The networks run for one study at a time (the engines keep buffers per
   // batch shape); `hilum batch --jobs J` overlaps the other studies' CPU stages.
   mutable std::mutex networks;
@@ -128,9 +129,9 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
       const auto& views = m["inference"]["patch_views"];
       b->patch_views.clear();
       for (const auto& v : views.is_array() ? views : nlohmann::json::array({views})) {
-        if (!v.is_string() || !is_patch_view(v.get<std::string>())) {
+        if (!v.is_string() || !parse_view_spec(v.get<std::string>()).ok()) {
           return bad_input((dir / "manifest.json").string() + ": inference.patch_views holds " + v.dump() +
-                           ", not a patch view (" + joined(patch_view_names()) + ")");
+                           ", not a patch view (" + view_spec_names() + ")");
         }
         b->patch_views.push_back(v.get<std::string>());
       }
@@ -177,7 +178,7 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
                      " but the text model's width is " + std::to_string(b->text->config().hidden_size));
   }
   for (const std::string& v : options.patch_views) {
-    if (!is_patch_view(v)) return bad_input("unknown patch view '" + v + "'");
+    if (!parse_view_spec(v).ok()) return bad_input("unknown patch view '" + v + "' (known: " + view_spec_names() + ")");
   }
   if (!options.patch_views.empty()) b->patch_views = options.patch_views;
   for (const std::string& name : fc.candidate_features) {
@@ -259,22 +260,32 @@ Result<Tensor> candidate_features(const ModelBundle& b, const std::vector<Candid
   return out;
 }
 
+static Result<CandidateScores> score_frames(const ModelBundle& b, const std::map<std::string, Tensor>& by_frame,
+                                            const Tensor& features, const std::string& clinical_text,
+                                            Progress& progress);
+
 Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress) {
   if (candidates.empty()) return CandidateScores{};
   std::vector<Vec3> centres;
   for (const Candidate& c : candidates) centres.push_back(c.center_mm);
-  Tensor patches;
+  // The patches of every frame the bundle's views take, each cut once.
+  std::map<std::string, Tensor> by_frame;
   const Stopwatch clock;
-  {
-    ProgressRange p(progress, 0.0, 0.2);
-    HILUM_ASSIGN_OR_RETURN(patches, extract_patches(volume, centres, PatchOptions{}, p));
+  for (const std::string& name : b.patch_views) {
+    HILUM_ASSIGN_OR_RETURN(ViewSpec spec, parse_view_spec(name));
+    if (by_frame.count(spec.frame)) continue;
+    PatchOptions po;
+    HILUM_ASSIGN_OR_RETURN(po.frame, patch_frame(spec.frame));
+    ProgressRange p(progress, 0.2 * by_frame.size() / b.patch_views.size(),
+                    0.2 * (by_frame.size() + 1) / b.patch_views.size());
+    HILUM_ASSIGN_OR_RETURN(by_frame[spec.frame], extract_patches(volume, centres, po, p));
   }
   const double patches_s = clock.seconds();
   HILUM_ASSIGN_OR_RETURN(Tensor features, candidate_features(b, candidates));
   ProgressRange p(progress, 0.2, 1.0);
-  HILUM_ASSIGN_OR_RETURN(CandidateScores scores, score_patches(b, patches, features, clinical_text, p));
+  HILUM_ASSIGN_OR_RETURN(CandidateScores scores, score_frames(b, by_frame, features, clinical_text, p));
   scores.patches_s = patches_s;
   return scores;
 }
@@ -325,15 +336,31 @@ static Result<Tensor> image_tokens_of(const ModelBundle& b, const Tensor& patche
 
 Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patches, const Tensor& features,
                                       const std::string& clinical_text, Progress& progress) {
+  return score_frames(b, {{"axes", patches}}, features, clinical_text, progress);
+}
+
+static Result<CandidateScores> score_frames(const ModelBundle& b, const std::map<std::string, Tensor>& by_frame,
+                                            const Tensor& features, const std::string& clinical_text,
+                                            Progress& progress) {
   CandidateScores out;
   const PatchOptions po;
-  if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
-      patches.dim(2) != po.size || patches.dim(3) != po.size) {
-    return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " +
-                     std::to_string(po.size) + "]");
+  int64_t n = -1;
+  for (const auto& [frame, patches] : by_frame) {
+    if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
+        patches.dim(2) != po.size || patches.dim(3) != po.size || (n >= 0 && patches.dim(0) != n)) {
+      return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " +
+                       std::to_string(po.size) + "], as many in every frame");
+    }
+    n = patches.dim(0);
   }
-  const int64_t n = patches.dim(0);
-  if (n == 0) return out;
+  // Every view's frame must be there (score_patches has the scanner's axes only).
+  for (const std::string& name : b.patch_views) {
+    HILUM_ASSIGN_OR_RETURN(ViewSpec spec, parse_view_spec(name));
+    if (!by_frame.count(spec.frame))
+      return bad_input("the bundle's view '" + name + "' needs the patches cut in frame " + spec.frame +
+                       ": score the candidates (score_candidates) instead");
+  }
+  if (n <= 0) return out;
   const std::lock_guard<std::mutex> lock(b.networks);
   Stopwatch clock;
   HILUM_ASSIGN_OR_RETURN(Tensor text, note_states(b, clinical_text));
@@ -344,7 +371,8 @@ Result<CandidateScores> score_patches(const ModelBundle& b, const Tensor& patche
   std::vector<double> logits(static_cast<size_t>(2 * n), 0.0);
   for (size_t v = 0; v < views.size(); ++v) {
     ProgressRange step(progress, 0.05 + 0.9 * v / views.size(), 0.05 + 0.9 * (v + 1) / views.size());
-    HILUM_ASSIGN_OR_RETURN(Tensor view, patch_view(patches, views[v]));
+    HILUM_ASSIGN_OR_RETURN(ViewSpec spec, parse_view_spec(views[v]));
+    HILUM_ASSIGN_OR_RETURN(Tensor view, patch_view(by_frame.at(spec.frame), spec.view));
     HILUM_ASSIGN_OR_RETURN(Tensor tokens, image_tokens_of(b, view, step));
     out.image_s += clock.lap();
     HILUM_ASSIGN_OR_RETURN(FusionOutput fused, b.fusion->forward(tokens, text, b.device, features));

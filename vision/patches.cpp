@@ -117,6 +117,27 @@ const std::vector<std::string>& patch_frame_names() {
   return names;
 }
 
+Result<ViewSpec> parse_view_spec(std::string_view name) {
+  ViewSpec spec;
+  if (is_patch_view(name)) {
+    spec.view = std::string(name);
+    return spec;
+  }
+  if (name != "axes" && patch_frame(name).ok()) {
+    spec.frame = std::string(name);
+    return spec;
+  }
+  return bad_input("unknown view '" + std::string(name) + "' (known: " + view_spec_names() + ")");
+}
+
+std::string view_spec_names() {
+  std::string out;
+  for (const auto& n : patch_view_names()) out += (out.empty() ? "" : ", ") + n;
+  for (const auto& n : patch_frame_names())
+    if (n != "axes") out += ", " + n;
+  return out;
+}
+
 const std::vector<std::string>& patch_view_names() {
   static const std::vector<std::string> names = {"identity", "flip_x", "flip_y", "transpose"};
   return names;

@@ -75,6 +75,19 @@ bool is_patch_view(std::string_view name);
 Result<std::array<Vec3, 3>> patch_frame(std::string_view name);
 const std::vector<std::string>& patch_frame_names();
 
+// A view the fusion stage may average over (hilum analyze's test-time
+// augmentation): a patch_view name, taken of the patches cut in the scanner's
+// axes ("identity", "flip_x", ...), or an extra frame's name ("rz45", "rx45",
+// "ry45"), the patches cut in that frame as they are. kBadInput naming the
+// known views for anything else.
+struct ViewSpec {
+  std::string frame = "axes";
+  std::string view = "identity";
+};
+Result<ViewSpec> parse_view_spec(std::string_view name);
+// Every name parse_view_spec takes, comma-separated (for error messages).
+std::string view_spec_names();
+
 // Trilinear HU at a continuous voxel index (x, y, z); `outside` beyond the volume.
 float sample_trilinear(const Volume& volume, double x, double y, double z, float outside = -1000.f);
 

@@ -3,7 +3,8 @@ the fusion head's nodule logit of every validation candidate (seeds --val-seeds
 of an export-training-set folder, no note) for each view of its patch
 (identity, flip_x, flip_y, transpose: every plane mirrored or transposed alike,
 as the image branch was trained; taken by `hilum resnet --view`, the C++ code
-`hilum analyze` uses), image tokens from Hilum's own C++ image branch
+`hilum analyze` uses; and rz45, rx45, ry45: the patches cut in a rotated frame,
+from the export's patches_<frame>.npy, `export-training-set --patch-frames`), image tokens from Hilum's own C++ image branch
 (`hilum resnet --spatial`), and the LUNA16 CPM of each view and of the views'
 mean logit. Writes BUNDLE/fusion/patch_views.json; write_manifest.py copies it
 into manifest.json's "inference", which `hilum analyze` reads.
@@ -53,14 +54,26 @@ def main():
     feats = None
     if head.candidate_features:
         feats = torch.from_numpy(fusion_model.candidate_feature_matrix([rows[i] for i in vi], head.candidate_features))
+    frames = {}  # view name -> the patches it reads, and the patch view taken of them
+
+    def source(v):
+        if v in ("rz45", "rx45", "ry45"):
+            path = os.path.join(args.export, f"patches_{v}.npy")
+            if not os.path.exists(path):
+                raise SystemExit(f"view {v}: {path} is missing (export-training-set --patch-frames {v})")
+            return np.load(path, mmap_mode="r")[vi], "identity"
+        return patches[vi], v
+
     x0 = patches[vi]
     logits, by_view = {}, {}
     weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
     with tempfile.TemporaryDirectory() as tmp:
         for v in views:  # one patch per view first: hilum refuses an unknown name before the long runs
-            run_resnet(x0[:1], weights, args.hilum, tmp, "--view", v)
+            frames[v] = source(v)
+            run_resnet(frames[v][0][:1], weights, args.hilum, tmp, "--view", frames[v][1])
         for v in views:
-            tokens = torch.from_numpy(np.ascontiguousarray(spatial_tokens(x0, weights, args.hilum, tmp, view=v)))
+            x, pv = frames[v]
+            tokens = torch.from_numpy(np.ascontiguousarray(spatial_tokens(x, weights, args.hilum, tmp, view=pv)))
             with torch.no_grad():
                 logits[v] = head(tokens, torch.zeros(0, head.config["text_dim"]), features=feats)[:, 0].numpy()
             by_view[v] = round(froc_cpm(logits[v], lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi],

@@ -189,6 +189,63 @@ TEST(DemoBundle, TestTimeAugmentationAveragesTheLogitsOfTheViews) {
   EXPECT_NE(r.error().message().find("unknown patch view 'rotate'"), std::string::npos);
 }
 
+// A frame view ("rz45") scores the patches cut in that frame: score_candidates
+// cuts them from the volume and averages their logits with the other views'.
+TEST(DemoBundle, FrameViewsScoreThePatchesCutInTheirFrame) {
+  BundleOptions one, framed;
+  one.device = framed.device = "cpu";
+  one.patch_views = {"identity"};
+  framed.patch_views = {"identity", "rz45"};
+  auto b1 = load_model_bundle(kBundle, one);
+  auto b2 = load_model_bundle(kBundle, framed);
+  ASSERT_TRUE(b1.ok() && b2.ok());
+  // A ball beside an oblique rod, in parenchyma; three candidates on and near them.
+  Volume v = Volume::allocate(72, 72, 72, {0.7, 0.7, 0.7}, {-25, -25, -25});
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+        const double ball = std::hypot(w[0] - 3, w[1], w[2]);
+        const double rod = std::hypot(w[0] + 6 - w[1] * 0.5, w[2] - w[1] * 0.5) ;
+        v.data()[(z * v.ny() + y) * v.nx() + x] = ball <= 3.0 || rod <= 1.2 ? 30.f : -860.f;
+      }
+  std::vector<Candidate> cands(3);
+  cands[0].center_mm = {3, 0, 0};
+  cands[1].center_mm = {-6, 0, 0};
+  cands[2].center_mm = {0, 8, -5};
+  for (Candidate& c : cands) c.sigma_mm = 1.3, c.response = 20, c.contrast_hu = 300, c.blobness = 0.5,
+                             c.isolation = 0.9, c.score = 100;
+  NullProgress progress;
+  auto both = score_candidates(**b2, v, cands, "", progress);
+  ASSERT_TRUE(both.ok()) << both.error().message();
+  // The same by hand: the axes' patches and the rz45 patches, each scored alone.
+  std::vector<Vec3> centres;
+  for (const Candidate& c : cands) centres.push_back(c.center_mm);
+  PatchOptions po;
+  auto axes = extract_patches(v, centres, po, progress);
+  po.frame = *patch_frame("rz45");
+  auto turned = extract_patches(v, centres, po, progress);
+  auto f = candidate_features(**b1, cands);
+  ASSERT_TRUE(axes.ok() && turned.ok() && f.ok());
+  auto a = score_patches(**b1, *axes, *f, "", progress);
+  auto b = score_patches(**b1, *turned, *f, "", progress);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const auto logit = [](float p) { return std::log(static_cast<double>(p) / (1.0 - p)); };
+  double moved = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    const double want = 0.5 * (logit(a->probability[i]) + logit(b->probability[i]));
+    EXPECT_NEAR(both->probability[i], sigmoid(static_cast<float>(want)), 2e-5) << i;
+    moved += std::abs(logit(a->probability[i]) - logit(b->probability[i]));
+  }
+  EXPECT_GT(moved, 1e-3);  // the rotated planes are another input
+  // Patches already cut hold the scanner's axes only: a bundle with a frame view refuses them.
+  auto refused = score_patches(**b2, *axes, *f, "", progress);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("the bundle's view 'rz45' needs the patches cut in frame rz45"),
+            std::string::npos)
+      << refused.error().message();
+}
+
 TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
   test::ScratchDir d;
   const fs::path dir = d.path() / "bundle";

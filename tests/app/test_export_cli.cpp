@@ -5,6 +5,7 @@
 #if HILUM_HAVE_IMAGING
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -286,6 +287,80 @@ TEST(ExportTrainingSet, PackedWithAnotherExportTakesEachOnesCounts) {
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--hard/--easy"), std::string::npos) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+}
+
+// --patch-frames: the same rows cut in rotated frames (patches_<frame>.npy),
+// carried through merge_exports.py and pack_gpu_data.py --frames row for row.
+TEST(ExportTrainingSet, PatchFramesCutTheSameRowsInRotatedFrames) {
+  test::ScratchDir dir;
+  for (const char* seeds : {"3", "4"}) {
+    auto r = test::run_hilum({"-q", "export-training-set", "--out", (dir / (std::string("p") + seeds)).string(),
+                              "--seeds", seeds, "--slices", "48", "--negatives", "6", "--no-sizing",
+                              "--patch-frames", "rz45,ry45"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto axes = read_npy(dir / "p3" / "patches.npy");
+  auto rz = read_npy(dir / "p3" / "patches_rz45.npy");
+  auto ry = read_npy(dir / "p3" / "patches_ry45.npy");
+  ASSERT_TRUE(axes.ok() && rz.ok() && ry.ok());
+  EXPECT_EQ(rz->shape(), axes->shape());
+  EXPECT_EQ(ry->shape(), axes->shape());
+  // Rotated planes show other pixels (the axial plane turned 45 degrees is not the axial plane).
+  EXPECT_NE(std::memcmp(rz->raw(), axes->raw(), axes->nbytes()), 0);
+  EXPECT_NE(std::memcmp(ry->raw(), rz->raw(), rz->nbytes()), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir / "p3" / "patches_rx45.npy"));
+  const auto manifest = nlohmann::json::parse(slurp(dir / "p3" / "manifest.json"));
+  EXPECT_EQ(manifest["patches"]["extra_frames"], nlohmann::json::array({"rz45", "ry45"}));
+  // Merged and packed: each packed row's frames are the export rows' frames.
+  const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
+  auto merged = test::run_command("/usr/bin/python3", {train + "merge_exports.py", "--out", (dir / "all").string(),
+                                                       (dir / "p4").string(), (dir / "p3").string()});
+  if (merged.exit_code != 0 && merged.err.find("No module named 'numpy'") != std::string::npos)
+    GTEST_SKIP() << "numpy";
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  auto packed = test::run_command("/usr/bin/python3",
+                                  {train + "pack_gpu_data.py", "--train", (dir / "all").string(), "--vision-only",
+                                   "--raw", "--frames", "--hard", "2", "--easy", "1", "--out", (dir / "gpu").string()});
+  ASSERT_EQ(packed.exit_code, 0) << packed.err;
+  auto check = test::run_command(
+      "/usr/bin/python3",
+      {"-c",
+       "import sys, numpy as np\n"
+       "d, g = sys.argv[1], sys.argv[2]\n"
+       "l = np.load(g + '/labels.npz')\n"
+       "assert list(l['frames']) == ['rz45', 'ry45'], l['frames']\n"
+       "shape = tuple(l['shape'])\n"
+       "src = {f: np.load(d + '/' + f + '.npy') for f in ('patches', 'patches_rz45', 'patches_ry45')}\n"
+       "assert all(a.shape[0] == src['patches'].shape[0] for a in src.values())\n"
+       "got = {f: np.fromfile(g + '/' + f + '.u8', dtype=np.uint8).reshape(shape) for f in src}\n"
+       "flat = src['patches'].reshape(len(src['patches']), -1)\n"
+       "for i, p in enumerate(got['patches']):\n"
+       "    j = np.nonzero((flat == p.reshape(-1)).all(1))[0][0]\n"
+       "    for f in ('patches_rz45', 'patches_ry45'):\n"
+       "        assert (got[f][i] == src[f][j]).all(), (f, i, j)\n"
+       "print(len(got['patches']))",
+       (dir / "all").string(), (dir / "gpu").string()});
+  ASSERT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_GT(std::stoi(check.out), 4);
+  // Names that are not extra frames are refused before anything is written.
+  for (const char* bad : {"axes", "rz30"}) {
+    auto r = test::run_hilum({"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3",
+                              "--patch-frames", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find(std::string("--patch-frames: '") + bad + "' is not an extra frame"), std::string::npos)
+        << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+  // Packing frames from an export without them is refused.
+  auto none = test::run_hilum({"-q", "export-training-set", "--out", (dir / "plain").string(), "--seeds", "3",
+                               "--slices", "48", "--negatives", "2", "--no-sizing"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  auto refused = test::run_command("/usr/bin/python3",
+                                   {train + "pack_gpu_data.py", "--train", (dir / "plain").string(), "--vision-only",
+                                    "--raw", "--frames", "--out", (dir / "gpu2").string()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("--frames: every --train folder needs the same extra frames"), std::string::npos)
+      << refused.err;
 }
 
 }  // namespace

@@ -136,5 +136,91 @@ TEST(Patches, ViewsMirrorOrTransposeEveryPlaneAlike) {
   EXPECT_EQ(patch_view_names().size(), 4u);
 }
 
+TEST(Patches, FramesCutTheSamePlanesOfARotatedCube) {
+  // Three balls 7 mm from the centre: along (1, 1, 0)/sqrt2, along (0, 1, 1)/sqrt2 and along z.
+  const double h = std::sqrt(0.5), d = 7.0;
+  Volume v = Volume::allocate(80, 80, 80, {0.5, 0.5, 0.5}, {-20, -20, -20});
+  const Vec3 balls[3] = {{d * h, d * h, 0}, {0, d * h, d * h}, {0, 0, d}};
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+        float hu = -850.f;
+        for (const Vec3& b : balls)
+          if (std::hypot(w[0] - b[0], w[1] - b[1], w[2] - b[2]) <= 2.0) hu = 40.f;
+        v.data()[(z * v.ny() + y) * v.nx() + x] = hu;
+      }
+  NullProgress progress;
+  PatchOptions o;
+  o.spacing_mm = 0.5;
+  // The scanner's axes: the first ball lies in the axial plane, down-right on the diagonal.
+  auto axes = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
+  ASSERT_TRUE(axes.ok());
+  auto [ra, ca] = bright_centroid(*axes, 0, 0);
+  EXPECT_NEAR(ca, 31.5 + d * h / 0.5, 0.5);
+  EXPECT_NEAR(ra, 31.5 + d * h / 0.5, 0.5);
+  // rz45 turns x onto (1, 1, 0)/sqrt2: in its axial plane the first ball lies straight right;
+  // in its coronal plane (x', -z) too, beside the third ball straight up.
+  auto rz = patch_frame("rz45");
+  ASSERT_TRUE(rz.ok());
+  o.frame = *rz;
+  auto turned = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
+  ASSERT_TRUE(turned.ok());
+  auto [r0, c0] = bright_centroid(*turned, 0, 0);
+  EXPECT_NEAR(c0, 31.5 + d / 0.5, 0.5);
+  EXPECT_NEAR(r0, 31.5, 0.5);
+  const uint8_t* cor = turned->data<uint8_t>() + 64 * 64;  // channel 1
+  EXPECT_GT(cor[32 * 64 + static_cast<int>(31.5 + d / 0.5)], 200);  // the first ball, right
+  EXPECT_GT(cor[static_cast<int>(31.5 - d / 0.5) * 64 + 32], 200);  // the third, up (superior)
+  // rx45 turns y onto (0, 1, 1)/sqrt2: the second ball lies straight down in its axial plane.
+  auto rx = patch_frame("rx45");
+  ASSERT_TRUE(rx.ok());
+  o.frame = *rx;
+  auto tilted = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
+  ASSERT_TRUE(tilted.ok());
+  auto [r1, c1] = bright_centroid(*tilted, 0, 0);
+  EXPECT_NEAR(c1, 31.5, 0.5);
+  EXPECT_NEAR(r1, 31.5 + d / 0.5, 0.5);
+  // "axes" is the identity (the default); every named frame is orthonormal and right-handed.
+  auto id = patch_frame("axes");
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, PatchOptions{}.frame);
+  for (const std::string& name : patch_frame_names()) {
+    auto f = patch_frame(name);
+    ASSERT_TRUE(f.ok()) << name;
+    const Vec3& a = (*f)[0];
+    const Vec3& b = (*f)[1];
+    const Vec3& c = (*f)[2];
+    EXPECT_NEAR(a[1] * b[2] - a[2] * b[1], c[0], 1e-12) << name;
+    EXPECT_NEAR(a[2] * b[0] - a[0] * b[2], c[1], 1e-12) << name;
+    EXPECT_NEAR(a[0] * b[1] - a[1] * b[0], c[2], 1e-12) << name;
+  }
+  // Unknown frames and frames that are not rotations are refused.
+  auto unknown = patch_frame("rz30");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message().find("unknown frame 'rz30'"), std::string::npos);
+  o.frame = {{{1, 0, 0}, {1, 1, 0}, {0, 0, 1}}};
+  auto skew = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
+  ASSERT_FALSE(skew.ok());
+  EXPECT_NE(skew.error().message().find("not orthonormal"), std::string::npos);
+}
+
+TEST(Patches, ViewSpecsNameAPatchViewOrAFrame) {
+  auto flip = parse_view_spec("flip_x");
+  ASSERT_TRUE(flip.ok());
+  EXPECT_EQ(flip->frame, "axes");
+  EXPECT_EQ(flip->view, "flip_x");
+  auto frame = parse_view_spec("ry45");
+  ASSERT_TRUE(frame.ok());
+  EXPECT_EQ(frame->frame, "ry45");
+  EXPECT_EQ(frame->view, "identity");
+  for (const char* bad : {"axes", "rotate", ""}) {
+    auto r = parse_view_spec(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message().find("flip_x, flip_y, transpose, rz45, rx45, ry45"), std::string::npos)
+        << r.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace hilum
