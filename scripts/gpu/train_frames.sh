@@ -37,6 +37,7 @@ JOB=train_frames
 EXPORT_ARGS="--patch-frames rz45,rx45,ry45"
 # shellcheck source=scripts/gpu/training_job.sh
 source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
+parse_variants "$VARIANTS"  # before the long export: a bad name stops the job at once
 D=/tmp/train-frames
 rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/train" "$SEEDS"
@@ -44,10 +45,8 @@ python3 scripts/train/pack_gpu_data.py --train "$D/train" --vision-only --raw --
   --out "$D/gpu"
 echo "packed: $SECONDS s"
 names=() pids=()
-IFS=';' read -ra specs <<<"$VARIANTS"
-for spec in "${specs[@]}"; do
-  name=${spec%%:*} args=${spec#*:}
-  [[ $name =~ ^[A-Za-z0-9_-]+$ ]] || { echo "variant name '$name': letters, digits, _ and - only"; exit 2; }
+for k in "${!variant_names[@]}"; do
+  name=${variant_names[$k]} args=${variant_args[$k]}
   names+=("$name")
   (
     set -e

@@ -29,16 +29,15 @@ VARIANTS=${VARIANTS:?VARIANTS: NAME:ARGS;NAME:ARGS...}
 JOB=train_vision_variants
 # shellcheck source=scripts/gpu/training_job.sh
 source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
+parse_variants "$VARIANTS"  # before the long export: a bad name stops the job at once
 D=/tmp/vision-variants
 rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/train" "$SEEDS"
 python3 scripts/train/pack_gpu_data.py --train "$D/train" --vision-only --raw --hard 8 --easy 8 --out "$D/gpu"
 echo "packed: $SECONDS s"
 names=() pids=()
-IFS=';' read -ra specs <<<"$VARIANTS"
-for spec in "${specs[@]}"; do
-  name=${spec%%:*} args=${spec#*:}
-  [[ $name =~ ^[A-Za-z0-9_-]+$ ]] || { echo "variant name '$name': letters, digits, _ and - only"; exit 2; }
+for k in "${!variant_names[@]}"; do
+  name=${variant_names[$k]} args=${variant_args[$k]}
   # shellcheck disable=SC2086 # ARGS is a list of options
   python3 scripts/train/train_vision.py --data "$D/gpu" --out "$D/$name" --device cuda $args \
     >"$D/$name.log" 2>&1 &

@@ -11,6 +11,8 @@
 #   export_merged DIR A-B...          exports each range so, waits, and merges them
 #                                     all into the one export DIR (merge_exports.py);
 #                                     EXPORT_ARGS (a string of options) go to every export
+#   parse_variants "NAME:ARGS;..."    fills variant_names and variant_args (one
+#                                     string of options each); exits 2 on a bad name
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$JOB.log") 2>&1
 # shellcheck source=scripts/gpu/e2e_runtime.sh
@@ -46,4 +48,13 @@ export_merged() {
   echo "export: $SECONDS s"
   python3 scripts/train/merge_exports.py --out "$dir" "$dir"-part-*
   rm -rf "$dir"-part-*
+}
+variant_names=() variant_args=()
+parse_variants() {
+  local spec specs
+  IFS=';' read -ra specs <<<"$1"
+  for spec in "${specs[@]}"; do
+    [[ ${spec%%:*} =~ ^[A-Za-z0-9_-]+$ ]] || { echo "variant name '${spec%%:*}': letters, digits, _ and - only"; exit 2; }
+    variant_names+=("${spec%%:*}") variant_args+=("${spec#*:}")
+  done
 }

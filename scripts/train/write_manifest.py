@@ -28,6 +28,10 @@ def main():
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--machine", default="")
     ap.add_argument("--version", default=datetime.date.today().isoformat())
+    ap.add_argument("--command", default="scripts/train/train_bundle.sh (all stages; then its export stage again "
+                                          "with the current candidate detector and the fusion head last by its "
+                                          "fusion-cpu stage)",
+                    help="how the bundle was made (manifest training.command)")
     args = ap.parse_args()
     logs = {}
     for part in ("vision", "text", "fusion"):
@@ -36,6 +40,22 @@ def main():
             with open(p) as f:
                 logs[part] = json.load(f)
     keep = lambda d, keys: {k: d[k] for k in keys if k in d}  # noqa: E731
+    vision_args = logs.get("vision", {}).get("args", {})
+    fusion_args = logs.get("fusion", {}).get("args", {})
+    vision_frames = (" (each training patch cut in the scanner's axes or in one of three frames turned 45 degrees "
+                     "about z, x or y, drawn at random: export-training-set --patch-frames)"
+                     if vision_args.get("frames") else "")
+    if not fusion_args.get("export"):
+        fusion_source = "the packed sample of scripts/train/pack_gpu_data.py"
+    elif fusion_args.get("tokens"):
+        fusion_source = ("every candidate of the export (image tokens from Hilum's C++ image branch, "
+                         "scripts/train/image_tokens.py), on the CPU")
+    else:
+        fusion_source = (f"every candidate of the export (image tokens by the PyTorch ResNet in float32), on "
+                         f"{'the GPU' if str(fusion_args.get('device', '')).startswith('cuda') else 'the CPU'}")
+    if fusion_args.get("frames"):
+        fusion_source += ("; each candidate shown in one of four frames (the scanner's axes, rz45, rx45, ry45) "
+                          "drawn at random, calibrated and validated on the mean of the four")
     manifest = {
         "name": "hilum-demo",
         "version": args.version,
@@ -55,20 +75,20 @@ def main():
             "held_out_seeds": "900000 and up: never used in training or validation; the evaluation in "
                               "bench/RESULTS.md runs on them",
             "machine": args.machine,
-            "command": "scripts/train/train_bundle.sh (all stages; then its export stage again with the current "
-                       "candidate detector and the fusion head last by its fusion-cpu stage)",
+            "command": args.command,
             "scripts": ["scripts/train/train_bundle.sh", "scripts/train/export_data.sh",
                         "scripts/train/merge_exports.py", "scripts/train/pack_gpu_data.py",
                         "scripts/gpu/train_bundle.sh", "scripts/train/train_text.py", "scripts/train/bpe.py",
                         "scripts/train/text_corpus.py", "scripts/train/olmoe.py", "scripts/train/train_vision.py",
                         "scripts/train/train_fusion.py", "scripts/train/fusion_model.py",
                         "scripts/train/install_bundle.sh", "scripts/train/write_manifest.py",
-                        "scripts/train/image_tokens.py", "scripts/train/patch_views.py"],
+                        "scripts/train/image_tokens.py", "scripts/train/patch_views.py",
+                        "scripts/gpu/train_frames.sh", "scripts/gpu/training_job.sh"],
         },
         "parts": {
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
-                               f"{logs.get('vision', {}).get('width', '?')}) on 3x64x64 orthogonal-plane patches; "
-                               "fc[0] nodule logit, fc[1] image malignancy logit",
+                               f"{logs.get('vision', {}).get('width', '?')}) on 3x64x64 orthogonal-plane patches"
+                               f"{vision_frames}; fc[0] nodule logit, fc[1] image malignancy logit",
                        **keep(logs.get("vision", {}), ["trained_on", "parameters", "training_patches",
                                                        "training_nodule_patches", "steps", "batch",
                                                        "validation_nodule_auc", "validation_cpm",
@@ -81,17 +101,14 @@ def main():
                                                    "risk_readout_validation_r2", "total_seconds"])},
             "fusion": {"what": "cross-attention of each candidate's image tokens to the note's hidden states; "
                                "nodule and malignancy logits",
-                       "trained_on": ("every candidate of the export (image tokens from Hilum's C++ image branch, "
-                                      "scripts/train/image_tokens.py), on the CPU"
-                                      if logs.get("fusion", {}).get("args", {}).get("export")
-                                      else "the packed sample of scripts/train/pack_gpu_data.py")
+                       "trained_on": fusion_source
                                      + ("; beside the image tokens the MLP takes the candidate detector's own "
                                         "measurements of each candidate (" +
                                         ", ".join(logs["fusion"]["config"]["candidate_features"]) +
                                         "; labels.csv of the export, standardised inside the head)"
                                         if logs.get("fusion", {}).get("config", {}).get("candidate_features")
                                         else ""),
-                       **keep(logs.get("fusion", {}), ["config", "training_patches", "note_pool",
+                       **keep(logs.get("fusion", {}), ["config", "training_patches", "frames", "note_pool",
                                                        "validation_nodule_auc_with_note",
                                                        "validation_nodule_auc_no_note",
                                                        "validation_malignancy_auc_with_note",
