@@ -271,16 +271,18 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   std::vector<Vec3> centres;
   for (const Candidate& c : candidates) centres.push_back(c.center_mm);
   // The patches of every frame the bundle's views take, each cut once.
-  std::map<std::string, Tensor> by_frame;
-  const Stopwatch clock;
+  std::vector<std::string> frames;
   for (const std::string& name : b.patch_views) {
     HILUM_ASSIGN_OR_RETURN(ViewSpec spec, parse_view_spec(name));
-    if (by_frame.count(spec.frame)) continue;
+    if (std::find(frames.begin(), frames.end(), spec.frame) == frames.end()) frames.push_back(spec.frame);
+  }
+  std::map<std::string, Tensor> by_frame;
+  const Stopwatch clock;
+  for (size_t f = 0; f < frames.size(); ++f) {
     PatchOptions po;
-    HILUM_ASSIGN_OR_RETURN(po.frame, patch_frame(spec.frame));
-    ProgressRange p(progress, 0.2 * by_frame.size() / b.patch_views.size(),
-                    0.2 * (by_frame.size() + 1) / b.patch_views.size());
-    HILUM_ASSIGN_OR_RETURN(by_frame[spec.frame], extract_patches(volume, centres, po, p));
+    HILUM_ASSIGN_OR_RETURN(po.frame, patch_frame(frames[f]));
+    ProgressRange p(progress, 0.2 * f / frames.size(), 0.2 * (f + 1) / frames.size());
+    HILUM_ASSIGN_OR_RETURN(by_frame[frames[f]], extract_patches(volume, centres, po, p));
   }
   const double patches_s = clock.seconds();
   HILUM_ASSIGN_OR_RETURN(Tensor features, candidate_features(b, candidates));

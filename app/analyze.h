@@ -78,8 +78,8 @@ struct BundleOptions {
   std::string device = "cpu";
   FindingsOptions findings;
   // Views of each patch whose fusion logits are averaged (vision/patches.h
-  // patch_view names); empty: the manifest's "inference.patch_views", else the
-  // patch alone.
+  // parse_view_spec names: a patch_view of the scanner's axes, or a rotated
+  // frame); empty: the manifest's "inference.patch_views", else the patch alone.
   std::vector<std::string> patch_views;
 };
 
@@ -105,8 +105,9 @@ struct CandidateScores {
 Result<CandidateScores> score_candidates(const ModelBundle& bundle, const Volume& volume,
                                          const std::vector<Candidate>& candidates,
                                          const std::string& clinical_text, Progress& progress);
-// The same on patches already extracted: f32 [N, 3, 64, 64], normalised as
-// the network expects ((u8 / 255 - 0.5) / 0.25 of the windowed planes), with
+// The same on patches already extracted in the scanner's axes: f32 [N, 3, 64,
+// 64], normalised as the network expects ((u8 / 255 - 0.5) / 0.25 of the
+// windowed planes; kBadInput when the bundle has a view of a rotated frame), with
 // the candidates' features when the fusion head takes them (f32 [N, F] in the
 // order of its configuration's candidate_features; else undefined).
 Result<CandidateScores> score_patches(const ModelBundle& bundle, const Tensor& patches, const Tensor& features,
