@@ -50,6 +50,16 @@ float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 // Expects `both` to hold the sigmoid of the mean logit of `a` and `b` (two views'
 // scores of the same candidates), nodule and malignancy alike; returns how far
 // apart the two views' nodule logits lie in all.
+// The demo bundle on the CPU with these views.
+std::shared_ptr<const ModelBundle> bundle_with_views(std::vector<std::string> views) {
+  BundleOptions o;
+  o.device = "cpu";
+  o.patch_views = std::move(views);
+  auto b = load_model_bundle(kBundle, o);
+  EXPECT_TRUE(b.ok()) << b.error().message();
+  return b.ok() ? *b : nullptr;
+}
+
 double expect_mean_of_two_views(const CandidateScores& both, const CandidateScores& a, const CandidateScores& b) {
   const auto logit = [](float p) { return std::log(static_cast<double>(p) / (1.0 - p)); };
   double apart = 0;
@@ -166,13 +176,9 @@ TEST(DemoBundle, AFusionHeadNamingAnUnknownCandidateFeatureIsRefused) {
 }
 
 TEST(DemoBundle, TestTimeAugmentationAveragesTheLogitsOfTheViews) {
-  BundleOptions one, two;
-  one.device = two.device = "cpu";
-  one.patch_views = {"identity"};
-  two.patch_views = {"identity", "flip_x"};
-  auto b1 = load_model_bundle(kBundle, one);
-  auto b2 = load_model_bundle(kBundle, two);
-  ASSERT_TRUE(b1.ok() && b2.ok());
+  const auto b1 = bundle_with_views({"identity"});
+  const auto b2 = bundle_with_views({"identity", "flip_x"});
+  ASSERT_TRUE(b1 && b2);
   auto u8 = read_npy(kGolden / "patches.npy");
   auto f = read_npy(kGolden / "features.npy");
   ASSERT_TRUE(u8.ok() && f.ok());
@@ -181,9 +187,9 @@ TEST(DemoBundle, TestTimeAugmentationAveragesTheLogitsOfTheViews) {
   auto flipped = patch_view(x, "flip_x");
   ASSERT_TRUE(flipped.ok());
   NullProgress progress;
-  auto a = score_patches(**b1, x, *f, "", progress);
-  auto b = score_patches(**b1, *flipped, *f, "", progress);
-  auto both = score_patches(**b2, x, *f, "", progress);
+  auto a = score_patches(*b1, x, *f, "", progress);
+  auto b = score_patches(*b1, *flipped, *f, "", progress);
+  auto both = score_patches(*b2, x, *f, "", progress);
   ASSERT_TRUE(a.ok() && b.ok() && both.ok());
   ASSERT_EQ(both->probability.size(), static_cast<size_t>(x.dim(0)));
   EXPECT_GT(expect_mean_of_two_views(*both, *a, *b), 1e-3);  // the flip is a different input
@@ -200,13 +206,9 @@ TEST(DemoBundle, TestTimeAugmentationAveragesTheLogitsOfTheViews) {
 // A frame view ("rz45") scores the patches cut in that frame: score_candidates
 // cuts them from the volume and averages their logits with the other views'.
 TEST(DemoBundle, FrameViewsScoreThePatchesCutInTheirFrame) {
-  BundleOptions one, framed;
-  one.device = framed.device = "cpu";
-  one.patch_views = {"identity"};
-  framed.patch_views = {"identity", "rz45"};
-  auto b1 = load_model_bundle(kBundle, one);
-  auto b2 = load_model_bundle(kBundle, framed);
-  ASSERT_TRUE(b1.ok() && b2.ok());
+  const auto b1 = bundle_with_views({"identity"});
+  const auto b2 = bundle_with_views({"identity", "rz45"});
+  ASSERT_TRUE(b1 && b2);
   // A ball beside an oblique rod, in parenchyma; three candidates on and near them.
   Volume v = Volume::allocate(72, 72, 72, {0.7, 0.7, 0.7}, {-25, -25, -25});
   for (int64_t z = 0; z < v.nz(); ++z)
@@ -224,7 +226,7 @@ TEST(DemoBundle, FrameViewsScoreThePatchesCutInTheirFrame) {
   for (Candidate& c : cands) c.sigma_mm = 1.3, c.response = 20, c.contrast_hu = 300, c.blobness = 0.5,
                              c.isolation = 0.9, c.score = 100;
   NullProgress progress;
-  auto both = score_candidates(**b2, v, cands, "", progress);
+  auto both = score_candidates(*b2, v, cands, "", progress);
   ASSERT_TRUE(both.ok()) << both.error().message();
   // The same by hand: the axes' patches and the rz45 patches, each scored alone.
   std::vector<Vec3> centres;
@@ -233,15 +235,15 @@ TEST(DemoBundle, FrameViewsScoreThePatchesCutInTheirFrame) {
   auto axes = extract_patches(v, centres, po, progress);
   po.frame = *patch_frame("rz45");
   auto turned = extract_patches(v, centres, po, progress);
-  auto f = candidate_features(**b1, cands);
+  auto f = candidate_features(*b1, cands);
   ASSERT_TRUE(axes.ok() && turned.ok() && f.ok());
-  auto a = score_patches(**b1, *axes, *f, "", progress);
-  auto b = score_patches(**b1, *turned, *f, "", progress);
+  auto a = score_patches(*b1, *axes, *f, "", progress);
+  auto b = score_patches(*b1, *turned, *f, "", progress);
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(both->probability.size(), cands.size());
   EXPECT_GT(expect_mean_of_two_views(*both, *a, *b), 1e-3);  // the rotated planes are another input
   // Patches already cut hold the scanner's axes only: a bundle with a frame view refuses them.
-  auto refused = score_patches(**b2, *axes, *f, "", progress);
+  auto refused = score_patches(*b2, *axes, *f, "", progress);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message().find("the bundle's view 'rz45' needs the patches cut in frame rz45"),
             std::string::npos)

@@ -153,32 +153,30 @@ TEST(Patches, FramesCutTheSamePlanesOfARotatedCube) {
   NullProgress progress;
   PatchOptions o;
   o.spacing_mm = 0.5;
+  // The patch of the centre cut in a named frame, and where its axial plane shows a ball.
+  auto cut = [&](const char* frame) {
+    auto f = patch_frame(frame);
+    EXPECT_TRUE(f.ok()) << frame;
+    o.frame = f.ok() ? *f : PatchOptions{}.frame;
+    auto p = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
+    EXPECT_TRUE(p.ok()) << frame;
+    return p.ok() ? *p : Tensor::zeros({1, 3, 64, 64}, DType::kU8);
+  };
   // The scanner's axes: the first ball lies in the axial plane, down-right on the diagonal.
-  auto axes = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
-  ASSERT_TRUE(axes.ok());
-  auto [ra, ca] = bright_centroid(*axes, 0, 0);
+  auto [ra, ca] = bright_centroid(cut("axes"), 0, 0);
   EXPECT_NEAR(ca, 31.5 + d * h / 0.5, 0.5);
   EXPECT_NEAR(ra, 31.5 + d * h / 0.5, 0.5);
   // rz45 turns x onto (1, 1, 0)/sqrt2: in its axial plane the first ball lies straight right;
   // in its coronal plane (x', -z) too, beside the third ball straight up.
-  auto rz = patch_frame("rz45");
-  ASSERT_TRUE(rz.ok());
-  o.frame = *rz;
-  auto turned = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
-  ASSERT_TRUE(turned.ok());
-  auto [r0, c0] = bright_centroid(*turned, 0, 0);
+  const Tensor turned = cut("rz45");
+  auto [r0, c0] = bright_centroid(turned, 0, 0);
   EXPECT_NEAR(c0, 31.5 + d / 0.5, 0.5);
   EXPECT_NEAR(r0, 31.5, 0.5);
-  const uint8_t* cor = turned->data<uint8_t>() + 64 * 64;  // channel 1
+  const uint8_t* cor = turned.data<uint8_t>() + 64 * 64;  // channel 1
   EXPECT_GT(cor[32 * 64 + static_cast<int>(31.5 + d / 0.5)], 200);  // the first ball, right
   EXPECT_GT(cor[static_cast<int>(31.5 - d / 0.5) * 64 + 32], 200);  // the third, up (superior)
   // rx45 turns y onto (0, 1, 1)/sqrt2: the second ball lies straight down in its axial plane.
-  auto rx = patch_frame("rx45");
-  ASSERT_TRUE(rx.ok());
-  o.frame = *rx;
-  auto tilted = extract_patches_u8(v, {Vec3{0, 0, 0}}, o, progress);
-  ASSERT_TRUE(tilted.ok());
-  auto [r1, c1] = bright_centroid(*tilted, 0, 0);
+  auto [r1, c1] = bright_centroid(cut("rx45"), 0, 0);
   EXPECT_NEAR(c1, 31.5, 0.5);
   EXPECT_NEAR(r1, 31.5 + d / 0.5, 0.5);
   // "axes" is the identity (the default); every named frame is orthonormal and right-handed.
