@@ -259,14 +259,16 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     clock.restart();
     std::vector<Vec3> centers;
     for (const Row& r : rows) centers.push_back(r.center);
-    ProgressRange patch_step(step, 0.85, 0.95);
-    HILUM_ASSIGN_OR_RETURN(Tensor p, extract_patches_u8(v, centers, patch_options, patch_step));
-    const double patches_s = clock.seconds();
-    patches.insert(patches.end(), p.data<uint8_t>(), p.data<uint8_t>() + p.nbytes());
-    for (size_t f = 0; f < frame_options.size(); ++f) {
-      HILUM_ASSIGN_OR_RETURN(Tensor fp, extract_patches_u8(v, centers, frame_options[f], patch_step));
-      frame_patches[f].insert(frame_patches[f].end(), fp.data<uint8_t>(), fp.data<uint8_t>() + fp.nbytes());
+    // The scanner's axes, then each extra frame, in equal parts of the step's progress.
+    for (size_t f = 0; f <= frame_options.size(); ++f) {
+      const double share = 0.1 / static_cast<double>(frame_options.size() + 1);
+      ProgressRange patch_step(step, 0.85 + f * share, 0.85 + (f + 1) * share);
+      HILUM_ASSIGN_OR_RETURN(Tensor p, extract_patches_u8(v, centers, f ? frame_options[f - 1] : patch_options,
+                                                          patch_step));
+      std::vector<uint8_t>& to = f ? frame_patches[f - 1] : patches;
+      to.insert(to.end(), p.data<uint8_t>(), p.data<uint8_t>() + p.nbytes());
     }
+    const double patches_s = clock.seconds();
 
     for (const Row& r : rows) {
       const bool pos = r.nodule >= 0;

@@ -109,7 +109,9 @@ Result<std::array<Vec3, 3>> patch_frame(std::string_view name) {
   if (name == "rz45") return std::array<Vec3, 3>{{{h, h, 0}, {-h, h, 0}, {0, 0, 1}}};
   if (name == "rx45") return std::array<Vec3, 3>{{{1, 0, 0}, {0, h, h}, {0, -h, h}}};
   if (name == "ry45") return std::array<Vec3, 3>{{{h, 0, -h}, {0, 1, 0}, {h, 0, h}}};
-  return bad_input("patch frame: unknown frame '" + std::string(name) + "' (known: axes, rz45, rx45, ry45)");
+  std::string known;
+  for (const auto& n : patch_frame_names()) known += (known.empty() ? "" : ", ") + n;
+  return bad_input("patch frame: unknown frame '" + std::string(name) + "' (known: " + known + ")");
 }
 
 const std::vector<std::string>& patch_frame_names() {

@@ -44,10 +44,8 @@ export_merged "$D/train" "$SEEDS"
 python3 scripts/train/pack_gpu_data.py --train "$D/train" --vision-only --raw --frames --hard 8 --easy 8 \
   --out "$D/gpu"
 echo "packed: $SECONDS s"
-names=() pids=()
 for k in "${!variant_names[@]}"; do
   name=${variant_names[$k]} args=${variant_args[$k]}
-  names+=("$name")
   (
     set -e
     mkdir -p "$D/$name"
@@ -58,23 +56,14 @@ for k in "${!variant_names[@]}"; do
       --frames --pool-notes 0 --note-groups 32 --pos-fraction 0.25 --steps "$STEPS" --batch 512 \
       --golden "$D/$name/golden" --features log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm
   ) >"$D/$name.log" 2>&1 &
-  pids+=($!)
+  started "$name"
 done
-rc=0
-for k in "${!names[@]}"; do
-  name=${names[$k]}
-  if wait "${pids[$k]}"; then
-    cp "$D/$name/vision/resnet.safetensors" "$OUT/$name-resnet.safetensors"
-    cp "$D/$name/fusion/fusion_head.safetensors" "$OUT/$name-fusion.safetensors"
-    tar -C "$D/$name" -cf "$OUT/$name-golden.tar" golden
-    python3 -c 'import json, sys; json.dump({"vision": json.load(open(sys.argv[1])), "fusion": json.load(open(sys.argv[2]))}, open(sys.argv[3], "w"), indent=2)' \
-      "$D/$name/vision/training_log.json" "$D/$name/fusion/training_log.json" "$OUT/$name-logs.json"
-  else
-    rc=1
-  fi
-  echo "== $name"
-  cat "$D/$name.log"
-done
-echo "done: $SECONDS s"
-[[ -n ${DONE:-} ]] && touch "$DONE"
-exit $rc
+collect() {
+  cp "$D/$1/vision/resnet.safetensors" "$OUT/$1-resnet.safetensors"
+  cp "$D/$1/fusion/fusion_head.safetensors" "$OUT/$1-fusion.safetensors"
+  tar -C "$D/$1" -cf "$OUT/$1-golden.tar" golden
+  python3 -c 'import json, sys; json.dump({"vision": json.load(open(sys.argv[1])), "fusion": json.load(open(sys.argv[2]))}, open(sys.argv[3], "w"), indent=2)' \
+    "$D/$1/vision/training_log.json" "$D/$1/fusion/training_log.json" "$OUT/$1-logs.json"
+}
+wait_jobs collect "$D"
+end_job

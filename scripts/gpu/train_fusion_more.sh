@@ -32,7 +32,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 D=/tmp/fusion-more
 rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/all" "$SEEDS" "$EXTRA_SEEDS"
-pids=() steps_list=()
+steps_list=()
 IFS=';' read -ra steps_list <<<"$STEPS"
 for st in "${steps_list[@]}"; do
   [[ $st =~ ^[0-9]+$ ]] || { echo "STEPS entry '$st' is not a number"; exit 2; }
@@ -41,21 +41,13 @@ for st in "${steps_list[@]}"; do
   python3 scripts/train/train_fusion.py --data "$D/all" --export "$D/all" --bundle "$D/b$st" --device cuda \
     --pool-notes 0 --note-groups 32 --pos-fraction 0.25 --steps "$st" --batch 512 --golden "$D/b$st/golden" \
     --features log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm >"$D/b$st.log" 2>&1 &
-  pids+=($!)
+  started "b$st"
 done
-rc=0
-for k in "${!steps_list[@]}"; do
-  st=${steps_list[$k]}
-  if wait "${pids[$k]}"; then
-    cp "$D/b$st/fusion/fusion_head.safetensors" "$OUT/fusion-$st.safetensors"
-    cp "$D/b$st/fusion/training_log.json" "$OUT/fusion-$st.json"
-    tar -C "$D/b$st" -cf "$OUT/golden-$st.tar" golden
-  else
-    rc=1
-  fi
-  echo "== steps $st"
-  cat "$D/b$st.log"
-done
-echo "done: $SECONDS s"
-[[ -n ${DONE:-} ]] && touch "$DONE"
-exit $rc
+collect() {
+  local st=${1#b}
+  cp "$D/$1/fusion/fusion_head.safetensors" "$OUT/fusion-$st.safetensors"
+  cp "$D/$1/fusion/training_log.json" "$OUT/fusion-$st.json"
+  tar -C "$D/$1" -cf "$OUT/golden-$st.tar" golden
+}
+wait_jobs collect "$D"
+end_job

@@ -35,27 +35,19 @@ rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/train" "$SEEDS"
 python3 scripts/train/pack_gpu_data.py --train "$D/train" --vision-only --raw --hard 8 --easy 8 --out "$D/gpu"
 echo "packed: $SECONDS s"
-names=() pids=()
 for k in "${!variant_names[@]}"; do
   name=${variant_names[$k]} args=${variant_args[$k]}
   # shellcheck disable=SC2086 # ARGS is a list of options
   python3 scripts/train/train_vision.py --data "$D/gpu" --out "$D/$name" --device cuda $args \
     >"$D/$name.log" 2>&1 &
-  names+=("$name") pids+=($!)
+  started "$name"
 done
-rc=0
-for k in "${!names[@]}"; do
-  name=${names[$k]}
-  if wait "${pids[$k]}"; then
-    cp "$D/$name/resnet.safetensors" "$OUT/$name.safetensors"
-  else
-    rc=1
-  fi
-  echo "== $name"
-  cat "$D/$name.log"
-  [[ -f $D/$name/training_log.json ]] && cat "$D/$name/training_log.json"
-done
-python3 - "$D" "$OUT/training_logs.json" "${names[@]}" <<'PY'
+collect() {
+  cp "$D/$1/resnet.safetensors" "$OUT/$1.safetensors"
+  cat "$D/$1/training_log.json"
+}
+wait_jobs collect "$D"
+python3 - "$D" "$OUT/training_logs.json" "${job_names[@]}" <<'PY'
 import json, os, sys
 d, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 logs = {}
@@ -67,6 +59,4 @@ for n in names:
 with open(out, "w") as f:
     json.dump(logs, f, indent=2)
 PY
-echo "done: $SECONDS s"
-[[ -n ${DONE:-} ]] && touch "$DONE"
-exit $rc
+end_job

@@ -13,6 +13,12 @@
 #                                     EXPORT_ARGS (a string of options) go to every export
 #   parse_variants "NAME:ARGS;..."    fills variant_names and variant_args (one
 #                                     string of options each); exits 2 on a bad name
+#   started NAME                      records the background job just started ($!) as NAME
+#   wait_jobs COLLECT DIR             waits for the recorded jobs in order; after a success
+#                                     calls COLLECT NAME (a failing command there ends the job);
+#                                     prints "== NAME" and DIR/NAME.log
+#   end_job                           prints the time, touches $DONE when set, and exits 1 if
+#                                     a job failed
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$JOB.log") 2>&1
 # shellcheck source=scripts/gpu/e2e_runtime.sh
@@ -57,4 +63,24 @@ parse_variants() {
     [[ ${spec%%:*} =~ ^[A-Za-z0-9_-]+$ ]] || { echo "variant name '${spec%%:*}': letters, digits, _ and - only"; exit 2; }
     variant_names+=("${spec%%:*}") variant_args+=("${spec#*:}")
   done
+}
+job_names=() job_pids=() jobs_rc=0
+started() { job_names+=("$1") job_pids+=("$!"); }
+wait_jobs() {
+  local collect=$1 dir=$2 k name
+  for k in "${!job_names[@]}"; do
+    name=${job_names[$k]}
+    if wait "${job_pids[$k]}"; then
+      "$collect" "$name"
+    else
+      jobs_rc=1
+    fi
+    echo "== $name"
+    cat "$dir/$name.log"
+  done
+}
+end_job() {
+  echo "done: $SECONDS s"
+  [[ -n ${DONE:-} ]] && touch "$DONE"
+  exit $jobs_rc
 }

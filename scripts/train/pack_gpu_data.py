@@ -102,8 +102,9 @@ def main():
     def col(name, conv, default):
         return np.array([conv(rows[i][name]) if rows[i][name] != "" else default for i in keep])
 
-    np.savez(os.path.join(args.out, "labels.npz"), shape=np.array(shape), frames=np.array(frames, dtype=str), study=col("study", int, -1),
-             seed=col("seed", int, -1), is_nodule=col("is_nodule", int, 0), malignant=col("malignant", int, 0),
+    np.savez(os.path.join(args.out, "labels.npz"), shape=np.array(shape), frames=np.array(frames, dtype=str),
+             study=col("study", int, -1), seed=col("seed", int, -1), is_nodule=col("is_nodule", int, 0),
+             malignant=col("malignant", int, 0),
              weight=np.array([weight.get(i, 1.0) for i in keep], dtype=np.float32),
              detector=np.array([rows[i]["source"] == "detector" for i in keep]),
              diameter_mm=col("diameter_mm", float, 0.0), image_logit=col("image_logit", float, np.nan))

@@ -119,6 +119,8 @@ def main():
                     help="comma-separated candidate features the head also takes (fusion_model.CANDIDATE_FEATURES; "
                          "needs --export: the detector's measurements in labels.csv; truth patches are then left out)")
     args = ap.parse_args()
+    if args.frames and (args.tokens or not args.export):
+        raise SystemExit("--frames needs --export (with its patches_<frame>.npy) and no --tokens")
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     # Image tokens in float32, as the C++ image branch computes them (no TF32 convolutions).
@@ -175,8 +177,6 @@ def main():
     resnet = make_model(width)
     resnet.load_state_dict(sd)
     resnet.to(dev)
-    if args.frames and (args.tokens or not args.export):
-        raise SystemExit("--frames needs --export (with its patches_<frame>.npy) and no --tokens")
     if args.tokens:
         tokens = torch.from_numpy(np.load(args.tokens)).to(dev).float()[None]
         if tokens.shape[1] != len(lab["seed"]):

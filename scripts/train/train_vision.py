@@ -42,9 +42,9 @@ def load_data(data_dir, frames=False):
     [F, N, 3, S, S]: the scanner's axes first, then each extra frame packed."""
     lab = dict(np.load(os.path.join(data_dir, "labels.npz")))
     shape = tuple(int(x) for x in lab.pop("shape"))
-    names = ["patches"] + (["patches_" + str(f) for f in lab.pop("frames", [])] if frames else [])
-    lab.pop("frames", None)
-    if frames and len(names) == 1:
+    packed = [str(f) for f in lab.pop("frames", [])]  # pack_gpu_data.py --frames
+    names = ["patches"] + ([f"patches_{f}" for f in packed] if frames else [])
+    if frames and not packed:
         raise SystemExit(f"{data_dir}: no extra frames packed (pack_gpu_data.py --frames)")
 
     def one(name):

@@ -363,6 +363,66 @@ TEST(ExportTrainingSet, PatchFramesCutTheSameRowsInRotatedFrames) {
       << refused.err;
 }
 
+// The frame steps refuse data without the frames they need, each in one line
+// naming what is missing, before they write anything.
+TEST(ExportTrainingSet, FrameStepsRefuseDataWithoutFrames) {
+  test::ScratchDir dir;
+  auto framed = test::run_hilum({"-q", "export-training-set", "--out", (dir / "p3").string(), "--seeds", "3",
+                                 "--slices", "48", "--negatives", "2", "--no-sizing", "--patch-frames", "rz45"});
+  ASSERT_EQ(framed.exit_code, 0) << framed.err;
+  auto plain = test::run_hilum({"-q", "export-training-set", "--out", (dir / "p4").string(), "--seeds", "4",
+                                "--slices", "48", "--negatives", "2", "--no-sizing"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const std::string src = HILUM_SOURCE_DIR;
+  const std::string train = src + "/scripts/train/";
+  // install_frames.sh: a results folder without the variant's files (nothing is installed).
+  auto install = test::run_command("/bin/bash", {src + "/scripts/train/install_frames.sh", (dir / "none").string(),
+                                                 "f120", (dir / "p3").string()});
+  EXPECT_EQ(install.exit_code, 2);
+  EXPECT_NE(install.err.find("install_frames: " + (dir / "none").string() + " has no f120-resnet.safetensors"),
+            std::string::npos)
+      << install.err;
+  // merge_exports.py: a later part without the first part's frame array.
+  auto merged = test::run_command("/usr/bin/python3", {train + "merge_exports.py", "--out", (dir / "all").string(),
+                                                       (dir / "p3").string(), (dir / "p4").string()});
+  if (merged.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
+  EXPECT_NE(merged.exit_code, 0);
+  EXPECT_NE(merged.err.find("p4: patches_rz45.npy is missing (the first part has it)"), std::string::npos)
+      << merged.err;
+  // The Python training steps need torch (python3-torch; not on the CI machine).
+  auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "p4").string(),
+                                                       "--vision-only", "--raw", "--out", (dir / "gpu").string()});
+  ASSERT_EQ(packed.exit_code, 0) << packed.err;
+  auto vision = test::run_command("/usr/bin/python3", {train + "train_vision.py", "--data", (dir / "gpu").string(),
+                                                       "--out", (dir / "v").string(), "--frames", "--epochs", "1"});
+  if (vision.err.find("No module named 'torch'") != std::string::npos) GTEST_SKIP() << "torch";
+  EXPECT_NE(vision.exit_code, 0);
+  EXPECT_NE(vision.err.find("no extra frames packed (pack_gpu_data.py --frames)"), std::string::npos) << vision.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "v"));
+  // A scratch bundle with the demo bundle's image branch and head.
+  const auto bundle = dir / "bundle";
+  std::filesystem::create_directories(bundle);
+  for (const char* part : {"vision", "fusion"})
+    std::filesystem::copy(src + "/resources/models/" + part, bundle / part,
+                          std::filesystem::copy_options::recursive);
+  auto fusion = test::run_command("/usr/bin/python3",
+                                  {train + "train_fusion.py", "--data", (dir / "p3").string(), "--export",
+                                   (dir / "p3").string(), "--bundle", bundle.string(), "--frames", "--tokens",
+                                   (dir / "tokens.npy").string(), "--val-seeds", "3"});
+  EXPECT_NE(fusion.exit_code, 0);
+  EXPECT_NE(fusion.err.find("--frames needs --export (with its patches_<frame>.npy) and no --tokens"),
+            std::string::npos)
+      << fusion.err;
+  auto views = test::run_command("/usr/bin/python3",
+                                 {train + "patch_views.py", "--export", (dir / "p4").string(), "--bundle",
+                                  bundle.string(), "--views", "identity,rz45", "--val-seeds", "4", "--report-only",
+                                  "--hilum", HILUM_CLI});
+  EXPECT_NE(views.exit_code, 0);
+  EXPECT_NE(views.err.find("view rz45: " + (dir / "p4").string() + "/patches_rz45.npy is missing"),
+            std::string::npos)
+      << views.err;
+}
+
 }  // namespace
 }  // namespace hilum
 
