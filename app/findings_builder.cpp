@@ -63,9 +63,10 @@ Result<FindingsResult> build_findings(const Volume& volume, const LungMask& mask
                           " not reported: " + m.error().message());
       continue;
     }
-    if (m->mean_diameter_mm < o.min_diameter_mm) {
+    if (m->long_axis_mm < o.min_long_axis_mm) {
       out.notes.push_back("candidate at slice " + std::to_string(std::lround(c.voxel[2])) + " measures " +
-                          std::to_string(m->mean_diameter_mm).substr(0, 4) + " mm: below the reporting size");
+                          std::to_string(m->long_axis_mm).substr(0, 4) +
+                          " mm in long axis: below the reporting size");
       continue;
     }
     // Sizing can move the centre onto an already reported nodule.

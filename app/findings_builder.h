@@ -19,7 +19,11 @@ struct FindingsOptions {
   double min_probability = 0.5;  // a candidate becomes a finding at or above this
   double nms_distance_mm = 5.0;  // at least this apart (and outside each other's radius)
   int max_findings = 25;
-  double min_diameter_mm = 3.0;  // smaller segmentations are not reported as nodules
+  // Segmentations whose long axis is shorter are not reported as nodules: LIDC and LUNA16 count
+  // nodules from 3 mm in their longest diameter. (The mean diameter, which Lung-RADS sizes by, was
+  // the rule until 2026-11-29: it dropped 3-4 mm nodules whose short axis is under 3 mm and small
+  // juxtapleural caps; docs/findings.md, "Findings and Lung-RADS".)
+  double min_long_axis_mm = 3.0;
 };
 
 struct FindingsResult {

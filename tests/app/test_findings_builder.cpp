@@ -78,6 +78,48 @@ TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
   EXPECT_NE(rb->findings[0].evidence.at("candidate").find("blob detector"), std::string::npos);
 }
 
+// The reporting size is a long axis (LIDC, LUNA16: nodules from 3 mm in their longest diameter),
+// not the mean diameter: an elongated nodule whose mean is under the floor but whose long axis is
+// not is reported; under a floor above its long axis it is not, and a note says why.
+TEST(FindingsBuilder, TheReportingSizeIsTheLongAxis) {
+  ChestSpec spec;
+  spec.nx = 220, spec.ny = 170, spec.nz = 110;
+  spec.spacing = {1.4, 1.4, 1.5};
+  spec.balls = {{{-70, -30, 40}, {6, 2.5, 2.5}, 30}};  // 12 x 5 x 5 mm, long axis along x
+  Volume v = testing::make_chest(spec);
+  NullProgress progress;
+  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
+  ASSERT_TRUE(mask.ok()) << mask.error().message();
+  auto cands = detect_candidates(v, *mask, CandidateOptions{}, progress);
+  ASSERT_TRUE(cands.ok()) << cands.error().message();
+  std::vector<float> prob;
+  for (const Candidate& c : *cands)
+    prob.push_back(std::hypot(c.center_mm[0] + 70, c.center_mm[1] + 30, c.center_mm[2] - 40) < 5 ? 0.9f : 0.05f);
+  FindingsOptions o;
+  auto all = build_findings(v, *mask, *cands, prob, prob, o, progress);
+  ASSERT_TRUE(all.ok()) << all.error().message();
+  ASSERT_EQ(all->findings.size(), 1u);
+  const Finding& f = all->findings[0];
+  EXPECT_NEAR(f.long_axis_mm, 12, 1.5);
+  EXPECT_NEAR(f.short_axis_mm, 5, 1.5);
+  ASSERT_GT(f.long_axis_mm, f.mean_diameter_mm + 2);
+
+  // A floor between the mean diameter and the long axis keeps it; the mean rule would not.
+  o.min_long_axis_mm = (f.mean_diameter_mm + f.long_axis_mm) / 2;
+  auto kept = build_findings(v, *mask, *cands, prob, prob, o, progress);
+  ASSERT_TRUE(kept.ok()) << kept.error().message();
+  EXPECT_EQ(kept->findings.size(), 1u);
+
+  o.min_long_axis_mm = f.long_axis_mm + 0.5;
+  auto dropped = build_findings(v, *mask, *cands, prob, prob, o, progress);
+  ASSERT_TRUE(dropped.ok()) << dropped.error().message();
+  EXPECT_TRUE(dropped->findings.empty());
+  bool noted = false;
+  for (const std::string& n : dropped->notes)
+    noted = noted || n.find("in long axis: below the reporting size") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 TEST(FindingsBuilder, MismatchedScoresAreBadInput) {
   Volume v = Volume::allocate(8, 8, 8, {1, 1, 1}, {0, 0, 0});
   LungMask m;
