@@ -3,6 +3,9 @@
 #if HILUM_HAVE_IMAGING
 
 #include <cmath>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "app/findings_builder.h"
 #include "tests/vision/io/synthetic_chest.h"
@@ -13,21 +16,42 @@ namespace {
 using testing::Ball;
 using testing::ChestSpec;
 
-TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
+// A synthetic chest with these nodules, its lung mask and its candidates.
+struct Scene {
   ChestSpec spec;
-  spec.nx = 220, spec.ny = 170, spec.nz = 110;
-  spec.spacing = {1.4, 1.4, 1.5};
-  spec.balls = {
-      {{-70, -30, 40}, {5, 5, 5}, 30},       // right, 10 mm solid -> 4A
-      {{70, 20, -40}, {2.2, 2.2, 2.2}, 30},  // left, 4.4 mm solid -> 2
-      {{60, -30, 30}, {9, 9, 9}, -600},      // left, 18 mm ground glass -> 2
-  };
-  Volume v = testing::make_chest(spec);
+  Volume v;
+  std::optional<LungMask> mask;
+  std::optional<std::vector<Candidate>> cands;
+};
+
+void make_scene(std::vector<Ball> balls, Scene& s) {
+  s.spec.nx = 220, s.spec.ny = 170, s.spec.nz = 110;
+  s.spec.spacing = {1.4, 1.4, 1.5};
+  s.spec.balls = std::move(balls);
+  s.v = testing::make_chest(s.spec);
   NullProgress progress;
-  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
+  auto mask = segment_lungs(s.v, LungMaskOptions{}, progress);
   ASSERT_TRUE(mask.ok()) << mask.error().message();
-  auto cands = detect_candidates(v, *mask, CandidateOptions{}, progress);
+  s.mask = std::move(mask).value();
+  auto cands = detect_candidates(s.v, *s.mask, CandidateOptions{}, progress);
   ASSERT_TRUE(cands.ok()) << cands.error().message();
+  s.cands = std::move(cands).value();
+}
+
+TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
+  Scene s;
+  ASSERT_NO_FATAL_FAILURE(make_scene(
+      {
+          {{-70, -30, 40}, {5, 5, 5}, 30},       // right, 10 mm solid -> 4A
+          {{70, 20, -40}, {2.2, 2.2, 2.2}, 30},  // left, 4.4 mm solid -> 2
+          {{60, -30, 30}, {9, 9, 9}, -600},      // left, 18 mm ground glass -> 2
+      },
+      s));
+  const ChestSpec& spec = s.spec;
+  const Volume& v = s.v;
+  const auto& mask = s.mask;
+  const auto& cands = s.cands;
+  NullProgress progress;
   // Stand-in scores: high near a planted ball, low elsewhere (the fusion head's job in the pipeline).
   std::vector<float> prob, malig;
   for (const Candidate& c : *cands) {
@@ -82,16 +106,12 @@ TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
 // not the mean diameter: an elongated nodule whose mean is under the floor but whose long axis is
 // not is reported; under a floor above its long axis it is not, and a note says why.
 TEST(FindingsBuilder, TheReportingSizeIsTheLongAxis) {
-  ChestSpec spec;
-  spec.nx = 220, spec.ny = 170, spec.nz = 110;
-  spec.spacing = {1.4, 1.4, 1.5};
-  spec.balls = {{{-70, -30, 40}, {6, 2.5, 2.5}, 30}};  // 12 x 5 x 5 mm, long axis along x
-  Volume v = testing::make_chest(spec);
+  Scene s;
+  ASSERT_NO_FATAL_FAILURE(make_scene({{{-70, -30, 40}, {6, 2.5, 2.5}, 30}}, s));  // 12 x 5 x 5 mm, long axis x
+  const Volume& v = s.v;
+  const auto& mask = s.mask;
+  const auto& cands = s.cands;
   NullProgress progress;
-  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
-  ASSERT_TRUE(mask.ok()) << mask.error().message();
-  auto cands = detect_candidates(v, *mask, CandidateOptions{}, progress);
-  ASSERT_TRUE(cands.ok()) << cands.error().message();
   std::vector<float> prob;
   for (const Candidate& c : *cands)
     prob.push_back(std::hypot(c.center_mm[0] + 70, c.center_mm[1] + 30, c.center_mm[2] - 40) < 5 ? 0.9f : 0.05f);
