@@ -122,12 +122,19 @@ MaskBox bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
 
 // Morphological closing with a ball of `radius` mm (distance maps on the
 // object's bounding box grown by the radius). The result contains the input.
-Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, double radius) {
+// With `larger` and a larger_radius above radius, *larger gets the closing by
+// that ball too; the two share the distance map of the object (the crop grows
+// by the larger radius: the maps are exact, so the first closing is the same).
+Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, double radius,
+                                        double larger_radius = 0, std::vector<uint8_t>* larger = nullptr) {
   const MaskBox b = bounding_box(m, g);
+  if (larger) *larger = m;
   if (b.empty()) return m;
-  const int64_t mx = static_cast<int64_t>(std::ceil(radius / g.spacing[0])) + 2;
-  const int64_t my = static_cast<int64_t>(std::ceil(radius / g.spacing[1])) + 2;
-  const int64_t mz = static_cast<int64_t>(std::ceil(radius / g.spacing[2])) + 2;
+  const bool two = larger && larger_radius > radius;
+  const double reach = two ? larger_radius : radius;
+  const int64_t mx = static_cast<int64_t>(std::ceil(reach / g.spacing[0])) + 2;
+  const int64_t my = static_cast<int64_t>(std::ceil(reach / g.spacing[1])) + 2;
+  const int64_t mz = static_cast<int64_t>(std::ceil(reach / g.spacing[2])) + 2;
   // The crop extends past the grid where needed, so the ball is never clipped at the volume's faces.
   Grid c{b.x1 - b.x0 + 2 * mx, b.y1 - b.y0 + 2 * my, b.z1 - b.z0 + 2 * mz, g.spacing};
   std::vector<uint8_t> crop(static_cast<size_t>(c.voxels()), 0);
@@ -138,18 +145,24 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
                     crop.begin() + c.index(mx, y - b.y0 + my, z - b.z0 + mz));
   });
   HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(crop, c));
-  std::vector<uint8_t> dilated(crop.size());
-  for_each_index(crop.size(), [&](size_t i) { dilated[i] = d1[i] <= radius; });
-  HILUM_ASSIGN_OR_RETURN(std::vector<float> d2, itk_bridge::signed_distance(dilated, c));
-  std::vector<uint8_t> out = m;
   const double half_voxel = 0.5 * std::max({g.spacing[0], g.spacing[1], g.spacing[2]});
-  parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
-    for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
-      for (int64_t y = b.y0; y < b.y1; ++y)
-        for (int64_t x = b.x0; x < b.x1; ++x)
-          if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(radius - half_voxel))
-            out[g.index(x, y, z)] = 1;
-  });
+  // The closing by one ball, written over `out` (a copy of m).
+  auto close = [&](double r, std::vector<uint8_t>& out) -> Status {
+    std::vector<uint8_t> dilated(crop.size());
+    for_each_index(crop.size(), [&](size_t i) { dilated[i] = d1[i] <= r; });
+    HILUM_ASSIGN_OR_RETURN(std::vector<float> d2, itk_bridge::signed_distance(dilated, c));
+    parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
+        for (int64_t y = b.y0; y < b.y1; ++y)
+          for (int64_t x = b.x0; x < b.x1; ++x)
+            if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(r - half_voxel))
+              out[g.index(x, y, z)] = 1;
+    });
+    return Status::Ok();
+  };
+  std::vector<uint8_t> out = m;
+  HILUM_RETURN_IF_ERROR(close(radius, out));
+  if (two) HILUM_RETURN_IF_ERROR(close(larger_radius, *larger));
   // The closing can reach past the object's box only by less than a voxel; ignore that rim.
   return out;
 }
@@ -174,6 +187,70 @@ Result<std::vector<uint8_t>> split_joined(const std::vector<uint8_t>& comp, cons
     return part;
   }
   return std::vector<uint8_t>{};
+}
+
+// The pieces `big` (a closing by the larger ball) adds to `m` that are juxtapleural masses by
+// LungMaskOptions' rules go into `m`. Worked on the box of what it adds.
+template <typename OutsideAir>
+Status add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big, const Grid& g, const LungMaskOptions& o,
+                       const OutsideAir& outside_air) {
+  for_each_index(m.size(), [&](size_t i) { big[i] = big[i] && !m[i]; });
+  const MaskBox b = bounding_box(big, g);
+  if (b.empty()) return Status::Ok();
+  const Grid c{b.x1 - b.x0, b.y1 - b.y0, b.z1 - b.z0, g.spacing};
+  std::vector<uint8_t> added(static_cast<size_t>(c.voxels()));
+  for (int64_t z = 0; z < c.nz; ++z)
+    for (int64_t y = 0; y < c.ny; ++y)
+      std::copy_n(big.begin() + g.index(b.x0, b.y0 + y, b.z0 + z), c.nx, added.begin() + c.index(0, y, z));
+  std::vector<int64_t> sizes;
+  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> piece, itk_bridge::label_components(added, c, true, sizes));
+  struct Box {
+    int64_t lo[3] = {std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max(),
+                     std::numeric_limits<int64_t>::max()};
+    int64_t hi[3] = {-1, -1, -1};
+  };
+  std::vector<Box> box(sizes.size());
+  for (int64_t z = 0; z < c.nz; ++z)
+    for (int64_t y = 0; y < c.ny; ++y)
+      for (int64_t x = 0; x < c.nx; ++x)
+        if (const uint32_t l = piece[c.index(x, y, z)]) {
+          Box& pb = box[l];
+          const int64_t p[3] = {x, y, z};
+          for (int a = 0; a < 3; ++a) pb.lo[a] = std::min(pb.lo[a], p[a]), pb.hi[a] = std::max(pb.hi[a], p[a]);
+        }
+  const double voxel_ml = g.spacing[0] * g.spacing[1] * g.spacing[2] / 1000.0;
+  std::vector<uint8_t> compact(sizes.size(), 0);
+  for (size_t l = 1; l < sizes.size(); ++l) {
+    bool ok = static_cast<double>(sizes[l]) * voxel_ml >= o.mass_min_volume_ml;
+    for (int a = 0; a < 3; ++a) ok = ok && (box[l].hi[a] - box[l].lo[a] + 1) * g.spacing[a] <= o.mass_max_extent_mm;
+    compact[l] = ok;
+  }
+  // Near the wall: from one of its voxels, a straight in-plane walk along an axis meets the air
+  // outside the body within the depth.
+  std::vector<uint8_t> keep(sizes.size(), 0);
+  const int64_t steps_x = static_cast<int64_t>(o.mass_max_wall_depth_mm / g.spacing[0]);
+  const int64_t steps_y = static_cast<int64_t>(o.mass_max_wall_depth_mm / g.spacing[1]);
+  const int64_t dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+  for (int64_t z = 0; z < c.nz; ++z)
+    for (int64_t y = 0; y < c.ny; ++y)
+      for (int64_t x = 0; x < c.nx; ++x) {
+        const uint32_t l = piece[c.index(x, y, z)];
+        if (!l || !compact[l] || keep[l]) continue;
+        for (int d = 0; d < 4 && !keep[l]; ++d)
+          for (int64_t k = 1; k <= (dx[d] ? steps_x : steps_y); ++k) {
+            const int64_t gx = b.x0 + x + dx[d] * k, gy = b.y0 + y + dy[d] * k;
+            if (gx < 0 || gy < 0 || gx >= g.nx || gy >= g.ny) break;
+            if (outside_air(gx, gy, b.z0 + z)) {
+              keep[l] = 1;
+              break;
+            }
+          }
+      }
+  for (int64_t z = 0; z < c.nz; ++z)
+    for (int64_t y = 0; y < c.ny; ++y)
+      for (int64_t x = 0; x < c.nx; ++x)
+        if (const uint32_t l = piece[c.index(x, y, z)]; l && keep[l]) m[g.index(b.x0 + x, b.y0 + y, b.z0 + z)] = 1;
+  return Status::Ok();
 }
 
 }  // namespace
@@ -446,12 +523,22 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   for_each_index(hu.size(), [&](size_t i) {
     if (side[i]) raw[i] = to_label[side[i]];
   });
+  auto outside_air = [&](int64_t x, int64_t y, int64_t z) {
+    const uint32_t l = air_labels[g.index(x, y, z)];
+    return l != 0 && outside_label[l] != 0;
+  };
   auto close_lung = [&](uint8_t s) -> Result<std::vector<uint8_t>> {
     std::vector<uint8_t> m(hu.size());
     for_each_index(m.size(), [&](size_t i) { m[i] = side[i] == s; });
     fill_holes_2d(m, g);
-    HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.closing_radius_mm));
+    const bool masses = o.mass_closing_radius_mm > o.closing_radius_mm;
+    std::vector<uint8_t> big;
+    HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
     fill_holes_2d(m, g);
+    if (masses) {
+      fill_holes_2d(big, g);
+      HILUM_RETURN_IF_ERROR(add_wall_masses(m, big, g, o, outside_air));
+    }
     return m;
   };
   std::future<Result<std::vector<uint8_t>>> second;

@@ -23,6 +23,16 @@ enum LungLabel : uint8_t { kNoLung = 0, kRightLung = 1, kLeftLung = 2 };
 struct LungMaskOptions {
   double air_threshold_hu = -400;  // lung parenchyma and airways lie below
   double closing_radius_mm = 10;   // rolling ball: keeps juxtapleural nodules up to ~20 mm inside
+  // Juxtapleural masses of 20-30 mm leave a dent the rolling ball above cannot fill. A second ball
+  // of mass_closing_radius_mm fills it where what it adds beyond the first is a compact piece (at
+  // least mass_min_volume_ml, at most mass_max_extent_mm along each axis) near the chest wall (the
+  // shortest of the four in-plane axis paths from one of its voxels to the air outside the body is
+  // at most mass_max_wall_depth_mm): the same ball everywhere would take in the mediastinum's
+  // recesses and the costophrenic angles. 0: no such pass.
+  double mass_closing_radius_mm = 15;
+  double mass_min_volume_ml = 0.5;
+  double mass_max_extent_mm = 35;
+  double mass_max_wall_depth_mm = 75;
   double working_spacing_mm = 1.4;
   double airway_threshold_hu = -950;  // airway lumen for region growing from the trachea
 };

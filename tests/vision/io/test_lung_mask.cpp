@@ -48,6 +48,57 @@ TEST(LungMask, TwoLungsLabelledBySideWithAirwaysRemoved) {
   EXPECT_GT(m->right.max_z, 70);
 }
 
+// A juxtapleural mass of 26 mm (the phantom's nodules reach 30 mm) on the costal pleura lies inside
+// the mask up to its centre and beyond: the 10 mm rolling ball cannot fill its dent in the lung, the
+// mass pass's 15 mm ball does. The same mass on the mediastinal pleura stays outside: far from the
+// body's outer air, what the larger ball adds there is left out, like the mediastinum's recesses.
+TEST(LungMask, LargeJuxtapleuralMassOnTheChestWallIsInside) {
+  ChestSpec spec;
+  spec.balls.push_back({{117, 0, 0}, {13, 13, 13}, 30});   // left lateral wall at x = 68 + 55 = 123
+  spec.balls.push_back({{-19, 0, -10}, {13, 13, 13}, 30});  // right lung's medial wall at x = -13
+  Volume v = make_chest(spec);
+  NullProgress progress;
+  auto m = segment_lungs(v, LungMaskOptions{}, progress);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  for (double x : {117.0, 111.0, 106.0}) EXPECT_EQ(label_at(*m, v, {x, 0, 0}), kLeftLung) << "x = " << x;
+  EXPECT_EQ(label_at(*m, v, {117, 0, 9}), kLeftLung);
+  EXPECT_EQ(label_at(*m, v, {140, 0, 0}), kNoLung);  // chest wall
+  EXPECT_EQ(label_at(*m, v, {-26, 0, -10}), kNoLung);  // in the medial mass, 13 mm from the wall
+  EXPECT_EQ(label_at(*m, v, {0, 0, 0}), kNoLung);  // mediastinum
+  const double expected = 4.0 / 3.0 * M_PI * 55 * 75 * 80 / 1000.0;
+  EXPECT_NEAR(m->left.volume_ml, expected, 0.12 * expected);
+
+  // Without the mass pass the lateral mass's centre is outside (what the test above guards).
+  LungMaskOptions no_pass;
+  no_pass.mass_closing_radius_mm = 0;
+  auto m0 = segment_lungs(v, no_pass, progress);
+  ASSERT_TRUE(m0.ok()) << m0.error().message();
+  EXPECT_EQ(label_at(*m0, v, {117, 0, 0}), kNoLung);
+  // The pass only adds, and only around the lateral mass.
+  const uint8_t* with = m->labels.data<uint8_t>();
+  const uint8_t* without = m0->labels.data<uint8_t>();
+  int64_t added = 0;
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const int64_t i = (z * v.ny() + y) * v.nx() + x;
+        if (without[i]) {
+          ASSERT_EQ(with[i], without[i]);
+        } else if (with[i]) {
+          const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+          ASSERT_LT(std::hypot(w[0] - 117, w[1], w[2]), 20) << "added at " << w[0] << ", " << w[1] << ", " << w[2];
+          ++added;
+        }
+      }
+  EXPECT_GT(added, 0);
+  // A larger ball everywhere takes the medial mass in too.
+  LungMaskOptions everywhere;
+  everywhere.closing_radius_mm = 15;
+  auto m15 = segment_lungs(v, everywhere, progress);
+  ASSERT_TRUE(m15.ok()) << m15.error().message();
+  EXPECT_EQ(label_at(*m15, v, {-26, 0, -10}), kRightLung);
+}
+
 TEST(LungMask, JoinedLungsAreSplit) {
   ChestSpec spec;
   spec.join_lungs = true;
