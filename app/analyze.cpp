@@ -419,7 +419,10 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   LungMask mask;
   {
     ProgressRange p(progress, 0.0, 0.27);
-    HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(volume, LungMaskOptions{}, p));
+    LungMaskOptions mask_options;
+    // HILUM_LUNG_MASS_PASS=0 leaves the mask's mass pass out (its cost side by side; docs/findings.md).
+    if (!env_switch("HILUM_LUNG_MASS_PASS", true)) mask_options.mass_closing_radius_mm = 0;
+    HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(volume, mask_options, p));
   }
   for (const std::string& w : mask.warnings) a.findings.notes.push_back(w);
   lap("lung mask");

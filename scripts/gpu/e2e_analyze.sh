@@ -5,8 +5,9 @@
 # with --timings, then six studies in one `hilum batch` process with --jobs 1, 2
 # and 4. RUNS picks the single runs, RUN_ENV prefixes them, SKIP_BATCH=1 drops
 # the batch. A run named cuda-cpudet-N keeps the candidate detector on the CPU
-# (HILUM_CANDIDATES_ON_CPU=1) for a side-by-side comparison; the candidates of
-# the last such run and of the last cuda run are compared. Test binaries in the
+# (HILUM_CANDIDATES_ON_CPU=1) for a side-by-side comparison (the candidates of
+# the last such run and of the last cuda run are compared); cuda-nomass-N
+# leaves the lung mask's mass pass out (HILUM_LUNG_MASS_PASS=0). Test binaries in the
 # pack (pack_e2e.sh TESTS=...) run first with GTEST_FILTER (default
 # CandidatesCuda.*). Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
@@ -37,6 +38,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
     detector=()
     case $run in
       *cpudet*) detector=(HILUM_CANDIDATES_ON_CPU=1) last_cpudet=$run ;;
+      *nomass*) detector=(HILUM_LUNG_MASS_PASS=0) ;;
       cuda*) last_gpu=$run ;;
     esac
     # shellcheck disable=SC2086 # RUN_ENV is a command prefix

@@ -160,9 +160,14 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
     });
     return Status::Ok();
   };
+  // The larger ball's map on its own thread beside the first (ITK's distance
+  // maps scale poorly past a few cores).
+  std::future<Status> second;
+  if (two) second = std::async(std::launch::async, [&] { return close(larger_radius, *larger); });
   std::vector<uint8_t> out = m;
-  HILUM_RETURN_IF_ERROR(close(radius, out));
-  if (two) HILUM_RETURN_IF_ERROR(close(larger_radius, *larger));
+  const Status first = close(radius, out);
+  if (two) HILUM_RETURN_IF_ERROR(second.get());
+  HILUM_RETURN_IF_ERROR(first);
   // The closing can reach past the object's box only by less than a voxel; ignore that rim.
   return out;
 }
@@ -190,13 +195,13 @@ Result<std::vector<uint8_t>> split_joined(const std::vector<uint8_t>& comp, cons
 }
 
 // The pieces `big` (a closing by the larger ball) adds to `m` that are juxtapleural masses by
-// LungMaskOptions' rules go into `m`. Worked on the box of what it adds.
+// LungMaskOptions' rules go into `m` (true when one did). Worked on the box of what it adds.
 template <typename OutsideAir>
-Status add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big, const Grid& g, const LungMaskOptions& o,
+Result<bool> add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big, const Grid& g, const LungMaskOptions& o,
                        const OutsideAir& outside_air) {
   for_each_index(m.size(), [&](size_t i) { big[i] = big[i] && !m[i]; });
   const MaskBox b = bounding_box(big, g);
-  if (b.empty()) return Status::Ok();
+  if (b.empty()) return false;
   const Grid c{b.x1 - b.x0, b.y1 - b.y0, b.z1 - b.z0, g.spacing};
   std::vector<uint8_t> added(static_cast<size_t>(c.voxels()));
   for (int64_t z = 0; z < c.nz; ++z)
@@ -250,7 +255,41 @@ Status add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big, const
     for (int64_t y = 0; y < c.ny; ++y)
       for (int64_t x = 0; x < c.nx; ++x)
         if (const uint32_t l = piece[c.index(x, y, z)]; l && keep[l]) m[g.index(b.x0 + x, b.y0 + y, b.z0 + z)] = 1;
-  return Status::Ok();
+  return std::find(keep.begin(), keep.end(), 1) != keep.end();
+}
+
+// A cheap look on a grid twice as coarse: could the mass pass add anything to this lung (hole
+// filled, before closing)? The coarse lung is the blocks that are at least half lung, the first
+// ball a coarse voxel smaller and the rules a coarse voxel more lenient, so that the look finds at
+// least what the full pass does. Most lungs have no such mass and skip the full pass.
+template <typename OutsideAir>
+Result<bool> wall_mass_possible(const std::vector<uint8_t>& lung, const Grid& g, const LungMaskOptions& o,
+                                const OutsideAir& outside_air) {
+  const Grid c{(g.nx + 1) / 2, (g.ny + 1) / 2, (g.nz + 1) / 2, {2 * g.spacing[0], 2 * g.spacing[1], 2 * g.spacing[2]}};
+  std::vector<uint8_t> count(static_cast<size_t>(c.voxels()), 0);
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x)
+        if (lung[g.index(x, y, z)]) ++count[c.index(x / 2, y / 2, z / 2)];
+  for (uint8_t& v : count) v = v >= 4;
+  const double step = std::max({c.spacing[0], c.spacing[1], c.spacing[2]});
+  std::vector<uint8_t> big;
+  HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> closed,
+                         close_ball(count, c, o.closing_radius_mm - step, o.mass_closing_radius_mm, &big));
+  LungMaskOptions lenient = o;
+  lenient.mass_min_volume_ml = o.mass_min_volume_ml / 2;
+  lenient.mass_max_extent_mm = o.mass_max_extent_mm + 2 * step;
+  lenient.mass_max_wall_depth_mm = o.mass_max_wall_depth_mm + step;
+  auto coarse_outside = [&](int64_t x, int64_t y, int64_t z) {
+    for (int64_t dz = 0; dz < 2; ++dz)
+      for (int64_t dy = 0; dy < 2; ++dy)
+        for (int64_t dx = 0; dx < 2; ++dx) {
+          const int64_t fx = 2 * x + dx, fy = 2 * y + dy, fz = 2 * z + dz;
+          if (fx < g.nx && fy < g.ny && fz < g.nz && outside_air(fx, fy, fz)) return true;
+        }
+    return false;
+  };
+  return add_wall_masses(closed, big, c, lenient, coarse_outside);
 }
 
 }  // namespace
@@ -531,13 +570,17 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     std::vector<uint8_t> m(hu.size());
     for_each_index(m.size(), [&](size_t i) { m[i] = side[i] == s; });
     fill_holes_2d(m, g);
-    const bool masses = o.mass_closing_radius_mm > o.closing_radius_mm;
+    bool masses = o.mass_closing_radius_mm > o.closing_radius_mm;
+    if (masses) {
+      HILUM_ASSIGN_OR_RETURN(masses, wall_mass_possible(m, g, o, outside_air));
+    }
+    if (masses) log_info("lung mask: a juxtapleural mass is possible; the mass pass runs");
     std::vector<uint8_t> big;
     HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
     fill_holes_2d(m, g);
     if (masses) {
-      fill_holes_2d(big, g);
-      HILUM_RETURN_IF_ERROR(add_wall_masses(m, big, g, o, outside_air));
+      HILUM_ASSIGN_OR_RETURN(const bool added, add_wall_masses(m, big, g, o, outside_air));
+      if (added) fill_holes_2d(m, g);
     }
     return m;
   };
