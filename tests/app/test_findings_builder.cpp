@@ -107,14 +107,16 @@ TEST(FindingsBuilder, ScoredCandidatesBecomeSizedFindingsWithLungRads) {
 // not is reported; under a floor above its long axis it is not, and a note says why.
 TEST(FindingsBuilder, TheReportingSizeIsTheLongAxis) {
   Scene s;
-  ASSERT_NO_FATAL_FAILURE(make_scene({{{-70, -30, 40}, {6, 2.5, 2.5}, 30}}, s));  // 12 x 5 x 5 mm, long axis x
+  ASSERT_NO_FATAL_FAILURE(
+      make_scene({{{-70, -30, 40}, {6, 2.5, 2.5}, 30}}, s));  // 12 x 5 x 5 mm, long axis x
   const Volume& v = s.v;
   const auto& mask = s.mask;
   const auto& cands = s.cands;
   NullProgress progress;
   std::vector<float> prob;
   for (const Candidate& c : *cands)
-    prob.push_back(std::hypot(c.center_mm[0] + 70, c.center_mm[1] + 30, c.center_mm[2] - 40) < 5 ? 0.9f : 0.05f);
+    prob.push_back(std::hypot(c.center_mm[0] + 70, c.center_mm[1] + 30, c.center_mm[2] - 40) < 5 ? 0.9f
+                                                                                                 : 0.05f);
   FindingsOptions o;
   auto all = build_findings(v, *mask, *cands, prob, prob, o, progress);
   ASSERT_TRUE(all.ok()) << all.error().message();

@@ -197,8 +197,8 @@ Result<std::vector<uint8_t>> split_joined(const std::vector<uint8_t>& comp, cons
 // The pieces `big` (a closing by the larger ball) adds to `m` that are juxtapleural masses by
 // LungMaskOptions' rules go into `m` (true when one did). Worked on the box of what it adds.
 template <typename OutsideAir>
-Result<bool> add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big, const Grid& g, const LungMaskOptions& o,
-                       const OutsideAir& outside_air) {
+Result<bool> add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big, const Grid& g,
+                             const LungMaskOptions& o, const OutsideAir& outside_air) {
   for_each_index(m.size(), [&](size_t i) { big[i] = big[i] && !m[i]; });
   const MaskBox b = bounding_box(big, g);
   if (b.empty()) return false;
@@ -221,13 +221,15 @@ Result<bool> add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big,
         if (const uint32_t l = piece[c.index(x, y, z)]) {
           Box& pb = box[l];
           const int64_t p[3] = {x, y, z};
-          for (int a = 0; a < 3; ++a) pb.lo[a] = std::min(pb.lo[a], p[a]), pb.hi[a] = std::max(pb.hi[a], p[a]);
+          for (int a = 0; a < 3; ++a)
+            pb.lo[a] = std::min(pb.lo[a], p[a]), pb.hi[a] = std::max(pb.hi[a], p[a]);
         }
   const double voxel_ml = g.spacing[0] * g.spacing[1] * g.spacing[2] / 1000.0;
   std::vector<uint8_t> compact(sizes.size(), 0);
   for (size_t l = 1; l < sizes.size(); ++l) {
     bool ok = static_cast<double>(sizes[l]) * voxel_ml >= o.mass_min_volume_ml;
-    for (int a = 0; a < 3; ++a) ok = ok && (box[l].hi[a] - box[l].lo[a] + 1) * g.spacing[a] <= o.mass_max_extent_mm;
+    for (int a = 0; a < 3; ++a)
+      ok = ok && (box[l].hi[a] - box[l].lo[a] + 1) * g.spacing[a] <= o.mass_max_extent_mm;
     compact[l] = ok;
   }
   // Near the wall: from one of its voxels, a straight in-plane walk along an axis meets the air
@@ -254,7 +256,8 @@ Result<bool> add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big,
   for (int64_t z = 0; z < c.nz; ++z)
     for (int64_t y = 0; y < c.ny; ++y)
       for (int64_t x = 0; x < c.nx; ++x)
-        if (const uint32_t l = piece[c.index(x, y, z)]; l && keep[l]) m[g.index(b.x0 + x, b.y0 + y, b.z0 + z)] = 1;
+        if (const uint32_t l = piece[c.index(x, y, z)]; l && keep[l])
+          m[g.index(b.x0 + x, b.y0 + y, b.z0 + z)] = 1;
   return std::find(keep.begin(), keep.end(), 1) != keep.end();
 }
 
@@ -265,7 +268,8 @@ Result<bool> add_wall_masses(std::vector<uint8_t>& m, std::vector<uint8_t>& big,
 template <typename OutsideAir>
 Result<bool> wall_mass_possible(const std::vector<uint8_t>& lung, const Grid& g, const LungMaskOptions& o,
                                 const OutsideAir& outside_air) {
-  const Grid c{(g.nx + 1) / 2, (g.ny + 1) / 2, (g.nz + 1) / 2, {2 * g.spacing[0], 2 * g.spacing[1], 2 * g.spacing[2]}};
+  const Grid c{
+      (g.nx + 1) / 2, (g.ny + 1) / 2, (g.nz + 1) / 2, {2 * g.spacing[0], 2 * g.spacing[1], 2 * g.spacing[2]}};
   std::vector<uint8_t> count(static_cast<size_t>(c.voxels()), 0);
   for (int64_t z = 0; z < g.nz; ++z)
     for (int64_t y = 0; y < g.ny; ++y)
@@ -576,7 +580,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     }
     if (masses) log_info("lung mask: a juxtapleural mass is possible; the mass pass runs");
     std::vector<uint8_t> big;
-    HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
+    HILUM_ASSIGN_OR_RETURN(
+        m, close_ball(m, g, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
     fill_holes_2d(m, g);
     if (masses) {
       HILUM_ASSIGN_OR_RETURN(const bool added, add_wall_masses(m, big, g, o, outside_air));

@@ -54,7 +54,7 @@ TEST(LungMask, TwoLungsLabelledBySideWithAirwaysRemoved) {
 // body's outer air, what the larger ball adds there is left out, like the mediastinum's recesses.
 TEST(LungMask, LargeJuxtapleuralMassOnTheChestWallIsInside) {
   ChestSpec spec;
-  spec.balls.push_back({{117, 0, 0}, {13, 13, 13}, 30});   // left lateral wall at x = 68 + 55 = 123
+  spec.balls.push_back({{117, 0, 0}, {13, 13, 13}, 30});    // left lateral wall at x = 68 + 55 = 123
   spec.balls.push_back({{-19, 0, -10}, {13, 13, 13}, 30});  // right lung's medial wall at x = -13
   Volume v = make_chest(spec);
   NullProgress progress;
@@ -62,9 +62,9 @@ TEST(LungMask, LargeJuxtapleuralMassOnTheChestWallIsInside) {
   ASSERT_TRUE(m.ok()) << m.error().message();
   for (double x : {117.0, 111.0, 106.0}) EXPECT_EQ(label_at(*m, v, {x, 0, 0}), kLeftLung) << "x = " << x;
   EXPECT_EQ(label_at(*m, v, {117, 0, 9}), kLeftLung);
-  EXPECT_EQ(label_at(*m, v, {140, 0, 0}), kNoLung);  // chest wall
+  EXPECT_EQ(label_at(*m, v, {140, 0, 0}), kNoLung);    // chest wall
   EXPECT_EQ(label_at(*m, v, {-26, 0, -10}), kNoLung);  // in the medial mass, 13 mm from the wall
-  EXPECT_EQ(label_at(*m, v, {0, 0, 0}), kNoLung);  // mediastinum
+  EXPECT_EQ(label_at(*m, v, {0, 0, 0}), kNoLung);      // mediastinum
   const double expected = 4.0 / 3.0 * M_PI * 55 * 75 * 80 / 1000.0;
   EXPECT_NEAR(m->left.volume_ml, expected, 0.12 * expected);
 
@@ -86,7 +86,8 @@ TEST(LungMask, LargeJuxtapleuralMassOnTheChestWallIsInside) {
           ASSERT_EQ(with[i], without[i]);
         } else if (with[i]) {
           const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
-          ASSERT_LT(std::hypot(w[0] - 117, w[1], w[2]), 20) << "added at " << w[0] << ", " << w[1] << ", " << w[2];
+          ASSERT_LT(std::hypot(w[0] - 117, w[1], w[2]), 20)
+              << "added at " << w[0] << ", " << w[1] << ", " << w[2];
           ++added;
         }
       }
