@@ -81,10 +81,14 @@ Result<std::vector<uint8_t>> central_component(const std::vector<uint8_t>& m, co
 // Cuts attached vessels: an opening with a ball 0.7 times the object's inscribed
 // radius (0.5-3 mm) separates thin protrusions; those reaching farther than
 // 2 radii from the opened body (vessels) go, short caps (the ends of an
-// elongated nodule the ball could not reach into) stay. Kept inside the input.
+// elongated nodule the ball could not reach into) stay. So do protrusions that
+// lie along the lung's edge (at least a third of their voxels within a voxel of
+// it, `lung` the crop's lung mask): the flanks of a juxtapleural nodule flattened
+// on the pleura, not vessels, which run through the lung. Kept inside the input.
 // ITK's Maurer distances are measured to the object's contour voxels (half a
 // voxel inside its surface), hence the half-voxel corrections.
-Result<std::vector<uint8_t>> cut_vessels(const std::vector<uint8_t>& m, const Grid& g) {
+Result<std::vector<uint8_t>> cut_vessels(const std::vector<uint8_t>& m, const Grid& g,
+                                         const std::vector<uint8_t>& lung) {
   const double half = 0.5 * g.spacing[0];
   HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(m, g));
   const double inscribed = -*std::min_element(d1.begin(), d1.end()) + half;
@@ -103,10 +107,25 @@ Result<std::vector<uint8_t>> cut_vessels(const std::vector<uint8_t>& m, const Gr
   std::vector<int64_t> sizes;
   HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> parts, itk_bridge::label_components(rest, g, true, sizes));
   std::vector<float> reach(sizes.size(), 0.f);
+  std::vector<int64_t> at_edge(sizes.size(), 0);
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        const size_t i = static_cast<size_t>(g.index(x, y, z));
+        const uint32_t p = parts[i];
+        if (!p) continue;
+        reach[p] = std::max(reach[p], d3[i]);
+        bool edge = false;
+        for (int64_t dz = -1; dz <= 1 && !edge; ++dz)
+          for (int64_t dy = -1; dy <= 1 && !edge; ++dy)
+            for (int64_t dx = -1; dx <= 1 && !edge; ++dx) {
+              const int64_t X = x + dx, Y = y + dy, Z = z + dz;
+              edge = X >= 0 && Y >= 0 && Z >= 0 && X < g.nx && Y < g.ny && Z < g.nz && !lung[g.index(X, Y, Z)];
+            }
+        at_edge[p] += edge;
+      }
   for (size_t i = 0; i < m.size(); ++i)
-    if (parts[i]) reach[parts[i]] = std::max(reach[parts[i]], d3[i]);
-  for (size_t i = 0; i < m.size(); ++i)
-    if (parts[i] && reach[parts[i]] <= 2 * r + half) opened[i] = 1;
+    if (const uint32_t p = parts[i]; p && (reach[p] <= 2 * r + half || 3 * at_edge[p] >= sizes[p])) opened[i] = 1;
   return opened;
 }
 
@@ -300,7 +319,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       int64_t n = std::count(m.begin(), m.end(), 1);
       if (n == 0) return m;
       // Cut attached vessels.
-      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g));
+      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g, c.lung));
       HILUM_ASSIGN_OR_RETURN(opened, central_component(opened, g, std::max(2.0, hint / 2) / h));
       if (std::count(opened.begin(), opened.end(), 1) > n / 4) m = std::move(opened);
       if (ground_glass) fill_slice_holes(m, g);

@@ -151,6 +151,19 @@ TEST(Sizing, JuxtapleuralNoduleIsCutAtTheWall) {
   EXPECT_GT(m->center_mm[0], 0.2);  // the centroid moved away from the wall
 }
 
+// A nodule mostly inside the wall leaves a flat cap on the pleura (the phantom's small
+// juxtapleural nodules). The cap's flanks along the lung's edge are nodule, not vessels: the
+// axial chord at the wall is 2 sqrt(3^2 - 1^2) = 5.7 mm, and the cap is 2 mm thick. Until
+// 2026-11-29 the vessel cut took the flanks off and measured such caps 1.5-3 mm short.
+TEST(Sizing, FlatJuxtapleuralCapKeepsItsFlanks) {
+  Scene s = make_scene({{3, 3, 3}}, 1.0);  // wall at x = 1: the lung part spans x in [1, 3]
+  auto m = measure_nodule(s.volume, s.mask, {2, 0, 0}, 4);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_TRUE(m->juxtapleural);
+  EXPECT_NEAR(m->long_axis_mm, 5.7, 0.8);
+  EXPECT_GE(m->long_axis_mm, 3.0);  // reported (the long-axis floor)
+}
+
 TEST(Sizing, AttachedVesselIsCutOff) {
   Scene s = make_scene({{4, 4, 4}}, -1e9, true);
   auto m = measure_nodule(s.volume, s.mask, {0, 0, 0}, 8);
