@@ -120,12 +120,14 @@ Result<std::vector<uint8_t>> cut_vessels(const std::vector<uint8_t>& m, const Gr
           for (int64_t dy = -1; dy <= 1 && !edge; ++dy)
             for (int64_t dx = -1; dx <= 1 && !edge; ++dx) {
               const int64_t X = x + dx, Y = y + dy, Z = z + dz;
-              edge = X >= 0 && Y >= 0 && Z >= 0 && X < g.nx && Y < g.ny && Z < g.nz && !lung[g.index(X, Y, Z)];
+              edge =
+                  X >= 0 && Y >= 0 && Z >= 0 && X < g.nx && Y < g.ny && Z < g.nz && !lung[g.index(X, Y, Z)];
             }
         at_edge[p] += edge;
       }
   for (size_t i = 0; i < m.size(); ++i)
-    if (const uint32_t p = parts[i]; p && (reach[p] <= 2 * r + half || 3 * at_edge[p] >= sizes[p])) opened[i] = 1;
+    if (const uint32_t p = parts[i]; p && (reach[p] <= 2 * r + half || 3 * at_edge[p] >= sizes[p]))
+      opened[i] = 1;
   return opened;
 }
 
