@@ -271,11 +271,16 @@ Result<bool> wall_mass_possible(const std::vector<uint8_t>& lung, const Grid& g,
   const Grid c{
       (g.nx + 1) / 2, (g.ny + 1) / 2, (g.nz + 1) / 2, {2 * g.spacing[0], 2 * g.spacing[1], 2 * g.spacing[2]}};
   std::vector<uint8_t> count(static_cast<size_t>(c.voxels()), 0);
-  for (int64_t z = 0; z < g.nz; ++z)
-    for (int64_t y = 0; y < g.ny; ++y)
-      for (int64_t x = 0; x < g.nx; ++x)
-        if (lung[g.index(x, y, z)]) ++count[c.index(x / 2, y / 2, z / 2)];
-  for (uint8_t& v : count) v = v >= 4;
+  // One task per coarse plane (it alone writes there); this runs for every lung.
+  parallel_for(c.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t zc = first; zc < last; ++zc) {
+      for (int64_t z = 2 * zc; z < std::min(g.nz, 2 * zc + 2); ++z)
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x)
+            if (lung[g.index(x, y, z)]) ++count[c.index(x / 2, y / 2, zc)];
+      for (int64_t i = zc * c.nx * c.ny; i < (zc + 1) * c.nx * c.ny; ++i) count[i] = count[i] >= 4;
+    }
+  });
   const double step = std::max({c.spacing[0], c.spacing[1], c.spacing[2]});
   std::vector<uint8_t> big;
   HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> closed,
