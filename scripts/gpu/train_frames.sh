@@ -34,7 +34,8 @@ SHARDS=${SHARDS:-16}
 VARIANTS=${VARIANTS:-f60:--epochs 60}
 STEPS=${STEPS:-4000}
 JOB=train_frames
-EXPORT_ARGS="--patch-frames rz45,rx45,ry45"
+EXPORT_ARGS="--patch-frames $(python3 -c 'import sys; sys.path.insert(0, "scripts/train"); import fusion_model
+print(",".join(fusion_model.PATCH_FRAMES))')"
 # shellcheck source=scripts/gpu/training_job.sh
 source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 parse_variants "$VARIANTS"  # before the long export: a bad name stops the job at once

@@ -21,6 +21,10 @@ import torch.nn.functional as F
 
 CONFIG_KEYS = ("image_channels", "image_tokens", "text_dim", "dim", "heads", "hidden")
 
+# The extra frames `hilum export-training-set --patch-frames` cuts patches in (vision/patches.cpp,
+# frame_axes): 45 degrees about z, x and y. The training and install scripts name them from here.
+PATCH_FRAMES = ("rz45", "rx45", "ry45")
+
 # The candidate detector's measurements the head may take beside the image
 # tokens, by name: each a function of a labels.csv row of `hilum
 # export-training-set`. vision/io/candidates.cpp (candidate_feature) computes

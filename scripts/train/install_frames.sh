@@ -13,12 +13,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 results=$1 name=$2 val=$3 machine=${4:-}
-VIEWS=${VIEWS:-identity,rz45,rx45,ry45}
 for f in "$name-resnet.safetensors" "$name-fusion.safetensors" "$name-logs.json" "$name-golden.tar"; do
   [[ -f $results/$f ]] || { echo "install_frames: $results has no $f" >&2; exit 2; }
 done
-for f in rz45 rx45 ry45; do
-  [[ -f $val/patches_$f.npy ]] || { echo "install_frames: $val has no patches_$f.npy (--patch-frames)" >&2; exit 2; }
+frames=$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, "scripts/train"); import fusion_model
+print(" ".join(fusion_model.PATCH_FRAMES))')
+frames_csv=${frames// /,}
+VIEWS=${VIEWS:-identity,$frames_csv}  # the scanner's axes and the extra frames
+for f in $frames; do
+  [[ ",$VIEWS," != *",$f,"* || -f $val/patches_$f.npy ]] ||
+    { echo "install_frames: $val has no patches_$f.npy (--patch-frames $f)" >&2; exit 2; }
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -57,7 +57,7 @@ def main():
     frames = {}  # view name -> the patches it reads, and the patch view taken of them
 
     def source(v):
-        if v in ("rz45", "rx45", "ry45"):
+        if v in fusion_model.PATCH_FRAMES:
             path = os.path.join(args.export, f"patches_{v}.npy")
             if not os.path.exists(path):
                 raise SystemExit(f"view {v}: {path} is missing (export-training-set --patch-frames {v})")

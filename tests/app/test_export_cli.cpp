@@ -389,13 +389,16 @@ TEST(ExportTrainingSet, FrameStepsRefuseDataWithoutFrames) {
   EXPECT_NE(merged.exit_code, 0);
   EXPECT_NE(merged.err.find("p4: patches_rz45.npy is missing (the first part has it)"), std::string::npos)
       << merged.err;
-  // The Python training steps need torch (python3-torch; not on the CI machine).
   auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "p4").string(),
                                                        "--vision-only", "--raw", "--out", (dir / "gpu").string()});
   ASSERT_EQ(packed.exit_code, 0) << packed.err;
-  auto vision = test::run_command("/usr/bin/python3", {train + "train_vision.py", "--data", (dir / "gpu").string(),
-                                                       "--out", (dir / "v").string(), "--frames", "--epochs", "1"});
-  if (vision.err.find("No module named 'torch'") != std::string::npos) GTEST_SKIP() << "torch";
+  // The Python training steps need torch, torchvision and regex (python3-torch, python3-torchvision,
+  // python3-regex; not on the CI machine).
+  auto modules = test::run_command("/usr/bin/python3", {"-c", "import torch, torchvision, regex"});
+  if (modules.exit_code != 0) GTEST_SKIP() << modules.err;
+  auto vision =
+      test::run_command("/usr/bin/python3", {train + "train_vision.py", "--data", (dir / "gpu").string(),
+                                             "--out", (dir / "v").string(), "--frames", "--epochs", "1"});
   EXPECT_NE(vision.exit_code, 0);
   EXPECT_NE(vision.err.find("no extra frames packed (pack_gpu_data.py --frames)"), std::string::npos) << vision.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "v"));
