@@ -115,12 +115,19 @@ def main():
                          "candidate is shown in a frame drawn at random, and the calibration and validation use "
                          "the logits averaged over the frames (as hilum analyze averages its views)")
     ap.add_argument("--nodule-weight", type=float, default=2.0, help="BCE weight of nodules (negatives 1)")
+    ap.add_argument("--juxtavascular-weight", type=float, default=1.0,
+                    help="--export: the nodule BCE weight of juxtavascular nodules' candidates is multiplied by "
+                         "this (nodules.csv's juxtavascular column); the head ranks them lowest")
     ap.add_argument("--features", default="",
                     help="comma-separated candidate features the head also takes (fusion_model.CANDIDATE_FEATURES; "
                          "needs --export: the detector's measurements in labels.csv; truth patches are then left out)")
     args = ap.parse_args()
     if args.frames and (args.tokens or not args.export):
         raise SystemExit("--frames needs --export (with its patches_<frame>.npy) and no --tokens")
+    if not args.juxtavascular_weight > 0:
+        raise SystemExit(f"--juxtavascular-weight {args.juxtavascular_weight}: must be above 0")
+    if args.juxtavascular_weight != 1.0 and not args.export:
+        raise SystemExit("--juxtavascular-weight needs --export (its nodules.csv says which nodules are juxtavascular)")
     torch.manual_seed(args.seed)
     dev = torch.device(args.device)
     # Image tokens in float32, as the C++ image branch computes them (no TF32 convolutions).
@@ -137,10 +144,13 @@ def main():
         lab = {"study": num("study", int, -1), "seed": num("seed", int, -1), "is_nodule": num("is_nodule", int, 0),
                "malignant": num("malignant", int, 0), "image_logit": num("image_logit", float, np.nan),
                "weight": np.ones(len(rows), dtype=np.float32), "nodule": num("nodule", int, -1)}
-        nodules_by_seed = {}
+        nodules_by_seed, juxtavascular = {}, set()
         with open(os.path.join(args.export, "nodules.csv"), newline="") as f:
             for r in csv.DictReader(f):
                 nodules_by_seed.setdefault(int(r["seed"]), {})[int(r["nodule"])] = float(r["diameter_mm"])
+                if r.get("juxtavascular") == "1":
+                    juxtavascular.add((int(r["seed"]), int(r["nodule"])))
+        lab["juxtavascular"] = np.array([(s, n) in juxtavascular for s, n in zip(lab["seed"], lab["nodule"])])
     else:
         patches, lab = load_data(args.data)
     feature_names = [f for f in args.features.split(",") if f]
@@ -206,6 +216,11 @@ def main():
     # Learning weights: balanced (nodules 2, negatives 1); the sampling weights
     # (inverse sampling rate of the easy negatives) calibrate the bias afterwards.
     weight = torch.where(torch.tensor(lab["is_nodule"], device=dev) > 0, args.nodule_weight, 1.0)
+    if args.juxtavascular_weight != 1.0:
+        jv = torch.tensor(lab["juxtavascular"] & (lab["is_nodule"] > 0), device=dev)
+        weight = torch.where(jv, weight * args.juxtavascular_weight, weight)
+        print(f"fusion: {int(jv.sum())} juxtavascular nodule candidates weighted x{args.juxtavascular_weight}",
+              flush=True)
     sampling_weight = torch.tensor(lab["weight"], dtype=torch.float32, device=dev)
     il = torch.tensor(np.nan_to_num(lab["image_logit"], nan=0.0), dtype=torch.float32, device=dev)
     val = torch.tensor(np.isin(lab["seed"], sorted(val_seeds)), device=dev)

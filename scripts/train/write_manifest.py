@@ -53,6 +53,9 @@ def main():
     else:
         fusion_source = (f"every candidate of the export (image tokens by the PyTorch ResNet in float32), on "
                          f"{'the GPU' if str(fusion_args.get('device', '')).startswith('cuda') else 'the CPU'}")
+    if float(fusion_args.get("juxtavascular_weight", 1.0)) != 1.0:
+        fusion_source += (f"; the nodule loss of juxtavascular nodules' candidates weighted "
+                          f"x{fusion_args['juxtavascular_weight']:g}")
     if fusion_args.get("frames"):
         fusion_source += ("; each candidate shown in one of four frames (the scanner's axes, rz45, rx45, ry45) "
                           "drawn at random, calibrated and validated on the mean of the four")

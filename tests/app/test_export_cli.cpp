@@ -416,6 +416,17 @@ TEST(ExportTrainingSet, FrameStepsRefuseDataWithoutFrames) {
   EXPECT_NE(fusion.err.find("--frames needs --export (with its patches_<frame>.npy) and no --tokens"),
             std::string::npos)
       << fusion.err;
+  // The juxtavascular weight needs the export's nodules.csv, and a positive weight.
+  for (const auto& [w, message] : std::vector<std::pair<std::string, std::string>>{
+           {"4",
+            "--juxtavascular-weight needs --export (its nodules.csv says which nodules are juxtavascular)"},
+           {"0", "--juxtavascular-weight 0.0: must be above 0"}}) {
+    auto weighted =
+        test::run_command("/usr/bin/python3", {train + "train_fusion.py", "--data", (dir / "p3").string(),
+                                               "--bundle", bundle.string(), "--juxtavascular-weight", w});
+    EXPECT_NE(weighted.exit_code, 0);
+    EXPECT_NE(weighted.err.find(message), std::string::npos) << weighted.err;
+  }
   auto views = test::run_command("/usr/bin/python3",
                                  {train + "patch_views.py", "--export", (dir / "p4").string(), "--bundle",
                                   bundle.string(), "--views", "identity,rz45", "--val-seeds", "4", "--report-only",
