@@ -332,7 +332,23 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     if (core_hu <= o.solid_core_hu) {
       out.type = NoduleType::kGroundGlass;
       out.threshold_hu = (core_hu + b) / 2;
-      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, true));
+      // Dense voxels within the core sphere are the nodule's own (a small solid
+      // nodule that partial volume in thick slices holds under the solid level,
+      // or a dot of solid tissue), not a vessel: the vessel cut keeps them and
+      // their rim, as a part-solid nodule's core (it took such nodules away).
+      std::vector<uint8_t> own(c.hu.size(), 0);
+      for (int64_t z = 0; z < g.nz; ++z)
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x) {
+            const int64_t i = g.index(x, y, z);
+            own[i] = c.hu[i] > o.solid_core_hu &&
+                     h * h *
+                             (double(x - mid) * (x - mid) + double(y - mid) * (y - mid) +
+                              double(z - mid) * (z - mid)) <=
+                         r_core * r_core;
+          }
+      const bool any_own = std::find(own.begin(), own.end(), 1) != own.end();
+      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, true, any_own ? &own : nullptr));
     } else {
       const double t_solid = (core_hu + b) / 2;
       HILUM_ASSIGN_OR_RETURN(solid, segment(t_solid));
