@@ -264,6 +264,8 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
 
     // Levels: parenchyma (lung voxels away from the centre, no vessels), core (near the centre).
     std::vector<float> bg, core;
+    // Dense voxels within the core sphere (used by the ground-glass path below).
+    std::vector<uint8_t> own(c.hu.size(), 0);
     const double r_core = std::max(1.0, hint / 4), r_bg = hint / 2 + 3;
     for (int64_t z = 0; z < g.nz; ++z)
       for (int64_t y = 0; y < g.ny; ++y)
@@ -271,7 +273,10 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
           const double d = h * std::sqrt(double(x - mid) * (x - mid) + double(y - mid) * (y - mid) +
                                          double(z - mid) * (z - mid));
           const int64_t i = g.index(x, y, z);
-          if (d <= r_core) core.push_back(c.hu[i]);
+          if (d <= r_core) {
+            core.push_back(c.hu[i]);
+            own[i] = c.hu[i] > o.solid_core_hu;
+          }
           if (d >= r_bg && c.lung[i] && c.hu[i] < -500) bg.push_back(c.hu[i]);
         }
     const double b = bg.size() > 50 ? percentile(bg, 0.5) : mask.parenchyma_hu;
@@ -336,17 +341,6 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       // nodule that partial volume in thick slices holds under the solid level,
       // or a dot of solid tissue), not a vessel: the vessel cut keeps them and
       // their rim, as a part-solid nodule's core (it took such nodules away).
-      std::vector<uint8_t> own(c.hu.size(), 0);
-      for (int64_t z = 0; z < g.nz; ++z)
-        for (int64_t y = 0; y < g.ny; ++y)
-          for (int64_t x = 0; x < g.nx; ++x) {
-            const int64_t i = g.index(x, y, z);
-            own[i] = c.hu[i] > o.solid_core_hu &&
-                     h * h *
-                             (double(x - mid) * (x - mid) + double(y - mid) * (y - mid) +
-                              double(z - mid) * (z - mid)) <=
-                         r_core * r_core;
-          }
       const bool any_own = std::find(own.begin(), own.end(), 1) != own.end();
       HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, true, any_own ? &own : nullptr));
     } else {
