@@ -201,6 +201,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     po.seed = seed;
     po.slices = o.slices;
     po.nodules = o.nodules;
+    po.site_weights = o.site_weights;
     ProgressRange gen(step, 0, 0.4);
     HILUM_ASSIGN_OR_RETURN(Phantom ph, make_phantom(po, gen));
     const double phantom_s = clock.seconds();
@@ -351,7 +352,8 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   manifest["format"] = "hilum training set";
   manifest["version"] = 2;
   manifest["seeds"] = {o.first_seed, o.last_seed};
-  manifest["phantom"] = {{"slices", o.slices}, {"nodules", o.nodules}};
+  manifest["phantom"] = {{"slices", o.slices}, {"nodules", o.nodules},
+                         {"nodule_sites", nodule_sites_text(o.site_weights)}};
   manifest["patches"] = {{"file", "patches.npy"},
                          {"dtype", "uint8"},
                          {"shape", {sum.patches, 3, patch_options.size, patch_options.size}},

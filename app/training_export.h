@@ -18,6 +18,7 @@
 // notes.jsonl and manifest.json are written (cheap: nothing is rendered).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -25,6 +26,7 @@
 
 #include "model/progress.h"
 #include "model/result.h"
+#include "vision/io/phantom.h"
 
 namespace hilum {
 
@@ -34,6 +36,7 @@ struct TrainingExportOptions {
   uint64_t last_seed = 1;
   int slices = -1;                // phantom slices (-1: from the seed)
   int nodules = -1;               // phantom nodules (-1: from the seed)
+  std::array<double, 3> site_weights = PhantomOptions{}.site_weights;  // phantom nodule sites (PhantomOptions)
   int negatives_per_study = 100;  // strongest non-nodule candidates kept per study (-1: all)
   int max_candidates = 0;         // the detector's cut per study (0: its default, as hilum analyze)
   bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "app/cli/cli.h"
 #include "app/cli/terminal_progress.h"
@@ -17,6 +18,7 @@ struct ExportArgs {
   std::string seeds;
   int slices = -1;
   int nodules = -1;
+  std::optional<std::string> nodule_sites;
   int negatives = 100;
   int max_candidates = 0;
   bool no_truth_patches = false;
@@ -39,6 +41,9 @@ void register_export_command(CommandLine& cl) {
         HILUM_RETURN_IF_ERROR(parse_seed_range(args->seeds, o.first_seed, o.last_seed));
         o.slices = args->slices;
         o.nodules = args->nodules;
+        if (args->nodule_sites) {
+          HILUM_ASSIGN_OR_RETURN(o.site_weights, parse_nodule_sites(*args->nodule_sites));
+        }
         o.negatives_per_study = args->negatives;
         o.max_candidates = args->max_candidates;
         o.truth_patches = !args->no_truth_patches;
@@ -64,6 +69,10 @@ void register_export_command(CommandLine& cl) {
   cmd->add_option("--seeds", args->seeds, "Phantom seeds, A-B (inclusive) or A")->required();
   cmd->add_option("--slices", args->slices, "Axial slices per phantom (default: from the seed)");
   cmd->add_option("--nodules", args->nodules, "Nodules per phantom (default: from the seed)");
+  cmd->add_option("--nodule-sites", args->nodule_sites,
+                  "Relative weights of the nodules' sites, e.g. juxtavascular=1 or isolated=1,juxtavascular=3 "
+                  "(sites not named: 0; default isolated=0.5,juxtapleural=0.25,juxtavascular=0.25)")
+      ->type_name("NAME=W,...");
   cmd->add_option("--negatives", args->negatives,
                   "Non-nodule candidates kept per study, strongest first (default 100; -1: all)");
   cmd->add_option("--max-candidates", args->max_candidates,

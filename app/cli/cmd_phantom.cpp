@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "app/cli/cli.h"
@@ -19,6 +20,7 @@ struct PhantomArgs {
   std::string seed;
   int nodules = -1;
   int slices = -1;
+  std::optional<std::string> nodule_sites;
   bool labels = false;
 };
 
@@ -40,6 +42,9 @@ Status run_phantom(const PhantomArgs& args) {
   HILUM_ASSIGN_OR_RETURN(options.seed, parse_seed(args.seed));
   options.nodules = args.nodules;
   options.slices = args.slices;
+  if (args.nodule_sites) {
+    HILUM_ASSIGN_OR_RETURN(options.site_weights, parse_nodule_sites(*args.nodule_sites));
+  }
   HILUM_RETURN_IF_ERROR(validate_phantom_options(options));
   if (args.out.empty()) return bad_input("--out must name a folder");
   HILUM_RETURN_IF_ERROR(check_phantom_output_dir(args.out));
@@ -88,6 +93,11 @@ void register_phantom_command(CommandLine& cl) {
                       std::to_string(PhantomOptions::kMaxSlices) +
                       "; slice thickness is 300 mm / slices within 0.625-2.5 mm (default: from the seed)")
       ->type_name("Z");
+  cmd->add_option("--nodule-sites", args->nodule_sites,
+                  "Relative weights of the nodules' sites, e.g. juxtavascular=1 or isolated=1,juxtavascular=3 "
+                  "(sites not named: 0; default isolated=0.5,juxtapleural=0.25,juxtavascular=0.25); a nodule with no "
+                  "room at its site is placed as an isolated one")
+      ->type_name("NAME=W,...");
   cmd->add_flag("--labels", args->labels, "Also write DIR/labels.npy (u8 tissue labels, z/y/x)");
 }
 

@@ -4,6 +4,7 @@
 
 #if HILUM_HAVE_IMAGING
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -215,6 +216,41 @@ TEST(ExportTrainingSet, MaxCandidatesChangesTheDetectorsCutOnly) {
     EXPECT_NE(r.err.find("--max-candidates must be between 0"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(std::string("got ") + bad), std::string::npos) << r.err;
   }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+}
+
+// --nodule-sites reaches the phantoms of an export (a juxtavascular-rich set
+// for training or for measuring the image branch on its weakest kind) and the
+// manifest says so; a bad value stops before anything is written.
+TEST(ExportTrainingSet, NoduleSitesReachThePhantomsAndTheManifest) {
+  test::ScratchDir dir;
+  auto r = test::run_hilum({"-q", "export-training-set", "--out", (dir / "jv").string(), "--seeds", "31", "--slices",
+                            "200", "--nodules", "4", "--negatives", "0", "--no-truth-patches", "--no-sizing",
+                            "--nodule-sites", "juxtavascular=1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto manifest = nlohmann::json::parse(slurp(dir / "jv" / "manifest.json"));
+  EXPECT_EQ(manifest["phantom"]["nodule_sites"], "isolated=0,juxtapleural=0,juxtavascular=1");
+  std::istringstream in(slurp(dir / "jv" / "nodules.csv"));
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  for (std::istringstream h(line); std::getline(h, line, ',');) header.push_back(line);
+  const size_t col = std::find(header.begin(), header.end(), "juxtavascular") - header.begin();
+  ASSERT_LT(col, header.size());
+  int rows = 0, vascular = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    for (std::istringstream row(line); std::getline(row, line, ',');) f.push_back(line);
+    ASSERT_GT(f.size(), col);
+    ++rows;
+    vascular += f[col] == "1";
+  }
+  EXPECT_EQ(rows, 4);
+  EXPECT_GE(vascular, 3);
+  auto bad = test::run_hilum({"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3",
+                              "--nodule-sites", "juxtavascular=1,vessel=2"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--nodule-sites: unknown site 'vessel'"), std::string::npos) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
 }
 

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -305,7 +307,58 @@ Status validate_phantom_options(const PhantomOptions& o) {
     return bad_input("--slices must be between " + std::to_string(PhantomOptions::kMinSlices) + " and " +
                      std::to_string(PhantomOptions::kMaxSlices) + " (got " + std::to_string(o.slices) + ")");
   }
+  double total = 0;
+  for (double w : o.site_weights) {
+    if (!std::isfinite(w) || w < 0) return bad_input("--nodule-sites: weights must be finite and >= 0");
+    total += w;
+  }
+  if (!(total > 0)) return bad_input("--nodule-sites: at least one site needs a weight above 0");
   return Status::Ok();
+}
+
+namespace {
+constexpr std::array<std::string_view, 3> kSiteNames{"isolated", "juxtapleural", "juxtavascular"};
+}  // namespace
+
+Result<std::array<double, 3>> parse_nodule_sites(std::string_view text) {
+  const std::string form = " (expected NAME=WEIGHT,... with NAME isolated, juxtapleural or juxtavascular)";
+  std::array<double, 3> w{0, 0, 0};
+  std::array<bool, 3> seen{false, false, false};
+  if (text.empty()) return bad_input("--nodule-sites is empty" + form);
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string_view part = text.substr(start, comma - start);
+    const size_t eq = part.find('=');
+    if (eq == std::string_view::npos) return bad_input("--nodule-sites: '" + std::string(part) + "' has no '='" + form);
+    const std::string_view name = part.substr(0, eq), value = part.substr(eq + 1);
+    const auto it = std::find(kSiteNames.begin(), kSiteNames.end(), name);
+    if (it == kSiteNames.end()) return bad_input("--nodule-sites: unknown site '" + std::string(name) + "'" + form);
+    const size_t k = static_cast<size_t>(it - kSiteNames.begin());
+    if (seen[k]) return bad_input("--nodule-sites: site '" + std::string(name) + "' given twice");
+    seen[k] = true;
+    const std::string v(value);
+    char* end = nullptr;
+    const double x = v.empty() ? std::nan("") : std::strtod(v.c_str(), &end);
+    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x) || x < 0) {
+      return bad_input("--nodule-sites: the weight of '" + std::string(name) + "' must be a number >= 0 (got '" + v +
+                       "')");
+    }
+    w[k] = x;
+    start = comma + 1;
+  }
+  if (w[0] + w[1] + w[2] <= 0) return bad_input("--nodule-sites: at least one site needs a weight above 0");
+  return w;
+}
+
+std::string nodule_sites_text(const std::array<double, 3>& weights) {
+  std::string out;
+  for (size_t k = 0; k < kSiteNames.size(); ++k) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%s=%g", k ? "," : "", std::string(kSiteNames[k]).c_str(), weights[k]);
+    out += buf;
+  }
+  return out;
 }
 
 PhantomNote make_phantom_note(uint64_t seed) {
@@ -345,7 +398,8 @@ Result<PhantomPlan> plan_phantom(const PhantomOptions& options) {
   for (int i = 0; i < count; ++i) {
     Rng rng(seed, "nodule", static_cast<uint64_t>(i));
     NoduleFeatures f = draw_nodule_appearance(rng);
-    const size_t site_pick = rng.weighted({0.5, 0.25, 0.25});
+    const auto& sw = options.site_weights;
+    const size_t site_pick = rng.weighted({sw[0], sw[1], sw[2]});
     Site site = site_pick == 0 ? Site::kIsolated : site_pick == 1 ? Site::kJuxtapleural : Site::kJuxtavascular;
     const double spicule_reach = f.margin == NoduleMargin::kSpiculated ? 1.1 * 0.5 * f.diameter_mm + 2.5 : 0;
     V3 c{};
@@ -416,9 +470,12 @@ Result<PhantomPlan> plan_phantom(const PhantomOptions& options) {
   ph.noise_sd_hu = scan.noise_sd;
 
   // Study facts (synthetic; the patient block says so).
-  const uint64_t base = hash_mix(
+  uint64_t base = hash_mix(
       hash_mix(hash_mix(seed, kGeneratorVersion), static_cast<uint64_t>(options.nodules + 2)),
       static_cast<uint64_t>(options.slices + 2));
+  if (options.site_weights != PhantomOptions{}.site_weights) {  // other sites, other UIDs (the default's stay)
+    for (double w : options.site_weights) base = hash_mix(base, std::bit_cast<uint64_t>(w));
+  }
   StudyInfo& info = ph.info;
   info.patient.name = "PHANTOM^SEED" + std::to_string(seed);
   info.patient.id = "PHANTOM-" + std::to_string(seed);

@@ -6,9 +6,11 @@
 // same bytes on disk (no clocks, no thread-order dependence).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/progress.h"
@@ -24,6 +26,12 @@ struct PhantomOptions {
   int nodules = -1;  // number of nodules, 0..kMaxNodules; -1 = drawn from the seed (1-4)
   int slices = -1;   // axial slices, kMinSlices..kMaxSlices; -1 = drawn from the seed.
                      // The slice thickness is 300 mm / slices, clamped to 0.625-2.5 mm.
+  // Relative weights of the sites a nodule is placed at: isolated, juxtapleural
+  // (flattened on the pleura), juxtavascular (touching a vessel of 2 mm or more).
+  // A nodule that finds no room at its site is placed as an isolated one.
+  // Weights other than the default change the nodules' sites, not their number,
+  // size, type or malignancy model (those are drawn before the site).
+  std::array<double, 3> site_weights{0.5, 0.25, 0.25};
 
   static constexpr int kMaxNodules = 20;
   static constexpr int kMinSlices = 16;
@@ -32,6 +40,14 @@ struct PhantomOptions {
 
 // Bad-input error naming the offending option when `options` is out of range.
 Status validate_phantom_options(const PhantomOptions& options);
+
+// Parses --nodule-sites: comma-separated NAME=WEIGHT with NAME isolated,
+// juxtapleural or juxtavascular and WEIGHT >= 0; sites not named weigh 0, and
+// at least one weight must be positive ("juxtavascular=1": every nodule on a
+// vessel where there is room). Bad input names the offending part.
+Result<std::array<double, 3>> parse_nodule_sites(std::string_view text);
+// The weights back as text, in parse_nodule_sites's form (manifests, logs).
+std::string nodule_sites_text(const std::array<double, 3>& weights);
 
 enum class NoduleMargin { kSmooth, kLobulated, kSpiculated };
 std::string_view nodule_margin_name(NoduleMargin m);  // "smooth", "lobulated", "spiculated"

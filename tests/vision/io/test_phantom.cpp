@@ -1,4 +1,5 @@
 // The phantom generator: anatomy and HU, nodules and truth, determinism.
+#include <array>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -344,6 +345,71 @@ TEST(Phantom, OptionsOutOfRangeAreBadInput) {
   EXPECT_FALSE(validate_phantom_options(o).ok());
   o.nodules = 0;
   EXPECT_TRUE(validate_phantom_options(o).ok());
+}
+
+TEST(Phantom, NoduleSitesParseAndRejectBadInput) {
+  auto w = parse_nodule_sites("juxtavascular=3,isolated=1");
+  ASSERT_TRUE(w.ok()) << w.error().message();
+  EXPECT_EQ(*w, (std::array<double, 3>{1, 0, 3}));
+  EXPECT_EQ(nodule_sites_text(*w), "isolated=1,juxtapleural=0,juxtavascular=3");
+  auto back = parse_nodule_sites(nodule_sites_text(PhantomOptions{}.site_weights));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, PhantomOptions{}.site_weights);
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"", "empty"},
+           {"pleural=1", "unknown site 'pleural'"},
+           {"isolated", "no '='"},
+           {"isolated=1,", "no '='"},
+           {"isolated=x", "'isolated' must be a number"},
+           {"isolated=1x", "'isolated' must be a number"},
+           {"isolated=", "'isolated' must be a number"},
+           {"isolated=-0.5", "'isolated' must be a number"},
+           {"isolated=nan", "'isolated' must be a number"},
+           {"isolated=1,isolated=2", "given twice"},
+           {"isolated=0,juxtapleural=0", "at least one site"}}) {
+    SCOPED_TRACE(text);
+    auto r = parse_nodule_sites(text);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+    EXPECT_NE(r.error().message().find(message), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("--nodule-sites"), std::string::npos);
+  }
+  PhantomOptions o;
+  o.site_weights = {0, 0, 0};
+  EXPECT_FALSE(validate_phantom_options(o).ok());
+  o.site_weights = {1, -1, 0};
+  EXPECT_FALSE(validate_phantom_options(o).ok());
+}
+
+// Sites chosen by weight: every nodule on a vessel where there is room (or only
+// isolated ones), with the nodules' number, types and margins as the seed draws
+// them by default (they are drawn before the site).
+TEST(Phantom, NoduleSitesChooseWhereNodulesSit) {
+  int vascular = 0, total = 0;
+  for (uint64_t seed : {31, 32, 33}) {
+    PhantomOptions o;
+    o.seed = seed;
+    o.slices = 200;
+    o.nodules = 4;
+    auto base = phantom::plan_phantom(o);
+    o.site_weights = {0, 0, 1};
+    auto jv = phantom::plan_phantom(o);
+    ASSERT_TRUE(base.ok() && jv.ok());
+    ASSERT_EQ(jv->phantom.nodules.size(), base->phantom.nodules.size());
+    for (size_t i = 0; i < jv->phantom.nodules.size(); ++i) {
+      const PhantomNodule &a = base->phantom.nodules[i], &b = jv->phantom.nodules[i];
+      EXPECT_EQ(a.type, b.type);
+      EXPECT_EQ(a.margin, b.margin);
+      vascular += b.juxtavascular;
+      ++total;
+    }
+    EXPECT_NE(jv->phantom.info.series_instance_uid, base->phantom.info.series_instance_uid);
+    o.site_weights = {1, 0, 0};
+    auto iso = phantom::plan_phantom(o);
+    ASSERT_TRUE(iso.ok());
+    for (const PhantomNodule& n : iso->phantom.nodules) EXPECT_FALSE(n.juxtapleural);
+  }
+  EXPECT_GE(vascular, total - 2) << vascular << " of " << total << " juxtavascular";
 }
 
 TEST(Phantom, ManyNodulesInAShortScanStillFit) {
