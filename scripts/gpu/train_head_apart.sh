@@ -9,6 +9,11 @@
 # disjoint range of phantoms (APART_SEEDS) trains the head, with the image
 # tokens of that ResNet: out of sample, as on a patient's study.
 #
+# VISION_SEEDS (a range; none by default) adds phantoms exported with
+# VISION_ARGS (export-training-set options, e.g. "--nodules 4 --nodule-sites
+# juxtavascular=1") to the image branch's training only, packed as the
+# training seeds are.
+#
 # Heads trained, one per entry of HEADS (';'-separated NAME:VISION:DATA):
 #   VISION  committed (resources/models/vision) or a VARIANTS name;
 #   DATA    apart (APART_SEEDS only; validation on APART_VAL) or seen (SEEDS
@@ -20,7 +25,8 @@
 # $OUT/train_head_apart.log; with $DONE set, touches that file at the end.
 #
 #   run(carry=[".e2e"], command="DONE=... OUT=... setsid bash scripts/gpu/train_head_apart.sh &")
-#     (env: SEEDS, APART_SEEDS, APART_VAL, VARIANTS, HEADS, STEPS, SHARDS, OUT, DONE)
+#     (env: SEEDS, APART_SEEDS, APART_VAL, VISION_SEEDS, VISION_ARGS, VARIANTS, HEADS, STEPS, SHARDS, OUT,
+#      DONE)
 # The tree and .e2e (28 MB) together exceed the 64 MiB a call may carry: move
 # tests/golden/ except resnet_golden.py (train_vision.py imports it) out of the
 # checkout for the call, and back after it.
@@ -29,6 +35,8 @@ OUT=${OUT:-out}
 SEEDS=${SEEDS:-1000-1399}
 APART_SEEDS=${APART_SEEDS:-2050-2449}
 APART_VAL=${APART_VAL:-2400-2449}
+VISION_SEEDS=${VISION_SEEDS:-}
+VISION_ARGS=${VISION_ARGS:-}
 VARIANTS=${VARIANTS:-w12:--width 12 --epochs 120}
 HEADS=${HEADS:-committed-apart:committed:apart;w12-apart:w12:apart;w12-seen:w12:seen}
 STEPS=${STEPS:-4000}
@@ -50,8 +58,15 @@ done
 D=/tmp/head-apart
 rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/seen" "$SEEDS"
-export_merged "$D/apart" "$APART_SEEDS"
-python3 scripts/train/pack_gpu_data.py --train "$D/seen" --vision-only --raw --hard 8 --easy 8 --out "$D/gpu"
+# The apart export only when a head trains on it.
+[[ ";$HEADS" == *":apart"* ]] && export_merged "$D/apart" "$APART_SEEDS"
+vision_train=("$D/seen")
+if [[ -n $VISION_SEEDS ]]; then
+  EXPORT_ARGS=$VISION_ARGS export_merged "$D/vision-extra" "$VISION_SEEDS"
+  vision_train+=("$D/vision-extra")
+fi
+python3 scripts/train/pack_gpu_data.py --train "${vision_train[@]}" --vision-only --raw --hard 8 --easy 8 \
+  --out "$D/gpu"
 echo "packed: $SECONDS s"
 
 # 1. The image branches.
