@@ -46,7 +46,7 @@ JOB=train_head_apart
 source "$(dirname "${BASH_SOURCE[0]}")/training_job.sh"
 parse_variants "$VARIANTS"
 vision_names=("${variant_names[@]}") vision_args=("${variant_args[@]}")
-heads=()
+heads=() need_apart=0
 IFS=';' read -ra heads <<<"$HEADS"
 for h in "${heads[@]}"; do  # before the long export: a bad entry stops the job at once
   IFS=':' read -r name vision data <<<"$h"
@@ -54,12 +54,12 @@ for h in "${heads[@]}"; do  # before the long export: a bad entry stops the job 
   [[ $data == apart || $data == seen ]] || { echo "head $name: data '$data' is neither apart nor seen"; exit 2; }
   [[ $vision == committed || " ${vision_names[*]} " == *" $vision "* ]] ||
     { echo "head $name: vision '$vision' is neither committed nor a VARIANTS name"; exit 2; }
+  [[ $data == apart ]] && need_apart=1
 done
 D=/tmp/head-apart
 rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/seen" "$SEEDS"
-# The apart export only when a head trains on it.
-[[ ";$HEADS" == *":apart"* ]] && export_merged "$D/apart" "$APART_SEEDS"
+((need_apart)) && export_merged "$D/apart" "$APART_SEEDS"  # only when a head trains on it
 vision_train=("$D/seen")
 if [[ -n $VISION_SEEDS ]]; then
   EXPORT_ARGS=$VISION_ARGS export_merged "$D/vision-extra" "$VISION_SEEDS"

@@ -4,7 +4,6 @@
 
 #if HILUM_HAVE_IMAGING
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "app/csv.h"
 #include "model/npy.h"
 #include "tests/support/test_support.h"
 #include "vision/io/candidates.h"
@@ -230,22 +230,13 @@ TEST(ExportTrainingSet, NoduleSitesReachThePhantomsAndTheManifest) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto manifest = nlohmann::json::parse(slurp(dir / "jv" / "manifest.json"));
   EXPECT_EQ(manifest["phantom"]["nodule_sites"], "isolated=0,juxtapleural=0,juxtavascular=1");
-  std::istringstream in(slurp(dir / "jv" / "nodules.csv"));
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  for (std::istringstream h(line); std::getline(h, line, ',');) header.push_back(line);
-  const size_t col = std::find(header.begin(), header.end(), "juxtavascular") - header.begin();
-  ASSERT_LT(col, header.size());
-  int rows = 0, vascular = 0;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    for (std::istringstream row(line); std::getline(row, line, ',');) f.push_back(line);
-    ASSERT_GT(f.size(), col);
-    ++rows;
-    vascular += f[col] == "1";
-  }
-  EXPECT_EQ(rows, 4);
+  auto nodules = read_csv(dir / "jv" / "nodules.csv");
+  ASSERT_TRUE(nodules.ok()) << nodules.error().message();
+  auto col = nodules->column("juxtavascular");
+  ASSERT_TRUE(col.ok()) << col.error().message();
+  int vascular = 0;
+  for (size_t i = 0; i < nodules->size(); ++i) vascular += nodules->text(i, *col) == "1";
+  EXPECT_EQ(nodules->size(), 4u);
   EXPECT_GE(vascular, 3);
   auto bad = test::run_hilum({"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3",
                               "--nodule-sites", "juxtavascular=1,vessel=2"});

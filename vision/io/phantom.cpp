@@ -347,7 +347,9 @@ Result<std::array<double, 3>> parse_nodule_sites(std::string_view text) {
     w[k] = x;
     start = comma + 1;
   }
-  if (w[0] + w[1] + w[2] <= 0) return bad_input("--nodule-sites: at least one site needs a weight above 0");
+  PhantomOptions checked;
+  checked.site_weights = w;
+  HILUM_RETURN_IF_ERROR(validate_phantom_options(checked));  // at least one weight above 0
   return w;
 }
 

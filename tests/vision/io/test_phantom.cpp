@@ -1,8 +1,8 @@
 // The phantom generator: anatomy and HU, nodules and truth, determinism.
-#include <array>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
