@@ -603,7 +603,9 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   // nodules next to vessels.
   // Maxima of the vessel-suppressed image come last and only lend their score to
   // the image maximum that suppresses them: a nodule beside a vessel or the
-  // pleura is isolated there (its shell no longer crosses bright tubes).
+  // pleura is isolated there (its shell no longer crosses bright tubes). A
+  // maximum that lends its score lends its place too; suppression goes on from
+  // the image maximum's.
   // Bulge maxima come after the image's and are suppressed only near a kept
   // candidate of the image (within bulge_core_mm): the maximum of vessel
   // and nodule a few mm away is not the nodule.
@@ -648,7 +650,13 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
             if (d2 < core * core ||
                 (!brighter && d2 < radius * radius && m.contrast >= 0.6 * kept_contrast[k])) {
               suppressed = true;
-              if (m.vessel_suppressed) out[k].score = std::max(out[k].score, ranking_score(m));
+              // With its score the candidate takes the vessel-suppressed maximum's place
+              // (vessel_suppressed_moves): the image's maximum of a nodule beside a vessel lies
+              // between the two, the vessel-suppressed image's on the nodule.
+              if (m.vessel_suppressed && ranking_score(m) > out[k].score) {
+                out[k].score = ranking_score(m);
+                if (o.vessel_suppressed_moves) out[k].center_mm = w, out[k].voxel = m.voxel;
+              }
               break;
             }
           }

@@ -62,7 +62,11 @@ struct CandidateOptions {
   // Its maxima are not candidates themselves: each lends its ranking score to
   // the image maximum that suppresses it, so a nodule beside vessels or the
   // pleura ranks as the isolated blob it is there. Empty: no such pass.
+  // When its score is the higher, the candidate also moves to the vessel-suppressed
+  // maximum's place (where the vessel no longer pulls the maximum towards itself;
+  // ground-glass nodules beside vessels got a candidate within their radius only so).
   std::vector<double> vessel_suppressed_sigmas_mm = {1.3, 1.9, 2.7};
+  bool vessel_suppressed_moves = true;
   double vessel_grid_sigma_mm = 1.9;
   std::vector<double> vessel_sigmas_mm = {1.0, 1.5, 2.2};
   double tubularity_low = 0.15, tubularity_high = 0.5;
@@ -98,7 +102,7 @@ struct CandidateOptions {
 };
 
 struct Candidate {
-  Vec3 center_mm{};        // world LPS (sub-voxel)
+  Vec3 center_mm{};        // world LPS (sub-voxel); a vessel-suppressed maximum's when it gave the score
   Vec3 voxel{};            // continuous voxel index (x, y, z)
   double sigma_mm = 0;     // scale of the strongest response
   double diameter_mm = 0;  // 4 * sigma: a rough size (+-40 %) for NMS and sizing
