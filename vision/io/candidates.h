@@ -62,9 +62,9 @@ struct CandidateOptions {
   // Its maxima are not candidates themselves: each lends its ranking score to
   // the image maximum that suppresses it, so a nodule beside vessels or the
   // pleura ranks as the isolated blob it is there. Empty: no such pass.
-  // When its score is the higher, the candidate also moves to the vessel-suppressed
-  // maximum's place (where the vessel no longer pulls the maximum towards itself;
-  // ground-glass nodules beside vessels got a candidate within their radius only so).
+  // vessel_suppressed_moves: when the lent score is the higher, the candidate also
+  // moves to that maximum's place, where the vessel no longer pulls the maximum
+  // towards itself (ground-glass nodules beside vessels, docs/findings.md).
   std::vector<double> vessel_suppressed_sigmas_mm = {1.3, 1.9, 2.7};
   bool vessel_suppressed_moves = true;
   double vessel_grid_sigma_mm = 1.9;
