@@ -16,8 +16,9 @@
 // filter). Maxima of all scales go through 3D non-maximum suppression (by
 // response), then are ranked by a score that also rewards large, isolated
 // blobs (vessels cross a shell around the candidate where isolated nodules do
-// not; a pass on a vessel-suppressed image lends its better-isolated score) and
-// the best max_candidates are kept. See docs/findings.md, "Candidates".
+// not; a pass on a vessel-suppressed image lends its better-isolated score, and
+// with it its place) and the best max_candidates are kept. See docs/findings.md,
+// "Candidates".
 #pragma once
 
 #include <optional>
