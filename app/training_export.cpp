@@ -8,7 +8,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
+#include <string_view>
 
+#include "app/csv.h"
 #include "model/file_io.h"
 #include "model/npy.h"
 #include "model/stopwatch.h"
@@ -121,6 +124,38 @@ Result<TrainingExportSummary> export_notes_only(const TrainingExportOptions& o, 
 }
 
 }  // namespace
+
+Result<std::array<double, 3>> parse_nodule_sites(std::string_view text) {
+  const std::string form = " (expected NAME=WEIGHT,... with NAME isolated, juxtapleural or juxtavascular)";
+  const auto& names = nodule_site_names();
+  std::array<double, 3> w{0, 0, 0};
+  std::array<bool, 3> seen{false, false, false};
+  if (text.empty()) return bad_input("--nodule-sites is empty" + form);
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string_view part = text.substr(start, comma - start);
+    const size_t eq = part.find('=');
+    if (eq == std::string_view::npos) return bad_input("--nodule-sites: '" + std::string(part) + "' has no '='" + form);
+    const std::string_view name = part.substr(0, eq), value = part.substr(eq + 1);
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) return bad_input("--nodule-sites: unknown site '" + std::string(name) + "'" + form);
+    const size_t k = static_cast<size_t>(it - names.begin());
+    if (seen[k]) return bad_input("--nodule-sites: site '" + std::string(name) + "' given twice");
+    seen[k] = true;
+    const std::optional<double> x = parse_decimal(value);
+    if (!x || *x < 0) {
+      return bad_input("--nodule-sites: the weight of '" + std::string(name) + "' must be a number >= 0 (got '" +
+                       std::string(value) + "')");
+    }
+    w[k] = *x;
+    start = comma + 1;
+  }
+  PhantomOptions checked;
+  checked.site_weights = w;
+  HILUM_RETURN_IF_ERROR(validate_phantom_options(checked));  // at least one weight above 0
+  return w;
+}
 
 Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last) {
   const std::string msg = "--seeds must be A-B or A with whole numbers A <= B (got '" + text + "')";

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/progress.h"
@@ -57,6 +58,13 @@ struct TrainingExportSummary {
 };
 
 Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& options, Progress& progress);
+
+// Parses --nodule-sites (hilum phantom, export-training-set): comma-separated
+// NAME=WEIGHT with NAME one of nodule_site_names() and WEIGHT >= 0 (app/csv.h
+// parse_decimal); sites not named weigh 0, and at least one weight must be
+// positive ("juxtavascular=1": every nodule on a vessel where there is room).
+// Bad input names the offending part.
+Result<std::array<double, 3>> parse_nodule_sites(std::string_view text);
 
 // "A-B" or "A" -> [first, last]; bad input otherwise (and when B < A).
 Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last);

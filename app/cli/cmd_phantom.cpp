@@ -9,6 +9,7 @@
 
 #include "app/cli/cli.h"
 #include "app/cli/terminal_progress.h"
+#include "app/training_export.h"  // parse_nodule_sites
 #include "vision/io/phantom.h"
 
 namespace hilum::cli {

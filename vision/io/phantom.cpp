@@ -8,7 +8,6 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -316,48 +315,17 @@ Status validate_phantom_options(const PhantomOptions& o) {
   return Status::Ok();
 }
 
-namespace {
-constexpr std::array<std::string_view, 3> kSiteNames{"isolated", "juxtapleural", "juxtavascular"};
-}  // namespace
-
-Result<std::array<double, 3>> parse_nodule_sites(std::string_view text) {
-  const std::string form = " (expected NAME=WEIGHT,... with NAME isolated, juxtapleural or juxtavascular)";
-  std::array<double, 3> w{0, 0, 0};
-  std::array<bool, 3> seen{false, false, false};
-  if (text.empty()) return bad_input("--nodule-sites is empty" + form);
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string_view part = text.substr(start, comma - start);
-    const size_t eq = part.find('=');
-    if (eq == std::string_view::npos) return bad_input("--nodule-sites: '" + std::string(part) + "' has no '='" + form);
-    const std::string_view name = part.substr(0, eq), value = part.substr(eq + 1);
-    const auto it = std::find(kSiteNames.begin(), kSiteNames.end(), name);
-    if (it == kSiteNames.end()) return bad_input("--nodule-sites: unknown site '" + std::string(name) + "'" + form);
-    const size_t k = static_cast<size_t>(it - kSiteNames.begin());
-    if (seen[k]) return bad_input("--nodule-sites: site '" + std::string(name) + "' given twice");
-    seen[k] = true;
-    const std::string v(value);
-    char* end = nullptr;
-    const double x = v.empty() ? std::nan("") : std::strtod(v.c_str(), &end);
-    if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(x) || x < 0) {
-      return bad_input("--nodule-sites: the weight of '" + std::string(name) + "' must be a number >= 0 (got '" + v +
-                       "')");
-    }
-    w[k] = x;
-    start = comma + 1;
-  }
-  PhantomOptions checked;
-  checked.site_weights = w;
-  HILUM_RETURN_IF_ERROR(validate_phantom_options(checked));  // at least one weight above 0
-  return w;
+const std::array<std::string_view, 3>& nodule_site_names() {
+  static constexpr std::array<std::string_view, 3> names{"isolated", "juxtapleural", "juxtavascular"};
+  return names;
 }
 
 std::string nodule_sites_text(const std::array<double, 3>& weights) {
   std::string out;
-  for (size_t k = 0; k < kSiteNames.size(); ++k) {
+  const auto& names = nodule_site_names();
+  for (size_t k = 0; k < names.size(); ++k) {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%s%s=%g", k ? "," : "", std::string(kSiteNames[k]).c_str(), weights[k]);
+    std::snprintf(buf, sizeof buf, "%s%s=%g", k ? "," : "", std::string(names[k]).c_str(), weights[k]);
     out += buf;
   }
   return out;

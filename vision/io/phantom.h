@@ -41,12 +41,10 @@ struct PhantomOptions {
 // Bad-input error naming the offending option when `options` is out of range.
 Status validate_phantom_options(const PhantomOptions& options);
 
-// Parses --nodule-sites: comma-separated NAME=WEIGHT with NAME isolated,
-// juxtapleural or juxtavascular and WEIGHT >= 0; sites not named weigh 0, and
-// at least one weight must be positive ("juxtavascular=1": every nodule on a
-// vessel where there is room). Bad input names the offending part.
-Result<std::array<double, 3>> parse_nodule_sites(std::string_view text);
-// The weights back as text, in parse_nodule_sites's form (manifests, logs).
+// The sites in site_weights' order: isolated, juxtapleural, juxtavascular
+// (app/training_export.h parse_nodule_sites reads --nodule-sites by these names).
+const std::array<std::string_view, 3>& nodule_site_names();
+// The weights back as text, NAME=WEIGHT,... in that order (manifests, logs).
 std::string nodule_sites_text(const std::array<double, 3>& weights);
 
 enum class NoduleMargin { kSmooth, kLobulated, kSpiculated };
