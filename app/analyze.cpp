@@ -422,6 +422,9 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
     LungMaskOptions mask_options;
     // HILUM_LUNG_MASS_PASS=0 leaves the mask's mass pass out (its cost side by side; docs/findings.md).
     if (!env_switch("HILUM_LUNG_MASS_PASS", true)) mask_options.mass_closing_radius_mm = 0;
+    // The closings' distance maps run where the networks do (HILUM_LUNG_MASK_ON_CPU=1 keeps
+    // them on the CPU, for side-by-side timing).
+    mask_options.device = env_switch("HILUM_LUNG_MASK_ON_CPU", false) ? Device::kCPU : b.device;
     HILUM_ASSIGN_OR_RETURN(mask, segment_lungs(volume, mask_options, p));
   }
   for (const std::string& w : mask.warnings) a.findings.notes.push_back(w);

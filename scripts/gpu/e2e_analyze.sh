@@ -7,7 +7,9 @@
 # the batch. A run named cuda-cpudet-N keeps the candidate detector on the CPU
 # (HILUM_CANDIDATES_ON_CPU=1) for a side-by-side comparison (the candidates of
 # the last such run and of the last cuda run are compared); cuda-nomass-N
-# leaves the lung mask's mass pass out (HILUM_LUNG_MASS_PASS=0). Test binaries in the
+# leaves the lung mask's mass pass out (HILUM_LUNG_MASS_PASS=0); cuda-cpumask-N keeps the lung
+# mask's closings on the CPU (HILUM_LUNG_MASK_ON_CPU=1; the candidates of the last such run and of
+# the last cuda run are compared byte for byte). Test binaries in the
 # pack (pack_e2e.sh TESTS=...) run first with GTEST_FILTER (default
 # CandidatesCuda.*). Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
@@ -32,13 +34,14 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
   S=/tmp/e2e-s300
   rm -rf "$S" /tmp/e2e-out-*
   time "$H" -q phantom --out "$S" --seed 900999 --slices 300
-  last_gpu= last_cpudet=
+  last_gpu= last_cpudet= last_cpumask=
   for run in ${RUNS:-cuda-1 cuda-2 cuda-3 cpu}; do
     echo "== $run"
     detector=()
     case $run in
       *cpudet*) detector=(HILUM_CANDIDATES_ON_CPU=1) last_cpudet=$run ;;
       *nomass*) detector=(HILUM_LUNG_MASS_PASS=0) ;;
+      *cpumask*) detector=(HILUM_LUNG_MASK_ON_CPU=1) last_cpumask=$run ;;
       cuda*) last_gpu=$run ;;
     esac
     # shellcheck disable=SC2086 # RUN_ENV is a command prefix
@@ -52,6 +55,12 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
     # compare distances), the probabilities' largest difference, the top 20's order.
     echo "== candidates, detector on the CPU ($last_cpudet) vs CUDA ($last_gpu):"
     python3 scripts/gpu/compare_candidates.py "$a" "$b"
+  fi
+  if [ -n "$last_gpu" ] && [ -n "$last_cpumask" ]; then
+    echo "== candidates.csv and findings.json, lung mask closings on the CPU ($last_cpumask) vs CUDA ($last_gpu):"
+    for f in candidates.csv findings.json; do
+      cmp "/tmp/e2e-out-$last_cpumask/$f" "/tmp/e2e-out-$last_gpu/$f" && echo "$f: identical"
+    done
   fi
   # Steady state: one process analyses several studies (the CUDA context and
   # the convolution plans are made once), as `hilum batch` does in a hospital.

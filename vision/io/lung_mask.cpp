@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "cuda/distance.h"
 #include "model/log.h"
 #include "model/parallel.h"
 #include "model/stopwatch.h"
@@ -125,7 +126,7 @@ MaskBox bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
 // With `larger` and a larger_radius above radius, *larger gets the closing by
 // that ball too; the two share the distance map of the object (the crop grows
 // by the larger radius: the maps are exact, so the first closing is the same).
-Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, double radius,
+Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, Device device, double radius,
                                         double larger_radius = 0, std::vector<uint8_t>* larger = nullptr) {
   const MaskBox b = bounding_box(m, g);
   if (larger) *larger = m;
@@ -144,8 +145,31 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
         std::copy_n(m.begin() + g.index(b.x0, y, z), b.x1 - b.x0,
                     crop.begin() + c.index(mx, y - b.y0 + my, z - b.z0 + mz));
   });
-  HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(crop, c));
   const double half_voxel = 0.5 * std::max({g.spacing[0], g.spacing[1], g.spacing[2]});
+  // On CUDA both closings run there (cuda/distance.h: the same maps as ITK's to float
+  // rounding); only the closed crops come back.
+  if (device == Device::kCUDA) {
+    const detector::Dims cd{c.nx, c.ny, c.nz, {c.spacing[0], c.spacing[1], c.spacing[2]}};
+    std::vector<double> radii{radius};
+    if (two) radii.push_back(larger_radius);
+    auto closed = cuda::closings(crop, cd, radii, half_voxel);
+    if (closed.ok()) {
+      auto paste = [&](const std::vector<uint8_t>& from, std::vector<uint8_t>& out) {
+        parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
+          for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
+            for (int64_t y = b.y0; y < b.y1; ++y)
+              for (int64_t x = b.x0; x < b.x1; ++x)
+                if (from[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)]) out[g.index(x, y, z)] = 1;
+        });
+      };
+      std::vector<uint8_t> out = m;
+      paste((*closed)[0], out);
+      if (two) paste((*closed)[1], *larger);
+      return out;
+    }
+    log_warning("lung mask: the closing on CUDA failed (" + closed.error().message() + "); it runs on the CPU");
+  }
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(crop, c));
   // The closing by one ball, written over `out` (a copy of m).
   auto close = [&](double r, std::vector<uint8_t>& out) -> Status {
     std::vector<uint8_t> dilated(crop.size());
@@ -284,7 +308,7 @@ Result<bool> wall_mass_possible(const std::vector<uint8_t>& lung, const Grid& g,
   const double step = std::max({c.spacing[0], c.spacing[1], c.spacing[2]});
   std::vector<uint8_t> big;
   HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> closed,
-                         close_ball(count, c, o.closing_radius_mm - step, o.mass_closing_radius_mm, &big));
+                         close_ball(count, c, o.device, o.closing_radius_mm - step, o.mass_closing_radius_mm, &big));
   LungMaskOptions lenient = o;
   lenient.mass_min_volume_ml = o.mass_min_volume_ml / 2;
   lenient.mass_max_extent_mm = o.mass_max_extent_mm + 2 * step;
@@ -586,7 +610,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     if (masses) log_info("lung mask: a juxtapleural mass is possible; the mass pass runs");
     std::vector<uint8_t> big;
     HILUM_ASSIGN_OR_RETURN(
-        m, close_ball(m, g, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
+        m, close_ball(m, g, o.device, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
     fill_holes_2d(m, g);
     if (masses) {
       HILUM_ASSIGN_OR_RETURN(const bool added, add_wall_masses(m, big, g, o, outside_air));
