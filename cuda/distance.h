@@ -3,7 +3,7 @@
 // cuda/distance_math.h). The lung mask's rolling-ball closing
 // (vision/io/lung_mask.cpp) runs here when the study runs on CUDA; on the CPU
 // it keeps ITK's maps, which these match to float rounding
-// (tests/vision/io/test_distance.cpp).
+// (tests/vision/io/test_lung_mask_cuda.cpp).
 #pragma once
 
 #include <cstdint>

@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "cuda/components.h"
 #include "cuda/distance.h"
 #include "model/log.h"
 #include "model/parallel.h"
@@ -396,8 +397,18 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     for (int64_t i = first * plane; i < last * plane; ++i) air[i] = hu[i] < o.air_threshold_hu;
   });
   std::vector<int64_t> sizes;
-  HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels,
-                         itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
+  std::vector<uint32_t> air_labels;
+  // On CUDA the GPU labels them (cuda/components.h: ITK's labels in scan order).
+  bool labelled = false;
+  if (o.device == Device::kCUDA) {
+    const Status s = cuda::label_components(air, {g.nx, g.ny, g.nz, {g.spacing[0], g.spacing[1], g.spacing[2]}},
+                                            air_labels, sizes);
+    labelled = s.ok();
+    if (!labelled) log_warning("lung mask: labelling the air on CUDA failed (" + s.error().message() + "); the CPU does it");
+  }
+  if (!labelled) {
+    HILUM_ASSIGN_OR_RETURN(air_labels, itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
+  }
   std::vector<uint8_t> outside_label(sizes.size(), 0);
   for (int64_t z = 0; z < g.nz; ++z) {
     for (int64_t x = 0; x < g.nx; ++x)

@@ -35,8 +35,9 @@ struct LungMaskOptions {
   double mass_max_wall_depth_mm = 75;
   double working_spacing_mm = 1.4;
   double airway_threshold_hu = -950;  // airway lumen for region growing from the trachea
-  // kCUDA: the rolling-ball closings' distance maps run on the GPU (cuda/distance.h; the same
-  // maps as ITK's on the CPU to float rounding), falling back to the CPU with a warning.
+  // kCUDA: the air's connected components (cuda/components.h, ITK's labels) and the rolling-ball
+  // closings' distance maps (cuda/distance.h, ITK's maps to float rounding) run on the GPU,
+  // each falling back to the CPU with a warning.
   Device device = Device::kCPU;
 };
 

@@ -1,7 +1,8 @@
-// The distance maps and closings of cuda/distance.h: the CPU reference against
-// ITK's Maurer map (the lung mask's CPU path), the GPU against the reference
-// bit for bit on awkward grids, and the lung mask on CUDA against the CPU's.
-// The GPU tests skip where no GPU exists.
+// The lung mask's GPU parts. The distance maps and closings of cuda/distance.h:
+// the CPU reference against ITK's Maurer map (the lung mask's CPU path), the
+// GPU against the reference bit for bit on awkward grids. The connected
+// components of cuda/components.h against ITK's, label for label. The lung
+// mask on CUDA against the CPU's. The GPU tests skip where no GPU exists.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "cuda/components.h"
 #include "cuda/device.h"
 #include "cuda/distance.h"
 #include "tests/vision/io/synthetic_chest.h"
@@ -155,14 +157,14 @@ TEST(DistanceCuda, RejectsAMaskThatDoesNotFillItsGrid) {
   EXPECT_NE(r.error().message().find("closings"), std::string::npos) << r.error().message();
 }
 
-class DistanceCudaDevice : public ::testing::Test {
+class LungMaskCuda : public ::testing::Test {
  protected:
   void SetUp() override {
     if (cuda::device_count() == 0) GTEST_SKIP() << cuda::unavailable_reason();
   }
 };
 
-TEST_F(DistanceCudaDevice, ClosingsMatchTheReferenceBitForBit) {
+TEST_F(LungMaskCuda, ClosingsMatchTheReferenceBitForBit) {
   uint32_t seed = 100;
   for (Dims g : kAwkward) {
     const int margin = 2 + static_cast<int>(std::ceil(3.0 / std::min({g.spacing[0], g.spacing[1], g.spacing[2]})));
@@ -187,8 +189,39 @@ TEST_F(DistanceCudaDevice, ClosingsMatchTheReferenceBitForBit) {
   EXPECT_TRUE(std::all_of((*none)[0].begin(), (*none)[0].end(), [](uint8_t v) { return v == 0; }));
 }
 
-// The whole lung mask with its closings on CUDA: the CPU's labels, voxel for voxel.
-TEST_F(DistanceCudaDevice, LungMaskOnCudaIsTheCpus) {
+TEST(ComponentsCuda, RejectsAMaskThatDoesNotFillItsGrid) {
+  std::vector<uint32_t> labels;
+  std::vector<int64_t> sizes;
+  const Status s = cuda::label_components(std::vector<uint8_t>(10, 1), Dims{3, 3, 3, {1, 1, 1}}, labels, sizes);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message().find("label_components"), std::string::npos) << s.error().message();
+}
+
+// Random masks of several densities (many components of every shape, spirals of runs that meet
+// late in the scan, one component filling most of the grid) and the empty one: ITK's labels.
+TEST_F(LungMaskCuda, ComponentsAreItksInScanOrder) {
+  const Dims grids[] = {{23, 17, 9, {1.0, 0.7, 2.0}}, {64, 1, 1, {1, 1, 1}}, {1, 1, 70, {1, 1, 1}},
+                        {131, 67, 29, {0.7, 0.7, 1.25}}};
+  uint32_t seed = 7;
+  for (const Dims& g : grids)
+    for (double fill : {0.0, 0.2, 0.31, 0.5, 0.9}) {
+      std::mt19937 rng(seed++);
+      std::bernoulli_distribution d(fill);
+      std::vector<uint8_t> m(static_cast<size_t>(g.voxels()));
+      for (uint8_t& v : m) v = d(rng) ? 1 : 0;
+      std::vector<int64_t> itk_sizes, gpu_sizes;
+      auto itk = itk_bridge::label_components(m, grid_of(g), false, itk_sizes, /*by_size=*/false);
+      ASSERT_TRUE(itk.ok()) << itk.error().message();
+      std::vector<uint32_t> gpu;
+      const Status s = cuda::label_components(m, g, gpu, gpu_sizes);
+      ASSERT_TRUE(s.ok()) << s.error().message();
+      EXPECT_TRUE(gpu == *itk) << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
+      EXPECT_EQ(gpu_sizes, itk_sizes) << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
+    }
+}
+
+// The whole lung mask with its air components and closings on CUDA: the CPU's labels, voxel for voxel.
+TEST_F(LungMaskCuda, LungMaskOnCudaIsTheCpus) {
   testing::ChestSpec spec;
   spec.balls.push_back({{-119, 0, 0}, {5, 5, 5}, 30});      // juxtapleural nodule
   spec.balls.push_back({{117, 0, 0}, {13, 13, 13}, 30});    // a mass: the mass pass runs

@@ -1,0 +1,177 @@
+// Connected components on the GPU (cuda/components.h): union-find over the
+// voxels, each root linked to the smaller index with atomicMin, so that every
+// component's root ends at its first voxel in C order; the roots, sorted on
+// the host, number the components in ITK's scan order.
+#include <algorithm>
+#include <vector>
+
+#include "cuda/common.cuh"
+#include "cuda/components.h"
+
+namespace hilum::cuda {
+namespace {
+
+using detector::Dims;
+
+constexpr int kThreads = 256;
+constexpr uint32_t kNone = 0xffffffffu;
+
+__device__ uint32_t find_root(const uint32_t* parent, uint32_t i) {
+  while (true) {
+    const uint32_t p = parent[i];
+    if (p == i) return i;
+    i = p;
+  }
+}
+
+__device__ void unite(uint32_t* parent, uint32_t a, uint32_t b) {
+  while (true) {
+    a = find_root(parent, a);
+    b = find_root(parent, b);
+    if (a == b) return;
+    if (a > b) {
+      const uint32_t t = a;
+      a = b, b = t;
+    }
+    // b is (or was) a root above a: link it under a unless another thread moved it first.
+    const uint32_t old = atomicMin(&parent[b], a);
+    if (old == b) return;
+    b = old;
+  }
+}
+
+__global__ void init_kernel(const uint8_t* mask, long long n, uint32_t* parent) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    parent[i] = mask[i] ? static_cast<uint32_t>(i) : kNone;
+}
+
+__global__ void union_kernel(const uint8_t* mask, Dims g, uint32_t* parent) {
+  const long long n = g.voxels();
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    if (!mask[i]) continue;
+    const int64_t x = i % g.nx, y = (i / g.nx) % g.ny, z = i / (g.nx * g.ny);
+    const uint32_t u = static_cast<uint32_t>(i);
+    if (x > 0 && mask[i - 1]) unite(parent, u, u - 1);
+    if (y > 0 && mask[i - g.nx]) unite(parent, u, static_cast<uint32_t>(i - g.nx));
+    if (z > 0 && mask[i - g.nx * g.ny]) unite(parent, u, static_cast<uint32_t>(i - g.nx * g.ny));
+  }
+}
+
+// Every voxel to its root; the roots listed (in any order).
+__global__ void flatten_kernel(long long n, uint32_t* parent, uint32_t* roots, unsigned* count) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    if (parent[i] == kNone) continue;
+    const uint32_t r = find_root(parent, static_cast<uint32_t>(i));
+    if (r == static_cast<uint32_t>(i)) roots[atomicAdd(count, 1u)] = r;
+  }
+}
+
+__global__ void flatten_write_kernel(long long n, uint32_t* parent) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    if (parent[i] != kNone) parent[i] = find_root(parent, static_cast<uint32_t>(i));
+}
+
+// Root -> 1 + its rank among the sorted roots; sizes counted.
+__global__ void label_kernel(long long n, const uint32_t* root_of, const uint32_t* sorted, unsigned k,
+                             uint32_t* labels, unsigned long long* sizes) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const uint32_t r = root_of[i];
+    if (r == kNone) {
+      labels[i] = 0;
+      continue;
+    }
+    unsigned lo = 0, hi = k;  // first sorted[j] >= r
+    while (lo < hi) {
+      const unsigned mid = (lo + hi) / 2;
+      if (sorted[mid] < r) lo = mid + 1; else hi = mid;
+    }
+    labels[i] = lo + 1;
+    atomicAdd(&sizes[lo + 1], 1ull);
+  }
+}
+
+struct Buffers {
+  cudaStream_t stream = nullptr;
+  std::vector<void*> held;
+  ~Buffers() {
+    for (void* p : held) cudaFreeAsync(p, stream);
+    if (stream) {
+      cudaStreamSynchronize(stream);
+      cudaStreamDestroy(stream);
+    }
+  }
+  template <typename T>
+  Result<T*> alloc(size_t count) {
+    void* p = nullptr;
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaMallocAsync(&p, std::max<size_t>(count, 1) * sizeof(T), stream),
+                                     "label_components: cudaMallocAsync"));
+    held.push_back(p);
+    return static_cast<T*>(p);
+  }
+};
+
+}  // namespace
+
+Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
+                        std::vector<int64_t>& sizes) {
+  const long long n = g.voxels();
+  if (n <= 0 || mask.size() != static_cast<size_t>(n)) return bad_input("label_components: the mask does not fill its grid");
+  if (n >= static_cast<long long>(kNone)) return bad_input("label_components: more than 2^32 - 1 voxels");
+  Buffers b;
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking), "label_components: stream"));
+  HILUM_ASSIGN_OR_RETURN(uint8_t * m, b.alloc<uint8_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(uint32_t * parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(uint32_t * out, b.alloc<uint32_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(unsigned* count, b.alloc<unsigned>(1));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice,
+                                                   b.stream), "label_components: upload"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.stream), "label_components: count"));
+  const unsigned blocks = grid_for(n, kThreads);
+  init_kernel<<<blocks, kThreads, 0, b.stream>>>(m, n, parent);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: init"));
+  union_kernel<<<blocks, kThreads, 0, b.stream>>>(m, g, parent);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: union"));
+  // The roots go into `out` for now (it is overwritten by the labels after).
+  flatten_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent, out, count);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: roots"));
+  flatten_write_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: flatten"));
+  unsigned k = 0;
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(&k, count, sizeof k, cudaMemcpyDeviceToHost, b.stream),
+                                   "label_components: count"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
+  std::vector<uint32_t> roots(k);
+  if (k) {
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(roots.data(), out, k * sizeof(uint32_t), cudaMemcpyDeviceToHost,
+                                                     b.stream), "label_components: roots"));
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
+  }
+  std::sort(roots.begin(), roots.end());
+  HILUM_ASSIGN_OR_RETURN(uint32_t * sorted, b.alloc<uint32_t>(k));
+  HILUM_ASSIGN_OR_RETURN(unsigned long long* counts, b.alloc<unsigned long long>(k + 1));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(counts, 0, (k + 1) * sizeof(unsigned long long), b.stream),
+                                   "label_components: sizes"));
+  if (k)
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(sorted, roots.data(), k * sizeof(uint32_t), cudaMemcpyHostToDevice,
+                                                     b.stream), "label_components: sorted roots"));
+  label_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent, sorted, k, out, counts);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: labels"));
+  labels.resize(static_cast<size_t>(n));
+  std::vector<unsigned long long> c(k + 1);
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(labels.data(), out, static_cast<size_t>(n) * sizeof(uint32_t),
+                                                   cudaMemcpyDeviceToHost, b.stream), "label_components: download"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(c.data(), counts, (k + 1) * sizeof(unsigned long long),
+                                                   cudaMemcpyDeviceToHost, b.stream), "label_components: sizes"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
+  sizes.assign(c.begin(), c.end());
+  sizes[0] = 0;
+  return Status::Ok();
+}
+
+}  // namespace hilum::cuda
