@@ -37,9 +37,10 @@ namespace fs = std::filesystem;
 
 // Patches per image-branch forward: on the CPU 32 (bounded memory); on CUDA
 // 128, one shape for every batch (the last one padded), so a study of 300
-// candidates takes three forwards instead of ten.
+// candidates takes three forwards instead of ten. HILUM_IMAGE_BATCH sets the
+// CUDA batch (1-4096), for timing other sizes side by side.
 namespace {
-int64_t image_batch(Device d) { return d == Device::kCUDA ? 128 : 32; }
+int64_t image_batch(Device d) { return d == Device::kCUDA ? env_count("HILUM_IMAGE_BATCH", 128, 4096) : 32; }
 }  // namespace
 
 class ModelBundle {

@@ -88,7 +88,10 @@ __global__ void label_kernel(long long n, const uint32_t* root_of, const uint32_
     unsigned lo = 0, hi = k;  // first sorted[j] >= r
     while (lo < hi) {
       const unsigned mid = (lo + hi) / 2;
-      if (sorted[mid] < r) lo = mid + 1; else hi = mid;
+      if (sorted[mid] < r)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     labels[i] = lo + 1;
     atomicAdd(&sizes[lo + 1], 1ull);
@@ -120,7 +123,8 @@ struct Buffers {
 Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
                         std::vector<int64_t>& sizes) {
   const long long n = g.voxels();
-  if (n <= 0 || mask.size() != static_cast<size_t>(n)) return bad_input("label_components: the mask does not fill its grid");
+  if (n <= 0 || mask.size() != static_cast<size_t>(n))
+    return bad_input("label_components: the mask does not fill its grid");
   if (n >= static_cast<long long>(kNone)) return bad_input("label_components: more than 2^32 - 1 voxels");
   Buffers b;
   HILUM_RETURN_IF_ERROR(
@@ -129,9 +133,11 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
   HILUM_ASSIGN_OR_RETURN(uint32_t * parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(uint32_t * out, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(unsigned* count, b.alloc<unsigned>(1));
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice,
-                                                   b.stream), "label_components: upload"));
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.stream), "label_components: count"));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.stream),
+                 "label_components: upload"));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.stream), "label_components: count"));
   const unsigned blocks = grid_for(n, kThreads);
   init_kernel<<<blocks, kThreads, 0, b.stream>>>(m, n, parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: init"));
@@ -148,8 +154,9 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
   HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
   std::vector<uint32_t> roots(k);
   if (k) {
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(roots.data(), out, k * sizeof(uint32_t), cudaMemcpyDeviceToHost,
-                                                     b.stream), "label_components: roots"));
+    HILUM_RETURN_IF_ERROR(
+        cuda_check(cudaMemcpyAsync(roots.data(), out, k * sizeof(uint32_t), cudaMemcpyDeviceToHost, b.stream),
+                   "label_components: roots"));
     HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
   }
   std::sort(roots.begin(), roots.end());
@@ -158,16 +165,20 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
   HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(counts, 0, (k + 1) * sizeof(unsigned long long), b.stream),
                                    "label_components: sizes"));
   if (k)
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(sorted, roots.data(), k * sizeof(uint32_t), cudaMemcpyHostToDevice,
-                                                     b.stream), "label_components: sorted roots"));
+    HILUM_RETURN_IF_ERROR(cuda_check(
+        cudaMemcpyAsync(sorted, roots.data(), k * sizeof(uint32_t), cudaMemcpyHostToDevice, b.stream),
+        "label_components: sorted roots"));
   label_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent, sorted, k, out, counts);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: labels"));
   labels.resize(static_cast<size_t>(n));
   std::vector<unsigned long long> c(k + 1);
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(labels.data(), out, static_cast<size_t>(n) * sizeof(uint32_t),
-                                                   cudaMemcpyDeviceToHost, b.stream), "label_components: download"));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemcpyAsync(labels.data(), out, static_cast<size_t>(n) * sizeof(uint32_t),
+                                 cudaMemcpyDeviceToHost, b.stream),
+                 "label_components: download"));
   HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(c.data(), counts, (k + 1) * sizeof(unsigned long long),
-                                                   cudaMemcpyDeviceToHost, b.stream), "label_components: sizes"));
+                                                   cudaMemcpyDeviceToHost, b.stream),
+                                   "label_components: sizes"));
   HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
   sizes.assign(c.begin(), c.end());
   sizes[0] = 0;

@@ -16,7 +16,7 @@ namespace hilum::cuda {
 
 // labels: one per voxel (0 outside the mask); sizes[l] = voxels of label l, sizes[0] = 0.
 // Fails (kUnsupported) in a build without CUDA, and with the CUDA error where the device fails.
-Status label_components(const std::vector<uint8_t>& mask, const detector::Dims& g, std::vector<uint32_t>& labels,
-                        std::vector<int64_t>& sizes);
+Status label_components(const std::vector<uint8_t>& mask, const detector::Dims& g,
+                        std::vector<uint32_t>& labels, std::vector<int64_t>& sizes);
 
 }  // namespace hilum::cuda

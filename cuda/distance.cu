@@ -43,8 +43,8 @@ __global__ void envelope_kernel(const double* in, double* out, Dims g, int axis,
 }
 
 // dilated = signed distance <= r; with `erode`, out = signed distance <= -(r - margin).
-__global__ void threshold_kernel(const double* squared, const uint8_t* inside, long long n, double r, double margin,
-                                 bool erode, uint8_t* out) {
+__global__ void threshold_kernel(const double* squared, const uint8_t* inside, long long n, double r,
+                                 double margin, bool erode, uint8_t* out) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const float d = distance::signed_from_squared(squared[i], inside[i] != 0);
@@ -66,7 +66,8 @@ struct Scope {
   template <typename T>
   Result<T*> alloc(size_t count) {
     void* p = nullptr;
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaMallocAsync(&p, count * sizeof(T), stream), "closings: cudaMallocAsync"));
+    HILUM_RETURN_IF_ERROR(
+        cuda_check(cudaMallocAsync(&p, count * sizeof(T), stream), "closings: cudaMallocAsync"));
     held.push_back(p);
     return static_cast<T*>(p);
   }
@@ -75,14 +76,16 @@ struct Scope {
 }  // namespace
 
 Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& mask, const Dims& g,
-                                                   const std::vector<double>& radii_mm, double inner_margin_mm) {
+                                                   const std::vector<double>& radii_mm,
+                                                   double inner_margin_mm) {
   const size_t n = static_cast<size_t>(g.voxels());
   if (n == 0 || mask.size() != n) return bad_input("closings: the mask does not fill its grid");
   std::vector<std::vector<uint8_t>> out(radii_mm.size(), std::vector<uint8_t>(n, 0));
   // Nothing to close: the reference's empty map (+1e9) keeps nothing either.
   if (std::none_of(mask.begin(), mask.end(), [](uint8_t v) { return v != 0; })) return out;
   Scope s;
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "closings: stream"));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "closings: stream"));
   const int64_t longest = std::max({g.nx, g.ny, g.nz});
   const int64_t most_lines = static_cast<int64_t>(n) / std::min({g.nx, g.ny, g.nz});
   HILUM_ASSIGN_OR_RETURN(uint8_t * object, s.alloc<uint8_t>(n));
@@ -93,8 +96,8 @@ Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& m
   HILUM_ASSIGN_OR_RETURN(double* object_sq, s.alloc<double>(n));
   HILUM_ASSIGN_OR_RETURN(int* site, s.alloc<int>(static_cast<size_t>(longest * most_lines)));
   HILUM_ASSIGN_OR_RETURN(double* edge, s.alloc<double>(static_cast<size_t>((longest + 1) * most_lines)));
-  HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaMemcpyAsync(object, mask.data(), n, cudaMemcpyHostToDevice, s.stream), "closings: upload"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(object, mask.data(), n, cudaMemcpyHostToDevice, s.stream),
+                                   "closings: upload"));
 
   // Squared distances to the contour of `m`, into `result` (via a).
   auto squared = [&](const uint8_t* m, double* result) -> Status {
@@ -117,14 +120,14 @@ Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& m
   for (size_t k = 0; k < radii_mm.size(); ++k) {
     const double r = radii_mm[k];
     threshold_kernel<<<blocks, kThreads, 0, s.stream>>>(object_sq, object, static_cast<long long>(n), r,
-                                                          inner_margin_mm, false, dilated);
+                                                        inner_margin_mm, false, dilated);
     HILUM_RETURN_IF_ERROR(launch_check("closings: dilation"));
     HILUM_RETURN_IF_ERROR(squared(dilated, b));
-    threshold_kernel<<<blocks, kThreads, 0, s.stream>>>(b, dilated, static_cast<long long>(n), r, inner_margin_mm,
-                                                          true, closed);
+    threshold_kernel<<<blocks, kThreads, 0, s.stream>>>(b, dilated, static_cast<long long>(n), r,
+                                                        inner_margin_mm, true, closed);
     HILUM_RETURN_IF_ERROR(launch_check("closings: erosion"));
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(out[k].data(), closed, n, cudaMemcpyDeviceToHost, s.stream),
-                                     "closings: download"));
+    HILUM_RETURN_IF_ERROR(cuda_check(
+        cudaMemcpyAsync(out[k].data(), closed, n, cudaMemcpyDeviceToHost, s.stream), "closings: download"));
     HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(s.stream), "closings"));
   }
   return out;

@@ -24,8 +24,10 @@ std::vector<float> signed_distance_reference(const std::vector<uint8_t>& mask, c
 // dilated <= -(r - inner_margin_mm)}. One uint8 mask (0/1) per radius. The
 // caller leaves a margin around the mask of more than the largest radius (the
 // dilation must not reach the grid's faces). CPU reference.
-std::vector<std::vector<uint8_t>> closings_reference(const std::vector<uint8_t>& mask, const detector::Dims& g,
-                                                     const std::vector<double>& radii_mm, double inner_margin_mm);
+std::vector<std::vector<uint8_t>> closings_reference(const std::vector<uint8_t>& mask,
+                                                     const detector::Dims& g,
+                                                     const std::vector<double>& radii_mm,
+                                                     double inner_margin_mm);
 
 }  // namespace hilum::distance
 
@@ -34,6 +36,7 @@ namespace hilum::cuda {
 // closings_reference on the GPU: the same masks, bit for bit. Fails (kUnsupported)
 // in a build without CUDA, and with the CUDA error where the device fails.
 Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& mask, const detector::Dims& g,
-                                                   const std::vector<double>& radii_mm, double inner_margin_mm);
+                                                   const std::vector<double>& radii_mm,
+                                                   double inner_margin_mm);
 
 }  // namespace hilum::cuda

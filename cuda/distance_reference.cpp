@@ -13,7 +13,8 @@ std::vector<double> squared_to_contour(const std::vector<uint8_t>& mask, const d
   std::vector<double> a(static_cast<size_t>(g.voxels())), b(a.size());
   for (int64_t z = 0; z < g.nz; ++z)
     for (int64_t y = 0; y < g.ny; ++y)
-      for (int64_t x = 0; x < g.nx; ++x) a[g.index(x, y, z)] = is_contour(mask.data(), g, x, y, z) ? 0.0 : kFar;
+      for (int64_t x = 0; x < g.nx; ++x)
+        a[g.index(x, y, z)] = is_contour(mask.data(), g, x, y, z) ? 0.0 : kFar;
   const int64_t longest = std::max({g.nx, g.ny, g.nz});
   std::vector<int> site(static_cast<size_t>(longest));
   std::vector<double> edge(static_cast<size_t>(longest) + 1);
@@ -47,8 +48,10 @@ std::vector<float> signed_distance_reference(const std::vector<uint8_t>& mask, c
   return out;
 }
 
-std::vector<std::vector<uint8_t>> closings_reference(const std::vector<uint8_t>& mask, const detector::Dims& g,
-                                                     const std::vector<double>& radii_mm, double inner_margin_mm) {
+std::vector<std::vector<uint8_t>> closings_reference(const std::vector<uint8_t>& mask,
+                                                     const detector::Dims& g,
+                                                     const std::vector<double>& radii_mm,
+                                                     double inner_margin_mm) {
   const std::vector<float> d1 = signed_distance_reference(mask, g);
   std::vector<std::vector<uint8_t>> out;
   for (double r : radii_mm) {

@@ -3,6 +3,7 @@
 // HILUM_CANDIDATES_ON_CPU=1, ...). Header-only: hilum_cuda uses it too.
 #pragma once
 
+#include <charconv>
 #include <cstdlib>
 #include <string_view>
 
@@ -14,6 +15,17 @@ inline bool env_switch(const char* name, bool fallback) {
   if (v == nullptr) return fallback;
   const std::string_view s(v);
   return s == "1" ? true : s == "0" ? false : fallback;
+}
+
+// A whole number from 1 to `most` (decimal digits only); unset or anything else is `fallback`.
+inline int env_count(const char* name, int fallback, int most = 1 << 20) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return fallback;
+  const std::string_view s(v);
+  int n = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty() || s[0] == '-' || s[0] == '+') return fallback;
+  return n >= 1 && n <= most ? n : fallback;
 }
 
 }  // namespace hilum

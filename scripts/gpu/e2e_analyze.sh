@@ -9,7 +9,8 @@
 # the last such run and of the last cuda run are compared); cuda-nomass-N
 # leaves the lung mask's mass pass out (HILUM_LUNG_MASS_PASS=0); cuda-cpumask-N keeps the lung
 # mask's closings on the CPU (HILUM_LUNG_MASK_ON_CPU=1; the candidates of the last such run and of
-# the last cuda run are compared byte for byte). Test binaries in the
+# the last cuda run are compared byte for byte); cuda-bN-K runs the image branch N patches per
+# forward (HILUM_IMAGE_BATCH=N; 128 otherwise). Test binaries in the
 # pack (pack_e2e.sh TESTS=...) run first with GTEST_FILTER (default
 # CandidatesCuda.*). Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
@@ -42,6 +43,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
       *cpudet*) detector=(HILUM_CANDIDATES_ON_CPU=1) last_cpudet=$run ;;
       *nomass*) detector=(HILUM_LUNG_MASS_PASS=0) ;;
       *cpumask*) detector=(HILUM_LUNG_MASK_ON_CPU=1) last_cpumask=$run ;;
+      cuda-b[0-9]*) n=${run#cuda-b} && detector=(HILUM_IMAGE_BATCH=${n%%-*}) ;;
       cuda*) last_gpu=$run ;;
     esac
     # shellcheck disable=SC2086 # RUN_ENV is a command prefix

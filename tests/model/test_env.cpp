@@ -24,5 +24,19 @@ TEST(EnvSwitch, ZeroIsOffOneIsOnAnythingElseTheFallback) {
   unsetenv(name);
 }
 
+TEST(EnvCount, WholeNumbersInRangeElseTheFallback) {
+  const char* name = "HILUM_TEST_ENV_COUNT";
+  unsetenv(name);
+  EXPECT_EQ(env_count(name, 128), 128);
+  setenv(name, "512", 1);
+  EXPECT_EQ(env_count(name, 128), 512);
+  EXPECT_EQ(env_count(name, 128, 256), 128);  // above `most`
+  for (const char* bad : {"", "0", "-4", "+4", "4x", " 4", "1e3", "99999999999"}) {
+    setenv(name, bad, 1);
+    EXPECT_EQ(env_count(name, 128), 128) << bad;
+  }
+  unsetenv(name);
+}
+
 }  // namespace
 }  // namespace hilum

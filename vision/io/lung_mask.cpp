@@ -14,6 +14,7 @@
 #include "model/log.h"
 #include "model/parallel.h"
 #include "model/stopwatch.h"
+#include "vision/io/candidates_internal.h"
 #include "vision/io/itk_bridge.h"
 #include "vision/io/mask_box.h"
 
@@ -127,8 +128,9 @@ MaskBox bounding_box(const std::vector<uint8_t>& m, const Grid& g) {
 // With `larger` and a larger_radius above radius, *larger gets the closing by
 // that ball too; the two share the distance map of the object (the crop grows
 // by the larger radius: the maps are exact, so the first closing is the same).
-Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, Device device, double radius,
-                                        double larger_radius = 0, std::vector<uint8_t>* larger = nullptr) {
+Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Grid& g, Device device,
+                                        double radius, double larger_radius = 0,
+                                        std::vector<uint8_t>* larger = nullptr) {
   const MaskBox b = bounding_box(m, g);
   if (larger) *larger = m;
   if (b.empty()) return m;
@@ -150,10 +152,9 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
   // On CUDA both closings run there (cuda/distance.h: the same maps as ITK's to float
   // rounding); only the closed crops come back.
   if (device == Device::kCUDA) {
-    const detector::Dims cd{c.nx, c.ny, c.nz, {c.spacing[0], c.spacing[1], c.spacing[2]}};
     std::vector<double> radii{radius};
     if (two) radii.push_back(larger_radius);
-    auto closed = cuda::closings(crop, cd, radii, half_voxel);
+    auto closed = cuda::closings(crop, candidates_internal::dims_of(c), radii, half_voxel);
     if (closed.ok()) {
       auto paste = [&](const std::vector<uint8_t>& from, std::vector<uint8_t>& out) {
         parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
@@ -168,7 +169,8 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
       if (two) paste((*closed)[1], *larger);
       return out;
     }
-    log_warning("lung mask: the closing on CUDA failed (" + closed.error().message() + "); it runs on the CPU");
+    log_warning("lung mask: the closing on CUDA failed (" + closed.error().message() +
+                "); it runs on the CPU");
   }
   HILUM_ASSIGN_OR_RETURN(std::vector<float> d1, itk_bridge::signed_distance(crop, c));
   // The closing by one ball, written over `out` (a copy of m).
@@ -308,8 +310,9 @@ Result<bool> wall_mass_possible(const std::vector<uint8_t>& lung, const Grid& g,
   });
   const double step = std::max({c.spacing[0], c.spacing[1], c.spacing[2]});
   std::vector<uint8_t> big;
-  HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> closed,
-                         close_ball(count, c, o.device, o.closing_radius_mm - step, o.mass_closing_radius_mm, &big));
+  HILUM_ASSIGN_OR_RETURN(
+      std::vector<uint8_t> closed,
+      close_ball(count, c, o.device, o.closing_radius_mm - step, o.mass_closing_radius_mm, &big));
   LungMaskOptions lenient = o;
   lenient.mass_min_volume_ml = o.mass_min_volume_ml / 2;
   lenient.mass_max_extent_mm = o.mass_max_extent_mm + 2 * step;
@@ -401,10 +404,11 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   // On CUDA the GPU labels them (cuda/components.h: ITK's labels in scan order).
   bool labelled = false;
   if (o.device == Device::kCUDA) {
-    const Status s = cuda::label_components(air, {g.nx, g.ny, g.nz, {g.spacing[0], g.spacing[1], g.spacing[2]}},
-                                            air_labels, sizes);
+    const Status s = cuda::label_components(air, candidates_internal::dims_of(g), air_labels, sizes);
     labelled = s.ok();
-    if (!labelled) log_warning("lung mask: labelling the air on CUDA failed (" + s.error().message() + "); the CPU does it");
+    if (!labelled)
+      log_warning("lung mask: labelling the air on CUDA failed (" + s.error().message() +
+                  "); the CPU does it");
   }
   if (!labelled) {
     HILUM_ASSIGN_OR_RETURN(air_labels, itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
@@ -620,8 +624,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     }
     if (masses) log_info("lung mask: a juxtapleural mass is possible; the mass pass runs");
     std::vector<uint8_t> big;
-    HILUM_ASSIGN_OR_RETURN(
-        m, close_ball(m, g, o.device, o.closing_radius_mm, o.mass_closing_radius_mm, masses ? &big : nullptr));
+    HILUM_ASSIGN_OR_RETURN(m, close_ball(m, g, o.device, o.closing_radius_mm, o.mass_closing_radius_mm,
+                                         masses ? &big : nullptr));
     fill_holes_2d(m, g);
     if (masses) {
       HILUM_ASSIGN_OR_RETURN(const bool added, add_wall_masses(m, big, g, o, outside_air));
