@@ -10,7 +10,9 @@
 # leaves the lung mask's mass pass out (HILUM_LUNG_MASS_PASS=0); cuda-cpumask-N keeps the lung
 # mask's closings on the CPU (HILUM_LUNG_MASK_ON_CPU=1; the candidates of the last such run and of
 # the last cuda run are compared byte for byte); cuda-bN-K runs the image branch N patches per
-# forward (HILUM_IMAGE_BATCH=N; 128 otherwise). Test binaries in the
+# forward (HILUM_IMAGE_BATCH=N; 128 otherwise); cuda-hostf16-N rounds the image branch's input to f16
+# on the host first, as analyze did until 2026-11-30 (HILUM_IMAGE_HOST_F16=1; compared byte for byte
+# with the last cuda run). Test binaries in the
 # pack (pack_e2e.sh TESTS=...) run first with GTEST_FILTER (default
 # CandidatesCuda.*). Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
@@ -35,7 +37,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
   S=/tmp/e2e-s300
   rm -rf "$S" /tmp/e2e-out-*
   time "$H" -q phantom --out "$S" --seed 900999 --slices 300
-  last_gpu= last_cpudet= last_cpumask=
+  last_gpu= last_cpudet= last_cpumask= last_hostf16=
   for run in ${RUNS:-cuda-1 cuda-2 cuda-3 cpu}; do
     echo "== $run"
     detector=()
@@ -44,6 +46,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
       *nomass*) detector=(HILUM_LUNG_MASS_PASS=0) ;;
       *cpumask*) detector=(HILUM_LUNG_MASK_ON_CPU=1) last_cpumask=$run ;;
       cuda-b[0-9]*) n=${run#cuda-b} && detector=(HILUM_IMAGE_BATCH=${n%%-*}) ;;
+      *hostf16*) detector=(HILUM_IMAGE_HOST_F16=1) last_hostf16=$run ;;
       cuda*) last_gpu=$run ;;
     esac
     # shellcheck disable=SC2086 # RUN_ENV is a command prefix
@@ -57,6 +60,12 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
     # compare distances), the probabilities' largest difference, the top 20's order.
     echo "== candidates, detector on the CPU ($last_cpudet) vs CUDA ($last_gpu):"
     python3 scripts/gpu/compare_candidates.py "$a" "$b"
+  fi
+  if [ -n "$last_gpu" ] && [ -n "$last_hostf16" ]; then
+    echo "== candidates.csv and findings.json, image input through f16 on the host ($last_hostf16) vs not ($last_gpu):"
+    for f in candidates.csv findings.json; do
+      cmp "/tmp/e2e-out-$last_hostf16/$f" "/tmp/e2e-out-$last_gpu/$f" && echo "$f: identical"
+    done
   fi
   if [ -n "$last_gpu" ] && [ -n "$last_cpumask" ]; then
     echo "== candidates.csv and findings.json, lung mask closings on the CPU ($last_cpumask) vs CUDA ($last_gpu):"
