@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <vector>
 
 #include "model/result.h"
 
@@ -22,6 +23,41 @@ inline Status cuda_check(cudaError_t err, const char* what) {
 inline Status launch_check(const char* kernel) { return cuda_check(cudaGetLastError(), kernel); }
 
 inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+// One call's own stream and the device buffers it allocates there: on leaving
+// scope the buffers are freed on the stream, which is then drained and destroyed.
+class CallStream {
+ public:
+  explicit CallStream(const char* what) : what_(what) {}
+  CallStream(const CallStream&) = delete;
+  CallStream& operator=(const CallStream&) = delete;
+  ~CallStream() {
+    for (void* p : held_) cudaFreeAsync(p, stream_);
+    if (stream_) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+  }
+  Status create() {
+    return cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+                      (std::string(what_) + ": stream").c_str());
+  }
+  cudaStream_t get() const { return stream_; }
+  // `count` elements of T (at least one, so that an empty result still has an address).
+  template <typename T>
+  Result<T*> alloc(size_t count) {
+    void* p = nullptr;
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaMallocAsync(&p, (count ? count : 1) * sizeof(T), stream_),
+                                     (std::string(what_) + ": cudaMallocAsync").c_str()));
+    held_.push_back(p);
+    return static_cast<T*>(p);
+  }
+
+ private:
+  const char* what_;
+  cudaStream_t stream_ = nullptr;
+  std::vector<void*> held_;
+};
 
 // Blocks for a grid-stride loop over n items.
 inline unsigned grid_for(long long n, int threads) {

@@ -98,26 +98,6 @@ __global__ void label_kernel(long long n, const uint32_t* root_of, const uint32_
   }
 }
 
-struct Buffers {
-  cudaStream_t stream = nullptr;
-  std::vector<void*> held;
-  ~Buffers() {
-    for (void* p : held) cudaFreeAsync(p, stream);
-    if (stream) {
-      cudaStreamSynchronize(stream);
-      cudaStreamDestroy(stream);
-    }
-  }
-  template <typename T>
-  Result<T*> alloc(size_t count) {
-    void* p = nullptr;
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaMallocAsync(&p, std::max<size_t>(count, 1) * sizeof(T), stream),
-                                     "label_components: cudaMallocAsync"));
-    held.push_back(p);
-    return static_cast<T*>(p);
-  }
-};
-
 }  // namespace
 
 Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
@@ -126,60 +106,59 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
   if (n <= 0 || mask.size() != static_cast<size_t>(n))
     return bad_input("label_components: the mask does not fill its grid");
   if (n >= static_cast<long long>(kNone)) return bad_input("label_components: more than 2^32 - 1 voxels");
-  Buffers b;
-  HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaStreamCreateWithFlags(&b.stream, cudaStreamNonBlocking), "label_components: stream"));
+  CallStream b("label_components");
+  HILUM_RETURN_IF_ERROR(b.create());
   HILUM_ASSIGN_OR_RETURN(uint8_t * m, b.alloc<uint8_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(uint32_t * parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(uint32_t * out, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(unsigned* count, b.alloc<unsigned>(1));
   HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.stream),
+      cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.get()),
                  "label_components: upload"));
   HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.stream), "label_components: count"));
+      cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.get()), "label_components: count"));
   const unsigned blocks = grid_for(n, kThreads);
-  init_kernel<<<blocks, kThreads, 0, b.stream>>>(m, n, parent);
+  init_kernel<<<blocks, kThreads, 0, b.get()>>>(m, n, parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: init"));
-  union_kernel<<<blocks, kThreads, 0, b.stream>>>(m, g, parent);
+  union_kernel<<<blocks, kThreads, 0, b.get()>>>(m, g, parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: union"));
   // The roots go into `out` for now (it is overwritten by the labels after).
-  flatten_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent, out, count);
+  flatten_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent, out, count);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: roots"));
-  flatten_write_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent);
+  flatten_write_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: flatten"));
   unsigned k = 0;
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(&k, count, sizeof k, cudaMemcpyDeviceToHost, b.stream),
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(&k, count, sizeof k, cudaMemcpyDeviceToHost, b.get()),
                                    "label_components: count"));
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.get()), "label_components"));
   std::vector<uint32_t> roots(k);
   if (k) {
     HILUM_RETURN_IF_ERROR(
-        cuda_check(cudaMemcpyAsync(roots.data(), out, k * sizeof(uint32_t), cudaMemcpyDeviceToHost, b.stream),
+        cuda_check(cudaMemcpyAsync(roots.data(), out, k * sizeof(uint32_t), cudaMemcpyDeviceToHost, b.get()),
                    "label_components: roots"));
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.get()), "label_components"));
   }
   std::sort(roots.begin(), roots.end());
   HILUM_ASSIGN_OR_RETURN(uint32_t * sorted, b.alloc<uint32_t>(k));
   HILUM_ASSIGN_OR_RETURN(unsigned long long* counts, b.alloc<unsigned long long>(k + 1));
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(counts, 0, (k + 1) * sizeof(unsigned long long), b.stream),
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemsetAsync(counts, 0, (k + 1) * sizeof(unsigned long long), b.get()),
                                    "label_components: sizes"));
   if (k)
     HILUM_RETURN_IF_ERROR(cuda_check(
-        cudaMemcpyAsync(sorted, roots.data(), k * sizeof(uint32_t), cudaMemcpyHostToDevice, b.stream),
+        cudaMemcpyAsync(sorted, roots.data(), k * sizeof(uint32_t), cudaMemcpyHostToDevice, b.get()),
         "label_components: sorted roots"));
-  label_kernel<<<blocks, kThreads, 0, b.stream>>>(n, parent, sorted, k, out, counts);
+  label_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent, sorted, k, out, counts);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: labels"));
   labels.resize(static_cast<size_t>(n));
   std::vector<unsigned long long> c(k + 1);
   HILUM_RETURN_IF_ERROR(
       cuda_check(cudaMemcpyAsync(labels.data(), out, static_cast<size_t>(n) * sizeof(uint32_t),
-                                 cudaMemcpyDeviceToHost, b.stream),
+                                 cudaMemcpyDeviceToHost, b.get()),
                  "label_components: download"));
   HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(c.data(), counts, (k + 1) * sizeof(unsigned long long),
-                                                   cudaMemcpyDeviceToHost, b.stream),
+                                                   cudaMemcpyDeviceToHost, b.get()),
                                    "label_components: sizes"));
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.stream), "label_components"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.get()), "label_components"));
   sizes.assign(c.begin(), c.end());
   sizes[0] = 0;
   return Status::Ok();

@@ -52,27 +52,6 @@ __global__ void threshold_kernel(const double* squared, const uint8_t* inside, l
   }
 }
 
-// Device buffers of one call, freed on its stream.
-struct Scope {
-  cudaStream_t stream = nullptr;
-  std::vector<void*> held;
-  ~Scope() {
-    for (void* p : held) cudaFreeAsync(p, stream);
-    if (stream) {
-      cudaStreamSynchronize(stream);
-      cudaStreamDestroy(stream);
-    }
-  }
-  template <typename T>
-  Result<T*> alloc(size_t count) {
-    void* p = nullptr;
-    HILUM_RETURN_IF_ERROR(
-        cuda_check(cudaMallocAsync(&p, count * sizeof(T), stream), "closings: cudaMallocAsync"));
-    held.push_back(p);
-    return static_cast<T*>(p);
-  }
-};
-
 }  // namespace
 
 Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& mask, const Dims& g,
@@ -83,9 +62,8 @@ Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& m
   std::vector<std::vector<uint8_t>> out(radii_mm.size(), std::vector<uint8_t>(n, 0));
   // Nothing to close: the reference's empty map (+1e9) keeps nothing either.
   if (std::none_of(mask.begin(), mask.end(), [](uint8_t v) { return v != 0; })) return out;
-  Scope s;
-  HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "closings: stream"));
+  CallStream s("closings");
+  HILUM_RETURN_IF_ERROR(s.create());
   const int64_t longest = std::max({g.nx, g.ny, g.nz});
   const int64_t most_lines = static_cast<int64_t>(n) / std::min({g.nx, g.ny, g.nz});
   HILUM_ASSIGN_OR_RETURN(uint8_t * object, s.alloc<uint8_t>(n));
@@ -96,12 +74,12 @@ Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& m
   HILUM_ASSIGN_OR_RETURN(double* object_sq, s.alloc<double>(n));
   HILUM_ASSIGN_OR_RETURN(int* site, s.alloc<int>(static_cast<size_t>(longest * most_lines)));
   HILUM_ASSIGN_OR_RETURN(double* edge, s.alloc<double>(static_cast<size_t>((longest + 1) * most_lines)));
-  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(object, mask.data(), n, cudaMemcpyHostToDevice, s.stream),
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(object, mask.data(), n, cudaMemcpyHostToDevice, s.get()),
                                    "closings: upload"));
 
   // Squared distances to the contour of `m`, into `result` (via a).
   auto squared = [&](const uint8_t* m, double* result) -> Status {
-    contour_kernel<<<grid_for(static_cast<long long>(n), kThreads), kThreads, 0, s.stream>>>(m, g, a);
+    contour_kernel<<<grid_for(static_cast<long long>(n), kThreads), kThreads, 0, s.get()>>>(m, g, a);
     HILUM_RETURN_IF_ERROR(launch_check("closings: contour"));
     const double* in = a;
     double* passes[3] = {b, a, result};
@@ -109,7 +87,7 @@ Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& m
       const int64_t len = axis == 0 ? g.nx : axis == 1 ? g.ny : g.nz;
       const int64_t lines = static_cast<int64_t>(n) / len;
       const unsigned blocks = static_cast<unsigned>((lines + kThreads - 1) / kThreads);
-      envelope_kernel<<<blocks, kThreads, 0, s.stream>>>(in, passes[axis], g, axis, site, edge);
+      envelope_kernel<<<blocks, kThreads, 0, s.get()>>>(in, passes[axis], g, axis, site, edge);
       HILUM_RETURN_IF_ERROR(launch_check("closings: envelope"));
       in = passes[axis];
     }
@@ -119,16 +97,16 @@ Result<std::vector<std::vector<uint8_t>>> closings(const std::vector<uint8_t>& m
   const unsigned blocks = grid_for(static_cast<long long>(n), kThreads);
   for (size_t k = 0; k < radii_mm.size(); ++k) {
     const double r = radii_mm[k];
-    threshold_kernel<<<blocks, kThreads, 0, s.stream>>>(object_sq, object, static_cast<long long>(n), r,
-                                                        inner_margin_mm, false, dilated);
+    threshold_kernel<<<blocks, kThreads, 0, s.get()>>>(object_sq, object, static_cast<long long>(n), r,
+                                                       inner_margin_mm, false, dilated);
     HILUM_RETURN_IF_ERROR(launch_check("closings: dilation"));
     HILUM_RETURN_IF_ERROR(squared(dilated, b));
-    threshold_kernel<<<blocks, kThreads, 0, s.stream>>>(b, dilated, static_cast<long long>(n), r,
-                                                        inner_margin_mm, true, closed);
+    threshold_kernel<<<blocks, kThreads, 0, s.get()>>>(b, dilated, static_cast<long long>(n), r,
+                                                       inner_margin_mm, true, closed);
     HILUM_RETURN_IF_ERROR(launch_check("closings: erosion"));
     HILUM_RETURN_IF_ERROR(cuda_check(
-        cudaMemcpyAsync(out[k].data(), closed, n, cudaMemcpyDeviceToHost, s.stream), "closings: download"));
-    HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(s.stream), "closings"));
+        cudaMemcpyAsync(out[k].data(), closed, n, cudaMemcpyDeviceToHost, s.get()), "closings: download"));
+    HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(s.get()), "closings"));
   }
   return out;
 }
