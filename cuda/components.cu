@@ -98,10 +98,17 @@ __global__ void label_kernel(long long n, const uint32_t* root_of, const uint32_
   }
 }
 
+// Scan-order label -> its rank by size (label_components' by_size).
+__global__ void remap_kernel(long long n, const uint32_t* to, uint32_t* labels) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    labels[i] = to[labels[i]];
+}
+
 }  // namespace
 
 Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
-                        std::vector<int64_t>& sizes) {
+                        std::vector<int64_t>& sizes, bool by_size) {
   const long long n = g.voxels();
   if (n <= 0 || mask.size() != static_cast<size_t>(n))
     return bad_input("label_components: the mask does not fill its grid");
@@ -149,18 +156,36 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
         "label_components: sorted roots"));
   label_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent, sorted, k, out, counts);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: labels"));
-  labels.resize(static_cast<size_t>(n));
   std::vector<unsigned long long> c(k + 1);
-  HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaMemcpyAsync(labels.data(), out, static_cast<size_t>(n) * sizeof(uint32_t),
-                                 cudaMemcpyDeviceToHost, b.get()),
-                 "label_components: download"));
   HILUM_RETURN_IF_ERROR(cuda_check(cudaMemcpyAsync(c.data(), counts, (k + 1) * sizeof(unsigned long long),
                                                    cudaMemcpyDeviceToHost, b.get()),
                                    "label_components: sizes"));
   HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.get()), "label_components"));
   sizes.assign(c.begin(), c.end());
   sizes[0] = 0;
+  if (by_size && k > 1) {
+    // Larger first, ties in scan order (ITK's RelabelComponentImageFilter).
+    std::vector<uint32_t> order(k);
+    for (uint32_t l = 0; l < k; ++l) order[l] = l + 1;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return sizes[a] > sizes[b]; });
+    std::vector<uint32_t> to(k + 1, 0);
+    std::vector<int64_t> sorted_sizes(k + 1, 0);
+    for (uint32_t r = 0; r < k; ++r) to[order[r]] = r + 1, sorted_sizes[r + 1] = sizes[order[r]];
+    HILUM_ASSIGN_OR_RETURN(uint32_t * to_device, b.alloc<uint32_t>(k + 1));
+    HILUM_RETURN_IF_ERROR(cuda_check(
+        cudaMemcpyAsync(to_device, to.data(), (k + 1) * sizeof(uint32_t), cudaMemcpyHostToDevice, b.get()),
+        "label_components: order"));
+    remap_kernel<<<blocks, kThreads, 0, b.get()>>>(n, to_device, out);
+    HILUM_RETURN_IF_ERROR(launch_check("label_components: order"));
+    sizes = std::move(sorted_sizes);
+  }
+  labels.resize(static_cast<size_t>(n));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemcpyAsync(labels.data(), out, static_cast<size_t>(n) * sizeof(uint32_t),
+                                 cudaMemcpyDeviceToHost, b.get()),
+                 "label_components: download"));
+  // `to` (host) must outlive the copy above: wait before leaving.
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.get()), "label_components"));
   return Status::Ok();
 }
 

@@ -15,8 +15,10 @@
 namespace hilum::cuda {
 
 // labels: one per voxel (0 outside the mask); sizes[l] = voxels of label l, sizes[0] = 0.
+// With by_size the labels go by decreasing size instead, ties in scan order (as ITK's
+// RelabelComponentImageFilter orders them: label_components(..., by_size = true)).
 // Fails (kUnsupported) in a build without CUDA, and with the CUDA error where the device fails.
 Status label_components(const std::vector<uint8_t>& mask, const detector::Dims& g,
-                        std::vector<uint32_t>& labels, std::vector<int64_t>& sizes);
+                        std::vector<uint32_t>& labels, std::vector<int64_t>& sizes, bool by_size = false);
 
 }  // namespace hilum::cuda

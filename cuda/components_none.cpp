@@ -4,7 +4,7 @@
 namespace hilum::cuda {
 
 Status label_components(const std::vector<uint8_t>&, const detector::Dims&, std::vector<uint32_t>&,
-                        std::vector<int64_t>&) {
+                        std::vector<int64_t>&, bool) {
   return unsupported("this Hilum build has no CUDA support (HILUM_WITH_CUDA=OFF)");
 }
 

@@ -518,7 +518,19 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
           std::copy_n(inner.begin() + g.index(ib.x0, ib.y0 + y, ib.z0 + z), c.nx,
                       crop.begin() + c.index(0, y, z));
     });
-    HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> cl, itk_bridge::label_components(crop, c, false, sizes));
+    std::vector<uint32_t> cl;
+    bool labelled = false;  // on CUDA by the GPU, as for the air above
+    if (o.device == Device::kCUDA) {
+      const Status s =
+          cuda::label_components(crop, candidates_internal::dims_of(c), cl, sizes, /*by_size=*/true);
+      labelled = s.ok();
+      if (!labelled)
+        log_warning("lung mask: labelling the inner air on CUDA failed (" + s.error().message() +
+                    "); the CPU does it");
+    }
+    if (!labelled) {
+      HILUM_ASSIGN_OR_RETURN(cl, itk_bridge::label_components(crop, c, false, sizes));
+    }
     parallel_for(c.nz, 1, [&](int64_t first, int64_t last) {
       for (int64_t z = first; z < last; ++z)
         for (int64_t y = 0; y < c.ny; ++y)

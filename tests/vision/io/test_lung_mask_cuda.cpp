@@ -204,8 +204,9 @@ TEST(ComponentsCuda, RejectsAMaskThatDoesNotFillItsGrid) {
 }
 
 // Random masks of several densities (many components of every shape, spirals of runs that meet
-// late in the scan, one component filling most of the grid) and the empty one: ITK's labels.
-TEST_F(LungMaskCuda, ComponentsAreItksInScanOrder) {
+// late in the scan, one component filling most of the grid) and the empty one: ITK's labels, in
+// scan order and by size.
+TEST_F(LungMaskCuda, ComponentsAreItksInScanOrderAndBySize) {
   const Dims grids[] = {{23, 17, 9, {1.0, 0.7, 2.0}},
                         {64, 1, 1, {1, 1, 1}},
                         {1, 1, 70, {1, 1, 1}},
@@ -225,6 +226,16 @@ TEST_F(LungMaskCuda, ComponentsAreItksInScanOrder) {
       ASSERT_TRUE(s.ok()) << s.error().message();
       EXPECT_TRUE(gpu == *itk) << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
       EXPECT_EQ(gpu_sizes, itk_sizes) << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
+      // By size, ties in scan order: ITK's relabelling (many ties among the small components).
+      std::vector<int64_t> itk_sorted_sizes, gpu_sorted_sizes;
+      auto itk_sorted = itk_bridge::label_components(m, grid_of(g), false, itk_sorted_sizes);
+      ASSERT_TRUE(itk_sorted.ok()) << itk_sorted.error().message();
+      std::vector<uint32_t> gpu_sorted;
+      const Status t = cuda::label_components(m, g, gpu_sorted, gpu_sorted_sizes, /*by_size=*/true);
+      ASSERT_TRUE(t.ok()) << t.error().message();
+      EXPECT_TRUE(gpu_sorted == *itk_sorted)
+          << "by size, " << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
+      EXPECT_EQ(gpu_sorted_sizes, itk_sorted_sizes) << "by size, fill " << fill;
     }
 }
 
