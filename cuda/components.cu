@@ -98,6 +98,29 @@ __global__ void label_kernel(long long n, const uint32_t* root_of, const uint32_
   }
 }
 
+// Roots of the components with a voxel on a side face (x or y at the grid's border) flagged.
+__global__ void side_faces_kernel(Dims g, const uint32_t* parent, uint8_t* flag) {
+  const long long per_plane = 2 * (g.nx + g.ny), n = per_plane * g.nz;
+  for (long long t = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; t < n;
+       t += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const int64_t z = t / per_plane, k = t % per_plane;
+    int64_t x, y;
+    if (k < 2 * g.nx) {
+      x = k % g.nx, y = k < g.nx ? 0 : g.ny - 1;
+    } else {
+      y = (k - 2 * g.nx) % g.ny, x = k - 2 * g.nx < g.ny ? 0 : g.nx - 1;
+    }
+    const uint32_t r = parent[g.index(x, y, z)];
+    if (r != kNone) flag[r] = 1;
+  }
+}
+
+__global__ void touching_kernel(long long n, const uint32_t* parent, const uint8_t* flag, uint8_t* out) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    out[i] = parent[i] != kNone && flag[parent[i]];
+}
+
 // Scan-order label -> its rank by size (label_components' by_size).
 __global__ void remap_kernel(long long n, const uint32_t* to, uint32_t* labels) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
@@ -105,14 +128,63 @@ __global__ void remap_kernel(long long n, const uint32_t* to, uint32_t* labels) 
     labels[i] = to[labels[i]];
 }
 
-}  // namespace
+// Every voxel of the mask (uploaded to `m`) to its component's root (its first voxel in C order)
+// in `parent`; kNone outside the mask.
+Status find_roots(CallStream& b, const std::vector<uint8_t>& mask, const Dims& g, uint8_t* m,
+                  uint32_t* parent) {
+  const long long n = g.voxels();
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.get()),
+                 "label_components: upload"));
+  const unsigned blocks = grid_for(n, kThreads);
+  init_kernel<<<blocks, kThreads, 0, b.get()>>>(m, n, parent);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: init"));
+  union_kernel<<<blocks, kThreads, 0, b.get()>>>(m, g, parent);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: union"));
+  return Status::Ok();
+}
 
-Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
-                        std::vector<int64_t>& sizes, bool by_size) {
+Status check_grid(const std::vector<uint8_t>& mask, const Dims& g) {
   const long long n = g.voxels();
   if (n <= 0 || mask.size() != static_cast<size_t>(n))
     return bad_input("label_components: the mask does not fill its grid");
   if (n >= static_cast<long long>(kNone)) return bad_input("label_components: more than 2^32 - 1 voxels");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status components_touching_side_faces(const std::vector<uint8_t>& mask, const Dims& g,
+                                      std::vector<uint8_t>& touching) {
+  HILUM_RETURN_IF_ERROR(check_grid(mask, g));
+  const long long n = g.voxels();
+  CallStream b("label_components");
+  HILUM_RETURN_IF_ERROR(b.create());
+  HILUM_ASSIGN_OR_RETURN(uint8_t * m, b.alloc<uint8_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(uint32_t * parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(uint8_t * flag, b.alloc<uint8_t>(static_cast<size_t>(n)));
+  HILUM_RETURN_IF_ERROR(find_roots(b, mask, g, m, parent));
+  const unsigned blocks = grid_for(n, kThreads);
+  flatten_write_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: flatten"));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemsetAsync(flag, 0, static_cast<size_t>(n), b.get()), "label_components: flags"));
+  side_faces_kernel<<<grid_for(2 * (g.nx + g.ny) * g.nz, kThreads), kThreads, 0, b.get()>>>(g, parent, flag);
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: side faces"));
+  touching_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent, flag, m);  // over the uploaded mask
+  HILUM_RETURN_IF_ERROR(launch_check("label_components: touching"));
+  touching.resize(static_cast<size_t>(n));
+  HILUM_RETURN_IF_ERROR(
+      cuda_check(cudaMemcpyAsync(touching.data(), m, static_cast<size_t>(n), cudaMemcpyDeviceToHost, b.get()),
+                 "label_components: download"));
+  HILUM_RETURN_IF_ERROR(cuda_check(cudaStreamSynchronize(b.get()), "label_components"));
+  return Status::Ok();
+}
+
+Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
+                        std::vector<int64_t>& sizes, bool by_size) {
+  HILUM_RETURN_IF_ERROR(check_grid(mask, g));
+  const long long n = g.voxels();
   CallStream b("label_components");
   HILUM_RETURN_IF_ERROR(b.create());
   HILUM_ASSIGN_OR_RETURN(uint8_t * m, b.alloc<uint8_t>(static_cast<size_t>(n)));
@@ -120,15 +192,9 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
   HILUM_ASSIGN_OR_RETURN(uint32_t * out, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(unsigned* count, b.alloc<unsigned>(1));
   HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.get()),
-                 "label_components: upload"));
-  HILUM_RETURN_IF_ERROR(
       cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.get()), "label_components: count"));
+  HILUM_RETURN_IF_ERROR(find_roots(b, mask, g, m, parent));
   const unsigned blocks = grid_for(n, kThreads);
-  init_kernel<<<blocks, kThreads, 0, b.get()>>>(m, n, parent);
-  HILUM_RETURN_IF_ERROR(launch_check("label_components: init"));
-  union_kernel<<<blocks, kThreads, 0, b.get()>>>(m, g, parent);
-  HILUM_RETURN_IF_ERROR(launch_check("label_components: union"));
   // The roots go into `out` for now (it is overwritten by the labels after).
   flatten_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent, out, count);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: roots"));

@@ -21,4 +21,10 @@ namespace hilum::cuda {
 Status label_components(const std::vector<uint8_t>& mask, const detector::Dims& g,
                         std::vector<uint32_t>& labels, std::vector<int64_t>& sizes, bool by_size = false);
 
+// touching[i] = 1 where voxel i of the mask belongs to a component with a voxel on a side face
+// of the grid (x = 0 or nx - 1, y = 0 or ny - 1; face connectivity): the lung mask's air outside
+// the body. Only this mask comes back, not the labels. Errors as label_components.
+Status components_touching_side_faces(const std::vector<uint8_t>& mask, const detector::Dims& g,
+                                      std::vector<uint8_t>& touching);
+
 }  // namespace hilum::cuda

@@ -8,4 +8,9 @@ Status label_components(const std::vector<uint8_t>&, const detector::Dims&, std:
   return unsupported("this Hilum build has no CUDA support (HILUM_WITH_CUDA=OFF)");
 }
 
+Status components_touching_side_faces(const std::vector<uint8_t>&, const detector::Dims&,
+                                      std::vector<uint8_t>&) {
+  return unsupported("this Hilum build has no CUDA support (HILUM_WITH_CUDA=OFF)");
+}
+
 }  // namespace hilum::cuda

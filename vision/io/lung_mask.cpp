@@ -400,25 +400,30 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     for (int64_t i = first * plane; i < last * plane; ++i) air[i] = hu[i] < o.air_threshold_hu;
   });
   std::vector<int64_t> sizes;
-  std::vector<uint32_t> air_labels;
-  // On CUDA the GPU labels them (cuda/components.h: ITK's labels in scan order).
+  // outside[i]: voxel i is air of a component touching a side face (the air around the patient).
+  std::vector<uint8_t> outside;
+  // On CUDA the GPU labels the air and returns just that (cuda/components.h).
   bool labelled = false;
   if (o.device == Device::kCUDA) {
-    const Status s = cuda::label_components(air, candidates_internal::dims_of(g), air_labels, sizes);
+    const Status s = cuda::components_touching_side_faces(air, candidates_internal::dims_of(g), outside);
     labelled = s.ok();
     if (!labelled)
       log_warning("lung mask: labelling the air on CUDA failed (" + s.error().message() +
                   "); the CPU does it");
   }
   if (!labelled) {
-    HILUM_ASSIGN_OR_RETURN(air_labels, itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
-  }
-  std::vector<uint8_t> outside_label(sizes.size(), 0);
-  for (int64_t z = 0; z < g.nz; ++z) {
-    for (int64_t x = 0; x < g.nx; ++x)
-      outside_label[air_labels[g.index(x, 0, z)]] = outside_label[air_labels[g.index(x, g.ny - 1, z)]] = 1;
-    for (int64_t y = 0; y < g.ny; ++y)
-      outside_label[air_labels[g.index(0, y, z)]] = outside_label[air_labels[g.index(g.nx - 1, y, z)]] = 1;
+    HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels,
+                           itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
+    std::vector<uint8_t> outside_label(sizes.size(), 0);
+    for (int64_t z = 0; z < g.nz; ++z) {
+      for (int64_t x = 0; x < g.nx; ++x)
+        outside_label[air_labels[g.index(x, 0, z)]] = outside_label[air_labels[g.index(x, g.ny - 1, z)]] = 1;
+      for (int64_t y = 0; y < g.ny; ++y)
+        outside_label[air_labels[g.index(0, y, z)]] = outside_label[air_labels[g.index(g.nx - 1, y, z)]] = 1;
+    }
+    outside_label[0] = 0;  // not air
+    outside.resize(hu.size());
+    for_each_index(hu.size(), [&](size_t i) { outside[i] = outside_label[air_labels[i]]; });
   }
   // Inner air, and the body's extent in x (everything that is not outside air)
   // for the midline; planes in parallel, each with its own extent.
@@ -429,9 +434,8 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x) {
           const int64_t i = g.index(x, y, z);
-          const uint32_t l = air_labels[i];
-          inner[i] = l != 0 && !outside_label[l];
-          if (l == 0 || !outside_label[l])
+          inner[i] = air[i] && !outside[i];
+          if (!outside[i])
             plane_x[z][0] = std::min(plane_x[z][0], x), plane_x[z][1] = std::max(plane_x[z][1], x);
         }
   });
@@ -622,10 +626,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   for_each_index(hu.size(), [&](size_t i) {
     if (side[i]) raw[i] = to_label[side[i]];
   });
-  auto outside_air = [&](int64_t x, int64_t y, int64_t z) {
-    const uint32_t l = air_labels[g.index(x, y, z)];
-    return l != 0 && outside_label[l] != 0;
-  };
+  auto outside_air = [&](int64_t x, int64_t y, int64_t z) { return outside[g.index(x, y, z)] != 0; };
   auto close_lung = [&](uint8_t s) -> Result<std::vector<uint8_t>> {
     std::vector<uint8_t> m(hu.size());
     for_each_index(m.size(), [&](size_t i) { m[i] = side[i] == s; });

@@ -201,11 +201,16 @@ TEST(ComponentsCuda, RejectsAMaskThatDoesNotFillItsGrid) {
       cuda::label_components(std::vector<uint8_t>(10, 1), Dims{3, 3, 3, {1, 1, 1}}, labels, sizes);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message().find("label_components"), std::string::npos) << s.error().message();
+  std::vector<uint8_t> touching;
+  const Status t =
+      cuda::components_touching_side_faces(std::vector<uint8_t>(10, 1), Dims{3, 3, 3, {1, 1, 1}}, touching);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message().find("does not fill its grid"), std::string::npos) << t.error().message();
 }
 
 // Random masks of several densities (many components of every shape, spirals of runs that meet
 // late in the scan, one component filling most of the grid) and the empty one: ITK's labels, in
-// scan order and by size.
+// scan order and by size, and which components touch a side face.
 TEST_F(LungMaskCuda, ComponentsAreItksInScanOrderAndBySize) {
   const Dims grids[] = {{23, 17, 9, {1.0, 0.7, 2.0}},
                         {64, 1, 1, {1, 1, 1}},
@@ -236,6 +241,17 @@ TEST_F(LungMaskCuda, ComponentsAreItksInScanOrderAndBySize) {
       EXPECT_TRUE(gpu_sorted == *itk_sorted)
           << "by size, " << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
       EXPECT_EQ(gpu_sorted_sizes, itk_sorted_sizes) << "by size, fill " << fill;
+      // The components that touch a side face (x or y at the border), from ITK's labels.
+      std::vector<uint8_t> side(itk_sizes.size(), 0), expected(m.size(), 0), touching;
+      for (int64_t z = 0; z < g.nz; ++z)
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x)
+            if (x == 0 || y == 0 || x == g.nx - 1 || y == g.ny - 1) side[(*itk)[g.index(x, y, z)]] = 1;
+      for (size_t i = 0; i < m.size(); ++i) expected[i] = (*itk)[i] != 0 && side[(*itk)[i]];
+      const Status u = cuda::components_touching_side_faces(m, g, touching);
+      ASSERT_TRUE(u.ok()) << u.error().message();
+      EXPECT_TRUE(touching == expected)
+          << "side faces, " << g.nx << "x" << g.ny << "x" << g.nz << " fill " << fill;
     }
 }
 
