@@ -128,20 +128,26 @@ __global__ void remap_kernel(long long n, const uint32_t* to, uint32_t* labels) 
     labels[i] = to[labels[i]];
 }
 
-// Every voxel of the mask (uploaded to `m`) to its component's root (its first voxel in C order)
-// in `parent`; kNone outside the mask.
-Status find_roots(CallStream& b, const std::vector<uint8_t>& mask, const Dims& g, uint8_t* m,
-                  uint32_t* parent) {
+// The mask uploaded, and every voxel of it to its component's root (its first voxel in C
+// order) in `parent`; kNone outside the mask. Both live on b's stream.
+struct Roots {
+  uint8_t* mask = nullptr;
+  uint32_t* parent = nullptr;
+};
+Result<Roots> find_roots(CallStream& b, const std::vector<uint8_t>& mask, const Dims& g) {
   const long long n = g.voxels();
-  HILUM_RETURN_IF_ERROR(
-      cuda_check(cudaMemcpyAsync(m, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.get()),
-                 "label_components: upload"));
+  Roots r;
+  HILUM_ASSIGN_OR_RETURN(r.mask, b.alloc<uint8_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(r.parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
+  HILUM_RETURN_IF_ERROR(cuda_check(
+      cudaMemcpyAsync(r.mask, mask.data(), static_cast<size_t>(n), cudaMemcpyHostToDevice, b.get()),
+      "label_components: upload"));
   const unsigned blocks = grid_for(n, kThreads);
-  init_kernel<<<blocks, kThreads, 0, b.get()>>>(m, n, parent);
+  init_kernel<<<blocks, kThreads, 0, b.get()>>>(r.mask, n, r.parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: init"));
-  union_kernel<<<blocks, kThreads, 0, b.get()>>>(m, g, parent);
+  union_kernel<<<blocks, kThreads, 0, b.get()>>>(r.mask, g, r.parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: union"));
-  return Status::Ok();
+  return r;
 }
 
 Status check_grid(const std::vector<uint8_t>& mask, const Dims& g) {
@@ -160,10 +166,10 @@ Status components_touching_side_faces(const std::vector<uint8_t>& mask, const Di
   const long long n = g.voxels();
   CallStream b("label_components");
   HILUM_RETURN_IF_ERROR(b.create());
-  HILUM_ASSIGN_OR_RETURN(uint8_t * m, b.alloc<uint8_t>(static_cast<size_t>(n)));
-  HILUM_ASSIGN_OR_RETURN(uint32_t * parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(const Roots roots, find_roots(b, mask, g));
+  uint8_t* m = roots.mask;
+  uint32_t* parent = roots.parent;
   HILUM_ASSIGN_OR_RETURN(uint8_t * flag, b.alloc<uint8_t>(static_cast<size_t>(n)));
-  HILUM_RETURN_IF_ERROR(find_roots(b, mask, g, m, parent));
   const unsigned blocks = grid_for(n, kThreads);
   flatten_write_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent);
   HILUM_RETURN_IF_ERROR(launch_check("label_components: flatten"));
@@ -187,13 +193,12 @@ Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::ve
   const long long n = g.voxels();
   CallStream b("label_components");
   HILUM_RETURN_IF_ERROR(b.create());
-  HILUM_ASSIGN_OR_RETURN(uint8_t * m, b.alloc<uint8_t>(static_cast<size_t>(n)));
-  HILUM_ASSIGN_OR_RETURN(uint32_t * parent, b.alloc<uint32_t>(static_cast<size_t>(n)));
+  HILUM_ASSIGN_OR_RETURN(const Roots found, find_roots(b, mask, g));
+  uint32_t* parent = found.parent;
   HILUM_ASSIGN_OR_RETURN(uint32_t * out, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(unsigned* count, b.alloc<unsigned>(1));
   HILUM_RETURN_IF_ERROR(
       cuda_check(cudaMemsetAsync(count, 0, sizeof(unsigned), b.get()), "label_components: count"));
-  HILUM_RETURN_IF_ERROR(find_roots(b, mask, g, m, parent));
   const unsigned blocks = grid_for(n, kThreads);
   // The roots go into `out` for now (it is overwritten by the labels after).
   flatten_kernel<<<blocks, kThreads, 0, b.get()>>>(n, parent, out, count);
