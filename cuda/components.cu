@@ -128,13 +128,24 @@ __global__ void remap_kernel(long long n, const uint32_t* to, uint32_t* labels) 
     labels[i] = to[labels[i]];
 }
 
-// The mask uploaded, and every voxel of it to its component's root (its first voxel in C
-// order) in `parent`; kNone outside the mask. Both live on b's stream.
+Status check_grid(const std::vector<uint8_t>& mask, const Dims& g) {
+  const long long n = g.voxels();
+  if (n <= 0 || mask.size() != static_cast<size_t>(n))
+    return bad_input("label_components: the mask does not fill its grid");
+  if (n >= static_cast<long long>(kNone)) return bad_input("label_components: more than 2^32 - 1 voxels");
+  return Status::Ok();
+}
+
+// After checking the grid and making b's stream: the mask uploaded, and every voxel of it to its
+// component's root (its first voxel in C order) in `parent`; kNone outside the mask. Both live on
+// b's stream.
 struct Roots {
   uint8_t* mask = nullptr;
   uint32_t* parent = nullptr;
 };
 Result<Roots> find_roots(CallStream& b, const std::vector<uint8_t>& mask, const Dims& g) {
+  HILUM_RETURN_IF_ERROR(check_grid(mask, g));
+  HILUM_RETURN_IF_ERROR(b.create());
   const long long n = g.voxels();
   Roots r;
   HILUM_ASSIGN_OR_RETURN(r.mask, b.alloc<uint8_t>(static_cast<size_t>(n)));
@@ -150,23 +161,13 @@ Result<Roots> find_roots(CallStream& b, const std::vector<uint8_t>& mask, const 
   return r;
 }
 
-Status check_grid(const std::vector<uint8_t>& mask, const Dims& g) {
-  const long long n = g.voxels();
-  if (n <= 0 || mask.size() != static_cast<size_t>(n))
-    return bad_input("label_components: the mask does not fill its grid");
-  if (n >= static_cast<long long>(kNone)) return bad_input("label_components: more than 2^32 - 1 voxels");
-  return Status::Ok();
-}
-
 }  // namespace
 
 Status components_touching_side_faces(const std::vector<uint8_t>& mask, const Dims& g,
                                       std::vector<uint8_t>& touching) {
-  HILUM_RETURN_IF_ERROR(check_grid(mask, g));
-  const long long n = g.voxels();
   CallStream b("label_components");
-  HILUM_RETURN_IF_ERROR(b.create());
   HILUM_ASSIGN_OR_RETURN(const Roots roots, find_roots(b, mask, g));
+  const long long n = g.voxels();
   uint8_t* m = roots.mask;
   uint32_t* parent = roots.parent;
   HILUM_ASSIGN_OR_RETURN(uint8_t * flag, b.alloc<uint8_t>(static_cast<size_t>(n)));
@@ -189,11 +190,9 @@ Status components_touching_side_faces(const std::vector<uint8_t>& mask, const Di
 
 Status label_components(const std::vector<uint8_t>& mask, const Dims& g, std::vector<uint32_t>& labels,
                         std::vector<int64_t>& sizes, bool by_size) {
-  HILUM_RETURN_IF_ERROR(check_grid(mask, g));
-  const long long n = g.voxels();
   CallStream b("label_components");
-  HILUM_RETURN_IF_ERROR(b.create());
   HILUM_ASSIGN_OR_RETURN(const Roots found, find_roots(b, mask, g));
+  const long long n = g.voxels();
   uint32_t* parent = found.parent;
   HILUM_ASSIGN_OR_RETURN(uint32_t * out, b.alloc<uint32_t>(static_cast<size_t>(n)));
   HILUM_ASSIGN_OR_RETURN(unsigned* count, b.alloc<unsigned>(1));

@@ -37,7 +37,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
   S=/tmp/e2e-s300
   rm -rf "$S" /tmp/e2e-out-*
   time "$H" -q phantom --out "$S" --seed 900999 --slices 300
-  last_gpu= last_cpudet= last_cpumask= last_hostf16=
+  last_gpu='' last_cpudet='' last_cpumask='' last_hostf16=''
   for run in ${RUNS:-cuda-1 cuda-2 cuda-3 cpu}; do
     echo "== $run"
     detector=()
@@ -45,7 +45,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
       *cpudet*) detector=(HILUM_CANDIDATES_ON_CPU=1) last_cpudet=$run ;;
       *nomass*) detector=(HILUM_LUNG_MASS_PASS=0) ;;
       *cpumask*) detector=(HILUM_LUNG_MASK_ON_CPU=1) last_cpumask=$run ;;
-      cuda-b[0-9]*) n=${run#cuda-b} && detector=(HILUM_IMAGE_BATCH=${n%%-*}) ;;
+      cuda-b[0-9]*) n=${run#cuda-b} && detector=("HILUM_IMAGE_BATCH=${n%%-*}") ;;
       *hostf16*) detector=(HILUM_IMAGE_HOST_F16=1) last_hostf16=$run ;;
       cuda*) last_gpu=$run ;;
     esac
@@ -61,18 +61,16 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
     echo "== candidates, detector on the CPU ($last_cpudet) vs CUDA ($last_gpu):"
     python3 scripts/gpu/compare_candidates.py "$a" "$b"
   fi
-  if [ -n "$last_gpu" ] && [ -n "$last_hostf16" ]; then
-    echo "== candidates.csv and findings.json, image input through f16 on the host ($last_hostf16) vs not ($last_gpu):"
+  # same_outputs WHAT RUN: RUN's candidates.csv and findings.json against the last cuda run's, byte for byte.
+  same_outputs() {
+    [ -n "$last_gpu" ] && [ -n "$2" ] || return 0
+    echo "== candidates.csv and findings.json, $1 ($2) vs not ($last_gpu):"
     for f in candidates.csv findings.json; do
-      cmp "/tmp/e2e-out-$last_hostf16/$f" "/tmp/e2e-out-$last_gpu/$f" && echo "$f: identical"
+      cmp "/tmp/e2e-out-$2/$f" "/tmp/e2e-out-$last_gpu/$f" && echo "$f: identical"
     done
-  fi
-  if [ -n "$last_gpu" ] && [ -n "$last_cpumask" ]; then
-    echo "== candidates.csv and findings.json, lung mask closings on the CPU ($last_cpumask) vs CUDA ($last_gpu):"
-    for f in candidates.csv findings.json; do
-      cmp "/tmp/e2e-out-$last_cpumask/$f" "/tmp/e2e-out-$last_gpu/$f" && echo "$f: identical"
-    done
-  fi
+  }
+  same_outputs "image input through f16 on the host" "$last_hostf16"
+  same_outputs "lung mask on the CPU" "$last_cpumask"
   # Steady state: one process analyses several studies (the CUDA context and
   # the convolution plans are made once), as `hilum batch` does in a hospital.
   # SKIP_BATCH=1 leaves it out.

@@ -149,6 +149,16 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
                     crop.begin() + c.index(mx, y - b.y0 + my, z - b.z0 + mz));
   });
   const double half_voxel = 0.5 * std::max({g.spacing[0], g.spacing[1], g.spacing[2]});
+  // Sets the voxels of `out` in the object's box where closed(crop index) holds. The closing
+  // can reach past the object's box only by less than a voxel; that rim is ignored.
+  auto paste = [&](const auto& closed, std::vector<uint8_t>& out) {
+    parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
+        for (int64_t y = b.y0; y < b.y1; ++y)
+          for (int64_t x = b.x0; x < b.x1; ++x)
+            if (closed(c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz))) out[g.index(x, y, z)] = 1;
+    });
+  };
   // On CUDA both closings run there (cuda/distance.h: the same maps as ITK's to float
   // rounding); only the closed crops come back.
   if (device == Device::kCUDA) {
@@ -156,17 +166,9 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
     if (two) radii.push_back(larger_radius);
     auto closed = cuda::closings(crop, candidates_internal::dims_of(c), radii, half_voxel);
     if (closed.ok()) {
-      auto paste = [&](const std::vector<uint8_t>& from, std::vector<uint8_t>& out) {
-        parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
-          for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
-            for (int64_t y = b.y0; y < b.y1; ++y)
-              for (int64_t x = b.x0; x < b.x1; ++x)
-                if (from[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)]) out[g.index(x, y, z)] = 1;
-        });
-      };
       std::vector<uint8_t> out = m;
-      paste((*closed)[0], out);
-      if (two) paste((*closed)[1], *larger);
+      for (size_t k = 0; k < closed->size(); ++k)
+        paste([&](int64_t i) { return (*closed)[k][i] != 0; }, k == 0 ? out : *larger);
       return out;
     }
     log_warning("lung mask: the closing on CUDA failed (" + closed.error().message() +
@@ -178,13 +180,7 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
     std::vector<uint8_t> dilated(crop.size());
     for_each_index(crop.size(), [&](size_t i) { dilated[i] = d1[i] <= r; });
     HILUM_ASSIGN_OR_RETURN(std::vector<float> d2, itk_bridge::signed_distance(dilated, c));
-    parallel_for(b.z1 - b.z0, 1, [&](int64_t first, int64_t last) {
-      for (int64_t z = b.z0 + first; z < b.z0 + last; ++z)
-        for (int64_t y = b.y0; y < b.y1; ++y)
-          for (int64_t x = b.x0; x < b.x1; ++x)
-            if (d2[c.index(x - b.x0 + mx, y - b.y0 + my, z - b.z0 + mz)] <= -(r - half_voxel))
-              out[g.index(x, y, z)] = 1;
-    });
+    paste([&](int64_t i) { return d2[i] <= -(r - half_voxel); }, out);
     return Status::Ok();
   };
   // The larger ball's map on its own thread beside the first (ITK's distance
@@ -195,7 +191,6 @@ Result<std::vector<uint8_t>> close_ball(const std::vector<uint8_t>& m, const Gri
   const Status first = close(radius, out);
   if (two) HILUM_RETURN_IF_ERROR(second.get());
   HILUM_RETURN_IF_ERROR(first);
-  // The closing can reach past the object's box only by less than a voxel; ignore that rim.
   return out;
 }
 
@@ -399,22 +394,25 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
     for (int64_t i = first * plane; i < last * plane; ++i) air[i] = hu[i] < o.air_threshold_hu;
   });
-  std::vector<int64_t> sizes;
   // outside[i]: voxel i is air of a component touching a side face (the air around the patient).
+  // On CUDA the GPU labels the air and sends back just that (cuda/components.h); on the CPU,
+  // ITK's labels and the labels found on the side faces give it, in the pass below.
   std::vector<uint8_t> outside;
-  // On CUDA the GPU labels the air and returns just that (cuda/components.h).
-  bool labelled = false;
   if (o.device == Device::kCUDA) {
     const Status s = cuda::components_touching_side_faces(air, candidates_internal::dims_of(g), outside);
-    labelled = s.ok();
-    if (!labelled)
+    if (!s.ok()) {
+      outside.clear();
       log_warning("lung mask: labelling the air on CUDA failed (" + s.error().message() +
                   "); the CPU does it");
+    }
   }
-  if (!labelled) {
-    HILUM_ASSIGN_OR_RETURN(std::vector<uint32_t> air_labels,
-                           itk_bridge::label_components(air, g, false, sizes, /*by_size=*/false));
-    std::vector<uint8_t> outside_label(sizes.size(), 0);
+  std::vector<uint32_t> air_labels;
+  std::vector<uint8_t> outside_label;
+  if (outside.empty()) {
+    std::vector<int64_t> air_sizes;
+    HILUM_ASSIGN_OR_RETURN(air_labels,
+                           itk_bridge::label_components(air, g, false, air_sizes, /*by_size=*/false));
+    outside_label.assign(air_sizes.size(), 0);
     for (int64_t z = 0; z < g.nz; ++z) {
       for (int64_t x = 0; x < g.nx; ++x)
         outside_label[air_labels[g.index(x, 0, z)]] = outside_label[air_labels[g.index(x, g.ny - 1, z)]] = 1;
@@ -423,7 +421,6 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
     }
     outside_label[0] = 0;  // not air
     outside.resize(hu.size());
-    for_each_index(hu.size(), [&](size_t i) { outside[i] = outside_label[air_labels[i]]; });
   }
   // Inner air, and the body's extent in x (everything that is not outside air)
   // for the midline; planes in parallel, each with its own extent.
@@ -434,6 +431,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x) {
           const int64_t i = g.index(x, y, z);
+          if (!air_labels.empty()) outside[i] = outside_label[air_labels[i]];
           inner[i] = air[i] && !outside[i];
           if (!outside[i])
             plane_x[z][0] = std::min(plane_x[z][0], x), plane_x[z][1] = std::max(plane_x[z][1], x);
@@ -512,7 +510,7 @@ Result<LungMask> segment_lungs(const Volume& volume, const LungMaskOptions& o, P
   // air (the same labels as on the whole grid: raster order is kept, and ties
   // in size are broken by it), then placed back on the grid.
   std::vector<uint32_t> labels(hu.size(), 0);
-  sizes.assign(1, 0);  // no inner air: no component (refused below)
+  std::vector<int64_t> sizes{0};  // no inner air: no component (refused below)
   if (const MaskBox ib = bounding_box(inner, g); !ib.empty()) {
     const Grid c{ib.x1 - ib.x0, ib.y1 - ib.y0, ib.z1 - ib.z0, g.spacing};
     std::vector<uint8_t> crop(static_cast<size_t>(c.voxels()));

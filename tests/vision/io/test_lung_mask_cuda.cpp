@@ -13,6 +13,7 @@
 #include "cuda/components.h"
 #include "cuda/device.h"
 #include "cuda/distance.h"
+#include "model/log.h"
 #include "tests/vision/io/synthetic_chest.h"
 #include "vision/io/itk_bridge.h"
 #include "vision/io/lung_mask.h"
@@ -256,7 +257,7 @@ TEST_F(LungMaskCuda, ComponentsAreItksInScanOrderAndBySize) {
 }
 
 // The whole lung mask with its air components and closings on CUDA: the CPU's labels, voxel for voxel.
-// Runs everywhere: without a GPU, the CUDA path falls back to the CPU (with a warning) and gives the same.
+// Runs everywhere: without a GPU, the CUDA path falls back to the CPU, warns, and gives the same.
 TEST(LungMaskOnCuda, IsTheCpusOrFallsBackToIt) {
   testing::ChestSpec spec;
   spec.balls.push_back({{-119, 0, 0}, {5, 5, 5}, 30});    // juxtapleural nodule
@@ -267,9 +268,21 @@ TEST(LungMaskOnCuda, IsTheCpusOrFallsBackToIt) {
   LungMaskOptions cpu, gpu;
   gpu.device = Device::kCUDA;
   auto a = segment_lungs(v, cpu, progress);
+  const LogLevel level = log_level();
+  set_log_level(LogLevel::kWarning);
+  ::testing::internal::CaptureStderr();
   auto b = segment_lungs(v, gpu, progress);
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  set_log_level(level);
   ASSERT_TRUE(a.ok()) << a.error().message();
   ASSERT_TRUE(b.ok()) << b.error().message();
+  if (cuda::device_count() == 0) {  // each GPU step says that it failed and that the CPU took over
+    EXPECT_NE(said.find("labelling the air on CUDA failed"), std::string::npos) << said;
+    EXPECT_NE(said.find("labelling the inner air on CUDA failed"), std::string::npos) << said;
+    EXPECT_NE(said.find("the closing on CUDA failed"), std::string::npos) << said;
+  } else {
+    EXPECT_EQ(said.find("failed"), std::string::npos) << said;
+  }
   const int64_t n = a->labels.numel();
   const uint8_t* la = a->labels.data<uint8_t>();
   const uint8_t* lb = b->labels.data<uint8_t>();
