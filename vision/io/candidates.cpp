@@ -690,13 +690,40 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   // bends and crossings, and every extra candidate can push a nodule out of the ranking.
   int bulges_kept = 0;
   std::erase_if(out, [&](const Candidate& c) { return c.bulge && ++bulges_kept > o.bulge_max_candidates; });
-  if (static_cast<int>(out.size()) > o.max_candidates) out.resize(static_cast<size_t>(o.max_candidates));
-  char timing[256];
+  const double ranked_ms = step_clock.lap() * 1e3;
+  // Pleural caps: ranked-out candidates at the strongest top-hat maxima near the mask's edge.
+  int pleural_kept = 0;
+  if (static_cast<int>(out.size()) > o.max_candidates && o.pleural_max_candidates > 0) {
+    HILUM_ASSIGN_OR_RETURN(const std::vector<PleuralPeak> peaks, pleural_peaks(volume, mask, o));
+    const double match2 = o.pleural_match_mm * o.pleural_match_mm;
+    for (const PleuralPeak& p : peaks) {
+      if (pleural_kept >= o.pleural_max_candidates) break;
+      const Vec3 w = volume.world_from_voxel(p.voxel);
+      size_t nearest = out.size();
+      double best = match2;
+      for (size_t k = 0; k < out.size(); ++k) {
+        const Vec3& c = out[k].center_mm;
+        const double d2 = (w[0] - c[0]) * (w[0] - c[0]) + (w[1] - c[1]) * (w[1] - c[1]) + (w[2] - c[2]) * (w[2] - c[2]);
+        if (d2 <= best) best = d2, nearest = k;
+      }
+      if (nearest == out.size() || nearest < static_cast<size_t>(o.max_candidates) || out[nearest].pleural) continue;
+      out[nearest].pleural = true;
+      ++pleural_kept;
+    }
+  }
+  // The best max_candidates, then the pleural ones (still by decreasing score).
+  if (static_cast<int>(out.size()) > o.max_candidates) {
+    size_t n = static_cast<size_t>(o.max_candidates);
+    for (size_t k = n; k < out.size(); ++k)
+      if (out[k].pleural) out[n++] = out[k];
+    out.resize(n);
+  }
+  char timing[320];
   std::snprintf(timing, sizeof timing,
                 "candidates (%s): %zu grids %.0f ms, the vessel-suppressed image %.0f ms, bulge residue %.0f ms, "
-                "%zu passes %.0f ms, %zu maxima ranked %.0f ms",
+                "%zu passes %.0f ms, %zu maxima ranked %.0f ms, %d pleural caps kept %.0f ms",
                 gpu ? "CUDA" : "CPU", levels.size(), grids_ms, vessel_ms, bulge_ms, passes.size(), passes_ms, maxima.size(),
-                step_clock.lap() * 1e3);
+                ranked_ms, pleural_kept, step_clock.lap() * 1e3);
   log_info(timing);
   progress.report(1.0, "candidates");
   return out;

@@ -95,6 +95,24 @@ struct CandidateOptions {
   double bulge_min_contrast_hu = 75;  // voxels below this (smoothed, above the parenchyma) keep nothing
   int bulge_max_candidates = 20;
   double bulge_max_pixel_mm = 1.0;
+  // Pleural caps: a small juxtapleural nodule is a cap on the chest wall, and
+  // the mask keeps only the part of it that lies in the lung, so its maximum
+  // ranks with the thousands the pleura's partial-volume rim leaves and is cut.
+  // The strongest local maxima of the CT's white top-hat near the mask's edge
+  // (candidates_internal.h, pleural_peaks: a box opening about pleural_box_mm
+  // wide removes the wall and keeps what protrudes from it) each keep the
+  // ranked-out candidate nearest them within pleural_match_mm, up to
+  // pleural_max_candidates beyond max_candidates. Maxima that a kept candidate
+  // already covers use up nothing. 0: no such pass. See docs/findings.md,
+  // "Pleural caps".
+  int pleural_max_candidates = 30;
+  double pleural_box_mm = 7;
+  double pleural_smoothing_mm = 0.6;
+  double pleural_tophat_smoothing_mm = 0.7;
+  double pleural_min_tophat_hu = 100;
+  double pleural_band_inside_mm = 3;
+  double pleural_band_outside_mm = 2;
+  double pleural_match_mm = 2;
   // Where the image steps run: on CUDA every smoothing, the vesselness, the
   // bulge residue and the scans for maxima run on the GPU (cuda/detector.h;
   // the same arithmetic, so the same candidates up to float rounding in the
@@ -115,6 +133,7 @@ struct Candidate {
                          // higher, the same of a vessel-suppressed maximum it suppressed)
   uint8_t lung = kNoLung;
   bool bulge = false;  // found on the residue of the vessels' opening: a bulge on a vessel
+  bool pleural = false;  // ranked out, kept by a pleural cap's top-hat (CandidateOptions::pleural_*)
 };
 
 // Candidates by decreasing score. An empty mask gives no candidates.

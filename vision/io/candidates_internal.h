@@ -57,4 +57,26 @@ std::vector<detector::Peak> scan_peaks(const std::vector<float>& s, const std::v
                                        float threshold, float fill,
                                        const std::vector<std::array<double, 3>>& shell);
 
+// Pleural caps (CandidateOptions::pleural_*): the local maxima of the white
+// top-hat of the CT near the lung mask's edge, by decreasing top-hat. The CT
+// (clamped to [-1000, 200] HU; air below -900 HU outside the mask set to 0 HU,
+// so that a thin chest wall or an airway's wall is not narrower than the box;
+// smoothed at pleural_smoothing_mm) minus its
+// opening by a box about pleural_box_mm wide, smoothed at
+// pleural_tophat_smoothing_mm: what protrudes from the chest wall into the
+// lung and is narrower than the box (a juxtapleural nodule's cap) stands out;
+// the wall itself, its partial-volume rim and broad bulges are removed. Maxima
+// (at least every 26 neighbour) above pleural_min_tophat_hu, inside the mask
+// within pleural_band_inside_mm of its edge or outside it within
+// pleural_band_outside_mm (box distances). Voxel indices on the volume's grid.
+struct PleuralPeak {
+  Vec3 voxel{};
+  float tophat = 0;
+};
+Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungMask& mask,
+                                               const CandidateOptions& o);
+
+// Half-widths in voxels of the box of odd width nearest width_mm (at least 3 voxels) per axis.
+std::array<int, 3> box_radius_voxels(double width_mm, const std::array<double, 3>& spacing);
+
 }  // namespace hilum::candidates_internal

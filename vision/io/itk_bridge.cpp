@@ -1,6 +1,10 @@
 #include "vision/io/itk_bridge.h"
 
 #include <itkConnectedComponentImageFilter.h>
+#include <itkFlatStructuringElement.h>
+#include <itkGrayscaleDilateImageFilter.h>
+#include <itkGrayscaleErodeImageFilter.h>
+#include <itkGrayscaleMorphologicalOpeningImageFilter.h>
 #include <itkImage.h>
 #include <itkImageRegionConstIterator.h>
 #include <itkRelabelComponentImageFilter.h>
@@ -46,6 +50,12 @@ template <typename T>
 std::vector<T> from_image(const Image<T>* img, const Grid& g) {
   const T* src = img->GetBufferPointer();
   return std::vector<T>(src, src + g.voxels());
+}
+
+itk::FlatStructuringElement<3> box(const std::array<int, 3>& radius) {
+  itk::Size<3> r;
+  for (int a = 0; a < 3; ++a) r[a] = static_cast<itk::SizeValueType>(std::max(0, radius[a]));
+  return itk::FlatStructuringElement<3>::Box(r);
 }
 
 Error itk_error(const char* what, const std::exception& e) {
@@ -114,6 +124,44 @@ Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, cons
     return from_image<float>(g->GetOutput(), grid);
   } catch (const std::exception& e) {
     return itk_error("Gaussian smoothing", e);
+  }
+}
+
+Result<std::vector<float>> grey_opening_box(const std::vector<float>& image, const Grid& grid,
+                                            const std::array<int, 3>& radius) {
+  try {
+    auto img = to_image<float>(image, grid);
+    using Opening =
+        itk::GrayscaleMorphologicalOpeningImageFilter<Image<float>, Image<float>, itk::FlatStructuringElement<3>>;
+    auto f = Opening::New();
+    f->SetInput(img);
+    f->SetKernel(box(radius));
+    f->Update();
+    return from_image<float>(f->GetOutput(), grid);
+  } catch (const std::exception& e) {
+    return itk_error("grey opening", e);
+  }
+}
+
+Result<std::vector<uint8_t>> morph_box(const std::vector<uint8_t>& mask, const Grid& grid,
+                                       const std::array<int, 3>& radius, bool dilate) {
+  try {
+    auto img = to_image<uint8_t>(mask, grid);
+    using Kernel = itk::FlatStructuringElement<3>;
+    if (dilate) {
+      auto f = itk::GrayscaleDilateImageFilter<Image<uint8_t>, Image<uint8_t>, Kernel>::New();
+      f->SetInput(img);
+      f->SetKernel(box(radius));
+      f->Update();
+      return from_image<uint8_t>(f->GetOutput(), grid);
+    }
+    auto f = itk::GrayscaleErodeImageFilter<Image<uint8_t>, Image<uint8_t>, Kernel>::New();
+    f->SetInput(img);
+    f->SetKernel(box(radius));
+    f->Update();
+    return from_image<uint8_t>(f->GetOutput(), grid);
+  } catch (const std::exception& e) {
+    return itk_error(dilate ? "dilation" : "erosion", e);
   }
 }
 

@@ -5,6 +5,7 @@
 #include "tests/vision/io/candidate_testing.h"
 #include "tests/vision/io/synthetic_chest.h"
 #include "vision/io/candidates.h"
+#include "vision/io/candidates_internal.h"
 
 namespace hilum {
 namespace {
@@ -186,6 +187,85 @@ TEST(Candidates, PlainVesselsGetNoBulgeCandidates) {
           distance(k.center_mm, t.a) > 10 && distance(k.center_mm, t.b) > 10)
         ++on_vessels;
   EXPECT_EQ(on_vessels, 0);
+}
+
+// A 4 mm solid nodule on the right lung's lateral wall, its centre 0.5 mm inside
+// the lung (a cap, as the phantom's small juxtapleural nodules are), and four
+// isolated 6 mm nodules that outrank it.
+struct CapScene {
+  ChestSpec spec;
+  Vec3 cap{};
+};
+
+CapScene cap_scene() {
+  CapScene s;
+  // A chest wall at least 3 cm thick: a wall thinner than the opening's box goes with the opening.
+  s.spec.nx = 260, s.spec.ny = 220, s.spec.nz = 110;
+  s.spec.spacing = {0.7, 0.7, 1.0};
+  s.spec.body_rx = 88, s.spec.body_ry = 74;
+  s.spec.lung_rx = 25, s.spec.lung_ry = 40, s.spec.lung_rz = 45, s.spec.lung_cx = 32;
+  s.cap = {-32 - 25 + 0.5, 0, 0};  // the right lung spans x = -57 .. -7 in the plane z = 0, y = 0
+  s.spec.balls = {{s.cap, {2, 2, 2}, 40},
+                  {{-32, 15, 20}, {3, 3, 3}, 40},
+                  {{-28, -20, -15}, {3, 3, 3}, 40},
+                  {{32, 10, 10}, {3, 3, 3}, 40},
+                  {{30, -15, -20}, {3, 3, 3}, 40}};
+  return s;
+}
+
+// The top-hat's strongest maximum near the mask's edge is the cap; the smooth
+// wall and its partial-volume rim leave nothing above the threshold elsewhere.
+TEST(Candidates, PleuralTopHatPeaksAtACapOnTheWall) {
+  const CapScene scene = cap_scene();
+  const Volume v = testing::make_chest(scene.spec);
+  NullProgress progress;
+  auto mask = segment_lungs(v, LungMaskOptions{}, progress);
+  ASSERT_TRUE(mask.ok()) << mask.error().message();
+  auto peaks = candidates_internal::pleural_peaks(v, *mask, CandidateOptions{});
+  ASSERT_TRUE(peaks.ok()) << peaks.error().message();
+  ASSERT_FALSE(peaks->empty());
+  EXPECT_LT(distance(v.world_from_voxel(peaks->front().voxel), scene.cap), 1.5);
+  EXPECT_GT(peaks->front().tophat, 300.f);
+  // Elsewhere only where the synthetic main bronchi end abruptly inside the lungs.
+  const double top = (scene.spec.nz - 1) * scene.spec.spacing[2] / 2;
+  const Vec3 bronchus_end[2] = {{-scene.spec.lung_cx + 25, 0, 0.2 * top}, {scene.spec.lung_cx - 25, 0, 0.2 * top}};
+  for (const auto& p : *peaks) {
+    const Vec3 w = v.world_from_voxel(p.voxel);
+    EXPECT_TRUE(distance(w, scene.cap) < 4.0 || distance(w, bronchus_end[0]) < 8.0 ||
+                distance(w, bronchus_end[1]) < 8.0)
+        << "a top-hat peak of " << p.tophat << " HU at " << w[0] << ", " << w[1] << ", " << w[2];
+  }
+  const auto& o = CandidateOptions{};
+  EXPECT_EQ(candidates_internal::box_radius_voxels(o.pleural_box_mm, {0.7, 0.7, 1.0}), (std::array<int, 3>{5, 5, 3}));
+  EXPECT_EQ(candidates_internal::box_radius_voxels(2.0, {0.7, 0.7, 2.5}), (std::array<int, 3>{1, 1, 1}));
+}
+
+// With room for only the four isolated nodules, the cap is ranked out; its
+// top-hat keeps its candidate beyond max_candidates, flagged, and nothing else.
+TEST(Candidates, APleuralCapRankedOutIsKeptByItsTopHat) {
+  const CapScene scene = cap_scene();
+  const Volume v = testing::make_chest(scene.spec);
+  CandidateOptions ranked;
+  ranked.max_candidates = 4;
+  ranked.pleural_max_candidates = 0;
+  auto without = candidates_with(v, ranked);
+  ASSERT_TRUE(without.ok()) << without.error().message();
+  ASSERT_EQ(without->size(), 4u);
+  EXPECT_EQ(testing::hitting(*without, scene.cap, 4.0), nullptr) << "the cap is not ranked out";
+  for (size_t k = 1; k < scene.spec.balls.size(); ++k)
+    EXPECT_NE(testing::hitting(*without, scene.spec.balls[k].center, 6.0), nullptr) << "nodule " << k;
+  ranked.pleural_max_candidates = CandidateOptions{}.pleural_max_candidates;
+  auto with = candidates_with(v, ranked);
+  ASSERT_TRUE(with.ok()) << with.error().message();
+  ASSERT_EQ(with->size(), 5u) << "only the cap's candidate is added";
+  const Candidate* hit = testing::hitting(*with, scene.cap, 4.0);
+  ASSERT_NE(hit, nullptr);
+  EXPECT_TRUE(hit->pleural);
+  EXPECT_EQ(hit, &with->back());
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ((*with)[k].center_mm, (*without)[k].center_mm) << "the ranked candidates stay as they were";
+    EXPECT_FALSE((*with)[k].pleural);
+  }
 }
 
 TEST(Candidates, EigenvectorsOfSymmetricMatrices) {

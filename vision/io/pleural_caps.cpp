@@ -1,0 +1,96 @@
+// The pleural-cap measurement of the candidate detector (candidates_internal.h,
+// pleural_peaks): on the original CT near the lung mask's edge, what a box
+// opening removes. See docs/findings.md, "Pleural caps".
+#include <algorithm>
+#include <cmath>
+
+#include "model/parallel.h"
+#include "vision/io/candidates_internal.h"
+#include "vision/io/gaussian.h"
+#include "vision/io/itk_bridge.h"
+#include "vision/io/mask_box.h"
+
+namespace hilum::candidates_internal {
+namespace {
+constexpr float kAirHu = -900;
+}  // namespace
+
+std::array<int, 3> box_radius_voxels(double width_mm, const std::array<double, 3>& spacing) {
+  std::array<int, 3> r{};
+  // The box of odd width nearest width_mm, at least three voxels.
+  for (int a = 0; a < 3; ++a) r[a] = std::max(1, static_cast<int>(std::lround(width_mm / spacing[a])) / 2);
+  return r;
+}
+
+Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungMask& mask,
+                                               const CandidateOptions& o) {
+  const int64_t nx = volume.nx(), ny = volume.ny(), nz = volume.nz();
+  const uint8_t* labels = mask.labels.data<uint8_t>();
+  const MaskBox mb = mask_box(labels, nx, ny, nz);
+  if (mb.empty()) return std::vector<PleuralPeak>{};
+  const std::array<double, 3> sp{volume.spacing[0], volume.spacing[1], volume.spacing[2]};
+  const std::array<int, 3> open_r = box_radius_voxels(o.pleural_box_mm, sp);
+  const std::array<int, 3> in_r = box_radius_voxels(2 * o.pleural_band_inside_mm, sp);
+  const std::array<int, 3> out_r = box_radius_voxels(2 * o.pleural_band_outside_mm, sp);
+  // The lungs' box with room for the opening and the outer band.
+  int64_t b0[3] = {mb.x0, mb.y0, mb.z0}, b1[3] = {mb.x1, mb.y1, mb.z1};  // b1 exclusive
+  const int64_t dims[3] = {nx, ny, nz};
+  for (int a = 0; a < 3; ++a) {
+    const int64_t m = 2 * open_r[a] + out_r[a] + 2;
+    b0[a] = std::max<int64_t>(0, b0[a] - m);
+    b1[a] = std::min<int64_t>(dims[a], b1[a] + m);
+  }
+  const Grid g{b1[0] - b0[0], b1[1] - b0[1], b1[2] - b0[2], sp};
+  std::vector<float> image(static_cast<size_t>(g.voxels()));
+  std::vector<uint8_t> lung(image.size());
+  const float* src = volume.data();
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z)
+      for (int64_t y = 0; y < g.ny; ++y) {
+        const int64_t off = ((z + b0[2]) * ny + y + b0[1]) * nx + b0[0];
+        for (int64_t x = 0; x < g.nx; ++x) {
+          const bool in = labels[off + x] != 0;
+          const float hu = std::clamp(src[off + x], -1000.f, 200.f);
+          // Air outside the lungs (around the body, in the airways) counts as tissue: a
+          // thin chest wall or bronchial wall is then no narrower than the box.
+          image[g.index(x, y, z)] = !in && hu < kAirHu ? 0.f : hu;
+          lung[g.index(x, y, z)] = in;
+        }
+      }
+  });
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> smooth, gaussian_smooth(image, g, o.pleural_smoothing_mm));
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> opened, itk_bridge::grey_opening_box(smooth, g, open_r));
+  for (size_t i = 0; i < smooth.size(); ++i) smooth[i] -= opened[i];  // the white top-hat
+  HILUM_ASSIGN_OR_RETURN(const std::vector<float> tophat, gaussian_smooth(smooth, g, o.pleural_tophat_smoothing_mm));
+  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> eroded, itk_bridge::morph_box(lung, g, in_r, false));
+  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> dilated, itk_bridge::morph_box(lung, g, out_r, true));
+  const float threshold = static_cast<float>(o.pleural_min_tophat_hu);
+  std::vector<std::vector<PleuralPeak>> planes(static_cast<size_t>(g.nz));
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = std::max<int64_t>(first, 1); z < std::min(last, g.nz - 1); ++z)
+      for (int64_t y = 1; y < g.ny - 1; ++y)
+        for (int64_t x = 1; x < g.nx - 1; ++x) {
+          const int64_t i = g.index(x, y, z);
+          const float v = tophat[i];
+          // The band: inside the mask near its edge, or just outside it.
+          if (v <= threshold || !(lung[i] ? !eroded[i] : dilated[i])) continue;
+          bool peak = true;
+          for (int dz = -1; dz <= 1 && peak; ++dz)
+            for (int dy = -1; dy <= 1 && peak; ++dy)
+              for (int dx = -1; dx <= 1; ++dx)
+                if (tophat[g.index(x + dx, y + dy, z + dz)] > v) {
+                  peak = false;
+                  break;
+                }
+          if (peak)
+            planes[z].push_back(
+                {{static_cast<double>(x + b0[0]), static_cast<double>(y + b0[1]), static_cast<double>(z + b0[2])}, v});
+        }
+  });
+  std::vector<PleuralPeak> out;
+  for (auto& p : planes) out.insert(out.end(), p.begin(), p.end());
+  std::stable_sort(out.begin(), out.end(), [](const PleuralPeak& a, const PleuralPeak& b) { return a.tophat > b.tophat; });
+  return out;
+}
+
+}  // namespace hilum::candidates_internal
