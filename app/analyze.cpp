@@ -440,6 +440,8 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
     // on the CPU, for side-by-side timing).
     CandidateOptions options;
     options.device = env_switch("HILUM_CANDIDATES_ON_CPU", false) ? Device::kCPU : b.device;
+    // HILUM_PLEURAL_CAPS=0 leaves the pleural caps out (their effect side by side; docs/findings.md).
+    if (!env_switch("HILUM_PLEURAL_CAPS", true)) options.pleural_max_candidates = 0;
     HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, options, p));
   }
   lap("candidates");

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "app/csv.h"
+#include "model/env.h"
 #include "model/file_io.h"
 #include "model/npy.h"
 #include "model/stopwatch.h"
@@ -200,6 +201,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   const CandidateOptions candidate_options = [&] {
     CandidateOptions c;
     if (o.max_candidates > 0) c.max_candidates = o.max_candidates;
+    if (!env_switch("HILUM_PLEURAL_CAPS", true)) c.pleural_max_candidates = 0;  // as analyze
     return c;
   }();
   const LungMaskOptions mask_options;
