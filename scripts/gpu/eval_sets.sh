@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Held-out phantom sets evaluated side by side on the H200 machine. For each
+# seed range of SETS: the phantoms (`hilum phantom`, P at a time) and their
+# truth.csv, then for each entry of VARIANTS (';'-separated NAME=SETTINGS, the
+# settings an environment prefix such as HILUM_PLEURAL_CAPS=0, or empty) one
+# `hilum batch --device cuda --jobs 4` run and `hilum eval batch` (CPM, fused
+# malignancy AUC). For each range of EXPORTS: the candidate sensitivity, as
+# `export-training-set --negatives 0 --no-sizing --no-truth-patches` reports it,
+# the range split over P processes (EXPORT_ENV prefixes them). Then, with
+# TIMING=1, `hilum analyze --timings` of the 300-slice phantom of seed 900999
+# on CUDA once per variant. Test binaries in the pack run first with
+# GTEST_FILTER. Needs .e2e/runtime.tar.xz (scripts/gpu/pack_e2e.sh). Results:
+# $OUT/eval_sets.txt.
+#
+#   run(carry=[".e2e"], command="SETS=2000-2049 OUT=$OUT bash scripts/gpu/eval_sets.sh")
+set -uo pipefail
+OUT=${OUT:-out}
+mkdir -p "$OUT"
+# shellcheck source=scripts/gpu/e2e_runtime.sh
+source "$(dirname "${BASH_SOURCE[0]}")/e2e_runtime.sh"
+SETS=${SETS:-}
+VARIANTS=${VARIANTS:-"caps=;nocaps=HILUM_PLEURAL_CAPS=0"}
+EXPORTS=${EXPORTS:-}
+EXPORT_ENV=${EXPORT_ENV:-}
+P=${P:-16}
+W=/tmp/eval-sets
+rm -rf "$W" && mkdir -p "$W"
+IFS=';' read -ra variants <<<"$VARIANTS"
+{
+  nvidia-smi --query-gpu=name --format=csv,noheader
+  echo "cores: $(nproc); $(date -u)"
+  for t in "$R"/test_*; do
+    [ -x "$t" ] || continue
+    echo "== $(basename "$t") --gtest_filter=${GTEST_FILTER:-*}"
+    "$t" --gtest_filter="${GTEST_FILTER:-*}" 2>&1 | grep -E '^\[  (PASSED|FAILED|SKIPPED) |Failure|tests ran' | head -40
+  done
+  for range in $SETS; do
+    a=${range%-*} b=${range#*-} d=$W/$range
+    mkdir -p "$d/in"
+    SECONDS=0
+    seq "$a" "$b" | xargs -P "$P" -I{} "$H" -q phantom --out "$d/in/s{}" --seed {}
+    head -1 "$d/in/s$a/truth.csv" >"$d/truth.csv"
+    for s in $(seq "$a" "$b"); do tail -n +2 "$d/in/s$s/truth.csv"; done >>"$d/truth.csv"
+    echo "== set $range: $((b - a + 1)) phantoms, $(($(wc -l <"$d/truth.csv") - 1)) nodules, $SECONDS s"
+    for v in "${variants[@]}"; do
+      name=${v%%=*} settings=${v#*=}
+      SECONDS=0
+      # shellcheck disable=SC2086 # settings: a list of NAME=VALUE words
+      env $settings "$H" -q batch --input "$d/in" --out "$d/$name" --jobs 4 --device cuda >"$d/$name.log" 2>&1 ||
+        { echo "batch $name failed:"; tail -5 "$d/$name.log"; }
+      echo "-- $range $name (${settings:-defaults}): batch $SECONDS s"
+      "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" | grep -E '^(detection|malignancy)'
+    done
+  done
+  for range in $EXPORTS; do
+    a=${range%-*} b=${range#*-} n=$((${range#*-} - ${range%-*} + 1))
+    SECONDS=0
+    for ((k = 0; k < P && k < n; k++)); do
+      lo=$((a + k * n / P)) hi=$((a + (k + 1) * n / P - 1))
+      ((hi < lo)) && continue
+      # shellcheck disable=SC2086 # EXPORT_ENV: a list of NAME=VALUE words
+      env HILUM_NUM_THREADS=1 $EXPORT_ENV "$H" -q export-training-set --seeds "$lo-$hi" --out "$W/x$range/$k" \
+        --negatives 0 --no-sizing --no-truth-patches >"$W/x$range-$k.log" 2>&1 &
+    done
+    wait
+    # nodules.csv (export-training-set's): the columns by their names.
+    cat "$W/x$range"/*/nodules.csv | awk -F, -v r="$range" -v t="$SECONDS" '
+      $1 == "study" { for (i = 1; i <= NF; i++) c[$i] = i; next }
+      $c["diameter_mm"] >= 3 { n++; h += $c["detected"]
+        if (!$c["detected"]) miss = miss sprintf("   missed: seed %s, %s mm %s, juxtapleural %s, juxtavascular %s\n",
+          $c["seed"], $c["diameter_mm"], $c["type"], $c["juxtapleural"], $c["juxtavascular"]) }
+      END { printf "== export %s: %d of %d nodules >= 3 mm have a candidate (%.1f %%), %d s\n%s", r, h, n, 100 * h / n, t, miss }'
+  done
+  if [ "${TIMING:-0}" = 1 ]; then
+    "$H" -q phantom --out "$W/s300" --seed 900999 --slices 300
+    for v in "${variants[@]}" "${variants[@]}"; do
+      name=${v%%=*} settings=${v#*=}
+      echo "-- analyze $name"
+      # shellcheck disable=SC2086
+      env $settings "$H" -v analyze "$W/s300/dicom" --clinical-text "$W/s300/clinical.txt" --device cuda --timings \
+        --out "$W/a-$name" 2>&1 | grep -E 'pleural caps|^ *(lung mask|candidates|total)|study'
+    done
+  fi
+} 2>&1 | tee "$OUT/eval_sets.txt"
