@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -433,6 +434,11 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
     b1[a] = std::min<int64_t>(dims[a] - 1, b1[a] + m);
   }
   const float fill = mask.parenchyma_hu;
+  // The pleural caps' top-hat needs only the CT and the mask: it runs on its own
+  // thread beside the passes (on CUDA, while the host waits for the GPU).
+  std::future<Result<std::vector<PleuralPeak>>> pleural;
+  if (o.pleural_max_candidates > 0)
+    pleural = std::async(std::launch::async, [&] { return pleural_peaks(volume, mask, o); });
   std::map<std::array<int, 3>, Level> levels;
   // Block factors (1, 2 or 4 per axis) of the grid a scale runs on.
   auto factors_for = [&](double sigma) {
@@ -693,8 +699,8 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   const double ranked_ms = step_clock.lap() * 1e3;
   // Pleural caps: ranked-out candidates at the strongest top-hat maxima near the mask's edge.
   int pleural_kept = 0;
-  if (static_cast<int>(out.size()) > o.max_candidates && o.pleural_max_candidates > 0) {
-    HILUM_ASSIGN_OR_RETURN(const std::vector<PleuralPeak> peaks, pleural_peaks(volume, mask, o));
+  if (pleural.valid()) {
+    HILUM_ASSIGN_OR_RETURN(const std::vector<PleuralPeak> peaks, pleural.get());
     const double match2 = o.pleural_match_mm * o.pleural_match_mm;
     for (const PleuralPeak& p : peaks) {
       if (pleural_kept >= o.pleural_max_candidates) break;

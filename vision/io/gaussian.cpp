@@ -6,6 +6,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
+#include <type_traits>
 
 #include "model/parallel.h"
 
@@ -68,5 +69,59 @@ Result<std::vector<float>> gaussian_smooth(const std::vector<float>& image, cons
   });
   return out;
 }
+
+template <typename T>
+Result<std::vector<T>> box_extremum(const std::vector<T>& image, const itk_bridge::Grid& g,
+                                    const std::array<int, 3>& r, bool dilate) {
+  if (g.nx <= 0 || g.ny <= 0 || g.nz <= 0 || static_cast<int64_t>(image.size()) != g.voxels()) {
+    return internal_error("box_extremum: the buffer does not match the grid");
+  }
+  if (r[0] < 0 || r[1] < 0 || r[2] < 0) return internal_error("box_extremum: negative half-width");
+  constexpr int type = std::is_same_v<T, float> ? CV_32F : CV_8U;
+  const int64_t plane = g.nx * g.ny;
+  std::vector<T> xy(image.size()), out(image.size());
+  const cv::Mat kernel = cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * r[0] + 1, 2 * r[1] + 1));
+  std::string failure;
+  std::mutex failure_mu;
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z) {
+      const cv::Mat src(static_cast<int>(g.ny), static_cast<int>(g.nx), type, const_cast<T*>(image.data() + z * plane));
+      cv::Mat dst(static_cast<int>(g.ny), static_cast<int>(g.nx), type, xy.data() + z * plane);
+      try {
+        // The default border value leaves the extremum to the voxels inside the grid.
+        if (dilate) {
+          cv::dilate(src, dst, kernel);
+        } else {
+          cv::erode(src, dst, kernel);
+        }
+      } catch (const cv::Exception& e) {
+        const std::lock_guard<std::mutex> lock(failure_mu);
+        failure = e.what();
+      }
+    }
+  });
+  if (!failure.empty()) return internal_error("box_extremum: OpenCV: " + failure);
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+    for (int64_t z = first; z < last; ++z) {
+      T* o = out.data() + z * plane;
+      const int64_t z0 = std::max<int64_t>(0, z - r[2]), z1 = std::min<int64_t>(g.nz - 1, z + r[2]);
+      std::copy_n(xy.data() + z0 * plane, plane, o);
+      for (int64_t k = z0 + 1; k <= z1; ++k) {
+        const T* s = xy.data() + k * plane;
+        if (dilate) {
+          for (int64_t i = 0; i < plane; ++i) o[i] = std::max(o[i], s[i]);
+        } else {
+          for (int64_t i = 0; i < plane; ++i) o[i] = std::min(o[i], s[i]);
+        }
+      }
+    }
+  });
+  return out;
+}
+
+template Result<std::vector<float>> box_extremum(const std::vector<float>&, const itk_bridge::Grid&,
+                                                 const std::array<int, 3>&, bool);
+template Result<std::vector<uint8_t>> box_extremum(const std::vector<uint8_t>&, const itk_bridge::Grid&,
+                                                   const std::array<int, 3>&, bool);
 
 }  // namespace hilum

@@ -7,6 +7,8 @@
 // exact for the sampled kernel. Buffers are C order [z][y][x] (itk_bridge::Grid).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <vector>
 
 #include "model/result.h"
@@ -21,5 +23,13 @@ std::vector<float> gaussian_kernel(double sigma_voxels);
 // image smoothed with standard deviation sigma_mm along every axis.
 Result<std::vector<float>> gaussian_smooth(const std::vector<float>& image, const itk_bridge::Grid& grid,
                                            double sigma_mm);
+
+// Grey-level erosion (the minimum; dilate false) or dilation (the maximum) of
+// a grid over a box of half-widths r = {x, y, z} voxels, clipped at the grid's
+// faces: OpenCV's rectangular erosion or dilation in each slice (vectorised
+// running extrema), then over the 2 r_z + 1 slices around. For float and uint8_t.
+template <typename T>
+Result<std::vector<T>> box_extremum(const std::vector<T>& image, const itk_bridge::Grid& grid,
+                                    const std::array<int, 3>& r, bool dilate);
 
 }  // namespace hilum

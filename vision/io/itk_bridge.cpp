@@ -2,8 +2,6 @@
 
 #include <itkConnectedComponentImageFilter.h>
 #include <itkFlatStructuringElement.h>
-#include <itkGrayscaleDilateImageFilter.h>
-#include <itkGrayscaleErodeImageFilter.h>
 #include <itkGrayscaleMorphologicalOpeningImageFilter.h>
 #include <itkImage.h>
 #include <itkImageRegionConstIterator.h>
@@ -140,28 +138,6 @@ Result<std::vector<float>> grey_opening_box(const std::vector<float>& image, con
     return from_image<float>(f->GetOutput(), grid);
   } catch (const std::exception& e) {
     return itk_error("grey opening", e);
-  }
-}
-
-Result<std::vector<uint8_t>> morph_box(const std::vector<uint8_t>& mask, const Grid& grid,
-                                       const std::array<int, 3>& radius, bool dilate) {
-  try {
-    auto img = to_image<uint8_t>(mask, grid);
-    using Kernel = itk::FlatStructuringElement<3>;
-    if (dilate) {
-      auto f = itk::GrayscaleDilateImageFilter<Image<uint8_t>, Image<uint8_t>, Kernel>::New();
-      f->SetInput(img);
-      f->SetKernel(box(radius));
-      f->Update();
-      return from_image<uint8_t>(f->GetOutput(), grid);
-    }
-    auto f = itk::GrayscaleErodeImageFilter<Image<uint8_t>, Image<uint8_t>, Kernel>::New();
-    f->SetInput(img);
-    f->SetKernel(box(radius));
-    f->Update();
-    return from_image<uint8_t>(f->GetOutput(), grid);
-  } catch (const std::exception& e) {
-    return itk_error(dilate ? "dilation" : "erosion", e);
   }
 }
 

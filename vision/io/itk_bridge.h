@@ -35,13 +35,10 @@ Result<std::vector<float>> signed_distance(const std::vector<uint8_t>& mask, con
 Result<std::vector<float>> smooth_gaussian(const std::vector<float>& image, const Grid& grid,
                                            double sigma_mm);
 
-// Grey-level morphology by a flat box of half-widths radius = {x, y, z} voxels
-// (ITK's fast algorithms for boxes; borders handled as ITK does). opening: the
-// dilation of the erosion.
+// Grey-level opening (the dilation of the erosion) by a flat box of half-widths
+// radius = {x, y, z} voxels, borders padded as ITK does: the reference that
+// tests compare box_extremum (vision/io/gaussian.h) with.
 Result<std::vector<float>> grey_opening_box(const std::vector<float>& image, const Grid& grid,
                                             const std::array<int, 3>& radius);
-// A 0/1 mask eroded (dilate false) or dilated by the same kind of box.
-Result<std::vector<uint8_t>> morph_box(const std::vector<uint8_t>& mask, const Grid& grid,
-                                       const std::array<int, 3>& radius, bool dilate);
 
 }  // namespace hilum::itk_bridge

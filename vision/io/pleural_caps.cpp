@@ -59,11 +59,12 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
       }
   });
   HILUM_ASSIGN_OR_RETURN(std::vector<float> smooth, gaussian_smooth(image, g, o.pleural_smoothing_mm));
-  HILUM_ASSIGN_OR_RETURN(std::vector<float> opened, itk_bridge::grey_opening_box(smooth, g, open_r));
+  HILUM_ASSIGN_OR_RETURN(const std::vector<float> eroded_image, box_extremum(smooth, g, open_r, false));
+  HILUM_ASSIGN_OR_RETURN(const std::vector<float> opened, box_extremum(eroded_image, g, open_r, true));
   for (size_t i = 0; i < smooth.size(); ++i) smooth[i] -= opened[i];  // the white top-hat
   HILUM_ASSIGN_OR_RETURN(const std::vector<float> tophat, gaussian_smooth(smooth, g, o.pleural_tophat_smoothing_mm));
-  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> eroded, itk_bridge::morph_box(lung, g, in_r, false));
-  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> dilated, itk_bridge::morph_box(lung, g, out_r, true));
+  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> eroded, box_extremum(lung, g, in_r, false));
+  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> dilated, box_extremum(lung, g, out_r, true));
   const float threshold = static_cast<float>(o.pleural_min_tophat_hu);
   std::vector<std::vector<PleuralPeak>> planes(static_cast<size_t>(g.nz));
   parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {

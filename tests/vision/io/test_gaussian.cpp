@@ -6,6 +6,7 @@
 #include <random>
 
 #include "vision/io/gaussian.h"
+#include "vision/io/itk_bridge.h"
 
 namespace hilum {
 namespace {
@@ -112,6 +113,67 @@ TEST(Gaussian, RefusesAMismatchedBufferOrSigma) {
   EXPECT_NE(short_buffer.error().message().find("does not match"), std::string::npos);
   EXPECT_FALSE(gaussian_smooth(std::vector<float>(64), g, 0.0).ok());
   EXPECT_FALSE(gaussian_smooth(std::vector<float>(64), g, std::nan("")).ok());
+}
+
+// The box's extremum written out voxel by voxel, the box clipped at the faces.
+template <typename T>
+std::vector<T> box_brute(const std::vector<T>& v, const Grid& g, const std::array<int, 3>& r, bool dilate) {
+  std::vector<T> out(v.size());
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        T e = v[g.index(x, y, z)];
+        for (int64_t c = std::max<int64_t>(0, z - r[2]); c <= std::min(g.nz - 1, z + r[2]); ++c)
+          for (int64_t b = std::max<int64_t>(0, y - r[1]); b <= std::min(g.ny - 1, y + r[1]); ++b)
+            for (int64_t a = std::max<int64_t>(0, x - r[0]); a <= std::min(g.nx - 1, x + r[0]); ++a)
+              e = dilate ? std::max(e, v[g.index(a, b, c)]) : std::min(e, v[g.index(a, b, c)]);
+        out[g.index(x, y, z)] = e;
+      }
+  return out;
+}
+
+TEST(BoxExtremum, MatchesTheBoxWrittenOutOnAwkwardGrids) {
+  for (const Grid& g : {Grid{23, 17, 9, {0.7, 0.7, 1.0}}, Grid{5, 31, 4, {1, 1, 2.5}}, Grid{1, 1, 7, {1, 1, 1}}}) {
+    const std::vector<float> f = noise(g, 7);
+    std::vector<uint8_t> m(f.size());
+    for (size_t i = 0; i < f.size(); ++i) m[i] = f[i] > 100;
+    for (const std::array<int, 3>& r : {std::array<int, 3>{2, 3, 1}, {0, 1, 4}, {5, 0, 0}}) {
+      for (bool dilate : {false, true}) {
+        auto fo = box_extremum(f, g, r, dilate);
+        ASSERT_TRUE(fo.ok()) << fo.error().message();
+        EXPECT_EQ(*fo, box_brute(f, g, r, dilate)) << g.nx << "x" << g.ny << "x" << g.nz << " dilate " << dilate;
+        auto mo = box_extremum(m, g, r, dilate);
+        ASSERT_TRUE(mo.ok()) << mo.error().message();
+        EXPECT_EQ(*mo, box_brute(m, g, r, dilate)) << g.nx << "x" << g.ny << "x" << g.nz << " dilate " << dilate;
+      }
+    }
+  }
+}
+
+// The opening (the dilation of the erosion) is ITK's grey opening by the same box
+// away from the faces (where ITK pads the image its own way).
+TEST(BoxExtremum, OpeningIsItksAwayFromTheFaces) {
+  const Grid g{40, 33, 21, {0.7, 0.7, 1.0}};
+  const std::vector<float> f = noise(g, 11);
+  const std::array<int, 3> r{3, 2, 2};
+  auto eroded = box_extremum(f, g, r, false);
+  ASSERT_TRUE(eroded.ok());
+  auto opened = box_extremum(*eroded, g, r, true);
+  ASSERT_TRUE(opened.ok());
+  auto itk = itk_bridge::grey_opening_box(f, g, r);
+  ASSERT_TRUE(itk.ok()) << itk.error().message();
+  int compared = 0;
+  for (int64_t z = 2 * r[2]; z < g.nz - 2 * r[2]; ++z)
+    for (int64_t y = 2 * r[1]; y < g.ny - 2 * r[1]; ++y)
+      for (int64_t x = 2 * r[0]; x < g.nx - 2 * r[0]; ++x, ++compared)
+        ASSERT_EQ((*opened)[g.index(x, y, z)], (*itk)[g.index(x, y, z)]) << x << "," << y << "," << z;
+  EXPECT_GT(compared, 1000);
+}
+
+TEST(BoxExtremum, RefusesAMismatchedBufferOrANegativeWidth) {
+  const Grid g{4, 4, 4, {1, 1, 1}};
+  EXPECT_FALSE(box_extremum(std::vector<float>(10), g, {1, 1, 1}, false).ok());
+  EXPECT_FALSE(box_extremum(std::vector<float>(64), g, {1, -1, 1}, true).ok());
 }
 
 }  // namespace
