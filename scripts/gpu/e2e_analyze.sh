@@ -12,7 +12,8 @@
 # the last cuda run are compared byte for byte); cuda-bN-K runs the image branch N patches per
 # forward (HILUM_IMAGE_BATCH=N; 128 otherwise); cuda-hostf16-N rounds the image branch's input to f16
 # on the host first, as analyze did until 2026-11-30 (HILUM_IMAGE_HOST_F16=1; compared byte for byte
-# with the last cuda run). Test binaries in the
+# with the last cuda run); cuda-nocaps-N leaves the candidates' pleural caps out
+# (HILUM_PLEURAL_CAPS=0). Test binaries in the
 # pack (pack_e2e.sh TESTS=...) run first with GTEST_FILTER (default
 # CandidatesCuda.*). Needs .e2e/runtime.tar.xz from scripts/gpu/pack_e2e.sh.
 # Results in $OUT/e2e.txt.
@@ -45,6 +46,7 @@ TIMEFORMAT='%R s wall, %U s user, %S s sys'
       *cpudet*) detector=(HILUM_CANDIDATES_ON_CPU=1) last_cpudet=$run ;;
       *nomass*) detector=(HILUM_LUNG_MASS_PASS=0) ;;
       *cpumask*) detector=(HILUM_LUNG_MASK_ON_CPU=1) last_cpumask=$run ;;
+      *nocaps*) detector=(HILUM_PLEURAL_CAPS=0) ;;
       cuda-b[0-9]*) n=${run#cuda-b} && detector=("HILUM_IMAGE_BATCH=${n%%-*}") ;;
       *hostf16*) detector=(HILUM_IMAGE_HOST_F16=1) last_hostf16=$run ;;
       cuda*) last_gpu=$run ;;

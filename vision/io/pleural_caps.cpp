@@ -63,8 +63,21 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
   HILUM_ASSIGN_OR_RETURN(const std::vector<float> opened, box_extremum(eroded_image, g, open_r, true));
   for (size_t i = 0; i < smooth.size(); ++i) smooth[i] -= opened[i];  // the white top-hat
   HILUM_ASSIGN_OR_RETURN(const std::vector<float> tophat, gaussian_smooth(smooth, g, o.pleural_tophat_smoothing_mm));
-  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> eroded, box_extremum(lung, g, in_r, false));
-  HILUM_ASSIGN_OR_RETURN(const std::vector<uint8_t> dilated, box_extremum(lung, g, out_r, true));
+  // Whether voxel i is in the band: a lung voxel with a voxel outside the lungs
+  // in the box of in_r around it (the box clipped at the crop's faces), or a
+  // voxel outside with a lung voxel in the box of out_r. Asked only at the
+  // top-hat's maxima, which are few, instead of eroding and dilating the mask.
+  auto in_band = [&](int64_t x, int64_t y, int64_t z) {
+    const bool in = lung[g.index(x, y, z)] != 0;
+    const std::array<int, 3>& r = in ? in_r : out_r;
+    for (int64_t c = std::max<int64_t>(0, z - r[2]); c <= std::min(g.nz - 1, z + r[2]); ++c)
+      for (int64_t b = std::max<int64_t>(0, y - r[1]); b <= std::min(g.ny - 1, y + r[1]); ++b) {
+        const uint8_t* row = lung.data() + g.index(0, b, c);
+        for (int64_t a = std::max<int64_t>(0, x - r[0]); a <= std::min(g.nx - 1, x + r[0]); ++a)
+          if ((row[a] != 0) != in) return true;
+      }
+    return false;
+  };
   const float threshold = static_cast<float>(o.pleural_min_tophat_hu);
   std::vector<std::vector<PleuralPeak>> planes(static_cast<size_t>(g.nz));
   parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
@@ -73,8 +86,7 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
         for (int64_t x = 1; x < g.nx - 1; ++x) {
           const int64_t i = g.index(x, y, z);
           const float v = tophat[i];
-          // The band: inside the mask near its edge, or just outside it.
-          if (v <= threshold || !(lung[i] ? !eroded[i] : dilated[i])) continue;
+          if (v <= threshold) continue;
           bool peak = true;
           for (int dz = -1; dz <= 1 && peak; ++dz)
             for (int dy = -1; dy <= 1 && peak; ++dy)
@@ -83,7 +95,8 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
                   peak = false;
                   break;
                 }
-          if (peak)
+          // The band: inside the mask near its edge, or just outside it.
+          if (peak && in_band(x, y, z))
             planes[z].push_back(
                 {{static_cast<double>(x + b0[0]), static_cast<double>(y + b0[1]), static_cast<double>(z + b0[2])}, v});
         }
