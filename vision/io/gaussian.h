@@ -32,4 +32,15 @@ template <typename T>
 Result<std::vector<T>> box_extremum(const std::vector<T>& image, const itk_bridge::Grid& grid,
                                     const std::array<int, 3>& r, bool dilate);
 
+// The same two on caller-owned buffers of grid.voxels() values each (out and
+// scratch distinct from image and from each other). They need no
+// initialisation: the pool's threads write every voxel of both, so a fresh
+// buffer's pages are first touched in parallel rather than zeroed by one
+// thread (for pipelines that keep a few large buffers across their steps).
+Status gaussian_smooth_into(const float* image, const itk_bridge::Grid& grid, double sigma_mm, float* out,
+                            float* scratch);
+template <typename T>
+Status box_extremum_into(const T* image, const itk_bridge::Grid& grid, const std::array<int, 3>& r, bool dilate,
+                         T* out, T* scratch);
+
 }  // namespace hilum

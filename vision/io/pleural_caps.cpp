@@ -3,6 +3,7 @@
 // opening removes. See docs/findings.md, "Pleural caps".
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "model/parallel.h"
 #include "vision/io/candidates_internal.h"
@@ -41,8 +42,12 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
     b1[a] = std::min<int64_t>(dims[a], b1[a] + m);
   }
   const Grid g{b1[0] - b0[0], b1[1] - b0[1], b1[2] - b0[2], sp};
-  std::vector<float> image(static_cast<size_t>(g.voxels()));
-  std::vector<uint8_t> lung(image.size());
+  // Four float buffers and the mask, never zeroed: each step's parallel loops
+  // write every voxel, so the pages are first touched by the pool's threads.
+  const size_t n = static_cast<size_t>(g.voxels());
+  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]), d(new float[n]);
+  std::unique_ptr<uint8_t[]> lung_buffer(new uint8_t[n]);
+  const uint8_t* lung = lung_buffer.get();
   const float* src = volume.data();
   parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
     for (int64_t z = first; z < last; ++z)
@@ -53,16 +58,19 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
           const float hu = std::clamp(src[off + x], -1000.f, 200.f);
           // Air outside the lungs (around the body, in the airways) counts as tissue: a
           // thin chest wall or bronchial wall is then no narrower than the box.
-          image[g.index(x, y, z)] = !in && hu < kAirHu ? 0.f : hu;
-          lung[g.index(x, y, z)] = in;
+          a[g.index(x, y, z)] = !in && hu < kAirHu ? 0.f : hu;
+          lung_buffer[g.index(x, y, z)] = in;
         }
       }
   });
-  HILUM_ASSIGN_OR_RETURN(std::vector<float> smooth, gaussian_smooth(image, g, o.pleural_smoothing_mm));
-  HILUM_ASSIGN_OR_RETURN(const std::vector<float> eroded_image, box_extremum(smooth, g, open_r, false));
-  HILUM_ASSIGN_OR_RETURN(const std::vector<float> opened, box_extremum(eroded_image, g, open_r, true));
-  for (size_t i = 0; i < smooth.size(); ++i) smooth[i] -= opened[i];  // the white top-hat
-  HILUM_ASSIGN_OR_RETURN(const std::vector<float> tophat, gaussian_smooth(smooth, g, o.pleural_tophat_smoothing_mm));
+  HILUM_RETURN_IF_ERROR(gaussian_smooth_into(a.get(), g, o.pleural_smoothing_mm, b.get(), c.get()));  // b: smoothed
+  HILUM_RETURN_IF_ERROR(box_extremum_into(b.get(), g, open_r, false, a.get(), c.get()));             // a: eroded
+  HILUM_RETURN_IF_ERROR(box_extremum_into(a.get(), g, open_r, true, d.get(), c.get()));              // d: opened
+  parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {  // b: the white top-hat
+    for (int64_t i = first * g.nx * g.ny; i < last * g.nx * g.ny; ++i) b[i] -= d[i];
+  });
+  HILUM_RETURN_IF_ERROR(gaussian_smooth_into(b.get(), g, o.pleural_tophat_smoothing_mm, a.get(), c.get()));
+  const float* tophat = a.get();
   // Whether voxel i is in the band: a lung voxel with a voxel outside the lungs
   // in the box of in_r around it (the box clipped at the crop's faces), or a
   // voxel outside with a lung voxel in the box of out_r. Asked only at the
@@ -70,11 +78,11 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
   auto in_band = [&](int64_t x, int64_t y, int64_t z) {
     const bool in = lung[g.index(x, y, z)] != 0;
     const std::array<int, 3>& r = in ? in_r : out_r;
-    for (int64_t c = std::max<int64_t>(0, z - r[2]); c <= std::min(g.nz - 1, z + r[2]); ++c)
-      for (int64_t b = std::max<int64_t>(0, y - r[1]); b <= std::min(g.ny - 1, y + r[1]); ++b) {
-        const uint8_t* row = lung.data() + g.index(0, b, c);
-        for (int64_t a = std::max<int64_t>(0, x - r[0]); a <= std::min(g.nx - 1, x + r[0]); ++a)
-          if ((row[a] != 0) != in) return true;
+    for (int64_t cz = std::max<int64_t>(0, z - r[2]); cz <= std::min(g.nz - 1, z + r[2]); ++cz)
+      for (int64_t cy = std::max<int64_t>(0, y - r[1]); cy <= std::min(g.ny - 1, y + r[1]); ++cy) {
+        const uint8_t* row = lung + g.index(0, cy, cz);
+        for (int64_t cx = std::max<int64_t>(0, x - r[0]); cx <= std::min(g.nx - 1, x + r[0]); ++cx)
+          if ((row[cx] != 0) != in) return true;
       }
     return false;
   };
