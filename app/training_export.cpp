@@ -403,6 +403,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                          {"std", patch_options.std}};
   manifest["candidates"] = {{"sigmas_mm", candidate_options.sigmas_mm},
                             {"max_candidates", candidate_options.max_candidates},
+                            {"pleural_max_candidates", candidate_options.pleural_max_candidates},
                             {"min_contrast_hu", candidate_options.min_contrast_hu},
                             {"min_blobness", candidate_options.min_blobness}};
   manifest["labels"] = {{"negatives_per_study", o.negatives_per_study},

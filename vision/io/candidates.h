@@ -17,8 +17,9 @@
 // response), then are ranked by a score that also rewards large, isolated
 // blobs (vessels cross a shell around the candidate where isolated nodules do
 // not; a pass on a vessel-suppressed image lends its better-isolated score, and
-// with it its place) and the best max_candidates are kept. See docs/findings.md,
-// "Candidates".
+// with it its place) and the best max_candidates are kept, then up to
+// pleural_max_candidates ranked-out ones under the CT's top-hat maxima near the
+// mask's edge (small juxtapleural nodules). See docs/findings.md, "Candidates".
 #pragma once
 
 #include <optional>
@@ -136,7 +137,8 @@ struct Candidate {
   bool pleural = false;  // ranked out, kept by a pleural cap's top-hat (CandidateOptions::pleural_*)
 };
 
-// Candidates by decreasing score. An empty mask gives no candidates.
+// Candidates by decreasing score: at most max_candidates + pleural_max_candidates.
+// An empty mask gives no candidates.
 Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
                                                  const CandidateOptions& options, Progress& progress);
 

@@ -66,7 +66,8 @@ TEST(PhantomFindings, EveryNoduleHasACandidateAndIsSized) {
     ASSERT_TRUE(m.ok()) << m.error().message();
     auto c = detect_candidates(ph.volume, *m, CandidateOptions{}, p);
     ASSERT_TRUE(c.ok()) << c.error().message();
-    EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates));
+    EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates +
+                                             CandidateOptions{}.pleural_max_candidates));
     for (const PhantomNodule& n : ph.nodules) {
       const Candidate* hit = testing::hitting(*c, n.center_mm, n.diameter_mm);
       ASSERT_NE(hit, nullptr) << "seed " << seed << ": no candidate for the " << n.diameter_mm << " mm "
@@ -98,7 +99,8 @@ TEST(PhantomFindings, CandidateSensitivityOnASeedRange) {
     Phantom ph = make(seed, -1, -1);
     auto c = testing::candidates_of(ph.volume);
     ASSERT_TRUE(c.ok()) << c.error().message();
-    EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates));
+    EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates +
+                                             CandidateOptions{}.pleural_max_candidates));
     for (const PhantomNodule& n : ph.nodules) {
       if (n.diameter_mm < 3) continue;
       ++nodules;
