@@ -693,11 +693,10 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   const double ranked_ms = step_clock.lap() * 1e3;
   // Pleural caps: ranked-out candidates at the strongest top-hat maxima near the mask's edge.
   int pleural_kept = 0;
-  // On this thread, not beside the passes: its large buffers then come from the
-  // main heap arena that keep_large_buffers() (model/allocator.h) keeps mapped; on
-  // a thread of its own glibc mapped and unmapped each, and the page faults cost
-  // more than the overlap saved (0.4-0.55 s against 0.16-0.19 s for the whole
-  // detector on CUDA).
+  // After the passes, on this thread. On a thread of its own beside them it saved
+  // nothing on CUDA: it still kept the host 0.4-0.55 s, mostly one thread zeroing and
+  // faulting in its buffers, which the pool's threads now touch first instead
+  // (pleural_caps.cpp; about 0.1 s on the H200 machine, bench/RESULTS.md).
   if (static_cast<int>(out.size()) > o.max_candidates && o.pleural_max_candidates > 0) {
     HILUM_ASSIGN_OR_RETURN(const std::vector<PleuralPeak> peaks, pleural_peaks(volume, mask, o));
     const double match2 = o.pleural_match_mm * o.pleural_match_mm;

@@ -76,7 +76,7 @@ struct PleuralPeak {
 Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungMask& mask,
                                                const CandidateOptions& o);
 
-// Half-widths in voxels of the box of odd width nearest width_mm (at least 3 voxels) per axis.
+// Half-widths in voxels, per axis, of a box of odd width within a voxel of width_mm (at least 3 voxels).
 std::array<int, 3> box_radius_voxels(double width_mm, const std::array<double, 3>& spacing);
 
 }  // namespace hilum::candidates_internal

@@ -18,7 +18,7 @@ constexpr float kAirHu = -900;
 
 std::array<int, 3> box_radius_voxels(double width_mm, const std::array<double, 3>& spacing) {
   std::array<int, 3> r{};
-  // The box of odd width nearest width_mm, at least three voxels.
+  // An odd width within a voxel of width_mm, at least three voxels.
   for (int a = 0; a < 3; ++a) r[a] = std::max(1, static_cast<int>(std::lround(width_mm / spacing[a])) / 2);
   return r;
 }
@@ -71,7 +71,7 @@ Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungM
   });
   HILUM_RETURN_IF_ERROR(gaussian_smooth_into(b.get(), g, o.pleural_tophat_smoothing_mm, a.get(), c.get()));
   const float* tophat = a.get();
-  // Whether voxel i is in the band: a lung voxel with a voxel outside the lungs
+  // Whether voxel (x, y, z) is in the band: a lung voxel with a voxel outside the lungs
   // in the box of in_r around it (the box clipped at the crop's faces), or a
   // voxel outside with a lung voxel in the box of out_r. Asked only at the
   // top-hat's maxima, which are few, instead of eroding and dilating the mask.
