@@ -240,6 +240,38 @@ TEST(Candidates, PleuralTopHatPeaksAtACapOnTheWall) {
   EXPECT_EQ(candidates_internal::box_radius_voxels(2.0, {0.7, 0.7, 2.5}), (std::array<int, 3>{1, 1, 1}));
 }
 
+// Awkward grids: no lung, a lung filling the whole grid, a grid thinner than the
+// box, a lung touching the faces. No peak leaves the grid, none lies outside the band.
+TEST(Candidates, PleuralPeaksOnAwkwardMasks) {
+  CandidateOptions o;
+  for (const auto& [nx, ny, nz] : std::vector<std::array<int64_t, 3>>{{9, 7, 3}, {40, 33, 2}, {31, 29, 17}}) {
+    Volume v = Volume::allocate(nx, ny, nz, {0.7, 0.7, 1.0}, {0, 0, 0});
+    float* hu = v.data();
+    for (int64_t i = 0; i < nx * ny * nz; ++i) hu[i] = (i * 7919 % 13 == 0) ? 40.f : -850.f;  // scattered dense voxels
+    LungMask m;
+    m.labels = Tensor::zeros({nz, ny, nx}, DType::kU8);
+    auto none = candidates_internal::pleural_peaks(v, m, o);
+    ASSERT_TRUE(none.ok()) << none.error().message();
+    EXPECT_TRUE(none->empty());
+    uint8_t* lab = m.labels.data<uint8_t>();
+    for (int fill : {0, 1}) {  // the whole grid, then the left half (touching four faces)
+      for (int64_t z = 0; z < nz; ++z)
+        for (int64_t y = 0; y < ny; ++y)
+          for (int64_t x = 0; x < nx; ++x) lab[(z * ny + y) * nx + x] = fill == 0 || x < nx / 2 ? kRightLung : kNoLung;
+      auto peaks = candidates_internal::pleural_peaks(v, m, o);
+      ASSERT_TRUE(peaks.ok()) << peaks.error().message();
+      for (const auto& p : *peaks) {
+        EXPECT_GE(p.voxel[0], 0);
+        EXPECT_LT(p.voxel[0], nx);
+        EXPECT_LT(p.voxel[1], ny);
+        EXPECT_LT(p.voxel[2], nz);
+        EXPECT_GT(p.tophat, o.pleural_min_tophat_hu);
+        if (fill == 0) ADD_FAILURE() << "a lung filling the grid has no edge, so no band";
+      }
+    }
+  }
+}
+
 // With room for only the four isolated nodules, the cap is ranked out; its
 // top-hat keeps its candidate beyond max_candidates, flagged, and nothing else.
 TEST(Candidates, APleuralCapRankedOutIsKeptByItsTopHat) {
