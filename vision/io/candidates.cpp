@@ -698,7 +698,7 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
   // faulting in its buffers, which the pool's threads now touch first instead
   // (pleural_caps.cpp; about 0.1 s on the H200 machine, bench/RESULTS.md).
   if (static_cast<int>(out.size()) > o.max_candidates && o.pleural_max_candidates > 0) {
-    HILUM_ASSIGN_OR_RETURN(const std::vector<PleuralPeak> peaks, pleural_peaks(volume, mask, o));
+    HILUM_ASSIGN_OR_RETURN(const std::vector<PleuralPeak> peaks, pleural_peaks(volume, mask, o, &box));
     const double match2 = o.pleural_match_mm * o.pleural_match_mm;
     for (const PleuralPeak& p : peaks) {
       if (pleural_kept >= o.pleural_max_candidates) break;

@@ -12,6 +12,7 @@
 #include "model/result.h"
 #include "vision/io/candidates.h"
 #include "vision/io/itk_bridge.h"
+#include "vision/io/mask_box.h"
 
 namespace hilum::candidates_internal {
 
@@ -73,8 +74,9 @@ struct PleuralPeak {
   Vec3 voxel{};
   float tophat = 0;
 };
+// `lungs`: the mask's box when the caller has it already (the detector does); null: found here.
 Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungMask& mask,
-                                               const CandidateOptions& o);
+                                               const CandidateOptions& o, const MaskBox* lungs = nullptr);
 
 // Half-widths in voxels, per axis, of a box of odd width within a voxel of width_mm (at least 3 voxels).
 std::array<int, 3> box_radius_voxels(double width_mm, const std::array<double, 3>& spacing);

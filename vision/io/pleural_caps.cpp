@@ -24,10 +24,10 @@ std::array<int, 3> box_radius_voxels(double width_mm, const std::array<double, 3
 }
 
 Result<std::vector<PleuralPeak>> pleural_peaks(const Volume& volume, const LungMask& mask,
-                                               const CandidateOptions& o) {
+                                               const CandidateOptions& o, const MaskBox* lungs) {
   const int64_t nx = volume.nx(), ny = volume.ny(), nz = volume.nz();
   const uint8_t* labels = mask.labels.data<uint8_t>();
-  const MaskBox mb = mask_box(labels, nx, ny, nz);
+  const MaskBox mb = lungs ? *lungs : mask_box(labels, nx, ny, nz);
   if (mb.empty()) return std::vector<PleuralPeak>{};
   const std::array<double, 3> sp{volume.spacing[0], volume.spacing[1], volume.spacing[2]};
   const std::array<int, 3> open_r = box_radius_voxels(o.pleural_box_mm, sp);

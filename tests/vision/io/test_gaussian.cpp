@@ -176,5 +176,16 @@ TEST(BoxExtremum, RefusesAMismatchedBufferOrANegativeWidth) {
   EXPECT_FALSE(box_extremum(std::vector<float>(64), g, {1, -1, 1}, true).ok());
 }
 
+TEST(BoxExtremum, IntoVariantsRefuseAnEmptyGridOrBadArguments) {
+  float in[8] = {}, out[8], scratch[8];
+  const Grid empty{0, 2, 2, {1, 1, 1}}, g{2, 2, 2, {1, 1, 1}};
+  EXPECT_FALSE(box_extremum_into(in, empty, {1, 1, 1}, false, out, scratch).ok());
+  EXPECT_FALSE(box_extremum_into(in, g, {1, 1, -1}, false, out, scratch).ok());
+  EXPECT_FALSE(gaussian_smooth_into(in, empty, 1.0, out, scratch).ok());
+  EXPECT_FALSE(gaussian_smooth_into(in, g, 0.0, out, scratch).ok());
+  EXPECT_TRUE(gaussian_smooth_into(in, g, 1.0, out, scratch).ok());
+  EXPECT_EQ(out[7], 0.f);
+}
+
 }  // namespace
 }  // namespace hilum
