@@ -14,19 +14,30 @@
 # juxtavascular=1") to the image branch's training only, packed as the
 # training seeds are.
 #
-# Heads trained, one per entry of HEADS (';'-separated NAME:VISION:DATA):
-#   VISION  committed (resources/models/vision) or a VARIANTS name;
-#   DATA    apart (APART_SEEDS only; validation on APART_VAL) or seen (SEEDS
-#           only, the committed recipe; validation on 1360-1399).
+# Heads trained, one per entry of HEADS (';'-separated NAME:VISION:DATA[:FEATURES]):
+#   VISION    committed (resources/models/vision) or a VARIANTS name;
+#   DATA      apart (APART_SEEDS only; validation on APART_VAL) or seen (SEEDS
+#             only, the committed recipe; validation on 1360-1399);
+#   FEATURES  the detector's measurements the head takes (comma-separated;
+#             by default the committed head's six).
 # Every head is the fusion-cpu recipe of scripts/train/train_bundle.sh (every
-# candidate, the detector's six measurements, 4,000 steps of 512), run on the GPU.
+# candidate, 4,000 steps of 512), run on the GPU. With POOL_SEEDS (a seed range,
+# e.g. 100000-104999) the notes of those seeds join the training notes and the
+# head re-pairs studies with the first 600 of them, as the committed recipe does
+# with its packed notes; without it, with the studies' own notes only.
+# VARIANTS empty: no image branch is trained (heads on the committed ResNet).
+# PATCH_VIEWS=1: scripts/train/patch_views.py measures each head's test-time
+# views on its validation seeds (fusion/patch_views.json, in heads.tar).
+# EVAL_SETS (seed ranges): then scripts/gpu/eval_sets.sh runs those held-out
+# sets with the committed bundle and with each head in its place
+# ($OUT/eval_sets.txt).
 # Writes $OUT/NAME.safetensors for each VARIANTS entry and $OUT/heads.tar (each
 # head's fusion/ folder and its parity golden, by NAME), one log,
 # $OUT/train_head_apart.log; with $DONE set, touches that file at the end.
 #
-#   run(carry=[".e2e"], command="DONE=... OUT=... setsid bash scripts/gpu/train_head_apart.sh &")
-#     (env: SEEDS, APART_SEEDS, APART_VAL, VISION_SEEDS, VISION_ARGS, VARIANTS, HEADS, STEPS, SHARDS, OUT,
-#      DONE)
+#   run(carry=[".e2e"], command="OUT=$OUT bash scripts/gpu/train_head_apart.sh")
+#     (env: SEEDS, APART_SEEDS, APART_VAL, VISION_SEEDS, VISION_ARGS, VARIANTS, HEADS, STEPS, SHARDS,
+#      POOL_SEEDS, PATCH_VIEWS, EVAL_SETS, OUT, DONE)
 # The tree and .e2e (28 MB) together exceed the 64 MiB a call may carry: move
 # tests/golden/ except resnet_golden.py (train_vision.py imports it) out of the
 # checkout for the call, and back after it.
@@ -37,7 +48,9 @@ APART_SEEDS=${APART_SEEDS:-2050-2449}
 APART_VAL=${APART_VAL:-2400-2449}
 VISION_SEEDS=${VISION_SEEDS:-}
 VISION_ARGS=${VISION_ARGS:-}
-VARIANTS=${VARIANTS:-w12:--width 12 --epochs 120}
+VARIANTS=${VARIANTS-w12:--width 12 --epochs 120}
+POOL_SEEDS=${POOL_SEEDS:-}
+FEATURES_DEFAULT=log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm
 HEADS=${HEADS:-committed-apart:committed:apart;w12-apart:w12:apart;w12-seen:w12:seen}
 STEPS=${STEPS:-4000}
 SHARDS=${SHARDS:-16}
@@ -49,7 +62,7 @@ vision_names=("${variant_names[@]}") vision_args=("${variant_args[@]}")
 heads=() need_apart=0
 IFS=';' read -ra heads <<<"$HEADS"
 for h in "${heads[@]}"; do  # before the long export: a bad entry stops the job at once
-  IFS=':' read -r name vision data <<<"$h"
+  IFS=':' read -r name vision data features <<<"$h"
   [[ $name =~ ^[A-Za-z0-9_-]+$ ]] || { echo "head name '$name': letters, digits, _ and - only"; exit 2; }
   [[ $data == apart || $data == seen ]] || { echo "head $name: data '$data' is neither apart nor seen"; exit 2; }
   [[ $vision == committed || " ${vision_names[*]} " == *" $vision "* ]] ||
@@ -60,6 +73,15 @@ D=/tmp/head-apart
 rm -rf "$D" && mkdir -p "$D"
 export_merged "$D/seen" "$SEEDS"
 ((need_apart)) && export_merged "$D/apart" "$APART_SEEDS"  # only when a head trains on it
+pool_notes=0
+if [[ -n $POOL_SEEDS ]]; then  # the note pool: the training notes, then the pool seeds' (as pack_gpu_data.py)
+  "$H" -q export-training-set --seeds "$POOL_SEEDS" --notes-only --out "$D/pool"
+  for data in seen apart; do
+    [[ -d $D/$data ]] && { mkdir -p "$D/notes-$data"; cat "$D/$data/notes.jsonl" "$D/pool/notes.jsonl" >"$D/notes-$data/notes.jsonl"; }
+  done
+  pool_notes=600
+fi
+if ((${#vision_names[@]})); then
 vision_train=("$D/seen")
 if [[ -n $VISION_SEEDS ]]; then
   EXPORT_ARGS=$VISION_ARGS export_merged "$D/vision-extra" "$VISION_SEEDS"
@@ -84,20 +106,27 @@ collect_vision() {
 wait_jobs collect_vision "$D"
 ((jobs_rc == 0)) || end_job
 job_names=() job_pids=()
+fi
 
 # 2. The heads, side by side.
 for h in "${heads[@]}"; do
-  IFS=':' read -r name vision data <<<"$h"
+  IFS=':' read -r name vision data features <<<"$h"
   b="$D/head-$name"
   mkdir -p "$b" && cp -r resources/models/text "$b/"
   if [[ $vision == committed ]]; then cp -r resources/models/vision "$b/"; else
     mkdir -p "$b/vision" && cp "$D/$vision/resnet.safetensors" "$D/$vision/training_log.json" "$b/vision/"
   fi
   if [[ $data == apart ]]; then val=$APART_VAL; else val=1360-1399; fi
-  python3 scripts/train/train_fusion.py --data "$D/$data" --export "$D/$data" --bundle "$b" --device cuda \
-    --val-seeds "$val" --pool-notes 0 --note-groups 32 --pos-fraction 0.25 --steps "$STEPS" --batch 512 \
-    --golden "$b/golden" --features log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm \
-    >"$D/head-$name.log" 2>&1 &
+  notes=$D/$data
+  [[ -n $POOL_SEEDS ]] && notes=$D/notes-$data
+  {
+    python3 scripts/train/train_fusion.py --data "$notes" --export "$D/$data" --bundle "$b" --device cuda \
+      --val-seeds "$val" --pool-notes "$pool_notes" --note-groups 32 --pos-fraction 0.25 --steps "$STEPS" \
+      --batch 512 --golden "$b/golden" --features "${features:-$FEATURES_DEFAULT}" &&
+      if [[ ${PATCH_VIEWS:-0} == 1 ]]; then
+        python3 scripts/train/patch_views.py --export "$D/$data" --bundle "$b" --val-seeds "$val" --hilum "$H"
+      fi
+  } >"$D/head-$name.log" 2>&1 &
   started "head-$name"
 done
 collect_head() { :; }
@@ -105,4 +134,15 @@ wait_jobs collect_head "$D"
 parts=()
 for h in "${heads[@]}"; do parts+=("head-${h%%:*}/fusion" "head-${h%%:*}/golden"); done
 tar -C "$D" -cf "$OUT/heads.tar" "${parts[@]}"
+if [[ -n ${EVAL_SETS:-} ]] && ((jobs_rc == 0)); then
+  # Each head in a copy of the committed bundle (its manifest, hence its test-time views).
+  eval_variants="committed="
+  for h in "${heads[@]}"; do
+    name=${h%%:*}
+    rm -rf "$D/bundle-$name" && cp -r resources/models "$D/bundle-$name"
+    rm -rf "$D/bundle-$name/fusion" && cp -r "$D/head-$name/fusion" "$D/bundle-$name/fusion"
+    eval_variants+=";$name=HILUM_MODEL_BUNDLE=$D/bundle-$name"
+  done
+  SETS=$EVAL_SETS VARIANTS=$eval_variants GTEST_FILTER=-* OUT=$OUT bash scripts/gpu/eval_sets.sh
+fi
 end_job

@@ -36,7 +36,13 @@ CANDIDATE_FEATURES = {
     "isolation": lambda r: float(r["isolation"]),
     "log_score": lambda r: math.log(max(float(r["score"]), 1e-3)),
     "log_sigma_mm": lambda r: math.log(max(float(r["scale_mm"]), 1e-3)),
+    # 1 for a candidate kept by a pleural cap's top-hat beyond the detector's quota.
+    "pleural": lambda r: float(r["pleural"]),
 }
+# The labels.csv column each feature reads (exports older than a column lack it).
+CANDIDATE_FEATURE_COLUMNS = {"log_response": "response", "contrast_hu": "contrast_hu", "blobness": "blobness",
+                             "isolation": "isolation", "log_score": "score", "log_sigma_mm": "scale_mm",
+                             "pleural": "pleural"}
 
 
 def candidate_feature_matrix(rows, names):
@@ -45,6 +51,9 @@ def candidate_feature_matrix(rows, names):
     for n in names:
         if n not in CANDIDATE_FEATURES:
             raise ValueError(f"unknown candidate feature {n!r} (known: {', '.join(CANDIDATE_FEATURES)})")
+        if rows and CANDIDATE_FEATURE_COLUMNS[n] not in rows[0]:
+            raise ValueError(f"candidate feature {n!r} needs the column {CANDIDATE_FEATURE_COLUMNS[n]!r}, "
+                             "which this export's labels.csv lacks (export again with the current hilum)")
     return np.array([[CANDIDATE_FEATURES[n](r) for n in names] for r in rows], dtype=np.float32).reshape(
         len(rows), len(names))
 
