@@ -211,7 +211,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   std::vector<std::vector<uint8_t>> frame_patches(frame_options.size());
   std::string labels =
       "study,seed,candidate,source,is_nodule,malignant,nodule,diameter_mm,type,distance_mm,x_mm,y_mm,z_mm,"
-      "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung,image_logit,pleural\n";
+      "response,contrast_hu,blobness,isolation,score,scale_mm,estimated_diameter_mm,lung,image_logit,pleural,bulge\n";
   std::string nodules_csv =
       "study,seed,nodule,x_mm,y_mm,z_mm,diameter_mm,type,solid_diameter_mm,malignant,malignancy_probability,"
       "juxtapleural,juxtavascular,truth_axial_long_mm,truth_axial_short_mm,truth_axial_mean_mm,truth_volume_"
@@ -327,7 +327,12 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
         line += ",,,,,,,,";
       }
       line += "," + (pos ? fmt("%.6f", t->image_logit) : std::string());
-      line += r.candidate >= 0 ? (cands[r.candidate].pleural ? ",1" : ",0") : ",";
+      if (r.candidate >= 0) {
+        line += cands[r.candidate].pleural ? ",1" : ",0";
+        line += cands[r.candidate].bulge ? ",1" : ",0";
+      } else {
+        line += ",,";
+      }
       labels += line + "\n";
       sum.positives += pos;
     }

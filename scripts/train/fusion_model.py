@@ -38,11 +38,13 @@ CANDIDATE_FEATURES = {
     "log_sigma_mm": lambda r: math.log(max(float(r["scale_mm"]), 1e-3)),
     # 1 for a candidate kept by a pleural cap's top-hat beyond the detector's quota.
     "pleural": lambda r: float(r["pleural"]),
+    # 1 for a candidate found on the residue of the vessels' opening (a bulge on a vessel).
+    "bulge": lambda r: float(r["bulge"]),
 }
 # The labels.csv column each feature reads (exports older than a column lack it).
 CANDIDATE_FEATURE_COLUMNS = {"log_response": "response", "contrast_hu": "contrast_hu", "blobness": "blobness",
                              "isolation": "isolation", "log_score": "score", "log_sigma_mm": "scale_mm",
-                             "pleural": "pleural"}
+                             "pleural": "pleural", "bulge": "bulge"}
 
 
 def candidate_feature_matrix(rows, names):

@@ -33,6 +33,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${DATA:-train-data}
+HILUM=${HILUM:-build/hilum}  # fusion-cpu: the hilum whose image branch makes the tokens
+# fusion-cpu: the detector's measurements the head takes (fusion_model.CANDIDATE_FEATURES)
+FEATURES=${FEATURES:-log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm}
 stage=${1:-all}
 case $stage in
   export | all) bash scripts/train/export_data.sh ;;&
@@ -45,16 +48,16 @@ case $stage in
   install) bash scripts/train/install_bundle.sh "${2:?install needs PARTS_DIR}" "${3:-}" ;;
   fusion-cpu)
     /usr/bin/python3 scripts/train/image_tokens.py --export "$DATA/train" \
-      --weights resources/models/vision/resnet.safetensors --out "$DATA/tokens.npy"
+      --weights resources/models/vision/resnet.safetensors --out "$DATA/tokens.npy" --hilum "$HILUM"
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
     cp -r resources/models/vision resources/models/text "$work/"
     OMP_NUM_THREADS=2 /usr/bin/python3 scripts/train/train_fusion.py --data "$DATA/gpu" --export "$DATA/train" \
       --tokens "$DATA/tokens.npy" --bundle "$work" --pool-notes 600 --note-groups 32 --pos-fraction 0.25 \
       --steps 4000 --batch 512 --golden "$work/golden" \
-      --features log_response,contrast_hu,blobness,isolation,log_score,log_sigma_mm
+      --features "$FEATURES"
     rm -rf resources/models/fusion tests/golden/bundle
     cp -r "$work/fusion" resources/models/fusion && cp -r "$work/golden" tests/golden/bundle
-    /usr/bin/python3 scripts/train/patch_views.py --export "$DATA/train" --bundle resources/models
+    /usr/bin/python3 scripts/train/patch_views.py --export "$DATA/train" --bundle resources/models --hilum "$HILUM"
     /usr/bin/python3 scripts/train/write_manifest.py --bundle resources/models --machine "${2:-}" ;;
   export | pack | train) ;;
   *) echo "usage: $0 [export|pack|train|install PARTS_DIR [MACHINE]|fusion-cpu [MACHINE]|all]" >&2; exit 2 ;;

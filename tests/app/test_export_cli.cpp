@@ -122,6 +122,7 @@ TEST(ExportTrainingSet, CarriesImageAndNoteLogits) {
   for (const auto& row : read_csv_rows(dir / "set" / "labels.csv")) {
     // A truth patch has no candidate, so neither measurements nor the pleural flag.
     EXPECT_EQ(row.at("pleural").empty(), row.at("source") == "truth") << row.at("candidate");
+    EXPECT_EQ(row.at("bulge").empty(), row.at("source") == "truth") << row.at("candidate");
     if (row.at("is_nodule") == "1") {
       ++positives;
       EXPECT_EQ(row.at("image_logit"), image_logit.at(row.at("seed") + "/" + row.at("nodule")));
@@ -203,10 +204,15 @@ TEST(ExportTrainingSet, MaxCandidatesChangesTheDetectorsCutOnly) {
   for (const auto& [part, n] : std::vector<std::pair<std::string, int>>{{"plain", cut}, {"more", 650}, {"fewer", 120}}) {
     EXPECT_GE(rows_of(part), n) << part;
     EXPECT_LE(rows_of(part), n + pleural) << part;
-    // The pleural column flags exactly the candidates beyond the cut.
+    // The pleural column flags exactly the candidates beyond the cut; the bulge
+    // column at most the bulge pass's quota.
+    int bulges = 0;
     for (const auto& row : read_csv_rows(dir / part / "labels.csv")) {
       EXPECT_EQ(row.at("pleural"), std::stoi(row.at("candidate")) >= n ? "1" : "0") << part << " " << row.at("candidate");
+      EXPECT_TRUE(row.at("bulge") == "0" || row.at("bulge") == "1") << row.at("bulge");
+      bulges += row.at("bulge") == "1";
     }
+    EXPECT_LE(bulges, CandidateOptions{}.bulge_max_candidates) << part;
   }
   const auto manifest = nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["candidates"];
   EXPECT_EQ(manifest["max_candidates"], cut);

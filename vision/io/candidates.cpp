@@ -59,13 +59,14 @@ std::optional<double> candidate_feature(const Candidate& c, std::string_view nam
   if (name == "log_score") return log_floor(c.score);
   if (name == "log_sigma_mm") return log_floor(c.sigma_mm);
   if (name == "pleural") return c.pleural ? 1.0 : 0.0;
+  if (name == "bulge") return c.bulge ? 1.0 : 0.0;
   return std::nullopt;
 }
 
 const std::vector<std::string>& candidate_feature_names() {
   static const std::vector<std::string> names = {"log_response", "blobness",  "log_score",
                                                  "contrast_hu",  "isolation", "log_sigma_mm",
-                                                 "pleural"};
+                                                 "pleural",      "bulge"};
   return names;
 }
 

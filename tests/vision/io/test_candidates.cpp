@@ -359,12 +359,15 @@ TEST(Candidates, FeaturesByNameAreTheMeasurementsOrTheirLogarithms) {
   EXPECT_DOUBLE_EQ(*candidate_feature(c, "pleural"), 0.0);
   c.pleural = true;
   EXPECT_DOUBLE_EQ(*candidate_feature(c, "pleural"), 1.0);
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "bulge"), 0.0);
+  c.bulge = true;
+  EXPECT_DOUBLE_EQ(*candidate_feature(c, "bulge"), 1.0);
   // Logarithms are floored (a zero score stays finite), unknown names are refused.
   c.score = 0;
   EXPECT_DOUBLE_EQ(*candidate_feature(c, "log_score"), std::log(1e-3));
   EXPECT_FALSE(candidate_feature(c, "diameter").has_value());
   EXPECT_FALSE(candidate_feature(c, "").has_value());
-  EXPECT_EQ(candidate_feature_names().size(), 7u);
+  EXPECT_EQ(candidate_feature_names().size(), 8u);
   for (const std::string& name : candidate_feature_names()) EXPECT_TRUE(candidate_feature(c, name)) << name;
 }
 
