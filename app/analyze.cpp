@@ -438,10 +438,9 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
     ProgressRange p(progress, 0.27, 0.53);
     // The detector runs where the networks do (HILUM_CANDIDATES_ON_CPU=1 keeps it
     // on the CPU, for side-by-side timing).
-    CandidateOptions options;
+    // HILUM_PLEURAL_CAPS, HILUM_BULGE_EXTRAS: side-by-side runs (docs/findings.md).
+    CandidateOptions options = with_environment_switches(CandidateOptions{});
     options.device = env_switch("HILUM_CANDIDATES_ON_CPU", false) ? Device::kCPU : b.device;
-    // HILUM_PLEURAL_CAPS=0 leaves the pleural caps out (their effect side by side; docs/findings.md).
-    if (!env_switch("HILUM_PLEURAL_CAPS", true)) options.pleural_max_candidates = 0;
     HILUM_ASSIGN_OR_RETURN(candidates, detect_candidates(volume, mask, options, p));
   }
   lap("candidates");

@@ -12,7 +12,6 @@
 #include <string_view>
 
 #include "app/csv.h"
-#include "model/env.h"
 #include "model/file_io.h"
 #include "model/npy.h"
 #include "model/stopwatch.h"
@@ -199,9 +198,8 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   // hilum analyze's settings; only the cut may move (--max-candidates), to
   // study how the detector's score ranks the maxima beyond it.
   const CandidateOptions candidate_options = [&] {
-    CandidateOptions c;
+    CandidateOptions c = with_environment_switches(CandidateOptions{});  // as analyze
     if (o.max_candidates > 0) c.max_candidates = o.max_candidates;
-    if (!env_switch("HILUM_PLEURAL_CAPS", true)) c.pleural_max_candidates = 0;  // as analyze
     return c;
   }();
   const LungMaskOptions mask_options;
@@ -410,6 +408,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   manifest["candidates"] = {{"sigmas_mm", candidate_options.sigmas_mm},
                             {"max_candidates", candidate_options.max_candidates},
                             {"pleural_max_candidates", candidate_options.pleural_max_candidates},
+                            {"bulge_extra_candidates", candidate_options.bulge_extra_candidates},
                             {"min_contrast_hu", candidate_options.min_contrast_hu},
                             {"min_blobness", candidate_options.min_blobness}};
   manifest["labels"] = {{"negatives_per_study", o.negatives_per_study},

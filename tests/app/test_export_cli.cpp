@@ -199,24 +199,34 @@ TEST(ExportTrainingSet, MaxCandidatesChangesTheDetectorsCutOnly) {
     auto r = test::run_hilum(a);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  // Each cut, then up to pleural_max_candidates ranked-out candidates the pleural caps keep.
-  const int pleural = CandidateOptions{}.pleural_max_candidates;
+  // Each cut, then up to pleural_max_candidates ranked-out candidates the pleural caps keep,
+  // then up to bulge_extra_candidates bulges past the bulge quota.
+  const CandidateOptions defaults;
+  const int pleural = defaults.pleural_max_candidates, extras = defaults.bulge_extra_candidates;
   for (const auto& [part, n] : std::vector<std::pair<std::string, int>>{{"plain", cut}, {"more", 650}, {"fewer", 120}}) {
     EXPECT_GE(rows_of(part), n) << part;
-    EXPECT_LE(rows_of(part), n + pleural) << part;
-    // The pleural column flags exactly the candidates beyond the cut; the bulge
-    // column at most the bulge pass's quota.
+    EXPECT_LE(rows_of(part), n + pleural + extras) << part;
+    // The pleural column flags only candidates beyond the cut, and each of those is
+    // a pleural cap or a bulge; the bulge column at most the quota and the extras.
     int bulges = 0;
     for (const auto& row : read_csv_rows(dir / part / "labels.csv")) {
-      EXPECT_EQ(row.at("pleural"), std::stoi(row.at("candidate")) >= n ? "1" : "0") << part << " " << row.at("candidate");
+      const bool beyond = std::stoi(row.at("candidate")) >= n;
+      EXPECT_TRUE(row.at("pleural") == "0" || row.at("pleural") == "1") << row.at("pleural");
       EXPECT_TRUE(row.at("bulge") == "0" || row.at("bulge") == "1") << row.at("bulge");
+      if (beyond) {
+        EXPECT_TRUE(row.at("pleural") == "1" || (extras > 0 && row.at("bulge") == "1"))
+            << part << " " << row.at("candidate");
+      } else {
+        EXPECT_EQ(row.at("pleural"), "0") << part << " " << row.at("candidate");
+      }
       bulges += row.at("bulge") == "1";
     }
-    EXPECT_LE(bulges, CandidateOptions{}.bulge_max_candidates) << part;
+    EXPECT_LE(bulges, defaults.bulge_max_candidates + extras) << part;
   }
   const auto manifest = nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["candidates"];
   EXPECT_EQ(manifest["max_candidates"], cut);
   EXPECT_EQ(manifest["pleural_max_candidates"], pleural);
+  EXPECT_EQ(manifest["bulge_extra_candidates"], CandidateOptions{}.bulge_extra_candidates);
   EXPECT_EQ(nlohmann::json::parse(slurp(dir / "more" / "manifest.json"))["candidates"]["max_candidates"],
             650);
   // The rows before each cut are the same candidates: only the cut moved (the

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <optional>
 
+#include "model/env.h"
 #include "model/log.h"
 #include "model/parallel.h"
 #include "model/stopwatch.h"
@@ -61,6 +62,13 @@ std::optional<double> candidate_feature(const Candidate& c, std::string_view nam
   if (name == "pleural") return c.pleural ? 1.0 : 0.0;
   if (name == "bulge") return c.bulge ? 1.0 : 0.0;
   return std::nullopt;
+}
+
+CandidateOptions with_environment_switches(CandidateOptions o) {
+  if (!env_switch("HILUM_PLEURAL_CAPS", true)) o.pleural_max_candidates = 0;
+  o.bulge_extra_candidates =
+      env_switch("HILUM_BULGE_EXTRAS", true) ? env_count("HILUM_BULGE_EXTRAS", o.bulge_extra_candidates) : 0;
+  return o;
 }
 
 const std::vector<std::string>& candidate_feature_names() {
@@ -691,8 +699,20 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
                    [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
   // Only the best bulge_max_candidates bulges: most bulges are vessel junctions,
   // bends and crossings, and every extra candidate can push a nodule out of the ranking.
-  int bulges_kept = 0;
-  std::erase_if(out, [&](const Candidate& c) { return c.bulge && ++bulges_kept > o.bulge_max_candidates; });
+  // Those past the quota wait, in score order, for the places after the pleural caps.
+  std::vector<Candidate> extra_bulges;
+  {
+    int bulges_kept = 0;
+    size_t n = 0;
+    for (Candidate& c : out) {
+      if (c.bulge && ++bulges_kept > o.bulge_max_candidates) {
+        if (static_cast<int>(extra_bulges.size()) < o.bulge_extra_candidates) extra_bulges.push_back(c);
+        continue;
+      }
+      out[n++] = c;
+    }
+    out.resize(n);
+  }
   const double ranked_ms = step_clock.lap() * 1e3;
   // Pleural caps: ranked-out candidates at the strongest top-hat maxima near the mask's edge.
   int pleural_kept = 0;
@@ -725,12 +745,13 @@ Result<std::vector<Candidate>> detect_on(const Volume& volume, const LungMask& m
       if (out[k].pleural) out[n++] = out[k];
     out.resize(n);
   }
+  out.insert(out.end(), extra_bulges.begin(), extra_bulges.end());
   char timing[320];
   std::snprintf(timing, sizeof timing,
                 "candidates (%s): %zu grids %.0f ms, the vessel-suppressed image %.0f ms, bulge residue %.0f ms, "
-                "%zu passes %.0f ms, %zu maxima ranked %.0f ms, %d pleural caps kept %.0f ms",
+                "%zu passes %.0f ms, %zu maxima ranked %.0f ms, %d pleural caps kept %.0f ms, %zu bulges past the quota",
                 gpu ? "CUDA" : "CPU", levels.size(), grids_ms, vessel_ms, bulge_ms, passes.size(), passes_ms, maxima.size(),
-                ranked_ms, pleural_kept, step_clock.lap() * 1e3);
+                ranked_ms, pleural_kept, step_clock.lap() * 1e3, extra_bulges.size());
   log_info(timing);
   progress.report(1.0, "candidates");
   return out;

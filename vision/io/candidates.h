@@ -95,6 +95,11 @@ struct CandidateOptions {
   int bulge_max_axes = 4;
   double bulge_min_contrast_hu = 75;  // voxels below this (smoothed, above the parenchyma) keep nothing
   int bulge_max_candidates = 20;
+  // Bulges past that quota (still by decreasing score) kept as well, up to this
+  // many, after the max_candidates and the pleural caps: a nodule on a vessel
+  // whose bulge ranks past the quota gets a candidate without pushing any other
+  // out of the first max_candidates. 0: none.
+  int bulge_extra_candidates = 30;
   double bulge_max_pixel_mm = 1.0;
   // Pleural caps: a small juxtapleural nodule is a cap on the chest wall, and
   // the mask keeps only the part of it that lies in the lung, so its maximum
@@ -137,7 +142,14 @@ struct Candidate {
   bool pleural = false;  // ranked out, kept by a pleural cap's top-hat (CandidateOptions::pleural_*)
 };
 
-// Candidates by decreasing score: at most max_candidates + pleural_max_candidates.
+// `o` with the environment's switches for side-by-side runs applied (what
+// `analyze` and `export-training-set` detect with): HILUM_PLEURAL_CAPS=0 leaves
+// the pleural caps out; HILUM_BULGE_EXTRAS=0 leaves the bulges past the quota
+// out, =N keeps up to N of them.
+CandidateOptions with_environment_switches(CandidateOptions o);
+
+// Candidates by decreasing score: at most max_candidates, then at most
+// pleural_max_candidates pleural caps, then at most bulge_extra_candidates bulges.
 // An empty mask gives no candidates.
 Result<std::vector<Candidate>> detect_candidates(const Volume& volume, const LungMask& mask,
                                                  const CandidateOptions& options, Progress& progress);

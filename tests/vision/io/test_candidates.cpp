@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "tests/vision/io/candidate_testing.h"
 #include "tests/vision/io/synthetic_chest.h"
@@ -146,6 +147,35 @@ TEST(Candidates, FindsABulgeOnAVesselThatHasNoMaximumOfItsOwn) {
   ASSERT_TRUE(with.ok()) << with.error().message();
   const Candidate* hit = testing::hitting(*with, scene.ball, 3.0);
   ASSERT_NE(hit, nullptr) << "no candidate within 1.5 mm of the ball";
+  EXPECT_TRUE(hit->bulge);
+}
+
+// With no room for bulges the ball of the scene above has no candidate; with
+// bulge_extra_candidates its bulge comes after the others, which stay as they were.
+TEST(Candidates, BulgesPastTheQuotaComeAfterTheOtherCandidates) {
+  const VesselScene scene = vessel_scene(1.5);
+  const Volume v = testing::make_chest(scene.spec);
+  CandidateOptions no_room;
+  no_room.bulge_max_candidates = 0;
+  auto without = candidates_with(v, no_room);
+  ASSERT_TRUE(without.ok()) << without.error().message();
+  EXPECT_EQ(testing::hitting(*without, scene.ball, 3.0), nullptr);
+  CandidateOptions extra = no_room;
+  extra.bulge_extra_candidates = 3;
+  auto with = candidates_with(v, extra);
+  ASSERT_TRUE(with.ok()) << with.error().message();
+  ASSERT_GT(with->size(), without->size());
+  ASSERT_LE(with->size(), without->size() + 3);
+  for (size_t k = 0; k < without->size(); ++k) {
+    EXPECT_EQ((*with)[k].center_mm, (*without)[k].center_mm) << k;
+    EXPECT_FALSE((*with)[k].bulge) << k;
+  }
+  for (size_t k = without->size(); k < with->size(); ++k) {
+    EXPECT_TRUE((*with)[k].bulge) << k;
+    if (k > without->size()) EXPECT_LE((*with)[k].score, (*with)[k - 1].score) << k;
+  }
+  const Candidate* hit = testing::hitting(*with, scene.ball, 3.0);
+  ASSERT_NE(hit, nullptr) << "no extra bulge within 1.5 mm of the ball";
   EXPECT_TRUE(hit->bulge);
 }
 
@@ -340,6 +370,32 @@ TEST(Candidates, MaskMismatchIsAnError) {
   auto none = detect_candidates(v, m, CandidateOptions{}, progress);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// The switches analyze and export-training-set read for side-by-side runs.
+TEST(Candidates, EnvironmentSwitchesSetThePleuralCapsAndTheExtraBulges) {
+  unsetenv("HILUM_PLEURAL_CAPS");
+  unsetenv("HILUM_BULGE_EXTRAS");
+  const CandidateOptions d;
+  CandidateOptions o = with_environment_switches(d);
+  EXPECT_EQ(o.pleural_max_candidates, d.pleural_max_candidates);
+  EXPECT_EQ(o.bulge_extra_candidates, d.bulge_extra_candidates);
+  setenv("HILUM_PLEURAL_CAPS", "0", 1);
+  setenv("HILUM_BULGE_EXTRAS", "0", 1);
+  o = with_environment_switches(d);
+  EXPECT_EQ(o.pleural_max_candidates, 0);
+  EXPECT_EQ(o.bulge_extra_candidates, 0);
+  setenv("HILUM_PLEURAL_CAPS", "1", 1);
+  setenv("HILUM_BULGE_EXTRAS", "45", 1);
+  o = with_environment_switches(d);
+  EXPECT_EQ(o.pleural_max_candidates, d.pleural_max_candidates);
+  EXPECT_EQ(o.bulge_extra_candidates, 45);
+  for (const char* other : {"x", "-3", ""}) {  // anything else keeps the default
+    setenv("HILUM_BULGE_EXTRAS", other, 1);
+    EXPECT_EQ(with_environment_switches(d).bulge_extra_candidates, d.bulge_extra_candidates) << other;
+  }
+  unsetenv("HILUM_PLEURAL_CAPS");
+  unsetenv("HILUM_BULGE_EXTRAS");
 }
 
 TEST(Candidates, FeaturesByNameAreTheMeasurementsOrTheirLogarithms) {

@@ -67,7 +67,8 @@ TEST(PhantomFindings, EveryNoduleHasACandidateAndIsSized) {
     auto c = detect_candidates(ph.volume, *m, CandidateOptions{}, p);
     ASSERT_TRUE(c.ok()) << c.error().message();
     EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates +
-                                             CandidateOptions{}.pleural_max_candidates));
+                                             CandidateOptions{}.pleural_max_candidates +
+                                             CandidateOptions{}.bulge_extra_candidates));
     for (const PhantomNodule& n : ph.nodules) {
       const Candidate* hit = testing::hitting(*c, n.center_mm, n.diameter_mm);
       ASSERT_NE(hit, nullptr) << "seed " << seed << ": no candidate for the " << n.diameter_mm << " mm "
@@ -100,7 +101,8 @@ TEST(PhantomFindings, CandidateSensitivityOnASeedRange) {
     auto c = testing::candidates_of(ph.volume);
     ASSERT_TRUE(c.ok()) << c.error().message();
     EXPECT_LE(c->size(), static_cast<size_t>(CandidateOptions{}.max_candidates +
-                                             CandidateOptions{}.pleural_max_candidates));
+                                             CandidateOptions{}.pleural_max_candidates +
+                                             CandidateOptions{}.bulge_extra_candidates));
     for (const PhantomNodule& n : ph.nodules) {
       if (n.diameter_mm < 3) continue;
       ++nodules;
