@@ -157,6 +157,7 @@ TEST(Candidates, BulgesPastTheQuotaComeAfterTheOtherCandidates) {
   const Volume v = testing::make_chest(scene.spec);
   CandidateOptions no_room;
   no_room.bulge_max_candidates = 0;
+  no_room.bulge_extra_candidates = 0;
   auto without = candidates_with(v, no_room);
   ASSERT_TRUE(without.ok()) << without.error().message();
   EXPECT_EQ(testing::hitting(*without, scene.ball, 3.0), nullptr);
