@@ -25,38 +25,47 @@ CONFIG_KEYS = ("image_channels", "image_tokens", "text_dim", "dim", "heads", "hi
 # frame_axes): 45 degrees about z, x and y. The training and install scripts name them from here.
 PATCH_FRAMES = ("rz45", "rx45", "ry45")
 
+
+def _log_floor(v):
+    return math.log(max(v, 1e-3))
+
+
+def _as_is(v):
+    return v
+
+
 # The candidate detector's measurements the head may take beside the image
 # tokens, by name: each a function of a labels.csv row of `hilum
 # export-training-set`. vision/io/candidates.cpp (candidate_feature) computes
 # the same from a Candidate at inference. Logarithms of the heavy-tailed ones.
+# name -> (the labels.csv column it reads, the function of that column's value);
+# exports older than a column lack it, and candidate_feature_matrix says so.
 CANDIDATE_FEATURES = {
-    "log_response": lambda r: math.log(max(float(r["response"]), 1e-3)),
-    "contrast_hu": lambda r: float(r["contrast_hu"]),
-    "blobness": lambda r: float(r["blobness"]),
-    "isolation": lambda r: float(r["isolation"]),
-    "log_score": lambda r: math.log(max(float(r["score"]), 1e-3)),
-    "log_sigma_mm": lambda r: math.log(max(float(r["scale_mm"]), 1e-3)),
+    "log_response": ("response", _log_floor),
+    "contrast_hu": ("contrast_hu", _as_is),
+    "blobness": ("blobness", _as_is),
+    "isolation": ("isolation", _as_is),
+    "log_score": ("score", _log_floor),
+    "log_sigma_mm": ("scale_mm", _log_floor),
     # 1 for a candidate kept by a pleural cap's top-hat beyond the detector's quota.
-    "pleural": lambda r: float(r["pleural"]),
+    "pleural": ("pleural", _as_is),
     # 1 for a candidate found on the residue of the vessels' opening (a bulge on a vessel).
-    "bulge": lambda r: float(r["bulge"]),
+    "bulge": ("bulge", _as_is),
 }
-# The labels.csv column each feature reads (exports older than a column lack it).
-CANDIDATE_FEATURE_COLUMNS = {"log_response": "response", "contrast_hu": "contrast_hu", "blobness": "blobness",
-                             "isolation": "isolation", "log_score": "score", "log_sigma_mm": "scale_mm",
-                             "pleural": "pleural", "bulge": "bulge"}
 
 
 def candidate_feature_matrix(rows, names):
-    """[N, F] float32 of the named features of labels.csv rows."""
+    """[N, F] float32 of the named features of labels.csv rows. ValueError names an
+    unknown feature, or a column the export lacks."""
     import numpy as np
     for n in names:
         if n not in CANDIDATE_FEATURES:
             raise ValueError(f"unknown candidate feature {n!r} (known: {', '.join(CANDIDATE_FEATURES)})")
-        if rows and CANDIDATE_FEATURE_COLUMNS[n] not in rows[0]:
-            raise ValueError(f"candidate feature {n!r} needs the column {CANDIDATE_FEATURE_COLUMNS[n]!r}, "
+        if rows and CANDIDATE_FEATURES[n][0] not in rows[0]:
+            raise ValueError(f"candidate feature {n!r} needs the column {CANDIDATE_FEATURES[n][0]!r}, "
                              "which this export's labels.csv lacks (export again with the current hilum)")
-    return np.array([[CANDIDATE_FEATURES[n](r) for n in names] for r in rows], dtype=np.float32).reshape(
+    cols = [CANDIDATE_FEATURES[n] for n in names]
+    return np.array([[f(float(r[c])) for c, f in cols] for r in rows], dtype=np.float32).reshape(
         len(rows), len(names))
 
 

@@ -53,7 +53,11 @@ def main():
     vi = np.nonzero(np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds))) & lab["detector"])[0]
     feats = None
     if head.candidate_features:
-        feats = torch.from_numpy(fusion_model.candidate_feature_matrix([rows[i] for i in vi], head.candidate_features))
+        try:
+            feats = torch.from_numpy(fusion_model.candidate_feature_matrix([rows[i] for i in vi],
+                                                                           head.candidate_features))
+        except ValueError as e:
+            raise SystemExit(f"{os.path.join(args.export, 'labels.csv')}: {e}")
     frames = {}  # view name -> the patches it reads, and the patch view taken of them
 
     def source(v):

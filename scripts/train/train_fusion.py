@@ -162,7 +162,10 @@ def main():
         usable = np.array([r["source"] == "detector" for r in rows])  # truth patches have no measurements
         feats = np.zeros((len(rows), len(feature_names)), dtype=np.float32)
         det = [r for r in rows if r["source"] == "detector"]
-        feats[usable] = fusion_model.candidate_feature_matrix(det, feature_names)
+        try:
+            feats[usable] = fusion_model.candidate_feature_matrix(det, feature_names)
+        except ValueError as e:
+            raise SystemExit(f"{os.path.join(args.export, 'labels.csv')}: {e}")
     notes = []
     with open(os.path.join(args.data, "notes.jsonl")) as f:
         for line in f:
