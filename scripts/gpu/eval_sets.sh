@@ -4,7 +4,8 @@
 # truth.csv, then for each entry of VARIANTS (';'-separated NAME=SETTINGS, the
 # settings an environment prefix such as HILUM_PLEURAL_CAPS=0, or empty) one
 # `hilum batch --device cuda --jobs 4` run and `hilum eval batch` (CPM, fused
-# malignancy AUC). For each range of EXPORTS: the candidate sensitivity, as
+# malignancy AUC); with PARALLEL=1 the variants' batch runs go side by side
+# (4 jobs each; the H200 machine has 16 cores). For each range of EXPORTS: the candidate sensitivity, as
 # `export-training-set --negatives 0 --no-sizing --no-truth-patches` reports it,
 # the range split over P processes (EXPORT_ENV prefixes them). Then, with
 # TIMING=1, `hilum analyze --timings` of the 300-slice phantom of seed 900999
@@ -42,13 +43,21 @@ IFS=';' read -ra variants <<<"$VARIANTS"
     head -1 "$d/in/s$a/truth.csv" >"$d/truth.csv"
     for s in $(seq "$a" "$b"); do tail -n +2 "$d/in/s$s/truth.csv"; done >>"$d/truth.csv"
     echo "== set $range: $((b - a + 1)) phantoms, $(($(wc -l <"$d/truth.csv") - 1)) nodules, $SECONDS s"
-    for v in "${variants[@]}"; do
-      name=${v%%=*} settings=${v#*=}
-      SECONDS=0
+    batch_one() {  # NAME SETTINGS
+      local t0=$SECONDS
       # shellcheck disable=SC2086 # settings: a list of NAME=VALUE words
-      env $settings "$H" -q batch --input "$d/in" --out "$d/$name" --jobs 4 --device cuda >"$d/$name.log" 2>&1 ||
-        { echo "batch $name failed:"; tail -5 "$d/$name.log"; }
-      echo "-- $range $name (${settings:-defaults}): batch $SECONDS s"
+      env $2 "$H" -q batch --input "$d/in" --out "$d/$1" --jobs 4 --device cuda >"$d/$1.log" 2>&1 ||
+        { echo "batch $1 failed:"; tail -5 "$d/$1.log"; }
+      echo "-- $range $1 (${2:-defaults}): batch $((SECONDS - t0)) s"
+    }
+    SECONDS=0
+    for v in "${variants[@]}"; do
+      if [ "${PARALLEL:-0}" = 1 ]; then batch_one "${v%%=*}" "${v#*=}" >"$d/${v%%=*}.line" & else batch_one "${v%%=*}" "${v#*=}"; fi
+    done
+    wait
+    for v in "${variants[@]}"; do
+      name=${v%%=*}
+      [ -f "$d/$name.line" ] && cat "$d/$name.line"
       "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" | grep -E '^(detection|malignancy)'
     done
   done

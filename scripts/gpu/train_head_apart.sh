@@ -19,7 +19,8 @@
 #   DATA      apart (APART_SEEDS only; validation on APART_VAL) or seen (SEEDS
 #             only, the committed recipe; validation on 1360-1399);
 #   FEATURES  the detector's measurements the head takes (comma-separated;
-#             by default the committed head's six).
+#             by default the committed head's six; none: the image tokens and
+#             the note only).
 # Every head is the fusion-cpu recipe of scripts/train/train_bundle.sh (every
 # candidate, 4,000 steps of 512), run on the GPU. With POOL_SEEDS (a seed range,
 # e.g. 100000-104999) the notes of those seeds join the training notes and the
@@ -119,10 +120,12 @@ for h in "${heads[@]}"; do
   if [[ $data == apart ]]; then val=$APART_VAL; else val=1360-1399; fi
   notes=$D/$data
   [[ -n $POOL_SEEDS ]] && notes=$D/notes-$data
+  features=${features:-$FEATURES_DEFAULT}
+  [[ $features == none ]] && features=
   {
     python3 scripts/train/train_fusion.py --data "$notes" --export "$D/$data" --bundle "$b" --device cuda \
       --val-seeds "$val" --pool-notes "$pool_notes" --note-groups 32 --pos-fraction 0.25 --steps "$STEPS" \
-      --batch 512 --golden "$b/golden" --features "${features:-$FEATURES_DEFAULT}" &&
+      --batch 512 --golden "$b/golden" --features "$features" &&
       if [[ ${PATCH_VIEWS:-0} == 1 ]]; then
         python3 scripts/train/patch_views.py --export "$D/$data" --bundle "$b" --val-seeds "$val" --hilum "$H"
       fi
