@@ -24,7 +24,7 @@ VARIANTS=${VARIANTS:-"caps=;nocaps=HILUM_PLEURAL_CAPS=0"}
 EXPORTS=${EXPORTS:-}
 EXPORT_ENV=${EXPORT_ENV:-}
 P=${P:-16}
-W=/tmp/eval-sets
+W=${W:-/tmp/eval-sets}  # the work folder (emptied first): one per concurrent run
 rm -rf "$W" && mkdir -p "$W"
 IFS=';' read -ra variants <<<"$VARIANTS"
 {
