@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "app/csv.h"
@@ -135,12 +136,87 @@ std::string g17(double v) {
   return buf;
 }
 
+// The truth rows split by one --by spec: "COLUMN" (a group per value, in
+// sorted order; an empty cell is the group "(empty)") or "COLUMN:E1,...,Ek"
+// (numeric bins < E1, [E1, E2), ..., >= Ek, every bin listed).
+struct Grouping {
+  std::string name;                 // the spec as given
+  std::vector<std::string> labels;  // the groups
+  std::vector<size_t> group_of_row;
+};
+
+Result<Grouping> group_truth(const std::string& spec, const fs::path& truth_path) {
+  Grouping g;
+  g.name = spec;
+  const size_t colon = spec.find(':');
+  const std::string column = spec.substr(0, colon);
+  if (column.empty()) return bad_input("--by '" + spec + "': no column named");
+  std::vector<double> edges;
+  if (colon != std::string::npos) {
+    const std::string list = spec.substr(colon + 1);
+    size_t start = 0;
+    while (true) {
+      const size_t comma = list.find(',', start);
+      const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      const auto v = parse_decimal(item);
+      if (!v) return bad_input("--by '" + spec + "': bin edge '" + item + "' is not a number");
+      if (!edges.empty() && *v <= edges.back()) {
+        return bad_input("--by '" + spec + "': bin edges must increase");
+      }
+      edges.push_back(*v);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(truth_path));
+  HILUM_ASSIGN_OR_RETURN(size_t col, t.column(column));
+  g.group_of_row.resize(t.size());
+  if (!edges.empty()) {
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "<%g", edges.front());
+    g.labels.push_back(buf);
+    for (size_t i = 0; i + 1 < edges.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "[%g,%g)", edges[i], edges[i + 1]);
+      g.labels.push_back(buf);
+    }
+    std::snprintf(buf, sizeof buf, ">=%g", edges.back());
+    g.labels.push_back(buf);
+    for (size_t r = 0; r < t.size(); ++r) {
+      HILUM_ASSIGN_OR_RETURN(double v, t.number(r, col));
+      g.group_of_row[r] = static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), v) - edges.begin());
+    }
+    return g;
+  }
+  std::map<std::string, size_t> index;
+  for (size_t r = 0; r < t.size(); ++r) {
+    const std::string_view cell = t.trimmed(r, col);
+    index.emplace(cell.empty() ? "(empty)" : std::string(cell), 0);
+  }
+  for (auto& [label, k] : index) {
+    k = g.labels.size();
+    g.labels.push_back(label);
+  }
+  for (size_t r = 0; r < t.size(); ++r) {
+    const std::string_view cell = t.trimmed(r, col);
+    g.group_of_row[r] = index.at(cell.empty() ? "(empty)" : std::string(cell));
+  }
+  return g;
+}
+
 }  // namespace
 
 Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   HILUM_ASSIGN_OR_RETURN(std::vector<StudyFindings> studies, read_batch(o.batch_dir));
   HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, read_truth(o.truth));
+  // The subgroups first: a bad --by is refused before any other message.
+  std::vector<Grouping> groupings;
+  for (const std::string& spec : o.by) {
+    HILUM_ASSIGN_OR_RETURN(Grouping g, group_truth(spec, o.truth));
+    if (g.group_of_row.size() != truth.size()) return bad_input(o.truth.string() + ": rows changed while read");
+    groupings.push_back(std::move(g));
+  }
+
 
   FrocInput in;
   std::map<std::string, size_t> study_of;
@@ -167,8 +243,10 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   // it with the highest detection probability (ties: the higher malignancy).
   int on_missing_scans = 0, matched = 0, unmatched = 0;
   ScoredSample scores;
+  std::vector<std::optional<double>> row_score(truth.size());  // per truth row, when it enters the ROC
   std::string table = "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant,matched,malignancy\n";
-  for (const TruthNodule& t : truth) {
+  for (size_t r = 0; r < truth.size(); ++r) {
+    const TruthNodule& t = truth[r];
     auto it = study_of.find(t.annotation.seriesuid);
     if (it == study_of.end()) {
       ++on_missing_scans;
@@ -190,6 +268,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
     }
     const double score = best ? best->malignancy : 0.0;
     (t.malignant ? scores.positives : scores.negatives).push_back(score);
+    row_score[r] = score;
     const NoduleAnnotation& a = t.annotation;
     table += csv_quote(a.seriesuid) + "," + g17(a.x) + "," + g17(a.y) + "," + g17(a.z) + "," +
              g17(a.diameter_mm) + "," + std::to_string(t.malignant) + "," + (best ? "1" : "0") + "," +
@@ -212,6 +291,78 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (!froc.ok()) return froc.error().with_context(o.truth.string());
   const RocReport roc = analyze_scores(scores, "malignancy", std::nullopt, o.bootstrap, o.seed);
 
+  // Subgroups: each group's nodules against every false positive of the run;
+  // the other groups' nodules join the excluded findings (their marks are
+  // neither hits nor false positives).
+  ojson by_json = ojson::object();
+  std::string by_csv = "by,group,nodules,nodules_detected";
+  for (double rate : kFrocRates) by_csv += ",sensitivity_at_" + g17(rate);
+  by_csv += ",cpm,malignant,benign,malignancy_auc\n";
+  std::string by_summary;
+  for (const Grouping& g : groupings) {
+    ojson list = ojson::array();
+    for (size_t k = 0; k < g.labels.size(); ++k) {
+      FrocInput gi;
+      gi.scans = in.scans;
+      gi.marks = in.marks;
+      gi.excluded = in.excluded;
+      ScoredSample gs;
+      int on_scans = 0;
+      for (size_t r = 0; r < truth.size(); ++r) {
+        if (g.group_of_row[r] != k) {
+          gi.excluded.push_back(truth[r].annotation);
+          continue;
+        }
+        gi.nodules.push_back(truth[r].annotation);
+        if (study_of.count(truth[r].annotation.seriesuid)) ++on_scans;
+        if (row_score[r]) (truth[r].malignant ? gs.positives : gs.negatives).push_back(*row_score[r]);
+      }
+      ojson item;
+      item["group"] = g.labels[k];
+      item["nodules"] = on_scans;
+      std::string row = csv_quote(g.name) + "," + csv_quote(g.labels[k]) + "," + std::to_string(on_scans);
+      std::string line = "by " + g.name + " " + g.labels[k] + ": " + std::to_string(on_scans) + " nodules";
+      if (on_scans > 0) {
+        FrocOptions go;  // no bootstrap: the groups' bands would need their own resampling rules
+        auto gf = evaluate_froc(gi, go);
+        if (!gf.ok()) return gf.error().with_context(o.truth.string() + ", group " + g.name + " " + g.labels[k]);
+        item["nodules_detected"] = gf->nodules_detected;
+        item["sensitivities"] = gf->sensitivities;
+        item["cpm"] = gf->cpm;
+        row += "," + std::to_string(gf->nodules_detected);
+        for (double v : gf->sensitivities) row += "," + g17(v);
+        row += "," + g17(gf->cpm);
+        char buf[120];
+        std::snprintf(buf, sizeof buf, ", %d hit, CPM %.3f", gf->nodules_detected, gf->cpm);
+        line += buf;
+      } else {
+        item["nodules_detected"] = 0;
+        item["sensitivities"] = nullptr;
+        item["cpm"] = nullptr;
+        row += ",0" + std::string(kFrocRates.size() + 1, ',');
+      }
+      item["malignant"] = gs.positives.size();
+      item["benign"] = gs.negatives.size();
+      row += "," + std::to_string(gs.positives.size()) + "," + std::to_string(gs.negatives.size()) + ",";
+      if (gs.positives.size() >= 2 && gs.negatives.size() >= 2) {
+        const RocReport gr = analyze_scores(gs, "malignancy", std::nullopt, 0, o.seed);
+        item["malignancy_auc"] = gr.delong.auc;
+        item["malignancy_ci_low"] = gr.delong.ci_low;
+        item["malignancy_ci_high"] = gr.delong.ci_high;
+        row += g17(gr.delong.auc);
+        char buf[80];
+        std::snprintf(buf, sizeof buf, ", malignancy AUC %.3f", gr.delong.auc);
+        line += buf;
+      } else {
+        item["malignancy_auc"] = nullptr;
+      }
+      list.push_back(std::move(item));
+      by_csv += row + "\n";
+      by_summary += "\n" + line;
+    }
+    by_json[g.name] = std::move(list);
+  }
+
   ojson metrics;
   metrics["schema_version"] = 1;
   metrics["kind"] = "batch";
@@ -224,6 +375,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   malignancy["nodules_matched"] = matched;
   malignancy["nodules_unmatched"] = unmatched;
   metrics["malignancy"] = malignancy;
+  if (!groupings.empty()) metrics["by"] = std::move(by_json);
 
   const Plot froc_p = froc_plot(*froc, "Detection FROC (" + std::to_string(froc->scans) + " scans, " +
                                            std::to_string(froc->nodules_total) + " nodules)");
@@ -235,9 +387,10 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   files.add("froc.png", render_png(froc_p));
   files.add("roc.svg", render_svg(roc_p));
   files.add("roc.png", render_png(roc_p));
+  if (!groupings.empty()) files.add("by_group.csv", by_csv);
   files.add("metrics.json", metrics.dump(2) + "\n");
   HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
-  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc);
+  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc) + by_summary;
 }
 
 }  // namespace hilum

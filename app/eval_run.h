@@ -68,9 +68,16 @@ struct BatchEvalOptions {
   int bootstrap = 0;
   uint64_t seed = 0;
   UnmatchedNodules unmatched = UnmatchedNodules::kScoreZero;
+  // Subgroups of the truth nodules, each "COLUMN" (one group per value of that
+  // truth.csv column) or "COLUMN:E1,E2,..." (numeric bins: < E1, [E1, E2), ...,
+  // >= Ek). Each group gets its own FROC against the run's false positives (the
+  // other groups' nodules are neither hits nor false positives) and its own
+  // malignancy AUC where it holds >= 2 malignant and >= 2 benign nodules.
+  std::vector<std::string> by;
 };
-// Writes metrics.json (detection + malignancy), froc.png/.svg, roc.png/.svg and
-// malignancy_scores.csv (the per-nodule table, readable by run_roc_eval).
+// Writes metrics.json (detection + malignancy; "by" with the subgroups),
+// froc.png/.svg, roc.png/.svg, malignancy_scores.csv (the per-nodule table,
+// readable by run_roc_eval) and, with subgroups, by_group.csv.
 Result<std::string> run_batch_eval(const BatchEvalOptions& options);
 
 // Input readers shared with other tools. Errors name the file, line and column.

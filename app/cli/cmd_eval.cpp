@@ -111,6 +111,9 @@ void register_eval_commands(CommandLine& cl) {
                     "Malignancy score of a true nodule no finding hits: zero (counts as a miss) or exclude")
         ->check(CLI::IsMember({"zero", "exclude"}))
         ->capture_default_str();
+    cmd->add_option("--by", o->by,
+                    "Also by subgroup of the truth nodules, per value of a truth.csv column (e.g. type) or in "
+                    "numeric bins (diameter_mm:6,8,15); repeatable. Writes by_group.csv");
     add_bootstrap_options(cmd, o->bootstrap, o->seed);
   }
 }

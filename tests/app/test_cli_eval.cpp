@@ -429,6 +429,98 @@ TEST(CliEvalBatch, BadInputs) {
             2);
 }
 
+// Subgroups (--by). The fixture's truth with a site column, T1-T7:
+//   a a a a b a b; T6 (site a, 8 mm) lies on a series not in the batch.
+// Site a: T1 .9, T3 .8, T2 .7, T4 .4 against the run's FPs .6 and .3 (T5 and T7
+// are excluded for this group: marks on them would be neither hits nor FPs).
+// Cumulative (TP, FP): (1,0) (2,0) (3,0) (3,1) (4,1) (4,2); x = FP/4, y = TP/4:
+// at 1/8 -> 3/4, from 1/4 on -> 1; CPM (3/4 + 6) / 7 = 27/28. Malignant {.8, .6}
+// vs benign {.35, .4}: AUC 1. Site b: T5 and T7, no finding: CPM 0; one
+// malignant and one benign, so no AUC.
+// Diameter bins 7,11: < 7 holds T2 (6 mm, .7) and T4 (5 mm, .4): (1,0) (1,1)
+// (2,1) (2,2), y = TP/2: 1/2 at 1/8, then 1; CPM 13/14. [7,11) holds T1 and T3
+// (and T6, not on a scan): both before any FP, CPM 1. >= 11 holds T5 and T7: 0.
+TEST(CliEvalBatch, Subgroups) {
+  BatchFixture fx;
+  write_text(fx.truth,
+             "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant,site\n"
+             "1.2.3.1,10,10,10,8,1,a\n"
+             "1.2.3.1,-40,0,0,6,0,a\n"
+             "1.2.3.2,0,0,0,10,1,a\n"
+             "1.2.3.3,20,20,20,5,0,a\n"
+             "1.2.3.4,0,0,0,12,0,b\n"
+             "1.2.3.9,0,0,0,8,1,a\n"
+             "1.2.3.2,50,0,0,20,1,b\n");
+  const fs::path out = fx.tmp / "out";
+  const CommandResult r = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(),
+                                 "--out", out.string(), "--by", "site", "--by", "diameter_mm:7,11"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("by site a: 4 nodules, 4 hit, CPM 0.964, malignancy AUC 1.000"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("by site b: 2 nodules, 0 hit, CPM 0.000"), std::string::npos) << r.out;
+  const auto m = metrics(out);
+  EXPECT_NEAR(m["detection"]["cpm"].get<double>(), 9.0 / 14, 1e-12);  // the whole run, unchanged
+  const auto& site = m["by"]["site"];
+  ASSERT_EQ(site.size(), 2u);
+  EXPECT_EQ(site[0]["group"], "a");
+  EXPECT_EQ(site[0]["nodules"], 4);
+  EXPECT_EQ(site[0]["nodules_detected"], 4);
+  EXPECT_NEAR(site[0]["sensitivities"][0].get<double>(), 0.75, 1e-12);
+  EXPECT_NEAR(site[0]["sensitivities"][1].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(site[0]["cpm"].get<double>(), 27.0 / 28, 1e-12);
+  EXPECT_EQ(site[0]["malignant"], 2);
+  EXPECT_EQ(site[0]["benign"], 2);
+  EXPECT_NEAR(site[0]["malignancy_auc"].get<double>(), 1.0, 1e-12);
+  EXPECT_EQ(site[1]["group"], "b");
+  EXPECT_EQ(site[1]["nodules"], 2);
+  EXPECT_EQ(site[1]["nodules_detected"], 0);
+  EXPECT_NEAR(site[1]["cpm"].get<double>(), 0.0, 1e-12);
+  EXPECT_TRUE(site[1]["malignancy_auc"].is_null());
+  const auto& bins = m["by"]["diameter_mm:7,11"];
+  ASSERT_EQ(bins.size(), 3u);
+  EXPECT_EQ(bins[0]["group"], "<7");
+  EXPECT_EQ(bins[1]["group"], "[7,11)");
+  EXPECT_EQ(bins[2]["group"], ">=11");
+  EXPECT_NEAR(bins[0]["cpm"].get<double>(), 13.0 / 14, 1e-12);
+  EXPECT_NEAR(bins[0]["sensitivities"][0].get<double>(), 0.5, 1e-12);
+  EXPECT_EQ(bins[1]["nodules"], 2);  // T6 lies on no scan of the batch
+  EXPECT_NEAR(bins[1]["cpm"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(bins[2]["cpm"].get<double>(), 0.0, 1e-12);
+  // Weighted by their nodules, the groups' sensitivities give back the whole run's.
+  for (const char* spec : {"site", "diameter_mm:7,11"}) {
+    for (size_t i = 0; i < 7; ++i) {
+      double sum = 0, n = 0;
+      for (const auto& g : m["by"][spec]) {
+        sum += g["nodules"].get<double>() * g["sensitivities"][i].get<double>();
+        n += g["nodules"].get<double>();
+      }
+      EXPECT_NEAR(sum / n, m["detection"]["sensitivities"][i].get<double>(), 1e-12) << spec << " " << i;
+    }
+  }
+  const std::string csv = read_text(out / "by_group.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "by,group,nodules,nodules_detected,sensitivity_at_0.125,sensitivity_at_0.25,sensitivity_at_0.5,"
+            "sensitivity_at_1,sensitivity_at_2,sensitivity_at_4,sensitivity_at_8,cpm,malignant,benign,"
+            "malignancy_auc");
+  EXPECT_NE(csv.find("site,b,2,0,0,0,0,0,0,0,0,0,1,1,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"diameter_mm:7,11\",\"[7,11)\",2,2,1,1,1,1,1,1,1,1,2,0,\n"), std::string::npos) << csv;
+
+  // Bad subgroup specs: one line naming the problem, nothing written.
+  const fs::path bad = fx.tmp / "bad";
+  const Args base = {"eval",    "batch",           "--batch", fx.batch.string(),
+                     "--truth", fx.truth.string(), "--out",   bad.string()};
+  auto with = [&](const std::string& spec) {
+    Args a = base;
+    a.push_back("--by");
+    a.push_back(spec);
+    return a;
+  };
+  expect_bad_input(with("lobe"), bad, {"truth.csv", "missing column 'lobe'"});
+  expect_bad_input(with("diameter_mm:7,x"), bad, {"--by 'diameter_mm:7,x'", "bin edge 'x' is not a number"});
+  expect_bad_input(with("diameter_mm:11,7"), bad, {"--by 'diameter_mm:11,7'", "bin edges must increase"});
+  expect_bad_input(with("site:1"), bad, {"truth.csv:2: column 'site'", "'a' is not a number"});
+  expect_bad_input(with(":5"), bad, {"--by ':5'", "no column named"});
+}
+
 TEST(CliEval, HelpListsTheSubcommands) {
   const CommandResult r = hilum({"eval", "--help"});
   EXPECT_EQ(r.exit_code, 0);
