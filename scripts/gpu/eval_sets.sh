@@ -5,7 +5,8 @@
 # settings an environment prefix such as HILUM_PLEURAL_CAPS=0, or empty) one
 # `hilum batch --device cuda --jobs 4` run and `hilum eval batch` (CPM, fused
 # malignancy AUC); with PARALLEL=1 the variants' batch runs go side by side
-# (4 jobs each; the H200 machine has 16 cores). For each range of EXPORTS: the candidate sensitivity, as
+# (4 jobs each; the H200 machine has 16 cores). BY (e.g. "--by juxtavascular
+# --by diameter_mm:6,8,15") adds `hilum eval batch`'s subgroup lines. For each range of EXPORTS: the candidate sensitivity, as
 # `export-training-set --negatives 0 --no-sizing --no-truth-patches` reports it,
 # the range split over P processes (EXPORT_ENV prefixes them). Then, with
 # TIMING=1, `hilum analyze --timings` of the 300-slice phantom of seed 900999
@@ -58,7 +59,9 @@ IFS=';' read -ra variants <<<"$VARIANTS"
     for v in "${variants[@]}"; do
       name=${v%%=*}
       [ -f "$d/$name.line" ] && cat "$d/$name.line"
-      "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" | grep -E '^(detection|malignancy)'
+      # shellcheck disable=SC2086 # BY: a list of --by options
+      "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" ${BY:-} |
+        grep -E '^(detection|malignancy|by )'
     done
   done
   for range in $EXPORTS; do
