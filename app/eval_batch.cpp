@@ -217,7 +217,6 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
     groupings.push_back(std::move(g));
   }
 
-
   FrocInput in;
   std::map<std::string, size_t> study_of;
   for (size_t i = 0; i < studies.size(); ++i) {
