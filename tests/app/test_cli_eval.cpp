@@ -504,6 +504,22 @@ TEST(CliEvalBatch, Subgroups) {
   EXPECT_NE(csv.find("site,b,2,0,0,0,0,0,0,0,0,0,1,1,\n"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\"diameter_mm:7,11\",\"[7,11)\",2,2,1,1,1,1,1,1,1,1,2,0,\n"), std::string::npos) << csv;
 
+  // An empty bin is listed, with no FROC and no AUC.
+  const fs::path wide = fx.tmp / "wide";
+  ASSERT_EQ(hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out",
+                   wide.string(), "--by", "diameter_mm:30"})
+                .exit_code,
+            0);
+  const auto w = metrics(wide)["by"]["diameter_mm:30"];
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0]["nodules"], 6);
+  EXPECT_NEAR(w[0]["cpm"].get<double>(), 9.0 / 14, 1e-12);  // every nodule: the whole run
+  EXPECT_EQ(w[1]["group"], ">=30");
+  EXPECT_EQ(w[1]["nodules"], 0);
+  EXPECT_TRUE(w[1]["cpm"].is_null());
+  EXPECT_TRUE(w[1]["sensitivities"].is_null());
+  EXPECT_NE(read_text(wide / "by_group.csv").find("diameter_mm:30,>=30,0,0,,,,,,,,,0,0,\n"), std::string::npos);
+
   // Bad subgroup specs: one line naming the problem, nothing written.
   const fs::path bad = fx.tmp / "bad";
   const Args base = {"eval",    "batch",           "--batch", fx.batch.string(),
