@@ -51,7 +51,9 @@ t2=$(date +%s.%N)
 echo "batch wall time: fused $(echo "$t1 - $t0" | bc) s, image-only $(echo "$t2 - $t1" | bc) s for $N studies, $JOBS jobs"
 for run in fused image; do
   echo "== $run"
-  "$HILUM" eval batch --batch "$OUT/$run" --truth "$OUT/truth.csv" --out "$OUT/$run/eval"
+  # By subgroup too: the phantom's truth names each nodule's type and site.
+  "$HILUM" eval batch --batch "$OUT/$run" --truth "$OUT/truth.csv" --out "$OUT/$run/eval" \
+    --by juxtavascular --by juxtapleural --by type --by diameter_mm:6,8,15
 done
 "$PY" - "$OUT" <<'PYEOF'
 import csv, os, sys

@@ -6,7 +6,9 @@
 # `hilum batch --device cuda --jobs 4` run and `hilum eval batch` (CPM, fused
 # malignancy AUC); with PARALLEL=1 the variants' batch runs go side by side
 # (4 jobs each; the H200 machine has 16 cores). BY (e.g. "--by juxtavascular
-# --by diameter_mm:6,8,15") adds `hilum eval batch`'s subgroup lines. For each range of EXPORTS: the candidate sensitivity, as
+# --by diameter_mm:6,8,15") adds `hilum eval batch`'s subgroup lines. W (default
+# /tmp/eval-sets) is the work folder, emptied first: concurrent runs need one
+# each. For each range of EXPORTS: the candidate sensitivity, as
 # `export-training-set --negatives 0 --no-sizing --no-truth-patches` reports it,
 # the range split over P processes (EXPORT_ENV prefixes them). Then, with
 # TIMING=1, `hilum analyze --timings` of the 300-slice phantom of seed 900999
