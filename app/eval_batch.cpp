@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/csv.h"
+#include "app/eval_groups.h"
 #include "app/eval_report.h"
 #include "app/eval_run.h"
 #include "model/file_io.h"
@@ -136,73 +137,6 @@ std::string g17(double v) {
   return buf;
 }
 
-// The truth rows split by one --by spec: "COLUMN" (a group per value, in
-// sorted order; an empty cell is the group "(empty)") or "COLUMN:E1,...,Ek"
-// (numeric bins < E1, [E1, E2), ..., >= Ek, every bin listed).
-struct Grouping {
-  std::string name;                 // the spec as given
-  std::vector<std::string> labels;  // the groups
-  std::vector<size_t> group_of_row;
-};
-
-Result<Grouping> group_truth(const std::string& spec, const fs::path& truth_path) {
-  Grouping g;
-  g.name = spec;
-  const size_t colon = spec.find(':');
-  const std::string column = spec.substr(0, colon);
-  if (column.empty()) return bad_input("--by '" + spec + "': no column named");
-  std::vector<double> edges;
-  if (colon != std::string::npos) {
-    const std::string list = spec.substr(colon + 1);
-    size_t start = 0;
-    while (true) {
-      const size_t comma = list.find(',', start);
-      const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      const auto v = parse_decimal(item);
-      if (!v) return bad_input("--by '" + spec + "': bin edge '" + item + "' is not a number");
-      if (!edges.empty() && *v <= edges.back()) {
-        return bad_input("--by '" + spec + "': bin edges must increase");
-      }
-      edges.push_back(*v);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(truth_path));
-  HILUM_ASSIGN_OR_RETURN(size_t col, t.column(column));
-  g.group_of_row.resize(t.size());
-  if (!edges.empty()) {
-    char buf[80];
-    std::snprintf(buf, sizeof buf, "<%g", edges.front());
-    g.labels.push_back(buf);
-    for (size_t i = 0; i + 1 < edges.size(); ++i) {
-      std::snprintf(buf, sizeof buf, "[%g,%g)", edges[i], edges[i + 1]);
-      g.labels.push_back(buf);
-    }
-    std::snprintf(buf, sizeof buf, ">=%g", edges.back());
-    g.labels.push_back(buf);
-    for (size_t r = 0; r < t.size(); ++r) {
-      HILUM_ASSIGN_OR_RETURN(double v, t.number(r, col));
-      g.group_of_row[r] = static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), v) - edges.begin());
-    }
-    return g;
-  }
-  std::map<std::string, size_t> index;
-  for (size_t r = 0; r < t.size(); ++r) {
-    const std::string_view cell = t.trimmed(r, col);
-    index.emplace(cell.empty() ? "(empty)" : std::string(cell), 0);
-  }
-  for (auto& [label, k] : index) {
-    k = g.labels.size();
-    g.labels.push_back(label);
-  }
-  for (size_t r = 0; r < t.size(); ++r) {
-    const std::string_view cell = t.trimmed(r, col);
-    g.group_of_row[r] = index.at(cell.empty() ? "(empty)" : std::string(cell));
-  }
-  return g;
-}
-
 }  // namespace
 
 Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
@@ -212,7 +146,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   // The subgroups first: a bad --by is refused before any other message.
   std::vector<Grouping> groupings;
   for (const std::string& spec : o.by) {
-    HILUM_ASSIGN_OR_RETURN(Grouping g, group_truth(spec, o.truth));
+    HILUM_ASSIGN_OR_RETURN(Grouping g, group_rows(spec, o.truth));
     if (g.group_of_row.size() != truth.size()) return bad_input(o.truth.string() + ": rows changed while read");
     groupings.push_back(std::move(g));
   }
@@ -294,55 +228,25 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   // the other groups' nodules join the excluded findings (their marks are
   // neither hits nor false positives).
   ojson by_json = ojson::object();
-  std::string by_csv = "by,group,nodules,nodules_detected";
-  for (double rate : kFrocRates) by_csv += ",sensitivity_at_" + g17(rate);
-  by_csv += ",cpm,malignant,benign,malignancy_auc\n";
+  std::string by_csv = group_csv_header() + ",malignant,benign,malignancy_auc\n";
   std::string by_summary;
   for (const Grouping& g : groupings) {
     ojson list = ojson::array();
     for (size_t k = 0; k < g.labels.size(); ++k) {
-      FrocInput gi;
-      gi.scans = in.scans;
-      gi.marks = in.marks;
-      gi.excluded = in.excluded;
+      auto det = group_detection(in, g, k, fo.max_marks_per_scan);
+      if (!det.ok()) return det.error().with_context(o.truth.string());
       ScoredSample gs;
-      int on_scans = 0;
       for (size_t r = 0; r < truth.size(); ++r) {
-        if (g.group_of_row[r] != k) {
-          gi.excluded.push_back(truth[r].annotation);
-          continue;
+        if (g.group_of_row[r] == k && row_score[r]) {
+          (truth[r].malignant ? gs.positives : gs.negatives).push_back(*row_score[r]);
         }
-        gi.nodules.push_back(truth[r].annotation);
-        if (study_of.count(truth[r].annotation.seriesuid)) ++on_scans;
-        if (row_score[r]) (truth[r].malignant ? gs.positives : gs.negatives).push_back(*row_score[r]);
       }
-      ojson item;
-      item["group"] = g.labels[k];
-      item["nodules"] = on_scans;
-      std::string row = csv_quote(g.name) + "," + csv_quote(g.labels[k]) + "," + std::to_string(on_scans);
-      std::string line = "by " + g.name + " " + g.labels[k] + ": " + std::to_string(on_scans) + " nodules";
-      if (on_scans > 0) {
-        FrocOptions go;  // no bootstrap: the groups' bands would need their own resampling rules
-        auto gf = evaluate_froc(gi, go);
-        if (!gf.ok()) return gf.error().with_context(o.truth.string() + ", group " + g.name + " " + g.labels[k]);
-        item["nodules_detected"] = gf->nodules_detected;
-        item["sensitivities"] = gf->sensitivities;
-        item["cpm"] = gf->cpm;
-        row += "," + std::to_string(gf->nodules_detected);
-        for (double v : gf->sensitivities) row += "," + g17(v);
-        row += "," + g17(gf->cpm);
-        char buf[120];
-        std::snprintf(buf, sizeof buf, ", %d hit, CPM %.3f", gf->nodules_detected, gf->cpm);
-        line += buf;
-      } else {
-        item["nodules_detected"] = 0;
-        item["sensitivities"] = nullptr;
-        item["cpm"] = nullptr;
-        row += ",0" + std::string(kFrocRates.size() + 1, ',');
-      }
+      ojson item = std::move(det->json);
       item["malignant"] = gs.positives.size();
       item["benign"] = gs.negatives.size();
-      row += "," + std::to_string(gs.positives.size()) + "," + std::to_string(gs.negatives.size()) + ",";
+      std::string row = det->csv + "," + std::to_string(gs.positives.size()) + "," +
+                        std::to_string(gs.negatives.size()) + ",";
+      std::string line = det->summary;
       if (gs.positives.size() >= 2 && gs.negatives.size() >= 2) {
         const RocReport gr = analyze_scores(gs, "malignancy", std::nullopt, 0, o.seed);
         item["malignancy_auc"] = gr.delong.auc;
