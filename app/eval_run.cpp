@@ -4,6 +4,7 @@
 #include <set>
 
 #include "app/csv.h"
+#include "app/eval_groups.h"
 #include "app/eval_report.h"
 #include "app/eval_roc.h"
 #include "model/log.h"
@@ -147,6 +148,14 @@ Result<std::string> run_froc_eval(const FrocEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   FrocInput in;
   HILUM_ASSIGN_OR_RETURN(in.nodules, read_nodule_csv(o.annotations));
+  std::vector<Grouping> groupings;
+  for (const std::string& spec : o.by) {
+    HILUM_ASSIGN_OR_RETURN(Grouping g, group_rows(spec, o.annotations));
+    if (g.group_of_row.size() != in.nodules.size()) {
+      return bad_input(o.annotations.string() + ": rows changed while read");
+    }
+    groupings.push_back(std::move(g));
+  }
   if (o.excluded) {
     HILUM_ASSIGN_OR_RETURN(in.excluded, read_nodule_csv(*o.excluded));
   }
@@ -169,6 +178,22 @@ Result<std::string> run_froc_eval(const FrocEvalOptions& o) {
   metrics["schema_version"] = 1;
   metrics["kind"] = "froc";
   metrics.update(froc_metrics_json(f, o.max_marks_per_scan));
+  std::string by_csv = group_csv_header() + "\n", by_summary;
+  if (!groupings.empty()) {
+    ojson by = ojson::object();
+    for (const Grouping& g : groupings) {
+      ojson list = ojson::array();
+      for (size_t k = 0; k < g.labels.size(); ++k) {
+        auto det = group_detection(in, g, k, o.max_marks_per_scan);
+        if (!det.ok()) return det.error().with_context(o.annotations.string());
+        list.push_back(std::move(det->json));
+        by_csv += det->csv + "\n";
+        by_summary += "\n" + det->summary;
+      }
+      by[g.name] = std::move(list);
+    }
+    metrics["by"] = std::move(by);
+  }
   std::string curve = "fps_per_scan,sensitivity\n";
   for (size_t i = 0; i < f.curve_fps.size(); ++i) {
     char buf[64];
@@ -181,9 +206,10 @@ Result<std::string> run_froc_eval(const FrocEvalOptions& o) {
   files.add("froc_curve.csv", curve);
   files.add("froc.svg", render_svg(plot));
   files.add("froc.png", render_png(plot));
+  if (!groupings.empty()) files.add("by_group.csv", by_csv);
   files.add("metrics.json", dump(metrics));
   HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
-  return froc_summary(f);
+  return froc_summary(f) + by_summary;
 }
 
 }  // namespace hilum

@@ -50,8 +50,12 @@ struct FrocEvalOptions {
   int bootstrap = 0;
   uint64_t seed = 0;
   int max_marks_per_scan = kLuna16MaxMarksPerScan;
+  // Subgroups of the annotations ("COLUMN" or "COLUMN:E1,E2,...", as
+  // BatchEvalOptions::by), e.g. diameter_mm:6,10 for sensitivity by size.
+  std::vector<std::string> by;
 };
-// Writes metrics.json, froc.png, froc.svg.
+// Writes metrics.json, froc.png, froc.svg, froc_curve.csv and, with
+// subgroups, by_group.csv.
 Result<std::string> run_froc_eval(const FrocEvalOptions& options);
 
 // How a true nodule that no finding hits enters the malignancy ROC.

@@ -83,6 +83,9 @@ void register_eval_commands(CommandLine& cl) {
     cmd->add_option("--max-marks", o->max_marks_per_scan, "Marks kept per scan (LUNA16: 100; 0: all)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    cmd->add_option("--by", o->by,
+                    "Also by subgroup of the nodules, per value of an annotations column or in numeric bins "
+                    "(diameter_mm:6,10); repeatable. Writes by_group.csv");
     add_bootstrap_options(cmd, o->bootstrap, o->seed);
   }
 

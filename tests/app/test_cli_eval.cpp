@@ -222,6 +222,52 @@ TEST(CliEvalFroc, Bootstrap) {
   EXPECT_NE(read_text(tmp / "out" / "froc.svg").find("95% CI"), std::string::npos);
 }
 
+// Size bins of the LUNA16-style random fixture: each bin's FROC is read at the
+// whole run's false positives, so the bins' sensitivities, weighted by their
+// nodules, give back the run's at every rate; one bin holding every nodule is
+// the run itself; an empty bin is listed without a FROC.
+TEST(CliEvalFroc, SubgroupsBySize) {
+  TempDir tmp("cli_froc_by");
+  Args args = froc_args("froc_random", tmp / "out");
+  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv"), "--by",
+                           "diameter_mm:8,15", "--by", "diameter_mm:1000"});
+  const CommandResult r = hilum(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("by diameter_mm:8,15 [8,15): "), std::string::npos) << r.out;
+  EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"by_group.csv", "froc.png", "froc.svg",
+                                                              "froc_curve.csv", "metrics.json"}));
+  const auto m = metrics(tmp / "out");
+  const auto& bins = m["by"]["diameter_mm:8,15"];
+  ASSERT_EQ(bins.size(), 3u);
+  int nodules = 0, detected = 0;
+  for (const auto& b : bins) {
+    EXPECT_GT(b["nodules"].get<int>(), 0) << b["group"];
+    nodules += b["nodules"].get<int>();
+    detected += b["nodules_detected"].get<int>();
+  }
+  EXPECT_EQ(nodules, m["nodules_total"].get<int>());
+  EXPECT_EQ(detected, m["nodules_detected"].get<int>());
+  for (size_t i = 0; i < 7; ++i) {
+    double sum = 0;
+    for (const auto& b : bins) sum += b["nodules"].get<double>() * b["sensitivities"][i].get<double>();
+    EXPECT_NEAR(sum / nodules, m["sensitivities"][i].get<double>(), 1e-12) << i;
+  }
+  const auto& all = m["by"]["diameter_mm:1000"];
+  EXPECT_NEAR(all[0]["cpm"].get<double>(), m["cpm"].get<double>(), 1e-12);
+  EXPECT_EQ(all[1]["nodules"], 0);
+  EXPECT_TRUE(all[1]["cpm"].is_null());
+  const std::string csv = read_text(tmp / "out" / "by_group.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 6);  // the header and five groups
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "by,group,nodules,nodules_detected,sensitivity_at_0.125,sensitivity_at_0.25,sensitivity_at_0.5,"
+            "sensitivity_at_1,sensitivity_at_2,sensitivity_at_4,sensitivity_at_8,cpm");
+
+  // A column the annotations lack: refused before anything is written.
+  Args bad = froc_args("froc_random", tmp / "bad");
+  bad.insert(bad.end(), {"--by", "type"});
+  expect_bad_input(bad, tmp / "bad", {"annotations.csv", "missing column 'type'"});
+}
+
 TEST(CliEvalFroc, BadInputs) {
   TempDir tmp("cli_froc_bad");
   const fs::path out = tmp / "out";
