@@ -92,7 +92,7 @@ IFS=';' read -ra variants <<<"$VARIANTS"
       echo "-- analyze $name"
       # shellcheck disable=SC2086
       env $settings "$H" -v analyze "$W/s300/dicom" --clinical-text "$W/s300/clinical.txt" --device cuda --timings \
-        --out "$W/a-$name" 2>&1 | grep -E 'pleural caps|^ *(lung mask|candidates|total)|study'
+        --out "$W/a-$name" 2>&1 | grep -E 'pleural caps|^timing: (lung mask|candidates|patches|image branch|total)|study'
     done
   fi
 } 2>&1 | tee "$OUT/eval_sets.txt"
