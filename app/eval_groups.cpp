@@ -58,6 +58,11 @@ Result<Grouping> group_rows(const std::string& spec, const fs::path& table) {
     const std::string_view cell = t.trimmed(r, col);
     index.emplace(cell.empty() ? "(empty)" : std::string(cell), 0);
   }
+  if (index.size() > kMaxGroups) {
+    return bad_input(t.source() + ": column '" + column + "' has " + std::to_string(index.size()) +
+                     " distinct values, more than the " + std::to_string(kMaxGroups) +
+                     " groups --by takes; bin it instead (" + column + ":E1,E2,...)");
+  }
   for (auto& [label, k] : index) {
     k = g.labels.size();
     g.labels.push_back(label);

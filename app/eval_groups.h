@@ -26,7 +26,8 @@ struct Grouping {
 
 // Errors name the spec (no column, a bin edge that is not a number, edges that
 // do not increase) or the file, line and column (a missing column, a cell of a
-// binned column that is not a number).
+// binned column that is not a number, more than kMaxGroups distinct values).
+inline constexpr size_t kMaxGroups = 50;
 Result<Grouping> group_rows(const std::string& spec, const std::filesystem::path& table);
 
 // `in` with only group k's nodules (in.nodules[i] belongs to row i of the

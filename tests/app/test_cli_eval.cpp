@@ -266,6 +266,10 @@ TEST(CliEvalFroc, SubgroupsBySize) {
   Args bad = froc_args("froc_random", tmp / "bad");
   bad.insert(bad.end(), {"--by", "type"});
   expect_bad_input(bad, tmp / "bad", {"annotations.csv", "missing column 'type'"});
+  // A column of (nearly) unique values would make a group per nodule.
+  Args many = froc_args("froc_random", tmp / "bad");
+  many.insert(many.end(), {"--by", "coordX"});
+  expect_bad_input(many, tmp / "bad", {"annotations.csv: column 'coordX' has 59 distinct values", "bin it"});
 }
 
 TEST(CliEvalFroc, BadInputs) {
