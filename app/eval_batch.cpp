@@ -286,6 +286,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
                                        std::to_string(roc.n_negative) + " benign)");
   OutputFiles files;
   files.add("malignancy_scores.csv", table);
+  files.add("froc_nodules.csv", froc_nodules_csv(in, *froc));
   files.add("froc.svg", render_svg(froc_p));
   files.add("froc.png", render_png(froc_p));
   files.add("roc.svg", render_svg(roc_p));

@@ -166,10 +166,14 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
     }
     marks[it->second].push_back(&m);
   }
-  std::vector<std::vector<const NoduleAnnotation*>> nodules(n_scans), excluded(n_scans);
-  for (const NoduleAnnotation& a : in.nodules) {
-    auto it = scan_index.find(a.seriesuid);
-    if (it != scan_index.end()) nodules[it->second].push_back(&a);
+  std::vector<std::vector<size_t>> nodules(n_scans);  // indices into in.nodules
+  std::vector<std::vector<const NoduleAnnotation*>> excluded(n_scans);
+  out.nodule_outcomes.resize(in.nodules.size());
+  for (size_t i = 0; i < in.nodules.size(); ++i) {
+    auto it = scan_index.find(in.nodules[i].seriesuid);
+    if (it == scan_index.end()) continue;
+    nodules[it->second].push_back(i);
+    out.nodule_outcomes[i].on_listed_scan = true;
   }
   for (const NoduleAnnotation& a : in.excluded) {
     auto it = scan_index.find(a.seriesuid);
@@ -197,7 +201,8 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
     }
 
     std::vector<bool> claimed(scan_marks.size(), false);  // hit a nodule or an excluded finding
-    for (const NoduleAnnotation* nodule : nodules[s]) {
+    for (size_t index : nodules[s]) {
+      const NoduleAnnotation* nodule = &in.nodules[index];
       ++out.nodules_total;
       int hits = 0;
       double best = 0;
@@ -212,10 +217,12 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
       FrocEntry e;
       e.nodule = true;
       e.scan = s;
+      out.nodule_outcomes[index].hits = hits;
       if (hits > 0) {
         ++out.nodules_detected;
         out.duplicate_hits += hits - 1;
         e.probability = best;
+        out.nodule_outcomes[index].probability = best;
       } else {
         e.missed = true;
         e.probability = -1e9;  // the script's placeholder; never used, missed nodules leave the ROC part
@@ -242,6 +249,19 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
   }
   if (out.nodules_total == 0) {
     return bad_input("no nodule of the annotations lies on a listed scan, so sensitivity is undefined");
+  }
+
+  // Each found nodule's operating point: the false positives at or above its probability.
+  std::vector<double> fp_probabilities;
+  for (const FrocEntry& e : entries) {
+    if (!e.nodule) fp_probabilities.push_back(e.probability);
+  }
+  std::sort(fp_probabilities.begin(), fp_probabilities.end());
+  for (NoduleOutcome& o : out.nodule_outcomes) {
+    if (o.hits == 0) continue;
+    const auto at_or_above = fp_probabilities.end() -
+                             std::lower_bound(fp_probabilities.begin(), fp_probabilities.end(), o.probability);
+    o.fps_per_scan = static_cast<double>(at_or_above) / static_cast<double>(n_scans);
   }
 
   std::stable_sort(entries.begin(), entries.end(),

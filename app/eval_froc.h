@@ -73,6 +73,15 @@ struct FrocBootstrap {
   std::vector<double> band_fps, band_mean, band_low, band_high;  // for the plot
 };
 
+// What became of one annotated nodule (LUNA16's per-nodule CAD analysis).
+struct NoduleOutcome {
+  bool on_listed_scan = false;
+  int hits = 0;                 // kept marks that hit it
+  double probability = 0;       // the highest of their probabilities (hits > 0)
+  double fps_per_scan = 0;      // false positives per scan at or above that probability (hits > 0):
+                                // the operating point from which the nodule counts as found
+};
+
 struct FrocResult {
   std::array<double, 7> sensitivities{};  // at kFrocRates
   double cpm = 0;
@@ -90,6 +99,7 @@ struct FrocResult {
   // sensitivity, non-decreasing, starting at (0, 0).
   std::vector<double> curve_fps, curve_sensitivity;
   std::optional<FrocBootstrap> bootstrap;
+  std::vector<NoduleOutcome> nodule_outcomes;  // one per FrocInput::nodules entry, in its order
 };
 
 // Evaluates the marks. Bad input (no nodule on the listed scans, a scan listed

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "app/csv.h"
 #include "model/file_io.h"
 
 namespace hilum {
@@ -161,6 +162,38 @@ std::string roc_summary(const RocReport& r) {
     s += buf;
   }
   return s;
+}
+
+std::string froc_nodules_csv(const FrocInput& in, const FrocResult& r) {
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  std::string csv = "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan\n";
+  for (size_t i = 0; i < in.nodules.size() && i < r.nodule_outcomes.size(); ++i) {
+    const NoduleAnnotation& a = in.nodules[i];
+    const NoduleOutcome& o = r.nodule_outcomes[i];
+    csv += std::to_string(i + 1);
+    csv += ',';
+    csv += csv_quote(a.seriesuid);
+    for (double v : {a.x, a.y, a.z, a.diameter_mm}) {
+      csv += ',';
+      csv += num(v);
+    }
+    csv += o.on_listed_scan ? ",1," : ",0,";
+    csv += std::to_string(o.hits);
+    csv += ',';
+    if (o.hits > 0) {
+      csv += num(o.probability);
+      csv += ',';
+      csv += num(o.fps_per_scan);
+    } else {
+      csv += ',';
+    }
+    csv += '\n';
+  }
+  return csv;
 }
 
 std::string froc_summary(const FrocResult& f) {

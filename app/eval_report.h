@@ -49,6 +49,13 @@ std::string roc_summary(const RocReport& report);
 std::string froc_summary(const FrocResult& result);
 
 nlohmann::ordered_json froc_metrics_json(const FrocResult& result, int max_marks_per_scan);
+// froc_nodules.csv: one row per annotated nodule, in the annotations' order:
+// row (its data row, from 1), seriesuid, coordX, coordY, coordZ, diameter_mm,
+// on_listed_scan (0/1), hits (kept marks on it), probability (the highest of
+// theirs) and fps_per_scan (the false positives per scan at or above that
+// probability: from there on the nodule counts as found); the last two are
+// empty for a nodule no mark hit.
+std::string froc_nodules_csv(const FrocInput& input, const FrocResult& result);
 Plot froc_plot(const FrocResult& result, const std::string& title);
 
 // A set of output files written together: commit() creates the directory if

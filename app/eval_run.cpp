@@ -204,6 +204,7 @@ Result<std::string> run_froc_eval(const FrocEvalOptions& o) {
       f, "FROC (" + std::to_string(f.scans) + " scans, " + std::to_string(f.nodules_total) + " nodules)");
   OutputFiles files;
   files.add("froc_curve.csv", curve);
+  files.add("froc_nodules.csv", froc_nodules_csv(in, f));
   files.add("froc.svg", render_svg(plot));
   files.add("froc.png", render_png(plot));
   if (!groupings.empty()) files.add("by_group.csv", by_csv);

@@ -193,7 +193,7 @@ TEST(CliEvalFroc, RulesFixture) {
   // One warning: the candidate on the unlisted scan.
   EXPECT_NE(r.err.find("1 candidates lie on scans not in"), std::string::npos) << r.err;
   EXPECT_EQ(list_dir(tmp / "out"),
-            (std::vector<std::string>{"froc.png", "froc.svg", "froc_curve.csv", "metrics.json"}));
+            (std::vector<std::string>{"froc.png", "froc.svg", "froc_curve.csv", "froc_nodules.csv", "metrics.json"}));
   const auto m = metrics(tmp / "out");
   EXPECT_NEAR(m["cpm"].get<double>(), 55.0 / 84, 1e-12);  // derived in test_eval_froc.cpp
   EXPECT_NE(r.out.find("CPM 0.655; sensitivity at 1/8..8 FPs per scan: 0.167 0.500 0.583 0.833"), std::string::npos)
@@ -220,6 +220,38 @@ TEST(CliEvalFroc, Bootstrap) {
   EXPECT_EQ(m["bootstrap"]["sensitivity_low"].size(), 7u);
   EXPECT_LE(m["bootstrap"]["cpm_low"].get<double>(), m["cpm"].get<double>());
   EXPECT_NE(read_text(tmp / "out" / "froc.svg").find("95% CI"), std::string::npos);
+
+  // froc_nodules.csv: a nodule whose operating point (fps_per_scan) is at or
+  // below a rate counts as found there. The FROC may credit more: a false
+  // positive tied with a nodule's probability makes a diagonal step, which the
+  // curve interpolates and the operating point counts in full.
+  const std::string text = read_text(tmp / "out" / "froc_nodules.csv");
+  std::vector<double> points;  // the found nodules' operating points
+  size_t on_scans = 0;
+  for (size_t start = text.find('\n') + 1; start < text.size();) {
+    const size_t end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    std::vector<std::string> cells;
+    for (size_t a = 0;;) {
+      const size_t b = line.find(',', a);
+      cells.push_back(line.substr(a, b == std::string::npos ? std::string::npos : b - a));
+      if (b == std::string::npos) break;
+      a = b + 1;
+    }
+    ASSERT_EQ(cells.size(), 10u) << line;
+    if (cells[6] == "1") ++on_scans;
+    if (!cells[9].empty()) points.push_back(std::stod(cells[9]));
+  }
+  EXPECT_EQ(on_scans, m["nodules_total"].get<size_t>());
+  EXPECT_EQ(points.size(), m["nodules_detected"].get<size_t>());
+  const std::array<double, 7> rates = {0.125, 0.25, 0.5, 1, 2, 4, 8};
+  for (size_t i = 0; i < 7; ++i) {
+    const auto found = std::count_if(points.begin(), points.end(), [&](double p) { return p <= rates[i]; });
+    EXPECT_LE(static_cast<double>(found) / static_cast<double>(on_scans), m["sensitivities"][i].get<double>() + 1e-12)
+        << rates[i];
+    EXPECT_GT(found, 0) << rates[i];
+  }
 }
 
 // Size bins of the LUNA16-style random fixture: each bin's FROC is read at the
@@ -234,8 +266,8 @@ TEST(CliEvalFroc, SubgroupsBySize) {
   const CommandResult r = hilum(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("by diameter_mm:8,15 [8,15): "), std::string::npos) << r.out;
-  EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"by_group.csv", "froc.png", "froc.svg",
-                                                              "froc_curve.csv", "metrics.json"}));
+  EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"by_group.csv", "froc.png", "froc.svg", "froc_curve.csv",
+                                                              "froc_nodules.csv", "metrics.json"}));
   const auto m = metrics(tmp / "out");
   const auto& bins = m["by"]["diameter_mm:8,15"];
   ASSERT_EQ(bins.size(), 3u);
@@ -366,8 +398,19 @@ TEST(CliEvalBatch, DetectionAndMalignancyByHand) {
       {"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out", out.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("1 nodules of"), std::string::npos) << r.err;  // T6
-  EXPECT_EQ(list_dir(out), (std::vector<std::string>{"froc.png", "froc.svg", "malignancy_scores.csv",
-                                                     "metrics.json", "roc.png", "roc.svg"}));
+  EXPECT_EQ(list_dir(out), (std::vector<std::string>{"froc.png", "froc.svg", "froc_nodules.csv",
+                                                     "malignancy_scores.csv", "metrics.json", "roc.png",
+                                                     "roc.svg"}));
+  // Per nodule: T1 is hit twice, best .9, with no false positive at or above it;
+  // T4 (.4) has one (.6) on 4 scans; T5 no mark; T6 lies on no scan of the batch.
+  const std::string nodules = read_text(out / "froc_nodules.csv");
+  EXPECT_EQ(nodules.substr(0, nodules.find('\n')),
+            "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan");
+  for (const char* row : {"\n1,1.2.3.1,10,10,10,8,1,2,0.90000000000000002,0\n",
+                          "\n4,1.2.3.3,20,20,20,5,1,1,0.40000000000000002,0.25\n", "\n5,1.2.3.4,0,0,0,12,1,0,,\n",
+                          "\n6,1.2.3.9,0,0,0,8,0,0,,\n"}) {
+    EXPECT_NE(nodules.find(row), std::string::npos) << row << nodules;
+  }
   const auto m = metrics(out);
   EXPECT_EQ(m["kind"], "batch");
   EXPECT_EQ(m["batch"]["studies"], 4);
