@@ -1,5 +1,6 @@
 #include "app/csv.h"
 
+#include <cstdio>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -52,6 +53,12 @@ std::string csv_quote(std::string_view field) {
   }
   out += '"';
   return out;
+}
+
+std::string csv_number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
 }
 
 std::optional<size_t> CsvTable::find_column(std::string_view name) const {

@@ -76,4 +76,7 @@ std::optional<double> parse_decimal(std::string_view s);
 // Quotes a field for writing when it holds a comma, quote, or line break.
 std::string csv_quote(std::string_view field);
 
+// A number for writing that reads back exactly (%.17g).
+std::string csv_number(double v);
+
 }  // namespace hilum

@@ -115,9 +115,8 @@ struct TruthNodule {
   int malignant = 0;
 };
 
-Result<std::vector<TruthNodule>> read_truth(const fs::path& path) {
-  HILUM_ASSIGN_OR_RETURN(std::vector<NoduleAnnotation> nodules, read_nodule_csv(path));
-  HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(path));
+Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t) {
+  HILUM_ASSIGN_OR_RETURN(std::vector<NoduleAnnotation> nodules, nodules_from_table(t));
   HILUM_ASSIGN_OR_RETURN(size_t col, t.column("malignant"));
   std::vector<TruthNodule> out;
   for (size_t r = 0; r < t.size(); ++r) {
@@ -131,23 +130,17 @@ Result<std::vector<TruthNodule>> read_truth(const fs::path& path) {
   return out;
 }
 
-std::string g17(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 }  // namespace
 
 Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   HILUM_ASSIGN_OR_RETURN(std::vector<StudyFindings> studies, read_batch(o.batch_dir));
-  HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, read_truth(o.truth));
+  HILUM_ASSIGN_OR_RETURN(const CsvTable truth_table, read_csv(o.truth));
+  HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, truth_from_table(truth_table));
   // The subgroups first: a bad --by is refused before any other message.
   std::vector<Grouping> groupings;
   for (const std::string& spec : o.by) {
-    HILUM_ASSIGN_OR_RETURN(Grouping g, group_rows(spec, o.truth));
-    if (g.group_of_row.size() != truth.size()) return bad_input(o.truth.string() + ": rows changed while read");
+    HILUM_ASSIGN_OR_RETURN(Grouping g, group_rows(spec, truth_table));
     groupings.push_back(std::move(g));
   }
 
@@ -203,9 +196,9 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
     (t.malignant ? scores.positives : scores.negatives).push_back(score);
     row_score[r] = score;
     const NoduleAnnotation& a = t.annotation;
-    table += csv_quote(a.seriesuid) + "," + g17(a.x) + "," + g17(a.y) + "," + g17(a.z) + "," +
-             g17(a.diameter_mm) + "," + std::to_string(t.malignant) + "," + (best ? "1" : "0") + "," +
-             g17(score) + "\n";
+    table += csv_quote(a.seriesuid) + "," + csv_number(a.x) + "," + csv_number(a.y) + "," + csv_number(a.z) +
+             "," + csv_number(a.diameter_mm) + "," + std::to_string(t.malignant) + "," + (best ? "1" : "0") +
+             "," + csv_number(score) + "\n";
   }
   if (on_missing_scans > 0) {
     log_warning(std::to_string(on_missing_scans) + " nodules of " + o.truth.string() +
@@ -252,7 +245,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
         item["malignancy_auc"] = gr.delong.auc;
         item["malignancy_ci_low"] = gr.delong.ci_low;
         item["malignancy_ci_high"] = gr.delong.ci_high;
-        row += g17(gr.delong.auc);
+        row += csv_number(gr.delong.auc);
         char buf[80];
         std::snprintf(buf, sizeof buf, ", malignancy AUC %.3f", gr.delong.auc);
         line += buf;

@@ -9,9 +9,7 @@
 
 namespace hilum {
 
-namespace fs = std::filesystem;
-
-Result<Grouping> group_rows(const std::string& spec, const fs::path& table) {
+Result<Grouping> group_rows(const std::string& spec, const CsvTable& t) {
   Grouping g;
   g.name = spec;
   const size_t colon = spec.find(':');
@@ -34,7 +32,6 @@ Result<Grouping> group_rows(const std::string& spec, const fs::path& table) {
       start = comma + 1;
     }
   }
-  HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(table));
   HILUM_ASSIGN_OR_RETURN(size_t col, t.column(column));
   g.group_of_row.resize(t.size());
   if (!edges.empty()) {
@@ -85,19 +82,9 @@ FrocInput group_froc_input(const FrocInput& in, const Grouping& g, size_t k) {
   return out;
 }
 
-namespace {
-
-std::string g17(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-}  // namespace
-
 std::string group_csv_header() {
   std::string h = "by,group,nodules,nodules_detected";
-  for (double rate : kFrocRates) h += ",sensitivity_at_" + g17(rate);
+  for (double rate : kFrocRates) h += ",sensitivity_at_" + csv_number(rate);
   return h + ",cpm";
 }
 
@@ -130,10 +117,10 @@ Result<GroupDetection> group_detection(const FrocInput& in, const Grouping& g, s
   d.csv += std::to_string(f->nodules_detected);
   for (double v : f->sensitivities) {
     d.csv += ',';
-    d.csv += g17(v);
+    d.csv += csv_number(v);
   }
   d.csv += ',';
-  d.csv += g17(f->cpm);
+  d.csv += csv_number(f->cpm);
   char buf[80];
   std::snprintf(buf, sizeof buf, ", %d hit, CPM %.3f", f->nodules_detected, f->cpm);
   d.summary += buf;

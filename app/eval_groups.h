@@ -5,11 +5,11 @@
 // "Subgroups".
 #pragma once
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "app/csv.h"
 #include "app/eval_froc.h"
 #include "model/result.h"
 
@@ -28,7 +28,7 @@ struct Grouping {
 // do not increase) or the file, line and column (a missing column, a cell of a
 // binned column that is not a number, more than kMaxGroups distinct values).
 inline constexpr size_t kMaxGroups = 50;
-Result<Grouping> group_rows(const std::string& spec, const std::filesystem::path& table);
+Result<Grouping> group_rows(const std::string& spec, const CsvTable& table);
 
 // `in` with only group k's nodules (in.nodules[i] belongs to row i of the
 // grouping); the other groups' nodules join the excluded findings.

@@ -165,11 +165,6 @@ std::string roc_summary(const RocReport& r) {
 }
 
 std::string froc_nodules_csv(const FrocInput& in, const FrocResult& r) {
-  auto num = [](double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return std::string(buf);
-  };
   std::string csv = "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan\n";
   for (size_t i = 0; i < in.nodules.size() && i < r.nodule_outcomes.size(); ++i) {
     const NoduleAnnotation& a = in.nodules[i];
@@ -179,15 +174,15 @@ std::string froc_nodules_csv(const FrocInput& in, const FrocResult& r) {
     csv += csv_quote(a.seriesuid);
     for (double v : {a.x, a.y, a.z, a.diameter_mm}) {
       csv += ',';
-      csv += num(v);
+      csv += csv_number(v);
     }
     csv += o.on_listed_scan ? ",1," : ",0,";
     csv += std::to_string(o.hits);
     csv += ',';
     if (o.hits > 0) {
-      csv += num(o.probability);
+      csv += csv_number(o.probability);
       csv += ',';
-      csv += num(o.fps_per_scan);
+      csv += csv_number(o.fps_per_scan);
     } else {
       csv += ',';
     }

@@ -46,6 +46,10 @@ Status check_counts(const std::string& source, const std::string& what, size_t p
 
 Result<std::vector<NoduleAnnotation>> read_nodule_csv(const fs::path& path) {
   HILUM_ASSIGN_OR_RETURN(CsvTable t, read_csv(path));
+  return nodules_from_table(t);
+}
+
+Result<std::vector<NoduleAnnotation>> nodules_from_table(const CsvTable& t) {
   HILUM_ASSIGN_OR_RETURN(auto c, columns(t, {"seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"}));
   std::vector<NoduleAnnotation> out;
   for (size_t r = 0; r < t.size(); ++r) {
@@ -147,13 +151,11 @@ Result<std::string> run_roc_eval(const RocEvalOptions& o) {
 Result<std::string> run_froc_eval(const FrocEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
   FrocInput in;
-  HILUM_ASSIGN_OR_RETURN(in.nodules, read_nodule_csv(o.annotations));
+  HILUM_ASSIGN_OR_RETURN(const CsvTable annotations, read_csv(o.annotations));
+  HILUM_ASSIGN_OR_RETURN(in.nodules, nodules_from_table(annotations));
   std::vector<Grouping> groupings;
   for (const std::string& spec : o.by) {
-    HILUM_ASSIGN_OR_RETURN(Grouping g, group_rows(spec, o.annotations));
-    if (g.group_of_row.size() != in.nodules.size()) {
-      return bad_input(o.annotations.string() + ": rows changed while read");
-    }
+    HILUM_ASSIGN_OR_RETURN(Grouping g, group_rows(spec, annotations));
     groupings.push_back(std::move(g));
   }
   if (o.excluded) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "app/csv.h"
 #include "app/eval_froc.h"
 #include "model/result.h"
 
@@ -86,6 +87,8 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& options);
 
 // Input readers shared with other tools. Errors name the file, line and column.
 Result<std::vector<NoduleAnnotation>> read_nodule_csv(const std::filesystem::path& path);
+// The same from a table already read (its errors name the table's file).
+Result<std::vector<NoduleAnnotation>> nodules_from_table(const CsvTable& table);
 Result<std::vector<CadMark>> read_candidates_csv(const std::filesystem::path& path);
 // The first field of every non-blank line; a first line reading "seriesuid"
 // is a header and skipped. Empty lists and repeated UIDs are errors.
