@@ -57,6 +57,7 @@ class ModelBundle {
   std::shared_ptr<const CaseAssistant> assistant;
   FindingsOptions findings;
   std::vector<std::string> patch_views{"identity"};  // test-time augmentation (parse_view_spec names)
+  PatchOptions patches;  // the patches the image branch takes (inference.patch_slab_mm: nine channels)
   // The networks run for one study at a time (the engines keep buffers per
   // batch shape); `hilum batch --jobs J` overlaps the other studies' CPU stages.
   mutable std::mutex networks;
@@ -140,6 +141,16 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
         return bad_input((dir / "manifest.json").string() + ": inference.patch_views is empty");
       }
     }
+    // "inference": {"patch_slab_mm": D}: nine-channel patches, each plane with its
+    // neighbours D mm along its normal (vision/patches.h); default 0, three planes.
+    if (m.contains("inference") && m["inference"].contains("patch_slab_mm")) {
+      const auto& slab = m["inference"]["patch_slab_mm"];
+      if (!slab.is_number() || !(slab.get<double>() >= 0 && slab.get<double>() <= PatchOptions::kMaxSlabMm)) {
+        return bad_input((dir / "manifest.json").string() + ": inference.patch_slab_mm is " + slab.dump() +
+                         ", not a number of mm from 0 to 20");
+      }
+      b->patches.slab_mm = slab.get<double>();
+    }
   } catch (const nlohmann::json::exception& e) {
     return bad_input((dir / "manifest.json").string() + ": not valid JSON (" + e.what() + ")");
   }
@@ -153,6 +164,12 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   // layers of a ResNet-152) that only wide nets earn back; for a narrow one the
   // built-in engine is several times faster end to end (bench/RESULTS.md).
   if (b->device == Device::kCPU && vision_config.width <= 16) ro.cpu_engine = CpuEngine::kReference;
+  if (vision_config.in_channels != b->patches.channels()) {
+    return bad_input(vision.string() + ": the ResNet takes " + std::to_string(vision_config.in_channels) +
+                     " input channels, but the bundle's patches have " + std::to_string(b->patches.channels()) +
+                     (b->patches.slab_mm > 0 ? " (manifest.json inference.patch_slab_mm)"
+                                             : " (nine need manifest.json inference.patch_slab_mm)"));
+  }
   HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision_file, vision_config, ro));
   HILUM_ASSIGN_OR_RETURN(fs::path fusion, single_safetensors(dir / "fusion"));
   HILUM_ASSIGN_OR_RETURN(FusionHead head, FusionHead::load(fusion));
@@ -188,7 +205,8 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
                        joined(candidate_feature_names()) + ")");
     }
   }
-  HILUM_ASSIGN_OR_RETURN(Shape maps, b->resnet->output_shape({1, 3, PatchOptions{}.size, PatchOptions{}.size},
+  const PatchOptions& po = b->patches;
+  HILUM_ASSIGN_OR_RETURN(Shape maps, b->resnet->output_shape({1, po.channels(), po.size, po.size},
                                                              ResNetOutput::kSpatialFeatures));
   if (fc.image_tokens != maps[2] * maps[3]) {
     return bad_input(fusion.string() + ": image_tokens " + std::to_string(fc.image_tokens) +
@@ -235,9 +253,9 @@ namespace {
 // costs one batch's forward.
 Status warm_up_image_branch(const ModelBundle& b) {
   if (b.device != Device::kCUDA || !b.resnet) return Status::Ok();
-  const PatchOptions po;
+  const PatchOptions& po = b.patches;
   const std::lock_guard<std::mutex> lock(b.networks);
-  const Tensor zeros = Tensor::zeros({image_batch(b.device), 3, po.size, po.size}, DType::kF32);
+  const Tensor zeros = Tensor::zeros({image_batch(b.device), po.channels(), po.size, po.size}, DType::kF32);
   auto maps = b.resnet->forward(zeros, ResNetOutput::kSpatialFeatures);
   if (!maps.ok()) return maps.error().with_context("image branch on CUDA");
   return Status::Ok();
@@ -279,7 +297,7 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   std::map<std::string, Tensor> by_frame;
   const Stopwatch clock;
   for (size_t f = 0; f < frames.size(); ++f) {
-    PatchOptions po;
+    PatchOptions po = b.patches;
     HILUM_ASSIGN_OR_RETURN(po.frame, patch_frame(frames[f]));
     ProgressRange p(progress, 0.2 * f / frames.size(), 0.2 * (f + 1) / frames.size());
     HILUM_ASSIGN_OR_RETURN(by_frame[frames[f]], extract_patches(volume, centres, po, p));
@@ -292,9 +310,9 @@ Result<CandidateScores> score_candidates(const ModelBundle& b, const Volume& vol
   return scores;
 }
 
-// The image branch's tokens of f32 patches [N, 3, S, S]: f32 [N, k, c].
+// The image branch's tokens of f32 patches [N, C, S, S]: f32 [N, k, c].
 static Result<Tensor> image_tokens_of(const ModelBundle& b, const Tensor& patches, Progress& progress) {
-  const PatchOptions po;
+  const PatchOptions& po = b.patches;
   const int64_t n = patches.dim(0);
   // Image tokens, in batches (bounded memory).
   const int64_t batch = image_batch(b.device);
@@ -307,8 +325,8 @@ static Result<Tensor> image_tokens_of(const ModelBundle& b, const Tensor& patche
     // the engine plans its convolutions once per batch shape, which costs far
     // more than the padded rows.
     const int64_t rows = b.device == Device::kCUDA ? batch : m;
-    Tensor slice = Tensor::empty({rows, 3, po.size, po.size}, DType::kF32);
-    const size_t per = static_cast<size_t>(3 * po.size * po.size);
+    Tensor slice = Tensor::empty({rows, po.channels(), po.size, po.size}, DType::kF32);
+    const size_t per = static_cast<size_t>(po.channels() * po.size * po.size);
     std::copy_n(patches.data<float>() + s * per, m * per, slice.data<float>());
     std::fill_n(slice.data<float>() + m * per, (rows - m) * per, 0.0f);  // the padding rows
     // f32 on both engines: the CUDA engine converts to its precision on the GPU. An f16
@@ -349,13 +367,14 @@ static Result<CandidateScores> score_frames(const ModelBundle& b, const std::map
                                             const Tensor& features, const std::string& clinical_text,
                                             Progress& progress) {
   CandidateScores out;
-  const PatchOptions po;
+  const PatchOptions& po = b.patches;
   int64_t n = -1;
   for (const auto& [frame, patches] : by_frame) {
-    if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 || patches.dim(1) != 3 ||
-        patches.dim(2) != po.size || patches.dim(3) != po.size || (n >= 0 && patches.dim(0) != n)) {
-      return bad_input("patches must be f32 [N, 3, " + std::to_string(po.size) + ", " +
-                       std::to_string(po.size) + "], as many in every frame");
+    if (!patches.defined() || patches.rank() != 4 || patches.dtype() != DType::kF32 ||
+        patches.dim(1) != po.channels() || patches.dim(2) != po.size || patches.dim(3) != po.size ||
+        (n >= 0 && patches.dim(0) != n)) {
+      return bad_input("patches must be f32 [N, " + std::to_string(po.channels()) + ", " + std::to_string(po.size) +
+                       ", " + std::to_string(po.size) + "], as many in every frame");
     }
     n = patches.dim(0);
   }

@@ -182,19 +182,23 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   if (o.max_candidates < 0 || o.max_candidates > 100000)
     return bad_input("--max-candidates must be between 0 (the detector's default) and 100000, got " +
                      std::to_string(o.max_candidates));
+  if (!(o.patch_slab_mm >= 0 && o.patch_slab_mm <= PatchOptions::kMaxSlabMm))
+    return bad_input("--patch-slab must be between 0 and 20 mm, got " + fmt("%g", o.patch_slab_mm));
+  PatchOptions patch_options;
+  patch_options.slab_mm = o.patch_slab_mm;
   std::vector<PatchOptions> frame_options;
   for (const std::string& name : o.extra_frames) {
     auto frame = patch_frame(name);
     if (!frame.ok() || name == "axes")
       return bad_input("--patch-frames: '" + name + "' is not an extra frame (rz45, rx45, ry45)");
-    frame_options.emplace_back().frame = *frame;
+    frame_options.push_back(patch_options);
+    frame_options.back().frame = *frame;
   }
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) return bad_input(o.out.string() + ": cannot create the folder (" + ec.message() + ")");
   if (o.notes_only) return export_notes_only(o, progress);
 
-  const PatchOptions patch_options;
   // hilum analyze's settings; only the cut may move (--max-candidates), to
   // study how the detector's score ranks the maxima beyond it.
   const CandidateOptions candidate_options = [&] {
@@ -203,7 +207,6 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     return c;
   }();
   const LungMaskOptions mask_options;
-  const int64_t plane = static_cast<int64_t>(patch_options.size) * patch_options.size * 3;
 
   std::vector<uint8_t> patches;
   std::vector<std::vector<uint8_t>> frame_patches(frame_options.size());
@@ -384,9 +387,9 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     step.report(1.0, "export");
   }
 
-  Tensor all = Tensor::empty({sum.patches, 3, patch_options.size, patch_options.size}, DType::kU8);
+  const Shape patch_shape = {sum.patches, patch_options.channels(), patch_options.size, patch_options.size};
+  Tensor all = Tensor::empty(patch_shape, DType::kU8);
   if (!patches.empty()) std::copy(patches.begin(), patches.end(), all.data<uint8_t>());
-  (void)plane;
   sum.mean_candidates = sum.studies ? static_cast<double>(total_candidates) / sum.studies : 0;
 
   nlohmann::ordered_json manifest;
@@ -397,8 +400,9 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                          {"nodule_sites", nodule_sites_text(o.site_weights)}};
   manifest["patches"] = {{"file", "patches.npy"},
                          {"dtype", "uint8"},
-                         {"shape", {sum.patches, 3, patch_options.size, patch_options.size}},
-                         {"channels", {"axial", "coronal", "sagittal"}},
+                         {"shape", patch_shape},
+                         {"channels", patch_channel_names(patch_options)},
+                         {"slab_mm", patch_options.slab_mm},
                          {"spacing_mm", patch_options.spacing_mm},
                          {"window_level_hu", patch_options.window_level},
                          {"window_width_hu", patch_options.window_width},

@@ -4,7 +4,8 @@
 // identical preprocessing. See docs/findings.md, "Training data".
 //
 // Files in the output folder (written atomically, replacing earlier ones):
-//   patches.npy    uint8 [N, 3, S, S] windowed planes (vision/patches.h)
+//   patches.npy    uint8 [N, C, S, S] windowed planes (vision/patches.h): C = 3, or
+//                  9 with a slab (patch_slab_mm: each plane and its two neighbours)
 //   labels.csv     one row per patch (study, candidate, source, is_nodule, malignant, ...)
 //   notes.jsonl    one line per study: its clinical text, profile and note_logit
 //                  (the note's part of the phantom's malignancy logit)
@@ -46,6 +47,8 @@ struct TrainingExportOptions {
   // Frames (vision/patches.h patch_frame names other than "axes") whose patches of the same
   // rows are written too, as patches_<frame>.npy: the planes of a rotated cube.
   std::vector<std::string> extra_frames;
+  // PatchOptions::slab_mm of every patch written (0: three planes; > 0: nine channels).
+  double patch_slab_mm = 0;
 };
 
 struct TrainingExportSummary {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -19,6 +20,22 @@ float sample_trilinear(const Volume& v, double x, double y, double z, float outs
   return detector::trilinear(v.data(), d, x, y, z);  // the candidate detector's sampler
 }
 
+std::vector<std::string> patch_channel_names(const PatchOptions& o) {
+  std::vector<std::string> names;
+  char offset[32];
+  std::snprintf(offset, sizeof offset, "%gmm", o.slab_mm);
+  for (const char* plane : {"axial", "coronal", "sagittal"}) {
+    if (o.channels() == 3) {
+      names.emplace_back(plane);
+    } else {
+      names.push_back(std::string(plane) + "-" + offset);
+      names.emplace_back(plane);
+      names.push_back(std::string(plane) + "+" + offset);
+    }
+  }
+  return names;
+}
+
 Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers,
                                   const PatchOptions& o, Progress& progress) {
   if (!volume.hu.defined() || volume.hu.dtype() != DType::kF32)
@@ -26,13 +43,16 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
   if (o.size < 2 || o.size > 1024 || !(o.spacing_mm > 0) || !(o.window_width > 0)) {
     return bad_input("patches: size must be 2..1024, spacing and window width positive");
   }
+  if (!(o.slab_mm >= 0 && o.slab_mm <= PatchOptions::kMaxSlabMm))
+    return bad_input("patches: the slab must be between 0 and 20 mm");
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) {
       const double dot = o.frame[a][0] * o.frame[b][0] + o.frame[a][1] * o.frame[b][1] + o.frame[a][2] * o.frame[b][2];
       if (!(std::abs(dot - (a == b ? 1.0 : 0.0)) < 1e-6)) return bad_input("patches: the frame is not orthonormal");
     }
   const int64_t n = static_cast<int64_t>(centers.size()), s = o.size;
-  Tensor out = Tensor::empty({n, 3, s, s}, DType::kU8);
+  const int64_t channels = o.channels(), per_plane = channels / 3;
+  Tensor out = Tensor::empty({n, channels, s, s}, DType::kU8);
   uint8_t* dst = out.data<uint8_t>();
   // World step vectors (u, v) per plane, and their images in voxel space.
   const Vec3 frame_uv[3][2] = {{{1, 0, 0}, {0, 1, 0}}, {{1, 0, 0}, {0, 0, -1}}, {{0, 1, 0}, {0, 0, -1}}};
@@ -50,6 +70,11 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
   Vec3 step[3][2];
   for (int c = 0; c < 3; ++c)
     for (int a = 0; a < 2; ++a) step[c][a] = voxel_step(world_uv[c][a]);
+  // Each plane's normal (axial: the frame's z, coronal: y, sagittal: x), in
+  // voxels per pixel spacing: a slab's neighbours sit slab_mm / spacing_mm of it away.
+  Vec3 normal[3];
+  for (int c = 0; c < 3; ++c) normal[c] = voxel_step(o.frame[2 - c]);
+  const double slab_steps = o.slab_mm / o.spacing_mm;
   const double low = o.window_level - o.window_width / 2;
   const double half = (s - 1) / 2.0;
   // Candidates in blocks of 64 (progress and cancellation between blocks), the
@@ -60,11 +85,15 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
     progress.report(static_cast<double>(b0) / std::max<int64_t>(n, 1), "patches");
     parallel_for(std::min(kBlock, n - b0), 4, [&](int64_t first, int64_t last) {
       for (int64_t i = b0 + first; i < b0 + last; ++i) {
-        const Vec3 c = volume.voxel_from_world(centers[i]);
-        for (int ch = 0; ch < 3; ++ch) {
-          const Vec3& su = step[ch][0];
-          const Vec3& sv = step[ch][1];
-          uint8_t* plane = dst + (i * 3 + ch) * s * s;
+        const Vec3 centre = volume.voxel_from_world(centers[i]);
+        for (int64_t ch = 0; ch < channels; ++ch) {
+          const int64_t p = ch / per_plane;
+          const Vec3& su = step[p][0];
+          const Vec3& sv = step[p][1];
+          // The plane's offset along its normal: -1, 0, +1 slab for a slab's three, 0 alone.
+          const double k = per_plane == 1 ? 0.0 : static_cast<double>(ch % per_plane - 1) * slab_steps;
+          const Vec3 c = {centre[0] + k * normal[p][0], centre[1] + k * normal[p][1], centre[2] + k * normal[p][2]};
+          uint8_t* plane = dst + (i * channels + ch) * s * s;
           for (int64_t r = 0; r < s; ++r) {
             const double dv = r - half;
             for (int64_t col = 0; col < s; ++col) {
@@ -84,8 +113,8 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
 }
 
 Result<Tensor> patches_to_input(const Tensor& u8, const PatchOptions& o) {
-  if (!u8.defined() || u8.dtype() != DType::kU8 || u8.rank() != 4 || u8.dim(1) != 3) {
-    return bad_input("patches: expected uint8 [N, 3, S, S]");
+  if (!u8.defined() || u8.dtype() != DType::kU8 || u8.rank() != 4 || (u8.dim(1) != 3 && u8.dim(1) != 9)) {
+    return bad_input("patches: expected uint8 [N, 3 or 9, S, S]");
   }
   if (!(o.std > 0)) return bad_input("patches: normalisation std must be positive");
   Tensor out = Tensor::empty(u8.shape(), DType::kF32);

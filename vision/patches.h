@@ -13,6 +13,13 @@
 // The centre lies between the four middle pixels. Outside the volume reads as
 // air (-1000 HU).
 //
+// With a slab (PatchOptions::slab_mm > 0) each plane comes with its two
+// neighbours, the same plane moved slab_mm back and forth along its normal
+// (axial: z, coronal: y, sagittal: x of the frame), as nine channels:
+// channel 3 * p + k is plane p (axial, coronal, sagittal) at offset
+// (-slab_mm, 0, +slab_mm)[k]. A vessel crossing a plane stays a disc from one
+// neighbour to the next; a nodule shrinks.
+//
 // Window: value = clamp((HU - (level - width/2)) / width, 0, 1), quantised to
 // 1/255 steps, so the uint8 form (value * 255) is exact and training data
 // exported as uint8 equals what inference sees. The network input is
@@ -43,13 +50,21 @@ struct PatchOptions {
   double window_width = 1500;  // HU
   float mean = 0.5f;           // network input normalisation
   float std = 0.25f;
+  double slab_mm = 0;          // 0: one plane per channel (3); > 0: nine channels, above
+  static constexpr double kMaxSlabMm = 20;
+  int channels() const { return slab_mm > 0 ? 9 : 3; }
 };
 
-// uint8 [N, 3, size, size]: windowed planes (0 = level - width/2 or below, 255 = top).
+// The channels' names: axial, coronal, sagittal; with a slab of 2 mm
+// axial-2mm, axial, axial+2mm, coronal-2mm, ... (manifests of exports).
+std::vector<std::string> patch_channel_names(const PatchOptions& options);
+
+// uint8 [N, C, size, size], C = options.channels(): windowed planes (0 = level -
+// width/2 or below, 255 = top).
 Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers_mm,
                                   const PatchOptions& options, Progress& progress);
 
-// uint8 patches -> f32 network input [N, 3, size, size]: (u8 / 255 - mean) / std.
+// uint8 patches -> f32 network input [N, C, size, size]: (u8 / 255 - mean) / std.
 Result<Tensor> patches_to_input(const Tensor& patches_u8, const PatchOptions& options);
 
 // Both steps.

@@ -25,6 +25,7 @@ struct ExportArgs {
   bool no_sizing = false;
   bool notes_only = false;
   std::vector<std::string> patch_frames;
+  double patch_slab = 0;
 };
 }  // namespace
 
@@ -33,7 +34,7 @@ void register_export_command(CommandLine& cl) {
   CLI::App* cmd = cl.add(
       nullptr, "export-training-set",
       "Generate phantoms and write training data made by the inference pipeline's own lung mask, candidate "
-      "detector and patch extractor: patches.npy (uint8 [N,3,64,64]), labels.csv, notes.jsonl, nodules.csv, "
+      "detector and patch extractor: patches.npy (uint8 [N,3,64,64]; [N,9,64,64] with --patch-slab), labels.csv, notes.jsonl, nodules.csv, "
       "studies.csv, manifest.json",
       [args]() -> Status {
         TrainingExportOptions o;
@@ -50,6 +51,7 @@ void register_export_command(CommandLine& cl) {
         o.measure_sizing = !args->no_sizing;
         o.notes_only = args->notes_only;
         o.extra_frames = args->patch_frames;
+        o.patch_slab_mm = args->patch_slab;
         HILUM_ASSIGN_OR_RETURN(TrainingExportSummary s, export_training_set(o, process_progress()));
         process_progress().finish();
         if (o.notes_only) {
@@ -82,6 +84,10 @@ void register_export_command(CommandLine& cl) {
                   "Also write the same rows' patches cut in these rotated frames, as patches_<frame>.npy "
                   "(rz45, rx45, ry45: 45 degrees about z, x or y)")
       ->delimiter(',');
+  cmd->add_option("--patch-slab", args->patch_slab,
+                  "Nine-channel patches: each plane with its two neighbours this far along its normal, in mm "
+                  "(0, the default: the three planes alone)")
+      ->type_name("MM");
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");

@@ -267,6 +267,132 @@ TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
   expect_analyze_refuses_bundle(d.path(), dir, "inference.patch_views holds \"rot90\"");
 }
 
+// A scratch bundle: the demo bundle's text and fusion parts; its vision part the
+// demo ResNet, or with nine_channels the same net taking slab patches, each
+// plane's stem weights spread evenly over its three offsets (so a slab whose
+// neighbours repeat the middle plane gives the demo net's answer); the
+// manifest with inference.patch_slab_mm = `slab` (a JSON value) unless null.
+fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::json& slab) {
+  fs::create_directories(dir / "vision");
+  for (const char* part : {"text", "fusion"}) fs::create_directory_symlink(kBundle / part, dir / part);
+  auto demo = SafetensorsFile::open(kBundle / "vision" / "resnet.safetensors");
+  EXPECT_TRUE(demo.ok());
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& name : demo->names()) {
+    Tensor t = *demo->get(name);
+    if (name == "conv1.weight" && nine_channels) {
+      const int64_t out = t.dim(0), k = t.dim(2) * t.dim(3);
+      Tensor w = Tensor::empty({out, 9, t.dim(2), t.dim(3)}, DType::kF32);
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t c = 0; c < 9; ++c)
+          for (int64_t i = 0; i < k; ++i)
+            w.data<float>()[(o * 9 + c) * k + i] = t.data<float>()[(o * 3 + c / 3) * k + i] / 3.0f;
+      t = w;
+    }
+    tensors.emplace_back(name, t);
+  }
+  EXPECT_TRUE(write_safetensors(dir / "vision" / "resnet.safetensors", tensors, {{"format", "pt"}}).ok());
+  auto m = nlohmann::json::parse(slurp(kBundle / "manifest.json"));
+  m["inference"]["patch_views"] = nlohmann::json::array({"identity"});
+  if (!slab.is_null()) m["inference"]["patch_slab_mm"] = slab;
+  std::ofstream(dir / "manifest.json") << m.dump();
+  return dir;
+}
+
+// Nine channels of three: each plane repeated as its own neighbours.
+Tensor repeat_planes(const Tensor& x) {
+  const int64_t n = x.dim(0), plane = x.dim(2) * x.dim(3);
+  Tensor out = Tensor::empty({n, 9, x.dim(2), x.dim(3)}, DType::kF32);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < 9; ++c)
+      std::copy_n(x.data<float>() + (i * 3 + c / 3) * plane, plane, out.data<float>() + (i * 9 + c) * plane);
+  return out;
+}
+
+// inference.patch_slab_mm: the image branch takes nine-channel patches (each
+// plane with its neighbours along its normal), cut so by score_candidates.
+TEST(DemoBundle, ASlabBundleTakesNineChannelPatches) {
+  test::ScratchDir d;
+  BundleOptions bo;
+  bo.device = "cpu";
+  auto b9 = load_model_bundle(slab_bundle(d.path() / "b9", true, 2.0), bo);
+  ASSERT_TRUE(b9.ok()) << b9.error().message();
+  const auto b3 = bundle_with_views({"identity"});
+  ASSERT_TRUE(b3);
+  // Neighbours that repeat the middle plane: the demo net's scores.
+  auto u8 = read_npy(kGolden / "patches.npy");
+  auto f = read_npy(kGolden / "features.npy");
+  ASSERT_TRUE(u8.ok() && f.ok());
+  Tensor x = Tensor::empty(u8->shape(), DType::kF32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = (u8->data<uint8_t>()[i] / 255.0f - 0.5f) / 0.25f;
+  NullProgress progress;
+  auto s3 = score_patches(*b3, x, *f, "", progress);
+  auto s9 = score_patches(**b9, repeat_planes(x), *f, "", progress);
+  ASSERT_TRUE(s3.ok() && s9.ok()) << (s9.ok() ? s3.error().message() : s9.error().message());
+  for (size_t i = 0; i < s3->probability.size(); ++i) {
+    EXPECT_NEAR(s9->probability[i], s3->probability[i], 1e-4) << i;
+    EXPECT_NEAR(s9->malignancy[i], s3->malignancy[i], 1e-4) << i;
+  }
+  // Three-channel patches are refused by the nine-channel bundle.
+  auto wrong = score_patches(**b9, x, *f, "", progress);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message().find("[N, 9, 64, 64]"), std::string::npos) << wrong.error().message();
+  // From a volume, the neighbours are the planes 2 mm away: a rod crossing the
+  // axial plane obliquely moves between them, a ball centred there shrinks.
+  Volume v = Volume::allocate(72, 72, 72, {0.7, 0.7, 0.7}, {-25, -25, -25});
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t xx = 0; xx < v.nx(); ++xx) {
+        const Vec3 w = v.world_from_voxel({double(xx), double(y), double(z)});
+        const double ball = std::hypot(w[0] - 3, w[1], w[2]);
+        const double rod = std::hypot(w[0] + 6 - w[2] * 0.5, w[1] - w[2] * 0.5);
+        v.data()[(z * v.ny() + y) * v.nx() + xx] = ball <= 3.0 || rod <= 1.2 ? 30.f : -860.f;
+      }
+  std::vector<Candidate> cands(2);
+  cands[0].center_mm = {3, 0, 0};
+  cands[1].center_mm = {-6, 0, 0};
+  for (Candidate& c : cands) c.sigma_mm = 1.3, c.response = 20, c.contrast_hu = 300, c.blobness = 0.5,
+                             c.isolation = 0.9, c.score = 100;
+  auto fc = candidate_features(**b9, cands);
+  ASSERT_TRUE(fc.ok());
+  auto cut = score_candidates(**b9, v, cands, "", progress);
+  ASSERT_TRUE(cut.ok()) << cut.error().message();
+  std::vector<Vec3> centres = {cands[0].center_mm, cands[1].center_mm};
+  auto planes = extract_patches(v, centres, PatchOptions{}, progress);
+  ASSERT_TRUE(planes.ok());
+  auto flat = score_patches(**b9, repeat_planes(*planes), *fc, "", progress);
+  PatchOptions slab;
+  slab.slab_mm = 2;
+  auto by_hand = extract_patches(v, centres, slab, progress);
+  ASSERT_TRUE(flat.ok() && by_hand.ok());
+  auto hand = score_patches(**b9, *by_hand, *fc, "", progress);
+  ASSERT_TRUE(hand.ok());
+  double apart = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    EXPECT_FLOAT_EQ(cut->probability[i], hand->probability[i]) << i;
+    apart += std::abs(cut->probability[i] - flat->probability[i]) + std::abs(cut->malignancy[i] - flat->malignancy[i]);
+  }
+  EXPECT_GT(apart, 1e-4);
+  // A slab and a net that disagree, or a slab that is no number of mm, are refused.
+  struct Bad {
+    const char* name;
+    bool nine;
+    nlohmann::json slab;
+    const char* message;
+  } bad[] = {{"slab-3ch", false, 2.0, "takes 3 input channels, but the bundle's patches have 9"},
+             {"plain-9ch", true, nullptr, "takes 9 input channels, but the bundle's patches have 3"},
+             {"text", true, "2", "inference.patch_slab_mm is \"2\", not a number of mm from 0 to 20"},
+             {"big", true, 30, "inference.patch_slab_mm is 30, not a number of mm from 0 to 20"}};
+  for (const Bad& k : bad) {
+    const fs::path dir = slab_bundle(d.path() / k.name, k.nine, k.slab);
+    auto r = load_model_bundle(dir, bo);
+    ASSERT_FALSE(r.ok()) << k.name;
+    EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+    EXPECT_NE(r.error().message().find(k.message), std::string::npos) << r.error().message();
+  }
+  expect_analyze_refuses_bundle(d.path() / "cli", d.path() / "slab-3ch", "inference.patch_slab_mm");
+}
+
 TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
   BundleOptions bo;
   bo.device = "cpu";

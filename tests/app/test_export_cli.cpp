@@ -420,6 +420,52 @@ TEST(ExportTrainingSet, PatchFramesCutTheSameRowsInRotatedFrames) {
       << refused.err;
 }
 
+// --patch-slab: nine channels, each plane with its neighbours along its normal;
+// the middle channel of each plane is the plain export's plane, row for row.
+TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
+  test::ScratchDir dir;
+  auto plain = test::run_hilum({"-q", "export-training-set", "--out", (dir / "plain").string(), "--seeds", "3",
+                                "--slices", "48", "--negatives", "6", "--no-sizing"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  auto slab = test::run_hilum({"-q", "export-training-set", "--out", (dir / "slab").string(), "--seeds", "3",
+                               "--slices", "48", "--negatives", "6", "--no-sizing", "--patch-slab", "2",
+                               "--patch-frames", "rz45"});
+  ASSERT_EQ(slab.exit_code, 0) << slab.err;
+  auto p3 = read_npy(dir / "plain" / "patches.npy");
+  auto p9 = read_npy(dir / "slab" / "patches.npy");
+  auto f9 = read_npy(dir / "slab" / "patches_rz45.npy");
+  ASSERT_TRUE(p3.ok() && p9.ok() && f9.ok());
+  ASSERT_EQ(p3->rank(), 4);
+  ASSERT_GT(p3->dim(0), 6);
+  EXPECT_EQ(p9->shape(), (Shape{p3->dim(0), 9, 64, 64}));
+  EXPECT_EQ(f9->shape(), p9->shape());
+  EXPECT_EQ(slurp(dir / "plain" / "labels.csv"), slurp(dir / "slab" / "labels.csv"));
+  const int64_t plane = 64 * 64;
+  int differs = 0;
+  for (int64_t i = 0; i < p3->dim(0); ++i)
+    for (int64_t c = 0; c < 3; ++c) {
+      const uint8_t* mid = p9->data<uint8_t>() + (i * 9 + 3 * c + 1) * plane;
+      ASSERT_EQ(std::memcmp(mid, p3->data<uint8_t>() + (i * 3 + c) * plane, plane), 0) << "row " << i << " plane " << c;
+      differs += std::memcmp(mid - plane, mid, plane) != 0 && std::memcmp(mid + plane, mid, plane) != 0;
+    }
+  EXPECT_EQ(differs, 3 * p3->dim(0));  // the neighbours 2 mm away show other pixels
+  const auto manifest = nlohmann::json::parse(slurp(dir / "slab" / "manifest.json"));
+  EXPECT_EQ(manifest["patches"]["slab_mm"], 2.0);
+  EXPECT_EQ(manifest["patches"]["channels"],
+            nlohmann::json::array({"axial-2mm", "axial", "axial+2mm", "coronal-2mm", "coronal", "coronal+2mm",
+                                   "sagittal-2mm", "sagittal", "sagittal+2mm"}));
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["patches"]["channels"],
+            nlohmann::json::array({"axial", "coronal", "sagittal"}));
+  // A slab out of range is refused before anything is written.
+  for (const char* bad : {"-1", "25", "nan"}) {
+    auto r = test::run_hilum({"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3",
+                              "--patch-slab", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--patch-slab"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+}
+
 // The frame steps refuse data without the frames they need, each in one line
 // naming what is missing, before they write anything.
 TEST(ExportTrainingSet, FrameStepsRefuseDataWithoutFrames) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numbers>
 
 #include "vision/patches.h"
 
@@ -26,7 +27,7 @@ std::pair<double, double> bright_centroid(const Tensor& p, int64_t n, int ch) {
   double sr = 0, sc = 0, count = 0;
   for (int64_t r = 0; r < s; ++r)
     for (int64_t c = 0; c < s; ++c)
-      if (p.data<uint8_t>()[((n * 3 + ch) * s + r) * s + c] > 128) sr += r, sc += c, ++count;
+      if (p.data<uint8_t>()[((n * p.dim(1) + ch) * s + r) * s + c] > 128) sr += r, sc += c, ++count;
   return {count ? sr / count : -1, count ? sc / count : -1};
 }
 
@@ -72,6 +73,61 @@ TEST(Patches, PlaneOrientationFollowsWorldAxes) {
   EXPECT_NEAR(r2, 31.5 - 14, 0.5);
 }
 
+// Bright pixels of one channel.
+int bright_pixels(const Tensor& p, int64_t n, int ch) {
+  const int64_t s = p.dim(2);
+  int count = 0;
+  for (int64_t i = 0; i < s * s; ++i) count += p.data<uint8_t>()[(n * p.dim(1) + ch) * s * s + i] > 128;
+  return count;
+}
+
+TEST(Patches, SlabNeighboursSitAlongEachPlanesNormal) {
+  // A 1.5 mm ball 3 mm from the patch centre along one axis; a 3 mm slab. The
+  // neighbour of the plane whose normal is that axis runs through the ball's
+  // centre; the other two of that plane miss it (3 and 6 mm away).
+  NullProgress progress;
+  const double h = std::sqrt(0.5);
+  struct Case {
+    const char* frame;
+    Vec3 ball;
+    int centred;  // the channel showing the ball at the patch centre
+  } cases[] = {{"axes", {0, 0, 3}, 2},   {"axes", {0, 0, -3}, 0}, {"axes", {0, -3, 0}, 3},
+               {"axes", {3, 0, 0}, 8},   {"rz45", {3 * h, 3 * h, 0}, 8}, {"rz45", {-3 * h, 3 * h, 0}, 5}};
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::string(k.frame) + " ball " + std::to_string(k.ball[0]) + "," + std::to_string(k.ball[1]) +
+                 "," + std::to_string(k.ball[2]));
+    Volume v = ball_volume(k.ball, 1.5, {0.6, 0.6, 0.9}, {-24, -21, -27}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+    PatchOptions plain;
+    plain.spacing_mm = 0.5;
+    plain.frame = *patch_frame(k.frame);
+    PatchOptions slab = plain;
+    slab.slab_mm = 3;
+    ASSERT_EQ(slab.channels(), 9);
+    auto p = extract_patches_u8(v, {Vec3{0, 0, 0}}, slab, progress);
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    ASSERT_EQ(p->shape(), (Shape{1, 9, 64, 64}));
+    auto [r, c] = bright_centroid(*p, 0, k.centred);
+    EXPECT_NEAR(r, 31.5, 0.5);
+    EXPECT_NEAR(c, 31.5, 0.5);
+    EXPECT_NEAR(bright_pixels(*p, 0, k.centred), std::numbers::pi * 9, 10);  // a 3 mm disc, 0.5 mm pixels
+    for (int other = k.centred - k.centred % 3; other < k.centred - k.centred % 3 + 3; ++other)
+      if (other != k.centred) {
+        EXPECT_EQ(bright_pixels(*p, 0, other), 0) << "channel " << other;
+      }
+    // The middle channel of each plane is the plain patch's plane, to the bit.
+    auto q = extract_patches_u8(v, {Vec3{0, 0, 0}}, plain, progress);
+    ASSERT_TRUE(q.ok());
+    ASSERT_EQ(q->shape(), (Shape{1, 3, 64, 64}));
+    for (int plane = 0; plane < 3; ++plane)
+      for (int i = 0; i < 64 * 64; ++i)
+        ASSERT_EQ(p->data<uint8_t>()[(3 * plane + 1) * 64 * 64 + i], q->data<uint8_t>()[plane * 64 * 64 + i])
+            << "plane " << plane << " pixel " << i;
+    auto f = patches_to_input(*p, slab);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(f->shape(), (Shape{1, 9, 64, 64}));
+  }
+}
+
 TEST(Patches, WindowQuantisationAndNormalisation) {
   Volume v = Volume::allocate(4, 4, 4, {1, 1, 1}, {0, 0, 0});
   for (float& x : v.hu.span<float>()) x = -600.f;  // the window level -> 0.5
@@ -98,6 +154,13 @@ TEST(Patches, BadOptionsAreErrors) {
   EXPECT_EQ(extract_patches_u8(v, {}, o, progress).error().kind(), ErrorKind::kBadInput);
   EXPECT_FALSE(extract_patches_u8(Volume{}, {}, PatchOptions{}, progress).ok());
   EXPECT_FALSE(patches_to_input(Tensor::zeros({1, 2, 4, 4}, DType::kU8), PatchOptions{}).ok());
+  for (double slab : {-1.0, 20.5, std::nan("")}) {
+    PatchOptions s;
+    s.slab_mm = slab;
+    auto r = extract_patches_u8(v, {Vec3{1, 1, 1}}, s, progress);
+    ASSERT_FALSE(r.ok()) << slab;
+    EXPECT_NE(r.error().message().find("slab must be between 0 and 20 mm"), std::string::npos);
+  }
 }
 
 TEST(Patches, ViewsMirrorOrTransposeEveryPlaneAlike) {
