@@ -6,7 +6,9 @@ for training the fusion head on all candidates without a GPU.
       --weights resources/models/vision/resnet.safetensors --out train-data/tokens.npy
 """
 import argparse
+import json
 import os
+import struct
 import subprocess
 import tempfile
 
@@ -15,8 +17,33 @@ import numpy as np
 MEAN, STD = 0.5, 0.25
 
 
+def resnet_input_channels(weights):
+    """The input channels of the ResNet in a safetensors file (its conv1.weight), from
+    the header alone: 3, or 9 for a net taking slab patches."""
+    with open(weights, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    if "conv1.weight" not in header:
+        raise SystemExit(f"{weights}: no conv1.weight (not a ResNet)")
+    return int(header["conv1.weight"]["shape"][1])
+
+
+def planes_for(patches, in_channels, where="patches"):
+    """Patches [N, C, S, S] as a ResNet taking `in_channels` reads them: as they are
+    when C matches; the middle planes of a slab (channels 1, 4, 7 of nine,
+    `export-training-set --patch-slab`) for a three-channel net. SystemExit
+    naming `where` otherwise."""
+    c = patches.shape[1]
+    if c == in_channels:
+        return patches
+    if c == 9 and in_channels == 3:
+        return patches[:, 1::3]
+    raise SystemExit(f"{where}: {c}-channel patches, but the ResNet takes {in_channels} "
+                     "(nine need an export made with --patch-slab)")
+
+
 def run_resnet(patches_u8, weights, hilum, tmp, *flags):
-    """`hilum resnet FLAGS` (the built-in CPU engine) on uint8 patches [n, 3, S, S],
+    """`hilum resnet FLAGS` (the built-in CPU engine) on uint8 patches [n, C, S, S],
     normalised as in training; its output array. `tmp` is a scratch folder. A
     refusal by hilum (its one-line error is on stderr) ends the script with 2."""
     x_path, y_path = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
@@ -30,7 +57,7 @@ def run_resnet(patches_u8, weights, hilum, tmp, *flags):
 
 
 def spatial_tokens(patches_u8, weights, hilum, tmp, view="identity"):
-    """Image tokens [n, k, C] float32 of uint8 patches [n, 3, S, S] by `hilum resnet
+    """Image tokens [n, k, C] float32 of uint8 patches [n, 3 or 9, S, S] by `hilum resnet
     --spatial`, token index y*w + x; of the patches' test-time augmentation view
     `view` (taken by hilum itself: vision/patches.h patch_view)."""
     maps = run_resnet(patches_u8, weights, hilum, tmp, "--spatial", "--view", view)  # [n, C, h, w]
@@ -45,7 +72,8 @@ def main():
     ap.add_argument("--hilum", default="build/hilum")
     ap.add_argument("--chunk", type=int, default=8192)
     args = ap.parse_args()
-    patches = np.load(os.path.join(args.export, "patches.npy"), mmap_mode="r")
+    patches = planes_for(np.load(os.path.join(args.export, "patches.npy"), mmap_mode="r"),
+                         resnet_input_channels(args.weights), args.export)
     n = patches.shape[0]
     out = None
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fusion_model  # noqa: E402
-from image_tokens import run_resnet, spatial_tokens  # noqa: E402
+from image_tokens import planes_for, resnet_input_channels, run_resnet, spatial_tokens  # noqa: E402
 from train_vision import froc_cpm, load_export, parse_ranges  # noqa: E402
 
 def main():
@@ -47,7 +47,10 @@ def main():
     args = ap.parse_args()
     views = args.views.split(",")
     head = fusion_model.load_fusion_head(os.path.join(args.bundle, "fusion", "fusion_head.safetensors")).eval()
+    weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
+    in_channels = resnet_input_channels(weights)
     patches, lab, nodules = load_export(args.export)
+    patches = planes_for(patches, in_channels, args.export)
     with open(os.path.join(args.export, "labels.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     vi = np.nonzero(np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds))) & lab["detector"])[0]
@@ -65,12 +68,11 @@ def main():
             path = os.path.join(args.export, f"patches_{v}.npy")
             if not os.path.exists(path):
                 raise SystemExit(f"view {v}: {path} is missing (export-training-set --patch-frames {v})")
-            return np.load(path, mmap_mode="r")[vi], "identity"
+            return planes_for(np.load(path, mmap_mode="r"), in_channels, args.export)[vi], "identity"
         return patches[vi], v
 
     x0 = patches[vi]
     logits, by_view = {}, {}
-    weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
     with tempfile.TemporaryDirectory() as tmp:
         for v in views:  # one patch per view first: hilum refuses an unknown name before the long runs
             frames[v] = source(v)

@@ -38,6 +38,7 @@ import fusion_model  # noqa: E402
 import olmoe  # noqa: E402
 import st_io  # noqa: E402
 from train_vision import auc, froc_cpm, load_data, make_model, normalise, parse_ranges  # noqa: E402
+from image_tokens import planes_for  # noqa: E402
 
 NOTE_PREFIX, NOTE_SUFFIX = "<|note|>\n", "<|endoftext|>"
 
@@ -184,12 +185,13 @@ def main():
     note_logit = torch.tensor([d["note_logit"] for d in notes], dtype=torch.float32, device=dev)
 
     vision_dir = os.path.join(args.bundle, "vision")
-    resnet = make_model(1)
     sd = st_io.load_file(os.path.join(vision_dir, "resnet.safetensors"))
-    width = sd["conv1.weight"].shape[0]
-    resnet = make_model(width)
+    width, in_channels = sd["conv1.weight"].shape[0], sd["conv1.weight"].shape[1]
+    resnet = make_model(width, in_channels)
     resnet.load_state_dict(sd)
     resnet.to(dev)
+    # A slab export serves a three-plane net too (its middle planes).
+    patches = planes_for(patches, in_channels, args.export or args.data)
     if args.tokens:
         tokens = torch.from_numpy(np.load(args.tokens)).to(dev).float()[None]
         if tokens.shape[1] != len(lab["seed"]):
@@ -201,7 +203,8 @@ def main():
                 extra = json.load(f)["patches"].get("extra_frames", [])
             if not extra:
                 raise SystemExit(f"{args.export}: no extra frames (export-training-set --patch-frames)")
-            sources += [np.load(os.path.join(args.export, f"patches_{fr}.npy"), mmap_mode="r") for fr in extra]
+            sources += [planes_for(np.load(os.path.join(args.export, f"patches_{fr}.npy"), mmap_mode="r"),
+                                                in_channels, args.export) for fr in extra]
         tokens = torch.stack([image_tokens(resnet, p, dev) for p in sources])  # [F, N, k, C]
     n_frames = tokens.shape[0]
     text_dir = os.path.join(args.bundle, "text")

@@ -101,8 +101,8 @@ def froc_cpm(scores, seeds, nodule, is_nodule, nodules_by_seed):
     return float(np.mean(sens)), sens
 
 
-def make_model(width):
-    m = NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2)
+def make_model(width, in_channels=3):
+    m = NarrowResNet(Bottleneck, [3, 8, 36, 3], width=width, num_classes=2, in_channels=in_channels)
     # Each residual branch starts as zero (the last BN's scale), so the 50
     # blocks begin as identities: deep nets train stably (Goyal et al. 2017).
     for mod in m.modules():
@@ -118,11 +118,20 @@ def normalise(u8):
 def augment(x, gen, max_shift=3):
     """Flips (all three planes together), in-plane transposes, the three planes
     permuted (what a rotated nodule or vessel would show), shifts of up to
-    max_shift px (one per batch), contrast/brightness jitter."""
-    n = x.shape[0]
+    max_shift px (one per batch), contrast/brightness jitter. Slab patches (nine
+    channels: each plane with its neighbours, vision/patches.h) permute their
+    planes with the neighbours, and half of them are mirrored along the normal
+    (the neighbours swapped)."""
+    n, c = x.shape[0], x.shape[1]
+    per = c // 3  # channels per plane: 1, or 3 for a slab
     perm = torch.randperm(3, device=x.device, generator=gen)
     swap = torch.rand(n, device=x.device, generator=gen) < 0.5
-    x = torch.where(swap[:, None, None, None], x[:, perm], x)
+    order = (perm[:, None] * per + torch.arange(per, device=x.device)).reshape(-1)
+    x = torch.where(swap[:, None, None, None], x[:, order], x)
+    if per == 3:  # (no draw for three planes: their generator stream stays the recipe's)
+        mirror = torch.rand(n, device=x.device, generator=gen) < 0.5
+        flipped = torch.tensor([2, 1, 0, 5, 4, 3, 8, 7, 6], device=x.device)
+        x = torch.where(mirror[:, None, None, None], x[:, flipped], x)
     tr = torch.rand(n, device=x.device, generator=gen) < 0.5
     x = torch.where(tr[:, None, None, None], x.transpose(2, 3), x)
     flip_h = torch.rand(n, device=x.device, generator=gen) < 0.5
@@ -201,9 +210,11 @@ def save_model(model, out_dir, log):
     os.makedirs(out_dir, exist_ok=True)
     sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
     st_io.save_file(sd, os.path.join(out_dir, "resnet.safetensors"), {"format": "pt"})
+    from write_manifest import finite  # NaN metrics (a validation set without both classes) -> null
     with open(os.path.join(out_dir, "training_log.json"), "w") as f:
-        json.dump({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)",
-                   "parameters": sum(p.numel() for p in model.parameters()), **log}, f, indent=2)
+        json.dump(finite({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)",
+                          "parameters": sum(p.numel() for p in model.parameters()), **log}), f, indent=2,
+                  allow_nan=False)
 
 
 @torch.no_grad()
@@ -234,6 +245,9 @@ def main():
     ap.add_argument("--frames", action="store_true",
                     help="--data packed with --frames: each patch of a batch is cut in one of the packed frames, "
                          "drawn at random (rotations of the three planes; validation on the scanner's axes)")
+    ap.add_argument("--centre-planes", action="store_true",
+                    help="slab data (export-training-set --patch-slab, nine channels): train on the middle "
+                         "planes only (three channels), as a network without the slab")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="--export: the learning-rate schedule ends after this many seconds of training if "
                          "that comes before --steps (0: no limit)")
@@ -244,8 +258,13 @@ def main():
     if args.export:
         return train_on_export(args, dev, t_start)
     patches, lab = load_data(args.data, args.frames)
-    framed = patches if args.frames else patches[None]  # [F, N, 3, S, S]
+    framed = patches if args.frames else patches[None]  # [F, N, C, S, S]
+    if args.centre_planes:
+        if framed.shape[2] != 9:
+            raise SystemExit(f"--centre-planes: {args.data} has {framed.shape[2]}-channel patches, not a slab's nine")
+        framed = framed[:, :, 1::3]
     patches = framed[0]
+    slab_mm = float(lab.get("slab_mm", 0)) if patches.shape[1] == 9 else 0.0
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = ~val
     y_nod = lab["is_nodule"].astype(np.float32)
@@ -263,7 +282,7 @@ def main():
     t_nod = torch.from_numpy(y_nod[tr]).to(dev)
     t_w = torch.from_numpy(w[tr]).to(dev)
     t_il = torch.from_numpy(il[tr]).to(dev)
-    model = make_model(args.width).to(dev)
+    model = make_model(args.width, patches.shape[1]).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     n = x_all.shape[1]
     steps_per_epoch = max(1, n // args.batch)
@@ -297,13 +316,20 @@ def main():
         "validation_patches": int(val.sum()), "validation_nodules": int(vpos.sum()),
     }
     print(f"vision: {metrics}", flush=True)
-    save_model(model, args.out, {"width": args.width, "training_patches": int(tr.sum()),
+    save_model(model, args.out, {"width": args.width, "in_channels": int(patches.shape[1]),
+                                 "patch_slab_mm": slab_mm, "training_patches": int(tr.sum()),
                                  **packed_sources(args.data), **metrics,
                                  "seconds": round(time.time() - t_start), "args": vars(args)})
 
 
 def train_on_export(args, dev, t_start):
     patches, lab, nodules = load_export(args.export)
+    with open(os.path.join(args.export, "manifest.json")) as f:
+        slab_mm = float(json.load(f)["patches"].get("slab_mm", 0))
+    if args.centre_planes:
+        if patches.shape[1] != 9:
+            raise SystemExit(f"--centre-planes: {args.export} has {patches.shape[1]}-channel patches, not a slab's nine")
+        patches, slab_mm = patches[:, 1::3], 0.0
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = np.nonzero(~val)[0]
     y_nod = lab["is_nodule"].astype(np.float32)
@@ -312,10 +338,10 @@ def train_on_export(args, dev, t_start):
     neg_i = torch.from_numpy(tr[y_nod[tr] == 0]).to(dev)
     print(f"vision: {len(tr)} training patches ({len(pos_i)} nodule), {int(val.sum())} validation "
           f"({time.time() - t_start:.0f}s)", flush=True)
-    x_all = torch.from_numpy(np.ascontiguousarray(patches)).to(dev)  # u8 on the device (~12 KB a patch)
+    x_all = torch.from_numpy(np.ascontiguousarray(patches)).to(dev)  # u8 on the device (~12 KB a 3-plane patch)
     t_nod = torch.from_numpy(y_nod).to(dev)
     t_il = torch.from_numpy(il).to(dev)
-    model = make_model(args.width).to(dev)
+    model = make_model(args.width, patches.shape[1]).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed)
@@ -356,7 +382,8 @@ def train_on_export(args, dev, t_start):
     }
     print(f"vision: {metrics}", flush=True)
     save_model(model, args.out, {
-        "width": args.width, "training_patches": int(len(tr)), "training_nodule_patches": int(len(pos_i)),
+        "width": args.width, "in_channels": int(patches.shape[1]), "patch_slab_mm": slab_mm,
+        "training_patches": int(len(tr)), "training_nodule_patches": int(len(pos_i)),
         "steps": done, "batch": args.batch,
         "trained_on": "every patch of the export (all candidates of each study and the truth patches)",
         **metrics, "seconds": round(time.time() - t_start), "args": vars(args)})

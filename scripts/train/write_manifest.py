@@ -59,6 +59,7 @@ def main():
     if fusion_args.get("frames"):
         fusion_source += ("; each candidate shown in one of four frames (the scanner's axes, rz45, rx45, ry45) "
                           "drawn at random, calibrated and validated on the mean of the four")
+    slab = float(logs.get("vision", {}).get("patch_slab_mm", 0))
     manifest = {
         "name": "hilum-demo",
         "version": args.version,
@@ -90,8 +91,10 @@ def main():
         },
         "parts": {
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
-                               f"{logs.get('vision', {}).get('width', '?')}) on 3x64x64 orthogonal-plane patches"
-                               f"{vision_frames}; fc[0] nodule logit, fc[1] image malignancy logit",
+                               f"{logs.get('vision', {}).get('width', '?')}) on "
+                               + (f"9x64x64 slab patches (each orthogonal plane with the planes {slab:g} mm above "
+                                  "and below it along its normal)" if slab > 0 else "3x64x64 orthogonal-plane patches")
+                               + f"{vision_frames}; fc[0] nodule logit, fc[1] image malignancy logit",
                        **keep(logs.get("vision", {}), ["trained_on", "parameters", "training_patches",
                                                        "training_nodule_patches", "steps", "batch",
                                                        "validation_nodule_auc", "validation_cpm",
@@ -124,6 +127,8 @@ def main():
     if os.path.exists(views):  # written by patch_views.py; hilum analyze reads manifest["inference"]
         with open(views) as f:
             manifest["inference"] = json.load(f)
+    if slab > 0:  # the image branch takes slab patches (nine channels): hilum analyze cuts them so
+        manifest.setdefault("inference", {})["patch_slab_mm"] = slab
     files = {}
     for root, _, names in os.walk(args.bundle):
         for n in sorted(names):

@@ -464,6 +464,77 @@ TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
     EXPECT_NE(r.err.find("--patch-slab"), std::string::npos) << r.err;
   }
   EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+
+  // The training steps: packed as they are; a ResNet of nine input channels
+  // trained on them, one of three on their middle planes (--centre-planes);
+  // Hilum's C++ ResNet gives what PyTorch gives for the nine-channel one.
+  const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
+  auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "slab").string(),
+                                                       "--vision-only", "--raw", "--hard", "3", "--easy", "2",
+                                                       "--out", (dir / "gpu").string()});
+  if (packed.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
+  ASSERT_EQ(packed.exit_code, 0) << packed.err;
+  auto mixed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "slab").string(),
+                                                      (dir / "plain").string(), "--vision-only", "--raw", "--out",
+                                                      (dir / "mixed").string()});
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_NE(mixed.err.find("the exports' patches differ in slab_mm"), std::string::npos) << mixed.err;
+  auto modules = test::run_command("/usr/bin/python3", {"-c", "import torch, torchvision"});
+  if (modules.exit_code != 0) GTEST_SKIP() << modules.err;
+  for (const char* v : {"v9", "v3"}) {
+    std::vector<std::string> args = {train + "train_vision.py", "--data", (dir / "gpu").string(), "--out",
+                                     (dir / v).string(), "--epochs", "1", "--val-seeds", "3"};
+    if (std::string(v) == "v3") args.push_back("--centre-planes");
+    auto r = test::run_command("/usr/bin/python3", args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto log = nlohmann::json::parse(slurp(dir / v / "training_log.json"));
+    EXPECT_EQ(log["in_channels"], std::string(v) == "v9" ? 9 : 3);
+    EXPECT_EQ(log["patch_slab_mm"], std::string(v) == "v9" ? 2.0 : 0.0);
+  }
+  // --centre-planes needs a slab's nine channels.
+  auto plain_packed = test::run_command("/usr/bin/python3",
+                                        {train + "pack_gpu_data.py", "--train", (dir / "plain").string(),
+                                         "--vision-only", "--raw", "--out", (dir / "gpu3").string()});
+  ASSERT_EQ(plain_packed.exit_code, 0) << plain_packed.err;
+  auto three = test::run_command("/usr/bin/python3", {train + "train_vision.py", "--data", (dir / "gpu3").string(),
+                                                      "--out", (dir / "v33").string(), "--epochs", "1",
+                                                      "--centre-planes", "--val-seeds", "3"});
+  EXPECT_NE(three.exit_code, 0);
+  EXPECT_NE(three.err.find("--centre-planes: " + (dir / "gpu3").string() + " has 3-channel patches"),
+            std::string::npos)
+      << three.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "v33"));
+  auto parity = test::run_command(
+      "/usr/bin/python3",
+      {"-c",
+       "import sys, subprocess, numpy as np, torch\n"
+       "sys.path.insert(0, sys.argv[1])\n"
+       "import st_io\n"
+       "from train_vision import make_model, normalise\n"
+       "sd = st_io.load_file(sys.argv[2] + '/v9/resnet.safetensors')\n"
+       "m = make_model(sd['conv1.weight'].shape[0], sd['conv1.weight'].shape[1]); m.load_state_dict(sd); m.eval()\n"
+       "p = np.load(sys.argv[2] + '/slab/patches.npy')[:4]\n"
+       "x = normalise(torch.from_numpy(p.copy()))\n"
+       "np.save(sys.argv[2] + '/x.npy', x.numpy())\n"
+       "subprocess.run([sys.argv[3], '-q', 'resnet', '--weights', sys.argv[2] + '/v9/resnet.safetensors', '--input',\n"
+       "                sys.argv[2] + '/x.npy', '--out', sys.argv[2] + '/y.npy', '--device', 'cpu'], check=True)\n"
+       "with torch.no_grad(): want = m(x).numpy()\n"
+       "got = np.load(sys.argv[2] + '/y.npy')\n"
+       "assert got.shape == want.shape == (4, 2), (got.shape, want.shape)\n"
+       "print(float(np.abs(got - want).max()))",
+       train, dir.path().string(), HILUM_CLI});
+  ASSERT_EQ(parity.exit_code, 0) << parity.err;
+  EXPECT_LT(std::stod(parity.out), 1e-3) << parity.out;
+  // A three-plane export cannot feed the nine-channel net: one line naming the export.
+  auto tokens = test::run_command("/usr/bin/python3",
+                                  {train + "image_tokens.py", "--export", (dir / "plain").string(), "--weights",
+                                   (dir / "v9" / "resnet.safetensors").string(), "--out",
+                                   (dir / "tokens.npy").string(), "--hilum", HILUM_CLI});
+  EXPECT_NE(tokens.exit_code, 0);
+  EXPECT_NE(tokens.err.find((dir / "plain").string() + ": 3-channel patches, but the ResNet takes 9"),
+            std::string::npos)
+      << tokens.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "tokens.npy"));
 }
 
 // The frame steps refuse data without the frames they need, each in one line
