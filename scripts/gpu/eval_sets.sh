@@ -8,7 +8,9 @@
 # (4 jobs each; the H200 machine has 16 cores). BY (e.g. "--by juxtavascular
 # --by diameter_mm:6,8,15") adds `hilum eval batch`'s subgroup lines. W (default
 # /tmp/eval-sets) is the work folder, emptied first: concurrent runs need one
-# each. For each range of EXPORTS: the candidate sensitivity, as
+# each. POOLS (';'-separated NAME=RANGE,RANGE...; ranges of SETS) evaluates each
+# variant again on the named sets pooled (one `hilum eval batch` over all their
+# studies: the CPM of their nodules together, not a mean of the sets'). For each range of EXPORTS: the candidate sensitivity, as
 # `export-training-set --negatives 0 --no-sizing --no-truth-patches` reports it,
 # the range split over P processes (EXPORT_ENV prefixes them). Then, with
 # TIMING=1, `hilum analyze --timings` of the 300-slice phantom of seed 900999
@@ -63,6 +65,30 @@ IFS=';' read -ra variants <<<"$VARIANTS"
       [ -f "$d/$name.line" ] && cat "$d/$name.line"
       # shellcheck disable=SC2086 # BY: a list of --by options
       "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" ${BY:-} |
+        grep -E '^(detection|malignancy|by )'
+    done
+  done
+  IFS=';' read -ra pools <<<"${POOLS:-}"
+  for pool in "${pools[@]}"; do
+    pname=${pool%%=*} pd=$W/pool-${pool%%=*}
+    IFS=',' read -ra pranges <<<"${pool#*=}"
+    mkdir -p "$pd"
+    head -1 "$W/${pranges[0]}/truth.csv" >"$pd/truth.csv"
+    for range in "${pranges[@]}"; do tail -n +2 "$W/$range/truth.csv"; done >>"$pd/truth.csv"
+    echo "== pool $pname (${pranges[*]}): $(($(wc -l <"$pd/truth.csv") - 1)) nodules"
+    for v in "${variants[@]}"; do
+      name=${v%%=*}
+      mkdir -p "$pd/$name"
+      head -1 "$W/${pranges[0]}/$name/candidates.csv" >"$pd/$name/candidates.csv"
+      for range in "${pranges[@]}"; do
+        for study in "$W/$range/$name"/*/; do  # the study folders
+          [ -f "$study/findings.json" ] && ln -s "${study%/}" "$pd/$name/"
+        done
+        tail -n +2 "$W/$range/$name/candidates.csv" >>"$pd/$name/candidates.csv"
+      done
+      echo "-- pool $pname $name"
+      # shellcheck disable=SC2086 # BY: a list of --by options
+      "$H" eval batch --batch "$pd/$name" --truth "$pd/truth.csv" --out "$pd/$name-eval" ${BY:-} |
         grep -E '^(detection|malignancy|by )'
     done
   done

@@ -30,8 +30,10 @@
 # PATCH_VIEWS=1: scripts/train/patch_views.py measures each head's test-time
 # views on its validation seeds (fusion/patch_views.json, in heads.tar).
 # EVAL_SETS (seed ranges): then scripts/gpu/eval_sets.sh runs those held-out
-# sets with the committed bundle and with each head in its place
-# ($OUT/eval_sets.txt).
+# sets with the committed bundle and with each head in its place, and with its
+# image branch when that is a VARIANTS one ($OUT/eval_sets.txt; POOLS, BY and
+# PARALLEL pass on to it). EXPORT_ARGS (export-training-set options, e.g.
+# "--patch-slab 2") go to every export: SEEDS and APART_SEEDS alike.
 # Writes $OUT/NAME.safetensors for each VARIANTS entry and $OUT/heads.tar (each
 # head's fusion/ folder and its parity golden, by NAME), one log,
 # $OUT/train_head_apart.log; with $DONE set, touches that file at the end.
@@ -135,15 +137,33 @@ done
 collect_head() { :; }
 wait_jobs collect_head "$D"
 parts=()
-for h in "${heads[@]}"; do parts+=("head-${h%%:*}/fusion" "head-${h%%:*}/golden"); done
+for h in "${heads[@]}"; do parts+=("head-${h%%:*}/fusion" "head-${h%%:*}/golden" "head-${h%%:*}/vision"); done
 tar -C "$D" -cf "$OUT/heads.tar" "${parts[@]}"
 if [[ -n ${EVAL_SETS:-} ]] && ((jobs_rc == 0)); then
-  # Each head in a copy of the committed bundle (its manifest, hence its test-time views).
+  # Each head in a copy of the committed bundle (its manifest, hence its test-time
+  # views), with the image branch it was trained on: a variant's ResNet, and for a
+  # slab net the manifest's inference.patch_slab_mm.
   eval_variants="committed="
   for h in "${heads[@]}"; do
-    name=${h%%:*}
+    IFS=':' read -r name vision _ <<<"$h"
     rm -rf "$D/bundle-$name" && cp -r resources/models "$D/bundle-$name"
     rm -rf "$D/bundle-$name/fusion" && cp -r "$D/head-$name/fusion" "$D/bundle-$name/fusion"
+    if [[ $vision != committed ]]; then
+      rm -rf "$D/bundle-$name/vision" && cp -r "$D/head-$name/vision" "$D/bundle-$name/vision"
+      python3 - "$D/bundle-$name" <<'PY'
+import json, sys
+b = sys.argv[1]
+with open(f"{b}/vision/training_log.json") as f:
+    slab = float(json.load(f).get("patch_slab_mm", 0))
+with open(f"{b}/manifest.json") as f:
+    m = json.load(f)
+m.setdefault("inference", {}).pop("patch_slab_mm", None)
+if slab > 0:
+    m["inference"]["patch_slab_mm"] = slab
+with open(f"{b}/manifest.json", "w") as f:
+    json.dump(m, f, indent=2)
+PY
+    fi
     eval_variants+=";$name=HILUM_MODEL_BUNDLE=$D/bundle-$name"
   done
   SETS=$EVAL_SETS VARIANTS=$eval_variants GTEST_FILTER=-* OUT=$OUT bash scripts/gpu/eval_sets.sh
