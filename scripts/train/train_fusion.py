@@ -204,7 +204,7 @@ def main():
             if not extra:
                 raise SystemExit(f"{args.export}: no extra frames (export-training-set --patch-frames)")
             sources += [planes_for(np.load(os.path.join(args.export, f"patches_{fr}.npy"), mmap_mode="r"),
-                                                in_channels, args.export) for fr in extra]
+                                   in_channels, args.export) for fr in extra]
         tokens = torch.stack([image_tokens(resnet, p, dev) for p in sources])  # [F, N, k, C]
     n_frames = tokens.shape[0]
     text_dir = os.path.join(args.bundle, "text")

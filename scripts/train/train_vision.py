@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "golden"))
 import st_io  # noqa: E402
 from resnet_golden import Bottleneck, NarrowResNet  # noqa: E402
 from train_text import parse_ranges  # noqa: E402,F401 (train_fusion imports it from here too)
+from write_manifest import finite  # noqa: E402 (NaN metrics, a validation set without both classes -> null)
 
 MEAN, STD = 0.5, 0.25  # manifest: network_input = (u8 / 255 - mean) / std
 
@@ -210,7 +211,6 @@ def save_model(model, out_dir, log):
     os.makedirs(out_dir, exist_ok=True)
     sd = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
     st_io.save_file(sd, os.path.join(out_dir, "resnet.safetensors"), {"format": "pt"})
-    from write_manifest import finite  # NaN metrics (a validation set without both classes) -> null
     with open(os.path.join(out_dir, "training_log.json"), "w") as f:
         json.dump(finite({"architecture": "ResNet-152 topology (Bottleneck 3-8-36-3)",
                           "parameters": sum(p.numel() for p in model.parameters()), **log}), f, indent=2,
