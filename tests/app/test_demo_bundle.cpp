@@ -73,6 +73,32 @@ double expect_mean_of_two_views(const CandidateScores& both, const CandidateScor
   return apart;
 }
 
+// A 6 mm ball at (3, 0, 0) and a rod of 2.4 mm (`rod` gives a point's distance
+// from its axis) at +30 HU in parenchyma of -860 HU, 0.7 mm voxels.
+template <class Rod>
+Volume ball_beside_rod(Rod rod) {
+  Volume v = Volume::allocate(72, 72, 72, {0.7, 0.7, 0.7}, {-25, -25, -25});
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+        const bool ball = std::hypot(w[0] - 3, w[1], w[2]) <= 3.0;
+        v.data()[(z * v.ny() + y) * v.nx() + x] = ball || rod(w) <= 1.2 ? 30.f : -860.f;
+      }
+  return v;
+}
+
+// Candidates at these centres, with alike detector measurements.
+std::vector<Candidate> candidates_at(const std::vector<Vec3>& centres) {
+  std::vector<Candidate> cands(centres.size());
+  for (size_t i = 0; i < centres.size(); ++i) {
+    Candidate& c = cands[i];
+    c.center_mm = centres[i];
+    c.sigma_mm = 1.3, c.response = 20, c.contrast_hu = 300, c.blobness = 0.5, c.isolation = 0.9, c.score = 100;
+  }
+  return cands;
+}
+
 }  // namespace
 
 TEST(DemoBundle, ManifestSaysHowItWasTrainedAndTheBundleIsSmall) {
@@ -210,21 +236,8 @@ TEST(DemoBundle, FrameViewsScoreThePatchesCutInTheirFrame) {
   const auto b2 = bundle_with_views({"identity", "rz45"});
   ASSERT_TRUE(b1 && b2);
   // A ball beside an oblique rod, in parenchyma; three candidates on and near them.
-  Volume v = Volume::allocate(72, 72, 72, {0.7, 0.7, 0.7}, {-25, -25, -25});
-  for (int64_t z = 0; z < v.nz(); ++z)
-    for (int64_t y = 0; y < v.ny(); ++y)
-      for (int64_t x = 0; x < v.nx(); ++x) {
-        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
-        const double ball = std::hypot(w[0] - 3, w[1], w[2]);
-        const double rod = std::hypot(w[0] + 6 - w[1] * 0.5, w[2] - w[1] * 0.5) ;
-        v.data()[(z * v.ny() + y) * v.nx() + x] = ball <= 3.0 || rod <= 1.2 ? 30.f : -860.f;
-      }
-  std::vector<Candidate> cands(3);
-  cands[0].center_mm = {3, 0, 0};
-  cands[1].center_mm = {-6, 0, 0};
-  cands[2].center_mm = {0, 8, -5};
-  for (Candidate& c : cands) c.sigma_mm = 1.3, c.response = 20, c.contrast_hu = 300, c.blobness = 0.5,
-                             c.isolation = 0.9, c.score = 100;
+  const Volume v = ball_beside_rod([](const Vec3& w) { return std::hypot(w[0] + 6 - w[1] * 0.5, w[2] - w[1] * 0.5); });
+  const std::vector<Candidate> cands = candidates_at({{3, 0, 0}, {-6, 0, 0}, {0, 8, -5}});
   NullProgress progress;
   auto both = score_candidates(*b2, v, cands, "", progress);
   ASSERT_TRUE(both.ok()) << both.error().message();
@@ -339,20 +352,8 @@ TEST(DemoBundle, ASlabBundleTakesNineChannelPatches) {
   EXPECT_NE(wrong.error().message().find("[N, 9, 64, 64]"), std::string::npos) << wrong.error().message();
   // From a volume, the neighbours are the planes 2 mm away: a rod crossing the
   // axial plane obliquely moves between them, a ball centred there shrinks.
-  Volume v = Volume::allocate(72, 72, 72, {0.7, 0.7, 0.7}, {-25, -25, -25});
-  for (int64_t z = 0; z < v.nz(); ++z)
-    for (int64_t y = 0; y < v.ny(); ++y)
-      for (int64_t xx = 0; xx < v.nx(); ++xx) {
-        const Vec3 w = v.world_from_voxel({double(xx), double(y), double(z)});
-        const double ball = std::hypot(w[0] - 3, w[1], w[2]);
-        const double rod = std::hypot(w[0] + 6 - w[2] * 0.5, w[1] - w[2] * 0.5);
-        v.data()[(z * v.ny() + y) * v.nx() + xx] = ball <= 3.0 || rod <= 1.2 ? 30.f : -860.f;
-      }
-  std::vector<Candidate> cands(2);
-  cands[0].center_mm = {3, 0, 0};
-  cands[1].center_mm = {-6, 0, 0};
-  for (Candidate& c : cands) c.sigma_mm = 1.3, c.response = 20, c.contrast_hu = 300, c.blobness = 0.5,
-                             c.isolation = 0.9, c.score = 100;
+  const Volume v = ball_beside_rod([](const Vec3& w) { return std::hypot(w[0] + 6 - w[2] * 0.5, w[1] - w[2] * 0.5); });
+  const std::vector<Candidate> cands = candidates_at({{3, 0, 0}, {-6, 0, 0}});
   auto fc = candidate_features(**b9, cands);
   ASSERT_TRUE(fc.ok());
   auto cut = score_candidates(**b9, v, cands, "", progress);
