@@ -8,6 +8,9 @@ statistics, evaluated in float64 by PyTorch (eval mode):
               input 2x3x48x40
   bottleneck  ResNet-50 topology (Bottleneck, layers 3-4-6-3), width 4, 7 classes,
               input 3x3x57x45 (odd sizes exercise padding and stride rounding)
+  slab        Bottleneck, layers 1-1-1-1, width 8, 2 classes, nine input channels
+              (slab patches, vision/patches.h), input 3x9x64x64: a stem whose
+              channels are no multiple of 8 (the CUDA engine pads them)
 
 For each: <name>_weights.safetensors (the torchvision state_dict, float32,
 num_batches_tracked included), <name>_input.npy, <name>_logits.npy,
@@ -121,7 +124,7 @@ def reference_outputs(model, x):
 def make_golden(out, name, block, layers, width, num_classes, input_shape, seed, config=None):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = NarrowResNet(block, layers, width=width, num_classes=num_classes)
+    model = NarrowResNet(block, layers, width=width, num_classes=num_classes, in_channels=input_shape[1])
     randomize_batchnorm(model, gen)
     model.eval()
     state = {k: v.float() if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -153,6 +156,8 @@ def main():
     make_golden(args.out, "bottleneck", Bottleneck, [3, 4, 6, 3], width=4, num_classes=7,
                 input_shape=(3, 3, 57, 45), seed=4321,
                 config={"depth": 50, "width": 4, "num_classes": 7, "in_channels": 3})
+    make_golden(args.out, "slab", Bottleneck, [1, 1, 1, 1], width=8, num_classes=2,
+                input_shape=(3, 9, 64, 64), seed=2468)
 
 
 if __name__ == "__main__":

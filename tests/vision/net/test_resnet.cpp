@@ -86,7 +86,8 @@ TEST_P(ResNetGolden, MatchesTorchvision) {
 INSTANTIATE_TEST_SUITE_P(CpuEngines, ResNetGolden,
                          ::testing::Combine(::testing::Values(GoldenCase{"basic", false},
                                                               GoldenCase{"bottleneck", true},
-                                                              GoldenCase{"bottleneck", false}),
+                                                              GoldenCase{"bottleneck", false},
+                                                              GoldenCase{"slab", false}),
                                             ::testing::Values(CpuEngine::kReference, CpuEngine::kOneDnn)),
                          [](const auto& info) {
                            const GoldenCase& g = std::get<0>(info.param);

@@ -91,7 +91,7 @@ TEST_P(ResNetCuda, MatchesTorchvision) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Goldens, ResNetCuda,
-                         ::testing::Combine(::testing::Values("basic", "bottleneck"),
+                         ::testing::Combine(::testing::Values("basic", "bottleneck", "slab"),
                                             ::testing::Values(DType::kF16, DType::kBF16)),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param)) + "_" +
