@@ -183,6 +183,10 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
   std::vector<FrocEntry> entries;
   for (size_t s = 0; s < n_scans; ++s) {
     std::vector<const CadMark*>& scan_marks = marks[s];
+    // Each nodule's marks before the limit (what the system marked at all).
+    for (size_t index : nodules[s])
+      for (const CadMark* m : scan_marks)
+        out.nodule_outcomes[index].marks_before_limit += mark_hits(in.nodules[index], m->x, m->y, m->z);
     // The per-scan limit: keep the marks strictly above the (limit+1)-th highest
     // probability (ties at that value all go, so fewer may remain).
     if (options.max_marks_per_scan > 0 &&
@@ -224,6 +228,7 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
         e.probability = best;
         out.nodule_outcomes[index].probability = best;
       } else {
+        if (out.nodule_outcomes[index].marks_before_limit > 0) ++out.nodules_lost_to_limit;
         e.missed = true;
         e.probability = -1e9;  // the script's placeholder; never used, missed nodules leave the ROC part
       }

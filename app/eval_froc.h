@@ -80,6 +80,8 @@ struct NoduleOutcome {
   double probability = 0;       // the highest of their probabilities (hits > 0)
   double fps_per_scan = 0;      // false positives per scan at or above that probability (hits > 0):
                                 // the operating point from which the nodule counts as found
+  int marks_before_limit = 0;   // marks that hit it before the per-scan limit: 0 when the system never
+                                // marked it, above `hits` when the limit dropped some
 };
 
 struct FrocResult {
@@ -92,6 +94,7 @@ struct FrocResult {
   int marks_read = 0;               // all marks given
   int marks_on_unlisted_scans = 0;  // ignored
   int marks_over_cap = 0;           // dropped by the per-scan limit
+  int nodules_lost_to_limit = 0;    // marked, but every mark on it was dropped by the per-scan limit
   int marks_on_excluded = 0;        // ignored: hit an excluded finding only
   int duplicate_hits = 0;           // extra marks on an already hit nodule
   int multi_nodule_marks = 0;       // marks that hit more than one nodule

@@ -165,7 +165,9 @@ std::string roc_summary(const RocReport& r) {
 }
 
 std::string froc_nodules_csv(const FrocInput& in, const FrocResult& r) {
-  std::string csv = "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan\n";
+  std::string csv =
+      "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan,"
+      "marks_before_limit\n";
   for (size_t i = 0; i < in.nodules.size() && i < r.nodule_outcomes.size(); ++i) {
     const NoduleAnnotation& a = in.nodules[i];
     const NoduleOutcome& o = r.nodule_outcomes[i];
@@ -186,6 +188,8 @@ std::string froc_nodules_csv(const FrocInput& in, const FrocResult& r) {
     } else {
       csv += ',';
     }
+    csv += ',';
+    csv += std::to_string(o.marks_before_limit);
     csv += '\n';
   }
   return csv;
@@ -217,6 +221,7 @@ ojson froc_metrics_json(const FrocResult& f, int max_marks_per_scan) {
   j["scans"] = f.scans;
   j["nodules_total"] = f.nodules_total;
   j["nodules_detected"] = f.nodules_detected;
+  j["nodules_lost_to_limit"] = f.nodules_lost_to_limit;
   j["false_positives"] = f.false_positives;
   j["max_marks_per_scan"] = max_marks_per_scan;
   j["marks"] = {{"read", f.marks_read},

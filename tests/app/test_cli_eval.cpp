@@ -227,7 +227,7 @@ TEST(CliEvalFroc, Bootstrap) {
   // curve interpolates and the operating point counts in full.
   const std::string text = read_text(tmp / "out" / "froc_nodules.csv");
   std::vector<double> points;  // the found nodules' operating points
-  size_t on_scans = 0;
+  size_t on_scans = 0, lost_to_limit = 0;
   for (size_t start = text.find('\n') + 1; start < text.size();) {
     const size_t end = text.find('\n', start);
     const std::string line = text.substr(start, end - start);
@@ -239,12 +239,16 @@ TEST(CliEvalFroc, Bootstrap) {
       if (b == std::string::npos) break;
       a = b + 1;
     }
-    ASSERT_EQ(cells.size(), 10u) << line;
+    ASSERT_EQ(cells.size(), 11u) << line;
     if (cells[6] == "1") ++on_scans;
+    // The marks before the per-scan limit include the kept ones.
+    EXPECT_GE(std::stoi(cells[10]), std::stoi(cells[7])) << line;
+    lost_to_limit += cells[7] == "0" && cells[10] != "0";
     if (!cells[9].empty()) points.push_back(std::stod(cells[9]));
   }
   EXPECT_EQ(on_scans, m["nodules_total"].get<size_t>());
   EXPECT_EQ(points.size(), m["nodules_detected"].get<size_t>());
+  EXPECT_EQ(lost_to_limit, m["nodules_lost_to_limit"].get<size_t>());
   const std::array<double, 7> rates = {0.125, 0.25, 0.5, 1, 2, 4, 8};
   for (size_t i = 0; i < 7; ++i) {
     const auto found = std::count_if(points.begin(), points.end(), [&](double p) { return p <= rates[i]; });
@@ -405,10 +409,11 @@ TEST(CliEvalBatch, DetectionAndMalignancyByHand) {
   // T4 (.4) has one (.6) on 4 scans; T5 no mark; T6 lies on no scan of the batch.
   const std::string nodules = read_text(out / "froc_nodules.csv");
   EXPECT_EQ(nodules.substr(0, nodules.find('\n')),
-            "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan");
-  for (const char* row : {"\n1,1.2.3.1,10,10,10,8,1,2,0.90000000000000002,0\n",
-                          "\n4,1.2.3.3,20,20,20,5,1,1,0.40000000000000002,0.25\n", "\n5,1.2.3.4,0,0,0,12,1,0,,\n",
-                          "\n6,1.2.3.9,0,0,0,8,0,0,,\n"}) {
+            "row,seriesuid,coordX,coordY,coordZ,diameter_mm,on_listed_scan,hits,probability,fps_per_scan,"
+            "marks_before_limit");
+  for (const char* row : {"\n1,1.2.3.1,10,10,10,8,1,2,0.90000000000000002,0,2\n",
+                          "\n4,1.2.3.3,20,20,20,5,1,1,0.40000000000000002,0.25,1\n", "\n5,1.2.3.4,0,0,0,12,1,0,,,0\n",
+                          "\n6,1.2.3.9,0,0,0,8,0,0,,,0\n"}) {
     EXPECT_NE(nodules.find(row), std::string::npos) << row << nodules;
   }
   const auto m = metrics(out);

@@ -124,6 +124,13 @@ TEST(EvalFroc, HundredMarksPerScanLimit) {
   EXPECT_EQ(r->marks_over_cap, 7);
   EXPECT_EQ(r->nodules_detected, 1);
   EXPECT_EQ(r->false_positives, 99);
+  // Scan 1's nodule was marked, but the limit dropped its one mark.
+  ASSERT_EQ(r->nodule_outcomes.size(), 2u);
+  EXPECT_EQ(r->nodule_outcomes[0].hits, 0);
+  EXPECT_EQ(r->nodule_outcomes[0].marks_before_limit, 1);
+  EXPECT_EQ(r->nodule_outcomes[1].hits, 1);
+  EXPECT_EQ(r->nodule_outcomes[1].marks_before_limit, 1);
+  EXPECT_EQ(r->nodules_lost_to_limit, 1);
   // The one detected nodule outranks every FP: sensitivity 1/2 at every rate.
   for (double s : r->sensitivities) EXPECT_DOUBLE_EQ(s, 0.5);
 
@@ -134,6 +141,8 @@ TEST(EvalFroc, HundredMarksPerScanLimit) {
   EXPECT_EQ(all->marks_over_cap, 0);
   EXPECT_EQ(all->nodules_detected, 2);
   EXPECT_EQ(all->false_positives, 105);
+  EXPECT_EQ(all->nodules_lost_to_limit, 0);
+  for (const NoduleOutcome& o : all->nodule_outcomes) EXPECT_EQ(o.marks_before_limit, o.hits);
 }
 
 TEST(EvalFroc, NoFalsePositivesAndNoDetections) {
