@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "app/csv.h"
 #include "tests/app/eval_test_util.h"
 
 namespace hilum {
@@ -184,6 +185,15 @@ Args froc_args(const std::string& dir, const fs::path& out) {
           "--out",         out.string()};
 }
 
+// `hilum eval froc` on the LUNA16-style random fixture, its excluded findings
+// given, with `extra` options.
+CommandResult froc_random(const fs::path& out, const Args& extra) {
+  Args args = froc_args("froc_random", out);
+  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv")});
+  args.insert(args.end(), extra.begin(), extra.end());
+  return hilum(args);
+}
+
 TEST(CliEvalFroc, RulesFixture) {
   TempDir tmp("cli_froc");
   Args args = froc_args("froc_rules", tmp / "out");
@@ -209,10 +219,7 @@ TEST(CliEvalFroc, RulesFixture) {
 
 TEST(CliEvalFroc, Bootstrap) {
   TempDir tmp("cli_froc_bs");
-  Args args = froc_args("froc_random", tmp / "out");
-  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv"), "--bootstrap",
-                           "100", "--seed", "9"});
-  const CommandResult r = hilum(args);
+  const CommandResult r = froc_random(tmp / "out", {"--bootstrap", "100", "--seed", "9"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto m = metrics(tmp / "out");
   ASSERT_TRUE(m.contains("bootstrap"));
@@ -225,26 +232,20 @@ TEST(CliEvalFroc, Bootstrap) {
   // below a rate counts as found there. The FROC may credit more: a false
   // positive tied with a nodule's probability makes a diagonal step, which the
   // curve interpolates and the operating point counts in full.
-  const std::string text = read_text(tmp / "out" / "froc_nodules.csv");
+  auto table = read_csv(tmp / "out" / "froc_nodules.csv");
+  ASSERT_TRUE(table.ok()) << table.error().message();
+  ASSERT_EQ(table->header().size(), 11u);
+  const size_t listed = *table->column("on_listed_scan"), hits = *table->column("hits"),
+               fps = *table->column("fps_per_scan"), before = *table->column("marks_before_limit");
   std::vector<double> points;  // the found nodules' operating points
   size_t on_scans = 0, lost_to_limit = 0;
-  for (size_t start = text.find('\n') + 1; start < text.size();) {
-    const size_t end = text.find('\n', start);
-    const std::string line = text.substr(start, end - start);
-    start = end + 1;
-    std::vector<std::string> cells;
-    for (size_t a = 0;;) {
-      const size_t b = line.find(',', a);
-      cells.push_back(line.substr(a, b == std::string::npos ? std::string::npos : b - a));
-      if (b == std::string::npos) break;
-      a = b + 1;
-    }
-    ASSERT_EQ(cells.size(), 11u) << line;
-    if (cells[6] == "1") ++on_scans;
+  for (size_t i = 0; i < table->size(); ++i) {
+    ASSERT_EQ(table->rows()[i].fields.size(), 11u) << "row " << i;
+    if (table->text(i, listed) == "1") ++on_scans;
     // The marks before the per-scan limit include the kept ones.
-    EXPECT_GE(std::stoi(cells[10]), std::stoi(cells[7])) << line;
-    lost_to_limit += cells[7] == "0" && cells[10] != "0";
-    if (!cells[9].empty()) points.push_back(std::stod(cells[9]));
+    EXPECT_GE(*table->number(i, before), *table->number(i, hits)) << "row " << i;
+    lost_to_limit += table->text(i, hits) == "0" && table->text(i, before) != "0";
+    if (!table->text(i, fps).empty()) points.push_back(*table->number(i, fps));
   }
   EXPECT_EQ(on_scans, m["nodules_total"].get<size_t>());
   EXPECT_EQ(points.size(), m["nodules_detected"].get<size_t>());
@@ -264,10 +265,7 @@ TEST(CliEvalFroc, Bootstrap) {
 // the run itself; an empty bin is listed without a FROC.
 TEST(CliEvalFroc, SubgroupsBySize) {
   TempDir tmp("cli_froc_by");
-  Args args = froc_args("froc_random", tmp / "out");
-  args.insert(args.end(), {"--excluded", fixture("froc_random/annotations_excluded.csv"), "--by",
-                           "diameter_mm:8,15", "--by", "diameter_mm:1000"});
-  const CommandResult r = hilum(args);
+  const CommandResult r = froc_random(tmp / "out", {"--by", "diameter_mm:8,15", "--by", "diameter_mm:1000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("by diameter_mm:8,15 [8,15): "), std::string::npos) << r.out;
   EXPECT_EQ(list_dir(tmp / "out"), (std::vector<std::string>{"by_group.csv", "froc.png", "froc.svg", "froc_curve.csv",

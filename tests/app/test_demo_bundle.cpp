@@ -280,6 +280,8 @@ TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
   expect_analyze_refuses_bundle(d.path(), dir, "inference.patch_views holds \"rot90\"");
 }
 
+namespace {
+
 // A scratch bundle: the demo bundle's text and fusion parts; its vision part the
 // demo ResNet, or with nine_channels the same net taking slab patches, each
 // plane's stem weights spread evenly over its three offsets (so a slab whose
@@ -321,6 +323,8 @@ Tensor repeat_planes(const Tensor& x) {
       std::copy_n(x.data<float>() + (i * 3 + c / 3) * plane, plane, out.data<float>() + (i * 9 + c) * plane);
   return out;
 }
+
+}  // namespace
 
 // inference.patch_slab_mm: the image branch takes nine-channel patches (each
 // plane with its neighbours along its normal), cut so by score_candidates.
