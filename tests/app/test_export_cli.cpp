@@ -479,6 +479,14 @@ TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
                                                       (dir / "mixed").string()});
   EXPECT_NE(mixed.exit_code, 0);
   EXPECT_NE(mixed.err.find("the exports' patches differ in slab_mm"), std::string::npos) << mixed.err;
+  // Weights that are no ResNet are refused by name, before any patch is read.
+  const std::string head = std::string(HILUM_SOURCE_DIR) + "/resources/models/fusion/fusion_head.safetensors";
+  auto not_resnet = test::run_command("/usr/bin/python3",
+                                      {train + "image_tokens.py", "--export", (dir / "slab").string(), "--weights",
+                                       head, "--out", (dir / "t.npy").string(), "--hilum", HILUM_CLI});
+  EXPECT_NE(not_resnet.exit_code, 0);
+  EXPECT_NE(not_resnet.err.find(head + ": no conv1.weight (not a ResNet)"), std::string::npos) << not_resnet.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "t.npy"));
   auto modules = test::run_command("/usr/bin/python3", {"-c", "import torch, torchvision"});
   if (modules.exit_code != 0) GTEST_SKIP() << modules.err;
   for (const char* v : {"v9", "v3"}) {
