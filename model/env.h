@@ -28,4 +28,17 @@ inline int env_count(const char* name, int fallback, int most = 1 << 20) {
   return n >= 1 && n <= most ? n : fallback;
 }
 
+// A decimal number in [lo, hi] (digits and one point, no sign or exponent); unset or anything else is
+// `fallback`.
+inline double env_number(const char* name, double fallback, double lo, double hi) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return fallback;
+  const std::string_view s(v);
+  if (s.empty() || s.find_first_not_of("0123456789.") != std::string_view::npos) return fallback;
+  double x = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x, std::chars_format::fixed);
+  if (ec != std::errc() || end != s.data() + s.size()) return fallback;
+  return x >= lo && x <= hi ? x : fallback;
+}
+
 }  // namespace hilum

@@ -9,7 +9,7 @@
 // sigma / 1.2); candidates are strict local
 // maxima of the smoothed image whose Hessian is negative definite with
 // |lambda_min| / |lambda_max| >= min_blobness (a ball gives 1, a vessel ~0;
-// relaxed where slices are thicker than 1.5 sigma). The larger scales run a
+// relaxed where slices are thicker than 1.5 sigma). The scales from 1.3 mm run a
 // second time on the image clipped at ground-glass density (-650 HU), so that a
 // vessel beside or through a ground-glass nodule does not pull its maximum away.
 // Response = sigma^2 * lambda_min^2 / |lambda_max| (scale-normalised "dot"
@@ -55,7 +55,10 @@ struct CandidateOptions {
   double nms_brighter_ratio = 1.5;
   double nms_brighter_core_mm = 1.5;
   // Second pass for ground-glass nodules: scales >= this on the image clipped at clip_hu.
-  double ground_glass_min_sigma_mm = 2.5;
+  // 1.2 mm (2.5 until 2026-11-30: only nodules of about 10 mm and more) lets a
+  // 5-7 mm ground-glass nodule beside a vessel keep its own maximum too
+  // (bench/RESULTS.md, "Ground-glass pass from 1.2 mm").
+  double ground_glass_min_sigma_mm = 1.2;
   double ground_glass_clip_hu = -650;
   // Vessel-suppressed pass: on the grid of vessel_grid_sigma_mm, voxels above the
   // parenchyma level lose their contrast in proportion to their tubularity
@@ -145,7 +148,8 @@ struct Candidate {
 // `o` with the environment's switches for side-by-side runs applied (what
 // `analyze` and `export-training-set` detect with): HILUM_PLEURAL_CAPS=0 leaves
 // the pleural caps out; HILUM_BULGE_EXTRAS=0 leaves the bulges past the quota
-// out, =N keeps up to N of them.
+// out, =N keeps up to N of them; HILUM_GROUND_GLASS_MIN_SIGMA_MM=S runs the
+// ground-glass pass from scale S mm (a number of 0.5-100).
 CandidateOptions with_environment_switches(CandidateOptions o);
 
 // Candidates by decreasing score: at most max_candidates, then at most
