@@ -238,18 +238,21 @@ TEST(CliEvalFroc, Bootstrap) {
   const size_t listed = *table->column("on_listed_scan"), hits = *table->column("hits"),
                fps = *table->column("fps_per_scan"), before = *table->column("marks_before_limit");
   std::vector<double> points;  // the found nodules' operating points
-  size_t on_scans = 0, lost_to_limit = 0;
+  size_t on_scans = 0, lost_to_limit = 0, marked = 0;
   for (size_t i = 0; i < table->size(); ++i) {
     ASSERT_EQ(table->rows()[i].fields.size(), 11u) << "row " << i;
     if (table->text(i, listed) == "1") ++on_scans;
     // The marks before the per-scan limit include the kept ones.
     EXPECT_GE(*table->number(i, before), *table->number(i, hits)) << "row " << i;
     lost_to_limit += table->text(i, hits) == "0" && table->text(i, before) != "0";
+    marked += table->text(i, before) != "0";
     if (!table->text(i, fps).empty()) points.push_back(*table->number(i, fps));
   }
   EXPECT_EQ(on_scans, m["nodules_total"].get<size_t>());
   EXPECT_EQ(points.size(), m["nodules_detected"].get<size_t>());
   EXPECT_EQ(lost_to_limit, m["nodules_lost_to_limit"].get<size_t>());
+  EXPECT_EQ(marked, m["nodules_marked"].get<size_t>());
+  EXPECT_EQ(marked, m["nodules_detected"].get<size_t>() + lost_to_limit);
   const std::array<double, 7> rates = {0.125, 0.25, 0.5, 1, 2, 4, 8};
   for (size_t i = 0; i < 7; ++i) {
     const auto found = std::count_if(points.begin(), points.end(), [&](double p) { return p <= rates[i]; });
