@@ -222,7 +222,6 @@ Result<FrocResult> evaluate_froc(const FrocInput& in, const FrocOptions& options
       e.nodule = true;
       e.scan = s;
       out.nodule_outcomes[index].hits = hits;
-      if (out.nodule_outcomes[index].marks_before_limit > 0) ++out.nodules_marked;
       if (hits > 0) {
         ++out.nodules_detected;
         out.duplicate_hits += hits - 1;

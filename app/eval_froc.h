@@ -95,9 +95,6 @@ struct FrocResult {
   int marks_on_unlisted_scans = 0;  // ignored
   int marks_over_cap = 0;           // dropped by the per-scan limit
   int nodules_lost_to_limit = 0;    // marked, but every mark on it was dropped by the per-scan limit
-  // Marked at all, before the per-scan limit (nodules_detected + nodules_lost_to_limit): with every
-  // candidate as a mark, the candidate detector's sensitivity.
-  int nodules_marked = 0;
   int marks_on_excluded = 0;        // ignored: hit an excluded finding only
   int duplicate_hits = 0;           // extra marks on an already hit nodule
   int multi_nodule_marks = 0;       // marks that hit more than one nodule
@@ -106,6 +103,9 @@ struct FrocResult {
   std::vector<double> curve_fps, curve_sensitivity;
   std::optional<FrocBootstrap> bootstrap;
   std::vector<NoduleOutcome> nodule_outcomes;  // one per FrocInput::nodules entry, in its order
+  // Marked at all, before the per-scan limit: with every candidate as a mark, the candidate
+  // detector's sensitivity.
+  int nodules_marked() const { return nodules_detected + nodules_lost_to_limit; }
 };
 
 // Evaluates the marks. Bad input (no nodule on the listed scans, a scan listed

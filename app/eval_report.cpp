@@ -206,8 +206,8 @@ std::string froc_summary(const FrocResult& f) {
     s += format_3(v);
   }
   s += "; " + std::to_string(f.nodules_detected) + " of " + std::to_string(f.nodules_total) + " nodules hit";
-  if (f.nodules_marked != f.nodules_detected)  // the per-scan limit dropped every mark on some
-    s += " (" + std::to_string(f.nodules_marked) + " marked before the per-scan limit)";
+  if (f.nodules_lost_to_limit > 0)  // the per-scan limit dropped every mark on some
+    s += " (" + std::to_string(f.nodules_marked()) + " marked before the per-scan limit)";
   s += ", " + std::to_string(f.false_positives) + " false positives on " + std::to_string(f.scans) + " scans";
   return s;
 }
@@ -223,7 +223,7 @@ ojson froc_metrics_json(const FrocResult& f, int max_marks_per_scan) {
   j["nodules_total"] = f.nodules_total;
   j["nodules_detected"] = f.nodules_detected;
   j["nodules_lost_to_limit"] = f.nodules_lost_to_limit;
-  j["nodules_marked"] = f.nodules_marked;
+  j["nodules_marked"] = f.nodules_marked();
   j["false_positives"] = f.false_positives;
   j["max_marks_per_scan"] = max_marks_per_scan;
   j["marks"] = {{"read", f.marks_read},

@@ -132,7 +132,7 @@ TEST(EvalFroc, HundredMarksPerScanLimit) {
   EXPECT_EQ(r->nodule_outcomes[1].hits, 1);
   EXPECT_EQ(r->nodule_outcomes[1].marks_before_limit, 1);
   EXPECT_EQ(r->nodules_lost_to_limit, 1);
-  EXPECT_EQ(r->nodules_marked, 2);
+  EXPECT_EQ(r->nodules_marked(), 2);
   EXPECT_NE(froc_summary(*r).find("1 of 2 nodules hit (2 marked before the per-scan limit), 99 false positives"),
             std::string::npos)
       << froc_summary(*r);
@@ -147,7 +147,7 @@ TEST(EvalFroc, HundredMarksPerScanLimit) {
   EXPECT_EQ(all->nodules_detected, 2);
   EXPECT_EQ(all->false_positives, 105);
   EXPECT_EQ(all->nodules_lost_to_limit, 0);
-  EXPECT_EQ(all->nodules_marked, 2);
+  EXPECT_EQ(all->nodules_marked(), 2);
   EXPECT_NE(froc_summary(*all).find("2 of 2 nodules hit, 105 false positives"), std::string::npos)
       << froc_summary(*all);
   for (const NoduleOutcome& o : all->nodule_outcomes) EXPECT_EQ(o.marks_before_limit, o.hits);
