@@ -45,10 +45,11 @@ __global__ void smooth_axis_kernel(const float* __restrict__ in, float* __restri
   }
 }
 
-__global__ void clip_kernel(const float* __restrict__ in, float* __restrict__ out, int64_t n, float hi) {
+__global__ void clip_kernel(const float* __restrict__ in, float* __restrict__ out, int64_t n, float hi,
+                            float above) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = in[i] > hi ? hi : in[i];  // std::min(v, hi)
+    out[i] = detector::ground_glass_value(in[i], hi, above);
 }
 
 __global__ void suppress_kernel(const float* __restrict__ image, const float* __restrict__ tube,
@@ -313,12 +314,12 @@ Result<GpuDetector::Image> GpuDetector::smooth(Image in, const std::vector<float
   return out;
 }
 
-Result<GpuDetector::Image> GpuDetector::clip(Image in, float hi) {
+Result<GpuDetector::Image> GpuDetector::clip(Image in, float hi, float above) {
   HILUM_ASSIGN_OR_RETURN(const Impl::Slot* src, impl_->get(in, false));
   const Dims g = src->g;
   HILUM_ASSIGN_OR_RETURN(Image out, impl_->add(g, 1, false));
   clip_kernel<<<grid_for(g.voxels(), kThreads), kThreads, 0, impl_->stream>>>(
-      static_cast<const float*>(impl_->slots[in].ptr), static_cast<float*>(impl_->slots[out].ptr), g.voxels(), hi);
+      static_cast<const float*>(impl_->slots[in].ptr), static_cast<float*>(impl_->slots[out].ptr), g.voxels(), hi, above);
   HILUM_RETURN_IF_ERROR(launch_check("GpuDetector::clip"));
   return out;
 }

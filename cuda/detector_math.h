@@ -148,6 +148,11 @@ HILUM_HD float suppress_vessel(float v, float t, float fill, double low, double 
   return v > fill ? fill + (v - fill) * keep : v;
 }
 
+// The ground-glass pass's image: a voxel above `hi` becomes `above`. With above
+// == hi, the clip min(v, hi); with `above` the parenchyma level, solid tissue
+// and vessels leave the image.
+HILUM_HD float ground_glass_value(float v, float hi, float above) { return v > hi ? above : v; }
+
 // s at the continuous index (x, y, z), trilinear, clamped at the last voxel.
 HILUM_HD float trilinear(const float* s, const Dims& g, double x, double y, double z) {
   auto lo = [](double p, int64_t n) {

@@ -15,7 +15,8 @@
 # the range split over P processes (EXPORT_ENV prefixes them). Then, with
 # TIMING=1, `hilum analyze --timings` of the 300-slice phantom of seed 900999
 # on CUDA once per variant. Test binaries in the pack run first with
-# GTEST_FILTER. Needs .e2e/runtime.tar.xz (scripts/gpu/pack_e2e.sh). Results:
+# GTEST_FILTER. Each set's phantoms are deleted once it is evaluated (KEEP_INPUTS=1
+# keeps them). Needs .e2e/runtime.tar.xz (scripts/gpu/pack_e2e.sh). Results:
 # $OUT/eval_sets.txt.
 #
 #   run(carry=[".e2e"], command="SETS=2000-2049 OUT=$OUT bash scripts/gpu/eval_sets.sh")
@@ -67,6 +68,10 @@ IFS=';' read -ra variants <<<"$VARIANTS"
       "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" ${BY:-} |
         grep -E '^(detection|malignancy|by )'
     done
+    # The phantoms' DICOM (about 7 GB a set of 50) go once the set is evaluated: fourteen sets
+    # filled the H200 machine's 64 GB disk on 2026-11-30. Pools need only the truth and
+    # the runs' outputs. KEEP_INPUTS=1 keeps them.
+    [ "${KEEP_INPUTS:-0}" = 1 ] || rm -rf "$d/in"
   done
   IFS=';' read -ra pools <<<"${POOLS:-}"
   for pool in "${pools[@]}"; do

@@ -70,6 +70,7 @@ CandidateOptions with_environment_switches(CandidateOptions o) {
       env_switch("HILUM_BULGE_EXTRAS", true) ? env_count("HILUM_BULGE_EXTRAS", o.bulge_extra_candidates) : 0;
   o.ground_glass_min_sigma_mm =
       env_number("HILUM_GROUND_GLASS_MIN_SIGMA_MM", o.ground_glass_min_sigma_mm, 0.5, 100);
+  o.ground_glass_vessels_out = env_switch("HILUM_GROUND_GLASS_VESSELS_OUT", o.ground_glass_vessels_out);
   return o;
 }
 
@@ -321,6 +322,14 @@ Result<VesselImages> vessels_on_gpu(cuda::GpuDetector& gpu, const Level& L, GpuI
   return v;
 }
 
+// The ground-glass pass's cut (detector::ground_glass_value): the clip, or
+// solid tissue out to the parenchyma level `fill`.
+std::pair<float, float> ground_glass_cut(const CandidateOptions& o, float fill) {
+  if (o.ground_glass_vessels_out) return {static_cast<float>(o.ground_glass_solid_hu), fill};
+  const float clip = static_cast<float>(o.ground_glass_clip_hu);
+  return {clip, clip};
+}
+
 // A pass's peaks on the CPU. `residue_ms` gets the bulge residue's time.
 Result<std::vector<detector::Peak>> peaks_on_cpu(const PassPlan& p, const VesselImages& vessels,
                                                  const CandidateOptions& o, double& residue_ms) {
@@ -340,8 +349,9 @@ Result<std::vector<detector::Peak>> peaks_on_cpu(const PassPlan& p, const Vessel
     residue_ms = residue_clock.lap() * 1e3;
     HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, p.sigma));
   } else if (p.pass == Pass::kGroundGlass) {
+    const auto [hi, above] = ground_glass_cut(o, p.fill);
     std::vector<float> clipped = L.image;
-    for (float& v : clipped) v = std::min(v, static_cast<float>(o.ground_glass_clip_hu));
+    for (float& v : clipped) v = detector::ground_glass_value(v, hi, above);
     HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(clipped, g, p.sigma));
   } else {
     HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(p.pass == Pass::kVesselSuppressed ? vessels.suppressed : L.image,
@@ -357,7 +367,8 @@ Result<std::vector<detector::Peak>> peaks_on_gpu(cuda::GpuDetector& gpu, GpuImag
   const Grid& g = p.level->grid;
   GpuImage source = image, made = -1;
   if (p.pass == Pass::kGroundGlass) {
-    HILUM_ASSIGN_OR_RETURN(made, gpu.clip(image, static_cast<float>(o.ground_glass_clip_hu)));
+    const auto [hi, above] = ground_glass_cut(o, p.fill);
+    HILUM_ASSIGN_OR_RETURN(made, gpu.clip(image, hi, above));
   } else if (p.pass == Pass::kVesselSuppressed) {
     source = vessels.gpu_suppressed;
   } else if (p.pass == Pass::kBulge) {

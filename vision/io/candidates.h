@@ -60,6 +60,11 @@ struct CandidateOptions {
   // (bench/RESULTS.md, "Ground-glass pass from 1.2 mm").
   double ground_glass_min_sigma_mm = 1.2;
   double ground_glass_clip_hu = -650;
+  // Instead of the clip: voxels above ground_glass_solid_hu (vessels, solid
+  // tissue) take the parenchyma level, so a ground-glass nodule beside a vessel
+  // keeps its own density and the vessel is gone.
+  bool ground_glass_vessels_out = false;
+  double ground_glass_solid_hu = -300;
   // Vessel-suppressed pass: on the grid of vessel_grid_sigma_mm, voxels above the
   // parenchyma level lose their contrast in proportion to their tubularity
   // (Frangi's vesselness at vessel_sigmas_mm: none below tubularity_low, all
