@@ -148,10 +148,22 @@ HILUM_HD float suppress_vessel(float v, float t, float fill, double low, double 
   return v > fill ? fill + (v - fill) * keep : v;
 }
 
-// The ground-glass pass's image: a voxel above `hi` becomes `above`. With above
-// == hi, the clip min(v, hi); with `above` the parenchyma level, solid tissue
-// and vessels leave the image.
-HILUM_HD float ground_glass_value(float v, float hi, float above) { return v > hi ? above : v; }
+// The ground-glass pass's image at voxel (x, y, z) of s: `above` where a voxel
+// within `reach` voxels of it (the (2 reach + 1)^3 block, cut at the grid's
+// edge) is above `hi`, else its own value. With reach 0 and above == hi, the
+// clip min(v, hi); with the parenchyma level as `above` and reach 1, solid
+// tissue (vessels, the chest wall) leaves the image with its partial-volume rim.
+HILUM_HD float ground_glass_value(const float* s, const Dims& g, int64_t x, int64_t y, int64_t z, float hi,
+                                  float above, int reach) {
+  const int64_t z0 = z - reach < 0 ? 0 : z - reach, z1 = z + reach > g.nz - 1 ? g.nz - 1 : z + reach;
+  const int64_t y0 = y - reach < 0 ? 0 : y - reach, y1 = y + reach > g.ny - 1 ? g.ny - 1 : y + reach;
+  const int64_t x0 = x - reach < 0 ? 0 : x - reach, x1 = x + reach > g.nx - 1 ? g.nx - 1 : x + reach;
+  for (int64_t cz = z0; cz <= z1; ++cz)
+    for (int64_t cy = y0; cy <= y1; ++cy)
+      for (int64_t cx = x0; cx <= x1; ++cx)
+        if (s[g.index(cx, cy, cz)] > hi) return above;
+  return s[g.index(x, y, z)];
+}
 
 // s at the continuous index (x, y, z), trilinear, clamped at the last voxel.
 HILUM_HD float trilinear(const float* s, const Dims& g, double x, double y, double z) {

@@ -323,11 +323,16 @@ Result<VesselImages> vessels_on_gpu(cuda::GpuDetector& gpu, const Level& L, GpuI
 }
 
 // The ground-glass pass's cut (detector::ground_glass_value): the clip, or
-// solid tissue out to the parenchyma level `fill`.
-std::pair<float, float> ground_glass_cut(const CandidateOptions& o, float fill) {
-  if (o.ground_glass_vessels_out) return {static_cast<float>(o.ground_glass_solid_hu), fill};
+// solid tissue and its rim out to the parenchyma level `fill`.
+struct GroundGlassCut {
+  float hi = 0, above = 0;
+  int reach = 0;
+};
+GroundGlassCut ground_glass_cut(const CandidateOptions& o, float fill) {
+  if (o.ground_glass_vessels_out)
+    return {static_cast<float>(o.ground_glass_solid_hu), fill, std::max(0, o.ground_glass_rim_voxels)};
   const float clip = static_cast<float>(o.ground_glass_clip_hu);
-  return {clip, clip};
+  return {clip, clip, 0};
 }
 
 // A pass's peaks on the CPU. `residue_ms` gets the bulge residue's time.
@@ -349,9 +354,16 @@ Result<std::vector<detector::Peak>> peaks_on_cpu(const PassPlan& p, const Vessel
     residue_ms = residue_clock.lap() * 1e3;
     HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(residue, g, p.sigma));
   } else if (p.pass == Pass::kGroundGlass) {
-    const auto [hi, above] = ground_glass_cut(o, p.fill);
-    std::vector<float> clipped = L.image;
-    for (float& v : clipped) v = detector::ground_glass_value(v, hi, above);
+    const GroundGlassCut cut = ground_glass_cut(o, p.fill);
+    std::vector<float> clipped(L.image.size());
+    const detector::Dims d = dims_of(g);
+    parallel_for(g.nz, 1, [&](int64_t first, int64_t last) {
+      for (int64_t z = first; z < last; ++z)
+        for (int64_t y = 0; y < g.ny; ++y)
+          for (int64_t x = 0; x < g.nx; ++x)
+            clipped[g.index(x, y, z)] =
+                detector::ground_glass_value(L.image.data(), d, x, y, z, cut.hi, cut.above, cut.reach);
+    });
     HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(clipped, g, p.sigma));
   } else {
     HILUM_ASSIGN_OR_RETURN(s, gaussian_smooth(p.pass == Pass::kVesselSuppressed ? vessels.suppressed : L.image,
@@ -367,8 +379,8 @@ Result<std::vector<detector::Peak>> peaks_on_gpu(cuda::GpuDetector& gpu, GpuImag
   const Grid& g = p.level->grid;
   GpuImage source = image, made = -1;
   if (p.pass == Pass::kGroundGlass) {
-    const auto [hi, above] = ground_glass_cut(o, p.fill);
-    HILUM_ASSIGN_OR_RETURN(made, gpu.clip(image, hi, above));
+    const GroundGlassCut cut = ground_glass_cut(o, p.fill);
+    HILUM_ASSIGN_OR_RETURN(made, gpu.clip(image, cut.hi, cut.above, cut.reach));
   } else if (p.pass == Pass::kVesselSuppressed) {
     source = vessels.gpu_suppressed;
   } else if (p.pass == Pass::kBulge) {

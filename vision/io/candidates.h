@@ -61,10 +61,14 @@ struct CandidateOptions {
   double ground_glass_min_sigma_mm = 1.2;
   double ground_glass_clip_hu = -650;
   // Instead of the clip: voxels above ground_glass_solid_hu (vessels, solid
-  // tissue) take the parenchyma level, so a ground-glass nodule beside a vessel
-  // keeps its own density and the vessel is gone.
+  // tissue) and those within ground_glass_rim_voxels of them on the pass's grid
+  // (their partial-volume rim) take the parenchyma level, so a ground-glass
+  // nodule beside a vessel keeps its own density and the vessel is gone. Off:
+  // it cost CPM on held-out phantoms (bench/RESULTS.md, "The ground-glass pass
+  // with the vessels out").
   bool ground_glass_vessels_out = false;
   double ground_glass_solid_hu = -300;
+  int ground_glass_rim_voxels = 1;
   // Vessel-suppressed pass: on the grid of vessel_grid_sigma_mm, voxels above the
   // parenchyma level lose their contrast in proportion to their tubularity
   // (Frangi's vesselness at vessel_sigmas_mm: none below tubularity_low, all

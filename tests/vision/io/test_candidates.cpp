@@ -438,10 +438,10 @@ TEST(Candidates, TheGroundGlassPassesSmallScalesCentreAGroundGlassBallBesideAVes
 // A 5.2 mm ground-glass ball (-550 HU) half sunk into a 7 mm vessel. Clipped
 // at -650 HU, vessel and ball are one plateau whose maxima lie on the vessel: no
 // candidate within the ball's radius. With the vessels out
-// (ground_glass_vessels_out: solid tissue to the parenchyma level) the ball is
-// an isolated blob and a candidate sits on it. Off by default: on held-out
-// phantoms it found a few more nodules and lost CPM (bench/RESULTS.md, "The
-// ground-glass pass with the vessels out"). The CUDA detector's tests pass with it on.
+// (ground_glass_vessels_out: solid tissue and its rim to the parenchyma level)
+// the ball is an isolated blob and a candidate sits on it. Off by default: on
+// held-out phantoms it cost CPM (bench/RESULTS.md, "The ground-glass pass with
+// the vessels out"). CandidatesCuda.FindsTheSameCandidatesAsTheCpu runs it too.
 TEST(Candidates, TheGroundGlassPassWithTheVesselsOutFindsAGroundGlassBallBesideAThickVessel) {
   const VesselScene scene = vessel_scene(2.6, -550, 3.5);
   const Volume v = testing::make_chest(scene.spec);
