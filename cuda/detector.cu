@@ -45,8 +45,8 @@ __global__ void smooth_axis_kernel(const float* __restrict__ in, float* __restri
   }
 }
 
-__global__ void clip_kernel(const float* __restrict__ in, float* __restrict__ out, Dims g, float hi, float above,
-                            int reach) {
+__global__ void ground_glass_kernel(const float* __restrict__ in, float* __restrict__ out, Dims g, float hi,
+                                    float above, int reach) {
   const int64_t n = g.voxels();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -317,13 +317,13 @@ Result<GpuDetector::Image> GpuDetector::smooth(Image in, const std::vector<float
   return out;
 }
 
-Result<GpuDetector::Image> GpuDetector::clip(Image in, float hi, float above, int reach) {
+Result<GpuDetector::Image> GpuDetector::ground_glass_image(Image in, float hi, float above, int reach) {
   HILUM_ASSIGN_OR_RETURN(const Impl::Slot* src, impl_->get(in, false));
   const Dims g = src->g;
   HILUM_ASSIGN_OR_RETURN(Image out, impl_->add(g, 1, false));
-  clip_kernel<<<grid_for(g.voxels(), kThreads), kThreads, 0, impl_->stream>>>(
+  ground_glass_kernel<<<grid_for(g.voxels(), kThreads), kThreads, 0, impl_->stream>>>(
       static_cast<const float*>(impl_->slots[in].ptr), static_cast<float*>(impl_->slots[out].ptr), g, hi, above, reach);
-  HILUM_RETURN_IF_ERROR(launch_check("GpuDetector::clip"));
+  HILUM_RETURN_IF_ERROR(launch_check("GpuDetector::ground_glass_image"));
   return out;
 }
 

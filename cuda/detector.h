@@ -50,8 +50,9 @@ class GpuDetector {
   // z, borders replicated: gaussian_smooth's separable filter.
   Result<Image> smooth(Image in, const std::vector<float>& kx, const std::vector<float>& ky,
                        const std::vector<float>& kz);
-  // detector::ground_glass_value per voxel (reach 0 and above == hi: the clip).
-  Result<Image> clip(Image in, float hi, float above, int reach);
+  // The ground-glass pass's image: detector::ground_glass_value per voxel
+  // (reach 0 and above == hi: the clip min(v, hi)).
+  Result<Image> ground_glass_image(Image in, float hi, float above, int reach);
   // detector::vesselness_update at every interior voxel (one scale; `smoothed`
   // is the image at that scale; tube and axis, 1 and 3 channels, are updated).
   Status vesselness_update(Image image, Image smoothed, Image tube, Image axis, float bright, double scale,

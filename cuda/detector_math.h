@@ -155,6 +155,8 @@ HILUM_HD float suppress_vessel(float v, float t, float fill, double low, double 
 // tissue (vessels, the chest wall) leaves the image with its partial-volume rim.
 HILUM_HD float ground_glass_value(const float* s, const Dims& g, int64_t x, int64_t y, int64_t z, float hi,
                                   float above, int reach) {
+  const float v = s[g.index(x, y, z)];
+  if (reach <= 0) return v > hi ? above : v;  // the voxel alone (the clip)
   const int64_t z0 = z - reach < 0 ? 0 : z - reach, z1 = z + reach > g.nz - 1 ? g.nz - 1 : z + reach;
   const int64_t y0 = y - reach < 0 ? 0 : y - reach, y1 = y + reach > g.ny - 1 ? g.ny - 1 : y + reach;
   const int64_t x0 = x - reach < 0 ? 0 : x - reach, x1 = x + reach > g.nx - 1 ? g.nx - 1 : x + reach;
@@ -162,7 +164,7 @@ HILUM_HD float ground_glass_value(const float* s, const Dims& g, int64_t x, int6
     for (int64_t cy = y0; cy <= y1; ++cy)
       for (int64_t cx = x0; cx <= x1; ++cx)
         if (s[g.index(cx, cy, cz)] > hi) return above;
-  return s[g.index(x, y, z)];
+  return v;
 }
 
 // s at the continuous index (x, y, z), trilinear, clamped at the last voxel.

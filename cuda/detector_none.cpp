@@ -22,7 +22,9 @@ Result<GpuDetector::Image> GpuDetector::smooth(Image, const std::vector<float>&,
                                               const std::vector<float>&) {
   return not_built();
 }
-Result<GpuDetector::Image> GpuDetector::clip(Image, float, float, int) { return not_built(); }
+Result<GpuDetector::Image> GpuDetector::ground_glass_image(Image, float, float, int) {
+  return not_built();
+}
 Status GpuDetector::vesselness_update(Image, Image, Image, Image, float, double, double, double, double) {
   return not_built();
 }

@@ -380,7 +380,7 @@ Result<std::vector<detector::Peak>> peaks_on_gpu(cuda::GpuDetector& gpu, GpuImag
   GpuImage source = image, made = -1;
   if (p.pass == Pass::kGroundGlass) {
     const GroundGlassCut cut = ground_glass_cut(o, p.fill);
-    HILUM_ASSIGN_OR_RETURN(made, gpu.clip(image, cut.hi, cut.above, cut.reach));
+    HILUM_ASSIGN_OR_RETURN(made, gpu.ground_glass_image(image, cut.hi, cut.above, cut.reach));
   } else if (p.pass == Pass::kVesselSuppressed) {
     source = vessels.gpu_suppressed;
   } else if (p.pass == Pass::kBulge) {
