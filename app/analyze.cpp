@@ -57,7 +57,8 @@ class ModelBundle {
   std::shared_ptr<const CaseAssistant> assistant;
   FindingsOptions findings;
   std::vector<std::string> patch_views{"identity"};  // test-time augmentation (parse_view_spec names)
-  PatchOptions patches;  // the patches the image branch takes (inference.patch_slab_mm: nine channels)
+  PatchOptions patches;  // the patches the image branch takes (inference.patch_slab_mm: nine channels,
+                         // inference.patch_zoom_spacing_mm: six)
   // The networks run for one study at a time (the engines keep buffers per
   // batch shape); `hilum batch --jobs J` overlaps the other studies' CPU stages.
   mutable std::mutex networks;
@@ -151,6 +152,20 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
       }
       b->patches.slab_mm = slab.get<double>();
     }
+    // "inference": {"patch_zoom_spacing_mm": D}: six-channel patches, each plane
+    // again at D mm per pixel (vision/patches.h); default 0, one spacing.
+    if (m.contains("inference") && m["inference"].contains("patch_zoom_spacing_mm")) {
+      const auto& zoom = m["inference"]["patch_zoom_spacing_mm"];
+      if (!zoom.is_number() || !(zoom.get<double>() >= 0 && zoom.get<double>() <= PatchOptions::kMaxZoomSpacingMm)) {
+        return bad_input((dir / "manifest.json").string() + ": inference.patch_zoom_spacing_mm is " + zoom.dump() +
+                         ", not a number of mm from 0 to 5");
+      }
+      b->patches.zoom_spacing_mm = zoom.get<double>();
+      if (b->patches.slab_mm > 0 && b->patches.zoom_spacing_mm > 0) {
+        return bad_input((dir / "manifest.json").string() +
+                         ": inference.patch_slab_mm and inference.patch_zoom_spacing_mm do not combine");
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     return bad_input((dir / "manifest.json").string() + ": not valid JSON (" + e.what() + ")");
   }
@@ -167,8 +182,10 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
   if (vision_config.in_channels != b->patches.channels()) {
     return bad_input(vision.string() + ": the ResNet takes " + std::to_string(vision_config.in_channels) +
                      " input channels, but the bundle's patches have " + std::to_string(b->patches.channels()) +
-                     (b->patches.slab_mm > 0 ? " (manifest.json inference.patch_slab_mm)"
-                                             : " (nine need manifest.json inference.patch_slab_mm)"));
+                     (b->patches.slab_mm > 0           ? " (manifest.json inference.patch_slab_mm)"
+                      : b->patches.zoom_spacing_mm > 0 ? " (manifest.json inference.patch_zoom_spacing_mm)"
+                                                       : " (nine need manifest.json inference.patch_slab_mm, six "
+                                                         "inference.patch_zoom_spacing_mm)"));
   }
   HILUM_ASSIGN_OR_RETURN(b->resnet, ResNet::load(vision_file, vision_config, ro));
   HILUM_ASSIGN_OR_RETURN(fs::path fusion, single_safetensors(dir / "fusion"));

@@ -184,8 +184,13 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                      std::to_string(o.max_candidates));
   if (!(o.patch_slab_mm >= 0 && o.patch_slab_mm <= PatchOptions::kMaxSlabMm))
     return bad_input("--patch-slab must be between 0 and 20 mm, got " + fmt("%g", o.patch_slab_mm));
+  if (!(o.patch_zoom_spacing_mm >= 0 && o.patch_zoom_spacing_mm <= PatchOptions::kMaxZoomSpacingMm))
+    return bad_input("--patch-zoom must be between 0 and 5 mm, got " + fmt("%g", o.patch_zoom_spacing_mm));
+  if (o.patch_slab_mm > 0 && o.patch_zoom_spacing_mm > 0)
+    return bad_input("--patch-slab and --patch-zoom do not combine: choose one");
   PatchOptions patch_options;
   patch_options.slab_mm = o.patch_slab_mm;
+  patch_options.zoom_spacing_mm = o.patch_zoom_spacing_mm;
   std::vector<PatchOptions> frame_options;
   for (const std::string& name : o.extra_frames) {
     auto frame = patch_frame(name);
@@ -403,6 +408,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                          {"shape", patch_shape},
                          {"channels", patch_channel_names(patch_options)},
                          {"slab_mm", patch_options.slab_mm},
+                         {"zoom_spacing_mm", patch_options.zoom_spacing_mm},
                          {"spacing_mm", patch_options.spacing_mm},
                          {"window_level_hu", patch_options.window_level},
                          {"window_width_hu", patch_options.window_width},

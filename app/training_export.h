@@ -5,7 +5,8 @@
 //
 // Files in the output folder (written atomically, replacing earlier ones):
 //   patches.npy    uint8 [N, C, S, S] windowed planes (vision/patches.h): C = 3, or
-//                  9 with a slab (patch_slab_mm: each plane and its two neighbours)
+//                  9 with a slab (patch_slab_mm: each plane and its two neighbours),
+//                  or 6 with a zoom (patch_zoom_spacing_mm: each plane at two spacings)
 //   labels.csv     one row per patch (study, candidate, source, is_nodule, malignant, ...)
 //   notes.jsonl    one line per study: its clinical text, profile and note_logit
 //                  (the note's part of the phantom's malignancy logit)
@@ -49,6 +50,8 @@ struct TrainingExportOptions {
   std::vector<std::string> extra_frames;
   // PatchOptions::slab_mm of every patch written (0: three planes; > 0: nine channels).
   double patch_slab_mm = 0;
+  // PatchOptions::zoom_spacing_mm (0: one spacing; > 0: six channels).
+  double patch_zoom_spacing_mm = 0;
 };
 
 struct TrainingExportSummary {

@@ -24,9 +24,14 @@ std::vector<std::string> patch_channel_names(const PatchOptions& o) {
   std::vector<std::string> names;
   char offset[32];
   std::snprintf(offset, sizeof offset, "%gmm", o.slab_mm);
+  char zoom[40];
+  std::snprintf(zoom, sizeof zoom, "@%gmm", o.zoom_spacing_mm);
   for (const char* plane : {"axial", "coronal", "sagittal"}) {
     if (o.channels() == 3) {
       names.emplace_back(plane);
+    } else if (o.channels() == 6) {
+      names.emplace_back(plane);
+      names.push_back(std::string(plane) + zoom);
     } else {
       names.push_back(std::string(plane) + "-" + offset);
       names.emplace_back(plane);
@@ -45,6 +50,9 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
   }
   if (!(o.slab_mm >= 0 && o.slab_mm <= PatchOptions::kMaxSlabMm))
     return bad_input("patches: the slab must be between 0 and 20 mm");
+  if (!(o.zoom_spacing_mm >= 0 && o.zoom_spacing_mm <= PatchOptions::kMaxZoomSpacingMm))
+    return bad_input("patches: the zoom spacing must be between 0 and 5 mm");
+  if (o.slab_mm > 0 && o.zoom_spacing_mm > 0) return bad_input("patches: a slab and a zoom do not combine");
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) {
       const double dot = o.frame[a][0] * o.frame[b][0] + o.frame[a][1] * o.frame[b][1] + o.frame[a][2] * o.frame[b][2];
@@ -75,6 +83,8 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
   Vec3 normal[3];
   for (int c = 0; c < 3; ++c) normal[c] = voxel_step(o.frame[2 - c]);
   const double slab_steps = o.slab_mm / o.spacing_mm;
+  const bool zoomed = o.zoom_spacing_mm > 0;
+  const double zoom = zoomed ? o.zoom_spacing_mm / o.spacing_mm : 1.0;  // the zoom's step, in pixel spacings
   const double low = o.window_level - o.window_width / 2;
   const double half = (s - 1) / 2.0;
   // Candidates in blocks of 64 (progress and cancellation between blocks), the
@@ -88,10 +98,12 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
         const Vec3 centre = volume.voxel_from_world(centers[i]);
         for (int64_t ch = 0; ch < channels; ++ch) {
           const int64_t p = ch / per_plane;
-          const Vec3& su = step[p][0];
-          const Vec3& sv = step[p][1];
-          // The plane's offset along its normal: -1, 0, +1 slab for a slab's three, 0 alone.
-          const double k = per_plane == 1 ? 0.0 : static_cast<double>(ch % per_plane - 1) * slab_steps;
+          // A zoom's second channel of a plane steps by the zoom spacing.
+          const double f = zoomed && ch % 2 == 1 ? zoom : 1.0;
+          const Vec3 su = {step[p][0][0] * f, step[p][0][1] * f, step[p][0][2] * f};
+          const Vec3 sv = {step[p][1][0] * f, step[p][1][1] * f, step[p][1][2] * f};
+          // The plane's offset along its normal: -1, 0, +1 slab for a slab's three, 0 otherwise.
+          const double k = per_plane != 3 ? 0.0 : static_cast<double>(ch % per_plane - 1) * slab_steps;
           const Vec3 c = {centre[0] + k * normal[p][0], centre[1] + k * normal[p][1], centre[2] + k * normal[p][2]};
           uint8_t* plane = dst + (i * channels + ch) * s * s;
           for (int64_t r = 0; r < s; ++r) {
@@ -113,8 +125,9 @@ Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>&
 }
 
 Result<Tensor> patches_to_input(const Tensor& u8, const PatchOptions& o) {
-  if (!u8.defined() || u8.dtype() != DType::kU8 || u8.rank() != 4 || (u8.dim(1) != 3 && u8.dim(1) != 9)) {
-    return bad_input("patches: expected uint8 [N, 3 or 9, S, S]");
+  if (!u8.defined() || u8.dtype() != DType::kU8 || u8.rank() != 4 ||
+      (u8.dim(1) != 3 && u8.dim(1) != 6 && u8.dim(1) != 9)) {
+    return bad_input("patches: expected uint8 [N, 3, 6 or 9, S, S]");
   }
   if (!(o.std > 0)) return bad_input("patches: normalisation std must be positive");
   Tensor out = Tensor::empty(u8.shape(), DType::kF32);

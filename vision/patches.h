@@ -20,6 +20,12 @@
 // (-slab_mm, 0, +slab_mm)[k]. A vessel crossing a plane stays a disc from one
 // neighbour to the next; a nodule shrinks.
 //
+// With a zoom (PatchOptions::zoom_spacing_mm > 0) each plane comes twice, as
+// six channels: channel 2 * p is plane p at spacing_mm, channel 2 * p + 1 the
+// same plane through the same centre at zoom_spacing_mm (finer: a close look at
+// a small nodule's edge, which the network's stride-4 stem otherwise reduces to
+// a pixel or two). A slab and a zoom do not combine.
+//
 // Window: value = clamp((HU - (level - width/2)) / width, 0, 1), quantised to
 // 1/255 steps, so the uint8 form (value * 255) is exact and training data
 // exported as uint8 equals what inference sees. The network input is
@@ -51,16 +57,20 @@ struct PatchOptions {
   float mean = 0.5f;           // network input normalisation
   float std = 0.25f;
   double slab_mm = 0;          // 0: one plane per channel (3); > 0: nine channels, above
+  double zoom_spacing_mm = 0;  // 0: one scale (3 channels); > 0: six channels, above
   static constexpr double kMaxSlabMm = 20;
-  int channels() const { return slab_mm > 0 ? 9 : 3; }
+  static constexpr double kMaxZoomSpacingMm = 5;
+  int channels() const { return slab_mm > 0 ? 9 : zoom_spacing_mm > 0 ? 6 : 3; }
 };
 
 // The channels' names: axial, coronal, sagittal; with a slab of 2 mm
-// axial-2mm, axial, axial+2mm, coronal-2mm, ... (manifests of exports).
+// axial-2mm, axial, axial+2mm, coronal-2mm, ...; with a zoom of 0.35 mm axial,
+// axial@0.35mm, coronal, ... (manifests of exports).
 std::vector<std::string> patch_channel_names(const PatchOptions& options);
 
 // uint8 [N, C, size, size], C = options.channels(): windowed planes (0 = level -
-// width/2 or below, 255 = top).
+// width/2 or below, 255 = top). kBadInput for options out of range (a slab or a
+// zoom outside its limits, or both).
 Result<Tensor> extract_patches_u8(const Volume& volume, const std::vector<Vec3>& centers_mm,
                                   const PatchOptions& options, Progress& progress);
 

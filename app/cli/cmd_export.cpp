@@ -26,6 +26,7 @@ struct ExportArgs {
   bool notes_only = false;
   std::vector<std::string> patch_frames;
   double patch_slab = 0;
+  double patch_zoom = 0;
 };
 }  // namespace
 
@@ -34,7 +35,7 @@ void register_export_command(CommandLine& cl) {
   CLI::App* cmd = cl.add(
       nullptr, "export-training-set",
       "Generate phantoms and write training data made by the inference pipeline's own lung mask, candidate "
-      "detector and patch extractor: patches.npy (uint8 [N,3,64,64]; [N,9,64,64] with --patch-slab), labels.csv, notes.jsonl, nodules.csv, "
+      "detector and patch extractor: patches.npy (uint8 [N,3,64,64]; [N,9,64,64] with --patch-slab, [N,6,64,64] with --patch-zoom), labels.csv, notes.jsonl, nodules.csv, "
       "studies.csv, manifest.json",
       [args]() -> Status {
         TrainingExportOptions o;
@@ -52,6 +53,7 @@ void register_export_command(CommandLine& cl) {
         o.notes_only = args->notes_only;
         o.extra_frames = args->patch_frames;
         o.patch_slab_mm = args->patch_slab;
+        o.patch_zoom_spacing_mm = args->patch_zoom;
         HILUM_ASSIGN_OR_RETURN(TrainingExportSummary s, export_training_set(o, process_progress()));
         process_progress().finish();
         if (o.notes_only) {
@@ -87,6 +89,10 @@ void register_export_command(CommandLine& cl) {
   cmd->add_option("--patch-slab", args->patch_slab,
                   "Nine-channel patches: each plane with its two neighbours this far along its normal, in mm "
                   "(0, the default: the three planes alone)")
+      ->type_name("MM");
+  cmd->add_option("--patch-zoom", args->patch_zoom,
+                  "Six-channel patches: each plane again through the same centre at this pixel spacing, in mm "
+                  "(e.g. 0.35: a close look; 0, the default: one spacing, 0.7 mm)")
       ->type_name("MM");
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");

@@ -33,7 +33,7 @@
 # sets with the committed bundle and with each head in its place, and with its
 # image branch when that is a VARIANTS one ($OUT/eval_sets.txt; POOLS, BY and
 # PARALLEL pass on to it). EXPORT_ARGS (export-training-set options, e.g.
-# "--patch-slab 2") go to every export: SEEDS and APART_SEEDS alike.
+# "--patch-slab 2" or "--patch-zoom 0.35") go to every export: SEEDS and APART_SEEDS alike.
 # Writes $OUT/NAME.safetensors for each VARIANTS entry and $OUT/heads.tar (each
 # head's fusion/ folder and its parity golden, by NAME), one log,
 # $OUT/train_head_apart.log; with $DONE set, touches that file at the end.
@@ -142,7 +142,7 @@ tar -C "$D" -cf "$OUT/heads.tar" "${parts[@]}"
 if [[ -n ${EVAL_SETS:-} ]] && ((jobs_rc == 0)); then
   # Each head in a copy of the committed bundle (its manifest, hence its test-time
   # views), with the image branch it was trained on: a variant's ResNet, and for a
-  # slab net the manifest's inference.patch_slab_mm.
+  # slab or zoom net the manifest's inference.patch_slab_mm or patch_zoom_spacing_mm.
   eval_variants="committed="
   for h in "${heads[@]}"; do
     IFS=':' read -r name vision _ <<<"$h"
@@ -154,12 +154,16 @@ if [[ -n ${EVAL_SETS:-} ]] && ((jobs_rc == 0)); then
 import json, sys
 b = sys.argv[1]
 with open(f"{b}/vision/training_log.json") as f:
-    slab = float(json.load(f).get("patch_slab_mm", 0))
+    log = json.load(f)
+slab, zoom = float(log.get("patch_slab_mm", 0)), float(log.get("patch_zoom_spacing_mm", 0))
 with open(f"{b}/manifest.json") as f:
     m = json.load(f)
 m.setdefault("inference", {}).pop("patch_slab_mm", None)
+m["inference"].pop("patch_zoom_spacing_mm", None)
 if slab > 0:
     m["inference"]["patch_slab_mm"] = slab
+if zoom > 0:
+    m["inference"]["patch_zoom_spacing_mm"] = zoom
 with open(f"{b}/manifest.json", "w") as f:
     json.dump(m, f, indent=2)
 PY

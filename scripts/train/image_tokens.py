@@ -19,7 +19,7 @@ MEAN, STD = 0.5, 0.25
 
 def resnet_input_channels(weights):
     """The input channels of the ResNet in a safetensors file (its conv1.weight), from
-    the header alone: 3, or 9 for a net taking slab patches."""
+    the header alone: 3, 6 for a net taking zoomed patches, or 9 for slab patches."""
     with open(weights, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(n))
@@ -30,16 +30,19 @@ def resnet_input_channels(weights):
 
 def planes_for(patches, in_channels, where="patches"):
     """Patches [N, C, S, S] as a ResNet taking `in_channels` reads them: as they are
-    when C matches; the middle planes of a slab (channels 1, 4, 7 of nine,
-    `export-training-set --patch-slab`) for a three-channel net. SystemExit
-    naming `where` otherwise."""
+    when C matches; for a three-channel net the middle planes of a slab (channels
+    1, 4, 7 of nine, `export-training-set --patch-slab`) or the planes at the
+    base spacing of a zoomed export (channels 0, 2, 4 of six, `--patch-zoom`).
+    SystemExit naming `where` otherwise."""
     c = patches.shape[1]
     if c == in_channels:
         return patches
     if c == 9 and in_channels == 3:
         return patches[:, 1::3]
+    if c == 6 and in_channels == 3:
+        return patches[:, 0::2]
     raise SystemExit(f"{where}: {c}-channel patches, but the ResNet takes {in_channels} "
-                     "(nine need an export made with --patch-slab)")
+                     "(nine need an export made with --patch-slab, six one made with --patch-zoom)")
 
 
 def run_resnet(patches_u8, weights, hilum, tmp, *flags):

@@ -46,12 +46,17 @@ def main():
     hard_of, easy_of = per_folder(args.hard), per_folder(args.easy)
     if len(hard_of) != len(args.train) or len(easy_of) != len(args.train):
         raise SystemExit("--hard/--easy: one number, or one per --train folder")
-    slabs = set()
+    slabs, zooms = set(), set()
     for folder in args.train:
         with open(os.path.join(folder, "manifest.json")) as f:
-            slabs.add(float(json.load(f).get("patches", {}).get("slab_mm", 0)))
+            geometry = json.load(f).get("patches", {})
+        slabs.add(float(geometry.get("slab_mm", 0)))
+        zooms.add(float(geometry.get("zoom_spacing_mm", 0)))
     if len(slabs) != 1:
         raise SystemExit(f"--train: the exports' patches differ in slab_mm ({sorted(slabs)}); pack alike ones")
+    if len(zooms) != 1:
+        raise SystemExit(f"--train: the exports' patches differ in zoom_spacing_mm ({sorted(zooms)}); "
+                         "pack alike ones")
     arrays, where, rows, by_study, offset = [], [], [], {}, 0  # where[i]: (array, row) of patch i
     for folder in args.train:
         arrays.append(np.load(os.path.join(folder, "patches.npy"), mmap_mode="r"))
@@ -109,7 +114,7 @@ def main():
         return np.array([conv(rows[i][name]) if rows[i][name] != "" else default for i in keep])
 
     np.savez(os.path.join(args.out, "labels.npz"), shape=np.array(shape), frames=np.array(frames, dtype=str),
-             slab_mm=np.array(next(iter(slabs))),
+             slab_mm=np.array(next(iter(slabs))), zoom_spacing_mm=np.array(next(iter(zooms))),
              study=col("study", int, -1), seed=col("seed", int, -1), is_nodule=col("is_nodule", int, 0),
              malignant=col("malignant", int, 0),
              weight=np.array([weight.get(i, 1.0) for i in keep], dtype=np.float32),

@@ -116,15 +116,18 @@ def normalise(u8):
     return (u8.float() / 255.0 - MEAN) / STD
 
 
-def augment(x, gen, max_shift=3):
+def augment(x, gen, max_shift=3, zoom_ratio=2.0):
     """Flips (all three planes together), in-plane transposes, the three planes
     permuted (what a rotated nodule or vessel would show), shifts of up to
     max_shift px (one per batch), contrast/brightness jitter. Slab patches (nine
     channels: each plane with its neighbours, vision/patches.h) permute their
     planes with the neighbours, and half of them are mirrored along the normal
-    (the neighbours swapped)."""
+    (the neighbours swapped). Zoomed patches (six channels: each plane at the
+    base spacing, then at a finer one) permute their planes with both scales, and
+    the zoomed channels shift by zoom_ratio (base spacing / zoom spacing) times
+    the base channels' pixels, so both show the same move in mm."""
     n, c = x.shape[0], x.shape[1]
-    per = c // 3  # channels per plane: 1, or 3 for a slab
+    per = c // 3  # channels per plane: 1, 2 for a zoom, or 3 for a slab
     perm = torch.randperm(3, device=x.device, generator=gen)
     swap = torch.rand(n, device=x.device, generator=gen) < 0.5
     order = (perm[:, None] * per + torch.arange(per, device=x.device)).reshape(-1)
@@ -140,7 +143,12 @@ def augment(x, gen, max_shift=3):
     x = torch.where(flip_h[:, None, None, None], x.flip(3), x)
     x = torch.where(flip_v[:, None, None, None], x.flip(2), x)
     dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=gen, device=x.device))
-    x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+    if per == 2:
+        zy, zx = round(dy * zoom_ratio), round(dx * zoom_ratio)
+        x = torch.stack([torch.roll(x[:, 0::2], shifts=(dy, dx), dims=(2, 3)),
+                         torch.roll(x[:, 1::2], shifts=(zy, zx), dims=(2, 3))], dim=2).reshape(x.shape)
+    else:
+        x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
     scale = 1 + 0.1 * (torch.rand(n, 1, 1, 1, device=x.device, generator=gen) - 0.5)
     shift = 0.1 * (torch.rand(n, 1, 1, 1, device=x.device, generator=gen) - 0.5)
     return x * scale + shift
@@ -165,14 +173,14 @@ def auc(scores, labels):
     return float((ranks[labels == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def train_step(model, opt, lr, x_u8, y_nod, y_il, weight, gen, dev, max_shift=3):
+def train_step(model, opt, lr, x_u8, y_nod, y_il, weight, gen, dev, max_shift=3, zoom_ratio=2.0):
     """One optimiser step on a batch of u8 patches: the nodule BCE (weighted by
     `weight`, or a plain mean when it is None) plus half the smooth-L1 regression
     of the image logit on the batch's nodules. Returns (nodule loss, image-logit
     loss, total)."""
     for g in opt.param_groups:
         g["lr"] = lr
-    x = augment(normalise(x_u8), gen, max_shift)
+    x = augment(normalise(x_u8), gen, max_shift, zoom_ratio)
     with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
         out = model(x).float()
     if weight is None:
@@ -246,8 +254,9 @@ def main():
                     help="--data packed with --frames: each patch of a batch is cut in one of the packed frames, "
                          "drawn at random (rotations of the three planes; validation on the scanner's axes)")
     ap.add_argument("--centre-planes", action="store_true",
-                    help="slab data (export-training-set --patch-slab, nine channels): train on the middle "
-                         "planes only (three channels), as a network without the slab")
+                    help="slab or zoomed data (export-training-set --patch-slab, nine channels, or --patch-zoom, "
+                         "six): train on the three planes through the centre at the base spacing only, as a "
+                         "network without the slab or the zoom")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="--export: the learning-rate schedule ends after this many seconds of training if "
                          "that comes before --steps (0: no limit)")
@@ -260,11 +269,14 @@ def main():
     patches, lab = load_data(args.data, args.frames)
     framed = patches if args.frames else patches[None]  # [F, N, C, S, S]
     if args.centre_planes:
-        if framed.shape[2] != 9:
-            raise SystemExit(f"--centre-planes: {args.data} has {framed.shape[2]}-channel patches, not a slab's nine")
-        framed = framed[:, :, 1::3]
+        if framed.shape[2] not in (6, 9):
+            raise SystemExit(f"--centre-planes: {args.data} has {framed.shape[2]}-channel patches, not a slab's "
+                             "nine or a zoom's six")
+        framed = framed[:, :, 1::3] if framed.shape[2] == 9 else framed[:, :, 0::2]
     patches = framed[0]
     slab_mm = float(lab.get("slab_mm", 0)) if patches.shape[1] == 9 else 0.0
+    zoom_mm = float(lab.get("zoom_spacing_mm", 0)) if patches.shape[1] == 6 else 0.0
+    zoom_ratio = 0.7 / zoom_mm if zoom_mm > 0 else 1.0
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = ~val
     y_nod = lab["is_nodule"].astype(np.float32)
@@ -302,7 +314,7 @@ def main():
             else:  # (no draw: the generator's stream stays the one-frame recipe's)
                 x = x_all[0, idx]
             _, _, loss = train_step(model, opt, lr, x, t_nod[idx], t_il[idx], t_w[idx], gen, dev,
-                                    args.max_shift)
+                                    args.max_shift, zoom_ratio)
             tot += loss.item()
             step += 1
         if epoch % 5 == 0 or epoch == args.epochs - 1:
@@ -317,7 +329,8 @@ def main():
     }
     print(f"vision: {metrics}", flush=True)
     save_model(model, args.out, {"width": args.width, "in_channels": int(patches.shape[1]),
-                                 "patch_slab_mm": slab_mm, "training_patches": int(tr.sum()),
+                                 "patch_slab_mm": slab_mm, "patch_zoom_spacing_mm": zoom_mm,
+                                 "training_patches": int(tr.sum()),
                                  **packed_sources(args.data), **metrics,
                                  "seconds": round(time.time() - t_start), "args": vars(args)})
 
@@ -325,11 +338,15 @@ def main():
 def train_on_export(args, dev, t_start):
     patches, lab, nodules = load_export(args.export)
     with open(os.path.join(args.export, "manifest.json")) as f:
-        slab_mm = float(json.load(f)["patches"].get("slab_mm", 0))
+        geometry = json.load(f)["patches"]
+    slab_mm, zoom_mm = float(geometry.get("slab_mm", 0)), float(geometry.get("zoom_spacing_mm", 0))
     if args.centre_planes:
-        if patches.shape[1] != 9:
-            raise SystemExit(f"--centre-planes: {args.export} has {patches.shape[1]}-channel patches, not a slab's nine")
-        patches, slab_mm = patches[:, 1::3], 0.0
+        if patches.shape[1] not in (6, 9):
+            raise SystemExit(f"--centre-planes: {args.export} has {patches.shape[1]}-channel patches, not a slab's "
+                             "nine or a zoom's six")
+        patches = patches[:, 1::3] if patches.shape[1] == 9 else patches[:, 0::2]
+        slab_mm = zoom_mm = 0.0
+    zoom_ratio = float(geometry.get("spacing_mm", 0.7)) / zoom_mm if zoom_mm > 0 else 1.0
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = np.nonzero(~val)[0]
     y_nod = lab["is_nodule"].astype(np.float32)
@@ -362,7 +379,7 @@ def train_on_export(args, dev, t_start):
         idx = torch.cat([pos_i[torch.randint(len(pos_i), (n_pos,), device=dev, generator=gen)],
                          neg_i[torch.randint(len(neg_i), (args.batch - n_pos,), device=dev, generator=gen)]])
         l_nod, l_il, _ = train_step(model, opt, lr, x_all[idx], t_nod[idx], t_il[idx], None, gen, dev,
-                                    args.max_shift)
+                                    args.max_shift, zoom_ratio)
         done = step + 1
         if step % 200 == 0 or step == total - 1:
             print(f"  step {step} nodule {l_nod.item():.4f} image logit {l_il.item():.4f} "
@@ -383,6 +400,7 @@ def train_on_export(args, dev, t_start):
     print(f"vision: {metrics}", flush=True)
     save_model(model, args.out, {
         "width": args.width, "in_channels": int(patches.shape[1]), "patch_slab_mm": slab_mm,
+        "patch_zoom_spacing_mm": zoom_mm,
         "training_patches": int(len(tr)), "training_nodule_patches": int(len(pos_i)),
         "steps": done, "batch": args.batch,
         "trained_on": "every patch of the export (all candidates of each study and the truth patches)",

@@ -60,6 +60,7 @@ def main():
         fusion_source += ("; each candidate shown in one of four frames (the scanner's axes, rz45, rx45, ry45) "
                           "drawn at random, calibrated and validated on the mean of the four")
     slab = float(logs.get("vision", {}).get("patch_slab_mm", 0))
+    zoom = float(logs.get("vision", {}).get("patch_zoom_spacing_mm", 0))
     manifest = {
         "name": "hilum-demo",
         "version": args.version,
@@ -93,7 +94,9 @@ def main():
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "
                                f"{logs.get('vision', {}).get('width', '?')}) on "
                                + (f"9x64x64 slab patches (each orthogonal plane with the planes {slab:g} mm above "
-                                  "and below it along its normal)" if slab > 0 else "3x64x64 orthogonal-plane patches")
+                                  "and below it along its normal)" if slab > 0
+                                  else f"6x64x64 orthogonal-plane patches (each plane at 0.7 mm and at {zoom:g} mm "
+                                  "per pixel)" if zoom > 0 else "3x64x64 orthogonal-plane patches")
                                + f"{vision_frames}; fc[0] nodule logit, fc[1] image malignancy logit",
                        **keep(logs.get("vision", {}), ["trained_on", "parameters", "training_patches",
                                                        "training_nodule_patches", "steps", "batch",
@@ -129,6 +132,8 @@ def main():
             manifest["inference"] = json.load(f)
     if slab > 0:  # the image branch takes slab patches (nine channels): hilum analyze cuts them so
         manifest.setdefault("inference", {})["patch_slab_mm"] = slab
+    if zoom > 0:  # six channels: each plane at two spacings
+        manifest.setdefault("inference", {})["patch_zoom_spacing_mm"] = zoom
     files = {}
     for root, _, names in os.walk(args.bundle):
         for n in sorted(names):

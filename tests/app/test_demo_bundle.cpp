@@ -285,9 +285,12 @@ namespace {
 // A scratch bundle: the demo bundle's text and fusion parts; its vision part the
 // demo ResNet, or with nine_channels the same net taking slab patches, each
 // plane's stem weights spread evenly over its three offsets (so a slab whose
-// neighbours repeat the middle plane gives the demo net's answer); the
-// manifest with inference.patch_slab_mm = `slab` (a JSON value) unless null.
-fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::json& slab) {
+// neighbours repeat the middle plane gives the demo net's answer), or with
+// six_channels likewise over a zoom's two spacings; the manifest with
+// inference.patch_slab_mm = `slab` and inference.patch_zoom_spacing_mm = `zoom`
+// (JSON values) unless null.
+fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::json& slab,
+                     const nlohmann::json& zoom = nullptr, bool six_channels = false) {
   fs::create_directories(dir / "vision");
   for (const char* part : {"text", "fusion"}) fs::create_directory_symlink(kBundle / part, dir / part);
   auto demo = SafetensorsFile::open(kBundle / "vision" / "resnet.safetensors");
@@ -295,13 +298,13 @@ fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::js
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const std::string& name : demo->names()) {
     Tensor t = *demo->get(name);
-    if (name == "conv1.weight" && nine_channels) {
-      const int64_t out = t.dim(0), k = t.dim(2) * t.dim(3);
-      Tensor w = Tensor::empty({out, 9, t.dim(2), t.dim(3)}, DType::kF32);
+    if (name == "conv1.weight" && (nine_channels || six_channels)) {
+      const int64_t out = t.dim(0), k = t.dim(2) * t.dim(3), per = nine_channels ? 3 : 2, ch = 3 * per;
+      Tensor w = Tensor::empty({out, ch, t.dim(2), t.dim(3)}, DType::kF32);
       for (int64_t o = 0; o < out; ++o)
-        for (int64_t c = 0; c < 9; ++c)
+        for (int64_t c = 0; c < ch; ++c)
           for (int64_t i = 0; i < k; ++i)
-            w.data<float>()[(o * 9 + c) * k + i] = t.data<float>()[(o * 3 + c / 3) * k + i] / 3.0f;
+            w.data<float>()[(o * ch + c) * k + i] = t.data<float>()[(o * 3 + c / per) * k + i] / per;
       t = w;
     }
     tensors.emplace_back(name, t);
@@ -310,6 +313,7 @@ fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::js
   auto m = nlohmann::json::parse(slurp(kBundle / "manifest.json"));
   m["inference"]["patch_views"] = nlohmann::json::array({"identity"});
   if (!slab.is_null()) m["inference"]["patch_slab_mm"] = slab;
+  if (!zoom.is_null()) m["inference"]["patch_zoom_spacing_mm"] = zoom;
   std::ofstream(dir / "manifest.json") << m.dump();
   return dir;
 }
@@ -396,6 +400,69 @@ TEST(DemoBundle, ASlabBundleTakesNineChannelPatches) {
     EXPECT_NE(r.error().message().find(k.message), std::string::npos) << r.error().message();
   }
   expect_analyze_refuses_bundle(d.path() / "cli", d.path() / "slab-3ch", "inference.patch_slab_mm");
+}
+
+// inference.patch_zoom_spacing_mm: the image branch takes six-channel patches
+// (each plane at 0.7 mm and again at the zoom's spacing), cut so by
+// score_candidates; bundles whose net and manifest disagree are refused.
+TEST(DemoBundle, AZoomBundleTakesSixChannelPatches) {
+  test::ScratchDir d;
+  BundleOptions bo;
+  bo.device = "cpu";
+  auto b6 = load_model_bundle(slab_bundle(d.path() / "b6", false, nullptr, 0.35, true), bo);
+  ASSERT_TRUE(b6.ok()) << b6.error().message();
+  const Volume v = ball_beside_rod([](const Vec3& w) { return std::hypot(w[0] + 6 - w[2] * 0.5, w[1] - w[2] * 0.5); });
+  const std::vector<Candidate> cands = candidates_at({{3, 0, 0}, {-6, 0, 0}});
+  auto fc = candidate_features(**b6, cands);
+  ASSERT_TRUE(fc.ok());
+  NullProgress progress;
+  auto cut = score_candidates(**b6, v, cands, "", progress);
+  ASSERT_TRUE(cut.ok()) << cut.error().message();
+  std::vector<Vec3> centres = {cands[0].center_mm, cands[1].center_mm};
+  PatchOptions zoom;
+  zoom.zoom_spacing_mm = 0.35;
+  auto by_hand = extract_patches(v, centres, zoom, progress);
+  ASSERT_TRUE(by_hand.ok());
+  auto hand = score_patches(**b6, *by_hand, *fc, "", progress);
+  ASSERT_TRUE(hand.ok()) << hand.error().message();
+  // The same net fed the plain planes twice (no zoom) answers otherwise.
+  auto planes = extract_patches(v, centres, PatchOptions{}, progress);
+  ASSERT_TRUE(planes.ok());
+  Tensor twice = Tensor::empty({planes->dim(0), 6, 64, 64}, DType::kF32);
+  const int64_t plane = 64 * 64;
+  for (int64_t i = 0; i < planes->dim(0); ++i)
+    for (int64_t c = 0; c < 6; ++c)
+      std::copy_n(planes->data<float>() + (i * 3 + c / 2) * plane, plane, twice.data<float>() + (i * 6 + c) * plane);
+  auto flat = score_patches(**b6, twice, *fc, "", progress);
+  ASSERT_TRUE(flat.ok());
+  double apart = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    EXPECT_FLOAT_EQ(cut->probability[i], hand->probability[i]) << i;
+    apart += std::abs(cut->probability[i] - flat->probability[i]) + std::abs(cut->malignancy[i] - flat->malignancy[i]);
+  }
+  EXPECT_GT(apart, 1e-4);
+  // Three-channel patches are refused by the six-channel bundle.
+  auto wrong = score_patches(**b6, *planes, *fc, "", progress);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message().find("[N, 6, 64, 64]"), std::string::npos) << wrong.error().message();
+  struct Bad {
+    const char* name;
+    bool six;
+    nlohmann::json slab, zoom;
+    const char* message;
+  } bad[] = {{"zoom-3ch", false, nullptr, 0.35, "takes 3 input channels, but the bundle's patches have 6"},
+             {"plain-6ch", true, nullptr, nullptr, "six inference.patch_zoom_spacing_mm"},
+             {"text", true, nullptr, "0.35", "inference.patch_zoom_spacing_mm is \"0.35\", not a number of mm from 0 to 5"},
+             {"big", true, nullptr, 6, "inference.patch_zoom_spacing_mm is 6, not a number of mm from 0 to 5"},
+             {"both", true, 2.0, 0.35, "inference.patch_slab_mm and inference.patch_zoom_spacing_mm do not combine"}};
+  for (const Bad& k : bad) {
+    const fs::path dir = slab_bundle(d.path() / k.name, false, k.slab, k.zoom, k.six);
+    auto r = load_model_bundle(dir, bo);
+    ASSERT_FALSE(r.ok()) << k.name;
+    EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
+    EXPECT_NE(r.error().message().find(k.message), std::string::npos) << r.error().message();
+  }
+  expect_analyze_refuses_bundle(d.path() / "cli", d.path() / "zoom-3ch", "inference.patch_zoom_spacing_mm");
 }
 
 TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {

@@ -545,6 +545,104 @@ TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
   EXPECT_FALSE(std::filesystem::exists(dir / "tokens.npy"));
 }
 
+// --patch-zoom: six channels, each plane at the base spacing (the plain
+// export's plane, row for row) and again at the zoom's; the training steps take
+// them: packed alone (not with three-plane exports), a six-channel ResNet, or a
+// three-channel one on the base planes (--centre-planes), whose zoom shifts
+// follow the base ones in mm.
+TEST(ExportTrainingSet, PatchZoomWritesEachPlaneAtTwoSpacings) {
+  test::ScratchDir dir;
+  auto plain = test::run_hilum({"-q", "export-training-set", "--out", (dir / "plain").string(), "--seeds", "3",
+                                "--slices", "48", "--negatives", "6", "--no-sizing"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  auto zoom = test::run_hilum({"-q", "export-training-set", "--out", (dir / "zoom").string(), "--seeds", "3",
+                               "--slices", "48", "--negatives", "6", "--no-sizing", "--patch-zoom", "0.35"});
+  ASSERT_EQ(zoom.exit_code, 0) << zoom.err;
+  auto p3 = read_npy(dir / "plain" / "patches.npy");
+  auto p6 = read_npy(dir / "zoom" / "patches.npy");
+  ASSERT_TRUE(p3.ok() && p6.ok());
+  ASSERT_GT(p3->dim(0), 6);
+  EXPECT_EQ(p6->shape(), (Shape{p3->dim(0), 6, 64, 64}));
+  EXPECT_EQ(slurp(dir / "plain" / "labels.csv"), slurp(dir / "zoom" / "labels.csv"));
+  const int64_t plane = 64 * 64;
+  int differs = 0;
+  for (int64_t i = 0; i < p3->dim(0); ++i)
+    for (int64_t c = 0; c < 3; ++c) {
+      const uint8_t* base = p6->data<uint8_t>() + (i * 6 + 2 * c) * plane;
+      ASSERT_EQ(std::memcmp(base, p3->data<uint8_t>() + (i * 3 + c) * plane, plane), 0) << "row " << i << " plane " << c;
+      differs += std::memcmp(base + plane, base, plane) != 0;
+    }
+  EXPECT_EQ(differs, 3 * p3->dim(0));  // the zoomed planes show other pixels
+  const auto manifest = nlohmann::json::parse(slurp(dir / "zoom" / "manifest.json"));
+  EXPECT_EQ(manifest["patches"]["zoom_spacing_mm"], 0.35);
+  EXPECT_EQ(manifest["patches"]["channels"],
+            nlohmann::json::array({"axial", "axial@0.35mm", "coronal", "coronal@0.35mm", "sagittal",
+                                   "sagittal@0.35mm"}));
+  // A zoom out of range, or with a slab, is refused before anything is written.
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--patch-zoom", "-1"}, {"--patch-zoom", "6"},
+                                       {"--patch-zoom", "nan"}, {"--patch-zoom", "0.35", "--patch-slab", "2"}}) {
+    std::vector<std::string> args = {"export-training-set", "--out", (dir / "bad").string(), "--seeds", "3"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    auto r = test::run_hilum(args);
+    EXPECT_EQ(r.exit_code, 2) << bad[1];
+    EXPECT_NE(r.err.find("--patch-zoom"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
+
+  const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
+  auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "zoom").string(),
+                                                       "--vision-only", "--raw", "--hard", "3", "--easy", "2",
+                                                       "--out", (dir / "gpu").string()});
+  if (packed.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
+  ASSERT_EQ(packed.exit_code, 0) << packed.err;
+  auto mixed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "zoom").string(),
+                                                      (dir / "plain").string(), "--vision-only", "--raw", "--out",
+                                                      (dir / "mixed").string()});
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_NE(mixed.err.find("the exports' patches differ in zoom_spacing_mm"), std::string::npos) << mixed.err;
+  auto modules = test::run_command("/usr/bin/python3", {"-c", "import torch, torchvision"});
+  if (modules.exit_code != 0) GTEST_SKIP() << modules.err;
+  for (const char* v : {"v6", "v3"}) {
+    std::vector<std::string> args = {train + "train_vision.py", "--data", (dir / "gpu").string(), "--out",
+                                     (dir / v).string(), "--epochs", "1", "--val-seeds", "3"};
+    if (std::string(v) == "v3") args.push_back("--centre-planes");
+    auto r = test::run_command("/usr/bin/python3", args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto log = nlohmann::json::parse(slurp(dir / v / "training_log.json"));
+    EXPECT_EQ(log["in_channels"], std::string(v) == "v6" ? 6 : 3);
+    EXPECT_EQ(log["patch_zoom_spacing_mm"], std::string(v) == "v6" ? 0.35 : 0.0);
+  }
+  // The augmentation shifts a zoomed plane twice as many of its (half-size)
+  // pixels as its base plane, and keeps each plane's two scales together.
+  auto shifts = test::run_command(
+      "/usr/bin/python3",
+      {"-c",
+       "import sys, torch\n"
+       "sys.path.insert(0, sys.argv[1])\n"
+       "from train_vision import augment\n"
+       "x = torch.zeros(64, 6, 16, 16)\n"
+       "for c in range(6): x[:, c, 7:9, 7:9] = 1 + c // 2  # centred: flips keep it there\n"
+       "g = torch.Generator(); g.manual_seed(7)\n"
+       "moved = 0\n"
+       "def centre(a):\n"
+       "    bg = float(a.min()); m = a > bg + 0.5 * (float(a.max()) - bg)\n"
+       "    r, c = torch.nonzero(m, as_tuple=True)\n"
+       "    return float(r.float().mean()) - 7.5, float(c.float().mean()) - 7.5\n"
+       "for _ in range(20):\n"
+       "    y = augment(x, g, max_shift=2, zoom_ratio=2.0)\n"
+       "    for i in range(64):\n"
+       "        for p in range(3):\n"
+       "            a, b = y[i, 2 * p], y[i, 2 * p + 1]\n"
+       "            assert abs(float(a.max()) - float(b.max())) < 1e-5, (i, p)  # one plane's two scales\n"
+       "            (ra, ca), (rb, cb) = centre(a), centre(b)\n"
+       "            assert abs(rb - 2 * ra) < 1e-6 and abs(cb - 2 * ca) < 1e-6, (ra, ca, rb, cb)\n"
+       "            moved += ra != 0 or ca != 0\n"
+       "assert moved > 100, moved\n"
+       "print(moved)\n",
+       train});
+  ASSERT_EQ(shifts.exit_code, 0) << shifts.err;
+}
+
 // The frame steps refuse data without the frames they need, each in one line
 // naming what is missing, before they write anything.
 TEST(ExportTrainingSet, FrameStepsRefuseDataWithoutFrames) {

@@ -128,6 +128,58 @@ TEST(Patches, SlabNeighboursSitAlongEachPlanesNormal) {
   }
 }
 
+TEST(Patches, ZoomCutsEachPlaneAgainAtTheFinerSpacing) {
+  // A 6 mm ball 2 mm off the patch centre along x, in a rotated frame too. At
+  // 0.7 mm per pixel its disc's centre sits 2 / 0.7 pixels off; in the zoomed
+  // channel (0.35 mm) the disc is twice as wide and twice as far off, and each
+  // zoomed channel is, to the bit, the plain patch cut at 0.35 mm.
+  NullProgress progress;
+  for (const char* frame : {"axes", "rz45"}) {
+    SCOPED_TRACE(frame);
+    const Vec3 ball = std::string(frame) == "axes" ? Vec3{2, 0, 0} : Vec3{2 * std::sqrt(0.5), 2 * std::sqrt(0.5), 0};
+    Volume v = ball_volume(ball, 3, {0.6, 0.6, 0.9}, {-24, -21, -27}, {1, 0, 0, 0, 1, 0, 0, 0, 1});
+    PatchOptions plain;
+    plain.frame = *patch_frame(frame);
+    PatchOptions zoom = plain;
+    zoom.zoom_spacing_mm = 0.35;
+    ASSERT_EQ(zoom.channels(), 6);
+    EXPECT_EQ(patch_channel_names(zoom), (std::vector<std::string>{"axial", "axial@0.35mm", "coronal",
+                                                                   "coronal@0.35mm", "sagittal", "sagittal@0.35mm"}));
+    auto p = extract_patches_u8(v, {Vec3{0, 0, 0}}, zoom, progress);
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    ASSERT_EQ(p->shape(), (Shape{1, 6, 64, 64}));
+    // Axial (channels 0, 1) and coronal (2, 3) planes hold the ball off centre
+    // along their columns (the frame's x); the zoomed disc covers four times
+    // the pixels.
+    for (int plane : {0, 1}) {
+      for (int zoomed : {0, 1}) {
+        const double px = zoomed ? 0.35 : 0.7;
+        auto [r, c] = bright_centroid(*p, 0, 2 * plane + zoomed);
+        EXPECT_NEAR(r, 31.5, 0.5) << plane << zoomed;
+        EXPECT_NEAR(c, 31.5 + 2 / px, 0.6) << plane << zoomed;
+      }
+      const double base = bright_pixels(*p, 0, 2 * plane), close = bright_pixels(*p, 0, 2 * plane + 1);
+      EXPECT_NEAR(base, std::numbers::pi * 9 / 0.49, 12);
+      EXPECT_NEAR(close / base, 4, 0.6) << plane;
+    }
+    auto base = extract_patches_u8(v, {Vec3{0, 0, 0}}, plain, progress);
+    PatchOptions fine = plain;
+    fine.spacing_mm = 0.35;
+    auto close = extract_patches_u8(v, {Vec3{0, 0, 0}}, fine, progress);
+    ASSERT_TRUE(base.ok() && close.ok());
+    for (int plane = 0; plane < 3; ++plane)
+      for (int i = 0; i < 64 * 64; ++i) {
+        ASSERT_EQ(p->data<uint8_t>()[(2 * plane) * 64 * 64 + i], base->data<uint8_t>()[plane * 64 * 64 + i])
+            << "plane " << plane << " pixel " << i;
+        ASSERT_EQ(p->data<uint8_t>()[(2 * plane + 1) * 64 * 64 + i], close->data<uint8_t>()[plane * 64 * 64 + i])
+            << "zoomed plane " << plane << " pixel " << i;
+      }
+    auto f = patches_to_input(*p, zoom);
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(f->shape(), (Shape{1, 6, 64, 64}));
+  }
+}
+
 TEST(Patches, WindowQuantisationAndNormalisation) {
   Volume v = Volume::allocate(4, 4, 4, {1, 1, 1}, {0, 0, 0});
   for (float& x : v.hu.span<float>()) x = -600.f;  // the window level -> 0.5
@@ -161,6 +213,19 @@ TEST(Patches, BadOptionsAreErrors) {
     ASSERT_FALSE(r.ok()) << slab;
     EXPECT_NE(r.error().message().find("slab must be between 0 and 20 mm"), std::string::npos);
   }
+  for (double zoom : {-0.1, 5.5, std::nan("")}) {
+    PatchOptions z;
+    z.zoom_spacing_mm = zoom;
+    auto r = extract_patches_u8(v, {Vec3{1, 1, 1}}, z, progress);
+    ASSERT_FALSE(r.ok()) << zoom;
+    EXPECT_NE(r.error().message().find("zoom spacing must be between 0 and 5 mm"), std::string::npos);
+  }
+  PatchOptions both;
+  both.slab_mm = 2;
+  both.zoom_spacing_mm = 0.35;
+  auto r = extract_patches_u8(v, {Vec3{1, 1, 1}}, both, progress);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("a slab and a zoom do not combine"), std::string::npos);
 }
 
 TEST(Patches, ViewsMirrorOrTransposeEveryPlaneAlike) {
