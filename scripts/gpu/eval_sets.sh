@@ -17,7 +17,10 @@
 # on CUDA once per variant. Test binaries in the pack run first with
 # GTEST_FILTER. Each set's phantoms are deleted once it is evaluated (KEEP_INPUTS=1
 # keeps them). Needs .e2e/runtime.tar.xz (scripts/gpu/pack_e2e.sh). Results:
-# $OUT/eval_sets.txt.
+# $OUT/eval_sets.txt. ENSEMBLES (';'-separated NAME=A+B[+...], names of
+# VARIANTS) scores each set and pool again with the mean nodule logit of those
+# variants' candidates (average_candidates.py): the CPM of an ensemble of
+# bundles; its malignancy AUC line is A's own.
 #
 #   run(carry=[".e2e"], command="SETS=2000-2049 OUT=$OUT bash scripts/gpu/eval_sets.sh")
 set -uo pipefail
@@ -33,6 +36,7 @@ P=${P:-16}
 W=${W:-/tmp/eval-sets}  # the work folder (emptied first): one per concurrent run
 rm -rf "$W" && mkdir -p "$W"
 IFS=';' read -ra variants <<<"$VARIANTS"
+IFS=';' read -ra ensembles <<<"${ENSEMBLES:-}"
 {
   nvidia-smi --query-gpu=name --format=csv,noheader
   echo "cores: $(nproc); $(date -u)"
@@ -61,7 +65,12 @@ IFS=';' read -ra variants <<<"$VARIANTS"
       if [ "${PARALLEL:-0}" = 1 ]; then batch_one "${v%%=*}" "${v#*=}" >"$d/${v%%=*}.line" & else batch_one "${v%%=*}" "${v#*=}"; fi
     done
     wait
-    for v in "${variants[@]}"; do
+    for e in "${ensembles[@]}"; do
+      IFS='+' read -ra members <<<"${e#*=}"
+      python3 "$(dirname "${BASH_SOURCE[0]}")/average_candidates.py" --out "$d/${e%%=*}" "${members[@]/#/$d/}" |
+        sed "s|^|-- $range ${e%%=*}: |"
+    done
+    for v in "${variants[@]}" "${ensembles[@]}"; do
       name=${v%%=*}
       [ -f "$d/$name.line" ] && cat "$d/$name.line"
       # shellcheck disable=SC2086 # BY: a list of --by options
@@ -81,7 +90,7 @@ IFS=';' read -ra variants <<<"$VARIANTS"
     head -1 "$W/${pranges[0]}/truth.csv" >"$pd/truth.csv"
     for range in "${pranges[@]}"; do tail -n +2 "$W/$range/truth.csv"; done >>"$pd/truth.csv"
     echo "== pool $pname (${pranges[*]}): $(($(wc -l <"$pd/truth.csv") - 1)) nodules"
-    for v in "${variants[@]}"; do
+    for v in "${variants[@]}" "${ensembles[@]}"; do
       name=${v%%=*}
       mkdir -p "$pd/$name"
       head -1 "$W/${pranges[0]}/$name/candidates.csv" >"$pd/$name/candidates.csv"

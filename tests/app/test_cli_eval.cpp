@@ -479,6 +479,63 @@ TEST(CliEvalBatch, CombinedCandidatesCsvIsPreferred) {
   EXPECT_NEAR(m["malignancy"]["auc"].get<double>(), 6.5 / 9, 1e-12);  // from the findings, unchanged
 }
 
+// scripts/gpu/average_candidates.py: two runs of the same candidates scored by
+// their mean logit (an ensemble of bundles measured without building it). Run B
+// scores the leading false positive 0.05 where run A scores it 0.95: their mean
+// logit is 0, so it falls to 0.5; every other row agrees. `hilum eval batch` on
+// the average gives what it gives on those probabilities written by hand.
+TEST(CliEvalBatch, AveragedCandidatesOfTwoRunsScoreTheirMeanLogit) {
+  BatchFixture fx;
+  const std::string rows =
+      "seriesuid,coordX,coordY,coordZ,probability\n"
+      "1.2.3.1,10,11,10,0.9\n1.2.3.1,10,10,12,0.5\n1.2.3.1,-40,1,0,0.7\n1.2.3.1,100,100,100,0.6\n"
+      "1.2.3.2,0,0,1,0.8\n1.2.3.3,20,20,21,0.4\n1.2.3.4,30,0,0,0.3\n";
+  write_text(fx.batch / "candidates.csv", rows + "1.2.3.3,-50,-50,-50,0.95\n");
+  const fs::path b = fx.tmp / "b", hand = fx.tmp / "hand", ens = fx.tmp / "ens";
+  write_text(b / "candidates.csv", rows + "1.2.3.3,-50,-50,-50,0.05\n");
+  fs::copy(fx.batch, hand, fs::copy_options::recursive);
+  write_text(hand / "candidates.csv", rows + "1.2.3.3,-50,-50,-50,0.5\n");
+  const std::string script = std::string(HILUM_SOURCE_DIR) + "/scripts/gpu/average_candidates.py";
+  const CommandResult avg =
+      hilum::testing::run_command({"/usr/bin/python3", script, "--out", ens.string(), fx.batch.string(), b.string()});
+  ASSERT_EQ(avg.exit_code, 0) << avg.err;
+  const std::string written = read_text(ens / "candidates.csv");
+  EXPECT_NE(written.find("\n1.2.3.3,-50,-50,-50,0.5\n"), std::string::npos) << written;
+  EXPECT_NE(written.find("\n1.2.3.1,10,11,10,0.9\n"), std::string::npos) << written;
+  EXPECT_TRUE(fs::is_symlink(ens / "study_a"));
+  EXPECT_FALSE(fs::exists(ens / "logs"));  // no findings.json: not a study
+  for (const fs::path& run : {ens, hand}) {
+    const CommandResult r = hilum({"eval", "batch", "--batch", run.string(), "--truth", fx.truth.string(), "--out",
+                                   (fx.tmp / ("eval-" + run.filename().string())).string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(metrics(fx.tmp / "eval-ens")["detection"], metrics(fx.tmp / "eval-hand")["detection"]);
+  EXPECT_NE(metrics(fx.tmp / "eval-ens")["detection"]["cpm"].get<double>(), 23.0 / 42);  // run A's alone
+
+  // Runs whose candidates differ are refused in one line naming the file; nothing is written.
+  write_text(fx.tmp / "short" / "candidates.csv", rows);
+  write_text(fx.tmp / "moved" / "candidates.csv", rows + "1.2.3.3,-50,-50,-49,0.05\n");
+  write_text(fx.tmp / "header" / "candidates.csv", "uid,x,y,z,p\n");
+  write_text(fx.tmp / "text" / "candidates.csv", rows + "1.2.3.3,-50,-50,-50,high\n");
+  const struct {
+    const char* run;
+    const char* message;
+  } bad[] = {{"short", "/short/candidates.csv: 7 candidates, "},
+             {"moved", "/moved/candidates.csv: line 9 is another candidate than in "},
+             {"header", "/header/candidates.csv: the header is not seriesuid,coordX,coordY,coordZ,probability"},
+             {"text", "/text/candidates.csv: line 9: probability 'high' is not a number"},
+             {"none", "/none/candidates.csv: No such file or directory"}};
+  for (const auto& k : bad) {
+    const fs::path out = fx.tmp / (std::string("out-") + k.run);
+    const CommandResult r = hilum::testing::run_command(
+        {"/usr/bin/python3", script, "--out", out.string(), fx.batch.string(), (fx.tmp / k.run).string()});
+    EXPECT_EQ(r.exit_code, 2) << k.run;
+    EXPECT_NE(r.err.find(k.message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(out)) << k.run;
+  }
+}
+
 TEST(CliEvalBatch, BadInputs) {
   BatchFixture fx;
   const fs::path out = fx.tmp / "out";
