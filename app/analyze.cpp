@@ -255,6 +255,7 @@ Result<fs::path> default_model_bundle_dir() {
 
 std::string model_bundle_label(const ModelBundle& bundle) { return bundle.label; }
 Device model_bundle_device(const ModelBundle& bundle) { return bundle.device; }
+PatchOptions model_bundle_patch_options(const ModelBundle& bundle) { return bundle.patches; }
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle) {
   return bundle.drafter;
 }

@@ -34,6 +34,7 @@
 #include "model/progress.h"
 #include "model/result.h"
 #include "vision/io/candidates.h"
+#include "vision/patches.h"
 #include "vision/volume.h"
 
 namespace hilum {
@@ -94,6 +95,8 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const std::filesyst
 std::string model_bundle_label(const ModelBundle& bundle);
 std::shared_ptr<const ImpressionDrafter> model_bundle_drafter(const ModelBundle& bundle);
 Device model_bundle_device(const ModelBundle& bundle);  // where its networks run
+// The patches its image branch takes (three planes, or six with a zoom, nine with a slab).
+PatchOptions model_bundle_patch_options(const ModelBundle& bundle);
 std::shared_ptr<const CaseAssistant> model_bundle_assistant(const ModelBundle& bundle);
 
 // The fusion stage alone: nodule probability and malignancy of each candidate

@@ -88,7 +88,8 @@ def main():
                         "scripts/train/train_fusion.py", "scripts/train/fusion_model.py",
                         "scripts/train/install_bundle.sh", "scripts/train/write_manifest.py",
                         "scripts/train/image_tokens.py", "scripts/train/patch_views.py",
-                        "scripts/gpu/train_frames.sh", "scripts/gpu/training_job.sh"],
+                        "scripts/gpu/train_frames.sh", "scripts/gpu/training_job.sh",
+                        "scripts/gpu/train_head_apart.sh"],
         },
         "parts": {
             "vision": {"what": "narrow ResNet-152 (torchvision topology, Bottleneck 3-8-36-3, stem width "

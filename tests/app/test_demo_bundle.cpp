@@ -244,7 +244,7 @@ TEST(DemoBundle, FrameViewsScoreThePatchesCutInTheirFrame) {
   // The same by hand: the axes' patches and the rz45 patches, each scored alone.
   std::vector<Vec3> centres;
   for (const Candidate& c : cands) centres.push_back(c.center_mm);
-  PatchOptions po;
+  PatchOptions po = model_bundle_patch_options(*b1);  // the demo net's: two spacings
   auto axes = extract_patches(v, centres, po, progress);
   po.frame = *patch_frame("rz45");
   auto turned = extract_patches(v, centres, po, progress);
@@ -283,14 +283,14 @@ TEST(DemoBundle, AManifestNamingAnUnknownPatchViewIsRefused) {
 namespace {
 
 // A scratch bundle: the demo bundle's text and fusion parts; its vision part the
-// demo ResNet, or with nine_channels the same net taking slab patches, each
-// plane's stem weights spread evenly over its three offsets (so a slab whose
-// neighbours repeat the middle plane gives the demo net's answer), or with
-// six_channels likewise over a zoom's two spacings; the manifest with
+// demo ResNet taking `channels` input channels: 3, its stem weights per plane
+// (a zoomed demo net's two scales summed, so a patch whose zoomed planes repeat
+// the base ones gives the demo net's answer); 9, the same spread evenly over a
+// slab's three offsets; 6, over a zoom's two spacings. The manifest with
 // inference.patch_slab_mm = `slab` and inference.patch_zoom_spacing_mm = `zoom`
-// (JSON values) unless null.
-fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::json& slab,
-                     const nlohmann::json& zoom = nullptr, bool six_channels = false) {
+// (JSON values) unless null, and neither otherwise.
+fs::path part_bundle(const fs::path& dir, int channels, const nlohmann::json& slab,
+                     const nlohmann::json& zoom = nullptr) {
   fs::create_directories(dir / "vision");
   for (const char* part : {"text", "fusion"}) fs::create_directory_symlink(kBundle / part, dir / part);
   auto demo = SafetensorsFile::open(kBundle / "vision" / "resnet.safetensors");
@@ -298,13 +298,19 @@ fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::js
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const std::string& name : demo->names()) {
     Tensor t = *demo->get(name);
-    if (name == "conv1.weight" && (nine_channels || six_channels)) {
-      const int64_t out = t.dim(0), k = t.dim(2) * t.dim(3), per = nine_channels ? 3 : 2, ch = 3 * per;
-      Tensor w = Tensor::empty({out, ch, t.dim(2), t.dim(3)}, DType::kF32);
+    if (name == "conv1.weight") {
+      const int64_t out = t.dim(0), k = t.dim(2) * t.dim(3), in = t.dim(1), per_in = in / 3;
+      Tensor w3 = Tensor::zeros({out, 3, t.dim(2), t.dim(3)}, DType::kF32);  // per plane
       for (int64_t o = 0; o < out; ++o)
-        for (int64_t c = 0; c < ch; ++c)
+        for (int64_t c = 0; c < in; ++c)
           for (int64_t i = 0; i < k; ++i)
-            w.data<float>()[(o * ch + c) * k + i] = t.data<float>()[(o * 3 + c / per) * k + i] / per;
+            w3.data<float>()[(o * 3 + c / per_in) * k + i] += t.data<float>()[(o * in + c) * k + i];
+      const int64_t per = channels / 3;
+      Tensor w = Tensor::empty({out, channels, t.dim(2), t.dim(3)}, DType::kF32);
+      for (int64_t o = 0; o < out; ++o)
+        for (int64_t c = 0; c < channels; ++c)
+          for (int64_t i = 0; i < k; ++i)
+            w.data<float>()[(o * channels + c) * k + i] = w3.data<float>()[(o * 3 + c / per) * k + i] / per;
       t = w;
     }
     tensors.emplace_back(name, t);
@@ -312,10 +318,25 @@ fs::path slab_bundle(const fs::path& dir, bool nine_channels, const nlohmann::js
   EXPECT_TRUE(write_safetensors(dir / "vision" / "resnet.safetensors", tensors, {{"format", "pt"}}).ok());
   auto m = nlohmann::json::parse(slurp(kBundle / "manifest.json"));
   m["inference"]["patch_views"] = nlohmann::json::array({"identity"});
+  m["inference"].erase("patch_slab_mm");
+  m["inference"].erase("patch_zoom_spacing_mm");
   if (!slab.is_null()) m["inference"]["patch_slab_mm"] = slab;
   if (!zoom.is_null()) m["inference"]["patch_zoom_spacing_mm"] = zoom;
   std::ofstream(dir / "manifest.json") << m.dump();
   return dir;
+}
+
+// The three planes at the base spacing of patches [N, 3 or 6, S, S] (a zoom's
+// channels 0, 2, 4).
+Tensor base_planes(const Tensor& x) {
+  if (x.dim(1) == 3) return x;
+  const int64_t n = x.dim(0), plane = x.dim(2) * x.dim(3);
+  Tensor out = Tensor::empty({n, 3, x.dim(2), x.dim(3)}, DType::kF32);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < 3; ++c)
+      std::copy_n(x.data<float>() + (i * x.dim(1) + c * (x.dim(1) / 3)) * plane, plane,
+                  out.data<float>() + (i * 3 + c) * plane);
+  return out;
 }
 
 // Nine channels of three: each plane repeated as its own neighbours.
@@ -336,18 +357,20 @@ TEST(DemoBundle, ASlabBundleTakesNineChannelPatches) {
   test::ScratchDir d;
   BundleOptions bo;
   bo.device = "cpu";
-  auto b9 = load_model_bundle(slab_bundle(d.path() / "b9", true, 2.0), bo);
+  auto b9 = load_model_bundle(part_bundle(d.path() / "b9", 9, 2.0), bo);
   ASSERT_TRUE(b9.ok()) << b9.error().message();
-  const auto b3 = bundle_with_views({"identity"});
-  ASSERT_TRUE(b3);
-  // Neighbours that repeat the middle plane: the demo net's scores.
+  auto b3 = load_model_bundle(part_bundle(d.path() / "b3", 3, nullptr), bo);
+  ASSERT_TRUE(b3.ok()) << b3.error().message();
+  // Neighbours that repeat the middle plane: the three-plane net's scores.
   auto u8 = read_npy(kGolden / "patches.npy");
   auto f = read_npy(kGolden / "features.npy");
   ASSERT_TRUE(u8.ok() && f.ok());
-  Tensor x = Tensor::empty(u8->shape(), DType::kF32);
-  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = (u8->data<uint8_t>()[i] / 255.0f - 0.5f) / 0.25f;
+  Tensor all = Tensor::empty(u8->shape(), DType::kF32);
+  for (int64_t i = 0; i < all.numel(); ++i)
+    all.data<float>()[i] = (u8->data<uint8_t>()[i] / 255.0f - 0.5f) / 0.25f;
+  const Tensor x = base_planes(all);
   NullProgress progress;
-  auto s3 = score_patches(*b3, x, *f, "", progress);
+  auto s3 = score_patches(**b3, x, *f, "", progress);
   auto s9 = score_patches(**b9, repeat_planes(x), *f, "", progress);
   ASSERT_TRUE(s3.ok() && s9.ok()) << (s9.ok() ? s3.error().message() : s9.error().message());
   for (size_t i = 0; i < s3->probability.size(); ++i) {
@@ -393,7 +416,7 @@ TEST(DemoBundle, ASlabBundleTakesNineChannelPatches) {
              {"text", true, "2", "inference.patch_slab_mm is \"2\", not a number of mm from 0 to 20"},
              {"big", true, 30, "inference.patch_slab_mm is 30, not a number of mm from 0 to 20"}};
   for (const Bad& k : bad) {
-    const fs::path dir = slab_bundle(d.path() / k.name, k.nine, k.slab);
+    const fs::path dir = part_bundle(d.path() / k.name, k.nine ? 9 : 3, k.slab);
     auto r = load_model_bundle(dir, bo);
     ASSERT_FALSE(r.ok()) << k.name;
     EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
@@ -409,7 +432,7 @@ TEST(DemoBundle, AZoomBundleTakesSixChannelPatches) {
   test::ScratchDir d;
   BundleOptions bo;
   bo.device = "cpu";
-  auto b6 = load_model_bundle(slab_bundle(d.path() / "b6", false, nullptr, 0.35, true), bo);
+  auto b6 = load_model_bundle(part_bundle(d.path() / "b6", 6, nullptr, 0.35), bo);
   ASSERT_TRUE(b6.ok()) << b6.error().message();
   const Volume v = ball_beside_rod([](const Vec3& w) { return std::hypot(w[0] + 6 - w[2] * 0.5, w[1] - w[2] * 0.5); });
   const std::vector<Candidate> cands = candidates_at({{3, 0, 0}, {-6, 0, 0}});
@@ -456,7 +479,7 @@ TEST(DemoBundle, AZoomBundleTakesSixChannelPatches) {
              {"big", true, nullptr, 6, "inference.patch_zoom_spacing_mm is 6, not a number of mm from 0 to 5"},
              {"both", true, 2.0, 0.35, "inference.patch_slab_mm and inference.patch_zoom_spacing_mm do not combine"}};
   for (const Bad& k : bad) {
-    const fs::path dir = slab_bundle(d.path() / k.name, false, k.slab, k.zoom, k.six);
+    const fs::path dir = part_bundle(d.path() / k.name, k.six ? 6 : 3, k.slab, k.zoom);
     auto r = load_model_bundle(dir, bo);
     ASSERT_FALSE(r.ok()) << k.name;
     EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
@@ -471,10 +494,12 @@ TEST(DemoBundle, PatchesOfTheWrongShapeAreRefused) {
   auto bundle = load_model_bundle(kBundle, bo);
   ASSERT_TRUE(bundle.ok()) << bundle.error().message();
   NullProgress progress;
-  auto r = score_patches(**bundle, Tensor::zeros({2, 3, 32, 32}, DType::kF32), Tensor(), "", progress);
+  const int channels = model_bundle_patch_options(**bundle).channels();
+  auto r = score_patches(**bundle, Tensor::zeros({2, channels, 32, 32}, DType::kF32), Tensor(), "", progress);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kBadInput);
-  EXPECT_NE(r.error().message().find("[N, 3, 64, 64]"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("[N, " + std::to_string(channels) + ", 64, 64]"), std::string::npos)
+      << r.error().message();
 }
 
 TEST(DemoBundle, NoClinicalTextExcludesAClinicalTextFile) {
