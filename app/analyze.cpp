@@ -143,28 +143,25 @@ Result<std::shared_ptr<const ModelBundle>> load_model_bundle(const fs::path& dir
       }
     }
     // "inference": {"patch_slab_mm": D}: nine-channel patches, each plane with its
-    // neighbours D mm along its normal (vision/patches.h); default 0, three planes.
-    if (m.contains("inference") && m["inference"].contains("patch_slab_mm")) {
-      const auto& slab = m["inference"]["patch_slab_mm"];
-      if (!slab.is_number() || !(slab.get<double>() >= 0 && slab.get<double>() <= PatchOptions::kMaxSlabMm)) {
-        return bad_input((dir / "manifest.json").string() + ": inference.patch_slab_mm is " + slab.dump() +
-                         ", not a number of mm from 0 to 20");
+    // neighbours D mm along its normal; {"patch_zoom_spacing_mm": D}: six-channel
+    // patches, each plane again at D mm per pixel (vision/patches.h). Default 0:
+    // three planes at one spacing. Each a number of mm within its limit.
+    const auto read_mm = [&](const char* key, double max, double* value) -> Status {
+      if (!m.contains("inference") || !m["inference"].contains(key)) return Status::Ok();
+      const auto& v = m["inference"][key];
+      if (!v.is_number() || !(v.get<double>() >= 0 && v.get<double>() <= max)) {
+        return bad_input((dir / "manifest.json").string() + ": inference." + key + " is " + v.dump() +
+                         ", not a number of mm from 0 to " + std::to_string(static_cast<int>(max)));
       }
-      b->patches.slab_mm = slab.get<double>();
-    }
-    // "inference": {"patch_zoom_spacing_mm": D}: six-channel patches, each plane
-    // again at D mm per pixel (vision/patches.h); default 0, one spacing.
-    if (m.contains("inference") && m["inference"].contains("patch_zoom_spacing_mm")) {
-      const auto& zoom = m["inference"]["patch_zoom_spacing_mm"];
-      if (!zoom.is_number() || !(zoom.get<double>() >= 0 && zoom.get<double>() <= PatchOptions::kMaxZoomSpacingMm)) {
-        return bad_input((dir / "manifest.json").string() + ": inference.patch_zoom_spacing_mm is " + zoom.dump() +
-                         ", not a number of mm from 0 to 5");
-      }
-      b->patches.zoom_spacing_mm = zoom.get<double>();
-      if (b->patches.slab_mm > 0 && b->patches.zoom_spacing_mm > 0) {
-        return bad_input((dir / "manifest.json").string() +
-                         ": inference.patch_slab_mm and inference.patch_zoom_spacing_mm do not combine");
-      }
+      *value = v.get<double>();
+      return Status::Ok();
+    };
+    HILUM_RETURN_IF_ERROR(read_mm("patch_slab_mm", PatchOptions::kMaxSlabMm, &b->patches.slab_mm));
+    HILUM_RETURN_IF_ERROR(
+        read_mm("patch_zoom_spacing_mm", PatchOptions::kMaxZoomSpacingMm, &b->patches.zoom_spacing_mm));
+    if (b->patches.slab_mm > 0 && b->patches.zoom_spacing_mm > 0) {
+      return bad_input((dir / "manifest.json").string() +
+                       ": inference.patch_slab_mm and inference.patch_zoom_spacing_mm do not combine");
     }
   } catch (const nlohmann::json::exception& e) {
     return bad_input((dir / "manifest.json").string() + ": not valid JSON (" + e.what() + ")");

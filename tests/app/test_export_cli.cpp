@@ -647,11 +647,13 @@ TEST(ExportTrainingSet, PatchZoomWritesEachPlaneAtTwoSpacings) {
 // naming what is missing, before they write anything.
 TEST(ExportTrainingSet, FrameStepsRefuseDataWithoutFrames) {
   test::ScratchDir dir;
+  // The demo bundle's patches (two spacings), so that its image branch reads them below.
   auto framed = test::run_hilum({"-q", "export-training-set", "--out", (dir / "p3").string(), "--seeds", "3",
-                                 "--slices", "48", "--negatives", "2", "--no-sizing", "--patch-frames", "rz45"});
+                                 "--slices", "48", "--negatives", "2", "--no-sizing", "--patch-frames", "rz45",
+                                 "--patch-zoom", "0.35"});
   ASSERT_EQ(framed.exit_code, 0) << framed.err;
   auto plain = test::run_hilum({"-q", "export-training-set", "--out", (dir / "p4").string(), "--seeds", "4",
-                                "--slices", "48", "--negatives", "2", "--no-sizing"});
+                                "--slices", "48", "--negatives", "2", "--no-sizing", "--patch-zoom", "0.35"});
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   const std::string src = HILUM_SOURCE_DIR;
   const std::string train = src + "/scripts/train/";
