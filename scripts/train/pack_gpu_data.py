@@ -46,17 +46,18 @@ def main():
     hard_of, easy_of = per_folder(args.hard), per_folder(args.easy)
     if len(hard_of) != len(args.train) or len(easy_of) != len(args.train):
         raise SystemExit("--hard/--easy: one number, or one per --train folder")
-    slabs, zooms = set(), set()
+    slabs, zooms, spacings = set(), set(), set()
     for folder in args.train:
         with open(os.path.join(folder, "manifest.json")) as f:
             geometry = json.load(f).get("patches", {})
         slabs.add(float(geometry.get("slab_mm", 0)))
         zooms.add(float(geometry.get("zoom_spacing_mm", 0)))
+        spacings.add(float(geometry.get("spacing_mm", 0.7)))
     if len(slabs) != 1:
         raise SystemExit(f"--train: the exports' patches differ in slab_mm ({sorted(slabs)}); pack alike ones")
-    if len(zooms) != 1:
-        raise SystemExit(f"--train: the exports' patches differ in zoom_spacing_mm ({sorted(zooms)}); "
-                         "pack alike ones")
+    if len(zooms) != 1 or len(spacings) != 1:
+        raise SystemExit(f"--train: the exports' patches differ in zoom_spacing_mm ({sorted(zooms)}) or "
+                         f"spacing_mm ({sorted(spacings)}); pack alike ones")
     arrays, where, rows, by_study, offset = [], [], [], {}, 0  # where[i]: (array, row) of patch i
     for folder in args.train:
         arrays.append(np.load(os.path.join(folder, "patches.npy"), mmap_mode="r"))
@@ -115,6 +116,7 @@ def main():
 
     np.savez(os.path.join(args.out, "labels.npz"), shape=np.array(shape), frames=np.array(frames, dtype=str),
              slab_mm=np.array(next(iter(slabs))), zoom_spacing_mm=np.array(next(iter(zooms))),
+             spacing_mm=np.array(next(iter(spacings))),
              study=col("study", int, -1), seed=col("seed", int, -1), is_nodule=col("is_nodule", int, 0),
              malignant=col("malignant", int, 0),
              weight=np.array([weight.get(i, 1.0) for i in keep], dtype=np.float32),

@@ -276,7 +276,7 @@ def main():
     patches = framed[0]
     slab_mm = float(lab.get("slab_mm", 0)) if patches.shape[1] == 9 else 0.0
     zoom_mm = float(lab.get("zoom_spacing_mm", 0)) if patches.shape[1] == 6 else 0.0
-    zoom_ratio = 0.7 / zoom_mm if zoom_mm > 0 else 1.0
+    zoom_ratio = float(lab.get("spacing_mm", 0.7)) / zoom_mm if zoom_mm > 0 else 1.0
     val = np.isin(lab["seed"], sorted(parse_ranges(args.val_seeds)))
     tr = ~val
     y_nod = lab["is_nodule"].astype(np.float32)
