@@ -420,6 +420,42 @@ TEST(ExportTrainingSet, PatchFramesCutTheSameRowsInRotatedFrames) {
       << refused.err;
 }
 
+// The training steps on the export root/name of extra channels: packed alone
+// into root/gpu (the result returned), while packing it with root/plain is
+// refused because their patches differ in `key`.
+test::CommandResult pack_alone(const std::filesystem::path& root, const std::string& name, const std::string& key) {
+  const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
+  auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (root / name).string(),
+                                                       "--vision-only", "--raw", "--hard", "3", "--easy", "2",
+                                                       "--out", (root / "gpu").string()});
+  if (packed.exit_code != 0) return packed;
+  auto mixed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (root / name).string(),
+                                                      (root / "plain").string(), "--vision-only", "--raw", "--out",
+                                                      (root / "mixed").string()});
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_NE(mixed.err.find("the exports' patches differ in " + key), std::string::npos) << mixed.err;
+  return packed;
+}
+
+// Then (torch needed) a ResNet on all `channels` of root/gpu (root/v<channels>)
+// and one on its three base planes (root/v3, --centre-planes), one epoch each;
+// their training logs record `log_key` as `value`, and as 0.
+void train_on_all_and_base_planes(const std::filesystem::path& root, int channels, const std::string& log_key,
+                                  double value) {
+  const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
+  for (const int c : {channels, 3}) {
+    const std::string v = "v" + std::to_string(c);
+    std::vector<std::string> args = {train + "train_vision.py", "--data", (root / "gpu").string(), "--out",
+                                     (root / v).string(), "--epochs", "1", "--val-seeds", "3"};
+    if (c == 3) args.push_back("--centre-planes");
+    auto r = test::run_command("/usr/bin/python3", args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto log = nlohmann::json::parse(slurp(root / v / "training_log.json"));
+    EXPECT_EQ(log["in_channels"], c);
+    EXPECT_EQ(log[log_key], c == 3 ? 0.0 : value);
+  }
+}
+
 // --patch-slab: nine channels, each plane with its neighbours along its normal;
 // the middle channel of each plane is the plain export's plane, row for row.
 TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
@@ -469,16 +505,9 @@ TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
   // trained on them, one of three on their middle planes (--centre-planes);
   // Hilum's C++ ResNet gives what PyTorch gives for the nine-channel one.
   const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
-  auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "slab").string(),
-                                                       "--vision-only", "--raw", "--hard", "3", "--easy", "2",
-                                                       "--out", (dir / "gpu").string()});
+  auto packed = pack_alone(dir.path(), "slab", "slab_mm");
   if (packed.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
   ASSERT_EQ(packed.exit_code, 0) << packed.err;
-  auto mixed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "slab").string(),
-                                                      (dir / "plain").string(), "--vision-only", "--raw", "--out",
-                                                      (dir / "mixed").string()});
-  EXPECT_NE(mixed.exit_code, 0);
-  EXPECT_NE(mixed.err.find("the exports' patches differ in slab_mm"), std::string::npos) << mixed.err;
   // Weights that are no ResNet are refused by name, before any patch is read.
   const std::string head = std::string(HILUM_SOURCE_DIR) + "/resources/models/fusion/fusion_head.safetensors";
   auto not_resnet = test::run_command("/usr/bin/python3",
@@ -489,16 +518,8 @@ TEST(ExportTrainingSet, PatchSlabWritesEachPlaneWithItsNeighbours) {
   EXPECT_FALSE(std::filesystem::exists(dir / "t.npy"));
   auto modules = test::run_command("/usr/bin/python3", {"-c", "import torch, torchvision"});
   if (modules.exit_code != 0) GTEST_SKIP() << modules.err;
-  for (const char* v : {"v9", "v3"}) {
-    std::vector<std::string> args = {train + "train_vision.py", "--data", (dir / "gpu").string(), "--out",
-                                     (dir / v).string(), "--epochs", "1", "--val-seeds", "3"};
-    if (std::string(v) == "v3") args.push_back("--centre-planes");
-    auto r = test::run_command("/usr/bin/python3", args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto log = nlohmann::json::parse(slurp(dir / v / "training_log.json"));
-    EXPECT_EQ(log["in_channels"], std::string(v) == "v9" ? 9 : 3);
-    EXPECT_EQ(log["patch_slab_mm"], std::string(v) == "v9" ? 2.0 : 0.0);
-  }
+  train_on_all_and_base_planes(dir.path(), 9, "patch_slab_mm", 2.0);
+  if (HasFatalFailure()) return;
   // --centre-planes needs a slab's nine channels.
   auto plain_packed = test::run_command("/usr/bin/python3",
                                         {train + "pack_gpu_data.py", "--train", (dir / "plain").string(),
@@ -590,28 +611,13 @@ TEST(ExportTrainingSet, PatchZoomWritesEachPlaneAtTwoSpacings) {
   EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
 
   const std::string train = std::string(HILUM_SOURCE_DIR) + "/scripts/train/";
-  auto packed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "zoom").string(),
-                                                       "--vision-only", "--raw", "--hard", "3", "--easy", "2",
-                                                       "--out", (dir / "gpu").string()});
+  auto packed = pack_alone(dir.path(), "zoom", "zoom_spacing_mm");
   if (packed.err.find("No module named 'numpy'") != std::string::npos) GTEST_SKIP() << "numpy";
   ASSERT_EQ(packed.exit_code, 0) << packed.err;
-  auto mixed = test::run_command("/usr/bin/python3", {train + "pack_gpu_data.py", "--train", (dir / "zoom").string(),
-                                                      (dir / "plain").string(), "--vision-only", "--raw", "--out",
-                                                      (dir / "mixed").string()});
-  EXPECT_NE(mixed.exit_code, 0);
-  EXPECT_NE(mixed.err.find("the exports' patches differ in zoom_spacing_mm"), std::string::npos) << mixed.err;
   auto modules = test::run_command("/usr/bin/python3", {"-c", "import torch, torchvision"});
   if (modules.exit_code != 0) GTEST_SKIP() << modules.err;
-  for (const char* v : {"v6", "v3"}) {
-    std::vector<std::string> args = {train + "train_vision.py", "--data", (dir / "gpu").string(), "--out",
-                                     (dir / v).string(), "--epochs", "1", "--val-seeds", "3"};
-    if (std::string(v) == "v3") args.push_back("--centre-planes");
-    auto r = test::run_command("/usr/bin/python3", args);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto log = nlohmann::json::parse(slurp(dir / v / "training_log.json"));
-    EXPECT_EQ(log["in_channels"], std::string(v) == "v6" ? 6 : 3);
-    EXPECT_EQ(log["patch_zoom_spacing_mm"], std::string(v) == "v6" ? 0.35 : 0.0);
-  }
+  train_on_all_and_base_planes(dir.path(), 6, "patch_zoom_spacing_mm", 0.35);
+  if (HasFatalFailure()) return;
   // The augmentation shifts a zoomed plane twice as many of its (half-size)
   // pixels as its base plane, and keeps each plane's two scales together.
   auto shifts = test::run_command(
