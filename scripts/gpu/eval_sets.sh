@@ -20,7 +20,10 @@
 # $OUT/eval_sets.txt. ENSEMBLES (';'-separated NAME=A+B[+...], names of
 # VARIANTS) scores each set and pool again with the mean nodule logit of those
 # variants' candidates (average_candidates.py): the CPM of an ensemble of
-# bundles; its malignancy AUC line is A's own.
+# bundles; its malignancy AUC line is A's own. BATCH_ARGS go to every `hilum
+# batch` (e.g. "--min-probability 0.02"). With KEEP_FINDINGS=1 each set's truth
+# and each variant's candidates.csv and findings.json come back in
+# $OUT/findings.tar.xz, for `hilum eval batch` here (a few MB for 500 studies).
 #
 #   run(carry=[".e2e"], command="SETS=2000-2049 OUT=$OUT bash scripts/gpu/eval_sets.sh")
 set -uo pipefail
@@ -55,8 +58,8 @@ IFS=';' read -ra ensembles <<<"${ENSEMBLES:-}"
     echo "== set $range: $((b - a + 1)) phantoms, $(($(wc -l <"$d/truth.csv") - 1)) nodules, $SECONDS s"
     batch_one() {  # NAME SETTINGS
       local t0=$SECONDS
-      # shellcheck disable=SC2086 # settings: a list of NAME=VALUE words
-      env $2 "$H" -q batch --input "$d/in" --out "$d/$1" --jobs 4 --device cuda >"$d/$1.log" 2>&1 ||
+      # shellcheck disable=SC2086 # settings: a list of NAME=VALUE words; BATCH_ARGS: options
+      env $2 "$H" -q batch --input "$d/in" --out "$d/$1" --jobs 4 --device cuda ${BATCH_ARGS:-} >"$d/$1.log" 2>&1 ||
         { echo "batch $1 failed:"; tail -5 "$d/$1.log"; }
       echo "-- $range $1 (${2:-defaults}): batch $((SECONDS - t0)) s"
     }
@@ -134,5 +137,9 @@ IFS=';' read -ra ensembles <<<"${ENSEMBLES:-}"
       env $settings "$H" -v analyze "$W/s300/dicom" --clinical-text "$W/s300/clinical.txt" --device cuda --timings \
         --out "$W/a-$name" 2>&1 | grep -E 'pleural caps|^timing: (lung mask|candidates|patches|image branch|total)|study'
     done
+  fi
+  if [ "${KEEP_FINDINGS:-0}" = 1 ]; then
+    (cd "$W" && { find . -mindepth 2 -maxdepth 2 -name truth.csv; find . -mindepth 3 -maxdepth 3 -name candidates.csv
+      find . -mindepth 4 -maxdepth 4 -name findings.json; } | grep -v '^\./pool-' | tar -cJf "$OUT/findings.tar.xz" -T -) && echo "findings: $(du -h "$OUT/findings.tar.xz" | cut -f1)"
   fi
 } 2>&1 | tee "$OUT/eval_sets.txt"
