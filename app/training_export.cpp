@@ -18,6 +18,7 @@
 #include "vision/io/candidates.h"
 #include "vision/io/lung_mask.h"
 #include "vision/io/phantom.h"
+#include "vision/io/phantom_random.h"
 #include "vision/io/sizing.h"
 #include "vision/patches.h"
 
@@ -157,6 +158,8 @@ Result<std::array<double, 3>> parse_nodule_sites(std::string_view text) {
   return w;
 }
 
+double truth_jitter_radius_mm(double diameter_mm) { return std::clamp(diameter_mm / 4, 0.75, 2.0); }
+
 Status parse_seed_range(const std::string& text, uint64_t& first, uint64_t& last) {
   const std::string msg = "--seeds must be A-B or A with whole numbers A <= B (got '" + text + "')";
   auto parse = [&](const std::string& s, uint64_t& v) {
@@ -182,6 +185,9 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
   if (o.max_candidates < 0 || o.max_candidates > 100000)
     return bad_input("--max-candidates must be between 0 (the detector's default) and 100000, got " +
                      std::to_string(o.max_candidates));
+  if (o.truth_jitter < 0 || o.truth_jitter > kMaxTruthJitter)
+    return bad_input("--truth-jitter must be between 0 and " + std::to_string(kMaxTruthJitter) +
+                     " patches per nodule, got " + std::to_string(o.truth_jitter));
   if (!(o.patch_slab_mm >= 0 && o.patch_slab_mm <= PatchOptions::kMaxSlabMm))
     return bad_input("--patch-slab must be between 0 and 20 mm, got " + fmt("%g", o.patch_slab_mm));
   if (!(o.patch_zoom_spacing_mm >= 0 && o.patch_zoom_spacing_mm <= PatchOptions::kMaxZoomSpacingMm))
@@ -265,7 +271,7 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
 
     // Label each candidate by the nearest true nodule whose radius holds it (LUNA16's hit rule).
     struct Row {
-      int candidate;  // -1 for truth patches
+      int candidate;  // -1 for truth patches, -2 for jitter patches
       int nodule;     // -1 for none
       double distance;
       Vec3 center;
@@ -299,6 +305,20 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     if (o.truth_patches)
       for (size_t n = 0; n < ph.nodules.size(); ++n)
         rows.push_back({-1, static_cast<int>(n), 0.0, ph.nodules[n].center_mm});
+    for (size_t n = 0; n < ph.nodules.size() && o.truth_jitter > 0; ++n) {
+      const PhantomNodule& t = ph.nodules[n];
+      const double radius = truth_jitter_radius_mm(t.diameter_mm);
+      phantom::Rng rng(seed, "truth-jitter", n);
+      for (int j = 0; j < o.truth_jitter; ++j) {
+        Vec3 u{};
+        do {  // uniform in the unit ball
+          for (double& c : u) c = rng.uniform(-1.0, 1.0);
+        } while (u[0] * u[0] + u[1] * u[1] + u[2] * u[2] > 1.0);
+        const Vec3 at{t.center_mm[0] + radius * u[0], t.center_mm[1] + radius * u[1],
+                      t.center_mm[2] + radius * u[2]};
+        rows.push_back({-2, static_cast<int>(n), radius * std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]), at});
+      }
+    }
 
     clock.restart();
     std::vector<Vec3> centers;
@@ -318,7 +338,8 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
       const bool pos = r.nodule >= 0;
       const PhantomNodule* t = pos ? &ph.nodules[r.nodule] : nullptr;
       std::string line = std::to_string(study) + "," + std::to_string(seed) + "," +
-                         std::to_string(r.candidate) + "," + (r.candidate < 0 ? "truth" : "detector") + "," +
+                         std::to_string(std::max(r.candidate, -1)) + "," +
+                         (r.candidate == -1 ? "truth" : r.candidate == -2 ? "jitter" : "detector") + "," +
                          (pos ? "1" : "0") + "," + (pos && t->malignant ? "1" : "0") + "," +
                          std::to_string(r.nodule) + "," + (pos ? fmt("%.2f", t->diameter_mm) : "0") + "," +
                          (pos ? std::string(nodule_type_name(t->type)) : "") + "," +
@@ -423,6 +444,9 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                             {"min_blobness", candidate_options.min_blobness}};
   manifest["labels"] = {{"negatives_per_study", o.negatives_per_study},
                         {"truth_patches", o.truth_patches},
+                        {"truth_jitter", o.truth_jitter},
+                        {"truth_jitter_radius",
+                         "uniform in a ball of clamp(diameter / 4, 0.75, 2) mm around the nodule's centre"},
                         {"hit_rule", "candidate within max(diameter/2, 1.5 mm) of a true nodule"},
                         {"malignancy",
                          "p = sigmoid(3 * (image_logit + note_logit - 2.5)); image_logit per "

@@ -43,6 +43,12 @@ struct TrainingExportOptions {
   int negatives_per_study = 100;  // strongest non-nodule candidates kept per study (-1: all)
   int max_candidates = 0;         // the detector's cut per study (0: its default, as hilum analyze)
   bool truth_patches = true;      // also a patch centred on every true nodule (source "truth")
+  // Also this many patches per true nodule centred at random inside it (source "jitter"):
+  // uniform in a ball of truth_jitter_radius_mm(diameter) around its centre, drawn from the
+  // seed. The detector's candidates sit 0.3-1.5 mm from a nodule's centre, in every
+  // direction; a patch cut there changes in all three planes at once (and across one of
+  // them), which the training's in-plane shifts do not imitate.
+  int truth_jitter = 0;
   bool measure_sizing = true;     // size each detected true nodule (nodules.csv)
   bool notes_only = false;        // only notes.jsonl (+ manifest.json): no volume is rendered
   // Frames (vision/patches.h patch_frame names other than "axes") whose patches of the same
@@ -53,6 +59,11 @@ struct TrainingExportOptions {
   // PatchOptions::zoom_spacing_mm (0: one spacing; > 0: six channels).
   double patch_zoom_spacing_mm = 0;
 };
+
+// The radius of the ball jitter patches are drawn in: half the nodule's radius, at least
+// 0.75 mm and at most 2 mm (within the hit rule's max(radius, 1.5 mm) for every size).
+double truth_jitter_radius_mm(double diameter_mm);
+static constexpr int kMaxTruthJitter = 16;
 
 struct TrainingExportSummary {
   int studies = 0;

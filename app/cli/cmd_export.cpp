@@ -22,6 +22,7 @@ struct ExportArgs {
   int negatives = 100;
   int max_candidates = 0;
   bool no_truth_patches = false;
+  int truth_jitter = 0;
   bool no_sizing = false;
   bool notes_only = false;
   std::vector<std::string> patch_frames;
@@ -49,6 +50,7 @@ void register_export_command(CommandLine& cl) {
         o.negatives_per_study = args->negatives;
         o.max_candidates = args->max_candidates;
         o.truth_patches = !args->no_truth_patches;
+        o.truth_jitter = args->truth_jitter;
         o.measure_sizing = !args->no_sizing;
         o.notes_only = args->notes_only;
         o.extra_frames = args->patch_frames;
@@ -96,6 +98,10 @@ void register_export_command(CommandLine& cl) {
       ->type_name("MM");
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");
+  cmd->add_option("--truth-jitter", args->truth_jitter,
+                  "Also this many patches per true nodule, centred at random within it (source jitter: uniform "
+                  "in a ball of a quarter of its diameter, 0.75 to 2 mm; default 0)")
+      ->type_name("N");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");
   cmd->add_flag("--notes-only", args->notes_only,
                 "Write only notes.jsonl (note, profile, note_logit per seed) and manifest.json; no volume is "

@@ -176,6 +176,94 @@ TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "set" / "patches.npy"));
 }
 
+// --truth-jitter adds patches centred at random inside each true nodule (source
+// "jitter", labelled positive), drawn from the seed within a ball of a quarter of
+// the diameter (0.75-2 mm); the other rows and their patches stay as they were.
+// Out of range is refused before anything is written.
+TEST(ExportTrainingSet, TruthJitterAddsPatchesCentredInsideEachNodule) {
+  test::ScratchDir dir;
+  auto run = [&](const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"-q", "export-training-set", "--out", (dir / name).string(), "--seeds", "3-4",
+                                  "--slices", "48", "--nodules", "2", "--negatives", "5", "--no-sizing"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return test::run_hilum(a);
+  };
+  auto plain = run("plain", {});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  auto jit = run("jit", {"--truth-jitter", "3"});
+  ASSERT_EQ(jit.exit_code, 0) << jit.err;
+  auto again = run("again", {"--truth-jitter", "3"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(slurp(dir / "jit" / "labels.csv"), slurp(dir / "again" / "labels.csv"));  // from the seed
+
+  const auto base = read_csv_rows(dir / "plain" / "labels.csv");
+  const auto rows = read_csv_rows(dir / "jit" / "labels.csv");
+  auto p0 = read_npy(dir / "plain" / "patches.npy");
+  auto p1 = read_npy(dir / "jit" / "patches.npy");
+  ASSERT_TRUE(p0.ok() && p1.ok());
+  ASSERT_EQ(p1->dim(0), static_cast<int64_t>(rows.size()));
+  const int64_t patch = 3 * 64 * 64;
+  // The truth centres, by (seed, nodule).
+  std::map<std::pair<std::string, std::string>, std::array<double, 4>> truth;  // x, y, z, diameter
+  for (const auto& r : base)
+    if (r.at("source") == "truth")
+      truth[{r.at("seed"), r.at("nodule")}] = {std::stod(r.at("x_mm")), std::stod(r.at("y_mm")),
+                                               std::stod(r.at("z_mm")), std::stod(r.at("diameter_mm"))};
+  ASSERT_EQ(truth.size(), 4u);
+  // Each study's rows: the plain export's, then three jitter rows per nodule.
+  size_t b = 0, jitter = 0;
+  std::map<std::pair<std::string, std::string>, int> per_nodule;
+  double farthest = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    if (r.at("source") != "jitter") {
+      ASSERT_LT(b, base.size());
+      EXPECT_EQ(r, base[b]) << "row " << i;
+      EXPECT_EQ(std::memcmp(p1->data<uint8_t>() + i * patch, p0->data<uint8_t>() + b * patch, patch), 0) << i;
+      ++b;
+      continue;
+    }
+    ++jitter;
+    EXPECT_EQ(r.at("is_nodule"), "1");
+    EXPECT_EQ(r.at("candidate"), "-1");
+    EXPECT_EQ(r.at("response"), "");  // no detector measurements
+    const auto key = std::make_pair(r.at("seed"), r.at("nodule"));
+    ASSERT_TRUE(truth.count(key)) << i;
+    ++per_nodule[key];
+    const auto& t = truth.at(key);
+    EXPECT_EQ(std::stod(r.at("diameter_mm")), t[3]);
+    const double d = std::hypot(std::stod(r.at("x_mm")) - t[0], std::stod(r.at("y_mm")) - t[1],
+                                std::stod(r.at("z_mm")) - t[2]);
+    const double radius = std::clamp(t[3] / 4, 0.75, 2.0);
+    EXPECT_LE(d, radius + 0.02) << i;
+    EXPECT_NEAR(std::stod(r.at("distance_mm")), d, 0.02) << i;
+    farthest = std::max(farthest, d / radius);
+    // A patch of its own: not the truth patch's pixels.
+    const uint8_t* mine = p1->data<uint8_t>() + i * patch;
+    bool same_as_truth = false;
+    for (size_t k = 0; k < base.size(); ++k)
+      if (base[k].at("source") == "truth" && base[k].at("seed") == r.at("seed") &&
+          base[k].at("nodule") == r.at("nodule"))
+        same_as_truth = std::memcmp(mine, p0->data<uint8_t>() + k * patch, patch) == 0;
+    EXPECT_FALSE(same_as_truth) << i;
+  }
+  EXPECT_EQ(b, base.size());
+  EXPECT_EQ(jitter, 12u);
+  for (const auto& [key, n] : per_nodule) EXPECT_EQ(n, 3) << key.first << " " << key.second;
+  EXPECT_GT(farthest, 0.3);  // spread over the ball, not all at the centre
+  const auto manifest = nlohmann::json::parse(slurp(dir / "jit" / "manifest.json"));
+  EXPECT_EQ(manifest["labels"]["truth_jitter"], 3);
+  EXPECT_EQ(manifest["counts"]["positives"].get<int64_t>(),
+            nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["counts"]["positives"].get<int64_t>() + 12);
+
+  for (const char* bad : {"-1", "17"}) {
+    auto r = run("bad", {"--truth-jitter", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--truth-jitter"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "bad" / "patches.npy"));
+}
+
 // --max-candidates moves the detector's cut from the 500 candidates hilum
 // analyze keeps (to study how its score ranks the maxima beyond it), records
 // the cut in the manifest, and refuses a value out of range before writing
