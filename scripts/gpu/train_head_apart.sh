@@ -41,6 +41,8 @@
 #   run(carry=[".e2e"], command="OUT=$OUT bash scripts/gpu/train_head_apart.sh")
 #     (env: SEEDS, APART_SEEDS, APART_VAL, VISION_SEEDS, VISION_ARGS, VARIANTS, HEADS, STEPS, SHARDS,
 #      POOL_SEEDS, PATCH_VIEWS, EVAL_SETS, OUT, DONE)
+# REUSE_EXPORT=1 keeps the exports an earlier call left on a still-warm machine
+# (the same SEEDS and EXPORT_ARGS: not checked) and trains from them.
 # The tree and .e2e (28 MB) together exceed the 64 MiB a call may carry: move
 # tests/golden/ except resnet_golden.py (train_vision.py imports it) out of the
 # checkout for the call, and back after it.
@@ -73,9 +75,14 @@ for h in "${heads[@]}"; do  # before the long export: a bad entry stops the job 
   [[ $data == apart ]] && need_apart=1
 done
 D=/tmp/head-apart
-rm -rf "$D" && mkdir -p "$D"
-export_merged "$D/seen" "$SEEDS"
-((need_apart)) && export_merged "$D/apart" "$APART_SEEDS"  # only when a head trains on it
+if [[ ${REUSE_EXPORT:-0} == 1 && -f $D/seen/labels.csv ]] && { ((!need_apart)) || [[ -f $D/apart/labels.csv ]]; }; then
+  echo "reusing the exports in $D"
+  find "$D" -mindepth 1 -maxdepth 1 ! -name seen ! -name apart -exec rm -rf {} +
+else
+  rm -rf "$D" && mkdir -p "$D"
+  export_merged "$D/seen" "$SEEDS"
+  ((need_apart)) && export_merged "$D/apart" "$APART_SEEDS"  # only when a head trains on it
+fi
 pool_notes=0
 if [[ -n $POOL_SEEDS ]]; then  # the note pool: the training notes, then the pool seeds' (as pack_gpu_data.py)
   "$H" -q export-training-set --seeds "$POOL_SEEDS" --notes-only --out "$D/pool"
