@@ -130,11 +130,64 @@ Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t) {
   return out;
 }
 
+// The findings list as a reader sees it: how many per scan, how many hit no
+// nodule, and how many nodules (malignant ones apart) a finding hits. A finding
+// on an excluded annotation is neither a hit nor false.
+struct FindingsOperatingPoint {
+  int findings = 0, false_findings = 0, excluded = 0;
+  int nodules = 0, nodules_hit = 0, malignant = 0, malignant_hit = 0;
+};
+
+FindingsOperatingPoint findings_operating_point(const std::vector<StudyFindings>& studies,
+                                                const std::vector<TruthNodule>& truth,
+                                                const std::vector<NoduleAnnotation>& excluded) {
+  FindingsOperatingPoint op;
+  std::map<std::string, const StudyFindings*> by_uid;
+  for (const StudyFindings& s : studies) by_uid[s.series_uid] = &s;
+  std::map<std::string, std::vector<const NoduleAnnotation*>> truth_on, excluded_on;
+  for (const TruthNodule& t : truth) truth_on[t.annotation.seriesuid].push_back(&t.annotation);
+  for (const NoduleAnnotation& e : excluded) excluded_on[e.seriesuid].push_back(&e);
+  for (const StudyFindings& s : studies) {
+    for (const BatchFinding& f : s.findings) {
+      ++op.findings;
+      auto hits_any = [&](const std::vector<const NoduleAnnotation*>& list) {
+        return std::any_of(list.begin(), list.end(),
+                           [&](const NoduleAnnotation* a) { return mark_hits(*a, f.x, f.y, f.z); });
+      };
+      if (hits_any(truth_on[s.series_uid])) continue;
+      if (hits_any(excluded_on[s.series_uid])) {
+        ++op.excluded;
+        continue;
+      }
+      ++op.false_findings;
+    }
+  }
+  for (const TruthNodule& t : truth) {
+    auto it = by_uid.find(t.annotation.seriesuid);
+    if (it == by_uid.end()) continue;  // a scan the batch lacks
+    const auto& fs = it->second->findings;
+    const bool hit = std::any_of(fs.begin(), fs.end(), [&](const BatchFinding& f) {
+      return mark_hits(t.annotation, f.x, f.y, f.z);
+    });
+    ++op.nodules;
+    op.nodules_hit += hit;
+    op.malignant += t.malignant;
+    op.malignant_hit += hit && t.malignant;
+  }
+  return op;
+}
+
 }  // namespace
 
 Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (o.bootstrap < 0) return bad_input("--bootstrap must be >= 0");
+  if (o.min_probability && !(*o.min_probability >= 0 && *o.min_probability <= 1))
+    return bad_input("--min-probability must lie in [0, 1]");
   HILUM_ASSIGN_OR_RETURN(std::vector<StudyFindings> studies, read_batch(o.batch_dir));
+  if (o.min_probability) {
+    for (StudyFindings& s : studies)
+      std::erase_if(s.findings, [&](const BatchFinding& f) { return f.probability < *o.min_probability; });
+  }
   HILUM_ASSIGN_OR_RETURN(const CsvTable truth_table, read_csv(o.truth));
   HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, truth_from_table(truth_table));
   // The subgroups first: a bad --by is refused before any other message.
@@ -216,6 +269,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   auto froc = evaluate_froc(in, fo);
   if (!froc.ok()) return froc.error().with_context(o.truth.string());
   const RocReport roc = analyze_scores(scores, "malignancy", std::nullopt, o.bootstrap, o.seed);
+  const FindingsOperatingPoint op = findings_operating_point(studies, truth, in.excluded);
 
   // Subgroups: each group's nodules against every false positive of the run;
   // the other groups' nodules join the excluded findings (their marks are
@@ -271,6 +325,17 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   malignancy["nodules_matched"] = matched;
   malignancy["nodules_unmatched"] = unmatched;
   metrics["malignancy"] = malignancy;
+  const double scans = static_cast<double>(studies.size());
+  metrics["findings"] = {{"min_probability", o.min_probability ? ojson(*o.min_probability) : ojson(nullptr)},
+                         {"findings", op.findings},
+                         {"per_scan", op.findings / scans},
+                         {"false_findings", op.false_findings},
+                         {"false_per_scan", op.false_findings / scans},
+                         {"on_excluded", op.excluded},
+                         {"nodules", op.nodules},
+                         {"nodules_hit", op.nodules_hit},
+                         {"malignant", op.malignant},
+                         {"malignant_hit", op.malignant_hit}};
   if (!groupings.empty()) metrics["by"] = std::move(by_json);
 
   const Plot froc_p = froc_plot(*froc, "Detection FROC (" + std::to_string(froc->scans) + " scans, " +
@@ -287,7 +352,15 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (!groupings.empty()) files.add("by_group.csv", by_csv);
   files.add("metrics.json", metrics.dump(2) + "\n");
   HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
-  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc) + by_summary;
+  char at[64] = "";
+  if (o.min_probability) std::snprintf(at, sizeof at, " at probability >= %g", *o.min_probability);
+  char findings_line[256];
+  std::snprintf(findings_line, sizeof findings_line,
+                "\nfindings%s: %.2f per scan, %.2f false per scan; they hit %d of %d nodules and %d of %d "
+                "malignant ones",
+                at, op.findings / scans, op.false_findings / scans, op.nodules_hit, op.nodules, op.malignant_hit,
+                op.malignant);
+  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc) + findings_line + by_summary;
 }
 
 }  // namespace hilum

@@ -79,6 +79,10 @@ struct BatchEvalOptions {
   // other groups' nodules are neither hits nor false positives) and its own
   // malignancy AUC where it holds >= 2 malignant and >= 2 benign nodules.
   std::vector<std::string> by;
+  // Only the findings at or above this detection probability count (as if the batch had
+  // been run with `hilum batch --min-probability`; findings are kept greedily by
+  // probability, so that is exact up to the 25-per-study cap). Unset: every finding.
+  std::optional<double> min_probability;
 };
 // Writes metrics.json (detection + malignancy; "by" with the subgroups),
 // froc.png/.svg, roc.png/.svg, malignancy_scores.csv (the per-nodule table,

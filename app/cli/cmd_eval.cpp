@@ -117,6 +117,10 @@ void register_eval_commands(CommandLine& cl) {
     cmd->add_option("--by", o->by,
                     "Also by subgroup of the truth nodules, per value of a truth.csv column (e.g. type) or in "
                     "numeric bins (diameter_mm:6,8,15); repeatable. Writes by_group.csv");
+    cmd->add_option("--min-probability", o->min_probability,
+                    "Count only the findings at or above this detection probability, as `hilum batch "
+                    "--min-probability` would have kept them (default: every finding written)")
+        ->type_name("P");
     add_bootstrap_options(cmd, o->bootstrap, o->seed);
   }
 }

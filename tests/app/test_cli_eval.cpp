@@ -452,6 +452,75 @@ TEST(CliEvalBatch, DetectionAndMalignancyByHand) {
   EXPECT_EQ(metrics(fx.tmp / "ex")["malignancy"]["auc"], 1.0);
 }
 
+// The findings list as a reader sees it, and --min-probability. By hand on the
+// fixture: 7 findings on 4 scans; false: (100,100,100) p.6 and (30,0,0) p.3 (30 mm
+// from T5, radius 6); T1 (twice), T2, T3 and T4 are hit. On the scans: 6 nodules
+// (T1-T5, T7), 3 malignant (T1, T3, T7), of which T1 and T3 are hit.
+// At >= 0.45 the p.4 and p.3 findings go: 5 findings, 1 false, T4 unmatched, so
+// malignant {.8, .6, 0} vs benign {.35, 0, 0}: 6 wins, 2 ties, 1 loss -> AUC 7/9.
+TEST(CliEvalBatch, FindingsOperatingPointAndMinProbability) {
+  BatchFixture fx;
+  const Args base = {"eval", "batch", "--batch", fx.batch.string(), "--truth", fx.truth.string(), "--out"};
+  auto with = [&](const std::string& out, const Args& extra) {
+    Args a = base;
+    a.push_back((fx.tmp / out).string());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return hilum(a);
+  };
+  const CommandResult all = with("all", {});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_NE(all.out.find("findings: 1.75 per scan, 0.50 false per scan; they hit 4 of 6 nodules and 2 of 3 "
+                         "malignant ones"),
+            std::string::npos)
+      << all.out;
+  const auto f = metrics(fx.tmp / "all")["findings"];
+  EXPECT_TRUE(f["min_probability"].is_null());
+  EXPECT_EQ(f["findings"], 7);
+  EXPECT_EQ(f["false_findings"], 2);
+  EXPECT_DOUBLE_EQ(f["per_scan"].get<double>(), 1.75);
+  EXPECT_DOUBLE_EQ(f["false_per_scan"].get<double>(), 0.5);
+  EXPECT_EQ(f["on_excluded"], 0);
+  EXPECT_EQ(f["nodules"], 6);
+  EXPECT_EQ(f["nodules_hit"], 4);
+  EXPECT_EQ(f["malignant"], 3);
+  EXPECT_EQ(f["malignant_hit"], 2);
+
+  const CommandResult cut = with("cut", {"--min-probability", "0.45"});
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  EXPECT_NE(cut.out.find("findings at probability >= 0.45: 1.25 per scan, 0.25 false per scan; they hit 3 of 6"),
+            std::string::npos)
+      << cut.out;
+  const auto m = metrics(fx.tmp / "cut");
+  EXPECT_EQ(m["findings"]["min_probability"], 0.45);
+  EXPECT_EQ(m["findings"]["findings"], 5);
+  EXPECT_EQ(m["findings"]["false_findings"], 1);
+  EXPECT_EQ(m["findings"]["malignant_hit"], 2);
+  EXPECT_NEAR(m["malignancy"]["auc"].get<double>(), 7.0 / 9, 1e-12);
+  EXPECT_EQ(m["malignancy"]["nodules_matched"], 3);
+  // A threshold at or below every finding's changes nothing.
+  const CommandResult low = with("low", {"--min-probability", "0.3"});
+  ASSERT_EQ(low.exit_code, 0) << low.err;
+  EXPECT_EQ(metrics(fx.tmp / "low")["findings"]["findings"], 7);
+  EXPECT_EQ(metrics(fx.tmp / "low")["malignancy"], metrics(fx.tmp / "all")["malignancy"]);
+
+  // A finding on an excluded annotation is neither a hit nor false.
+  write_text(fx.tmp / "excluded.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3.1,100,100,100,4\n");
+  const CommandResult ex = with("ex", {"--excluded", (fx.tmp / "excluded.csv").string()});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  EXPECT_EQ(metrics(fx.tmp / "ex")["findings"]["false_findings"], 1);
+  EXPECT_EQ(metrics(fx.tmp / "ex")["findings"]["on_excluded"], 1);
+
+  for (const char* bad : {"1.5", "-0.1", "nan"}) {
+    Args a = base;
+    a.push_back((fx.tmp / "bad").string());
+    a.insert(a.end(), {"--min-probability", bad});
+    const CommandResult r = hilum(a);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--min-probability"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(fx.tmp / "bad")) << bad;
+  }
+}
+
 // With the run's combined candidates.csv the detection uses it instead of the
 // findings: an extra FP at .95 on study c leads the ranking (and a mark on an
 // unknown series is ignored). Cumulative (TP, FP): .95 (0,1) .9 (1,1) .8 (2,1)
