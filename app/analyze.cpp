@@ -500,6 +500,8 @@ Result<VolumeAnalysis> analyze_volume(const Volume& volume, const StudyInfo& stu
   a.findings.clinical_text_used = clinical_text.find_first_not_of(" \t\r\n") != std::string::npos;
   a.findings.model_bundle = b.label;
   a.findings.device = std::string(device_name(b.device));
+  a.findings.reporting = ReportingRule{b.findings.min_probability, b.findings.min_long_axis_mm,
+                                       b.findings.max_findings, b.findings.nms_distance_mm};
   a.findings.findings = std::move(fr.findings);
   a.findings.lung_rads_study = study_lung_rads(a.findings.findings);
   for (std::string& n : fr.notes) a.findings.notes.push_back(std::move(n));

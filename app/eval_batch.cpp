@@ -30,6 +30,7 @@ struct BatchFinding {
 struct StudyFindings {
   std::string series_uid;
   std::vector<BatchFinding> findings;
+  std::optional<double> written_at;  // reporting.min_probability of the file, when it says
 };
 
 Result<double> json_number(const nlohmann::json& item, const char* key, const std::string& where) {
@@ -57,6 +58,11 @@ Result<StudyFindings> read_findings(const fs::path& file) {
     return bad_input(name + ": missing or empty 'series_uid'");
   }
   s.series_uid = uid->get<std::string>();
+  auto rep = j.find("reporting");
+  if (rep != j.end() && rep->is_object() && rep->contains("min_probability") &&
+      (*rep)["min_probability"].is_number()) {
+    s.written_at = (*rep)["min_probability"].get<double>();
+  }
   auto list = j.find("findings");
   if (list == j.end() || !list->is_array()) return bad_input(name + ": missing 'findings' array");
   for (size_t i = 0; i < list->size(); ++i) {
@@ -184,9 +190,21 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   if (o.min_probability && !(*o.min_probability >= 0 && *o.min_probability <= 1))
     return bad_input("--min-probability must lie in [0, 1]");
   HILUM_ASSIGN_OR_RETURN(std::vector<StudyFindings> studies, read_batch(o.batch_dir));
+  // The threshold the run wrote its findings at (the highest, if the studies differ).
+  std::optional<double> written_at;
+  for (const StudyFindings& s : studies)
+    if (s.written_at && (!written_at || *s.written_at > *written_at)) written_at = s.written_at;
   if (o.min_probability) {
     for (StudyFindings& s : studies)
       std::erase_if(s.findings, [&](const BatchFinding& f) { return f.probability < *o.min_probability; });
+    if (written_at && *o.min_probability < *written_at) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "--min-probability %g is below the %g the run wrote its findings at: the findings under %g "
+                    "are not in the files, so this reads the run as it is",
+                    *o.min_probability, *written_at, *written_at);
+      log_warning(buf);
+    }
   }
   HILUM_ASSIGN_OR_RETURN(const CsvTable truth_table, read_csv(o.truth));
   HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, truth_from_table(truth_table));
@@ -327,6 +345,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   metrics["malignancy"] = malignancy;
   const double scans = static_cast<double>(studies.size());
   metrics["findings"] = {{"min_probability", o.min_probability ? ojson(*o.min_probability) : ojson(nullptr)},
+                         {"written_at_min_probability", written_at ? ojson(*written_at) : ojson(nullptr)},
                          {"findings", op.findings},
                          {"per_scan", op.findings / scans},
                          {"false_findings", op.false_findings},

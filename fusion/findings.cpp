@@ -173,6 +173,13 @@ std::string findings_to_json(const FindingsDocument& doc) {
   if (!doc.device.empty()) j["device"] = doc.device;
   j["lung_rads"] = doc.lung_rads_study.empty() ? study_lung_rads(doc.findings) : doc.lung_rads_study;
   j["notes"] = doc.notes;
+  if (doc.reporting) {
+    const ReportingRule& r = *doc.reporting;
+    j["reporting"] = {{"min_probability", r.min_probability},
+                      {"min_long_axis_mm", r.min_long_axis_mm},
+                      {"max_findings", r.max_findings},
+                      {"nms_distance_mm", r.nms_distance_mm}};
+  }
   Json list = Json::array();
   for (const Finding& f : doc.findings) list.push_back(finding_json(f));
   j["findings"] = std::move(list);
@@ -210,6 +217,24 @@ Result<FindingsDocument> findings_from_json(std::string_view text, const std::st
   if (j.contains("notes") && j["notes"].is_array()) {
     for (const Json& n : j["notes"])
       if (n.is_string()) doc.notes.push_back(n.get<std::string>());
+  }
+  if (j.contains("reporting")) {
+    const Json& rep = j["reporting"];
+    if (!rep.is_object()) return r.error("reporting is not an object");
+    ReportingRule rule;
+    auto number = [&](const char* key, double& to) -> Status {
+      if (!rep.contains(key)) return Status::Ok();
+      if (!rep[key].is_number()) return r.error(std::string("reporting.") + key + " is not a number");
+      to = rep[key].get<double>();
+      return Status::Ok();
+    };
+    double max_findings = rule.max_findings;
+    HILUM_RETURN_IF_ERROR(number("min_probability", rule.min_probability));
+    HILUM_RETURN_IF_ERROR(number("min_long_axis_mm", rule.min_long_axis_mm));
+    HILUM_RETURN_IF_ERROR(number("max_findings", max_findings));
+    HILUM_RETURN_IF_ERROR(number("nms_distance_mm", rule.nms_distance_mm));
+    rule.max_findings = static_cast<int>(max_findings);
+    doc.reporting = rule;
   }
   HILUM_ASSIGN_OR_RETURN(const Json* list, r.member(j, "findings", "document"));
   if (!list->is_array()) return r.error("findings is not an array");

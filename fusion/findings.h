@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,16 @@ struct Finding {
   std::map<std::string, std::string> evidence;  // field -> stage that produced it
 };
 
+// The rule that chose which candidates became findings (app/findings_builder.h
+// FindingsOptions), written with them so a reader or an evaluation knows the
+// operating point of the list.
+struct ReportingRule {
+  double min_probability = 0.5;   // a candidate's detection probability at or above this
+  double min_long_axis_mm = 3.0;  // and its measured long axis at or above this
+  int max_findings = 25;          // at most this many per study, by decreasing probability
+  double nms_distance_mm = 5.0;   // and at least this far apart
+};
+
 struct FindingsDocument {
   int schema_version = kFindingsSchemaVersion;
   std::string series_uid;
@@ -60,6 +71,7 @@ struct FindingsDocument {
   std::string device;               // the device the study ran on ("cpu", "cuda"), or empty
   std::string lung_rads_study;      // most suspicious category over findings ("1" when none)
   std::vector<std::string> notes;   // warnings for the reader (no PHI)
+  std::optional<ReportingRule> reporting;  // absent in files written before it existed
   std::vector<Finding> findings;
 };
 

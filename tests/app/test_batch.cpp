@@ -342,6 +342,11 @@ TEST_F(BatchRun, AnalyzeWritesTheFourFilesAndRefusesBadInput) {
   ASSERT_TRUE(doc.ok());
   EXPECT_TRUE(doc->clinical_text_used);  // the phantom's clinical.txt was found
   EXPECT_EQ(doc->model_bundle, "hilum-test-tiny 1");
+  // The rule that chose the findings travels with them.
+  ASSERT_TRUE(doc->reporting.has_value());
+  EXPECT_EQ(doc->reporting->min_probability, 0.0);
+  EXPECT_EQ(doc->reporting->max_findings, 1);
+  EXPECT_EQ(doc->reporting->min_long_axis_mm, 3.0);
   // The same as the batch writes for that study.
   auto b = test::run_hilum(batch_args(d / "batch"));
   ASSERT_EQ(b.exit_code, 3);

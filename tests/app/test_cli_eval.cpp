@@ -503,6 +503,25 @@ TEST(CliEvalBatch, FindingsOperatingPointAndMinProbability) {
   EXPECT_EQ(metrics(fx.tmp / "low")["findings"]["findings"], 7);
   EXPECT_EQ(metrics(fx.tmp / "low")["malignancy"], metrics(fx.tmp / "all")["malignancy"]);
 
+  EXPECT_TRUE(f["written_at_min_probability"].is_null());  // the fixture's files do not say
+  // A file that says which threshold it was written at: a lower --min-probability
+  // is read as the run is, with a warning.
+  {
+    const fs::path fb = fx.batch / "study_b" / "findings.json";
+    std::string text = read_text(fb);
+    text.replace(text.find("\"findings\""), 10, "\"reporting\": {\"min_probability\": 0.5}, \"findings\"");
+    write_text(fb, text);
+    const CommandResult w = with("w", {"--min-probability", "0.3"});
+    ASSERT_EQ(w.exit_code, 0) << w.err;
+    EXPECT_NE(w.err.find("--min-probability 0.3 is below the 0.5 the run wrote its findings at"),
+              std::string::npos)
+        << w.err;
+    EXPECT_EQ(metrics(fx.tmp / "w")["findings"]["written_at_min_probability"], 0.5);
+    const CommandResult quiet = with("q", {"--min-probability", "0.6"});
+    ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+    EXPECT_EQ(quiet.err.find("is below"), std::string::npos) << quiet.err;
+  }
+
   // A finding on an excluded annotation is neither a hit nor false.
   write_text(fx.tmp / "excluded.csv", "seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3.1,100,100,100,4\n");
   const CommandResult ex = with("ex", {"--excluded", (fx.tmp / "excluded.csv").string()});

@@ -26,6 +26,7 @@ class FindingsTest : public ::testing::Test {
     doc.clinical_text_used = true;
     doc.device = "cuda";
     doc.notes = {"synthetic"};
+    doc.reporting = ReportingRule{0.3, 2.5, 7, 4.0};
     Finding f;
     f.id = 1;
     f.center_mm = {-62.5, 14.25, -120.0};
@@ -62,6 +63,11 @@ TEST_F(FindingsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_TRUE(back->clinical_text_used);
   EXPECT_EQ(back->device, "cuda");
   EXPECT_EQ(back->lung_rads_study, "4A");
+  ASSERT_TRUE(back->reporting.has_value());
+  EXPECT_DOUBLE_EQ(back->reporting->min_probability, 0.3);
+  EXPECT_DOUBLE_EQ(back->reporting->min_long_axis_mm, 2.5);
+  EXPECT_EQ(back->reporting->max_findings, 7);
+  EXPECT_DOUBLE_EQ(back->reporting->nms_distance_mm, 4.0);
   ASSERT_EQ(back->findings.size(), 1u);
   const Finding& f = back->findings[0];
   EXPECT_EQ(f.center_mm, doc.findings[0].center_mm);
@@ -77,6 +83,14 @@ TEST_F(FindingsTest, JsonRoundTripKeepsEveryField) {
   EXPECT_EQ(f.evidence.at("probability"), "fusion");
   // Writing what was read gives the same bytes.
   EXPECT_EQ(findings_to_json(*back), findings_to_json(doc));
+  // A file written before the reporting rule existed reads without one.
+  std::string old = findings_to_json(doc);
+  const size_t at = old.find("  \"reporting\"");
+  ASSERT_NE(at, std::string::npos);
+  old.erase(at, old.find("},", at) + 3 - at);
+  auto older = findings_from_json(old, "old.json");
+  ASSERT_TRUE(older.ok()) << older.error().message() << old;
+  EXPECT_FALSE(older->reporting.has_value());
 }
 
 TEST_F(FindingsTest, JsonHasTheRequiredKeys) {
@@ -101,6 +115,8 @@ TEST_F(FindingsTest, MalformedJsonNamesFileAndKey) {
   bad_center.replace(bad_center.find("\"center_mm\": ["), 14, "\"center_mm\": \"x\", \"old\": [");
   std::string future = good;
   future.replace(future.find("\"schema_version\": 1"), 19, "\"schema_version\": 99");
+  std::string bad_rule = good;
+  bad_rule.replace(bad_rule.find("\"min_probability\": 0.3"), 22, "\"min_probability\": \"x\"");
   std::string bad_category = good;
   bad_category.replace(bad_category.find("\"category\": \"4A\""), 16, "\"category\": \"9Z\"");
   const Case cases[] = {
@@ -111,6 +127,7 @@ TEST_F(FindingsTest, MalformedJsonNamesFileAndKey) {
       {no_volume, "findings[0] has no \"volume_mm3\""},
       {bad_center, "findings[0].center_mm"},
       {bad_category, "9Z"},
+      {bad_rule, "reporting.min_probability is not a number"},
   };
   for (const Case& c : cases) {
     fs::path p = dir_ / "bad.json";
