@@ -172,9 +172,8 @@ FindingsOperatingPoint findings_operating_point(const std::vector<StudyFindings>
     auto it = by_uid.find(t.annotation.seriesuid);
     if (it == by_uid.end()) continue;  // a scan the batch lacks
     const auto& fs = it->second->findings;
-    const bool hit = std::any_of(fs.begin(), fs.end(), [&](const BatchFinding& f) {
-      return mark_hits(t.annotation, f.x, f.y, f.z);
-    });
+    const bool hit = std::any_of(
+        fs.begin(), fs.end(), [&](const BatchFinding& f) { return mark_hits(t.annotation, f.x, f.y, f.z); });
     ++op.nodules;
     op.nodules_hit += hit;
     op.malignant += t.malignant;
@@ -199,10 +198,11 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
       std::erase_if(s.findings, [&](const BatchFinding& f) { return f.probability < *o.min_probability; });
     if (written_at && *o.min_probability < *written_at) {
       char buf[200];
-      std::snprintf(buf, sizeof buf,
-                    "--min-probability %g is below the %g the run wrote its findings at: the findings under %g "
-                    "are not in the files, so this reads the run as it is",
-                    *o.min_probability, *written_at, *written_at);
+      std::snprintf(
+          buf, sizeof buf,
+          "--min-probability %g is below the %g the run wrote its findings at: the findings under %g "
+          "are not in the files, so this reads the run as it is",
+          *o.min_probability, *written_at, *written_at);
       log_warning(buf);
     }
   }
@@ -377,9 +377,10 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   std::snprintf(findings_line, sizeof findings_line,
                 "\nfindings%s: %.2f per scan, %.2f false per scan; they hit %d of %d nodules and %d of %d "
                 "malignant ones",
-                at, op.findings / scans, op.false_findings / scans, op.nodules_hit, op.nodules, op.malignant_hit,
-                op.malignant);
-  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc) + findings_line + by_summary;
+                at, op.findings / scans, op.false_findings / scans, op.nodules_hit, op.nodules,
+                op.malignant_hit, op.malignant);
+  return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc) + findings_line +
+         by_summary;
 }
 
 }  // namespace hilum

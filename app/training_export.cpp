@@ -316,7 +316,8 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
         } while (u[0] * u[0] + u[1] * u[1] + u[2] * u[2] > 1.0);
         const Vec3 at{t.center_mm[0] + radius * u[0], t.center_mm[1] + radius * u[1],
                       t.center_mm[2] + radius * u[2]};
-        rows.push_back({-2, static_cast<int>(n), radius * std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]), at});
+        rows.push_back(
+            {-2, static_cast<int>(n), radius * std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]), at});
       }
     }
 
@@ -334,12 +335,14 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
     }
     const double patches_s = clock.seconds();
 
+    auto source_name = [](int candidate) -> std::string {
+      return candidate == -1 ? "truth" : candidate == -2 ? "jitter" : "detector";
+    };
     for (const Row& r : rows) {
       const bool pos = r.nodule >= 0;
       const PhantomNodule* t = pos ? &ph.nodules[r.nodule] : nullptr;
       std::string line = std::to_string(study) + "," + std::to_string(seed) + "," +
-                         std::to_string(std::max(r.candidate, -1)) + "," +
-                         (r.candidate == -1 ? "truth" : r.candidate == -2 ? "jitter" : "detector") + "," +
+                         std::to_string(std::max(r.candidate, -1)) + "," + source_name(r.candidate) + "," +
                          (pos ? "1" : "0") + "," + (pos && t->malignant ? "1" : "0") + "," +
                          std::to_string(r.nodule) + "," + (pos ? fmt("%.2f", t->diameter_mm) : "0") + "," +
                          (pos ? std::string(nodule_type_name(t->type)) : "") + "," +

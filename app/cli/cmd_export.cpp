@@ -99,8 +99,8 @@ void register_export_command(CommandLine& cl) {
   cmd->add_flag("--no-truth-patches", args->no_truth_patches,
                 "Do not add a patch centred on each true nodule");
   cmd->add_option("--truth-jitter", args->truth_jitter,
-                  "Also this many patches per true nodule, centred at random within it (source jitter: uniform "
-                  "in a ball of a quarter of its diameter, 0.75 to 2 mm; default 0)")
+                  "Also this many patches per true nodule, centred at random within it (source jitter: "
+                  "uniform in a ball of a quarter of its diameter, 0.75 to 2 mm; default 0)")
       ->type_name("N");
   cmd->add_flag("--no-sizing", args->no_sizing, "Skip sizing the detected true nodules (nodules.csv)");
   cmd->add_flag("--notes-only", args->notes_only,

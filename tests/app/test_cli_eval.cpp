@@ -487,8 +487,9 @@ TEST(CliEvalBatch, FindingsOperatingPointAndMinProbability) {
 
   const CommandResult cut = with("cut", {"--min-probability", "0.45"});
   ASSERT_EQ(cut.exit_code, 0) << cut.err;
-  EXPECT_NE(cut.out.find("findings at probability >= 0.45: 1.25 per scan, 0.25 false per scan; they hit 3 of 6"),
-            std::string::npos)
+  EXPECT_NE(
+      cut.out.find("findings at probability >= 0.45: 1.25 per scan, 0.25 false per scan; they hit 3 of 6"),
+      std::string::npos)
       << cut.out;
   const auto m = metrics(fx.tmp / "cut");
   EXPECT_EQ(m["findings"]["min_probability"], 0.45);

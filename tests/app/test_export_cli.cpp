@@ -183,8 +183,10 @@ TEST(ExportTrainingSet, BadSeedsAreBadInputAndWriteNothing) {
 TEST(ExportTrainingSet, TruthJitterAddsPatchesCentredInsideEachNodule) {
   test::ScratchDir dir;
   auto run = [&](const std::string& name, const std::vector<std::string>& extra) {
-    std::vector<std::string> a = {"-q", "export-training-set", "--out", (dir / name).string(), "--seeds", "3-4",
-                                  "--slices", "48", "--nodules", "2", "--negatives", "5", "--no-sizing"};
+    std::vector<std::string> a = {"-q", "export-training-set", "--out", (dir / name).string()};
+    for (const char* arg :
+         {"--seeds", "3-4", "--slices", "48", "--nodules", "2", "--negatives", "5", "--no-sizing"})
+      a.push_back(arg);
     a.insert(a.end(), extra.begin(), extra.end());
     return test::run_hilum(a);
   };
@@ -253,8 +255,10 @@ TEST(ExportTrainingSet, TruthJitterAddsPatchesCentredInsideEachNodule) {
   EXPECT_GT(farthest, 0.3);  // spread over the ball, not all at the centre
   const auto manifest = nlohmann::json::parse(slurp(dir / "jit" / "manifest.json"));
   EXPECT_EQ(manifest["labels"]["truth_jitter"], 3);
-  EXPECT_EQ(manifest["counts"]["positives"].get<int64_t>(),
-            nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["counts"]["positives"].get<int64_t>() + 12);
+  EXPECT_EQ(
+      manifest["counts"]["positives"].get<int64_t>(),
+      nlohmann::json::parse(slurp(dir / "plain" / "manifest.json"))["counts"]["positives"].get<int64_t>() +
+          12);
 
   for (const char* bad : {"-1", "17"}) {
     auto r = run("bad", {"--truth-jitter", bad});
