@@ -136,20 +136,18 @@ Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t) {
   return out;
 }
 
-// The findings list as a reader sees it: how many per scan, how many hit no
-// nodule, and how many nodules (malignant ones apart) a finding hits. A finding
-// on an excluded annotation is neither a hit nor false.
+// The findings list as a reader sees it: how many, and how many hit no truth
+// nodule. A finding on an excluded annotation is neither a hit nor false. (How
+// many nodules the findings hit is counted where they are matched for the
+// malignancy scores.)
 struct FindingsOperatingPoint {
   int findings = 0, false_findings = 0, excluded = 0;
   int nodules = 0, nodules_hit = 0, malignant = 0, malignant_hit = 0;
 };
 
-FindingsOperatingPoint findings_operating_point(const std::vector<StudyFindings>& studies,
-                                                const std::vector<TruthNodule>& truth,
-                                                const std::vector<NoduleAnnotation>& excluded) {
+FindingsOperatingPoint count_findings(const std::vector<StudyFindings>& studies, const std::vector<TruthNodule>& truth,
+                                      const std::vector<NoduleAnnotation>& excluded) {
   FindingsOperatingPoint op;
-  std::map<std::string, const StudyFindings*> by_uid;
-  for (const StudyFindings& s : studies) by_uid[s.series_uid] = &s;
   std::map<std::string, std::vector<const NoduleAnnotation*>> truth_on, excluded_on;
   for (const TruthNodule& t : truth) truth_on[t.annotation.seriesuid].push_back(&t.annotation);
   for (const NoduleAnnotation& e : excluded) excluded_on[e.seriesuid].push_back(&e);
@@ -167,17 +165,6 @@ FindingsOperatingPoint findings_operating_point(const std::vector<StudyFindings>
       }
       ++op.false_findings;
     }
-  }
-  for (const TruthNodule& t : truth) {
-    auto it = by_uid.find(t.annotation.seriesuid);
-    if (it == by_uid.end()) continue;  // a scan the batch lacks
-    const auto& fs = it->second->findings;
-    const bool hit = std::any_of(
-        fs.begin(), fs.end(), [&](const BatchFinding& f) { return mark_hits(t.annotation, f.x, f.y, f.z); });
-    ++op.nodules;
-    op.nodules_hit += hit;
-    op.malignant += t.malignant;
-    op.malignant_hit += hit && t.malignant;
   }
   return op;
 }
@@ -239,6 +226,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   // Malignancy score per true nodule: the malignancy of the finding that hits
   // it with the highest detection probability (ties: the higher malignancy).
   int on_missing_scans = 0, matched = 0, unmatched = 0;
+  FindingsOperatingPoint op = count_findings(studies, truth, in.excluded);
   ScoredSample scores;
   std::vector<std::optional<double>> row_score(truth.size());  // per truth row, when it enters the ROC
   std::string table = "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant,matched,malignancy\n";
@@ -257,8 +245,12 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
         best = &f;
       }
     }
+    ++op.nodules;
+    op.malignant += t.malignant;
     if (best) {
       ++matched;
+      op.nodules_hit += 1;
+      op.malignant_hit += t.malignant;
     } else {
       ++unmatched;
       if (o.unmatched == UnmatchedNodules::kExclude) continue;
@@ -287,7 +279,6 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   auto froc = evaluate_froc(in, fo);
   if (!froc.ok()) return froc.error().with_context(o.truth.string());
   const RocReport roc = analyze_scores(scores, "malignancy", std::nullopt, o.bootstrap, o.seed);
-  const FindingsOperatingPoint op = findings_operating_point(studies, truth, in.excluded);
 
   // Subgroups: each group's nodules against every false positive of the run;
   // the other groups' nodules join the excluded findings (their marks are
