@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "app/csv.h"
 #include "app/eval_groups.h"
+#include "app/eval_measure.h"
 #include "app/eval_report.h"
 #include "app/eval_run.h"
 #include "model/file_io.h"
@@ -25,6 +26,7 @@ struct BatchFinding {
   double x = 0, y = 0, z = 0;
   double probability = 0;
   double malignancy = 0;
+  NoduleMeasures measures;  // what the file gives of mean_diameter_mm, type, solid_component_mm, lung_rads
 };
 
 struct StudyFindings {
@@ -40,6 +42,31 @@ Result<double> json_number(const nlohmann::json& item, const char* key, const st
   const double v = it->get<double>();
   if (!std::isfinite(v)) return bad_input(where + ": '" + key + "' is not finite");
   return v;
+}
+
+// The measurements a finding carries (each optional; present but malformed is an error).
+Status read_measures(const nlohmann::json& item, const std::string& where, NoduleMeasures& m) {
+  if (item.contains("mean_diameter_mm")) {
+    HILUM_ASSIGN_OR_RETURN(m.mean_mm, json_number(item, "mean_diameter_mm", where));
+  }
+  if (item.contains("solid_component_mm")) {
+    HILUM_ASSIGN_OR_RETURN(m.solid_mm, json_number(item, "solid_component_mm", where));
+  }
+  if (auto t = item.find("type"); t != item.end()) {
+    auto type = t->is_string() ? parse_nodule_type(t->get<std::string>()) : Result<NoduleType>(bad_input(""));
+    if (!type.ok()) return bad_input(where + ": 'type' is not \"solid\", \"part-solid\" or \"ground-glass\"");
+    m.type = *type;
+  }
+  if (auto lr = item.find("lung_rads"); lr != item.end()) {
+    // findings.json's object, or the category alone as a string.
+    const nlohmann::json* c = lr->is_object() && lr->contains("category") ? &(*lr)["category"] : &*lr;
+    auto category =
+        c->is_string() ? parse_lung_rads(c->get<std::string>()) : Result<LungRadsCategory>(bad_input(""));
+    if (!category.ok())
+      return bad_input(where + ": 'lung_rads.category' is not a Lung-RADS category (1, 2, 3, 4A, 4B, 4X)");
+    m.lung_rads = *category;
+  }
+  return Status::Ok();
 }
 
 Result<StudyFindings> read_findings(const fs::path& file) {
@@ -83,6 +110,7 @@ Result<StudyFindings> read_findings(const fs::path& file) {
     }
     HILUM_ASSIGN_OR_RETURN(f.probability, json_number(item, "probability", where));
     HILUM_ASSIGN_OR_RETURN(f.malignancy, json_number(item, "malignancy", where));
+    HILUM_RETURN_IF_ERROR(read_measures(item, where, f.measures));
     s.findings.push_back(f);
   }
   return s;
@@ -119,11 +147,22 @@ Result<std::vector<StudyFindings>> read_batch(const fs::path& dir) {
 struct TruthNodule {
   NoduleAnnotation annotation;
   int malignant = 0;
+  NoduleMeasures measures;  // the reference size, and the type and solid part where the table has them
 };
+
+// The truth column the findings' mean diameters are compared with: the drawn
+// nodule's axial mean (hilum phantom's truth.csv) when there is one, else the
+// LUNA16 annotation's diameter.
+std::string reference_size_column(const CsvTable& t) {
+  return t.find_column("axial_mean_mm") ? "axial_mean_mm" : "diameter_mm";
+}
 
 Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t) {
   HILUM_ASSIGN_OR_RETURN(std::vector<NoduleAnnotation> nodules, nodules_from_table(t));
   HILUM_ASSIGN_OR_RETURN(size_t col, t.column("malignant"));
+  HILUM_ASSIGN_OR_RETURN(size_t size_col, t.column(reference_size_column(t)));
+  const std::optional<size_t> type_col = t.find_column("type"),
+                              solid_col = t.find_column("solid_diameter_mm");
   std::vector<TruthNodule> out;
   for (size_t r = 0; r < t.size(); ++r) {
     const auto v = parse_decimal(t.text(r, col));
@@ -131,7 +170,21 @@ Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t) {
       return bad_input(t.where(r, col) + "'" + std::string(t.trimmed(r, col)) +
                        "' is not 0 or 1 (1 = malignant)");
     }
-    out.push_back({nodules[r], static_cast<int>(*v)});
+    TruthNodule n{nodules[r], static_cast<int>(*v), {}};
+    HILUM_ASSIGN_OR_RETURN(n.measures.mean_mm, t.number(r, size_col));
+    if (type_col) {
+      auto type = parse_nodule_type(t.trimmed(r, *type_col));
+      if (!type.ok()) {
+        return bad_input(t.where(r, *type_col) + "'" + std::string(t.trimmed(r, *type_col)) +
+                         "' is not solid, part-solid or ground-glass");
+      }
+      n.measures.type = *type;
+    }
+    if (solid_col) {
+      HILUM_ASSIGN_OR_RETURN(n.measures.solid_mm, t.number(r, *solid_col));
+    }
+    n.measures.lung_rads = truth_lung_rads(n.measures);
+    out.push_back(std::move(n));
   }
   return out;
 }
@@ -227,6 +280,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   // it with the highest detection probability (ties: the higher malignancy).
   int on_missing_scans = 0, matched = 0, unmatched = 0;
   FindingsOperatingPoint op = count_findings(studies, truth, in.excluded);
+  std::vector<MeasuredPair> measured;  // each matched nodule and its finding
   ScoredSample scores;
   std::vector<std::optional<double>> row_score(truth.size());  // per truth row, when it enters the ROC
   std::string table = "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant,matched,malignancy\n";
@@ -248,6 +302,8 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
     ++op.nodules;
     op.malignant += t.malignant;
     if (best) {
+      measured.push_back({t.annotation.seriesuid, t.annotation.x, t.annotation.y, t.annotation.z, t.measures,
+                          best->measures});
       ++matched;
       op.nodules_hit += 1;
       op.malignant_hit += t.malignant;
@@ -346,6 +402,9 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
                          {"nodules_hit", op.nodules_hit},
                          {"malignant", op.malignant},
                          {"malignant_hit", op.malignant_hit}};
+  const std::optional<MeasurementReport> measurement =
+      compare_measurements(measured, reference_size_column(truth_table));
+  metrics["measurement"] = measurement ? measurement->json : ojson(nullptr);
   if (!groupings.empty()) metrics["by"] = std::move(by_json);
 
   const Plot froc_p = froc_plot(*froc, "Detection FROC (" + std::to_string(froc->scans) + " scans, " +
@@ -360,6 +419,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
   files.add("roc.svg", render_svg(roc_p));
   files.add("roc.png", render_png(roc_p));
   if (!groupings.empty()) files.add("by_group.csv", by_csv);
+  if (measurement) files.add("measurements.csv", measurement->csv);
   files.add("metrics.json", metrics.dump(2) + "\n");
   HILUM_RETURN_IF_ERROR(files.commit(o.out_dir));
   char at[64] = "";
@@ -371,7 +431,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
                 at, op.findings / scans, op.false_findings / scans, op.nodules_hit, op.nodules,
                 op.malignant_hit, op.malignant);
   return "detection: " + froc_summary(*froc) + "\nmalignancy: " + roc_summary(roc) + findings_line +
-         by_summary;
+         (measurement ? "\n" + measurement->summary : std::string()) + by_summary;
 }
 
 }  // namespace hilum

@@ -86,7 +86,9 @@ struct BatchEvalOptions {
 };
 // Writes metrics.json (detection + malignancy; "by" with the subgroups),
 // froc.png/.svg, roc.png/.svg, malignancy_scores.csv (the per-nodule table,
-// readable by run_roc_eval) and, with subgroups, by_group.csv.
+// readable by run_roc_eval), with subgroups by_group.csv, and, when findings
+// carry sizes, measurements.csv (metrics.json's "measurement": each matched
+// finding's mean diameter, type and Lung-RADS against the truth's).
 Result<std::string> run_batch_eval(const BatchEvalOptions& options);
 
 // Input readers shared with other tools. Errors name the file, line and column.

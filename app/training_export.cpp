@@ -31,47 +31,6 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// The nodule as the phantom drew it (label voxels before blur and noise near
-// its centre, spicules included), measured like sizing does: long and short
-// axis on the axial slice of maximal area, and the voxel volume.
-struct TruthSize {
-  double long_mm = 0, short_mm = 0, mean_mm = 0, volume_mm3 = 0;
-};
-TruthSize truth_size(const Phantom& ph, const PhantomNodule& t) {
-  TruthSize out;
-  const Volume& v = ph.volume;
-  if (!ph.labels.defined()) return out;
-  const uint8_t* lab = ph.labels.data<uint8_t>();
-  const double reach = 0.75 * t.diameter_mm + 3;
-  const Vec3 c = v.voxel_from_world(t.center_mm);
-  const int64_t rx = static_cast<int64_t>(reach / v.spacing[0]) + 1,
-                rz = static_cast<int64_t>(reach / v.spacing[2]) + 1;
-  std::map<int64_t, std::vector<std::array<int, 2>>> slices;
-  int64_t count = 0;
-  for (int64_t z = std::max<int64_t>(0, std::lround(c[2]) - rz);
-       z <= std::min(v.nz() - 1, std::lround(c[2]) + rz); ++z)
-    for (int64_t y = std::max<int64_t>(0, std::lround(c[1]) - rx);
-         y <= std::min(v.ny() - 1, std::lround(c[1]) + rx); ++y)
-      for (int64_t x = std::max<int64_t>(0, std::lround(c[0]) - rx);
-           x <= std::min(v.nx() - 1, std::lround(c[0]) + rx); ++x) {
-        if ((lab[(z * v.ny() + y) * v.nx() + x] & 0x7f) != kTissueNodule) continue;
-        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
-        if (std::hypot(w[0] - t.center_mm[0], w[1] - t.center_mm[1], w[2] - t.center_mm[2]) > reach) continue;
-        slices[z].push_back({static_cast<int>(x), static_cast<int>(y)});
-        ++count;
-      }
-  const std::vector<std::array<int, 2>>* best = nullptr;
-  for (const auto& [z, px] : slices)
-    if (!best || px.size() > best->size()) best = &px;
-  if (!best) return out;
-  const auto axes = long_and_short_axis(*best, v.spacing[0]);
-  out.long_mm = axes[0];
-  out.short_mm = axes[1];
-  out.mean_mm = (axes[0] + axes[1]) / 2;
-  out.volume_mm3 = count * v.spacing[0] * v.spacing[1] * v.spacing[2];
-  return out;
-}
-
 // One notes.jsonl line: the note, the profile behind it and its part of the
 // malignancy logit (docs/phantom.md, "Malignancy model").
 std::string note_line(int study, uint64_t seed, const std::string& series_uid, const ClinicalProfile& cp,
@@ -385,15 +344,14 @@ Result<TrainingExportSummary> export_training_set(const TrainingExportOptions& o
                      std::string(nodule_type_name(m->type)) + "," + fmt("%.1f", m->solid_component_mm);
         }
       }
-      const TruthSize ts = truth_size(ph, t);
       nodules_csv += std::to_string(study) + "," + std::to_string(seed) + "," + std::to_string(n) + "," +
                      fmt("%.2f", t.center_mm[0]) + "," + fmt("%.2f", t.center_mm[1]) + "," +
                      fmt("%.2f", t.center_mm[2]) + "," + fmt("%.2f", t.diameter_mm) + "," +
                      std::string(nodule_type_name(t.type)) + "," + fmt("%.2f", t.solid_diameter_mm) + "," +
                      (t.malignant ? "1" : "0") + "," + fmt("%.4f", t.malignancy_probability) + "," +
                      (t.juxtapleural ? "1" : "0") + "," + (t.juxtavascular ? "1" : "0") + "," +
-                     fmt("%.1f", ts.long_mm) + "," + fmt("%.1f", ts.short_mm) + "," +
-                     fmt("%.1f", ts.mean_mm) + "," + fmt("%.1f", ts.volume_mm3) + "," +
+                     fmt("%.1f", t.drawn_long_mm) + "," + fmt("%.1f", t.drawn_short_mm) + "," +
+                     fmt("%.1f", t.drawn_mean_mm) + "," + fmt("%.1f", t.drawn_volume_mm3) + "," +
                      (detected ? "1" : "0") + "," + (detected ? fmt("%.2f", nodule_distance[n]) : "") + "," +
                      (detected ? std::to_string(nodule_rank[n]) : "") + "," + measured + "," +
                      std::string(nodule_margin_name(t.margin)) + "," + (t.upper_zone ? "1" : "0") + "," +

@@ -93,15 +93,15 @@ void register_eval_commands(CommandLine& cl) {
     auto o = std::make_shared<BatchEvalOptions>();
     auto excluded = std::make_shared<std::string>();
     auto unmatched = std::make_shared<std::string>("zero");
-    CLI::App* cmd = cl.add(eval, "batch",
-                           "Evaluate a `hilum batch` output directory against truth: detection FROC/CPM and "
-                           "malignancy ROC/AUC",
-                           [o, excluded, unmatched]() -> Status {
-                             if (!excluded->empty()) o->excluded = *excluded;
-                             o->unmatched = *unmatched == "exclude" ? UnmatchedNodules::kExclude
-                                                                    : UnmatchedNodules::kScoreZero;
-                             return print_summary(run_batch_eval(*o), o->out_dir);
-                           });
+    CLI::App* cmd = cl.add(
+        eval, "batch",
+        "Evaluate a `hilum batch` output directory against truth: detection FROC/CPM, "
+        "malignancy ROC/AUC, the findings list, and the findings' sizes, types and Lung-RADS",
+        [o, excluded, unmatched]() -> Status {
+          if (!excluded->empty()) o->excluded = *excluded;
+          o->unmatched = *unmatched == "exclude" ? UnmatchedNodules::kExclude : UnmatchedNodules::kScoreZero;
+          return print_summary(run_batch_eval(*o), o->out_dir);
+        });
     cmd->add_option("--batch", o->batch_dir, "Batch output directory (<study>/findings.json, candidates.csv)")
         ->required();
     cmd->add_option("--truth", o->truth,

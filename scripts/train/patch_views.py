@@ -18,6 +18,15 @@ of the candidate detector's score (identity view), for comparison:
 
   /usr/bin/python3 scripts/train/patch_views.py --export DIR --bundle resources/models \
       --val-seeds 2000-2049 --report-only
+
+--compare prints the CPM of the mean over subsets of the views as well (one run
+of the image branch per view), for example the four flips against the four flips
+and three rotated frames on an export made with --patch-frames rz45,rx45,ry45:
+
+  /usr/bin/python3 scripts/train/patch_views.py --export DIR --bundle resources/models \
+      --val-seeds 901750-901799 --report-only \
+      --views identity,flip_x,flip_y,transpose,rz45,rx45,ry45 \
+      --compare "identity,flip_x,flip_y,transpose;identity,rz45,rx45,ry45"
 """
 import argparse
 import csv
@@ -42,10 +51,18 @@ def main():
     ap.add_argument("--views", default="identity,flip_x,flip_y,transpose")
     ap.add_argument("--val-seeds", default="1360-1399")
     ap.add_argument("--hilum", default="build/hilum")
+    ap.add_argument("--compare", default="",
+                    help="';'-separated subsets of --views: the validation CPM of each subset's mean logit too")
+    ap.add_argument("--save-logits", default="",
+                    help="NPZ: each view's fusion nodule logit of the validation candidates, with their labels.csv rows")
     ap.add_argument("--report-only", action="store_true",
                     help="print the CPMs (and those of the ResNet logit and the detector score); write nothing")
     args = ap.parse_args()
     views = args.views.split(",")
+    subsets = [c.split(",") for c in args.compare.split(";") if c]
+    for sub in subsets:
+        if not set(sub) <= set(views):
+            raise SystemExit(f"--compare {','.join(sub)}: every view must be among --views {args.views}")
     head = fusion_model.load_fusion_head(os.path.join(args.bundle, "fusion", "fusion_head.safetensors")).eval()
     weights = os.path.join(args.bundle, "vision", "resnet.safetensors")
     in_channels = resnet_input_channels(weights)
@@ -92,6 +109,8 @@ def main():
                 c, sens = froc_cpm(score, lab["seed"][vi], lab["nodule"][vi], lab["is_nodule"][vi], nodules)
                 print(f"{name} (identity view): CPM {round(c, 4)}, sensitivity {[round(x, 3) for x in sens]}",
                       flush=True)
+    if args.save_logits:
+        np.savez(args.save_logits, rows=vi, **{f"logit_{v}": logits[v] for v in views})
     cpm, sens = froc_cpm(np.mean([logits[v] for v in views], axis=0), lab["seed"][vi], lab["nodule"][vi],
                          lab["is_nodule"][vi], nodules)
     out = {"patch_views": views,
@@ -99,7 +118,13 @@ def main():
            "validation_cpm_no_note": round(cpm, 4), "validation_sensitivity_no_note": [round(s, 4) for s in sens],
            "validation_cpm_no_note_by_view": by_view, "validation_seeds": args.val_seeds,
            "script": "scripts/train/patch_views.py"}
-    print(f"mean of {len(views)} views: validation CPM {out['validation_cpm_no_note']}", flush=True)
+    print(f"mean of {len(views)} views: validation CPM {out['validation_cpm_no_note']}, sensitivity "
+          f"{out['validation_sensitivity_no_note']}", flush=True)
+    for sub in subsets:
+        c, s = froc_cpm(np.mean([logits[v] for v in sub], axis=0), lab["seed"][vi], lab["nodule"][vi],
+                        lab["is_nodule"][vi], nodules)
+        print(f"mean of {','.join(sub)}: validation CPM {round(c, 4)}, sensitivity {[round(x, 4) for x in s]}",
+              flush=True)
     if args.report_only:
         return
     path = os.path.join(args.bundle, "fusion", "patch_views.json")

@@ -674,6 +674,143 @@ TEST(CliEvalBatch, BadInputs) {
             2);
 }
 
+// The findings' measurements against the truth (docs/evaluation.md,
+// "Measurements"). By hand: the truth's axial_mean_mm is the reference; its
+// Lung-RADS comes from type, that size and (part-solid) the solid part:
+//   T1 solid 7.0 -> 3      F1: 7.4 solid 3        diff +0.4
+//   T2 ground-glass 5.0 -> 2  F2: 4.0 ground-glass 2   -1.0
+//   T3 part-solid 11.0, solid 5 -> 3  F3: 12.5 solid 4A  +1.5 (type and category differ)
+//   T4 solid 4.0 -> 2      F4: 6.0 solid 3        +2.0
+//   T5 (no finding) is not measured.
+// Bias 0.725, sd sqrt(5.3075 / 3), |error| 0.4 1.0 1.5 2.0: mean 1.225, median
+// 1.25, within 1 mm 1/2, within 2 mm 1. Types agree 3/4. Lung-RADS agrees 2/4,
+// the finding higher 2/4. Linear weighted kappa over 2, 3, 4A (ranks 0, 1, 2):
+// pairs (1,1) (0,0) (1,2) (0,1), observed disagreement 2, truth margins (2, 2, 0),
+// finding margins (1, 2, 1): expected (2 * (2 + 2) + 2 * (1 + 1)) / 4 = 3, kappa 1/3.
+TEST(CliEvalBatch, MeasurementsAgainstTheTruth) {
+  TempDir tmp("cli_batch_measure");
+  const fs::path batch = tmp / "batch", truth = tmp / "truth.csv", out = tmp / "out";
+  auto f = [](double x, double p, double m, double mean, const char* type, const char* extra) {
+    char buf[300];
+    std::snprintf(
+        buf, sizeof buf,
+        "{\"center_mm\": [%g, 0, 0], \"probability\": %g, \"malignancy\": %g, \"mean_diameter_mm\": %g, "
+        "\"type\": \"%s\"%s}",
+        x, p, m, mean, type, extra);
+    return std::string(buf);
+  };
+  write_text(batch / "a" / "findings.json",
+             "{\"series_uid\": \"1.2.3.1\", \"findings\": [" +
+                 f(10, 0.9, 0.8, 7.4, "solid", ", \"lung_rads\": {\"category\": \"3\"}") + "," +
+                 f(-40, 0.8, 0.2, 4.0, "ground-glass", ", \"lung_rads\": \"2\"") + "]}");
+  write_text(batch / "b" / "findings.json",
+             "{\"series_uid\": \"1.2.3.2\", \"findings\": [" +
+                 f(0, 0.7, 0.6, 12.5, "solid",
+                   ", \"solid_component_mm\": 12.5, \"lung_rads\": {\"category\": \"4A\"}") +
+                 "," + f(60, 0.6, 0.3, 6.0, "solid", ", \"lung_rads\": {\"category\": \"3\"}") + "]}");
+  const std::string header =
+      "seriesuid,coordX,coordY,coordZ,diameter_mm,type,solid_diameter_mm,malignant,axial_mean_mm\n";
+  write_text(truth, header +
+                        "1.2.3.1,10,0,0,8,solid,8,1,7.0\n"
+                        "1.2.3.1,-40,0,0,6,ground-glass,0,0,5.0\n"
+                        "1.2.3.2,0,0,0,12,part-solid,5,1,11.0\n"
+                        "1.2.3.2,60,0,0,5,solid,5,0,4.0\n"
+                        "1.2.3.2,-60,0,0,10,solid,10,1,9.0\n");
+  const CommandResult r =
+      hilum({"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(
+      r.out.find("measurement (4 nodules with a finding, against the truth's axial_mean_mm): mean diameter "
+                 "bias +0.73 mm"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(
+      r.out.find("type agrees for 75.0 %; Lung-RADS agrees for 50.0 % (finding higher 50.0 %, lower 0.0 %; "
+                 "linear weighted kappa 0.333)"),
+      std::string::npos)
+      << r.out;
+  const auto m = metrics(out)["measurement"];
+  EXPECT_EQ(m["reference"], "axial_mean_mm");
+  EXPECT_EQ(m["pairs"], 4);
+  const auto& d = m["mean_diameter"];
+  EXPECT_NEAR(d["bias_mm"].get<double>(), 0.725, 1e-12);
+  EXPECT_NEAR(d["sd_mm"].get<double>(), std::sqrt(5.3075 / 3), 1e-12);
+  EXPECT_NEAR(d["limits_of_agreement_mm"][0].get<double>(), 0.725 - 1.96 * std::sqrt(5.3075 / 3), 1e-12);
+  EXPECT_NEAR(d["mean_abs_error_mm"].get<double>(), 1.225, 1e-12);
+  EXPECT_NEAR(d["median_abs_error_mm"].get<double>(), 1.25, 1e-12);
+  EXPECT_EQ(d["within_1mm"], 0.5);
+  EXPECT_EQ(d["within_2mm"], 1.0);
+  EXPECT_EQ(m["type"]["agreement"], 0.75);
+  EXPECT_EQ(m["type"]["confusion"]["part-solid"]["solid"], 1);
+  EXPECT_EQ(m["type"]["confusion"]["solid"]["solid"], 2);
+  const auto& lr = m["lung_rads"];
+  EXPECT_EQ(lr["pairs"], 4);
+  EXPECT_EQ(lr["agreement"], 0.5);
+  EXPECT_EQ(lr["finding_higher"], 0.5);
+  EXPECT_EQ(lr["finding_lower"], 0.0);
+  EXPECT_NEAR(lr["weighted_kappa"].get<double>(), 1.0 / 3, 1e-12);
+  EXPECT_EQ(lr["confusion"]["3"]["4A"], 1);
+  EXPECT_EQ(lr["confusion"]["2"]["3"], 1);
+  EXPECT_FALSE(lr["confusion"].contains("4B"));  // only the categories either side used
+  const std::string rows = read_text(out / "measurements.csv");
+  EXPECT_EQ(
+      rows.substr(0, rows.find('\n')),
+      "seriesuid,coordX,coordY,coordZ,truth_mean_mm,finding_mean_mm,truth_type,finding_type,truth_solid_mm,"
+      "finding_solid_mm,truth_lung_rads,finding_lung_rads");
+  EXPECT_NE(rows.find("\n1.2.3.2,0.000,0.000,0.000,11.0,12.5,part-solid,solid,5.0,,3,4A\n"),
+            std::string::npos)
+      << rows;
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 5);
+
+  // A LUNA16-style truth (no type, no axial_mean_mm): sizes against diameter_mm, no Lung-RADS.
+  write_text(truth,
+             "seriesuid,coordX,coordY,coordZ,diameter_mm,malignant\n1.2.3.1,10,0,0,8,1\n1.2.3.1,-40,0,0,6,0\n"
+             "1.2.3.2,0,0,0,12,1\n1.2.3.2,60,0,0,5,0\n");
+  const CommandResult luna = hilum({"eval", "batch", "--batch", batch.string(), "--truth", truth.string(),
+                                    "--out", (tmp / "luna").string()});
+  ASSERT_EQ(luna.exit_code, 0) << luna.err;
+  const auto ml = metrics(tmp / "luna")["measurement"];
+  EXPECT_EQ(ml["reference"], "diameter_mm");
+  EXPECT_NEAR(ml["mean_diameter"]["bias_mm"].get<double>(), (-0.6 - 2.0 + 0.5 + 1.0) / 4, 1e-12);
+  EXPECT_EQ(ml["type"]["pairs"], 0);
+  EXPECT_EQ(ml["lung_rads"]["pairs"], 0);
+  EXPECT_TRUE(ml["lung_rads"]["weighted_kappa"].is_null());
+
+  // Findings without sizes (the hand-made fixture): no measurement section, no table.
+  BatchFixture fx;
+  const CommandResult plain = hilum({"eval", "batch", "--batch", fx.batch.string(), "--truth",
+                                     fx.truth.string(), "--out", (tmp / "plain").string()});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_TRUE(metrics(tmp / "plain")["measurement"].is_null());
+  EXPECT_FALSE(fs::exists(tmp / "plain" / "measurements.csv"));
+
+  // Malformed measurements are refused, naming the file and the key.
+  write_text(truth, header + "1.2.3.1,10,0,0,8,cystic,8,1,7.0\n");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"truth.csv:2: column 'type': 'cystic' is not solid, part-solid or ground-glass"});
+  write_text(truth, header + "1.2.3.1,10,0,0,8,solid,8,1,\n");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"truth.csv:2: column 'axial_mean_mm'"});
+  write_text(batch / "c" / "findings.json",
+             "{\"series_uid\": \"1.2.3.3\", \"findings\": [" + f(0, 0.5, 0.5, 5, "cystic", "") + "]}");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"c/findings.json: findings[0]: 'type' is not"});
+  write_text(batch / "c" / "findings.json", "{\"series_uid\": \"1.2.3.3\", \"findings\": [" +
+                                                f(0, 0.5, 0.5, 5, "solid", ", \"lung_rads\": \"5\"") + "]}");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"c/findings.json: findings[0]: 'lung_rads.category' is not a Lung-RADS category"});
+  write_text(batch / "c" / "findings.json",
+             "{\"series_uid\": \"1.2.3.3\", \"findings\": [{\"center_mm\": [0, 0, 0], \"probability\": 0.5, "
+             "\"malignancy\": 0.5, \"mean_diameter_mm\": \"big\"}]}");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"c/findings.json: findings[0]: 'mean_diameter_mm' is not a number"});
+}
+
 // Subgroups (--by). The fixture's truth with a site column, T1-T7:
 //   a a a a b a b; T6 (site a, 8 mm) lies on a series not in the batch.
 // Site a: T1 .9, T3 .8, T2 .7, T4 .4 against the run's FPs .6 and .3 (T5 and T7

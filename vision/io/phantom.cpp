@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "vision/io/phantom_anatomy.h"
 #include "vision/io/phantom_clinical.h"
 #include "vision/io/phantom_parallel.h"
+#include "vision/io/sizing.h"
 
 namespace hilum {
 namespace phantom {
@@ -473,6 +475,37 @@ Result<PhantomPlan> plan_phantom(const PhantomOptions& options) {
   return plan;
 }
 
+// The drawn measurements of PhantomNodule from the label volume.
+static void measure_drawn(const Volume& v, const uint8_t* lab, PhantomNodule& t) {
+  const double reach = 0.75 * t.diameter_mm + 3;
+  const Vec3 c = v.voxel_from_world(t.center_mm);
+  const int64_t rx = static_cast<int64_t>(reach / v.spacing[0]) + 1,
+                rz = static_cast<int64_t>(reach / v.spacing[2]) + 1;
+  std::map<int64_t, std::vector<std::array<int, 2>>> slices;
+  int64_t count = 0;
+  for (int64_t z = std::max<int64_t>(0, std::lround(c[2]) - rz);
+       z <= std::min(v.nz() - 1, std::lround(c[2]) + rz); ++z)
+    for (int64_t y = std::max<int64_t>(0, std::lround(c[1]) - rx);
+         y <= std::min(v.ny() - 1, std::lround(c[1]) + rx); ++y)
+      for (int64_t x = std::max<int64_t>(0, std::lround(c[0]) - rx);
+           x <= std::min(v.nx() - 1, std::lround(c[0]) + rx); ++x) {
+        if ((lab[(z * v.ny() + y) * v.nx() + x] & 0x7f) != kTissueNodule) continue;
+        const Vec3 w = v.world_from_voxel({double(x), double(y), double(z)});
+        if (std::hypot(w[0] - t.center_mm[0], w[1] - t.center_mm[1], w[2] - t.center_mm[2]) > reach) continue;
+        slices[z].push_back({static_cast<int>(x), static_cast<int>(y)});
+        ++count;
+      }
+  const std::vector<std::array<int, 2>>* best = nullptr;
+  for (const auto& [z, px] : slices)
+    if (!best || px.size() > best->size()) best = &px;
+  if (!best) return;
+  const auto axes = long_and_short_axis(*best, v.spacing[0]);
+  t.drawn_long_mm = axes[0];
+  t.drawn_short_mm = axes[1];
+  t.drawn_mean_mm = (axes[0] + axes[1]) / 2;
+  t.drawn_volume_mm3 = static_cast<double>(count) * v.spacing[0] * v.spacing[1] * v.spacing[2];
+}
+
 }  // namespace phantom
 
 Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) {
@@ -504,21 +537,24 @@ Result<Phantom> make_phantom(const PhantomOptions& options, Progress& progress) 
       renderer.finish_rows(hu, b * kRows, std::min(scan.ny, (b + 1) * kRows));
     }));
   }
+  for (PhantomNodule& n : ph.nodules) phantom::measure_drawn(ph.volume, labels, n);
   progress.report(1, "done");
   return ph;
 }
 
 std::string phantom_truth_csv(const Phantom& ph) {
   std::string out =
-      "seriesuid,coordX,coordY,coordZ,diameter_mm,type,solid_diameter_mm,malignant,juxtapleural,juxtavascular,"
-      "margin,malignancy_probability\n";
+      "seriesuid,coordX,coordY,coordZ,diameter_mm,type,solid_diameter_mm,malignant,juxtapleural,"
+      "juxtavascular,"
+      "margin,malignancy_probability,axial_long_mm,axial_short_mm,axial_mean_mm,volume_mm3\n";
   char line[512];
   for (const PhantomNodule& n : ph.nodules) {
-    std::snprintf(line, sizeof line, "%s,%.3f,%.3f,%.3f,%.1f,%s,%.1f,%d,%d,%d,%s,%.4f\n",
-                  ph.info.series_instance_uid.c_str(), n.center_mm[0], n.center_mm[1], n.center_mm[2], n.diameter_mm,
-                  std::string(nodule_type_name(n.type)).c_str(), n.solid_diameter_mm, n.malignant ? 1 : 0,
-                  n.juxtapleural ? 1 : 0, n.juxtavascular ? 1 : 0, std::string(nodule_margin_name(n.margin)).c_str(),
-                  n.malignancy_probability);
+    std::snprintf(line, sizeof line, "%s,%.3f,%.3f,%.3f,%.1f,%s,%.1f,%d,%d,%d,%s,%.4f,%.1f,%.1f,%.1f,%.1f\n",
+                  ph.info.series_instance_uid.c_str(), n.center_mm[0], n.center_mm[1], n.center_mm[2],
+                  n.diameter_mm, std::string(nodule_type_name(n.type)).c_str(), n.solid_diameter_mm,
+                  n.malignant ? 1 : 0, n.juxtapleural ? 1 : 0, n.juxtavascular ? 1 : 0,
+                  std::string(nodule_margin_name(n.margin)).c_str(), n.malignancy_probability,
+                  n.drawn_long_mm, n.drawn_short_mm, n.drawn_mean_mm, n.drawn_volume_mm3);
     out += line;
   }
   return out;

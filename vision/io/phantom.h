@@ -63,6 +63,12 @@ struct PhantomNodule {
   bool malignant = false;
   double malignancy_probability = 0;  // the generator's probability behind the label
   double image_logit = 0;             // the image-visible part of the malignancy logit
+  // The nodule as drawn (its label voxels before blur and noise, spicules
+  // included; where a vessel overlaps it, the vessel's), measured as sizing
+  // measures: long and short axis on the axial slice of largest area, their
+  // mean, and the voxel volume. The reference a reader's measurement is
+  // compared with (truth.csv's axial_* columns; `hilum eval batch`).
+  double drawn_long_mm = 0, drawn_short_mm = 0, drawn_mean_mm = 0, drawn_volume_mm3 = 0;
 };
 
 // Patient risk factors written into clinical.txt (and only there: the DICOM

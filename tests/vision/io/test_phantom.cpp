@@ -247,8 +247,9 @@ TEST_F(PhantomTest, TruthCsvMatchesTheNodules) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line,
-            "seriesuid,coordX,coordY,coordZ,diameter_mm,type,solid_diameter_mm,malignant,juxtapleural,juxtavascular,"
-            "margin,malignancy_probability");
+            "seriesuid,coordX,coordY,coordZ,diameter_mm,type,solid_diameter_mm,malignant,juxtapleural,"
+            "juxtavascular,"
+            "margin,malignancy_probability,axial_long_mm,axial_short_mm,axial_mean_mm,volume_mm3");
   size_t i = 0;
   while (std::getline(in, line)) {
     ASSERT_LT(i, ph().nodules.size());
@@ -257,7 +258,7 @@ TEST_F(PhantomTest, TruthCsvMatchesTheNodules) {
     std::stringstream ss(line);
     std::string cell;
     while (std::getline(ss, cell, ',')) f.push_back(cell);
-    ASSERT_EQ(f.size(), 12u) << line;
+    ASSERT_EQ(f.size(), 16u) << line;
     EXPECT_EQ(f[0], ph().info.series_instance_uid);
     EXPECT_NEAR(std::stod(f[1]), n.center_mm[0], 1e-3);
     EXPECT_NEAR(std::stod(f[2]), n.center_mm[1], 1e-3);
@@ -268,6 +269,21 @@ TEST_F(PhantomTest, TruthCsvMatchesTheNodules) {
     EXPECT_EQ(f[8], n.juxtapleural ? "1" : "0");
     EXPECT_EQ(f[9], n.juxtavascular ? "1" : "0");
     EXPECT_EQ(f[10], nodule_margin_name(n.margin));
+    // The drawn nodule as sizing measures it: within its nominal long axis (the
+    // ellipsoid's short axes are 0.75-1 of it; spicules, left out of diameter_mm,
+    // may reach further), the mean between the two axes, a volume below the
+    // nominal ball's and above a third of it (a vessel may overlap a quarter).
+    const double long_mm = std::stod(f[12]), short_mm = std::stod(f[13]), mean_mm = std::stod(f[14]);
+    const double ball = 4.18879 * std::pow(n.diameter_mm / 2, 3);
+    EXPECT_NEAR(long_mm, n.drawn_long_mm, 0.051);
+    EXPECT_NEAR(mean_mm, (n.drawn_long_mm + n.drawn_short_mm) / 2, 0.051);
+    EXPECT_GT(short_mm, 0.4 * n.diameter_mm) << line;
+    EXPECT_LE(short_mm, long_mm) << line;
+    EXPECT_GT(std::stod(f[15]), ball / 3) << line;
+    if (n.margin != NoduleMargin::kSpiculated) {
+      EXPECT_LT(long_mm, n.diameter_mm + 1.5) << line;
+      EXPECT_LT(std::stod(f[15]), 1.3 * ball) << line;
+    }
     // The centre in the volume is nodule tissue.
     const Vec3 c = voxel_of({std::stod(f[1]), std::stod(f[2]), std::stod(f[3])});
     EXPECT_EQ(label(static_cast<int64_t>(c[0]), static_cast<int64_t>(c[1]), static_cast<int64_t>(c[2])) & 0x7F,
