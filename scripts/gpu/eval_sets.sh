@@ -78,7 +78,7 @@ IFS=';' read -ra ensembles <<<"${ENSEMBLES:-}"
       [ -f "$d/$name.line" ] && cat "$d/$name.line"
       # shellcheck disable=SC2086 # BY: a list of --by options
       "$H" eval batch --batch "$d/$name" --truth "$d/truth.csv" --out "$d/$name-eval" ${BY:-} |
-        grep -E '^(detection|malignancy|findings|by )'
+        grep -E '^(detection|malignancy|findings|measurement|by )'
     done
     # The phantoms' DICOM (about 7 GB a set of 50) go once the set is evaluated: fourteen sets
     # filled the H200 machine's 64 GB disk on 2026-11-30. Pools need only the truth and
@@ -106,7 +106,7 @@ IFS=';' read -ra ensembles <<<"${ENSEMBLES:-}"
       echo "-- pool $pname $name"
       # shellcheck disable=SC2086 # BY: a list of --by options
       "$H" eval batch --batch "$pd/$name" --truth "$pd/truth.csv" --out "$pd/$name-eval" ${BY:-} |
-        grep -E '^(detection|malignancy|findings|by )'
+        grep -E '^(detection|malignancy|findings|measurement|by )'
     done
   done
   for range in $EXPORTS; do
