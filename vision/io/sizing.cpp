@@ -351,12 +351,28 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       whole = solid;
       // Ground glass around the solid part? Look at a shell 1-3 mm outside it
       // (closer, the blurred edge of a solid nodule would pass for ground glass).
-      HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(solid, g));
-      std::vector<float> shell;
-      for (size_t i = 0; i < sd.size(); ++i)
-        if (sd[i] >= 1.0 && sd[i] <= 3.0 && c.lung[i]) shell.push_back(c.hu[i]);
-      const double ggo = shell.size() > 20 ? percentile(shell, 0.5) : b;
-      if (ggo - b >= o.ground_glass_margin_hu && ggo < t_solid) {
+      auto rim_level = [&](const std::vector<uint8_t>& inner, double from_mm,
+                           double to_mm) -> Result<double> {
+        HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(inner, g));
+        std::vector<float> shell;
+        for (size_t i = 0; i < sd.size(); ++i)
+          if (sd[i] >= from_mm && sd[i] <= to_mm && c.lung[i]) shell.push_back(c.hu[i]);
+        return shell.size() > 20 ? percentile(shell, 0.5) : b;
+      };
+      HILUM_ASSIGN_OR_RETURN(double ggo, rim_level(solid, 1.0, 3.0));
+      // A small part-solid nodule, or one in thick slices, blurs its solid core
+      // below the solid level: the half-way threshold then falls into its ground
+      // glass, the segmentation swallows the rim and nothing is left outside it.
+      // So the rim is also looked for outside the tissue above the solid level.
+      bool rim_found = ggo - b >= o.ground_glass_margin_hu && ggo < t_solid;
+      if (!rim_found && t_solid < o.solid_core_hu) {
+        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> dense, segment(o.solid_core_hu));
+        if (std::count(dense.begin(), dense.end(), 1) > 0) {
+          HILUM_ASSIGN_OR_RETURN(double rim, rim_level(dense, 1.0, 3.0));
+          if (rim - b >= o.ground_glass_margin_hu && rim < o.solid_core_hu) ggo = rim, rim_found = true;
+        }
+      }
+      if (rim_found) {
         const double t_whole = (ggo + b) / 2, t_core = (core_hu + ggo) / 2;
         HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
         HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, true, &s));

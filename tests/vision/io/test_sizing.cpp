@@ -137,6 +137,28 @@ TEST(Sizing, PartSolidWithDenseGroundGlass) {
   EXPECT_NEAR(m->solid_component_mm, 7, 0.7);
 }
 
+// A small part-solid nodule whose solid core partial volume holds under the
+// solid level (9 mm, a 4 mm core, 2.5 mm slices): the half-way threshold falls
+// into the ground glass, so the rim is found outside the tissue above the solid
+// level instead (it was called solid, at about 7 mm). Small solid nodules in
+// the same slices stay solid.
+TEST(Sizing, SmallPartSolidInThickSlicesKeepsItsRim) {
+  const Vec3 thick{0.7, 0.7, 2.5};
+  Scene ps = make_scene({{4.5, 4.5, 4.5}, -450, 30, 2}, -1e9, false, thick);
+  auto p = measure_nodule(ps.volume, ps.mask, {0, 0, 0}, 9);
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  EXPECT_EQ(p->type, NoduleType::kPartSolid);
+  EXPECT_NEAR(p->mean_diameter_mm, 9, 1.0);
+  EXPECT_NEAR(p->solid_component_mm, 4, 1.0);
+  for (double r : {2.0, 2.5, 3.5}) {
+    Scene s = make_scene({{r, r, r}}, -1e9, false, thick);
+    auto m = measure_nodule(s.volume, s.mask, {0, 0, 0}, 2 * r);
+    ASSERT_TRUE(m.ok()) << m.error().message();
+    EXPECT_EQ(m->type, NoduleType::kSolid) << r;
+    EXPECT_NEAR(m->mean_diameter_mm, 2 * r, 0.8) << r;
+  }
+}
+
 TEST(Sizing, JuxtapleuralNoduleIsCutAtTheWall) {
   // Wall at x = -3: the ball (radius 5) is cut there; its lung part spans x in [-3, 5].
   Scene s = make_scene({{5, 5, 5}}, -3.0);
