@@ -157,10 +157,11 @@ std::string reference_size_column(const CsvTable& t) {
   return t.find_column("axial_mean_mm") ? "axial_mean_mm" : "diameter_mm";
 }
 
-Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t) {
+// `size_column`: reference_size_column(t).
+Result<std::vector<TruthNodule>> truth_from_table(const CsvTable& t, const std::string& size_column) {
   HILUM_ASSIGN_OR_RETURN(std::vector<NoduleAnnotation> nodules, nodules_from_table(t));
   HILUM_ASSIGN_OR_RETURN(size_t col, t.column("malignant"));
-  HILUM_ASSIGN_OR_RETURN(size_t size_col, t.column(reference_size_column(t)));
+  HILUM_ASSIGN_OR_RETURN(size_t size_col, t.column(size_column));
   const std::optional<size_t> type_col = t.find_column("type"),
                               solid_col = t.find_column("solid_diameter_mm");
   std::vector<TruthNodule> out;
@@ -247,7 +248,8 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
     }
   }
   HILUM_ASSIGN_OR_RETURN(const CsvTable truth_table, read_csv(o.truth));
-  HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, truth_from_table(truth_table));
+  const std::string size_column = reference_size_column(truth_table);
+  HILUM_ASSIGN_OR_RETURN(std::vector<TruthNodule> truth, truth_from_table(truth_table, size_column));
   // The subgroups first: a bad --by is refused before any other message.
   std::vector<Grouping> groupings;
   for (const std::string& spec : o.by) {
@@ -402,8 +404,7 @@ Result<std::string> run_batch_eval(const BatchEvalOptions& o) {
                          {"nodules_hit", op.nodules_hit},
                          {"malignant", op.malignant},
                          {"malignant_hit", op.malignant_hit}};
-  const std::optional<MeasurementReport> measurement =
-      compare_measurements(measured, reference_size_column(truth_table));
+  const std::optional<MeasurementReport> measurement = compare_measurements(measured, size_column);
   metrics["measurement"] = measurement ? measurement->json : ojson(nullptr);
   if (!groupings.empty()) metrics["by"] = std::move(by_json);
 

@@ -809,6 +809,17 @@ TEST(CliEvalBatch, MeasurementsAgainstTheTruth) {
   expect_bad_input(
       {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
       out.string() + "2", {"c/findings.json: findings[0]: 'mean_diameter_mm' is not a number"});
+  write_text(batch / "c" / "findings.json",
+             "{\"series_uid\": \"1.2.3.3\", \"findings\": [" +
+                 f(0, 0.5, 0.5, 5, "part-solid", ", \"solid_component_mm\": null") + "]}");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"c/findings.json: findings[0]: 'solid_component_mm' is not a number"});
+  fs::remove(batch / "c" / "findings.json");
+  write_text(truth, header + "1.2.3.1,10,0,0,8,part-solid,some,1,7.0\n");
+  expect_bad_input(
+      {"eval", "batch", "--batch", batch.string(), "--truth", truth.string(), "--out", out.string() + "2"},
+      out.string() + "2", {"truth.csv:2: column 'solid_diameter_mm'"});
 }
 
 // Subgroups (--by). The fixture's truth with a site column, T1-T7:

@@ -360,10 +360,12 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
         return shell.size() > 20 ? percentile(shell, 0.5) : b;
       };
       HILUM_ASSIGN_OR_RETURN(double ggo, rim_level(solid, 1.0, 3.0));
-      // A small part-solid nodule, or one in thick slices, blurs its solid core
-      // below the solid level: the half-way threshold then falls into its ground
-      // glass, the segmentation swallows the rim and nothing is left outside it.
-      // So the rim is also looked for outside the tissue above the solid level.
+      // Half-way between a soft-tissue core and lung parenchyma lies below the
+      // solid level (-350 HU) for nearly every nodule, and for a part-solid one
+      // whose small or thin-sliced core partial volume holds down it falls into
+      // the ground glass: the segmentation swallows the rim and nothing is left
+      // outside it. So when no rim was found there, it is looked for outside the
+      // tissue above the solid level too (one more segmentation per such finding).
       bool rim_found = ggo - b >= o.ground_glass_margin_hu && ggo < t_solid;
       if (!rim_found && t_solid < o.solid_core_hu) {
         HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> dense, segment(o.solid_core_hu));
