@@ -108,11 +108,38 @@ void BM_SizingPerNodule(benchmark::State& state) {
   state.counters["nodules"] = static_cast<double>(s.phantom.nodules.size());
 }
 
+// Sizing of the juxtapleural nodules of the phantom of seed 2006 (three: 16, 23.5
+// and 27 mm), argument 0 ending at the lung mask's edge, 1 with the pleura
+// continued under them (SizingOptions::continue_pleura; docs/findings.md, "Sizing").
+void BM_SizingJuxtapleural(benchmark::State& state) {
+  static const Study s = [] {
+    Study st;
+    NullProgress p;
+    PhantomOptions o;
+    o.seed = 2006;
+    st.phantom = make_phantom(o, p).value();
+    st.mask = segment_lungs(st.phantom.volume, LungMaskOptions{}, p).value();
+    return st;
+  }();
+  SizingOptions so;
+  so.continue_pleura = state.range(0) == 1;
+  int64_t n = 0;
+  for (auto _ : state)
+    for (const PhantomNodule& nod : s.phantom.nodules)
+      if (nod.juxtapleural) {
+        benchmark::DoNotOptimize(
+            measure_nodule(s.phantom.volume, s.mask, nod.center_mm, nod.diameter_mm, so).ok());
+        ++n;
+      }
+  state.counters["nodules"] = static_cast<double>(n) / static_cast<double>(state.iterations());
+}
+
 BENCHMARK(BM_LungMask)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_Candidates)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_Smoothing)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_Patches)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->Iterations(3)->UseRealTime();
 BENCHMARK(BM_SizingPerNodule)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_SizingJuxtapleural)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 }  // namespace hilum

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
+#include "model/env.h"
 #include "vision/io/itk_bridge.h"
 #include "vision/patches.h"
 
@@ -201,6 +203,244 @@ Axes measure_axes(const std::vector<uint8_t>& m, const Grid& g, double h) {
 
 double round_tenth(double v) { return std::round(v * 10.0) / 10.0; }
 
+// Voxels of `m` with a face neighbour of soft-tissue density outside the lungs
+// (the crop's lung mask) and outside `m`: the segmentation's contact with the
+// chest wall or mediastinum.
+int64_t wall_contact(const std::vector<uint8_t>& m, const Crop& c) {
+  const Grid& g = c.grid;
+  int64_t wall = 0;
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        if (!m[g.index(x, y, z)]) continue;
+        const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
+                                  {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+        for (const auto& q : nb) {
+          if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
+          const int64_t j = g.index(q[0], q[1], q[2]);
+          if (!c.lung[j] && !m[j] && c.hu[j] > -300) {
+            ++wall;
+            break;
+          }
+        }
+      }
+  return wall;
+}
+
+// Eigenvector of the smallest eigenvalue of a symmetric 3x3 matrix (Jacobi rotations).
+std::array<double, 3> smallest_eigenvector(std::array<std::array<double, 3>, 3> a) {
+  std::array<std::array<double, 3>, 3> v{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
+  for (int sweep = 0; sweep < 50; ++sweep) {
+    const double off = a[0][1] * a[0][1] + a[0][2] * a[0][2] + a[1][2] * a[1][2];
+    if (off < 1e-20) break;
+    for (int p = 0; p < 2; ++p)
+      for (int q = p + 1; q < 3; ++q) {
+        if (std::abs(a[p][q]) < 1e-30) continue;
+        const double theta = (a[q][q] - a[p][p]) / (2 * a[p][q]);
+        const double t = (theta >= 0 ? 1 : -1) / (std::abs(theta) + std::sqrt(theta * theta + 1));
+        const double cs = 1 / std::sqrt(t * t + 1), sn = t * cs;
+        for (int k = 0; k < 3; ++k) {  // A <- A J (columns p, q)
+          const double akp = a[k][p], akq = a[k][q];
+          a[k][p] = cs * akp - sn * akq;
+          a[k][q] = sn * akp + cs * akq;
+        }
+        for (int k = 0; k < 3; ++k) {  // A <- J^T A (rows p, q)
+          const double apk = a[p][k], aqk = a[q][k];
+          a[p][k] = cs * apk - sn * aqk;
+          a[q][k] = sn * apk + cs * aqk;
+        }
+        for (int k = 0; k < 3; ++k) {
+          const double vkp = v[k][p], vkq = v[k][q];
+          v[k][p] = cs * vkp - sn * vkq;
+          v[k][q] = sn * vkp + cs * vkq;
+        }
+      }
+  }
+  int m = 0;
+  for (int k = 1; k < 3; ++k)
+    if (a[k][k] < a[m][m]) m = k;
+  return {v[0][m], v[1][m], v[2][m]};
+}
+
+// The part of a juxtapleural nodule that the lung mask leaves out. The mask
+// follows the pleura, closed by a ball that cannot reach into the corners where
+// a nodule sits on the wall, so a large part of such a nodule (a fifth to a
+// half, on phantoms) lies outside it and the segmentation `seg` ends at the
+// mask's edge, short of the pleura. As a reader does, the pleural surface is
+// continued under the nodule: a plane fitted to the lung's edge along the wall
+// (lung voxels beside soft tissue) in a ring around where `seg` meets the wall
+// (up to 2 + max(5, 0.3 long axis) mm from that contact, at least 2 mm from
+// `seg`). Returns the crop's lung mask with the voxels outside it added that lie
+// on the lung's side of the plane, in the segmentation's shadow on it and near
+// it; nullopt when the ring holds too few points or no plane fits them (RMS
+// over 1.5 mm after the outliers go: a corner, a fissure, the mediastinum's
+// folds).
+Result<std::optional<std::vector<uint8_t>>> continue_pleura(const Crop& c, const std::vector<uint8_t>& seg,
+                                                            double long_mm) {
+  const Grid& g = c.grid;
+  const double h = c.h;
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(seg, g));
+  // Where the segmentation meets tissue outside the lungs.
+  std::vector<uint8_t> contact(seg.size(), 0);
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        if (!seg[g.index(x, y, z)]) continue;
+        const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
+                                  {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+        for (const auto& q : nb) {
+          if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
+          const int64_t j = g.index(q[0], q[1], q[2]);
+          if (!c.lung[j] && !seg[j] && c.hu[j] > -300) contact[g.index(x, y, z)] = 1;
+        }
+      }
+  HILUM_ASSIGN_OR_RETURN(std::vector<float> dc, itk_bridge::signed_distance(contact, g));
+  const double ring_from = 2.0, ring_to = ring_from + std::max(5.0, 0.3 * long_mm);
+  std::vector<std::array<double, 3>> pts;
+  double seg_c[3] = {0, 0, 0};
+  int64_t seg_n = 0;
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        const int64_t i = g.index(x, y, z);
+        if (seg[i]) seg_c[0] += x * h, seg_c[1] += y * h, seg_c[2] += z * h, ++seg_n;
+        if (!c.lung[i] || sd[i] < ring_from || dc[i] > ring_to) continue;
+        const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
+                                  {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+        for (const auto& q : nb) {
+          if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
+          const int64_t j = g.index(q[0], q[1], q[2]);
+          if (!c.lung[j] && c.hu[j] > -600) {
+            pts.push_back({x * h, y * h, z * h});
+            break;
+          }
+        }
+      }
+  if (seg_n == 0 || pts.size() < 50) return std::optional<std::vector<uint8_t>>{};
+  for (double& v : seg_c) v /= static_cast<double>(seg_n);
+  // The plane of the ring (its points' principal axes) gives the frame: u, w
+  // in the plane, n across it.
+  std::array<double, 3> p0{}, n{};
+  {
+    for (const auto& q : pts)
+      for (int k = 0; k < 3; ++k) p0[k] += q[k] / static_cast<double>(pts.size());
+    std::array<std::array<double, 3>, 3> cov{};
+    for (const auto& q : pts)
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 3; ++k) cov[r][k] += (q[r] - p0[r]) * (q[k] - p0[k]);
+    n = smallest_eigenvector(cov);
+  }
+  std::array<double, 3> u =
+      std::abs(n[0]) < 0.9 ? std::array<double, 3>{1, 0, 0} : std::array<double, 3>{0, 1, 0};
+  const double un = u[0] * n[0] + u[1] * n[1] + u[2] * n[2];
+  for (int k = 0; k < 3; ++k) u[k] -= un * n[k];
+  const double ul = std::sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+  for (double& v : u) v /= ul;
+  const std::array<double, 3> w{n[1] * u[2] - n[2] * u[1], n[2] * u[0] - n[0] * u[2],
+                                n[0] * u[1] - n[1] * u[0]};
+  auto local = [&](const std::array<double, 3>& q) {
+    const double d[3] = {q[0] - p0[0], q[1] - p0[1], q[2] - p0[2]};
+    return std::array<double, 3>{d[0] * u[0] + d[1] * u[1] + d[2] * u[2],
+                                 d[0] * w[0] + d[1] * w[1] + d[2] * w[2],
+                                 d[0] * n[0] + d[1] * n[1] + d[2] * n[2]};
+  };
+  // The pleura as a plane, height = c0 + c1 a + c2 b along n (least squares),
+  // fitted again without the points more than 2.5 times the median residual
+  // away. (A quadric followed the wall's curvature but bulged into the wall
+  // under small nodules: bench/RESULTS.md.)
+  constexpr int kTerms = 3;
+  std::array<double, kTerms> coef{};
+  auto basis = [](double a, double b) { return std::array<double, kTerms>{1, a, b}; };
+  auto height = [&](double a, double b) {
+    const auto f = basis(a, b);
+    double v = 0;
+    for (int k = 0; k < kTerms; ++k) v += coef[k] * f[k];
+    return v;
+  };
+  auto fit = [&](const std::vector<std::array<double, 3>>& p) {
+    double m[kTerms][kTerms + 1] = {};
+    for (const auto& q : p) {
+      const auto l = local(q);
+      const auto f = basis(l[0], l[1]);
+      for (int r = 0; r < kTerms; ++r) {
+        for (int k = 0; k < kTerms; ++k) m[r][k] += f[r] * f[k];
+        m[r][kTerms] += f[r] * l[2];
+      }
+    }
+    for (int col = 0; col < kTerms; ++col) {  // Gaussian elimination, partial pivoting
+      int piv = col;
+      for (int r = col + 1; r < kTerms; ++r)
+        if (std::abs(m[r][col]) > std::abs(m[piv][col])) piv = r;
+      if (std::abs(m[piv][col]) < 1e-12) return false;
+      std::swap(m[piv], m[col]);
+      for (int r = 0; r < kTerms; ++r) {
+        if (r == col) continue;
+        const double f = m[r][col] / m[col][col];
+        for (int k = col; k <= kTerms; ++k) m[r][k] -= f * m[col][k];
+      }
+    }
+    for (int k = 0; k < kTerms; ++k) coef[k] = m[k][kTerms] / m[k][k];
+    return true;
+  };
+  auto residual = [&](const std::array<double, 3>& q) {
+    const auto l = local(q);
+    return l[2] - height(l[0], l[1]);
+  };
+  if (!fit(pts)) return std::optional<std::vector<uint8_t>>{};
+  std::vector<double> res;
+  for (const auto& q : pts) res.push_back(std::abs(residual(q)));
+  std::vector<double> sorted = res;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double cut = std::max(2.5 * sorted[sorted.size() / 2], 2 * h);
+  std::vector<std::array<double, 3>> kept;
+  for (size_t k = 0; k < pts.size(); ++k)
+    if (res[k] <= cut) kept.push_back(pts[k]);
+  if (kept.size() < 50 || kept.size() * 5 < pts.size() * 3 || !fit(kept))
+    return std::optional<std::vector<uint8_t>>{};
+  double ss = 0;
+  for (const auto& q : kept) ss += residual(q) * residual(q);
+  if (std::sqrt(ss / static_cast<double>(kept.size())) > 1.5) return std::optional<std::vector<uint8_t>>{};
+  // The lung's side is the segmentation's.
+  const double side = residual({seg_c[0], seg_c[1], seg_c[2]});
+  if (std::abs(side) < 1.0) return std::optional<std::vector<uint8_t>>{};
+  const double sign = side > 0 ? 1 : -1;
+  // What is added lies under the segmentation: its shadow on the plane (one
+  // grid step wider), so that tissue along the wall beside the nodule, where the
+  // wall rises over the plane, stays out.
+  const int64_t half_side = static_cast<int64_t>(std::ceil(g.nx * std::sqrt(3.0))) + 2,
+                cells = 2 * half_side + 1;
+  auto cell = [&](double x, double y, double z) -> int64_t {
+    const double q[3] = {x * h - p0[0], y * h - p0[1], z * h - p0[2]};
+    const int64_t a = half_side + std::lround((q[0] * u[0] + q[1] * u[1] + q[2] * u[2]) / h);
+    const int64_t b = half_side + std::lround((q[0] * w[0] + q[1] * w[1] + q[2] * w[2]) / h);
+    return (a < 0 || b < 0 || a >= cells || b >= cells) ? -1 : b * cells + a;
+  };
+  std::vector<uint8_t> shadow(static_cast<size_t>(cells * cells), 0);
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x)
+        if (seg[g.index(x, y, z)])
+          if (const int64_t k = cell(x, y, z); k >= 0) shadow[k] = 1;
+  std::vector<uint8_t> wide = shadow;
+  for (int64_t b = 1; b + 1 < cells; ++b)
+    for (int64_t a = 1; a + 1 < cells; ++a)
+      if (shadow[b * cells + a] || shadow[b * cells + a - 1] || shadow[b * cells + a + 1] ||
+          shadow[(b - 1) * cells + a] || shadow[(b + 1) * cells + a])
+        wide[b * cells + a] = 1;
+  // The ring's points are lung voxels beside the wall: the pleura lies about
+  // half a grid step beyond them.
+  const double reach = 0.5 * long_mm + 2;
+  std::vector<uint8_t> lung = c.lung;
+  for (int64_t z = 0; z < g.nz; ++z)
+    for (int64_t y = 0; y < g.ny; ++y)
+      for (int64_t x = 0; x < g.nx; ++x) {
+        const int64_t i = g.index(x, y, z);
+        if (lung[i] || sd[i] > reach || sign * residual({x * h, y * h, z * h}) < -0.5 * h) continue;
+        if (const int64_t k = cell(x, y, z); k >= 0 && wide[k]) lung[i] = 1;
+      }
+  return std::optional<std::vector<uint8_t>>{std::move(lung)};
+}
+
 }  // namespace
 
 std::array<double, 3> long_and_short_axis(const std::vector<std::array<int, 2>>& pixels, double h) {
@@ -254,6 +494,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     return bad_input("sizing: the finding's centre lies outside the volume");
   }
   hint = std::clamp(std::isfinite(hint) ? hint : 6.0, 3.0, 2 * o.max_half_size_mm);
+  const bool pleura = o.continue_pleura && env_switch("HILUM_SIZING_PLEURA", true);
   double half = std::min(o.max_half_size_mm, std::max(8.0, hint + 5.0));
   NoduleMeasurement out;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -301,10 +542,13 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     // Voxels above `threshold` in the lungs, within the limit. With `ground_glass`,
     // dense voxels (vessels) and everything within 1 mm of them are left out,
     // except a solid core in `keep`; holes are filled per slice at the end.
+    // The lungs the segmentation may take in: the crop's lung mask, or that mask
+    // with a juxtapleural nodule's part beyond it (continue_pleura, below).
+    const std::vector<uint8_t>* lung = &c.lung;
     auto segment = [&](double threshold, bool ground_glass = false,
                        const std::vector<uint8_t>* keep = nullptr) -> Result<std::vector<uint8_t>> {
       std::vector<uint8_t> m(c.hu.size());
-      for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && c.lung[i] && within[i];
+      for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && (*lung)[i] && within[i];
       if (ground_glass) {
         // The solid core and its blurred rim (1.5 mm) are nodule, not vessel.
         std::vector<uint8_t> core(c.hu.size(), 0);
@@ -317,7 +561,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
         HILUM_ASSIGN_OR_RETURN(std::vector<float> dd, itk_bridge::signed_distance(dense, g));
         for (size_t i = 0; i < m.size(); ++i) {
           if (core[i])
-            m[i] = c.lung[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
+            m[i] = (*lung)[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
           else if (dd[i] <= 1.0)
             m[i] = 0;
         }
@@ -326,66 +570,99 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       int64_t n = std::count(m.begin(), m.end(), 1);
       if (n == 0) return m;
       // Cut attached vessels.
-      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g, c.lung));
+      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g, *lung));
       HILUM_ASSIGN_OR_RETURN(opened, central_component(opened, g, std::max(2.0, hint / 2) / h));
       if (std::count(opened.begin(), opened.end(), 1) > n / 4) m = std::move(opened);
       if (ground_glass) fill_slice_holes(m, g);
       return m;
     };
 
-    std::vector<uint8_t> whole, solid;
-    if (core_hu <= o.solid_core_hu) {
-      out.type = NoduleType::kGroundGlass;
-      out.threshold_hu = (core_hu + b) / 2;
-      // Dense voxels within the core sphere are the nodule's own (a small solid
-      // nodule that partial volume in thick slices holds under the solid level,
-      // or a dot of solid tissue), not a vessel: the vessel cut keeps them and
-      // their rim, as a part-solid nodule's core (it took such nodules away).
-      const bool any_own = std::find(own.begin(), own.end(), 1) != own.end();
-      HILUM_ASSIGN_OR_RETURN(whole, segment(out.threshold_hu, true, any_own ? &own : nullptr));
-    } else {
-      const double t_solid = (core_hu + b) / 2;
-      HILUM_ASSIGN_OR_RETURN(solid, segment(t_solid));
-      out.type = NoduleType::kSolid;
-      out.threshold_hu = t_solid;
-      whole = solid;
-      // Ground glass around the solid part? Look at a shell 1-3 mm outside it
-      // (closer, the blurred edge of a solid nodule would pass for ground glass).
-      auto rim_level = [&](const std::vector<uint8_t>& inner, double from_mm,
-                           double to_mm) -> Result<double> {
-        HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(inner, g));
-        std::vector<float> shell;
-        for (size_t i = 0; i < sd.size(); ++i)
-          if (sd[i] >= from_mm && sd[i] <= to_mm && c.lung[i]) shell.push_back(c.hu[i]);
-        return shell.size() > 20 ? percentile(shell, 0.5) : b;
-      };
-      HILUM_ASSIGN_OR_RETURN(double ggo, rim_level(solid, 1.0, 3.0));
-      // Half-way between a soft-tissue core and lung parenchyma lies below the
-      // solid level (-350 HU) for nearly every nodule, and for a part-solid one
-      // whose small or thin-sliced core partial volume holds down it falls into
-      // the ground glass: the segmentation swallows the rim and nothing is left
-      // outside it. So when no rim was found there, it is looked for outside the
-      // tissue above the solid level too (one more segmentation per such finding).
-      bool rim_found = ggo - b >= o.ground_glass_margin_hu && ggo < t_solid;
-      if (!rim_found && t_solid < o.solid_core_hu) {
-        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> dense, segment(o.solid_core_hu));
-        if (std::count(dense.begin(), dense.end(), 1) > 0) {
-          HILUM_ASSIGN_OR_RETURN(double rim, rim_level(dense, 1.0, 3.0));
-          if (rim - b >= o.ground_glass_margin_hu && rim < o.solid_core_hu) ggo = rim, rim_found = true;
+    struct Segmentation {
+      std::vector<uint8_t> whole, solid;
+      NoduleType type = NoduleType::kSolid;
+      double threshold_hu = 0;
+    };
+    // The nodule's type, thresholds and segmentations within `*lung`.
+    auto segment_nodule = [&]() -> Result<Segmentation> {
+      Segmentation sg;
+      std::vector<uint8_t>& solid = sg.solid;
+      if (core_hu <= o.solid_core_hu) {
+        sg.type = NoduleType::kGroundGlass;
+        sg.threshold_hu = (core_hu + b) / 2;
+        // Dense voxels within the core sphere are the nodule's own (a small solid
+        // nodule that partial volume in thick slices holds under the solid level,
+        // or a dot of solid tissue), not a vessel: the vessel cut keeps them and
+        // their rim, as a part-solid nodule's core (it took such nodules away).
+        const bool any_own = std::find(own.begin(), own.end(), 1) != own.end();
+        HILUM_ASSIGN_OR_RETURN(sg.whole, segment(sg.threshold_hu, true, any_own ? &own : nullptr));
+      } else {
+        const double t_solid = (core_hu + b) / 2;
+        HILUM_ASSIGN_OR_RETURN(solid, segment(t_solid));
+        sg.type = NoduleType::kSolid;
+        sg.threshold_hu = t_solid;
+        sg.whole = solid;
+        // Ground glass around the solid part? Look at a shell 1-3 mm outside it
+        // (closer, the blurred edge of a solid nodule would pass for ground glass).
+        auto rim_level = [&](const std::vector<uint8_t>& inner, double from_mm,
+                             double to_mm) -> Result<double> {
+          HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(inner, g));
+          std::vector<float> shell;
+          for (size_t i = 0; i < sd.size(); ++i)
+            if (sd[i] >= from_mm && sd[i] <= to_mm && c.lung[i]) shell.push_back(c.hu[i]);
+          return shell.size() > 20 ? percentile(shell, 0.5) : b;
+        };
+        HILUM_ASSIGN_OR_RETURN(double ggo, rim_level(solid, 1.0, 3.0));
+        // Half-way between a soft-tissue core and lung parenchyma lies below the
+        // solid level (-350 HU) for nearly every nodule, and for a part-solid one
+        // whose small or thin-sliced core partial volume holds down it falls into
+        // the ground glass: the segmentation swallows the rim and nothing is left
+        // outside it. So when no rim was found there, it is looked for outside the
+        // tissue above the solid level too (one more segmentation per such finding).
+        bool rim_found = ggo - b >= o.ground_glass_margin_hu && ggo < t_solid;
+        if (!rim_found && t_solid < o.solid_core_hu) {
+          HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> dense, segment(o.solid_core_hu));
+          if (std::count(dense.begin(), dense.end(), 1) > 0) {
+            HILUM_ASSIGN_OR_RETURN(double rim, rim_level(dense, 1.0, 3.0));
+            if (rim - b >= o.ground_glass_margin_hu && rim < o.solid_core_hu) ggo = rim, rim_found = true;
+          }
+        }
+        if (rim_found) {
+          const double t_whole = (ggo + b) / 2, t_core = (core_hu + ggo) / 2;
+          HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
+          HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, true, &s));
+          if (std::count(w.begin(), w.end(), 1) > std::count(s.begin(), s.end(), 1) * 3 / 2) {
+            sg.type = NoduleType::kPartSolid;
+            sg.whole = std::move(w);
+            sg.solid = std::move(s);
+            sg.threshold_hu = t_whole;
+          }
         }
       }
-      if (rim_found) {
-        const double t_whole = (ggo + b) / 2, t_core = (core_hu + ggo) / 2;
-        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
-        HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, true, &s));
-        if (std::count(w.begin(), w.end(), 1) > std::count(s.begin(), s.end(), 1) * 3 / 2) {
-          out.type = NoduleType::kPartSolid;
-          whole = std::move(w);
-          solid = std::move(s);
-          out.threshold_hu = t_whole;
+      return sg;
+    };
+    HILUM_ASSIGN_OR_RETURN(Segmentation sg, segment_nodule());
+    std::optional<std::vector<uint8_t>> extended;
+    // A juxtapleural nodule: the pleura continued under it, and segmented again
+    // (see continue_pleura). Kept unless it runs away (more than three times the
+    // tissue) or reaches the neighbourhood's edge where the first did not.
+    if (const int64_t n0 = std::count(sg.whole.begin(), sg.whole.end(), 1);
+        n0 > 0 && pleura && wall_contact(sg.whole, c) >= std::max<int64_t>(5, n0 / 1000)) {
+      const Axes a0 = measure_axes(sg.whole, g, h);
+      HILUM_ASSIGN_OR_RETURN(extended, continue_pleura(c, sg.whole, a0.long_mm));
+      if (extended) {
+        lung = &*extended;
+        HILUM_ASSIGN_OR_RETURN(Segmentation sg2, segment_nodule());
+        const int64_t n2 = std::count(sg2.whole.begin(), sg2.whole.end(), 1);
+        if (n2 >= n0 && n2 <= 3 * n0 && (!touches_border(sg2.whole, g) || touches_border(sg.whole, g))) {
+          sg = std::move(sg2);
+        } else {
+          lung = &c.lung;
         }
       }
     }
+    std::vector<uint8_t> whole = std::move(sg.whole), solid = std::move(sg.solid);
+    out.type = sg.type;
+    out.threshold_hu = sg.threshold_hu;
     const int64_t n = std::count(whole.begin(), whole.end(), 1);
     if (n == 0) return bad_input("sizing: no nodule tissue at the finding's centre");
     if (touches_border(whole, g) && half < o.max_half_size_mm && attempt < 2) {
@@ -402,28 +679,15 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       const double level = out.type == NoduleType::kSolid ? core_hu : core_hu;
       double fraction = 0;
       for (size_t i = 0; i < sd.size(); ++i)
-        if (sd[i] <= 0.7 && c.lung[i]) fraction += std::clamp((c.hu[i] - b) / (level - b), 0.0, 1.0);
+        if (sd[i] <= 0.7 && (*lung)[i]) fraction += std::clamp((c.hu[i] - b) / (level - b), 0.0, 1.0);
       out.volume_mm3 = fraction * h * h * h;
     }
     double sx = 0, sy = 0, sz = 0;
-    int64_t wall = 0;
     for (int64_t z = 0; z < g.nz; ++z)
       for (int64_t y = 0; y < g.ny; ++y)
-        for (int64_t x = 0; x < g.nx; ++x) {
-          if (!whole[g.index(x, y, z)]) continue;
-          sx += x, sy += y, sz += z;
-          // Wall contact: a face neighbour outside the lungs with soft-tissue density.
-          const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
-                                    {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
-          for (const auto& q : nb) {
-            if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
-            const int64_t j = g.index(q[0], q[1], q[2]);
-            if (!c.lung[j] && c.hu[j] > -300) {
-              ++wall;
-              break;
-            }
-          }
-        }
+        for (int64_t x = 0; x < g.nx; ++x)
+          if (whole[g.index(x, y, z)]) sx += x, sy += y, sz += z;
+    const int64_t wall = wall_contact(whole, c);
     out.center_mm = c.world(sx / n, sy / n, sz / n, volume);
     out.juxtapleural = wall >= std::max<int64_t>(5, n / 100);
     const Axes axes = measure_axes(whole, g, h);

@@ -27,6 +27,10 @@ struct SizingOptions {
   double max_half_size_mm = 40;         // largest neighbourhood (half side)
   double solid_core_hu = -350;          // a core brighter than this is solid tissue
   double ground_glass_margin_hu = 100;  // shell this much above parenchyma = ground glass
+  // Continue the pleura under a juxtapleural nodule, whose part beyond the lung
+  // mask is then measured too (docs/findings.md, "Sizing"). HILUM_SIZING_PLEURA=0
+  // turns it off for side-by-side runs.
+  bool continue_pleura = true;
 };
 
 struct NoduleMeasurement {

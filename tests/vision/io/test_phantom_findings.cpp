@@ -141,5 +141,31 @@ TEST(PhantomFindings, SmallSolidNodulesInThickSlicesKeepTheirCentre) {
   }
 }
 
+// A 16 mm juxtapleural nodule of which the lung mask leaves a third out (the
+// mask's closing does not reach into the corners where it sits on the wall).
+// Drawn: 15.9 x 12.2 mm on its largest axial slice. Ending at the mask's edge,
+// sizing measured 11.9 x 7.4 mm; with the pleura continued under it, 15.1 x 10.6.
+TEST(PhantomFindings, JuxtapleuralNoduleIsMeasuredToThePleura) {
+  Phantom ph = make(2006, -1, -1);
+  ASSERT_GT(ph.nodules.size(), 0u);
+  const PhantomNodule& n = ph.nodules[0];
+  ASSERT_TRUE(n.juxtapleural);
+  NullProgress p;
+  auto mask = segment_lungs(ph.volume, LungMaskOptions{}, p);
+  ASSERT_TRUE(mask.ok()) << mask.error().message();
+  auto m = measure_nodule(ph.volume, *mask, n.center_mm, n.diameter_mm);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_TRUE(m->juxtapleural);
+  EXPECT_NEAR(m->long_axis_mm, n.drawn_long_mm, 1.5);
+  EXPECT_NEAR(m->short_axis_mm, n.drawn_short_mm, 2.0);
+  EXPECT_NEAR(m->volume_mm3, n.drawn_volume_mm3, 0.2 * n.drawn_volume_mm3);
+  SizingOptions at_mask;
+  at_mask.continue_pleura = false;
+  auto cut = measure_nodule(ph.volume, *mask, n.center_mm, n.diameter_mm, at_mask);
+  ASSERT_TRUE(cut.ok()) << cut.error().message();
+  EXPECT_LT(cut->short_axis_mm, n.drawn_short_mm - 3.0);
+  EXPECT_LT(cut->volume_mm3, 0.6 * n.drawn_volume_mm3);
+}
+
 }  // namespace
 }  // namespace hilum

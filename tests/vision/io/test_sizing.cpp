@@ -217,5 +217,74 @@ TEST(Sizing, AxesOfPixelRegions) {
   EXPECT_EQ(long_and_short_axis({}, 1.0)[0], 0);
 }
 
+// The lung mask leaves out the part of a juxtapleural nodule near the wall (a real
+// mask's closing cannot reach into the corners where the nodule sits on the
+// pleura): here everything of the ball within 3 mm of the wall. Sizing continues
+// the pleura (the plane x = -3) under the nodule and measures its whole lung part,
+// 10 x 8 mm on the axial plane, 469 mm^3 (as JuxtapleuralNoduleIsCutAtTheWall);
+// ending at the mask's edge it measured 10 x 5 mm, about half the volume.
+TEST(Sizing, JuxtapleuralNoduleBeyondTheLungMaskIsMeasuredToThePleura) {
+  Scene s = make_scene({{5, 5, 5}}, -3.0);
+  const Volume& v = s.volume;
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const Vec3 p = v.world_from_voxel({double(x), double(y), double(z)});
+        if (p[0] < 0 && std::hypot(p[0], p[1], p[2]) < 5.5)
+          s.mask.labels.data<uint8_t>()[(z * v.ny() + y) * v.nx() + x] = kNoLung;
+      }
+  SizingOptions at_mask;
+  at_mask.continue_pleura = false;
+  auto cut = measure_nodule(s.volume, s.mask, {2, 0, 0}, 8, at_mask);
+  ASSERT_TRUE(cut.ok()) << cut.error().message();
+  EXPECT_NEAR(cut->short_axis_mm, 5, 0.8);
+  EXPECT_LT(cut->volume_mm3, 0.7 * 469.1);
+
+  auto m = measure_nodule(s.volume, s.mask, {2, 0, 0}, 8);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_TRUE(m->juxtapleural);
+  EXPECT_NEAR(m->long_axis_mm, 10, 0.5);
+  // Across the long axis: 8 mm when it is the vertical diameter; a slanted
+  // diameter of the cut disc (also 10 mm) gives up to 9.6.
+  EXPECT_GE(m->short_axis_mm, 7.4);
+  EXPECT_LE(m->short_axis_mm, 10.0);
+  EXPECT_NEAR(m->volume_mm3, 469.1, 0.12 * 469.1);
+  EXPECT_LT(m->volume_mm3, 0.95 * 523.6);   // nothing of the wall
+  EXPECT_NEAR(m->center_mm[0], 0.75, 0.4);  // the lung part's centroid (x in [-3, 5])
+}
+
+// Tissue beside the nodule along a wall that rises over the fitted plane is not
+// taken in: the continuation is limited to the nodule's shadow on the plane.
+// Without that limit the ridge below joins the nodule and the long axis reads
+// 9.3 mm instead of 6. The nodule itself is still measured to the pleura: its
+// lung part (x >= -2) is 104.7 mm^3, the part in the mask (x >= -0.5) 70.6.
+TEST(Sizing, PleuraIsContinuedOnlyUnderTheNodule) {
+  Scene s = make_scene({{3, 3, 3}}, -2.0);
+  const Volume& v = s.volume;
+  // A ridge of wall tissue 1 mm high and 5 mm wide against the nodule, outside the mask.
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x) {
+        const Vec3 p = v.world_from_voxel({double(x), double(y), double(z)});
+        const int64_t i = (z * v.ny() + y) * v.nx() + x;
+        if (p[0] >= -2 && p[0] < -1 && p[1] > 1 && p[1] < 6) {
+          s.volume.data()[i] = 40;
+          s.mask.labels.data<uint8_t>()[i] = kNoLung;
+        }
+        if (p[0] < -0.5 && std::hypot(p[0], p[1], p[2]) < 3.5) s.mask.labels.data<uint8_t>()[i] = kNoLung;
+      }
+  auto m = measure_nodule(s.volume, s.mask, {1, 0, 0}, 6);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  EXPECT_TRUE(m->juxtapleural);
+  EXPECT_NEAR(m->long_axis_mm, 6, 0.6);
+  EXPECT_LT(m->short_axis_mm, 6.3);
+  EXPECT_NEAR(m->volume_mm3, 104.7, 0.12 * 104.7);
+  SizingOptions at_mask;
+  at_mask.continue_pleura = false;
+  auto cut = measure_nodule(s.volume, s.mask, {1, 0, 0}, 6, at_mask);
+  ASSERT_TRUE(cut.ok()) << cut.error().message();
+  EXPECT_LT(cut->volume_mm3, 0.85 * 104.7);
+}
+
 }  // namespace
 }  // namespace hilum
