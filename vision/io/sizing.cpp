@@ -631,6 +631,10 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
           HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
           HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, true, &s));
           if (std::count(w.begin(), w.end(), 1) > std::count(s.begin(), s.end(), 1) * 3 / 2) {
+            // The solid part lies within the nodule: what the whole's vessel cut
+            // took off (a vessel, the wall's tissue past a continued pleura) is
+            // not solid component either.
+            for (size_t i = 0; i < s.size(); ++i) s[i] = s[i] && w[i];
             sg.type = NoduleType::kPartSolid;
             sg.whole = std::move(w);
             sg.solid = std::move(s);
