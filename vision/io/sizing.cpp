@@ -539,16 +539,18 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
                   (double(x - mid) * (x - mid) + double(y - mid) * (y - mid) + double(z - mid) * (z - mid)) <=
               r_limit * r_limit;
 
-    // Voxels above `threshold` in the lungs, within the limit. With `ground_glass`,
+    // Voxels above `threshold` in the lungs (`*in`, else `*lung`), within the limit. With `ground_glass`,
     // dense voxels (vessels) and everything within 1 mm of them are left out,
     // except a solid core in `keep`; holes are filled per slice at the end.
     // The lungs the segmentation may take in: the crop's lung mask, or that mask
     // with a juxtapleural nodule's part beyond it (continue_pleura, below).
     const std::vector<uint8_t>* lung = &c.lung;
     auto segment = [&](double threshold, bool ground_glass = false,
-                       const std::vector<uint8_t>* keep = nullptr) -> Result<std::vector<uint8_t>> {
+                       const std::vector<uint8_t>* keep = nullptr,
+                       const std::vector<uint8_t>* in = nullptr) -> Result<std::vector<uint8_t>> {
+      const std::vector<uint8_t>& lungs = in ? *in : *lung;
       std::vector<uint8_t> m(c.hu.size());
-      for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && (*lung)[i] && within[i];
+      for (size_t i = 0; i < m.size(); ++i) m[i] = c.hu[i] > threshold && lungs[i] && within[i];
       if (ground_glass) {
         // The solid core and its blurred rim (1.5 mm) are nodule, not vessel.
         std::vector<uint8_t> core(c.hu.size(), 0);
@@ -561,7 +563,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
         HILUM_ASSIGN_OR_RETURN(std::vector<float> dd, itk_bridge::signed_distance(dense, g));
         for (size_t i = 0; i < m.size(); ++i) {
           if (core[i])
-            m[i] = (*lung)[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
+            m[i] = lungs[i] && within[i] && (c.hu[i] > threshold || (*keep)[i]);
           else if (dd[i] <= 1.0)
             m[i] = 0;
         }
@@ -570,7 +572,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       int64_t n = std::count(m.begin(), m.end(), 1);
       if (n == 0) return m;
       // Cut attached vessels.
-      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g, *lung));
+      HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> opened, cut_vessels(m, g, lungs));
       HILUM_ASSIGN_OR_RETURN(opened, central_component(opened, g, std::max(2.0, hint / 2) / h));
       if (std::count(opened.begin(), opened.end(), 1) > n / 4) m = std::move(opened);
       if (ground_glass) fill_slice_holes(m, g);
@@ -628,7 +630,9 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
         }
         if (rim_found) {
           const double t_whole = (ggo + b) / 2, t_core = (core_hu + ggo) / 2;
-          HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core));
+          // The solid part within the lung mask itself: past a continued pleura
+          // the wall's tissue under the nodule would pass for solid component.
+          HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> s, segment(t_core, false, nullptr, &c.lung));
           HILUM_ASSIGN_OR_RETURN(std::vector<uint8_t> w, segment(t_whole, true, &s));
           if (std::count(w.begin(), w.end(), 1) > std::count(s.begin(), s.end(), 1) * 3 / 2) {
             // The solid part lies within the nodule: what the whole's vessel cut
