@@ -203,28 +203,34 @@ Axes measure_axes(const std::vector<uint8_t>& m, const Grid& g, double h) {
 
 double round_tenth(double v) { return std::round(v * 10.0) / 10.0; }
 
-// Voxels of `m` with a face neighbour of soft-tissue density outside the lungs
-// (the crop's lung mask) and outside `m`: the segmentation's contact with the
-// chest wall or mediastinum.
-int64_t wall_contact(const std::vector<uint8_t>& m, const Crop& c) {
+int64_t count_set(const std::vector<uint8_t>& m) { return std::count(m.begin(), m.end(), 1); }
+
+// Whether a face neighbour of voxel (x, y, z) inside the grid satisfies `pred(index)`.
+template <class Pred>
+bool any_face_neighbour(const Grid& g, int64_t x, int64_t y, int64_t z, Pred pred) {
+  const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z}, {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
+  for (const auto& q : nb) {
+    if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
+    if (pred(g.index(q[0], q[1], q[2]))) return true;
+  }
+  return false;
+}
+
+// The voxels of `m` with a face neighbour of soft-tissue density outside the
+// lungs (the crop's lung mask) and outside `m`: the segmentation's contact with
+// the chest wall or mediastinum.
+std::vector<uint8_t> wall_contact(const std::vector<uint8_t>& m, const Crop& c) {
   const Grid& g = c.grid;
-  int64_t wall = 0;
+  std::vector<uint8_t> out(m.size(), 0);
   for (int64_t z = 0; z < g.nz; ++z)
     for (int64_t y = 0; y < g.ny; ++y)
       for (int64_t x = 0; x < g.nx; ++x) {
-        if (!m[g.index(x, y, z)]) continue;
-        const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
-                                  {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
-        for (const auto& q : nb) {
-          if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
-          const int64_t j = g.index(q[0], q[1], q[2]);
-          if (!c.lung[j] && !m[j] && c.hu[j] > -300) {
-            ++wall;
-            break;
-          }
-        }
+        const int64_t i = g.index(x, y, z);
+        out[i] = m[i] && any_face_neighbour(g, x, y, z, [&](int64_t j) {
+                   return !c.lung[j] && !m[j] && c.hu[j] > -300;
+                 });
       }
-  return wall;
+  return out;
 }
 
 // Eigenvector of the smallest eigenvalue of a symmetric 3x3 matrix (Jacobi rotations).
@@ -281,19 +287,7 @@ Result<std::optional<std::vector<uint8_t>>> continue_pleura(const Crop& c, const
   const double h = c.h;
   HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(seg, g));
   // Where the segmentation meets tissue outside the lungs.
-  std::vector<uint8_t> contact(seg.size(), 0);
-  for (int64_t z = 0; z < g.nz; ++z)
-    for (int64_t y = 0; y < g.ny; ++y)
-      for (int64_t x = 0; x < g.nx; ++x) {
-        if (!seg[g.index(x, y, z)]) continue;
-        const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
-                                  {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
-        for (const auto& q : nb) {
-          if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
-          const int64_t j = g.index(q[0], q[1], q[2]);
-          if (!c.lung[j] && !seg[j] && c.hu[j] > -300) contact[g.index(x, y, z)] = 1;
-        }
-      }
+  const std::vector<uint8_t> contact = wall_contact(seg, c);
   HILUM_ASSIGN_OR_RETURN(std::vector<float> dc, itk_bridge::signed_distance(contact, g));
   const double ring_from = 2.0, ring_to = ring_from + std::max(5.0, 0.3 * long_mm);
   std::vector<std::array<double, 3>> pts;
@@ -305,16 +299,8 @@ Result<std::optional<std::vector<uint8_t>>> continue_pleura(const Crop& c, const
         const int64_t i = g.index(x, y, z);
         if (seg[i]) seg_c[0] += x * h, seg_c[1] += y * h, seg_c[2] += z * h, ++seg_n;
         if (!c.lung[i] || sd[i] < ring_from || dc[i] > ring_to) continue;
-        const int64_t nb[6][3] = {{x - 1, y, z}, {x + 1, y, z}, {x, y - 1, z},
-                                  {x, y + 1, z}, {x, y, z - 1}, {x, y, z + 1}};
-        for (const auto& q : nb) {
-          if (q[0] < 0 || q[1] < 0 || q[2] < 0 || q[0] >= g.nx || q[1] >= g.ny || q[2] >= g.nz) continue;
-          const int64_t j = g.index(q[0], q[1], q[2]);
-          if (!c.lung[j] && c.hu[j] > -600) {
-            pts.push_back({x * h, y * h, z * h});
-            break;
-          }
-        }
+        if (any_face_neighbour(g, x, y, z, [&](int64_t j) { return !c.lung[j] && c.hu[j] > -600; }))
+          pts.push_back({x * h, y * h, z * h});
       }
   if (seg_n == 0 || pts.size() < 50) return std::optional<std::vector<uint8_t>>{};
   for (double& v : seg_c) v /= static_cast<double>(seg_n);
@@ -651,10 +637,11 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     HILUM_ASSIGN_OR_RETURN(Segmentation sg, segment_nodule());
     std::optional<std::vector<uint8_t>> extended;
     // A juxtapleural nodule: the pleura continued under it, and segmented again
-    // (see continue_pleura). Kept unless it runs away (more than three times the
-    // tissue) or reaches the neighbourhood's edge where the first did not.
+    // (see continue_pleura). Kept unless it holds less tissue, runs away (more
+    // than three times as much) or reaches the neighbourhood's edge where the
+    // first did not.
     if (const int64_t n0 = std::count(sg.whole.begin(), sg.whole.end(), 1);
-        n0 > 0 && pleura && wall_contact(sg.whole, c) >= std::max<int64_t>(5, n0 / 1000)) {
+        n0 > 0 && pleura && count_set(wall_contact(sg.whole, c)) >= std::max<int64_t>(5, n0 / 1000)) {
       const Axes a0 = measure_axes(sg.whole, g, h);
       HILUM_ASSIGN_OR_RETURN(extended, continue_pleura(c, sg.whole, a0.long_mm));
       if (extended) {
@@ -695,7 +682,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x)
           if (whole[g.index(x, y, z)]) sx += x, sy += y, sz += z;
-    const int64_t wall = wall_contact(whole, c);
+    const int64_t wall = count_set(wall_contact(whole, c));
     out.center_mm = c.world(sx / n, sy / n, sz / n, volume);
     out.juxtapleural = wall >= std::max<int64_t>(5, n / 100);
     const Axes axes = measure_axes(whole, g, h);
