@@ -276,18 +276,16 @@ std::array<double, 3> smallest_eigenvector(std::array<std::array<double, 3>, 3> 
 // continued under the nodule: a plane fitted to the lung's edge along the wall
 // (lung voxels beside soft tissue) in a ring around where `seg` meets the wall
 // (up to 2 + max(5, 0.3 long axis) mm from that contact, at least 2 mm from
-// `seg`). Returns the crop's lung mask with the voxels outside it added that lie
+// `seg`; `contact` is wall_contact(seg, c)). Returns the crop's lung mask with the voxels outside it added that lie
 // on the lung's side of the plane, in the segmentation's shadow on it and near
 // it; nullopt when the ring holds too few points or no plane fits them (RMS
 // over 1.5 mm after the outliers go: a corner, a fissure, the mediastinum's
 // folds).
 Result<std::optional<std::vector<uint8_t>>> continue_pleura(const Crop& c, const std::vector<uint8_t>& seg,
-                                                            double long_mm) {
+                                                            const std::vector<uint8_t>& contact, double long_mm) {
   const Grid& g = c.grid;
   const double h = c.h;
   HILUM_ASSIGN_OR_RETURN(std::vector<float> sd, itk_bridge::signed_distance(seg, g));
-  // Where the segmentation meets tissue outside the lungs.
-  const std::vector<uint8_t> contact = wall_contact(seg, c);
   HILUM_ASSIGN_OR_RETURN(std::vector<float> dc, itk_bridge::signed_distance(contact, g));
   const double ring_from = 2.0, ring_to = ring_from + std::max(5.0, 0.3 * long_mm);
   std::vector<std::array<double, 3>> pts;
@@ -640,16 +638,20 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
     // (see continue_pleura). Kept unless it holds less tissue, runs away (more
     // than three times as much) or reaches the neighbourhood's edge where the
     // first did not.
-    if (const int64_t n0 = std::count(sg.whole.begin(), sg.whole.end(), 1);
-        n0 > 0 && pleura && count_set(wall_contact(sg.whole, c)) >= std::max<int64_t>(5, n0 / 1000)) {
+    // Where the segmentation meets tissue outside the lungs (also what makes a
+    // finding juxtapleural, below).
+    std::vector<uint8_t> contact = wall_contact(sg.whole, c);
+    if (const int64_t n0 = count_set(sg.whole);
+        n0 > 0 && pleura && count_set(contact) >= std::max<int64_t>(5, n0 / 1000)) {
       const Axes a0 = measure_axes(sg.whole, g, h);
-      HILUM_ASSIGN_OR_RETURN(extended, continue_pleura(c, sg.whole, a0.long_mm));
+      HILUM_ASSIGN_OR_RETURN(extended, continue_pleura(c, sg.whole, contact, a0.long_mm));
       if (extended) {
         lung = &*extended;
         HILUM_ASSIGN_OR_RETURN(Segmentation sg2, segment_nodule());
-        const int64_t n2 = std::count(sg2.whole.begin(), sg2.whole.end(), 1);
+        const int64_t n2 = count_set(sg2.whole);
         if (n2 >= n0 && n2 <= 3 * n0 && (!touches_border(sg2.whole, g) || touches_border(sg.whole, g))) {
           sg = std::move(sg2);
+          contact = wall_contact(sg.whole, c);
         } else {
           lung = &c.lung;
         }
@@ -682,7 +684,7 @@ Result<NoduleMeasurement> measure_nodule(const Volume& volume, const LungMask& m
       for (int64_t y = 0; y < g.ny; ++y)
         for (int64_t x = 0; x < g.nx; ++x)
           if (whole[g.index(x, y, z)]) sx += x, sy += y, sz += z;
-    const int64_t wall = count_set(wall_contact(whole, c));
+    const int64_t wall = count_set(contact);
     out.center_mm = c.world(sx / n, sy / n, sz / n, volume);
     out.juxtapleural = wall >= std::max<int64_t>(5, n / 100);
     const Axes axes = measure_axes(whole, g, h);

@@ -74,6 +74,16 @@ Scene make_scene(const Nodule& n, double wall_x = -1e9, bool vessel = false,
   return s;
 }
 
+// Calls f(world position, voxel index) for every voxel of the scene.
+template <class F>
+void for_each_voxel(const Scene& s, F f) {
+  const Volume& v = s.volume;
+  for (int64_t z = 0; z < v.nz(); ++z)
+    for (int64_t y = 0; y < v.ny(); ++y)
+      for (int64_t x = 0; x < v.nx(); ++x)
+        f(v.world_from_voxel({double(x), double(y), double(z)}), (z * v.ny() + y) * v.nx() + x);
+}
+
 TEST(Sizing, SpheresOfKnownSize) {
   for (double d : {4.0, 6.0, 8.0, 12.0, 20.0}) {
     Scene s = make_scene({{d / 2, d / 2, d / 2}});
@@ -225,14 +235,9 @@ TEST(Sizing, AxesOfPixelRegions) {
 // ending at the mask's edge it measured 10 x 5 mm, about half the volume.
 TEST(Sizing, JuxtapleuralNoduleBeyondTheLungMaskIsMeasuredToThePleura) {
   Scene s = make_scene({{5, 5, 5}}, -3.0);
-  const Volume& v = s.volume;
-  for (int64_t z = 0; z < v.nz(); ++z)
-    for (int64_t y = 0; y < v.ny(); ++y)
-      for (int64_t x = 0; x < v.nx(); ++x) {
-        const Vec3 p = v.world_from_voxel({double(x), double(y), double(z)});
-        if (p[0] < 0 && std::hypot(p[0], p[1], p[2]) < 5.5)
-          s.mask.labels.data<uint8_t>()[(z * v.ny() + y) * v.nx() + x] = kNoLung;
-      }
+  for_each_voxel(s, [&](const Vec3& p, int64_t i) {
+    if (p[0] < 0 && std::hypot(p[0], p[1], p[2]) < 5.5) s.mask.labels.data<uint8_t>()[i] = kNoLung;
+  });
   SizingOptions at_mask;
   at_mask.continue_pleura = false;
   auto cut = measure_nodule(s.volume, s.mask, {2, 0, 0}, 8, at_mask);
@@ -260,19 +265,14 @@ TEST(Sizing, JuxtapleuralNoduleBeyondTheLungMaskIsMeasuredToThePleura) {
 // lung part (x >= -2) is 104.7 mm^3, the part in the mask (x >= -0.5) 70.6.
 TEST(Sizing, PleuraIsContinuedOnlyUnderTheNodule) {
   Scene s = make_scene({{3, 3, 3}}, -2.0);
-  const Volume& v = s.volume;
   // A ridge of wall tissue 1 mm high and 5 mm wide against the nodule, outside the mask.
-  for (int64_t z = 0; z < v.nz(); ++z)
-    for (int64_t y = 0; y < v.ny(); ++y)
-      for (int64_t x = 0; x < v.nx(); ++x) {
-        const Vec3 p = v.world_from_voxel({double(x), double(y), double(z)});
-        const int64_t i = (z * v.ny() + y) * v.nx() + x;
-        if (p[0] >= -2 && p[0] < -1 && p[1] > 1 && p[1] < 6) {
-          s.volume.data()[i] = 40;
-          s.mask.labels.data<uint8_t>()[i] = kNoLung;
-        }
-        if (p[0] < -0.5 && std::hypot(p[0], p[1], p[2]) < 3.5) s.mask.labels.data<uint8_t>()[i] = kNoLung;
-      }
+  for_each_voxel(s, [&](const Vec3& p, int64_t i) {
+    if (p[0] >= -2 && p[0] < -1 && p[1] > 1 && p[1] < 6) {
+      s.volume.data()[i] = 40;
+      s.mask.labels.data<uint8_t>()[i] = kNoLung;
+    }
+    if (p[0] < -0.5 && std::hypot(p[0], p[1], p[2]) < 3.5) s.mask.labels.data<uint8_t>()[i] = kNoLung;
+  });
   auto m = measure_nodule(s.volume, s.mask, {1, 0, 0}, 6);
   ASSERT_TRUE(m.ok()) << m.error().message();
   EXPECT_TRUE(m->juxtapleural);
